@@ -1,0 +1,10 @@
+// Everything a user of chunktree needs.
+#pragma once
+
+#include "chunktree/cpu_backend.hpp"
+#include "chunktree/plan.hpp"
+#include "chunktree/prefix_cache.hpp"
+#include "chunktree/reference.hpp"
+#include "chunktree/state.hpp"
+#include "chunktree/types.hpp"
+#include "chunktree/version.hpp"

@@ -1,0 +1,80 @@
+// The plan: a batch of sequences turned into attention work over the cache's tree.
+//
+// Rows are the batch's sequences in depth-first order of the tree, so that every
+// tree node is read by a contiguous range of rows. Each work item is one KV span
+// (a list of pieces) with the row range that reads it; each (item, row) pair yields
+// one partial state (o, lse), and each row merges its states. The format is plain
+// data that the CPU and CUDA backends both run; docs/DESIGN.md describes it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "chunktree/prefix_cache.hpp"
+
+namespace chunktree {
+
+struct PlanOptions {
+  // Spans read by fewer sequences than this are private: each reader gets its own item.
+  int min_shared_rows = 2;
+  // Items hold at most this many KV tokens (longer spans are split at piece boundaries);
+  // 0 leaves spans whole. When set, it must be at least the chunk size.
+  std::int64_t max_item_tokens = 0;
+};
+
+enum class ItemKind : std::uint8_t { shared, private_ };
+
+struct WorkItem {
+  ItemKind kind = ItemKind::shared;
+  std::uint32_t piece_begin = 0;  // pieces [piece_begin, piece_end) of Plan::pieces, in KV order
+  std::uint32_t piece_end = 0;
+  std::uint32_t row_begin = 0;  // rows [row_begin, row_end) read every token of the item
+  std::uint32_t row_end = 0;
+  std::uint32_t state_begin = 0;  // the state of row r is state_begin + (r - row_begin)
+  std::int64_t tokens = 0;       // KV tokens in the item
+};
+
+struct Plan {
+  std::int32_t chunk_size = 0;
+  std::int32_t queries_per_seq = 1;  // query tokens per sequence (several: issue 6)
+  std::uint64_t tree_version = 0;    // the cache version this plan was made from
+  std::vector<SeqId> batch;          // the caller's batch, in the caller's order
+
+  // Row r serves batch entry row_to_batch[r]; batch entry b is row batch_to_row[b].
+  std::vector<std::uint32_t> row_to_batch;
+  std::vector<std::uint32_t> batch_to_row;
+
+  std::vector<KvPiece> pieces;
+  std::vector<WorkItem> items;  // shared items first, then private ones
+  std::uint32_t num_shared_items = 0;
+  std::uint32_t num_states = 0;
+
+  // Row r merges states merge_states[merge_begin[r] .. merge_begin[r+1]), in KV order.
+  std::vector<std::uint32_t> merge_begin;
+  std::vector<std::uint32_t> merge_states;
+
+  std::uint32_t num_rows() const { return static_cast<std::uint32_t>(row_to_batch.size()); }
+  std::span<const KvPiece> item_pieces(const WorkItem& item) const {
+    return std::span<const KvPiece>(pieces).subspan(item.piece_begin, item.piece_end - item.piece_begin);
+  }
+  bool is_current(const PrefixCache& cache, std::span<const SeqId> batch) const;
+};
+
+Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const PlanOptions& options = {});
+
+// Keeps the last plan and rebuilds it only when the tree or the batch changed.
+class Planner {
+ public:
+  explicit Planner(const PlanOptions& options = {}) : options_(options) {}
+  const Plan& plan(const PrefixCache& cache, std::span<const SeqId> batch);
+  std::uint64_t builds() const { return builds_; }
+
+ private:
+  PlanOptions options_;
+  Plan plan_;
+  bool valid_ = false;
+  std::uint64_t builds_ = 0;
+};
+
+}  // namespace chunktree

@@ -1,0 +1,129 @@
+// The prefix cache: one tree of token sequences over one pool of fixed-size KV chunks.
+//
+// Sequences that start with the same tokens share the KV of that prefix, found
+// automatically at token granularity. Every layer uses the same tree and the same
+// chunk ids; each layer has its own K and V pools laid out as
+// [chunk][kv_head][position in chunk][head_dim] (see docs/DESIGN.md).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "chunktree/types.hpp"
+
+namespace chunktree {
+
+using Token = std::int32_t;
+using ChunkId = std::int32_t;
+
+struct CacheConfig {
+  int num_layers = 1;
+  int num_kv_heads = 1;
+  int head_dim = 128;                  // 64, 128 or 256
+  int chunk_size = 64;                 // tokens per chunk: 16, 32, 64 or 128
+  DType dtype = DType::bf16;           // bf16 or f16 (f32 on the CPU only)
+  std::int64_t capacity_chunks = 1024;  // chunks in the pool
+  Device device = Device::cpu;
+};
+
+// Throws invalid_argument (or unsupported) explaining the first field that is out of range.
+void validate(const CacheConfig& config);
+
+// A sequence handle. Handles of removed sequences are never reissued.
+struct SeqId {
+  std::uint64_t value = 0;
+  friend bool operator==(SeqId, SeqId) = default;
+};
+
+// Where one token's K and V live: position `offset` of chunk `chunk`.
+struct Slot {
+  ChunkId chunk = 0;
+  std::int32_t offset = 0;
+  friend bool operator==(Slot, Slot) = default;
+};
+
+struct AddResult {
+  SeqId seq;
+  std::int64_t cached_tokens = 0;  // leading tokens whose KV the cache already holds
+  std::vector<Slot> slots;         // where to write the KV of tokens [cached_tokens, size)
+};
+
+struct CacheStats {
+  std::int64_t capacity_chunks = 0;
+  std::int64_t chunks_in_use = 0;
+  std::int64_t tokens_stored = 0;            // tokens whose KV the pool holds (shared ones once)
+  std::int64_t tokens_without_sharing = 0;   // sum of all live sequences' lengths
+  std::int64_t sequences = 0;
+  std::int64_t nodes = 0;                    // tree nodes, root excluded
+};
+
+// A run of positions [begin, end) inside one chunk: the unit in which plans describe KV.
+struct KvPiece {
+  ChunkId chunk = 0;
+  std::int32_t begin = 0;
+  std::int32_t end = 0;
+  std::int32_t size() const { return end - begin; }
+  friend bool operator==(KvPiece, KvPiece) = default;
+};
+
+// Read access to one layer's K and V pools, for backends.
+struct PoolView {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  DType dtype = DType::bf16;
+  Device device = Device::cpu;
+  // Element strides: chunk, then kv head, then position; head_dim elements are contiguous.
+  std::int64_t chunk_stride = 0;
+  std::int64_t head_stride = 0;
+  std::int64_t position_stride = 0;
+};
+
+class PrefixCache {
+ public:
+  explicit PrefixCache(const CacheConfig& config);
+  ~PrefixCache();
+  PrefixCache(PrefixCache&&) noexcept;
+  PrefixCache& operator=(PrefixCache&&) noexcept;
+  PrefixCache(const PrefixCache&) = delete;
+  PrefixCache& operator=(const PrefixCache&) = delete;
+
+  const CacheConfig& config() const;
+
+  // Adds a sequence. Its longest cached prefix is shared; the rest gets new slots.
+  AddResult add(std::span<const Token> tokens);
+  // Extends a sequence (decode: one token or several); returns a slot per new token.
+  std::vector<Slot> append(SeqId seq, std::span<const Token> tokens);
+  // n new sequences that share everything `seq` holds so far; `seq` itself stays.
+  std::vector<SeqId> fork(SeqId seq, int n);
+  // Drops a sequence; chunks no other sequence uses return to the pool.
+  void remove(SeqId seq);
+
+  // Writes K and V, each [slots.size(), num_kv_heads, head_dim], into the given slots of a layer.
+  // Slots must be reserved (returned by add or append and still held).
+  void write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v);
+
+  CacheStats stats() const;
+  bool contains(SeqId seq) const;
+  std::int64_t length(SeqId seq) const;
+  std::vector<Token> tokens(SeqId seq) const;
+  std::vector<Slot> slots(SeqId seq) const;  // one per token, in order
+  std::int32_t refcount(ChunkId chunk) const;  // tree nodes that use the chunk; 0 when free
+
+  // Bumped by every change of the tree (add, append, fork, remove); plans remember it.
+  std::uint64_t version() const;
+
+  // The tree as the planner sees it. Node ids are stable while the node lives.
+  std::vector<std::int32_t> path(SeqId seq) const;  // node ids from the root's child down to the sequence's end
+  std::int64_t node_length(std::int32_t node) const;
+  void append_node_pieces(std::int32_t node, std::vector<KvPiece>& pieces) const;
+
+  PoolView pool(int layer) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chunktree

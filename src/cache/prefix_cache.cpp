@@ -1,0 +1,549 @@
+#include "chunktree/prefix_cache.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "chunktree/numeric.hpp"
+
+namespace chunktree {
+namespace {
+
+[[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, "PrefixCache: " + message); }
+
+// Versions come from one counter for all caches, so a plan made from one cache is never
+// mistaken for current on another.
+std::uint64_t next_version() {
+  static std::atomic<std::uint64_t> counter{0};
+  return ++counter;
+}
+
+constexpr std::int32_t kRoot = 0;
+constexpr std::int32_t kNoNode = -1;
+
+// A tree node: a run of tokens stored contiguously in chunk positions. Token i of the node
+// lives at chunks[(first_offset + i) / C], position (first_offset + i) % C.
+struct Node {
+  std::int32_t parent = kNoNode;
+  std::vector<std::int32_t> children;
+  std::vector<Token> tokens;
+  std::vector<ChunkId> chunks;
+  std::int32_t first_offset = 0;
+  std::int32_t sequences_ending = 0;  // live sequences whose last token is this node's last
+  bool live = false;
+};
+
+struct Sequence {
+  std::int32_t node = kNoNode;
+  std::uint32_t generation = 0;
+  std::int64_t length = 0;
+  bool live = false;
+};
+
+}  // namespace
+
+struct PrefixCache::Impl {
+  CacheConfig config;
+  std::uint64_t version = next_version();
+
+  std::vector<Node> nodes;
+  std::vector<std::int32_t> free_nodes;
+  std::vector<Sequence> sequences;
+  std::vector<std::uint32_t> free_sequences;
+
+  std::vector<std::int32_t> chunk_refcount;  // nodes using the chunk
+  std::vector<std::int32_t> chunk_used;      // positions claimed, from 0
+  std::vector<ChunkId> free_chunks;          // a stack; lowest ids handed out first
+
+  std::int64_t live_sequences = 0;
+  std::int64_t tokens_without_sharing = 0;
+  std::int64_t tokens_stored = 0;
+
+  // K pools of all layers, then V pools: [2][layer][chunk][kv_head][position][dim].
+  std::vector<std::byte> storage;
+
+  explicit Impl(const CacheConfig& c) : config(c) {
+    validate(config);
+    nodes.emplace_back();
+    nodes[kRoot].live = true;
+    chunk_refcount.assign(static_cast<std::size_t>(config.capacity_chunks), 0);
+    chunk_used.assign(static_cast<std::size_t>(config.capacity_chunks), 0);
+    free_chunks.reserve(static_cast<std::size_t>(config.capacity_chunks));
+    for (std::int64_t c = config.capacity_chunks - 1; c >= 0; --c) free_chunks.push_back(static_cast<ChunkId>(c));
+    storage.resize(static_cast<std::size_t>(2 * config.num_layers * layer_elements()) * dtype_size(config.dtype));
+  }
+
+  std::int32_t chunk_size() const { return config.chunk_size; }
+  std::int64_t chunk_elements() const {
+    return static_cast<std::int64_t>(config.num_kv_heads) * config.chunk_size * config.head_dim;
+  }
+  std::int64_t layer_elements() const { return config.capacity_chunks * chunk_elements(); }
+
+  // ---- handles ----
+  static SeqId make_id(std::uint32_t index, std::uint32_t generation) {
+    return SeqId{(static_cast<std::uint64_t>(generation) << 32) | index};
+  }
+  Sequence& sequence(SeqId id) {
+    const auto index = static_cast<std::uint32_t>(id.value & 0xffffffffu);
+    const auto generation = static_cast<std::uint32_t>(id.value >> 32);
+    if (index >= sequences.size() || !sequences[index].live || sequences[index].generation != generation) {
+      fail(ErrorCode::unknown_sequence,
+           "unknown or removed sequence handle " + std::to_string(id.value) + "; use a handle returned by add or fork "
+           "that has not been removed");
+    }
+    return sequences[index];
+  }
+  const Sequence& sequence(SeqId id) const { return const_cast<Impl*>(this)->sequence(id); }
+
+  SeqId new_sequence(std::int32_t node, std::int64_t length) {
+    std::uint32_t index;
+    if (!free_sequences.empty()) {
+      index = free_sequences.back();
+      free_sequences.pop_back();
+    } else {
+      index = static_cast<std::uint32_t>(sequences.size());
+      sequences.emplace_back();
+    }
+    Sequence& s = sequences[index];
+    s.node = node;
+    s.length = length;
+    s.live = true;
+    nodes[static_cast<std::size_t>(node)].sequences_ending += 1;
+    live_sequences += 1;
+    tokens_without_sharing += length;
+    return make_id(index, s.generation);
+  }
+
+  // ---- chunk geometry ----
+  // Position just past the node's last token, inside its last chunk (1..C), or 0 for the root.
+  std::int32_t end_position(const Node& node) const {
+    if (node.chunks.empty()) return 0;
+    const std::int64_t end = node.first_offset + static_cast<std::int64_t>(node.tokens.size());
+    return static_cast<std::int32_t>((end - 1) % chunk_size() + 1);
+  }
+  // Free positions after the node's end in its last chunk that a continuation may claim:
+  // only when nothing past the node's end has been claimed (the first writer keeps the tail).
+  std::int32_t claimable_tail(const Node& node) const {
+    if (node.chunks.empty()) return 0;
+    const std::int32_t end = end_position(node);
+    if (chunk_used[static_cast<std::size_t>(node.chunks.back())] != end) return 0;
+    return chunk_size() - end;
+  }
+  std::int64_t chunks_for(std::int64_t tokens, std::int32_t tail) const {
+    const std::int64_t rest = std::max<std::int64_t>(0, tokens - tail);
+    return (rest + chunk_size() - 1) / chunk_size();
+  }
+  void require_chunks(std::int64_t needed) const {
+    if (needed > static_cast<std::int64_t>(free_chunks.size())) {
+      fail(ErrorCode::capacity_exhausted,
+           "capacity exhausted: this call needs " + std::to_string(needed) + " new chunks but only " +
+               std::to_string(free_chunks.size()) + " of " + std::to_string(config.capacity_chunks) +
+               " are free; remove sequences or create the cache with a larger capacity_chunks");
+    }
+  }
+  ChunkId take_chunk() {
+    const ChunkId chunk = free_chunks.back();
+    free_chunks.pop_back();
+    chunk_refcount[static_cast<std::size_t>(chunk)] = 1;
+    chunk_used[static_cast<std::size_t>(chunk)] = 0;
+    return chunk;
+  }
+
+  // Stores `tokens` after the node's current last token (claiming its tail first, then new
+  // chunks) and returns their slots. Capacity must have been checked.
+  void extend(std::int32_t node_index, std::span<const Token> tokens, std::vector<Slot>& slots) {
+    std::size_t done = 0;
+    while (done < tokens.size()) {
+      Node& node = nodes[static_cast<std::size_t>(node_index)];
+      std::int32_t tail = claimable_tail(node);
+      if (tail == 0) {
+        node.chunks.push_back(take_chunk());
+        tail = chunk_size();
+      }
+      const ChunkId chunk = node.chunks.back();
+      const std::int32_t position = chunk_used[static_cast<std::size_t>(chunk)];
+      const auto count = static_cast<std::int32_t>(std::min<std::size_t>(static_cast<std::size_t>(tail), tokens.size() - done));
+      for (std::int32_t i = 0; i < count; ++i) slots.push_back(Slot{chunk, position + i});
+      node.tokens.insert(node.tokens.end(), tokens.begin() + static_cast<std::ptrdiff_t>(done),
+                         tokens.begin() + static_cast<std::ptrdiff_t>(done) + count);
+      chunk_used[static_cast<std::size_t>(chunk)] = position + count;
+      done += static_cast<std::size_t>(count);
+    }
+    tokens_stored += static_cast<std::int64_t>(tokens.size());
+  }
+
+  // A new, empty child of `parent` that will continue in the parent's claimable tail, if any.
+  std::int32_t new_child(std::int32_t parent) {
+    std::int32_t index;
+    if (!free_nodes.empty()) {
+      index = free_nodes.back();
+      free_nodes.pop_back();
+    } else {
+      index = static_cast<std::int32_t>(nodes.size());
+      nodes.emplace_back();
+    }
+    Node& child = nodes[static_cast<std::size_t>(index)];
+    Node& parent_node = nodes[static_cast<std::size_t>(parent)];
+    child = Node{};
+    child.live = true;
+    child.parent = parent;
+    if (claimable_tail(parent_node) > 0) {
+      const ChunkId chunk = parent_node.chunks.back();
+      child.chunks.push_back(chunk);
+      child.first_offset = end_position(parent_node);
+      chunk_refcount[static_cast<std::size_t>(chunk)] += 1;
+    }
+    parent_node.children.push_back(index);
+    return index;
+  }
+
+  // Splits node `index` after its first `keep` tokens. The node keeps its id (and the
+  // sequences ending at it) as the lower part; the upper part becomes a new parent.
+  std::int32_t split(std::int32_t index, std::size_t keep) {
+    std::int32_t upper;
+    if (!free_nodes.empty()) {
+      upper = free_nodes.back();
+      free_nodes.pop_back();
+    } else {
+      upper = static_cast<std::int32_t>(nodes.size());
+      nodes.emplace_back();
+    }
+    Node& lower = nodes[static_cast<std::size_t>(index)];
+    Node& top = nodes[static_cast<std::size_t>(upper)];
+    top = Node{};
+    top.live = true;
+    top.parent = lower.parent;
+    top.children = {index};
+    top.tokens.assign(lower.tokens.begin(), lower.tokens.begin() + static_cast<std::ptrdiff_t>(keep));
+    top.first_offset = lower.first_offset;
+
+    const std::int64_t split_position = lower.first_offset + static_cast<std::int64_t>(keep);
+    const auto first_lower_chunk = static_cast<std::size_t>(split_position / chunk_size());
+    const auto lower_offset = static_cast<std::int32_t>(split_position % chunk_size());
+    const std::size_t top_chunks = lower_offset == 0 ? first_lower_chunk : first_lower_chunk + 1;
+    top.chunks.assign(lower.chunks.begin(), lower.chunks.begin() + static_cast<std::ptrdiff_t>(top_chunks));
+    if (lower_offset != 0) chunk_refcount[static_cast<std::size_t>(lower.chunks[first_lower_chunk])] += 1;
+
+    lower.tokens.erase(lower.tokens.begin(), lower.tokens.begin() + static_cast<std::ptrdiff_t>(keep));
+    lower.chunks.erase(lower.chunks.begin(), lower.chunks.begin() + static_cast<std::ptrdiff_t>(first_lower_chunk));
+    lower.first_offset = lower_offset;
+
+    auto& siblings = nodes[static_cast<std::size_t>(top.parent)].children;
+    *std::find(siblings.begin(), siblings.end(), index) = upper;
+    lower.parent = upper;
+    return upper;
+  }
+
+  // Frees a node that no sequence ends at and no child hangs from.
+  void free_node(std::int32_t index) {
+    Node& node = nodes[static_cast<std::size_t>(index)];
+    for (std::size_t i = 0; i < node.chunks.size(); ++i) {
+      const auto chunk = static_cast<std::size_t>(node.chunks[i]);
+      if (--chunk_refcount[chunk] == 0) {
+        chunk_used[chunk] = 0;
+        free_chunks.push_back(node.chunks[i]);
+      } else if (i == 0 && node.first_offset > 0) {
+        // The first chunk stays with the parent: give back the tail this node claimed, if
+        // nothing after it was claimed, so that the parent's next child can use it.
+        const std::int64_t end = node.first_offset + static_cast<std::int64_t>(node.tokens.size());
+        const std::int32_t claimed_end = static_cast<std::int32_t>(std::min<std::int64_t>(end, chunk_size()));
+        if (chunk_used[chunk] == claimed_end) chunk_used[chunk] = node.first_offset;
+      }
+    }
+    tokens_stored -= static_cast<std::int64_t>(node.tokens.size());
+    auto& siblings = nodes[static_cast<std::size_t>(node.parent)].children;
+    siblings.erase(std::find(siblings.begin(), siblings.end(), index));
+    node = Node{};
+    free_nodes.push_back(index);
+  }
+
+  // Where a new sequence of `tokens` meets the tree.
+  struct Match {
+    std::int32_t node = kRoot;        // deepest node fully matched
+    std::size_t matched = 0;          // tokens matched, including `partial_length`
+    std::int32_t partial_child = kNoNode;  // child of `node` matched only in part
+    std::size_t partial_length = 0;
+  };
+  Match match(std::span<const Token> tokens) const {
+    Match m;
+    while (m.matched < tokens.size()) {
+      std::int32_t best = kNoNode;
+      std::size_t best_length = 0;
+      for (std::int32_t child : nodes[static_cast<std::size_t>(m.node)].children) {
+        const auto& edge = nodes[static_cast<std::size_t>(child)].tokens;
+        const std::size_t limit = std::min(edge.size(), tokens.size() - m.matched);
+        std::size_t length = 0;
+        while (length < limit && edge[length] == tokens[m.matched + length]) ++length;
+        if (length > best_length) {
+          best = child;
+          best_length = length;
+        }
+      }
+      if (best == kNoNode) break;
+      if (best_length < nodes[static_cast<std::size_t>(best)].tokens.size()) {
+        m.partial_child = best;
+        m.partial_length = best_length;
+        m.matched += best_length;
+        break;
+      }
+      m.node = best;
+      m.matched += best_length;
+    }
+    return m;
+  }
+
+  void touch() { version = next_version(); }
+};
+
+void validate(const CacheConfig& config) {
+  auto bad = [](const std::string& message) { throw Error(ErrorCode::invalid_argument, "CacheConfig: " + message); };
+  if (config.num_layers < 1) bad("num_layers must be at least 1, got " + std::to_string(config.num_layers));
+  if (config.num_kv_heads < 1) bad("num_kv_heads must be at least 1, got " + std::to_string(config.num_kv_heads));
+  if (config.head_dim != 64 && config.head_dim != 128 && config.head_dim != 256) {
+    bad("head_dim must be 64, 128 or 256, got " + std::to_string(config.head_dim));
+  }
+  if (config.chunk_size != 16 && config.chunk_size != 32 && config.chunk_size != 64 && config.chunk_size != 128) {
+    bad("chunk_size must be 16, 32, 64 or 128 tokens, got " + std::to_string(config.chunk_size));
+  }
+  if (config.capacity_chunks < 1 || config.capacity_chunks > (std::int64_t{1} << 30)) {
+    bad("capacity_chunks must be between 1 and 2^30, got " + std::to_string(config.capacity_chunks));
+  }
+  if (config.device == Device::cpu) {
+    // all dtypes are fine on the CPU
+  } else if (config.dtype == DType::f32) {
+    bad("dtype f32 is supported on the CPU only; use bf16 or f16 on the GPU");
+  }
+  if (config.device == Device::cuda) {
+    throw Error(ErrorCode::unsupported,
+                "CacheConfig: device cuda is not available in this version; GPU pools come with the CUDA backend "
+                "(use device cpu)");
+  }
+}
+
+PrefixCache::PrefixCache(const CacheConfig& config) : impl_(std::make_unique<Impl>(config)) {}
+PrefixCache::~PrefixCache() = default;
+PrefixCache::PrefixCache(PrefixCache&&) noexcept = default;
+PrefixCache& PrefixCache::operator=(PrefixCache&&) noexcept = default;
+
+const CacheConfig& PrefixCache::config() const { return impl_->config; }
+
+AddResult PrefixCache::add(std::span<const Token> tokens) {
+  Impl& s = *impl_;
+  if (tokens.empty()) fail(ErrorCode::invalid_argument, "add: the token list is empty; a sequence needs at least one token");
+  const Impl::Match m = s.match(tokens);
+  const std::size_t rest = tokens.size() - m.matched;
+  if (rest > 0) {
+    // After a split the new branch cannot use the split chunk's tail: the old branch has it.
+    const std::int32_t tail = m.partial_child == kNoNode ? s.claimable_tail(s.nodes[static_cast<std::size_t>(m.node)]) : 0;
+    s.require_chunks(s.chunks_for(static_cast<std::int64_t>(rest), tail));
+  }
+
+  std::int32_t end = m.node;
+  if (m.partial_child != kNoNode) end = s.split(m.partial_child, m.partial_length);
+  AddResult result;
+  result.cached_tokens = static_cast<std::int64_t>(m.matched);
+  if (rest > 0) {
+    end = s.new_child(end);
+    result.slots.reserve(rest);
+    s.extend(end, tokens.subspan(m.matched), result.slots);
+  }
+  result.seq = s.new_sequence(end, static_cast<std::int64_t>(tokens.size()));
+  s.touch();
+  return result;
+}
+
+std::vector<Slot> PrefixCache::append(SeqId seq, std::span<const Token> tokens) {
+  Impl& s = *impl_;
+  Sequence& sequence = s.sequence(seq);
+  if (tokens.empty()) fail(ErrorCode::invalid_argument, "append: the token list is empty; append at least one token");
+  const Node& node = s.nodes[static_cast<std::size_t>(sequence.node)];
+  // The sequence grows its own node in place when nobody else reads that node.
+  const bool in_place = node.sequences_ending == 1 && node.children.empty();
+  s.require_chunks(s.chunks_for(static_cast<std::int64_t>(tokens.size()), s.claimable_tail(node)));
+
+  std::int32_t target = sequence.node;
+  if (!in_place) {
+    target = s.new_child(sequence.node);
+    s.nodes[static_cast<std::size_t>(sequence.node)].sequences_ending -= 1;
+    s.nodes[static_cast<std::size_t>(target)].sequences_ending += 1;
+    sequence.node = target;
+  }
+  std::vector<Slot> slots;
+  slots.reserve(tokens.size());
+  s.extend(target, tokens, slots);
+  sequence.length += static_cast<std::int64_t>(tokens.size());
+  s.tokens_without_sharing += static_cast<std::int64_t>(tokens.size());
+  s.touch();
+  return slots;
+}
+
+std::vector<SeqId> PrefixCache::fork(SeqId seq, int n) {
+  Impl& s = *impl_;
+  const Sequence parent = s.sequence(seq);
+  if (n < 1) fail(ErrorCode::invalid_argument, "fork: n must be at least 1, got " + std::to_string(n));
+  std::vector<SeqId> children;
+  children.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) children.push_back(s.new_sequence(parent.node, parent.length));
+  s.touch();
+  return children;
+}
+
+void PrefixCache::remove(SeqId seq) {
+  Impl& s = *impl_;
+  Sequence& sequence = s.sequence(seq);
+  std::int32_t node = sequence.node;
+  s.nodes[static_cast<std::size_t>(node)].sequences_ending -= 1;
+  s.tokens_without_sharing -= sequence.length;
+  s.live_sequences -= 1;
+  sequence.live = false;
+  sequence.generation += 1;
+  s.free_sequences.push_back(static_cast<std::uint32_t>(seq.value & 0xffffffffu));
+  while (node != kRoot) {
+    const Node& n = s.nodes[static_cast<std::size_t>(node)];
+    if (n.sequences_ending > 0 || !n.children.empty()) break;
+    const std::int32_t parent = n.parent;
+    s.free_node(node);
+    node = parent;
+  }
+  s.touch();
+}
+
+void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v) {
+  const Impl& s = *impl_;
+  const CacheConfig& c = s.config;
+  if (layer < 0 || layer >= c.num_layers) {
+    fail(ErrorCode::invalid_argument,
+         "write_kv: layer " + std::to_string(layer) + " is out of range; the cache has " + std::to_string(c.num_layers) + " layers");
+  }
+  const std::vector<std::int64_t> shape{static_cast<std::int64_t>(slots.size()), c.num_kv_heads, c.head_dim};
+  expect_tensor(k, "write_kv: k", {DType::f32, DType::f16, DType::bf16}, c.device, shape);
+  expect_tensor(v, "write_kv: v", {DType::f32, DType::f16, DType::bf16}, c.device, shape);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const Slot slot = slots[i];
+    const bool held = slot.chunk >= 0 && slot.chunk < c.capacity_chunks && s.chunk_refcount[static_cast<std::size_t>(slot.chunk)] > 0 &&
+                      slot.offset >= 0 && slot.offset < s.chunk_used[static_cast<std::size_t>(slot.chunk)];
+    if (!held) {
+      fail(ErrorCode::invalid_argument, "write_kv: slot " + std::to_string(i) + " (chunk " + std::to_string(slot.chunk) +
+                                            ", offset " + std::to_string(slot.offset) +
+                                            ") is not reserved; write only slots returned by add or append for live sequences");
+    }
+  }
+  const std::size_t element = dtype_size(c.dtype);
+  std::byte* k_pool = impl_->storage.data() + static_cast<std::size_t>(layer * s.layer_elements()) * element;
+  std::byte* v_pool = k_pool + static_cast<std::size_t>(c.num_layers * s.layer_elements()) * element;
+  const PoolView view = pool(layer);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    for (int h = 0; h < c.num_kv_heads; ++h) {
+      const std::int64_t destination =
+          slots[i].chunk * view.chunk_stride + h * view.head_stride + slots[i].offset * view.position_stride;
+      const std::int64_t source = (static_cast<std::int64_t>(i) * c.num_kv_heads + h) * c.head_dim;
+      for (int d = 0; d < c.head_dim; ++d) {
+        store_element(k_pool, c.dtype, destination + d, load_element(k.data, k.dtype, source + d));
+        store_element(v_pool, c.dtype, destination + d, load_element(v.data, v.dtype, source + d));
+      }
+    }
+  }
+}
+
+CacheStats PrefixCache::stats() const {
+  const Impl& s = *impl_;
+  CacheStats stats;
+  stats.capacity_chunks = s.config.capacity_chunks;
+  stats.chunks_in_use = s.config.capacity_chunks - static_cast<std::int64_t>(s.free_chunks.size());
+  stats.tokens_stored = s.tokens_stored;
+  stats.tokens_without_sharing = s.tokens_without_sharing;
+  stats.sequences = s.live_sequences;
+  stats.nodes = static_cast<std::int64_t>(s.nodes.size() - s.free_nodes.size()) - 1;
+  return stats;
+}
+
+bool PrefixCache::contains(SeqId seq) const {
+  try {
+    impl_->sequence(seq);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::int64_t PrefixCache::length(SeqId seq) const { return impl_->sequence(seq).length; }
+
+std::vector<std::int32_t> PrefixCache::path(SeqId seq) const {
+  const Impl& s = *impl_;
+  std::vector<std::int32_t> nodes;
+  for (std::int32_t node = s.sequence(seq).node; node != kRoot; node = s.nodes[static_cast<std::size_t>(node)].parent) {
+    nodes.push_back(node);
+  }
+  std::reverse(nodes.begin(), nodes.end());
+  return nodes;
+}
+
+std::vector<Token> PrefixCache::tokens(SeqId seq) const {
+  std::vector<Token> result;
+  for (std::int32_t node : path(seq)) {
+    const auto& t = impl_->nodes[static_cast<std::size_t>(node)].tokens;
+    result.insert(result.end(), t.begin(), t.end());
+  }
+  return result;
+}
+
+std::vector<Slot> PrefixCache::slots(SeqId seq) const {
+  std::vector<KvPiece> pieces;
+  for (std::int32_t node : path(seq)) append_node_pieces(node, pieces);
+  std::vector<Slot> result;
+  for (const KvPiece& piece : pieces) {
+    for (std::int32_t p = piece.begin; p < piece.end; ++p) result.push_back(Slot{piece.chunk, p});
+  }
+  return result;
+}
+
+std::int32_t PrefixCache::refcount(ChunkId chunk) const {
+  if (chunk < 0 || chunk >= impl_->config.capacity_chunks) {
+    fail(ErrorCode::invalid_argument, "refcount: chunk " + std::to_string(chunk) + " is outside the pool of " +
+                                          std::to_string(impl_->config.capacity_chunks) + " chunks");
+  }
+  return impl_->chunk_refcount[static_cast<std::size_t>(chunk)];
+}
+
+std::uint64_t PrefixCache::version() const { return impl_->version; }
+
+std::int64_t PrefixCache::node_length(std::int32_t node) const {
+  return static_cast<std::int64_t>(impl_->nodes.at(static_cast<std::size_t>(node)).tokens.size());
+}
+
+void PrefixCache::append_node_pieces(std::int32_t node_index, std::vector<KvPiece>& pieces) const {
+  const Impl& s = *impl_;
+  const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
+  std::int64_t position = node.first_offset;
+  std::int64_t remaining = static_cast<std::int64_t>(node.tokens.size());
+  for (ChunkId chunk : node.chunks) {
+    const std::int64_t count = std::min<std::int64_t>(remaining, s.chunk_size() - position);
+    pieces.push_back(KvPiece{chunk, static_cast<std::int32_t>(position), static_cast<std::int32_t>(position + count)});
+    remaining -= count;
+    position = 0;
+  }
+}
+
+PoolView PrefixCache::pool(int layer) const {
+  const Impl& s = *impl_;
+  if (layer < 0 || layer >= s.config.num_layers) {
+    fail(ErrorCode::invalid_argument, "pool: layer " + std::to_string(layer) + " is out of range; the cache has " +
+                                          std::to_string(s.config.num_layers) + " layers");
+  }
+  const std::size_t element = dtype_size(s.config.dtype);
+  const std::byte* k = s.storage.data() + static_cast<std::size_t>(layer * s.layer_elements()) * element;
+  const std::byte* v = k + static_cast<std::size_t>(s.config.num_layers * s.layer_elements()) * element;
+  PoolView view;
+  view.k = k;
+  view.v = v;
+  view.dtype = s.config.dtype;
+  view.device = s.config.device;
+  view.position_stride = s.config.head_dim;
+  view.head_stride = static_cast<std::int64_t>(s.config.chunk_size) * s.config.head_dim;
+  view.chunk_stride = s.chunk_elements();
+  return view;
+}
+
+}  // namespace chunktree

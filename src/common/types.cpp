@@ -1,0 +1,56 @@
+#include <string>
+
+#include "chunktree/types.hpp"
+
+namespace chunktree {
+
+std::size_t dtype_size(DType dtype) { return dtype == DType::f32 ? 4 : 2; }
+
+std::string_view to_string(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "f32";
+    case DType::f16: return "f16";
+    case DType::bf16: return "bf16";
+  }
+  return "?";
+}
+
+std::string_view to_string(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
+
+std::optional<DType> parse_dtype(std::string_view name) {
+  if (name == "f32" || name == "fp32" || name == "float32") return DType::f32;
+  if (name == "f16" || name == "fp16" || name == "float16") return DType::f16;
+  if (name == "bf16" || name == "bfloat16") return DType::bf16;
+  return std::nullopt;
+}
+
+std::string shape_string(const std::vector<std::int64_t>& shape) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+void expect_tensor(const ConstTensorView& view, std::string_view what, std::initializer_list<DType> dtypes, Device device,
+                   const std::vector<std::int64_t>& shape) {
+  const std::string name(what);
+  if (view.data == nullptr && view.numel() != 0) throw Error(ErrorCode::invalid_argument, name + " has no data pointer");
+  bool dtype_ok = false;
+  std::string allowed;
+  for (DType dtype : dtypes) {
+    dtype_ok = dtype_ok || dtype == view.dtype;
+    allowed += (allowed.empty() ? "" : " or ") + std::string(to_string(dtype));
+  }
+  if (!dtype_ok) {
+    throw Error(ErrorCode::invalid_argument, name + " has dtype " + std::string(to_string(view.dtype)) + "; expected " + allowed);
+  }
+  if (view.device != device) {
+    throw Error(ErrorCode::invalid_argument, name + " is on the " + std::string(to_string(view.device)) +
+                                                 "; expected it on the " + std::string(to_string(device)));
+  }
+  if (view.shape != shape) {
+    throw Error(ErrorCode::invalid_argument,
+                name + " has shape " + shape_string(view.shape) + "; expected " + shape_string(shape));
+  }
+}
+
+}  // namespace chunktree

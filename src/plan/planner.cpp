@@ -1,0 +1,176 @@
+#include <algorithm>
+#include <numeric>
+#include <string>
+
+#include "chunktree/plan.hpp"
+
+namespace chunktree {
+namespace {
+
+// A tree node as the batch sees it: the rows [row_begin, row_end) that read it.
+struct Group {
+  std::int32_t node = 0;
+  std::int32_t parent = -1;  // enclosing group, -1 at the top
+  std::uint32_t row_begin = 0;
+  std::uint32_t row_end = 0;
+  std::int32_t span = -1;  // shared span it feeds, -1 when private
+};
+
+struct SharedSpan {
+  std::uint32_t row_begin = 0;
+  std::uint32_t row_end = 0;
+  std::vector<KvPiece> pieces;
+};
+
+// Adds pieces to a span, joining a piece to its predecessor when they are adjacent in one chunk.
+void add_pieces(std::vector<KvPiece>& span, const std::vector<KvPiece>& pieces) {
+  for (const KvPiece& piece : pieces) {
+    if (!span.empty() && span.back().chunk == piece.chunk && span.back().end == piece.begin) {
+      span.back().end = piece.end;
+    } else {
+      span.push_back(piece);
+    }
+  }
+}
+
+// Groups in pre-order, from the rows' paths sorted depth-first.
+std::vector<Group> group_rows(const std::vector<std::vector<std::int32_t>>& paths) {
+  std::vector<Group> groups;
+  std::vector<std::int32_t> open;  // open[d]: the group at depth d containing the current row
+  const auto rows = static_cast<std::uint32_t>(paths.size());
+  for (std::uint32_t r = 0; r <= rows; ++r) {
+    std::size_t common = 0;
+    if (r > 0 && r < rows) {
+      const auto& previous = paths[r - 1];
+      const auto& current = paths[r];
+      while (common < previous.size() && common < current.size() && previous[common] == current[common]) ++common;
+    }
+    while (open.size() > common) {
+      groups[static_cast<std::size_t>(open.back())].row_end = r;
+      open.pop_back();
+    }
+    if (r == rows) break;
+    for (std::size_t depth = common; depth < paths[r].size(); ++depth) {
+      Group group;
+      group.node = paths[r][depth];
+      group.parent = open.empty() ? -1 : open.back();
+      group.row_begin = r;
+      open.push_back(static_cast<std::int32_t>(groups.size()));
+      groups.push_back(group);
+    }
+  }
+  return groups;
+}
+
+}  // namespace
+
+Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const PlanOptions& options) {
+  const std::int32_t chunk_size = cache.config().chunk_size;
+  if (options.min_shared_rows < 1) {
+    throw Error(ErrorCode::invalid_argument,
+                "make_plan: min_shared_rows must be at least 1, got " + std::to_string(options.min_shared_rows));
+  }
+  if (options.max_item_tokens != 0 && options.max_item_tokens < chunk_size) {
+    throw Error(ErrorCode::invalid_argument, "make_plan: max_item_tokens must be 0 (no split) or at least the chunk size " +
+                                                 std::to_string(chunk_size) + ", got " + std::to_string(options.max_item_tokens));
+  }
+
+  Plan plan;
+  plan.chunk_size = chunk_size;
+  plan.tree_version = cache.version();
+  plan.batch.assign(batch.begin(), batch.end());
+
+  const auto rows = static_cast<std::uint32_t>(batch.size());
+  std::vector<std::vector<std::int32_t>> batch_paths(rows);
+  for (std::uint32_t b = 0; b < rows; ++b) batch_paths[b] = cache.path(batch[b]);
+
+  // Depth-first order: sorting paths lexicographically puts every node's readers together.
+  plan.row_to_batch.resize(rows);
+  std::iota(plan.row_to_batch.begin(), plan.row_to_batch.end(), 0u);
+  std::stable_sort(plan.row_to_batch.begin(), plan.row_to_batch.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return batch_paths[a] < batch_paths[b]; });
+  plan.batch_to_row.resize(rows);
+  std::vector<std::vector<std::int32_t>> paths(rows);
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    plan.batch_to_row[plan.row_to_batch[r]] = r;
+    paths[r] = std::move(batch_paths[plan.row_to_batch[r]]);
+  }
+
+  // Nodes read by enough rows become shared spans; a child read by exactly the same rows as
+  // its parent continues the parent's span. The rest is each row's private span.
+  std::vector<Group> groups = group_rows(paths);
+  std::vector<SharedSpan> spans;
+  std::vector<std::vector<KvPiece>> private_pieces(rows);
+  std::vector<KvPiece> node_pieces;
+  for (Group& group : groups) {
+    node_pieces.clear();
+    cache.append_node_pieces(group.node, node_pieces);
+    const std::uint32_t readers = group.row_end - group.row_begin;
+    if (readers >= static_cast<std::uint32_t>(options.min_shared_rows)) {
+      const Group* parent = group.parent < 0 ? nullptr : &groups[static_cast<std::size_t>(group.parent)];
+      if (parent != nullptr && parent->span >= 0 && parent->row_begin == group.row_begin && parent->row_end == group.row_end) {
+        group.span = parent->span;
+      } else {
+        group.span = static_cast<std::int32_t>(spans.size());
+        spans.push_back(SharedSpan{group.row_begin, group.row_end, {}});
+      }
+      add_pieces(spans[static_cast<std::size_t>(group.span)].pieces, node_pieces);
+    } else {
+      for (std::uint32_t r = group.row_begin; r < group.row_end; ++r) add_pieces(private_pieces[r], node_pieces);
+    }
+  }
+
+  // Items: spans cut into pieces of at most max_item_tokens tokens.
+  auto add_items = [&](ItemKind kind, std::uint32_t row_begin, std::uint32_t row_end, const std::vector<KvPiece>& pieces) {
+    std::size_t i = 0;
+    while (i < pieces.size()) {
+      WorkItem item;
+      item.kind = kind;
+      item.row_begin = row_begin;
+      item.row_end = row_end;
+      item.piece_begin = static_cast<std::uint32_t>(plan.pieces.size());
+      do {
+        item.tokens += pieces[i].size();
+        plan.pieces.push_back(pieces[i]);
+        ++i;
+      } while (i < pieces.size() && (options.max_item_tokens == 0 || item.tokens + pieces[i].size() <= options.max_item_tokens));
+      item.piece_end = static_cast<std::uint32_t>(plan.pieces.size());
+      item.state_begin = plan.num_states;
+      plan.num_states += row_end - row_begin;
+      plan.items.push_back(item);
+    }
+  };
+  for (const SharedSpan& span : spans) add_items(ItemKind::shared, span.row_begin, span.row_end, span.pieces);
+  plan.num_shared_items = static_cast<std::uint32_t>(plan.items.size());
+  for (std::uint32_t r = 0; r < rows; ++r) add_items(ItemKind::private_, r, r + 1, private_pieces[r]);
+
+  // Each row's states in KV order: shared items come in pre-order (root side first), then private.
+  plan.merge_begin.assign(rows + 1, 0);
+  for (const WorkItem& item : plan.items) {
+    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) plan.merge_begin[r + 1] += 1;
+  }
+  for (std::uint32_t r = 0; r < rows; ++r) plan.merge_begin[r + 1] += plan.merge_begin[r];
+  plan.merge_states.resize(plan.merge_begin[rows]);
+  std::vector<std::uint32_t> fill(plan.merge_begin.begin(), plan.merge_begin.end() - 1);
+  for (const WorkItem& item : plan.items) {
+    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) {
+      plan.merge_states[fill[r]++] = item.state_begin + (r - item.row_begin);
+    }
+  }
+  return plan;
+}
+
+bool Plan::is_current(const PrefixCache& cache, std::span<const SeqId> batch_now) const {
+  return tree_version == cache.version() && std::equal(batch.begin(), batch.end(), batch_now.begin(), batch_now.end());
+}
+
+const Plan& Planner::plan(const PrefixCache& cache, std::span<const SeqId> batch) {
+  if (!valid_ || !plan_.is_current(cache, batch)) {
+    plan_ = make_plan(cache, batch, options_);
+    valid_ = true;
+    ++builds_;
+  }
+  return plan_;
+}
+
+}  // namespace chunktree

@@ -1,0 +1,33 @@
+// Checking one test file (seed or tree format) against a backend.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "backend.hpp"
+
+namespace chunktree::tools {
+
+struct CheckOptions {
+  Backend backend = Backend::cpu;
+  bool strict = false;
+  bool verbose = false;
+  std::string dump_dir;  // empty: no dump
+};
+
+struct CheckResult {
+  bool passed = false;
+  std::int64_t fails = 0;   // failed comparisons (elements, or norms under --strict)
+  std::int64_t total = 0;   // comparisons made
+  double max_diff = 0.0;    // largest absolute element difference
+  std::string details;      // extra lines printed with -v
+};
+
+// Each throws chunktree::Error (code format) naming file and line for a malformed file.
+CheckResult check_seed_file(const std::string& path, const CheckOptions& options);  // seed_format.cpp
+CheckResult check_tree_file(const std::string& path, const CheckOptions& options);  // tree_format.cpp
+
+// True when the file starts like a tree-format file (docs/FORMATS.md).
+bool is_tree_file(const std::string& path);  // tree_format.cpp
+
+}  // namespace chunktree::tools
