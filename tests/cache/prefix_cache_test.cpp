@@ -1,1 +1,329 @@
+#include "chunktree/prefix_cache.hpp"
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <set>
+#include <string>
+
+#include "support/workload.hpp"
+
+namespace chunktree {
+namespace {
+
+CacheConfig small_config(std::int64_t capacity = 64, int chunk = 16) {
+  CacheConfig config;
+  config.num_kv_heads = 2;
+  config.head_dim = 64;
+  config.chunk_size = chunk;
+  config.capacity_chunks = capacity;
+  return config;
+}
+
+std::vector<Token> iota_tokens(int count, Token first = 0) {
+  std::vector<Token> tokens(static_cast<std::size_t>(count));
+  std::iota(tokens.begin(), tokens.end(), first);
+  return tokens;
+}
+
+// Everything observable about a cache, to prove that a failed call changed nothing.
+struct Snapshot {
+  CacheStats stats;
+  std::uint64_t version;
+  std::vector<std::vector<Token>> tokens;
+  std::vector<std::vector<Slot>> slots;
+  std::vector<std::int32_t> refcounts;
+
+  Snapshot(const PrefixCache& cache, const std::vector<SeqId>& seqs) : stats(cache.stats()), version(cache.version()) {
+    for (SeqId seq : seqs) {
+      tokens.push_back(cache.tokens(seq));
+      slots.push_back(cache.slots(seq));
+    }
+    for (ChunkId c = 0; c < cache.config().capacity_chunks; ++c) refcounts.push_back(cache.refcount(c));
+  }
+  bool operator==(const Snapshot& other) const {
+    return stats.chunks_in_use == other.stats.chunks_in_use && stats.tokens_stored == other.stats.tokens_stored &&
+           stats.tokens_without_sharing == other.stats.tokens_without_sharing && stats.sequences == other.stats.sequences &&
+           stats.nodes == other.stats.nodes && version == other.version && tokens == other.tokens && slots == other.slots &&
+           refcounts == other.refcounts;
+  }
+};
+
+template <typename Call>
+void expect_error(Call call, ErrorCode code, const std::string& fragment) {
+  try {
+    call();
+    FAIL() << "expected an error mentioning '" << fragment << "'";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), code) << error.what();
+    EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
+  }
+}
+
+TEST(PrefixCache, SharesTheLongestCachedPrefix) {
+  PrefixCache cache(small_config());
+  const AddResult first = cache.add(iota_tokens(40));
+  EXPECT_EQ(first.cached_tokens, 0);
+  EXPECT_EQ(first.slots.size(), 40u);
+
+  std::vector<Token> second_tokens = iota_tokens(30);
+  second_tokens.push_back(1000);
+  const AddResult second = cache.add(second_tokens);
+  EXPECT_EQ(second.cached_tokens, 30);
+  ASSERT_EQ(second.slots.size(), 1u);
+
+  const std::vector<Slot> a = cache.slots(first.seq);
+  const std::vector<Slot> b = cache.slots(second.seq);
+  EXPECT_TRUE(std::equal(a.begin(), a.begin() + 30, b.begin()));
+  const CacheStats stats = cache.stats();
+  EXPECT_EQ(stats.tokens_stored, 41);
+  EXPECT_EQ(stats.tokens_without_sharing, 71);
+  EXPECT_EQ(stats.sequences, 2);
+}
+
+TEST(PrefixCache, BranchInsideAChunkKeepsTheSharedPartShared) {
+  PrefixCache cache(small_config());
+  const AddResult first = cache.add(iota_tokens(40));  // chunks: [0,16) [16,32) [32,40)
+  std::vector<Token> branch = iota_tokens(20);
+  branch.insert(branch.end(), {500, 501, 502});
+  const AddResult second = cache.add(branch);
+  EXPECT_EQ(second.cached_tokens, 20);
+
+  const std::vector<Slot> a = cache.slots(first.seq);
+  const std::vector<Slot> b = cache.slots(second.seq);
+  // The old sequence keeps its chunks and positions; the branch continues in a new chunk.
+  EXPECT_EQ(a, first.slots);
+  EXPECT_EQ(b[19], a[19]);
+  EXPECT_NE(b[20].chunk, a[20].chunk);
+  EXPECT_EQ(b[20].offset, 0);
+  EXPECT_EQ(cache.refcount(a[16].chunk), 2);  // the split chunk: shared part and the old branch
+  EXPECT_EQ(cache.refcount(a[0].chunk), 1);
+  EXPECT_EQ(cache.refcount(b[20].chunk), 1);
+  EXPECT_EQ(cache.stats().chunks_in_use, 4);
+}
+
+TEST(PrefixCache, IdenticalAndPrefixSequencesStoreNothingNew) {
+  PrefixCache cache(small_config());
+  const AddResult first = cache.add(iota_tokens(40));
+  const AddResult same = cache.add(iota_tokens(40));
+  EXPECT_EQ(same.cached_tokens, 40);
+  EXPECT_TRUE(same.slots.empty());
+  const AddResult prefix = cache.add(iota_tokens(25));
+  EXPECT_EQ(prefix.cached_tokens, 25);
+  EXPECT_TRUE(prefix.slots.empty());
+  EXPECT_EQ(cache.stats().tokens_stored, 40);
+  // The prefix sequence grows its own branch; the others keep their slots.
+  const std::vector<Slot> appended = cache.append(prefix.seq, std::vector<Token>{7});
+  EXPECT_EQ(cache.slots(first.seq), first.slots);
+  EXPECT_EQ(cache.tokens(prefix.seq).size(), 26u);
+  EXPECT_NE(appended[0], first.slots[25]);
+}
+
+TEST(PrefixCache, AppendFillsTheTailThenReservesChunks) {
+  PrefixCache cache(small_config());
+  const AddResult added = cache.add(iota_tokens(15));
+  const std::vector<Slot> one = cache.append(added.seq, std::vector<Token>{100});
+  EXPECT_EQ(one[0], (Slot{added.slots[0].chunk, 15}));
+  const std::vector<Slot> two = cache.append(added.seq, std::vector<Token>{101, 102});
+  EXPECT_NE(two[0].chunk, added.slots[0].chunk);
+  EXPECT_EQ(two[0].offset, 0);
+  EXPECT_EQ(two[1], (Slot{two[0].chunk, 1}));
+  EXPECT_EQ(cache.length(added.seq), 18);
+  EXPECT_EQ(cache.stats().chunks_in_use, 2);
+}
+
+TEST(PrefixCache, ForkSharesEverythingAndTheFirstWriterKeepsTheTail) {
+  PrefixCache cache(small_config());
+  const AddResult parent = cache.add(iota_tokens(20));
+  const std::vector<SeqId> children = cache.fork(parent.seq, 3);
+  ASSERT_EQ(children.size(), 3u);
+  for (SeqId child : children) {
+    EXPECT_EQ(cache.slots(child), parent.slots);
+    EXPECT_EQ(cache.length(child), 20);
+  }
+  EXPECT_EQ(cache.stats().tokens_stored, 20);
+  EXPECT_EQ(cache.stats().tokens_without_sharing, 80);
+
+  const std::vector<Slot> first = cache.append(children[0], std::vector<Token>{1});
+  const std::vector<Slot> second = cache.append(children[1], std::vector<Token>{1});
+  EXPECT_EQ(first[0], (Slot{parent.slots[16].chunk, 4}));  // continues in the shared chunk's free tail
+  EXPECT_EQ(second[0].offset, 0);                           // the tail is taken: a new chunk
+  EXPECT_NE(second[0].chunk, first[0].chunk);
+  EXPECT_EQ(cache.slots(parent.seq), parent.slots);
+}
+
+TEST(PrefixCache, RemoveFreesChunksNoOneUses) {
+  PrefixCache cache(small_config());
+  const AddResult a = cache.add(iota_tokens(40));
+  std::vector<Token> b_tokens = iota_tokens(20);
+  b_tokens.insert(b_tokens.end(), 30, 9);
+  const AddResult b = cache.add(b_tokens);
+  const std::vector<Slot> b_slots = cache.slots(b.seq);
+  const std::int64_t both = cache.stats().chunks_in_use;
+  cache.remove(a.seq);
+  EXPECT_FALSE(cache.contains(a.seq));
+  EXPECT_TRUE(cache.contains(b.seq));
+  // a's own part was positions [20,40): the chunk it shares with the prefix stays, [32,40)'s goes.
+  EXPECT_EQ(cache.stats().chunks_in_use, both - 1);
+  EXPECT_EQ(cache.refcount(a.slots[16].chunk), 1);
+  EXPECT_EQ(cache.refcount(a.slots[32].chunk), 0);
+  EXPECT_EQ(cache.slots(b.seq), b_slots);
+  EXPECT_EQ(cache.stats().tokens_stored, 50);
+  cache.remove(b.seq);
+  const CacheStats empty = cache.stats();
+  EXPECT_EQ(empty.chunks_in_use, 0);
+  EXPECT_EQ(empty.tokens_stored, 0);
+  EXPECT_EQ(empty.nodes, 0);
+  for (ChunkId c = 0; c < 64; ++c) EXPECT_EQ(cache.refcount(c), 0);
+}
+
+TEST(PrefixCache, RemovedBranchGivesItsTailBack) {
+  PrefixCache cache(small_config());
+  const AddResult parent = cache.add(iota_tokens(20));
+  const std::vector<SeqId> children = cache.fork(parent.seq, 2);
+  const std::vector<Slot> first = cache.append(children[0], std::vector<Token>{1, 2});
+  cache.remove(children[0]);
+  const std::vector<Slot> second = cache.append(children[1], std::vector<Token>{3});
+  EXPECT_EQ(second[0], first[0]);  // the freed tail is claimable again
+}
+
+TEST(PrefixCache, CapacityErrorLeavesTheCacheUnchanged) {
+  PrefixCache cache(small_config(/*capacity=*/4));
+  const AddResult a = cache.add(iota_tokens(40));  // 3 chunks
+  const std::vector<SeqId> seqs{a.seq};
+  const Snapshot before(cache, seqs);
+  expect_error([&] { cache.add(iota_tokens(40, 1000)); }, ErrorCode::capacity_exhausted, "capacity");
+  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+  // A branch inside a chunk would split a node; the failure must not leave the split behind.
+  std::vector<Token> branch = iota_tokens(20);
+  branch.insert(branch.end(), 40, 5);
+  expect_error([&] { cache.add(branch); }, ErrorCode::capacity_exhausted, "remove sequences");
+  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+  expect_error([&] { cache.append(a.seq, std::vector<Token>(30, 1)); }, ErrorCode::capacity_exhausted, "capacity");
+  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+  // Exactly what fits still fits.
+  EXPECT_NO_THROW(cache.append(a.seq, std::vector<Token>(24, 1)));
+  EXPECT_EQ(cache.stats().chunks_in_use, 4);
+}
+
+TEST(PrefixCache, BadCallsAreClearErrorsAndChangeNothing) {
+  PrefixCache cache(small_config());
+  const AddResult a = cache.add(iota_tokens(10));
+  const AddResult gone = cache.add(iota_tokens(5, 50));
+  cache.remove(gone.seq);
+  const std::vector<SeqId> seqs{a.seq};
+  const Snapshot before(cache, seqs);
+
+  expect_error([&] { cache.add(std::vector<Token>{}); }, ErrorCode::invalid_argument, "empty");
+  expect_error([&] { cache.append(a.seq, std::vector<Token>{}); }, ErrorCode::invalid_argument, "empty");
+  expect_error([&] { cache.append(gone.seq, std::vector<Token>{1}); }, ErrorCode::unknown_sequence, "removed");
+  expect_error([&] { cache.append(SeqId{12345}, std::vector<Token>{1}); }, ErrorCode::unknown_sequence, "unknown");
+  expect_error([&] { cache.remove(gone.seq); }, ErrorCode::unknown_sequence, "removed");
+  expect_error([&] { cache.fork(a.seq, 0); }, ErrorCode::invalid_argument, "at least 1");
+  expect_error([&] { cache.fork(gone.seq, 1); }, ErrorCode::unknown_sequence, "handle");
+  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+}
+
+TEST(PrefixCache, WriteKvChecksShapesDtypesAndSlots) {
+  PrefixCache cache(small_config());
+  const AddResult a = cache.add(iota_tokens(3));
+  std::vector<float> values(3 * 2 * 64, 1.0f);
+  const ConstTensorView good(values.data(), DType::f32, Device::cpu, {3, 2, 64});
+  EXPECT_NO_THROW(cache.write_kv(0, a.slots, good, good));
+  const ConstTensorView wrong_shape(values.data(), DType::f32, Device::cpu, {3, 64, 2});
+  expect_error([&] { cache.write_kv(0, a.slots, wrong_shape, good); }, ErrorCode::invalid_argument, "expected [3, 2, 64]");
+  const ConstTensorView on_gpu(values.data(), DType::f32, Device::cuda, {3, 2, 64});
+  expect_error([&] { cache.write_kv(0, a.slots, good, on_gpu); }, ErrorCode::invalid_argument, "cuda");
+  expect_error([&] { cache.write_kv(1, a.slots, good, good); }, ErrorCode::invalid_argument, "layer 1");
+  const std::vector<Slot> unreserved{a.slots[0], a.slots[1], Slot{a.slots[2].chunk, 9}};
+  expect_error([&] { cache.write_kv(0, unreserved, good, good); }, ErrorCode::invalid_argument, "not reserved");
+}
+
+TEST(PrefixCache, ConfigIsValidated) {
+  auto expect_bad = [](auto change, const std::string& fragment) {
+    CacheConfig config = small_config();
+    change(config);
+    expect_error([&] { PrefixCache cache(config); }, ErrorCode::invalid_argument, fragment);
+  };
+  expect_bad([](CacheConfig& c) { c.head_dim = 96; }, "head_dim");
+  expect_bad([](CacheConfig& c) { c.chunk_size = 48; }, "chunk_size");
+  expect_bad([](CacheConfig& c) { c.num_kv_heads = 0; }, "num_kv_heads");
+  expect_bad([](CacheConfig& c) { c.num_layers = 0; }, "num_layers");
+  expect_bad([](CacheConfig& c) { c.capacity_chunks = 0; }, "capacity_chunks");
+}
+
+TEST(PrefixCache, VersionChangesWithTheTree) {
+  PrefixCache cache(small_config());
+  const std::uint64_t start = cache.version();
+  const AddResult a = cache.add(iota_tokens(3));
+  const std::uint64_t added = cache.version();
+  EXPECT_NE(added, start);
+  std::vector<float> values(3 * 2 * 64, 1.0f);
+  const ConstTensorView kv(values.data(), DType::f32, Device::cpu, {3, 2, 64});
+  cache.write_kv(0, a.slots, kv, kv);
+  EXPECT_EQ(cache.version(), added);  // writing KV does not change the tree
+  cache.fork(a.seq, 1);
+  EXPECT_NE(cache.version(), added);
+  PrefixCache other(small_config());
+  EXPECT_NE(other.version(), cache.version());  // versions are unique across caches
+}
+
+// Random operations against a model: every sequence reads back its own tokens, every
+// position's KV is the one its prefix determines (so no slot is shared by different
+// prefixes), and chunk accounting matches the slots in use.
+TEST(PrefixCache, RandomOperationsKeepEverySequenceIntact) {
+  for (int chunk : {16, 64}) {
+    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+      CacheConfig config = small_config(/*capacity=*/4096, chunk);
+      config.num_layers = 2;
+      config.head_dim = 64;
+      testing::Workload workload(config);
+      tools::Random random(seed);
+      // Grow, thin out, grow again: later branches reuse tails and chunks that removals freed.
+      for (int phase = 0; phase < 3; ++phase) {
+        workload.grow(random, 100, 40, seed % 2 == 0 ? 3 : 50);
+        for (std::size_t i = workload.seqs.size(); i-- > 1;) {
+          if (random.chance(0.5)) workload.remove(i);
+        }
+      }
+
+      std::set<ChunkId> used;
+      std::int64_t total = 0;
+      for (std::size_t i = 0; i < workload.seqs.size(); ++i) {
+        const SeqId seq = workload.seqs[i];
+        ASSERT_EQ(workload.cache.tokens(seq), workload.tokens[i]);
+        ASSERT_EQ(workload.cache.length(seq), static_cast<std::int64_t>(workload.tokens[i].size()));
+        total += workload.cache.length(seq);
+        const std::vector<Slot> slots = workload.cache.slots(seq);
+        const PoolView pool = workload.cache.pool(1);
+        const std::vector<float> k = workload.expected_kv(i, 0, 1);
+        const std::vector<float> v = workload.expected_kv(i, 1, 1);
+        for (std::size_t t = 0; t < slots.size(); ++t) {
+          used.insert(slots[t].chunk);
+          for (int h = 0; h < config.num_kv_heads; ++h) {
+            const std::int64_t base = slots[t].chunk * pool.chunk_stride + h * pool.head_stride + slots[t].offset * pool.position_stride;
+            const std::size_t expected = (t * static_cast<std::size_t>(config.num_kv_heads) + static_cast<std::size_t>(h)) * 64;
+            for (int d = 0; d < 64; d += 7) {
+              ASSERT_EQ(load_element(pool.k, pool.dtype, base + d), k[expected + static_cast<std::size_t>(d)]);
+              ASSERT_EQ(load_element(pool.v, pool.dtype, base + d), v[expected + static_cast<std::size_t>(d)]);
+            }
+          }
+        }
+      }
+      const CacheStats stats = workload.cache.stats();
+      EXPECT_EQ(stats.chunks_in_use, static_cast<std::int64_t>(used.size()));
+      EXPECT_EQ(stats.tokens_without_sharing, total);
+      EXPECT_EQ(stats.sequences, static_cast<std::int64_t>(workload.seqs.size()));
+      for (ChunkId c = 0; c < config.capacity_chunks; ++c) EXPECT_EQ(workload.cache.refcount(c) > 0, used.count(c) == 1);
+
+      while (!workload.seqs.empty()) workload.remove(0);
+      EXPECT_EQ(workload.cache.stats().chunks_in_use, 0);
+      EXPECT_EQ(workload.cache.stats().tokens_stored, 0);
+      EXPECT_EQ(workload.cache.stats().nodes, 0);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace chunktree

@@ -1,1 +1,191 @@
+#include "chunktree/plan.hpp"
+
 #include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "support/workload.hpp"
+
+namespace chunktree {
+namespace {
+
+CacheConfig plan_config(int chunk) {
+  CacheConfig config;
+  config.num_kv_heads = 1;
+  config.head_dim = 64;
+  config.chunk_size = chunk;
+  config.capacity_chunks = 8192;
+  return config;
+}
+
+// The invariants every plan must hold, whatever the tree and options.
+void expect_valid_plan(const PrefixCache& cache, const Plan& plan, std::span<const SeqId> batch, const PlanOptions& options) {
+  const std::uint32_t rows = plan.num_rows();
+  ASSERT_EQ(rows, batch.size());
+  // The permutation round-trips.
+  for (std::uint32_t r = 0; r < rows; ++r) ASSERT_EQ(plan.batch_to_row[plan.row_to_batch[r]], r);
+
+  // States are numbered densely, item by item.
+  std::uint32_t next_state = 0;
+  for (std::size_t i = 0; i < plan.items.size(); ++i) {
+    const WorkItem& item = plan.items[i];
+    ASSERT_EQ(item.state_begin, next_state);
+    next_state += item.row_end - item.row_begin;
+    ASSERT_LT(item.row_begin, item.row_end);
+    ASSERT_LT(item.piece_begin, item.piece_end);
+    std::int64_t tokens = 0;
+    for (const KvPiece& piece : plan.item_pieces(item)) {
+      ASSERT_LT(piece.begin, piece.end);
+      ASSERT_LE(piece.end, plan.chunk_size);
+      tokens += piece.size();
+    }
+    ASSERT_EQ(tokens, item.tokens);
+    if (options.max_item_tokens > 0) ASSERT_LE(item.tokens, options.max_item_tokens);
+    const bool shared = i < plan.num_shared_items;
+    ASSERT_EQ(item.kind, shared ? ItemKind::shared : ItemKind::private_);
+    if (shared) {
+      ASSERT_GE(item.row_end - item.row_begin, static_cast<std::uint32_t>(options.min_shared_rows));
+    } else {
+      ASSERT_EQ(item.row_end - item.row_begin, 1u);
+    }
+  }
+  ASSERT_EQ(next_state, plan.num_states);
+
+  // Which item each state belongs to.
+  std::vector<std::uint32_t> state_item(plan.num_states);
+  for (std::uint32_t i = 0; i < plan.items.size(); ++i) {
+    for (std::uint32_t s = 0; s < plan.items[i].row_end - plan.items[i].row_begin; ++s) state_item[plan.items[i].state_begin + s] = i;
+  }
+  // Each row's states, in merge order, cover exactly its sequence's KV, in order: every
+  // (row, token) pair once. Every state is merged exactly once, by the row it belongs to.
+  std::vector<int> merged(plan.num_states, 0);
+  ASSERT_EQ(plan.merge_begin.size(), rows + 1u);
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    std::vector<Slot> covered;
+    for (std::uint32_t m = plan.merge_begin[r]; m < plan.merge_begin[r + 1]; ++m) {
+      const std::uint32_t state = plan.merge_states[m];
+      const WorkItem& item = plan.items[state_item[state]];
+      ASSERT_EQ(item.row_begin + (state - item.state_begin), r);
+      merged[state] += 1;
+      for (const KvPiece& piece : plan.item_pieces(item)) {
+        for (std::int32_t p = piece.begin; p < piece.end; ++p) covered.push_back(Slot{piece.chunk, p});
+      }
+    }
+    ASSERT_EQ(covered, cache.slots(batch[plan.row_to_batch[r]])) << "row " << r;
+  }
+  for (int count : merged) ASSERT_EQ(count, 1);
+}
+
+TEST(Planner, SharedPrefixBecomesOneItemForAllRows) {
+  PrefixCache cache(plan_config(16));
+  std::vector<Token> prompt(50);
+  std::iota(prompt.begin(), prompt.end(), 0);
+  std::vector<SeqId> batch;
+  for (Token last = 0; last < 5; ++last) {
+    std::vector<Token> tokens = prompt;
+    tokens.push_back(1000 + last);
+    batch.push_back(cache.add(tokens).seq);
+  }
+  const Plan plan = make_plan(cache, batch);
+  ASSERT_EQ(plan.num_shared_items, 1u);
+  EXPECT_EQ(plan.items[0].tokens, 50);
+  EXPECT_EQ(plan.items[0].row_end - plan.items[0].row_begin, 5u);
+  EXPECT_EQ(plan.items.size(), 6u);  // + one private item of one token per sequence
+  expect_valid_plan(cache, plan, batch, {});
+}
+
+TEST(Planner, OutputsKeepTheCallersOrder) {
+  PrefixCache cache(plan_config(16));
+  const SeqId a = cache.add(std::vector<Token>{1, 2, 3}).seq;
+  const SeqId b = cache.add(std::vector<Token>{9, 9}).seq;
+  const SeqId c = cache.add(std::vector<Token>{1, 2, 4}).seq;
+  const std::vector<SeqId> batch{b, a, c, a};  // a twice: two queries on one sequence
+  const Plan plan = make_plan(cache, batch);
+  expect_valid_plan(cache, plan, batch, {});
+  // a, a and c share [1, 2]; they sit next to each other in depth-first order.
+  const std::uint32_t row_a1 = plan.batch_to_row[1];
+  const std::uint32_t row_a2 = plan.batch_to_row[3];
+  const std::uint32_t row_c = plan.batch_to_row[2];
+  EXPECT_EQ(std::max({row_a1, row_a2, row_c}) - std::min({row_a1, row_a2, row_c}), 2u);
+}
+
+TEST(Planner, ThresholdAndSplitShapeTheItems) {
+  PrefixCache cache(plan_config(16));
+  std::vector<Token> prompt(100, 3);
+  const SeqId a = cache.add(prompt).seq;
+  const SeqId b = cache.fork(a, 1)[0];
+  const std::vector<SeqId> batch{a, b};
+  PlanOptions options;
+  options.min_shared_rows = 3;  // two readers are too few: both read the prompt privately
+  const Plan privately = make_plan(cache, batch, options);
+  EXPECT_EQ(privately.num_shared_items, 0u);
+  EXPECT_EQ(privately.items.size(), 2u);
+  expect_valid_plan(cache, privately, batch, options);
+
+  options.min_shared_rows = 2;
+  options.max_item_tokens = 32;
+  const Plan split = make_plan(cache, batch, options);
+  EXPECT_EQ(split.num_shared_items, 4u);  // 100 tokens in items of at most 32
+  expect_valid_plan(cache, split, batch, options);
+
+  options.max_item_tokens = 8;
+  EXPECT_THROW(make_plan(cache, batch, options), Error);
+  options.max_item_tokens = 0;
+  options.min_shared_rows = 0;
+  EXPECT_THROW(make_plan(cache, batch, options), Error);
+}
+
+TEST(Planner, UnknownHandleIsAClearError) {
+  PrefixCache cache(plan_config(16));
+  const SeqId a = cache.add(std::vector<Token>{1}).seq;
+  cache.remove(a);
+  const std::vector<SeqId> batch{a};
+  try {
+    make_plan(cache, batch);
+    FAIL();
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::unknown_sequence);
+  }
+}
+
+TEST(Planner, RebuildsOnlyWhenTheTreeOrBatchChanges) {
+  PrefixCache cache(plan_config(16));
+  const SeqId a = cache.add(std::vector<Token>{1, 2}).seq;
+  const SeqId b = cache.add(std::vector<Token>{1, 3}).seq;
+  Planner planner;
+  std::vector<SeqId> batch{a, b};
+  planner.plan(cache, batch);
+  planner.plan(cache, batch);
+  EXPECT_EQ(planner.builds(), 1u);
+  cache.append(a, std::vector<Token>{4});
+  EXPECT_EQ(planner.plan(cache, batch).items.size(), 3u);
+  EXPECT_EQ(planner.builds(), 2u);
+  batch = {b};
+  planner.plan(cache, batch);
+  EXPECT_EQ(planner.builds(), 3u);
+  EXPECT_TRUE(planner.plan(cache, batch).is_current(cache, batch));
+}
+
+TEST(Planner, RandomTreesHoldTheInvariants) {
+  for (int chunk : {16, 32, 128}) {
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+      testing::Workload workload(plan_config(chunk));
+      tools::Random random(seed * 977 + static_cast<std::uint64_t>(chunk));
+      workload.grow(random, 120, 70, seed % 3 == 0 ? 2 : 20);
+      // A random batch: a subset of the live sequences, shuffled, sometimes with repeats.
+      std::vector<SeqId> batch;
+      for (SeqId seq : workload.seqs) {
+        if (random.chance(0.8)) batch.push_back(seq);
+        if (random.chance(0.05)) batch.push_back(seq);
+      }
+      for (std::size_t i = batch.size(); i > 1; --i) std::swap(batch[i - 1], batch[static_cast<std::size_t>(random.integer(0, static_cast<std::int64_t>(i) - 1))]);
+      for (const PlanOptions options : {PlanOptions{}, PlanOptions{1, chunk}, PlanOptions{4, 3 * chunk}}) {
+        const Plan plan = make_plan(workload.cache, batch, options);
+        expect_valid_plan(workload.cache, plan, batch, options);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace chunktree
