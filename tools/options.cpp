@@ -1,0 +1,20 @@
+#include "options.hpp"
+
+#include <charconv>
+#include <string>
+
+#include "chunktree/types.hpp"
+
+namespace chunktree::tools {
+
+std::int64_t integer_option(std::string_view flag, std::string_view value, std::int64_t min, std::int64_t max) {
+  std::int64_t result = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), result);
+  if (error != std::errc() || end != value.data() + value.size() || result < min || result > max) {
+    throw Error(ErrorCode::invalid_argument, std::string(flag) + " needs an integer from " + std::to_string(min) + " to " +
+                                                 std::to_string(max) + ", got '" + std::string(value) + "'");
+  }
+  return result;
+}
+
+}  // namespace chunktree::tools
