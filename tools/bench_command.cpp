@@ -50,8 +50,7 @@ BenchShape parse(Args args) {
       print_help();
       std::exit(0);
     }
-    if (i + 1 >= args.size()) throw Error(ErrorCode::invalid_argument, "bench: " + std::string(flag) + " needs a value");
-    const int value = static_cast<int>(integer_option(flag, args[++i], 0, 1 << 24));
+    const int value = static_cast<int>(integer_option(flag, option_value("bench", args, i), 0, 1 << 24));
     if (flag == "--batch") shape.batch = value;
     else if (flag == "--heads") shape.q_heads = value;
     else if (flag == "--kv-heads") shape.kv_heads = value;

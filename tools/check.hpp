@@ -13,6 +13,7 @@ struct CheckOptions {
   bool strict = false;
   bool verbose = false;
   std::string dump_dir;  // empty: no dump
+  int threads = 0;       // backend threads for one file (0: one per hardware thread)
 };
 
 struct CheckResult {

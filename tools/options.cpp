@@ -17,4 +17,11 @@ std::int64_t integer_option(std::string_view flag, std::string_view value, std::
   return result;
 }
 
+std::string_view option_value(std::string_view command, Args args, std::size_t& i) {
+  if (i + 1 >= args.size()) {
+    throw Error(ErrorCode::invalid_argument, std::string(command) + ": " + std::string(args[i]) + " needs a value");
+  }
+  return args[++i];
+}
+
 }  // namespace chunktree::tools

@@ -1,12 +1,18 @@
-// Parsing command-line option values, with errors that name the option.
+// Parsing command-line options, with errors that name the command and the option.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
+
+#include "commands.hpp"
 
 namespace chunktree::tools {
 
 // The integer value of `flag`, which must lie in [min, max]; throws invalid_argument otherwise.
 std::int64_t integer_option(std::string_view flag, std::string_view value, std::int64_t min, std::int64_t max);
+
+// The word after option args[i] (advancing i), or an invalid_argument error "<command>: <option> needs a value".
+std::string_view option_value(std::string_view command, Args args, std::size_t& i);
 
 }  // namespace chunktree::tools

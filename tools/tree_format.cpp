@@ -1,12 +1,1031 @@
-#include "check.hpp"
-#include "commands.hpp"
+// The tree test format: reading, writing, generating (gentrees) and checking through the
+// library (check). docs/FORMATS.md, "Tree format", is the specification.
+#include "tree_format.hpp"
 
-#include "chunktree/types.hpp"
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <span>
+#include <unordered_map>
+
+#include "chunktree/cpu_backend.hpp"
+#include "chunktree/numeric.hpp"
+#include "chunktree/plan.hpp"
+#include "chunktree/prefix_cache.hpp"
+#include "chunktree/reference.hpp"
+#include "commands.hpp"
+#include "options.hpp"
+#include "random.hpp"
+#include "text_arrays.hpp"
 
 namespace chunktree::tools {
 
-int gentrees_command(Args) { throw Error(ErrorCode::unsupported, "gentrees: not written yet"); }
-CheckResult check_tree_file(const std::string&, const CheckOptions&) { throw Error(ErrorCode::unsupported, "tree check: not written yet"); }
-bool is_tree_file(const std::string&) { return false; }
+float TreeWorkload::softmax_scale() const {
+  return scale.value_or(static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim))));
+}
+
+std::vector<std::int32_t> TreeWorkload::path(std::int32_t node) const {
+  std::vector<std::int32_t> nodes_on_path;
+  for (; node >= 0; node = nodes[static_cast<std::size_t>(node)].parent) nodes_on_path.push_back(node);
+  std::reverse(nodes_on_path.begin(), nodes_on_path.end());
+  return nodes_on_path;
+}
+
+namespace {
+
+// Token ids are int32, and each (node, position) gets its own, so all nodes together hold
+// fewer tokens than this.
+constexpr std::int64_t kMaxTotalTokens = std::numeric_limits<std::int32_t>::max();
+constexpr std::int64_t kMaxHeads = 256;
+
+std::size_t kv_width(const TreeWorkload& w) {
+  return static_cast<std::size_t>(w.kv_heads) * static_cast<std::size_t>(w.head_dim);
+}
+std::size_t q_width(const TreeWorkload& w) {
+  return static_cast<std::size_t>(w.q_heads) * static_cast<std::size_t>(w.head_dim);
+}
+
+std::string number_text(float value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
+}
+
+std::string short_number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3g", value);
+  return buffer;
+}
+
+std::string quote_word(std::string_view word) { return "'" + std::string(word.substr(0, 40)) + "'"; }
+
+// Creates `dir` and its parents if missing, reporting failure as a chunktree::Error.
+void make_directories(const std::string& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) throw Error(ErrorCode::invalid_argument, dir + ": cannot create the directory (" + error.message() + ")");
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+bool is_blank_or_comment(std::string_view line) {
+  const std::size_t first = line.find_first_not_of(" \t\r");
+  return first == std::string_view::npos || line[first] == '#';
+}
+
+// The next line that is neither blank nor a comment.
+std::string_view next_record(LineReader& reader, const std::string& what) {
+  for (;;) {
+    const std::string_view line = reader.next(what);
+    if (!is_blank_or_comment(line)) return line;
+  }
+}
+
+void read_format_line(LineReader& reader) {
+  const auto words = LineReader::words(reader.next("the format line 'chunktree-tree 1'"));
+  if (words.size() != 2 || words[0] != kTreeMagic) {
+    reader.fail("not a tree-format file: the first line must be 'chunktree-tree 1'");
+  }
+  const std::int64_t version = reader.integer(words[1], "the format version");
+  if (version != kTreeVersion) {
+    reader.fail("tree-format version " + std::to_string(version) + " is not supported; this build reads version " +
+                std::to_string(kTreeVersion));
+  }
+}
+
+int integer_in(const LineReader& reader, std::string_view key, std::string_view value, std::int64_t min,
+               std::int64_t max) {
+  const std::int64_t number = reader.integer(value, key);
+  if (number < min || number > max) {
+    reader.fail(std::string(key) + " must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
+                std::to_string(number));
+  }
+  return static_cast<int>(number);
+}
+
+int integer_of(const LineReader& reader, std::string_view key, std::string_view value,
+               std::initializer_list<int> allowed) {
+  const std::int64_t number = reader.integer(value, key);
+  std::string choices;
+  for (int choice : allowed) {
+    if (number == choice) return choice;
+    choices += (choices.empty() ? "" : ", ") + std::to_string(choice);
+  }
+  reader.fail(std::string(key) + " must be one of " + choices + ", got " + std::to_string(number));
+}
+
+DType storage_dtype(const LineReader& reader, std::string_view value) {
+  if (value == "bf16") return DType::bf16;
+  if (value == "f16") return DType::f16;
+  if (value == "f32") return DType::f32;
+  reader.fail("dtype must be bf16, f16 or f32, got " + quote_word(value));
+}
+
+float softmax_scale_value(const LineReader& reader, std::string_view value) {
+  const double scale = reader.number(value, "scale");
+  const auto as_float = static_cast<float>(scale);
+  if (!std::isfinite(as_float) || as_float <= 0.0f)
+    reader.fail("scale must be a positive finite fp32 number, got " + quote_word(value));
+  return as_float;
+}
+
+void check_queries_per_seq(const LineReader& reader, std::string_view value) {
+  const std::int64_t queries = reader.integer(value, "queries_per_seq");
+  if (queries != 1) {
+    reader.fail("queries_per_seq is " + std::to_string(queries) +
+                ", but this version supports exactly 1 query token per sequence (the field is reserved for "
+                "multi-token queries)");
+  }
+}
+
+void read_header_field(const LineReader& reader, std::string_view key, std::string_view value, TreeWorkload& w) {
+  if (key == "q_heads") {
+    w.q_heads = integer_in(reader, key, value, 1, kMaxHeads);
+  } else if (key == "kv_heads") {
+    w.kv_heads = integer_in(reader, key, value, 1, kMaxHeads);
+  } else if (key == "head_dim") {
+    w.head_dim = integer_of(reader, key, value, {64, 128, 256});
+  } else if (key == "chunk_size") {
+    w.chunk_size = integer_of(reader, key, value, {16, 32, 64, 128});
+  } else if (key == "dtype") {
+    w.dtype = storage_dtype(reader, value);
+  } else if (key == "scale") {
+    w.scale = softmax_scale_value(reader, value);
+  } else if (key == "queries_per_seq") {
+    check_queries_per_seq(reader, value);
+  } else {
+    reader.fail("unknown header field " + quote_word(key) +
+                "; the fields are q_heads, kv_heads, head_dim, chunk_size, dtype, scale and queries_per_seq, "
+                "followed by 'nodes N'");
+  }
+}
+
+using FieldLines = std::map<std::string, std::size_t, std::less<>>;
+
+// Called on the `nodes` line: every required field was given, and the heads fit together.
+void check_header_complete(const LineReader& reader, const FieldLines& lines, const TreeWorkload& w) {
+  for (const char* key : {"q_heads", "kv_heads", "head_dim", "chunk_size", "dtype"}) {
+    if (!lines.contains(key))
+      reader.fail(std::string("the header has no ") + key + " field; it must come before the 'nodes' line");
+  }
+  if (w.q_heads % w.kv_heads != 0) {
+    reader.fail("q_heads " + std::to_string(w.q_heads) + " (line " + std::to_string(lines.find("q_heads")->second) +
+                ") is not a multiple of kv_heads " + std::to_string(w.kv_heads) + " (line " +
+                std::to_string(lines.find("kv_heads")->second) + ")");
+  }
+}
+
+// A `KEYWORD COUNT` line (nodes, sequences).
+std::int64_t read_count_line(LineReader& reader, std::string_view keyword) {
+  const auto words = LineReader::words(next_record(reader, "the '" + std::string(keyword) + " COUNT' line"));
+  if (words.size() != 2 || words[0] != keyword) {
+    reader.fail("expected '" + std::string(keyword) + " COUNT', got " + quote_word(words.empty() ? "" : words[0]) +
+                " with " + std::to_string(words.size()) + " words");
+  }
+  return integer_in(reader, keyword, words[1], 1, kMaxTotalTokens);
+}
+
+// `KEY VALUE` lines in any order, up to and including the `nodes N` line; returns N.
+std::int64_t read_header(LineReader& reader, TreeWorkload& w) {
+  FieldLines lines;
+  for (;;) {
+    const auto words = LineReader::words(next_record(reader, "a header field or the 'nodes COUNT' line"));
+    if (words.size() != 2) {
+      reader.fail("expected a header field 'KEY VALUE' or 'nodes COUNT', got " + std::to_string(words.size()) +
+                  " words");
+    }
+    if (words[0] == "nodes") {
+      check_header_complete(reader, lines, w);
+      return integer_in(reader, "nodes", words[1], 1, kMaxTotalTokens);
+    }
+    if (const auto seen = lines.find(words[0]); seen != lines.end()) {
+      reader.fail("header field " + quote_word(words[0]) + " appears twice (first on line " +
+                  std::to_string(seen->second) + ")");
+    }
+    read_header_field(reader, words[0], words[1], w);
+    lines.emplace(std::string(words[0]), reader.line_number());
+  }
+}
+
+// K, V and Q go into the cache's dtype, so they must be finite and stored exactly by it.
+void require_storable(const LineReader& reader, std::span<const float> values, DType dtype, const std::string& what) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const float value = values[i];
+    if (!std::isfinite(value)) {
+      reader.fail(what + ": value " + std::to_string(i + 1) + " is " + number_text(value) + "; inputs must be finite");
+    }
+    if (round_to(dtype, value) != value) {
+      reader.fail(what + ": value " + std::to_string(i + 1) + " (" + number_text(value) + ") is not representable in " +
+                  std::string(to_string(dtype)) + " (nearest: " + number_text(round_to(dtype, value)) +
+                  "); write inputs already rounded to the dtype");
+    }
+  }
+}
+
+// One line of `width` input values.
+std::vector<float> read_input_row(LineReader& reader, std::size_t width, DType dtype, const std::string& what) {
+  std::vector<float> values = reader.floats(next_record(reader, what), width, what);
+  require_storable(reader, values, dtype, what);
+  return values;
+}
+
+// A node's K or V: one line per token.
+std::vector<float> read_token_rows(LineReader& reader, std::int64_t tokens, std::size_t width, DType dtype,
+                                   const std::string& what) {
+  std::vector<float> values;
+  for (std::int64_t token = 0; token < tokens; ++token) {
+    const std::vector<float> row = read_input_row(reader, width, dtype, what + " token " + std::to_string(token));
+    values.insert(values.end(), row.begin(), row.end());
+  }
+  return values;
+}
+
+using NodeIndex = std::unordered_map<std::int64_t, std::int32_t>;  // node id -> index
+
+std::int32_t parent_index(const LineReader& reader, const NodeIndex& index_of, std::int64_t parent, std::int64_t id) {
+  if (parent == -1) return -1;
+  const auto found = index_of.find(parent);
+  if (found == index_of.end()) {
+    reader.fail(
+        "parent " + std::to_string(parent) + " of node " + std::to_string(id) +
+        " is not the id of an earlier node; write every node after its parent (parent -1: a child of the root)");
+  }
+  return found->second;
+}
+
+// The `node ID PARENT LENGTH` line of record `number` of `count`.
+TreeNode read_node_line(LineReader& reader, const NodeIndex& index_of, std::int64_t number, std::int64_t count) {
+  const std::string what = "node record " + std::to_string(number) + " of " + std::to_string(count);
+  const auto words = LineReader::words(next_record(reader, what + " ('node ID PARENT LENGTH')"));
+  if (words.size() != 4 || words[0] != "node") {
+    reader.fail("expected " + what + " as 'node ID PARENT LENGTH', got " + quote_word(words.empty() ? "" : words[0]) +
+                " with " + std::to_string(words.size()) + " words");
+  }
+  TreeNode node;
+  node.id = integer_in(reader, "the node id", words[1], 0, std::numeric_limits<std::int32_t>::max());
+  if (index_of.contains(node.id)) reader.fail("node id " + std::to_string(node.id) + " is used twice");
+  node.parent = parent_index(reader, index_of, reader.integer(words[2], "the parent id"), node.id);
+  node.length = integer_in(reader, "the node length", words[3], 1, kMaxTotalTokens);
+  return node;
+}
+
+NodeIndex read_nodes(LineReader& reader, std::int64_t count, TreeWorkload& w) {
+  NodeIndex index_of;
+  std::int64_t total_tokens = 0;
+  for (std::int64_t i = 0; i < count; ++i) {
+    TreeNode node = read_node_line(reader, index_of, i + 1, count);
+    total_tokens += node.length;
+    if (total_tokens > kMaxTotalTokens) reader.fail("the nodes hold more than 2^31 - 1 tokens in all");
+    const std::string id = std::to_string(node.id);
+    node.k = read_token_rows(reader, node.length, kv_width(w), w.dtype, "K of node " + id);
+    node.v = read_token_rows(reader, node.length, kv_width(w), w.dtype, "V of node " + id);
+    index_of.emplace(node.id, static_cast<std::int32_t>(i));
+    w.nodes.push_back(std::move(node));
+  }
+  return index_of;
+}
+
+TreeSequence read_sequence(LineReader& reader, const NodeIndex& index_of, const TreeWorkload& w, std::int64_t number,
+                           std::int64_t count) {
+  const std::string what = "sequence record " + std::to_string(number) + " of " + std::to_string(count);
+  const auto words = LineReader::words(next_record(reader, what + " ('sequence NODE')"));
+  if (words.size() != 2 || words[0] != "sequence") {
+    reader.fail("expected " + what + " as 'sequence NODE', got " + quote_word(words.empty() ? "" : words[0]) +
+                " with " + std::to_string(words.size()) + " words");
+  }
+  const std::int64_t node_id = reader.integer(words[1], "the sequence's node id");
+  const auto found = index_of.find(node_id);
+  if (found == index_of.end())
+    reader.fail("sequence " + std::to_string(number - 1) + " ends at node " + std::to_string(node_id) +
+                ", which does not exist");
+  TreeSequence sequence;
+  sequence.node = found->second;
+  sequence.line = reader.line_number();
+  const std::string name = " of sequence " + std::to_string(number - 1);
+  sequence.q = read_input_row(reader, q_width(w), w.dtype, "Q" + name);
+  // Expected values may be anything a backend can write, NaN included: the check fails them.
+  sequence.o = reader.floats(next_record(reader, "O" + name), q_width(w), "O" + name);
+  sequence.lse = reader.floats(next_record(reader, "LSE" + name), static_cast<std::size_t>(w.q_heads), "LSE" + name);
+  return sequence;
+}
+
+void read_sequences(LineReader& reader, const NodeIndex& index_of, TreeWorkload& w) {
+  const std::int64_t count = read_count_line(reader, "sequences");
+  for (std::int64_t i = 0; i < count; ++i) w.sequences.push_back(read_sequence(reader, index_of, w, i + 1, count));
+  while (!reader.at_end()) {
+    if (!is_blank_or_comment(reader.next("the end of the file"))) {
+      reader.fail("unexpected content after the last of the " + std::to_string(count) +
+                  " sequences (the 'sequences' line gives their count)");
+    }
+  }
+}
+
+}  // namespace
+
+TreeWorkload read_tree_file(const std::string& path) {
+  LineReader reader(path);
+  TreeWorkload workload;
+  read_format_line(reader);
+  const std::int64_t node_count = read_header(reader, workload);
+  const NodeIndex index_of = read_nodes(reader, node_count, workload);
+  read_sequences(reader, index_of, workload);
+  return workload;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+namespace {
+
+void write_rows(std::FILE* file, std::span<const float> values, std::size_t width) {
+  for (std::size_t begin = 0; begin < values.size(); begin += width) write_floats(file, values.subspan(begin, width));
+}
+
+void write_comment(std::FILE* file, std::string_view comment) {
+  while (!comment.empty()) {
+    const std::size_t end = std::min(comment.find('\n'), comment.size());
+    std::fprintf(file, "# %.*s\n", static_cast<int>(end), comment.data());
+    comment.remove_prefix(std::min(end + 1, comment.size()));
+  }
+}
+
+void write_header(std::FILE* file, const TreeWorkload& w) {
+  std::fprintf(file, "%.*s %d\n", static_cast<int>(kTreeMagic.size()), kTreeMagic.data(), kTreeVersion);
+  write_comment(file, w.comment);
+  const std::string_view dtype = to_string(w.dtype);
+  std::fprintf(file, "q_heads %d\nkv_heads %d\nhead_dim %d\nchunk_size %d\ndtype %.*s\n", w.q_heads, w.kv_heads,
+               w.head_dim, w.chunk_size, static_cast<int>(dtype.size()), dtype.data());
+  if (w.scale) {
+    std::fputs("scale ", file);
+    write_floats(file, std::span<const float>(&*w.scale, 1));
+  }
+  std::fputs("queries_per_seq 1\n", file);
+}
+
+}  // namespace
+
+void write_tree_file(const std::string& path, const TreeWorkload& w) {
+  OutputFile output(path);
+  std::FILE* file = output.get();
+  write_header(file, w);
+  std::fprintf(file, "nodes %zu\n", w.nodes.size());
+  for (const TreeNode& node : w.nodes) {
+    const std::int64_t parent_id = node.parent < 0 ? -1 : w.nodes[static_cast<std::size_t>(node.parent)].id;
+    std::fprintf(file, "node %lld %lld %lld\n", static_cast<long long>(node.id), static_cast<long long>(parent_id),
+                 static_cast<long long>(node.length));
+    write_rows(file, node.k, kv_width(w));
+    write_rows(file, node.v, kv_width(w));
+  }
+  std::fprintf(file, "sequences %zu\n", w.sequences.size());
+  for (const TreeSequence& sequence : w.sequences) {
+    std::fprintf(file, "sequence %lld\n", static_cast<long long>(w.nodes[static_cast<std::size_t>(sequence.node)].id));
+    write_floats(file, sequence.q);
+    write_floats(file, sequence.o);
+    write_floats(file, sequence.lse);
+  }
+  output.close();
+}
+
+// ---------------------------------------------------------------------------------------
+// Expected values: the fp64 reference over each sequence's whole KV, no tree involved.
+
+namespace {
+
+// A sequence's K or V: the arrays of the nodes on its path, concatenated.
+std::vector<float> path_values(const TreeWorkload& w, std::span<const std::int32_t> path,
+                               std::vector<float> TreeNode::*array) {
+  std::vector<float> values;
+  for (std::int32_t node : path) {
+    const std::vector<float>& part = w.nodes[static_cast<std::size_t>(node)].*array;
+    values.insert(values.end(), part.begin(), part.end());
+  }
+  return values;
+}
+
+}  // namespace
+
+void compute_expected(TreeWorkload& w) {
+  std::vector<double> o(q_width(w));
+  std::vector<double> lse(static_cast<std::size_t>(w.q_heads));
+  for (TreeSequence& sequence : w.sequences) {
+    const std::vector<std::int32_t> path = w.path(sequence.node);
+    const std::vector<float> k = path_values(w, path, &TreeNode::k);
+    const std::vector<float> v = path_values(w, path, &TreeNode::v);
+    const auto tokens = static_cast<std::int64_t>(k.size() / kv_width(w));
+    reference::attention(sequence.q.data(), w.q_heads, k.data(), v.data(), tokens, w.kv_heads, w.head_dim,
+                         static_cast<double>(w.softmax_scale()), o.data(), lse.data());
+    sequence.o.assign(o.begin(), o.end());
+    sequence.lse.assign(lse.begin(), lse.end());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Running a workload through the library as a user would: cache, add, write_kv, plan, attend.
+
+namespace {
+
+// What the library computed under one set of plan options.
+struct PlanRun {
+  const char* name = "";
+  std::size_t items = 0;
+  std::size_t shared_items = 0;
+  std::vector<float> o;    // [sequences, q_heads, head_dim]
+  std::vector<float> lse;  // [sequences, q_heads]
+};
+
+struct LibraryRun {
+  std::vector<std::string> sharing_problems;  // sequences whose add shared other than the tree says
+  std::vector<PlanRun> plans;                 // the default plan first
+};
+
+CacheConfig cache_config_for(const TreeWorkload& w) {
+  CacheConfig config;
+  config.num_layers = 1;
+  config.num_kv_heads = w.kv_heads;
+  config.head_dim = w.head_dim;
+  config.chunk_size = w.chunk_size;
+  config.dtype = w.dtype;
+  // Each node needs at most ceil(length / chunk) new chunks; the +1 is slack for alignment.
+  config.capacity_chunks = 0;
+  for (const TreeNode& node : w.nodes) config.capacity_chunks += (node.length + w.chunk_size - 1) / w.chunk_size + 1;
+  return config;
+}
+
+// Token ids unique per (node, position): token p of node i is first_token[i] + p. Siblings
+// thus never start alike, and the cache finds exactly the file's sharing.
+std::vector<Token> first_tokens(const TreeWorkload& w) {
+  std::vector<Token> first;
+  Token next = 0;
+  for (const TreeNode& node : w.nodes) {
+    first.push_back(next);
+    next += static_cast<Token>(node.length);
+  }
+  return first;
+}
+
+std::vector<Token> sequence_tokens(const TreeWorkload& w, std::span<const std::int32_t> path,
+                                   std::span<const Token> first) {
+  std::vector<Token> tokens;
+  for (std::int32_t node : path) {
+    const auto begin = first[static_cast<std::size_t>(node)];
+    for (std::int64_t p = 0; p < w.nodes[static_cast<std::size_t>(node)].length; ++p)
+      tokens.push_back(begin + static_cast<Token>(p));
+  }
+  return tokens;
+}
+
+// Tokens the cache should already hold when this path is added: the leading nodes that an
+// earlier sequence's path went through. Marks the whole path as stored.
+std::int64_t expected_cached_tokens(const TreeWorkload& w, std::span<const std::int32_t> path,
+                                    std::vector<bool>& stored) {
+  std::int64_t cached = 0;
+  bool sharing = true;
+  for (std::int32_t node : path) {
+    sharing = sharing && stored[static_cast<std::size_t>(node)];
+    if (sharing) cached += w.nodes[static_cast<std::size_t>(node)].length;
+    stored[static_cast<std::size_t>(node)] = true;
+  }
+  return cached;
+}
+
+// Writes the KV that `add` did not find cached: slot j of `added` holds token
+// cached_tokens + j of the sequence, which is some position of some node on its path.
+void write_new_kv(PrefixCache& cache, const TreeWorkload& w, std::span<const std::int32_t> path,
+                  const AddResult& added) {
+  if (added.slots.empty()) return;
+  const std::size_t width = kv_width(w);
+  std::vector<float> k;
+  std::vector<float> v;
+  std::int64_t node_start = 0;  // position in the sequence of the node's first token
+  for (std::int32_t index : path) {
+    const TreeNode& node = w.nodes[static_cast<std::size_t>(index)];
+    const std::int64_t first_new = std::clamp<std::int64_t>(added.cached_tokens - node_start, 0, node.length);
+    const auto begin = static_cast<std::ptrdiff_t>(static_cast<std::size_t>(first_new) * width);
+    k.insert(k.end(), node.k.begin() + begin, node.k.end());
+    v.insert(v.end(), node.v.begin() + begin, node.v.end());
+    node_start += node.length;
+  }
+  const std::vector<std::int64_t> shape{static_cast<std::int64_t>(k.size() / width), w.kv_heads, w.head_dim};
+  cache.write_kv(0, added.slots, ConstTensorView(k.data(), DType::f32, Device::cpu, shape),
+                 ConstTensorView(v.data(), DType::f32, Device::cpu, shape));
+}
+
+// Adds every sequence in file order and writes its new KV; returns the batch.
+std::vector<SeqId> load_sequences(PrefixCache& cache, const TreeWorkload& w,
+                                  std::vector<std::string>& sharing_problems) {
+  const std::vector<Token> first = first_tokens(w);
+  std::vector<bool> stored(w.nodes.size(), false);
+  std::vector<SeqId> batch;
+  for (std::size_t s = 0; s < w.sequences.size(); ++s) {
+    const std::vector<std::int32_t> path = w.path(w.sequences[s].node);
+    const AddResult added = cache.add(sequence_tokens(w, path, first));
+    const std::int64_t expected = expected_cached_tokens(w, path, stored);
+    if (added.cached_tokens != expected) {
+      sharing_problems.push_back("sequence " + std::to_string(s) + ": add found " +
+                                 std::to_string(added.cached_tokens) + " tokens cached, but it shares " +
+                                 std::to_string(expected) + " with the sequences before it");
+    }
+    write_new_kv(cache, w, path, added);
+    batch.push_back(added.seq);
+  }
+  return batch;
+}
+
+// Q of all sequences, [sequences, q_heads, head_dim], in the cache's dtype as a model would pass it.
+std::vector<std::byte> query_batch(const TreeWorkload& w) {
+  const std::size_t width = q_width(w);
+  std::vector<std::byte> q(w.sequences.size() * width * dtype_size(w.dtype));
+  for (std::size_t s = 0; s < w.sequences.size(); ++s) {
+    for (std::size_t i = 0; i < width; ++i) {
+      store_element(q.data(), w.dtype, static_cast<std::int64_t>(s * width + i), w.sequences[s].q[i]);
+    }
+  }
+  return q;
+}
+
+PlanRun attend_with_plan(const PrefixCache& cache, std::span<const SeqId> batch, const TreeWorkload& w,
+                         const std::vector<std::byte>& q, int threads, const char* name, const PlanOptions& options) {
+  const Plan plan = make_plan(cache, batch, options);
+  PlanRun run;
+  run.name = name;
+  run.items = plan.items.size();
+  run.shared_items = plan.num_shared_items;
+  run.o.resize(w.sequences.size() * q_width(w));
+  run.lse.resize(w.sequences.size() * static_cast<std::size_t>(w.q_heads));
+  const auto sequences = static_cast<std::int64_t>(w.sequences.size());
+  cpu::AttentionParams params;
+  params.num_q_heads = w.q_heads;
+  params.scale = w.softmax_scale();
+  params.num_threads = threads;
+  cpu::attend(cache, plan, 0, ConstTensorView(q.data(), w.dtype, Device::cpu, {sequences, w.q_heads, w.head_dim}),
+              TensorView{run.o.data(), DType::f32, Device::cpu, {sequences, w.q_heads, w.head_dim}},
+              TensorView{run.lse.data(), DType::f32, Device::cpu, {sequences, w.q_heads}}, params);
+  return run;
+}
+
+LibraryRun run_through_library(const TreeWorkload& w, int threads) {
+  PrefixCache cache(cache_config_for(w));
+  LibraryRun run;
+  const std::vector<SeqId> batch = load_sequences(cache, w, run.sharing_problems);
+  const std::vector<std::byte> q = query_batch(w);
+  // Both plans must be exact: the default one, and one where every node is its own shared
+  // span and items are cut at every chunk, so that many partial states get merged.
+  PlanOptions split;
+  split.min_shared_rows = 1;
+  split.max_item_tokens = w.chunk_size;
+  run.plans.push_back(attend_with_plan(cache, batch, w, q, threads, "default", PlanOptions{}));
+  run.plans.push_back(attend_with_plan(cache, batch, w, q, threads, "split", split));
+  return run;
+}
+
+// ---------------------------------------------------------------------------------------
+// Comparing with the expected values
+
+// How one sequence of one plan compared. A ratio is a difference over what the rule allows.
+struct SequenceScore {
+  std::size_t sequence = 0;
+  const char* plan = "";
+  double o_max_diff = 0.0;
+  double o_relative_norm = 0.0;
+  double lse_max_diff = 0.0;
+  double worst_ratio = 0.0;  // above 1: failed
+};
+
+double difference(float actual, float expected) {
+  if (!std::isfinite(actual) || !std::isfinite(expected)) return std::numeric_limits<double>::infinity();
+  return std::abs(static_cast<double>(actual) - static_cast<double>(expected));
+}
+
+// ‖a − e‖ / ‖e‖ (0 when both are zero, infinity when ‖e‖ is zero alone or a value is not finite).
+double relative_norm(std::span<const float> actual, std::span<const float> expected) {
+  double error = 0.0;
+  double norm = 0.0;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const double diff = difference(actual[i], expected[i]);
+    error += diff * diff;
+    norm += static_cast<double>(expected[i]) * expected[i];
+  }
+  if (!std::isfinite(error)) return std::numeric_limits<double>::infinity();
+  if (norm == 0.0) return error == 0.0 ? 0.0 : std::numeric_limits<double>::infinity();
+  return std::sqrt(error / norm);
+}
+
+// Default rule: |a − e| ≤ max(0.1, 0.03·|e|) per element.
+double default_ratio(float actual, float expected) {
+  return difference(actual, expected) / std::max(0.1, 0.03 * std::abs(static_cast<double>(expected)));
+}
+
+// Strict rule for one LSE: |a − e| ≤ 1e-4·max(1, |e|).
+double strict_lse_ratio(float actual, float expected) {
+  return difference(actual, expected) / (1e-4 * std::max(1.0, std::abs(static_cast<double>(expected))));
+}
+
+// Counts one comparison of ratio `ratio` into the result and the score.
+void tally(double ratio, CheckResult& result, SequenceScore& score) {
+  result.total += 1;
+  if (!(ratio <= 1.0)) result.fails += 1;
+  score.worst_ratio = std::max(score.worst_ratio, std::isnan(ratio) ? std::numeric_limits<double>::infinity() : ratio);
+}
+
+SequenceScore compare_sequence(std::span<const float> o, std::span<const float> lse, const TreeSequence& expected,
+                               bool strict, CheckResult& result) {
+  SequenceScore score;
+  for (std::size_t i = 0; i < o.size(); ++i)
+    score.o_max_diff = std::max(score.o_max_diff, difference(o[i], expected.o[i]));
+  for (std::size_t h = 0; h < lse.size(); ++h)
+    score.lse_max_diff = std::max(score.lse_max_diff, difference(lse[h], expected.lse[h]));
+  score.o_relative_norm = relative_norm(o, expected.o);
+  result.max_diff = std::max({result.max_diff, score.o_max_diff, score.lse_max_diff});
+  if (strict) {
+    tally(score.o_relative_norm / 1e-2, result, score);
+    for (std::size_t h = 0; h < lse.size(); ++h) tally(strict_lse_ratio(lse[h], expected.lse[h]), result, score);
+  } else {
+    for (std::size_t i = 0; i < o.size(); ++i) tally(default_ratio(o[i], expected.o[i]), result, score);
+    for (std::size_t h = 0; h < lse.size(); ++h) tally(default_ratio(lse[h], expected.lse[h]), result, score);
+  }
+  return score;
+}
+
+std::string describe(const SequenceScore& score, const TreeWorkload& w) {
+  const TreeSequence& sequence = w.sequences[score.sequence];
+  std::int64_t tokens = 0;
+  for (std::int32_t node : w.path(sequence.node)) tokens += w.nodes[static_cast<std::size_t>(node)].length;
+  std::string text = "sequence " + std::to_string(score.sequence);
+  if (sequence.line > 0) text += " (line " + std::to_string(sequence.line) + ")";
+  text += ", node " + std::to_string(w.nodes[static_cast<std::size_t>(sequence.node)].id) + ", " +
+          std::to_string(tokens) + " tokens, " + score.plan + " plan: O max diff " + short_number(score.o_max_diff) +
+          ", O rel norm " + short_number(score.o_relative_norm) + ", LSE max diff " + short_number(score.lse_max_diff);
+  return text + (score.worst_ratio > 1.0 ? "  FAILED" : "");
+}
+
+// A few lines for -v: the plans, sharing problems, and the worst sequences.
+std::string details_text(const TreeWorkload& w, const LibraryRun& run, std::vector<SequenceScore>& scores) {
+  constexpr std::size_t kShown = 5;
+  std::string text;
+  for (const PlanRun& plan : run.plans) {
+    text += std::string(plan.name) + " plan: " + std::to_string(plan.items) + " items (" +
+            std::to_string(plan.shared_items) + " shared)\n";
+  }
+  for (const std::string& problem : run.sharing_problems) text += "sharing FAILED: " + problem + "\n";
+  const std::size_t shown = std::min(kShown, scores.size());
+  std::partial_sort(scores.begin(), scores.begin() + static_cast<std::ptrdiff_t>(shown), scores.end(),
+                    [](const SequenceScore& a, const SequenceScore& b) { return a.worst_ratio > b.worst_ratio; });
+  const auto failed =
+      std::count_if(scores.begin(), scores.end(), [](const SequenceScore& s) { return s.worst_ratio > 1.0; });
+  text += "worst of " + std::to_string(scores.size()) + " (sequence, plan) results, " + std::to_string(failed) +
+          " failed:\n";
+  for (std::size_t i = 0; i < shown; ++i) text += "  " + describe(scores[i], w) + "\n";
+  return text;
+}
+
+CheckResult compare_run(const TreeWorkload& w, const LibraryRun& run, bool strict, bool verbose) {
+  CheckResult result;
+  // One comparison per sequence: did add share exactly what the tree says?
+  result.total += static_cast<std::int64_t>(w.sequences.size());
+  result.fails += static_cast<std::int64_t>(run.sharing_problems.size());
+  std::vector<SequenceScore> scores;
+  const std::size_t width = q_width(w);
+  const auto heads = static_cast<std::size_t>(w.q_heads);
+  for (const PlanRun& plan : run.plans) {
+    for (std::size_t s = 0; s < w.sequences.size(); ++s) {
+      SequenceScore score =
+          compare_sequence(std::span(plan.o).subspan(s * width, width), std::span(plan.lse).subspan(s * heads, heads),
+                           w.sequences[s], strict, result);
+      score.sequence = s;
+      score.plan = plan.name;
+      scores.push_back(score);
+    }
+  }
+  result.passed = result.fails == 0;
+  if (verbose) result.details = details_text(w, run, scores);
+  return result;
+}
+
+// Writes the file again into `dump_dir`, with the default plan's O and LSE as the expected values.
+void dump(const std::string& path, const std::string& dump_dir, TreeWorkload w, const PlanRun& computed) {
+  namespace fs = std::filesystem;
+  make_directories(dump_dir);
+  const fs::path target = fs::path(dump_dir) / fs::path(path).filename();
+  std::error_code ignored;
+  if (fs::equivalent(target, path, ignored)) {
+    throw Error(ErrorCode::invalid_argument,
+                "--dump " + dump_dir + " would overwrite the input " + path + "; dump elsewhere");
+  }
+  const std::size_t width = q_width(w);
+  const auto heads = static_cast<std::size_t>(w.q_heads);
+  for (std::size_t s = 0; s < w.sequences.size(); ++s) {
+    w.sequences[s].o.assign(computed.o.begin() + static_cast<std::ptrdiff_t>(s * width),
+                            computed.o.begin() + static_cast<std::ptrdiff_t>((s + 1) * width));
+    w.sequences[s].lse.assign(computed.lse.begin() + static_cast<std::ptrdiff_t>(s * heads),
+                              computed.lse.begin() + static_cast<std::ptrdiff_t>((s + 1) * heads));
+  }
+  w.comment = "dump of " + path + ": O and LSE as the cpu backend computed them (default plan)";
+  write_tree_file(target.string(), w);
+}
+
+}  // namespace
+
+CheckResult check_tree_file(const std::string& path, const CheckOptions& options) {
+  if (options.backend != Backend::cpu) {
+    throw Error(ErrorCode::unsupported, "tree files can only be checked on the cpu backend in this version");
+  }
+  const TreeWorkload workload = read_tree_file(path);
+  const LibraryRun run = run_through_library(workload, options.threads);
+  CheckResult result = compare_run(workload, run, options.strict, options.verbose);
+  if (!options.dump_dir.empty()) dump(path, options.dump_dir, workload, run.plans.front());
+  return result;
+}
+
+bool is_tree_file(const std::string& path) {
+  std::ifstream stream(path, std::ios::binary);
+  std::string head(64, '\0');
+  stream.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(stream.gcount()));
+  const auto words = LineReader::words(std::string_view(head).substr(0, head.find('\n')));
+  return !words.empty() && words[0] == kTreeMagic;
+}
+
+// ---------------------------------------------------------------------------------------
+// Generating random workloads
+
+namespace {
+
+// A uniform index into a container of `size` elements.
+std::size_t random_index(Random& rng, std::size_t size) {
+  return static_cast<std::size_t>(rng.integer(0, static_cast<std::int64_t>(size) - 1));
+}
+
+// One shape per file, cycled by index so that any 12 consecutive files cover every pair of
+// head_dim and chunk size, and every pair of head_dim and GQA group.
+void choose_shape(TreeWorkload& w, Random& rng, int index, bool large) {
+  static constexpr int kHeadDims[] = {64, 128, 256};
+  static constexpr int kChunkSizes[] = {16, 32, 64, 128};
+  static constexpr int kGroups[] = {1, 2, 4, 8};
+  static constexpr int kKvHeads[] = {1, 2, 3, 4, 8};
+  w.head_dim = kHeadDims[index % 3];
+  w.chunk_size = kChunkSizes[index % 4];
+  const int group = kGroups[(index / 3) % 4];
+  w.dtype = index % 5 == 4 ? DType::f32 : (index + index / 4) % 2 == 0 ? DType::bf16 : DType::f16;
+  // Values per token bound the file size: a few MB per file, tens of MB for large workloads.
+  const int kv_limit = large ? 512 : 1024;  // kv_heads · head_dim
+  const int q_limit = large ? 2048 : 4096;  // q_heads · head_dim
+  std::vector<int> kv_choices;
+  for (int kv : kKvHeads) {
+    if (kv * w.head_dim <= kv_limit && kv * group * w.head_dim <= q_limit) kv_choices.push_back(kv);
+  }
+  w.kv_heads = kv_choices[random_index(rng, kv_choices.size())];
+  w.q_heads = w.kv_heads * group;
+  if (rng.chance(0.5)) w.scale = static_cast<float>(rng.uniform(0.7, 1.4) / std::sqrt(static_cast<double>(w.head_dim)));
+}
+
+// N(0, sigma²) values rounded to the dtype, never zero (a zero hides indexing mistakes).
+std::vector<float> random_values(Random& rng, std::size_t count, DType dtype, double sigma) {
+  std::vector<float> values(count);
+  for (float& value : values) {
+    do {
+      value = round_to(dtype, static_cast<float>(rng.normal() * sigma));
+    } while (value == 0.0f);
+  }
+  return values;
+}
+
+// Mostly lengths that are not multiples of the chunk size, some that are, some single tokens.
+std::int64_t random_length(Random& rng, int chunk_size, std::int64_t cap, std::int64_t remaining) {
+  std::int64_t length = 1;
+  const double kind = rng.uniform();
+  if (kind < 0.15) {
+    length = 1;
+  } else if (kind < 0.3) {
+    length = chunk_size * rng.integer(1, std::max<std::int64_t>(1, cap / chunk_size));
+  } else {
+    // Half uniform, half log-uniform: short nodes are common in real trees, and they leave
+    // budget for more nodes.
+    const std::int64_t top = std::max<std::int64_t>(3, cap);
+    do {
+      length = rng.chance(0.5) ? rng.integer(2, top)
+                               : static_cast<std::int64_t>(std::exp(rng.uniform(std::log(2.0), std::log(top + 1.0))));
+    } while (length % chunk_size == 0);
+  }
+  return std::clamp<std::int64_t>(length, 1, remaining);
+}
+
+std::int32_t add_node(TreeWorkload& w, Random& rng, std::int32_t parent, std::int64_t length, double sigma) {
+  TreeNode node;
+  node.id = static_cast<std::int64_t>(w.nodes.size());
+  node.parent = parent;
+  node.length = length;
+  node.k = random_values(rng, static_cast<std::size_t>(length) * kv_width(w), w.dtype, sigma);
+  node.v = random_values(rng, static_cast<std::size_t>(length) * kv_width(w), w.dtype, sigma);
+  w.nodes.push_back(std::move(node));
+  return static_cast<std::int32_t>(w.nodes.size() - 1);
+}
+
+struct TreeLimits {
+  int depth = 1;
+  int fanout = 1;
+  std::int64_t token_budget = 0;
+  std::size_t nodes = 0;  // at most
+};
+
+// Grows a tree of up to limits.nodes nodes, each attached under a random node (or the root)
+// that still has room: depth below limits.depth and fewer than limits.fanout children.
+void grow_tree(TreeWorkload& w, Random& rng, const TreeLimits& limits, double sigma) {
+  const std::int64_t length_cap = std::clamp<std::int64_t>(limits.token_budget / 3, 8, 300);
+  int root_children = 0;
+  std::vector<int> depth;     // per node: 1 for a child of the root
+  std::vector<int> children;  // per node
+  std::int64_t tokens = 0;
+  while (w.nodes.size() < limits.nodes && tokens < limits.token_budget) {
+    std::vector<std::int32_t> open;  // parents with room; -1 is the root
+    if (root_children < limits.fanout) open.push_back(-1);
+    for (std::size_t i = 0; i < w.nodes.size(); ++i) {
+      if (depth[i] < limits.depth && children[i] < limits.fanout) open.push_back(static_cast<std::int32_t>(i));
+    }
+    if (open.empty()) return;
+    const std::int32_t parent = open[random_index(rng, open.size())];
+    const std::int64_t length = random_length(rng, w.chunk_size, length_cap, limits.token_budget - tokens);
+    add_node(w, rng, parent, length, sigma);
+    tokens += length;
+    if (parent < 0) {
+      root_children += 1;
+    } else {
+      children[static_cast<std::size_t>(parent)] += 1;
+    }
+    depth.push_back(parent < 0 ? 1 : depth[static_cast<std::size_t>(parent)] + 1);
+    children.push_back(0);
+  }
+}
+
+void add_sequence(TreeWorkload& w, std::int32_t node) {
+  TreeSequence sequence;
+  sequence.node = node;
+  w.sequences.push_back(std::move(sequence));
+}
+
+std::vector<bool> interior_nodes(const TreeWorkload& w) {
+  std::vector<bool> interior(w.nodes.size(), false);
+  for (const TreeNode& node : w.nodes) {
+    if (node.parent >= 0) interior[static_cast<std::size_t>(node.parent)] = true;
+  }
+  return interior;
+}
+
+// Every leaf gets a sequence (sometimes 2 or 3 identical ones); some interior nodes do too,
+// and each file has at least one sequence at an interior node (if there is one) and one node
+// where several sequences end.
+void end_sequences_on_tree(TreeWorkload& w, Random& rng) {
+  const std::vector<bool> interior = interior_nodes(w);
+  std::vector<std::int32_t> interior_list;
+  bool ends_inside = false;
+  bool repeats = false;
+  for (std::size_t i = 0; i < w.nodes.size(); ++i) {
+    std::int64_t copies = 0;
+    if (interior[i]) {
+      interior_list.push_back(static_cast<std::int32_t>(i));
+      copies = rng.chance(0.3) ? (rng.chance(0.2) ? 2 : 1) : 0;
+      ends_inside = ends_inside || copies > 0;
+    } else {
+      copies = rng.chance(0.15) ? rng.integer(2, 3) : 1;
+    }
+    repeats = repeats || copies > 1;
+    for (std::int64_t c = 0; c < copies; ++c) add_sequence(w, static_cast<std::int32_t>(i));
+  }
+  if (!ends_inside && !interior_list.empty()) add_sequence(w, interior_list[random_index(rng, interior_list.size())]);
+  if (!repeats) add_sequence(w, w.sequences[random_index(rng, w.sequences.size())].node);
+}
+
+// Large workloads: short private leaves (1..8 tokens) under random nodes of the shared tree,
+// and now and then a sequence ending at a shared node, until there are enough sequences.
+void add_private_leaves(TreeWorkload& w, Random& rng, int min_sequences, double sigma) {
+  const std::size_t shared_nodes = w.nodes.size();
+  while (w.sequences.size() < static_cast<std::size_t>(min_sequences)) {
+    const auto at = static_cast<std::int32_t>(random_index(rng, shared_nodes));
+    add_sequence(w, rng.chance(0.1) ? at : add_node(w, rng, at, rng.integer(1, 8), sigma));
+  }
+}
+
+// File order is the order of add: shuffled, so that splits and the planner's reordering happen.
+void shuffle_sequences(TreeWorkload& w, Random& rng) {
+  for (std::size_t i = w.sequences.size(); i > 1; --i) std::swap(w.sequences[i - 1], w.sequences[random_index(rng, i)]);
+}
+
+TreeLimits random_limits(const TreeWorkload& w, Random& rng, bool large) {
+  TreeLimits limits;
+  limits.depth = static_cast<int>(rng.integer(1, 6));
+  limits.fanout = static_cast<int>(rng.integer(1, 4));
+  const auto values_per_token = static_cast<std::int64_t>(2 * kv_width(w));
+  limits.token_budget = large ? std::clamp<std::int64_t>(300'000 / values_per_token, 200, 1500)
+                              : std::clamp<std::int64_t>(600'000 / values_per_token, 300, 4000);
+  limits.nodes = static_cast<std::size_t>(rng.integer(3, large ? 16 : 40));
+  return limits;
+}
+
+std::string describe_workload(const TreeWorkload& w, std::uint64_t seed, int index, const TreeLimits& limits) {
+  std::int64_t stored = 0;
+  for (const TreeNode& node : w.nodes) stored += node.length;
+  std::int64_t without_sharing = 0;
+  for (const TreeSequence& sequence : w.sequences) {
+    for (std::int32_t node : w.path(sequence.node)) without_sharing += w.nodes[static_cast<std::size_t>(node)].length;
+  }
+  return "generated by chunktree gentrees, seed " + std::to_string(seed) + ", file " + std::to_string(index) + ": " +
+         std::to_string(w.nodes.size()) + " nodes (depth up to " + std::to_string(limits.depth) + ", fan-out up to " +
+         std::to_string(limits.fanout) + "), " + std::to_string(w.sequences.size()) + " sequences, " +
+         std::to_string(stored) + " KV tokens stored (" + std::to_string(without_sharing) + " without sharing)";
+}
+
+}  // namespace
+
+std::string tree_file_name(std::uint64_t seed, int index) {
+  return "tree_" + std::to_string(seed) + "_" + std::to_string(index) + ".txt";
+}
+
+TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_sequences) {
+  Random rng(seed_from(tree_file_name(seed, index)));
+  const bool large = min_sequences > 0;
+  TreeWorkload w;
+  choose_shape(w, rng, index, large);
+  const double sigma = rng.uniform(0.6, 1.4);
+  const TreeLimits limits = random_limits(w, rng, large);
+  grow_tree(w, rng, limits, sigma);
+  end_sequences_on_tree(w, rng);
+  add_private_leaves(w, rng, min_sequences, sigma);
+  shuffle_sequences(w, rng);
+  for (TreeSequence& sequence : w.sequences) sequence.q = random_values(rng, q_width(w), w.dtype, sigma);
+  compute_expected(w);
+  w.comment = describe_workload(w, seed, index, limits);
+  return w;
+}
+
+// ---------------------------------------------------------------------------------------
+// chunktree gentrees [--count N] [--seed S] [--sequences M] DIR
+
+namespace {
+
+struct GentreesOptions {
+  int count = 24;
+  std::uint64_t seed = 1;
+  int sequences = 0;
+  std::string dir;
+  bool help = false;
+};
+
+constexpr const char* kGentreesUsage =
+    "usage: chunktree gentrees [--count N] [--seed S] [--sequences M] DIR\n"
+    "  Writes N (default 24) random tree-format files tree_<S>_<index>.txt into DIR (created if\n"
+    "  missing): random prefix trees, shapes and dtypes, with expected outputs from the fp64\n"
+    "  reference. --seed S (default 1) picks the random stream. --sequences M makes large\n"
+    "  workloads of at least M sequences each (short private parts under a small shared tree).\n"
+    "  The format is in docs/FORMATS.md, 'Tree format'.\n";
+
+GentreesOptions parse_gentrees(Args args) {
+  GentreesOptions options;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view word = args[i];
+    if (word == "--help" || word == "-h") {
+      options.help = true;
+    } else if (word == "--count" || word == "--seed" || word == "--sequences") {
+      const std::string_view value = option_value("gentrees", args, i);
+      if (word == "--count") options.count = static_cast<int>(integer_option(word, value, 1, 100'000));
+      if (word == "--seed")
+        options.seed =
+            static_cast<std::uint64_t>(integer_option(word, value, 0, std::numeric_limits<std::int64_t>::max()));
+      if (word == "--sequences") options.sequences = static_cast<int>(integer_option(word, value, 1, 1'000'000));
+    } else if (word.starts_with("-")) {
+      throw Error(ErrorCode::invalid_argument, "gentrees: unknown option " + quote_word(word) + "\n" + kGentreesUsage);
+    } else if (options.dir.empty()) {
+      options.dir = word;
+    } else {
+      throw Error(ErrorCode::invalid_argument,
+                  "gentrees: takes one output DIR, got " + quote_word(options.dir) + " and " + quote_word(word));
+    }
+  }
+  if (options.dir.empty() && !options.help)
+    throw Error(ErrorCode::invalid_argument, std::string("gentrees: no output DIR\n") + kGentreesUsage);
+  return options;
+}
+
+}  // namespace
+
+int gentrees_command(Args args) {
+  const GentreesOptions options = parse_gentrees(args);
+  if (options.help) {
+    std::fputs(kGentreesUsage, stdout);
+    return 0;
+  }
+  make_directories(options.dir);
+  for (int index = 0; index < options.count; ++index) {
+    const std::string path = (std::filesystem::path(options.dir) / tree_file_name(options.seed, index)).string();
+    write_tree_file(path, generate_tree_workload(options.seed, index, options.sequences));
+  }
+  std::printf("gentrees: wrote %d files %s .. %s to %s\n", options.count, tree_file_name(options.seed, 0).c_str(),
+              tree_file_name(options.seed, options.count - 1).c_str(), options.dir.c_str());
+  return 0;
+}
 
 }  // namespace chunktree::tools

@@ -175,7 +175,8 @@ struct PrefixCache::Impl {
   }
 
   // A new, empty child of `parent` that will continue in the parent's claimable tail, if any.
-  std::int32_t new_child(std::int32_t parent) {
+  // A fresh live node; may reallocate `nodes`, so take references only afterwards.
+  std::int32_t allocate_node(std::int32_t parent) {
     std::int32_t index;
     if (!free_nodes.empty()) {
       index = free_nodes.back();
@@ -184,11 +185,17 @@ struct PrefixCache::Impl {
       index = static_cast<std::int32_t>(nodes.size());
       nodes.emplace_back();
     }
+    Node& node = nodes[static_cast<std::size_t>(index)];
+    node = Node{};
+    node.live = true;
+    node.parent = parent;
+    return index;
+  }
+
+  std::int32_t new_child(std::int32_t parent) {
+    const std::int32_t index = allocate_node(parent);
     Node& child = nodes[static_cast<std::size_t>(index)];
     Node& parent_node = nodes[static_cast<std::size_t>(parent)];
-    child = Node{};
-    child.live = true;
-    child.parent = parent;
     if (claimable_tail(parent_node) > 0) {
       const ChunkId chunk = parent_node.chunks.back();
       child.chunks.push_back(chunk);
@@ -202,19 +209,9 @@ struct PrefixCache::Impl {
   // Splits node `index` after its first `keep` tokens. The node keeps its id (and the
   // sequences ending at it) as the lower part; the upper part becomes a new parent.
   std::int32_t split(std::int32_t index, std::size_t keep) {
-    std::int32_t upper;
-    if (!free_nodes.empty()) {
-      upper = free_nodes.back();
-      free_nodes.pop_back();
-    } else {
-      upper = static_cast<std::int32_t>(nodes.size());
-      nodes.emplace_back();
-    }
+    const std::int32_t upper = allocate_node(nodes[static_cast<std::size_t>(index)].parent);
     Node& lower = nodes[static_cast<std::size_t>(index)];
     Node& top = nodes[static_cast<std::size_t>(upper)];
-    top = Node{};
-    top.live = true;
-    top.parent = lower.parent;
     top.children = {index};
     top.tokens.assign(lower.tokens.begin(), lower.tokens.begin() + static_cast<std::ptrdiff_t>(keep));
     top.first_offset = lower.first_offset;
