@@ -122,7 +122,7 @@ int bench_command(Args args) {
   std::vector<float> out(q.size());
   const ConstTensorView q_view(q.data(), DType::f32, Device::cpu, {b, shape.q_heads, shape.head_dim});
   const TensorView out_view{out.data(), DType::f32, Device::cpu, {b, shape.q_heads, shape.head_dim}};
-  cpu::AttentionParams params;
+  AttentionParams params;
   params.num_q_heads = shape.q_heads;
   params.num_threads = shape.threads;
 

@@ -234,7 +234,7 @@ std::size_t item_file_chunk(const Plan& plan, const WorkItem& item, const std::v
 }
 
 // Writes one (state, head) as the file's values: max, sum = exp(lse − max), attns = o · sum.
-void store_state(const cpu::PartialStates& states, std::size_t head_state, SeedOutputs& outputs, std::size_t chunk,
+void store_state(const PartialStates& states, std::size_t head_state, SeedOutputs& outputs, std::size_t chunk,
                  std::size_t out_row) {
   const double max = states.max[head_state];
   const double sum = std::exp(static_cast<double>(states.lse[head_state]) - max);
@@ -245,7 +245,7 @@ void store_state(const cpu::PartialStates& states, std::size_t head_state, SeedO
   outputs.sums[chunk][out_row] = static_cast<float>(sum);
 }
 
-SeedOutputs outputs_from_states(const SeedShape& shape, const Plan& plan, const cpu::PartialStates& states,
+SeedOutputs outputs_from_states(const SeedShape& shape, const Plan& plan, const PartialStates& states,
                                 const std::vector<int>& file_chunk_of) {
   const auto seqs = static_cast<std::size_t>(shape.seqs);
   const auto heads = static_cast<std::size_t>(shape.heads);
@@ -491,8 +491,8 @@ SeedOutputs library_outputs(const SeedFile& file, int threads) {
   // state is exactly one (chunk, row) of the file.
   const Plan plan = make_plan(cache, batch, PlanOptions{.min_shared_rows = 2, .max_item_tokens = kSeedChunkSize});
   const ConstTensorView q(file.q.data(), DType::f32, Device::cpu, {file.shape.seqs, file.shape.heads, kSeedHeadDim});
-  const cpu::PartialStates states =
-      cpu::partial_states(cache, plan, 0, q, cpu::AttentionParams{.num_q_heads = file.shape.heads, .num_threads = threads});
+  const PartialStates states =
+      cpu::partial_states(cache, plan, 0, q, AttentionParams{.num_q_heads = file.shape.heads, .num_threads = threads});
   return outputs_from_states(file.shape, plan, states, file_chunk_of_cache_chunks(cache, seq));
 }
 

@@ -559,7 +559,7 @@ PlanRun attend_with_plan(const PrefixCache& cache, std::span<const SeqId> batch,
   run.o.resize(w.sequences.size() * q_width(w));
   run.lse.resize(w.sequences.size() * static_cast<std::size_t>(w.q_heads));
   const auto sequences = static_cast<std::int64_t>(w.sequences.size());
-  cpu::AttentionParams params;
+  AttentionParams params;
   params.num_q_heads = w.q_heads;
   params.scale = w.softmax_scale();
   params.num_threads = threads;

@@ -1,6 +1,7 @@
 // Everything a user of chunktree needs.
 #pragma once
 
+#include "chunktree/attention.hpp"
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"

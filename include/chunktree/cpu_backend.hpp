@@ -2,29 +2,11 @@
 // It is the oracle the GPU kernels are tested against, next to the fp64 reference.
 #pragma once
 
-#include <cstdint>
-#include <vector>
-
+#include "chunktree/attention.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 
 namespace chunktree::cpu {
-
-struct AttentionParams {
-  int num_q_heads = 0;    // 0: as many as the cache has kv heads; must be a multiple of them
-  float scale = 0.0f;     // 0: 1/sqrt(head_dim)
-  int num_threads = 0;    // 0: one per hardware thread
-};
-
-// Partial states of every (item, row) of a plan, all q heads: states are numbered as in
-// Plan::items. o is normalised; max is the largest scaled score (-inf for no token).
-struct PartialStates {
-  int num_q_heads = 0;
-  int head_dim = 0;
-  std::vector<float> o;    // [num_states, num_q_heads, head_dim]
-  std::vector<float> lse;  // [num_states, num_q_heads]
-  std::vector<float> max;  // [num_states, num_q_heads]
-};
 
 // q: [batch, num_q_heads, head_dim] in the caller's batch order, any dtype, on the CPU.
 PartialStates partial_states(const PrefixCache& cache, const Plan& plan, int layer,

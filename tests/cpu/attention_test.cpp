@@ -33,7 +33,7 @@ void expect_matches_reference(const testing::Workload& workload, const Shape& sh
   std::vector<float> lse(batch.size() * static_cast<std::size_t>(shape.q_heads), std::numeric_limits<float>::quiet_NaN());
 
   const Plan plan = make_plan(workload.cache, batch, options);
-  cpu::AttentionParams params;
+  AttentionParams params;
   params.num_q_heads = shape.q_heads;
   params.num_threads = 2;
   const TensorView out_view{out_dtype == DType::f32 ? static_cast<void*>(out.data()) : out16.data(), out_dtype, Device::cpu,
@@ -138,7 +138,7 @@ TEST(CpuAttention, RejectsStalePlansAndBadShapes) {
   std::vector<float> q(4 * 64), out(4 * 64);
   const ConstTensorView q_view(q.data(), DType::f32, Device::cpu, {1, 4, 64});
   const TensorView out_view{out.data(), DType::f32, Device::cpu, {1, 4, 64}};
-  cpu::AttentionParams params;
+  AttentionParams params;
   params.num_q_heads = 4;
   EXPECT_NO_THROW(cpu::attend(workload.cache, plan, 0, q_view, out_view, {}, params));
   params.num_q_heads = 3;
