@@ -1,15 +1,29 @@
-// Which backend a command runs on.
+// Which backend a command runs on, and running a plan on it with host inputs and outputs.
 #pragma once
 
 #include <string_view>
+
+#include "chunktree/attention.hpp"
+#include "chunktree/plan.hpp"
+#include "chunktree/prefix_cache.hpp"
 
 namespace chunktree::tools {
 
 enum class Backend { cpu, cuda };
 
-// "cpu", "cuda" or "auto" (the GPU when this build can run on one, else the CPU). Throws an
-// Error that says what to use instead when the choice is unknown or unavailable.
+// "cpu", "cuda" (needs a visible Hopper GPU) or "auto" (the GPU when there is one, else the
+// CPU). Throws an Error that says what to use instead when the choice is unknown or unavailable.
 Backend select_backend(std::string_view name);
 std::string_view backend_name(Backend backend);
+// Where a cache must live for the backend.
+Device backend_device(Backend backend);
+
+// The plan's partial states for q [batch, q_heads, head_dim] on the host (any dtype; the CUDA
+// backend takes it in the cache's dtype). Results on the host.
+PartialStates backend_partial_states(Backend backend, const PrefixCache& cache, const Plan& plan, const ConstTensorView& q,
+                                     const AttentionParams& params);
+// Attention into host out [batch, q_heads, head_dim] and lse [batch, q_heads], both f32.
+void backend_attend(Backend backend, const PrefixCache& cache, const Plan& plan, const ConstTensorView& q,
+                    const TensorView& out, const TensorView& lse, const AttentionParams& params);
 
 }  // namespace chunktree::tools

@@ -164,15 +164,16 @@ void attend_chunk_fp64(const float* q, const float* k, const float* v, double& m
 // ---------------------------------------------------------------------------------------------
 // Computing through the library
 
-CacheConfig seed_cache_config(const SeedShape& shape) {
+CacheConfig seed_cache_config(const SeedShape& shape, Backend backend) {
   CacheConfig config;
   config.num_layers = 1;
   config.num_kv_heads = shape.heads;
   config.head_dim = kSeedHeadDim;
   config.chunk_size = kSeedChunkSize;
-  config.dtype = DType::f32;  // holds the file's values exactly
+  // f32 holds any file's values exactly; the GPU stores bf16, which holds generated files exactly.
+  config.dtype = backend == Backend::cpu ? DType::f32 : DType::bf16;
   config.capacity_chunks = shape.chunks + 1;  // one spare chunk: a margin that costs little
-  config.device = Device::cpu;
+  config.device = backend_device(backend);
   return config;
 }
 
@@ -483,8 +484,8 @@ SeedOutputs reference_outputs(const SeedFile& file) {
   return outputs;
 }
 
-SeedOutputs library_outputs(const SeedFile& file, int threads) {
-  PrefixCache cache(seed_cache_config(file.shape));
+SeedOutputs library_outputs(const SeedFile& file, Backend backend, int threads) {
+  PrefixCache cache(seed_cache_config(file.shape, backend));
   const SeqId seq = add_file_sequence(cache, file);
   const std::vector<SeqId> batch = batch_of_rows(cache, seq, file.shape.seqs);
   // Sharing from 2 readers on (so S = 1 gives private items), one chunk per item, so that each
@@ -492,7 +493,7 @@ SeedOutputs library_outputs(const SeedFile& file, int threads) {
   const Plan plan = make_plan(cache, batch, PlanOptions{.min_shared_rows = 2, .max_item_tokens = kSeedChunkSize});
   const ConstTensorView q(file.q.data(), DType::f32, Device::cpu, {file.shape.seqs, file.shape.heads, kSeedHeadDim});
   const PartialStates states =
-      cpu::partial_states(cache, plan, 0, q, AttentionParams{.num_q_heads = file.shape.heads, .num_threads = threads});
+      backend_partial_states(backend, cache, plan, q, AttentionParams{.num_q_heads = file.shape.heads, .num_threads = threads});
   return outputs_from_states(file.shape, plan, states, file_chunk_of_cache_chunks(cache, seq));
 }
 
@@ -519,12 +520,8 @@ CheckResult compare_seed_outputs(const SeedOutputs& actual, const SeedOutputs& e
 }
 
 CheckResult check_seed_file(const std::string& path, const CheckOptions& options) {
-  if (options.backend != Backend::cpu) {
-    throw Error(ErrorCode::unsupported, "seed check: the " + std::string(backend_name(options.backend)) +
-                                            " backend cannot run seed files in this build; use --backend cpu");
-  }
   SeedFile file = read_seed_file(path);
-  SeedOutputs computed = library_outputs(file, options.threads);
+  SeedOutputs computed = library_outputs(file, options.backend, options.threads);
   CheckResult result = compare_seed_outputs(computed, file.outputs, options.strict, options.verbose);
   if (!options.dump_dir.empty()) dump_seed_file(options.dump_dir, path, file, std::move(computed));
   return result;

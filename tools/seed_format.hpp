@@ -59,9 +59,9 @@ SeedFile generate_seed_file(const SeedCase& seed_case);
 
 // The outputs in fp64 straight from the definition (the generator's expected values).
 SeedOutputs reference_outputs(const SeedFile& file);
-// The outputs through the library: prefix cache, plan and CPU backend, on `threads` threads
-// (0: one per hardware thread).
-SeedOutputs library_outputs(const SeedFile& file, int threads = 0);
+// The outputs through the library: prefix cache, plan and backend (the CPU one on `threads`
+// threads, 0: one per hardware thread).
+SeedOutputs library_outputs(const SeedFile& file, Backend backend = Backend::cpu, int threads = 0);
 // Compares computed outputs with expected ones under the default or the --strict rule.
 CheckResult compare_seed_outputs(const SeedOutputs& actual, const SeedOutputs& expected, bool strict, bool verbose);
 

@@ -444,8 +444,12 @@ struct LibraryRun {
   std::vector<PlanRun> plans;                 // the default plan first
 };
 
-CacheConfig cache_config_for(const TreeWorkload& w) {
+CacheConfig cache_config_for(const TreeWorkload& w, Backend backend) {
+  if (backend == Backend::cuda && w.dtype == DType::f32) {
+    throw Error(ErrorCode::unsupported, "this tree file stores f32 K/V, which only the cpu backend runs; use --backend cpu");
+  }
   CacheConfig config;
+  config.device = backend_device(backend);
   config.num_layers = 1;
   config.num_kv_heads = w.kv_heads;
   config.head_dim = w.head_dim;
@@ -549,7 +553,7 @@ std::vector<std::byte> query_batch(const TreeWorkload& w) {
   return q;
 }
 
-PlanRun attend_with_plan(const PrefixCache& cache, std::span<const SeqId> batch, const TreeWorkload& w,
+PlanRun attend_with_plan(Backend backend, const PrefixCache& cache, std::span<const SeqId> batch, const TreeWorkload& w,
                          const std::vector<std::byte>& q, int threads, const char* name, const PlanOptions& options) {
   const Plan plan = make_plan(cache, batch, options);
   PlanRun run;
@@ -563,14 +567,14 @@ PlanRun attend_with_plan(const PrefixCache& cache, std::span<const SeqId> batch,
   params.num_q_heads = w.q_heads;
   params.scale = w.softmax_scale();
   params.num_threads = threads;
-  cpu::attend(cache, plan, 0, ConstTensorView(q.data(), w.dtype, Device::cpu, {sequences, w.q_heads, w.head_dim}),
-              TensorView{run.o.data(), DType::f32, Device::cpu, {sequences, w.q_heads, w.head_dim}},
-              TensorView{run.lse.data(), DType::f32, Device::cpu, {sequences, w.q_heads}}, params);
+  backend_attend(backend, cache, plan, ConstTensorView(q.data(), w.dtype, Device::cpu, {sequences, w.q_heads, w.head_dim}),
+                 TensorView{run.o.data(), DType::f32, Device::cpu, {sequences, w.q_heads, w.head_dim}},
+                 TensorView{run.lse.data(), DType::f32, Device::cpu, {sequences, w.q_heads}}, params);
   return run;
 }
 
-LibraryRun run_through_library(const TreeWorkload& w, int threads) {
-  PrefixCache cache(cache_config_for(w));
+LibraryRun run_through_library(const TreeWorkload& w, Backend backend, int threads) {
+  PrefixCache cache(cache_config_for(w, backend));
   LibraryRun run;
   const std::vector<SeqId> batch = load_sequences(cache, w, run.sharing_problems);
   const std::vector<std::byte> q = query_batch(w);
@@ -579,8 +583,8 @@ LibraryRun run_through_library(const TreeWorkload& w, int threads) {
   PlanOptions split;
   split.min_shared_rows = 1;
   split.max_item_tokens = w.chunk_size;
-  run.plans.push_back(attend_with_plan(cache, batch, w, q, threads, "default", PlanOptions{}));
-  run.plans.push_back(attend_with_plan(cache, batch, w, q, threads, "split", split));
+  run.plans.push_back(attend_with_plan(backend, cache, batch, w, q, threads, "default", PlanOptions{}));
+  run.plans.push_back(attend_with_plan(backend, cache, batch, w, q, threads, "split", split));
   return run;
 }
 
@@ -732,11 +736,8 @@ void dump(const std::string& path, const std::string& dump_dir, TreeWorkload w, 
 }  // namespace
 
 CheckResult check_tree_file(const std::string& path, const CheckOptions& options) {
-  if (options.backend != Backend::cpu) {
-    throw Error(ErrorCode::unsupported, "tree files can only be checked on the cpu backend in this version");
-  }
   const TreeWorkload workload = read_tree_file(path);
-  const LibraryRun run = run_through_library(workload, options.threads);
+  const LibraryRun run = run_through_library(workload, options.backend, options.threads);
   CheckResult result = compare_run(workload, run, options.strict, options.verbose);
   if (!options.dump_dir.empty()) dump(path, options.dump_dir, workload, run.plans.front());
   return result;
@@ -763,7 +764,7 @@ std::size_t random_index(Random& rng, std::size_t size) {
 
 // One shape per file, cycled by index so that any 12 consecutive files cover every pair of
 // head_dim and chunk size, and every pair of head_dim and GQA group.
-void choose_shape(TreeWorkload& w, Random& rng, int index, bool large) {
+void choose_shape(TreeWorkload& w, Random& rng, int index, bool large, bool allow_f32) {
   static constexpr int kHeadDims[] = {64, 128, 256};
   static constexpr int kChunkSizes[] = {16, 32, 64, 128};
   static constexpr int kGroups[] = {1, 2, 4, 8};
@@ -771,7 +772,7 @@ void choose_shape(TreeWorkload& w, Random& rng, int index, bool large) {
   w.head_dim = kHeadDims[index % 3];
   w.chunk_size = kChunkSizes[index % 4];
   const int group = kGroups[(index / 3) % 4];
-  w.dtype = index % 5 == 4 ? DType::f32 : (index + index / 4) % 2 == 0 ? DType::bf16 : DType::f16;
+  w.dtype = allow_f32 && index % 5 == 4 ? DType::f32 : (index + index / 4) % 2 == 0 ? DType::bf16 : DType::f16;
   // Values per token bound the file size: a few MB per file, tens of MB for large workloads.
   const int kv_limit = large ? 512 : 1024;  // kv_heads · head_dim
   const int q_limit = large ? 2048 : 4096;  // q_heads · head_dim
@@ -945,11 +946,11 @@ std::string tree_file_name(std::uint64_t seed, int index) {
   return "tree_" + std::to_string(seed) + "_" + std::to_string(index) + ".txt";
 }
 
-TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_sequences) {
+TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_sequences, bool allow_f32) {
   Random rng(seed_from(tree_file_name(seed, index)));
   const bool large = min_sequences > 0;
   TreeWorkload w;
-  choose_shape(w, rng, index, large);
+  choose_shape(w, rng, index, large, allow_f32);
   const double sigma = rng.uniform(0.6, 1.4);
   const TreeLimits limits = random_limits(w, rng, large);
   grow_tree(w, rng, limits, sigma);
@@ -971,16 +972,18 @@ struct GentreesOptions {
   int count = 24;
   std::uint64_t seed = 1;
   int sequences = 0;
+  bool gpu_dtypes = false;  // bf16 and f16 only: files the CUDA backend can run
   std::string dir;
   bool help = false;
 };
 
 constexpr const char* kGentreesUsage =
-    "usage: chunktree gentrees [--count N] [--seed S] [--sequences M] DIR\n"
+    "usage: chunktree gentrees [--count N] [--seed S] [--sequences M] [--gpu-dtypes] DIR\n"
     "  Writes N (default 24) random tree-format files tree_<S>_<index>.txt into DIR (created if\n"
     "  missing): random prefix trees, shapes and dtypes, with expected outputs from the fp64\n"
     "  reference. --seed S (default 1) picks the random stream. --sequences M makes large\n"
     "  workloads of at least M sequences each (short private parts under a small shared tree).\n"
+    "  --gpu-dtypes leaves out f32 K/V (which only the cpu backend runs).\n"
     "  The format is in docs/FORMATS.md, 'Tree format'.\n";
 
 GentreesOptions parse_gentrees(Args args) {
@@ -989,6 +992,8 @@ GentreesOptions parse_gentrees(Args args) {
     const std::string_view word = args[i];
     if (word == "--help" || word == "-h") {
       options.help = true;
+    } else if (word == "--gpu-dtypes") {
+      options.gpu_dtypes = true;
     } else if (word == "--count" || word == "--seed" || word == "--sequences") {
       const std::string_view value = option_value("gentrees", args, i);
       if (word == "--count") options.count = static_cast<int>(integer_option(word, value, 1, 100'000));
@@ -1021,7 +1026,7 @@ int gentrees_command(Args args) {
   make_directories(options.dir);
   for (int index = 0; index < options.count; ++index) {
     const std::string path = (std::filesystem::path(options.dir) / tree_file_name(options.seed, index)).string();
-    write_tree_file(path, generate_tree_workload(options.seed, index, options.sequences));
+    write_tree_file(path, generate_tree_workload(options.seed, index, options.sequences, !options.gpu_dtypes));
   }
   std::printf("gentrees: wrote %d files %s .. %s to %s\n", options.count, tree_file_name(options.seed, 0).c_str(),
               tree_file_name(options.seed, options.count - 1).c_str(), options.dir.c_str());

@@ -63,6 +63,6 @@ std::string tree_file_name(std::uint64_t seed, int index);
 // The random workload gentrees writes as file `index` of `seed` (inputs and expected values).
 // min_sequences > 0 asks for a large workload of at least that many sequences, with short
 // private parts under a small shared tree.
-TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_sequences = 0);
+TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_sequences = 0, bool allow_f32 = true);
 
 }  // namespace chunktree::tools

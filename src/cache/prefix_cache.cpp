@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "chunktree/numeric.hpp"
+#include "cuda/memory.hpp"
 
 namespace chunktree {
 namespace {
@@ -61,8 +62,10 @@ struct PrefixCache::Impl {
   std::int64_t tokens_without_sharing = 0;
   std::int64_t tokens_stored = 0;
 
-  // K pools of all layers, then V pools: [2][layer][chunk][kv_head][position][dim].
-  std::vector<std::byte> storage;
+  // K pools of all layers, then V pools: [2][layer][chunk][kv_head][position][dim], in host
+  // memory or in device memory.
+  std::vector<std::byte> host_storage;
+  cuda_memory::DeviceAllocation device_storage;
 
   explicit Impl(const CacheConfig& c) : config(c) {
     validate(config);
@@ -72,7 +75,18 @@ struct PrefixCache::Impl {
     chunk_used.assign(static_cast<std::size_t>(config.capacity_chunks), 0);
     free_chunks.reserve(static_cast<std::size_t>(config.capacity_chunks));
     for (std::int64_t c = config.capacity_chunks - 1; c >= 0; --c) free_chunks.push_back(static_cast<ChunkId>(c));
-    storage.resize(static_cast<std::size_t>(2 * config.num_layers * layer_elements()) * dtype_size(config.dtype));
+    const std::size_t bytes = static_cast<std::size_t>(2 * config.num_layers * layer_elements()) * dtype_size(config.dtype);
+    if (config.device == Device::cpu) {
+      host_storage.resize(bytes);
+    } else {
+      cuda_memory::require_current_hopper();
+      device_storage = cuda_memory::DeviceAllocation(bytes);
+      cuda_memory::fill_zero(device_storage.data(), bytes);  // unwritten slots read as zeros, never as garbage
+    }
+  }
+
+  std::byte* storage() const {
+    return config.device == Device::cpu ? const_cast<std::byte*>(host_storage.data()) : static_cast<std::byte*>(device_storage.data());
   }
 
   std::int32_t chunk_size() const { return config.chunk_size; }
@@ -307,15 +321,8 @@ void validate(const CacheConfig& config) {
   if (config.capacity_chunks < 1 || config.capacity_chunks > (std::int64_t{1} << 30)) {
     bad("capacity_chunks must be between 1 and 2^30, got " + std::to_string(config.capacity_chunks));
   }
-  if (config.device == Device::cpu) {
-    // all dtypes are fine on the CPU
-  } else if (config.dtype == DType::f32) {
+  if (config.device == Device::cuda && config.dtype == DType::f32) {
     bad("dtype f32 is supported on the CPU only; use bf16 or f16 on the GPU");
-  }
-  if (config.device == Device::cuda) {
-    throw Error(ErrorCode::unsupported,
-                "CacheConfig: device cuda is not available in this version; GPU pools come with the CUDA backend "
-                "(use device cpu)");
   }
 }
 
@@ -415,8 +422,10 @@ void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTe
          "write_kv: layer " + std::to_string(layer) + " is out of range; the cache has " + std::to_string(c.num_layers) + " layers");
   }
   const std::vector<std::int64_t> shape{static_cast<std::int64_t>(slots.size()), c.num_kv_heads, c.head_dim};
-  expect_tensor(k, "write_kv: k", {DType::f32, DType::f16, DType::bf16}, c.device, shape);
-  expect_tensor(v, "write_kv: v", {DType::f32, DType::f16, DType::bf16}, c.device, shape);
+  // K and V may come from the host or, for a GPU cache, from the device.
+  const Device source_device = c.device == Device::cuda ? k.device : Device::cpu;
+  expect_tensor(k, "write_kv: k", {DType::f32, DType::f16, DType::bf16}, source_device, shape);
+  expect_tensor(v, "write_kv: v", {DType::f32, DType::f16, DType::bf16}, source_device, shape);
   for (std::size_t i = 0; i < slots.size(); ++i) {
     const Slot slot = slots[i];
     const bool held = slot.chunk >= 0 && slot.chunk < c.capacity_chunks && s.chunk_refcount[static_cast<std::size_t>(slot.chunk)] > 0 &&
@@ -427,10 +436,13 @@ void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTe
                                             ") is not reserved; write only slots returned by add or append for live sequences");
     }
   }
-  const std::size_t element = dtype_size(c.dtype);
-  std::byte* k_pool = impl_->storage.data() + static_cast<std::size_t>(layer * s.layer_elements()) * element;
-  std::byte* v_pool = k_pool + static_cast<std::size_t>(c.num_layers * s.layer_elements()) * element;
   const PoolView view = pool(layer);
+  if (c.device == Device::cuda) {
+    cuda_memory::scatter_kv(view, c.num_kv_heads, c.head_dim, slots, k, v);
+    return;
+  }
+  void* k_pool = const_cast<void*>(view.k);
+  void* v_pool = const_cast<void*>(view.v);
   for (std::size_t i = 0; i < slots.size(); ++i) {
     for (int h = 0; h < c.num_kv_heads; ++h) {
       const std::int64_t destination =
@@ -530,7 +542,7 @@ PoolView PrefixCache::pool(int layer) const {
                                           std::to_string(s.config.num_layers) + " layers");
   }
   const std::size_t element = dtype_size(s.config.dtype);
-  const std::byte* k = s.storage.data() + static_cast<std::size_t>(layer * s.layer_elements()) * element;
+  const std::byte* k = s.storage() + static_cast<std::size_t>(layer * s.layer_elements()) * element;
   const std::byte* v = k + static_cast<std::size_t>(s.config.num_layers * s.layer_elements()) * element;
   PoolView view;
   view.k = k;

@@ -162,8 +162,8 @@ TEST_F(SeedFiles, ShapesOffTheGridPassStrict) {
 
 TEST_F(SeedFiles, ResultsDoNotDependOnThreads) {
   const SeedFile file = read_seed_file(generate("uniform", 4, 3, 3));
-  const SeedOutputs one = library_outputs(file, 1);
-  const SeedOutputs many = library_outputs(file, 4);
+  const SeedOutputs one = library_outputs(file, Backend::cpu, 1);
+  const SeedOutputs many = library_outputs(file, Backend::cpu, 4);
   EXPECT_EQ(one.attns, many.attns);
   EXPECT_EQ(one.maxs, many.maxs);
   EXPECT_EQ(one.sums, many.sums);

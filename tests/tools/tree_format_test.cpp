@@ -3,6 +3,8 @@
 #include "tree_format.hpp"
 
 #include <gtest/gtest.h>
+
+#include "chunktree/device.hpp"
 #include <unistd.h>
 
 #include <algorithm>
@@ -344,11 +346,14 @@ TEST_F(TreeFormatTest, NonFiniteExpectedValuesFail) {
   }
 }
 
-TEST_F(TreeFormatTest, OnlyTheCpuBackendRunsTreeFiles) {
+TEST_F(TreeFormatTest, CudaBackendWithoutAGpuIsAClearError) {
+  if (!cuda_devices().empty()) GTEST_SKIP() << "a GPU is visible";
   write_tree_file(path("t.txt"), chain_workload({0}));
   CheckOptions options;
   options.backend = Backend::cuda;
   EXPECT_THROW(check_tree_file(path("t.txt"), options), Error);
+  EXPECT_THROW(select_backend("cuda"), Error);
+  EXPECT_EQ(select_backend("auto"), Backend::cpu);
 }
 
 TEST_F(TreeFormatTest, IsTreeFileLooksAtTheFirstWord) {

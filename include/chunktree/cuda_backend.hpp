@@ -1,0 +1,46 @@
+// The CUDA backend (Hopper): runs a plan on the GPU against a cache whose pools live there.
+//
+// Two steps, like the plan/run split of serving engines: a DevicePlan uploads a plan once (and
+// holds scratch for partial states); attend() then runs it for any layer. All tensors are
+// device memory; q and the cache share a dtype (bf16 or f16).
+#pragma once
+
+#include <memory>
+
+#include "chunktree/attention.hpp"
+#include "chunktree/plan.hpp"
+#include "chunktree/prefix_cache.hpp"
+
+namespace chunktree::cuda {
+
+class DevicePlan {
+ public:
+  // Throws if the cache is not on the GPU, the plan is stale, or num_q_heads does not fit.
+  DevicePlan(const PrefixCache& cache, const Plan& plan, const AttentionParams& params = {});
+  ~DevicePlan();
+  DevicePlan(DevicePlan&&) noexcept;
+  DevicePlan& operator=(DevicePlan&&) noexcept;
+  DevicePlan(const DevicePlan&) = delete;
+  DevicePlan& operator=(const DevicePlan&) = delete;
+
+  const Plan& plan() const;
+  const AttentionParams& params() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// out [batch, num_q_heads, head_dim] (bf16, f16 or f32) and, if lse has data, lse
+// [batch, num_q_heads] in f32 (natural log); q [batch, num_q_heads, head_dim] in the cache's
+// dtype. Enqueued on `stream` (a cudaStream_t; null: the default stream).
+void attend(const PrefixCache& cache, const DevicePlan& plan, int layer, const ConstTensorView& q, const TensorView& out,
+            const TensorView& lse = {}, void* stream = nullptr);
+
+// The partial state of every (item, row), copied to the host: for tests and for the seed
+// format's per-chunk partials. Synchronous.
+PartialStates partial_states(const PrefixCache& cache, const DevicePlan& plan, int layer, const ConstTensorView& q);
+
+}  // namespace chunktree::cuda

@@ -1,0 +1,429 @@
+// The CUDA backend: one kernel computes the partial state of every (item, row) of a plan on
+// tensor cores, a second merges each row's states in plan order.
+//
+// Work tile = (item, kv head, 64 query rows). Query rows are the item's rows × the GQA group,
+// so a shared span's rows and heads form the M dimension of one product, and a private span's
+// GQA group is packed into rows. The CTA streams the item's KV through shared memory 64
+// positions at a time, across all its chunks, with an online softmax: each KV byte of an item
+// is read once per kv head (docs/DESIGN.md, "CUDA backend").
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "chunktree/cuda_backend.hpp"
+#include "chunktree/state.hpp"
+#include "cuda/check.cuh"
+#include "cuda/memory.hpp"
+#include "cuda/tiles.cuh"
+
+namespace chunktree {
+namespace {
+
+constexpr int kTileRows = 64;    // query rows per CTA, 16 per warp
+constexpr int kTileTokens = 64;  // KV positions per step
+constexpr int kThreads = 128;
+
+struct WorkTile {
+  std::uint32_t item;
+  std::uint32_t kv_head;
+  std::uint32_t m_begin;  // first query row (row × group + g) of the item in this tile
+};
+
+struct DeviceItem {
+  std::uint32_t piece_begin;
+  std::uint32_t piece_end;
+  std::uint32_t row_begin;
+  std::uint32_t row_end;
+  std::uint32_t state_begin;
+};
+
+struct PartialArgs {
+  const WorkTile* tiles;
+  const DeviceItem* items;
+  const KvPiece* pieces;
+  const std::uint32_t* row_to_batch;
+  const void* q;  // [batch, q_heads, D]
+  const void* k_pool;
+  const void* v_pool;
+  std::int64_t chunk_stride;
+  std::int64_t head_stride;
+  float* state_o;    // [states, q_heads, D]
+  float* state_lse;  // [states, q_heads]
+  float* state_max;  // [states, q_heads] or null
+  int q_heads;
+  int group;
+  float scale_log2;  // softmax scale · log2(e): scores live in the log2 domain
+};
+
+// Copies rows [0, rows) of a [*, D] global matrix (row r at row_address(r)) into a swizzled
+// tile, and zeros rows [rows, zero_until): padding rows must hold numbers, not garbage.
+template <typename Tile, typename RowAddress>
+__device__ void load_rows(const Tile& tile, int rows, int zero_until, RowAddress row_address) {
+  for (int index = threadIdx.x; index < zero_until * Tile::kChunksPerRow; index += kThreads) {
+    const int row = index / Tile::kChunksPerRow;
+    const int chunk = index % Tile::kChunksPerRow;
+    uint4 value = make_uint4(0, 0, 0, 0);
+    if (row < rows) value = reinterpret_cast<const uint4*>(row_address(row))[chunk];
+    *reinterpret_cast<uint4*>(tile.chunk(row, chunk)) = value;
+  }
+}
+
+template <typename Element, int D>
+__global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialArgs args) {
+  using Tile = tiles::SharedTile<Element, kTileRows, D>;
+  extern __shared__ __align__(128) unsigned char shared[];
+  const Tile q_tile{reinterpret_cast<Element*>(shared)};
+  const Tile k_tile{q_tile.data + Tile::kElements};
+  const Tile v_tile{k_tile.data + Tile::kElements};
+
+  const WorkTile work = args.tiles[blockIdx.x];
+  const DeviceItem item = args.items[work.item];
+  const int group = args.group;
+  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * group;
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+
+  // Query row m of the item is sequence row item.row_begin + m / group, q head kv_head·group + m % group.
+  const auto* q = static_cast<const Element*>(args.q);
+  load_rows(q_tile, min(kTileRows, query_rows - static_cast<int>(work.m_begin)), kTileRows, [&](int r) {
+    const int m = static_cast<int>(work.m_begin) + r;
+    const std::uint32_t batch = args.row_to_batch[item.row_begin + m / group];
+    const int head = static_cast<int>(work.kv_head) * group + m % group;
+    return q + (static_cast<std::int64_t>(batch) * args.q_heads + head) * D;
+  });
+
+  tiles::Accumulator o[D / 8] = {};
+  float running_max[2] = {-INFINITY, -INFINITY};  // rows lane/4 and lane/4 + 8, log2 domain
+  float running_sum[2] = {0.0f, 0.0f};            // this lane's share; reduced at the end
+  const auto* k_head = static_cast<const Element*>(args.k_pool) + work.kv_head * args.head_stride;
+  const auto* v_head = static_cast<const Element*>(args.v_pool) + work.kv_head * args.head_stride;
+
+  for (std::uint32_t p = item.piece_begin; p < item.piece_end; ++p) {
+    const KvPiece piece = args.pieces[p];
+    for (int start = piece.begin; start < piece.end; start += kTileTokens) {
+      const int tokens = min(kTileTokens, piece.end - start);
+      const int blocks16 = (tokens + 15) / 16;
+      const std::int64_t base = piece.chunk * args.chunk_stride + static_cast<std::int64_t>(start) * D;
+      __syncthreads();  // the previous step's reads of K and V are done
+      load_rows(k_tile, tokens, blocks16 * 16, [&](int t) { return k_head + base + static_cast<std::int64_t>(t) * D; });
+      load_rows(v_tile, tokens, blocks16 * 16, [&](int t) { return v_head + base + static_cast<std::int64_t>(t) * D; });
+      __syncthreads();
+
+      // S = Q·Kᵀ for the warp's 16 rows and up to 64 positions.
+      tiles::Accumulator s[kTileTokens / 8] = {};
+#pragma unroll
+      for (int kc = 0; kc < D / 8; kc += 2) {
+        std::uint32_t a[4];
+        tiles::load_a(q_tile, warp * 16, kc, a);
+#pragma unroll
+        for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
+          if (b16 < blocks16) {
+            std::uint32_t b[4];
+            tiles::load_b_nk(k_tile, b16 * 16, kc, b);
+            tiles::mma<Element>(s[2 * b16], a, b[0], b[1]);
+            tiles::mma<Element>(s[2 * b16 + 1], a, b[2], b[3]);
+          }
+        }
+      }
+
+      // Online softmax: scale, mask positions past the piece, rescale what came before.
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float tile_max = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < kTileTokens / 8; ++n) {
+#pragma unroll
+          for (int e = 2 * h; e < 2 * h + 2; ++e) {
+            const int column = n * 8 + 2 * (lane % 4) + e % 2;
+            s[n][e] = column < tokens ? s[n][e] * args.scale_log2 : -INFINITY;
+            tile_max = fmaxf(tile_max, s[n][e]);
+          }
+        }
+        const float new_max = fmaxf(running_max[h], tiles::row_max(tile_max));
+        const float rescale = exp2f(running_max[h] - new_max);
+        running_max[h] = new_max;
+        running_sum[h] *= rescale;
+#pragma unroll
+        for (int d = 0; d < D / 8; ++d) {
+          o[d][2 * h] *= rescale;
+          o[d][2 * h + 1] *= rescale;
+        }
+#pragma unroll
+        for (int n = 0; n < kTileTokens / 8; ++n) {
+#pragma unroll
+          for (int e = 2 * h; e < 2 * h + 2; ++e) {
+            s[n][e] = exp2f(s[n][e] - new_max);
+            running_sum[h] += s[n][e];
+          }
+        }
+      }
+
+      // O += P·V.
+#pragma unroll
+      for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
+        if (b16 < blocks16) {
+          std::uint32_t a[4];
+          tiles::accumulators_to_a<Element>(s[2 * b16], s[2 * b16 + 1], a);
+#pragma unroll
+          for (int dc = 0; dc < D / 8; dc += 2) {
+            std::uint32_t b[4];
+            tiles::load_b_kn(v_tile, b16 * 16, dc, b);
+            tiles::mma<Element>(o[dc], a, b[0], b[1]);
+            tiles::mma<Element>(o[dc + 1], a, b[2], b[3]);
+          }
+        }
+      }
+    }
+  }
+
+  // Normalise and store the states of the warp's valid rows.
+  constexpr float kLn2 = 0.6931471805599453f;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const float sum = tiles::row_sum(running_sum[h]);
+    const int m = static_cast<int>(work.m_begin) + warp * 16 + lane / 4 + 8 * h;
+    if (m >= query_rows) continue;
+    const std::uint32_t state = item.state_begin + static_cast<std::uint32_t>(m / group);
+    const int head = static_cast<int>(work.kv_head) * group + m % group;
+    const std::int64_t state_head = static_cast<std::int64_t>(state) * args.q_heads + head;
+    const float inverse = 1.0f / sum;
+    float* o_row = args.state_o + state_head * D;
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d) {
+      *reinterpret_cast<float2*>(o_row + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h] * inverse, o[d][2 * h + 1] * inverse);
+    }
+    if (lane % 4 == 0) {
+      args.state_lse[state_head] = (running_max[h] + log2f(sum)) * kLn2;
+      if (args.state_max != nullptr) args.state_max[state_head] = running_max[h] * kLn2;
+    }
+  }
+}
+
+struct MergeArgs {
+  const std::uint32_t* merge_begin;
+  const std::uint32_t* merge_states;
+  const std::uint32_t* row_to_batch;
+  const float* state_o;
+  const float* state_lse;
+  void* out;         // [batch, q_heads, head_dim]
+  float* lse;        // [batch, q_heads] or null
+  int q_heads;
+  int head_dim;
+};
+
+__device__ void store_output(float* out, float value) { *out = value; }
+__device__ void store_output(__nv_bfloat16* out, float value) { *out = __float2bfloat16_rn(value); }
+__device__ void store_output(__half* out, float value) { *out = __float2half_rn(value); }
+
+// One block per (row, q head), one thread per 4 dims: merges the row's states in plan order.
+template <typename Out>
+__global__ void merge_kernel(const MergeArgs args) {
+  const std::uint32_t row = blockIdx.x;
+  const int head = static_cast<int>(blockIdx.y);
+  const int dim = 4 * static_cast<int>(threadIdx.x);
+  StateMerger merger;
+  float4 accumulated = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  for (std::uint32_t m = args.merge_begin[row]; m < args.merge_begin[row + 1]; ++m) {
+    const std::int64_t state_head = static_cast<std::int64_t>(args.merge_states[m]) * args.q_heads + head;
+    const StateMerger::Weights weights = merger.add(args.state_lse[state_head]);
+    const float4 part = *reinterpret_cast<const float4*>(args.state_o + state_head * args.head_dim + dim);
+    accumulated.x = accumulated.x * weights.previous + part.x * weights.part;
+    accumulated.y = accumulated.y * weights.previous + part.y * weights.part;
+    accumulated.z = accumulated.z * weights.previous + part.z * weights.part;
+    accumulated.w = accumulated.w * weights.previous + part.w * weights.part;
+  }
+  const float inverse = merger.inverse_weight();
+  const std::int64_t out_head = static_cast<std::int64_t>(args.row_to_batch[row]) * args.q_heads + head;
+  Out* out = static_cast<Out*>(args.out) + out_head * args.head_dim + dim;
+  store_output(out + 0, accumulated.x * inverse);
+  store_output(out + 1, accumulated.y * inverse);
+  store_output(out + 2, accumulated.z * inverse);
+  store_output(out + 3, accumulated.w * inverse);
+  if (threadIdx.x == 0 && args.lse != nullptr) args.lse[out_head] = merger.merged_lse();
+}
+
+[[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, "cuda backend: " + message); }
+
+// A host vector's contents in a new device allocation.
+template <typename T>
+cuda_memory::DeviceAllocation upload(const std::vector<T>& values) {
+  cuda_memory::DeviceAllocation allocation(values.size() * sizeof(T));
+  cuda_memory::copy_to_device(allocation.data(), values.data(), values.size() * sizeof(T));
+  return allocation;
+}
+
+template <typename Element, int D>
+void launch_partial_states(const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
+  constexpr int kSharedBytes = 3 * kTileRows * D * static_cast<int>(sizeof(Element));
+  static const cudaError_t configured =
+      cudaFuncSetAttribute(partial_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
+  CHUNKTREE_CUDA_CHECK(configured);
+  partial_states_kernel<Element, D><<<tiles, kThreads, kSharedBytes, stream>>>(args);
+  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename Element>
+void launch_partial_states(int head_dim, const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
+  switch (head_dim) {
+    case 64: return launch_partial_states<Element, 64>(args, tiles, stream);
+    case 128: return launch_partial_states<Element, 128>(args, tiles, stream);
+    case 256: return launch_partial_states<Element, 256>(args, tiles, stream);
+  }
+  fail(ErrorCode::unsupported, "head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
+}
+
+}  // namespace
+
+namespace cuda {
+
+struct DevicePlan::Impl {
+  Plan plan;
+  AttentionParams params;
+  std::uint32_t num_tiles = 0;
+  cuda_memory::DeviceAllocation tiles, items, pieces, row_to_batch, merge_begin, merge_states;
+  cuda_memory::DeviceAllocation state_o, state_lse, state_max;
+};
+
+DevicePlan::DevicePlan(const PrefixCache& cache, const Plan& plan, const AttentionParams& params)
+    : impl_(std::make_unique<Impl>()) {
+  const CacheConfig& config = cache.config();
+  if (config.device != Device::cuda) fail(ErrorCode::invalid_argument, "the cache lives on the CPU; use the CPU backend");
+  if (!plan.is_current(cache, plan.batch)) fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");
+  if (plan.queries_per_seq != 1) fail(ErrorCode::unsupported, "plans with several query tokens per sequence are not supported yet");
+  Impl& p = *impl_;
+  p.plan = plan;
+  p.params = params;
+  if (p.params.num_q_heads == 0) p.params.num_q_heads = config.num_kv_heads;
+  if (p.params.num_q_heads < 1 || p.params.num_q_heads % config.num_kv_heads != 0) {
+    fail(ErrorCode::invalid_argument, "num_q_heads (" + std::to_string(p.params.num_q_heads) +
+                                          ") must be a positive multiple of the cache's kv heads (" +
+                                          std::to_string(config.num_kv_heads) + ")");
+  }
+  if (p.params.scale == 0.0f) p.params.scale = 1.0f / std::sqrt(static_cast<float>(config.head_dim));
+  if (!std::isfinite(p.params.scale)) fail(ErrorCode::invalid_argument, "scale must be finite");
+
+  const std::uint32_t group = static_cast<std::uint32_t>(p.params.num_q_heads / config.num_kv_heads);
+  std::vector<DeviceItem> items;
+  std::vector<WorkTile> tiles;
+  for (std::uint32_t i = 0; i < plan.items.size(); ++i) {
+    const WorkItem& item = plan.items[i];
+    items.push_back(DeviceItem{item.piece_begin, item.piece_end, item.row_begin, item.row_end, item.state_begin});
+    const std::uint32_t query_rows = (item.row_end - item.row_begin) * group;
+    for (std::uint32_t kv_head = 0; kv_head < static_cast<std::uint32_t>(config.num_kv_heads); ++kv_head) {
+      for (std::uint32_t m = 0; m < query_rows; m += kTileRows) tiles.push_back(WorkTile{i, kv_head, m});
+    }
+  }
+  p.num_tiles = static_cast<std::uint32_t>(tiles.size());
+  p.tiles = upload(tiles);
+  p.items = upload(items);
+  p.pieces = upload(plan.pieces);
+  p.row_to_batch = upload(plan.row_to_batch);
+  p.merge_begin = upload(plan.merge_begin);
+  p.merge_states = upload(plan.merge_states);
+  const std::size_t state_heads = static_cast<std::size_t>(plan.num_states) * static_cast<std::size_t>(p.params.num_q_heads);
+  p.state_o = cuda_memory::DeviceAllocation(state_heads * static_cast<std::size_t>(config.head_dim) * sizeof(float));
+  p.state_lse = cuda_memory::DeviceAllocation(state_heads * sizeof(float));
+  p.state_max = cuda_memory::DeviceAllocation(state_heads * sizeof(float));
+}
+
+DevicePlan::~DevicePlan() = default;
+DevicePlan::DevicePlan(DevicePlan&&) noexcept = default;
+DevicePlan& DevicePlan::operator=(DevicePlan&&) noexcept = default;
+const Plan& DevicePlan::plan() const { return impl_->plan; }
+const AttentionParams& DevicePlan::params() const { return impl_->params; }
+
+namespace {
+
+void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q,
+                              bool with_max, cudaStream_t stream) {
+  const DevicePlan::Impl& p = device_plan.impl();
+  const CacheConfig& config = cache.config();
+  if (config.device != Device::cuda) fail(ErrorCode::invalid_argument, "the cache lives on the CPU; use the CPU backend");
+  if (p.plan.tree_version != cache.version()) {
+    fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");
+  }
+  const PoolView pool = cache.pool(layer);  // checks the layer
+  const auto batch = static_cast<std::int64_t>(p.plan.batch.size());
+  expect_tensor(q, "q", {config.dtype}, Device::cuda, {batch, p.params.num_q_heads, config.head_dim});
+  if (batch == 0) return;
+  cuda_memory::expect_device_pointer(q.data, "q");
+
+  PartialArgs args{};
+  args.tiles = static_cast<const WorkTile*>(p.tiles.data());
+  args.items = static_cast<const DeviceItem*>(p.items.data());
+  args.pieces = static_cast<const KvPiece*>(p.pieces.data());
+  args.row_to_batch = static_cast<const std::uint32_t*>(p.row_to_batch.data());
+  args.q = q.data;
+  args.k_pool = pool.k;
+  args.v_pool = pool.v;
+  args.chunk_stride = pool.chunk_stride;
+  args.head_stride = pool.head_stride;
+  args.state_o = static_cast<float*>(p.state_o.data());
+  args.state_lse = static_cast<float*>(p.state_lse.data());
+  args.state_max = with_max ? static_cast<float*>(p.state_max.data()) : nullptr;
+  args.q_heads = p.params.num_q_heads;
+  args.group = p.params.num_q_heads / config.num_kv_heads;
+  args.scale_log2 = p.params.scale * 1.4426950408889634f;
+  if (config.dtype == DType::bf16) {
+    launch_partial_states<__nv_bfloat16>(config.head_dim, args, p.num_tiles, stream);
+  } else {
+    launch_partial_states<__half>(config.head_dim, args, p.num_tiles, stream);
+  }
+}
+
+}  // namespace
+
+void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q, const TensorView& out,
+            const TensorView& lse, void* stream_handle) {
+  const auto stream = static_cast<cudaStream_t>(stream_handle);
+  const DevicePlan::Impl& p = device_plan.impl();
+  const int head_dim = cache.config().head_dim;
+  const auto batch = static_cast<std::int64_t>(p.plan.batch.size());
+  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cuda, {batch, p.params.num_q_heads, head_dim});
+  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cuda, {batch, p.params.num_q_heads});
+  check_and_compute_states(cache, device_plan, layer, q, /*with_max=*/false, stream);
+  if (batch == 0) return;
+  cuda_memory::expect_device_pointer(out.data, "out");
+  if (lse.data != nullptr) cuda_memory::expect_device_pointer(lse.data, "lse");
+
+  MergeArgs args{};
+  args.merge_begin = static_cast<const std::uint32_t*>(p.merge_begin.data());
+  args.merge_states = static_cast<const std::uint32_t*>(p.merge_states.data());
+  args.row_to_batch = static_cast<const std::uint32_t*>(p.row_to_batch.data());
+  args.state_o = static_cast<const float*>(p.state_o.data());
+  args.state_lse = static_cast<const float*>(p.state_lse.data());
+  args.out = out.data;
+  args.lse = static_cast<float*>(lse.data);
+  args.q_heads = p.params.num_q_heads;
+  args.head_dim = head_dim;
+  const dim3 grid(p.plan.num_rows(), static_cast<unsigned>(p.params.num_q_heads));
+  const auto threads = static_cast<unsigned>(head_dim / 4);
+  switch (out.dtype) {
+    case DType::f32: merge_kernel<float><<<grid, threads, 0, stream>>>(args); break;
+    case DType::bf16: merge_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(args); break;
+    case DType::f16: merge_kernel<__half><<<grid, threads, 0, stream>>>(args); break;
+  }
+  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+}
+
+PartialStates partial_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
+  check_and_compute_states(cache, device_plan, layer, q, /*with_max=*/true, nullptr);
+  CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
+  const DevicePlan::Impl& p = device_plan.impl();
+  PartialStates states;
+  states.num_q_heads = p.params.num_q_heads;
+  states.head_dim = cache.config().head_dim;
+  states.o.resize(p.state_o.bytes() / sizeof(float));
+  states.lse.resize(p.state_lse.bytes() / sizeof(float));
+  states.max.resize(p.state_max.bytes() / sizeof(float));
+  cuda_memory::copy_to_host(states.o.data(), p.state_o.data(), p.state_o.bytes());
+  cuda_memory::copy_to_host(states.lse.data(), p.state_lse.data(), p.state_lse.bytes());
+  cuda_memory::copy_to_host(states.max.data(), p.state_max.data(), p.state_max.bytes());
+  return states;
+}
+
+}  // namespace cuda
+}  // namespace chunktree

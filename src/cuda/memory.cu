@@ -1,0 +1,156 @@
+#include "cuda/memory.hpp"
+
+#include <cuda_runtime.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "chunktree/device.hpp"
+#include "chunktree/numeric.hpp"
+#include "cuda/check.cuh"
+
+namespace chunktree::cuda_memory {
+
+DeviceAllocation::DeviceAllocation(std::size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  const cudaError_t status = cudaMalloc(&data_, bytes);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    data_ = nullptr;
+    throw Error(ErrorCode::cuda, "cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorString(status) +
+                                     (status == cudaErrorMemoryAllocation ? " (use a smaller capacity_chunks or batch)" : ""));
+  }
+}
+
+DeviceAllocation::~DeviceAllocation() {
+  if (data_ != nullptr) cudaFree(data_);
+}
+
+DeviceAllocation::DeviceAllocation(DeviceAllocation&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+DeviceAllocation& DeviceAllocation::operator=(DeviceAllocation&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) cudaFree(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+void copy_to_device(void* destination, const void* source, std::size_t bytes) {
+  if (bytes > 0) CHUNKTREE_CUDA_CHECK(cudaMemcpy(destination, source, bytes, cudaMemcpyHostToDevice));
+}
+
+void copy_to_host(void* destination, const void* source, std::size_t bytes) {
+  if (bytes > 0) CHUNKTREE_CUDA_CHECK(cudaMemcpy(destination, source, bytes, cudaMemcpyDeviceToHost));
+}
+
+void fill_zero(void* destination, std::size_t bytes) {
+  if (bytes > 0) CHUNKTREE_CUDA_CHECK(cudaMemset(destination, 0, bytes));
+}
+
+void expect_device_pointer(const void* pointer, const char* what) {
+  cudaPointerAttributes attributes{};
+  const cudaError_t status = cudaPointerGetAttributes(&attributes, pointer);
+  if (status != cudaSuccess) cudaGetLastError();
+  const bool on_device = status == cudaSuccess &&
+                         (attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged);
+  if (!on_device) {
+    throw Error(ErrorCode::invalid_argument, std::string(what) +
+                                                 " is labelled as CUDA memory but its pointer is not device memory; "
+                                                 "pass a buffer from cudaMalloc (or a CUDA tensor)");
+  }
+}
+
+void require_current_hopper() {
+  int device = 0;
+  const cudaError_t status = cudaGetDevice(&device);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    throw Error(ErrorCode::unsupported, "no CUDA device is usable (" + std::string(cudaGetErrorString(status)) +
+                                            "); use device cpu");
+  }
+  require_hopper(device);
+}
+
+namespace {
+
+// One thread per element: the copy is tiny next to attention, and conversion needs no vectors.
+template <typename In>
+__global__ void scatter_kv_kernel(const Slot* slots, std::int64_t count, int kv_heads, int head_dim, const In* k,
+                                  const In* v, std::uint16_t* k_pool, std::uint16_t* v_pool, std::int64_t chunk_stride,
+                                  std::int64_t head_stride, bool to_bf16) {
+  const std::int64_t per_slot = static_cast<std::int64_t>(kv_heads) * head_dim;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count * per_slot;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t slot = i / per_slot;
+    const int head = static_cast<int>(i % per_slot / head_dim);
+    const int dim = static_cast<int>(i % head_dim);
+    const std::int64_t destination =
+        slots[slot].chunk * chunk_stride + head * head_stride + static_cast<std::int64_t>(slots[slot].offset) * head_dim + dim;
+    if constexpr (std::is_same_v<In, float>) {
+      k_pool[destination] = to_bf16 ? float_to_bf16(k[i]) : float_to_fp16(k[i]);
+      v_pool[destination] = to_bf16 ? float_to_bf16(v[i]) : float_to_fp16(v[i]);
+    } else {
+      k_pool[destination] = k[i];
+      v_pool[destination] = v[i];
+    }
+  }
+}
+
+}  // namespace
+
+void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, std::span<const Slot> slots, const ConstTensorView& k,
+                const ConstTensorView& v) {
+  if (slots.empty()) return;
+  const std::size_t elements = slots.size() * static_cast<std::size_t>(kv_heads) * static_cast<std::size_t>(head_dim);
+  // Inputs on the host travel converted to the pool's dtype; inputs on the device are read in place.
+  const bool as_pool_dtype = k.device == Device::cpu || k.dtype == pool.dtype;
+  DeviceAllocation staging(k.device == Device::cpu ? 2 * elements * sizeof(std::uint16_t) : 0);
+  const void* k_source = k.data;
+  const void* v_source = v.data;
+  if (k.device == Device::cpu) {
+    std::vector<std::uint16_t> host(2 * elements);
+    for (std::size_t i = 0; i < elements; ++i) {
+      const float kv[2] = {load_element(k.data, k.dtype, static_cast<std::int64_t>(i)), load_element(v.data, v.dtype, static_cast<std::int64_t>(i))};
+      for (int which = 0; which < 2; ++which) {
+        host[which * elements + i] = pool.dtype == DType::bf16 ? float_to_bf16(kv[which]) : float_to_fp16(kv[which]);
+      }
+    }
+    copy_to_device(staging.data(), host.data(), host.size() * sizeof(std::uint16_t));
+    k_source = staging.data();
+    v_source = static_cast<const std::uint16_t*>(staging.data()) + elements;
+  } else {
+    expect_device_pointer(k.data, "write_kv: k");
+    expect_device_pointer(v.data, "write_kv: v");
+    if (k.dtype != v.dtype || (k.dtype != DType::f32 && k.dtype != pool.dtype)) {
+      throw Error(ErrorCode::invalid_argument, "write_kv: device k and v must both be f32 or the cache's dtype " +
+                                                   std::string(to_string(pool.dtype)));
+    }
+  }
+  DeviceAllocation device_slots(slots.size() * sizeof(Slot));
+  copy_to_device(device_slots.data(), slots.data(), slots.size() * sizeof(Slot));
+
+  const int threads = 256;
+  const auto blocks = static_cast<unsigned>(std::min<std::size_t>((elements + threads - 1) / threads, 65535));
+  auto* k_pool = static_cast<std::uint16_t*>(const_cast<void*>(pool.k));
+  auto* v_pool = static_cast<std::uint16_t*>(const_cast<void*>(pool.v));
+  const bool to_bf16 = pool.dtype == DType::bf16;
+  const auto* slot_data = static_cast<const Slot*>(device_slots.data());
+  const auto count = static_cast<std::int64_t>(slots.size());
+  if (as_pool_dtype) {
+    scatter_kv_kernel<std::uint16_t><<<blocks, threads>>>(slot_data, count, kv_heads, head_dim, static_cast<const std::uint16_t*>(k_source),
+                                                          static_cast<const std::uint16_t*>(v_source), k_pool, v_pool,
+                                                          pool.chunk_stride, pool.head_stride, to_bf16);
+  } else {
+    scatter_kv_kernel<float><<<blocks, threads>>>(slot_data, count, kv_heads, head_dim, static_cast<const float*>(k_source),
+                                                  static_cast<const float*>(v_source), k_pool, v_pool, pool.chunk_stride,
+                                                  pool.head_stride, to_bf16);
+  }
+  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());  // the staging buffers die with this call
+}
+
+}  // namespace chunktree::cuda_memory

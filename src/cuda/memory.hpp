@@ -1,0 +1,49 @@
+// Device memory for the library's own buffers (pools, plans, scratch), behind a plain C++
+// interface so that host code compiled without nvcc can use it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "chunktree/prefix_cache.hpp"
+#include "chunktree/types.hpp"
+
+namespace chunktree::cuda_memory {
+
+// An owning cudaMalloc allocation.
+class DeviceAllocation {
+ public:
+  DeviceAllocation() = default;
+  explicit DeviceAllocation(std::size_t bytes);  // throws Error (cuda) naming the size on failure
+  ~DeviceAllocation();
+  DeviceAllocation(DeviceAllocation&& other) noexcept;
+  DeviceAllocation& operator=(DeviceAllocation&& other) noexcept;
+  DeviceAllocation(const DeviceAllocation&) = delete;
+  DeviceAllocation& operator=(const DeviceAllocation&) = delete;
+
+  void* data() const { return data_; }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+void copy_to_device(void* destination, const void* source, std::size_t bytes);
+void copy_to_host(void* destination, const void* source, std::size_t bytes);
+void fill_zero(void* destination, std::size_t bytes);
+
+// Throws invalid_argument naming `what` unless `pointer` is memory the current GPU can read
+// (device or managed memory), so that a host pointer labelled "cuda" is caught.
+void expect_device_pointer(const void* pointer, const char* what);
+
+// Throws unsupported unless the current CUDA device is a Hopper GPU that runs this build.
+void require_current_hopper();
+
+// Writes K and V ([slots, kv_heads, head_dim], f32 or the pool's dtype, on the host or the
+// device) into a device pool, all slots in one kernel launch.
+void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, std::span<const Slot> slots, const ConstTensorView& k,
+                const ConstTensorView& v);
+
+}  // namespace chunktree::cuda_memory
