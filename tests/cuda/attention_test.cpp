@@ -1,0 +1,353 @@
+// The CUDA backend against the fp64 reference (label gpu; skipped where no Hopper GPU is visible).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "chunktree/cpu_backend.hpp"
+#include "chunktree/cuda_backend.hpp"
+#include "chunktree/device.hpp"
+#include "chunktree/numeric.hpp"
+#include "chunktree/reference.hpp"
+#include "support/device_buffer.hpp"
+#include "support/workload.hpp"
+
+namespace chunktree {
+namespace {
+
+bool hopper_visible() {
+  for (const CudaDevice& device : cuda_devices()) {
+    if (device.major == 9 && device.minor == 0) return true;
+  }
+  return false;
+}
+
+#define REQUIRE_HOPPER() \
+  if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible"
+
+struct Shape {
+  int q_heads;
+  int kv_heads;
+  int head_dim;
+  int chunk;
+  DType dtype;
+};
+
+std::ostream& operator<<(std::ostream& stream, const Shape& s) {
+  return stream << "q_heads " << s.q_heads << " kv_heads " << s.kv_heads << " d " << s.head_dim << " chunk " << s.chunk << " "
+                << to_string(s.dtype);
+}
+
+CacheConfig gpu_config(const Shape& shape, std::int64_t capacity = 4096) {
+  CacheConfig config;
+  config.num_kv_heads = shape.kv_heads;
+  config.head_dim = shape.head_dim;
+  config.chunk_size = shape.chunk;
+  config.dtype = shape.dtype;
+  config.capacity_chunks = capacity;
+  config.device = Device::cuda;
+  return config;
+}
+
+// q for every live sequence, random and representable in the dtype.
+std::vector<float> random_queries(const testing::Workload& w, const Shape& shape, tools::Random& random) {
+  std::vector<float> q(w.seqs.size() * static_cast<std::size_t>(shape.q_heads * shape.head_dim));
+  for (float& value : q) value = round_to(shape.dtype, static_cast<float>(random.normal()));
+  return q;
+}
+
+struct Outputs {
+  std::vector<float> out;  // [batch, q_heads, head_dim]
+  std::vector<float> lse;  // [batch, q_heads]
+  std::vector<std::uint16_t> out_bits;  // out as stored when 16-bit, for bitwise comparisons
+};
+
+// Runs the public CUDA API on every live sequence, into poisoned outputs.
+Outputs run_cuda(const testing::Workload& w, const Plan& plan, const Shape& shape, const std::vector<float>& q,
+                 DType out_dtype = DType::f32) {
+  const auto batch = static_cast<std::int64_t>(w.seqs.size());
+  std::vector<std::uint16_t> q16(q.size());
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    q16[i] = shape.dtype == DType::bf16 ? float_to_bf16(q[i]) : float_to_fp16(q[i]);
+  }
+  testing::DeviceBuffer q_device(q16.size() * 2);
+  q_device.upload(q16);
+  testing::DeviceBuffer out_device(q.size() * dtype_size(out_dtype));
+  testing::DeviceBuffer lse_device(static_cast<std::size_t>(batch * shape.q_heads) * sizeof(float));
+  AttentionParams params;
+  params.num_q_heads = shape.q_heads;
+  const cuda::DevicePlan device_plan(w.cache, plan, params);
+  cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, {batch, shape.q_heads, shape.head_dim}),
+               TensorView{out_device.data(), out_dtype, Device::cuda, {batch, shape.q_heads, shape.head_dim}},
+               TensorView{lse_device.data(), DType::f32, Device::cuda, {batch, shape.q_heads}});
+  Outputs outputs;
+  outputs.lse = lse_device.download<float>();
+  if (out_dtype == DType::f32) {
+    outputs.out = out_device.download<float>();
+  } else {
+    outputs.out_bits = out_device.download<std::uint16_t>();
+    for (std::uint16_t bits : outputs.out_bits) outputs.out.push_back(load_element(&bits, out_dtype, 0));
+  }
+  return outputs;
+}
+
+// Every sequence's output against the fp64 reference over KV recomputed from its tokens.
+void expect_matches_reference(const testing::Workload& w, const Shape& shape, const std::vector<float>& q, const Outputs& got) {
+  const std::size_t per_seq = static_cast<std::size_t>(shape.q_heads * shape.head_dim);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(shape.head_dim));
+  for (std::size_t s = 0; s < w.seqs.size(); ++s) {
+    const std::vector<float> k = w.expected_kv(s, 0);
+    const std::vector<float> v = w.expected_kv(s, 1);
+    std::vector<double> expected(per_seq);
+    std::vector<double> expected_lse(static_cast<std::size_t>(shape.q_heads));
+    reference::attention(&q[s * per_seq], shape.q_heads, k.data(), v.data(), static_cast<std::int64_t>(w.tokens[s].size()),
+                         shape.kv_heads, shape.head_dim, scale, expected.data(), expected_lse.data());
+    double error = 0.0;
+    double norm = 0.0;
+    for (std::size_t i = 0; i < per_seq; ++i) {
+      const double diff = got.out[s * per_seq + i] - expected[i];
+      ASSERT_TRUE(std::isfinite(got.out[s * per_seq + i])) << "sequence " << s << " element " << i << " not written";
+      error += diff * diff;
+      norm += expected[i] * expected[i];
+    }
+    ASSERT_LE(std::sqrt(error / norm), 1e-2) << "sequence " << s << " of " << w.seqs.size() << ", " << w.tokens[s].size()
+                                             << " tokens";
+    for (int h = 0; h < shape.q_heads; ++h) {
+      const double e = expected_lse[static_cast<std::size_t>(h)];
+      ASSERT_NEAR(got.lse[s * static_cast<std::size_t>(shape.q_heads) + static_cast<std::size_t>(h)], e,
+                  1e-3 * std::max(1.0, std::abs(e)))
+          << "sequence " << s << " head " << h;
+    }
+  }
+}
+
+void check_workload(const testing::Workload& w, const Shape& shape, tools::Random& random, const PlanOptions& options = {}) {
+  const std::vector<float> q = random_queries(w, shape, random);
+  const Plan plan = make_plan(w.cache, w.seqs, options);
+  expect_matches_reference(w, shape, q, run_cuda(w, plan, shape, q));
+}
+
+TEST(CudaAttention, MatchesTheReferenceOnRandomTrees) {
+  REQUIRE_HOPPER();
+  const Shape shapes[] = {
+      {1, 1, 64, 16, DType::bf16},    {4, 4, 128, 64, DType::bf16},  {8, 2, 64, 32, DType::f16},
+      {16, 1, 128, 128, DType::bf16}, {6, 3, 256, 16, DType::f16},   {32, 2, 64, 64, DType::bf16},
+      {8, 8, 256, 64, DType::bf16},   {12, 4, 128, 32, DType::f16},  {16, 16, 128, 64, DType::f16},
+  };
+  std::uint64_t seed = 100;
+  for (const Shape& shape : shapes) {
+    for (int round = 0; round < 2; ++round) {
+      SCOPED_TRACE(::testing::Message() << shape << " round " << round);
+      tools::Random random(++seed);
+      testing::Workload w(gpu_config(shape));
+      w.grow(random, 40, 150, round == 0 ? 3 : 30);
+      for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}, PlanOptions{3, 4 * shape.chunk}}) {
+        check_workload(w, shape, random, options);
+      }
+    }
+  }
+}
+
+TEST(CudaAttention, OddShapes) {
+  REQUIRE_HOPPER();
+  const Shape shape{4, 2, 128, 16, DType::bf16};
+  tools::Random random(7);
+  {  // one sequence of one token
+    testing::Workload w(gpu_config(shape));
+    w.add({7});
+    check_workload(w, shape, random);
+  }
+  {  // everything shared, empty private parts
+    testing::Workload w(gpu_config(shape));
+    w.add(std::vector<Token>(33, 1));
+    w.add(std::vector<Token>(33, 1));
+    w.fork(0, 3);
+    check_workload(w, shape, random);
+  }
+  {  // nothing shared, lengths on and off chunk boundaries
+    testing::Workload w(gpu_config(shape));
+    for (int length : {1, 15, 16, 17, 32, 47, 64, 65, 200}) w.add(std::vector<Token>(static_cast<std::size_t>(length), length));
+    check_workload(w, shape, random);
+  }
+  {  // prefixes of one another end inside the tree; more rows than one 64-row tile share a span
+    testing::Workload w(gpu_config(shape));
+    w.add(std::vector<Token>(40, 2));
+    w.add(std::vector<Token>(20, 2));
+    w.add(std::vector<Token>(1, 2));
+    w.fork(0, 70);
+    check_workload(w, shape, random);
+  }
+}
+
+TEST(CudaAttention, GqaGroupsUpTo32) {
+  REQUIRE_HOPPER();
+  tools::Random random(11);
+  for (int group : {1, 2, 3, 5, 8, 16, 32}) {
+    const Shape shape{group * 2, 2, 128, 64, DType::bf16};
+    SCOPED_TRACE(::testing::Message() << shape);
+    testing::Workload w(gpu_config(shape));
+    w.grow(random, 20, 100);
+    check_workload(w, shape, random);
+  }
+}
+
+TEST(CudaAttention, ThousandsOfSequencesOnASharedPrompt) {
+  REQUIRE_HOPPER();
+  const Shape shape{8, 1, 128, 64, DType::bf16};
+  tools::Random random(13);
+  testing::Workload w(gpu_config(shape, 8192));
+  std::vector<Token> prompt(300);
+  for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
+  for (int s = 0; s < 1200; ++s) {
+    std::vector<Token> tokens = prompt;
+    tokens.resize(prompt.size() - static_cast<std::size_t>(random.integer(0, 5)));  // a few stop early: deeper tree
+    const auto own = random.integer(0, 40);
+    for (std::int64_t t = 0; t < own; ++t) tokens.push_back(static_cast<Token>(2000 + s * 64 + t));
+    w.add(tokens);
+  }
+  check_workload(w, shape, random, PlanOptions{2, 256});
+}
+
+TEST(CudaAttention, WritesEveryOutputDtype) {
+  REQUIRE_HOPPER();
+  const Shape shape{8, 2, 64, 32, DType::f16};
+  tools::Random random(17);
+  testing::Workload w(gpu_config(shape));
+  w.grow(random, 20, 80);
+  const std::vector<float> q = random_queries(w, shape, random);
+  const Plan plan = make_plan(w.cache, w.seqs);
+  for (DType out_dtype : {DType::f16, DType::bf16}) {
+    const Outputs got = run_cuda(w, plan, shape, q, out_dtype);
+    expect_matches_reference(w, shape, q, got);
+  }
+}
+
+TEST(CudaAttention, BitwiseDeterministic) {
+  REQUIRE_HOPPER();
+  const Shape shape{16, 4, 128, 64, DType::bf16};
+  tools::Random random(19);
+  testing::Workload w(gpu_config(shape));
+  w.grow(random, 60, 200);
+  const std::vector<float> q = random_queries(w, shape, random);
+  const Plan plan = make_plan(w.cache, w.seqs, PlanOptions{2, 128});
+  const Outputs first = run_cuda(w, plan, shape, q);
+  for (int run = 0; run < 20; ++run) {
+    const Outputs again = run_cuda(w, plan, shape, q);
+    ASSERT_EQ(std::memcmp(first.out.data(), again.out.data(), first.out.size() * sizeof(float)), 0) << "run " << run;
+    ASSERT_EQ(std::memcmp(first.lse.data(), again.lse.data(), first.lse.size() * sizeof(float)), 0) << "run " << run;
+  }
+}
+
+TEST(CudaAttention, PartialStatesMatchTheCpuBackend) {
+  REQUIRE_HOPPER();
+  const Shape shape{4, 4, 128, 64, DType::bf16};
+  tools::Random random(23);
+  CacheConfig cpu_config = gpu_config(shape);
+  cpu_config.device = Device::cpu;
+  testing::Workload on_gpu(gpu_config(shape));
+  testing::Workload on_cpu(cpu_config);
+  for (int s = 0; s < 6; ++s) {
+    std::vector<Token> tokens(static_cast<std::size_t>(130 + 7 * s), 1);
+    tokens.back() = s;
+    on_gpu.add(tokens);
+    on_cpu.add(tokens);
+  }
+  const std::vector<float> q = random_queries(on_gpu, shape, random);
+  const PlanOptions options{2, 64};
+  const Plan gpu_plan = make_plan(on_gpu.cache, on_gpu.seqs, options);
+  const Plan cpu_plan = make_plan(on_cpu.cache, on_cpu.seqs, options);
+  ASSERT_EQ(gpu_plan.num_states, cpu_plan.num_states);
+  const auto batch = static_cast<std::int64_t>(q.size() / (4 * 128));
+  std::vector<std::uint16_t> q16(q.size());
+  for (std::size_t i = 0; i < q.size(); ++i) q16[i] = float_to_bf16(q[i]);
+  testing::DeviceBuffer q_device(q16.size() * 2);
+  q_device.upload(q16);
+  AttentionParams params;
+  params.num_q_heads = 4;
+  const cuda::DevicePlan device_plan(on_gpu.cache, gpu_plan, params);
+  const PartialStates gpu = cuda::partial_states(on_gpu.cache, device_plan, 0,
+                                                 ConstTensorView(q_device.data(), DType::bf16, Device::cuda, {batch, 4, 128}));
+  const PartialStates cpu =
+      cpu::partial_states(on_cpu.cache, cpu_plan, 0, ConstTensorView(q.data(), DType::f32, Device::cpu, {batch, 4, 128}), params);
+  ASSERT_EQ(gpu.lse.size(), cpu.lse.size());
+  for (std::size_t i = 0; i < cpu.lse.size(); ++i) {
+    ASSERT_NEAR(gpu.lse[i], cpu.lse[i], 1e-3 * std::max(1.0f, std::abs(cpu.lse[i])));
+    ASSERT_NEAR(gpu.max[i], cpu.max[i], 1e-4 * std::max(1.0f, std::abs(cpu.max[i])));
+  }
+  for (std::size_t i = 0; i < cpu.o.size(); ++i) ASSERT_NEAR(gpu.o[i], cpu.o[i], 2e-2 * std::max(1.0f, std::abs(cpu.o[i])));
+}
+
+TEST(CudaCache, ScatterFromDeviceTensors) {
+  REQUIRE_HOPPER();
+  const Shape shape{2, 2, 64, 16, DType::bf16};
+  PrefixCache cache(gpu_config(shape));
+  const AddResult added = cache.add(std::vector<Token>(37, 5));
+  tools::Random random(29);
+  std::vector<float> k(37 * 2 * 64);
+  std::vector<float> v(k.size());
+  for (float& x : k) x = static_cast<float>(random.normal());
+  for (float& x : v) x = static_cast<float>(random.normal());
+  testing::DeviceBuffer k_device(k.size() * 4);
+  testing::DeviceBuffer v_device(v.size() * 4);
+  k_device.upload(k);
+  v_device.upload(v);
+  cache.write_kv(0, added.slots, ConstTensorView(k_device.data(), DType::f32, Device::cuda, {37, 2, 64}),
+                 ConstTensorView(v_device.data(), DType::f32, Device::cuda, {37, 2, 64}));
+  const PoolView pool = cache.pool(0);
+  std::vector<std::uint16_t> k_pool(static_cast<std::size_t>(pool.chunk_stride * 4096));
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, k_pool.size() * 2, cudaMemcpyDeviceToHost));
+  for (std::size_t t = 0; t < 37; ++t) {
+    for (int h = 0; h < 2; ++h) {
+      for (int d = 0; d < 64; ++d) {
+        const std::int64_t at = added.slots[t].chunk * pool.chunk_stride + h * pool.head_stride + added.slots[t].offset * 64 + d;
+        ASSERT_EQ(k_pool[static_cast<std::size_t>(at)], float_to_bf16(k[(t * 2 + static_cast<std::size_t>(h)) * 64 + static_cast<std::size_t>(d)]));
+      }
+    }
+  }
+}
+
+TEST(CudaErrors, WrongDevicesDtypesAndStalePlansAreClear) {
+  REQUIRE_HOPPER();
+  const Shape shape{4, 2, 64, 16, DType::bf16};
+  testing::Workload w(gpu_config(shape));
+  w.add({1, 2, 3});
+  const Plan plan = make_plan(w.cache, w.seqs);
+  AttentionParams params;
+  params.num_q_heads = 4;
+  const cuda::DevicePlan device_plan(w.cache, plan, params);
+  testing::DeviceBuffer q(4 * 64 * 2);
+  testing::DeviceBuffer out(4 * 64 * 4);
+  std::vector<std::uint16_t> host_q(4 * 64);
+  const ConstTensorView q_view(q.data(), DType::bf16, Device::cuda, {1, 4, 64});
+  const TensorView out_view{out.data(), DType::f32, Device::cuda, {1, 4, 64}};
+  EXPECT_NO_THROW(cuda::attend(w.cache, device_plan, 0, q_view, out_view));
+  auto expect_error = [](auto call, const char* fragment) {
+    try {
+      call();
+      ADD_FAILURE() << "expected an error mentioning " << fragment;
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
+    }
+  };
+  expect_error([&] { cuda::attend(w.cache, device_plan, 0, ConstTensorView(host_q.data(), DType::bf16, Device::cuda, {1, 4, 64}), out_view); },
+               "not device memory");
+  expect_error([&] { cuda::attend(w.cache, device_plan, 0, ConstTensorView(q.data(), DType::f16, Device::cuda, {1, 4, 64}), out_view); },
+               "dtype");
+  expect_error([&] { cuda::attend(w.cache, device_plan, 0, ConstTensorView(host_q.data(), DType::bf16, Device::cpu, {1, 4, 64}), out_view); },
+               "cpu");
+  expect_error([&] { cuda::attend(w.cache, device_plan, 2, q_view, out_view); }, "layer");
+  CacheConfig on_host = gpu_config(shape);
+  on_host.device = Device::cpu;
+  PrefixCache host_cache(on_host);
+  host_cache.add(std::vector<Token>{1});
+  expect_error([&] { cuda::DevicePlan(host_cache, make_plan(host_cache, std::vector<SeqId>{}), params); }, "CPU");
+  w.append(0, {4});
+  expect_error([&] { cuda::attend(w.cache, device_plan, 0, q_view, out_view); }, "stale");
+  CacheConfig f32_on_gpu = gpu_config(shape);
+  f32_on_gpu.dtype = DType::f32;
+  expect_error([&] { PrefixCache cache(f32_on_gpu); }, "f32");
+}
+
+}  // namespace
+}  // namespace chunktree

@@ -1,0 +1,52 @@
+// The test formats through the CUDA backend (label gpu): seed files' per-chunk partials and tree
+// files, under the strict rules.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "chunktree/device.hpp"
+#include "seed_format.hpp"
+#include "tree_format.hpp"
+
+namespace chunktree::tools {
+namespace {
+
+bool hopper_visible() { return select_backend("auto") == Backend::cuda; }
+
+std::string scratch_dir(const std::string& name) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("chunktree_gpu_" + name);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+TEST(CudaCheck, SeedFilesOfOddShapesPassStrict) {
+  if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible";
+  const std::string dir = scratch_dir("seed");
+  CheckOptions options;
+  options.backend = Backend::cuda;
+  options.strict = true;
+  for (const SeedCase& seed_case : {SeedCase{"randn", {1, 1, 1}}, SeedCase{"large", {3, 5, 7}}, SeedCase{"positive", {33, 2, 3}},
+                                    SeedCase{"small", {64, 3, 2}}, SeedCase{"uniform", {70, 1, 5}}}) {
+    const std::string path = dir + "/" + seed_file_name(seed_case);
+    write_seed_file(path, generate_seed_file(seed_case));
+    const CheckResult result = check_seed_file(path, options);
+    EXPECT_TRUE(result.passed) << path << ": fails " << result.fails << "/" << result.total << " max_diff " << result.max_diff;
+  }
+}
+
+TEST(CudaCheck, GeneratedTreesPassStrict) {
+  if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible";
+  const std::string dir = scratch_dir("tree");
+  CheckOptions options;
+  options.backend = Backend::cuda;
+  options.strict = true;
+  for (int index = 0; index < 24; ++index) {
+    const std::string path = dir + "/" + tree_file_name(5, index);
+    write_tree_file(path, generate_tree_workload(5, index, 0, /*allow_f32=*/false));
+    const CheckResult result = check_tree_file(path, options);
+    EXPECT_TRUE(result.passed) << path << ": fails " << result.fails << "/" << result.total << " max_diff " << result.max_diff;
+  }
+}
+
+}  // namespace
+}  // namespace chunktree::tools
