@@ -3,6 +3,8 @@
 
 #include "chunktree/attention.hpp"
 #include "chunktree/cpu_backend.hpp"
+#include "chunktree/cuda_backend.hpp"
+#include "chunktree/device.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 #include "chunktree/reference.hpp"
