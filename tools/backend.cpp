@@ -84,6 +84,9 @@ void backend_attend(Backend backend, const PrefixCache& cache, const Plan& plan,
   const std::size_t lse_bytes = static_cast<std::size_t>(lse.numel()) * sizeof(float);
   const DeviceBuffer out_device(out_bytes);
   const DeviceBuffer lse_device(lse_bytes);
+  // Poisoned (NaN): an element the kernels fail to write shows up in the comparison.
+  check(cudaMemset(out_device.data, 0xff, out_bytes), "poisoning out");
+  check(cudaMemset(lse_device.data, 0xff, lse_bytes), "poisoning lse");
   const cuda::DevicePlan device_plan(cache, plan, params);
   cuda::attend(cache, device_plan, 0, device_view(q_device, cache, q), TensorView{out_device.data, DType::f32, Device::cuda, out.shape},
                TensorView{lse_device.data, DType::f32, Device::cuda, lse.shape});
