@@ -1,0 +1,385 @@
+// `chunktree bench`: decode-step attention on the papers' and peers' shapes (presets) or on a
+// shape given by flags, with prefix sharing and without, against the card's floor.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "bench/cases.hpp"
+#include "bench/gpu_measure.hpp"
+#include "chunktree/cpu_backend.hpp"
+#include "chunktree/cuda_backend.hpp"
+#include "chunktree/numeric.hpp"
+#include "chunktree/plan.hpp"
+#include "chunktree_commit.hpp"
+#include "commands.hpp"
+#include "options.hpp"
+#include "random.hpp"
+
+namespace chunktree::tools {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: chunktree bench [--preset NAME|all]... [--list] [--backend cpu|cuda|auto] [--warm] [--repeats N]\n"
+    "                       [--split T] [--csv FILE] [--json FILE] [--ceilings-json FILE] [--cases-json FILE]\n"
+    "                       [--batch N --heads H --kv-heads K --dim D --prefix P --suffix S --chunk C]\n"
+    "Times one decode step of attention for every case of the presets (default: chunkattn-t3 on a GPU,\n"
+    "small on the CPU), with\n"
+    "prefix sharing ('chunktree') and with every sequence read separately ('chunktree-noshare').\n"
+    "Shape flags make one custom case instead. On a GPU each row has the median, p10 and p90 in us\n"
+    "(CUDA events, cold L2 unless --warm, graph-captured where possible), TFLOP/s, unique-KV TB/s and\n"
+    "the floor max(unique bytes / HBM bandwidth, FLOPs / bf16 tensor rate), both ceilings measured\n"
+    "in this run. Without a GPU it runs the CPU backend and says so.\n"
+    "  --split T          KV tokens per work item (default 512; 0: whole spans)\n"
+    "  --cases-json FILE  write the selected preset's cases for bench/baselines.py and exit\n"
+    "  --ceilings-json F  write the measured ceilings and card for bench/baselines.py\n";
+
+struct BenchOptions {
+  std::vector<std::string> presets;
+  bool list = false;
+  std::string backend = "auto";
+  bool warm = false;
+  int repeats = 0;  // 0: 30 on the GPU, 3 on the CPU
+  int split = 512;
+  std::string csv;
+  std::string json;
+  std::string ceilings_json;
+  std::string cases_json;
+  BenchCase custom;
+  bool has_custom = false;
+};
+
+BenchOptions parse(Args args) {
+  BenchOptions options;
+  options.custom.name = "custom";
+  auto shape = [&](std::string_view flag, std::string_view value, int& field, int min) {
+    field = static_cast<int>(integer_option(flag, value, min, 1 << 24));
+    options.has_custom = true;
+  };
+  int prefix = 0;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (flag == "--list") {
+      options.list = true;
+    } else if (flag == "--warm") {
+      options.warm = true;
+    } else if (flag == "--preset") {
+      options.presets.emplace_back(option_value("bench", args, i));
+    } else if (flag == "--backend") {
+      options.backend = option_value("bench", args, i);
+    } else if (flag == "--repeats") {
+      options.repeats = static_cast<int>(integer_option(flag, option_value("bench", args, i), 1, 100000));
+    } else if (flag == "--split") {
+      options.split = static_cast<int>(integer_option(flag, option_value("bench", args, i), 0, 1 << 24));
+    } else if (flag == "--csv") {
+      options.csv = option_value("bench", args, i);
+    } else if (flag == "--json") {
+      options.json = option_value("bench", args, i);
+    } else if (flag == "--ceilings-json") {
+      options.ceilings_json = option_value("bench", args, i);
+    } else if (flag == "--cases-json") {
+      options.cases_json = option_value("bench", args, i);
+    } else if (flag == "--batch") {
+      shape(flag, option_value("bench", args, i), options.custom.batch, 1);
+    } else if (flag == "--heads") {
+      shape(flag, option_value("bench", args, i), options.custom.q_heads, 1);
+    } else if (flag == "--kv-heads") {
+      shape(flag, option_value("bench", args, i), options.custom.kv_heads, 1);
+    } else if (flag == "--dim") {
+      shape(flag, option_value("bench", args, i), options.custom.head_dim, 64);
+    } else if (flag == "--chunk") {
+      shape(flag, option_value("bench", args, i), options.custom.chunk, 16);
+    } else if (flag == "--suffix") {
+      shape(flag, option_value("bench", args, i), options.custom.suffix, 0);
+    } else if (flag == "--prefix") {
+      shape(flag, option_value("bench", args, i), prefix, 0);
+    } else {
+      throw Error(ErrorCode::invalid_argument, "bench: unknown option " + std::string(flag) + " (see --help)");
+    }
+  }
+  if (prefix > 0) options.custom.levels = {SharedLevel{1, prefix}};
+  if (options.has_custom && options.custom.sequence_tokens() < 1) {
+    throw Error(ErrorCode::invalid_argument, "bench: a custom case needs --prefix or --suffix tokens");
+  }
+  return options;
+}
+
+// No preset named: the representative one on a GPU; on the CPU, which is a thousand times
+// slower, the small one.
+std::vector<Preset> selected_presets(const BenchOptions& options, Backend backend) {
+  if (options.has_custom) return {Preset{"custom", "shape from flags", {options.custom}}};
+  if (options.presets.empty()) return {find_preset(backend == Backend::cuda ? default_preset_name() : "small")};
+  std::vector<Preset> selected;
+  for (const std::string& name : options.presets) {
+    if (name == "all") return presets();
+    selected.push_back(find_preset(name));
+  }
+  return selected;
+}
+
+// The cache and batch of a case: every (level, segment) and every suffix gets its own token ids,
+// and the cache finds the sharing by itself.
+struct CaseWorkload {
+  PrefixCache cache;
+  std::vector<SeqId> batch;
+};
+
+CaseWorkload build_workload(const BenchCase& c, Backend backend, std::uint64_t seed) {
+  CacheConfig config;
+  config.num_kv_heads = c.kv_heads;
+  config.head_dim = c.head_dim;
+  config.chunk_size = c.chunk;
+  config.dtype = DType::bf16;
+  config.device = backend_device(backend);
+  std::int64_t chunks = static_cast<std::int64_t>(c.batch) * ((c.suffix + c.chunk - 1) / c.chunk + 1);
+  for (const SharedLevel& level : c.levels) chunks += static_cast<std::int64_t>(level.segments) * ((level.tokens + c.chunk - 1) / c.chunk + 1);
+  config.capacity_chunks = chunks;
+  CaseWorkload w{PrefixCache(config), {}};
+
+  std::vector<Slot> slots;
+  Token next_id = 0;
+  std::vector<Token> level_base;
+  for (const SharedLevel& level : c.levels) {
+    level_base.push_back(next_id);
+    next_id += level.segments * level.tokens;
+  }
+  for (int b = 0; b < c.batch; ++b) {
+    std::vector<Token> tokens;
+    for (std::size_t l = 0; l < c.levels.size(); ++l) {
+      const int segment = b / (c.batch / c.levels[l].segments);
+      for (int t = 0; t < c.levels[l].tokens; ++t) tokens.push_back(level_base[l] + segment * c.levels[l].tokens + t);
+    }
+    for (int t = 0; t < c.suffix; ++t) tokens.push_back(next_id++);
+    const AddResult added = w.cache.add(tokens);
+    slots.insert(slots.end(), added.slots.begin(), added.slots.end());
+    w.batch.push_back(added.seq);
+  }
+
+  const std::int64_t count = static_cast<std::int64_t>(slots.size()) * c.kv_heads * c.head_dim;
+  const std::vector<std::int64_t> shape{static_cast<std::int64_t>(slots.size()), c.kv_heads, c.head_dim};
+  if (backend == Backend::cuda) {
+    GpuBuffer k(static_cast<std::size_t>(count) * 2);
+    GpuBuffer v(static_cast<std::size_t>(count) * 2);
+    fill_random(k.data(), DType::bf16, count, seed);
+    fill_random(v.data(), DType::bf16, count, seed + 1);
+    w.cache.write_kv(0, slots, ConstTensorView(k.data(), DType::bf16, Device::cuda, shape),
+                     ConstTensorView(v.data(), DType::bf16, Device::cuda, shape));
+  } else {
+    Random random(seed);
+    std::vector<float> k(static_cast<std::size_t>(count));
+    std::vector<float> v(k.size());
+    for (float& x : k) x = static_cast<float>(random.normal());
+    for (float& x : v) x = static_cast<float>(random.normal());
+    w.cache.write_kv(0, slots, ConstTensorView(k.data(), DType::f32, Device::cpu, shape),
+                     ConstTensorView(v.data(), DType::f32, Device::cpu, shape));
+  }
+  return w;
+}
+
+struct Row {
+  std::string preset;
+  const BenchCase* bench_case = nullptr;
+  std::string impl;
+  double median_us = 0, p10_us = 0, p90_us = 0;
+  double tflops = 0, tbps = 0, floor_us = 0, x_floor = 0;
+  bool graph = false;
+  bool cold_l2 = true;
+  std::string note;
+};
+
+struct RunInfo {
+  Backend backend = Backend::cpu;
+  CardInfo card;
+  Ceilings ceilings;
+  std::string date;
+};
+
+double percentile(std::vector<double> values, double fraction) {
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, static_cast<std::size_t>(fraction * static_cast<double>(values.size())))];
+}
+
+Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, const char* impl, const PlanOptions& plan_options,
+              const BenchOptions& options, const RunInfo& info) {
+  const Plan plan = make_plan(w.cache, w.batch, plan_options);
+  const auto batch = static_cast<std::int64_t>(w.batch.size());
+  const std::vector<std::int64_t> q_shape{batch, c.q_heads, c.head_dim};
+  AttentionParams params;
+  params.num_q_heads = c.q_heads;
+  std::vector<double> us;
+  Row row;
+  if (info.backend == Backend::cuda) {
+    const std::int64_t count = batch * c.q_heads * c.head_dim;
+    GpuBuffer q(static_cast<std::size_t>(count) * 2);
+    GpuBuffer out(static_cast<std::size_t>(count) * 2);
+    fill_random(q.data(), DType::bf16, count, 99);
+    const cuda::DevicePlan device_plan(w.cache, plan, params);
+    const Timing timing = time_on_gpu(
+        [&](void* stream) {
+          cuda::attend(w.cache, device_plan, 0, ConstTensorView(q.data(), DType::bf16, Device::cuda, q_shape),
+                       TensorView{out.data(), DType::bf16, Device::cuda, q_shape}, {}, stream);
+        },
+        5, options.repeats > 0 ? options.repeats : 30, !options.warm);
+    us = timing.microseconds;
+    row.graph = timing.graph;
+    row.cold_l2 = !options.warm;
+  } else {
+    Random random(99);
+    std::vector<float> q(static_cast<std::size_t>(batch * c.q_heads * c.head_dim));
+    for (float& x : q) x = round_to(DType::bf16, static_cast<float>(random.normal()));
+    std::vector<float> out(q.size());
+    const ConstTensorView q_view(q.data(), DType::f32, Device::cpu, q_shape);
+    const TensorView out_view{out.data(), DType::f32, Device::cpu, q_shape};
+    cpu::attend(w.cache, plan, 0, q_view, out_view, {}, params);  // warm-up
+    for (int r = 0; r < (options.repeats > 0 ? options.repeats : 3); ++r) {
+      const auto start = std::chrono::steady_clock::now();
+      cpu::attend(w.cache, plan, 0, q_view, out_view, {}, params);
+      us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    }
+    row.cold_l2 = false;
+  }
+  row.preset = preset;
+  row.bench_case = &c;
+  row.impl = impl;
+  row.median_us = percentile(us, 0.5);
+  row.p10_us = percentile(us, 0.1);
+  row.p90_us = percentile(us, 0.9);
+  row.tflops = c.flops() / (row.median_us * 1e6);
+  row.tbps = c.unique_bytes() / (row.median_us * 1e6);
+  if (info.backend == Backend::cuda) {
+    row.floor_us = std::max(c.unique_bytes() / info.ceilings.hbm_bytes_per_s, c.flops() / info.ceilings.bf16_flops_per_s) * 1e6;
+    row.x_floor = row.median_us / row.floor_us;
+  }
+  row.note = "split " + std::to_string(plan_options.max_item_tokens) + ", " + std::to_string(plan.items.size()) + " items (" +
+             std::to_string(plan.num_shared_items) + " shared)";
+  return row;
+}
+
+std::string utc_date() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%MZ", std::gmtime(&now));
+  return text;
+}
+
+std::string csv_line(const Row& row, const RunInfo& info) {
+  const BenchCase& c = *row.bench_case;
+  char numbers[256];
+  std::snprintf(numbers, sizeof numbers, "%.2f,%.2f,%.2f,%.3f,%.3f,%s,%s", row.median_us, row.p10_us, row.p90_us, row.tflops, row.tbps,
+                row.floor_us > 0 ? std::to_string(row.floor_us).c_str() : "", row.x_floor > 0 ? std::to_string(row.x_floor).c_str() : "");
+  return row.preset + "," + c.name + "," + row.impl + "," + std::to_string(c.batch) + "," + std::to_string(c.q_heads) + "," +
+         std::to_string(c.kv_heads) + "," + std::to_string(c.head_dim) + "," + std::to_string(c.chunk) + "," +
+         std::to_string(c.shared_tokens()) + "," + std::to_string(c.suffix) + "," + numbers + "," + (row.graph ? "yes" : "no") + "," +
+         (row.cold_l2 ? "yes" : "no") + "," + info.card.name + "," + info.card.driver + "," + info.date + "," + CHUNKTREE_COMMIT + ",\"" +
+         row.note + "\"";
+}
+
+constexpr const char* kCsvHeader =
+    "preset,case,impl,batch,q_heads,kv_heads,head_dim,chunk,shared_tokens,suffix,median_us,p10_us,p90_us,tflops,unique_kv_tbps,"
+    "floor_us,x_floor,graph,cold_l2,card,driver,date,commit,note";
+
+std::string ceilings_object(const RunInfo& info) {
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "{\"hbm_bytes_per_s\": %.6g, \"bf16_flops_per_s\": %.6g, \"card\": \"%s\", \"driver\": \"%s\", \"date\": \"%s\", "
+                "\"commit\": \"%s\"}",
+                info.ceilings.hbm_bytes_per_s, info.ceilings.bf16_flops_per_s, info.card.name.c_str(), info.card.driver.c_str(),
+                info.date.c_str(), CHUNKTREE_COMMIT);
+  return text;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream file(path);
+  file << text;
+  if (!file) throw Error(ErrorCode::invalid_argument, "bench: cannot write " + path);
+}
+
+void list_presets() {
+  for (const Preset& preset : presets()) {
+    std::printf("%s: %s\n", preset.name.c_str(), preset.description.c_str());
+    for (const BenchCase& c : preset.cases) {
+      std::printf("  %-24s batch %4d, %2d/%2d heads, d %d, shared %6lld, suffix %4d\n", c.name.c_str(), c.batch, c.q_heads, c.kv_heads,
+                  c.head_dim, static_cast<long long>(c.shared_tokens()), c.suffix);
+    }
+  }
+}
+
+}  // namespace
+
+int bench_command(Args args) {
+  const BenchOptions options = parse(args);
+  if (options.list) {
+    list_presets();
+    return 0;
+  }
+  RunInfo info;
+  info.backend = options.cases_json.empty() ? select_backend(options.backend) : Backend::cuda;
+  const std::vector<Preset> chosen = selected_presets(options, info.backend);
+  if (!options.cases_json.empty()) {
+    if (chosen.size() != 1) throw Error(ErrorCode::invalid_argument, "bench: --cases-json takes exactly one preset");
+    write_file(options.cases_json, cases_json(chosen.front()));
+    return 0;
+  }
+
+  info.date = utc_date();
+  if (info.backend == Backend::cuda) {
+    info.card = card_info();
+    info.ceilings = measure_ceilings();
+    std::printf("card: %s, driver %s, %d SMs; %s; commit %s\n", info.card.name.c_str(), info.card.driver.c_str(),
+                info.card.multiprocessors, info.date.c_str(), CHUNKTREE_COMMIT);
+    std::printf("ceilings measured now: HBM read %.2f TB/s, bf16 tensor %.0f TFLOP/s; L2 %s\n", info.ceilings.hbm_bytes_per_s / 1e12,
+                info.ceilings.bf16_flops_per_s / 1e12, options.warm ? "warm" : "flushed before every repeat (cold)");
+  } else {
+    info.card.name = "cpu";
+    std::printf("backend: cpu (%s): CPU timings, no GPU floor\n",
+                options.backend == "cpu" ? "asked for" : "no Hopper GPU visible, so the CPU backend runs");
+  }
+  if (!options.ceilings_json.empty()) write_file(options.ceilings_json, ceilings_object(info) + "\n");
+
+  std::vector<Row> rows;
+  std::printf("%-20s %-26s %-18s %10s %10s %10s %8s %8s %10s %8s %5s\n", "preset", "case", "impl", "median_us", "p10_us", "p90_us",
+              "TFLOP/s", "TB/s", "floor_us", "x_floor", "graph");
+  std::uint64_t seed = 1;
+  for (const Preset& preset : chosen) {
+    for (const BenchCase& c : preset.cases) {
+      CaseWorkload w = build_workload(c, info.backend, seed += 2);
+      const PlanOptions shared{2, options.split};
+      const PlanOptions separate{c.batch + 1, options.split};
+      for (const auto& [impl, plan_options] : {std::pair{"chunktree", shared}, std::pair{"chunktree-noshare", separate}}) {
+        const Row row = time_case(preset.name, c, w, impl, plan_options, options, info);
+        char floor[48] = "-";
+        if (row.floor_us > 0) std::snprintf(floor, sizeof floor, "%10.1f %8.2f", row.floor_us, row.x_floor);
+        std::printf("%-20s %-26s %-18s %10.1f %10.1f %10.1f %8.3f %8.3f %19s %5s\n", preset.name.c_str(), c.name.c_str(), impl,
+                    row.median_us, row.p10_us, row.p90_us, row.tflops, row.tbps, floor, row.graph ? "yes" : "no");
+        std::fflush(stdout);
+        rows.push_back(row);
+      }
+    }
+  }
+
+  if (!options.csv.empty()) {
+    std::string text = std::string(kCsvHeader) + "\n";
+    for (const Row& row : rows) text += csv_line(row, info) + "\n";
+    write_file(options.csv, text);
+  }
+  if (!options.json.empty()) {
+    std::string text = "{\"ceilings\": " + ceilings_object(info) + ",\n \"columns\": \"" + kCsvHeader + "\",\n \"rows\": [";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::string line = csv_line(rows[i], info);
+      std::string escaped;
+      for (char ch : line) escaped += ch == '"' ? std::string("\\\"") : std::string(1, ch);
+      text += std::string(i ? ",\n  " : "\n  ") + "\"" + escaped + "\"";
+    }
+    write_file(options.json, text + "\n]}\n");
+  }
+  return 0;
+}
+
+}  // namespace chunktree::tools

@@ -1,0 +1,228 @@
+#include "bench/gpu_measure.hpp"
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <string>
+
+namespace chunktree::tools {
+namespace {
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) throw Error(ErrorCode::cuda, std::string("bench: ") + what + ": " + cudaGetErrorString(status));
+}
+
+void check(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    throw Error(ErrorCode::cuda, std::string("bench: ") + what + ": cuBLAS status " + std::to_string(static_cast<int>(status)));
+  }
+}
+
+__device__ std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+
+// Sum of four uniforms, centred and scaled: close enough to N(0,1) for benchmark data.
+template <typename Element>
+__global__ void fill_random_kernel(Element* data, std::int64_t count, std::uint64_t seed) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::uint64_t bits = mix(seed ^ mix(static_cast<std::uint64_t>(i)));
+    float sum = 0.0f;
+    for (int k = 0; k < 4; ++k) sum += static_cast<float>((bits >> (16 * k)) & 0xffffu) * (1.0f / 65536.0f);
+    float value = (sum - 2.0f) * 1.7320508f;
+    if (value == 0.0f) value = 0.5f;
+    if constexpr (std::is_same_v<Element, __nv_bfloat16>) {
+      data[i] = __float2bfloat16_rn(value);
+    } else {
+      data[i] = __float2half_rn(value);
+    }
+  }
+}
+
+// Reads the whole buffer once with 16-byte loads; the XOR keeps the loads alive.
+__global__ void read_kernel(const uint4* data, std::int64_t count, unsigned* sink) {
+  unsigned acc = 0;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const uint4 v = data[i];
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x12345678u) *sink = acc;
+}
+
+__global__ void overwrite_kernel(uint4* data, std::int64_t count, unsigned value) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    data[i] = make_uint4(value, value, value, value);
+  }
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Milliseconds of each of `repeats` runs of launch(), after one warm-up.
+template <typename Launch>
+std::vector<double> event_times(int repeats, Launch launch) {
+  cudaEvent_t start;
+  cudaEvent_t stop;
+  check(cudaEventCreate(&start), "cudaEventCreate");
+  check(cudaEventCreate(&stop), "cudaEventCreate");
+  launch();
+  std::vector<double> times;
+  for (int r = 0; r < repeats; ++r) {
+    check(cudaEventRecord(start), "cudaEventRecord");
+    launch();
+    check(cudaEventRecord(stop), "cudaEventRecord");
+    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float ms = 0.0f;
+    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    times.push_back(ms);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return times;
+}
+
+}  // namespace
+
+CardInfo card_info() {
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  cudaDeviceProp properties{};
+  check(cudaGetDeviceProperties(&properties, device), "cudaGetDeviceProperties");
+  CardInfo info;
+  info.name = properties.name;
+  info.multiprocessors = properties.multiProcessorCount;
+  info.l2_bytes = properties.l2CacheSize;
+  std::ifstream version("/proc/driver/nvidia/version");
+  std::string line;
+  std::smatch match;
+  if (std::getline(version, line) && std::regex_search(line, match, std::regex("([0-9]+\\.[0-9]+(\\.[0-9]+)?)"))) {
+    info.driver = match[1];
+  } else {
+    int driver = 0;
+    cudaDriverGetVersion(&driver);
+    info.driver = "cuda " + std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10);
+  }
+  return info;
+}
+
+void fill_random(void* device_data, DType dtype, std::int64_t count, std::uint64_t seed) {
+  const int blocks = 1024;
+  if (dtype == DType::bf16) {
+    fill_random_kernel<<<blocks, 256>>>(static_cast<__nv_bfloat16*>(device_data), count, seed);
+  } else {
+    fill_random_kernel<<<blocks, 256>>>(static_cast<__half*>(device_data), count, seed);
+  }
+  check(cudaGetLastError(), "fill_random");
+}
+
+GpuBuffer::GpuBuffer(std::size_t bytes) { check(cudaMalloc(&data_, bytes == 0 ? 1 : bytes), "cudaMalloc"); }
+GpuBuffer::~GpuBuffer() { cudaFree(data_); }
+
+Ceilings measure_ceilings() {
+  Ceilings ceilings;
+  const CardInfo card = card_info();
+  {
+    const std::int64_t bytes = std::int64_t{4} << 30;
+    GpuBuffer buffer(static_cast<std::size_t>(bytes));
+    GpuBuffer sink(sizeof(unsigned));
+    fill_random(buffer.data(), DType::bf16, bytes / 2, 1);
+    const std::int64_t vectors = bytes / 16;
+    const std::vector<double> ms = event_times(10, [&] {
+      read_kernel<<<card.multiprocessors * 8, 512>>>(static_cast<const uint4*>(buffer.data()), vectors, static_cast<unsigned*>(sink.data()));
+    });
+    check(cudaGetLastError(), "read_kernel");
+    ceilings.hbm_bytes_per_s = static_cast<double>(bytes) / (median(ms) * 1e-3);
+  }
+  {
+    const int n = 8192;
+    const std::size_t elements = static_cast<std::size_t>(n) * n;
+    GpuBuffer a(elements * 2);
+    GpuBuffer b(elements * 2);
+    GpuBuffer c(elements * 2);
+    fill_random(a.data(), DType::bf16, static_cast<std::int64_t>(elements), 2);
+    fill_random(b.data(), DType::bf16, static_cast<std::int64_t>(elements), 3);
+    cublasHandle_t handle;
+    check(cublasCreate(&handle), "cublasCreate");
+    const float alpha = 1.0f;
+    const float beta = 0.0f;
+    const std::vector<double> ms = event_times(10, [&] {
+      check(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a.data(), CUDA_R_16BF, n, b.data(), CUDA_R_16BF, n, &beta,
+                         c.data(), CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            "cublasGemmEx");
+    });
+    cublasDestroy(handle);
+    ceilings.bf16_flops_per_s = 2.0 * n * static_cast<double>(n) * n / (median(ms) * 1e-3);
+  }
+  return ceilings;
+}
+
+Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, int repeats, bool cold_l2) {
+  const CardInfo card = card_info();
+  const std::int64_t flush_bytes = 2 * card.l2_bytes;
+  GpuBuffer flush(static_cast<std::size_t>(flush_bytes));
+  cudaStream_t stream;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  for (int w = 0; w < warmups; ++w) run(stream);
+  check(cudaStreamSynchronize(stream), "warm-up");
+
+  Timing timing;
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t graph_exec = nullptr;
+  if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed) == cudaSuccess) {
+    bool captured = true;
+    try {
+      run(stream);
+    } catch (const Error&) {
+      captured = false;
+    }
+    captured = cudaStreamEndCapture(stream, &graph) == cudaSuccess && captured;
+    captured = captured && cudaGraphInstantiate(&graph_exec, graph, 0) == cudaSuccess;
+    timing.graph = captured;
+  }
+  cudaGetLastError();  // a failed capture leaves an error behind; the eager path takes over
+
+  cudaEvent_t start;
+  cudaEvent_t stop;
+  check(cudaEventCreate(&start), "cudaEventCreate");
+  check(cudaEventCreate(&stop), "cudaEventCreate");
+  for (int r = 0; r < repeats; ++r) {
+    if (cold_l2) {
+      overwrite_kernel<<<card.multiprocessors * 4, 512, 0, stream>>>(static_cast<uint4*>(flush.data()), flush_bytes / 16,
+                                                                      static_cast<unsigned>(r));
+      check(cudaGetLastError(), "L2 flush");
+    }
+    check(cudaEventRecord(start, stream), "cudaEventRecord");
+    if (timing.graph) {
+      check(cudaGraphLaunch(graph_exec, stream), "cudaGraphLaunch");
+    } else {
+      run(stream);
+    }
+    check(cudaEventRecord(stop, stream), "cudaEventRecord");
+    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float ms = 0.0f;
+    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    timing.microseconds.push_back(ms * 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (graph_exec != nullptr) cudaGraphExecDestroy(graph_exec);
+  if (graph != nullptr) cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+  return timing;
+}
+
+}  // namespace chunktree::tools

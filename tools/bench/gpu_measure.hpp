@@ -1,0 +1,54 @@
+// Measuring on the GPU for the benchmark: the card's two ceilings, random device data, a cold
+// L2 between runs, and timing with CUDA events (graph-captured where capture works).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "chunktree/types.hpp"
+
+namespace chunktree::tools {
+
+struct CardInfo {
+  std::string name;
+  std::string driver;  // the kernel module's version, e.g. 580.159.04
+  int multiprocessors = 0;
+  std::int64_t l2_bytes = 0;
+};
+CardInfo card_info();
+
+struct Ceilings {
+  double hbm_bytes_per_s = 0.0;   // reading a 4 GiB buffer once, median of 10
+  double bf16_flops_per_s = 0.0;  // cuBLAS bf16 GEMM 8192³ with fp32 accumulation, median of 10
+};
+Ceilings measure_ceilings();
+
+// Fills `count` elements of device memory with N(0,1)-like values in bf16 or f16 (never zeros).
+void fill_random(void* device_data, DType dtype, std::int64_t count, std::uint64_t seed);
+
+// A device allocation for the benchmark's own buffers.
+class GpuBuffer {
+ public:
+  explicit GpuBuffer(std::size_t bytes);
+  ~GpuBuffer();
+  GpuBuffer(const GpuBuffer&) = delete;
+  GpuBuffer& operator=(const GpuBuffer&) = delete;
+  void* data() const { return data_; }
+
+ private:
+  void* data_ = nullptr;
+};
+
+struct Timing {
+  std::vector<double> microseconds;  // one per repeat
+  bool graph = false;                // replays of a captured CUDA graph
+};
+
+// Times run(stream): warm-ups first, then each repeat between CUDA events; with cold_l2, a
+// write over twice the L2 before each repeat (outside the events). Tries to capture run into
+// a CUDA graph and time its replays; falls back to plain launches when capture fails.
+Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, int repeats, bool cold_l2);
+
+}  // namespace chunktree::tools
