@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole benchmark on a GPU machine, in one go: chunktree on every preset (ceilings measured in
+# the same run), the Python baselines on the same cases, tables and plots. Everything lands in OUT.
+#
+#   bench/run_all.sh OUT [--no-baselines]
+# Needs build/default/tools/chunktree built (scripts/bench builds it), torch, and for FlashInfer
+# the wheels of bench/README.md installed on PYTHONPATH.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: bench/run_all.sh OUT [--no-baselines]}
+baselines=1
+[ "${2:-}" = "--no-baselines" ] && baselines=0
+mkdir -p "$out"
+cli=build/default/tools/chunktree
+export PYTHONUNBUFFERED=1 FLASHINFER_NO_DOWNLOAD=1
+
+"$cli" bench --preset all --csv "$out/chunktree.csv" --json "$out/chunktree.json" --ceilings-json "$out/ceilings.json" \
+  | tee "$out/chunktree.txt" || exit 1
+csvs=("$out/chunktree.csv")
+if [ $baselines = 1 ]; then
+  cases=()
+  for preset in $("$cli" bench --list | grep -v '^ ' | cut -d: -f1); do
+    "$cli" bench --preset "$preset" --cases-json "$out/cases_$preset.json" && cases+=(--cases "$out/cases_$preset.json")
+  done
+  python3 bench/baselines.py "${cases[@]}" --ceilings "$out/ceilings.json" --out "$out/baselines.csv" 2>&1 | tee "$out/baselines.txt"
+  csvs+=("$out/baselines.csv")
+fi
+python3 bench/report.py "${csvs[@]}" > "$out/tables.md"
+python3 bench/plot.py "${csvs[@]}" --out-dir "$out/plots" && tar -C "$out" -cf "$out/plots.tar" plots && rm -rf "$out/plots"
+rm -f "$out"/cases_*.json
+echo "bench/run_all.sh: results in $out"
