@@ -14,12 +14,6 @@
 namespace chunktree::tools {
 namespace {
 
-bool hopper_visible() {
-  for (const CudaDevice& device : cuda_devices()) {
-    if (device.major == 9 && device.minor == 0) return true;
-  }
-  return false;
-}
 
 void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) throw Error(ErrorCode::cuda, std::string(what) + ": " + cudaGetErrorString(status));

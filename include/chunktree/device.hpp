@@ -20,6 +20,9 @@ struct CudaDevice {
 // The visible CUDA devices; empty (not an error) on a machine without a GPU or driver.
 std::vector<CudaDevice> cuda_devices();
 
+// True when some visible device is a Hopper GPU (compute capability 9.0).
+bool hopper_visible();
+
 // Throws unsupported unless `device` exists and is a Hopper GPU (sm_90) that runs this
 // build's kernels; the message says what was found instead.
 void require_hopper(int device = 0);

@@ -30,6 +30,13 @@ std::vector<CudaDevice> cuda_devices() {
   return devices;
 }
 
+bool hopper_visible() {
+  for (const CudaDevice& device : cuda_devices()) {
+    if (device.major == 9 && device.minor == 0) return true;
+  }
+  return false;
+}
+
 void require_hopper(int device) {
   const std::vector<CudaDevice> devices = cuda_devices();
   if (devices.empty()) throw Error(ErrorCode::unsupported, "no CUDA device is visible; use the CPU backend");

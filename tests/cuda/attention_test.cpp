@@ -16,12 +16,6 @@
 namespace chunktree {
 namespace {
 
-bool hopper_visible() {
-  for (const CudaDevice& device : cuda_devices()) {
-    if (device.major == 9 && device.minor == 0) return true;
-  }
-  return false;
-}
 
 #define REQUIRE_HOPPER() \
   if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible"

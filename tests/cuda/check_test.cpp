@@ -11,8 +11,6 @@
 namespace chunktree::tools {
 namespace {
 
-bool hopper_visible() { return select_backend("auto") == Backend::cuda; }
-
 std::string scratch_dir(const std::string& name) {
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("chunktree_gpu_" + name);
   std::filesystem::create_directories(dir);

@@ -6,12 +6,6 @@
 namespace chunktree {
 namespace {
 
-bool hopper_visible() {
-  for (const CudaDevice& device : cuda_devices()) {
-    if (device.major == 9 && device.minor == 0) return true;
-  }
-  return false;
-}
 
 TEST(Device, ProbeKernelRunsOnHopper) {
   if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible";
