@@ -19,6 +19,8 @@
 #include "cuda/memory.hpp"
 #include "cuda/tiles.cuh"
 
+#include <cute/arch/copy_sm80.hpp>
+
 namespace chunktree {
 namespace {
 
@@ -58,60 +60,91 @@ struct PartialArgs {
   float scale_log2;  // softmax scale · log2(e): scores live in the log2 domain
 };
 
-// Copies rows [0, rows) of a [*, D] global matrix (row r at row_address(r)) into a swizzled
-// tile, and zeros rows [rows, zero_until): padding rows must hold numbers, not garbage.
+// Starts copying rows [0, rows) of a [*, D] global matrix (row r at row_address(r)) into a
+// swizzled tile with cp.async, and zero-fills rows [rows, fill_rows): padding rows must hold
+// numbers, not stale data. Completes at the caller's cp_async_wait.
 template <typename Tile, typename RowAddress>
-__device__ void load_rows(const Tile& tile, int rows, int zero_until, RowAddress row_address) {
-  for (int index = threadIdx.x; index < zero_until * Tile::kChunksPerRow; index += kThreads) {
+__device__ void copy_rows_async(const Tile& tile, int rows, int fill_rows, RowAddress row_address) {
+  for (int index = threadIdx.x; index < fill_rows * Tile::kChunksPerRow; index += kThreads) {
     const int row = index / Tile::kChunksPerRow;
     const int chunk = index % Tile::kChunksPerRow;
-    uint4 value = make_uint4(0, 0, 0, 0);
-    if (row < rows) value = reinterpret_cast<const uint4*>(row_address(row))[chunk];
-    *reinterpret_cast<uint4*>(tile.chunk(row, chunk)) = value;
+    const bool valid = row < rows;
+    const auto* source = reinterpret_cast<const cute::uint128_t*>(row_address(valid ? row : 0)) + chunk;
+    cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(*source, *reinterpret_cast<cute::uint128_t*>(tile.chunk(row, chunk)),
+                                                                 valid);
   }
 }
+
+// Walks an item's KV 64 positions at a time: piece by piece, each piece from begin to end.
+struct KvCursor {
+  std::uint32_t piece;
+  int start;
+};
 
 template <typename Element, int D>
 __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialArgs args) {
   using Tile = tiles::SharedTile<Element, kTileRows, D>;
   extern __shared__ __align__(128) unsigned char shared[];
+  // Q, then two stages of K and V: the next step's copy runs while this step computes.
   const Tile q_tile{reinterpret_cast<Element*>(shared)};
-  const Tile k_tile{q_tile.data + Tile::kElements};
-  const Tile v_tile{k_tile.data + Tile::kElements};
+  const auto k_tile_of = [&](int stage) { return Tile{q_tile.data + (1 + 2 * stage) * Tile::kElements}; };
+  const auto v_tile_of = [&](int stage) { return Tile{q_tile.data + (2 + 2 * stage) * Tile::kElements}; };
 
   const WorkTile work = args.tiles[blockIdx.x];
   const DeviceItem item = args.items[work.item];
   const int group = args.group;
   const int query_rows = static_cast<int>(item.row_end - item.row_begin) * group;
+  const int tile_rows = min(kTileRows, query_rows - static_cast<int>(work.m_begin));
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
+  const bool warp_has_rows = warp * 16 < tile_rows;  // warps past the last query row only copy
 
   // Query row m of the item is sequence row item.row_begin + m / group, q head kv_head·group + m % group.
   const auto* q = static_cast<const Element*>(args.q);
-  load_rows(q_tile, min(kTileRows, query_rows - static_cast<int>(work.m_begin)), kTileRows, [&](int r) {
+  copy_rows_async(q_tile, tile_rows, kTileRows, [&](int r) {
     const int m = static_cast<int>(work.m_begin) + r;
     const std::uint32_t batch = args.row_to_batch[item.row_begin + m / group];
     const int head = static_cast<int>(work.kv_head) * group + m % group;
     return q + (static_cast<std::int64_t>(batch) * args.q_heads + head) * D;
   });
 
+  const auto* k_head = static_cast<const Element*>(args.k_pool) + work.kv_head * args.head_stride;
+  const auto* v_head = static_cast<const Element*>(args.v_pool) + work.kv_head * args.head_stride;
+  KvPiece piece = args.pieces[item.piece_begin];
+  KvCursor cursor{item.piece_begin, piece.begin};
+  auto copy_step = [&](const KvPiece& p, int start, int stage) {
+    const int tokens = min(kTileTokens, p.end - start);
+    const int fill = (tokens + 15) / 16 * 16;
+    const std::int64_t base = p.chunk * args.chunk_stride + static_cast<std::int64_t>(start) * D;
+    copy_rows_async(k_tile_of(stage), tokens, fill, [&](int t) { return k_head + base + static_cast<std::int64_t>(t) * D; });
+    copy_rows_async(v_tile_of(stage), tokens, fill, [&](int t) { return v_head + base + static_cast<std::int64_t>(t) * D; });
+  };
+  copy_step(piece, cursor.start, 0);
+  cute::cp_async_fence();
+
   tiles::Accumulator o[D / 8] = {};
   float running_max[2] = {-INFINITY, -INFINITY};  // rows lane/4 and lane/4 + 8, log2 domain
   float running_sum[2] = {0.0f, 0.0f};            // this lane's share; reduced at the end
-  const auto* k_head = static_cast<const Element*>(args.k_pool) + work.kv_head * args.head_stride;
-  const auto* v_head = static_cast<const Element*>(args.v_pool) + work.kv_head * args.head_stride;
 
-  for (std::uint32_t p = item.piece_begin; p < item.piece_end; ++p) {
-    const KvPiece piece = args.pieces[p];
-    for (int start = piece.begin; start < piece.end; start += kTileTokens) {
-      const int tokens = min(kTileTokens, piece.end - start);
-      const int blocks16 = (tokens + 15) / 16;
-      const std::int64_t base = piece.chunk * args.chunk_stride + static_cast<std::int64_t>(start) * D;
-      __syncthreads();  // the previous step's reads of K and V are done
-      load_rows(k_tile, tokens, blocks16 * 16, [&](int t) { return k_head + base + static_cast<std::int64_t>(t) * D; });
-      load_rows(v_tile, tokens, blocks16 * 16, [&](int t) { return v_head + base + static_cast<std::int64_t>(t) * D; });
-      __syncthreads();
+  for (int step = 0; cursor.piece < item.piece_end; ++step) {
+    const int stage = step & 1;
+    const int tokens = min(kTileTokens, piece.end - cursor.start);
+    const int blocks16 = (tokens + 15) / 16;
+    // Start the next step's copy into the other stage.
+    KvCursor next{cursor.piece, cursor.start + kTileTokens};
+    KvPiece next_piece = piece;
+    if (next.start >= piece.end && ++next.piece < item.piece_end) {
+      next_piece = args.pieces[next.piece];
+      next.start = next_piece.begin;
+    }
+    if (next.piece < item.piece_end) copy_step(next_piece, next.start, stage ^ 1);
+    cute::cp_async_fence();
+    cute::cp_async_wait<1>();  // this step's K and V (and Q) have landed
+    __syncthreads();
+    const Tile k_tile = k_tile_of(stage);
+    const Tile v_tile = v_tile_of(stage);
 
+    if (warp_has_rows) {
       // S = Q·Kᵀ for the warp's 16 rows and up to 64 positions.
       tiles::Accumulator s[kTileTokens / 8] = {};
 #pragma unroll
@@ -177,6 +210,9 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
         }
       }
     }
+    __syncthreads();  // every warp is done with this stage before step + 2 refills it
+    cursor = next;
+    piece = next_piece;
   }
 
   // Normalise and store the states of the warp's valid rows.
@@ -257,7 +293,7 @@ cuda_memory::DeviceAllocation upload(const std::vector<T>& values) {
 
 template <typename Element, int D>
 void launch_partial_states(const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
-  constexpr int kSharedBytes = 3 * kTileRows * D * static_cast<int>(sizeof(Element));
+  constexpr int kSharedBytes = 5 * kTileRows * D * static_cast<int>(sizeof(Element));  // Q + 2 × (K, V)
   static const cudaError_t configured =
       cudaFuncSetAttribute(partial_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
   CHUNKTREE_CUDA_CHECK(configured);
