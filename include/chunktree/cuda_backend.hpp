@@ -33,6 +33,11 @@ class DevicePlan {
   std::unique_ptr<Impl> impl_;
 };
 
+// `base` with max_item_tokens chosen for this backend's kernel: the longest KV streams (items)
+// that still give the GPU about two waves of work tiles. Builds one plan to look at the spans.
+PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId> batch, const AttentionParams& params = {},
+                                 PlanOptions base = {});
+
 // out [batch, num_q_heads, head_dim] (bf16, f16 or f32) and, if lse has data, lse
 // [batch, num_q_heads] in f32 (natural log); q [batch, num_q_heads, head_dim] in the cache's
 // dtype. Enqueued on `stream` (a cudaStream_t; null: the default stream).

@@ -81,11 +81,15 @@ struct KvCursor {
   int start;
 };
 
-template <typename Element, int D>
+// K/V stages in flight: three where shared memory allows two CTAs per SM, two for d = 256.
+template <int D>
+constexpr int kStages = D == 256 ? 2 : 3;
+
+template <typename Element, int D, int Stages = kStages<D>>
 __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialArgs args) {
   using Tile = tiles::SharedTile<Element, kTileRows, D>;
   extern __shared__ __align__(128) unsigned char shared[];
-  // Q, then two stages of K and V: the next step's copy runs while this step computes.
+  // Q, then Stages stages of (K, V): later steps' copies run while this step computes.
   const Tile q_tile{reinterpret_cast<Element*>(shared)};
   const auto k_tile_of = [&](int stage) { return Tile{q_tile.data + (1 + 2 * stage) * Tile::kElements}; };
   const auto v_tile_of = [&](int stage) { return Tile{q_tile.data + (2 + 2 * stage) * Tile::kElements}; };
@@ -110,8 +114,6 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
 
   const auto* k_head = static_cast<const Element*>(args.k_pool) + work.kv_head * args.head_stride;
   const auto* v_head = static_cast<const Element*>(args.v_pool) + work.kv_head * args.head_stride;
-  KvPiece piece = args.pieces[item.piece_begin];
-  KvCursor cursor{item.piece_begin, piece.begin};
   auto copy_step = [&](const KvPiece& p, int start, int stage) {
     const int tokens = min(kTileTokens, p.end - start);
     const int fill = (tokens + 15) / 16 * 16;
@@ -119,27 +121,43 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
     copy_rows_async(k_tile_of(stage), tokens, fill, [&](int t) { return k_head + base + static_cast<std::int64_t>(t) * D; });
     copy_rows_async(v_tile_of(stage), tokens, fill, [&](int t) { return v_head + base + static_cast<std::int64_t>(t) * D; });
   };
-  copy_step(piece, cursor.start, 0);
-  cute::cp_async_fence();
+  auto advance = [&](KvCursor& cursor, KvPiece& piece) {
+    cursor.start += kTileTokens;
+    if (cursor.start >= piece.end && ++cursor.piece < item.piece_end) {
+      piece = args.pieces[cursor.piece];
+      cursor.start = piece.begin;
+    }
+  };
+
+  // The copy cursor runs Stages - 1 steps ahead of the compute cursor; one commit group per step
+  // (empty past the end) keeps cp_async_wait's count uniform.
+  KvPiece piece = args.pieces[item.piece_begin];
+  KvCursor cursor{item.piece_begin, piece.begin};
+  KvPiece load_piece = piece;
+  KvCursor load_cursor = cursor;
+#pragma unroll
+  for (int stage = 0; stage < Stages - 1; ++stage) {
+    if (load_cursor.piece < item.piece_end) {
+      copy_step(load_piece, load_cursor.start, stage);
+      advance(load_cursor, load_piece);
+    }
+    cute::cp_async_fence();
+  }
 
   tiles::Accumulator o[D / 8] = {};
   float running_max[2] = {-INFINITY, -INFINITY};  // rows lane/4 and lane/4 + 8, log2 domain
   float running_sum[2] = {0.0f, 0.0f};            // this lane's share; reduced at the end
 
   for (int step = 0; cursor.piece < item.piece_end; ++step) {
-    const int stage = step & 1;
+    const int stage = step % Stages;
     const int tokens = min(kTileTokens, piece.end - cursor.start);
     const int blocks16 = (tokens + 15) / 16;
-    // Start the next step's copy into the other stage.
-    KvCursor next{cursor.piece, cursor.start + kTileTokens};
-    KvPiece next_piece = piece;
-    if (next.start >= piece.end && ++next.piece < item.piece_end) {
-      next_piece = args.pieces[next.piece];
-      next.start = next_piece.begin;
+    if (load_cursor.piece < item.piece_end) {
+      copy_step(load_piece, load_cursor.start, (step + Stages - 1) % Stages);
+      advance(load_cursor, load_piece);
     }
-    if (next.piece < item.piece_end) copy_step(next_piece, next.start, stage ^ 1);
     cute::cp_async_fence();
-    cute::cp_async_wait<1>();  // this step's K and V (and Q) have landed
+    cute::cp_async_wait<Stages - 1>();  // this step's K and V (and Q) have landed
     __syncthreads();
     const Tile k_tile = k_tile_of(stage);
     const Tile v_tile = v_tile_of(stage);
@@ -210,9 +228,8 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
         }
       }
     }
-    __syncthreads();  // every warp is done with this stage before step + 2 refills it
-    cursor = next;
-    piece = next_piece;
+    __syncthreads();  // every warp is done with this stage before a later copy refills it
+    advance(cursor, piece);
   }
 
   // Normalise and store the states of the warp's valid rows.
@@ -293,7 +310,7 @@ cuda_memory::DeviceAllocation upload(const std::vector<T>& values) {
 
 template <typename Element, int D>
 void launch_partial_states(const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
-  constexpr int kSharedBytes = 5 * kTileRows * D * static_cast<int>(sizeof(Element));  // Q + 2 × (K, V)
+  constexpr int kSharedBytes = (1 + 2 * kStages<D>) * kTileRows * D * static_cast<int>(sizeof(Element));  // Q + stages × (K, V)
   static const cudaError_t configured =
       cudaFuncSetAttribute(partial_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
   CHUNKTREE_CUDA_CHECK(configured);
@@ -411,6 +428,37 @@ void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device
 }
 
 }  // namespace
+
+PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId> batch, const AttentionParams& params,
+                                 PlanOptions options) {
+  options.max_item_tokens = 0;
+  const Plan whole = make_plan(cache, batch, options);
+  const CacheConfig& config = cache.config();
+  const int q_heads = params.num_q_heads == 0 ? config.num_kv_heads : params.num_q_heads;
+  const std::int64_t group = std::max(1, q_heads / config.num_kv_heads);
+  int device = 0;
+  int multiprocessors = 0;
+  CHUNKTREE_CUDA_CHECK(cudaGetDevice(&device));
+  CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
+  const std::int64_t wanted_tiles = 4 * static_cast<std::int64_t>(multiprocessors);  // two waves of two CTAs per SM
+
+  std::int64_t longest = 0;
+  for (const WorkItem& item : whole.items) longest = std::max(longest, item.tokens);
+  auto tiles_for = [&](std::int64_t split) {
+    std::int64_t tiles = 0;
+    for (const WorkItem& item : whole.items) {
+      const std::int64_t row_tiles = ((item.row_end - item.row_begin) * group + kTileRows - 1) / kTileRows;
+      tiles += row_tiles * ((item.tokens + split - 1) / split);
+    }
+    return tiles * config.num_kv_heads;
+  };
+  // Halve from the longest stream down to 128 tokens while the tiles are too few to fill the GPU.
+  std::int64_t split = 128;
+  while (split < longest) split *= 2;
+  while (split > 128 && tiles_for(split) < wanted_tiles) split /= 2;
+  options.max_item_tokens = split >= longest ? 0 : std::max<std::int64_t>(split, config.chunk_size);
+  return options;
+}
 
 void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q, const TensorView& out,
             const TensorView& lse, void* stream_handle) {

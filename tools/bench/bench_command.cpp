@@ -34,7 +34,8 @@ constexpr const char* kUsage =
     "(CUDA events, cold L2 unless --warm, graph-captured where possible), TFLOP/s, unique-KV TB/s and\n"
     "the floor max(unique bytes / HBM bandwidth, FLOPs / bf16 tensor rate), both ceilings measured\n"
     "in this run. Without a GPU it runs the CPU backend and says so.\n"
-    "  --split T          KV tokens per work item (default 512; 0: whole spans)\n"
+    "  --split T          KV tokens per work item (0: whole spans; default: the CUDA backend's suggestion,\n"
+    "                     512 on the CPU)\n"
     "  --cases-json FILE  write the selected preset's cases for bench/baselines.py and exit\n"
     "  --ceilings-json F  write the measured ceilings and card for bench/baselines.py\n";
 
@@ -44,7 +45,7 @@ struct BenchOptions {
   std::string backend = "auto";
   bool warm = false;
   int repeats = 0;  // 0: 30 on the GPU, 3 on the CPU
-  int split = 512;
+  int split = -1;  // -1: cuda::suggest_plan_options
   std::string csv;
   std::string json;
   std::string ceilings_json;
@@ -350,8 +351,14 @@ int bench_command(Args args) {
   for (const Preset& preset : chosen) {
     for (const BenchCase& c : preset.cases) {
       CaseWorkload w = build_workload(c, info.backend, seed += 2);
-      const PlanOptions shared{2, options.split};
-      const PlanOptions separate{c.batch + 1, options.split};
+      // Each mode gets the split that suits it, unless --split fixes one for both.
+      auto options_for = [&](int min_shared_rows) {
+        const PlanOptions base{min_shared_rows, options.split < 0 ? 512 : options.split};
+        if (options.split >= 0 || info.backend != Backend::cuda) return base;
+        return cuda::suggest_plan_options(w.cache, w.batch, AttentionParams{c.q_heads}, base);
+      };
+      const PlanOptions shared = options_for(2);
+      const PlanOptions separate = options_for(c.batch + 1);
       for (const auto& [impl, plan_options] : {std::pair{"chunktree", shared}, std::pair{"chunktree-noshare", separate}}) {
         const Row row = time_case(preset.name, c, w, impl, plan_options, options, info);
         char floor[48] = "-";
