@@ -33,8 +33,9 @@ class DevicePlan {
   std::unique_ptr<Impl> impl_;
 };
 
-// `base` with max_item_tokens chosen for this backend's kernel: the longest KV streams (items)
-// that still give the GPU about two waves of work tiles. Builds one plan to look at the spans.
+// `base` with max_item_tokens chosen for this backend's kernel: items cut to about the KV a work
+// tile should stream for the GPU to get two waves of tiles (a power of two, at least 128 tokens),
+// so that no long span runs alone at the end. Builds one plan to look at the spans.
 PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId> batch, const AttentionParams& params = {},
                                  PlanOptions base = {});
 

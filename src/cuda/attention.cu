@@ -442,20 +442,17 @@ PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId
   CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
   const std::int64_t wanted_tiles = 4 * static_cast<std::int64_t>(multiprocessors);  // two waves of two CTAs per SM
 
+  // Work in tile-tokens (a 64-row tile streaming one KV position, per kv head). Cutting items to
+  // about the average a CTA should get keeps the longest one from setting the pace alone.
   std::int64_t longest = 0;
-  for (const WorkItem& item : whole.items) longest = std::max(longest, item.tokens);
-  auto tiles_for = [&](std::int64_t split) {
-    std::int64_t tiles = 0;
-    for (const WorkItem& item : whole.items) {
-      const std::int64_t row_tiles = ((item.row_end - item.row_begin) * group + kTileRows - 1) / kTileRows;
-      tiles += row_tiles * ((item.tokens + split - 1) / split);
-    }
-    return tiles * config.num_kv_heads;
-  };
-  // Halve from the longest stream down to 128 tokens while the tiles are too few to fill the GPU.
+  std::int64_t tile_tokens = 0;
+  for (const WorkItem& item : whole.items) {
+    longest = std::max(longest, item.tokens);
+    tile_tokens += ((item.row_end - item.row_begin) * group + kTileRows - 1) / kTileRows * item.tokens;
+  }
+  const std::int64_t per_tile = tile_tokens * config.num_kv_heads / wanted_tiles;
   std::int64_t split = 128;
-  while (split < longest) split *= 2;
-  while (split > 128 && tiles_for(split) < wanted_tiles) split /= 2;
+  while (split * 2 <= per_tile) split *= 2;
   options.max_item_tokens = split >= longest ? 0 : std::max<std::int64_t>(split, config.chunk_size);
   return options;
 }
