@@ -42,78 +42,6 @@ struct DeviceItem {
   std::uint32_t state_begin;
 };
 
-struct MergeArgs {
-  const std::uint32_t* merge_begin;
-  const std::uint32_t* merge_states;
-  const std::uint32_t* row_to_batch;
-  const float* state_o;
-  const float* state_lse;
-  void* out;  // [batch, q_heads, head_dim]; null: leave the states unmerged
-  DType out_dtype;
-  float* lse;  // [batch, q_heads] or null
-  std::uint32_t* row_counters;        // tiles finished per row; the merging CTA resets it to 0
-  const std::uint32_t* row_expected;  // tiles that write states of the row
-  int q_heads;
-  int head_dim;
-};
-
-__device__ void store_output(void* out, DType dtype, std::int64_t index, float value) {
-  switch (dtype) {
-    case DType::f32: static_cast<float*>(out)[index] = value; break;
-    case DType::bf16: static_cast<__nv_bfloat16*>(out)[index] = __float2bfloat16_rn(value); break;
-    case DType::f16: static_cast<__half*>(out)[index] = __float2half_rn(value); break;
-  }
-}
-
-// Merges a row's states in plan order for every q head and writes its output and lse; the CTA's
-// threads share the (head, 4 dims) pieces. States of other CTAs are read around L1 (__ldcg).
-__device__ void merge_row(const MergeArgs& args, std::uint32_t row) {
-  const int quads = args.head_dim / 4;
-  for (int index = threadIdx.x; index < args.q_heads * quads; index += blockDim.x) {
-    const int head = index / quads;
-    const int dim = 4 * (index % quads);
-    StateMerger merger;
-    float4 accumulated = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (std::uint32_t m = args.merge_begin[row]; m < args.merge_begin[row + 1]; ++m) {
-      const std::int64_t state_head = static_cast<std::int64_t>(args.merge_states[m]) * args.q_heads + head;
-      const StateMerger::Weights weights = merger.add(__ldcg(args.state_lse + state_head));
-      const float4 part = __ldcg(reinterpret_cast<const float4*>(args.state_o + state_head * args.head_dim + dim));
-      accumulated.x = accumulated.x * weights.previous + part.x * weights.part;
-      accumulated.y = accumulated.y * weights.previous + part.y * weights.part;
-      accumulated.z = accumulated.z * weights.previous + part.z * weights.part;
-      accumulated.w = accumulated.w * weights.previous + part.w * weights.part;
-    }
-    const float inverse = merger.inverse_weight();
-    const std::int64_t out_head = static_cast<std::int64_t>(args.row_to_batch[row]) * args.q_heads + head;
-    const std::int64_t at = out_head * args.head_dim + dim;
-    store_output(args.out, args.out_dtype, at + 0, accumulated.x * inverse);
-    store_output(args.out, args.out_dtype, at + 1, accumulated.y * inverse);
-    store_output(args.out, args.out_dtype, at + 2, accumulated.z * inverse);
-    store_output(args.out, args.out_dtype, at + 3, accumulated.w * inverse);
-    if (dim == 0 && args.lse != nullptr) args.lse[out_head] = merger.merged_lse();
-  }
-}
-
-// After a tile has stored its states: counts it for each row it covers, and the CTA that
-// finishes a row's last tile merges that row. One launch does both phases; the plan fixes the
-// merge order, so the result does not depend on which CTA merges.
-__device__ void count_and_merge(const MergeArgs& args, std::uint32_t first_row, std::uint32_t last_row) {
-  __shared__ std::uint32_t rows_to_merge[kTileRows];
-  __shared__ int rows_count;
-  __threadfence();  // this CTA's states are visible device-wide before they are counted
-  __syncthreads();
-  if (threadIdx.x == 0) rows_count = 0;
-  __syncthreads();
-  for (std::uint32_t row = first_row + threadIdx.x; row <= last_row; row += blockDim.x) {
-    if (atomicAdd(args.row_counters + row, 1u) + 1 == args.row_expected[row]) rows_to_merge[atomicAdd(&rows_count, 1)] = row;
-  }
-  __syncthreads();
-  if (rows_count == 0) return;
-  __threadfence();  // the other CTAs' states of these rows are visible here
-  for (int k = 0; k < rows_count; ++k) merge_row(args, rows_to_merge[k]);
-  if (static_cast<int>(threadIdx.x) < rows_count) args.row_counters[rows_to_merge[threadIdx.x]] = 0;  // ready for the next launch
-}
-
 struct PartialArgs {
   const WorkTile* tiles;
   const DeviceItem* items;
@@ -130,7 +58,6 @@ struct PartialArgs {
   int q_heads;
   int group;
   float scale_log2;  // softmax scale · log2(e): scores live in the log2 domain
-  MergeArgs merge;   // merge.out null: partial states only
 };
 
 // Starts copying rows [0, rows) of a [*, D] global matrix (row r at row_address(r)) into a
@@ -326,10 +253,49 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
       if (args.state_max != nullptr) args.state_max[state_head] = running_max[h] * kLn2;
     }
   }
-  if (args.merge.out != nullptr) {
-    count_and_merge(args.merge, item.row_begin + work.m_begin / group,
-                    item.row_begin + (work.m_begin + static_cast<std::uint32_t>(tile_rows) - 1) / group);
+}
+
+struct MergeArgs {
+  const std::uint32_t* merge_begin;
+  const std::uint32_t* merge_states;
+  const std::uint32_t* row_to_batch;
+  const float* state_o;
+  const float* state_lse;
+  void* out;         // [batch, q_heads, head_dim]
+  float* lse;        // [batch, q_heads] or null
+  int q_heads;
+  int head_dim;
+};
+
+__device__ void store_output(float* out, float value) { *out = value; }
+__device__ void store_output(__nv_bfloat16* out, float value) { *out = __float2bfloat16_rn(value); }
+__device__ void store_output(__half* out, float value) { *out = __float2half_rn(value); }
+
+// One block per (row, q head), one thread per 4 dims: merges the row's states in plan order.
+template <typename Out>
+__global__ void merge_kernel(const MergeArgs args) {
+  const std::uint32_t row = blockIdx.x;
+  const int head = static_cast<int>(blockIdx.y);
+  const int dim = 4 * static_cast<int>(threadIdx.x);
+  StateMerger merger;
+  float4 accumulated = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  for (std::uint32_t m = args.merge_begin[row]; m < args.merge_begin[row + 1]; ++m) {
+    const std::int64_t state_head = static_cast<std::int64_t>(args.merge_states[m]) * args.q_heads + head;
+    const StateMerger::Weights weights = merger.add(args.state_lse[state_head]);
+    const float4 part = *reinterpret_cast<const float4*>(args.state_o + state_head * args.head_dim + dim);
+    accumulated.x = accumulated.x * weights.previous + part.x * weights.part;
+    accumulated.y = accumulated.y * weights.previous + part.y * weights.part;
+    accumulated.z = accumulated.z * weights.previous + part.z * weights.part;
+    accumulated.w = accumulated.w * weights.previous + part.w * weights.part;
   }
+  const float inverse = merger.inverse_weight();
+  const std::int64_t out_head = static_cast<std::int64_t>(args.row_to_batch[row]) * args.q_heads + head;
+  Out* out = static_cast<Out*>(args.out) + out_head * args.head_dim + dim;
+  store_output(out + 0, accumulated.x * inverse);
+  store_output(out + 1, accumulated.y * inverse);
+  store_output(out + 2, accumulated.z * inverse);
+  store_output(out + 3, accumulated.w * inverse);
+  if (threadIdx.x == 0 && args.lse != nullptr) args.lse[out_head] = merger.merged_lse();
 }
 
 [[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, "cuda backend: " + message); }
@@ -372,7 +338,6 @@ struct DevicePlan::Impl {
   std::uint32_t num_tiles = 0;
   cuda_memory::DeviceAllocation tiles, items, pieces, row_to_batch, merge_begin, merge_states;
   cuda_memory::DeviceAllocation state_o, state_lse, state_max;
-  cuda_memory::DeviceAllocation row_counters, row_expected;  // for merging in the same launch
 };
 
 DevicePlan::DevicePlan(const PrefixCache& cache, const Plan& plan, const AttentionParams& params)
@@ -396,17 +361,11 @@ DevicePlan::DevicePlan(const PrefixCache& cache, const Plan& plan, const Attenti
   const std::uint32_t group = static_cast<std::uint32_t>(p.params.num_q_heads / config.num_kv_heads);
   std::vector<DeviceItem> items;
   std::vector<WorkTile> tiles;
-  std::vector<std::uint32_t> row_expected(plan.num_rows(), 0);  // tiles that write states of each row
-  const auto kv_heads = static_cast<std::uint32_t>(config.num_kv_heads);
   for (std::uint32_t i = 0; i < plan.items.size(); ++i) {
     const WorkItem& item = plan.items[i];
     items.push_back(DeviceItem{item.piece_begin, item.piece_end, item.row_begin, item.row_end, item.state_begin});
     const std::uint32_t query_rows = (item.row_end - item.row_begin) * group;
-    for (std::uint32_t m = 0; m < query_rows; m += kTileRows) {
-      const std::uint32_t last = std::min(m + kTileRows, query_rows) - 1;
-      for (std::uint32_t r = m / group; r <= last / group; ++r) row_expected[item.row_begin + r] += kv_heads;
-    }
-    for (std::uint32_t kv_head = 0; kv_head < kv_heads; ++kv_head) {
+    for (std::uint32_t kv_head = 0; kv_head < static_cast<std::uint32_t>(config.num_kv_heads); ++kv_head) {
       for (std::uint32_t m = 0; m < query_rows; m += kTileRows) tiles.push_back(WorkTile{i, kv_head, m});
     }
   }
@@ -417,9 +376,6 @@ DevicePlan::DevicePlan(const PrefixCache& cache, const Plan& plan, const Attenti
   p.row_to_batch = upload(plan.row_to_batch);
   p.merge_begin = upload(plan.merge_begin);
   p.merge_states = upload(plan.merge_states);
-  p.row_expected = upload(row_expected);
-  p.row_counters = cuda_memory::DeviceAllocation(row_expected.size() * sizeof(std::uint32_t));
-  cuda_memory::fill_zero(p.row_counters.data(), p.row_counters.bytes());
   const std::size_t state_heads = static_cast<std::size_t>(plan.num_states) * static_cast<std::size_t>(p.params.num_q_heads);
   p.state_o = cuda_memory::DeviceAllocation(state_heads * static_cast<std::size_t>(config.head_dim) * sizeof(float));
   p.state_lse = cuda_memory::DeviceAllocation(state_heads * sizeof(float));
@@ -434,10 +390,8 @@ const AttentionParams& DevicePlan::params() const { return impl_->params; }
 
 namespace {
 
-// Runs the kernel: partial states only (merge.out null, with their max for the seed format), or
-// partial states merged into the outputs in the same launch.
-void run_kernel(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q,
-                const MergeArgs& merge, cudaStream_t stream) {
+void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q,
+                              bool with_max, cudaStream_t stream) {
   const DevicePlan::Impl& p = device_plan.impl();
   const CacheConfig& config = cache.config();
   if (config.device != Device::cuda) fail(ErrorCode::invalid_argument, "the cache lives on the CPU; use the CPU backend");
@@ -462,8 +416,7 @@ void run_kernel(const PrefixCache& cache, const DevicePlan& device_plan, int lay
   args.head_stride = pool.head_stride;
   args.state_o = static_cast<float*>(p.state_o.data());
   args.state_lse = static_cast<float*>(p.state_lse.data());
-  args.state_max = merge.out == nullptr ? static_cast<float*>(p.state_max.data()) : nullptr;
-  args.merge = merge;
+  args.state_max = with_max ? static_cast<float*>(p.state_max.data()) : nullptr;
   args.q_heads = p.params.num_q_heads;
   args.group = p.params.num_q_heads / config.num_kv_heads;
   args.scale_log2 = p.params.scale * 1.4426950408889634f;
@@ -506,33 +459,39 @@ PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId
 
 void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q, const TensorView& out,
             const TensorView& lse, void* stream_handle) {
+  const auto stream = static_cast<cudaStream_t>(stream_handle);
   const DevicePlan::Impl& p = device_plan.impl();
   const int head_dim = cache.config().head_dim;
   const auto batch = static_cast<std::int64_t>(p.plan.batch.size());
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cuda, {batch, p.params.num_q_heads, head_dim});
   if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cuda, {batch, p.params.num_q_heads});
-  if (batch > 0) {
-    cuda_memory::expect_device_pointer(out.data, "out");
-    if (lse.data != nullptr) cuda_memory::expect_device_pointer(lse.data, "lse");
+  check_and_compute_states(cache, device_plan, layer, q, /*with_max=*/false, stream);
+  if (batch == 0) return;
+  cuda_memory::expect_device_pointer(out.data, "out");
+  if (lse.data != nullptr) cuda_memory::expect_device_pointer(lse.data, "lse");
+
+  MergeArgs args{};
+  args.merge_begin = static_cast<const std::uint32_t*>(p.merge_begin.data());
+  args.merge_states = static_cast<const std::uint32_t*>(p.merge_states.data());
+  args.row_to_batch = static_cast<const std::uint32_t*>(p.row_to_batch.data());
+  args.state_o = static_cast<const float*>(p.state_o.data());
+  args.state_lse = static_cast<const float*>(p.state_lse.data());
+  args.out = out.data;
+  args.lse = static_cast<float*>(lse.data);
+  args.q_heads = p.params.num_q_heads;
+  args.head_dim = head_dim;
+  const dim3 grid(p.plan.num_rows(), static_cast<unsigned>(p.params.num_q_heads));
+  const auto threads = static_cast<unsigned>(head_dim / 4);
+  switch (out.dtype) {
+    case DType::f32: merge_kernel<float><<<grid, threads, 0, stream>>>(args); break;
+    case DType::bf16: merge_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(args); break;
+    case DType::f16: merge_kernel<__half><<<grid, threads, 0, stream>>>(args); break;
   }
-  MergeArgs merge{};
-  merge.merge_begin = static_cast<const std::uint32_t*>(p.merge_begin.data());
-  merge.merge_states = static_cast<const std::uint32_t*>(p.merge_states.data());
-  merge.row_to_batch = static_cast<const std::uint32_t*>(p.row_to_batch.data());
-  merge.state_o = static_cast<const float*>(p.state_o.data());
-  merge.state_lse = static_cast<const float*>(p.state_lse.data());
-  merge.out = out.data;
-  merge.out_dtype = out.dtype;
-  merge.lse = static_cast<float*>(lse.data);
-  merge.row_counters = static_cast<std::uint32_t*>(p.row_counters.data());
-  merge.row_expected = static_cast<const std::uint32_t*>(p.row_expected.data());
-  merge.q_heads = p.params.num_q_heads;
-  merge.head_dim = head_dim;
-  run_kernel(cache, device_plan, layer, q, merge, static_cast<cudaStream_t>(stream_handle));
+  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
 
 PartialStates partial_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
-  run_kernel(cache, device_plan, layer, q, MergeArgs{}, nullptr);
+  check_and_compute_states(cache, device_plan, layer, q, /*with_max=*/true, nullptr);
   CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
   const DevicePlan::Impl& p = device_plan.impl();
   PartialStates states;
