@@ -6,18 +6,13 @@
 #include <limits>
 
 #include "chunktree/reference.hpp"
+#include "support/shape.hpp"
 #include "support/workload.hpp"
 
 namespace chunktree {
 namespace {
 
-struct Shape {
-  int q_heads;
-  int kv_heads;
-  int head_dim;
-  int chunk;
-  DType dtype;
-};
+using testing::Shape;
 
 // Runs attention on every live sequence of a workload and compares with the fp64 reference
 // over KV recomputed from the tokens (never read back from the cache).
@@ -62,15 +57,7 @@ void expect_matches_reference(const testing::Workload& workload, const Shape& sh
   }
 }
 
-CacheConfig config_for(const Shape& shape) {
-  CacheConfig config;
-  config.num_kv_heads = shape.kv_heads;
-  config.head_dim = shape.head_dim;
-  config.chunk_size = shape.chunk;
-  config.dtype = shape.dtype;
-  config.capacity_chunks = 4096;
-  return config;
-}
+CacheConfig config_for(const Shape& shape) { return testing::cache_config(shape, Device::cpu); }
 
 TEST(CpuAttention, MatchesTheReferenceOnRandomTrees) {
   const Shape shapes[] = {
@@ -84,8 +71,7 @@ TEST(CpuAttention, MatchesTheReferenceOnRandomTrees) {
       testing::Workload workload(config_for(shape));
       workload.grow(random, 40, 90, round == 0 ? 3 : 30);
       for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}, PlanOptions{5, 2 * shape.chunk}}) {
-        SCOPED_TRACE(::testing::Message() << "q_heads " << shape.q_heads << " kv_heads " << shape.kv_heads << " d "
-                                          << shape.head_dim << " chunk " << shape.chunk << " round " << round);
+        SCOPED_TRACE(::testing::Message() << shape << " round " << round);
         expect_matches_reference(workload, shape, options, random);
       }
     }

@@ -11,6 +11,7 @@
 #include "chunktree/numeric.hpp"
 #include "chunktree/reference.hpp"
 #include "support/device_buffer.hpp"
+#include "support/shape.hpp"
 #include "support/workload.hpp"
 
 namespace chunktree {
@@ -20,29 +21,9 @@ namespace {
 #define REQUIRE_HOPPER() \
   if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible"
 
-struct Shape {
-  int q_heads;
-  int kv_heads;
-  int head_dim;
-  int chunk;
-  DType dtype;
-};
+using testing::Shape;
 
-std::ostream& operator<<(std::ostream& stream, const Shape& s) {
-  return stream << "q_heads " << s.q_heads << " kv_heads " << s.kv_heads << " d " << s.head_dim << " chunk " << s.chunk << " "
-                << to_string(s.dtype);
-}
-
-CacheConfig gpu_config(const Shape& shape, std::int64_t capacity = 4096) {
-  CacheConfig config;
-  config.num_kv_heads = shape.kv_heads;
-  config.head_dim = shape.head_dim;
-  config.chunk_size = shape.chunk;
-  config.dtype = shape.dtype;
-  config.capacity_chunks = capacity;
-  config.device = Device::cuda;
-  return config;
-}
+CacheConfig gpu_config(const Shape& shape, std::int64_t capacity = 4096) { return testing::cache_config(shape, Device::cuda, capacity); }
 
 // q for every live sequence, random and representable in the dtype.
 std::vector<float> random_queries(const testing::Workload& w, const Shape& shape, tools::Random& random) {
