@@ -81,6 +81,58 @@ struct KvCursor {
   int start;
 };
 
+// Combines the 4 warps' states of a narrow tile (the same 16 rows, each warp a quarter of every
+// step's positions) into warp 0's registers, through `scratch` in shared memory (the K/V stages,
+// free once the loop is done). Called by all threads.
+template <int D>
+__device__ void combine_warps(float* scratch, tiles::Accumulator (&o)[D / 8], float (&running_max)[2], float (&sum)[2]) {
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  float* o_parts = scratch;                // [warp][16 rows][D]
+  float* max_parts = scratch + 4 * 16 * D;  // [warp][16 rows]
+  float* sum_parts = max_parts + 4 * 16;    // [warp][16 rows]
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = lane / 4 + 8 * h;
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d) {
+      *reinterpret_cast<float2*>(o_parts + (warp * 16 + row) * D + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h], o[d][2 * h + 1]);
+    }
+    if (lane % 4 == 0) {
+      max_parts[warp * 16 + row] = running_max[h];
+      sum_parts[warp * 16 + row] = sum[h];
+    }
+  }
+  __syncthreads();
+  if (warp != 0) return;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = lane / 4 + 8 * h;
+    float top = -INFINITY;
+    for (int w = 0; w < 4; ++w) top = fmaxf(top, max_parts[w * 16 + row]);
+    float weight[4];
+    float total = 0.0f;
+    for (int w = 0; w < 4; ++w) {
+      weight[w] = max_parts[w * 16 + row] == -INFINITY ? 0.0f : exp2f(max_parts[w * 16 + row] - top);
+      total += weight[w] * sum_parts[w * 16 + row];
+    }
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d) {
+      float2 combined = make_float2(0.0f, 0.0f);
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const float2 part = *reinterpret_cast<const float2*>(o_parts + (w * 16 + row) * D + d * 8 + 2 * (lane % 4));
+        combined.x += weight[w] * part.x;
+        combined.y += weight[w] * part.y;
+      }
+      o[d][2 * h] = combined.x;
+      o[d][2 * h + 1] = combined.y;
+    }
+    running_max[h] = top;
+    sum[h] = total;
+  }
+}
+
 // K/V stages in flight: three where shared memory allows two CTAs per SM, two for d = 256.
 template <int D>
 constexpr int kStages = D == 256 ? 2 : 3;
@@ -101,7 +153,12 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
   const int tile_rows = min(kTileRows, query_rows - static_cast<int>(work.m_begin));
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
-  const bool warp_has_rows = warp * 16 < tile_rows;  // warps past the last query row only copy
+  // A narrow tile (at most 16 query rows: decode without sharing, small GQA groups) splits each
+  // 64-position step over the 4 warps instead of the rows, and combines their states at the end;
+  // a wide tile gives each warp 16 rows, and warps past the last query row only copy.
+  const bool narrow = tile_rows <= 16;
+  const int row0 = narrow ? 0 : warp * 16;
+  const bool computes = narrow || row0 < tile_rows;
 
   // Query row m of the item is sequence row item.row_begin + m / group, q head kv_head·group + m % group.
   const auto* q = static_cast<const Element*>(args.q);
@@ -162,16 +219,16 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
     const Tile k_tile = k_tile_of(stage);
     const Tile v_tile = v_tile_of(stage);
 
-    if (warp_has_rows) {
+    if (computes) {
       // S = Q·Kᵀ for the warp's 16 rows and up to 64 positions.
       tiles::Accumulator s[kTileTokens / 8] = {};
 #pragma unroll
       for (int kc = 0; kc < D / 8; kc += 2) {
         std::uint32_t a[4];
-        tiles::load_a(q_tile, warp * 16, kc, a);
+        tiles::load_a(q_tile, row0, kc, a);
 #pragma unroll
         for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
-          if (b16 < blocks16) {
+          if (b16 < blocks16 && (!narrow || b16 == warp)) {
             std::uint32_t b[4];
             tiles::load_b_nk(k_tile, b16 * 16, kc, b);
             tiles::mma<Element>(s[2 * b16], a, b[0], b[1]);
@@ -189,12 +246,14 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
 #pragma unroll
           for (int e = 2 * h; e < 2 * h + 2; ++e) {
             const int column = n * 8 + 2 * (lane % 4) + e % 2;
-            s[n][e] = column < tokens ? s[n][e] * args.scale_log2 : -INFINITY;
+            const bool mine = column < tokens && (!narrow || column / 16 == warp);
+            s[n][e] = mine ? s[n][e] * args.scale_log2 : -INFINITY;
             tile_max = fmaxf(tile_max, s[n][e]);
           }
         }
         const float new_max = fmaxf(running_max[h], tiles::row_max(tile_max));
-        const float rescale = exp2f(running_max[h] - new_max);
+        // -inf: no position of this warp so far (narrow tiles); nothing to rescale or add.
+        const float rescale = new_max == -INFINITY ? 1.0f : exp2f(running_max[h] - new_max);
         running_max[h] = new_max;
         running_sum[h] *= rescale;
 #pragma unroll
@@ -206,7 +265,7 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
         for (int n = 0; n < kTileTokens / 8; ++n) {
 #pragma unroll
           for (int e = 2 * h; e < 2 * h + 2; ++e) {
-            s[n][e] = exp2f(s[n][e] - new_max);
+            s[n][e] = new_max == -INFINITY ? 0.0f : exp2f(s[n][e] - new_max);
             running_sum[h] += s[n][e];
           }
         }
@@ -215,7 +274,7 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
       // O += P·V.
 #pragma unroll
       for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
-        if (b16 < blocks16) {
+        if (b16 < blocks16 && (!narrow || b16 == warp)) {
           std::uint32_t a[4];
           tiles::accumulators_to_a<Element>(s[2 * b16], s[2 * b16 + 1], a);
 #pragma unroll
@@ -232,24 +291,26 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
     advance(cursor, piece);
   }
 
-  // Normalise and store the states of the warp's valid rows.
+  float sum[2] = {tiles::row_sum(running_sum[0]), tiles::row_sum(running_sum[1])};
+  if (narrow) combine_warps<D>(reinterpret_cast<float*>(q_tile.data + Tile::kElements), o, running_max, sum);
+
+  // Normalise and store the states of the warp's valid rows (warp 0's, for a narrow tile).
   constexpr float kLn2 = 0.6931471805599453f;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const float sum = tiles::row_sum(running_sum[h]);
-    const int m = static_cast<int>(work.m_begin) + warp * 16 + lane / 4 + 8 * h;
-    if (m >= query_rows) continue;
+    const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
+    if (m >= query_rows || (narrow && warp != 0)) continue;
     const std::uint32_t state = item.state_begin + static_cast<std::uint32_t>(m / group);
     const int head = static_cast<int>(work.kv_head) * group + m % group;
     const std::int64_t state_head = static_cast<std::int64_t>(state) * args.q_heads + head;
-    const float inverse = 1.0f / sum;
+    const float inverse = 1.0f / sum[h];
     float* o_row = args.state_o + state_head * D;
 #pragma unroll
     for (int d = 0; d < D / 8; ++d) {
       *reinterpret_cast<float2*>(o_row + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h] * inverse, o[d][2 * h + 1] * inverse);
     }
     if (lane % 4 == 0) {
-      args.state_lse[state_head] = (running_max[h] + log2f(sum)) * kLn2;
+      args.state_lse[state_head] = (running_max[h] + log2f(sum[h])) * kLn2;
       if (args.state_max != nullptr) args.state_max[state_head] = running_max[h] * kLn2;
     }
   }
