@@ -209,6 +209,11 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
     const int stage = step % Stages;
     const int tokens = min(kTileTokens, piece.end - cursor.start);
     const int blocks16 = (tokens + 15) / 16;
+    // The 16-position blocks and positions this warp computes: all of them, or its quarter.
+    const int block_begin = narrow ? warp : 0;
+    const int block_end = narrow ? min(blocks16, warp + 1) : blocks16;
+    const int column_begin = 16 * block_begin;
+    const int column_end = min(tokens, 16 * block_end);
     if (load_cursor.piece < item.piece_end) {
       copy_step(load_piece, load_cursor.start, (step + Stages - 1) % Stages);
       advance(load_cursor, load_piece);
@@ -228,7 +233,7 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
         tiles::load_a(q_tile, row0, kc, a);
 #pragma unroll
         for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
-          if (b16 < blocks16 && (!narrow || b16 == warp)) {
+          if (b16 >= block_begin && b16 < block_end) {
             std::uint32_t b[4];
             tiles::load_b_nk(k_tile, b16 * 16, kc, b);
             tiles::mma<Element>(s[2 * b16], a, b[0], b[1]);
@@ -246,14 +251,14 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
 #pragma unroll
           for (int e = 2 * h; e < 2 * h + 2; ++e) {
             const int column = n * 8 + 2 * (lane % 4) + e % 2;
-            const bool mine = column < tokens && (!narrow || column / 16 == warp);
-            s[n][e] = mine ? s[n][e] * args.scale_log2 : -INFINITY;
+            s[n][e] = column >= column_begin && column < column_end ? s[n][e] * args.scale_log2 : -INFINITY;
             tile_max = fmaxf(tile_max, s[n][e]);
           }
         }
         const float new_max = fmaxf(running_max[h], tiles::row_max(tile_max));
-        // -inf: no position of this warp so far (narrow tiles); nothing to rescale or add.
-        const float rescale = new_max == -INFINITY ? 1.0f : exp2f(running_max[h] - new_max);
+        // -inf: no position of this warp so far (narrow tiles): subtracting 0 keeps exp2 at 0, not NaN.
+        const float reference = new_max == -INFINITY ? 0.0f : new_max;
+        const float rescale = exp2f(running_max[h] - reference);
         running_max[h] = new_max;
         running_sum[h] *= rescale;
 #pragma unroll
@@ -265,7 +270,7 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
         for (int n = 0; n < kTileTokens / 8; ++n) {
 #pragma unroll
           for (int e = 2 * h; e < 2 * h + 2; ++e) {
-            s[n][e] = new_max == -INFINITY ? 0.0f : exp2f(s[n][e] - new_max);
+            s[n][e] = exp2f(s[n][e] - reference);
             running_sum[h] += s[n][e];
           }
         }
@@ -274,7 +279,7 @@ __global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialA
       // O += P·V.
 #pragma unroll
       for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
-        if (b16 < blocks16 && (!narrow || b16 == warp)) {
+        if (b16 >= block_begin && b16 < block_end) {
           std::uint32_t a[4];
           tiles::accumulators_to_a<Element>(s[2 * b16], s[2 * b16 + 1], a);
 #pragma unroll
