@@ -3,13 +3,13 @@
 #include <cuda_runtime.h>
 
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/cuda_backend.hpp"
 #include "chunktree/device.hpp"
 #include "chunktree/numeric.hpp"
+#include "gpu_buffer.hpp"
 
 namespace chunktree::tools {
 namespace {
@@ -19,28 +19,18 @@ void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) throw Error(ErrorCode::cuda, std::string(what) + ": " + cudaGetErrorString(status));
 }
 
-// A device buffer for the length of a call.
-struct DeviceBuffer {
-  void* data = nullptr;
-  explicit DeviceBuffer(std::size_t bytes) { check(cudaMalloc(&data, bytes == 0 ? 1 : bytes), "cudaMalloc"); }
-  ~DeviceBuffer() { cudaFree(data); }
-  DeviceBuffer(DeviceBuffer&& other) noexcept : data(std::exchange(other.data, nullptr)) {}
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
-
 // q in the cache's dtype, on the device.
-DeviceBuffer upload_query(const PrefixCache& cache, const ConstTensorView& q) {
+GpuBuffer upload_query(const PrefixCache& cache, const ConstTensorView& q) {
   const DType dtype = cache.config().dtype;
   std::vector<std::byte> converted(static_cast<std::size_t>(q.numel()) * dtype_size(dtype));
   for (std::int64_t i = 0; i < q.numel(); ++i) store_element(converted.data(), dtype, i, load_element(q.data, q.dtype, i));
-  DeviceBuffer buffer(converted.size());
-  check(cudaMemcpy(buffer.data, converted.data(), converted.size(), cudaMemcpyHostToDevice), "copying q to the GPU");
+  GpuBuffer buffer(converted.size());
+  check(cudaMemcpy(buffer.data(), converted.data(), converted.size(), cudaMemcpyHostToDevice), "copying q to the GPU");
   return buffer;
 }
 
-ConstTensorView device_view(const DeviceBuffer& buffer, const PrefixCache& cache, const ConstTensorView& q) {
-  return ConstTensorView(buffer.data, cache.config().dtype, Device::cuda, q.shape);
+ConstTensorView device_view(const GpuBuffer& buffer, const PrefixCache& cache, const ConstTensorView& q) {
+  return ConstTensorView(buffer.data(), cache.config().dtype, Device::cuda, q.shape);
 }
 
 }  // namespace
@@ -62,7 +52,7 @@ Device backend_device(Backend backend) { return backend == Backend::cpu ? Device
 PartialStates backend_partial_states(Backend backend, const PrefixCache& cache, const Plan& plan, const ConstTensorView& q,
                                      const AttentionParams& params) {
   if (backend == Backend::cpu) return cpu::partial_states(cache, plan, 0, q, params);
-  const DeviceBuffer q_device = upload_query(cache, q);
+  const GpuBuffer q_device = upload_query(cache, q);
   const cuda::DevicePlan device_plan(cache, plan, params);
   return cuda::partial_states(cache, device_plan, 0, device_view(q_device, cache, q));
 }
@@ -73,19 +63,19 @@ void backend_attend(Backend backend, const PrefixCache& cache, const Plan& plan,
     cpu::attend(cache, plan, 0, q, out, lse, params);
     return;
   }
-  const DeviceBuffer q_device = upload_query(cache, q);
+  const GpuBuffer q_device = upload_query(cache, q);
   const std::size_t out_bytes = static_cast<std::size_t>(out.numel()) * sizeof(float);
   const std::size_t lse_bytes = static_cast<std::size_t>(lse.numel()) * sizeof(float);
-  const DeviceBuffer out_device(out_bytes);
-  const DeviceBuffer lse_device(lse_bytes);
+  const GpuBuffer out_device(out_bytes);
+  const GpuBuffer lse_device(lse_bytes);
   // Poisoned (NaN): an element the kernels fail to write shows up in the comparison.
-  check(cudaMemset(out_device.data, 0xff, out_bytes), "poisoning out");
-  check(cudaMemset(lse_device.data, 0xff, lse_bytes), "poisoning lse");
+  check(cudaMemset(out_device.data(), 0xff, out_bytes), "poisoning out");
+  check(cudaMemset(lse_device.data(), 0xff, lse_bytes), "poisoning lse");
   const cuda::DevicePlan device_plan(cache, plan, params);
-  cuda::attend(cache, device_plan, 0, device_view(q_device, cache, q), TensorView{out_device.data, DType::f32, Device::cuda, out.shape},
-               TensorView{lse_device.data, DType::f32, Device::cuda, lse.shape});
-  check(cudaMemcpy(out.data, out_device.data, out_bytes, cudaMemcpyDeviceToHost), "copying out back");
-  check(cudaMemcpy(lse.data, lse_device.data, lse_bytes, cudaMemcpyDeviceToHost), "copying lse back");
+  cuda::attend(cache, device_plan, 0, device_view(q_device, cache, q), TensorView{out_device.data(), DType::f32, Device::cuda, out.shape},
+               TensorView{lse_device.data(), DType::f32, Device::cuda, lse.shape});
+  check(cudaMemcpy(out.data, out_device.data(), out_bytes, cudaMemcpyDeviceToHost), "copying out back");
+  check(cudaMemcpy(lse.data, lse_device.data(), lse_bytes, cudaMemcpyDeviceToHost), "copying lse back");
 }
 
 }  // namespace chunktree::tools

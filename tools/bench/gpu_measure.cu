@@ -129,8 +129,6 @@ void fill_random(void* device_data, DType dtype, std::int64_t count, std::uint64
   check(cudaGetLastError(), "fill_random");
 }
 
-GpuBuffer::GpuBuffer(std::size_t bytes) { check(cudaMalloc(&data_, bytes == 0 ? 1 : bytes), "cudaMalloc"); }
-GpuBuffer::~GpuBuffer() { cudaFree(data_); }
 
 Ceilings measure_ceilings() {
   Ceilings ceilings;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "chunktree/types.hpp"
+#include "gpu_buffer.hpp"
 
 namespace chunktree::tools {
 
@@ -27,19 +28,6 @@ Ceilings measure_ceilings();
 
 // Fills `count` elements of device memory with N(0,1)-like values in bf16 or f16 (never zeros).
 void fill_random(void* device_data, DType dtype, std::int64_t count, std::uint64_t seed);
-
-// A device allocation for the benchmark's own buffers.
-class GpuBuffer {
- public:
-  explicit GpuBuffer(std::size_t bytes);
-  ~GpuBuffer();
-  GpuBuffer(const GpuBuffer&) = delete;
-  GpuBuffer& operator=(const GpuBuffer&) = delete;
-  void* data() const { return data_; }
-
- private:
-  void* data_ = nullptr;
-};
 
 struct Timing {
   std::vector<double> microseconds;  // one per repeat
