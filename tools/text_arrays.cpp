@@ -122,7 +122,6 @@ void write_values(std::FILE* file, std::span<const T> values) {
 }  // namespace
 
 void write_floats(std::FILE* file, std::span<const float> values) { write_values(file, values); }
-void write_doubles(std::FILE* file, std::span<const double> values) { write_values(file, values); }
 
 OutputFile::OutputFile(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
   if (file_ == nullptr) {

@@ -39,7 +39,6 @@ class LineReader {
 
 // Writes values space-separated on one line, each in the shortest form that reads back exactly.
 void write_floats(std::FILE* file, std::span<const float> values);
-void write_doubles(std::FILE* file, std::span<const double> values);
 
 // Opens a file for writing, throwing an error that names it on failure; closes on scope exit.
 class OutputFile {

@@ -712,7 +712,7 @@ CheckResult compare_run(const TreeWorkload& w, const LibraryRun& run, bool stric
 }
 
 // Writes the file again into `dump_dir`, with the default plan's O and LSE as the expected values.
-void dump(const std::string& path, const std::string& dump_dir, TreeWorkload w, const PlanRun& computed) {
+void dump(const std::string& path, const std::string& dump_dir, TreeWorkload w, const PlanRun& computed, Backend backend) {
   namespace fs = std::filesystem;
   make_directories(dump_dir);
   const fs::path target = fs::path(dump_dir) / fs::path(path).filename();
@@ -729,7 +729,7 @@ void dump(const std::string& path, const std::string& dump_dir, TreeWorkload w, 
     w.sequences[s].lse.assign(computed.lse.begin() + static_cast<std::ptrdiff_t>(s * heads),
                               computed.lse.begin() + static_cast<std::ptrdiff_t>((s + 1) * heads));
   }
-  w.comment = "dump of " + path + ": O and LSE as the cpu backend computed them (default plan)";
+  w.comment = "dump of " + path + ": O and LSE as the " + std::string(backend_name(backend)) + " backend computed them (default plan)";
   write_tree_file(target.string(), w);
 }
 
@@ -739,7 +739,7 @@ CheckResult check_tree_file(const std::string& path, const CheckOptions& options
   const TreeWorkload workload = read_tree_file(path);
   const LibraryRun run = run_through_library(workload, options.backend, options.threads);
   CheckResult result = compare_run(workload, run, options.strict, options.verbose);
-  if (!options.dump_dir.empty()) dump(path, options.dump_dir, workload, run.plans.front());
+  if (!options.dump_dir.empty()) dump(path, options.dump_dir, workload, run.plans.front(), options.backend);
   return result;
 }
 

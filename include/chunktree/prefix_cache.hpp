@@ -116,7 +116,6 @@ class PrefixCache {
 
   // The tree as the planner sees it. Node ids are stable while the node lives.
   std::vector<std::int32_t> path(SeqId seq) const;  // node ids from the root's child down to the sequence's end
-  std::int64_t node_length(std::int32_t node) const;
   void append_node_pieces(std::int32_t node, std::vector<KvPiece>& pieces) const;
 
   PoolView pool(int layer) const;

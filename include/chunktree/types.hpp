@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -19,7 +18,6 @@ enum class Device : std::uint8_t { cpu, cuda };
 std::size_t dtype_size(DType dtype);
 std::string_view to_string(DType dtype);
 std::string_view to_string(Device device);
-std::optional<DType> parse_dtype(std::string_view name);
 
 // What went wrong, so that callers (and the Python binding) can react by kind.
 enum class ErrorCode : std::uint8_t {

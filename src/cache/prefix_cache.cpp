@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <string>
 #include <utility>
 
@@ -75,7 +74,7 @@ struct PrefixCache::Impl {
     chunk_used.assign(static_cast<std::size_t>(config.capacity_chunks), 0);
     free_chunks.reserve(static_cast<std::size_t>(config.capacity_chunks));
     for (std::int64_t c = config.capacity_chunks - 1; c >= 0; --c) free_chunks.push_back(static_cast<ChunkId>(c));
-    const std::size_t bytes = static_cast<std::size_t>(2 * config.num_layers * layer_elements()) * dtype_size(config.dtype);
+    const std::size_t bytes = static_cast<std::size_t>(2 * std::int64_t{config.num_layers} * layer_elements()) * dtype_size(config.dtype);
     if (config.device == Device::cpu) {
       host_storage.resize(bytes);
     } else {
@@ -321,6 +320,14 @@ void validate(const CacheConfig& config) {
   if (config.capacity_chunks < 1 || config.capacity_chunks > (std::int64_t{1} << 30)) {
     bad("capacity_chunks must be between 1 and 2^30, got " + std::to_string(config.capacity_chunks));
   }
+  if (config.num_layers > 4096 || config.num_kv_heads > 4096) {
+    bad("num_layers and num_kv_heads must be at most 4096, got " + std::to_string(config.num_layers) + " and " +
+        std::to_string(config.num_kv_heads));
+  }
+  // K and V of every layer: at most 2^62 bytes, so that every offset fits in 64 bits.
+  const double pool_bytes = 2.0 * config.num_layers * static_cast<double>(config.capacity_chunks) * config.num_kv_heads *
+                            config.chunk_size * config.head_dim * 4.0;
+  if (pool_bytes > 0x1p62) bad("the pools would exceed 2^62 bytes; use fewer chunks, layers or heads");
   if (config.device == Device::cuda && config.dtype == DType::f32) {
     bad("dtype f32 is supported on the CPU only; use bf16 or f16 on the GPU");
   }
@@ -344,13 +351,16 @@ AddResult PrefixCache::add(std::span<const Token> tokens) {
     s.require_chunks(s.chunks_for(static_cast<std::int64_t>(rest), tail));
   }
 
+  // Allocate before the first change, so that running out of memory leaves the cache as it was.
+  AddResult result;
+  result.slots.reserve(rest);
+  s.nodes.reserve(s.nodes.size() + 2);
+  s.sequences.reserve(s.sequences.size() + 1);
   std::int32_t end = m.node;
   if (m.partial_child != kNoNode) end = s.split(m.partial_child, m.partial_length);
-  AddResult result;
   result.cached_tokens = static_cast<std::int64_t>(m.matched);
   if (rest > 0) {
     end = s.new_child(end);
-    result.slots.reserve(rest);
     s.extend(end, tokens.subspan(m.matched), result.slots);
   }
   result.seq = s.new_sequence(end, static_cast<std::int64_t>(tokens.size()));
@@ -389,6 +399,7 @@ std::vector<SeqId> PrefixCache::fork(SeqId seq, int n) {
   if (n < 1) fail(ErrorCode::invalid_argument, "fork: n must be at least 1, got " + std::to_string(n));
   std::vector<SeqId> children;
   children.reserve(static_cast<std::size_t>(n));
+  s.sequences.reserve(s.sequences.size() + static_cast<std::size_t>(n));  // allocate before the first change
   for (int i = 0; i < n; ++i) children.push_back(s.new_sequence(parent.node, parent.length));
   s.touch();
   return children;
@@ -403,7 +414,8 @@ void PrefixCache::remove(SeqId seq) {
   s.live_sequences -= 1;
   sequence.live = false;
   sequence.generation += 1;
-  s.free_sequences.push_back(static_cast<std::uint32_t>(seq.value & 0xffffffffu));
+  // A slot whose generation would wrap is retired, so that no handle is ever issued twice.
+  if (sequence.generation != UINT32_MAX) s.free_sequences.push_back(static_cast<std::uint32_t>(seq.value & 0xffffffffu));
   while (node != kRoot) {
     const Node& n = s.nodes[static_cast<std::size_t>(node)];
     if (n.sequences_ending > 0 || !n.children.empty()) break;
@@ -517,10 +529,6 @@ std::int32_t PrefixCache::refcount(ChunkId chunk) const {
 }
 
 std::uint64_t PrefixCache::version() const { return impl_->version; }
-
-std::int64_t PrefixCache::node_length(std::int32_t node) const {
-  return static_cast<std::int64_t>(impl_->nodes.at(static_cast<std::size_t>(node)).tokens.size());
-}
 
 void PrefixCache::append_node_pieces(std::int32_t node_index, std::vector<KvPiece>& pieces) const {
   const Impl& s = *impl_;

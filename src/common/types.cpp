@@ -17,13 +17,6 @@ std::string_view to_string(DType dtype) {
 
 std::string_view to_string(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
 
-std::optional<DType> parse_dtype(std::string_view name) {
-  if (name == "f32" || name == "fp32" || name == "float32") return DType::f32;
-  if (name == "f16" || name == "fp16" || name == "float16") return DType::f16;
-  if (name == "bf16" || name == "bfloat16") return DType::bf16;
-  return std::nullopt;
-}
-
 std::string shape_string(const std::vector<std::int64_t>& shape) {
   std::string text = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);

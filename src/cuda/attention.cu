@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -377,9 +378,9 @@ cuda_memory::DeviceAllocation upload(const std::vector<T>& values) {
 template <typename Element, int D>
 void launch_partial_states(const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
   constexpr int kSharedBytes = (1 + 2 * kStages<D>) * kTileRows * D * static_cast<int>(sizeof(Element));  // Q + stages × (K, V)
-  static const cudaError_t configured =
-      cudaFuncSetAttribute(partial_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
-  CHUNKTREE_CUDA_CHECK(configured);
+  // Per launch, not once per process: the limit belongs to the current device.
+  CHUNKTREE_CUDA_CHECK(
+      cudaFuncSetAttribute(partial_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes));
   partial_states_kernel<Element, D><<<tiles, kThreads, kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
@@ -469,6 +470,9 @@ void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device
   expect_tensor(q, "q", {config.dtype}, Device::cuda, {batch, p.params.num_q_heads, config.head_dim});
   if (batch == 0) return;
   cuda_memory::expect_device_pointer(q.data, "q");
+  if (reinterpret_cast<std::uintptr_t>(q.data) % 16 != 0) {
+    fail(ErrorCode::invalid_argument, "q must be 16-byte aligned (the kernel copies rows in 16-byte pieces); pass the start of an allocation");
+  }
 
   PartialArgs args{};
   args.tiles = static_cast<const WorkTile*>(p.tiles.data());

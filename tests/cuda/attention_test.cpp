@@ -313,6 +313,9 @@ TEST(CudaErrors, WrongDevicesDtypesAndStalePlansAreClear) {
   expect_error([&] { cuda::attend(w.cache, device_plan, 0, ConstTensorView(host_q.data(), DType::bf16, Device::cpu, {1, 4, 64}), out_view); },
                "cpu");
   expect_error([&] { cuda::attend(w.cache, device_plan, 2, q_view, out_view); }, "layer");
+  testing::DeviceBuffer wide_q(4 * 64 * 2 + 16);
+  const ConstTensorView misaligned(static_cast<char*>(wide_q.data()) + 2, DType::bf16, Device::cuda, {1, 4, 64});
+  expect_error([&] { cuda::attend(w.cache, device_plan, 0, misaligned, out_view); }, "aligned");
   CacheConfig on_host = gpu_config(shape);
   on_host.device = Device::cpu;
   PrefixCache host_cache(on_host);
