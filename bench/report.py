@@ -6,26 +6,9 @@ One table per preset: a row per case, the floor, then each implementation's medi
 multiple of the floor, and chunktree's speed-up over FlashInfer's cascade where both ran.
 """
 
-import csv
 import sys
-from collections import OrderedDict
 
-IMPL_ORDER = ["chunktree", "chunktree-noshare", "flashinfer-cascade", "flashinfer-decode", "sdpa"]
-
-
-def read_rows(paths):
-    rows = []
-    for path in paths:
-        with open(path, newline="") as handle:
-            rows.extend(csv.DictReader(handle))
-    return rows
-
-
-def number(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
+from plot import group_rows, number, read_rows
 
 
 def cell(row):
@@ -39,19 +22,14 @@ def cell(row):
 
 
 def tables(rows):
-    presets = OrderedDict()
-    for row in rows:
-        presets.setdefault(row["preset"], OrderedDict()).setdefault(row["case"], {})[row["impl"]] = row
     out = []
-    for preset, cases in presets.items():
-        impls = [impl for impl in IMPL_ORDER if any(impl in by_impl for by_impl in cases.values())]
-        impls += sorted({impl for by_impl in cases.values() for impl in by_impl} - set(impls))
+    for preset, (case_names, cases, impls) in group_rows(rows).items():
         out.append(f"### {preset}\n")
         out.append("| case | floor µs | " + " | ".join(impls) + " | vs FI cascade |")
         out.append("|---" * (len(impls) + 3) + "|")
-        for case, by_impl in cases.items():
-            any_row = next(iter(by_impl.values()))
-            floor = number(any_row.get("floor_us"))
+        for case in case_names:
+            by_impl = cases[case]
+            floor = number(next(iter(by_impl.values())).get("floor_us"))
             ours = number((by_impl.get("chunktree") or {}).get("median_us"))
             theirs = number((by_impl.get("flashinfer-cascade") or {}).get("median_us"))
             speedup = f"{theirs / ours:.2f}×" if ours and theirs else "—"

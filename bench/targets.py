@@ -5,24 +5,18 @@
 Prints a markdown table: target, measured, met or not.
 """
 
-import csv
 import statistics
 import sys
 
-
-def load(path):
-    return {(row["preset"], row["case"], row["impl"]): row for row in csv.DictReader(open(path, newline=""))}
+from plot import number, read_rows
 
 
 def value(row, column):
-    try:
-        return float(row[column])
-    except (KeyError, TypeError, ValueError):
-        return None
+    return number(row.get(column))
 
 
 def main(ours_path, peers_path):
-    rows = {**load(ours_path), **load(peers_path)}
+    rows = {(row["preset"], row["case"], row["impl"]): row for row in read_rows([ours_path, peers_path])}
     ours = {(p, c): row for (p, c, impl), row in rows.items() if impl == "chunktree"}
     lines = ["| id | target | measured | met |", "|---|---|---|---|"]
 
