@@ -74,9 +74,10 @@ Shape check_inputs(const PrefixCache& cache, const Plan& plan, int layer, const 
 
 }  // namespace
 
-PartialStates partial_states(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q,
-                             const AttentionParams& params) {
-  const Shape shape = check_inputs(cache, plan, layer, q, params);
+namespace {
+
+// partial_states for inputs that check_inputs has accepted.
+PartialStates compute_states(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q, const Shape& shape) {
   const PoolView pool = cache.pool(layer);
   const std::size_t d = static_cast<std::size_t>(shape.head_dim);
   const std::size_t q_heads = static_cast<std::size_t>(shape.q_heads);
@@ -141,6 +142,13 @@ PartialStates partial_states(const PrefixCache& cache, const Plan& plan, int lay
   return states;
 }
 
+}  // namespace
+
+PartialStates partial_states(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q,
+                             const AttentionParams& params) {
+  return compute_states(cache, plan, layer, q, check_inputs(cache, plan, layer, q, params));
+}
+
 void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q, const TensorView& out,
             const TensorView& lse, const AttentionParams& params) {
   const Shape shape = check_inputs(cache, plan, layer, q, params);
@@ -148,7 +156,7 @@ void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTe
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {batch, shape.q_heads, shape.head_dim});
   if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {batch, shape.q_heads});
 
-  const PartialStates states = partial_states(cache, plan, layer, q, params);
+  const PartialStates states = compute_states(cache, plan, layer, q, shape);
   const std::size_t d = static_cast<std::size_t>(shape.head_dim);
   const std::size_t q_heads = static_cast<std::size_t>(shape.q_heads);
   parallel_for(plan.num_rows(), shape.threads, [&](std::size_t row) {
