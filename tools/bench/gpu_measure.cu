@@ -169,8 +169,14 @@ Ceilings measure_ceilings() {
 }
 
 Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, int repeats, bool cold_l2) {
-  const CardInfo card = card_info();
-  const std::int64_t flush_bytes = 2 * card.l2_bytes;
+  // Only the L2 size and SM count are needed here; card_info() would also read the driver file.
+  int device = 0;
+  int l2_bytes = 0;
+  int multiprocessors = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device), "cudaDeviceGetAttribute");
+  check(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  const std::int64_t flush_bytes = 2 * static_cast<std::int64_t>(l2_bytes);
   GpuBuffer flush(static_cast<std::size_t>(flush_bytes));
   cudaStream_t stream;
   check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -199,7 +205,7 @@ Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, in
   check(cudaEventCreate(&stop), "cudaEventCreate");
   for (int r = 0; r < repeats; ++r) {
     if (cold_l2) {
-      overwrite_kernel<<<card.multiprocessors * 4, 512, 0, stream>>>(static_cast<uint4*>(flush.data()), flush_bytes / 16,
+      overwrite_kernel<<<multiprocessors * 4, 512, 0, stream>>>(static_cast<uint4*>(flush.data()), flush_bytes / 16,
                                                                       static_cast<unsigned>(r));
       check(cudaGetLastError(), "L2 flush");
     }
