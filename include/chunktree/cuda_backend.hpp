@@ -33,9 +33,10 @@ class DevicePlan {
   std::unique_ptr<Impl> impl_;
 };
 
-// `base` with max_item_tokens chosen for this backend's kernel: items cut to about the KV a work
-// tile should stream for the GPU to get two waves of tiles (a power of two, at least 128 tokens),
-// so that no long span runs alone at the end. Builds one plan to look at the spans.
+// `base` with max_item_tokens chosen for this backend's kernels: whole spans or a power of two
+// (at least 128 tokens and a chunk), whichever a cost model of the kernels (tiles per SM, the
+// longest tile, the states written and merged) says is fastest. Builds one plan to look at the
+// spans.
 PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId> batch, const AttentionParams& params = {},
                                  PlanOptions base = {});
 

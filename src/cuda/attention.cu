@@ -1,11 +1,11 @@
-// The CUDA backend: one kernel computes the partial state of every (item, row) of a plan on
-// tensor cores, a second merges each row's states in plan order.
+// The CUDA backend's host side and merge: DevicePlan turns a plan into work tiles for the two
+// partial-state kernels (wgmma tiles of 128 query rows for wide items, mma.sync tiles of 64 for
+// the rest), and attend() runs them, then merges each row's states in plan order.
 //
-// Work tile = (item, kv head, 64 query rows). Query rows are the item's rows × the GQA group,
-// so a shared span's rows and heads form the M dimension of one product, and a private span's
-// GQA group is packed into rows. The CTA streams the item's KV through shared memory 64
-// positions at a time, across all its chunks, with an online softmax: each KV byte of an item
-// is read once per kv head (docs/DESIGN.md, "CUDA backend").
+// Query rows are an item's rows × the GQA group, so a shared span's rows and heads form the M
+// dimension of one product, and a private span's GQA group is packed into rows. A tile streams
+// its item's KV through shared memory, across all its chunks, with an online softmax: each KV
+// byte of an item is read once per kv head and row tile (docs/DESIGN.md, "CUDA backend").
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -18,308 +18,21 @@
 #include "chunktree/state.hpp"
 #include "cuda/check.cuh"
 #include "cuda/memory.hpp"
-#include "cuda/tiles.cuh"
-
-#include <cute/arch/copy_sm80.hpp>
+#include "cuda/partial_states.cuh"
 
 namespace chunktree {
 namespace {
 
-constexpr int kTileRows = 64;    // query rows per CTA, 16 per warp
-constexpr int kTileTokens = 64;  // KV positions per step
-constexpr int kThreads = 128;
+using kernels::DeviceItem;
+using kernels::PartialArgs;
+using kernels::WorkTile;
 
-struct WorkTile {
-  std::uint32_t item;
-  std::uint32_t kv_head;
-  std::uint32_t m_begin;  // first query row (row × group + g) of the item in this tile
-};
-
-struct DeviceItem {
-  std::uint32_t piece_begin;
-  std::uint32_t piece_end;
-  std::uint32_t row_begin;
-  std::uint32_t row_end;
-  std::uint32_t state_begin;
-};
-
-struct PartialArgs {
-  const WorkTile* tiles;
-  const DeviceItem* items;
-  const KvPiece* pieces;
-  const std::uint32_t* row_to_batch;
-  const void* q;  // [batch, q_heads, D]
-  const void* k_pool;
-  const void* v_pool;
-  std::int64_t chunk_stride;
-  std::int64_t head_stride;
-  float* state_o;    // [states, q_heads, D]
-  float* state_lse;  // [states, q_heads]
-  float* state_max;  // [states, q_heads] or null
-  int q_heads;
-  int group;
-  float scale_log2;  // softmax scale · log2(e): scores live in the log2 domain
-};
-
-// Starts copying rows [0, rows) of a [*, D] global matrix (row r at row_address(r)) into a
-// swizzled tile with cp.async, and zero-fills rows [rows, fill_rows): padding rows must hold
-// numbers, not stale data. Completes at the caller's cp_async_wait.
-template <typename Tile, typename RowAddress>
-__device__ void copy_rows_async(const Tile& tile, int rows, int fill_rows, RowAddress row_address) {
-  for (int index = threadIdx.x; index < fill_rows * Tile::kChunksPerRow; index += kThreads) {
-    const int row = index / Tile::kChunksPerRow;
-    const int chunk = index % Tile::kChunksPerRow;
-    const bool valid = row < rows;
-    const auto* source = reinterpret_cast<const cute::uint128_t*>(row_address(valid ? row : 0)) + chunk;
-    cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(*source, *reinterpret_cast<cute::uint128_t*>(tile.chunk(row, chunk)),
-                                                                 valid);
-  }
-}
-
-// Walks an item's KV 64 positions at a time: piece by piece, each piece from begin to end.
-struct KvCursor {
-  std::uint32_t piece;
-  int start;
-};
-
-// Combines the 4 warps' states of a narrow tile (the same 16 rows, each warp a quarter of every
-// step's positions) into warp 0's registers, through `scratch` in shared memory (the K/V stages,
-// free once the loop is done). Called by all threads.
-template <int D>
-__device__ void combine_warps(float* scratch, tiles::Accumulator (&o)[D / 8], float (&running_max)[2], float (&sum)[2]) {
-  const int warp = threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  float* o_parts = scratch;                // [warp][16 rows][D]
-  float* max_parts = scratch + 4 * 16 * D;  // [warp][16 rows]
-  float* sum_parts = max_parts + 4 * 16;    // [warp][16 rows]
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = lane / 4 + 8 * h;
-#pragma unroll
-    for (int d = 0; d < D / 8; ++d) {
-      *reinterpret_cast<float2*>(o_parts + (warp * 16 + row) * D + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h], o[d][2 * h + 1]);
-    }
-    if (lane % 4 == 0) {
-      max_parts[warp * 16 + row] = running_max[h];
-      sum_parts[warp * 16 + row] = sum[h];
-    }
-  }
-  __syncthreads();
-  if (warp != 0) return;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = lane / 4 + 8 * h;
-    float top = -INFINITY;
-    for (int w = 0; w < 4; ++w) top = fmaxf(top, max_parts[w * 16 + row]);
-    float weight[4];
-    float total = 0.0f;
-    for (int w = 0; w < 4; ++w) {
-      weight[w] = max_parts[w * 16 + row] == -INFINITY ? 0.0f : exp2f(max_parts[w * 16 + row] - top);
-      total += weight[w] * sum_parts[w * 16 + row];
-    }
-#pragma unroll
-    for (int d = 0; d < D / 8; ++d) {
-      float2 combined = make_float2(0.0f, 0.0f);
-#pragma unroll
-      for (int w = 0; w < 4; ++w) {
-        const float2 part = *reinterpret_cast<const float2*>(o_parts + (w * 16 + row) * D + d * 8 + 2 * (lane % 4));
-        combined.x += weight[w] * part.x;
-        combined.y += weight[w] * part.y;
-      }
-      o[d][2 * h] = combined.x;
-      o[d][2 * h + 1] = combined.y;
-    }
-    running_max[h] = top;
-    sum[h] = total;
-  }
-}
-
-// K/V stages in flight: three where shared memory allows two CTAs per SM, two for d = 256.
-template <int D>
-constexpr int kStages = D == 256 ? 2 : 3;
-
-template <typename Element, int D, int Stages = kStages<D>>
-__global__ void __launch_bounds__(kThreads) partial_states_kernel(const PartialArgs args) {
-  using Tile = tiles::SharedTile<Element, kTileRows, D>;
-  extern __shared__ __align__(128) unsigned char shared[];
-  // Q, then Stages stages of (K, V): later steps' copies run while this step computes.
-  const Tile q_tile{reinterpret_cast<Element*>(shared)};
-  const auto k_tile_of = [&](int stage) { return Tile{q_tile.data + (1 + 2 * stage) * Tile::kElements}; };
-  const auto v_tile_of = [&](int stage) { return Tile{q_tile.data + (2 + 2 * stage) * Tile::kElements}; };
-
-  const WorkTile work = args.tiles[blockIdx.x];
-  const DeviceItem item = args.items[work.item];
-  const int group = args.group;
-  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * group;
-  const int tile_rows = min(kTileRows, query_rows - static_cast<int>(work.m_begin));
-  const int warp = threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  // A narrow tile (at most 16 query rows: decode without sharing, small GQA groups) splits each
-  // 64-position step over the 4 warps instead of the rows, and combines their states at the end;
-  // a wide tile gives each warp 16 rows, and warps past the last query row only copy.
-  const bool narrow = tile_rows <= 16;
-  const int row0 = narrow ? 0 : warp * 16;
-  const bool computes = narrow || row0 < tile_rows;
-
-  // Query row m of the item is sequence row item.row_begin + m / group, q head kv_head·group + m % group.
-  const auto* q = static_cast<const Element*>(args.q);
-  copy_rows_async(q_tile, tile_rows, kTileRows, [&](int r) {
-    const int m = static_cast<int>(work.m_begin) + r;
-    const std::uint32_t batch = args.row_to_batch[item.row_begin + m / group];
-    const int head = static_cast<int>(work.kv_head) * group + m % group;
-    return q + (static_cast<std::int64_t>(batch) * args.q_heads + head) * D;
-  });
-
-  const auto* k_head = static_cast<const Element*>(args.k_pool) + work.kv_head * args.head_stride;
-  const auto* v_head = static_cast<const Element*>(args.v_pool) + work.kv_head * args.head_stride;
-  auto copy_step = [&](const KvPiece& p, int start, int stage) {
-    const int tokens = min(kTileTokens, p.end - start);
-    const int fill = (tokens + 15) / 16 * 16;
-    const std::int64_t base = p.chunk * args.chunk_stride + static_cast<std::int64_t>(start) * D;
-    copy_rows_async(k_tile_of(stage), tokens, fill, [&](int t) { return k_head + base + static_cast<std::int64_t>(t) * D; });
-    copy_rows_async(v_tile_of(stage), tokens, fill, [&](int t) { return v_head + base + static_cast<std::int64_t>(t) * D; });
-  };
-  auto advance = [&](KvCursor& cursor, KvPiece& piece) {
-    cursor.start += kTileTokens;
-    if (cursor.start >= piece.end && ++cursor.piece < item.piece_end) {
-      piece = args.pieces[cursor.piece];
-      cursor.start = piece.begin;
-    }
-  };
-
-  // The copy cursor runs Stages - 1 steps ahead of the compute cursor; one commit group per step
-  // (empty past the end) keeps cp_async_wait's count uniform.
-  KvPiece piece = args.pieces[item.piece_begin];
-  KvCursor cursor{item.piece_begin, piece.begin};
-  KvPiece load_piece = piece;
-  KvCursor load_cursor = cursor;
-#pragma unroll
-  for (int stage = 0; stage < Stages - 1; ++stage) {
-    if (load_cursor.piece < item.piece_end) {
-      copy_step(load_piece, load_cursor.start, stage);
-      advance(load_cursor, load_piece);
-    }
-    cute::cp_async_fence();
-  }
-
-  tiles::Accumulator o[D / 8] = {};
-  float running_max[2] = {-INFINITY, -INFINITY};  // rows lane/4 and lane/4 + 8, log2 domain
-  float running_sum[2] = {0.0f, 0.0f};            // this lane's share; reduced at the end
-
-  for (int step = 0; cursor.piece < item.piece_end; ++step) {
-    const int stage = step % Stages;
-    const int tokens = min(kTileTokens, piece.end - cursor.start);
-    const int blocks16 = (tokens + 15) / 16;
-    // The 16-position blocks and positions this warp computes: all of them, or its quarter.
-    const int block_begin = narrow ? warp : 0;
-    const int block_end = narrow ? min(blocks16, warp + 1) : blocks16;
-    const int column_begin = 16 * block_begin;
-    const int column_end = min(tokens, 16 * block_end);
-    if (load_cursor.piece < item.piece_end) {
-      copy_step(load_piece, load_cursor.start, (step + Stages - 1) % Stages);
-      advance(load_cursor, load_piece);
-    }
-    cute::cp_async_fence();
-    cute::cp_async_wait<Stages - 1>();  // this step's K and V (and Q) have landed
-    __syncthreads();
-    const Tile k_tile = k_tile_of(stage);
-    const Tile v_tile = v_tile_of(stage);
-
-    if (computes) {
-      // S = Q·Kᵀ for the warp's 16 rows and up to 64 positions.
-      tiles::Accumulator s[kTileTokens / 8] = {};
-#pragma unroll
-      for (int kc = 0; kc < D / 8; kc += 2) {
-        std::uint32_t a[4];
-        tiles::load_a(q_tile, row0, kc, a);
-#pragma unroll
-        for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
-          if (b16 >= block_begin && b16 < block_end) {
-            std::uint32_t b[4];
-            tiles::load_b_nk(k_tile, b16 * 16, kc, b);
-            tiles::mma<Element>(s[2 * b16], a, b[0], b[1]);
-            tiles::mma<Element>(s[2 * b16 + 1], a, b[2], b[3]);
-          }
-        }
-      }
-
-      // Online softmax: scale, mask positions past the piece, rescale what came before.
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        float tile_max = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < kTileTokens / 8; ++n) {
-#pragma unroll
-          for (int e = 2 * h; e < 2 * h + 2; ++e) {
-            const int column = n * 8 + 2 * (lane % 4) + e % 2;
-            s[n][e] = column >= column_begin && column < column_end ? s[n][e] * args.scale_log2 : -INFINITY;
-            tile_max = fmaxf(tile_max, s[n][e]);
-          }
-        }
-        const float new_max = fmaxf(running_max[h], tiles::row_max(tile_max));
-        // -inf: no position of this warp so far (narrow tiles): subtracting 0 keeps exp2 at 0, not NaN.
-        const float reference = new_max == -INFINITY ? 0.0f : new_max;
-        const float rescale = exp2f(running_max[h] - reference);
-        running_max[h] = new_max;
-        running_sum[h] *= rescale;
-#pragma unroll
-        for (int d = 0; d < D / 8; ++d) {
-          o[d][2 * h] *= rescale;
-          o[d][2 * h + 1] *= rescale;
-        }
-#pragma unroll
-        for (int n = 0; n < kTileTokens / 8; ++n) {
-#pragma unroll
-          for (int e = 2 * h; e < 2 * h + 2; ++e) {
-            s[n][e] = exp2f(s[n][e] - reference);
-            running_sum[h] += s[n][e];
-          }
-        }
-      }
-
-      // O += P·V.
-#pragma unroll
-      for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
-        if (b16 >= block_begin && b16 < block_end) {
-          std::uint32_t a[4];
-          tiles::accumulators_to_a<Element>(s[2 * b16], s[2 * b16 + 1], a);
-#pragma unroll
-          for (int dc = 0; dc < D / 8; dc += 2) {
-            std::uint32_t b[4];
-            tiles::load_b_kn(v_tile, b16 * 16, dc, b);
-            tiles::mma<Element>(o[dc], a, b[0], b[1]);
-            tiles::mma<Element>(o[dc + 1], a, b[2], b[3]);
-          }
-        }
-      }
-    }
-    __syncthreads();  // every warp is done with this stage before a later copy refills it
-    advance(cursor, piece);
-  }
-
-  float sum[2] = {tiles::row_sum(running_sum[0]), tiles::row_sum(running_sum[1])};
-  if (narrow) combine_warps<D>(reinterpret_cast<float*>(q_tile.data + Tile::kElements), o, running_max, sum);
-
-  // Normalise and store the states of the warp's valid rows (warp 0's, for a narrow tile).
-  constexpr float kLn2 = 0.6931471805599453f;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
-    if (m >= query_rows || (narrow && warp != 0)) continue;
-    const std::uint32_t state = item.state_begin + static_cast<std::uint32_t>(m / group);
-    const int head = static_cast<int>(work.kv_head) * group + m % group;
-    const std::int64_t state_head = static_cast<std::int64_t>(state) * args.q_heads + head;
-    const float inverse = 1.0f / sum[h];
-    float* o_row = args.state_o + state_head * D;
-#pragma unroll
-    for (int d = 0; d < D / 8; ++d) {
-      *reinterpret_cast<float2*>(o_row + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h] * inverse, o[d][2 * h + 1] * inverse);
-    }
-    if (lane % 4 == 0) {
-      args.state_lse[state_head] = (running_max[h] + log2f(sum[h])) * kLn2;
-      if (args.state_max != nullptr) args.state_max[state_head] = running_max[h] * kLn2;
-    }
-  }
+// Query rows per work tile for an item with `query_rows` rows per kv head: the wgmma kernel's 128
+// for wide items, the mma.sync kernel's 64 otherwise.
+constexpr int kWgmmaTileRows = 128;
+constexpr int kMmaSyncTileRows = 64;
+bool uses_wgmma(std::int64_t query_rows, int head_dim) {
+  return query_rows > kernels::kMmaSyncMaxRows && kernels::wgmma_head_dim(head_dim);
 }
 
 struct MergeArgs {
@@ -375,25 +88,44 @@ cuda_memory::DeviceAllocation upload(const std::vector<T>& values) {
   return allocation;
 }
 
-template <typename Element, int D>
-void launch_partial_states(const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
-  constexpr int kSharedBytes = (1 + 2 * kStages<D>) * kTileRows * D * static_cast<int>(sizeof(Element));  // Q + stages × (K, V)
-  // Per launch, not once per process: the limit belongs to the current device.
-  CHUNKTREE_CUDA_CHECK(
-      cudaFuncSetAttribute(partial_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes));
-  partial_states_kernel<Element, D><<<tiles, kThreads, kSharedBytes, stream>>>(args);
-  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
-}
-
-template <typename Element>
-void launch_partial_states(int head_dim, const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
-  switch (head_dim) {
-    case 64: return launch_partial_states<Element, 64>(args, tiles, stream);
-    case 128: return launch_partial_states<Element, 128>(args, tiles, stream);
-    case 256: return launch_partial_states<Element, 256>(args, tiles, stream);
+// A second stream and the events that fork it from the caller's stream and join it back, so
+// that the wgmma tiles run beside the mma.sync tiles (under graph capture: two branches).
+class ForkedStream {
+ public:
+  ForkedStream() {
+    try {
+      CHUNKTREE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+      CHUNKTREE_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
+      CHUNKTREE_CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+    } catch (...) {
+      destroy();
+      throw;
+    }
   }
-  fail(ErrorCode::unsupported, "head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
-}
+  ~ForkedStream() { destroy(); }
+  ForkedStream(const ForkedStream&) = delete;
+  ForkedStream& operator=(const ForkedStream&) = delete;
+
+  cudaStream_t fork(cudaStream_t from) {
+    CHUNKTREE_CUDA_CHECK(cudaEventRecord(fork_, from));
+    CHUNKTREE_CUDA_CHECK(cudaStreamWaitEvent(stream_, fork_));
+    return stream_;
+  }
+  void join(cudaStream_t into) {
+    CHUNKTREE_CUDA_CHECK(cudaEventRecord(join_, stream_));
+    CHUNKTREE_CUDA_CHECK(cudaStreamWaitEvent(into, join_));
+  }
+
+ private:
+  void destroy() noexcept {  // errors here have nowhere to go
+    if (join_ != nullptr) cudaEventDestroy(join_);
+    if (fork_ != nullptr) cudaEventDestroy(fork_);
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  }
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t fork_ = nullptr;
+  cudaEvent_t join_ = nullptr;
+};
 
 }  // namespace
 
@@ -402,9 +134,11 @@ namespace cuda {
 struct DevicePlan::Impl {
   Plan plan;
   AttentionParams params;
-  std::uint32_t num_tiles = 0;
-  cuda_memory::DeviceAllocation tiles, items, pieces, row_to_batch, merge_begin, merge_states;
+  std::uint32_t num_wgmma_tiles = 0;
+  std::uint32_t num_mma_sync_tiles = 0;
+  cuda_memory::DeviceAllocation wgmma_tiles, mma_sync_tiles, items, pieces, row_to_batch, merge_begin, merge_states;
   cuda_memory::DeviceAllocation state_o, state_lse, state_max;
+  std::unique_ptr<ForkedStream> side;  // only when the plan has tiles of both kinds
 };
 
 DevicePlan::DevicePlan(const PrefixCache& cache, const Plan& plan, const AttentionParams& params)
@@ -427,17 +161,24 @@ DevicePlan::DevicePlan(const PrefixCache& cache, const Plan& plan, const Attenti
 
   const std::uint32_t group = static_cast<std::uint32_t>(p.params.num_q_heads / config.num_kv_heads);
   std::vector<DeviceItem> items;
-  std::vector<WorkTile> tiles;
+  std::vector<WorkTile> wgmma_tiles;
+  std::vector<WorkTile> mma_sync_tiles;
   for (std::uint32_t i = 0; i < plan.items.size(); ++i) {
     const WorkItem& item = plan.items[i];
     items.push_back(DeviceItem{item.piece_begin, item.piece_end, item.row_begin, item.row_end, item.state_begin});
     const std::uint32_t query_rows = (item.row_end - item.row_begin) * group;
+    const bool wgmma = uses_wgmma(query_rows, config.head_dim);
+    std::vector<WorkTile>& tiles = wgmma ? wgmma_tiles : mma_sync_tiles;
+    const std::uint32_t tile_rows = wgmma ? kWgmmaTileRows : kMmaSyncTileRows;
     for (std::uint32_t kv_head = 0; kv_head < static_cast<std::uint32_t>(config.num_kv_heads); ++kv_head) {
-      for (std::uint32_t m = 0; m < query_rows; m += kTileRows) tiles.push_back(WorkTile{i, kv_head, m});
+      for (std::uint32_t m = 0; m < query_rows; m += tile_rows) tiles.push_back(WorkTile{i, kv_head, m});
     }
   }
-  p.num_tiles = static_cast<std::uint32_t>(tiles.size());
-  p.tiles = upload(tiles);
+  p.num_wgmma_tiles = static_cast<std::uint32_t>(wgmma_tiles.size());
+  p.num_mma_sync_tiles = static_cast<std::uint32_t>(mma_sync_tiles.size());
+  p.wgmma_tiles = upload(wgmma_tiles);
+  if (!wgmma_tiles.empty() && !mma_sync_tiles.empty()) p.side = std::make_unique<ForkedStream>();
+  p.mma_sync_tiles = upload(mma_sync_tiles);
   p.items = upload(items);
   p.pieces = upload(plan.pieces);
   p.row_to_batch = upload(plan.row_to_batch);
@@ -475,7 +216,6 @@ void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device
   }
 
   PartialArgs args{};
-  args.tiles = static_cast<const WorkTile*>(p.tiles.data());
   args.items = static_cast<const DeviceItem*>(p.items.data());
   args.pieces = static_cast<const KvPiece*>(p.pieces.data());
   args.row_to_batch = static_cast<const std::uint32_t*>(p.row_to_batch.data());
@@ -490,11 +230,59 @@ void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device
   args.q_heads = p.params.num_q_heads;
   args.group = p.params.num_q_heads / config.num_kv_heads;
   args.scale_log2 = p.params.scale * 1.4426950408889634f;
-  if (config.dtype == DType::bf16) {
-    launch_partial_states<__nv_bfloat16>(config.head_dim, args, p.num_tiles, stream);
-  } else {
-    launch_partial_states<__half>(config.head_dim, args, p.num_tiles, stream);
+  const bool bf16 = config.dtype == DType::bf16;
+  if (p.num_wgmma_tiles > 0) {
+    args.tiles = static_cast<const WorkTile*>(p.wgmma_tiles.data());
+    kernels::launch_wgmma_states(bf16, config.head_dim, args, p.num_wgmma_tiles, p.side ? p.side->fork(stream) : stream);
   }
+  if (p.num_mma_sync_tiles > 0) {
+    args.tiles = static_cast<const WorkTile*>(p.mma_sync_tiles.data());
+    kernels::launch_mma_sync_states(bf16, config.head_dim, args, p.num_mma_sync_tiles, stream);
+  }
+  if (p.side) p.side->join(stream);
+}
+
+}  // namespace
+
+namespace {
+
+// The cost model behind suggest_plan_options, in µs, with constants fitted to H100 runs
+// (docs/KERNEL_NOTES.md, experiment 7): a tile spends tile_start on its Q and its state, then
+// one step per 64 KV positions; two tiles share an SM; the run takes the longer of the work
+// spread over all slots and the longest tile, plus a tail; every state is written once and read
+// once by the merge at HBM speed. The tail is half a tile for compute-bound wgmma tiles, and
+// small for bandwidth-bound mma.sync tiles, which speed up when they run alone at the end.
+struct TileCost {
+  double step;
+  double start;
+  double tail;
+};
+constexpr TileCost kWgmmaCost{4.4, 2.0, 0.5};
+constexpr TileCost kMmaSyncCost{3.0, 4.0, 0.1};
+constexpr double kStateBytesPerMicro = 3.0e6;
+
+double estimated_micros(const Plan& whole, std::int64_t split, const CacheConfig& config, std::int64_t group, int q_heads,
+                        std::int64_t slots) {
+  double total = 0.0;
+  double longest_tile = 0.0;
+  double tail = 0.0;
+  double state_bytes = 0.0;
+  for (const WorkItem& item : whole.items) {
+    const std::int64_t rows = item.row_end - item.row_begin;
+    const std::int64_t query_rows = rows * group;
+    const bool wgmma = uses_wgmma(query_rows, config.head_dim);
+    const TileCost& cost = wgmma ? kWgmmaCost : kMmaSyncCost;
+    const std::int64_t tile_rows = wgmma ? kWgmmaTileRows : kMmaSyncTileRows;
+    const std::int64_t parts = split == 0 ? 1 : (item.tokens + split - 1) / split;
+    const std::int64_t part_tokens = (item.tokens + parts - 1) / parts;
+    const double tile = cost.start + static_cast<double>((part_tokens + 63) / 64) * cost.step;
+    const std::int64_t tiles = (query_rows + tile_rows - 1) / tile_rows * config.num_kv_heads * parts;
+    total += static_cast<double>(tiles) * tile;
+    longest_tile = std::max(longest_tile, tile);
+    tail = std::max(tail, cost.tail * tile);
+    state_bytes += 2.0 * static_cast<double>(rows * parts * q_heads * config.head_dim) * sizeof(float);
+  }
+  return std::max(total / static_cast<double>(slots), longest_tile) + tail + state_bytes / kStateBytesPerMicro;
 }
 
 }  // namespace
@@ -510,20 +298,21 @@ PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId
   int multiprocessors = 0;
   CHUNKTREE_CUDA_CHECK(cudaGetDevice(&device));
   CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
-  const std::int64_t wanted_tiles = 4 * static_cast<std::int64_t>(multiprocessors);  // two waves of two CTAs per SM
+  const std::int64_t slots = 2 * static_cast<std::int64_t>(multiprocessors);  // both kernels fit two CTAs per SM
 
-  // Work in tile-tokens (a 64-row tile streaming one KV position, per kv head). Cutting items to
-  // about the average a CTA should get keeps the longest one from setting the pace alone.
+  // Try whole spans and every power of two from 128 tokens (at least a chunk) below the longest
+  // span; keep the cheapest.
   std::int64_t longest = 0;
-  std::int64_t tile_tokens = 0;
-  for (const WorkItem& item : whole.items) {
-    longest = std::max(longest, item.tokens);
-    tile_tokens += ((item.row_end - item.row_begin) * group + kTileRows - 1) / kTileRows * item.tokens;
+  for (const WorkItem& item : whole.items) longest = std::max(longest, item.tokens);
+  double best = estimated_micros(whole, 0, config, group, q_heads, slots);
+  for (std::int64_t split = 128; split < longest; split *= 2) {
+    const std::int64_t candidate = std::max<std::int64_t>(split, config.chunk_size);
+    const double micros = estimated_micros(whole, candidate, config, group, q_heads, slots);
+    if (micros < best) {
+      best = micros;
+      options.max_item_tokens = candidate;
+    }
   }
-  const std::int64_t per_tile = tile_tokens * config.num_kv_heads / wanted_tiles;
-  std::int64_t split = 128;
-  while (split * 2 <= per_tile) split *= 2;
-  options.max_item_tokens = split >= longest ? 0 : std::max<std::int64_t>(split, config.chunk_size);
   return options;
 }
 

@@ -199,6 +199,7 @@ struct RunInfo {
   Backend backend = Backend::cpu;
   CardInfo card;
   Ceilings ceilings;
+  CallFloors call_floors;
   std::string date;
 };
 
@@ -287,12 +288,13 @@ constexpr const char* kCsvHeader =
     "floor_us,x_floor,graph,cold_l2,card,driver,date,commit,note";
 
 std::string ceilings_object(const RunInfo& info) {
-  char text[512];
+  char text[640];
   std::snprintf(text, sizeof text,
-                "{\"hbm_bytes_per_s\": %.6g, \"bf16_flops_per_s\": %.6g, \"card\": \"%s\", \"driver\": \"%s\", \"date\": \"%s\", "
-                "\"commit\": \"%s\"}",
-                info.ceilings.hbm_bytes_per_s, info.ceilings.bf16_flops_per_s, info.card.name.c_str(), info.card.driver.c_str(),
-                info.date.c_str(), CHUNKTREE_COMMIT);
+                "{\"hbm_bytes_per_s\": %.6g, \"bf16_flops_per_s\": %.6g, \"one_launch_us\": %.3g, \"two_launches_us\": %.3g, "
+                "\"card\": \"%s\", \"driver\": \"%s\", \"date\": \"%s\", \"commit\": \"%s\"}",
+                info.ceilings.hbm_bytes_per_s, info.ceilings.bf16_flops_per_s, info.call_floors.one_launch_us,
+                info.call_floors.two_launches_us, info.card.name.c_str(), info.card.driver.c_str(), info.date.c_str(),
+                CHUNKTREE_COMMIT);
   return text;
 }
 
@@ -337,6 +339,9 @@ int bench_command(Args args) {
                 info.card.multiprocessors, info.date.c_str(), CHUNKTREE_COMMIT);
     std::printf("ceilings measured now: HBM read %.2f TB/s, bf16 tensor %.0f TFLOP/s; L2 %s\n", info.ceilings.hbm_bytes_per_s / 1e12,
                 info.ceilings.bf16_flops_per_s / 1e12, options.warm ? "warm" : "flushed before every repeat (cold)");
+    info.call_floors = measure_call_floors(!options.warm);
+    std::printf("smallest calls, same method: one launch %.1f us, two dependent launches %.1f us\n", info.call_floors.one_launch_us,
+                info.call_floors.two_launches_us);
   } else {
     info.card.name = "cpu";
     std::printf("backend: cpu (%s): CPU timings, no GPU floor\n",

@@ -168,6 +168,25 @@ Ceilings measure_ceilings() {
   return ceilings;
 }
 
+__global__ void touch_kernel(const uint4* from, uint4* to) { *to = *from; }
+
+CallFloors measure_call_floors(bool cold_l2) {
+  GpuBuffer data(2 * sizeof(uint4));
+  check(cudaMemset(data.data(), 1, 2 * sizeof(uint4)), "cudaMemset");
+  const auto* from = static_cast<const uint4*>(data.data());
+  auto* to = static_cast<uint4*>(data.data()) + 1;
+  const auto median_of = [&](int launches) {
+    const Timing timing = time_on_gpu(
+        [&](void* stream) {
+          for (int l = 0; l < launches; ++l) touch_kernel<<<1, 1, 0, static_cast<cudaStream_t>(stream)>>>(from, to);
+          check(cudaGetLastError(), "touch_kernel");
+        },
+        5, 30, cold_l2);
+    return median(timing.microseconds);
+  };
+  return CallFloors{median_of(1), median_of(2)};
+}
+
 Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, int repeats, bool cold_l2) {
   // Only the L2 size and SM count are needed here; card_info() would also read the driver file.
   int device = 0;

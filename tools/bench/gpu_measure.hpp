@@ -26,6 +26,15 @@ struct Ceilings {
 };
 Ceilings measure_ceilings();
 
+// What the smallest calls cost under time_on_gpu's method (cold L2, graph replay): one kernel,
+// and two dependent kernels, of one CTA each that read 16 bytes and write 16. A decode call
+// made of that many launches cannot take less.
+struct CallFloors {
+  double one_launch_us = 0.0;
+  double two_launches_us = 0.0;
+};
+CallFloors measure_call_floors(bool cold_l2);
+
 // Fills `count` elements of device memory with N(0,1)-like values in bf16 or f16 (never zeros).
 void fill_random(void* device_data, DType dtype, std::int64_t count, std::uint64_t seed);
 
