@@ -156,6 +156,32 @@ TEST(CudaAttention, OddShapes) {
   }
 }
 
+// Shared spans with more than 64 query rows run on the wgmma kernel's 128-row tiles: row counts
+// around the tile size, prompts on and off step and chunk boundaries, whole and split items.
+TEST(CudaAttention, WideSharedSpansOnWgmmaTiles) {
+  REQUIRE_HOPPER();
+  tools::Random random(23);
+  const Shape shapes[] = {{1, 1, 64, 16, DType::bf16}, {2, 2, 128, 128, DType::f16}, {8, 2, 128, 32, DType::bf16}};
+  for (const Shape& shape : shapes) {
+    const int group = shape.q_heads / shape.kv_heads;
+    for (int query_rows : {65, 127, 128, 129, 264}) {
+      for (int prompt_length : {1, 63, 65, 200}) {
+        SCOPED_TRACE(::testing::Message() << shape << " query rows " << query_rows << " prompt " << prompt_length);
+        testing::Workload w(gpu_config(shape));
+        std::vector<Token> prompt(static_cast<std::size_t>(prompt_length));
+        for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
+        for (int s = 0; s < (query_rows + group - 1) / group; ++s) {
+          std::vector<Token> tokens = prompt;
+          for (std::int64_t t = random.integer(0, 3); t > 0; --t) tokens.push_back(static_cast<Token>(5000 + 8 * s + t));
+          w.add(tokens);
+        }
+        check_workload(w, shape, random);
+        check_workload(w, shape, random, PlanOptions{2, shape.chunk});
+      }
+    }
+  }
+}
+
 TEST(CudaAttention, GqaGroupsUpTo32) {
   REQUIRE_HOPPER();
   tools::Random random(11);
