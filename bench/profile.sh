@@ -12,8 +12,8 @@ mkdir -p "$out"
 cli=build/default/tools/chunktree
 metrics=gpu__time_duration.sum,dram__bytes_read.sum.per_second,dram__throughput.avg.pct_of_peak_sustained_elapsed
 metrics+=,lts__t_sector_hit_rate.pct,sm__warps_active.avg.pct_of_peak_sustained_active
-metrics+=,sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active
-metrics+=,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active
+metrics+=,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active  # mma.sync and wgmma both
+metrics+=,regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio
 metrics+=,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed
 profile() {  # profile NAME KERNEL_REGEX BENCH_FLAGS...
   local name=$1 kernel=$2; shift 2
