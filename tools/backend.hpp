@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "chunktree/attention.hpp"
+#include "chunktree/levels.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 
@@ -25,5 +26,11 @@ PartialStates backend_partial_states(Backend backend, const PrefixCache& cache, 
 // Attention into host out [batch, q_heads, head_dim] and lse [batch, q_heads], both f32.
 void backend_attend(Backend backend, const PrefixCache& cache, const Plan& plan, const ConstTensorView& q,
                     const TensorView& out, const TensorView& lse, const AttentionParams& params);
+
+// The levels API with everything on the host (KV in one dtype, q any dtype): the CPU backend
+// directly; the CUDA backend on copies of every KV buffer and q (in the KV's dtype) on the
+// device. out and lse are f32 on the host.
+void backend_attend_levels(Backend backend, const Levels& levels, const ConstTensorView& q, const TensorView& out,
+                           const TensorView& lse, const AttentionParams& params);
 
 }  // namespace chunktree::tools

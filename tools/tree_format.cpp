@@ -1,6 +1,7 @@
 // The tree test format: reading, writing, generating (gentrees) and checking through the
 // library (check). docs/FORMATS.md, "Tree format", is the specification.
 #include "tree_format.hpp"
+#include "tree_levels.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -27,6 +28,12 @@ namespace chunktree::tools {
 
 float TreeWorkload::softmax_scale() const {
   return scale.value_or(static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim))));
+}
+
+std::int64_t TreeWorkload::path_length(std::int32_t node) const {
+  std::int64_t tokens = 0;
+  for (std::int32_t index : path(node)) tokens += nodes[static_cast<std::size_t>(index)].length;
+  return tokens;
 }
 
 std::vector<std::int32_t> TreeWorkload::path(std::int32_t node) const {
@@ -135,14 +142,7 @@ float softmax_scale_value(const LineReader& reader, std::string_view value) {
   return as_float;
 }
 
-void check_queries_per_seq(const LineReader& reader, std::string_view value) {
-  const std::int64_t queries = reader.integer(value, "queries_per_seq");
-  if (queries != 1) {
-    reader.fail("queries_per_seq is " + std::to_string(queries) +
-                ", but this version supports exactly 1 query token per sequence (the field is reserved for "
-                "multi-token queries)");
-  }
-}
+constexpr std::int64_t kMaxQueriesPerSeq = 64;
 
 void read_header_field(const LineReader& reader, std::string_view key, std::string_view value, TreeWorkload& w) {
   if (key == "q_heads") {
@@ -158,7 +158,7 @@ void read_header_field(const LineReader& reader, std::string_view key, std::stri
   } else if (key == "scale") {
     w.scale = softmax_scale_value(reader, value);
   } else if (key == "queries_per_seq") {
-    check_queries_per_seq(reader, value);
+    w.queries_per_seq = integer_in(reader, key, value, 1, kMaxQueriesPerSeq);
   } else {
     reader.fail("unknown header field " + quote_word(key) +
                 "; the fields are q_heads, kv_heads, head_dim, chunk_size, dtype, scale and queries_per_seq, "
@@ -308,10 +308,29 @@ TreeSequence read_sequence(LineReader& reader, const NodeIndex& index_of, const 
   sequence.node = found->second;
   sequence.line = reader.line_number();
   const std::string name = " of sequence " + std::to_string(number - 1);
-  sequence.q = read_input_row(reader, q_width(w), w.dtype, "Q" + name);
-  // Expected values may be anything a backend can write, NaN included: the check fails them.
-  sequence.o = reader.floats(next_record(reader, "O" + name), q_width(w), "O" + name);
-  sequence.lse = reader.floats(next_record(reader, "LSE" + name), static_cast<std::size_t>(w.q_heads), "LSE" + name);
+  if (w.path_length(sequence.node) < w.queries_per_seq) {
+    reader.fail("sequence " + std::to_string(number - 1) + " has " + std::to_string(w.path_length(sequence.node)) +
+                " tokens, fewer than queries_per_seq (" + std::to_string(w.queries_per_seq) + ")");
+  }
+  // One line per query token: Q lines, then O lines, then LSE lines. Expected values may be
+  // anything a backend can write, NaN included: the check fails them.
+  const auto queries = static_cast<std::size_t>(w.queries_per_seq);
+  const auto token_name = [&](const char* what, std::size_t i) {
+    return std::string(what) + (queries > 1 ? " of query token " + std::to_string(i) : std::string()) + name;
+  };
+  for (std::size_t i = 0; i < queries; ++i) {
+    const std::vector<float> row = read_input_row(reader, q_width(w), w.dtype, token_name("Q", i));
+    sequence.q.insert(sequence.q.end(), row.begin(), row.end());
+  }
+  for (std::size_t i = 0; i < queries; ++i) {
+    const std::vector<float> row = reader.floats(next_record(reader, token_name("O", i)), q_width(w), token_name("O", i));
+    sequence.o.insert(sequence.o.end(), row.begin(), row.end());
+  }
+  for (std::size_t i = 0; i < queries; ++i) {
+    const std::vector<float> row =
+        reader.floats(next_record(reader, token_name("LSE", i)), static_cast<std::size_t>(w.q_heads), token_name("LSE", i));
+    sequence.lse.insert(sequence.lse.end(), row.begin(), row.end());
+  }
   return sequence;
 }
 
@@ -365,7 +384,7 @@ void write_header(std::FILE* file, const TreeWorkload& w) {
     std::fputs("scale ", file);
     write_floats(file, std::span<const float>(&*w.scale, 1));
   }
-  std::fputs("queries_per_seq 1\n", file);
+  std::fprintf(file, "queries_per_seq %d\n", w.queries_per_seq);
 }
 
 }  // namespace
@@ -385,9 +404,9 @@ void write_tree_file(const std::string& path, const TreeWorkload& w) {
   std::fprintf(file, "sequences %zu\n", w.sequences.size());
   for (const TreeSequence& sequence : w.sequences) {
     std::fprintf(file, "sequence %lld\n", static_cast<long long>(w.nodes[static_cast<std::size_t>(sequence.node)].id));
-    write_floats(file, sequence.q);
-    write_floats(file, sequence.o);
-    write_floats(file, sequence.lse);
+    write_rows(file, sequence.q, q_width(w));
+    write_rows(file, sequence.o, q_width(w));
+    write_rows(file, sequence.lse, static_cast<std::size_t>(w.q_heads));
   }
   output.close();
 }
@@ -411,17 +430,26 @@ std::vector<float> path_values(const TreeWorkload& w, std::span<const std::int32
 }  // namespace
 
 void compute_expected(TreeWorkload& w) {
-  std::vector<double> o(q_width(w));
-  std::vector<double> lse(static_cast<std::size_t>(w.q_heads));
+  const std::size_t width = q_width(w);
+  const auto heads = static_cast<std::size_t>(w.q_heads);
+  const auto queries = static_cast<std::size_t>(w.queries_per_seq);
+  std::vector<double> o(width);
+  std::vector<double> lse(heads);
   for (TreeSequence& sequence : w.sequences) {
     const std::vector<std::int32_t> path = w.path(sequence.node);
     const std::vector<float> k = path_values(w, path, &TreeNode::k);
     const std::vector<float> v = path_values(w, path, &TreeNode::v);
     const auto tokens = static_cast<std::int64_t>(k.size() / kv_width(w));
-    reference::attention(sequence.q.data(), w.q_heads, k.data(), v.data(), tokens, w.kv_heads, w.head_dim,
-                         static_cast<double>(w.softmax_scale()), o.data(), lse.data());
-    sequence.o.assign(o.begin(), o.end());
-    sequence.lse.assign(lse.begin(), lse.end());
+    sequence.o.resize(queries * width);
+    sequence.lse.resize(queries * heads);
+    for (std::size_t i = 0; i < queries; ++i) {
+      // Query token i sees the sequence up to and including itself.
+      const std::int64_t seen = tokens - static_cast<std::int64_t>(queries) + static_cast<std::int64_t>(i) + 1;
+      reference::attention(sequence.q.data() + i * width, w.q_heads, k.data(), v.data(), seen, w.kv_heads, w.head_dim,
+                           static_cast<double>(w.softmax_scale()), o.data(), lse.data());
+      std::copy(o.begin(), o.end(), sequence.o.begin() + static_cast<std::ptrdiff_t>(i * width));
+      std::copy(lse.begin(), lse.end(), sequence.lse.begin() + static_cast<std::ptrdiff_t>(i * heads));
+    }
   }
 }
 
@@ -430,13 +458,13 @@ void compute_expected(TreeWorkload& w) {
 
 namespace {
 
-// What the library computed under one set of plan options.
+// What the library computed under one set of plan options (or through the levels API).
 struct PlanRun {
   const char* name = "";
   std::size_t items = 0;
   std::size_t shared_items = 0;
-  std::vector<float> o;    // [sequences, q_heads, head_dim]
-  std::vector<float> lse;  // [sequences, q_heads]
+  std::vector<float> o;    // [sequences · queries_per_seq, q_heads, head_dim]
+  std::vector<float> lse;  // [sequences · queries_per_seq, q_heads]
 };
 
 struct LibraryRun {
@@ -541,9 +569,10 @@ std::vector<SeqId> load_sequences(PrefixCache& cache, const TreeWorkload& w,
   return batch;
 }
 
-// Q of all sequences, [sequences, q_heads, head_dim], in the cache's dtype as a model would pass it.
+// Q of all sequences, [sequences · queries_per_seq, q_heads, head_dim], in the cache's dtype as
+// a model would pass it.
 std::vector<std::byte> query_batch(const TreeWorkload& w) {
-  const std::size_t width = q_width(w);
+  const std::size_t width = q_width(w) * static_cast<std::size_t>(w.queries_per_seq);
   std::vector<std::byte> q(w.sequences.size() * width * dtype_size(w.dtype));
   for (std::size_t s = 0; s < w.sequences.size(); ++s) {
     for (std::size_t i = 0; i < width; ++i) {
@@ -553,23 +582,34 @@ std::vector<std::byte> query_batch(const TreeWorkload& w) {
   return q;
 }
 
-PlanRun attend_with_plan(Backend backend, const PrefixCache& cache, std::span<const SeqId> batch, const TreeWorkload& w,
-                         const std::vector<std::byte>& q, int threads, const char* name, const PlanOptions& options) {
-  const Plan plan = make_plan(cache, batch, options);
-  PlanRun run;
-  run.name = name;
-  run.items = plan.items.size();
-  run.shared_items = plan.num_shared_items;
-  run.o.resize(w.sequences.size() * q_width(w));
-  run.lse.resize(w.sequences.size() * static_cast<std::size_t>(w.q_heads));
-  const auto sequences = static_cast<std::int64_t>(w.sequences.size());
+AttentionParams attention_params(const TreeWorkload& w, int threads) {
   AttentionParams params;
   params.num_q_heads = w.q_heads;
   params.scale = w.softmax_scale();
   params.num_threads = threads;
-  backend_attend(backend, cache, plan, ConstTensorView(q.data(), w.dtype, Device::cpu, {sequences, w.q_heads, w.head_dim}),
-                 TensorView{run.o.data(), DType::f32, Device::cpu, {sequences, w.q_heads, w.head_dim}},
-                 TensorView{run.lse.data(), DType::f32, Device::cpu, {sequences, w.q_heads}}, params);
+  return params;
+}
+
+// Output arrays for every query token of every sequence.
+PlanRun empty_run(const TreeWorkload& w, const char* name) {
+  PlanRun run;
+  run.name = name;
+  const std::size_t tokens = w.sequences.size() * static_cast<std::size_t>(w.queries_per_seq);
+  run.o.resize(tokens * q_width(w));
+  run.lse.resize(tokens * static_cast<std::size_t>(w.q_heads));
+  return run;
+}
+
+PlanRun attend_with_plan(Backend backend, const PrefixCache& cache, std::span<const SeqId> batch, const TreeWorkload& w,
+                         const std::vector<std::byte>& q, int threads, const char* name, const PlanOptions& options) {
+  const Plan plan = make_plan(cache, batch, options);
+  PlanRun run = empty_run(w, name);
+  run.items = plan.items.size();
+  run.shared_items = plan.num_shared_items;
+  const auto tokens = static_cast<std::int64_t>(w.sequences.size()) * w.queries_per_seq;
+  backend_attend(backend, cache, plan, ConstTensorView(q.data(), w.dtype, Device::cpu, {tokens, w.q_heads, w.head_dim}),
+                 TensorView{run.o.data(), DType::f32, Device::cpu, {tokens, w.q_heads, w.head_dim}},
+                 TensorView{run.lse.data(), DType::f32, Device::cpu, {tokens, w.q_heads}}, attention_params(w, threads));
   return run;
 }
 
@@ -580,11 +620,20 @@ LibraryRun run_through_library(const TreeWorkload& w, Backend backend, int threa
   const std::vector<std::byte> q = query_batch(w);
   // Both plans must be exact: the default one, and one where every node is its own shared
   // span and items are cut at every chunk, so that many partial states get merged.
-  PlanOptions split;
+  PlanOptions whole;
+  whole.queries_per_seq = w.queries_per_seq;
+  PlanOptions split = whole;
   split.min_shared_rows = 1;
   split.max_item_tokens = w.chunk_size;
-  run.plans.push_back(attend_with_plan(backend, cache, batch, w, q, threads, "default", PlanOptions{}));
+  run.plans.push_back(attend_with_plan(backend, cache, batch, w, q, threads, "default", whole));
   run.plans.push_back(attend_with_plan(backend, cache, batch, w, q, threads, "split", split));
+  // The same workload through the levels API, as an engine that owns its KV would call it.
+  PlanRun levels = empty_run(w, "levels");
+  const TreeLevels tree_levels(w);
+  levels.items = tree_levels.segments();
+  levels.shared_items = tree_levels.shared_segments();
+  tree_levels.attend(backend, q, levels.o, levels.lse, attention_params(w, threads));
+  run.plans.push_back(std::move(levels));
   return run;
 }
 
@@ -694,8 +743,8 @@ CheckResult compare_run(const TreeWorkload& w, const LibraryRun& run, bool stric
   result.total += static_cast<std::int64_t>(w.sequences.size());
   result.fails += static_cast<std::int64_t>(run.sharing_problems.size());
   std::vector<SequenceScore> scores;
-  const std::size_t width = q_width(w);
-  const auto heads = static_cast<std::size_t>(w.q_heads);
+  const std::size_t width = q_width(w) * static_cast<std::size_t>(w.queries_per_seq);
+  const auto heads = static_cast<std::size_t>(w.q_heads * w.queries_per_seq);
   for (const PlanRun& plan : run.plans) {
     for (std::size_t s = 0; s < w.sequences.size(); ++s) {
       SequenceScore score =
@@ -721,8 +770,8 @@ void dump(const std::string& path, const std::string& dump_dir, TreeWorkload w, 
     throw Error(ErrorCode::invalid_argument,
                 "--dump " + dump_dir + " would overwrite the input " + path + "; dump elsewhere");
   }
-  const std::size_t width = q_width(w);
-  const auto heads = static_cast<std::size_t>(w.q_heads);
+  const std::size_t width = q_width(w) * static_cast<std::size_t>(w.queries_per_seq);
+  const auto heads = static_cast<std::size_t>(w.q_heads * w.queries_per_seq);
   for (std::size_t s = 0; s < w.sequences.size(); ++s) {
     w.sequences[s].o.assign(computed.o.begin() + static_cast<std::ptrdiff_t>(s * width),
                             computed.o.begin() + static_cast<std::ptrdiff_t>((s + 1) * width));
@@ -957,7 +1006,28 @@ TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_seque
   end_sequences_on_tree(w, rng);
   add_private_leaves(w, rng, min_sequences, sigma);
   shuffle_sequences(w, rng);
-  for (TreeSequence& sequence : w.sequences) sequence.q = random_values(rng, q_width(w), w.dtype, sigma);
+  // Every fourth file has several query tokens per sequence; sequences shorter than that are
+  // left out (unless that would leave none: then the shortest sequence sets the count).
+  if (index % 4 == 3) {
+    static constexpr int kQueries[] = {2, 3, 8, 16};
+    const int queries = kQueries[(index / 4) % 4];
+    std::vector<TreeSequence> long_enough;
+    std::int64_t longest = 0;
+    for (TreeSequence& sequence : w.sequences) {
+      longest = std::max(longest, w.path_length(sequence.node));
+      if (w.path_length(sequence.node) >= queries) long_enough.push_back(sequence);
+    }
+    if (long_enough.empty()) {
+      w.queries_per_seq = static_cast<int>(std::min<std::int64_t>(queries, longest));
+      std::erase_if(w.sequences, [&](const TreeSequence& sequence) { return w.path_length(sequence.node) < w.queries_per_seq; });
+    } else {
+      w.queries_per_seq = queries;
+      w.sequences = std::move(long_enough);
+    }
+  }
+  for (TreeSequence& sequence : w.sequences) {
+    sequence.q = random_values(rng, q_width(w) * static_cast<std::size_t>(w.queries_per_seq), w.dtype, sigma);
+  }
   compute_expected(w);
   w.comment = describe_workload(w, seed, index, limits);
   return w;

@@ -28,9 +28,9 @@ struct TreeNode {
 
 struct TreeSequence {
   std::int32_t node = 0;   // index into TreeWorkload::nodes of the node where it ends
-  std::vector<float> q;    // [q_heads, head_dim]
-  std::vector<float> o;    // [q_heads, head_dim]: expected (or, in a dump, computed) output
-  std::vector<float> lse;  // [q_heads]: natural log of Σ exp(scale · q·k) over its tokens
+  std::vector<float> q;    // [queries_per_seq, q_heads, head_dim]
+  std::vector<float> o;    // [queries_per_seq, q_heads, head_dim]: expected (or, in a dump, computed) output
+  std::vector<float> lse;  // [queries_per_seq, q_heads]: natural log of Σ exp(scale · q·k) over the tokens it sees
   std::size_t line = 0;    // line of its record in the file it was read from; 0 if generated
 };
 
@@ -41,6 +41,7 @@ struct TreeWorkload {
   int chunk_size = 16;
   DType dtype = DType::bf16;
   std::optional<float> scale;           // absent: 1/sqrt(head_dim)
+  int queries_per_seq = 1;              // query token i of a sequence of L tokens sees tokens 0..L-queries_per_seq+i
   std::string comment;                  // written as '#' lines under the first line; not read back
   std::vector<TreeNode> nodes;          // every parent before its children
   std::vector<TreeSequence> sequences;  // in file order, which is the order they are added
@@ -49,6 +50,8 @@ struct TreeWorkload {
   float softmax_scale() const;
   // Node indices from the root's child down to `node`.
   std::vector<std::int32_t> path(std::int32_t node) const;
+  // Tokens of the sequence that ends at `node`.
+  std::int64_t path_length(std::int32_t node) const;
 };
 
 // Throws chunktree::Error (code format) naming the file and line when the file is malformed.

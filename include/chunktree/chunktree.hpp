@@ -5,6 +5,8 @@
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/cuda_backend.hpp"
 #include "chunktree/device.hpp"
+#include "chunktree/levels.hpp"
+#include "chunktree/merge.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 #include "chunktree/reference.hpp"

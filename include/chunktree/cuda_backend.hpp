@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "chunktree/attention.hpp"
+#include "chunktree/levels.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 
@@ -40,14 +41,40 @@ class DevicePlan {
 PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId> batch, const AttentionParams& params = {},
                                  PlanOptions base = {});
 
-// out [batch, num_q_heads, head_dim] (bf16, f16 or f32) and, if lse has data, lse
-// [batch, num_q_heads] in f32 (natural log); q [batch, num_q_heads, head_dim] in the cache's
-// dtype. Enqueued on `stream` (a cudaStream_t; null: the default stream).
+// out [batch · queries_per_seq, num_q_heads, head_dim] (bf16, f16 or f32) and, if lse has data,
+// lse [batch · queries_per_seq, num_q_heads] in f32 (natural log); q [batch · queries_per_seq,
+// num_q_heads, head_dim] in the cache's dtype (query token i of batch entry b at row
+// b · queries_per_seq + i). Enqueued on `stream` (a cudaStream_t; null: the default stream).
 void attend(const PrefixCache& cache, const DevicePlan& plan, int layer, const ConstTensorView& q, const TensorView& out,
             const TensorView& lse = {}, void* stream = nullptr);
 
 // The partial state of every (item, row), copied to the host: for tests and for the seed
 // format's per-chunk partials. Synchronous.
 PartialStates partial_states(const PrefixCache& cache, const DevicePlan& plan, int layer, const ConstTensorView& q);
+
+// The levels API on the GPU (chunktree/levels.hpp): checks the levels against q (its shape, dtype
+// and device; not its data) and uploads their work, with items split by the cost model. The
+// KV's addresses are baked in: its buffers must outlive the plan and stay where they are (their
+// contents may change between calls). bf16 or f16, 16-byte-aligned buffers.
+class LevelsPlan {
+ public:
+  LevelsPlan(const Levels& levels, const ConstTensorView& q, const AttentionParams& params = {});
+  ~LevelsPlan();
+  LevelsPlan(LevelsPlan&&) noexcept;
+  LevelsPlan& operator=(LevelsPlan&&) noexcept;
+  LevelsPlan(const LevelsPlan&) = delete;
+  LevelsPlan& operator=(const LevelsPlan&) = delete;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// out [num_seqs · queries_per_seq, num_q_heads, head_dim] (bf16, f16 or f32) and, if lse has
+// data, lse [num_seqs · queries_per_seq, num_q_heads] in f32; q as the plan was made for.
+void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const TensorView& out, const TensorView& lse = {},
+                   void* stream = nullptr);
 
 }  // namespace chunktree::cuda

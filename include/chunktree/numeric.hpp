@@ -71,7 +71,7 @@ CHUNKTREE_HOST_DEVICE inline std::uint16_t float_to_fp16(float value) {
 }
 
 // Value of element `index` of a buffer of `dtype`.
-inline float load_element(const void* data, DType dtype, std::int64_t index) {
+CHUNKTREE_HOST_DEVICE inline float load_element(const void* data, DType dtype, std::int64_t index) {
   switch (dtype) {
     case DType::f32: return static_cast<const float*>(data)[index];
     case DType::bf16: return bf16_to_float(static_cast<const std::uint16_t*>(data)[index]);
@@ -80,7 +80,7 @@ inline float load_element(const void* data, DType dtype, std::int64_t index) {
   return 0.0f;
 }
 
-inline void store_element(void* data, DType dtype, std::int64_t index, float value) {
+CHUNKTREE_HOST_DEVICE inline void store_element(void* data, DType dtype, std::int64_t index, float value) {
   switch (dtype) {
     case DType::f32: static_cast<float*>(data)[index] = value; return;
     case DType::bf16: static_cast<std::uint16_t*>(data)[index] = float_to_bf16(value); return;

@@ -21,6 +21,9 @@ struct PlanOptions {
   // Items hold at most this many KV tokens (longer spans are split at piece boundaries);
   // 0 leaves spans whole. When set, it must be at least the chunk size.
   std::int64_t max_item_tokens = 0;
+  // Query tokens per sequence: the last queries_per_seq tokens of every sequence (already in the
+  // cache, e.g. appended draft tokens) are queries, each seeing the sequence up to itself.
+  int queries_per_seq = 1;
 };
 
 enum class ItemKind : std::uint8_t { shared, private_ };
@@ -33,11 +36,12 @@ struct WorkItem {
   std::uint32_t row_end = 0;
   std::uint32_t state_begin = 0;  // the state of row r is state_begin + (r - row_begin)
   std::int64_t tokens = 0;       // KV tokens in the item
+  std::int64_t position = 0;     // position of the item's first token in each of its rows' sequences
 };
 
 struct Plan {
   std::int32_t chunk_size = 0;
-  std::int32_t queries_per_seq = 1;  // query tokens per sequence (several: issue 6)
+  std::int32_t queries_per_seq = 1;  // query tokens per sequence; state s of query token i is s·queries_per_seq + i
   std::uint64_t tree_version = 0;    // the cache version this plan was made from
   std::vector<SeqId> batch;          // the caller's batch, in the caller's order
 

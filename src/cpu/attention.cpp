@@ -7,6 +7,7 @@
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/state.hpp"
+#include "work/work.hpp"
 
 namespace chunktree::cpu {
 namespace {
@@ -40,6 +41,16 @@ struct Shape {
   int threads;
 };
 
+float resolved_scale(const AttentionParams& params, int head_dim) {
+  const float scale = params.scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(head_dim)) : params.scale;
+  if (!std::isfinite(scale)) fail(ErrorCode::invalid_argument, "scale must be finite");
+  return scale;
+}
+
+int resolved_threads(const AttentionParams& params) {
+  return params.num_threads > 0 ? params.num_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 Shape check_inputs(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q,
                    const AttentionParams& params) {
   const CacheConfig& config = cache.config();
@@ -61,50 +72,50 @@ Shape check_inputs(const PrefixCache& cache, const Plan& plan, int layer, const 
   }
   shape.group = shape.q_heads / shape.kv_heads;
   shape.head_dim = config.head_dim;
-  shape.scale = params.scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(config.head_dim)) : params.scale;
-  if (!std::isfinite(shape.scale)) fail(ErrorCode::invalid_argument, "scale must be finite");
-  shape.threads = params.num_threads > 0 ? params.num_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (plan.queries_per_seq != 1) {
-    fail(ErrorCode::unsupported, "plans with several query tokens per sequence are not supported yet");
-  }
+  shape.scale = resolved_scale(params, config.head_dim);
+  shape.threads = resolved_threads(params);
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu,
-                {static_cast<std::int64_t>(plan.batch.size()), shape.q_heads, shape.head_dim});
+                {static_cast<std::int64_t>(plan.batch.size()) * plan.queries_per_seq, shape.q_heads, shape.head_dim});
   return shape;
 }
 
-}  // namespace
 
-namespace {
-
-// partial_states for inputs that check_inputs has accepted.
-PartialStates compute_states(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q, const Shape& shape) {
-  const PoolView pool = cache.pool(layer);
+// The states of every (item, row, query token) of `w`, K and V read at k_base / v_base plus
+// each run's offsets.
+PartialStates compute_states(const work::Work& w, std::uintptr_t k_base, std::uintptr_t v_base, DType kv_dtype,
+                             const ConstTensorView& q, const Shape& shape) {
   const std::size_t d = static_cast<std::size_t>(shape.head_dim);
   const std::size_t q_heads = static_cast<std::size_t>(shape.q_heads);
+  const auto queries = static_cast<std::size_t>(w.queries_per_seq);
 
   PartialStates states;
   states.num_q_heads = shape.q_heads;
   states.head_dim = shape.head_dim;
-  states.o.assign(plan.num_states * q_heads * d, 0.0f);
-  states.lse.assign(plan.num_states * q_heads, -INFINITY);
-  states.max.assign(plan.num_states * q_heads, -INFINITY);
+  states.o.assign(w.num_states * queries * q_heads * d, 0.0f);
+  states.lse.assign(w.num_states * queries * q_heads, -INFINITY);
+  states.max.assign(w.num_states * queries * q_heads, -INFINITY);
 
-  // One task per (item, kv head): load its KV once as fp32, then serve every row and q head.
+  // One task per (item, kv head): load its KV once as fp32, then serve every row, query token
+  // and q head.
   const std::size_t kv_heads = static_cast<std::size_t>(shape.kv_heads);
-  parallel_for(plan.items.size() * kv_heads, shape.threads, [&](std::size_t task) {
-    const WorkItem& item = plan.items[task / kv_heads];
-    const std::size_t kv_head = task % kv_heads;
+  parallel_for(w.items.size() * kv_heads, shape.threads, [&](std::size_t task) {
+    const work::Item& item = w.items[task / kv_heads];
+    const auto kv_head = static_cast<std::int64_t>(task % kv_heads);
     const auto tokens = static_cast<std::size_t>(item.tokens);
     std::vector<float> k(tokens * d);
     std::vector<float> v(tokens * d);
+    std::vector<std::int64_t> positions(tokens);
     std::size_t t = 0;
-    for (const KvPiece& piece : plan.item_pieces(item)) {
-      for (std::int32_t position = piece.begin; position < piece.end; ++position, ++t) {
-        const std::int64_t base = piece.chunk * pool.chunk_stride + static_cast<std::int64_t>(kv_head) * pool.head_stride +
-                                  position * pool.position_stride;
+    for (std::uint32_t r = item.run_begin; r < item.run_end; ++r) {
+      const work::KvRun& run = w.runs[r];
+      const void* k_run = reinterpret_cast<const void*>(k_base + run.k_offset);
+      const void* v_run = reinterpret_cast<const void*>(v_base + run.v_offset);
+      for (std::int32_t j = 0; j < run.tokens; ++j, ++t) {
+        const std::int64_t base = kv_head * run.head_stride + j * run.token_stride;
+        positions[t] = run.position + j;
         for (std::size_t i = 0; i < d; ++i) {
-          k[t * d + i] = load_element(pool.k, pool.dtype, base + static_cast<std::int64_t>(i));
-          v[t * d + i] = load_element(pool.v, pool.dtype, base + static_cast<std::int64_t>(i));
+          k[t * d + i] = load_element(k_run, kv_dtype, base + static_cast<std::int64_t>(i));
+          v[t * d + i] = load_element(v_run, kv_dtype, base + static_cast<std::int64_t>(i));
         }
       }
     }
@@ -113,72 +124,111 @@ PartialStates compute_states(const PrefixCache& cache, const Plan& plan, int lay
     std::vector<float> scores(tokens);
     for (std::uint32_t row = item.row_begin; row < item.row_end; ++row) {
       const std::size_t state = item.state_begin + (row - item.row_begin);
-      for (std::size_t g = 0; g < static_cast<std::size_t>(shape.group); ++g) {
-        const std::size_t q_head = kv_head * static_cast<std::size_t>(shape.group) + g;
-        const auto q_base = static_cast<std::int64_t>((plan.row_to_batch[row] * q_heads + q_head) * d);
-        for (std::size_t i = 0; i < d; ++i) query[i] = load_element(q.data, q.dtype, q_base + static_cast<std::int64_t>(i));
+      for (std::size_t qi = 0; qi < queries; ++qi) {
+        const std::int64_t limit = static_cast<std::int64_t>(w.row_limit[row]) + static_cast<std::int64_t>(qi);
+        const std::size_t token = w.row_to_batch[row] * queries + qi;
+        for (std::size_t g = 0; g < static_cast<std::size_t>(shape.group); ++g) {
+          const std::size_t q_head = static_cast<std::size_t>(kv_head) * static_cast<std::size_t>(shape.group) + g;
+          const auto q_base = static_cast<std::int64_t>((token * q_heads + q_head) * d);
+          for (std::size_t i = 0; i < d; ++i) query[i] = load_element(q.data, q.dtype, q_base + static_cast<std::int64_t>(i));
 
-        float max = -INFINITY;
-        for (std::size_t j = 0; j < tokens; ++j) {
-          float dot = 0.0f;
-          for (std::size_t i = 0; i < d; ++i) dot += query[i] * k[j * d + i];
-          scores[j] = dot * shape.scale;
-          max = std::max(max, scores[j]);
+          float max = -INFINITY;
+          for (std::size_t j = 0; j < tokens; ++j) {
+            if (item.causal != 0 && positions[j] > limit) {
+              scores[j] = -INFINITY;
+              continue;
+            }
+            float dot = 0.0f;
+            for (std::size_t i = 0; i < d; ++i) dot += query[i] * k[j * d + i];
+            scores[j] = dot * shape.scale;
+            max = std::max(max, scores[j]);
+          }
+          const std::size_t head_state = (state * queries + qi) * q_heads + q_head;
+          if (max == -INFINITY) continue;  // no visible position: the empty state (o = 0, lse = -inf)
+          float* o = &states.o[head_state * d];
+          float sum = 0.0f;
+          for (std::size_t j = 0; j < tokens; ++j) {
+            if (scores[j] == -INFINITY) continue;
+            const float p = std::exp(scores[j] - max);
+            sum += p;
+            for (std::size_t i = 0; i < d; ++i) o[i] += p * v[j * d + i];
+          }
+          for (std::size_t i = 0; i < d; ++i) o[i] /= sum;
+          states.max[head_state] = max;
+          states.lse[head_state] = max + std::log(sum);
         }
-        const std::size_t head_state = state * q_heads + q_head;
-        float* o = &states.o[head_state * d];
-        float sum = 0.0f;
-        for (std::size_t j = 0; j < tokens; ++j) {
-          const float p = std::exp(scores[j] - max);
-          sum += p;
-          for (std::size_t i = 0; i < d; ++i) o[i] += p * v[j * d + i];
-        }
-        for (std::size_t i = 0; i < d; ++i) o[i] /= sum;
-        states.max[head_state] = max;
-        states.lse[head_state] = max + std::log(sum);
       }
     }
   });
   return states;
 }
 
+// Merges each row's states per query token and q head into out (and lse), in the caller's order.
+void merge_states_into(const work::Work& w, const PartialStates& states, const TensorView& out, const TensorView& lse, int threads) {
+  const auto d = static_cast<std::size_t>(states.head_dim);
+  const auto q_heads = static_cast<std::size_t>(states.num_q_heads);
+  const auto queries = static_cast<std::size_t>(w.queries_per_seq);
+  parallel_for(w.num_rows(), threads, [&](std::size_t row) {
+    std::vector<float> accumulated(d);
+    for (std::size_t qi = 0; qi < queries; ++qi) {
+      const std::size_t token = w.row_to_batch[row] * queries + qi;
+      for (std::size_t h = 0; h < q_heads; ++h) {
+        StateMerger merger;
+        std::fill(accumulated.begin(), accumulated.end(), 0.0f);
+        for (std::uint32_t m = w.merge_begin[row]; m < w.merge_begin[row + 1]; ++m) {
+          const std::size_t head_state = (w.merge_states[m] * queries + qi) * q_heads + h;
+          const StateMerger::Weights weights = merger.add(states.lse[head_state]);
+          const float* o = &states.o[head_state * d];
+          for (std::size_t i = 0; i < d; ++i) accumulated[i] = accumulated[i] * weights.previous + o[i] * weights.part;
+        }
+        const float inverse = merger.inverse_weight();
+        const auto out_base = static_cast<std::int64_t>((token * q_heads + h) * d);
+        for (std::size_t i = 0; i < d; ++i) {
+          store_element(out.data, out.dtype, out_base + static_cast<std::int64_t>(i), accumulated[i] * inverse);
+        }
+        if (lse.data != nullptr) static_cast<float*>(lse.data)[token * q_heads + h] = merger.merged_lse();
+      }
+    }
+  });
+}
+
+PartialStates plan_states(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q, const Shape& shape) {
+  const PoolView pool = cache.pool(layer);
+  return compute_states(work::from_plan(cache, plan), reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v),
+                        pool.dtype, q, shape);
+}
+
 }  // namespace
 
 PartialStates partial_states(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q,
                              const AttentionParams& params) {
-  return compute_states(cache, plan, layer, q, check_inputs(cache, plan, layer, q, params));
+  return plan_states(cache, plan, layer, q, check_inputs(cache, plan, layer, q, params));
 }
 
 void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q, const TensorView& out,
             const TensorView& lse, const AttentionParams& params) {
   const Shape shape = check_inputs(cache, plan, layer, q, params);
-  const auto batch = static_cast<std::int64_t>(plan.batch.size());
-  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {batch, shape.q_heads, shape.head_dim});
-  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {batch, shape.q_heads});
+  const std::int64_t tokens = static_cast<std::int64_t>(plan.batch.size()) * plan.queries_per_seq;
+  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, shape.q_heads, shape.head_dim});
+  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {tokens, shape.q_heads});
+  merge_states_into(work::from_plan(cache, plan), plan_states(cache, plan, layer, q, shape), out, lse, shape.threads);
+}
 
-  const PartialStates states = compute_states(cache, plan, layer, q, shape);
-  const std::size_t d = static_cast<std::size_t>(shape.head_dim);
-  const std::size_t q_heads = static_cast<std::size_t>(shape.q_heads);
-  parallel_for(plan.num_rows(), shape.threads, [&](std::size_t row) {
-    const std::size_t batch_index = plan.row_to_batch[row];
-    std::vector<float> accumulated(d);
-    for (std::size_t h = 0; h < q_heads; ++h) {
-      StateMerger merger;
-      std::fill(accumulated.begin(), accumulated.end(), 0.0f);
-      for (std::uint32_t m = plan.merge_begin[row]; m < plan.merge_begin[row + 1]; ++m) {
-        const std::size_t head_state = plan.merge_states[m] * q_heads + h;
-        const StateMerger::Weights weights = merger.add(states.lse[head_state]);
-        const float* o = &states.o[head_state * d];
-        for (std::size_t i = 0; i < d; ++i) accumulated[i] = accumulated[i] * weights.previous + o[i] * weights.part;
-      }
-      const float inverse = merger.inverse_weight();
-      const auto out_base = static_cast<std::int64_t>((batch_index * q_heads + h) * d);
-      for (std::size_t i = 0; i < d; ++i) {
-        store_element(out.data, out.dtype, out_base + static_cast<std::int64_t>(i), accumulated[i] * inverse);
-      }
-      if (lse.data != nullptr) static_cast<float*>(lse.data)[batch_index * q_heads + h] = merger.merged_lse();
-    }
-  });
+void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorView& out, const TensorView& lse,
+                   const AttentionParams& params) {
+  const work::LevelsShape levels_shape = work::check_levels(levels, q, Device::cpu, "cpu backend");
+  Shape shape{};
+  shape.q_heads = levels_shape.q_heads;
+  shape.kv_heads = levels_shape.kv_heads;
+  shape.group = shape.q_heads / shape.kv_heads;
+  shape.head_dim = levels_shape.head_dim;
+  shape.scale = resolved_scale(params, shape.head_dim);
+  shape.threads = resolved_threads(params);
+  expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
+  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
+  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {q.shape[0], shape.q_heads});
+  const work::Work w = work::from_levels(levels, levels_shape, 0);
+  merge_states_into(w, compute_states(w, 0, 0, levels_shape.dtype, q, shape), out, lse, shape.threads);
 }
 
 }  // namespace chunktree::cpu

@@ -23,7 +23,6 @@
 namespace chunktree {
 namespace {
 
-using kernels::DeviceItem;
 using kernels::PartialArgs;
 using kernels::WorkTile;
 
@@ -41,26 +40,30 @@ struct MergeArgs {
   const std::uint32_t* row_to_batch;
   const float* state_o;
   const float* state_lse;
-  void* out;         // [batch, q_heads, head_dim]
-  float* lse;        // [batch, q_heads] or null
+  void* out;         // [rows · queries, q_heads, head_dim]
+  float* lse;        // [rows · queries, q_heads] or null
   int q_heads;
   int head_dim;
+  int queries;
 };
 
 __device__ void store_output(float* out, float value) { *out = value; }
 __device__ void store_output(__nv_bfloat16* out, float value) { *out = __float2bfloat16_rn(value); }
 __device__ void store_output(__half* out, float value) { *out = __float2half_rn(value); }
 
-// One block per (row, q head), one thread per 4 dims: merges the row's states in plan order.
+// One block per (row, query token, q head), one thread per 4 dims: merges the row's states of
+// that query token in plan order.
 template <typename Out>
 __global__ void merge_kernel(const MergeArgs args) {
-  const std::uint32_t row = blockIdx.x;
+  const std::uint32_t row = blockIdx.x / static_cast<std::uint32_t>(args.queries);
+  const int token = static_cast<int>(blockIdx.x % static_cast<std::uint32_t>(args.queries));
   const int head = static_cast<int>(blockIdx.y);
   const int dim = 4 * static_cast<int>(threadIdx.x);
   StateMerger merger;
   float4 accumulated = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   for (std::uint32_t m = args.merge_begin[row]; m < args.merge_begin[row + 1]; ++m) {
-    const std::int64_t state_head = static_cast<std::int64_t>(args.merge_states[m]) * args.q_heads + head;
+    const std::int64_t state = static_cast<std::int64_t>(args.merge_states[m]) * args.queries + token;
+    const std::int64_t state_head = state * args.q_heads + head;
     const StateMerger::Weights weights = merger.add(args.state_lse[state_head]);
     const float4 part = *reinterpret_cast<const float4*>(args.state_o + state_head * args.head_dim + dim);
     accumulated.x = accumulated.x * weights.previous + part.x * weights.part;
@@ -69,7 +72,8 @@ __global__ void merge_kernel(const MergeArgs args) {
     accumulated.w = accumulated.w * weights.previous + part.w * weights.part;
   }
   const float inverse = merger.inverse_weight();
-  const std::int64_t out_head = static_cast<std::int64_t>(args.row_to_batch[row]) * args.q_heads + head;
+  const std::int64_t out_token = static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token;
+  const std::int64_t out_head = out_token * args.q_heads + head;
   Out* out = static_cast<Out*>(args.out) + out_head * args.head_dim + dim;
   store_output(out + 0, accumulated.x * inverse);
   store_output(out + 1, accumulated.y * inverse);
@@ -127,6 +131,223 @@ class ForkedStream {
   cudaEvent_t join_ = nullptr;
 };
 
+// The cost model behind the item split, in µs, with constants fitted to H100 runs
+// (docs/KERNEL_NOTES.md, experiment 7): a tile spends `start` on its Q and its state, then one
+// step per 64 KV positions; two tiles share an SM; the run takes the longer of the work spread
+// over all slots and the longest tile, plus a tail; every state is written once and read once by
+// the merge at HBM speed. The tail is half a tile for compute-bound wgmma tiles, and small for
+// bandwidth-bound mma.sync tiles, which speed up when they run alone at the end.
+struct TileCost {
+  double step;
+  double start;
+  double tail;
+};
+constexpr TileCost kWgmmaCost{4.4, 2.0, 0.5};
+constexpr TileCost kMmaSyncCost{3.0, 4.0, 0.1};
+constexpr double kStateBytesPerMicro = 3.0e6;
+
+// An item as the cost model sees it.
+struct ItemSize {
+  std::int64_t rows;
+  std::int64_t tokens;
+};
+
+struct SplitShape {
+  int q_heads;
+  int kv_heads;
+  int head_dim;
+  int queries;
+  std::int64_t min_split;  // items are cut at multiples of this (a chunk), or not at all
+};
+
+double estimated_micros(const std::vector<ItemSize>& items, std::int64_t split, const SplitShape& shape, std::int64_t slots) {
+  const std::int64_t group = shape.q_heads / shape.kv_heads;
+  double total = 0.0;
+  double longest_tile = 0.0;
+  double tail = 0.0;
+  double state_bytes = 0.0;
+  for (const ItemSize& item : items) {
+    const std::int64_t query_rows = item.rows * shape.queries * group;
+    const bool wgmma = uses_wgmma(query_rows, shape.head_dim);
+    const TileCost& cost = wgmma ? kWgmmaCost : kMmaSyncCost;
+    const std::int64_t tile_rows = wgmma ? kWgmmaTileRows : kMmaSyncTileRows;
+    const std::int64_t parts = split == 0 ? 1 : (item.tokens + split - 1) / split;
+    const std::int64_t part_tokens = (item.tokens + parts - 1) / parts;
+    const double tile = cost.start + static_cast<double>((part_tokens + 63) / 64) * cost.step;
+    const std::int64_t tiles = (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads * parts;
+    total += static_cast<double>(tiles) * tile;
+    longest_tile = std::max(longest_tile, tile);
+    tail = std::max(tail, cost.tail * tile);
+    state_bytes += 2.0 * static_cast<double>(item.rows * parts * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
+  }
+  return std::max(total / static_cast<double>(slots), longest_tile) + tail + state_bytes / kStateBytesPerMicro;
+}
+
+// Whole items (0) or the cheapest power of two from 128 tokens (at least min_split) below the
+// longest item.
+std::int64_t cheapest_split(const std::vector<ItemSize>& items, const SplitShape& shape) {
+  int device = 0;
+  int multiprocessors = 0;
+  CHUNKTREE_CUDA_CHECK(cudaGetDevice(&device));
+  CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
+  const std::int64_t slots = 2 * static_cast<std::int64_t>(multiprocessors);  // both kernels fit two CTAs per SM
+  std::int64_t longest = 0;
+  for (const ItemSize& item : items) longest = std::max(longest, item.tokens);
+  std::int64_t best_split = 0;
+  double best = estimated_micros(items, 0, shape, slots);
+  for (std::int64_t split = 128; split < longest; split *= 2) {
+    const std::int64_t candidate = std::max(split, shape.min_split);
+    const double micros = estimated_micros(items, candidate, shape, slots);
+    if (micros < best) {
+      best = micros;
+      best_split = candidate;
+    }
+  }
+  return best_split;
+}
+
+// A Work on the device: its tiles for the two kernels, its lists, and scratch for its states.
+// Serves one run at a time (the scratch and the second stream are shared by the launches).
+class DeviceWork {
+ public:
+  DeviceWork(const work::Work& w, int q_heads, int kv_heads, int head_dim)
+      : q_heads_(q_heads), group_(q_heads / kv_heads), head_dim_(head_dim), queries_(w.queries_per_seq), rows_(w.num_rows()) {
+    std::vector<WorkTile> wgmma_tiles;
+    std::vector<WorkTile> mma_sync_tiles;
+    for (std::uint32_t i = 0; i < w.items.size(); ++i) {
+      const work::Item& item = w.items[i];
+      const std::uint32_t query_rows = (item.row_end - item.row_begin) * static_cast<std::uint32_t>(queries_ * group_);
+      const bool wgmma = uses_wgmma(query_rows, head_dim);
+      std::vector<WorkTile>& tiles = wgmma ? wgmma_tiles : mma_sync_tiles;
+      const std::uint32_t tile_rows = wgmma ? kWgmmaTileRows : kMmaSyncTileRows;
+      for (std::uint32_t kv_head = 0; kv_head < static_cast<std::uint32_t>(kv_heads); ++kv_head) {
+        for (std::uint32_t m = 0; m < query_rows; m += tile_rows) tiles.push_back(WorkTile{i, kv_head, m});
+      }
+    }
+    num_wgmma_tiles_ = static_cast<std::uint32_t>(wgmma_tiles.size());
+    num_mma_sync_tiles_ = static_cast<std::uint32_t>(mma_sync_tiles.size());
+    wgmma_tiles_ = upload(wgmma_tiles);
+    mma_sync_tiles_ = upload(mma_sync_tiles);
+    if (!wgmma_tiles.empty() && !mma_sync_tiles.empty()) side_ = std::make_unique<ForkedStream>();
+    items_ = upload(w.items);
+    runs_ = upload(w.runs);
+    row_to_batch_ = upload(w.row_to_batch);
+    row_limit_ = upload(w.row_limit);
+    merge_begin_ = upload(w.merge_begin);
+    merge_states_ = upload(w.merge_states);
+    const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(queries_ * q_heads);
+    state_o_ = cuda_memory::DeviceAllocation(state_heads * static_cast<std::size_t>(head_dim) * sizeof(float));
+    state_lse_ = cuda_memory::DeviceAllocation(state_heads * sizeof(float));
+    state_max_ = cuda_memory::DeviceAllocation(state_heads * sizeof(float));
+  }
+
+  // Every state of every item; K and V at the bases plus the runs' offsets.
+  void compute_states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale, bool with_max,
+                      cudaStream_t stream) const {
+    if (rows_ == 0) return;
+    if (reinterpret_cast<std::uintptr_t>(q) % 16 != 0) {
+      fail(ErrorCode::invalid_argument, "q must be 16-byte aligned (the kernels copy rows in 16-byte pieces); pass the start of an allocation");
+    }
+    PartialArgs args{};
+    args.items = static_cast<const work::Item*>(items_.data());
+    args.runs = static_cast<const work::KvRun*>(runs_.data());
+    args.row_to_batch = static_cast<const std::uint32_t*>(row_to_batch_.data());
+    args.row_limit = static_cast<const std::int32_t*>(row_limit_.data());
+    args.q = q;
+    args.k_base = k_base;
+    args.v_base = v_base;
+    args.state_o = static_cast<float*>(state_o_.data());
+    args.state_lse = static_cast<float*>(state_lse_.data());
+    args.state_max = with_max ? static_cast<float*>(state_max_.data()) : nullptr;
+    args.q_heads = q_heads_;
+    args.group = group_;
+    args.queries = queries_;
+    args.scale_log2 = scale * 1.4426950408889634f;
+    const bool bf16 = dtype == DType::bf16;
+    if (num_wgmma_tiles_ > 0) {
+      args.tiles = static_cast<const WorkTile*>(wgmma_tiles_.data());
+      kernels::launch_wgmma_states(bf16, head_dim_, args, num_wgmma_tiles_, side_ ? side_->fork(stream) : stream);
+    }
+    if (num_mma_sync_tiles_ > 0) {
+      args.tiles = static_cast<const WorkTile*>(mma_sync_tiles_.data());
+      kernels::launch_mma_sync_states(bf16, head_dim_, args, num_mma_sync_tiles_, stream);
+    }
+    if (side_) side_->join(stream);
+  }
+
+  // Each row's states merged per query token into out (and lse), in the caller's order.
+  void merge(const TensorView& out, const TensorView& lse, cudaStream_t stream) const {
+    if (rows_ == 0) return;
+    MergeArgs args{};
+    args.merge_begin = static_cast<const std::uint32_t*>(merge_begin_.data());
+    args.merge_states = static_cast<const std::uint32_t*>(merge_states_.data());
+    args.row_to_batch = static_cast<const std::uint32_t*>(row_to_batch_.data());
+    args.state_o = static_cast<const float*>(state_o_.data());
+    args.state_lse = static_cast<const float*>(state_lse_.data());
+    args.out = out.data;
+    args.lse = static_cast<float*>(lse.data);
+    args.q_heads = q_heads_;
+    args.head_dim = head_dim_;
+    args.queries = queries_;
+    const dim3 grid(rows_ * static_cast<unsigned>(queries_), static_cast<unsigned>(q_heads_));
+    const auto threads = static_cast<unsigned>(head_dim_ / 4);
+    switch (out.dtype) {
+      case DType::f32: merge_kernel<float><<<grid, threads, 0, stream>>>(args); break;
+      case DType::bf16: merge_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(args); break;
+      case DType::f16: merge_kernel<__half><<<grid, threads, 0, stream>>>(args); break;
+    }
+    CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  }
+
+  PartialStates download_states() const {
+    PartialStates states;
+    states.num_q_heads = q_heads_;
+    states.head_dim = head_dim_;
+    states.o.resize(state_o_.bytes() / sizeof(float));
+    states.lse.resize(state_lse_.bytes() / sizeof(float));
+    states.max.resize(state_max_.bytes() / sizeof(float));
+    cuda_memory::copy_to_host(states.o.data(), state_o_.data(), state_o_.bytes());
+    cuda_memory::copy_to_host(states.lse.data(), state_lse_.data(), state_lse_.bytes());
+    cuda_memory::copy_to_host(states.max.data(), state_max_.data(), state_max_.bytes());
+    return states;
+  }
+
+ private:
+  int q_heads_;
+  int group_;
+  int head_dim_;
+  int queries_;
+  std::uint32_t rows_;
+  std::uint32_t num_wgmma_tiles_ = 0;
+  std::uint32_t num_mma_sync_tiles_ = 0;
+  cuda_memory::DeviceAllocation wgmma_tiles_, mma_sync_tiles_, items_, runs_, row_to_batch_, row_limit_, merge_begin_, merge_states_;
+  cuda_memory::DeviceAllocation state_o_, state_lse_, state_max_;
+  std::unique_ptr<ForkedStream> side_;  // only when the work has tiles of both kinds
+};
+
+int resolved_q_heads(const AttentionParams& params, int kv_heads) {
+  const int q_heads = params.num_q_heads == 0 ? kv_heads : params.num_q_heads;
+  if (q_heads < 1 || q_heads % kv_heads != 0) {
+    fail(ErrorCode::invalid_argument, "num_q_heads (" + std::to_string(q_heads) + ") must be a positive multiple of the cache's kv heads (" +
+                                          std::to_string(kv_heads) + ")");
+  }
+  return q_heads;
+}
+
+float resolved_scale(const AttentionParams& params, int head_dim) {
+  const float scale = params.scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(head_dim)) : params.scale;
+  if (!std::isfinite(scale)) fail(ErrorCode::invalid_argument, "scale must be finite");
+  return scale;
+}
+
+void expect_outputs(const TensorView& out, const TensorView& lse, std::int64_t tokens, int q_heads, int head_dim) {
+  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cuda, {tokens, q_heads, head_dim});
+  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cuda, {tokens, q_heads});
+  if (tokens == 0) return;
+  cuda_memory::expect_device_pointer(out.data, "out");
+  if (lse.data != nullptr) cuda_memory::expect_device_pointer(lse.data, "lse");
+}
+
 }  // namespace
 
 namespace cuda {
@@ -134,60 +355,17 @@ namespace cuda {
 struct DevicePlan::Impl {
   Plan plan;
   AttentionParams params;
-  std::uint32_t num_wgmma_tiles = 0;
-  std::uint32_t num_mma_sync_tiles = 0;
-  cuda_memory::DeviceAllocation wgmma_tiles, mma_sync_tiles, items, pieces, row_to_batch, merge_begin, merge_states;
-  cuda_memory::DeviceAllocation state_o, state_lse, state_max;
-  std::unique_ptr<ForkedStream> side;  // only when the plan has tiles of both kinds
+  DeviceWork work;
 };
 
-DevicePlan::DevicePlan(const PrefixCache& cache, const Plan& plan, const AttentionParams& params)
-    : impl_(std::make_unique<Impl>()) {
+DevicePlan::DevicePlan(const PrefixCache& cache, const Plan& plan, const AttentionParams& params) {
   const CacheConfig& config = cache.config();
   if (config.device != Device::cuda) fail(ErrorCode::invalid_argument, "the cache lives on the CPU; use the CPU backend");
   if (!plan.is_current(cache, plan.batch)) fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");
-  if (plan.queries_per_seq != 1) fail(ErrorCode::unsupported, "plans with several query tokens per sequence are not supported yet");
-  Impl& p = *impl_;
-  p.plan = plan;
-  p.params = params;
-  if (p.params.num_q_heads == 0) p.params.num_q_heads = config.num_kv_heads;
-  if (p.params.num_q_heads < 1 || p.params.num_q_heads % config.num_kv_heads != 0) {
-    fail(ErrorCode::invalid_argument, "num_q_heads (" + std::to_string(p.params.num_q_heads) +
-                                          ") must be a positive multiple of the cache's kv heads (" +
-                                          std::to_string(config.num_kv_heads) + ")");
-  }
-  if (p.params.scale == 0.0f) p.params.scale = 1.0f / std::sqrt(static_cast<float>(config.head_dim));
-  if (!std::isfinite(p.params.scale)) fail(ErrorCode::invalid_argument, "scale must be finite");
-
-  const std::uint32_t group = static_cast<std::uint32_t>(p.params.num_q_heads / config.num_kv_heads);
-  std::vector<DeviceItem> items;
-  std::vector<WorkTile> wgmma_tiles;
-  std::vector<WorkTile> mma_sync_tiles;
-  for (std::uint32_t i = 0; i < plan.items.size(); ++i) {
-    const WorkItem& item = plan.items[i];
-    items.push_back(DeviceItem{item.piece_begin, item.piece_end, item.row_begin, item.row_end, item.state_begin});
-    const std::uint32_t query_rows = (item.row_end - item.row_begin) * group;
-    const bool wgmma = uses_wgmma(query_rows, config.head_dim);
-    std::vector<WorkTile>& tiles = wgmma ? wgmma_tiles : mma_sync_tiles;
-    const std::uint32_t tile_rows = wgmma ? kWgmmaTileRows : kMmaSyncTileRows;
-    for (std::uint32_t kv_head = 0; kv_head < static_cast<std::uint32_t>(config.num_kv_heads); ++kv_head) {
-      for (std::uint32_t m = 0; m < query_rows; m += tile_rows) tiles.push_back(WorkTile{i, kv_head, m});
-    }
-  }
-  p.num_wgmma_tiles = static_cast<std::uint32_t>(wgmma_tiles.size());
-  p.num_mma_sync_tiles = static_cast<std::uint32_t>(mma_sync_tiles.size());
-  p.wgmma_tiles = upload(wgmma_tiles);
-  if (!wgmma_tiles.empty() && !mma_sync_tiles.empty()) p.side = std::make_unique<ForkedStream>();
-  p.mma_sync_tiles = upload(mma_sync_tiles);
-  p.items = upload(items);
-  p.pieces = upload(plan.pieces);
-  p.row_to_batch = upload(plan.row_to_batch);
-  p.merge_begin = upload(plan.merge_begin);
-  p.merge_states = upload(plan.merge_states);
-  const std::size_t state_heads = static_cast<std::size_t>(plan.num_states) * static_cast<std::size_t>(p.params.num_q_heads);
-  p.state_o = cuda_memory::DeviceAllocation(state_heads * static_cast<std::size_t>(config.head_dim) * sizeof(float));
-  p.state_lse = cuda_memory::DeviceAllocation(state_heads * sizeof(float));
-  p.state_max = cuda_memory::DeviceAllocation(state_heads * sizeof(float));
+  AttentionParams resolved = params;
+  resolved.num_q_heads = resolved_q_heads(params, config.num_kv_heads);
+  resolved.scale = resolved_scale(params, config.head_dim);
+  impl_ = std::make_unique<Impl>(Impl{plan, resolved, DeviceWork(work::from_plan(cache, plan), resolved.num_q_heads, config.num_kv_heads, config.head_dim)});
 }
 
 DevicePlan::~DevicePlan() = default;
@@ -198,6 +376,7 @@ const AttentionParams& DevicePlan::params() const { return impl_->params; }
 
 namespace {
 
+// Checks a cache call's q and computes its states.
 void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q,
                               bool with_max, cudaStream_t stream) {
   const DevicePlan::Impl& p = device_plan.impl();
@@ -207,82 +386,12 @@ void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device
     fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");
   }
   const PoolView pool = cache.pool(layer);  // checks the layer
-  const auto batch = static_cast<std::int64_t>(p.plan.batch.size());
-  expect_tensor(q, "q", {config.dtype}, Device::cuda, {batch, p.params.num_q_heads, config.head_dim});
-  if (batch == 0) return;
+  const std::int64_t tokens = static_cast<std::int64_t>(p.plan.batch.size()) * p.plan.queries_per_seq;
+  expect_tensor(q, "q", {config.dtype}, Device::cuda, {tokens, p.params.num_q_heads, config.head_dim});
+  if (tokens == 0) return;
   cuda_memory::expect_device_pointer(q.data, "q");
-  if (reinterpret_cast<std::uintptr_t>(q.data) % 16 != 0) {
-    fail(ErrorCode::invalid_argument, "q must be 16-byte aligned (the kernel copies rows in 16-byte pieces); pass the start of an allocation");
-  }
-
-  PartialArgs args{};
-  args.items = static_cast<const DeviceItem*>(p.items.data());
-  args.pieces = static_cast<const KvPiece*>(p.pieces.data());
-  args.row_to_batch = static_cast<const std::uint32_t*>(p.row_to_batch.data());
-  args.q = q.data;
-  args.k_pool = pool.k;
-  args.v_pool = pool.v;
-  args.chunk_stride = pool.chunk_stride;
-  args.head_stride = pool.head_stride;
-  args.state_o = static_cast<float*>(p.state_o.data());
-  args.state_lse = static_cast<float*>(p.state_lse.data());
-  args.state_max = with_max ? static_cast<float*>(p.state_max.data()) : nullptr;
-  args.q_heads = p.params.num_q_heads;
-  args.group = p.params.num_q_heads / config.num_kv_heads;
-  args.scale_log2 = p.params.scale * 1.4426950408889634f;
-  const bool bf16 = config.dtype == DType::bf16;
-  if (p.num_wgmma_tiles > 0) {
-    args.tiles = static_cast<const WorkTile*>(p.wgmma_tiles.data());
-    kernels::launch_wgmma_states(bf16, config.head_dim, args, p.num_wgmma_tiles, p.side ? p.side->fork(stream) : stream);
-  }
-  if (p.num_mma_sync_tiles > 0) {
-    args.tiles = static_cast<const WorkTile*>(p.mma_sync_tiles.data());
-    kernels::launch_mma_sync_states(bf16, config.head_dim, args, p.num_mma_sync_tiles, stream);
-  }
-  if (p.side) p.side->join(stream);
-}
-
-}  // namespace
-
-namespace {
-
-// The cost model behind suggest_plan_options, in µs, with constants fitted to H100 runs
-// (docs/KERNEL_NOTES.md, experiment 7): a tile spends tile_start on its Q and its state, then
-// one step per 64 KV positions; two tiles share an SM; the run takes the longer of the work
-// spread over all slots and the longest tile, plus a tail; every state is written once and read
-// once by the merge at HBM speed. The tail is half a tile for compute-bound wgmma tiles, and
-// small for bandwidth-bound mma.sync tiles, which speed up when they run alone at the end.
-struct TileCost {
-  double step;
-  double start;
-  double tail;
-};
-constexpr TileCost kWgmmaCost{4.4, 2.0, 0.5};
-constexpr TileCost kMmaSyncCost{3.0, 4.0, 0.1};
-constexpr double kStateBytesPerMicro = 3.0e6;
-
-double estimated_micros(const Plan& whole, std::int64_t split, const CacheConfig& config, std::int64_t group, int q_heads,
-                        std::int64_t slots) {
-  double total = 0.0;
-  double longest_tile = 0.0;
-  double tail = 0.0;
-  double state_bytes = 0.0;
-  for (const WorkItem& item : whole.items) {
-    const std::int64_t rows = item.row_end - item.row_begin;
-    const std::int64_t query_rows = rows * group;
-    const bool wgmma = uses_wgmma(query_rows, config.head_dim);
-    const TileCost& cost = wgmma ? kWgmmaCost : kMmaSyncCost;
-    const std::int64_t tile_rows = wgmma ? kWgmmaTileRows : kMmaSyncTileRows;
-    const std::int64_t parts = split == 0 ? 1 : (item.tokens + split - 1) / split;
-    const std::int64_t part_tokens = (item.tokens + parts - 1) / parts;
-    const double tile = cost.start + static_cast<double>((part_tokens + 63) / 64) * cost.step;
-    const std::int64_t tiles = (query_rows + tile_rows - 1) / tile_rows * config.num_kv_heads * parts;
-    total += static_cast<double>(tiles) * tile;
-    longest_tile = std::max(longest_tile, tile);
-    tail = std::max(tail, cost.tail * tile);
-    state_bytes += 2.0 * static_cast<double>(rows * parts * q_heads * config.head_dim) * sizeof(float);
-  }
-  return std::max(total / static_cast<double>(slots), longest_tile) + tail + state_bytes / kStateBytesPerMicro;
+  p.work.compute_states(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), config.dtype, q.data,
+                        p.params.scale, with_max, stream);
 }
 
 }  // namespace
@@ -292,27 +401,11 @@ PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId
   options.max_item_tokens = 0;
   const Plan whole = make_plan(cache, batch, options);
   const CacheConfig& config = cache.config();
-  const int q_heads = params.num_q_heads == 0 ? config.num_kv_heads : params.num_q_heads;
-  const std::int64_t group = std::max(1, q_heads / config.num_kv_heads);
-  int device = 0;
-  int multiprocessors = 0;
-  CHUNKTREE_CUDA_CHECK(cudaGetDevice(&device));
-  CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
-  const std::int64_t slots = 2 * static_cast<std::int64_t>(multiprocessors);  // both kernels fit two CTAs per SM
-
-  // Try whole spans and every power of two from 128 tokens (at least a chunk) below the longest
-  // span; keep the cheapest.
-  std::int64_t longest = 0;
-  for (const WorkItem& item : whole.items) longest = std::max(longest, item.tokens);
-  double best = estimated_micros(whole, 0, config, group, q_heads, slots);
-  for (std::int64_t split = 128; split < longest; split *= 2) {
-    const std::int64_t candidate = std::max<std::int64_t>(split, config.chunk_size);
-    const double micros = estimated_micros(whole, candidate, config, group, q_heads, slots);
-    if (micros < best) {
-      best = micros;
-      options.max_item_tokens = candidate;
-    }
-  }
+  std::vector<ItemSize> sizes;
+  for (const WorkItem& item : whole.items) sizes.push_back(ItemSize{item.row_end - item.row_begin, item.tokens});
+  const SplitShape shape{resolved_q_heads(params, config.num_kv_heads), config.num_kv_heads, config.head_dim, options.queries_per_seq,
+                         config.chunk_size};
+  options.max_item_tokens = cheapest_split(sizes, shape);
   return options;
 }
 
@@ -320,49 +413,67 @@ void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, 
             const TensorView& lse, void* stream_handle) {
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   const DevicePlan::Impl& p = device_plan.impl();
-  const int head_dim = cache.config().head_dim;
-  const auto batch = static_cast<std::int64_t>(p.plan.batch.size());
-  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cuda, {batch, p.params.num_q_heads, head_dim});
-  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cuda, {batch, p.params.num_q_heads});
+  const std::int64_t tokens = static_cast<std::int64_t>(p.plan.batch.size()) * p.plan.queries_per_seq;
+  expect_outputs(out, lse, tokens, p.params.num_q_heads, cache.config().head_dim);
   check_and_compute_states(cache, device_plan, layer, q, /*with_max=*/false, stream);
-  if (batch == 0) return;
-  cuda_memory::expect_device_pointer(out.data, "out");
-  if (lse.data != nullptr) cuda_memory::expect_device_pointer(lse.data, "lse");
-
-  MergeArgs args{};
-  args.merge_begin = static_cast<const std::uint32_t*>(p.merge_begin.data());
-  args.merge_states = static_cast<const std::uint32_t*>(p.merge_states.data());
-  args.row_to_batch = static_cast<const std::uint32_t*>(p.row_to_batch.data());
-  args.state_o = static_cast<const float*>(p.state_o.data());
-  args.state_lse = static_cast<const float*>(p.state_lse.data());
-  args.out = out.data;
-  args.lse = static_cast<float*>(lse.data);
-  args.q_heads = p.params.num_q_heads;
-  args.head_dim = head_dim;
-  const dim3 grid(p.plan.num_rows(), static_cast<unsigned>(p.params.num_q_heads));
-  const auto threads = static_cast<unsigned>(head_dim / 4);
-  switch (out.dtype) {
-    case DType::f32: merge_kernel<float><<<grid, threads, 0, stream>>>(args); break;
-    case DType::bf16: merge_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(args); break;
-    case DType::f16: merge_kernel<__half><<<grid, threads, 0, stream>>>(args); break;
-  }
-  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  if (tokens > 0) p.work.merge(out, lse, stream);
 }
 
 PartialStates partial_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
   check_and_compute_states(cache, device_plan, layer, q, /*with_max=*/true, nullptr);
   CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
-  const DevicePlan::Impl& p = device_plan.impl();
-  PartialStates states;
-  states.num_q_heads = p.params.num_q_heads;
-  states.head_dim = cache.config().head_dim;
-  states.o.resize(p.state_o.bytes() / sizeof(float));
-  states.lse.resize(p.state_lse.bytes() / sizeof(float));
-  states.max.resize(p.state_max.bytes() / sizeof(float));
-  cuda_memory::copy_to_host(states.o.data(), p.state_o.data(), p.state_o.bytes());
-  cuda_memory::copy_to_host(states.lse.data(), p.state_lse.data(), p.state_lse.bytes());
-  cuda_memory::copy_to_host(states.max.data(), p.state_max.data(), p.state_max.bytes());
-  return states;
+  return device_plan.impl().work.download_states();
+}
+
+struct LevelsPlan::Impl {
+  work::LevelsShape shape;
+  int queries;
+  DType q_dtype;
+  float scale;
+  DeviceWork work;
+};
+
+LevelsPlan::LevelsPlan(const Levels& levels, const ConstTensorView& q, const AttentionParams& params) {
+  const work::LevelsShape shape = work::check_levels(levels, q, Device::cuda, "cuda backend");
+  if (shape.dtype != DType::bf16 && shape.dtype != DType::f16) {
+    fail(ErrorCode::invalid_argument, "the KV is " + std::string(to_string(shape.dtype)) + "; the CUDA backend runs bf16 or f16");
+  }
+  const auto check_pointer = [](const void* pointer, const std::string& what) {
+    cuda_memory::expect_device_pointer(pointer, what.c_str());
+    if (reinterpret_cast<std::uintptr_t>(pointer) % 16 != 0) fail(ErrorCode::invalid_argument, what + " must be 16-byte aligned");
+  };
+  for (std::size_t l = 0; l < levels.levels.size(); ++l) {
+    for (std::size_t i = 0; i < levels.levels[l].size(); ++i) {
+      const std::string what = "level " + std::to_string(l) + " segment " + std::to_string(i);
+      check_pointer(levels.levels[l][i].kv.k.data, what + ".k");
+      check_pointer(levels.levels[l][i].kv.v.data, what + ".v");
+    }
+  }
+  for (std::size_t s = 0; s < levels.own.size(); ++s) {
+    if (levels.own[s].length == 0) continue;
+    check_pointer(levels.own[s].k.data, "own[" + std::to_string(s) + "].k");
+    check_pointer(levels.own[s].v.data, "own[" + std::to_string(s) + "].v");
+  }
+  std::vector<ItemSize> sizes;
+  for (const work::Item& item : work::from_levels(levels, shape, 0).items) sizes.push_back(ItemSize{item.row_end - item.row_begin, item.tokens});
+  const std::int64_t split = cheapest_split(sizes, SplitShape{shape.q_heads, shape.kv_heads, shape.head_dim, levels.queries_per_seq, 64});
+  impl_ = std::make_unique<Impl>(Impl{shape, levels.queries_per_seq, q.dtype, resolved_scale(params, shape.head_dim),
+                                      DeviceWork(work::from_levels(levels, shape, split), shape.q_heads, shape.kv_heads, shape.head_dim)});
+}
+
+LevelsPlan::~LevelsPlan() = default;
+LevelsPlan::LevelsPlan(LevelsPlan&&) noexcept = default;
+LevelsPlan& LevelsPlan::operator=(LevelsPlan&&) noexcept = default;
+
+void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const TensorView& out, const TensorView& lse, void* stream_handle) {
+  const auto stream = static_cast<cudaStream_t>(stream_handle);
+  const LevelsPlan::Impl& p = plan.impl();
+  const std::int64_t tokens = p.shape.num_seqs * p.queries;
+  expect_tensor(q, "q", {p.shape.dtype}, Device::cuda, {tokens, p.shape.q_heads, p.shape.head_dim});
+  expect_outputs(out, lse, tokens, p.shape.q_heads, p.shape.head_dim);
+  cuda_memory::expect_device_pointer(q.data, "q");
+  p.work.compute_states(0, 0, p.shape.dtype, q.data, p.scale, /*with_max=*/false, stream);
+  p.work.merge(out, lse, stream);
 }
 
 }  // namespace cuda

@@ -2,6 +2,7 @@
 // step, a cp.async ring of K/V stages. Takes decode without sharing, small GQA groups and the
 // head dims the wgmma kernel is not built for. A narrow tile (at most 16 query rows) splits each
 // step's positions over the 4 warps and combines their states at the end.
+#include <climits>
 #include <cmath>
 #include <string>
 
@@ -83,9 +84,8 @@ __global__ void __launch_bounds__(kThreads) mma_sync_states_kernel(const Partial
   const auto v_tile_of = [&](int stage) { return Tile{q_tile.data + (2 + 2 * stage) * Tile::kElements}; };
 
   const WorkTile work = args.tiles[blockIdx.x];
-  const DeviceItem item = args.items[work.item];
-  const int group = args.group;
-  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * group;
+  const work::Item item = args.items[work.item];
+  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
   const int tile_rows = min(kTileRows, query_rows - static_cast<int>(work.m_begin));
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -95,30 +95,36 @@ __global__ void __launch_bounds__(kThreads) mma_sync_states_kernel(const Partial
   const bool narrow = tile_rows <= 16;
   const int row0 = narrow ? 0 : warp * 16;
   const bool computes = narrow || row0 < tile_rows;
+  // The causal limit of this lane's two rows (rows past the tile see everything; never stored).
+  int limit[2] = {INT_MAX, INT_MAX};
+  if (item.causal != 0) {
+    for (int h = 0; h < 2; ++h) {
+      const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
+      if (m < query_rows) limit[h] = QueryRow(args, item, work, m).limit(args);
+    }
+  }
 
   copy_rows_async<kThreads, D>(
       tile_rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
-      [&](int r) { return query_row<Element, D>(args, item, work, static_cast<int>(work.m_begin) + r); });
+      [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
 
-  const auto* k_head = static_cast<const Element*>(args.k_pool) + work.kv_head * args.head_stride;
-  const auto* v_head = static_cast<const Element*>(args.v_pool) + work.kv_head * args.head_stride;
   auto copy_step = [&](const KvWalk<kTileTokens>& walk, int stage) {
     const int tokens = walk.tokens();
     const int fill = (tokens + 15) / 16 * 16;
-    const std::int64_t base = walk.offset(args.chunk_stride, D);
+    const std::int64_t stride = walk.run.token_stride;
+    const Element* k_rows = walk.template rows<Element>(args.k_base, walk.run.k_offset, static_cast<int>(work.kv_head));
+    const Element* v_rows = walk.template rows<Element>(args.v_base, walk.run.v_offset, static_cast<int>(work.kv_head));
     const Tile k_tile = k_tile_of(stage);
     const Tile v_tile = v_tile_of(stage);
     copy_rows_async<kThreads, D>(
-        tokens, fill, [&](int r, int c) { return k_tile.chunk(r, c); },
-        [&](int t) { return k_head + base + static_cast<std::int64_t>(t) * D; });
+        tokens, fill, [&](int r, int c) { return k_tile.chunk(r, c); }, [&](int t) { return k_rows + t * stride; });
     copy_rows_async<kThreads, D>(
-        tokens, fill, [&](int r, int c) { return v_tile.chunk(r, c); },
-        [&](int t) { return v_head + base + static_cast<std::int64_t>(t) * D; });
+        tokens, fill, [&](int r, int c) { return v_tile.chunk(r, c); }, [&](int t) { return v_rows + t * stride; });
   };
 
   // The copy walk runs Stages - 1 steps ahead of the compute walk; one commit group per step
   // (empty past the end) keeps cp_async_wait's count uniform.
-  KvWalk<kTileTokens> walk(args.pieces, item);
+  KvWalk<kTileTokens> walk(args.runs, item);
   KvWalk<kTileTokens> load_walk = walk;
 #pragma unroll
   for (int stage = 0; stage < Stages - 1; ++stage) {
@@ -136,6 +142,7 @@ __global__ void __launch_bounds__(kThreads) mma_sync_states_kernel(const Partial
   for (int step = 0; !walk.done(); ++step) {
     const int stage = step % Stages;
     const int tokens = walk.tokens();
+    const int position = walk.position();
     const int blocks16 = (tokens + 15) / 16;
     // The 16-position blocks and positions this warp computes: all of them, or its quarter.
     const int block_begin = narrow ? warp : 0;
@@ -170,16 +177,18 @@ __global__ void __launch_bounds__(kThreads) mma_sync_states_kernel(const Partial
         }
       }
 
-      // Online softmax: scale, mask positions past the piece, rescale what came before.
+      // Online softmax: scale, mask positions past the run (and past the causal limit), rescale
+      // what came before.
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         float tile_max = -INFINITY;
+        const int last_visible = limit[h] - position;  // column index; INT_MAX - position stays in range
 #pragma unroll
         for (int n = 0; n < kTileTokens / 8; ++n) {
 #pragma unroll
           for (int e = 2 * h; e < 2 * h + 2; ++e) {
             const int column = n * 8 + 2 * (lane % 4) + e % 2;
-            s[n][e] = column >= column_begin && column < column_end ? s[n][e] * args.scale_log2 : -INFINITY;
+            s[n][e] = column >= column_begin && column < column_end && column <= last_visible ? s[n][e] * args.scale_log2 : -INFINITY;
             tile_max = fmaxf(tile_max, s[n][e]);
           }
         }
@@ -232,7 +241,8 @@ __global__ void __launch_bounds__(kThreads) mma_sync_states_kernel(const Partial
   for (int h = 0; h < 2; ++h) {
     const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
     if (m >= query_rows || (narrow && warp != 0)) continue;
-    store_state<D>(args, item, work, m, running_max[h], sum[h], [&](int j) { return make_float2(o[j][2 * h], o[j][2 * h + 1]); });
+    store_state<D>(args, item, QueryRow(args, item, work, m), running_max[h], sum[h],
+                   [&](int j) { return make_float2(o[j][2 * h], o[j][2 * h + 1]); });
   }
 }
 

@@ -1,8 +1,9 @@
 // What the two partial-state kernels share: the work description uploaded by DevicePlan, the walk
 // over an item's KV pieces, the cp.async row copy and the store of a finished row's state.
 //
-// Work tile = (item, kv head, first query row). Query rows are the item's rows × the GQA group:
-// query row m is sequence row item.row_begin + m / group, q head kv_head · group + m % group.
+// Work tile = (item, kv head, first query row). Query rows are the item's rows × query tokens ×
+// the GQA group: query row m is row item.row_begin + m / (queries · group), query token
+// (m / group) % queries, q head kv_head · group + m % group (src/work/work.hpp has the rest).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -11,7 +12,7 @@
 
 #include <cstdint>
 
-#include "chunktree/prefix_cache.hpp"
+#include "work/work.hpp"
 
 #include <cute/arch/copy_sm80.hpp>
 
@@ -23,29 +24,21 @@ struct WorkTile {
   std::uint32_t m_begin;  // first query row of the item in this tile
 };
 
-struct DeviceItem {
-  std::uint32_t piece_begin;
-  std::uint32_t piece_end;
-  std::uint32_t row_begin;
-  std::uint32_t row_end;
-  std::uint32_t state_begin;
-};
-
 struct PartialArgs {
   const WorkTile* tiles;
-  const DeviceItem* items;
-  const KvPiece* pieces;
+  const work::Item* items;
+  const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
-  const void* q;  // [batch, q_heads, D]
-  const void* k_pool;
-  const void* v_pool;
-  std::int64_t chunk_stride;
-  std::int64_t head_stride;
-  float* state_o;    // [states, q_heads, D]
-  float* state_lse;  // [states, q_heads]
-  float* state_max;  // [states, q_heads] or null
+  const std::int32_t* row_limit;
+  const void* q;  // [rows · queries, q_heads, D]
+  std::uintptr_t k_base;  // runs' offsets are bytes from these
+  std::uintptr_t v_base;
+  float* state_o;    // [states · queries, q_heads, D]
+  float* state_lse;  // [states · queries, q_heads]
+  float* state_max;  // [states · queries, q_heads] or null
   int q_heads;
   int group;
+  int queries;       // query tokens per row
   float scale_log2;  // softmax scale · log2(e): scores live in the log2 domain
 };
 
@@ -68,37 +61,55 @@ void with_element(bool bf16, F&& f) {
   }
 }
 
-// The first query row's address in q, as a pointer to the row's D elements.
-template <typename Element, int D>
-__device__ const Element* query_row(const PartialArgs& args, const DeviceItem& item, const WorkTile& work, int m) {
-  const std::uint32_t batch = args.row_to_batch[item.row_begin + m / args.group];
-  const int head = static_cast<int>(work.kv_head) * args.group + m % args.group;
-  return static_cast<const Element*>(args.q) + (static_cast<std::int64_t>(batch) * args.q_heads + head) * D;
-}
+// Where query row m of a tile's item comes from and goes to.
+struct QueryRow {
+  int row;    // of the work (not of the item)
+  int token;  // query token of the row, 0..queries-1
+  int head;   // q head
+  __device__ QueryRow(const PartialArgs& args, const work::Item& item, const WorkTile& work, int m) {
+    const int per_row = args.queries * args.group;
+    row = static_cast<int>(item.row_begin) + m / per_row;
+    token = (m % per_row) / args.group;
+    head = static_cast<int>(work.kv_head) * args.group + m % args.group;
+  }
+  // The last KV position this query sees in a causal item.
+  __device__ int limit(const PartialArgs& args) const { return args.row_limit[row] + token; }
+  template <typename Element, int D>
+  __device__ const Element* q(const PartialArgs& args) const {
+    const std::int64_t q_token = static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token;
+    return static_cast<const Element*>(args.q) + (q_token * args.q_heads + head) * D;
+  }
+  __device__ std::int64_t state_head(const PartialArgs& args, const work::Item& item) const {
+    const std::int64_t state = static_cast<std::int64_t>(item.state_begin) + (row - static_cast<int>(item.row_begin));
+    return (state * args.queries + token) * args.q_heads + head;
+  }
+};
 
-// Walks an item's KV in steps of at most Tokens positions, piece by piece; a step never crosses
-// a piece (a piece lies inside one chunk, so a step's positions are contiguous in the pool).
+// Walks an item's KV in steps of at most Tokens positions, run by run; a step never crosses a
+// run (a run is evenly strided memory).
 template <int Tokens>
 struct KvWalk {
-  const KvPiece* pieces;
+  const work::KvRun* runs;
   std::uint32_t index;
   std::uint32_t end;
-  KvPiece piece;
-  int start;
+  work::KvRun run;
+  int start;  // within the run
 
-  __device__ KvWalk(const KvPiece* all_pieces, const DeviceItem& item)
-      : pieces(all_pieces), index(item.piece_begin), end(item.piece_end), piece(all_pieces[item.piece_begin]), start(piece.begin) {}
+  __device__ KvWalk(const work::KvRun* all_runs, const work::Item& item)
+      : runs(all_runs), index(item.run_begin), end(item.run_end), run(all_runs[item.run_begin]), start(0) {}
   __device__ bool done() const { return index >= end; }
-  __device__ int tokens() const { return min(Tokens, piece.end - start); }
-  // Element offset of the step's first position within one head of the pool.
-  __device__ std::int64_t offset(std::int64_t chunk_stride, int head_dim) const {
-    return piece.chunk * chunk_stride + static_cast<std::int64_t>(start) * head_dim;
+  __device__ int tokens() const { return min(Tokens, run.tokens - start); }
+  __device__ int position() const { return run.position + start; }
+  // The step's first K (or V) row of one kv head; row t of the step is t · token_stride further.
+  template <typename Element>
+  __device__ const Element* rows(std::uintptr_t base, std::uint64_t offset, int kv_head) const {
+    return reinterpret_cast<const Element*>(base + offset) + kv_head * run.head_stride + static_cast<std::int64_t>(start) * run.token_stride;
   }
   __device__ void advance() {
     start += Tokens;
-    if (start >= piece.end && ++index < end) {
-      piece = pieces[index];
-      start = piece.begin;
+    if (start >= run.tokens && ++index < end) {
+      run = runs[index];
+      start = 0;
     }
   }
 };
@@ -120,18 +131,16 @@ __device__ void copy_rows_async(int rows, int fill_rows, Destination destination
   }
 }
 
-// Normalises and stores the state of query row m: pair(j) gives the unnormalised output at dims
-// 8j + 2·(lane % 4) and the next one (the accumulator layout of both kernels); max and sum are
-// the row's running max (log2 domain) and full sum. Lanes with lane % 4 == 0 write the lse.
+// Normalises and stores the state of one query row: pair(j) gives the unnormalised output at
+// dims 8j + 2·(lane % 4) and the next one (the accumulator layout of both kernels); max and sum
+// are the row's running max (log2 domain) and full sum; sum 0 (no visible position) stores the
+// empty state (o = 0, lse = −inf). Lanes with lane % 4 == 0 write the lse.
 template <int D, typename Pair>
-__device__ void store_state(const PartialArgs& args, const DeviceItem& item, const WorkTile& work, int m, float max, float sum,
-                            Pair pair) {
+__device__ void store_state(const PartialArgs& args, const work::Item& item, const QueryRow& query, float max, float sum, Pair pair) {
   constexpr float kLn2 = 0.6931471805599453f;
   const int lane = threadIdx.x % 32;
-  const std::uint32_t state = item.state_begin + static_cast<std::uint32_t>(m / args.group);
-  const int head = static_cast<int>(work.kv_head) * args.group + m % args.group;
-  const std::int64_t state_head = static_cast<std::int64_t>(state) * args.q_heads + head;
-  const float inverse = 1.0f / sum;
+  const std::int64_t state_head = query.state_head(args, item);
+  const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
   float* o_row = args.state_o + state_head * D;
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
@@ -139,7 +148,7 @@ __device__ void store_state(const PartialArgs& args, const DeviceItem& item, con
     *reinterpret_cast<float2*>(o_row + j * 8 + 2 * (lane % 4)) = make_float2(value.x * inverse, value.y * inverse);
   }
   if (lane % 4 == 0) {
-    args.state_lse[state_head] = (max + log2f(sum)) * kLn2;
+    args.state_lse[state_head] = sum > 0.0f ? (max + log2f(sum)) * kLn2 : -INFINITY;
     if (args.state_max != nullptr) args.state_max[state_head] = max * kLn2;
   }
 }

@@ -6,6 +6,7 @@
 // Per step and warpgroup: S = Q·Kᵀ (wgmma, both operands in shared memory), an online softmax on
 // the accumulator registers, O += P·V (wgmma, P from registers, V read transposed from shared
 // memory). Two CTAs share an SM, so one's softmax overlaps the other's products.
+#include <climits>
 #include <cmath>
 #include <string>
 
@@ -102,32 +103,38 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 2) wgmma_stat
   Tensor vt_smem = make_tensor(make_smem_ptr(base + (Tile::kRows + Tile::kStages * Tile::kTokens) * D), typename Tile::VtLayout{});
 
   const WorkTile work = args.tiles[blockIdx.x];
-  const DeviceItem item = args.items[work.item];
-  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.group;
+  const work::Item item = args.items[work.item];
+  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
   const int tile_rows = min(Tile::kRows, query_rows - static_cast<int>(work.m_begin));
   const int lane = threadIdx.x % 32;
   const int thread_row0 = (threadIdx.x / 32) * 16 + lane / 4;  // warpgroup · 64 + warp · 16 + lane / 4
+  // The causal limit of this thread's two rows (rows past the tile see everything; never stored).
+  int limit[2] = {INT_MAX, INT_MAX};
+  if (item.causal != 0) {
+    for (int r = 0; r < 2; ++r) {
+      const int m = static_cast<int>(work.m_begin) + thread_row0 + 8 * r;
+      if (m < query_rows) limit[r] = QueryRow(args, item, work, m).limit(args);
+    }
+  }
 
   copy_rows_async<Tile::kThreads, D>(
       tile_rows, Tile::kRows, [&](int r, int c) { return &q_smem(r, 8 * c); },
-      [&](int r) { return query_row<Element, D>(args, item, work, static_cast<int>(work.m_begin) + r); });
+      [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
 
-  const auto* k_head = static_cast<const Element*>(args.k_pool) + work.kv_head * args.head_stride;
-  const auto* v_head = static_cast<const Element*>(args.v_pool) + work.kv_head * args.head_stride;
-  // Every position of a step is filled (zeros past the piece): masked scores give P = 0, and
+  // Every position of a step is filled (zeros past the run): masked scores give P = 0, and
   // 0 · V must not meet stale NaNs.
   auto copy_step = [&](const KvWalk<Tile::kTokens>& walk, int stage) {
     const int tokens = walk.tokens();
-    const std::int64_t offset = walk.offset(args.chunk_stride, D);
+    const std::int64_t stride = walk.run.token_stride;
+    const Element* k_rows = walk.template rows<Element>(args.k_base, walk.run.k_offset, static_cast<int>(work.kv_head));
+    const Element* v_rows = walk.template rows<Element>(args.v_base, walk.run.v_offset, static_cast<int>(work.kv_head));
     copy_rows_async<Tile::kThreads, D>(
-        tokens, Tile::kTokens, [&](int t, int c) { return &k_smem(t, 8 * c, stage); },
-        [&](int t) { return k_head + offset + static_cast<std::int64_t>(t) * D; });
+        tokens, Tile::kTokens, [&](int t, int c) { return &k_smem(t, 8 * c, stage); }, [&](int t) { return k_rows + t * stride; });
     copy_rows_async<Tile::kThreads, D>(
-        tokens, Tile::kTokens, [&](int t, int c) { return &vt_smem(8 * c, t, stage); },
-        [&](int t) { return v_head + offset + static_cast<std::int64_t>(t) * D; });
+        tokens, Tile::kTokens, [&](int t, int c) { return &vt_smem(8 * c, t, stage); }, [&](int t) { return v_rows + t * stride; });
   };
 
-  KvWalk<Tile::kTokens> walk(args.pieces, item);
+  KvWalk<Tile::kTokens> walk(args.runs, item);
   KvWalk<Tile::kTokens> load_walk = walk;
   CUTE_UNROLL
   for (int stage = 0; stage < Tile::kStages - 1; ++stage) {
@@ -155,6 +162,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 2) wgmma_stat
   for (int step = 0; !walk.done(); ++step) {
     const int stage = step % Tile::kStages;
     const int tokens = walk.tokens();
+    const int position = walk.position();
     if (!load_walk.done()) {
       copy_step(load_walk, (step + Tile::kStages - 1) % Tile::kStages);
       load_walk.advance();
@@ -168,27 +176,31 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 2) wgmma_stat
     warpgroup_product<false>(score_mma, q_frag, k_frag(_, _, _, stage), s);
     Tensor s_rc = make_tensor(s.data(), rows_by_columns(s.layout()));
 
-    // Online softmax: scale, mask positions past the piece, rescale what came before.
+    // Online softmax: scale, mask positions past the run (and past the causal limit), rescale
+    // what came before.
     CUTE_UNROLL
     for (int r = 0; r < 2; ++r) {
       float tile_max = -INFINITY;
+      const int last_visible = min(tokens - 1, limit[r] - position);  // column index; no overflow from INT_MAX
       CUTE_UNROLL
       for (int c = 0; c < size<1>(s_rc); ++c) {
         const int column = 8 * (c / 2) + 2 * (lane % 4) + c % 2;
-        s_rc(r, c) = column < tokens ? s_rc(r, c) * args.scale_log2 : -INFINITY;
+        s_rc(r, c) = column <= last_visible ? s_rc(r, c) * args.scale_log2 : -INFINITY;
         tile_max = fmaxf(tile_max, s_rc(r, c));
       }
       tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
       tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
       const float new_max = fmaxf(running_max[r], tile_max);
-      const float rescale = exp2f(running_max[r] - new_max);  // every step has a position: new_max is finite
+      // -inf: no visible position so far (causal rows): subtracting 0 keeps exp2 at 0, not NaN.
+      const float reference = new_max == -INFINITY ? 0.0f : new_max;
+      const float rescale = exp2f(running_max[r] - reference);
       running_max[r] = new_max;
       running_sum[r] *= rescale;
       CUTE_UNROLL
       for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale;
       CUTE_UNROLL
       for (int c = 0; c < size<1>(s_rc); ++c) {
-        s_rc(r, c) = exp2f(s_rc(r, c) - new_max);
+        s_rc(r, c) = exp2f(s_rc(r, c) - reference);
         running_sum[r] += s_rc(r, c);
       }
     }
@@ -213,7 +225,8 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 2) wgmma_stat
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     const int m = static_cast<int>(work.m_begin) + thread_row0 + 8 * r;
     if (m >= query_rows) continue;
-    store_state<D>(args, item, work, m, running_max[r], sum, [&](int j) { return make_float2(o_rc(r, 2 * j), o_rc(r, 2 * j + 1)); });
+    store_state<D>(args, item, QueryRow(args, item, work, m), running_max[r], sum,
+                   [&](int j) { return make_float2(o_rc(r, 2 * j), o_rc(r, 2 * j + 1)); });
   }
 }
 

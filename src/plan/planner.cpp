@@ -3,6 +3,7 @@
 #include <string>
 
 #include "chunktree/plan.hpp"
+#include "work/merge_lists.hpp"
 
 namespace chunktree {
 namespace {
@@ -14,11 +15,13 @@ struct Group {
   std::uint32_t row_begin = 0;
   std::uint32_t row_end = 0;
   std::int32_t span = -1;  // shared span it feeds, -1 when private
+  std::int64_t position = 0;  // of the node's first token in its readers' sequences
 };
 
 struct SharedSpan {
   std::uint32_t row_begin = 0;
   std::uint32_t row_end = 0;
+  std::int64_t position = 0;  // of its first token
   std::vector<KvPiece> pieces;
 };
 
@@ -70,6 +73,18 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     throw Error(ErrorCode::invalid_argument,
                 "make_plan: min_shared_rows must be at least 1, got " + std::to_string(options.min_shared_rows));
   }
+  if (options.queries_per_seq < 1) {
+    throw Error(ErrorCode::invalid_argument,
+                "make_plan: queries_per_seq must be at least 1, got " + std::to_string(options.queries_per_seq));
+  }
+  for (std::size_t b = 0; b < batch.size(); ++b) {
+    if (cache.length(batch[b]) < options.queries_per_seq) {
+      throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " +
+                                                   std::to_string(cache.length(batch[b])) + " tokens, fewer than queries_per_seq (" +
+                                                   std::to_string(options.queries_per_seq) +
+                                                   "); append the query tokens to the sequence before planning");
+    }
+  }
   if (options.max_item_tokens != 0 && options.max_item_tokens < chunk_size) {
     throw Error(ErrorCode::invalid_argument, "make_plan: max_item_tokens must be 0 (no split) or at least the chunk size " +
                                                  std::to_string(chunk_size) + ", got " + std::to_string(options.max_item_tokens));
@@ -77,6 +92,7 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
 
   Plan plan;
   plan.chunk_size = chunk_size;
+  plan.queries_per_seq = options.queries_per_seq;
   plan.tree_version = cache.version();
   plan.batch.assign(batch.begin(), batch.end());
 
@@ -101,10 +117,17 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   std::vector<Group> groups = group_rows(paths);
   std::vector<SharedSpan> spans;
   std::vector<std::vector<KvPiece>> private_pieces(rows);
+  std::vector<std::int64_t> private_position(rows, -1);
   std::vector<KvPiece> node_pieces;
-  for (Group& group : groups) {
+  std::vector<std::int64_t> group_end(groups.size(), 0);  // position after each group's node
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    Group& group = groups[g];
     node_pieces.clear();
     cache.append_node_pieces(group.node, node_pieces);
+    group.position = group.parent < 0 ? 0 : group_end[static_cast<std::size_t>(group.parent)];
+    std::int64_t node_tokens = 0;
+    for (const KvPiece& piece : node_pieces) node_tokens += piece.size();
+    group_end[g] = group.position + node_tokens;
     const std::uint32_t readers = group.row_end - group.row_begin;
     if (readers >= static_cast<std::uint32_t>(options.min_shared_rows)) {
       const Group* parent = group.parent < 0 ? nullptr : &groups[static_cast<std::size_t>(group.parent)];
@@ -112,22 +135,27 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
         group.span = parent->span;
       } else {
         group.span = static_cast<std::int32_t>(spans.size());
-        spans.push_back(SharedSpan{group.row_begin, group.row_end, {}});
+        spans.push_back(SharedSpan{group.row_begin, group.row_end, group.position, {}});
       }
       add_pieces(spans[static_cast<std::size_t>(group.span)].pieces, node_pieces);
     } else {
-      for (std::uint32_t r = group.row_begin; r < group.row_end; ++r) add_pieces(private_pieces[r], node_pieces);
+      for (std::uint32_t r = group.row_begin; r < group.row_end; ++r) {
+        if (private_position[r] < 0) private_position[r] = group.position;
+        add_pieces(private_pieces[r], node_pieces);
+      }
     }
   }
 
   // Items: spans cut into pieces of at most max_item_tokens tokens.
-  auto add_items = [&](ItemKind kind, std::uint32_t row_begin, std::uint32_t row_end, const std::vector<KvPiece>& pieces) {
+  auto add_items = [&](ItemKind kind, std::uint32_t row_begin, std::uint32_t row_end, std::int64_t position,
+                       const std::vector<KvPiece>& pieces) {
     std::size_t i = 0;
     while (i < pieces.size()) {
       WorkItem item;
       item.kind = kind;
       item.row_begin = row_begin;
       item.row_end = row_end;
+      item.position = position;
       item.piece_begin = static_cast<std::uint32_t>(plan.pieces.size());
       do {
         item.tokens += pieces[i].size();
@@ -135,28 +163,18 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
         ++i;
       } while (i < pieces.size() && (options.max_item_tokens == 0 || item.tokens + pieces[i].size() <= options.max_item_tokens));
       item.piece_end = static_cast<std::uint32_t>(plan.pieces.size());
+      position += item.tokens;
       item.state_begin = plan.num_states;
       plan.num_states += row_end - row_begin;
       plan.items.push_back(item);
     }
   };
-  for (const SharedSpan& span : spans) add_items(ItemKind::shared, span.row_begin, span.row_end, span.pieces);
+  for (const SharedSpan& span : spans) add_items(ItemKind::shared, span.row_begin, span.row_end, span.position, span.pieces);
   plan.num_shared_items = static_cast<std::uint32_t>(plan.items.size());
-  for (std::uint32_t r = 0; r < rows; ++r) add_items(ItemKind::private_, r, r + 1, private_pieces[r]);
+  for (std::uint32_t r = 0; r < rows; ++r) add_items(ItemKind::private_, r, r + 1, private_position[r], private_pieces[r]);
 
   // Each row's states in KV order: shared items come in pre-order (root side first), then private.
-  plan.merge_begin.assign(rows + 1, 0);
-  for (const WorkItem& item : plan.items) {
-    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) plan.merge_begin[r + 1] += 1;
-  }
-  for (std::uint32_t r = 0; r < rows; ++r) plan.merge_begin[r + 1] += plan.merge_begin[r];
-  plan.merge_states.resize(plan.merge_begin[rows]);
-  std::vector<std::uint32_t> fill(plan.merge_begin.begin(), plan.merge_begin.end() - 1);
-  for (const WorkItem& item : plan.items) {
-    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) {
-      plan.merge_states[fill[r]++] = item.state_begin + (r - item.row_begin);
-    }
-  }
+  work::build_merge_lists(plan.items, rows, plan.merge_begin, plan.merge_states);
   return plan;
 }
 

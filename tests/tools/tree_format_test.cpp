@@ -124,16 +124,17 @@ void add_node(TreeWorkload& w, Random& rng, std::int64_t id, std::int32_t parent
 void add_sequence(TreeWorkload& w, Random& rng, std::int32_t node) {
   TreeSequence sequence;
   sequence.node = node;
-  for (int i = 0; i < w.q_heads * w.head_dim; ++i)
+  for (int i = 0; i < w.queries_per_seq * w.q_heads * w.head_dim; ++i)
     sequence.q.push_back(round_to(w.dtype, static_cast<float>(rng.normal())));
   w.sequences.push_back(std::move(sequence));
 }
 
 // Node 0 (20 tokens) → node 1 (13) → node 2 (40), and node 3 (5) under node 0; chunk size 16,
 // so nodes end inside chunks. Sequences end at the nodes in `ends`, in that order.
-TreeWorkload chain_workload(const std::vector<std::int32_t>& ends) {
+TreeWorkload chain_workload(const std::vector<std::int32_t>& ends, int queries_per_seq = 1) {
   Random rng(42);
   TreeWorkload w;
+  w.queries_per_seq = queries_per_seq;
   w.q_heads = 8;
   w.kv_heads = 2;
   w.head_dim = 64;
@@ -258,9 +259,32 @@ TEST_F(TreeFormatTest, SequencesEndingAtInteriorNodesAndIdenticalSequencesPass) 
     write_tree_file(file, chain_workload(ends));
     const CheckResult result = check_tree_file(file, strict_options());
     EXPECT_TRUE(result.passed) << result.details;
-    // Sharing checks, then two plans × sequences × (O norm + one LSE per head).
+    // Sharing checks, then three runs (two plans, the levels API) × sequences × (O norm + one LSE per head).
     const auto sequences = static_cast<std::int64_t>(ends.size());
-    EXPECT_EQ(result.total, sequences + 2 * sequences * (1 + 8));
+    EXPECT_EQ(result.total, sequences + 3 * sequences * (1 + 8));
+  }
+}
+
+TEST_F(TreeFormatTest, SeveralQueryTokensPerSequencePass) {
+  // Up to 5 query tokens: node 3 has 5 tokens, so the causal part reaches into node 0 for the
+  // sequences that end there, and into shared nodes for identical sequences.
+  for (int queries : {2, 5, 20}) {
+    const std::vector<std::int32_t> ends = queries <= 5 ? std::vector<std::int32_t>{2, 0, 1, 2, 3, 0} : std::vector<std::int32_t>{2, 1, 2, 0};
+    TreeWorkload w = chain_workload(ends, queries);
+    const std::string file = path("queries.txt");
+    write_tree_file(file, w);
+    const TreeWorkload read = read_tree_file(file);
+    EXPECT_EQ(read.queries_per_seq, queries);
+    EXPECT_EQ(read.sequences[0].o.size(), static_cast<std::size_t>(queries * 8 * 64));
+    const CheckResult result = check_tree_file(file, strict_options());
+    EXPECT_TRUE(result.passed) << "queries " << queries << "\n" << result.details;
+    expect_passes(file, false);
+  }
+  for (int index : {3, 7, 11, 15}) {  // generated files with several query tokens
+    const TreeWorkload w = generate_tree_workload(4, index);
+    EXPECT_GT(w.queries_per_seq, 1) << "file " << index;
+    write_tree_file(path("generated.txt"), w);
+    expect_passes(path("generated.txt"), true);
   }
 }
 
@@ -316,7 +340,7 @@ TEST_F(TreeFormatTest, PerturbedExpectedValuesFail) {
   write_tree_file(path("o.txt"), w);
   const CheckResult result = check_tree_file(path("o.txt"), CheckOptions{});
   EXPECT_FALSE(result.passed);
-  EXPECT_EQ(result.fails, 2);  // the element, under each of the two plans
+  EXPECT_EQ(result.fails, 3);  // the element, under each of the two plans and the levels API
   EXPECT_NEAR(result.max_diff, 0.5, 1e-3);
   EXPECT_FALSE(check_tree_file(path("o.txt"), strict_options()).passed);
 
@@ -329,7 +353,7 @@ TEST_F(TreeFormatTest, PerturbedExpectedValuesFail) {
   verbose.verbose = true;
   const CheckResult strict = check_tree_file(path("lse.txt"), verbose);
   EXPECT_FALSE(strict.passed);
-  EXPECT_EQ(strict.fails, 2);
+  EXPECT_EQ(strict.fails, 3);
   EXPECT_NE(strict.details.find("FAILED"), std::string::npos) << strict.details;
 }
 
@@ -435,7 +459,8 @@ std::vector<Malformation> malformations() {
       {"dtype", replace("dtype", "dtype f8"), "dtype must be bf16, f16 or f32"},
       {"scale not a number", replace("scale", "scale abc"), "scale must be a number"},
       {"negative scale", replace("scale", "scale -1"), "positive"},
-      {"queries_per_seq", replace("queries_per_seq", "queries_per_seq 2"), "exactly 1 query token"},
+      {"queries_per_seq zero", replace("queries_per_seq", "queries_per_seq 0"), "queries_per_seq must be from 1"},
+      {"queries_per_seq too large", replace("queries_per_seq", "queries_per_seq 65"), "queries_per_seq must be from 1"},
       {"unknown field", insert_after("kv_heads", "layers 1"), "unknown header field 'layers'"},
       {"duplicate field", insert_after("dtype", "head_dim 64"), "appears twice"},
       {"header word count", replace("q_heads", "q_heads 2 3"), "got 3 words"},

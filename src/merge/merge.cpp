@@ -1,0 +1,120 @@
+// The merge primitives: argument checks, the CPU loop, and the hand-off to the GPU.
+#include "chunktree/merge.hpp"
+
+#include <string>
+
+#include "merge/merge_job.hpp"
+
+namespace chunktree {
+namespace {
+
+[[noreturn]] void fail(const std::string& message) { throw Error(ErrorCode::invalid_argument, "merge: " + message); }
+
+constexpr std::initializer_list<DType> kStateDtypes = {DType::f32, DType::f16, DType::bf16};
+
+void check_device_and_data(std::initializer_list<const ConstTensorView*> views, const char* const* names) {
+  const Device device = (*views.begin())->device;
+  std::size_t i = 0;
+  for (const ConstTensorView* view : views) {
+    if (view->device != device) {
+      fail(std::string(names[i]) + " is on the " + std::string(to_string(view->device)) + " but " + names[0] + " is on the " +
+           std::string(to_string(device)) + "; all tensors of a merge share a device");
+    }
+    if (view->data == nullptr && view->numel() > 0) fail(std::string(names[i]) + " has no data");
+    ++i;
+  }
+}
+
+void run(const merging::MergeJob& job, Device device, void* stream) {
+  if (job.tokens == 0 || job.heads == 0 || job.head_dim == 0) return;
+  if (device == Device::cuda) return merging::merge_on_gpu(job, stream);
+  for (std::int64_t t = 0; t < job.tokens; ++t) {
+    for (int h = 0; h < job.heads; ++h) {
+      float lse = 0.0f;
+      for (int d = 0; d < job.head_dim; ++d) {
+        const float o = merging::merge_element(job, t, h, d, lse);
+        store_element(job.out_o, job.out_dtype, (t * job.heads + h) * job.head_dim + d, o);
+      }
+      job.out_lse[t * job.heads + h] = lse;
+    }
+  }
+}
+
+merging::MergeSource source(const ConstTensorView& o, const ConstTensorView& lse, int parts, int heads, int head_dim) {
+  merging::MergeSource s;
+  s.o = o.data;
+  s.lse = static_cast<const float*>(lse.data);
+  s.parts = parts;
+  s.o_part_stride = static_cast<std::int64_t>(heads) * head_dim;
+  s.o_token_stride = s.o_part_stride * parts;
+  s.lse_part_stride = heads;
+  s.lse_token_stride = static_cast<std::int64_t>(heads) * parts;
+  return s;
+}
+
+}  // namespace
+
+void merge_state(const ConstTensorView& a_o, const ConstTensorView& a_lse, const ConstTensorView& b_o, const ConstTensorView& b_lse,
+                 const TensorView& out_o, const TensorView& out_lse, void* stream) {
+  if (a_o.shape.size() != 3) fail("a_o has shape " + shape_string(a_o.shape) + "; expected [tokens, heads, head_dim]");
+  const Device device = a_o.device;
+  const std::vector<std::int64_t>& shape = a_o.shape;
+  const std::vector<std::int64_t> lse_shape = {shape[0], shape[1]};
+  expect_tensor(a_o, "a_o", kStateDtypes, device, shape);
+  expect_tensor(b_o, "b_o", {a_o.dtype}, device, shape);
+  expect_tensor(out_o, "out_o", kStateDtypes, device, shape);
+  expect_tensor(a_lse, "a_lse", {DType::f32}, device, lse_shape);
+  expect_tensor(b_lse, "b_lse", {DType::f32}, device, lse_shape);
+  expect_tensor(out_lse, "out_lse", {DType::f32}, device, lse_shape);
+  const ConstTensorView out_o_view = out_o;
+  const ConstTensorView out_lse_view = out_lse;
+  const char* names[] = {"a_o", "a_lse", "b_o", "b_lse", "out_o", "out_lse"};
+  check_device_and_data({&a_o, &a_lse, &b_o, &b_lse, &out_o_view, &out_lse_view}, names);
+  merging::MergeJob job;
+  job.heads = static_cast<int>(shape[1]);
+  job.head_dim = static_cast<int>(shape[2]);
+  job.tokens = shape[0];
+  job.first = source(a_o, a_lse, 1, job.heads, job.head_dim);
+  job.second = source(b_o, b_lse, 1, job.heads, job.head_dim);
+  job.in_dtype = a_o.dtype;
+  job.out_dtype = out_o.dtype;
+  job.out_o = out_o.data;
+  job.out_lse = static_cast<float*>(out_lse.data);
+  run(job, device, stream);
+}
+
+void merge_state_in_place(const TensorView& o, const TensorView& lse, const ConstTensorView& other_o, const ConstTensorView& other_lse,
+                          void* stream) {
+  if (other_o.dtype != o.dtype) {
+    fail("other_o is " + std::string(to_string(other_o.dtype)) + " but o is " + std::string(to_string(o.dtype)) + "; they must match");
+  }
+  merge_state(o, lse, other_o, other_lse, o, lse, stream);
+}
+
+void merge_states(const ConstTensorView& o, const ConstTensorView& lse, const TensorView& out_o, const TensorView& out_lse, void* stream) {
+  if (o.shape.size() != 4) fail("o has shape " + shape_string(o.shape) + "; expected [tokens, n, heads, head_dim]");
+  const Device device = o.device;
+  const std::int64_t tokens = o.shape[0];
+  const std::int64_t parts = o.shape[1];
+  if (parts < 1) fail("o holds 0 states per token; merge at least one");
+  expect_tensor(o, "o", kStateDtypes, device, o.shape);
+  expect_tensor(lse, "lse", {DType::f32}, device, {tokens, parts, o.shape[2]});
+  expect_tensor(out_o, "out_o", kStateDtypes, device, {tokens, o.shape[2], o.shape[3]});
+  expect_tensor(out_lse, "out_lse", {DType::f32}, device, {tokens, o.shape[2]});
+  const ConstTensorView out_o_view = out_o;
+  const ConstTensorView out_lse_view = out_lse;
+  const char* names[] = {"o", "lse", "out_o", "out_lse"};
+  check_device_and_data({&o, &lse, &out_o_view, &out_lse_view}, names);
+  merging::MergeJob job;
+  job.heads = static_cast<int>(o.shape[2]);
+  job.head_dim = static_cast<int>(o.shape[3]);
+  job.tokens = tokens;
+  job.first = source(o, lse, static_cast<int>(parts), job.heads, job.head_dim);
+  job.in_dtype = o.dtype;
+  job.out_dtype = out_o.dtype;
+  job.out_o = out_o.data;
+  job.out_lse = static_cast<float*>(out_lse.data);
+  run(job, device, stream);
+}
+
+}  // namespace chunktree

@@ -1,0 +1,218 @@
+// The levels API's front end: checks a Levels call and turns it into Work.
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "work/merge_lists.hpp"
+#include "work/work.hpp"
+
+namespace chunktree::work {
+namespace {
+
+struct Checker {
+  const char* who;
+  [[noreturn]] void fail(const std::string& message) const { throw Error(ErrorCode::invalid_argument, std::string(who) + ": " + message); }
+};
+
+// Checks one segment's tensors against the call's dtype, kv heads, head dim and device.
+void check_segment(const Checker& checker, const KvSegment& segment, const std::string& what, const LevelsShape& shape,
+                   Device device) {
+  if (segment.length < 0) checker.fail(what + " has length " + std::to_string(segment.length) + "; lengths are ≥ 0");
+  if (segment.length == 0) return;
+  const bool paged = !segment.pages.empty();
+  const std::int64_t tensor_rank = paged ? 4 : 3;
+  for (const auto* tensor : {&segment.k, &segment.v}) {
+    const std::string name = what + (tensor == &segment.k ? ".k" : ".v");
+    if (tensor->data == nullptr) checker.fail(name + " has no data");
+    if (tensor->device != device) {
+      checker.fail(name + " is on the " + std::string(to_string(tensor->device)) + "; this backend needs it on the " +
+                   std::string(to_string(device)));
+    }
+    if (tensor->dtype != shape.dtype) {
+      checker.fail(name + " is " + std::string(to_string(tensor->dtype)) + " but the call's KV is " + std::string(to_string(shape.dtype)) +
+                   "; all K and V of one call share a dtype");
+    }
+    const auto& dims = tensor->shape;
+    if (static_cast<std::int64_t>(dims.size()) != tensor_rank || dims[dims.size() - 2] != shape.kv_heads ||
+        dims.back() != shape.head_dim) {
+      checker.fail(name + " has shape " + shape_string(dims) + "; expected " +
+                   (paged ? "[num_pages, page_size, " : "[tokens, ") + std::to_string(shape.kv_heads) + ", " +
+                   std::to_string(shape.head_dim) + "] (" + (paged ? "a page pool" : "contiguous") + ")");
+    }
+  }
+  if (segment.k.shape != segment.v.shape) {
+    checker.fail(what + ".k has shape " + shape_string(segment.k.shape) + " but .v has " + shape_string(segment.v.shape));
+  }
+  if (!paged) {
+    if (segment.k.shape[0] < segment.length) {
+      checker.fail(what + " has length " + std::to_string(segment.length) + " but its k and v hold " + std::to_string(segment.k.shape[0]) +
+                   " tokens");
+    }
+    return;
+  }
+  const std::int64_t page_size = segment.k.shape[1];
+  const std::int64_t needed = (segment.length + page_size - 1) / page_size;
+  if (static_cast<std::int64_t>(segment.pages.size()) != needed) {
+    checker.fail(what + " lists " + std::to_string(segment.pages.size()) + " pages; " + std::to_string(segment.length) +
+                 " tokens in pages of " + std::to_string(page_size) + " need exactly " + std::to_string(needed));
+  }
+  for (std::size_t i = 0; i < segment.pages.size(); ++i) {
+    if (segment.pages[i] < 0 || segment.pages[i] >= segment.k.shape[0]) {
+      checker.fail(what + " page " + std::to_string(i) + " is " + std::to_string(segment.pages[i]) + "; the pool has pages 0.." +
+                   std::to_string(segment.k.shape[0] - 1));
+    }
+  }
+}
+
+// Appends the runs of tokens [begin, end) of a checked segment; positions start at `position`.
+void append_runs(std::vector<KvRun>& runs, const KvSegment& segment, const LevelsShape& shape, std::int64_t begin, std::int64_t end,
+                 std::int64_t position) {
+  const std::int64_t token_elements = static_cast<std::int64_t>(shape.kv_heads) * shape.head_dim;
+  const auto token_bytes = static_cast<std::uint64_t>(token_elements) * dtype_size(shape.dtype);
+  const auto k_address = reinterpret_cast<std::uintptr_t>(segment.k.data);
+  const auto v_address = reinterpret_cast<std::uintptr_t>(segment.v.data);
+  const std::int64_t page_size = segment.pages.empty() ? std::numeric_limits<std::int32_t>::max() : segment.k.shape[1];
+  for (std::int64_t t = begin; t < end;) {
+    const std::int64_t piece_end = std::min(end, (t / page_size + 1) * page_size);
+    const std::int64_t slot = segment.pages.empty() ? t : segment.pages[static_cast<std::size_t>(t / page_size)] * page_size + t % page_size;
+    KvRun run;
+    run.k_offset = k_address + static_cast<std::uint64_t>(slot) * token_bytes;
+    run.v_offset = v_address + static_cast<std::uint64_t>(slot) * token_bytes;
+    run.token_stride = token_elements;
+    run.head_stride = shape.head_dim;
+    run.tokens = static_cast<std::int32_t>(piece_end - t);
+    run.position = static_cast<std::int32_t>(position + (t - begin));
+    KvRun* last = runs.empty() ? nullptr : &runs.back();
+    const std::uint64_t last_bytes = last == nullptr ? 0 : static_cast<std::uint64_t>(last->tokens) * token_bytes;
+    if (last != nullptr && last->k_offset + last_bytes == run.k_offset && last->v_offset + last_bytes == run.v_offset &&
+        last->position + last->tokens == run.position && last->token_stride == run.token_stride) {
+      last->tokens += run.tokens;  // consecutive pages: one run
+    } else {
+      runs.push_back(run);
+    }
+    t = piece_end;
+  }
+}
+
+}  // namespace
+
+LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device device, const char* who) {
+  const Checker checker{who};
+  if (levels.queries_per_seq < 1) checker.fail("queries_per_seq must be at least 1, got " + std::to_string(levels.queries_per_seq));
+  if (q.shape.size() != 3) checker.fail("q has shape " + shape_string(q.shape) + "; expected [num_seqs · queries_per_seq, num_q_heads, head_dim]");
+  if (q.device != device) checker.fail("q is on the " + std::string(to_string(q.device)) + "; this backend needs it on the " + std::string(to_string(device)));
+  if (q.shape[0] % levels.queries_per_seq != 0) {
+    checker.fail("q has " + std::to_string(q.shape[0]) + " tokens, not a multiple of queries_per_seq (" +
+                 std::to_string(levels.queries_per_seq) + ")");
+  }
+  LevelsShape shape;
+  shape.num_seqs = q.shape[0] / levels.queries_per_seq;
+  shape.q_heads = static_cast<int>(q.shape[1]);
+  shape.head_dim = static_cast<int>(q.shape[2]);
+  if (shape.head_dim != 64 && shape.head_dim != 128 && shape.head_dim != 256) {
+    checker.fail("head_dim " + std::to_string(shape.head_dim) + " is not 64, 128 or 256");
+  }
+
+  // The KV's dtype and kv heads come from the first segment with data.
+  const KvSegment* first = nullptr;
+  for (const auto& level : levels.levels) {
+    for (const SharedSegment& segment : level) {
+      if (first == nullptr && segment.kv.length > 0) first = &segment.kv;
+    }
+  }
+  for (const KvSegment& own : levels.own) {
+    if (first == nullptr && own.length > 0) first = &own;
+  }
+  if (first == nullptr) checker.fail("no KV at all: every segment and every own part is empty");
+  if (first->k.shape.size() < 2) checker.fail("a segment's k has shape " + shape_string(first->k.shape) + "; expected rank 3 or 4");
+  shape.dtype = first->k.dtype;
+  shape.kv_heads = static_cast<int>(first->k.shape[first->k.shape.size() - 2]);
+  if (shape.kv_heads < 1 || shape.q_heads % shape.kv_heads != 0) {
+    checker.fail("q has " + std::to_string(shape.q_heads) + " heads, not a positive multiple of the KV's " + std::to_string(shape.kv_heads) +
+                 " kv heads");
+  }
+  if (q.dtype != shape.dtype && !(device == Device::cpu)) {
+    checker.fail("q is " + std::string(to_string(q.dtype)) + " but the KV is " + std::string(to_string(shape.dtype)) + "; they must match");
+  }
+
+  std::vector<std::int64_t> seen(static_cast<std::size_t>(shape.num_seqs), 0);
+  for (std::size_t l = 0; l < levels.levels.size(); ++l) {
+    for (std::size_t i = 0; i < levels.levels[l].size(); ++i) {
+      const SharedSegment& segment = levels.levels[l][i];
+      const std::string what = "level " + std::to_string(l) + " segment " + std::to_string(i);
+      if (segment.kv.length < 1) checker.fail(what + " is empty; leave it out");
+      check_segment(checker, segment.kv, what, shape, device);
+      if (segment.seq_begin < 0 || segment.seq_begin >= segment.seq_end || segment.seq_end > shape.num_seqs) {
+        checker.fail(what + " is read by sequences [" + std::to_string(segment.seq_begin) + ", " + std::to_string(segment.seq_end) +
+                     "); expected a non-empty range within [0, " + std::to_string(shape.num_seqs) + ")");
+      }
+      for (std::int64_t s = segment.seq_begin; s < segment.seq_end; ++s) seen[static_cast<std::size_t>(s)] += segment.kv.length;
+    }
+  }
+  if (!levels.own.empty() && static_cast<std::int64_t>(levels.own.size()) != shape.num_seqs) {
+    checker.fail("own has " + std::to_string(levels.own.size()) + " entries; expected one per sequence (" + std::to_string(shape.num_seqs) +
+                 ") or none");
+  }
+  if (levels.own.empty() && levels.queries_per_seq > 1) {
+    checker.fail("with queries_per_seq > 1 every sequence needs its own KV (the query tokens' K and V)");
+  }
+  for (std::size_t s = 0; s < levels.own.size(); ++s) {
+    const KvSegment& own = levels.own[s];
+    const std::string what = "own[" + std::to_string(s) + "]";
+    check_segment(checker, own, what, shape, device);
+    if (own.length < levels.queries_per_seq && !(levels.queries_per_seq == 1 && own.length == 0)) {
+      checker.fail(what + " has " + std::to_string(own.length) + " tokens, fewer than queries_per_seq (" +
+                   std::to_string(levels.queries_per_seq) + "); its last queries_per_seq tokens must be the query tokens' K and V");
+    }
+    seen[s] += own.length;
+  }
+  std::int64_t longest = 0;
+  for (std::size_t s = 0; s < seen.size(); ++s) {
+    if (seen[s] == 0) checker.fail("sequence " + std::to_string(s) + " reads no KV: give it a segment or own KV");
+    longest = std::max(longest, seen[s]);
+  }
+  if (longest > std::numeric_limits<std::int32_t>::max()) checker.fail("a sequence reads more than 2^31 − 1 tokens");
+  return shape;
+}
+
+Work from_levels(const Levels& levels, const LevelsShape& shape, std::int64_t max_item_tokens) {
+  Work work;
+  work.queries_per_seq = levels.queries_per_seq;
+  const auto rows = static_cast<std::uint32_t>(shape.num_seqs);
+  work.row_to_batch.resize(rows);
+  work.row_limit.resize(rows);
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    work.row_to_batch[r] = r;
+    const std::int64_t own = levels.own.empty() ? 0 : levels.own[r].length;
+    work.row_limit[r] = static_cast<std::int32_t>(own - levels.queries_per_seq);
+  }
+  auto add_items = [&](const KvSegment& segment, std::uint32_t row_begin, std::uint32_t row_end, bool own) {
+    const std::int64_t step = max_item_tokens > 0 ? max_item_tokens : segment.length;
+    for (std::int64_t begin = 0; begin < segment.length; begin += step) {
+      const std::int64_t end = std::min(segment.length, begin + step);
+      Item item;
+      item.run_begin = static_cast<std::uint32_t>(work.runs.size());
+      append_runs(work.runs, segment, shape, begin, end, begin);
+      item.run_end = static_cast<std::uint32_t>(work.runs.size());
+      item.row_begin = row_begin;
+      item.row_end = row_end;
+      item.tokens = end - begin;
+      item.causal = own && end - 1 > work.row_limit[row_begin] ? 1u : 0u;
+      item.state_begin = work.num_states;
+      work.num_states += row_end - row_begin;
+      work.items.push_back(item);
+    }
+  };
+  for (const auto& level : levels.levels) {
+    for (const SharedSegment& segment : level) {
+      add_items(segment.kv, static_cast<std::uint32_t>(segment.seq_begin), static_cast<std::uint32_t>(segment.seq_end), false);
+    }
+  }
+  for (std::uint32_t r = 0; r < levels.own.size(); ++r) add_items(levels.own[r], r, r + 1, true);
+
+  // Each row's states in item order: levels outermost first, then its own KV.
+  build_merge_lists(work.items, rows, work.merge_begin, work.merge_states);
+  return work;
+}
+
+}  // namespace chunktree::work

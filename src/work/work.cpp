@@ -1,0 +1,62 @@
+#include "work/work.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace chunktree::work {
+
+Work from_plan(const PrefixCache& cache, const Plan& plan) {
+  const PoolView pool = cache.pool(0);
+  const auto element_bytes = static_cast<std::uint64_t>(dtype_size(pool.dtype));
+  Work work;
+  work.queries_per_seq = plan.queries_per_seq;
+  work.row_to_batch = plan.row_to_batch;
+  work.merge_begin = plan.merge_begin;
+  work.merge_states = plan.merge_states;
+  work.num_states = plan.num_states;
+  work.row_limit.resize(plan.num_rows());
+  for (std::uint32_t r = 0; r < plan.num_rows(); ++r) {
+    work.row_limit[r] = static_cast<std::int32_t>(cache.length(plan.batch[plan.row_to_batch[r]]) - plan.queries_per_seq);
+  }
+  work.runs.reserve(plan.pieces.size());
+  work.items.reserve(plan.items.size());
+  for (const WorkItem& item : plan.items) {
+    Item converted;
+    converted.run_begin = static_cast<std::uint32_t>(work.runs.size());
+    converted.row_begin = item.row_begin;
+    converted.row_end = item.row_end;
+    converted.state_begin = item.state_begin;
+    converted.tokens = item.tokens;
+    std::int64_t position = item.position;
+    for (const KvPiece& piece : plan.item_pieces(item)) {
+      KvRun run;
+      const auto offset = static_cast<std::uint64_t>(piece.chunk * pool.chunk_stride + piece.begin * pool.position_stride) * element_bytes;
+      run.k_offset = offset;
+      run.v_offset = offset;
+      run.token_stride = pool.position_stride;
+      run.head_stride = pool.head_stride;
+      run.tokens = piece.size();
+      run.position = static_cast<std::int32_t>(position);
+      position += piece.size();
+      work.runs.push_back(run);
+    }
+    converted.run_end = static_cast<std::uint32_t>(work.runs.size());
+    work.items.push_back(converted);
+  }
+  mark_causal_items(work);
+  return work;
+}
+
+void mark_causal_items(Work& work) {
+  for (Item& item : work.items) {
+    std::int64_t last = std::numeric_limits<std::int64_t>::min();
+    for (std::uint32_t r = item.run_begin; r < item.run_end; ++r) {
+      last = std::max<std::int64_t>(last, static_cast<std::int64_t>(work.runs[r].position) + work.runs[r].tokens - 1);
+    }
+    std::int64_t lowest_limit = std::numeric_limits<std::int64_t>::max();
+    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) lowest_limit = std::min<std::int64_t>(lowest_limit, work.row_limit[r]);
+    item.causal = last > lowest_limit ? 1u : 0u;
+  }
+}
+
+}  // namespace chunktree::work

@@ -1,0 +1,79 @@
+// Attention work in the one form both backends run: runs of KV tokens addressed by byte offsets
+// from a K and a V base, items (runs read whole by a contiguous range of rows) with a state per
+// (item, row, query token), and each row's merge list. Two front ends make it: a prefix-cache
+// plan (offsets from one layer's pools, the same for every layer) and the levels API (offsets
+// are addresses; the bases are 0).
+//
+// Query token i (of queries_per_seq) of row r is q/out token row_to_batch[r]·queries_per_seq + i.
+// It sees position p of a causal item's runs when p ≤ row_limit[r] + i; items that are not causal
+// are seen whole. States are stored [state·queries_per_seq + i][q_heads][head_dim].
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "chunktree/levels.hpp"
+#include "chunktree/plan.hpp"
+#include "chunktree/prefix_cache.hpp"
+
+namespace chunktree::work {
+
+struct KvRun {
+  std::uint64_t k_offset = 0;     // bytes from the K base to the run's first token, kv head 0
+  std::uint64_t v_offset = 0;     // the same from the V base
+  std::int64_t token_stride = 0;  // elements from one token to the next
+  std::int64_t head_stride = 0;   // elements from one kv head to the next
+  std::int32_t tokens = 0;
+  std::int32_t position = 0;  // of the first token, for the causal mask
+};
+
+struct Item {
+  std::uint32_t run_begin = 0;  // runs [run_begin, run_end), in KV order
+  std::uint32_t run_end = 0;
+  std::uint32_t row_begin = 0;  // rows [row_begin, row_end) read every token
+  std::uint32_t row_end = 0;
+  std::uint32_t state_begin = 0;  // state of row r: state_begin + (r - row_begin)
+  std::uint32_t causal = 0;       // 1: some query token of some row must not see some position
+  std::int64_t tokens = 0;
+};
+
+struct Work {
+  int queries_per_seq = 1;
+  std::vector<KvRun> runs;
+  std::vector<Item> items;
+  std::uint32_t num_states = 0;
+  std::vector<std::uint32_t> row_to_batch;
+  std::vector<std::int32_t> row_limit;
+  std::vector<std::uint32_t> merge_begin;  // row r merges merge_states[merge_begin[r] .. merge_begin[r+1])
+  std::vector<std::uint32_t> merge_states;
+
+  std::uint32_t num_rows() const { return static_cast<std::uint32_t>(row_to_batch.size()); }
+  std::int64_t num_tokens() const { return static_cast<std::int64_t>(row_to_batch.size()) * queries_per_seq; }
+};
+
+// The plan's work over the cache's pools; offsets are from a layer's K and V base (PoolView).
+// The plan must be current.
+Work from_plan(const PrefixCache& cache, const Plan& plan);
+
+// Sets every item's causal flag from its runs' positions and its rows' limits.
+void mark_causal_items(Work& work);
+
+// What a levels call is made of, as check_levels found it.
+struct LevelsShape {
+  std::int64_t num_seqs = 0;
+  int q_heads = 0;
+  int kv_heads = 0;
+  int head_dim = 0;
+  DType dtype = DType::bf16;  // of the KV
+};
+
+// Checks every tensor, segment and range of a levels call whose KV and q live on `device` (what
+// to fix goes in the message); `who` prefixes messages ("cpu backend", "cuda backend").
+LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device device, const char* who);
+
+// The levels' work, items cut to at most max_item_tokens tokens (0: whole segments). Offsets are
+// addresses: the bases are 0. Rows are the sequences in order; states merge level by level, then
+// the sequence's own KV.
+Work from_levels(const Levels& levels, const LevelsShape& shape, std::int64_t max_item_tokens);
+
+}  // namespace chunktree::work
