@@ -227,7 +227,8 @@ void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorV
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
   if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {q.shape[0], shape.q_heads});
-  const work::Work w = work::from_levels(levels, levels_shape, 0);
+  // Long segments in pieces of 256 tokens: more tasks for the threads, each merged exactly.
+  const work::Work w = work::from_levels(levels, levels_shape, 256);
   merge_states_into(w, compute_states(w, 0, 0, levels_shape.dtype, q, shape), out, lse, shape.threads);
 }
 

@@ -65,8 +65,9 @@ void check_segment(const Checker& checker, const KvSegment& segment, const std::
 }
 
 // Appends the runs of tokens [begin, end) of a checked segment; positions start at `position`.
-void append_runs(std::vector<KvRun>& runs, const KvSegment& segment, const LevelsShape& shape, std::int64_t begin, std::int64_t end,
-                 std::int64_t position) {
+// Consecutive pages become one run, but never one that an earlier item (below `first`) owns.
+void append_runs(std::vector<KvRun>& runs, std::size_t first, const KvSegment& segment, const LevelsShape& shape, std::int64_t begin,
+                 std::int64_t end, std::int64_t position) {
   const std::int64_t token_elements = static_cast<std::int64_t>(shape.kv_heads) * shape.head_dim;
   const auto token_bytes = static_cast<std::uint64_t>(token_elements) * dtype_size(shape.dtype);
   const auto k_address = reinterpret_cast<std::uintptr_t>(segment.k.data);
@@ -82,7 +83,7 @@ void append_runs(std::vector<KvRun>& runs, const KvSegment& segment, const Level
     run.head_stride = shape.head_dim;
     run.tokens = static_cast<std::int32_t>(piece_end - t);
     run.position = static_cast<std::int32_t>(position + (t - begin));
-    KvRun* last = runs.empty() ? nullptr : &runs.back();
+    KvRun* last = runs.size() > first ? &runs.back() : nullptr;
     const std::uint64_t last_bytes = last == nullptr ? 0 : static_cast<std::uint64_t>(last->tokens) * token_bytes;
     if (last != nullptr && last->k_offset + last_bytes == run.k_offset && last->v_offset + last_bytes == run.v_offset &&
         last->position + last->tokens == run.position && last->token_stride == run.token_stride) {
@@ -192,7 +193,7 @@ Work from_levels(const Levels& levels, const LevelsShape& shape, std::int64_t ma
       const std::int64_t end = std::min(segment.length, begin + step);
       Item item;
       item.run_begin = static_cast<std::uint32_t>(work.runs.size());
-      append_runs(work.runs, segment, shape, begin, end, begin);
+      append_runs(work.runs, item.run_begin, segment, shape, begin, end, begin);
       item.run_end = static_cast<std::uint32_t>(work.runs.size());
       item.row_begin = row_begin;
       item.row_end = row_end;
