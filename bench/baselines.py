@@ -17,6 +17,11 @@ Implementations
   flashinfer-cascade  FlashInfer MultiLevelCascadeAttentionWrapper: one level per shared level of the
                       case plus one for the suffixes; each shared segment is stored once.
 
+Cases with "queries" > 1 (speculative decoding) have that many query tokens per sequence, the last
+ones of its suffix, each seeing the sequence up to itself: sdpa gets an explicit bottom-right
+causal mask, flashinfer-cascade causal=True (which FlashInfer applies to its last level, the
+suffixes), and flashinfer-decode, which takes one query token per sequence, is skipped.
+
 Timing: plan() once outside the timed region; CUDA-graph capture of run() when it works (graph=yes),
 else eager launches (graph=no); CUDA events around each call; before each repeat a buffer of twice
 the L2 size is written (cold L2) unless --warm. Each case's output is checked against a float32
@@ -64,6 +69,10 @@ class CaseError(ValueError):
     """A case that cannot be run as described."""
 
 
+class Skipped(Exception):
+    """An implementation that does not apply to a case (its row says why, without a time)."""
+
+
 @dataclass(frozen=True)
 class Level:
     segments: int
@@ -81,6 +90,7 @@ class Case:
     chunk: int
     levels: List[Level]
     suffix: int
+    queries: int = 1  # query tokens per sequence: the last `queries` tokens of the suffix, causal
     error: Optional[str] = None  # set when the case is malformed: its rows carry the error
 
     @property
@@ -114,6 +124,8 @@ def validate_case(case: Case) -> None:
         previous = level.segments
     if sum(level.tokens for level in case.levels) + case.suffix <= 0:
         raise CaseError(f"{where}: no tokens at all (no shared tokens and suffix 0)")
+    if case.queries > 1 and case.suffix < case.queries:
+        raise CaseError(f"{where}: {case.queries} query tokens need a suffix of at least {case.queries} tokens, got {case.suffix}")
 
 
 def parse_case(preset: str, obj: object, index: int) -> Case:
@@ -142,6 +154,7 @@ def parse_case(preset: str, obj: object, index: int) -> Case:
             chunk=_int_field(obj, "chunk", where, 1),
             levels=levels,
             suffix=_int_field(obj, "suffix", where, 0),
+            queries=_int_field(obj, "queries", where, 1) if "queries" in obj else 1,
         )
         validate_case(case)
         return case
@@ -182,17 +195,19 @@ class Metrics:
     shared_tokens: int      # Σ level tokens: what one sequence reads from shared levels
     sequence_tokens: int    # shared_tokens + suffix
     unique_kv_tokens: int   # Σ segments·tokens + batch·suffix: KV stored once
-    flops: float            # 4 · batch · q_heads · sequence_tokens · d
-    unique_bytes: float     # K and V of the unique tokens plus Q and O, bf16
+    flops: float            # 4 · batch · q_heads · d · Σ over query tokens of the positions each sees
+    unique_bytes: float     # K and V of the unique tokens plus Q and O of every query token, bf16
 
 
 def case_metrics(case: Case) -> Metrics:
     shared = sum(level.tokens for level in case.levels)
     sequence = shared + case.suffix
     unique = sum(level.segments * level.tokens for level in case.levels) + case.batch * case.suffix
-    flops = 4.0 * case.batch * case.q_heads * sequence * case.head_dim
+    n = case.queries
+    seen = n * (sequence - n) + n * (n + 1) / 2  # query i sees sequence - n + i + 1 positions
+    flops = 4.0 * case.batch * case.q_heads * seen * case.head_dim
     kv_bytes = 2.0 * BF16_BYTES * case.kv_heads * case.head_dim * unique
-    q_and_o_bytes = BF16_BYTES * case.batch * case.q_heads * case.head_dim * 2.0
+    q_and_o_bytes = BF16_BYTES * case.batch * n * case.q_heads * case.head_dim * 2.0
     return Metrics(shared, sequence, unique, flops, kv_bytes + q_and_o_bytes)
 
 
@@ -326,7 +341,7 @@ class CaseData:
     """Random bf16 data of one case, each unique segment stored once.
 
     levels[i] = (Level, K, V) with K, V of shape [segments, tokens, kv_heads, d];
-    suffix_k/suffix_v: [batch, suffix, kv_heads, d] (None when suffix is 0); q: [batch, q_heads, d].
+    suffix_k/suffix_v: [batch, suffix, kv_heads, d] (None when suffix is 0); q: [batch · queries, q_heads, d].
     Sequence s reads segment s // (batch / segments) of each level, then its own suffix."""
     case: Case
     levels: list
@@ -349,7 +364,7 @@ def make_data(case: Case, seed: int):
     if case.suffix > 0:
         shape = (case.batch, case.suffix, case.kv_heads, case.head_dim)
         suffix_k, suffix_v = torch.randn(shape, **opts), torch.randn(shape, **opts)
-    q = torch.randn((case.batch, case.q_heads, case.head_dim), **opts)
+    q = torch.randn((case.batch * case.queries, case.q_heads, case.head_dim), **opts)
     return CaseData(case, levels, suffix_k, suffix_v, q, 1.0 / math.sqrt(case.head_dim))
 
 
@@ -365,10 +380,12 @@ def sequence_parts(data: CaseData):
 
 
 def reference_outputs(data: CaseData, seqs: Sequence[int]) -> Dict[int, object]:
-    """float32 attention of the chosen sequences, from the unique segments directly."""
+    """float32 attention of the chosen sequences ([queries, q_heads, d] each), from the unique
+    segments directly; query token i sees the sequence up to itself."""
     import torch
     case = data.case
     group = case.q_heads // case.kv_heads
+    n = case.queries
     out = {}
     for s in seqs:
         ks, vs = [], []
@@ -378,16 +395,22 @@ def reference_outputs(data: CaseData, seqs: Sequence[int]) -> Dict[int, object]:
             vs.append(v[j].float())
         k = torch.cat(ks).repeat_interleave(group, dim=1)  # [len, q_heads, d]
         v = torch.cat(vs).repeat_interleave(group, dim=1)
-        scores = torch.einsum("hd,lhd->hl", data.q[s].float(), k) * data.scale
-        out[s] = torch.einsum("hl,lhd->hd", torch.softmax(scores, dim=-1), v)
+        length = k.shape[0]
+        rows = []
+        for i in range(n):
+            seen = length - n + i + 1
+            scores = torch.einsum("hd,lhd->hl", data.q[s * n + i].float(), k[:seen]) * data.scale
+            rows.append(torch.einsum("hl,lhd->hd", torch.softmax(scores, dim=-1), v[:seen]))
+        out[s] = torch.stack(rows)
     return out
 
 
 def check_output(out, reference: Dict[int, object], what: str) -> None:
-    """Asserts that out ([batch, q_heads, d]) matches the float32 reference on its sequences."""
+    """Asserts that out ([batch · queries, q_heads, d]) matches the float32 reference on its sequences."""
     import torch
     for s, ref in reference.items():
-        got = out[s].float()
+        n = ref.shape[0]
+        got = out[s * n:(s + 1) * n].float()
         if not torch.isfinite(got).all():
             raise AssertionError(f"{what}: non-finite output for sequence {s}")
         err = (got - ref).abs()
@@ -456,10 +479,16 @@ def prepare_sdpa(data: CaseData) -> Prepared:
         dst_v = v.view(segments, B // segments, Hkv, L, D)[:, :, :, offset:offset + tokens]
         dst_k.copy_(sk.permute(0, 2, 1, 3)[:, None])
         dst_v.copy_(sv.permute(0, 2, 1, 3)[:, None])
-    q = data.q.unsqueeze(2)  # [B, Hq, 1, D]
+    n = case.queries
+    q = data.q.view(B, n, case.q_heads, D).transpose(1, 2)  # [B, Hq, n, D]
     notes = ["KV materialised per sequence outside timing"]
     gqa = case.q_heads != case.kv_heads
     kwargs = dict(scale=data.scale)
+    if n > 1:
+        # Bottom-right causal: query i sees positions up to L - n + i (is_causal aligns top-left).
+        positions = torch.arange(L, device=DEVICE)
+        kwargs["attn_mask"] = positions[None, :] <= (L - n + torch.arange(n, device=DEVICE))[:, None]
+        notes.append(f"{n} query tokens, causal mask")
     if gqa:
         try:
             kwargs["enable_gqa"] = True
@@ -477,7 +506,7 @@ def prepare_sdpa(data: CaseData) -> Prepared:
         notes.append("MHA")
     try:
         from torch.nn.attention import SDPBackend
-        choice = torch._fused_sdp_choice(q, k, v, None, 0.0, False, scale=data.scale,
+        choice = torch._fused_sdp_choice(q, k, v, kwargs.get("attn_mask"), 0.0, False, scale=data.scale,
                                          enable_gqa=bool(kwargs.get("enable_gqa", False)))
         names = {member.value: name for name, member in SDPBackend.__members__.items()}
         notes.append(f"backend {names.get(int(choice), choice)}")
@@ -485,7 +514,7 @@ def prepare_sdpa(data: CaseData) -> Prepared:
         pass
 
     def fn():
-        return F.scaled_dot_product_attention(q, k, v, **kwargs).squeeze(2)
+        return F.scaled_dot_product_attention(q, k, v, **kwargs).transpose(1, 2).reshape(B * n, case.q_heads, D)
 
     return Prepared(fn, notes, [k, v, q])
 
@@ -631,8 +660,8 @@ def build_cascade_pages(data: CaseData, page: int):
         view = cache[first:first + segments * per_segment].view(segments, per_segment, 2, page, Hkv, D)
         write_tokens(view[:, :, 0], sk, 0)
         write_tokens(view[:, :, 1], sv, 0)
-        # The batch splits into `segments` equal contiguous ranges of sequences, one query each.
-        qo_indptr.append((torch.arange(segments + 1, dtype=torch.int32) * (B // segments)).to(DEVICE))
+        # The batch splits into `segments` equal contiguous ranges of sequences, `queries` query tokens each.
+        qo_indptr.append((torch.arange(segments + 1, dtype=torch.int32) * (B // segments) * case.queries).to(DEVICE))
         kv_indptr.append((torch.arange(segments + 1, dtype=torch.int32) * per_segment).to(DEVICE))
         kv_indices.append(torch.arange(first, first + segments * per_segment, dtype=torch.int32, device=DEVICE))
         last_len.append(torch.full((segments,), tokens - (per_segment - 1) * page, dtype=torch.int32, device=DEVICE))
@@ -673,7 +702,7 @@ def prepare_flashinfer_cascade(data: CaseData, page: int) -> Prepared:
     start = time.perf_counter()
     wrapper = flashinfer.MultiLevelCascadeAttentionWrapper(levels, flashinfer_workspace(), "NHD")
     wrapper.plan(qo_indptr, kv_indptr, kv_indices, last_len, case.q_heads, case.kv_heads, case.head_dim, page,
-                 causal=False, pos_encoding_mode="NONE", sm_scale=data.scale,
+                 causal=case.queries > 1, pos_encoding_mode="NONE", sm_scale=data.scale,
                  q_data_type=torch.bfloat16, kv_data_type=torch.bfloat16)
     plan_seconds = time.perf_counter() - start
     q = data.q
@@ -684,7 +713,7 @@ def prepare_flashinfer_cascade(data: CaseData, page: int) -> Prepared:
         return wrapper.run(q, cache)
 
     backends = sorted({str(getattr(w, "_backend", "?")) for w in getattr(wrapper, "_batch_prefill_wrappers", [])})
-    notes = [f"flashinfer {flashinfer.__version__}", f"{levels} levels", f"page {page}",
+    notes = [f"flashinfer {flashinfer.__version__}", f"{levels} levels", f"page {page}", f"{case.queries} query tokens",
              f"backend {'/'.join(backends)}", "plan outside timing"]
     prepared = Prepared(fn, notes, [cache, qo_indptr, kv_indptr, kv_indices, last_len, wrapper, q])
     warm_and_report("flashinfer-cascade", prepared, plan_seconds)
@@ -734,6 +763,8 @@ def run_impl(impl: str, data: CaseData, reference, args, flush) -> Tuple[List[fl
     import torch
     case = data.case
     extra: List[str] = []
+    if impl == "flashinfer-decode" and case.queries > 1:
+        raise Skipped("skipped: the decode kernel takes one query token per sequence")
     if impl == "sdpa":
         prepared = prepare_sdpa(data)
         prepared.fn()
@@ -828,7 +859,7 @@ def run_all(args, cases: List[Case], ceilings: dict) -> int:
                     row = make_row(case, impl, ceilings, times, graph_ok, not args.warm, "; ".join(notes))
                     print(f"  {impl}: median {row['median_us']} us (p10 {row['p10_us']}, p90 {row['p90_us']}), "
                           f"x_floor {row['x_floor']}, graph {row['graph']}", flush=True)
-                except MemoryError as error:
+                except (MemoryError, Skipped) as error:
                     row = make_row(case, impl, ceilings, cold_l2=not args.warm, note=str(error))
                     print(f"  {impl}: {error}", flush=True)
                     failures += 1

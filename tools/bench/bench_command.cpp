@@ -26,16 +26,18 @@ namespace {
 constexpr const char* kUsage =
     "usage: chunktree bench [--preset NAME|all]... [--list] [--backend cpu|cuda|auto] [--warm] [--repeats N]\n"
     "                       [--split T] [--csv FILE] [--json FILE] [--ceilings-json FILE] [--cases-json FILE]\n"
-    "                       [--batch N --heads H --kv-heads K --dim D --prefix P --suffix S --chunk C]\n"
+    "                       [--batch N --heads H --kv-heads K --dim D --prefix P --suffix S --chunk C --queries Q]\n"
     "Times one decode step of attention for every case of the presets (default: chunkattn-t3 on a GPU,\n"
     "small on the CPU), with\n"
-    "prefix sharing ('chunktree') and with every sequence read separately ('chunktree-noshare').\n"
+    "prefix sharing ('chunktree') and with every sequence read separately ('chunktree-noshare'); cases\n"
+    "marked for it also through the levels API ('chunktree-levels', GPU only).\n"
     "Shape flags make one custom case instead. On a GPU each row has the median, p10 and p90 in us\n"
     "(CUDA events, cold L2 unless --warm, graph-captured where possible), TFLOP/s, unique-KV TB/s and\n"
     "the floor max(unique bytes / HBM bandwidth, FLOPs / bf16 tensor rate), both ceilings measured\n"
     "in this run. Without a GPU it runs the CPU backend and says so.\n"
     "  --split T          KV tokens per work item (0: whole spans; default: the CUDA backend's suggestion,\n"
     "                     512 on the CPU)\n"
+    "  --queries Q        query tokens per sequence of a custom case (the last Q of the suffix, causal)\n"
     "  --cases-json FILE  write the selected preset's cases for bench/baselines.py and exit\n"
     "  --ceilings-json F  write the measured ceilings and card for bench/baselines.py\n";
 
@@ -99,6 +101,8 @@ BenchOptions parse(Args args) {
       shape(flag, option_value("bench", args, i), options.custom.chunk, 16);
     } else if (flag == "--suffix") {
       shape(flag, option_value("bench", args, i), options.custom.suffix, 0);
+    } else if (flag == "--queries") {
+      shape(flag, option_value("bench", args, i), options.custom.queries, 1);
     } else if (flag == "--prefix") {
       shape(flag, option_value("bench", args, i), prefix, 0);
     } else {
@@ -208,17 +212,33 @@ double percentile(std::vector<double> values, double fraction) {
   return values[std::min(values.size() - 1, static_cast<std::size_t>(fraction * static_cast<double>(values.size())))];
 }
 
+// Fills the row's statistics, floor and identity from the measured times.
+void finish_row(Row& row, const std::string& preset, const BenchCase& c, const char* impl, std::vector<double> us, const RunInfo& info) {
+  row.preset = preset;
+  row.bench_case = &c;
+  row.impl = impl;
+  row.median_us = percentile(us, 0.5);
+  row.p10_us = percentile(us, 0.1);
+  row.p90_us = percentile(us, 0.9);
+  row.tflops = c.flops() / (row.median_us * 1e6);
+  row.tbps = c.unique_bytes() / (row.median_us * 1e6);
+  if (info.backend == Backend::cuda) {
+    row.floor_us = std::max(c.unique_bytes() / info.ceilings.hbm_bytes_per_s, c.flops() / info.ceilings.bf16_flops_per_s) * 1e6;
+    row.x_floor = row.median_us / row.floor_us;
+  }
+}
+
 Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, const char* impl, const PlanOptions& plan_options,
               const BenchOptions& options, const RunInfo& info) {
   const Plan plan = make_plan(w.cache, w.batch, plan_options);
-  const auto batch = static_cast<std::int64_t>(w.batch.size());
-  const std::vector<std::int64_t> q_shape{batch, c.q_heads, c.head_dim};
+  const std::int64_t tokens = static_cast<std::int64_t>(w.batch.size()) * c.queries;
+  const std::vector<std::int64_t> q_shape{tokens, c.q_heads, c.head_dim};
   AttentionParams params;
   params.num_q_heads = c.q_heads;
   std::vector<double> us;
   Row row;
   if (info.backend == Backend::cuda) {
-    const std::int64_t count = batch * c.q_heads * c.head_dim;
+    const std::int64_t count = tokens * c.q_heads * c.head_dim;
     GpuBuffer q(static_cast<std::size_t>(count) * 2);
     GpuBuffer out(static_cast<std::size_t>(count) * 2);
     fill_random(q.data(), DType::bf16, count, 99);
@@ -234,7 +254,7 @@ Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, co
     row.cold_l2 = !options.warm;
   } else {
     Random random(99);
-    std::vector<float> q(static_cast<std::size_t>(batch * c.q_heads * c.head_dim));
+    std::vector<float> q(static_cast<std::size_t>(tokens * c.q_heads * c.head_dim));
     for (float& x : q) x = round_to(DType::bf16, static_cast<float>(random.normal()));
     std::vector<float> out(q.size());
     const ConstTensorView q_view(q.data(), DType::f32, Device::cpu, q_shape);
@@ -247,20 +267,63 @@ Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, co
     }
     row.cold_l2 = false;
   }
-  row.preset = preset;
-  row.bench_case = &c;
-  row.impl = impl;
-  row.median_us = percentile(us, 0.5);
-  row.p10_us = percentile(us, 0.1);
-  row.p90_us = percentile(us, 0.9);
-  row.tflops = c.flops() / (row.median_us * 1e6);
-  row.tbps = c.unique_bytes() / (row.median_us * 1e6);
-  if (info.backend == Backend::cuda) {
-    row.floor_us = std::max(c.unique_bytes() / info.ceilings.hbm_bytes_per_s, c.flops() / info.ceilings.bf16_flops_per_s) * 1e6;
-    row.x_floor = row.median_us / row.floor_us;
-  }
+  finish_row(row, preset, c, impl, std::move(us), info);
   row.note = "split " + std::to_string(plan_options.max_item_tokens) + ", " + std::to_string(plan.items.size()) + " items (" +
              std::to_string(plan.num_shared_items) + " shared)";
+  return row;
+}
+
+// The case through the levels API on the GPU, as an engine that owns its KV would call it: each
+// level's segments in one contiguous buffer, the suffixes in another, random bf16 data.
+Row time_levels_case(const std::string& preset, const BenchCase& c, const BenchOptions& options, const RunInfo& info, std::uint64_t seed) {
+  const std::int64_t token_elements = static_cast<std::int64_t>(c.kv_heads) * c.head_dim;
+  std::vector<GpuBuffer> buffers;
+  const auto random_buffer = [&](std::int64_t tokens) {
+    buffers.emplace_back(static_cast<std::size_t>(std::max<std::int64_t>(tokens, 1) * token_elements) * 2);
+    fill_random(buffers.back().data(), DType::bf16, tokens * token_elements, seed++);
+    return static_cast<const std::uint16_t*>(buffers.back().data());
+  };
+  const auto segment = [&](const std::uint16_t* k, const std::uint16_t* v, std::int64_t first, std::int64_t tokens) {
+    KvSegment kv;
+    kv.length = tokens;
+    kv.k = ConstTensorView(k + first * token_elements, DType::bf16, Device::cuda, {tokens, c.kv_heads, c.head_dim});
+    kv.v = ConstTensorView(v + first * token_elements, DType::bf16, Device::cuda, {tokens, c.kv_heads, c.head_dim});
+    return kv;
+  };
+  buffers.reserve(2 * c.levels.size() + 2);
+  Levels levels;
+  levels.queries_per_seq = c.queries;
+  for (const SharedLevel& level : c.levels) {
+    const std::uint16_t* k = random_buffer(static_cast<std::int64_t>(level.segments) * level.tokens);
+    const std::uint16_t* v = random_buffer(static_cast<std::int64_t>(level.segments) * level.tokens);
+    levels.levels.emplace_back();
+    const int per_segment = c.batch / level.segments;
+    for (int j = 0; j < level.segments; ++j) {
+      levels.levels.back().push_back(SharedSegment{segment(k, v, static_cast<std::int64_t>(j) * level.tokens, level.tokens),
+                                                   static_cast<std::int64_t>(j) * per_segment, static_cast<std::int64_t>(j + 1) * per_segment});
+    }
+  }
+  if (c.suffix > 0) {
+    const std::uint16_t* k = random_buffer(static_cast<std::int64_t>(c.batch) * c.suffix);
+    const std::uint16_t* v = random_buffer(static_cast<std::int64_t>(c.batch) * c.suffix);
+    for (int b = 0; b < c.batch; ++b) levels.own.push_back(segment(k, v, static_cast<std::int64_t>(b) * c.suffix, c.suffix));
+  }
+  const std::int64_t tokens = static_cast<std::int64_t>(c.batch) * c.queries;
+  const std::vector<std::int64_t> q_shape{tokens, c.q_heads, c.head_dim};
+  const std::int64_t count = tokens * c.q_heads * c.head_dim;
+  GpuBuffer q(static_cast<std::size_t>(count) * 2);
+  GpuBuffer out(static_cast<std::size_t>(count) * 2);
+  fill_random(q.data(), DType::bf16, count, 99);
+  const ConstTensorView q_view(q.data(), DType::bf16, Device::cuda, q_shape);
+  const cuda::LevelsPlan plan(levels, q_view);
+  const Timing timing = time_on_gpu(
+      [&](void* stream) { cuda::attend_levels(plan, q_view, TensorView{out.data(), DType::bf16, Device::cuda, q_shape}, {}, stream); }, 5,
+      options.repeats > 0 ? options.repeats : 30, !options.warm);
+  Row row;
+  row.graph = timing.graph;
+  row.cold_l2 = !options.warm;
+  finish_row(row, preset, c, "chunktree-levels", timing.microseconds, info);
+  row.note = "levels API, " + std::to_string(levels.levels.size()) + " shared levels" + (c.suffix > 0 ? " + own KV" : "");
   return row;
 }
 
@@ -358,14 +421,17 @@ int bench_command(Args args) {
       CaseWorkload w = build_workload(c, info.backend, seed += 2);
       // Each mode gets the split that suits it, unless --split fixes one for both.
       auto options_for = [&](int min_shared_rows) {
-        const PlanOptions base{min_shared_rows, options.split < 0 ? 512 : options.split};
+        const PlanOptions base{min_shared_rows, options.split < 0 ? 512 : options.split, c.queries};
         if (options.split >= 0 || info.backend != Backend::cuda) return base;
         return cuda::suggest_plan_options(w.cache, w.batch, AttentionParams{c.q_heads}, base);
       };
       const PlanOptions shared = options_for(2);
       const PlanOptions separate = options_for(c.batch + 1);
-      for (const auto& [impl, plan_options] : {std::pair{"chunktree", shared}, std::pair{"chunktree-noshare", separate}}) {
-        const Row row = time_case(preset.name, c, w, impl, plan_options, options, info);
+      std::vector<std::pair<const char*, PlanOptions>> impls{{"chunktree", shared}, {"chunktree-noshare", separate}};
+      if (c.through_levels && info.backend == Backend::cuda) impls.emplace_back("chunktree-levels", shared);
+      for (const auto& [impl, plan_options] : impls) {
+        const Row row = std::string_view(impl) == "chunktree-levels" ? time_levels_case(preset.name, c, options, info, seed + 100)
+                                                                      : time_case(preset.name, c, w, impl, plan_options, options, info);
         char floor[48] = "-";
         if (row.floor_us > 0) std::snprintf(floor, sizeof floor, "%10.1f %8.2f", row.floor_us, row.x_floor);
         std::printf("%-20s %-26s %-18s %10.1f %10.1f %10.1f %8.3f %8.3f %19s %5s\n", preset.name.c_str(), c.name.c_str(), impl,

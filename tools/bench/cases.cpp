@@ -1,6 +1,7 @@
 #include "bench/cases.hpp"
 
 #include <string>
+#include <tuple>
 
 #include "chunktree/types.hpp"
 
@@ -87,6 +88,27 @@ std::vector<Preset> build_presets() {
   no_share.cases.push_back(one_prompt("b512_gqa8x1_1k", 512, 8, 1, 0, 1024));
   all.push_back(no_share);
 
+  Preset hydragen_levels{"hydragen-levels", "Hydragen microbenchmark through the levels API (caller-owned contiguous KV)", {}};
+  for (BenchCase c : hydragen.cases) {
+    c.through_levels = true;
+    hydragen_levels.cases.push_back(c);
+  }
+  all.push_back(hydragen_levels);
+
+  Preset spec{"spec-decode", "Speculative decoding: 8 draft tokens per sequence (causal) on a 4K shared prompt; suffix includes them", {}};
+  for (const auto& [heads, kv_heads, tag] : {std::tuple{32, 32, "mha"}, std::tuple{32, 8, "gqa"}}) {
+    for (int batch : {64, 256}) {
+      for (int suffix : {8, 264}) {
+        BenchCase c = one_prompt(name_of("b", std::to_string(batch), "_", tag, "_p4k_s", std::to_string(suffix), "_q8"), batch, heads,
+                                 kv_heads, 4096, suffix);
+        c.queries = 8;
+        c.through_levels = true;
+        spec.cases.push_back(c);
+      }
+    }
+  }
+  all.push_back(spec);
+
   Preset small{"small", "Small batches and short contexts: launch and planning overheads", {}};
   small.cases.push_back(one_prompt("b1_gqa_512", 1, 32, 8, 0, 512));
   small.cases.push_back(one_prompt("b4_gqa_p512_s64", 4, 32, 8, 512, 64));
@@ -112,11 +134,15 @@ std::int64_t BenchCase::unique_kv_tokens() const {
   return tokens;
 }
 
-double BenchCase::flops() const { return 4.0 * batch * q_heads * static_cast<double>(sequence_tokens()) * head_dim; }
+double BenchCase::flops() const {
+  const double n = queries;
+  const double seen = n * static_cast<double>(sequence_tokens() - queries) + n * (n + 1) / 2;
+  return 4.0 * batch * q_heads * seen * head_dim;
+}
 
 double BenchCase::unique_bytes() const {
   const double kv = 2.0 * 2.0 * kv_heads * head_dim * static_cast<double>(unique_kv_tokens());
-  const double q_and_o = 2.0 * 2.0 * batch * q_heads * head_dim;
+  const double q_and_o = 2.0 * 2.0 * batch * queries * q_heads * head_dim;
   return kv + q_and_o;
 }
 
@@ -147,7 +173,7 @@ std::string cases_json(const Preset& preset) {
       json += std::string(l ? ", " : "") + "{\"segments\": " + std::to_string(c.levels[l].segments) +
               ", \"tokens\": " + std::to_string(c.levels[l].tokens) + "}";
     }
-    json += "], \"suffix\": " + std::to_string(c.suffix) + "}";
+    json += "], \"suffix\": " + std::to_string(c.suffix) + ", \"queries\": " + std::to_string(c.queries) + "}";
   }
   return json + "\n]}\n";
 }

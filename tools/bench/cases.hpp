@@ -26,12 +26,16 @@ struct BenchCase {
   int chunk = 64;
   std::vector<SharedLevel> levels;  // root first; empty: nothing shared
   int suffix = 0;                   // each sequence's own tokens
+  int queries = 1;                  // query tokens per sequence: the last `queries` of the suffix, causal
+  bool through_levels = false;      // also time the levels API ('chunktree-levels')
 
   std::int64_t shared_tokens() const;    // Σ level tokens: what one sequence reads from shared levels
   std::int64_t sequence_tokens() const;  // shared_tokens + suffix
   std::int64_t unique_kv_tokens() const; // Σ segments·tokens + batch·suffix: KV stored (and read) once
-  double flops() const;                  // 4 · batch · q_heads · sequence_tokens · head_dim
-  double unique_bytes() const;           // K and V of unique tokens, plus Q and O, all bf16
+  // 4 · batch · q_heads · head_dim · Σ over query tokens of the positions each sees
+  // (sequence_tokens for one query token; queries·(L − queries) + queries·(queries + 1)/2 for several).
+  double flops() const;
+  double unique_bytes() const;           // K and V of unique tokens, plus Q and O of every query token, all bf16
 };
 
 struct Preset {
