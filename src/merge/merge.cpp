@@ -52,23 +52,21 @@ merging::MergeSource source(const ConstTensorView& o, const ConstTensorView& lse
   return s;
 }
 
-}  // namespace
-
-void merge_state(const ConstTensorView& a_o, const ConstTensorView& a_lse, const ConstTensorView& b_o, const ConstTensorView& b_lse,
-                 const TensorView& out_o, const TensorView& out_lse, void* stream) {
-  if (a_o.shape.size() != 3) fail("a_o has shape " + shape_string(a_o.shape) + "; expected [tokens, heads, head_dim]");
+// merge_state with the caller's names for the six tensors (in place: o, lse, other_o, ...).
+void merge_two(const ConstTensorView& a_o, const ConstTensorView& a_lse, const ConstTensorView& b_o, const ConstTensorView& b_lse,
+               const TensorView& out_o, const TensorView& out_lse, void* stream, const char* const (&names)[6]) {
+  if (a_o.shape.size() != 3) fail(std::string(names[0]) + " has shape " + shape_string(a_o.shape) + "; expected [tokens, heads, head_dim]");
   const Device device = a_o.device;
   const std::vector<std::int64_t>& shape = a_o.shape;
   const std::vector<std::int64_t> lse_shape = {shape[0], shape[1]};
-  expect_tensor(a_o, "a_o", kStateDtypes, device, shape);
-  expect_tensor(b_o, "b_o", {a_o.dtype}, device, shape);
-  expect_tensor(out_o, "out_o", kStateDtypes, device, shape);
-  expect_tensor(a_lse, "a_lse", {DType::f32}, device, lse_shape);
-  expect_tensor(b_lse, "b_lse", {DType::f32}, device, lse_shape);
-  expect_tensor(out_lse, "out_lse", {DType::f32}, device, lse_shape);
+  expect_tensor(a_o, names[0], kStateDtypes, device, shape);
+  expect_tensor(a_lse, names[1], {DType::f32}, device, lse_shape);
+  expect_tensor(b_o, names[2], {a_o.dtype}, device, shape);
+  expect_tensor(b_lse, names[3], {DType::f32}, device, lse_shape);
+  expect_tensor(out_o, names[4], kStateDtypes, device, shape);
+  expect_tensor(out_lse, names[5], {DType::f32}, device, lse_shape);
   const ConstTensorView out_o_view = out_o;
   const ConstTensorView out_lse_view = out_lse;
-  const char* names[] = {"a_o", "a_lse", "b_o", "b_lse", "out_o", "out_lse"};
   check_device_and_data({&a_o, &a_lse, &b_o, &b_lse, &out_o_view, &out_lse_view}, names);
   merging::MergeJob job;
   job.heads = static_cast<int>(shape[1]);
@@ -83,12 +81,16 @@ void merge_state(const ConstTensorView& a_o, const ConstTensorView& a_lse, const
   run(job, device, stream);
 }
 
+}  // namespace
+
+void merge_state(const ConstTensorView& a_o, const ConstTensorView& a_lse, const ConstTensorView& b_o, const ConstTensorView& b_lse,
+                 const TensorView& out_o, const TensorView& out_lse, void* stream) {
+  merge_two(a_o, a_lse, b_o, b_lse, out_o, out_lse, stream, {"a_o", "a_lse", "b_o", "b_lse", "out_o", "out_lse"});
+}
+
 void merge_state_in_place(const TensorView& o, const TensorView& lse, const ConstTensorView& other_o, const ConstTensorView& other_lse,
                           void* stream) {
-  if (other_o.dtype != o.dtype) {
-    fail("other_o is " + std::string(to_string(other_o.dtype)) + " but o is " + std::string(to_string(o.dtype)) + "; they must match");
-  }
-  merge_state(o, lse, other_o, other_lse, o, lse, stream);
+  merge_two(o, lse, other_o, other_lse, o, lse, stream, {"o", "lse", "other_o", "other_lse", "o", "lse"});
 }
 
 void merge_states(const ConstTensorView& o, const ConstTensorView& lse, const TensorView& out_o, const TensorView& out_lse, void* stream) {

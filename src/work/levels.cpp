@@ -51,6 +51,7 @@ void check_segment(const Checker& checker, const KvSegment& segment, const std::
     return;
   }
   const std::int64_t page_size = segment.k.shape[1];
+  if (page_size < 1) checker.fail(what + " is paged with pages of " + std::to_string(page_size) + " tokens; pages hold at least one");
   const std::int64_t needed = (segment.length + page_size - 1) / page_size;
   if (static_cast<std::int64_t>(segment.pages.size()) != needed) {
     checker.fail(what + " lists " + std::to_string(segment.pages.size()) + " pages; " + std::to_string(segment.length) +
@@ -128,7 +129,7 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   if (first->k.shape.size() < 2) checker.fail("a segment's k has shape " + shape_string(first->k.shape) + "; expected rank 3 or 4");
   shape.dtype = first->k.dtype;
   shape.kv_heads = static_cast<int>(first->k.shape[first->k.shape.size() - 2]);
-  if (shape.kv_heads < 1 || shape.q_heads % shape.kv_heads != 0) {
+  if (shape.kv_heads < 1 || shape.q_heads < 1 || shape.q_heads % shape.kv_heads != 0) {
     checker.fail("q has " + std::to_string(shape.q_heads) + " heads, not a positive multiple of the KV's " + std::to_string(shape.kv_heads) +
                  " kv heads");
   }

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <string>
 
 #include "chunktree/reference.hpp"
+#include "support/multi_query.hpp"
 #include "support/shape.hpp"
 #include "support/workload.hpp"
 
@@ -139,6 +142,229 @@ TEST(CpuAttention, RejectsStalePlansAndBadShapes) {
     FAIL();
   } catch (const Error& error) {
     EXPECT_NE(std::string(error.what()).find("stale"), std::string::npos);
+  }
+}
+
+
+// ---- Multi-token queries (PlanOptions::queries_per_seq) ----------------------------------------
+
+// Runs attention with options.queries_per_seq query tokens per sequence (the last ones of each)
+// into poisoned outputs and compares every query token with the reference over its sequence's
+// prefix up to itself.
+void expect_multi_query_matches_reference(const testing::Workload& workload, const Shape& shape, const PlanOptions& options,
+                                          tools::Random& random, DType out_dtype = DType::f32, DType q_dtype = DType::f32) {
+  const int queries = options.queries_per_seq;
+  const auto tokens = static_cast<std::int64_t>(workload.seqs.size()) * queries;
+  const std::size_t per_token = static_cast<std::size_t>(shape.q_heads * shape.head_dim);
+  std::vector<float> q(static_cast<std::size_t>(tokens) * per_token);
+  for (float& value : q) value = round_to(shape.dtype, static_cast<float>(random.normal()));
+  std::vector<std::uint16_t> q16(q.size());
+  for (std::size_t i = 0; i < q.size(); ++i) store_element(q16.data(), q_dtype == DType::f32 ? DType::bf16 : q_dtype, static_cast<std::int64_t>(i), q[i]);
+  std::vector<float> out(q.size(), std::numeric_limits<float>::quiet_NaN());  // poisoned
+  std::vector<std::uint16_t> out16(q.size(), 0xffff);
+  std::vector<float> lse(static_cast<std::size_t>(tokens * shape.q_heads), std::numeric_limits<float>::quiet_NaN());
+
+  const Plan plan = make_plan(workload.cache, workload.seqs, options);
+  ASSERT_EQ(plan.queries_per_seq, queries);
+  AttentionParams params;
+  params.num_q_heads = shape.q_heads;
+  params.num_threads = 2;
+  const TensorView out_view{out_dtype == DType::f32 ? static_cast<void*>(out.data()) : out16.data(), out_dtype, Device::cpu,
+                            {tokens, shape.q_heads, shape.head_dim}};
+  const ConstTensorView q_view(q_dtype == DType::f32 ? static_cast<const void*>(q.data()) : q16.data(), q_dtype, Device::cpu,
+                               {tokens, shape.q_heads, shape.head_dim});
+  cpu::attend(workload.cache, plan, 0, q_view, out_view, TensorView{lse.data(), DType::f32, Device::cpu, {tokens, shape.q_heads}}, params);
+
+  std::vector<double> expected;
+  std::vector<double> expected_lse;
+  testing::multi_query_reference(workload, q, shape.q_heads, queries, 1.0 / std::sqrt(static_cast<double>(shape.head_dim)), expected,
+                                 expected_lse);
+  const double out_tolerance = out_dtype == DType::f32 ? 2e-5 : (out_dtype == DType::bf16 ? 8e-3 : 1e-3);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const float got = load_element(out_view.data, out_dtype, static_cast<std::int64_t>(i));
+    const std::size_t token = i / per_token;
+    ASSERT_NEAR(got, expected[i], out_tolerance * std::max(1.0, std::abs(expected[i])))
+        << "sequence " << token / static_cast<std::size_t>(queries) << " (" << workload.tokens[token / static_cast<std::size_t>(queries)].size()
+        << " tokens) query token " << token % static_cast<std::size_t>(queries) << " element " << i % per_token;
+  }
+  for (std::size_t i = 0; i < expected_lse.size(); ++i) {
+    const double e = expected_lse[i];
+    ASSERT_NEAR(lse[i], e, 2e-5 * std::max(1.0, std::abs(e))) << "token " << i / static_cast<std::size_t>(shape.q_heads) << " head "
+                                                              << i % static_cast<std::size_t>(shape.q_heads);
+  }
+}
+
+TEST(CpuAttention, MultiTokenQueriesMatchTheReferenceOnRandomTrees) {
+  const Shape shapes[] = {
+      {1, 1, 64, 16, DType::bf16}, {8, 2, 64, 32, DType::f16}, {4, 1, 128, 64, DType::bf16}, {6, 3, 256, 16, DType::f32},
+  };
+  std::uint64_t seed = 500;
+  for (const Shape& shape : shapes) {
+    for (int queries : {1, 2, 3, 8}) {
+      SCOPED_TRACE(::testing::Message() << shape << " queries_per_seq " << queries);
+      tools::Random random(++seed);
+      testing::Workload workload(config_for(shape));
+      workload.grow(random, 20, 50, queries % 2 == 0 ? 3 : 30);
+      testing::add_query_tokens(workload, random, queries);
+      for (PlanOptions options : {PlanOptions{}, PlanOptions{1, shape.chunk}, PlanOptions{3, 2 * shape.chunk}}) {
+        options.queries_per_seq = queries;
+        SCOPED_TRACE(::testing::Message() << "min_shared_rows " << options.min_shared_rows << " max_item_tokens " << options.max_item_tokens);
+        expect_multi_query_matches_reference(workload, shape, options, random);
+      }
+    }
+  }
+}
+
+// Query tokens inside shared spans: the causal mask cuts items that several sequences read,
+// with different limits for different readers.
+TEST(CpuAttention, MultiTokenQueriesInsideSharedSpans) {
+  const Shape shape{4, 2, 64, 16, DType::bf16};
+  tools::Random random(61);
+  auto tokens_of = [](int n, Token first) {
+    std::vector<Token> tokens(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) tokens[static_cast<std::size_t>(i)] = first + i;
+    return tokens;
+  };
+  for (int queries : {1, 2, 3, 8, 20}) {
+    SCOPED_TRACE(::testing::Message() << "queries_per_seq " << queries);
+    {  // forks that appended nothing: every query token is shared by all of them
+      testing::Workload workload(config_for(shape));
+      workload.add(tokens_of(40, 100));
+      workload.fork(0, 3);
+      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 0, queries}, random);
+      expect_multi_query_matches_reference(workload, shape, PlanOptions{1, 16, queries}, random);
+    }
+    {  // identical sequences added separately, and one more token on one of them
+      testing::Workload workload(config_for(shape));
+      workload.add(tokens_of(37, 7));
+      workload.add(tokens_of(37, 7));
+      workload.add(tokens_of(37, 7));
+      workload.append(2, {999});
+      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 0, queries}, random);
+      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 16, queries}, random);
+    }
+    {  // prefixes of one another: shorter sequences' query tokens lie inside the longer ones' span
+      testing::Workload workload(config_for(shape));
+      workload.add(tokens_of(50, 3));
+      workload.add(tokens_of(33, 3));
+      workload.add(tokens_of(std::max(queries, 21), 3));
+      workload.add(tokens_of(std::max(queries, 20), 3));
+      std::vector<Token> other = tokens_of(45, 3);
+      other.push_back(9999);
+      workload.add(other);
+      for (const PlanOptions& options : {PlanOptions{2, 0, queries}, PlanOptions{1, 16, queries}, PlanOptions{3, 32, queries}}) {
+        expect_multi_query_matches_reference(workload, shape, options, random);
+      }
+    }
+    {  // sequences of exactly queries_per_seq tokens: the first query token sees one position
+      testing::Workload workload(config_for(shape));
+      workload.add(tokens_of(queries, 11));
+      workload.add(tokens_of(queries, 11));
+      workload.add(tokens_of(queries, 500));
+      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 0, queries}, random);
+      expect_multi_query_matches_reference(workload, shape, PlanOptions{1, 16, queries}, random);
+    }
+  }
+}
+
+TEST(CpuAttention, MultiTokenQueriesInEveryDtype) {
+  const Shape shape{8, 2, 128, 32, DType::f16};
+  tools::Random random(67);
+  testing::Workload workload(config_for(shape));
+  workload.grow(random, 20, 50);
+  testing::add_query_tokens(workload, random, 4);
+  for (DType out_dtype : {DType::f32, DType::bf16, DType::f16}) {
+    for (DType q_dtype : {DType::f32, DType::f16}) {
+      SCOPED_TRACE(::testing::Message() << "out " << to_string(out_dtype) << " q " << to_string(q_dtype));
+      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 0, 4}, random, out_dtype, q_dtype);
+    }
+  }
+}
+
+TEST(CpuAttention, MultiTokenQueriesRejectShortSequencesAndBadShapes) {
+  const Shape shape{4, 2, 64, 16, DType::bf16};
+  testing::Workload workload(config_for(shape));
+  workload.add({1, 2, 3, 4, 5});
+  workload.add({1, 2, 3});
+  auto expect_invalid = [](const std::function<void()>& call, const std::string& fragment) {
+    try {
+      call();
+      ADD_FAILURE() << "expected an error mentioning \"" << fragment << "\"";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.code(), ErrorCode::invalid_argument) << error.what();
+      EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << "message: " << error.what() << "\nexpected: " << fragment;
+    }
+  };
+  expect_invalid([&] { make_plan(workload.cache, workload.seqs, PlanOptions{2, 0, 4}); },
+                 "batch entry 1 has 3 tokens, fewer than queries_per_seq (4)");
+  expect_invalid([&] { make_plan(workload.cache, workload.seqs, PlanOptions{2, 0, 0}); }, "queries_per_seq must be at least 1, got 0");
+  expect_invalid([&] { make_plan(workload.cache, workload.seqs, PlanOptions{2, 0, -2}); }, "queries_per_seq must be at least 1");
+  expect_invalid([&] { Planner(PlanOptions{2, 0, 6}).plan(workload.cache, workload.seqs); }, "fewer than queries_per_seq (6)");
+  EXPECT_NO_THROW(make_plan(workload.cache, workload.seqs, PlanOptions{2, 0, 3}));
+
+  const Plan plan = make_plan(workload.cache, workload.seqs, PlanOptions{2, 0, 3});
+  std::vector<float> q(6 * 4 * 64, 0.5f);
+  std::vector<float> out(6 * 4 * 64);
+  std::vector<float> lse(6 * 4);
+  AttentionParams params;
+  params.num_q_heads = 4;
+  const ConstTensorView q_view(q.data(), DType::f32, Device::cpu, {6, 4, 64});
+  const TensorView out_view{out.data(), DType::f32, Device::cpu, {6, 4, 64}};
+  const TensorView lse_view{lse.data(), DType::f32, Device::cpu, {6, 4}};
+  EXPECT_NO_THROW(cpu::attend(workload.cache, plan, 0, q_view, out_view, lse_view, params));
+  // One row per sequence is what a single-token plan takes: not this one.
+  expect_invalid([&] { cpu::attend(workload.cache, plan, 0, ConstTensorView(q.data(), DType::f32, Device::cpu, {2, 4, 64}), out_view, lse_view, params); },
+                 "q has shape [2, 4, 64]; expected [6, 4, 64]");
+  expect_invalid([&] { cpu::partial_states(workload.cache, plan, 0, ConstTensorView(q.data(), DType::f32, Device::cpu, {2, 4, 64}), params); },
+                 "q has shape [2, 4, 64]; expected [6, 4, 64]");
+  expect_invalid([&] { cpu::attend(workload.cache, plan, 0, q_view, TensorView{out.data(), DType::f32, Device::cpu, {2, 4, 64}}, lse_view, params); },
+                 "out has shape [2, 4, 64]; expected [6, 4, 64]");
+  expect_invalid([&] { cpu::attend(workload.cache, plan, 0, q_view, out_view, TensorView{lse.data(), DType::f32, Device::cpu, {2, 4}}, params); },
+                 "lse has shape [2, 4]; expected [6, 4]");
+}
+
+// The partial states of a multi-token plan, merged per query token in the plan's order, give
+// attend()'s output: states are numbered state · queries_per_seq + token.
+TEST(CpuAttention, MultiTokenPartialStatesMergeToTheOutput) {
+  const Shape shape{4, 2, 64, 16, DType::bf16};
+  tools::Random random(71);
+  testing::Workload workload(config_for(shape));
+  workload.grow(random, 20, 50, 3);
+  testing::add_query_tokens(workload, random, 3);
+  const int queries = 3;
+  const Plan plan = make_plan(workload.cache, workload.seqs, PlanOptions{2, 16, queries});
+  const auto tokens = static_cast<std::int64_t>(workload.seqs.size()) * queries;
+  std::vector<float> q(static_cast<std::size_t>(tokens * 4 * 64));
+  for (float& value : q) value = round_to(DType::bf16, static_cast<float>(random.normal()));
+  AttentionParams params;
+  params.num_q_heads = 4;
+  const ConstTensorView q_view(q.data(), DType::f32, Device::cpu, {tokens, 4, 64});
+  const PartialStates states = cpu::partial_states(workload.cache, plan, 0, q_view, params);
+  ASSERT_EQ(states.lse.size(), static_cast<std::size_t>(plan.num_states) * queries * 4);
+  std::vector<float> out(q.size(), std::numeric_limits<float>::quiet_NaN());
+  cpu::attend(workload.cache, plan, 0, q_view, TensorView{out.data(), DType::f32, Device::cpu, {tokens, 4, 64}}, {}, params);
+  for (std::uint32_t row = 0; row < plan.num_rows(); ++row) {
+    for (int i = 0; i < queries; ++i) {
+      const std::size_t token = plan.row_to_batch[row] * static_cast<std::size_t>(queries) + static_cast<std::size_t>(i);
+      for (int h = 0; h < 4; ++h) {
+        double max = -INFINITY;
+        for (std::uint32_t m = plan.merge_begin[row]; m < plan.merge_begin[row + 1]; ++m) {
+          max = std::max(max, static_cast<double>(states.lse[(plan.merge_states[m] * static_cast<std::size_t>(queries) + static_cast<std::size_t>(i)) * 4 + static_cast<std::size_t>(h)]));
+        }
+        ASSERT_TRUE(std::isfinite(max)) << "row " << row << " query " << i << " sees nothing";
+        for (int d = 0; d < 64; ++d) {
+          double sum = 0.0;
+          double weighted = 0.0;
+          for (std::uint32_t m = plan.merge_begin[row]; m < plan.merge_begin[row + 1]; ++m) {
+            const std::size_t state = (plan.merge_states[m] * static_cast<std::size_t>(queries) + static_cast<std::size_t>(i)) * 4 + static_cast<std::size_t>(h);
+            const double w = std::exp(static_cast<double>(states.lse[state]) - max);
+            sum += w;
+            weighted += w * states.o[state * 64 + static_cast<std::size_t>(d)];
+          }
+          ASSERT_NEAR(out[(token * 4 + static_cast<std::size_t>(h)) * 64 + static_cast<std::size_t>(d)], weighted / sum, 1e-5);
+        }
+      }
+    }
   }
 }
 

@@ -1,0 +1,424 @@
+// The merge primitives (chunktree/merge.hpp) on the CPU: merging the states of disjoint parts of
+// a KV set gives the state over the union (against the fp64 reference), empty states never give
+// NaN, outputs may alias inputs, results are bitwise repeatable, and bad arguments are clear errors.
+#include "chunktree/merge.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "support/merge_states.hpp"
+
+namespace chunktree {
+namespace {
+
+using testing::Blob;
+using testing::RandomStates;
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr DType kDtypes[] = {DType::f32, DType::bf16, DType::f16};
+
+ConstTensorView o_view(const Blob& blob, std::vector<std::int64_t> shape) {
+  return ConstTensorView(blob.data(), blob.dtype, Device::cpu, std::move(shape));
+}
+TensorView o_out(Blob& blob, std::vector<std::int64_t> shape) { return TensorView{blob.data(), blob.dtype, Device::cpu, std::move(shape)}; }
+ConstTensorView lse_view(const std::vector<float>& lse, std::vector<std::int64_t> shape) {
+  return ConstTensorView(lse.data(), DType::f32, Device::cpu, std::move(shape));
+}
+TensorView lse_out(std::vector<float>& lse, std::vector<std::int64_t> shape) {
+  return TensorView{lse.data(), DType::f32, Device::cpu, std::move(shape)};
+}
+
+// A merged result against the reference state over the union of the parts.
+void expect_merged(const RandomStates& s, const Blob& out_o, const std::vector<float>& out_lse) {
+  const double tolerance = testing::state_tolerance(s.o.dtype) + testing::state_tolerance(out_o.dtype);
+  for (std::int64_t t = 0; t < s.tokens; ++t) {
+    for (int h = 0; h < s.heads; ++h) {
+      const std::size_t lse_at = static_cast<std::size_t>(t * s.heads + h);
+      const double e = s.expected_lse[lse_at];
+      const float got_lse = out_lse[lse_at];
+      if (std::isinf(e)) {
+        ASSERT_EQ(got_lse, -kInf) << "token " << t << " head " << h << ": every part is empty";
+      } else {
+        ASSERT_NEAR(got_lse, e, 2e-5 * std::max(1.0, std::abs(e))) << "token " << t << " head " << h;
+      }
+      for (int d = 0; d < s.head_dim; ++d) {
+        const std::size_t at = lse_at * static_cast<std::size_t>(s.head_dim) + static_cast<std::size_t>(d);
+        const float got = out_o.get(static_cast<std::int64_t>(at));
+        ASSERT_TRUE(std::isfinite(got)) << "token " << t << " head " << h << " dim " << d << " is " << got;
+        if (std::isinf(e)) {
+          ASSERT_EQ(got, 0.0f) << "token " << t << " head " << h << " dim " << d << ": every part is empty";
+        } else {
+          ASSERT_NEAR(got, s.expected_o[at], tolerance * s.magnitude[at]) << "token " << t << " head " << h << " dim " << d;
+        }
+      }
+    }
+  }
+}
+
+bool same_bits(const Blob& a, const Blob& b) { return a.bytes() == b.bytes() && std::memcmp(a.data(), b.data(), a.bytes()) == 0; }
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(Merge, MergeStateGivesTheStateOverTheUnion) {
+  std::uint64_t seed = 0;
+  for (DType in : kDtypes) {
+    for (DType out : kDtypes) {
+      for (int head_dim : {64, 40}) {
+        SCOPED_TRACE(::testing::Message() << "o " << to_string(in) << " out " << to_string(out) << " head_dim " << head_dim);
+        tools::Random random(++seed);
+        const std::int64_t tokens = 7;
+        const int heads = 3;
+        const RandomStates s = testing::random_states(random, tokens, 2, heads, head_dim, in, 0.2, 0.15);
+        const Blob a = s.part_o(0);
+        const Blob b = s.part_o(1);
+        const std::vector<float> a_lse = s.part_lse(0);
+        const std::vector<float> b_lse = s.part_lse(1);
+        Blob out_o(out, tokens * heads * head_dim);  // poisoned
+        std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
+        merge_state(o_view(a, {tokens, heads, head_dim}), lse_view(a_lse, {tokens, heads}), o_view(b, {tokens, heads, head_dim}),
+                    lse_view(b_lse, {tokens, heads}), o_out(out_o, {tokens, heads, head_dim}), lse_out(out_lse, {tokens, heads}));
+        expect_merged(s, out_o, out_lse);
+      }
+    }
+  }
+}
+
+TEST(Merge, MergeStatesOfNParts) {
+  std::uint64_t seed = 100;
+  for (int parts : {1, 2, 5}) {
+    for (DType in : kDtypes) {
+      for (DType out : kDtypes) {
+        SCOPED_TRACE(::testing::Message() << parts << " parts, o " << to_string(in) << " out " << to_string(out));
+        tools::Random random(++seed);
+        const std::int64_t tokens = 9;
+        const int heads = 4;
+        const int head_dim = 128;
+        const RandomStates s = testing::random_states(random, tokens, parts, heads, head_dim, in, 0.3, 0.1);
+        Blob out_o(out, tokens * heads * head_dim);
+        std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
+        merge_states(o_view(s.o, {tokens, parts, heads, head_dim}), lse_view(s.lse, {tokens, parts, heads}),
+                     o_out(out_o, {tokens, heads, head_dim}), lse_out(out_lse, {tokens, heads}));
+        expect_merged(s, out_o, out_lse);
+      }
+    }
+  }
+}
+
+TEST(Merge, InPlaceMatchesMergeState) {
+  std::uint64_t seed = 200;
+  for (DType dtype : kDtypes) {
+    SCOPED_TRACE(to_string(dtype));
+    tools::Random random(++seed);
+    const std::int64_t tokens = 5;
+    const int heads = 2;
+    const int head_dim = 64;
+    const std::vector<std::int64_t> shape{tokens, heads, head_dim};
+    const RandomStates s = testing::random_states(random, tokens, 2, heads, head_dim, dtype, 0.25, 0.2);
+    const Blob b = s.part_o(1);
+    const std::vector<float> b_lse = s.part_lse(1);
+    Blob o = s.part_o(0);
+    std::vector<float> lse = s.part_lse(0);
+    Blob out_o(dtype, tokens * heads * head_dim);
+    std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
+    merge_state(o_view(o, shape), lse_view(lse, {tokens, heads}), o_view(b, shape), lse_view(b_lse, {tokens, heads}), o_out(out_o, shape),
+                lse_out(out_lse, {tokens, heads}));
+    merge_state_in_place(o_out(o, shape), lse_out(lse, {tokens, heads}), o_view(b, shape), lse_view(b_lse, {tokens, heads}));
+    expect_merged(s, o, lse);
+    EXPECT_TRUE(same_bits(o, out_o));
+    EXPECT_TRUE(same_bits(lse, out_lse));
+  }
+}
+
+TEST(Merge, OutputMayAliasEitherInput) {
+  std::uint64_t seed = 300;
+  for (DType dtype : kDtypes) {
+    tools::Random random(++seed);
+    const std::int64_t tokens = 6;
+    const int heads = 3;
+    const int head_dim = 64;
+    const std::vector<std::int64_t> shape{tokens, heads, head_dim};
+    const std::vector<std::int64_t> lse_shape{tokens, heads};
+    const RandomStates s = testing::random_states(random, tokens, 2, heads, head_dim, dtype, 0.25, 0.1);
+    const Blob a = s.part_o(0);
+    const Blob b = s.part_o(1);
+    const std::vector<float> a_lse = s.part_lse(0);
+    const std::vector<float> b_lse = s.part_lse(1);
+    Blob expected(dtype, tokens * heads * head_dim);
+    std::vector<float> expected_lse(static_cast<std::size_t>(tokens * heads), kNaN);
+    merge_state(o_view(a, shape), lse_view(a_lse, lse_shape), o_view(b, shape), lse_view(b_lse, lse_shape), o_out(expected, shape),
+                lse_out(expected_lse, lse_shape));
+    for (int which = 0; which < 2; ++which) {
+      SCOPED_TRACE(::testing::Message() << to_string(dtype) << (which == 0 ? " out = a" : " out = b"));
+      Blob a_copy = a;
+      Blob b_copy = b;
+      std::vector<float> a_lse_copy = a_lse;
+      std::vector<float> b_lse_copy = b_lse;
+      Blob& target = which == 0 ? a_copy : b_copy;
+      std::vector<float>& target_lse = which == 0 ? a_lse_copy : b_lse_copy;
+      merge_state(o_view(a_copy, shape), lse_view(a_lse_copy, lse_shape), o_view(b_copy, shape), lse_view(b_lse_copy, lse_shape),
+                  o_out(target, shape), lse_out(target_lse, lse_shape));
+      EXPECT_TRUE(same_bits(target, expected));
+      EXPECT_TRUE(same_bits(target_lse, expected_lse));
+      expect_merged(s, target, target_lse);
+    }
+  }
+}
+
+TEST(Merge, EmptyStatesNeverGiveNaN) {
+  const std::int64_t tokens = 3;
+  const int heads = 2;
+  const int head_dim = 8;
+  const std::vector<std::int64_t> shape{tokens, heads, head_dim};
+  const std::vector<std::int64_t> lse_shape{tokens, heads};
+  const std::int64_t n = tokens * heads * head_dim;
+  Blob empty(DType::f32, n);
+  for (std::int64_t i = 0; i < n; ++i) empty.set(i, 0.0f);
+  const std::vector<float> empty_lse(static_cast<std::size_t>(tokens * heads), -kInf);
+  tools::Random random(7);
+  const Blob full = testing::random_blob(random, DType::f32, n);
+  std::vector<float> full_lse;
+  for (int i = 0; i < tokens * heads; ++i) full_lse.push_back(static_cast<float>(random.uniform(-5.0, 20.0)));
+
+  auto merge = [&](const Blob& a, const std::vector<float>& a_lse, const Blob& b, const std::vector<float>& b_lse, Blob& out,
+                   std::vector<float>& out_lse) {
+    out = Blob(DType::f32, n);
+    out_lse.assign(a_lse.size(), kNaN);
+    merge_state(o_view(a, shape), lse_view(a_lse, lse_shape), o_view(b, shape), lse_view(b_lse, lse_shape), o_out(out, shape),
+                lse_out(out_lse, lse_shape));
+  };
+  Blob out;
+  std::vector<float> out_lse;
+  {
+    SCOPED_TRACE("empty + empty");
+    merge(empty, empty_lse, empty, empty_lse, out, out_lse);
+    for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(out.get(i), 0.0f) << i;
+    for (float lse : out_lse) ASSERT_EQ(lse, -kInf);
+  }
+  {  // merging an empty state changes nothing, on either side
+    SCOPED_TRACE("empty + full");
+    merge(empty, empty_lse, full, full_lse, out, out_lse);
+    EXPECT_TRUE(same_bits(out, full));
+    EXPECT_TRUE(same_bits(out_lse, full_lse));
+    merge(full, full_lse, empty, empty_lse, out, out_lse);
+    EXPECT_TRUE(same_bits(out, full));
+    EXPECT_TRUE(same_bits(out_lse, full_lse));
+  }
+  {  // lse far apart (exp underflows to 0) and huge: the larger state wins, no NaN
+    SCOPED_TRACE("lse far apart");
+    for (const auto& [high, low] : {std::pair{80.0f, -80.0f}, std::pair{1e4f, -1e4f}, std::pair{3e38f, -3e38f}}) {
+      const std::vector<float> high_lse(full_lse.size(), high);
+      const std::vector<float> low_lse(full_lse.size(), low);
+      const Blob other = testing::random_blob(random, DType::f32, n);
+      merge(full, high_lse, other, low_lse, out, out_lse);
+      for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(out.get(i), full.get(i)) << i << " lse " << high << " vs " << low;
+      for (float lse : out_lse) ASSERT_EQ(lse, high);
+      merge(other, low_lse, full, high_lse, out, out_lse);
+      for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(out.get(i), full.get(i)) << i << " lse " << low << " vs " << high;
+      for (float lse : out_lse) ASSERT_EQ(lse, high);
+    }
+  }
+  {  // some heads empty in one state, some in the other, some in both
+    SCOPED_TRACE("mixed");
+    std::vector<float> a_lse = full_lse;
+    std::vector<float> b_lse = full_lse;
+    Blob a = full;
+    Blob b = testing::random_blob(random, DType::f32, n);
+    a_lse[0] = -kInf;
+    b_lse[1] = -kInf;
+    a_lse[2] = b_lse[2] = -kInf;
+    for (int d = 0; d < head_dim; ++d) {
+      a.set(0 * head_dim + d, 0.0f);
+      b.set(1 * head_dim + d, 0.0f);
+      a.set(2 * head_dim + d, 0.0f);
+      b.set(2 * head_dim + d, 0.0f);
+    }
+    merge(a, a_lse, b, b_lse, out, out_lse);
+    for (int d = 0; d < head_dim; ++d) {
+      EXPECT_EQ(out.get(d), b.get(d));
+      EXPECT_EQ(out.get(head_dim + d), a.get(head_dim + d));
+      EXPECT_EQ(out.get(2 * head_dim + d), 0.0f);
+    }
+    EXPECT_EQ(out_lse[0], b_lse[0]);
+    EXPECT_EQ(out_lse[1], a_lse[1]);
+    EXPECT_EQ(out_lse[2], -kInf);
+    for (std::int64_t i = 0; i < n; ++i) ASSERT_TRUE(std::isfinite(out.get(i))) << i;
+  }
+  {  // five empty states per token, in every output dtype
+    for (DType dtype : kDtypes) {
+      SCOPED_TRACE(::testing::Message() << "5 empty parts, out " << to_string(dtype));
+      const int parts = 5;
+      Blob o(DType::bf16, tokens * parts * heads * head_dim);
+      for (std::int64_t i = 0; i < o.numel; ++i) o.set(i, 0.0f);
+      const std::vector<float> lse(static_cast<std::size_t>(tokens * parts * heads), -kInf);
+      Blob merged(dtype, n);
+      std::vector<float> merged_lse(static_cast<std::size_t>(tokens * heads), kNaN);
+      merge_states(o_view(o, {tokens, parts, heads, head_dim}), lse_view(lse, {tokens, parts, heads}), o_out(merged, shape),
+                   lse_out(merged_lse, lse_shape));
+      for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(merged.get(i), 0.0f) << i;
+      for (float value : merged_lse) ASSERT_EQ(value, -kInf);
+    }
+  }
+}
+
+TEST(Merge, BitwiseRepeatable) {
+  tools::Random random(400);
+  const std::int64_t tokens = 16;
+  const int parts = 5;
+  const int heads = 4;
+  const int head_dim = 64;
+  const RandomStates s = testing::random_states(random, tokens, parts, heads, head_dim, DType::f32, 0.2, 0.05);
+  auto run_n = [&] {
+    Blob out(DType::bf16, tokens * heads * head_dim);
+    std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
+    merge_states(o_view(s.o, {tokens, parts, heads, head_dim}), lse_view(s.lse, {tokens, parts, heads}), o_out(out, {tokens, heads, head_dim}),
+                 lse_out(out_lse, {tokens, heads}));
+    return std::pair{out, out_lse};
+  };
+  const Blob a = s.part_o(0);
+  const Blob b = s.part_o(3);
+  const std::vector<float> a_lse = s.part_lse(0);
+  const std::vector<float> b_lse = s.part_lse(3);
+  auto run_2 = [&] {
+    Blob out(DType::f32, tokens * heads * head_dim);
+    std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
+    merge_state(o_view(a, {tokens, heads, head_dim}), lse_view(a_lse, {tokens, heads}), o_view(b, {tokens, heads, head_dim}),
+                lse_view(b_lse, {tokens, heads}), o_out(out, {tokens, heads, head_dim}), lse_out(out_lse, {tokens, heads}));
+    return std::pair{out, out_lse};
+  };
+  const auto first_n = run_n();
+  const auto first_2 = run_2();
+  expect_merged(s, first_n.first, first_n.second);
+  for (int run = 0; run < 5; ++run) {
+    const auto again_n = run_n();
+    const auto again_2 = run_2();
+    ASSERT_TRUE(same_bits(first_n.first, again_n.first)) << "run " << run;
+    ASSERT_TRUE(same_bits(first_n.second, again_n.second)) << "run " << run;
+    ASSERT_TRUE(same_bits(first_2.first, again_2.first)) << "run " << run;
+    ASSERT_TRUE(same_bits(first_2.second, again_2.second)) << "run " << run;
+  }
+}
+
+TEST(Merge, ZeroTokensIsANoOp) {
+  EXPECT_NO_THROW(merge_state(ConstTensorView(nullptr, DType::f32, Device::cpu, {0, 2, 64}), ConstTensorView(nullptr, DType::f32, Device::cpu, {0, 2}),
+                              ConstTensorView(nullptr, DType::f32, Device::cpu, {0, 2, 64}), ConstTensorView(nullptr, DType::f32, Device::cpu, {0, 2}),
+                              TensorView{nullptr, DType::f32, Device::cpu, {0, 2, 64}}, TensorView{nullptr, DType::f32, Device::cpu, {0, 2}}));
+  EXPECT_NO_THROW(merge_states(ConstTensorView(nullptr, DType::f16, Device::cpu, {0, 3, 2, 64}), ConstTensorView(nullptr, DType::f32, Device::cpu, {0, 3, 2}),
+                               TensorView{nullptr, DType::f32, Device::cpu, {0, 2, 64}}, TensorView{nullptr, DType::f32, Device::cpu, {0, 2}}));
+}
+
+// ---- Errors ----------------------------------------------------------------------------------
+
+void expect_invalid(const std::function<void()>& call, const std::string& fragment) {
+  SCOPED_TRACE(fragment);
+  try {
+    call();
+    ADD_FAILURE() << "expected an error mentioning \"" << fragment << "\"";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::invalid_argument) << error.what();
+    EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << "message: " << error.what() << "\nexpected: " << fragment;
+  }
+}
+
+struct MergeArgs {
+  std::vector<float> a = std::vector<float>(2 * 3 * 64, 0.5f);
+  std::vector<float> b = std::vector<float>(2 * 3 * 64, 0.25f);
+  std::vector<float> out = std::vector<float>(2 * 3 * 64, kNaN);
+  std::vector<float> a_lse = std::vector<float>(2 * 3, 1.0f);
+  std::vector<float> b_lse = std::vector<float>(2 * 3, 2.0f);
+  std::vector<float> out_lse = std::vector<float>(2 * 3, kNaN);
+  ConstTensorView a_o{a.data(), DType::f32, Device::cpu, {2, 3, 64}};
+  ConstTensorView b_o{b.data(), DType::f32, Device::cpu, {2, 3, 64}};
+  TensorView out_o{out.data(), DType::f32, Device::cpu, {2, 3, 64}};
+  ConstTensorView a_l{a_lse.data(), DType::f32, Device::cpu, {2, 3}};
+  ConstTensorView b_l{b_lse.data(), DType::f32, Device::cpu, {2, 3}};
+  TensorView out_l{out_lse.data(), DType::f32, Device::cpu, {2, 3}};
+  void run() const { merge_state(a_o, a_l, b_o, b_l, out_o, out_l); }
+};
+
+TEST(MergeErrors, MergeState) {
+  {
+    MergeArgs m;
+    EXPECT_NO_THROW(m.run());
+    EXPECT_FLOAT_EQ(m.out[0], 0.5f / (1.0f + std::exp(1.0f)) + 0.25f / (1.0f + std::exp(-1.0f)));
+  }
+  auto expect = [](const std::function<void(MergeArgs&)>& change, const std::string& fragment) {
+    MergeArgs m;
+    change(m);
+    expect_invalid([&] { m.run(); }, fragment);
+  };
+  expect([](MergeArgs& m) { m.a_o.shape = {6, 64}; }, "a_o has shape [6, 64]; expected [tokens, heads, head_dim]");
+  expect([](MergeArgs& m) { m.b_o.shape = {2, 3, 32}; }, "b_o has shape [2, 3, 32]; expected [2, 3, 64]");
+  expect([](MergeArgs& m) { m.b_o.shape = {1, 3, 64}; }, "b_o has shape [1, 3, 64]");
+  expect([](MergeArgs& m) { m.out_o.shape = {2, 3, 65}; }, "out_o has shape [2, 3, 65]");
+  expect([](MergeArgs& m) { m.b_o.dtype = DType::bf16; }, "b_o has dtype bf16; expected f32");
+  expect([](MergeArgs& m) { m.a_l.dtype = DType::bf16; }, "a_lse has dtype bf16; expected f32");
+  expect([](MergeArgs& m) { m.b_l.dtype = DType::f16; }, "b_lse has dtype f16; expected f32");
+  expect([](MergeArgs& m) { m.out_l.dtype = DType::bf16; }, "out_lse has dtype bf16; expected f32");
+  expect([](MergeArgs& m) { m.a_l.shape = {2, 3, 1}; }, "a_lse has shape [2, 3, 1]; expected [2, 3]");
+  expect([](MergeArgs& m) { m.out_l.shape = {3, 2}; }, "out_lse has shape [3, 2]");
+  expect([](MergeArgs& m) { m.b_o.device = Device::cuda; }, "b_o is on the cuda; expected it on the cpu");
+  expect([](MergeArgs& m) { m.b_l.device = Device::cuda; }, "b_lse is on the cuda");
+  expect([](MergeArgs& m) { m.out_o.device = Device::cuda; }, "out_o is on the cuda");
+  expect([](MergeArgs& m) { m.out_l.device = Device::cuda; }, "out_lse is on the cuda");
+  expect([](MergeArgs& m) { m.out_o.data = nullptr; }, "out_o has no data");
+  expect([](MergeArgs& m) { m.a_l.data = nullptr; }, "a_lse has no data");
+}
+
+TEST(MergeErrors, InPlace) {
+  MergeArgs m;
+  const TensorView o{m.a.data(), DType::f32, Device::cpu, {2, 3, 64}};
+  const TensorView lse{m.a_lse.data(), DType::f32, Device::cpu, {2, 3}};
+  expect_invalid([&] { merge_state_in_place(o, lse, ConstTensorView(m.b.data(), DType::f16, Device::cpu, {2, 3, 64}), m.b_l); },
+                 "other_o has dtype f16; expected f32");
+  expect_invalid([&] { merge_state_in_place(o, lse, ConstTensorView(m.b.data(), DType::f32, Device::cpu, {2, 3, 32}), m.b_l); },
+                 "has shape [2, 3, 32]");
+  expect_invalid([&] { merge_state_in_place(o, lse, m.b_o, ConstTensorView(m.b_lse.data(), DType::f32, Device::cpu, {2, 2})); },
+                 "has shape [2, 2]; expected [2, 3]");
+  expect_invalid([&] { merge_state_in_place(o, lse, ConstTensorView(m.b.data(), DType::f32, Device::cuda, {2, 3, 64}), m.b_l); }, "is on the cuda");
+  expect_invalid([&] { merge_state_in_place(o, TensorView{m.a_lse.data(), DType::bf16, Device::cpu, {2, 3}}, m.b_o, m.b_l); },
+                 "has dtype bf16; expected f32");
+}
+
+TEST(MergeErrors, MergeStates) {
+  std::vector<float> o(2 * 4 * 3 * 64, 0.5f);
+  std::vector<float> lse(2 * 4 * 3, 1.0f);
+  std::vector<float> out(2 * 3 * 64, kNaN);
+  std::vector<float> out_lse(2 * 3, kNaN);
+  const ConstTensorView o_v(o.data(), DType::f32, Device::cpu, {2, 4, 3, 64});
+  const ConstTensorView lse_v(lse.data(), DType::f32, Device::cpu, {2, 4, 3});
+  const TensorView out_v{out.data(), DType::f32, Device::cpu, {2, 3, 64}};
+  const TensorView out_lse_v{out_lse.data(), DType::f32, Device::cpu, {2, 3}};
+  EXPECT_NO_THROW(merge_states(o_v, lse_v, out_v, out_lse_v));
+  EXPECT_FLOAT_EQ(out[5], 0.5f);
+  EXPECT_FLOAT_EQ(out_lse[1], 1.0f + std::log(4.0f));
+  expect_invalid([&] { merge_states(ConstTensorView(o.data(), DType::f32, Device::cpu, {8, 3, 64}), lse_v, out_v, out_lse_v); },
+                 "o has shape [8, 3, 64]; expected [tokens, n, heads, head_dim]");
+  expect_invalid([&] {
+    merge_states(ConstTensorView(o.data(), DType::f32, Device::cpu, {2, 0, 3, 64}), ConstTensorView(lse.data(), DType::f32, Device::cpu, {2, 0, 3}),
+                 out_v, out_lse_v);
+  },
+                 "0 states per token");
+  expect_invalid([&] { merge_states(o_v, ConstTensorView(lse.data(), DType::f32, Device::cpu, {2, 3}), out_v, out_lse_v); },
+                 "lse has shape [2, 3]; expected [2, 4, 3]");
+  expect_invalid([&] { merge_states(o_v, ConstTensorView(lse.data(), DType::f16, Device::cpu, {2, 4, 3}), out_v, out_lse_v); },
+                 "lse has dtype f16; expected f32");
+  expect_invalid([&] { merge_states(o_v, lse_v, TensorView{out.data(), DType::f32, Device::cpu, {2, 4, 3, 64}}, out_lse_v); },
+                 "out_o has shape [2, 4, 3, 64]; expected [2, 3, 64]");
+  expect_invalid([&] { merge_states(o_v, lse_v, out_v, TensorView{out_lse.data(), DType::f32, Device::cpu, {2, 4, 3}}); },
+                 "out_lse has shape [2, 4, 3]; expected [2, 3]");
+  expect_invalid([&] { merge_states(o_v, lse_v, out_v, TensorView{out_lse.data(), DType::f32, Device::cuda, {2, 3}}); },
+                 "out_lse is on the cuda; expected it on the cpu");
+  expect_invalid([&] { merge_states(o_v, ConstTensorView(lse.data(), DType::f32, Device::cuda, {2, 4, 3}), out_v, out_lse_v); },
+                 "lse is on the cuda");
+  expect_invalid([&] { merge_states(o_v, lse_v, TensorView{nullptr, DType::f32, Device::cpu, {2, 3, 64}}, out_lse_v); }, "out_o has no data");
+}
+
+}  // namespace
+}  // namespace chunktree
