@@ -1,0 +1,345 @@
+"""chunktree: exact, prefix-aware attention for LLM decoding on NVIDIA Hopper.
+
+The Python face of the C++ library (docs/DESIGN.md, docs/LEVELS.md). Tensors are passed by DLPack
+without copies: torch, cupy and jax arrays on a CUDA GPU, and numpy (or torch/jax) arrays on the
+CPU. They must be C-contiguous; dtypes are bfloat16, float16 or float32 (float32 KV on the CPU only).
+
+    cache = chunktree.PrefixCache(num_kv_heads=8, head_dim=128, capacity_chunks=4096, device="cuda")
+    added = cache.add(prompt_tokens)                    # shares the longest cached prefix
+    cache.write_kv(0, added.slots, k_new, v_new)        # KV of the uncached tokens only
+    plan = chunktree.make_plan(cache, [added.seq, ...]) # rebuild whenever the tree changes
+    out = chunktree.attend(cache, plan, q)              # q [batch, q_heads, head_dim]
+
+Errors: ValueError for a bad argument (the message says what to fix), KeyError for an unknown
+sequence handle, chunktree.CapacityError when the chunk pool is full, NotImplementedError for what
+this build or device cannot run, RuntimeError for a failed CUDA call. A failed call leaves the
+cache unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from . import _core
+
+__all__ = [
+    "AddResult", "CapacityError", "KvSegment", "Levels", "Plan", "PrefixCache", "SharedSegment", "attend", "attend_levels",
+    "hopper_visible", "make_plan", "merge_state", "merge_state_in_place", "merge_states",
+]
+__version__: str = _core.__version__
+
+CapacityError = _core.CapacityError
+Array = Any  # a DLPack-capable array (torch.Tensor, cupy.ndarray, jax.Array, numpy.ndarray)
+
+
+def hopper_visible() -> bool:
+    """True when a Hopper GPU (sm_90) that this build runs on is visible."""
+    return _core.hopper_visible()
+
+
+# ------------------------------------------------------------------------------------------------
+# Arrays: where they live, and new ones of the same library
+
+def _library(array: Array) -> str:
+    return type(array).__module__.split(".")[0]
+
+
+def _on_cuda(array: Array) -> bool:
+    device = getattr(array, "__dlpack_device__", None)
+    return device is not None and device()[0] == 2  # kDLCUDA
+
+
+def _empty(like: Array, shape: Tuple[int, ...], dtype: Optional[str] = None) -> Array:
+    """A new array of the same library, device and (unless given) dtype as `like`."""
+    library = _library(like)
+    if library == "torch":
+        import torch
+        return torch.empty(shape, dtype=getattr(torch, dtype) if dtype else like.dtype, device=like.device)
+    if library == "numpy":
+        import numpy
+        return numpy.empty(shape, dtype=dtype or like.dtype)
+    if library == "cupy":
+        import cupy
+        with like.device:
+            return cupy.empty(shape, dtype=dtype or like.dtype)
+    raise ValueError(f"cannot allocate outputs for a {type(like).__name__}; pass out= (and lse=) as writable arrays "
+                     "(torch, cupy or numpy)")
+
+
+def _stream(array: Array, stream: Optional[int]) -> int:
+    """The CUDA stream to enqueue on: the given handle, else the array library's current stream."""
+    if stream is not None:
+        return int(stream)
+    library = _library(array)
+    if library == "torch" and _on_cuda(array):
+        import torch
+        return torch.cuda.current_stream(array.device).cuda_stream
+    if library == "cupy":
+        import cupy
+        return cupy.cuda.get_current_stream().ptr
+    return 0
+
+
+def _slots(slots: Any):
+    import numpy
+    return numpy.ascontiguousarray(numpy.asarray(slots, dtype=numpy.int32).reshape(-1, 2))
+
+
+# ------------------------------------------------------------------------------------------------
+# The prefix cache
+
+class AddResult(NamedTuple):
+    """What PrefixCache.add returns."""
+    seq: int             #: the new sequence's handle
+    cached_tokens: int   #: leading tokens whose KV the cache already held
+    slots: Any           #: numpy int32 [n, 2] (chunk, offset): where to write the KV of the other tokens
+
+
+class PrefixCache:
+    """A tree of token sequences over one pool of fixed-size KV chunks; shared prefixes are found
+    automatically. Every layer uses the same tree; each layer has its own K and V pools.
+
+    Args:
+        num_kv_heads: KV heads per token.
+        head_dim: 64, 128 or 256.
+        capacity_chunks: chunks in the pool (each holds `chunk_size` tokens of every layer).
+        num_layers: layers whose KV the pool holds.
+        chunk_size: tokens per chunk: 16, 32, 64 or 128.
+        dtype: "bf16", "f16", or "f32" (CPU only).
+        device: "cpu" or "cuda" (a Hopper GPU).
+    """
+
+    def __init__(self, num_kv_heads: int, head_dim: int, capacity_chunks: int, *, num_layers: int = 1, chunk_size: int = 64,
+                 dtype: str = "bf16", device: str = "cpu") -> None:
+        self._cache = _core.PrefixCache(num_layers, num_kv_heads, head_dim, chunk_size, dtype, capacity_chunks, device)
+
+    def add(self, tokens: Sequence[int]) -> AddResult:
+        """Adds a sequence; its longest cached prefix is shared, the rest gets new slots."""
+        seq, cached, slots = self._cache.add(list(tokens))
+        return AddResult(seq, cached, slots)
+
+    def append(self, seq: int, tokens: Sequence[int]) -> Any:
+        """Extends a sequence (decode: one token or several); returns the new tokens' slots [n, 2]."""
+        return self._cache.append(seq, list(tokens))
+
+    def fork(self, seq: int, n: int = 1) -> List[int]:
+        """n new sequences that share everything `seq` holds so far; `seq` itself stays."""
+        return self._cache.fork(seq, n)
+
+    def remove(self, seq: int) -> None:
+        """Drops a sequence; chunks no other sequence uses return to the pool."""
+        self._cache.remove(seq)
+
+    def write_kv(self, layer: int, slots: Any, k: Array, v: Array) -> None:
+        """Writes K and V, each [len(slots), num_kv_heads, head_dim] (host or device, float32 or the
+        cache's dtype), into reserved slots of one layer."""
+        self._cache.write_kv(layer, _slots(slots), k, v)
+
+    def stats(self) -> dict:
+        """capacity_chunks, chunks_in_use, tokens_stored (shared ones once), tokens_without_sharing,
+        sequences, nodes."""
+        return self._cache.stats()
+
+    def __contains__(self, seq: int) -> bool:
+        return self._cache.contains(seq)
+
+    def length(self, seq: int) -> int:
+        return self._cache.length(seq)
+
+    def tokens(self, seq: int) -> List[int]:
+        return self._cache.tokens(seq)
+
+    def slots(self, seq: int) -> Any:
+        """Every token's slot [length, 2] (chunk, offset), in order."""
+        return self._cache.slots(seq)
+
+    @property
+    def version(self) -> int:
+        """Bumped by every change of the tree; a plan is current while this stays the same."""
+        return self._cache.version
+
+    @property
+    def config(self) -> dict:
+        return self._cache.config
+
+    @property
+    def device(self) -> str:
+        return self._cache.config["device"]
+
+
+class Plan:
+    """A batch of sequences as attention work over the cache's tree (make_plan). For a GPU cache
+    it also keeps the uploaded device plans, one per (num_q_heads, scale)."""
+
+    def __init__(self, cache: PrefixCache, plan: Any) -> None:
+        self._cache = cache
+        self._plan = plan
+        self._device_plans: dict = {}
+
+    @property
+    def batch(self) -> List[int]:
+        return self._plan.batch
+
+    @property
+    def queries_per_seq(self) -> int:
+        return self._plan.queries_per_seq
+
+    @property
+    def num_items(self) -> int:
+        return self._plan.num_items
+
+    @property
+    def num_shared_items(self) -> int:
+        return self._plan.num_shared_items
+
+    def is_current(self) -> bool:
+        """False once the cache's tree has changed: make a new plan then."""
+        return self._plan.is_current(self._cache._cache)
+
+    def _device_plan(self, num_q_heads: int, scale: float):
+        key = (num_q_heads, scale)
+        if key not in self._device_plans:
+            self._device_plans[key] = _core.DevicePlan(self._cache._cache, self._plan, num_q_heads, scale)
+        return self._device_plans[key]
+
+
+def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int = 2, max_item_tokens: Optional[int] = None,
+              queries_per_seq: int = 1, num_q_heads: Optional[int] = None) -> Plan:
+    """Plans attention for a batch of sequence handles (any order, repeats allowed).
+
+    Args:
+        min_shared_rows: spans read by fewer sequences are read privately.
+        max_item_tokens: cut spans into items of at most this many tokens (0: whole). None: for a
+            GPU cache the CUDA backend's cost model chooses (with num_q_heads, default the cache's
+            kv heads); for a CPU cache, whole spans.
+        queries_per_seq: the last queries_per_seq tokens of every sequence are its query tokens,
+            each seeing the sequence up to itself (speculative decoding, prefill suffixes).
+    """
+    batch = [int(seq) for seq in batch]
+    if max_item_tokens is None:
+        max_item_tokens = 0
+        if cache.device == "cuda":
+            heads = num_q_heads or cache.config["num_kv_heads"]
+            max_item_tokens = _core.suggest_max_item_tokens(cache._cache, batch, heads, min_shared_rows, queries_per_seq)
+    return Plan(cache, _core.make_plan(cache._cache, batch, min_shared_rows, max_item_tokens, queries_per_seq))
+
+
+def _outputs(q: Array, out: Optional[Array], lse: Optional[Array], return_lse: bool):
+    if out is None:
+        out = _empty(q, tuple(q.shape))
+    if lse is None and return_lse:
+        lse = _empty(q, (q.shape[0], q.shape[1]), "float32")
+    return out, lse
+
+
+def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Optional[Array] = None, lse: Optional[Array] = None,
+           return_lse: bool = False, num_q_heads: Optional[int] = None, scale: Optional[float] = None, num_threads: int = 0,
+           stream: Optional[int] = None) -> Union[Array, Tuple[Array, Array]]:
+    """Attention of every query token of the plan's batch over its sequence's KV in one layer.
+
+    q: [batch · queries_per_seq, num_q_heads, head_dim] (token i of batch entry b at row
+    b · queries_per_seq + i), on the cache's device (in the cache's dtype on the GPU). Returns out
+    (same shape; allocated like q unless given) and, with return_lse (or lse given), lse
+    [batch · queries_per_seq, num_q_heads] in float32, natural log. On the GPU the call is enqueued
+    on `stream` (default: the current torch or cupy stream of q) and returns at once.
+    """
+    heads = num_q_heads or int(q.shape[1])
+    scale = 0.0 if scale is None else float(scale)
+    out, lse = _outputs(q, out, lse, return_lse)
+    if cache.device == "cuda":
+        _core.cuda_attend(cache._cache, plan._device_plan(heads, scale), layer, q, out, lse, _stream(q, stream))
+    else:
+        _core.cpu_attend(cache._cache, plan._plan, layer, q, out, lse, heads, scale, num_threads)
+    return (out, lse) if lse is not None else out
+
+
+# ------------------------------------------------------------------------------------------------
+# The levels API: KV the caller owns
+
+class KvSegment:
+    """`length` tokens of KV the caller owns. Contiguous (pages None): k and v are
+    [n >= length, kv_heads, head_dim] and the segment is their first `length` tokens (default n).
+    Paged: k and v are page pools [num_pages, page_size, kv_heads, head_dim] and `pages` lists the
+    page ids in order, exactly ceil(length / page_size) of them. The arrays are referenced, not
+    copied: keep them where they are while plans that use them live."""
+
+    def __init__(self, k: Array, v: Array, length: Optional[int] = None, pages: Optional[Sequence[int]] = None) -> None:
+        if length is None:
+            if pages is not None:
+                raise ValueError("a paged KvSegment needs its length")
+            length = int(k.shape[0])
+        self.k, self.v, self.length = k, v, int(length)
+        self.pages = [int(p) for p in pages] if pages is not None else []
+        self._segment = _core.KvSegment(k, v, self.length, self.pages)
+
+
+class SharedSegment(NamedTuple):
+    """A shared segment and the sequences [seq_begin, seq_end) that read it whole."""
+    kv: KvSegment
+    seq_begin: int
+    seq_end: int
+
+
+class Levels:
+    """Shared levels (outermost first; each any list of SharedSegment) plus each sequence's own KV
+    (one KvSegment per sequence, read causally: its last queries_per_seq tokens are the query
+    tokens' own K and V), as in docs/LEVELS.md. For the GPU it keeps the uploaded plan."""
+
+    def __init__(self, levels: Sequence[Sequence[SharedSegment]], own: Sequence[KvSegment] = (), queries_per_seq: int = 1) -> None:
+        self.levels = [list(level) for level in levels]
+        self.own = list(own)
+        self.queries_per_seq = int(queries_per_seq)
+        self._levels = _core.Levels([[(s.kv._segment, int(s.seq_begin), int(s.seq_end)) for s in level] for level in self.levels],
+                                    [segment._segment for segment in self.own], self.queries_per_seq)
+        self._plans: dict = {}
+
+    def _device_plan(self, q: Array, scale: float):
+        key = (tuple(q.shape), str(q.dtype), scale)
+        if key not in self._plans:
+            self._plans[key] = _core.LevelsPlan(self._levels, q, scale)
+        return self._plans[key]
+
+
+def attend_levels(levels: Levels, q: Array, *, out: Optional[Array] = None, lse: Optional[Array] = None, return_lse: bool = False,
+                  scale: Optional[float] = None, num_threads: int = 0, stream: Optional[int] = None) -> Union[Array, Tuple[Array, Array]]:
+    """Attention over caller-owned KV in shared levels. q: [num_seqs · queries_per_seq, q_heads,
+    head_dim]; returns out like q and, with return_lse, lse [num_seqs · queries_per_seq, q_heads]
+    (float32). Everything on the CPU, or everything on one GPU (bf16/f16; the first call with a q of
+    a new shape uploads a plan and keeps it on `levels`)."""
+    scale = 0.0 if scale is None else float(scale)
+    out, lse = _outputs(q, out, lse, return_lse)
+    if _on_cuda(q):
+        _core.cuda_attend_levels(levels._device_plan(q, scale), q, out, lse, _stream(q, stream))
+    else:
+        _core.cpu_attend_levels(levels._levels, q, out, lse, scale, num_threads)
+    return (out, lse) if lse is not None else out
+
+
+# ------------------------------------------------------------------------------------------------
+# Merge primitives
+
+def merge_state(a_o: Array, a_lse: Array, b_o: Array, b_lse: Array, out_o: Optional[Array] = None, out_lse: Optional[Array] = None,
+                stream: Optional[int] = None) -> Tuple[Array, Array]:
+    """The merge of two attention states: o [tokens, heads, head_dim], lse [tokens, heads] (float32,
+    natural log). The empty state (o = 0, lse = -inf) changes nothing; the result never holds NaN
+    from it, and repeated calls give the same bits. out_o/out_lse may be a's or b's arrays."""
+    out_o = _empty(a_o, tuple(a_o.shape)) if out_o is None else out_o
+    out_lse = _empty(a_lse, tuple(a_lse.shape), "float32") if out_lse is None else out_lse
+    _core.merge_state(a_o, a_lse, b_o, b_lse, out_o, out_lse, _stream(a_o, stream))
+    return out_o, out_lse
+
+
+def merge_state_in_place(o: Array, lse: Array, other_o: Array, other_lse: Array, stream: Optional[int] = None) -> None:
+    """(o, lse) = merge((o, lse), (other_o, other_lse)), written into o and lse."""
+    _core.merge_state(o, lse, other_o, other_lse, o, lse, _stream(o, stream))
+
+
+def merge_states(o: Array, lse: Array, out_o: Optional[Array] = None, out_lse: Optional[Array] = None,
+                 stream: Optional[int] = None) -> Tuple[Array, Array]:
+    """Merges n states per token in order: o [tokens, n, heads, head_dim], lse [tokens, n, heads] into
+    [tokens, heads, head_dim] and [tokens, heads]."""
+    shape = tuple(o.shape)
+    out_o = _empty(o, (shape[0], shape[2], shape[3])) if out_o is None else out_o
+    out_lse = _empty(lse, (shape[0], shape[2]), "float32") if out_lse is None else out_lse
+    _core.merge_states(o, lse, out_o, out_lse, _stream(o, stream))
+    return out_o, out_lse

@@ -1,0 +1,331 @@
+// The Python binding (nanobind): the C++ API over DLPack tensors, without copies. The Pythonic
+// layer (defaults, output allocation, plan caching, streams) is python/chunktree/__init__.py;
+// this file only converts arguments and errors.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chunktree/chunktree.hpp"
+
+namespace nb = nanobind;
+using namespace chunktree;
+
+namespace {
+
+using Array = nb::ndarray<nb::ro>;      // any DLPack or buffer-protocol array, read
+using MutableArray = nb::ndarray<>;     // the same, written
+
+DType dtype_of(const nb::dlpack::dtype& dtype, const char* what) {
+  if (dtype.lanes == 1 && dtype.bits == 32 && dtype.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float)) return DType::f32;
+  if (dtype.lanes == 1 && dtype.bits == 16 && dtype.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float)) return DType::f16;
+  if (dtype.lanes == 1 && dtype.bits == 16 && dtype.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Bfloat)) return DType::bf16;
+  throw Error(ErrorCode::invalid_argument, std::string(what) + " must be float32, float16 or bfloat16");
+}
+
+// A view of a DLPack array: its device, dtype and shape; it must be C-contiguous.
+template <typename Nd>
+BasicTensorView<std::conditional_t<std::is_same_v<Nd, Array>, const void*, void*>> view_of(const Nd& array, const char* what) {
+  Device device = Device::cpu;
+  if (array.device_type() == nb::device::cuda::value) {
+    device = Device::cuda;
+  } else if (array.device_type() != nb::device::cpu::value) {
+    throw Error(ErrorCode::invalid_argument, std::string(what) + " must live on the CPU or a CUDA GPU");
+  }
+  std::vector<std::int64_t> shape(array.ndim());
+  std::int64_t expected_stride = 1;
+  for (std::size_t i = array.ndim(); i-- > 0;) {
+    shape[i] = static_cast<std::int64_t>(array.shape(i));
+    if (shape[i] != 1 && array.stride(i) != expected_stride) {
+      throw Error(ErrorCode::invalid_argument, std::string(what) + " must be C-contiguous (row-major, no gaps); call .contiguous() or np.ascontiguousarray first");
+    }
+    expected_stride *= shape[i];
+  }
+  return {const_cast<void*>(static_cast<const void*>(array.data())), dtype_of(array.dtype(), what), device, std::move(shape)};
+}
+
+ConstTensorView in(const Array& array, const char* what) {
+  auto view = view_of(array, what);
+  return ConstTensorView(view.data, view.dtype, view.device, view.shape);
+}
+TensorView out(const MutableArray& array, const char* what) {
+  auto view = view_of(array, what);
+  return TensorView{view.data, view.dtype, view.device, view.shape};
+}
+TensorView optional_out(const std::optional<MutableArray>& array, const char* what) {
+  return array ? out(*array, what) : TensorView{};
+}
+
+std::vector<Slot> slots_of(const nb::ndarray<const std::int32_t, nb::ndim<2>, nb::device::cpu, nb::c_contig>& slots) {
+  if (slots.shape(1) != 2) throw Error(ErrorCode::invalid_argument, "slots must have shape [n, 2] (chunk, offset)");
+  std::vector<Slot> result(slots.shape(0));
+  for (std::size_t i = 0; i < result.size(); ++i) result[i] = Slot{slots(i, 0), slots(i, 1)};
+  return result;
+}
+
+nb::ndarray<nb::numpy, std::int32_t, nb::ndim<2>> slots_array(const std::vector<Slot>& slots) {
+  auto* data = new std::int32_t[std::max<std::size_t>(1, 2 * slots.size())];
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    data[2 * i] = slots[i].chunk;
+    data[2 * i + 1] = slots[i].offset;
+  }
+  nb::capsule owner(data, [](void* p) noexcept { delete[] static_cast<std::int32_t*>(p); });
+  return nb::ndarray<nb::numpy, std::int32_t, nb::ndim<2>>(data, {slots.size(), 2}, owner);
+}
+
+DType dtype_named(const std::string& name) {
+  if (name == "bf16" || name == "bfloat16") return DType::bf16;
+  if (name == "f16" || name == "float16") return DType::f16;
+  if (name == "f32" || name == "float32") return DType::f32;
+  throw Error(ErrorCode::invalid_argument, "dtype must be 'bf16', 'f16' or 'f32', got '" + name + "'");
+}
+Device device_named(const std::string& name) {
+  if (name == "cpu") return Device::cpu;
+  if (name == "cuda") return Device::cuda;
+  throw Error(ErrorCode::invalid_argument, "device must be 'cpu' or 'cuda', got '" + name + "'");
+}
+
+SeqId seq_of(std::uint64_t value) { return SeqId{value}; }
+
+// Only names chunktree.CapacityError: chunktree::Error with capacity_exhausted is raised as it.
+struct CapacityExhausted : std::exception {};
+
+AttentionParams params_of(int num_q_heads, float scale, int num_threads) {
+  AttentionParams params;
+  params.num_q_heads = num_q_heads;
+  params.scale = scale;
+  params.num_threads = num_threads;
+  return params;
+}
+
+// A KV segment built from Python: the arrays stay referenced by the Python wrapper.
+KvSegment segment_of(const Array& k, const Array& v, std::int64_t length, const std::vector<std::int32_t>& pages) {
+  KvSegment segment;
+  segment.k = in(k, "k");
+  segment.v = in(v, "v");
+  segment.length = length;
+  segment.pages = pages;
+  return segment;
+}
+
+}  // namespace
+
+NB_MODULE(_core, m) {
+  m.doc() = "chunktree's C++ core; use the chunktree package, not this module.";
+  m.attr("__version__") = CHUNKTREE_VERSION_STRING;
+
+  // A type of its own for a full pool; every chunktree::Error goes through the translator below.
+  static nb::exception<CapacityExhausted> capacity_error(m, "CapacityError", PyExc_RuntimeError);
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const Error& error) {
+      switch (error.code()) {
+        case ErrorCode::invalid_argument:
+        case ErrorCode::format: PyErr_SetString(PyExc_ValueError, error.what()); return;
+        case ErrorCode::capacity_exhausted: PyErr_SetString(capacity_error.ptr(), error.what()); return;
+        case ErrorCode::unknown_sequence: PyErr_SetString(PyExc_KeyError, error.what()); return;
+        case ErrorCode::unsupported: PyErr_SetString(PyExc_NotImplementedError, error.what()); return;
+        case ErrorCode::cuda: PyErr_SetString(PyExc_RuntimeError, error.what()); return;
+      }
+      PyErr_SetString(PyExc_RuntimeError, error.what());
+    }
+  });
+
+  m.def("hopper_visible", &hopper_visible, "True when a Hopper GPU (sm_90) that runs this build is visible.");
+
+  nb::class_<PrefixCache>(m, "PrefixCache")
+      .def(
+          "__init__",
+          [](PrefixCache* self, int num_layers, int num_kv_heads, int head_dim, int chunk_size, const std::string& dtype,
+             std::int64_t capacity_chunks, const std::string& device) {
+            CacheConfig config;
+            config.num_layers = num_layers;
+            config.num_kv_heads = num_kv_heads;
+            config.head_dim = head_dim;
+            config.chunk_size = chunk_size;
+            config.dtype = dtype_named(dtype);
+            config.capacity_chunks = capacity_chunks;
+            config.device = device_named(device);
+            new (self) PrefixCache(config);
+          },
+          nb::arg("num_layers"), nb::arg("num_kv_heads"), nb::arg("head_dim"), nb::arg("chunk_size"), nb::arg("dtype"),
+          nb::arg("capacity_chunks"), nb::arg("device"))
+      .def("add",
+           [](PrefixCache& cache, const std::vector<Token>& tokens) {
+             const AddResult result = cache.add(tokens);
+             return nb::make_tuple(result.seq.value, result.cached_tokens, slots_array(result.slots));
+           })
+      .def("append", [](PrefixCache& cache, std::uint64_t seq, const std::vector<Token>& tokens) {
+        return slots_array(cache.append(seq_of(seq), tokens));
+      })
+      .def("fork",
+           [](PrefixCache& cache, std::uint64_t seq, int n) {
+             std::vector<std::uint64_t> children;
+             for (SeqId child : cache.fork(seq_of(seq), n)) children.push_back(child.value);
+             return children;
+           })
+      .def("remove", [](PrefixCache& cache, std::uint64_t seq) { cache.remove(seq_of(seq)); })
+      .def("write_kv",
+           [](PrefixCache& cache, int layer, const nb::ndarray<const std::int32_t, nb::ndim<2>, nb::device::cpu, nb::c_contig>& slots,
+              const Array& k, const Array& v) { cache.write_kv(layer, slots_of(slots), in(k, "k"), in(v, "v")); })
+      .def("stats",
+           [](const PrefixCache& cache) {
+             const CacheStats s = cache.stats();
+             nb::dict d;
+             d["capacity_chunks"] = s.capacity_chunks;
+             d["chunks_in_use"] = s.chunks_in_use;
+             d["tokens_stored"] = s.tokens_stored;
+             d["tokens_without_sharing"] = s.tokens_without_sharing;
+             d["sequences"] = s.sequences;
+             d["nodes"] = s.nodes;
+             return d;
+           })
+      .def("contains", [](const PrefixCache& cache, std::uint64_t seq) { return cache.contains(seq_of(seq)); })
+      .def("length", [](const PrefixCache& cache, std::uint64_t seq) { return cache.length(seq_of(seq)); })
+      .def("tokens", [](const PrefixCache& cache, std::uint64_t seq) { return cache.tokens(seq_of(seq)); })
+      .def("slots", [](const PrefixCache& cache, std::uint64_t seq) { return slots_array(cache.slots(seq_of(seq))); })
+      .def_prop_ro("version", &PrefixCache::version)
+      .def_prop_ro("config", [](const PrefixCache& cache) {
+        const CacheConfig& c = cache.config();
+        nb::dict d;
+        d["num_layers"] = c.num_layers;
+        d["num_kv_heads"] = c.num_kv_heads;
+        d["head_dim"] = c.head_dim;
+        d["chunk_size"] = c.chunk_size;
+        d["dtype"] = std::string(to_string(c.dtype));
+        d["capacity_chunks"] = c.capacity_chunks;
+        d["device"] = std::string(to_string(c.device));
+        return d;
+      });
+
+  nb::class_<Plan>(m, "Plan")
+      .def_prop_ro("queries_per_seq", [](const Plan& plan) { return plan.queries_per_seq; })
+      .def_prop_ro("num_items", [](const Plan& plan) { return plan.items.size(); })
+      .def_prop_ro("num_shared_items", [](const Plan& plan) { return plan.num_shared_items; })
+      .def_prop_ro("num_states", [](const Plan& plan) { return plan.num_states; })
+      .def_prop_ro("batch", [](const Plan& plan) {
+        std::vector<std::uint64_t> batch;
+        for (SeqId seq : plan.batch) batch.push_back(seq.value);
+        return batch;
+      })
+      .def("is_current", [](const Plan& plan, const PrefixCache& cache) { return plan.is_current(cache, plan.batch); });
+
+  m.def(
+      "make_plan",
+      [](const PrefixCache& cache, const std::vector<std::uint64_t>& batch, int min_shared_rows, std::int64_t max_item_tokens,
+         int queries_per_seq) {
+        std::vector<SeqId> seqs;
+        for (std::uint64_t seq : batch) seqs.push_back(seq_of(seq));
+        return make_plan(cache, seqs, PlanOptions{min_shared_rows, max_item_tokens, queries_per_seq});
+      },
+      nb::arg("cache"), nb::arg("batch"), nb::arg("min_shared_rows"), nb::arg("max_item_tokens"), nb::arg("queries_per_seq"));
+
+  m.def(
+      "suggest_max_item_tokens",
+      [](const PrefixCache& cache, const std::vector<std::uint64_t>& batch, int num_q_heads, int min_shared_rows, int queries_per_seq) {
+        std::vector<SeqId> seqs;
+        for (std::uint64_t seq : batch) seqs.push_back(seq_of(seq));
+        PlanOptions base{min_shared_rows, 0, queries_per_seq};
+        return cuda::suggest_plan_options(cache, seqs, params_of(num_q_heads, 0.0f, 0), base).max_item_tokens;
+      },
+      nb::arg("cache"), nb::arg("batch"), nb::arg("num_q_heads"), nb::arg("min_shared_rows"), nb::arg("queries_per_seq"));
+
+  m.def(
+      "cpu_attend",
+      [](const PrefixCache& cache, const Plan& plan, int layer, const Array& q, const MutableArray& o, const std::optional<MutableArray>& lse,
+         int num_q_heads, float scale, int num_threads) {
+        nb::gil_scoped_release release;
+        cpu::attend(cache, plan, layer, in(q, "q"), out(o, "out"), optional_out(lse, "lse"), params_of(num_q_heads, scale, num_threads));
+      },
+      nb::arg("cache"), nb::arg("plan"), nb::arg("layer"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("num_q_heads"),
+      nb::arg("scale"), nb::arg("num_threads"));
+
+  nb::class_<cuda::DevicePlan>(m, "DevicePlan")
+      .def(
+          "__init__",
+          [](cuda::DevicePlan* self, const PrefixCache& cache, const Plan& plan, int num_q_heads, float scale) {
+            new (self) cuda::DevicePlan(cache, plan, params_of(num_q_heads, scale, 0));
+          },
+          nb::arg("cache"), nb::arg("plan"), nb::arg("num_q_heads"), nb::arg("scale"));
+
+  m.def(
+      "cuda_attend",
+      [](const PrefixCache& cache, const cuda::DevicePlan& plan, int layer, const Array& q, const MutableArray& o,
+         const std::optional<MutableArray>& lse, std::uintptr_t stream) {
+        cuda::attend(cache, plan, layer, in(q, "q"), out(o, "out"), optional_out(lse, "lse"), reinterpret_cast<void*>(stream));
+      },
+      nb::arg("cache"), nb::arg("plan"), nb::arg("layer"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("stream"));
+
+  nb::class_<KvSegment>(m, "KvSegment")
+      .def(
+          "__init__",
+          [](KvSegment* self, const Array& k, const Array& v, std::int64_t length, const std::vector<std::int32_t>& pages) {
+            new (self) KvSegment(segment_of(k, v, length, pages));
+          },
+          nb::arg("k"), nb::arg("v"), nb::arg("length"), nb::arg("pages"))
+      .def_prop_ro("length", [](const KvSegment& s) { return s.length; });
+
+  nb::class_<Levels>(m, "Levels")
+      .def(
+          "__init__",
+          [](Levels* self, const nb::list& levels, const nb::list& own, int queries_per_seq) {
+            Levels built;
+            built.queries_per_seq = queries_per_seq;
+            for (nb::handle level : levels) {
+              built.levels.emplace_back();
+              for (nb::handle entry : nb::cast<nb::list>(level)) {
+                const auto triple = nb::cast<nb::tuple>(entry);
+                built.levels.back().push_back(
+                    SharedSegment{nb::cast<const KvSegment&>(triple[0]), nb::cast<std::int64_t>(triple[1]), nb::cast<std::int64_t>(triple[2])});
+              }
+            }
+            for (nb::handle segment : own) built.own.push_back(nb::cast<const KvSegment&>(segment));
+            new (self) Levels(std::move(built));
+          },
+          nb::arg("levels"), nb::arg("own"), nb::arg("queries_per_seq"));
+
+  m.def(
+      "cpu_attend_levels",
+      [](const Levels& levels, const Array& q, const MutableArray& o, const std::optional<MutableArray>& lse, float scale, int num_threads) {
+        nb::gil_scoped_release release;
+        cpu::attend_levels(levels, in(q, "q"), out(o, "out"), optional_out(lse, "lse"), params_of(0, scale, num_threads));
+      },
+      nb::arg("levels"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("scale"), nb::arg("num_threads"));
+
+  nb::class_<cuda::LevelsPlan>(m, "LevelsPlan")
+      .def(
+          "__init__",
+          [](cuda::LevelsPlan* self, const Levels& levels, const Array& q, float scale) {
+            new (self) cuda::LevelsPlan(levels, in(q, "q"), params_of(0, scale, 0));
+          },
+          nb::arg("levels"), nb::arg("q"), nb::arg("scale"));
+
+  m.def(
+      "cuda_attend_levels",
+      [](const cuda::LevelsPlan& plan, const Array& q, const MutableArray& o, const std::optional<MutableArray>& lse, std::uintptr_t stream) {
+        cuda::attend_levels(plan, in(q, "q"), out(o, "out"), optional_out(lse, "lse"), reinterpret_cast<void*>(stream));
+      },
+      nb::arg("plan"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("stream"));
+
+  m.def(
+      "merge_state",
+      [](const Array& a_o, const Array& a_lse, const Array& b_o, const Array& b_lse, const MutableArray& out_o, const MutableArray& out_lse,
+         std::uintptr_t stream) {
+        merge_state(in(a_o, "a_o"), in(a_lse, "a_lse"), in(b_o, "b_o"), in(b_lse, "b_lse"), out(out_o, "out_o"), out(out_lse, "out_lse"),
+                    reinterpret_cast<void*>(stream));
+      },
+      nb::arg("a_o"), nb::arg("a_lse"), nb::arg("b_o"), nb::arg("b_lse"), nb::arg("out_o"), nb::arg("out_lse"), nb::arg("stream"));
+  m.def(
+      "merge_states",
+      [](const Array& o, const Array& lse, const MutableArray& out_o, const MutableArray& out_lse, std::uintptr_t stream) {
+        merge_states(in(o, "o"), in(lse, "lse"), out(out_o, "out_o"), out(out_lse, "out_lse"), reinterpret_cast<void*>(stream));
+      },
+      nb::arg("o"), nb::arg("lse"), nb::arg("out_o"), nb::arg("out_lse"), nb::arg("stream"));
+}

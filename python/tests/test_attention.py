@@ -1,0 +1,124 @@
+"""Attention through the cache, the levels API and the merge primitives on the CPU (numpy),
+against an fp64 numpy reference."""
+import numpy as np
+import pytest
+
+import chunktree
+from conftest import random_tree, reference
+
+Q_HEADS, KV_HEADS, DIM = 8, 2, 64
+
+
+def cache_f32(capacity=256):
+    return chunktree.PrefixCache(num_kv_heads=KV_HEADS, head_dim=DIM, capacity_chunks=capacity, chunk_size=16, dtype="f32")
+
+
+def check_against_reference(tree, q, out, lse, queries=1):
+    for s in range(len(tree.seqs)):
+        length = len(tree.tokens[s])
+        for i in range(queries):
+            k, v = tree.sequence_kv(s, length - queries + i + 1)
+            expected_o, expected_lse = reference(q[s * queries + i], k, v)
+            np.testing.assert_allclose(out[s * queries + i], expected_o, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(lse[s * queries + i], expected_lse, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("max_item_tokens", [0, 16, None])
+def test_attend_matches_the_reference(rng, max_item_tokens):
+    tree = random_tree(cache_f32(), KV_HEADS, DIM, seed=3)
+    plan = chunktree.make_plan(tree.cache, tree.seqs, max_item_tokens=max_item_tokens)
+    assert plan.num_shared_items >= 1 and plan.is_current()
+    q = rng.standard_normal((len(tree.seqs), Q_HEADS, DIM)).astype(np.float32)
+    out, lse = chunktree.attend(tree.cache, plan, q, return_lse=True)
+    assert out.shape == q.shape and lse.shape == (len(tree.seqs), Q_HEADS) and lse.dtype == np.float32
+    check_against_reference(tree, q, out, lse)
+    out_only = chunktree.attend(tree.cache, plan, q)  # without lse
+    np.testing.assert_array_equal(out_only, out)
+
+
+@pytest.mark.parametrize("queries", [2, 5])
+def test_several_query_tokens_are_causal(rng, queries):
+    tree = random_tree(cache_f32(), KV_HEADS, DIM, seed=5, sequences=6)
+    for s in range(len(tree.seqs)):
+        tree.append(s, [9000 + 10 * s + t for t in range(queries)])
+    # A fork of sequence 0: its query tokens sit in a node both sequences share.
+    tree.seqs += tree.cache.fork(tree.seqs[0], 1)
+    tree.tokens.append(list(tree.tokens[0]))
+    plan = chunktree.make_plan(tree.cache, tree.seqs, queries_per_seq=queries)
+    q = rng.standard_normal((len(tree.seqs) * queries, Q_HEADS, DIM)).astype(np.float32)
+    out, lse = chunktree.attend(tree.cache, plan, q, return_lse=True)
+    check_against_reference(tree, q, out, lse, queries)
+
+
+def test_attend_errors_are_clear(rng):
+    tree = random_tree(cache_f32(), KV_HEADS, DIM, seed=7, sequences=3)
+    plan = chunktree.make_plan(tree.cache, tree.seqs)
+    q = rng.standard_normal((3, Q_HEADS, DIM)).astype(np.float32)
+    with pytest.raises(ValueError, match="q"):
+        chunktree.attend(tree.cache, plan, q[:2])
+    with pytest.raises(ValueError, match="contiguous"):
+        chunktree.attend(tree.cache, plan, np.asfortranarray(q))
+    with pytest.raises(ValueError, match="multiple"):
+        chunktree.attend(tree.cache, plan, rng.standard_normal((3, 3, DIM)).astype(np.float32))
+    with pytest.raises(ValueError, match="queries_per_seq"):
+        chunktree.make_plan(tree.cache, tree.seqs, queries_per_seq=10_000)
+    tree.cache.append(tree.seqs[0], [1])
+    assert not plan.is_current()
+    with pytest.raises(ValueError, match="stale"):
+        chunktree.attend(tree.cache, plan, q)
+
+
+def test_levels_contiguous_and_paged(rng):
+    seqs, queries, page = 5, 2, 8
+    prompt_k, prompt_v = (rng.standard_normal((50, KV_HEADS, DIM)).astype(np.float32) for _ in range(2))
+    pool_k, pool_v = (rng.standard_normal((6, page, KV_HEADS, DIM)).astype(np.float32) for _ in range(2))
+    own = [(rng.standard_normal((4 + s, KV_HEADS, DIM)).astype(np.float32), rng.standard_normal((4 + s, KV_HEADS, DIM)).astype(np.float32))
+           for s in range(seqs)]
+    block = chunktree.KvSegment(pool_k, pool_v, length=20, pages=[5, 0, 3])
+    levels = chunktree.Levels([[chunktree.SharedSegment(chunktree.KvSegment(prompt_k, prompt_v), 0, seqs)],
+                               [chunktree.SharedSegment(block, 1, 4)]],
+                              own=[chunktree.KvSegment(k, v) for k, v in own], queries_per_seq=queries)
+    q = rng.standard_normal((seqs * queries, Q_HEADS, DIM)).astype(np.float32)
+    out, lse = chunktree.attend_levels(levels, q, return_lse=True)
+    block_k = np.concatenate([pool_k[p] for p in (5, 0, 3)])[:20]
+    block_v = np.concatenate([pool_v[p] for p in (5, 0, 3)])[:20]
+    for s in range(seqs):
+        for i in range(queries):
+            seen = len(own[s][0]) - queries + i + 1
+            parts_k = [prompt_k] + ([block_k] if 1 <= s < 4 else []) + [own[s][0][:seen]]
+            parts_v = [prompt_v] + ([block_v] if 1 <= s < 4 else []) + [own[s][1][:seen]]
+            expected_o, expected_lse = reference(q[s * queries + i], np.concatenate(parts_k), np.concatenate(parts_v))
+            np.testing.assert_allclose(out[s * queries + i], expected_o, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(lse[s * queries + i], expected_lse, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="own"):
+        chunktree.attend_levels(chunktree.Levels(levels.levels, own=[chunktree.KvSegment(k[:1], v[:1]) for k, v in own],
+                                                 queries_per_seq=queries), q)
+    with pytest.raises(ValueError, match="pages"):
+        short = chunktree.KvSegment(pool_k, pool_v, length=20, pages=[5, 0])  # 20 tokens need 3 pages of 8
+        chunktree.attend_levels(chunktree.Levels([[chunktree.SharedSegment(short, 0, seqs)]]), q[::queries].copy())
+
+
+def test_merge_primitives(rng):
+    tokens, heads = 3, 4
+    k, v = (rng.standard_normal((30, 1, DIM)) for _ in range(2))
+    q = rng.standard_normal((tokens, heads, DIM))
+    parts = [(0, 12), (12, 30)]
+    states = [[reference(q[t], k[a:b], v[a:b]) for t in range(tokens)] for a, b in parts]
+    o = [np.stack([st[0] for st in part]).astype(np.float32) for part in states]
+    lse = [np.stack([st[1] for st in part]).astype(np.float32) for part in states]
+    merged_o, merged_lse = chunktree.merge_state(o[0], lse[0], o[1], lse[1])
+    whole = [reference(q[t], k, v) for t in range(tokens)]
+    np.testing.assert_allclose(merged_o, np.stack([w[0] for w in whole]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(merged_lse, np.stack([w[1] for w in whole]), rtol=1e-5)
+    stacked_o, stacked_lse = chunktree.merge_states(np.ascontiguousarray(np.stack(o, axis=1)), np.ascontiguousarray(np.stack(lse, axis=1)))
+    np.testing.assert_array_equal(stacked_o, merged_o)
+    in_place_o, in_place_lse = o[0].copy(), lse[0].copy()
+    chunktree.merge_state_in_place(in_place_o, in_place_lse, o[1], lse[1])
+    np.testing.assert_array_equal(in_place_o, merged_o)
+    empty_o, empty_lse = np.zeros_like(o[0]), np.full_like(lse[0], -np.inf)
+    both_empty = chunktree.merge_state(empty_o, empty_lse, empty_o, empty_lse)
+    assert np.all(both_empty[0] == 0) and np.all(np.isneginf(both_empty[1]))
+    unchanged = chunktree.merge_state(o[0], lse[0], empty_o, empty_lse)
+    np.testing.assert_array_equal(unchanged[0], o[0])
+    with pytest.raises(ValueError, match="shape"):
+        chunktree.merge_state(o[0], lse[0], o[1][:2], lse[1][:2])

@@ -1,0 +1,105 @@
+"""The CUDA backend through Python with torch tensors (skipped without torch or a Hopper GPU)."""
+import numpy as np
+import pytest
+
+import chunktree
+from conftest import random_tree, reference
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.skipif(not (torch.cuda.is_available() and chunktree.hopper_visible()), reason="needs a Hopper GPU and torch")
+
+Q_HEADS, KV_HEADS, DIM = 8, 2, 128
+
+
+def bf16(x):
+    """Values rounded to bfloat16, as float32 numpy (what the GPU cache stores)."""
+    return torch.as_tensor(np.asarray(x, dtype=np.float32)).to(torch.bfloat16).float().numpy()
+
+
+def to_gpu(x):
+    return torch.as_tensor(np.asarray(x, dtype=np.float32)).to("cuda", torch.bfloat16)
+
+
+def gpu_cache(capacity=512):
+    return chunktree.PrefixCache(num_kv_heads=KV_HEADS, head_dim=DIM, capacity_chunks=capacity, chunk_size=32, dtype="bf16", device="cuda")
+
+
+def expect_close(out, lse, q, k, v):
+    expected_o, expected_lse = reference(bf16(q), bf16(k), bf16(v))
+    got = out.float().cpu().numpy()
+    assert np.linalg.norm(got - expected_o) / np.linalg.norm(expected_o) < 1e-2
+    np.testing.assert_allclose(lse.cpu().numpy(), expected_lse, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("queries", [1, 3])
+def test_attend_with_torch_tensors(queries):
+    tree = random_tree(gpu_cache(), KV_HEADS, DIM, seed=11, sequences=40, convert=to_gpu)
+    for s in range(len(tree.seqs)):
+        tree.append(s, [7000 + 10 * s + t for t in range(queries)], convert=to_gpu)
+    plan = chunktree.make_plan(tree.cache, tree.seqs, queries_per_seq=queries, num_q_heads=Q_HEADS)
+    q = torch.randn(len(tree.seqs) * queries, Q_HEADS, DIM, device="cuda").to(torch.bfloat16)
+    out = torch.full_like(q, float("nan"))
+    lse = torch.full((q.shape[0], Q_HEADS), float("nan"), device="cuda")
+    chunktree.attend(tree.cache, plan, q, out=out, lse=lse)
+    torch.cuda.synchronize()
+    for s in range(len(tree.seqs)):
+        for i in range(queries):
+            k, v = tree.sequence_kv(s, len(tree.tokens[s]) - queries + i + 1)
+            row = s * queries + i
+            expect_close(out[row], lse[row], q[row].float().cpu().numpy(), k, v)
+
+
+def test_attend_on_a_side_stream_and_in_a_cuda_graph():
+    tree = random_tree(gpu_cache(), KV_HEADS, DIM, seed=12, sequences=16, convert=to_gpu)
+    plan = chunktree.make_plan(tree.cache, tree.seqs, num_q_heads=Q_HEADS)
+    q = torch.randn(len(tree.seqs), Q_HEADS, DIM, device="cuda").to(torch.bfloat16)
+    expected = chunktree.attend(tree.cache, plan, q)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        on_side = chunktree.attend(tree.cache, plan, q)  # enqueued on the current (side) stream
+    torch.cuda.current_stream().wait_stream(side)
+    assert torch.equal(on_side, expected)
+    out = torch.empty_like(q)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        chunktree.attend(tree.cache, plan, q, out=out)
+    out.zero_()
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out, expected)
+
+
+def test_levels_and_merge_on_the_gpu():
+    seqs, queries = 130, 2  # 260 query rows per kv head × group 4: wgmma tiles
+    prompt_k, prompt_v = torch.randn(300, KV_HEADS, DIM, device="cuda").bfloat16(), torch.randn(300, KV_HEADS, DIM, device="cuda").bfloat16()
+    own_k, own_v = torch.randn(seqs * 6, KV_HEADS, DIM, device="cuda").bfloat16(), torch.randn(seqs * 6, KV_HEADS, DIM, device="cuda").bfloat16()
+    levels = chunktree.Levels([[chunktree.SharedSegment(chunktree.KvSegment(prompt_k, prompt_v), 0, seqs)]],
+                              own=[chunktree.KvSegment(own_k[6 * s:6 * s + 6], own_v[6 * s:6 * s + 6]) for s in range(seqs)],
+                              queries_per_seq=queries)
+    q = torch.randn(seqs * queries, Q_HEADS, DIM, device="cuda").bfloat16()
+    out, lse = chunktree.attend_levels(levels, q, return_lse=True)
+    torch.cuda.synchronize()
+    for s in (0, 77, seqs - 1):
+        for i in range(queries):
+            k = torch.cat([prompt_k, own_k[6 * s:6 * s + 6 - queries + i + 1]]).float().cpu().numpy()
+            v = torch.cat([prompt_v, own_v[6 * s:6 * s + 6 - queries + i + 1]]).float().cpu().numpy()
+            expect_close(out[s * queries + i], lse[s * queries + i], q[s * queries + i].float().cpu().numpy(), k, v)
+    # Split the same attention into the prompt and the own part, and merge: the same result.
+    prompt_only = chunktree.Levels([[chunktree.SharedSegment(chunktree.KvSegment(prompt_k, prompt_v), 0, seqs)]], queries_per_seq=1)
+    part_a = chunktree.attend_levels(prompt_only, q[::queries].contiguous(), return_lse=True)
+    own_levels = chunktree.Levels([], own=[chunktree.KvSegment(own_k[6 * s:6 * s + 6], own_v[6 * s:6 * s + 6]) for s in range(seqs)])
+    part_b = chunktree.attend_levels(own_levels, q[::queries].contiguous(), return_lse=True)
+    merged_o, merged_lse = chunktree.merge_state(part_a[0].float(), part_a[1], part_b[0].float(), part_b[1])
+    whole = chunktree.attend_levels(chunktree.Levels(levels.levels, own=own_levels.own), q[::queries].contiguous(), return_lse=True)
+    torch.testing.assert_close(merged_lse, whole[1], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(merged_o, whole[0].float(), rtol=2e-2, atol=2e-2)
+
+
+def test_gpu_errors_are_clear():
+    tree = random_tree(gpu_cache(), KV_HEADS, DIM, seed=13, sequences=4, convert=to_gpu)
+    plan = chunktree.make_plan(tree.cache, tree.seqs)
+    with pytest.raises(ValueError, match="q"):
+        chunktree.attend(tree.cache, plan, torch.randn(4, KV_HEADS, DIM).bfloat16())  # on the CPU
+    with pytest.raises(ValueError, match="q"):
+        chunktree.attend(tree.cache, plan, torch.randn(4, KV_HEADS, DIM, device="cuda"))  # float32, not the cache's bf16
