@@ -377,8 +377,9 @@ const AttentionParams& DevicePlan::params() const { return impl_->params; }
 namespace {
 
 // Checks a cache call's q and computes its states.
-void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q,
-                              bool with_max, cudaStream_t stream) {
+// Checks a cache call's cache, plan, layer and q (before its outputs: q is what callers get wrong
+// first); returns the layer's pools.
+PoolView check_call(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
   const DevicePlan::Impl& p = device_plan.impl();
   const CacheConfig& config = cache.config();
   if (config.device != Device::cuda) fail(ErrorCode::invalid_argument, "the cache lives on the CPU; use the CPU backend");
@@ -388,8 +389,15 @@ void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device
   const PoolView pool = cache.pool(layer);  // checks the layer
   const std::int64_t tokens = static_cast<std::int64_t>(p.plan.batch.size()) * p.plan.queries_per_seq;
   expect_tensor(q, "q", {config.dtype}, Device::cuda, {tokens, p.params.num_q_heads, config.head_dim});
-  if (tokens == 0) return;
-  cuda_memory::expect_device_pointer(q.data, "q");
+  if (tokens > 0) cuda_memory::expect_device_pointer(q.data, "q");
+  return pool;
+}
+
+void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q,
+                              bool with_max, cudaStream_t stream) {
+  const DevicePlan::Impl& p = device_plan.impl();
+  const CacheConfig& config = cache.config();
+  const PoolView pool = check_call(cache, device_plan, layer, q);
   p.work.compute_states(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), config.dtype, q.data,
                         p.params.scale, with_max, stream);
 }
@@ -414,6 +422,7 @@ void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, 
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   const DevicePlan::Impl& p = device_plan.impl();
   const std::int64_t tokens = static_cast<std::int64_t>(p.plan.batch.size()) * p.plan.queries_per_seq;
+  check_call(cache, device_plan, layer, q);
   expect_outputs(out, lse, tokens, p.params.num_q_heads, cache.config().head_dim);
   check_and_compute_states(cache, device_plan, layer, q, /*with_max=*/false, stream);
   if (tokens > 0) p.work.merge(out, lse, stream);
