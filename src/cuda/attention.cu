@@ -132,18 +132,20 @@ class ForkedStream {
 };
 
 // The cost model behind the item split, in µs, with constants fitted to H100 runs
-// (docs/KERNEL_NOTES.md, experiment 7): a tile spends `start` on its Q and its state, then one
-// step per 64 KV positions; two tiles share an SM; the run takes the longer of the work spread
-// over all slots and the longest tile, plus a tail; every state is written once and read once by
-// the merge at HBM speed. The tail is half a tile for compute-bound wgmma tiles, and small for
-// bandwidth-bound mma.sync tiles, which speed up when they run alone at the end.
+// (docs/KERNEL_NOTES.md, experiments 7 and 10): a tile spends `start` on its Q and its state, then
+// `step` per 64 KV positions; an mma.sync tile takes one of two slots of an SM, a wgmma tile the
+// whole SM; the run takes the longer of the work spread over all slots and the longest tile, plus
+// a tail; every state is written once and read once by the merge at HBM speed. The tail is half a
+// tile for compute-bound wgmma tiles, and small for bandwidth-bound mma.sync tiles, which speed up
+// when they run alone at the end.
 struct TileCost {
   double step;
   double start;
   double tail;
+  double slots;  // of the two per SM
 };
-constexpr TileCost kWgmmaCost{4.4, 2.0, 0.5};
-constexpr TileCost kMmaSyncCost{3.0, 4.0, 0.1};
+constexpr TileCost kWgmmaCost{2.0, 2.0, 0.5, 2.0};
+constexpr TileCost kMmaSyncCost{3.0, 4.0, 0.1, 1.0};
 constexpr double kStateBytesPerMicro = 3.0e6;
 
 // An item as the cost model sees it.
@@ -175,7 +177,7 @@ double estimated_micros(const std::vector<ItemSize>& items, std::int64_t split, 
     const std::int64_t part_tokens = (item.tokens + parts - 1) / parts;
     const double tile = cost.start + static_cast<double>((part_tokens + 63) / 64) * cost.step;
     const std::int64_t tiles = (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads * parts;
-    total += static_cast<double>(tiles) * tile;
+    total += static_cast<double>(tiles) * tile * cost.slots;
     longest_tile = std::max(longest_tile, tile);
     tail = std::max(tail, cost.tail * tile);
     state_bytes += 2.0 * static_cast<double>(item.rows * parts * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
@@ -190,7 +192,7 @@ std::int64_t cheapest_split(const std::vector<ItemSize>& items, const SplitShape
   int multiprocessors = 0;
   CHUNKTREE_CUDA_CHECK(cudaGetDevice(&device));
   CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
-  const std::int64_t slots = 2 * static_cast<std::int64_t>(multiprocessors);  // both kernels fit two CTAs per SM
+  const std::int64_t slots = 2 * static_cast<std::int64_t>(multiprocessors);  // two mma.sync tiles or one wgmma tile per SM
   std::int64_t longest = 0;
   for (const ItemSize& item : items) longest = std::max(longest, item.tokens);
   std::int64_t best_split = 0;

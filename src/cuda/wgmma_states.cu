@@ -1,11 +1,13 @@
-// Partial states on wgmma tiles: 128 query rows per CTA, two warpgroups of 64 rows, 64 KV
-// positions per step, a cp.async ring of K/V stages in the swizzled layouts wgmma reads.
-// Takes the wide items: shared spans whose rows × GQA group exceed what a 64-row mma.sync tile
-// holds, where the product is compute-bound and larger tiles halve the KV traffic from L2.
+// Partial states on wgmma tiles: 128 query rows per CTA, warp-specialised. Takes the wide items:
+// shared spans whose rows × query tokens × GQA group exceed what a 64-row mma.sync tile holds,
+// where the product is compute-bound and larger tiles halve the KV traffic from L2.
 //
-// Per step and warpgroup: S = Q·Kᵀ (wgmma, both operands in shared memory), an online softmax on
-// the accumulator registers, O += P·V (wgmma, P from registers, V read transposed from shared
-// memory). Two CTAs share an SM, so one's softmax overlaps the other's products.
+// A producer warpgroup streams the item's K and V 128 positions at a time (across its runs) with
+// cp.async into a two-stage ring in the swizzled layouts wgmma reads, and signals each stage on an
+// mbarrier (cp.async.mbarrier.arrive); two consumer warpgroups of 64 rows each wait for a stage,
+// run S = Q·Kᵀ (wgmma, both operands in shared memory, N = 128), an online softmax on the
+// accumulator registers and O += P·V (wgmma, P from registers, V read transposed), then release
+// the stage on a second mbarrier. setmaxnreg gives the consumers 224 registers, the producer 56.
 #include <climits>
 #include <cmath>
 #include <string>
@@ -19,6 +21,7 @@
 #include <cute/atom/mma_traits_sm90_gmma.hpp>
 #include <cute/tensor.hpp>
 #include <cutlass/arch/barrier.h>
+#include <cutlass/arch/reg_reconfig.h>
 
 namespace chunktree::kernels {
 namespace {
@@ -32,32 +35,6 @@ struct CuteType<__nv_bfloat16> {
 template <>
 struct CuteType<__half> {
   using type = cute::half_t;
-};
-
-template <typename Element, int D>
-struct WgmmaTile {
-  using T = typename CuteType<Element>::type;
-  static constexpr int kRows = 128;  // query rows: two warpgroups × 64
-  static constexpr int kTokens = 64;  // KV positions per step
-  static constexpr int kStages = 2;  // with 64 positions: two CTAs per SM (docs/KERNEL_NOTES.md, experiment 6)
-  static constexpr int kThreads = 256;
-  static constexpr int kAlignment = 1024;  // of a 128-byte-swizzle atom (8 rows × 128 bytes)
-  static constexpr int kSharedBytes = (kRows + 2 * kStages * kTokens) * D * static_cast<int>(sizeof(T)) + kAlignment;
-
-  // Q [rows, D] and K [positions, D, stage] are K-major (D contiguous); V is stored [positions, D]
-  // too, seen as [D, positions, stage], the MN-major B operand of P·V.
-  using QLayout = decltype(cute::tile_to_shape(cute::GMMA::Layout_K_SW128_Atom<T>{}, cute::Shape<cute::Int<kRows>, cute::Int<D>>{}));
-  using KLayout = decltype(cute::tile_to_shape(cute::GMMA::Layout_K_SW128_Atom<T>{},
-                                               cute::Shape<cute::Int<kTokens>, cute::Int<D>, cute::Int<kStages>>{}));
-  using VtLayout = decltype(cute::tile_to_shape(cute::GMMA::Layout_MN_SW128_Atom<T>{},
-                                                cute::Shape<cute::Int<D>, cute::Int<kTokens>, cute::Int<kStages>>{}));
-  using ScoreMma = decltype(cute::make_tiled_mma(
-      cute::GMMA::ss_op_selector<T, T, float, cute::Shape<cute::_64, cute::Int<kTokens>, cute::Int<D>>>(),
-      cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
-  using OutputMma = decltype(cute::make_tiled_mma(
-      cute::GMMA::rs_op_selector<T, T, float, cute::Shape<cute::_64, cute::Int<D>, cute::Int<kTokens>>, cute::GMMA::Major::K,
-                                 cute::GMMA::Major::MN>(),
-      cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
 };
 
 // One warpgroup product C (+)= A·B over all k blocks, waited for. A register A operand (rather
@@ -90,25 +67,127 @@ __device__ auto rows_by_columns(Layout layout) {
                            cute::make_layout(get<0, 0>(layout), get<0, 2>(layout), get<2>(layout)));
 }
 
+// The tile: 128 query rows, 128 KV positions per stage, two stages, three warpgroups (a producer,
+// two consumers of 64 rows). Q [rows, D] and K [positions, D, stage] are K-major (D contiguous);
+// V is stored [positions, D] too, seen as [D, positions, stage], the MN-major B operand of P·V.
 template <typename Element, int D>
-__global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 2) wgmma_states_kernel(const PartialArgs args) {
+struct WgmmaTile {
+  using T = typename CuteType<Element>::type;
+  static constexpr int kRows = 128;
+  static constexpr int kTokens = 128;
+  static constexpr int kStages = 2;
+  static constexpr int kThreads = 384;
+  static constexpr int kAlignment = 1024;
+  static constexpr int kBarrierBytes = 2 * kStages * 8;
+  static constexpr int kSharedBytes = (kRows + 2 * kStages * kTokens) * D * static_cast<int>(sizeof(T)) + kAlignment + kBarrierBytes;
+  using QLayout = decltype(cute::tile_to_shape(cute::GMMA::Layout_K_SW128_Atom<T>{}, cute::Shape<cute::Int<kRows>, cute::Int<D>>{}));
+  using KLayout = decltype(cute::tile_to_shape(cute::GMMA::Layout_K_SW128_Atom<T>{},
+                                               cute::Shape<cute::Int<kTokens>, cute::Int<D>, cute::Int<kStages>>{}));
+  using VtLayout = decltype(cute::tile_to_shape(cute::GMMA::Layout_MN_SW128_Atom<T>{},
+                                                cute::Shape<cute::Int<D>, cute::Int<kTokens>, cute::Int<kStages>>{}));
+  using ScoreMma = decltype(cute::make_tiled_mma(
+      cute::GMMA::ss_op_selector<T, T, float, cute::Shape<cute::_64, cute::Int<kTokens>, cute::Int<D>>>(),
+      cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
+  using OutputMma = decltype(cute::make_tiled_mma(
+      cute::GMMA::rs_op_selector<T, T, float, cute::Shape<cute::_64, cute::Int<D>, cute::Int<kTokens>>, cute::GMMA::Major::K,
+                                 cute::GMMA::Major::MN>(),
+      cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
+};
+
+template <typename Element, int D>
+__global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_states_kernel(const PartialArgs args) {
   using Tile = WgmmaTile<Element, D>;
   using T = typename Tile::T;
   using namespace cute;
   extern __shared__ unsigned char shared_bytes[];
   auto* base = reinterpret_cast<T*>((reinterpret_cast<std::uintptr_t>(shared_bytes) + Tile::kAlignment - 1) &
                                     ~static_cast<std::uintptr_t>(Tile::kAlignment - 1));
+  T* k_base = base + Tile::kRows * D;
+  T* v_base = k_base + Tile::kStages * Tile::kTokens * D;
+  auto* full = reinterpret_cast<std::uint64_t*>(v_base + Tile::kStages * Tile::kTokens * D);  // producer → consumers
+  std::uint64_t* empty = full + Tile::kStages;                                                 // consumers → producer
   Tensor q_smem = make_tensor(make_smem_ptr(base), typename Tile::QLayout{});
-  Tensor k_smem = make_tensor(make_smem_ptr(base + Tile::kRows * D), typename Tile::KLayout{});
-  Tensor vt_smem = make_tensor(make_smem_ptr(base + (Tile::kRows + Tile::kStages * Tile::kTokens) * D), typename Tile::VtLayout{});
+  Tensor k_smem = make_tensor(make_smem_ptr(k_base), typename Tile::KLayout{});
+  Tensor vt_smem = make_tensor(make_smem_ptr(v_base), typename Tile::VtLayout{});
 
   const WorkTile work = args.tiles[blockIdx.x];
   const work::Item item = args.items[work.item];
   const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
-  const int tile_rows = min(Tile::kRows, query_rows - static_cast<int>(work.m_begin));
+  const int steps = static_cast<int>((item.tokens + Tile::kTokens - 1) / Tile::kTokens);
+  const int warpgroup = threadIdx.x / 128;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < Tile::kStages; ++s) {
+      cutlass::arch::ClusterBarrier::init(&full[s], 128);
+      cutlass::arch::ClusterBarrier::init(&empty[s], 256);
+    }
+  }
+  cutlass::arch::fence_barrier_init();
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    // Producer: the item's tokens 128 at a time, across runs; rows past the item are zeros.
+    cutlass::arch::warpgroup_reg_dealloc<56>();
+    const int kv_head = static_cast<int>(work.kv_head);
+    std::uint32_t run_index = item.run_begin;
+    work::KvRun run = args.runs[run_index];
+    int run_start = 0;
+    for (int step = 0; step < steps; ++step) {
+      const int stage = step % Tile::kStages;
+      if (step >= Tile::kStages) cutlass::arch::ClusterBarrier::wait(&empty[stage], ((step / Tile::kStages) - 1) & 1);
+      const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
+      int filled = 0;
+      while (filled < tokens) {
+        const int count = min(tokens - filled, run.tokens - run_start);
+        const std::int64_t stride = run.token_stride;
+        const Element* k_rows = reinterpret_cast<const Element*>(args.k_base + run.k_offset) + kv_head * run.head_stride + run_start * stride;
+        const Element* v_rows = reinterpret_cast<const Element*>(args.v_base + run.v_offset) + kv_head * run.head_stride + run_start * stride;
+        for (int index = threadIdx.x; index < count * (D / 8); index += 128) {
+          const int t = index / (D / 8);
+          const int piece = index % (D / 8);
+          SM80_CP_ASYNC_CACHEGLOBAL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(k_rows + t * stride + 8 * piece),
+                                                     *reinterpret_cast<uint128_t*>(&k_smem(filled + t, 8 * piece, stage)));
+          SM80_CP_ASYNC_CACHEGLOBAL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(v_rows + t * stride + 8 * piece),
+                                                     *reinterpret_cast<uint128_t*>(&vt_smem(8 * piece, filled + t, stage)));
+        }
+        filled += count;
+        run_start += count;
+        if (run_start >= run.tokens && ++run_index < item.run_end) {
+          run = args.runs[run_index];
+          run_start = 0;
+        }
+      }
+      // Zeros past the item, also by cp.async (zero source bytes), so that the barrier covers them.
+      const auto* anywhere = static_cast<const uint128_t*>(args.q);
+      for (int index = threadIdx.x + tokens * (D / 8); index < Tile::kTokens * (D / 8); index += 128) {
+        const int t = index / (D / 8);
+        const int piece = index % (D / 8);
+        SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*anywhere, *reinterpret_cast<uint128_t*>(&k_smem(t, 8 * piece, stage)), false);
+        SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*anywhere, *reinterpret_cast<uint128_t*>(&vt_smem(8 * piece, t, stage)), false);
+      }
+      cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
+    }
+    return;
+  }
+
+  // Consumers: warpgroup 1 takes query rows 0-63 of the tile, warpgroup 2 rows 64-127.
+  cutlass::arch::warpgroup_reg_alloc<224>();
+  const int consumer = threadIdx.x - 128;
   const int lane = threadIdx.x % 32;
-  const int thread_row0 = (threadIdx.x / 32) * 16 + lane / 4;  // warpgroup · 64 + warp · 16 + lane / 4
-  // The causal limit of this thread's two rows (rows past the tile see everything; never stored).
+  const int thread_row0 = (consumer / 32) * 16 + lane / 4;
+  const int tile_rows = min(Tile::kRows, query_rows - static_cast<int>(work.m_begin));
+  for (int index = consumer % 128; index < 64 * (D / 8); index += 128) {
+    const int r = (warpgroup - 1) * 64 + index / (D / 8);
+    const int piece = index % (D / 8);
+    const bool valid = r < tile_rows;
+    const Element* row = QueryRow(args, item, work, static_cast<int>(work.m_begin) + (valid ? r : 0)).template q<Element, D>(args);
+    SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(row + 8 * piece),
+                                                     *reinterpret_cast<uint128_t*>(&q_smem(r, 8 * piece)), valid);
+  }
+  cp_async_fence();
+  cp_async_wait<0>();
+  cutlass::arch::fence_view_async_shared();
+  cutlass::arch::NamedBarrier::sync(128, warpgroup);  // this warpgroup's Q rows have landed
+
   int limit[2] = {INT_MAX, INT_MAX};
   if (item.causal != 0) {
     for (int r = 0; r < 2; ++r) {
@@ -116,72 +195,34 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 2) wgmma_stat
       if (m < query_rows) limit[r] = QueryRow(args, item, work, m).limit(args);
     }
   }
-
-  copy_rows_async<Tile::kThreads, D>(
-      tile_rows, Tile::kRows, [&](int r, int c) { return &q_smem(r, 8 * c); },
-      [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
-
-  // Every position of a step is filled (zeros past the run): masked scores give P = 0, and
-  // 0 · V must not meet stale NaNs.
-  auto copy_step = [&](const KvWalk<Tile::kTokens>& walk, int stage) {
-    const int tokens = walk.tokens();
-    const std::int64_t stride = walk.run.token_stride;
-    const Element* k_rows = walk.template rows<Element>(args.k_base, walk.run.k_offset, static_cast<int>(work.kv_head));
-    const Element* v_rows = walk.template rows<Element>(args.v_base, walk.run.v_offset, static_cast<int>(work.kv_head));
-    copy_rows_async<Tile::kThreads, D>(
-        tokens, Tile::kTokens, [&](int t, int c) { return &k_smem(t, 8 * c, stage); }, [&](int t) { return k_rows + t * stride; });
-    copy_rows_async<Tile::kThreads, D>(
-        tokens, Tile::kTokens, [&](int t, int c) { return &vt_smem(8 * c, t, stage); }, [&](int t) { return v_rows + t * stride; });
-  };
-
-  KvWalk<Tile::kTokens> walk(args.runs, item);
-  KvWalk<Tile::kTokens> load_walk = walk;
-  CUTE_UNROLL
-  for (int stage = 0; stage < Tile::kStages - 1; ++stage) {
-    if (!load_walk.done()) {
-      copy_step(load_walk, stage);
-      load_walk.advance();
-    }
-    cp_async_fence();
-  }
-
   typename Tile::ScoreMma score_mma;
   typename Tile::OutputMma output_mma;
-  auto score_thread = score_mma.get_thread_slice(threadIdx.x);
-  auto output_thread = output_mma.get_thread_slice(threadIdx.x);
-  Tensor q_frag = score_thread.partition_fragment_A(q_smem);    // descriptors
-  Tensor k_frag = score_thread.partition_fragment_B(k_smem);    // (MMA, N, K, stage) descriptors
-  Tensor vt_frag = output_thread.partition_fragment_B(vt_smem);  // (MMA, N, K, stage) descriptors
+  auto score_thread = score_mma.get_thread_slice(consumer);
+  auto output_thread = output_mma.get_thread_slice(consumer);
+  Tensor q_frag = score_thread.partition_fragment_A(q_smem);
+  Tensor k_frag = score_thread.partition_fragment_B(k_smem);
+  Tensor vt_frag = output_thread.partition_fragment_B(vt_smem);
   Tensor o = partition_fragment_C(output_mma, Shape<Int<Tile::kRows>, Int<D>>{});
   clear(o);
   Tensor o_rc = make_tensor(o.data(), rows_by_columns(o.layout()));
+  float running_max[2] = {-INFINITY, -INFINITY};
+  float running_sum[2] = {0.0f, 0.0f};
+  const int first_position = args.runs[item.run_begin].position;
 
-  float running_max[2] = {-INFINITY, -INFINITY};  // log2 domain
-  float running_sum[2] = {0.0f, 0.0f};            // this thread's columns; reduced at the end
-
-  for (int step = 0; !walk.done(); ++step) {
+  for (int step = 0; step < steps; ++step) {
     const int stage = step % Tile::kStages;
-    const int tokens = walk.tokens();
-    const int position = walk.position();
-    if (!load_walk.done()) {
-      copy_step(load_walk, (step + Tile::kStages - 1) % Tile::kStages);
-      load_walk.advance();
-    }
-    cp_async_fence();
-    cp_async_wait<Tile::kStages - 1>();  // this step's K and V (and Q) have landed
-    cutlass::arch::fence_view_async_shared();  // cp.async wrote them; wgmma reads through the async proxy
-    __syncthreads();
+    const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
+    const int position = first_position + step * Tile::kTokens;
+    cutlass::arch::ClusterBarrier::wait(&full[stage], (step / Tile::kStages) & 1);
+    cutlass::arch::fence_view_async_shared();  // cp.async wrote the stage; wgmma reads it through the async proxy
 
     Tensor s = partition_fragment_C(score_mma, Shape<Int<Tile::kRows>, Int<Tile::kTokens>>{});
     warpgroup_product<false>(score_mma, q_frag, k_frag(_, _, _, stage), s);
     Tensor s_rc = make_tensor(s.data(), rows_by_columns(s.layout()));
-
-    // Online softmax: scale, mask positions past the run (and past the causal limit), rescale
-    // what came before.
     CUTE_UNROLL
     for (int r = 0; r < 2; ++r) {
       float tile_max = -INFINITY;
-      const int last_visible = min(tokens - 1, limit[r] - position);  // column index; no overflow from INT_MAX
+      const int last_visible = min(tokens - 1, limit[r] - position);
       CUTE_UNROLL
       for (int c = 0; c < size<1>(s_rc); ++c) {
         const int column = 8 * (c / 2) + 2 * (lane % 4) + c % 2;
@@ -191,7 +232,6 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 2) wgmma_stat
       tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
       tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
       const float new_max = fmaxf(running_max[r], tile_max);
-      // -inf: no visible position so far (causal rows): subtracting 0 keeps exp2 at 0, not NaN.
       const float reference = new_max == -INFINITY ? 0.0f : new_max;
       const float rescale = exp2f(running_max[r] - reference);
       running_max[r] = new_max;
@@ -204,18 +244,13 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 2) wgmma_stat
         running_sum[r] += s_rc(r, c);
       }
     }
-
-    // P in the A-operand register layout of the next product: ((2, 2, 2), M, K/16), i.e. the
-    // accumulator's column blocks taken two at a time.
     Tensor p = make_tensor_like<T>(s);
     CUTE_UNROLL
     for (int i = 0; i < size(s); ++i) p(i) = static_cast<T>(s(i));
     Tensor p_a = make_tensor(p.data(), make_layout(make_shape(make_shape(_2{}, _2{}, _2{}), _1{}, Int<Tile::kTokens / 16>{}),
                                                    make_stride(make_stride(_1{}, _2{}, _4{}), _0{}, _8{})));
     warpgroup_product<true>(output_mma, p_a, vt_frag(_, _, _, stage), o);
-
-    __syncthreads();  // every warpgroup is done with this stage before a later copy refills it
-    walk.advance();
+    cutlass::arch::ClusterBarrier::arrive(&empty[stage]);
   }
 
   CUTE_UNROLL
