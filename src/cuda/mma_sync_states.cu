@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kThreads) mma_sync_states_kernel(const Partial
   auto copy_step = [&](const KvWalk<kTileTokens>& walk, int stage) {
     const int tokens = walk.tokens();
     const int fill = (tokens + 15) / 16 * 16;
-    const int stride = static_cast<int>(walk.run.token_stride);  // a token's elements: < 2^31, 32-bit math per row
+    const std::int64_t stride = walk.run.token_stride;
     const Element* k_rows = walk.template rows<Element>(args.k_base, walk.run.k_offset, static_cast<int>(work.kv_head));
     const Element* v_rows = walk.template rows<Element>(args.v_base, walk.run.v_offset, static_cast<int>(work.kv_head));
     const Tile k_tile = k_tile_of(stage);
@@ -182,15 +182,13 @@ __global__ void __launch_bounds__(kThreads) mma_sync_states_kernel(const Partial
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         float tile_max = -INFINITY;
-        // Columns [column_begin, visible_end) count: those of this warp, up to the causal limit.
-        const int last_visible = limit[h] - position;  // INT_MAX - position stays in range
-        const int visible_end = last_visible < column_end ? last_visible + 1 : column_end;
+        const int last_visible = limit[h] - position;  // column index; INT_MAX - position stays in range
 #pragma unroll
         for (int n = 0; n < kTileTokens / 8; ++n) {
 #pragma unroll
           for (int e = 2 * h; e < 2 * h + 2; ++e) {
             const int column = n * 8 + 2 * (lane % 4) + e % 2;
-            s[n][e] = column >= column_begin && column < visible_end ? s[n][e] * args.scale_log2 : -INFINITY;
+            s[n][e] = column >= column_begin && column < column_end && column <= last_visible ? s[n][e] * args.scale_log2 : -INFINITY;
             tile_max = fmaxf(tile_max, s[n][e]);
           }
         }

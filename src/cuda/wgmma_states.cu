@@ -138,7 +138,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       int filled = 0;
       while (filled < tokens) {
         const int count = min(tokens - filled, run.tokens - run_start);
-        const int stride = static_cast<int>(run.token_stride);  // a token's elements: < 2^31, 32-bit math per row
+        const std::int64_t stride = run.token_stride;
         const Element* k_rows = reinterpret_cast<const Element*>(args.k_base + run.k_offset) + kv_head * run.head_stride + run_start * stride;
         const Element* v_rows = reinterpret_cast<const Element*>(args.v_base + run.v_offset) + kv_head * run.head_stride + run_start * stride;
         for (int index = threadIdx.x; index < count * (D / 8); index += 128) {
