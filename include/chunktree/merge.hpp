@@ -13,7 +13,8 @@
 
 namespace chunktree {
 
-// out = merge(a, b). out may alias a or b (it is read before it is written, element by element).
+// out = merge(a, b). b_o has a_o's dtype; out_o may be any state dtype, and may alias a_o or b_o
+// when it has their dtype (each element is read before it is written).
 void merge_state(const ConstTensorView& a_o, const ConstTensorView& a_lse, const ConstTensorView& b_o,
                  const ConstTensorView& b_lse, const TensorView& out_o, const TensorView& out_lse, void* stream = nullptr);
 

@@ -192,17 +192,17 @@ void merge_states_into(const work::Work& w, const PartialStates& states, const T
   });
 }
 
-PartialStates plan_states(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q, const Shape& shape) {
+PartialStates plan_states(const PrefixCache& cache, const work::Work& w, int layer, const ConstTensorView& q, const Shape& shape) {
   const PoolView pool = cache.pool(layer);
-  return compute_states(work::from_plan(cache, plan), reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v),
-                        pool.dtype, q, shape);
+  return compute_states(w, reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), pool.dtype, q, shape);
 }
 
 }  // namespace
 
 PartialStates partial_states(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q,
                              const AttentionParams& params) {
-  return plan_states(cache, plan, layer, q, check_inputs(cache, plan, layer, q, params));
+  const Shape shape = check_inputs(cache, plan, layer, q, params);
+  return plan_states(cache, work::from_plan(cache, plan), layer, q, shape);
 }
 
 void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q, const TensorView& out,
@@ -211,7 +211,8 @@ void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTe
   const std::int64_t tokens = static_cast<std::int64_t>(plan.batch.size()) * plan.queries_per_seq;
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, shape.q_heads, shape.head_dim});
   if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {tokens, shape.q_heads});
-  merge_states_into(work::from_plan(cache, plan), plan_states(cache, plan, layer, q, shape), out, lse, shape.threads);
+  const work::Work w = work::from_plan(cache, plan);
+  merge_states_into(w, plan_states(cache, w, layer, q, shape), out, lse, shape.threads);
 }
 
 void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorView& out, const TensorView& lse,

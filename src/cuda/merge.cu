@@ -2,7 +2,6 @@
 #include <cuda_runtime.h>
 
 #include "cuda/check.cuh"
-#include "cuda/memory.hpp"
 #include "merge/merge_job.hpp"
 
 namespace chunktree::merging {
@@ -26,20 +25,17 @@ __global__ void merge_kernel(const MergeJob job) {
 
 }  // namespace
 
+// The caller (src/merge/merge.cpp) has checked the tensors, their device pointers and the GPU.
 void merge_on_gpu(const MergeJob& job, void* stream) {
-  cuda_memory::expect_device_pointer(job.out_o, "out_o");
-  cuda_memory::expect_device_pointer(job.out_lse, "out_lse");
-  cuda_memory::expect_device_pointer(job.first.o, "o");
-  cuda_memory::expect_device_pointer(job.first.lse, "lse");
-  if (job.second.o != nullptr) {
-    cuda_memory::expect_device_pointer(job.second.o, "b_o");
-    cuda_memory::expect_device_pointer(job.second.lse, "b_lse");
-  }
   if (job.head_dim > 512) throw Error(ErrorCode::unsupported, "merge: head_dim above 512 is not supported on the GPU");
   const dim3 grid(static_cast<unsigned>(job.tokens), static_cast<unsigned>(job.heads));
   const unsigned threads = job.head_dim < 256 ? static_cast<unsigned>(job.head_dim) : 256u;
   merge_kernel<<<grid, threads, 0, static_cast<cudaStream_t>(stream)>>>(job);
-  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  const cudaError_t launched = cudaGetLastError();
+  if (launched == cudaErrorNoKernelImageForDevice) {
+    throw Error(ErrorCode::unsupported, "merge: this build's kernels run on Hopper GPUs (sm_90a) only; merge on the CPU");
+  }
+  CHUNKTREE_CUDA_CHECK(launched);
 }
 
 }  // namespace chunktree::merging

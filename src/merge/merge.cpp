@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "cuda/memory.hpp"
 #include "merge/merge_job.hpp"
 
 namespace chunktree {
@@ -12,16 +13,18 @@ namespace {
 
 constexpr std::initializer_list<DType> kStateDtypes = {DType::f32, DType::f16, DType::bf16};
 
-void check_device_and_data(std::initializer_list<const ConstTensorView*> views, const char* const* names) {
-  const Device device = (*views.begin())->device;
+// Tensors that claim to be on the GPU must be memory the current GPU can read (expect_tensor has
+// checked devices, dtypes and shapes already).
+void check_gpu_pointers(std::initializer_list<const void*> pointers, const char* const* names) {
   std::size_t i = 0;
-  for (const ConstTensorView* view : views) {
-    if (view->device != device) {
-      fail(std::string(names[i]) + " is on the " + std::string(to_string(view->device)) + " but " + names[0] + " is on the " +
-           std::string(to_string(device)) + "; all tensors of a merge share a device");
-    }
-    if (view->data == nullptr && view->numel() > 0) fail(std::string(names[i]) + " has no data");
-    ++i;
+  for (const void* pointer : pointers) cuda_memory::expect_device_pointer(pointer, names[i++]);
+}
+
+// An output that aliases an input is safe element by element only in the input's dtype.
+void check_aliasing(const TensorView& out, const ConstTensorView& in, const char* out_name, const char* in_name) {
+  if (out.data == in.data && out.dtype != in.dtype) {
+    fail(std::string(out_name) + " is " + in_name + "'s memory but " + std::string(to_string(out.dtype)) + " instead of " +
+         std::string(to_string(in.dtype)) + "; an output may alias an input only in the input's dtype");
   }
 }
 
@@ -65,9 +68,11 @@ void merge_two(const ConstTensorView& a_o, const ConstTensorView& a_lse, const C
   expect_tensor(b_lse, names[3], {DType::f32}, device, lse_shape);
   expect_tensor(out_o, names[4], kStateDtypes, device, shape);
   expect_tensor(out_lse, names[5], {DType::f32}, device, lse_shape);
-  const ConstTensorView out_o_view = out_o;
-  const ConstTensorView out_lse_view = out_lse;
-  check_device_and_data({&a_o, &a_lse, &b_o, &b_lse, &out_o_view, &out_lse_view}, names);
+  check_aliasing(out_o, a_o, names[4], names[0]);
+  check_aliasing(out_o, b_o, names[4], names[2]);
+  if (device == Device::cuda && shape[0] > 0) {
+    check_gpu_pointers({a_o.data, a_lse.data, b_o.data, b_lse.data, out_o.data, out_lse.data}, names);
+  }
   merging::MergeJob job;
   job.heads = static_cast<int>(shape[1]);
   job.head_dim = static_cast<int>(shape[2]);
@@ -103,10 +108,8 @@ void merge_states(const ConstTensorView& o, const ConstTensorView& lse, const Te
   expect_tensor(lse, "lse", {DType::f32}, device, {tokens, parts, o.shape[2]});
   expect_tensor(out_o, "out_o", kStateDtypes, device, {tokens, o.shape[2], o.shape[3]});
   expect_tensor(out_lse, "out_lse", {DType::f32}, device, {tokens, o.shape[2]});
-  const ConstTensorView out_o_view = out_o;
-  const ConstTensorView out_lse_view = out_lse;
   const char* names[] = {"o", "lse", "out_o", "out_lse"};
-  check_device_and_data({&o, &lse, &out_o_view, &out_lse_view}, names);
+  if (device == Device::cuda && tokens > 0) check_gpu_pointers({o.data, lse.data, out_o.data, out_lse.data}, names);
   merging::MergeJob job;
   job.heads = static_cast<int>(o.shape[2]);
   job.head_dim = static_cast<int>(o.shape[3]);

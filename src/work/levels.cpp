@@ -103,6 +103,9 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   if (levels.queries_per_seq < 1) checker.fail("queries_per_seq must be at least 1, got " + std::to_string(levels.queries_per_seq));
   if (q.shape.size() != 3) checker.fail("q has shape " + shape_string(q.shape) + "; expected [num_seqs · queries_per_seq, num_q_heads, head_dim]");
   if (q.device != device) checker.fail("q is on the " + std::string(to_string(q.device)) + "; this backend needs it on the " + std::string(to_string(device)));
+  if (q.shape[0] < 1 || q.shape[1] < 1 || q.shape[1] > 4096) {
+    checker.fail("q has shape " + shape_string(q.shape) + "; it needs at least one token and 1..4096 heads");
+  }
   if (q.shape[0] % levels.queries_per_seq != 0) {
     checker.fail("q has " + std::to_string(q.shape[0]) + " tokens, not a multiple of queries_per_seq (" +
                  std::to_string(levels.queries_per_seq) + ")");

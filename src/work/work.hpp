@@ -18,6 +18,8 @@
 
 namespace chunktree::work {
 
+// The runs of one item hold consecutive positions: run r + 1 starts where run r ends. (The wgmma
+// kernel relies on it: it counts positions from the item's first run.)
 struct KvRun {
   std::uint64_t k_offset = 0;     // bytes from the K base to the run's first token, kv head 0
   std::uint64_t v_offset = 0;     // the same from the V base
@@ -48,7 +50,6 @@ struct Work {
   std::vector<std::uint32_t> merge_states;
 
   std::uint32_t num_rows() const { return static_cast<std::uint32_t>(row_to_batch.size()); }
-  std::int64_t num_tokens() const { return static_cast<std::int64_t>(row_to_batch.size()) * queries_per_seq; }
 };
 
 // The plan's work over the cache's pools; offsets are from a layer's K and V base (PoolView).

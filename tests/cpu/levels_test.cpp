@@ -439,6 +439,10 @@ TEST(CpuLevelsErrors, QOutAndLse) {
   expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {3, 4, 64}), out, lse), ErrorCode::invalid_argument,
                "q has 3 tokens, not a multiple of queries_per_seq (2)");
   expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {16, 64}), out, lse), ErrorCode::invalid_argument, "q has shape [16, 64]");
+  expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {-4, 4, 64}), out, lse), ErrorCode::invalid_argument,
+               "at least one token");
+  expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {4, 0, 64}), out, lse), ErrorCode::invalid_argument,
+               "1..4096 heads");
   expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {2, 4, 64}), out, lse), ErrorCode::invalid_argument,
                "read by sequences [0, 2)");  // 2 tokens = 1 sequence, but level 0 is read by 2
   expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {4, 2, 128}), out, lse), ErrorCode::invalid_argument, "has shape");

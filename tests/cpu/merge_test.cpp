@@ -354,6 +354,9 @@ TEST(MergeErrors, MergeState) {
     expect_invalid([&] { m.run(); }, fragment);
   };
   expect([](MergeArgs& m) { m.a_o.shape = {6, 64}; }, "a_o has shape [6, 64]; expected [tokens, heads, head_dim]");
+  // An output over an input's memory in another dtype would overwrite elements not yet read.
+  expect([](MergeArgs& m) { m.out_o = TensorView{m.a.data(), DType::bf16, Device::cpu, {2, 3, 64}}; },
+         "out_o is a_o's memory but bf16 instead of f32");
   expect([](MergeArgs& m) { m.b_o.shape = {2, 3, 32}; }, "b_o has shape [2, 3, 32]; expected [2, 3, 64]");
   expect([](MergeArgs& m) { m.b_o.shape = {1, 3, 64}; }, "b_o has shape [1, 3, 64]");
   expect([](MergeArgs& m) { m.out_o.shape = {2, 3, 65}; }, "out_o has shape [2, 3, 65]");
