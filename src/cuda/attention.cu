@@ -2,7 +2,7 @@
 // partial-state kernels (wgmma tiles of 128 query rows for wide items, mma.sync tiles of 64 for
 // the rest), and attend() runs them, then merges each row's states in plan order.
 //
-// Query rows are an item's rows × the GQA group, so a shared span's rows and heads form the M
+// Query rows are an item's rows × query tokens × the GQA group, so a shared span's rows and heads form the M
 // dimension of one product, and a private span's GQA group is packed into rows. A tile streams
 // its item's KV through shared memory, across all its chunks, with an online softmax: each KV
 // byte of an item is read once per kv head and row tile (docs/DESIGN.md, "CUDA backend").
@@ -378,7 +378,6 @@ const AttentionParams& DevicePlan::params() const { return impl_->params; }
 
 namespace {
 
-// Checks a cache call's q and computes its states.
 // Checks a cache call's cache, plan, layer and q (before its outputs: q is what callers get wrong
 // first); returns the layer's pools.
 PoolView check_call(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
@@ -395,11 +394,10 @@ PoolView check_call(const PrefixCache& cache, const DevicePlan& device_plan, int
   return pool;
 }
 
-void check_and_compute_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q,
-                              bool with_max, cudaStream_t stream) {
+void compute_states(const PrefixCache& cache, const DevicePlan& device_plan, const PoolView& pool, const ConstTensorView& q,
+                    bool with_max, cudaStream_t stream) {
   const DevicePlan::Impl& p = device_plan.impl();
   const CacheConfig& config = cache.config();
-  const PoolView pool = check_call(cache, device_plan, layer, q);
   p.work.compute_states(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), config.dtype, q.data,
                         p.params.scale, with_max, stream);
 }
@@ -424,14 +422,14 @@ void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, 
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   const DevicePlan::Impl& p = device_plan.impl();
   const std::int64_t tokens = static_cast<std::int64_t>(p.plan.batch.size()) * p.plan.queries_per_seq;
-  check_call(cache, device_plan, layer, q);
+  const PoolView pool = check_call(cache, device_plan, layer, q);
   expect_outputs(out, lse, tokens, p.params.num_q_heads, cache.config().head_dim);
-  check_and_compute_states(cache, device_plan, layer, q, /*with_max=*/false, stream);
+  compute_states(cache, device_plan, pool, q, /*with_max=*/false, stream);
   if (tokens > 0) p.work.merge(out, lse, stream);
 }
 
 PartialStates partial_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
-  check_and_compute_states(cache, device_plan, layer, q, /*with_max=*/true, nullptr);
+  compute_states(cache, device_plan, check_call(cache, device_plan, layer, q), q, /*with_max=*/true, nullptr);
   CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
   return device_plan.impl().work.download_states();
 }
@@ -439,13 +437,13 @@ PartialStates partial_states(const PrefixCache& cache, const DevicePlan& device_
 struct LevelsPlan::Impl {
   work::LevelsShape shape;
   int queries;
-  DType q_dtype;
   float scale;
   DeviceWork work;
 };
 
 LevelsPlan::LevelsPlan(const Levels& levels, const ConstTensorView& q, const AttentionParams& params) {
   const work::LevelsShape shape = work::check_levels(levels, q, Device::cuda, "cuda backend");
+  cuda_memory::require_current_hopper();
   if (shape.dtype != DType::bf16 && shape.dtype != DType::f16) {
     fail(ErrorCode::invalid_argument, "the KV is " + std::string(to_string(shape.dtype)) + "; the CUDA backend runs bf16 or f16");
   }
@@ -467,8 +465,8 @@ LevelsPlan::LevelsPlan(const Levels& levels, const ConstTensorView& q, const Att
   }
   std::vector<ItemSize> sizes;
   for (const work::Item& item : work::from_levels(levels, shape, 0).items) sizes.push_back(ItemSize{item.row_end - item.row_begin, item.tokens});
-  const std::int64_t split = cheapest_split(sizes, SplitShape{shape.q_heads, shape.kv_heads, shape.head_dim, levels.queries_per_seq, 64});
-  impl_ = std::make_unique<Impl>(Impl{shape, levels.queries_per_seq, q.dtype, resolved_scale(params, shape.head_dim),
+  const std::int64_t split = cheapest_split(sizes, SplitShape{shape.q_heads, shape.kv_heads, shape.head_dim, levels.queries_per_seq, 0});
+  impl_ = std::make_unique<Impl>(Impl{shape, levels.queries_per_seq, resolved_scale(params, shape.head_dim),
                                       DeviceWork(work::from_levels(levels, shape, split), shape.q_heads, shape.kv_heads, shape.head_dim)});
 }
 

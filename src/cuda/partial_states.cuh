@@ -1,5 +1,6 @@
-// What the two partial-state kernels share: the work description uploaded by DevicePlan, the walk
-// over an item's KV pieces, the cp.async row copy and the store of a finished row's state.
+// What the two partial-state kernels share: the work description uploaded by DevicePlan, where a
+// query row comes from and goes to (QueryRow), and the store of a finished row's state; with the
+// mma.sync kernel's walk over an item's runs and its cp.async row copy.
 //
 // Work tile = (item, kv head, first query row). Query rows are the item's rows × query tokens ×
 // the GQA group: query row m is row item.row_begin + m / (queries · group), query token
