@@ -169,7 +169,8 @@ class PrefixCache:
 
 class Plan:
     """A batch of sequences as attention work over the cache's tree (make_plan). For a GPU cache
-    it also keeps the uploaded device plans, one per (num_q_heads, scale)."""
+    it also keeps the uploaded device plans, one per (num_q_heads, scale); a device plan serves one
+    call at a time (its scratch is shared), so do not run the same Plan on two streams at once."""
 
     def __init__(self, cache: PrefixCache, plan: Any) -> None:
         self._cache = cache
@@ -243,6 +244,8 @@ def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Opt
     [batch · queries_per_seq, num_q_heads] in float32, natural log. On the GPU the call is enqueued
     on `stream` (default: the current torch or cupy stream of q) and returns at once.
     """
+    if plan._cache is not cache:
+        raise ValueError("the plan was made for another cache; make a plan for this one")
     heads = num_q_heads or int(q.shape[1])
     scale = 0.0 if scale is None else float(scale)
     out, lse = _outputs(q, out, lse, return_lse)
@@ -268,9 +271,15 @@ class KvSegment:
             if pages is not None:
                 raise ValueError("a paged KvSegment needs its length")
             length = int(k.shape[0])
-        self.k, self.v, self.length = k, v, int(length)
-        self.pages = [int(p) for p in pages] if pages is not None else []
-        self._segment = _core.KvSegment(k, v, self.length, self.pages)
+        # Read-only: plans hold the arrays' addresses, so the arrays stay referenced here.
+        self._k, self._v, self._length = k, v, int(length)
+        self._pages = tuple(int(p) for p in pages) if pages is not None else ()
+        self._segment = _core.KvSegment(k, v, self._length, list(self._pages))
+
+    k = property(lambda self: self._k, doc="K: [n, kv_heads, head_dim], or a page pool")
+    v = property(lambda self: self._v, doc="V, shaped like K")
+    length = property(lambda self: self._length, doc="tokens in the segment")
+    pages = property(lambda self: self._pages, doc="page ids in order (empty: contiguous)")
 
 
 class SharedSegment(NamedTuple):
@@ -283,15 +292,22 @@ class SharedSegment(NamedTuple):
 class Levels:
     """Shared levels (outermost first; each any list of SharedSegment) plus each sequence's own KV
     (one KvSegment per sequence, read causally: its last queries_per_seq tokens are the query
-    tokens' own K and V), as in docs/LEVELS.md. For the GPU it keeps the uploaded plan."""
+    tokens' own K and V), as in docs/LEVELS.md. For the GPU it keeps the uploaded plan per q shape,
+    dtype and scale; one plan serves one call at a time (its scratch is shared), so do not run the
+    same Levels on two streams at once."""
 
     def __init__(self, levels: Sequence[Sequence[SharedSegment]], own: Sequence[KvSegment] = (), queries_per_seq: int = 1) -> None:
-        self.levels = [list(level) for level in levels]
-        self.own = list(own)
-        self.queries_per_seq = int(queries_per_seq)
-        self._levels = _core.Levels([[(s.kv._segment, int(s.seq_begin), int(s.seq_end)) for s in level] for level in self.levels],
-                                    [segment._segment for segment in self.own], self.queries_per_seq)
+        # Read-only (tuples): uploaded plans are kept per q shape and would not see changes.
+        self._level_list = tuple(tuple(level) for level in levels)
+        self._own = tuple(own)
+        self._queries = int(queries_per_seq)
+        self._levels = _core.Levels([[(s.kv._segment, int(s.seq_begin), int(s.seq_end)) for s in level] for level in self._level_list],
+                                    [segment._segment for segment in self._own], self._queries)
         self._plans: dict = {}
+
+    levels = property(lambda self: self._level_list, doc="the shared levels, outermost first")
+    own = property(lambda self: self._own, doc="each sequence's own KV")
+    queries_per_seq = property(lambda self: self._queries, doc="query tokens per sequence")
 
     def _device_plan(self, q: Array, scale: float):
         key = (tuple(q.shape), str(q.dtype), scale)
@@ -331,7 +347,7 @@ def merge_state(a_o: Array, a_lse: Array, b_o: Array, b_lse: Array, out_o: Optio
 
 def merge_state_in_place(o: Array, lse: Array, other_o: Array, other_lse: Array, stream: Optional[int] = None) -> None:
     """(o, lse) = merge((o, lse), (other_o, other_lse)), written into o and lse."""
-    _core.merge_state(o, lse, other_o, other_lse, o, lse, _stream(o, stream))
+    _core.merge_state_in_place(o, lse, other_o, other_lse, _stream(o, stream))
 
 
 def merge_states(o: Array, lse: Array, out_o: Optional[Array] = None, out_lse: Optional[Array] = None,

@@ -323,6 +323,12 @@ NB_MODULE(_core, m) {
       },
       nb::arg("a_o"), nb::arg("a_lse"), nb::arg("b_o"), nb::arg("b_lse"), nb::arg("out_o"), nb::arg("out_lse"), nb::arg("stream"));
   m.def(
+      "merge_state_in_place",
+      [](const MutableArray& o, const MutableArray& lse, const Array& other_o, const Array& other_lse, std::uintptr_t stream) {
+        merge_state_in_place(out(o, "o"), out(lse, "lse"), in(other_o, "other_o"), in(other_lse, "other_lse"), reinterpret_cast<void*>(stream));
+      },
+      nb::arg("o"), nb::arg("lse"), nb::arg("other_o"), nb::arg("other_lse"), nb::arg("stream"));
+  m.def(
       "merge_states",
       [](const Array& o, const Array& lse, const MutableArray& out_o, const MutableArray& out_lse, std::uintptr_t stream) {
         merge_states(in(o, "o"), in(lse, "lse"), out(out_o, "out_o"), out(out_lse, "out_lse"), reinterpret_cast<void*>(stream));

@@ -62,6 +62,9 @@ def test_attend_errors_are_clear(rng):
         chunktree.attend(tree.cache, plan, rng.standard_normal((3, 3, DIM)).astype(np.float32))
     with pytest.raises(ValueError, match="queries_per_seq"):
         chunktree.make_plan(tree.cache, tree.seqs, queries_per_seq=10_000)
+    other = random_tree(cache_f32(), KV_HEADS, DIM, seed=7, sequences=3)
+    with pytest.raises(ValueError, match="another cache"):
+        chunktree.attend(other.cache, plan, q)
     tree.cache.append(tree.seqs[0], [1])
     assert not plan.is_current()
     with pytest.raises(ValueError, match="stale"):
