@@ -1006,9 +1006,10 @@ TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_seque
   end_sequences_on_tree(w, rng);
   add_private_leaves(w, rng, min_sequences, sigma);
   shuffle_sequences(w, rng);
-  // Every fourth file has several query tokens per sequence; sequences shorter than that are
-  // left out (unless that would leave none: then the shortest sequence sets the count).
-  if (index % 4 == 3) {
+  // Every fourth file has several query tokens per sequence (files 3, 6, 9, 12, …: each chunk
+  // size in turn); sequences shorter than that are left out (unless that would leave none: then
+  // the longest sequence sets the count).
+  if ((index + index / 4) % 4 == 3) {
     static constexpr int kQueries[] = {2, 3, 8, 16};
     const int queries = kQueries[(index / 4) % 4];
     std::vector<TreeSequence> long_enough;

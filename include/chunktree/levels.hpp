@@ -11,7 +11,8 @@
 //
 // Tensors: q and out [num_seqs · queries_per_seq, num_q_heads, head_dim] (token t of sequence s
 // at row s · queries_per_seq + t), lse [num_seqs · queries_per_seq, num_q_heads] in fp32
-// (natural log). All KV of one call shares dtype, kv heads, head dim and device with q.
+// (natural log). All KV of one call shares one dtype, kv heads and head dim, and q's device; on the
+// GPU q has the KV's dtype too (the CPU takes q in any dtype).
 #pragma once
 
 #include <cstdint>

@@ -280,12 +280,15 @@ TEST_F(TreeFormatTest, SeveralQueryTokensPerSequencePass) {
     EXPECT_TRUE(result.passed) << "queries " << queries << "\n" << result.details;
     expect_passes(file, false);
   }
-  for (int index : {3, 7, 11, 15}) {  // generated files with several query tokens
+  std::set<int> chunk_sizes;
+  for (int index : {3, 6, 9, 12}) {  // generated files with several query tokens, one per chunk size
     const TreeWorkload w = generate_tree_workload(4, index);
     EXPECT_GT(w.queries_per_seq, 1) << "file " << index;
+    chunk_sizes.insert(w.chunk_size);
     write_tree_file(path("generated.txt"), w);
     expect_passes(path("generated.txt"), true);
   }
+  EXPECT_EQ(chunk_sizes, (std::set<int>{16, 32, 64, 128}));
 }
 
 TEST_F(TreeFormatTest, DetailsOnlyWhenVerboseAndAnyThreadCount) {

@@ -113,6 +113,10 @@ BenchOptions parse(Args args) {
   if (options.has_custom && options.custom.sequence_tokens() < 1) {
     throw Error(ErrorCode::invalid_argument, "bench: a custom case needs --prefix or --suffix tokens");
   }
+  if (options.has_custom && options.custom.queries > 1 && options.custom.queries > options.custom.suffix) {
+    throw Error(ErrorCode::invalid_argument, "bench: --queries " + std::to_string(options.custom.queries) +
+                                                 " needs a --suffix of at least as many tokens (the query tokens are the suffix's last ones)");
+  }
   return options;
 }
 
