@@ -132,7 +132,10 @@ PartialStates compute_states(const work::Work& w, std::uintptr_t k_base, std::ui
           const auto q_base = static_cast<std::int64_t>((token * q_heads + q_head) * d);
           for (std::size_t i = 0; i < d; ++i) query[i] = load_element(q.data, q.dtype, q_base + static_cast<std::int64_t>(i));
 
+          // The empty state (o = 0, lse = -inf) means "no visible position", never "no finite
+          // score": NaN scores (from NaN in q or K) must reach the output as NaN.
           float max = -INFINITY;
+          std::size_t visible = 0;
           for (std::size_t j = 0; j < tokens; ++j) {
             if (item.causal != 0 && positions[j] > limit) {
               scores[j] = -INFINITY;
@@ -142,13 +145,14 @@ PartialStates compute_states(const work::Work& w, std::uintptr_t k_base, std::ui
             for (std::size_t i = 0; i < d; ++i) dot += query[i] * k[j * d + i];
             scores[j] = dot * shape.scale;
             max = std::max(max, scores[j]);
+            ++visible;
           }
           const std::size_t head_state = (state * queries + qi) * q_heads + q_head;
-          if (max == -INFINITY) continue;  // no visible position: the empty state (o = 0, lse = -inf)
+          if (visible == 0) continue;
           float* o = &states.o[head_state * d];
           float sum = 0.0f;
           for (std::size_t j = 0; j < tokens; ++j) {
-            if (scores[j] == -INFINITY) continue;
+            if (item.causal != 0 && positions[j] > limit) continue;
             const float p = std::exp(scores[j] - max);
             sum += p;
             for (std::size_t i = 0; i < d; ++i) o[i] += p * v[j * d + i];

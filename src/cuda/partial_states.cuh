@@ -75,6 +75,10 @@ struct QueryRow {
   }
   // The last KV position this query sees in a causal item.
   __device__ int limit(const PartialArgs& args) const { return args.row_limit[row] + token; }
+  // Whether the query sees any position of the item: only a causal item can hide all of them.
+  __device__ bool sees_any(const PartialArgs& args, const work::Item& item) const {
+    return item.tokens > 0 && (item.causal == 0 || limit(args) >= args.runs[item.run_begin].position);
+  }
   template <typename Element, int D>
   __device__ const Element* q(const PartialArgs& args) const {
     const std::int64_t q_token = static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token;
@@ -134,14 +138,16 @@ __device__ void copy_rows_async(int rows, int fill_rows, Destination destination
 
 // Normalises and stores the state of one query row: pair(j) gives the unnormalised output at
 // dims 8j + 2·(lane % 4) and the next one (the accumulator layout of both kernels); max and sum
-// are the row's running max (log2 domain) and full sum; sum 0 (no visible position) stores the
-// empty state (o = 0, lse = −inf). Lanes with lane % 4 == 0 write the lse.
+// are the row's running max (log2 domain) and full sum. A query that sees no position of the item
+// stores the empty state (o = 0, lse = −inf); any other takes 1 / sum, so that NaN scores (NaN in
+// q or K) give a NaN state rather than an empty one. Lanes with lane % 4 == 0 write the lse.
 template <int D, typename Pair>
 __device__ void store_state(const PartialArgs& args, const work::Item& item, const QueryRow& query, float max, float sum, Pair pair) {
   constexpr float kLn2 = 0.6931471805599453f;
   const int lane = threadIdx.x % 32;
   const std::int64_t state_head = query.state_head(args, item);
-  const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
+  const bool visible = query.sees_any(args, item);
+  const float inverse = visible ? 1.0f / sum : 0.0f;
   float* o_row = args.state_o + state_head * D;
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
@@ -149,7 +155,7 @@ __device__ void store_state(const PartialArgs& args, const work::Item& item, con
     *reinterpret_cast<float2*>(o_row + j * 8 + 2 * (lane % 4)) = make_float2(value.x * inverse, value.y * inverse);
   }
   if (lane % 4 == 0) {
-    args.state_lse[state_head] = sum > 0.0f ? (max + log2f(sum)) * kLn2 : -INFINITY;
+    args.state_lse[state_head] = visible ? (max + log2f(sum)) * kLn2 : -INFINITY;
     if (args.state_max != nullptr) args.state_max[state_head] = max * kLn2;
   }
 }

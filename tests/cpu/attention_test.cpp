@@ -9,6 +9,7 @@
 
 #include "chunktree/reference.hpp"
 #include "support/multi_query.hpp"
+#include "support/nan_inputs.hpp"
 #include "support/shape.hpp"
 #include "support/workload.hpp"
 
@@ -107,6 +108,45 @@ TEST(CpuAttention, OddShapes) {
     workload.add(std::vector<Token>(20, 2));
     workload.add(std::vector<Token>(1, 2));
     expect_matches_reference(workload, shape, {}, random);
+  }
+}
+
+// A NaN in q or in a key gives NaN in every output it reaches, through shared and private
+// states and their merge, whatever the item split; it never becomes the empty state.
+TEST(CpuAttention, NanInQueriesOrKeysReachesTheOutput) {
+  const Shape shape{4, 2, 64, 16, DType::bf16};
+  testing::Workload w = testing::nan_probe_workload(config_for(shape));
+  const auto seqs = static_cast<int>(w.seqs.size());
+  const std::int64_t b = seqs;
+  tools::Random random(11);
+  auto run = [&](const std::vector<float>& q, const PlanOptions& options) {
+    std::vector<float> out(q.size(), 0.0f);
+    std::vector<float> lse(static_cast<std::size_t>(seqs * shape.q_heads), 0.0f);
+    AttentionParams params;
+    params.num_q_heads = shape.q_heads;
+    const std::vector<std::int64_t> q_shape{b, shape.q_heads, shape.head_dim};
+    cpu::attend(w.cache, make_plan(w.cache, w.seqs, options), 0, ConstTensorView(q.data(), DType::f32, Device::cpu, q_shape),
+                TensorView{out.data(), DType::f32, Device::cpu, q_shape}, TensorView{lse.data(), DType::f32, Device::cpu, {b, shape.q_heads}},
+                params);
+    return std::pair{out, lse};
+  };
+  const std::size_t per_seq = static_cast<std::size_t>(shape.q_heads * shape.head_dim);
+  for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, 16}, PlanOptions{2, 32}}) {
+    std::vector<float> q(static_cast<std::size_t>(seqs) * per_seq);
+    for (float& value : q) value = round_to(shape.dtype, static_cast<float>(random.normal()));
+    q[2 * per_seq + 3 * static_cast<std::size_t>(shape.head_dim) + 5] = std::numeric_limits<float>::quiet_NaN();
+    const auto [out, lse] = run(q, options);
+    SCOPED_TRACE("NaN in q of sequence 2, head 3");
+    testing::expect_nan_exactly_where(out, lse, seqs, shape.q_heads, shape.head_dim, [](int s, int h) { return s == 2 && h == 3; });
+  }
+  testing::poison_shared_key(w, 20);
+  const int group = shape.q_heads / shape.kv_heads;
+  for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, 16}}) {
+    std::vector<float> q(static_cast<std::size_t>(seqs) * per_seq);
+    for (float& value : q) value = round_to(shape.dtype, static_cast<float>(random.normal()));
+    const auto [out, lse] = run(q, options);
+    SCOPED_TRACE("NaN in a shared key of kv head 0");
+    testing::expect_nan_exactly_where(out, lse, seqs, shape.q_heads, shape.head_dim, [&](int, int h) { return h / group == 0; });
   }
 }
 

@@ -11,6 +11,7 @@
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/levels.hpp"
 #include "support/levels.hpp"
+#include "support/nan_inputs.hpp"
 
 namespace chunktree {
 namespace {
@@ -217,6 +218,30 @@ TEST(CpuLevels, OddShapes) {
     SCOPED_TRACE("odd page sizes");
     check_levels(host, q_heads, random);
   }
+}
+
+// NaN in q or in a shared key reaches the outputs it touches as NaN, not as the empty state.
+TEST(CpuLevels, NanInQueriesOrKeysReachesTheOutput) {
+  tools::Random random(13);
+  const int q_heads = 4;
+  HostLevels host = empty_levels(3, 1);  // 2 kv heads
+  host.levels = {{HostShared{contiguous(random, host, 40), 0, 3}}};
+  for (int s = 0; s < 3; ++s) host.own.push_back(contiguous(random, host, 5 + s));
+  const int seqs = static_cast<int>(host.num_seqs);
+  std::vector<float> q = testing::random_queries(random, host.tokens(), q_heads, host.head_dim, host.dtype);
+  q[(1 * q_heads + 2) * host.head_dim + 7] = std::numeric_limits<float>::quiet_NaN();
+  const Outputs with_nan_query = run_levels(host, q, q_heads, DType::f32, DType::f32);
+  {
+    SCOPED_TRACE("NaN in q of sequence 1, head 2");
+    testing::expect_nan_exactly_where(with_nan_query.out, with_nan_query.lse, seqs, q_heads, host.head_dim,
+                                      [](int s, int h) { return s == 1 && h == 2; });
+  }
+  host.levels[0][0].kv.k.set(17 * host.kv_heads * host.head_dim + host.head_dim + 3, std::numeric_limits<float>::quiet_NaN());  // token 17, kv head 1
+  q = testing::random_queries(random, host.tokens(), q_heads, host.head_dim, host.dtype);
+  const Outputs with_nan_key = run_levels(host, q, q_heads, DType::f32, DType::f32);
+  SCOPED_TRACE("NaN in a shared key of kv head 1");
+  testing::expect_nan_exactly_where(with_nan_key.out, with_nan_key.lse, seqs, q_heads, host.head_dim,
+                                    [&](int, int h) { return h / (q_heads / host.kv_heads) == 1; });
 }
 
 // Segments of one call may share one page pool (an engine's paged KV), each listing its pages.

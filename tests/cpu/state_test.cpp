@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace chunktree {
@@ -26,6 +27,20 @@ TEST(StateMerger, EmptyStatesMergeWithoutNaN) {
   const auto [o2, lse2] = merge({{0.0f, -INFINITY}, {2.5f, 1.0f}, {0.0f, -INFINITY}});
   EXPECT_FLOAT_EQ(o2, 2.5f);
   EXPECT_FLOAT_EQ(lse2, 1.0f);
+}
+
+// A NaN state (from NaN scores) poisons the merge in any position; empty states after it do not
+// hide it, and it is never taken for the empty state.
+TEST(StateMerger, NanStatesPropagate) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const auto& states : {std::vector<std::pair<float, float>>{{nan, nan}, {2.5f, 1.0f}},
+                             std::vector<std::pair<float, float>>{{2.5f, 1.0f}, {nan, nan}},
+                             std::vector<std::pair<float, float>>{{0.0f, -INFINITY}, {nan, nan}, {0.0f, -INFINITY}},
+                             std::vector<std::pair<float, float>>{{2.5f, 1.0f}, {1.0f, nan}, {3.0f, 50.0f}}}) {
+    const auto [o, lse] = merge(states);
+    EXPECT_TRUE(std::isnan(o));
+    EXPECT_TRUE(std::isnan(lse));
+  }
 }
 
 TEST(StateMerger, MatchesTheWholeSoftmax) {

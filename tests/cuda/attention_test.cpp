@@ -11,6 +11,7 @@
 #include "chunktree/numeric.hpp"
 #include "chunktree/reference.hpp"
 #include "support/device_buffer.hpp"
+#include "support/nan_inputs.hpp"
 #include "support/shape.hpp"
 #include "support/workload.hpp"
 
@@ -209,6 +210,32 @@ TEST(CudaAttention, ThousandsOfSequencesOnASharedPrompt) {
     w.add(tokens);
   }
   check_workload(w, shape, random, PlanOptions{2, 256});
+}
+
+// NaN in q or in a shared key reaches the outputs it touches as NaN on both kernels (group 32
+// puts the shared span on wgmma tiles), never the empty state.
+TEST(CudaAttention, NanInQueriesOrKeysReachesTheOutput) {
+  REQUIRE_HOPPER();
+  for (const Shape& shape : {Shape{4, 2, 128, 16, DType::bf16}, Shape{64, 2, 128, 64, DType::f16}, Shape{8, 1, 64, 32, DType::bf16}}) {
+    SCOPED_TRACE(::testing::Message() << shape);
+    testing::Workload w = testing::nan_probe_workload(gpu_config(shape));
+    const int seqs = static_cast<int>(w.seqs.size());
+    const int group = shape.q_heads / shape.kv_heads;
+    tools::Random random(17);
+    for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, 16}}) {
+      std::vector<float> q = random_queries(w, shape, random);
+      q[(2 * static_cast<std::size_t>(shape.q_heads) + 3) * static_cast<std::size_t>(shape.head_dim) + 5] =
+          std::numeric_limits<float>::quiet_NaN();
+      const Outputs got = run_cuda(w, make_plan(w.cache, w.seqs, options), shape, q);
+      SCOPED_TRACE("NaN in q of sequence 2, head 3");
+      testing::expect_nan_exactly_where(got.out, got.lse, seqs, shape.q_heads, shape.head_dim, [](int s, int h) { return s == 2 && h == 3; });
+    }
+    testing::poison_shared_key(w, 20);
+    const std::vector<float> q = random_queries(w, shape, random);
+    const Outputs got = run_cuda(w, make_plan(w.cache, w.seqs), shape, q);
+    SCOPED_TRACE("NaN in a shared key of kv head 0");
+    testing::expect_nan_exactly_where(got.out, got.lse, seqs, shape.q_heads, shape.head_dim, [&](int, int h) { return h / group == 0; });
+  }
 }
 
 TEST(CudaAttention, WritesEveryOutputDtype) {
