@@ -29,7 +29,8 @@ DType dtype_of(const nb::dlpack::dtype& dtype, const char* what) {
   throw Error(ErrorCode::invalid_argument, std::string(what) + " must be float32, float16 or bfloat16");
 }
 
-// A view of a DLPack array: its device, dtype and shape; it must be C-contiguous.
+// A view of a DLPack array: its device, dtype and shape; it must be C-contiguous. An array without
+// elements addresses no memory, so any strides do (numpy gives such arrays strides of 0).
 template <typename Nd>
 BasicTensorView<std::conditional_t<std::is_same_v<Nd, Array>, const void*, void*>> view_of(const Nd& array, const char* what) {
   Device device = Device::cpu;
@@ -39,17 +40,22 @@ BasicTensorView<std::conditional_t<std::is_same_v<Nd, Array>, const void*, void*
     throw Error(ErrorCode::invalid_argument, std::string(what) + " must live on the CPU or a CUDA GPU");
   }
   std::vector<std::int64_t> shape(array.ndim());
-  std::int64_t expected_stride = 1;
-  for (std::size_t i = array.ndim(); i-- > 0;) {
-    shape[i] = static_cast<std::int64_t>(array.shape(i));
-    if (shape[i] != 1 && array.stride(i) != expected_stride) {
-      throw Error(ErrorCode::invalid_argument, std::string(what) + " must be C-contiguous (row-major, no gaps); call .contiguous() or np.ascontiguousarray first");
+  for (std::size_t i = 0; i < array.ndim(); ++i) shape[i] = static_cast<std::int64_t>(array.shape(i));
+  if (array.size() != 0) {
+    std::int64_t expected_stride = 1;
+    for (std::size_t i = array.ndim(); i-- > 0;) {
+      if (shape[i] != 1 && array.stride(i) != expected_stride) {
+        throw Error(ErrorCode::invalid_argument, std::string(what) + " must be C-contiguous (row-major, no gaps); call .contiguous() or np.ascontiguousarray first");
+      }
+      expected_stride *= shape[i];
     }
-    expected_stride *= shape[i];
   }
   return {const_cast<void*>(static_cast<const void*>(array.data())), dtype_of(array.dtype(), what), device, std::move(shape)};
 }
 
+// The bindings convert their arrays in statements of their own, inputs before outputs: the
+// arguments of one call are evaluated in an unspecified order (GCC: right to left), and the error
+// should name the first wrong input, not an output allocated like it.
 ConstTensorView in(const Array& array, const char* what) {
   auto view = view_of(array, what);
   return ConstTensorView(view.data, view.dtype, view.device, view.shape);
@@ -62,7 +68,10 @@ TensorView optional_out(const std::optional<MutableArray>& array, const char* wh
   return array ? out(*array, what) : TensorView{};
 }
 
-std::vector<Slot> slots_of(const nb::ndarray<const std::int32_t, nb::ndim<2>, nb::device::cpu, nb::c_contig>& slots) {
+// Slots exactly as the package hands them over: int32 [n, 2] on the host, read through their strides.
+using SlotArray = nb::ndarray<const std::int32_t, nb::ndim<2>, nb::device::cpu>;
+
+std::vector<Slot> slots_of(const SlotArray& slots) {
   if (slots.shape(1) != 2) throw Error(ErrorCode::invalid_argument, "slots must have shape [n, 2] (chunk, offset)");
   std::vector<Slot> result(slots.shape(0));
   for (std::size_t i = 0; i < result.size(); ++i) result[i] = Slot{slots(i, 0), slots(i, 1)};
@@ -173,8 +182,13 @@ NB_MODULE(_core, m) {
            })
       .def("remove", [](PrefixCache& cache, std::uint64_t seq) { cache.remove(seq_of(seq)); })
       .def("write_kv",
-           [](PrefixCache& cache, int layer, const nb::ndarray<const std::int32_t, nb::ndim<2>, nb::device::cpu, nb::c_contig>& slots,
-              const Array& k, const Array& v) { cache.write_kv(layer, slots_of(slots), in(k, "k"), in(v, "v")); })
+           [](PrefixCache& cache, int layer, const SlotArray& slots, const Array& k, const Array& v) {
+             const ConstTensorView k_view = in(k, "k");
+             const ConstTensorView v_view = in(v, "v");
+             cache.write_kv(layer, slots_of(slots), k_view, v_view);
+           },
+           // Exactly int32 [n, 2]: the package validates slots, and a silent cast here would wrap or truncate them.
+           nb::arg("layer"), nb::arg("slots").noconvert(), nb::arg("k"), nb::arg("v"))
       .def("stats",
            [](const PrefixCache& cache) {
              const CacheStats s = cache.stats();
@@ -242,7 +256,10 @@ NB_MODULE(_core, m) {
       [](const PrefixCache& cache, const Plan& plan, int layer, const Array& q, const MutableArray& o, const std::optional<MutableArray>& lse,
          int num_q_heads, float scale, int num_threads) {
         nb::gil_scoped_release release;
-        cpu::attend(cache, plan, layer, in(q, "q"), out(o, "out"), optional_out(lse, "lse"), params_of(num_q_heads, scale, num_threads));
+        const ConstTensorView q_view = in(q, "q");
+        const TensorView o_view = out(o, "out");
+        const TensorView lse_view = optional_out(lse, "lse");
+        cpu::attend(cache, plan, layer, q_view, o_view, lse_view, params_of(num_q_heads, scale, num_threads));
       },
       nb::arg("cache"), nb::arg("plan"), nb::arg("layer"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("num_q_heads"),
       nb::arg("scale"), nb::arg("num_threads"));
@@ -259,7 +276,10 @@ NB_MODULE(_core, m) {
       "cuda_attend",
       [](const PrefixCache& cache, const cuda::DevicePlan& plan, int layer, const Array& q, const MutableArray& o,
          const std::optional<MutableArray>& lse, std::uintptr_t stream) {
-        cuda::attend(cache, plan, layer, in(q, "q"), out(o, "out"), optional_out(lse, "lse"), reinterpret_cast<void*>(stream));
+        const ConstTensorView q_view = in(q, "q");
+        const TensorView o_view = out(o, "out");
+        const TensorView lse_view = optional_out(lse, "lse");
+        cuda::attend(cache, plan, layer, q_view, o_view, lse_view, reinterpret_cast<void*>(stream));
       },
       nb::arg("cache"), nb::arg("plan"), nb::arg("layer"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("stream"));
 
@@ -295,7 +315,10 @@ NB_MODULE(_core, m) {
       "cpu_attend_levels",
       [](const Levels& levels, const Array& q, const MutableArray& o, const std::optional<MutableArray>& lse, float scale, int num_threads) {
         nb::gil_scoped_release release;
-        cpu::attend_levels(levels, in(q, "q"), out(o, "out"), optional_out(lse, "lse"), params_of(0, scale, num_threads));
+        const ConstTensorView q_view = in(q, "q");
+        const TensorView o_view = out(o, "out");
+        const TensorView lse_view = optional_out(lse, "lse");
+        cpu::attend_levels(levels, q_view, o_view, lse_view, params_of(0, scale, num_threads));
       },
       nb::arg("levels"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("scale"), nb::arg("num_threads"));
 
@@ -310,7 +333,10 @@ NB_MODULE(_core, m) {
   m.def(
       "cuda_attend_levels",
       [](const cuda::LevelsPlan& plan, const Array& q, const MutableArray& o, const std::optional<MutableArray>& lse, std::uintptr_t stream) {
-        cuda::attend_levels(plan, in(q, "q"), out(o, "out"), optional_out(lse, "lse"), reinterpret_cast<void*>(stream));
+        const ConstTensorView q_view = in(q, "q");
+        const TensorView o_view = out(o, "out");
+        const TensorView lse_view = optional_out(lse, "lse");
+        cuda::attend_levels(plan, q_view, o_view, lse_view, reinterpret_cast<void*>(stream));
       },
       nb::arg("plan"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("stream"));
 
@@ -318,20 +344,33 @@ NB_MODULE(_core, m) {
       "merge_state",
       [](const Array& a_o, const Array& a_lse, const Array& b_o, const Array& b_lse, const MutableArray& out_o, const MutableArray& out_lse,
          std::uintptr_t stream) {
-        merge_state(in(a_o, "a_o"), in(a_lse, "a_lse"), in(b_o, "b_o"), in(b_lse, "b_lse"), out(out_o, "out_o"), out(out_lse, "out_lse"),
-                    reinterpret_cast<void*>(stream));
+        const ConstTensorView a_o_view = in(a_o, "a_o");
+        const ConstTensorView a_lse_view = in(a_lse, "a_lse");
+        const ConstTensorView b_o_view = in(b_o, "b_o");
+        const ConstTensorView b_lse_view = in(b_lse, "b_lse");
+        const TensorView out_o_view = out(out_o, "out_o");
+        const TensorView out_lse_view = out(out_lse, "out_lse");
+        merge_state(a_o_view, a_lse_view, b_o_view, b_lse_view, out_o_view, out_lse_view, reinterpret_cast<void*>(stream));
       },
       nb::arg("a_o"), nb::arg("a_lse"), nb::arg("b_o"), nb::arg("b_lse"), nb::arg("out_o"), nb::arg("out_lse"), nb::arg("stream"));
   m.def(
       "merge_state_in_place",
       [](const MutableArray& o, const MutableArray& lse, const Array& other_o, const Array& other_lse, std::uintptr_t stream) {
-        merge_state_in_place(out(o, "o"), out(lse, "lse"), in(other_o, "other_o"), in(other_lse, "other_lse"), reinterpret_cast<void*>(stream));
+        const TensorView o_view = out(o, "o");
+        const TensorView lse_view = out(lse, "lse");
+        const ConstTensorView other_o_view = in(other_o, "other_o");
+        const ConstTensorView other_lse_view = in(other_lse, "other_lse");
+        merge_state_in_place(o_view, lse_view, other_o_view, other_lse_view, reinterpret_cast<void*>(stream));
       },
       nb::arg("o"), nb::arg("lse"), nb::arg("other_o"), nb::arg("other_lse"), nb::arg("stream"));
   m.def(
       "merge_states",
       [](const Array& o, const Array& lse, const MutableArray& out_o, const MutableArray& out_lse, std::uintptr_t stream) {
-        merge_states(in(o, "o"), in(lse, "lse"), out(out_o, "out_o"), out(out_lse, "out_lse"), reinterpret_cast<void*>(stream));
+        const ConstTensorView o_view = in(o, "o");
+        const ConstTensorView lse_view = in(lse, "lse");
+        const TensorView out_o_view = out(out_o, "out_o");
+        const TensorView out_lse_view = out(out_lse, "out_lse");
+        merge_states(o_view, lse_view, out_o_view, out_lse_view, reinterpret_cast<void*>(stream));
       },
       nb::arg("o"), nb::arg("lse"), nb::arg("out_o"), nb::arg("out_lse"), nb::arg("stream"));
 }

@@ -125,3 +125,36 @@ def test_merge_primitives(rng):
     np.testing.assert_array_equal(unchanged[0], o[0])
     with pytest.raises(ValueError, match="shape"):
         chunktree.merge_state(o[0], lse[0], o[1][:2], lse[1][:2])
+
+
+# ------------------------------------------------------------------------------------------------
+# Zero tokens: arrays without elements are valid wherever no tokens are meaningful
+
+def empty_states(heads=Q_HEADS):
+    return np.zeros((0, heads, DIM), np.float32), np.zeros((0, heads), np.float32)
+
+
+def test_attend_with_an_empty_batch():
+    tree = random_tree(cache_f32(), KV_HEADS, DIM, seed=9, sequences=2)
+    plan = chunktree.make_plan(tree.cache, [])
+    q, _ = empty_states()
+    out, lse = chunktree.attend(tree.cache, plan, q, return_lse=True)
+    assert out.shape == (0, Q_HEADS, DIM) and lse.shape == (0, Q_HEADS)
+
+
+def test_merges_of_no_tokens():
+    o, lse = empty_states()
+    merged_o, merged_lse = chunktree.merge_state(o, lse, o, lse)
+    assert merged_o.shape == o.shape and merged_lse.shape == lse.shape
+    chunktree.merge_state_in_place(o.copy(), lse.copy(), o, lse)
+    stacked_o, stacked_lse = chunktree.merge_states(np.zeros((0, 3, Q_HEADS, DIM), np.float32), np.zeros((0, 3, Q_HEADS), np.float32))
+    assert stacked_o.shape == o.shape and stacked_lse.shape == lse.shape
+
+
+@pytest.mark.xfail(reason="cpu::attend_levels refuses q of 0 tokens ('it needs at least one token'): the C++ side's to decide")
+def test_levels_of_no_sequences():
+    prompt = np.zeros((8, KV_HEADS, DIM), np.float32)
+    q, _ = empty_states()
+    for levels in (chunktree.Levels([]), chunktree.Levels([[chunktree.SharedSegment(chunktree.KvSegment(prompt, prompt), 0, 0)]])):
+        out, lse = chunktree.attend_levels(levels, q, return_lse=True)
+        assert out.shape == q.shape and lse.shape == (0, Q_HEADS)

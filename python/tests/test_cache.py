@@ -64,3 +64,17 @@ def test_write_kv_rejects_non_contiguous_and_wrong_dtypes():
         cache.write_kv(0, added.slots, k, k)
     with pytest.raises(ValueError, match="float32, float16 or bfloat16"):
         cache.write_kv(0, added.slots, np.zeros((4, 2, 64), np.int32), np.zeros((4, 2, 64), np.int32))
+
+
+def test_write_kv_of_a_fully_cached_add_writes_nothing():
+    cache = make_cache()
+    first = cache.add(list(range(20)))
+    cache.write_kv(0, first.slots, np.ones((20, 2, 64), np.float32), np.ones((20, 2, 64), np.float32))
+    again = cache.add(list(range(20)))
+    assert again.cached_tokens == 20 and again.slots.shape == (0, 2)
+    before = cache.stats()
+    empty = np.zeros((0, 2, 64), np.float32)  # numpy gives arrays of no elements strides of 0
+    cache.write_kv(0, again.slots, empty, empty)
+    assert cache.stats() == before
+    with pytest.raises(ValueError, match=r"\[0, 2, 64\]"):  # KV for no slots is no tokens
+        cache.write_kv(0, again.slots, np.zeros((1, 2, 64), np.float32), np.zeros((1, 2, 64), np.float32))
