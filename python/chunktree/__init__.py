@@ -10,14 +10,21 @@ CPU. They must be C-contiguous; dtypes are bfloat16, float16 or float32 (float32
     plan = chunktree.make_plan(cache, [added.seq, ...]) # rebuild whenever the tree changes
     out = chunktree.attend(cache, plan, q)              # q [batch, q_heads, head_dim]
 
-Errors: ValueError for a bad argument (the message says what to fix), KeyError for an unknown
-sequence handle, chunktree.CapacityError when the chunk pool is full, NotImplementedError for what
-this build or device cannot run, RuntimeError for a failed CUDA call. A failed call leaves the
-cache unchanged.
+Errors: ValueError for a bad argument (the message says what to fix), TypeError for an argument of
+the wrong type (the message names it and what it must be), KeyError for an unknown sequence handle,
+chunktree.CapacityError when the chunk pool is full, NotImplementedError for what this build or
+device cannot run, RuntimeError for a failed CUDA call. A failed call leaves the cache unchanged.
+
+Threads: a PrefixCache is not thread-safe. Read-only calls (attend, make_plan, stats, tokens, ...)
+may run concurrently on one cache; a mutation (add, append, fork, remove, write_kv) must not overlap
+any other call on the same cache (where the cache detects such a conflict it raises ValueError).
+Different caches are independent.
 """
 
 from __future__ import annotations
 
+import numbers
+import operator
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _core
@@ -69,7 +76,7 @@ def _empty(like: Array, shape: Tuple[int, ...], dtype: Optional[str] = None) -> 
 def _stream(array: Array, stream: Optional[int]) -> int:
     """The CUDA stream to enqueue on: the given handle, else the array library's current stream."""
     if stream is not None:
-        return int(stream)
+        return _integer(stream, "stream (a cudaStream_t handle)", bounds=_UINT64)
     library = _library(array)
     if library == "torch" and _on_cuda(array):
         import torch
@@ -80,13 +87,97 @@ def _stream(array: Array, stream: Optional[int]) -> int:
     return 0
 
 
-def _slots(slots: Any):
+# ------------------------------------------------------------------------------------------------
+# Arguments: checked here, so that a wrong one is a TypeError or ValueError that names it
+
+_INT32 = (-2**31, 2**31 - 1)
+_UINT64 = (0, 2**64 - 1)
+
+
+def _integer(value: Any, name: str, bounds: Optional[Tuple[int, int]] = _INT32) -> int:
+    """value as an int within bounds (None: any); bools and floats are not ints."""
+    if not isinstance(value, bool):
+        try:
+            result = operator.index(value)
+        except TypeError:
+            pass
+        else:
+            if bounds is not None and not bounds[0] <= result <= bounds[1]:
+                raise ValueError(f"{name} must be within [{bounds[0]}, {bounds[1]}], got {result}")
+            return result
+    raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _instance(value: Any, kind: type, name: str, expected: str) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    return value
+
+
+def _handle(value: Any, name: str = "seq") -> int:
+    """A sequence handle; an int that no handle can be is unknown (KeyError), like a removed one."""
+    handle = _integer(value, name, bounds=None)
+    if not _UINT64[0] <= handle <= _UINT64[1]:
+        raise KeyError(f"{name}: {handle} is not a sequence handle; use a handle returned by add or fork")
+    return handle
+
+
+def _is_sequence(value: Any) -> bool:
+    """A list, tuple, range or array: something with a length that can be indexed, but no string."""
+    return hasattr(value, "__len__") and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes, dict))
+
+
+def _sequence(value: Any, name: str, expected: str) -> tuple:
+    if not _is_sequence(value):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    return tuple(value)
+
+
+def _array(value: Any, name: str, layout: str) -> Array:
+    """value if it is an array (DLPack) of as many dimensions as `layout` names ("[tokens, heads]")."""
+    if not (hasattr(value, "__dlpack__") and hasattr(value, "shape")):
+        raise TypeError(f"{name} must be an array {layout} (torch, cupy, jax or numpy), got {type(value).__name__}")
+    dims = layout.count(",") + 1
+    if len(value.shape) != dims:
+        raise ValueError(f"{name} must have {dims} dimensions {layout}, got shape {tuple(value.shape)}")
+    return value
+
+
+def _int32_array(values: Any, name: str, shape: Tuple[Optional[int], ...], layout: str):
+    """values (a numpy array, a CPU tensor, or nested lists of ints) as a C-contiguous numpy int32
+    array of `shape` (None: any extent). Nothing is converted silently: floats, bools, values that
+    int32 cannot hold, and any other shape are refused rather than truncated, wrapped or reshaped."""
     import numpy
-    return numpy.ascontiguousarray(numpy.asarray(slots, dtype=numpy.int32).reshape(-1, 2))
+    if _on_cuda(values):
+        raise ValueError(f"{name} must be a host array {layout}, got one on a CUDA device; pass .cpu() of it")
+    if not _is_sequence(values):
+        raise TypeError(f"{name} must be {layout} ints (a numpy array, a CPU tensor or a list), got {type(values).__name__}")
+    try:
+        array = numpy.asarray(values)
+    except (TypeError, ValueError) as error:  # ragged lists, arrays numpy cannot read
+        raise ValueError(f"{name} must be {layout} ints, got a {type(values).__name__} that is not one: {error}") from None
+    if array.ndim != len(shape) or any(want is not None and got != want for want, got in zip(shape, array.shape)):
+        raise ValueError(f"{name} must have shape {layout}, got shape {tuple(array.shape)}")
+    untyped_empty = array.size == 0 and not hasattr(values, "dtype")  # numpy reads an empty list as float64
+    if array.dtype.kind not in "iu" and not untyped_empty:
+        raise ValueError(f"{name} must hold ints (an integer dtype; not bool or float), got dtype {array.dtype}")
+    if array.size and (array.min() < _INT32[0] or array.max() > _INT32[1]):
+        raise ValueError(f"{name} must hold int32 values, got values from {array.min()} to {array.max()}")
+    return numpy.ascontiguousarray(array, dtype=numpy.int32)
 
 
 # ------------------------------------------------------------------------------------------------
 # The prefix cache
+
+def _tokens(tokens: Any) -> List[int]:
+    return _int32_array(tokens, "tokens", (None,), "[n]").tolist()
+
 
 class AddResult(NamedTuple):
     """What PrefixCache.add returns."""
@@ -111,29 +202,40 @@ class PrefixCache:
 
     def __init__(self, num_kv_heads: int, head_dim: int, capacity_chunks: int, *, num_layers: int = 1, chunk_size: int = 64,
                  dtype: str = "bf16", device: str = "cpu") -> None:
-        self._cache = _core.PrefixCache(num_layers, num_kv_heads, head_dim, chunk_size, dtype, capacity_chunks, device)
+        self._cache = _core.PrefixCache(_integer(num_layers, "num_layers"), _integer(num_kv_heads, "num_kv_heads"),
+                                        _integer(head_dim, "head_dim"), _integer(chunk_size, "chunk_size"),
+                                        _instance(dtype, str, "dtype", "'bf16', 'f16' or 'f32'"),
+                                        _integer(capacity_chunks, "capacity_chunks"), _instance(device, str, "device", "'cpu' or 'cuda'"))
 
     def add(self, tokens: Sequence[int]) -> AddResult:
         """Adds a sequence; its longest cached prefix is shared, the rest gets new slots."""
-        seq, cached, slots = self._cache.add(list(tokens))
+        seq, cached, slots = self._cache.add(_tokens(tokens))
         return AddResult(seq, cached, slots)
 
     def append(self, seq: int, tokens: Sequence[int]) -> Any:
         """Extends a sequence (decode: one token or several); returns the new tokens' slots [n, 2]."""
-        return self._cache.append(seq, list(tokens))
+        return self._cache.append(_handle(seq), _tokens(tokens))
 
     def fork(self, seq: int, n: int = 1) -> List[int]:
         """n new sequences that share everything `seq` holds so far; `seq` itself stays."""
-        return self._cache.fork(seq, n)
+        return self._cache.fork(_handle(seq), _integer(n, "n"))
 
     def remove(self, seq: int) -> None:
         """Drops a sequence; chunks no other sequence uses return to the pool."""
-        self._cache.remove(seq)
+        self._cache.remove(_handle(seq))
 
     def write_kv(self, layer: int, slots: Any, k: Array, v: Array) -> None:
         """Writes K and V, each [len(slots), num_kv_heads, head_dim] (host or device, float32 or the
-        cache's dtype), into reserved slots of one layer."""
-        self._cache.write_kv(layer, _slots(slots), k, v)
+        cache's dtype), into `slots` of one layer.
+
+        slots: exactly [n, 2] ints (chunk, offset), as add and append return them: a numpy array, a
+        CPU tensor or nested lists; anything else (another shape, floats, bools, values past int32)
+        is a ValueError, never reshaped or converted. Write the slots that add or append returned for
+        a sequence that is still in the cache; a slot that holds no live token is refused. Writing a
+        slot again overwrites that token's KV for every sequence that shares it."""
+        slots = _int32_array(slots, "slots", (None, 2), "[n, 2] (chunk, offset)")
+        layout = "[n, num_kv_heads, head_dim]"
+        self._cache.write_kv(_integer(layer, "layer"), slots, _array(k, "k", layout), _array(v, "v", layout))
 
     def stats(self) -> dict:
         """capacity_chunks, chunks_in_use, tokens_stored (shared ones once), tokens_without_sharing,
@@ -141,17 +243,20 @@ class PrefixCache:
         return self._cache.stats()
 
     def __contains__(self, seq: int) -> bool:
-        return self._cache.contains(seq)
+        try:
+            return self._cache.contains(_handle(seq))
+        except KeyError:
+            return False
 
     def length(self, seq: int) -> int:
-        return self._cache.length(seq)
+        return self._cache.length(_handle(seq))
 
     def tokens(self, seq: int) -> List[int]:
-        return self._cache.tokens(seq)
+        return self._cache.tokens(_handle(seq))
 
     def slots(self, seq: int) -> Any:
         """Every token's slot [length, 2] (chunk, offset), in order."""
-        return self._cache.slots(seq)
+        return self._cache.slots(_handle(seq))
 
     @property
     def version(self) -> int:
@@ -216,19 +321,28 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
         queries_per_seq: the last queries_per_seq tokens of every sequence are its query tokens,
             each seeing the sequence up to itself (speculative decoding, prefill suffixes).
     """
-    batch = [int(seq) for seq in batch]
+    _instance(cache, PrefixCache, "cache", "a chunktree.PrefixCache")
+    batch = [_handle(seq, f"batch[{i}]") for i, seq in enumerate(_sequence(batch, "batch", "a list of sequence handles"))]
+    min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
+    queries_per_seq = _integer(queries_per_seq, "queries_per_seq")
+    heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
     if max_item_tokens is None:
         max_item_tokens = 0
         if cache.device == "cuda":
-            heads = num_q_heads or cache.config["num_kv_heads"]
             max_item_tokens = _core.suggest_max_item_tokens(cache._cache, batch, heads, min_shared_rows, queries_per_seq)
+    max_item_tokens = _integer(max_item_tokens, "max_item_tokens")
     return Plan(cache, _core.make_plan(cache._cache, batch, min_shared_rows, max_item_tokens, queries_per_seq))
 
 
+_Q_LAYOUT = "[tokens, q_heads, head_dim]"
+
+
 def _outputs(q: Array, out: Optional[Array], lse: Optional[Array], return_lse: bool):
-    if out is None:
-        out = _empty(q, tuple(q.shape))
-    if lse is None and return_lse:
+    """out (like q) and lse ([tokens, q_heads] float32, or None): the given arrays, else new ones."""
+    out = _empty(q, tuple(q.shape)) if out is None else _array(out, "out", _Q_LAYOUT)
+    if lse is not None:
+        lse = _array(lse, "lse", "[tokens, q_heads]")
+    elif return_lse:
         lse = _empty(q, (q.shape[0], q.shape[1]), "float32")
     return out, lse
 
@@ -244,15 +358,19 @@ def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Opt
     [batch · queries_per_seq, num_q_heads] in float32, natural log. On the GPU the call is enqueued
     on `stream` (default: the current torch or cupy stream of q) and returns at once.
     """
+    _instance(cache, PrefixCache, "cache", "a chunktree.PrefixCache")
+    _instance(plan, Plan, "plan", "a chunktree.Plan (from make_plan)")
     if plan._cache is not cache:
         raise ValueError("the plan was made for another cache; make a plan for this one")
-    heads = num_q_heads or int(q.shape[1])
-    scale = 0.0 if scale is None else float(scale)
+    q = _array(q, "q", _Q_LAYOUT)
+    heads = int(q.shape[1]) if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
+    scale = 0.0 if scale is None else _real(scale, "scale")
+    layer = _integer(layer, "layer")
     out, lse = _outputs(q, out, lse, return_lse)
     if cache.device == "cuda":
         _core.cuda_attend(cache._cache, plan._device_plan(heads, scale), layer, q, out, lse, _stream(q, stream))
     else:
-        _core.cpu_attend(cache._cache, plan._plan, layer, q, out, lse, heads, scale, num_threads)
+        _core.cpu_attend(cache._cache, plan._plan, layer, q, out, lse, heads, scale, _integer(num_threads, "num_threads"))
     return (out, lse) if lse is not None else out
 
 
@@ -267,13 +385,15 @@ class KvSegment:
     copied: keep them where they are while plans that use them live."""
 
     def __init__(self, k: Array, v: Array, length: Optional[int] = None, pages: Optional[Sequence[int]] = None) -> None:
+        layout = "[n, kv_heads, head_dim]" if pages is None else "[num_pages, page_size, kv_heads, head_dim]"
+        k, v = _array(k, "k", layout), _array(v, "v", layout)
         if length is None:
             if pages is not None:
                 raise ValueError("a paged KvSegment needs its length")
             length = int(k.shape[0])
         # Read-only: plans hold the arrays' addresses, so the arrays stay referenced here.
-        self._k, self._v, self._length = k, v, int(length)
-        self._pages = tuple(int(p) for p in pages) if pages is not None else ()
+        self._k, self._v, self._length = k, v, _integer(length, "length")
+        self._pages = tuple(_int32_array(pages, "pages", (None,), "[num_pages]").tolist()) if pages is not None else ()
         self._segment = _core.KvSegment(k, v, self._length, list(self._pages))
 
     k = property(lambda self: self._k, doc="K: [n, kv_heads, head_dim], or a page pool")
@@ -298,10 +418,16 @@ class Levels:
 
     def __init__(self, levels: Sequence[Sequence[SharedSegment]], own: Sequence[KvSegment] = (), queries_per_seq: int = 1) -> None:
         # Read-only (tuples): uploaded plans are kept per q shape and would not see changes.
-        self._level_list = tuple(tuple(level) for level in levels)
-        self._own = tuple(own)
-        self._queries = int(queries_per_seq)
-        self._levels = _core.Levels([[(s.kv._segment, int(s.seq_begin), int(s.seq_end)) for s in level] for level in self._level_list],
+        self._level_list = tuple(
+            tuple(_instance(shared, SharedSegment, f"levels[{i}][{j}]", "a chunktree.SharedSegment")
+                  for j, shared in enumerate(_sequence(level, f"levels[{i}]", "a list of SharedSegment")))
+            for i, level in enumerate(_sequence(levels, "levels", "a list of levels (lists of SharedSegment)")))
+        self._own = tuple(_instance(segment, KvSegment, f"own[{i}]", "a chunktree.KvSegment")
+                          for i, segment in enumerate(_sequence(own, "own", "a list of KvSegment")))
+        self._queries = _integer(queries_per_seq, "queries_per_seq")
+        self._levels = _core.Levels([[(_instance(s.kv, KvSegment, f"levels[{i}][{j}].kv", "a chunktree.KvSegment")._segment,
+                                       _integer(s.seq_begin, f"levels[{i}][{j}].seq_begin"), _integer(s.seq_end, f"levels[{i}][{j}].seq_end"))
+                                      for j, s in enumerate(level)] for i, level in enumerate(self._level_list)],
                                     [segment._segment for segment in self._own], self._queries)
         self._plans: dict = {}
 
@@ -322,31 +448,40 @@ def attend_levels(levels: Levels, q: Array, *, out: Optional[Array] = None, lse:
     head_dim]; returns out like q and, with return_lse, lse [num_seqs · queries_per_seq, q_heads]
     (float32). Everything on the CPU, or everything on one GPU (bf16/f16; the first call with a q of
     a new shape uploads a plan and keeps it on `levels`)."""
-    scale = 0.0 if scale is None else float(scale)
+    _instance(levels, Levels, "levels", "a chunktree.Levels")
+    q = _array(q, "q", _Q_LAYOUT)
+    scale = 0.0 if scale is None else _real(scale, "scale")
     out, lse = _outputs(q, out, lse, return_lse)
     if _on_cuda(q):
         _core.cuda_attend_levels(levels._device_plan(q, scale), q, out, lse, _stream(q, stream))
     else:
-        _core.cpu_attend_levels(levels._levels, q, out, lse, scale, num_threads)
+        _core.cpu_attend_levels(levels._levels, q, out, lse, scale, _integer(num_threads, "num_threads"))
     return (out, lse) if lse is not None else out
 
 
 # ------------------------------------------------------------------------------------------------
 # Merge primitives
 
+_O_LAYOUT = "[tokens, heads, head_dim]"
+_LSE_LAYOUT = "[tokens, heads]"
+
 def merge_state(a_o: Array, a_lse: Array, b_o: Array, b_lse: Array, out_o: Optional[Array] = None, out_lse: Optional[Array] = None,
                 stream: Optional[int] = None) -> Tuple[Array, Array]:
     """The merge of two attention states: o [tokens, heads, head_dim], lse [tokens, heads] (float32,
     natural log). The empty state (o = 0, lse = -inf) changes nothing; the result never holds NaN
     from it, and repeated calls give the same bits. out_o/out_lse may be a's or b's arrays."""
-    out_o = _empty(a_o, tuple(a_o.shape)) if out_o is None else out_o
-    out_lse = _empty(a_lse, tuple(a_lse.shape), "float32") if out_lse is None else out_lse
+    a_o, b_o = _array(a_o, "a_o", _O_LAYOUT), _array(b_o, "b_o", _O_LAYOUT)
+    a_lse, b_lse = _array(a_lse, "a_lse", _LSE_LAYOUT), _array(b_lse, "b_lse", _LSE_LAYOUT)
+    out_o = _empty(a_o, tuple(a_o.shape)) if out_o is None else _array(out_o, "out_o", _O_LAYOUT)
+    out_lse = _empty(a_lse, tuple(a_lse.shape), "float32") if out_lse is None else _array(out_lse, "out_lse", _LSE_LAYOUT)
     _core.merge_state(a_o, a_lse, b_o, b_lse, out_o, out_lse, _stream(a_o, stream))
     return out_o, out_lse
 
 
 def merge_state_in_place(o: Array, lse: Array, other_o: Array, other_lse: Array, stream: Optional[int] = None) -> None:
     """(o, lse) = merge((o, lse), (other_o, other_lse)), written into o and lse."""
+    o, other_o = _array(o, "o", _O_LAYOUT), _array(other_o, "other_o", _O_LAYOUT)
+    lse, other_lse = _array(lse, "lse", _LSE_LAYOUT), _array(other_lse, "other_lse", _LSE_LAYOUT)
     _core.merge_state_in_place(o, lse, other_o, other_lse, _stream(o, stream))
 
 
@@ -354,8 +489,9 @@ def merge_states(o: Array, lse: Array, out_o: Optional[Array] = None, out_lse: O
                  stream: Optional[int] = None) -> Tuple[Array, Array]:
     """Merges n states per token in order: o [tokens, n, heads, head_dim], lse [tokens, n, heads] into
     [tokens, heads, head_dim] and [tokens, heads]."""
+    o, lse = _array(o, "o", "[tokens, n, heads, head_dim]"), _array(lse, "lse", "[tokens, n, heads]")
     shape = tuple(o.shape)
-    out_o = _empty(o, (shape[0], shape[2], shape[3])) if out_o is None else out_o
-    out_lse = _empty(lse, (shape[0], shape[2]), "float32") if out_lse is None else out_lse
+    out_o = _empty(o, (shape[0], shape[2], shape[3])) if out_o is None else _array(out_o, "out_o", _O_LAYOUT)
+    out_lse = _empty(lse, (shape[0], shape[2]), "float32") if out_lse is None else _array(out_lse, "out_lse", _LSE_LAYOUT)
     _core.merge_states(o, lse, out_o, out_lse, _stream(o, stream))
     return out_o, out_lse
