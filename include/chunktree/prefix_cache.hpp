@@ -91,7 +91,8 @@ class PrefixCache {
 
   const CacheConfig& config() const;
 
-  // Adds a sequence. Its longest cached prefix is shared; the rest gets new slots.
+  // Adds a sequence. Its longest cached prefix (the longest common prefix with any live
+  // sequence) is shared; the rest gets new slots.
   AddResult add(std::span<const Token> tokens);
   // Extends a sequence (decode: one token or several); returns a slot per new token.
   std::vector<Slot> append(SeqId seq, std::span<const Token> tokens);

@@ -276,32 +276,32 @@ struct PrefixCache::Impl {
     std::int32_t partial_child = kNoNode;  // child of `node` matched only in part
     std::size_t partial_length = 0;
   };
+  // The longest prefix of `tokens` that the tree holds. Siblings may begin with the same tokens
+  // (append gives every decode step fresh slots, so it never reuses a child), and the longest
+  // match may run down any of them: the search follows every child whose whole edge matches,
+  // so it costs the part of the tree that holds prefixes of `tokens`, each node once. Of equally
+  // long matches, one that ends where a node ends wins: it needs no split.
   Match match(std::span<const Token> tokens) const {
-    Match m;
-    while (m.matched < tokens.size()) {
-      std::int32_t best = kNoNode;
-      std::size_t best_length = 0;
-      for (std::int32_t child : nodes[static_cast<std::size_t>(m.node)].children) {
+    Match best;
+    std::vector<std::pair<std::int32_t, std::size_t>> pending{{kRoot, 0}};  // fully matched nodes, tokens through them
+    while (!pending.empty()) {
+      const auto [node, matched] = pending.back();
+      pending.pop_back();
+      if (matched > best.matched || (matched == best.matched && best.partial_child != kNoNode)) best = Match{node, matched};
+      if (matched == tokens.size()) return best;  // every token, ending where a node ends: nothing is better
+      for (std::int32_t child : nodes[static_cast<std::size_t>(node)].children) {
         const auto& edge = nodes[static_cast<std::size_t>(child)].tokens;
-        const std::size_t limit = std::min(edge.size(), tokens.size() - m.matched);
+        const std::size_t limit = std::min(edge.size(), tokens.size() - matched);
         std::size_t length = 0;
-        while (length < limit && edge[length] == tokens[m.matched + length]) ++length;
-        if (length > best_length) {
-          best = child;
-          best_length = length;
+        while (length < limit && edge[length] == tokens[matched + length]) ++length;
+        if (length == edge.size()) {
+          pending.emplace_back(child, matched + length);
+        } else if (matched + length > best.matched) {
+          best = Match{node, matched + length, child, length};
         }
       }
-      if (best == kNoNode) break;
-      if (best_length < nodes[static_cast<std::size_t>(best)].tokens.size()) {
-        m.partial_child = best;
-        m.partial_length = best_length;
-        m.matched += best_length;
-        break;
-      }
-      m.node = best;
-      m.matched += best_length;
     }
-    return m;
+    return best;
   }
 
   void touch() { version = next_version(); }

@@ -103,6 +103,40 @@ TEST(PrefixCache, BranchInsideAChunkKeepsTheSharedPartShared) {
   EXPECT_EQ(cache.stats().chunks_in_use, 4);
 }
 
+// Issue 17: append gives every decode step a new child, so siblings may begin with the same
+// tokens, and the longest cached prefix may run down any of them (a greedy walk cached 5 of 7).
+TEST(PrefixCache, AddFindsTheLongestPrefixDownAnySibling) {
+  PrefixCache cache(small_config());
+  const AddResult s1 = cache.add(std::vector<Token>{0, 1, 2});
+  const SeqId s2 = cache.fork(s1.seq, 1)[0];
+  cache.append(s1.seq, std::vector<Token>{5});  // child [5]
+  cache.fork(s1.seq, 1);
+  cache.append(s1.seq, std::vector<Token>{6, 6, 6});  // [5] -> [6 6 6]
+  cache.append(s2, std::vector<Token>{5, 6});         // a sibling [5 6]: the longer first edge
+  const std::vector<Token> tokens = cache.tokens(s1.seq);
+  const CacheStats before = cache.stats();
+  const AddResult again = cache.add(tokens);
+  EXPECT_EQ(again.cached_tokens, 7);
+  EXPECT_TRUE(again.slots.empty());
+  EXPECT_EQ(cache.slots(again.seq), cache.slots(s1.seq));
+  EXPECT_EQ(cache.stats().nodes, before.nodes);
+  EXPECT_EQ(cache.stats().tokens_stored, before.tokens_stored);
+}
+
+// Of equally long matches, the one that ends where a node ends wins: no needless split.
+TEST(PrefixCache, AddPrefersAMatchThatEndsWhereANodeEnds) {
+  PrefixCache cache(small_config());
+  const AddResult s1 = cache.add(std::vector<Token>{0, 1, 2});
+  const SeqId s2 = cache.fork(s1.seq, 1)[0];
+  cache.append(s1.seq, std::vector<Token>{5, 6});  // child [5 6]
+  cache.append(s2, std::vector<Token>{5});         // child [5]
+  const std::int64_t nodes = cache.stats().nodes;
+  const AddResult added = cache.add(std::vector<Token>{0, 1, 2, 5});
+  EXPECT_EQ(added.cached_tokens, 4);
+  EXPECT_EQ(cache.slots(added.seq), cache.slots(s2));
+  EXPECT_EQ(cache.stats().nodes, nodes);
+}
+
 TEST(PrefixCache, IdenticalAndPrefixSequencesStoreNothingNew) {
   PrefixCache cache(small_config());
   const AddResult first = cache.add(iota_tokens(40));
