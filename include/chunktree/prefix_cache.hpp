@@ -102,7 +102,12 @@ class PrefixCache {
   void remove(SeqId seq);
 
   // Writes K and V, each [slots.size(), num_kv_heads, head_dim], into the given slots of a layer.
-  // Slots must be reserved (returned by add or append and still held).
+  // A slot may be written while it holds a token of a live sequence: add or append returned it,
+  // and a sequence that holds it (the one it was returned for, or a fork) has not been removed.
+  // Every other slot is refused with invalid_argument naming it, before anything is written.
+  // A slot shared by several sequences (a cached prefix, a fork) holds the KV all of them read:
+  // writing it changes their attention too, which is allowed; sharing assumes equal prefixes
+  // have equal KV.
   void write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v);
 
   CacheStats stats() const;

@@ -438,14 +438,25 @@ void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTe
   const Device source_device = c.device == Device::cuda ? k.device : Device::cpu;
   expect_tensor(k, "write_kv: k", {DType::f32, DType::f16, DType::bf16}, source_device, shape);
   expect_tensor(v, "write_kv: v", {DType::f32, DType::f16, DType::bf16}, source_device, shape);
+  // A slot holds a token of a live sequence exactly when its chunk is in use and its offset is
+  // below the chunk's claimed positions. The positions of a chunk are claimed by a chain of nodes,
+  // each the parent of the next (only a node's own continuation may claim its tail; another
+  // branch starts a new chunk), so only the chain's last node can be freed, and free_node gives
+  // its positions back. And every live node lies on a live sequence's path: a node that no
+  // sequence ends at and no child hangs from is freed.
   for (std::size_t i = 0; i < slots.size(); ++i) {
     const Slot slot = slots[i];
-    const bool held = slot.chunk >= 0 && slot.chunk < c.capacity_chunks && s.chunk_refcount[static_cast<std::size_t>(slot.chunk)] > 0 &&
-                      slot.offset >= 0 && slot.offset < s.chunk_used[static_cast<std::size_t>(slot.chunk)];
-    if (!held) {
-      fail(ErrorCode::invalid_argument, "write_kv: slot " + std::to_string(i) + " (chunk " + std::to_string(slot.chunk) +
-                                            ", offset " + std::to_string(slot.offset) +
-                                            ") is not reserved; write only slots returned by add or append for live sequences");
+    auto refuse = [&](const std::string& reason) {
+      fail(ErrorCode::invalid_argument, "write_kv: slot " + std::to_string(i) + " (chunk " + std::to_string(slot.chunk) + ", offset " +
+                                            std::to_string(slot.offset) + ") " + reason +
+                                            "; write only slots that add or append returned, while a sequence holding them is live");
+    };
+    if (slot.chunk < 0 || slot.chunk >= c.capacity_chunks || slot.offset < 0 || slot.offset >= c.chunk_size) {
+      refuse("is outside the pool of " + std::to_string(c.capacity_chunks) + " chunks of " + std::to_string(c.chunk_size) + " positions");
+    }
+    const auto chunk = static_cast<std::size_t>(slot.chunk);
+    if (s.chunk_refcount[chunk] == 0 || slot.offset >= s.chunk_used[chunk]) {
+      refuse("holds no token of a live sequence (it was never returned, or every sequence holding it was removed)");
     }
   }
   const PoolView view = pool(layer);

@@ -271,7 +271,48 @@ TEST(PrefixCache, WriteKvChecksShapesDtypesAndSlots) {
   expect_error([&] { cache.write_kv(0, a.slots, good, on_gpu); }, ErrorCode::invalid_argument, "cuda");
   expect_error([&] { cache.write_kv(1, a.slots, good, good); }, ErrorCode::invalid_argument, "layer 1");
   const std::vector<Slot> unreserved{a.slots[0], a.slots[1], Slot{a.slots[2].chunk, 9}};
-  expect_error([&] { cache.write_kv(0, unreserved, good, good); }, ErrorCode::invalid_argument, "not reserved");
+  expect_error([&] { cache.write_kv(0, unreserved, good, good); }, ErrorCode::invalid_argument, "holds no token of a live sequence");
+}
+
+// Issue 17: a slot may be written while it holds a token of a live sequence, and only then.
+TEST(PrefixCache, WriteKvAcceptsExactlyTheSlotsOfLiveSequences) {
+  PrefixCache cache(small_config());
+  const AddResult a = cache.add(iota_tokens(20));  // chunk 0 whole, chunk 1 positions [0, 4)
+  const SeqId b = cache.fork(a.seq, 1)[0];
+  const std::vector<Slot> b_tail = cache.append(b, std::vector<Token>{1, 2});  // a's tail in chunk 1: [4, 6)
+  const AddResult c = cache.add(iota_tokens(40, 100));                      // chunks of its own
+  std::vector<Token> branch = iota_tokens(10);
+  branch.push_back(999);
+  const AddResult d = cache.add(branch);  // splits a's node after 10 tokens; its token goes to a new chunk
+  ASSERT_EQ(b_tail[0], (Slot{a.slots[16].chunk, 4}));
+
+  std::vector<float> values(2 * 64, 1.0f);
+  auto write = [&](std::vector<Slot> slots, float value) {
+    values.assign(slots.size() * 2 * 64, value);
+    const ConstTensorView kv(values.data(), DType::f32, Device::cpu, {static_cast<std::int64_t>(slots.size()), 2, 64});
+    cache.write_kv(0, slots, kv, kv);
+  };
+  for (const std::vector<Slot>& live : {a.slots, b_tail, c.slots, d.slots}) EXPECT_NO_THROW(write(live, 1.0f));
+
+  // Removed sequences' slots: a tail given back, chunks returned to the pool, the split's new chunk.
+  cache.remove(b);
+  cache.remove(c.seq);
+  cache.remove(d.seq);
+  for (const Slot gone : {b_tail[0], b_tail[1], c.slots[0], c.slots[39], d.slots[0]}) {
+    expect_error([&] { write({gone}, 2.0f); }, ErrorCode::invalid_argument, "holds no token of a live sequence");
+  }
+  // A removed sequence's slots stay writable while a fork of it holds them: writing shared KV is allowed.
+  const SeqId e = cache.fork(a.seq, 1)[0];
+  cache.remove(a.seq);
+  EXPECT_NO_THROW(write(cache.slots(e), 1.0f));
+
+  for (const Slot outside : {Slot{-1, 0}, Slot{64, 0}, Slot{0, 16}, Slot{0, -1}}) {
+    expect_error([&] { write({outside}, 2.0f); }, ErrorCode::invalid_argument, "outside the pool of 64 chunks of 16 positions");
+  }
+  // A refused call writes nothing, not even the good slots before the bad one.
+  expect_error([&] { write({a.slots[0], b_tail[0]}, 2.0f); }, ErrorCode::invalid_argument, "slot 1 (chunk 1, offset 4)");
+  const PoolView pool = cache.pool(0);
+  EXPECT_EQ(load_element(pool.k, pool.dtype, a.slots[0].chunk * pool.chunk_stride + a.slots[0].offset * pool.position_stride), 1.0f);
 }
 
 TEST(PrefixCache, ConfigIsValidated) {
