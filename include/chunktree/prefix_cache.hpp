@@ -4,8 +4,16 @@
 // automatically at token granularity. Every layer uses the same tree and the same
 // chunk ids; each layer has its own K and V pools laid out as
 // [chunk][kv_head][position in chunk][head_dim] (see docs/DESIGN.md).
+//
+// Threads: a PrefixCache is not thread-safe. Any number of threads may read one cache at once
+// (its const calls, make_plan, the backends' attend), but a mutation (add, append, fork, remove,
+// write_kv) must not overlap any other call on the same cache: serialize them, e.g. with one
+// mutex around every call that uses the cache. The cache checks this cheaply: a call that would
+// overlap a mutation throws Error(invalid_argument, "... concurrent use from two threads ...")
+// before it changes or reads anything, instead of corrupting the tree or reading a changing one.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -126,9 +134,26 @@ class PrefixCache {
 
   PoolView pool(int layer) const;
 
+  class ReadGuard;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// Shared use of a cache for longer than one call (the backends hold one across attend, make_plan
+// one while it reads the tree): while a guard lives, a mutation of the cache, from any thread,
+// throws instead of changing what the holder reads; other readers may hold guards too. Making
+// one throws invalid_argument if a mutation is running. `caller` names the holder in that error.
+class PrefixCache::ReadGuard {
+ public:
+  ReadGuard(const PrefixCache& cache, const char* caller);
+  ~ReadGuard();
+  ReadGuard(const ReadGuard&) = delete;
+  ReadGuard& operator=(const ReadGuard&) = delete;
+
+ private:
+  std::atomic<std::int32_t>& users_;
 };
 
 }  // namespace chunktree

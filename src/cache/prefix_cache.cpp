@@ -42,6 +42,35 @@ struct Sequence {
   bool live = false;
 };
 
+// The cache's use counter holds the number of calls reading it, or kMutating while a mutation
+// runs: far below zero, so that a reader's brief increment while it backs off never makes the
+// counter read as free.
+constexpr std::int32_t kMutating = -(1 << 30);
+
+const char* const kThreadingRule =
+    "PrefixCache is not thread-safe: run add, append, fork, remove and write_kv only while no other call on the same "
+    "cache runs (e.g. hold one mutex around every call that uses the cache)";
+
+// Exclusive use of the cache for one mutating call; throws, before anything changes, if any
+// other call is using the cache.
+class MutationGuard {
+ public:
+  MutationGuard(std::atomic<std::int32_t>& users, const char* caller) : users_(users) {
+    std::int32_t idle = 0;
+    if (!users_.compare_exchange_strong(idle, kMutating, std::memory_order_acquire)) {
+      throw Error(ErrorCode::invalid_argument,
+                  std::string(caller) + ": another call is using the cache right now (concurrent use from two threads, or a "
+                                        "PrefixCache::ReadGuard held across this call); " + kThreadingRule);
+    }
+  }
+  ~MutationGuard() { users_.fetch_sub(kMutating, std::memory_order_release); }
+  MutationGuard(const MutationGuard&) = delete;
+  MutationGuard& operator=(const MutationGuard&) = delete;
+
+ private:
+  std::atomic<std::int32_t>& users_;
+};
+
 }  // namespace
 
 struct PrefixCache::Impl {
@@ -60,6 +89,8 @@ struct PrefixCache::Impl {
   std::int64_t live_sequences = 0;
   std::int64_t tokens_without_sharing = 0;
   std::int64_t tokens_stored = 0;
+
+  mutable std::atomic<std::int32_t> users{0};  // calls in progress, see MutationGuard and ReadGuard
 
   // K pools of all layers, then V pools: [2][layer][chunk][kv_head][position][dim], in host
   // memory or in device memory.
@@ -338,9 +369,20 @@ PrefixCache::~PrefixCache() = default;
 PrefixCache::PrefixCache(PrefixCache&&) noexcept = default;
 PrefixCache& PrefixCache::operator=(PrefixCache&&) noexcept = default;
 
+PrefixCache::ReadGuard::ReadGuard(const PrefixCache& cache, const char* caller) : users_(cache.impl_->users) {
+  if (users_.fetch_add(1, std::memory_order_acquire) < 0) {
+    users_.fetch_sub(1, std::memory_order_relaxed);
+    throw Error(ErrorCode::invalid_argument,
+                std::string(caller) + ": another thread is changing the cache right now (concurrent use from two threads); " +
+                    kThreadingRule);
+  }
+}
+PrefixCache::ReadGuard::~ReadGuard() { users_.fetch_sub(1, std::memory_order_release); }
+
 const CacheConfig& PrefixCache::config() const { return impl_->config; }
 
 AddResult PrefixCache::add(std::span<const Token> tokens) {
+  const MutationGuard guard(impl_->users, "PrefixCache::add");
   Impl& s = *impl_;
   if (tokens.empty()) fail(ErrorCode::invalid_argument, "add: the token list is empty; a sequence needs at least one token");
   const Impl::Match m = s.match(tokens);
@@ -369,6 +411,7 @@ AddResult PrefixCache::add(std::span<const Token> tokens) {
 }
 
 std::vector<Slot> PrefixCache::append(SeqId seq, std::span<const Token> tokens) {
+  const MutationGuard guard(impl_->users, "PrefixCache::append");
   Impl& s = *impl_;
   Sequence& sequence = s.sequence(seq);
   if (tokens.empty()) fail(ErrorCode::invalid_argument, "append: the token list is empty; append at least one token");
@@ -394,6 +437,7 @@ std::vector<Slot> PrefixCache::append(SeqId seq, std::span<const Token> tokens) 
 }
 
 std::vector<SeqId> PrefixCache::fork(SeqId seq, int n) {
+  const MutationGuard guard(impl_->users, "PrefixCache::fork");
   Impl& s = *impl_;
   const Sequence parent = s.sequence(seq);
   if (n < 1) fail(ErrorCode::invalid_argument, "fork: n must be at least 1, got " + std::to_string(n));
@@ -406,6 +450,7 @@ std::vector<SeqId> PrefixCache::fork(SeqId seq, int n) {
 }
 
 void PrefixCache::remove(SeqId seq) {
+  const MutationGuard guard(impl_->users, "PrefixCache::remove");
   Impl& s = *impl_;
   Sequence& sequence = s.sequence(seq);
   std::int32_t node = sequence.node;
@@ -427,6 +472,7 @@ void PrefixCache::remove(SeqId seq) {
 }
 
 void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v) {
+  const MutationGuard guard(impl_->users, "PrefixCache::write_kv");
   const Impl& s = *impl_;
   const CacheConfig& c = s.config;
   if (layer < 0 || layer >= c.num_layers) {
@@ -480,6 +526,7 @@ void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTe
 }
 
 CacheStats PrefixCache::stats() const {
+  const ReadGuard guard(*this, "PrefixCache::stats");
   const Impl& s = *impl_;
   CacheStats stats;
   stats.capacity_chunks = s.config.capacity_chunks;
@@ -492,6 +539,7 @@ CacheStats PrefixCache::stats() const {
 }
 
 bool PrefixCache::contains(SeqId seq) const {
+  const ReadGuard guard(*this, "PrefixCache::contains");
   try {
     impl_->sequence(seq);
     return true;
@@ -500,9 +548,13 @@ bool PrefixCache::contains(SeqId seq) const {
   }
 }
 
-std::int64_t PrefixCache::length(SeqId seq) const { return impl_->sequence(seq).length; }
+std::int64_t PrefixCache::length(SeqId seq) const {
+  const ReadGuard guard(*this, "PrefixCache::length");
+  return impl_->sequence(seq).length;
+}
 
 std::vector<std::int32_t> PrefixCache::path(SeqId seq) const {
+  const ReadGuard guard(*this, "PrefixCache::path");
   const Impl& s = *impl_;
   std::vector<std::int32_t> nodes;
   for (std::int32_t node = s.sequence(seq).node; node != kRoot; node = s.nodes[static_cast<std::size_t>(node)].parent) {
@@ -513,6 +565,7 @@ std::vector<std::int32_t> PrefixCache::path(SeqId seq) const {
 }
 
 std::vector<Token> PrefixCache::tokens(SeqId seq) const {
+  const ReadGuard guard(*this, "PrefixCache::tokens");
   std::vector<Token> result;
   for (std::int32_t node : path(seq)) {
     const auto& t = impl_->nodes[static_cast<std::size_t>(node)].tokens;
@@ -522,6 +575,7 @@ std::vector<Token> PrefixCache::tokens(SeqId seq) const {
 }
 
 std::vector<Slot> PrefixCache::slots(SeqId seq) const {
+  const ReadGuard guard(*this, "PrefixCache::slots");
   std::vector<KvPiece> pieces;
   for (std::int32_t node : path(seq)) append_node_pieces(node, pieces);
   std::vector<Slot> result;
@@ -532,6 +586,7 @@ std::vector<Slot> PrefixCache::slots(SeqId seq) const {
 }
 
 std::int32_t PrefixCache::refcount(ChunkId chunk) const {
+  const ReadGuard guard(*this, "PrefixCache::refcount");
   if (chunk < 0 || chunk >= impl_->config.capacity_chunks) {
     fail(ErrorCode::invalid_argument, "refcount: chunk " + std::to_string(chunk) + " is outside the pool of " +
                                           std::to_string(impl_->config.capacity_chunks) + " chunks");
@@ -539,9 +594,13 @@ std::int32_t PrefixCache::refcount(ChunkId chunk) const {
   return impl_->chunk_refcount[static_cast<std::size_t>(chunk)];
 }
 
-std::uint64_t PrefixCache::version() const { return impl_->version; }
+std::uint64_t PrefixCache::version() const {
+  const ReadGuard guard(*this, "PrefixCache::version");
+  return impl_->version;
+}
 
 void PrefixCache::append_node_pieces(std::int32_t node_index, std::vector<KvPiece>& pieces) const {
+  const ReadGuard guard(*this, "PrefixCache::append_node_pieces");
   const Impl& s = *impl_;
   const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
   std::int64_t position = node.first_offset;
@@ -554,6 +613,7 @@ void PrefixCache::append_node_pieces(std::int32_t node_index, std::vector<KvPiec
   }
 }
 
+// config() and pool() need no guard: they read only what never changes after construction.
 PoolView PrefixCache::pool(int layer) const {
   const Impl& s = *impl_;
   if (layer < 0 || layer >= s.config.num_layers) {

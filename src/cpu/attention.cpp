@@ -205,12 +205,14 @@ PartialStates plan_states(const PrefixCache& cache, const work::Work& w, int lay
 
 PartialStates partial_states(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q,
                              const AttentionParams& params) {
+  const PrefixCache::ReadGuard reading(cache, "cpu::partial_states");  // no mutation while the pools are read
   const Shape shape = check_inputs(cache, plan, layer, q, params);
   return plan_states(cache, work::from_plan(cache, plan), layer, q, shape);
 }
 
 void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTensorView& q, const TensorView& out,
             const TensorView& lse, const AttentionParams& params) {
+  const PrefixCache::ReadGuard reading(cache, "cpu::attend");  // no mutation while the pools are read
   const Shape shape = check_inputs(cache, plan, layer, q, params);
   const std::int64_t tokens = static_cast<std::int64_t>(plan.batch.size()) * plan.queries_per_seq;
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, shape.q_heads, shape.head_dim});

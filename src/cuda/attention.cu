@@ -419,6 +419,8 @@ PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId
 
 void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q, const TensorView& out,
             const TensorView& lse, void* stream_handle) {
+  // No mutation while the host checks and launches run (the kernels run on after it returns).
+  const PrefixCache::ReadGuard reading(cache, "cuda::attend");
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   const DevicePlan::Impl& p = device_plan.impl();
   const std::int64_t tokens = static_cast<std::int64_t>(p.plan.batch.size()) * p.plan.queries_per_seq;
@@ -429,6 +431,7 @@ void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, 
 }
 
 PartialStates partial_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
+  const PrefixCache::ReadGuard reading(cache, "cuda::partial_states");
   compute_states(cache, device_plan, check_call(cache, device_plan, layer, q), q, /*with_max=*/true, nullptr);
   CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
   return device_plan.impl().work.download_states();

@@ -68,6 +68,7 @@ std::vector<Group> group_rows(const std::vector<std::vector<std::int32_t>>& path
 }  // namespace
 
 Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const PlanOptions& options) {
+  const PrefixCache::ReadGuard reading(cache, "make_plan");  // the tree must not change while it is read
   const std::int32_t chunk_size = cache.config().chunk_size;
   if (options.min_shared_rows < 1) {
     throw Error(ErrorCode::invalid_argument,

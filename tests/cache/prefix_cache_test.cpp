@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <latch>
 #include <numeric>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "support/workload.hpp"
 
@@ -313,6 +315,40 @@ TEST(PrefixCache, WriteKvAcceptsExactlyTheSlotsOfLiveSequences) {
   expect_error([&] { write({a.slots[0], b_tail[0]}, 2.0f); }, ErrorCode::invalid_argument, "slot 1 (chunk 1, offset 4)");
   const PoolView pool = cache.pool(0);
   EXPECT_EQ(load_element(pool.k, pool.dtype, a.slots[0].chunk * pool.chunk_stride + a.slots[0].offset * pool.position_stride), 1.0f);
+}
+
+// Issue 17: a mutation that would overlap another call on the cache is refused, and changes nothing.
+TEST(PrefixCache, MutationWhileAnotherThreadReadsIsRefused) {
+  PrefixCache cache(small_config());
+  const AddResult a = cache.add(iota_tokens(10));
+  const std::vector<SeqId> seqs{a.seq};
+  const Snapshot before(cache, seqs);
+  std::vector<float> values(10 * 2 * 64, 1.0f);
+  const ConstTensorView kv(values.data(), DType::f32, Device::cpu, {10, 2, 64});
+
+  std::latch held(1);
+  std::latch done(1);
+  std::thread reader([&] {
+    const PrefixCache::ReadGuard reading(cache, "the reader thread");
+    held.count_down();
+    done.wait();
+  });
+  held.wait();
+  const std::string fragment = "concurrent use from two threads";
+  expect_error([&] { cache.add(iota_tokens(5, 50)); }, ErrorCode::invalid_argument, fragment);
+  expect_error([&] { cache.append(a.seq, std::vector<Token>{1}); }, ErrorCode::invalid_argument, fragment);
+  expect_error([&] { cache.fork(a.seq, 1); }, ErrorCode::invalid_argument, fragment);
+  expect_error([&] { cache.remove(a.seq); }, ErrorCode::invalid_argument, "not thread-safe");
+  expect_error([&] { cache.write_kv(0, a.slots, kv, kv); }, ErrorCode::invalid_argument, "PrefixCache::write_kv");
+  EXPECT_EQ(cache.tokens(a.seq), iota_tokens(10));  // reading beside a reader is fine
+  done.count_down();
+  reader.join();
+
+  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+  EXPECT_NO_THROW(cache.append(a.seq, std::vector<Token>{1}));
+  // A guard held across a mutation in one thread is the same misuse.
+  const PrefixCache::ReadGuard reading(cache, "this test");
+  expect_error([&] { cache.remove(a.seq); }, ErrorCode::invalid_argument, "ReadGuard held across this call");
 }
 
 TEST(PrefixCache, ConfigIsValidated) {
