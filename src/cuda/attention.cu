@@ -131,13 +131,15 @@ class ForkedStream {
   cudaEvent_t join_ = nullptr;
 };
 
-// The cost model behind the item split, in µs, with constants fitted to H100 runs
-// (docs/KERNEL_NOTES.md, experiments 7 and 10): a tile spends `start` on its Q and its state, then
-// `step` per 64 KV positions; an mma.sync tile takes one of two slots of an SM, a wgmma tile the
-// whole SM; the run takes the longer of the work spread over all slots and the longest tile, plus
-// a tail; every state is written once and read once by the merge at HBM speed. The tail is half a
-// tile for compute-bound wgmma tiles, and small for bandwidth-bound mma.sync tiles, which speed up
-// when they run alone at the end.
+// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10 and 12): a
+// tile spends `start` on its Q and its state, then `step` per 64 KV positions at head dim 128
+// (proportional to the head dim); an mma.sync tile takes one of two slots of an SM, a wgmma tile
+// the whole SM; the run takes the longer of the work spread over all slots and the longest tile,
+// plus a tail; every state is written once and read once by the merge at HBM speed. The wgmma
+// tile is compute-bound (fitted on an H100: its tensor rate is the H200's); the mma.sync tile
+// streams K and V at the HBM rate shared by two slots per SM (H200: 4.47 TB/s / 264 slots moves a
+// 32 KiB step in 1.9 µs). The tail is half a tile for wgmma tiles, and small for mma.sync tiles,
+// which speed up when they run alone at the end.
 struct TileCost {
   double step;
   double start;
@@ -145,7 +147,7 @@ struct TileCost {
   double slots;  // of the two per SM
 };
 constexpr TileCost kWgmmaCost{2.0, 2.0, 0.5, 2.0};
-constexpr TileCost kMmaSyncCost{3.0, 4.0, 0.1, 1.0};
+constexpr TileCost kMmaSyncCost{1.9, 3.0, 0.1, 1.0};
 constexpr double kStateBytesPerMicro = 3.0e6;
 
 // An item as the cost model sees it.
@@ -175,7 +177,8 @@ double estimated_micros(const std::vector<ItemSize>& items, std::int64_t split, 
     const std::int64_t tile_rows = wgmma ? kWgmmaTileRows : kMmaSyncTileRows;
     const std::int64_t parts = split == 0 ? 1 : (item.tokens + split - 1) / split;
     const std::int64_t part_tokens = (item.tokens + parts - 1) / parts;
-    const double tile = cost.start + static_cast<double>((part_tokens + 63) / 64) * cost.step;
+    const double step = cost.step * shape.head_dim / 128.0;
+    const double tile = cost.start + static_cast<double>((part_tokens + 63) / 64) * step;
     const std::int64_t tiles = (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads * parts;
     total += static_cast<double>(tiles) * tile * cost.slots;
     longest_tile = std::max(longest_tile, tile);
@@ -185,8 +188,8 @@ double estimated_micros(const std::vector<ItemSize>& items, std::int64_t split, 
   return std::max(total / static_cast<double>(slots), longest_tile) + tail + state_bytes / kStateBytesPerMicro;
 }
 
-// Whole items (0) or the cheapest power of two from 128 tokens (at least min_split) below the
-// longest item.
+// Whole items (0) or the cheapest power of two from 64 tokens (one stage of the mma.sync tile; at
+// least min_split) below the longest item.
 std::int64_t cheapest_split(const std::vector<ItemSize>& items, const SplitShape& shape) {
   int device = 0;
   int multiprocessors = 0;
@@ -197,7 +200,7 @@ std::int64_t cheapest_split(const std::vector<ItemSize>& items, const SplitShape
   for (const ItemSize& item : items) longest = std::max(longest, item.tokens);
   std::int64_t best_split = 0;
   double best = estimated_micros(items, 0, shape, slots);
-  for (std::int64_t split = 128; split < longest; split *= 2) {
+  for (std::int64_t split = 64; split < longest; split *= 2) {
     const std::int64_t candidate = std::max(split, shape.min_split);
     const double micros = estimated_micros(items, candidate, shape, slots);
     if (micros < best) {
@@ -483,6 +486,7 @@ void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const Tenso
   const std::int64_t tokens = p.shape.num_seqs * p.queries;
   expect_tensor(q, "q", {p.shape.dtype}, Device::cuda, {tokens, p.shape.q_heads, p.shape.head_dim});
   expect_outputs(out, lse, tokens, p.shape.q_heads, p.shape.head_dim);
+  if (tokens == 0) return;
   cuda_memory::expect_device_pointer(q.data, "q");
   p.work.compute_states(0, 0, p.shape.dtype, q.data, p.scale, /*with_max=*/false, stream);
   p.work.merge(out, lse, stream);

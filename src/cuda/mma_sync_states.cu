@@ -1,7 +1,11 @@
-// Partial states on mma.sync tiles: 64 query rows per CTA (16 per warp), 64 KV positions per
-// step, a cp.async ring of K/V stages. Takes decode without sharing, small GQA groups and the
-// head dims the wgmma kernel is not built for. A narrow tile (at most 16 query rows) splits each
-// step's positions over the 4 warps and combines their states at the end.
+// Partial states on mma.sync tiles: the split-KV phase (private spans, decode without sharing)
+// and every item of at most 64 query rows per kv head. Bandwidth-bound, so built to keep HBM busy:
+// a producer warp streams the item's K and V 64 positions per stage (packed across runs) with
+// cp.async into a ring of stages that completes on mbarriers, and four consumer warps compute on
+// tensor cores without a block-wide barrier per step. A tile of at most 16 query rows (decode:
+// one row's GQA group) gives each consumer warp its own quarter of every stage's positions, two
+// 16-row groups give each warp half, more give each warp 16 rows and all positions; the warps'
+// states of one row group are combined through shared memory at the end.
 #include <climits>
 #include <cmath>
 #include <string>
@@ -11,245 +15,325 @@
 #include "cuda/partial_states.cuh"
 #include "cuda/tiles.cuh"
 
+#include <cutlass/arch/barrier.h>
+
 namespace chunktree::kernels {
 namespace {
 
-constexpr int kTileRows = 64;    // query rows per CTA, 16 per warp
-constexpr int kTileTokens = 64;  // KV positions per step
-constexpr int kThreads = 128;
+constexpr int kTileRows = 64;     // query rows per tile: 16 per row group
+constexpr int kStageTokens = 64;  // KV positions per stage
+constexpr int kConsumerWarps = 4;
+constexpr int kConsumerThreads = 32 * kConsumerWarps;
+constexpr int kThreads = kConsumerThreads + 32;  // and one producer warp
+// Named barriers (ids past CUTLASS's reserved ones) among the consumer warps.
+constexpr int kQueryLoadedBarrier = 1;
+constexpr int kStatesParkedBarrier = 2;
 
-// Combines the 4 warps' states of a narrow tile (the same 16 rows, each warp a quarter of every
-// step's positions) into warp 0's registers, through `scratch` in shared memory (the K/V stages,
-// free once the loop is done). Called by all threads.
+// Stages and CTAs per SM by head dim: about 200 KB of K/V in flight per SM (Little's law asks
+// for ~50 KB at HBM speed) and at least two CTAs per SM where shared memory allows, so that one
+// CTA's start and end overlap another's streaming.
 template <int D>
-__device__ void combine_warps(float* scratch, tiles::Accumulator (&o)[D / 8], float (&running_max)[2], float (&sum)[2]) {
-  const int warp = threadIdx.x / 32;
+struct StreamShape {
+  static constexpr int kStages = D == 64 ? 4 : (D == 128 ? 3 : 2);
+  static constexpr int kMinBlocksPerSm = D == 64 ? 3 : (D == 128 ? 2 : 1);
+  static constexpr int kBarrierBytes = 128;  // full[kStages], empty[kStages]; keeps the tiles 128-byte aligned
+  static constexpr int kSharedBytes = kBarrierBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
+};
+
+// The item's KV in stages of kStageTokens positions: how many, and the positions of stage `step`.
+__device__ int stage_count(const work::Item& item) { return static_cast<int>((item.tokens + kStageTokens - 1) / kStageTokens); }
+__device__ int stage_tokens(const work::Item& item, int step) {
+  const std::int64_t rest = item.tokens - std::int64_t{step} * kStageTokens;
+  return rest < kStageTokens ? static_cast<int>(rest) : kStageTokens;
+}
+
+// How a tile's consumer warps divide it: row groups of 16 query rows, and splits of every stage's
+// positions (the warp's blocks of 16 positions) within a row group.
+struct WarpLayout {
+  int row_groups;
+  int splits;
+  __device__ explicit WarpLayout(int tile_rows)
+      : row_groups((tile_rows + 15) / 16), splits(row_groups == 1 ? 4 : (row_groups == 2 ? 2 : 1)) {}
+  __device__ int active_warps() const { return row_groups * splits; }
+};
+
+// Producer: stage after stage of the item's KV, packed across its runs; positions past the
+// item's end are zero-filled so that masked columns meet zeros, never stale NaNs, in P·V.
+template <typename Element, int D, int Stages>
+__device__ void stream_kv(const PartialArgs& args, const work::Item& item, int kv_head, std::uint64_t* full, std::uint64_t* empty,
+                          Element* stages) {
+  using Tile = tiles::SharedTile<Element, kStageTokens, D>;
   const int lane = threadIdx.x % 32;
-  float* o_parts = scratch;                // [warp][16 rows][D]
-  float* max_parts = scratch + 4 * 16 * D;  // [warp][16 rows]
-  float* sum_parts = max_parts + 4 * 16;    // [warp][16 rows]
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = lane / 4 + 8 * h;
-#pragma unroll
-    for (int d = 0; d < D / 8; ++d) {
-      *reinterpret_cast<float2*>(o_parts + (warp * 16 + row) * D + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h], o[d][2 * h + 1]);
-    }
-    if (lane % 4 == 0) {
-      max_parts[warp * 16 + row] = running_max[h];
-      sum_parts[warp * 16 + row] = sum[h];
-    }
-  }
-  __syncthreads();
-  if (warp != 0) return;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = lane / 4 + 8 * h;
-    float top = -INFINITY;
-    for (int w = 0; w < 4; ++w) top = fmaxf(top, max_parts[w * 16 + row]);
-    float weight[4];
-    float total = 0.0f;
-    for (int w = 0; w < 4; ++w) {
-      weight[w] = max_parts[w * 16 + row] == -INFINITY ? 0.0f : exp2f(max_parts[w * 16 + row] - top);
-      total += weight[w] * sum_parts[w * 16 + row];
-    }
-#pragma unroll
-    for (int d = 0; d < D / 8; ++d) {
-      float2 combined = make_float2(0.0f, 0.0f);
-#pragma unroll
-      for (int w = 0; w < 4; ++w) {
-        const float2 part = *reinterpret_cast<const float2*>(o_parts + (w * 16 + row) * D + d * 8 + 2 * (lane % 4));
-        combined.x += weight[w] * part.x;
-        combined.y += weight[w] * part.y;
+  std::uint32_t run_index = item.run_begin;
+  work::KvRun run = args.runs[run_index];
+  int run_start = 0;
+  const int steps = stage_count(item);
+  for (int step = 0; step < steps; ++step) {
+    const int stage = step % Stages;
+    if (step >= Stages) cutlass::arch::ClusterBarrier::wait(&empty[stage], (step / Stages - 1) & 1);
+    const Tile k_tile{stages + (2 * stage) * Tile::kElements};
+    const Tile v_tile{stages + (2 * stage + 1) * Tile::kElements};
+    const int tokens = stage_tokens(item, step);
+    int filled = 0;
+    while (filled < tokens) {
+      const int count = min(tokens - filled, run.tokens - run_start);
+      const std::int64_t stride = run.token_stride;
+      const Element* k_rows = reinterpret_cast<const Element*>(args.k_base + run.k_offset) + kv_head * run.head_stride + run_start * stride;
+      const Element* v_rows = reinterpret_cast<const Element*>(args.v_base + run.v_offset) + kv_head * run.head_stride + run_start * stride;
+      copy_rows_async<32, D>(lane, count, count, [&](int r, int c) { return k_tile.chunk(filled + r, c); },
+                             [&](int t) { return k_rows + t * stride; });
+      copy_rows_async<32, D>(lane, count, count, [&](int r, int c) { return v_tile.chunk(filled + r, c); },
+                             [&](int t) { return v_rows + t * stride; });
+      filled += count;
+      run_start += count;
+      if (run_start >= run.tokens && ++run_index < item.run_end) {
+        run = args.runs[run_index];
+        run_start = 0;
       }
-      o[d][2 * h] = combined.x;
-      o[d][2 * h + 1] = combined.y;
     }
-    running_max[h] = top;
-    sum[h] = total;
+    if (tokens % 16 != 0) {  // the last block's padding; zero source bytes: any valid global address will do
+      const int rest = 16 - tokens % 16;
+      const auto anywhere = [&](int) { return static_cast<const Element*>(args.q); };
+      copy_rows_async<32, D>(lane, 0, rest, [&](int r, int c) { return k_tile.chunk(tokens + r, c); }, anywhere);
+      copy_rows_async<32, D>(lane, 0, rest, [&](int r, int c) { return v_tile.chunk(tokens + r, c); }, anywhere);
+    }
+    cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
   }
 }
 
-// K/V stages in flight: three where shared memory allows two CTAs per SM, two for d = 256.
+// S = Q·Kᵀ for the warp's 16 query rows (from row0 of the Q tile) and the 16 positions of block
+// `block` of the stage.
+template <typename Element, int D, typename QTile, typename StageTile>
+__device__ void scores(const QTile& q_tile, int row0, const StageTile& k_tile, int block, tiles::Accumulator (&s)[2]) {
+#pragma unroll
+  for (int n = 0; n < 2; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+  for (int kc = 0; kc < D / 8; kc += 2) {
+    std::uint32_t a[4];
+    std::uint32_t k[4];
+    tiles::load_a(q_tile, row0, kc, a);
+    tiles::load_b_nk(k_tile, block * 16, kc, k);
+    tiles::mma<Element>(s[0], a, k[0], k[1]);
+    tiles::mma<Element>(s[1], a, k[2], k[3]);
+  }
+}
+
+// The online softmax over one block of 16 columns: scale, mask columns past `last_visible` (per
+// row: the stage's end or the causal limit), fold the block's maximum into the running state,
+// rescale o, and leave P = exp2(s − max) in s.
 template <int D>
-constexpr int kStages = D == 256 ? 2 : 3;
+__device__ void online_softmax(tiles::Accumulator (&s)[2], int column0, const int (&last_visible)[2], float scale_log2,
+                               OnlineSoftmax (&rows)[2], tiles::Accumulator (&o)[D / 8]) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float block_max = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int e = 2 * h; e < 2 * h + 2; ++e) {
+        const int column = column0 + n * 8 + 2 * (lane % 4) + e % 2;
+        s[n][e] = column <= last_visible[h] ? s[n][e] * scale_log2 : -INFINITY;
+        block_max = fmaxf(block_max, s[n][e]);
+      }
+    }
+    const float rescale = rows[h].fold(tiles::row_max(block_max));
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d) {
+      o[d][2 * h] *= rescale;
+      o[d][2 * h + 1] *= rescale;
+    }
+    const float reference = rows[h].reference();
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int e = 2 * h; e < 2 * h + 2; ++e) {
+        s[n][e] = exp2f(s[n][e] - reference);
+        rows[h].sum += s[n][e];
+      }
+    }
+  }
+}
 
-template <typename Element, int D, int Stages = kStages<D>>
-__global__ void __launch_bounds__(kThreads) mma_sync_states_kernel(const PartialArgs args) {
-  using Tile = tiles::SharedTile<Element, kTileRows, D>;
-  extern __shared__ __align__(128) unsigned char shared[];
-  // Q, then Stages stages of (K, V): later steps' copies run while this step computes.
-  const Tile q_tile{reinterpret_cast<Element*>(shared)};
-  const auto k_tile_of = [&](int stage) { return Tile{q_tile.data + (1 + 2 * stage) * Tile::kElements}; };
-  const auto v_tile_of = [&](int stage) { return Tile{q_tile.data + (2 + 2 * stage) * Tile::kElements}; };
+// O += P·V over the 16 positions of block `block` of the stage.
+template <typename Element, int D, typename StageTile>
+__device__ void accumulate(const tiles::Accumulator (&p)[2], const StageTile& v_tile, int block, tiles::Accumulator (&o)[D / 8]) {
+  std::uint32_t a[4];
+  tiles::accumulators_to_a<Element>(p[0], p[1], a);
+#pragma unroll
+  for (int dc = 0; dc < D / 8; dc += 2) {
+    std::uint32_t v[4];
+    tiles::load_b_kn(v_tile, block * 16, dc, v);
+    tiles::mma<Element>(o[dc], a, v[0], v[1]);
+    tiles::mma<Element>(o[dc + 1], a, v[2], v[3]);
+  }
+}
 
-  const WorkTile work = args.tiles[blockIdx.x];
-  const work::Item item = args.items[work.item];
-  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
-  const int tile_rows = min(kTileRows, query_rows - static_cast<int>(work.m_begin));
+// Combines the states of a row group's split warps into its split-0 warp, through `scratch`
+// (the stage ring, free once every consumer is done with it). Called by every active consumer.
+template <int D>
+__device__ void combine_splits(float* scratch, const WarpLayout& layout, int row_group, int split, tiles::Accumulator (&o)[D / 8],
+                               OnlineSoftmax (&rows)[2]) {
+  const int lane = threadIdx.x % 32;
+  const int warp = row_group * layout.splits + split;
+  float* o_parts = scratch;                                   // [warp][16 rows][D]
+  float* max_parts = scratch + kConsumerWarps * 16 * D;      // [warp][16 rows]
+  float* sum_parts = max_parts + kConsumerWarps * 16;         // [warp][16 rows]
+  const int threads = 32 * layout.active_warps();
+  cutlass::arch::NamedBarrier::sync(threads, kStatesParkedBarrier);  // every warp is done with the stages
+  if (split != 0) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = lane / 4 + 8 * h;
+#pragma unroll
+      for (int d = 0; d < D / 8; ++d) {
+        *reinterpret_cast<float2*>(o_parts + (warp * 16 + row) * D + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h], o[d][2 * h + 1]);
+      }
+      if (lane % 4 == 0) {
+        max_parts[warp * 16 + row] = rows[h].max;
+        sum_parts[warp * 16 + row] = rows[h].sum;
+      }
+    }
+  }
+  cutlass::arch::NamedBarrier::sync(threads, kStatesParkedBarrier);
+  if (split != 0) return;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = lane / 4 + 8 * h;
+    float top = rows[h].max;
+    for (int w = warp + 1; w < warp + layout.splits; ++w) top = fmaxf(top, max_parts[w * 16 + row]);
+    // A part with no position seen so far (max −inf) weighs 0; a NaN part keeps its NaN sum.
+    const auto weight = [&](float max) { return max == -INFINITY ? 0.0f : exp2f(max - top); };
+    const float own = weight(rows[h].max);
+    float sum = own * rows[h].sum;
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d) {
+      o[d][2 * h] *= own;
+      o[d][2 * h + 1] *= own;
+    }
+    for (int w = warp + 1; w < warp + layout.splits; ++w) {
+      const float part = weight(max_parts[w * 16 + row]);
+      sum += part * sum_parts[w * 16 + row];
+#pragma unroll
+      for (int d = 0; d < D / 8; ++d) {
+        const float2 value = *reinterpret_cast<const float2*>(o_parts + (w * 16 + row) * D + d * 8 + 2 * (lane % 4));
+        o[d][2 * h] += part * value.x;
+        o[d][2 * h + 1] += part * value.y;
+      }
+    }
+    rows[h].max = top;
+    rows[h].sum = sum;
+  }
+}
+
+// One consumer warp's work on a tile: its 16 query rows over its blocks of every stage, then the
+// combine of its row group and the store.
+template <typename Element, int D, int Stages>
+__device__ void consume(const PartialArgs& args, const WorkTile& work, const work::Item& item, const WarpLayout& layout, int query_rows,
+                        std::uint64_t* full, std::uint64_t* empty, Element* q_data, Element* stages) {
+  using QTile = tiles::SharedTile<Element, kTileRows, D>;
+  using StageTile = tiles::SharedTile<Element, kStageTokens, D>;
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
-  // A narrow tile (at most 16 query rows: decode without sharing, small GQA groups) splits each
-  // 64-position step over the 4 warps instead of the rows, and combines their states at the end;
-  // a wide tile gives each warp 16 rows, and warps past the last query row only copy.
-  const bool narrow = tile_rows <= 16;
-  const int row0 = narrow ? 0 : warp * 16;
-  const bool computes = narrow || row0 < tile_rows;
+  const int row_group = warp / layout.splits;
+  const int split = warp % layout.splits;
+  const int row0 = 16 * row_group;
+  const int blocks = kStageTokens / 16 / layout.splits;  // per stage, from block0
+  const int block0 = split * blocks;
+  const QTile q_tile{q_data};
+
   // The causal limit of this lane's two rows (rows past the tile see everything; never stored).
   int limit[2] = {INT_MAX, INT_MAX};
   if (item.causal != 0) {
+#pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
       if (m < query_rows) limit[h] = QueryRow(args, item, work, m).limit(args);
     }
   }
 
-  copy_rows_async<kThreads, D>(
-      tile_rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
-      [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
-
-  auto copy_step = [&](const KvWalk<kTileTokens>& walk, int stage) {
-    const int tokens = walk.tokens();
-    const int fill = (tokens + 15) / 16 * 16;
-    const std::int64_t stride = walk.run.token_stride;
-    const Element* k_rows = walk.template rows<Element>(args.k_base, walk.run.k_offset, static_cast<int>(work.kv_head));
-    const Element* v_rows = walk.template rows<Element>(args.v_base, walk.run.v_offset, static_cast<int>(work.kv_head));
-    const Tile k_tile = k_tile_of(stage);
-    const Tile v_tile = v_tile_of(stage);
-    copy_rows_async<kThreads, D>(
-        tokens, fill, [&](int r, int c) { return k_tile.chunk(r, c); }, [&](int t) { return k_rows + t * stride; });
-    copy_rows_async<kThreads, D>(
-        tokens, fill, [&](int r, int c) { return v_tile.chunk(r, c); }, [&](int t) { return v_rows + t * stride; });
-  };
-
-  // The copy walk runs Stages - 1 steps ahead of the compute walk; one commit group per step
-  // (empty past the end) keeps cp_async_wait's count uniform.
-  KvWalk<kTileTokens> walk(args.runs, item);
-  KvWalk<kTileTokens> load_walk = walk;
-#pragma unroll
-  for (int stage = 0; stage < Stages - 1; ++stage) {
-    if (!load_walk.done()) {
-      copy_step(load_walk, stage);
-      load_walk.advance();
-    }
-    cute::cp_async_fence();
-  }
-
   tiles::Accumulator o[D / 8] = {};
-  float running_max[2] = {-INFINITY, -INFINITY};  // rows lane/4 and lane/4 + 8, log2 domain
-  float running_sum[2] = {0.0f, 0.0f};            // this lane's share; reduced at the end
-
-  for (int step = 0; !walk.done(); ++step) {
+  OnlineSoftmax rows[2];
+  const int first_position = args.runs[item.run_begin].position;
+  const int steps = stage_count(item);
+  for (int step = 0; step < steps; ++step) {
     const int stage = step % Stages;
-    const int tokens = walk.tokens();
-    const int position = walk.position();
-    const int blocks16 = (tokens + 15) / 16;
-    // The 16-position blocks and positions this warp computes: all of them, or its quarter.
-    const int block_begin = narrow ? warp : 0;
-    const int block_end = narrow ? min(blocks16, warp + 1) : blocks16;
-    const int column_begin = 16 * block_begin;
-    const int column_end = min(tokens, 16 * block_end);
-    if (!load_walk.done()) {
-      copy_step(load_walk, (step + Stages - 1) % Stages);
-      load_walk.advance();
+    const int position = first_position + step * kStageTokens;
+    const int last_column = stage_tokens(item, step) - 1;
+    const int last_visible[2] = {min(last_column, limit[0] - position), min(last_column, limit[1] - position)};  // INT_MAX − position: in range
+    cutlass::arch::ClusterBarrier::wait(&full[stage], (step / Stages) & 1);
+    const StageTile k_tile{stages + (2 * stage) * StageTile::kElements};
+    const StageTile v_tile{stages + (2 * stage + 1) * StageTile::kElements};
+    // One block at a time keeps S at 8 registers, so that o fits beside it for two CTAs per SM.
+    for (int block = block0; block < block0 + blocks && 16 * block <= last_column; ++block) {
+      tiles::Accumulator s[2];
+      scores<Element, D>(q_tile, row0, k_tile, block, s);
+      online_softmax<D>(s, 16 * block, last_visible, args.scale_log2, rows, o);
+      accumulate<Element, D>(s, v_tile, block, o);
     }
-    cute::cp_async_fence();
-    cute::cp_async_wait<Stages - 1>();  // this step's K and V (and Q) have landed
-    __syncthreads();
-    const Tile k_tile = k_tile_of(stage);
-    const Tile v_tile = v_tile_of(stage);
-
-    if (computes) {
-      // S = Q·Kᵀ for the warp's 16 rows and up to 64 positions.
-      tiles::Accumulator s[kTileTokens / 8] = {};
-#pragma unroll
-      for (int kc = 0; kc < D / 8; kc += 2) {
-        std::uint32_t a[4];
-        tiles::load_a(q_tile, row0, kc, a);
-#pragma unroll
-        for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
-          if (b16 >= block_begin && b16 < block_end) {
-            std::uint32_t b[4];
-            tiles::load_b_nk(k_tile, b16 * 16, kc, b);
-            tiles::mma<Element>(s[2 * b16], a, b[0], b[1]);
-            tiles::mma<Element>(s[2 * b16 + 1], a, b[2], b[3]);
-          }
-        }
-      }
-
-      // Online softmax: scale, mask positions past the run (and past the causal limit), rescale
-      // what came before.
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        float tile_max = -INFINITY;
-        const int last_visible = limit[h] - position;  // column index; INT_MAX - position stays in range
-#pragma unroll
-        for (int n = 0; n < kTileTokens / 8; ++n) {
-#pragma unroll
-          for (int e = 2 * h; e < 2 * h + 2; ++e) {
-            const int column = n * 8 + 2 * (lane % 4) + e % 2;
-            s[n][e] = column >= column_begin && column < column_end && column <= last_visible ? s[n][e] * args.scale_log2 : -INFINITY;
-            tile_max = fmaxf(tile_max, s[n][e]);
-          }
-        }
-        const float new_max = fmaxf(running_max[h], tiles::row_max(tile_max));
-        // -inf: no position of this warp so far (narrow tiles): subtracting 0 keeps exp2 at 0, not NaN.
-        const float reference = new_max == -INFINITY ? 0.0f : new_max;
-        const float rescale = exp2f(running_max[h] - reference);
-        running_max[h] = new_max;
-        running_sum[h] *= rescale;
-#pragma unroll
-        for (int d = 0; d < D / 8; ++d) {
-          o[d][2 * h] *= rescale;
-          o[d][2 * h + 1] *= rescale;
-        }
-#pragma unroll
-        for (int n = 0; n < kTileTokens / 8; ++n) {
-#pragma unroll
-          for (int e = 2 * h; e < 2 * h + 2; ++e) {
-            s[n][e] = exp2f(s[n][e] - reference);
-            running_sum[h] += s[n][e];
-          }
-        }
-      }
-
-      // O += P·V.
-#pragma unroll
-      for (int b16 = 0; b16 < kTileTokens / 16; ++b16) {
-        if (b16 >= block_begin && b16 < block_end) {
-          std::uint32_t a[4];
-          tiles::accumulators_to_a<Element>(s[2 * b16], s[2 * b16 + 1], a);
-#pragma unroll
-          for (int dc = 0; dc < D / 8; dc += 2) {
-            std::uint32_t b[4];
-            tiles::load_b_kn(v_tile, b16 * 16, dc, b);
-            tiles::mma<Element>(o[dc], a, b[0], b[1]);
-            tiles::mma<Element>(o[dc + 1], a, b[2], b[3]);
-          }
-        }
-      }
-    }
-    __syncthreads();  // every warp is done with this stage before a later copy refills it
-    walk.advance();
+    __syncwarp();
+    if (lane == 0) cutlass::arch::ClusterBarrier::arrive(&empty[stage]);
   }
 
-  float sum[2] = {tiles::row_sum(running_sum[0]), tiles::row_sum(running_sum[1])};
-  if (narrow) combine_warps<D>(reinterpret_cast<float*>(q_tile.data + Tile::kElements), o, running_max, sum);
-
-  // Store the states of the warp's valid rows (warp 0's, for a narrow tile).
+#pragma unroll
+  for (int h = 0; h < 2; ++h) rows[h].sum = tiles::row_sum(rows[h].sum);
+  if (layout.splits > 1) {
+    combine_splits<D>(reinterpret_cast<float*>(stages), layout, row_group, split, o, rows);
+    if (split != 0) return;
+  }
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
-    if (m >= query_rows || (narrow && warp != 0)) continue;
-    store_state<D>(args, item, QueryRow(args, item, work, m), running_max[h], sum[h],
+    if (m >= query_rows) continue;
+    store_state<D>(args, item, QueryRow(args, item, work, m), rows[h].max, rows[h].sum,
                    [&](int j) { return make_float2(o[j][2 * h], o[j][2 * h + 1]); });
   }
 }
 
+template <typename Element, int D>
+__global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma_sync_states_kernel(const PartialArgs args) {
+  using Shape = StreamShape<D>;
+  constexpr int kStages = Shape::kStages;
+  extern __shared__ __align__(128) unsigned char shared[];
+  auto* full = reinterpret_cast<std::uint64_t*>(shared);  // producer → consumers: a stage has landed
+  std::uint64_t* empty = full + kStages;                   // consumers → producer: a stage may be refilled
+  auto* q_data = reinterpret_cast<Element*>(shared + Shape::kBarrierBytes);
+  Element* stages = q_data + kTileRows * D;
+
+  const WorkTile work = args.tiles[blockIdx.x];
+  const work::Item item = args.items[work.item];
+  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
+  const int tile_rows = min(kTileRows, query_rows - static_cast<int>(work.m_begin));
+  const WarpLayout layout(tile_rows);
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      cutlass::arch::ClusterBarrier::init(&full[s], 32);
+      cutlass::arch::ClusterBarrier::init(&empty[s], static_cast<std::uint32_t>(layout.active_warps()));
+    }
+  }
+  cutlass::arch::fence_barrier_init();
+  __syncthreads();
+
+  const int warp = threadIdx.x / 32;
+  if (warp == kConsumerWarps) {
+    stream_kv<Element, D, kStages>(args, item, static_cast<int>(work.kv_head), full, empty, stages);
+    return;
+  }
+  // Every consumer thread copies Q rows (zeros past the tile); the producer already streams.
+  const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
+  copy_rows_async<kConsumerThreads, D>(
+      static_cast<int>(threadIdx.x), tile_rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
+      [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
+  cute::cp_async_fence();
+  cute::cp_async_wait<0>();
+  cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
+  if (warp >= layout.active_warps()) return;
+  consume<Element, D, kStages>(args, work, item, layout, query_rows, full, empty, q_data, stages);
+}
 
 template <typename Element, int D>
 void launch(const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
-  constexpr int kSharedBytes = (1 + 2 * kStages<D>) * kTileRows * D * static_cast<int>(sizeof(Element));  // Q + stages × (K, V)
+  constexpr int kSharedBytes = StreamShape<D>::kSharedBytes;
   // Per launch, not once per process: the limit belongs to the current device.
   CHUNKTREE_CUDA_CHECK(
       cudaFuncSetAttribute(mma_sync_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes));

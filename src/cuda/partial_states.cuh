@@ -121,12 +121,13 @@ struct KvWalk {
 
 // Starts copying rows [0, rows) of a matrix of D 16-bit elements per row (row r at source(r))
 // into shared memory (16-byte piece c of row r at destination(r, c)) with cp.async, and
-// zero-fills rows [rows, fill_rows): padding rows must hold numbers, not stale data.
-// Completes at the caller's cp_async_wait.
+// zero-fills rows [rows, fill_rows): padding rows must hold numbers, not stale data. `thread` is
+// the caller's index among the Threads threads that share the copy. Completes at the caller's
+// cp_async_wait or on an mbarrier (cp.async.mbarrier.arrive).
 template <int Threads, int D, typename Destination, typename Source>
-__device__ void copy_rows_async(int rows, int fill_rows, Destination destination, Source source) {
+__device__ void copy_rows_async(int thread, int rows, int fill_rows, Destination destination, Source source) {
   constexpr int kPiecesPerRow = D / 8;
-  for (int index = threadIdx.x; index < fill_rows * kPiecesPerRow; index += Threads) {
+  for (int index = thread; index < fill_rows * kPiecesPerRow; index += Threads) {
     const int row = index / kPiecesPerRow;
     const int piece = index % kPiecesPerRow;
     const bool valid = row < rows;
@@ -135,6 +136,30 @@ __device__ void copy_rows_async(int rows, int fill_rows, Destination destination
                                                                  valid);
   }
 }
+
+// The running softmax state of one query row, in the log2 domain: the largest score folded in
+// so far and the sum of exp2(score − max) (a lane's share until the caller reduces it).
+struct OnlineSoftmax {
+  float max = -INFINITY;
+  float sum = 0.0f;
+
+  // Folds in a block of scores whose row maximum is block_max (masked scores are −inf, NaN ones
+  // are ignored by fmaxf and reach the sum); returns the factor by which to rescale what was
+  // accumulated before.
+  __device__ float fold(float block_max) {
+    const float new_max = fmaxf(max, block_max);
+    const float rescale = exp2f(max - reference_of(new_max));
+    max = new_max;
+    sum *= rescale;
+    return rescale;
+  }
+  // Scores count from here: exp2(score − reference()). While nothing is seen (max −inf) that is 0,
+  // so that exp2 of a masked score stays 0 instead of NaN.
+  __device__ float reference() const { return reference_of(max); }
+
+ private:
+  __device__ static float reference_of(float m) { return m == -INFINITY ? 0.0f : m; }
+};
 
 // Normalises and stores the state of one query row: pair(j) gives the unnormalised output at
 // dims 8j + 2·(lane % 4) and the next one (the accumulator layout of both kernels); max and sum

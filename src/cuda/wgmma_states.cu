@@ -15,6 +15,7 @@
 #include "chunktree/types.hpp"
 #include "cuda/check.cuh"
 #include "cuda/partial_states.cuh"
+#include "cuda/tiles.cuh"
 
 #include <cute/arch/mma_sm90.hpp>
 #include <cute/atom/mma_atom.hpp>
@@ -205,8 +206,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   Tensor o = partition_fragment_C(output_mma, Shape<Int<Tile::kRows>, Int<D>>{});
   clear(o);
   Tensor o_rc = make_tensor(o.data(), rows_by_columns(o.layout()));
-  float running_max[2] = {-INFINITY, -INFINITY};
-  float running_sum[2] = {0.0f, 0.0f};
+  OnlineSoftmax rows[2];
   const int first_position = args.runs[item.run_begin].position;
 
   for (int step = 0; step < steps; ++step) {
@@ -229,19 +229,14 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         s_rc(r, c) = column <= last_visible ? s_rc(r, c) * args.scale_log2 : -INFINITY;
         tile_max = fmaxf(tile_max, s_rc(r, c));
       }
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-      const float new_max = fmaxf(running_max[r], tile_max);
-      const float reference = new_max == -INFINITY ? 0.0f : new_max;
-      const float rescale = exp2f(running_max[r] - reference);
-      running_max[r] = new_max;
-      running_sum[r] *= rescale;
+      const float rescale = rows[r].fold(tiles::row_max(tile_max));
       CUTE_UNROLL
       for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale;
+      const float reference = rows[r].reference();
       CUTE_UNROLL
       for (int c = 0; c < size<1>(s_rc); ++c) {
         s_rc(r, c) = exp2f(s_rc(r, c) - reference);
-        running_sum[r] += s_rc(r, c);
+        rows[r].sum += s_rc(r, c);
       }
     }
     Tensor p = make_tensor_like<T>(s);
@@ -255,12 +250,10 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
 
   CUTE_UNROLL
   for (int r = 0; r < 2; ++r) {
-    float sum = running_sum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float sum = tiles::row_sum(rows[r].sum);
     const int m = static_cast<int>(work.m_begin) + thread_row0 + 8 * r;
     if (m >= query_rows) continue;
-    store_state<D>(args, item, QueryRow(args, item, work, m), running_max[r], sum,
+    store_state<D>(args, item, QueryRow(args, item, work, m), rows[r].max, sum,
                    [&](int j) { return make_float2(o_rc(r, 2 * j), o_rc(r, 2 * j + 1)); });
   }
 }
