@@ -103,8 +103,8 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   if (levels.queries_per_seq < 1) checker.fail("queries_per_seq must be at least 1, got " + std::to_string(levels.queries_per_seq));
   if (q.shape.size() != 3) checker.fail("q has shape " + shape_string(q.shape) + "; expected [num_seqs · queries_per_seq, num_q_heads, head_dim]");
   if (q.device != device) checker.fail("q is on the " + std::string(to_string(q.device)) + "; this backend needs it on the " + std::string(to_string(device)));
-  if (q.shape[0] < 1 || q.shape[1] < 1 || q.shape[1] > 4096) {
-    checker.fail("q has shape " + shape_string(q.shape) + "; it needs at least one token and 1..4096 heads");
+  if (q.shape[0] < 0 || q.shape[1] < 1 || q.shape[1] > 4096) {
+    checker.fail("q has shape " + shape_string(q.shape) + "; it needs a token count of at least 0 and 1..4096 heads");
   }
   if (q.shape[0] % levels.queries_per_seq != 0) {
     checker.fail("q has " + std::to_string(q.shape[0]) + " tokens, not a multiple of queries_per_seq (" +
@@ -127,6 +127,11 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   }
   for (const KvSegment& own : levels.own) {
     if (first == nullptr && own.length > 0) first = &own;
+  }
+  if (first == nullptr && shape.num_seqs == 0) {  // an empty batch: nothing to read, nothing to write
+    shape.kv_heads = shape.q_heads;
+    shape.dtype = q.dtype;
+    return shape;
   }
   if (first == nullptr) checker.fail("no KV at all: every segment and every own part is empty");
   if (first->k.shape.size() < 2) checker.fail("a segment's k has shape " + shape_string(first->k.shape) + "; expected rank 3 or 4");

@@ -446,6 +446,16 @@ TEST(CpuLevelsErrors, OwnKvAndCoverage) {
       "sequence 3 reads no KV");
 }
 
+// An empty batch (no sequences, no KV) is a call that writes nothing, not an error.
+TEST(CpuLevels, AnEmptyBatchWritesNothing) {
+  const Levels empty;
+  std::vector<float> q(1);
+  std::vector<float> out(1);
+  std::vector<float> lse(1);
+  cpu::attend_levels(empty, ConstTensorView(q.data(), DType::f32, Device::cpu, {0, 8, 64}), TensorView{out.data(), DType::f32, Device::cpu, {0, 8, 64}},
+                     TensorView{lse.data(), DType::f32, Device::cpu, {0, 8}}, AttentionParams{});
+}
+
 TEST(CpuLevelsErrors, DtypesAndDevices) {
   ErrorFixture f;
   f.expect_invalid([](Levels& l) { l.own[1].k.dtype = DType::f16; }, "own[1].k is f16 but the call's KV is bf16; all K and V of one call share a dtype");
@@ -465,7 +475,7 @@ TEST(CpuLevelsErrors, QOutAndLse) {
                "q has 3 tokens, not a multiple of queries_per_seq (2)");
   expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {16, 64}), out, lse), ErrorCode::invalid_argument, "q has shape [16, 64]");
   expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {-4, 4, 64}), out, lse), ErrorCode::invalid_argument,
-               "at least one token");
+               "a token count of at least 0");
   expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {4, 0, 64}), out, lse), ErrorCode::invalid_argument,
                "1..4096 heads");
   expect_error(run(ConstTensorView(f.q.data(), DType::f32, Device::cpu, {2, 4, 64}), out, lse), ErrorCode::invalid_argument,
