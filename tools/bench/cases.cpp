@@ -88,6 +88,16 @@ std::vector<Preset> build_presets() {
   no_share.cases.push_back(one_prompt("b512_gqa8x1_1k", 512, 8, 1, 0, 1024));
   all.push_back(no_share);
 
+  Preset private_phase{"private", "The private (split-KV) phase: nothing shared, GQA groups 1-32, batch 1-128, d 128", {}};
+  private_phase.cases.push_back(one_prompt("b1_g4_32k", 1, 32, 8, 0, 32768));
+  private_phase.cases.push_back(one_prompt("b4_g4_16k", 4, 32, 8, 0, 16384));
+  private_phase.cases.push_back(one_prompt("b16_g1_4k", 16, 32, 32, 0, 4096));
+  private_phase.cases.push_back(one_prompt("b128_g4_2k", 128, 32, 8, 0, 2048));
+  private_phase.cases.push_back(one_prompt("b64_g8_4k", 64, 32, 4, 0, 4096));
+  private_phase.cases.push_back(one_prompt("b64_g16_8k", 64, 32, 2, 0, 8192));
+  private_phase.cases.push_back(one_prompt("b64_g32_16k", 64, 32, 1, 0, 16384));
+  all.push_back(private_phase);
+
   Preset hydragen_levels{"hydragen-levels", "Hydragen microbenchmark through the levels API (caller-owned contiguous KV)", {}};
   for (BenchCase c : hydragen.cases) {
     c.through_levels = true;
