@@ -69,18 +69,18 @@ SeedShape read_header(LineReader& reader) {
     reader.fail("the header must be 'n_seqs 64 128 n_heads n_chunks' (5 integers), but it has " +
                 std::to_string(words.size()) + " words");
   }
-  const std::int64_t seqs = reader.integer(words[0], "n_seqs (header word 1)");
+  constexpr auto kMaxExtent = static_cast<std::int64_t>(kMaxLineValues);
+  const std::int64_t seqs = reader.integer(words[0], "n_seqs (header word 1)", 1, kMaxExtent);
   const std::int64_t chunk_size = reader.integer(words[1], "the chunk size (header word 2)");
   const std::int64_t head_dim = reader.integer(words[2], "the head dim (header word 3)");
-  const std::int64_t heads = reader.integer(words[3], "n_heads (header word 4)");
-  const std::int64_t chunks = reader.integer(words[4], "n_chunks (header word 5)");
+  const std::int64_t heads = reader.integer(words[3], "n_heads (header word 4)", 1, kMaxExtent);
+  const std::int64_t chunks = reader.integer(words[4], "n_chunks (header word 5)", 1, kMaxExtent);
   if (chunk_size != kSeedChunkSize) {
     reader.fail("the header's chunk size is " + std::to_string(chunk_size) + "; seed-format files use 64");
   }
   if (head_dim != kSeedHeadDim) {
     reader.fail("the header's head dim is " + std::to_string(head_dim) + "; seed-format files use 128");
   }
-  if (seqs < 1 || heads < 1 || chunks < 1) reader.fail("n_seqs, n_heads and n_chunks must each be at least 1");
   const double longest_line = std::max(static_cast<double>(seqs), double(kChunk)) * static_cast<double>(heads) * kDim;
   if (longest_line > kMaxLineValues || static_cast<double>(chunks) * kChunk > kMaxLineValues) {
     reader.fail("the header's shape is too large for this tool (lines of at most 2^28 values)");
@@ -91,8 +91,7 @@ SeedShape read_header(LineReader& reader) {
 // One array per chunk, each on its own line, named like "K chunk 2" in error messages.
 std::vector<std::vector<float>> read_chunk_lines(LineReader& reader, const SeedShape& shape, std::string_view array,
                                                  std::size_t values) {
-  std::vector<std::vector<float>> lines;
-  lines.reserve(static_cast<std::size_t>(shape.chunks));
+  std::vector<std::vector<float>> lines;  // grows with the lines read: the header's count is only a claim
   for (int c = 0; c < shape.chunks; ++c) {
     const std::string what = std::string(array) + " chunk " + std::to_string(c);
     lines.push_back(reader.floats(reader.next(what), values, what));

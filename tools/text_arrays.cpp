@@ -1,12 +1,18 @@
 #include "text_arrays.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <limits>
-#include <sstream>
+#include <new>
+#include <utility>
 
 #include "chunktree/types.hpp"
 
@@ -15,22 +21,144 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-// from_chars does not accept a leading '+', nor the "inf"/"nan" spellings some writers use.
-bool parse_double(std::string_view word, double& value) {
-  if (!word.empty() && word.front() == '+') word.remove_prefix(1);
-  const auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value);
-  return error == std::errc() && end == word.data() + word.size();
+enum class Parsed { number, not_a_number, out_of_range };
+
+constexpr const char* kOutOfRange = "out of range for fp32 (magnitudes up to 3.4028235e38)";
+
+// A decimal word as the nearest fp32. from_chars takes no leading '+', so it is skipped here,
+// but only before a digit, '.', 'inf' or 'nan': "+-1" is not a number.
+Parsed parse_float(std::string_view word, float& value) {
+  if (word.starts_with('+')) {
+    word.remove_prefix(1);
+    if (word.starts_with('-') || word.starts_with('+')) return Parsed::not_a_number;
+  }
+  const char* end = word.data() + word.size();
+  const auto [stop, error] = std::from_chars(word.data(), end, value);
+  if (stop != end || error == std::errc::invalid_argument) return Parsed::not_a_number;
+  if (error == std::errc::result_out_of_range) {
+    // from_chars leaves `value` alone here. A magnitude below fp32's smallest rounds to zero, as
+    // any value rounds to its nearest fp32; one beyond its largest has no fp32.
+    const double magnitude = std::strtod(std::string(word).c_str(), nullptr);
+    if (std::abs(magnitude) >= 1.0) return Parsed::out_of_range;
+    value = std::signbit(magnitude) ? -0.0f : 0.0f;
+  }
+  return Parsed::number;
+}
+
+std::string system_reason() { return std::string("(") + std::strerror(errno) + ")"; }
+
+[[noreturn]] void refuse(const std::string& path, const std::string& why) {
+  throw Error(ErrorCode::format, path + ": " + why);
+}
+
+[[noreturn]] void refuse_size(const std::string& path) {
+  refuse(path, "is larger than the " + std::to_string(kMaxInputFileBytes) +
+                   " bytes (2 GiB) that a test file may have (docs/FORMATS.md, 'Limits')");
+}
+
+std::string kind_of_special_file(mode_t mode) {
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "a special file";
+}
+
+// A file descriptor, closed on scope exit.
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  Descriptor(Descriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Descriptor& operator=(Descriptor&&) = delete;
+  ~Descriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// `path` open for reading, once it is known to be a regular file within the size limit. Opening
+// does not block: O_NONBLOCK keeps a FIFO from waiting for a writer before it is refused.
+Descriptor open_input_file(const std::string& path, std::int64_t& size) {
+  Descriptor file(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (file.get() < 0) refuse(path, "cannot open the file for reading " + system_reason());
+  struct stat status {};
+  if (::fstat(file.get(), &status) != 0) refuse(path, "cannot read the file's status " + system_reason());
+  if (S_ISDIR(status.st_mode)) refuse(path, "is a directory, not a test file; name the files in it (e.g. DIR/*.txt)");
+  if (!S_ISREG(status.st_mode)) {
+    refuse(path, "is " + kind_of_special_file(status.st_mode) + "; test files must be regular files");
+  }
+  if (status.st_size > kMaxInputFileBytes) refuse_size(path);
+  size = status.st_size;
+  return file;
+}
+
+// Reads until the end of the file, which need not be where its size said (files in /proc say 0).
+std::string read_to_end(const Descriptor& file, const std::string& path, std::int64_t size) {
+  std::string text;
+  try {
+    text.reserve(static_cast<std::size_t>(size));
+    std::array<char, 1 << 16> buffer;
+    for (;;) {
+      const ssize_t got = ::read(file.get(), buffer.data(), buffer.size());
+      if (got == 0) return text;
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        refuse(path, "reading the file failed " + system_reason());
+      }
+      if (static_cast<std::int64_t>(text.size()) + got > kMaxInputFileBytes) refuse_size(path);
+      text.append(buffer.data(), static_cast<std::size_t>(got));
+    }
+  } catch (const std::bad_alloc&) {
+    // Parsing what was read so far could pass a file whose error lies further on.
+    refuse(path, "not enough memory to read the file (" + std::to_string(size) +
+                     " bytes); check it with fewer --jobs or on a machine with more memory");
+  }
 }
 
 }  // namespace
 
-LineReader::LineReader(const std::string& path) : path_(path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) throw Error(ErrorCode::format, path + ": cannot open the file for reading");
-  std::ostringstream buffer;
-  buffer << stream.rdbuf();
-  text_ = buffer.str();
+std::string read_input_file(const std::string& path) {
+  std::int64_t size = 0;
+  const Descriptor file = open_input_file(path, size);
+  return read_to_end(file, path, size);
 }
+
+std::string input_file_head(const std::string& path, std::size_t bytes) {
+  std::int64_t size = 0;
+  try {
+    const Descriptor file = open_input_file(path, size);
+    std::string head(bytes, '\0');
+    ssize_t got = 0;
+    do {
+      got = ::read(file.get(), head.data(), head.size());
+    } while (got < 0 && errno == EINTR);
+    head.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+    return head;
+  } catch (const Error&) {
+    return "";  // read_input_file says why
+  }
+}
+
+std::string quote_word(std::string_view word) {
+  constexpr std::size_t kShown = 40;
+  std::string text = "'";
+  for (const char c : word.substr(0, kShown)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f) {
+      text += c;
+    } else {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      text += escaped;
+    }
+  }
+  return text + (word.size() > kShown ? "'..." : "'");
+}
+
+LineReader::LineReader(const std::string& path) : path_(path), text_(read_input_file(path)) {}
 
 std::string_view LineReader::next(std::string_view what) {
   if (at_end()) {
@@ -64,7 +192,7 @@ std::vector<std::string_view> LineReader::words(std::string_view line) {
 
 std::vector<float> LineReader::floats(std::string_view line, std::size_t count, std::string_view what) const {
   std::vector<float> values;
-  values.reserve(count);
+  values.reserve(std::min(count, line.size() / 2 + 1));  // what the line can hold, not what a header claims
   std::size_t i = 0;
   while (i < line.size()) {
     while (i < line.size() && is_space(line[i])) ++i;
@@ -72,15 +200,16 @@ std::vector<float> LineReader::floats(std::string_view line, std::size_t count, 
     while (i < line.size() && !is_space(line[i])) ++i;
     if (i == start) break;
     const std::string_view word = line.substr(start, i - start);
-    double value = 0.0;
-    if (!parse_double(word, value)) {
-      fail(std::string(what) + ": value " + std::to_string(values.size() + 1) + " ('" + std::string(word.substr(0, 40)) +
-           "') is not a number");
+    float value = 0.0f;
+    const Parsed parsed = parse_float(word, value);
+    if (parsed != Parsed::number) {
+      fail(std::string(what) + ": value " + std::to_string(values.size() + 1) + " (" + quote_word(word) + ") is " +
+           (parsed == Parsed::out_of_range ? kOutOfRange : "not a number"));
     }
     if (values.size() == count) {
       fail(std::string(what) + ": expected " + std::to_string(count) + " values but the line has more");
     }
-    values.push_back(static_cast<float>(value));
+    values.push_back(value);
   }
   if (values.size() != count) {
     fail(std::string(what) + ": expected " + std::to_string(count) + " values but the line has " + std::to_string(values.size()));
@@ -88,18 +217,26 @@ std::vector<float> LineReader::floats(std::string_view line, std::size_t count, 
   return values;
 }
 
-std::int64_t LineReader::integer(std::string_view word, std::string_view what) const {
+std::int64_t LineReader::integer(std::string_view word, std::string_view what, std::int64_t min,
+                                 std::int64_t max) const {
   std::int64_t value = 0;
-  const auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value);
-  if (error != std::errc() || end != word.data() + word.size()) {
-    fail(std::string(what) + " must be an integer, got '" + std::string(word.substr(0, 40)) + "'");
+  const char* end = word.data() + word.size();
+  const auto [stop, error] = std::from_chars(word.data(), end, value);
+  if (stop != end || error == std::errc::invalid_argument) {
+    fail(std::string(what) + " must be an integer, got " + quote_word(word));
+  }
+  if (error == std::errc::result_out_of_range || value < min || value > max) {
+    fail(std::string(what) + " must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
+         quote_word(word));
   }
   return value;
 }
 
-double LineReader::number(std::string_view word, std::string_view what) const {
-  double value = 0.0;
-  if (!parse_double(word, value)) fail(std::string(what) + " must be a number, got '" + std::string(word.substr(0, 40)) + "'");
+float LineReader::number(std::string_view word, std::string_view what) const {
+  float value = 0.0f;
+  const Parsed parsed = parse_float(word, value);
+  if (parsed == Parsed::out_of_range) fail(std::string(what) + " is " + kOutOfRange + ", got " + quote_word(word));
+  if (parsed == Parsed::not_a_number) fail(std::string(what) + " must be a number, got " + quote_word(word));
   return value;
 }
 

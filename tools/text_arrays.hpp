@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -10,22 +11,43 @@
 
 namespace chunktree::tools {
 
+// Test files are read whole into memory, so larger ones are refused before reading
+// (docs/FORMATS.md, "Limits"). The largest files the tools write are smaller: 52 MB (gentests
+// --full) and ~1.6 GB (gentrees --sequences at its maximum).
+inline constexpr std::int64_t kMaxInputFileBytes = std::int64_t{2} << 30;
+
+// The whole content of a test file. Throws a format error naming the file and saying why when
+// it cannot be opened (with the system's reason), is not a regular file (a directory, device,
+// FIFO or socket: nothing is read from those), is larger than kMaxInputFileBytes, or does not
+// fit in memory.
+std::string read_input_file(const std::string& path);
+// The first `bytes` bytes of a test file; empty when read_input_file would refuse the file.
+std::string input_file_head(const std::string& path, std::size_t bytes);
+
+// A word of a file, quoted for a message: the first 40 bytes, non-printable ones as \xNN, so
+// that a binary file cannot write control sequences to a terminal.
+std::string quote_word(std::string_view word);
+
 // Reads a text file line by line, remembering where it is for error messages.
 class LineReader {
  public:
-  explicit LineReader(const std::string& path);  // throws format error if unreadable
+  explicit LineReader(const std::string& path);  // throws what read_input_file throws
   // The next line; throws a format error naming `what` if the file has ended.
   std::string_view next(std::string_view what);
   bool at_end() const { return position_ >= text_.size(); }
   // Throws a format error "<path>:<line>: <message>" about the last line read.
   [[noreturn]] void fail(const std::string& message) const;
-  // Parses the last line read as exactly `count` decimals (NaN and Inf accepted as values).
+  // Parses the last line read as exactly `count` decimals, each rounded to the nearest fp32
+  // (NaN and Inf accepted as values; a magnitude beyond fp32's largest is an error).
   std::vector<float> floats(std::string_view line, std::size_t count, std::string_view what) const;
   // Whitespace-separated words of a line.
   static std::vector<std::string_view> words(std::string_view line);
-  // Parses an integer word; throws a format error naming `what` if it is not one.
-  std::int64_t integer(std::string_view word, std::string_view what) const;
-  double number(std::string_view word, std::string_view what) const;
+  // Parses an integer word in [min, max]; throws a format error naming `what` otherwise.
+  std::int64_t integer(std::string_view word, std::string_view what,
+                       std::int64_t min = std::numeric_limits<std::int64_t>::min(),
+                       std::int64_t max = std::numeric_limits<std::int64_t>::max()) const;
+  // Parses one decimal like floats() does.
+  float number(std::string_view word, std::string_view what) const;
 
   const std::string& path() const { return path_; }
   std::size_t line_number() const { return line_number_; }

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <span>
@@ -69,8 +68,6 @@ std::string short_number(double value) {
   return buffer;
 }
 
-std::string quote_word(std::string_view word) { return "'" + std::string(word.substr(0, 40)) + "'"; }
-
 // Creates `dir` and its parents if missing, reporting failure as a chunktree::Error.
 void make_directories(const std::string& dir) {
   std::error_code error;
@@ -108,12 +105,7 @@ void read_format_line(LineReader& reader) {
 
 int integer_in(const LineReader& reader, std::string_view key, std::string_view value, std::int64_t min,
                std::int64_t max) {
-  const std::int64_t number = reader.integer(value, key);
-  if (number < min || number > max) {
-    reader.fail(std::string(key) + " must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
-                std::to_string(number));
-  }
-  return static_cast<int>(number);
+  return static_cast<int>(reader.integer(value, key, min, max));
 }
 
 int integer_of(const LineReader& reader, std::string_view key, std::string_view value,
@@ -135,11 +127,11 @@ DType storage_dtype(const LineReader& reader, std::string_view value) {
 }
 
 float softmax_scale_value(const LineReader& reader, std::string_view value) {
-  const double scale = reader.number(value, "scale");
-  const auto as_float = static_cast<float>(scale);
-  if (!std::isfinite(as_float) || as_float <= 0.0f)
+  const float scale = reader.number(value, "scale");
+  if (!std::isfinite(scale) || scale <= 0.0f) {
     reader.fail("scale must be a positive finite fp32 number, got " + quote_word(value));
-  return as_float;
+  }
+  return scale;
 }
 
 constexpr std::int64_t kMaxQueriesPerSeq = 64;
@@ -793,10 +785,7 @@ CheckResult check_tree_file(const std::string& path, const CheckOptions& options
 }
 
 bool is_tree_file(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  std::string head(64, '\0');
-  stream.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<std::size_t>(stream.gcount()));
+  const std::string head = input_file_head(path, 64);
   const auto words = LineReader::words(std::string_view(head).substr(0, head.find('\n')));
   return !words.empty() && words[0] == kTreeMagic;
 }

@@ -1,0 +1,222 @@
+// Reading test files (tools/text_arrays.hpp): what is refused before anything is parsed, numbers
+// at the edges of fp32 and int64, and messages that quote a file's bytes.
+#include "text_arrays.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "chunktree/types.hpp"
+#include "seed_format.hpp"
+#include "tree_format.hpp"
+
+namespace chunktree::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
+class InputFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = fs::temp_directory_path() / ("chunktree_input_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) const {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+
+  fs::path dir_;
+};
+
+// The message of the format error that reading `path` as a tree file throws ("" if none).
+std::string tree_error(const std::string& path) {
+  try {
+    read_tree_file(path);
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::format) << error.what();
+    return error.what();
+  }
+  ADD_FAILURE() << path << " was read without an error";
+  return "";
+}
+
+bool printable(const std::string& text) {
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
+  }
+  return true;
+}
+
+// ---- what is refused before reading ----
+
+TEST_F(InputFiles, DirectoryIsReportedAsADirectory) {
+  const std::string message = tree_error(dir_.string());
+  EXPECT_NE(message.find(dir_.string() + ": is a directory"), std::string::npos) << message;
+  EXPECT_EQ(message.find("truncated"), std::string::npos) << message;
+  EXPECT_FALSE(is_tree_file(dir_.string()));
+}
+
+// /dev/urandom and /dev/zero never end, and a FIFO without a writer blocks on open: each is
+// refused, naming the file and what it is, without reading a byte.
+TEST_F(InputFiles, DevicesAndFifosAreRefusedWithoutReading) {
+  const std::string fifo = (dir_ / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : std::vector<std::string>{"/dev/urandom", "/dev/zero", "/dev/null", fifo}) {
+    const std::string message = tree_error(path);
+    EXPECT_EQ(message.find(path + ": is a "), 0u) << message;
+    EXPECT_NE(message.find("test files must be regular files"), std::string::npos) << message;
+    EXPECT_FALSE(is_tree_file(path));
+    EXPECT_THROW(read_seed_file(path), Error);
+  }
+  EXPECT_NE(tree_error(fifo).find("FIFO"), std::string::npos);
+  EXPECT_NE(tree_error("/dev/zero").find("character device"), std::string::npos);
+}
+
+TEST_F(InputFiles, FilesOverTheSizeLimitAreRefusedBeforeReading) {
+  const std::string path = write("huge.txt", "chunktree-tree 1\n");
+  fs::resize_file(path, kMaxInputFileBytes + 1);  // sparse: nothing to read but zeros
+  const std::string message = tree_error(path);
+  EXPECT_NE(message.find(path + ": is larger than the 2147483648 bytes (2 GiB)"), std::string::npos) << message;
+}
+
+TEST_F(InputFiles, CannotOpenSaysWhy) {
+  const std::string path = (dir_ / "absent.txt").string();
+  const std::string message = tree_error(path);
+  EXPECT_NE(message.find(path + ": cannot open the file for reading (No such file or directory)"), std::string::npos)
+      << message;
+}
+
+// In a death test's child: caps the address space at what is in use plus 24 MiB, reads the
+// tree file, prints what happened on stderr and exits 0 on a format error.
+[[noreturn]] void read_with_little_memory(const std::string& path) {
+  long pages = 0;
+  std::FILE* statm = std::fopen("/proc/self/statm", "r");
+  if (statm == nullptr || std::fscanf(statm, "%ld", &pages) != 1) std::_Exit(2);
+  std::fclose(statm);
+  const rlim_t headroom = rlim_t{24} << 20;
+  const rlim_t in_use = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE));
+  const rlimit limit{in_use + headroom, in_use + headroom};
+  if (::setrlimit(RLIMIT_AS, &limit) != 0) std::_Exit(2);
+  try {
+    read_tree_file(path);
+    std::fputs("read without an error", stderr);
+  } catch (const Error& error) {
+    std::fputs(error.what(), stderr);
+    std::_Exit(error.code() == ErrorCode::format ? 0 : 1);
+  } catch (const std::exception& error) {
+    std::fputs(error.what(), stderr);
+  }
+  std::_Exit(1);
+}
+
+// RLIMIT_AS caps the address space of a forked child, so that reading a large file runs out of
+// memory there. The file is valid up to a line deep in it: a reader that parsed what it had
+// read when memory ran out would pass it.
+TEST_F(InputFiles, RunningOutOfMemoryWhileReadingIsAnError) {
+  if (kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no limit can be set";
+  const std::string path = (dir_ / "padded.txt").string();
+  write_tree_file(path, generate_tree_workload(1, 0));
+  {
+    std::ofstream stream(path, std::ios::binary | std::ios::app);
+    const std::string comment = "# " + std::string(1021, 'x') + "\n";
+    for (int i = 0; i < 48 * 1024; ++i) stream << comment;  // 48 MiB
+    stream << "not part of any tree file\n";
+  }
+  ASSERT_NE(tree_error(path).find("unexpected content after the last"), std::string::npos);
+  EXPECT_EXIT(read_with_little_memory(path), ::testing::ExitedWithCode(0),
+              "padded.txt: not enough memory to read the file");
+}
+
+// ---- numbers ----
+
+// Reads `word` as the one value of a line, or returns the error's message.
+std::string read_value(const std::string& path, const std::string& word, float& value) {
+  std::ofstream(path, std::ios::binary) << word << "\n";
+  LineReader reader(path);
+  try {
+    value = reader.floats(reader.next("the value"), 1, "V")[0];
+    return "";
+  } catch (const Error& error) {
+    return error.what();
+  }
+}
+
+TEST_F(InputFiles, SignsAndRangesOfValues) {
+  const std::string path = (dir_ / "value.txt").string();
+  float value = 0.0f;
+  for (const char* word : {"+-1", "++1", "-+1", "+", "-", "1e", "0x10", "1,5"}) {
+    EXPECT_NE(read_value(path, word, value).find("is not a number"), std::string::npos) << word;
+  }
+  for (const char* word : {"1e999", "-1e999", "3.5e38", "1e39"}) {
+    const std::string message = read_value(path, word, value);
+    EXPECT_NE(message.find(std::string("('") + word + "') is out of range for fp32"), std::string::npos) << message;
+  }
+  const std::pair<const char*, float> readable[] = {
+      {"+1.5", 1.5f}, {"-0", -0.0f}, {"1e-999", 0.0f}, {"-1e-50", -0.0f}, {"+.5", 0.5f}, {"3.4028235e38", 3.4028235e38f}};
+  for (const auto& [word, expected] : readable) {
+    EXPECT_EQ(read_value(path, word, value), "") << word;
+    EXPECT_EQ(value, expected) << word;
+    EXPECT_EQ(std::signbit(value), std::signbit(expected)) << word;
+  }
+  EXPECT_EQ(read_value(path, "-inf", value), "");
+  EXPECT_EQ(value, -INFINITY);
+  EXPECT_EQ(read_value(path, "nan", value), "");
+  EXPECT_TRUE(std::isnan(value));
+}
+
+TEST_F(InputFiles, IntegersOutOfRangeSaySo) {
+  const std::string path = write("header.txt", "1 64 128 1 99999999999999999999\n");
+  try {
+    read_seed_file(path);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find(":1: n_chunks (header word 5) must be from 1 to 268435456, got "
+                                             "'99999999999999999999'"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+// ---- messages ----
+
+TEST_F(InputFiles, MessagesEscapeBinaryBytesAndShortenLongWords) {
+  const std::string word = std::string("\x1b[2J\x07\xff") + '\0';
+  const std::string message = tree_error(write("binary.txt", "chunktree-tree 1\nq_heads " + word + "\n"));
+  EXPECT_NE(message.find("got '\\x1b[2J\\x07\\xff\\x00'"), std::string::npos) << message;
+  EXPECT_TRUE(printable(message)) << message;
+
+  const std::string long_word = write("long.txt", "chunktree-tree 1\nq_heads " + std::string(1000, '7') + "x\n");
+  const std::string shortened = tree_error(long_word);
+  EXPECT_NE(shortened.find("got '" + std::string(40, '7') + "'..."), std::string::npos) << shortened;
+  EXPECT_LT(shortened.size(), 200u) << shortened;
+}
+
+}  // namespace
+}  // namespace chunktree::tools
