@@ -12,8 +12,8 @@ struct CheckOptions {
   Backend backend = Backend::cpu;
   bool strict = false;
   bool verbose = false;
-  std::string dump_dir;  // empty: no dump
-  int threads = 0;       // backend threads for one file (0: one per hardware thread)
+  std::string dump_path;  // where to write the file with the computed values; empty: no dump
+  int threads = 0;        // backend threads for one file (0: one per hardware thread)
 };
 
 struct CheckResult {

@@ -1,11 +1,17 @@
 // chunktree check: runs seed- and tree-format files through a backend and prints one block per
 // file, in the order the files were given, whatever --jobs is.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "check.hpp"
@@ -26,12 +32,14 @@ void print_check_usage(std::FILE* stream) {
                "  --strict     per-chunk relative norms instead of the seed's element-wise rule\n"
                "  -v           per-chunk details of every array\n"
                "  --jobs N     files checked at once (default: one per hardware thread)\n"
-               "  --dump DIR   write each file with the computed values in place of the expected ones\n");
+               "  --dump DIR   write each file with the computed values in place of the expected ones, as\n"
+               "               DIR/<its file name> (files of one name from several folders: one run each)\n");
 }
 
 struct CheckArgs {
   std::vector<std::string> files;
   CheckOptions options;
+  std::string dump_dir;  // empty: no dumps
   int jobs = 0;
   bool help = false;
 };
@@ -52,7 +60,7 @@ CheckArgs parse_check_args(Args args) {
     } else if (word == "--jobs") {
       parsed.jobs = static_cast<int>(integer_option("--jobs", option_value("check", args, i), 1, 4096));
     } else if (word == "--dump") {
-      parsed.options.dump_dir = option_value("check", args, i);
+      parsed.dump_dir = option_value("check", args, i);
     } else if (word.starts_with("-")) {
       throw Error(ErrorCode::invalid_argument, "check: unknown option '" + std::string(word) + "'; see 'chunktree check --help'");
     } else {
@@ -68,6 +76,53 @@ struct FileOutcome {
   CheckResult result;
   std::string error;
 };
+
+// The (device, inode) of an existing file, so that a path is recognised whatever the spelling or
+// the links that lead to it.
+std::optional<std::pair<dev_t, ino_t>> file_identity(const std::string& path) {
+  struct stat status {};
+  if (::stat(path.c_str(), &status) != 0) return std::nullopt;
+  return std::pair{status.st_dev, status.st_ino};
+}
+
+// Where each file's dump goes: DIR/<its file name>, worked out for all files before any is
+// checked. Two files that would share a dump (one lost, or both interleaved into one file under
+// --jobs) or a dump that would overwrite an input are usage errors, found before anything is
+// written.
+std::vector<std::string> dump_paths(const std::vector<std::string>& files, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error) {
+    throw Error(ErrorCode::invalid_argument, "check: --dump: cannot create '" + dir + "' (" + error.message() + ")");
+  }
+  std::set<std::pair<dev_t, ino_t>> inputs;
+  for (const std::string& file : files) {
+    if (const auto identity = file_identity(file)) inputs.insert(*identity);
+  }
+  std::map<fs::path, const std::string*> file_of_name;
+  std::vector<std::string> targets;
+  for (const std::string& file : files) {
+    const fs::path name = fs::path(file).filename();
+    if (name.empty() || name == "." || name == "..") {
+      throw Error(ErrorCode::invalid_argument, "check: --dump: '" + file + "' has no file name to name its dump after");
+    }
+    targets.push_back((fs::path(dir) / name).string());
+    const auto [first, unique] = file_of_name.emplace(name, &file);
+    if (!unique) {
+      throw Error(ErrorCode::invalid_argument, "check: --dump: '" + *first->second + "' and '" + file +
+                                                   "' would both be dumped to '" + targets.back() +
+                                                   "'; check them in separate runs with different --dump directories");
+    }
+    const auto existing = file_identity(targets.back());
+    if (existing && inputs.contains(*existing)) {
+      throw Error(ErrorCode::invalid_argument, "check: --dump: '" + targets.back() +
+                                                   "' is an input file, which the dump would overwrite; dump "
+                                                   "into another directory");
+    }
+  }
+  return targets;
+}
 
 FileOutcome check_file(const std::string& path, const CheckOptions& options) {
   FileOutcome outcome;
@@ -120,11 +175,17 @@ int check_command(Args args) {
   }
   // Files run side by side already; each backend call gets its share of the hardware threads.
   parsed.options.threads = std::max(1, default_jobs() / parsed.jobs);
+  const std::vector<std::string> dumps = parsed.dump_dir.empty() ? std::vector<std::string>(parsed.files.size())
+                                                                 : dump_paths(parsed.files, parsed.dump_dir);
   std::vector<FileOutcome> outcomes(parsed.files.size());
   std::size_t failed = 0;
   run_in_order(
       parsed.files.size(), parsed.jobs, "check", file_sizes(parsed.files),
-      [&](std::size_t i) { outcomes[i] = check_file(parsed.files[i], parsed.options); },
+      [&](std::size_t i) {
+        CheckOptions options = parsed.options;
+        options.dump_path = dumps[i];
+        outcomes[i] = check_file(parsed.files[i], options);
+      },
       [&](std::size_t i) {
         print_outcome(parsed.files[i], outcomes[i]);
         if (!outcomes[i].error.empty() || !outcomes[i].result.passed) failed += 1;

@@ -329,23 +329,6 @@ std::string detail_line(std::size_t chunk, std::string_view array, const LineCom
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dumping
-
-void dump_seed_file(const std::string& dump_dir, const std::string& input_path, SeedFile& file, SeedOutputs computed) {
-  namespace fs = std::filesystem;
-  std::error_code error;
-  fs::create_directories(dump_dir, error);
-  if (error) throw Error(ErrorCode::invalid_argument, "--dump: cannot create '" + dump_dir + "': " + error.message());
-  const fs::path target = fs::path(dump_dir) / fs::path(input_path).filename();
-  if (fs::equivalent(target, input_path, error)) {
-    throw Error(ErrorCode::invalid_argument,
-                "--dump: '" + target.string() + "' is the input file itself; dump into another directory");
-  }
-  file.outputs = std::move(computed);
-  write_seed_file(target.string(), file);
-}
-
-// ---------------------------------------------------------------------------------------------
 // gentests
 
 void print_gentests_usage(std::FILE* stream) {
@@ -522,7 +505,10 @@ CheckResult check_seed_file(const std::string& path, const CheckOptions& options
   SeedFile file = read_seed_file(path);
   SeedOutputs computed = library_outputs(file, options.backend, options.threads);
   CheckResult result = compare_seed_outputs(computed, file.outputs, options.strict, options.verbose);
-  if (!options.dump_dir.empty()) dump_seed_file(options.dump_dir, path, file, std::move(computed));
+  if (!options.dump_path.empty()) {
+    file.outputs = std::move(computed);
+    write_seed_file(options.dump_path, file);
+  }
   return result;
 }
 

@@ -752,16 +752,9 @@ CheckResult compare_run(const TreeWorkload& w, const LibraryRun& run, bool stric
   return result;
 }
 
-// Writes the file again into `dump_dir`, with the default plan's O and LSE as the expected values.
-void dump(const std::string& path, const std::string& dump_dir, TreeWorkload w, const PlanRun& computed, Backend backend) {
-  namespace fs = std::filesystem;
-  make_directories(dump_dir);
-  const fs::path target = fs::path(dump_dir) / fs::path(path).filename();
-  std::error_code ignored;
-  if (fs::equivalent(target, path, ignored)) {
-    throw Error(ErrorCode::invalid_argument,
-                "--dump " + dump_dir + " would overwrite the input " + path + "; dump elsewhere");
-  }
+// Writes the workload read from `path` to `target`, with the default plan's O and LSE as the
+// expected values.
+void dump(const std::string& path, const std::string& target, TreeWorkload w, const PlanRun& computed, Backend backend) {
   const std::size_t width = q_width(w) * static_cast<std::size_t>(w.queries_per_seq);
   const auto heads = static_cast<std::size_t>(w.q_heads * w.queries_per_seq);
   for (std::size_t s = 0; s < w.sequences.size(); ++s) {
@@ -771,7 +764,7 @@ void dump(const std::string& path, const std::string& dump_dir, TreeWorkload w, 
                               computed.lse.begin() + static_cast<std::ptrdiff_t>((s + 1) * heads));
   }
   w.comment = "dump of " + path + ": O and LSE as the " + std::string(backend_name(backend)) + " backend computed them (default plan)";
-  write_tree_file(target.string(), w);
+  write_tree_file(target, w);
 }
 
 }  // namespace
@@ -780,7 +773,7 @@ CheckResult check_tree_file(const std::string& path, const CheckOptions& options
   const TreeWorkload workload = read_tree_file(path);
   const LibraryRun run = run_through_library(workload, options.backend, options.threads);
   CheckResult result = compare_run(workload, run, options.strict, options.verbose);
-  if (!options.dump_dir.empty()) dump(path, options.dump_dir, workload, run.plans.front(), options.backend);
+  if (!options.dump_path.empty()) dump(path, options.dump_path, workload, run.plans.front(), options.backend);
   return result;
 }
 

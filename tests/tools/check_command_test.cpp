@@ -1,0 +1,125 @@
+// chunktree check --dump: every input gets its own dump, or the run stops before writing any.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chunktree/types.hpp"
+#include "commands.hpp"
+#include "seed_format.hpp"
+
+namespace chunktree::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CheckDump : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = fs::temp_directory_path() / ("chunktree_dump_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A seed file of `seqs` rows at `relative` (its folders created).
+  std::string seed_file(const std::string& relative, int seqs) const {
+    const fs::path path = dir_ / relative;
+    fs::create_directories(path.parent_path());
+    write_seed_file(path.string(), generate_seed_file(SeedCase{"randn", SeedShape{seqs, 1, 1}}));
+    return path.string();
+  }
+  std::string dump_dir() const { return (dir_ / "dump").string(); }
+
+  fs::path dir_;
+};
+
+// Runs check_command with stdout and stderr captured; rethrows its usage errors.
+int run_check(const std::vector<std::string>& words) {
+  const std::vector<std::string_view> args(words.begin(), words.end());
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  try {
+    const int code = check_command(args);
+    ::testing::internal::GetCapturedStdout();
+    ::testing::internal::GetCapturedStderr();
+    return code;
+  } catch (...) {
+    ::testing::internal::GetCapturedStdout();
+    ::testing::internal::GetCapturedStderr();
+    throw;
+  }
+}
+
+std::string usage_error(const std::vector<std::string>& words) {
+  try {
+    run_check(words);
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::invalid_argument) << error.what();
+    return error.what();
+  }
+  ADD_FAILURE() << "check ran without a usage error";
+  return "";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream stream(path, std::ios::binary);
+  std::ostringstream text;
+  text << stream.rdbuf();
+  return text.str();
+}
+
+// One dump would have been lost (--jobs 1) or two interleaved into one file (--jobs 2).
+TEST_F(CheckDump, SameFileNameFromTwoFoldersIsRefusedBeforeAnythingIsWritten) {
+  const std::string first = seed_file("a/x.txt", 1);
+  const std::string second = seed_file("b/x.txt", 2);
+  for (const char* jobs : {"1", "2"}) {
+    const std::string message = usage_error({first, second, "--dump", dump_dir(), "--jobs", jobs});
+    EXPECT_NE(message.find("'" + first + "' and '" + second + "' would both be dumped to '" + dump_dir() + "/x.txt'"),
+              std::string::npos)
+        << message;
+    EXPECT_FALSE(fs::exists(dump_dir() + "/x.txt"));
+  }
+  EXPECT_NE(usage_error({first, first, "--dump", dump_dir()}).find("would both be dumped"), std::string::npos);
+}
+
+TEST_F(CheckDump, DumpsNeverOverwriteAnInput) {
+  const std::string inside = seed_file("dump/x.txt", 1);
+  const std::string inside_text = read_text(inside);
+  EXPECT_NE(usage_error({inside, "--dump", dump_dir()}).find("'" + inside + "' is an input file"), std::string::npos);
+  EXPECT_EQ(read_text(inside), inside_text);
+
+  // dump/z.txt links to another input: writing z.txt's dump would overwrite that input.
+  const std::string other = seed_file("b/y.txt", 2);
+  const std::string other_text = read_text(other);
+  fs::create_symlink(other, dump_dir() + "/z.txt");
+  const std::string message = usage_error({seed_file("c/z.txt", 1), other, "--dump", dump_dir()});
+  EXPECT_NE(message.find("'" + dump_dir() + "/z.txt' is an input file"), std::string::npos) << message;
+  EXPECT_EQ(read_text(other), other_text);
+}
+
+TEST_F(CheckDump, EveryFileGetsItsOwnDumpWithSeveralJobs) {
+  std::vector<std::string> words;
+  for (int seqs = 1; seqs <= 4; ++seqs) {
+    words.push_back(seed_file("in" + std::to_string(seqs) + "/s" + std::to_string(seqs) + ".txt", seqs));
+  }
+  words.insert(words.end(), {"--dump", dump_dir(), "--jobs", "2"});
+  EXPECT_EQ(run_check(words), 0);
+  for (int seqs = 1; seqs <= 4; ++seqs) {
+    const std::string dump = dump_dir() + "/s" + std::to_string(seqs) + ".txt";
+    EXPECT_EQ(read_seed_file(dump).shape.seqs, seqs);
+    CheckOptions strict;
+    strict.strict = true;
+    EXPECT_TRUE(check_seed_file(dump, strict).passed) << dump;
+  }
+}
+
+}  // namespace
+}  // namespace chunktree::tools
