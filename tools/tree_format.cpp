@@ -35,6 +35,15 @@ std::int64_t TreeWorkload::path_length(std::int32_t node) const {
   return tokens;
 }
 
+std::vector<std::int64_t> TreeWorkload::path_lengths() const {
+  std::vector<std::int64_t> lengths(nodes.size());
+  for (std::size_t n = 0; n < nodes.size(); ++n) {
+    const std::int32_t parent = nodes[n].parent;  // every parent comes before its children
+    lengths[n] = (parent < 0 ? 0 : lengths[static_cast<std::size_t>(parent)]) + nodes[n].length;
+  }
+  return lengths;
+}
+
 std::vector<std::int32_t> TreeWorkload::path(std::int32_t node) const {
   std::vector<std::int32_t> nodes_on_path;
   for (; node >= 0; node = nodes[static_cast<std::size_t>(node)].parent) nodes_on_path.push_back(node);
@@ -283,8 +292,8 @@ NodeIndex read_nodes(LineReader& reader, std::int64_t count, TreeWorkload& w) {
   return index_of;
 }
 
-TreeSequence read_sequence(LineReader& reader, const NodeIndex& index_of, const TreeWorkload& w, std::int64_t number,
-                           std::int64_t count) {
+TreeSequence read_sequence(LineReader& reader, const NodeIndex& index_of, const TreeWorkload& w,
+                           std::span<const std::int64_t> path_lengths, std::int64_t number, std::int64_t count) {
   const std::string what = "sequence record " + std::to_string(number) + " of " + std::to_string(count);
   const auto words = LineReader::words(next_record(reader, what + " ('sequence NODE')"));
   if (words.size() != 2 || words[0] != "sequence") {
@@ -300,8 +309,9 @@ TreeSequence read_sequence(LineReader& reader, const NodeIndex& index_of, const 
   sequence.node = found->second;
   sequence.line = reader.line_number();
   const std::string name = " of sequence " + std::to_string(number - 1);
-  if (w.path_length(sequence.node) < w.queries_per_seq) {
-    reader.fail("sequence " + std::to_string(number - 1) + " has " + std::to_string(w.path_length(sequence.node)) +
+  const std::int64_t tokens = path_lengths[static_cast<std::size_t>(sequence.node)];
+  if (tokens < w.queries_per_seq) {
+    reader.fail("sequence " + std::to_string(number - 1) + " has " + std::to_string(tokens) +
                 " tokens, fewer than queries_per_seq (" + std::to_string(w.queries_per_seq) + ")");
   }
   // One line per query token: Q lines, then O lines, then LSE lines. Expected values may be
@@ -328,7 +338,10 @@ TreeSequence read_sequence(LineReader& reader, const NodeIndex& index_of, const 
 
 void read_sequences(LineReader& reader, const NodeIndex& index_of, TreeWorkload& w) {
   const std::int64_t count = read_count_line(reader, "sequences");
-  for (std::int64_t i = 0; i < count; ++i) w.sequences.push_back(read_sequence(reader, index_of, w, i + 1, count));
+  const std::vector<std::int64_t> path_lengths = w.path_lengths();
+  for (std::int64_t i = 0; i < count; ++i) {
+    w.sequences.push_back(read_sequence(reader, index_of, w, path_lengths, i + 1, count));
+  }
   while (!reader.at_end()) {
     if (!is_blank_or_comment(reader.next("the end of the file"))) {
       reader.fail("unexpected content after the last of the " + std::to_string(count) +

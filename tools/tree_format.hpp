@@ -52,6 +52,8 @@ struct TreeWorkload {
   std::vector<std::int32_t> path(std::int32_t node) const;
   // Tokens of the sequence that ends at `node`.
   std::int64_t path_length(std::int32_t node) const;
+  // path_length of every node, in one pass over the nodes.
+  std::vector<std::int64_t> path_lengths() const;
 };
 
 // Throws chunktree::Error (code format) naming the file and line when the file is malformed.

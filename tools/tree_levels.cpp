@@ -1,8 +1,6 @@
 #include "tree_levels.hpp"
 
 #include <algorithm>
-#include <map>
-#include <numeric>
 
 #include "chunktree/numeric.hpp"
 
@@ -24,21 +22,52 @@ std::vector<std::byte> store_rows(const std::vector<float>& values, std::size_t 
   return bytes;
 }
 
+// The sequences in depth-first order (children by index, a node's own sequences first, in file
+// order): every node's subtree is then the range [first[n], first[n] + count[n]) of positions.
+struct DepthFirst {
+  std::vector<std::size_t> order;    // position -> file sequence
+  std::vector<std::int64_t> first;   // per node
+  std::vector<std::int64_t> count;   // per node: sequences in its subtree
+};
+
+DepthFirst depth_first(const TreeWorkload& w) {
+  const std::size_t nodes = w.nodes.size();
+  std::vector<std::vector<std::size_t>> ending(nodes);
+  for (std::size_t s = 0; s < w.sequences.size(); ++s) {
+    ending[static_cast<std::size_t>(w.sequences[s].node)].push_back(s);
+  }
+  std::vector<std::vector<std::int32_t>> children(nodes);
+  std::vector<std::int32_t> stack;  // the root's children, last first
+  DepthFirst result{{}, std::vector<std::int64_t>(nodes, 0), std::vector<std::int64_t>(nodes, 0)};
+  for (std::size_t n = nodes; n-- > 0;) {
+    const std::int32_t parent = w.nodes[n].parent;
+    (parent < 0 ? stack : children[static_cast<std::size_t>(parent)]).push_back(static_cast<std::int32_t>(n));
+    result.count[n] += static_cast<std::int64_t>(ending[n].size());
+    if (parent >= 0) result.count[static_cast<std::size_t>(parent)] += result.count[n];  // children come after parents
+  }
+  // An explicit stack: a chain of nodes may be deeper than the call stack.
+  while (!stack.empty()) {
+    const auto n = static_cast<std::size_t>(stack.back());
+    stack.pop_back();
+    result.first[n] = static_cast<std::int64_t>(result.order.size());
+    result.order.insert(result.order.end(), ending[n].begin(), ending[n].end());
+    stack.insert(stack.end(), children[n].begin(), children[n].end());  // already last first
+  }
+  return result;
+}
+
 }  // namespace
 
 TreeLevels::TreeLevels(const TreeWorkload& w) : w_(w) {
   const std::size_t width = static_cast<std::size_t>(w.kv_heads) * static_cast<std::size_t>(w.head_dim);
   const std::int64_t queries = w.queries_per_seq;
-  const std::size_t count = w.sequences.size();
-  std::vector<std::vector<std::int32_t>> paths(count);
-  for (std::size_t s = 0; s < count; ++s) paths[s] = w.path(w.sequences[s].node);
-  order_.resize(count);
-  std::iota(order_.begin(), order_.end(), std::size_t{0});
-  std::stable_sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return paths[a] < paths[b]; });
+  const std::vector<std::int64_t> node_end = w.path_lengths();  // where each node ends in its sequences
+  const DepthFirst tree = depth_first(w);
+  order_ = tree.order;
 
   // Each node's KV once, as a contiguous buffer (even nodes) or a page pool (odd nodes).
   std::vector<KvSegment> node_kv(w.nodes.size());
-  storage_.reserve(2 * w.nodes.size() + 2 * count);
+  storage_.reserve(2 * w.nodes.size() + 2 * order_.size());
   for (std::size_t n = 0; n < w.nodes.size(); ++n) {
     const TreeNode& node = w.nodes[n];
     KvSegment& segment = node_kv[n];
@@ -69,25 +98,25 @@ TreeLevels::TreeLevels(const TreeWorkload& w) : w_(w) {
     }
   }
 
-  // Which (node, depth) each sequence reads as a shared segment, and its own tokens.
-  std::map<std::pair<std::size_t, std::int32_t>, std::vector<std::int64_t>> readers;  // (depth, node) -> sequences, in order
+  // Each sequence's own KV: the nodes at the end of its path that hold some of its query tokens
+  // (at most queries_per_seq nodes), copied. Those nodes' segments skip it; the sequences under a
+  // node that do not skip it read it, in runs of consecutive positions. Nothing here walks whole
+  // paths, so a deep tree costs no more than a shallow one with as many nodes.
+  std::vector<std::vector<std::int64_t>> skipping(w.nodes.size());  // per node: positions, ascending
   levels_.queries_per_seq = w.queries_per_seq;
-  for (std::size_t s = 0; s < count; ++s) {
-    const std::vector<std::int32_t>& path = paths[order_[s]];
-    const std::int64_t length = w.path_length(w.sequences[order_[s]].node);
-    std::int64_t end = 0;
-    std::size_t depth = 0;
-    for (; depth < path.size(); ++depth) {
-      const std::int64_t node_end = end + w.nodes[static_cast<std::size_t>(path[depth])].length;
-      if (node_end > length - queries) break;
-      readers[{depth, path[depth]}].push_back(static_cast<std::int64_t>(s));
-      end = node_end;
+  for (std::size_t s = 0; s < order_.size(); ++s) {
+    const std::int32_t last = w.sequences[order_[s]].node;
+    const std::int64_t shared_end = node_end[static_cast<std::size_t>(last)] - queries;
+    std::vector<std::int32_t> own_nodes;  // last node first
+    for (std::int32_t n = last; n >= 0; n = w.nodes[static_cast<std::size_t>(n)].parent) {
+      if (node_end[static_cast<std::size_t>(n)] <= shared_end) break;
+      own_nodes.push_back(n);
+      skipping[static_cast<std::size_t>(n)].push_back(static_cast<std::int64_t>(s));
     }
-    // Own KV: tokens [end, length) of the path, copied.
     std::vector<float> k;
     std::vector<float> v;
-    for (; depth < path.size(); ++depth) {
-      const TreeNode& node = w.nodes[static_cast<std::size_t>(path[depth])];
+    for (auto n = own_nodes.rbegin(); n != own_nodes.rend(); ++n) {
+      const TreeNode& node = w.nodes[static_cast<std::size_t>(*n)];
       k.insert(k.end(), node.k.begin(), node.k.end());
       v.insert(v.end(), node.v.begin(), node.v.end());
     }
@@ -100,15 +129,20 @@ TreeLevels::TreeLevels(const TreeWorkload& w) : w_(w) {
     own.v = ConstTensorView(storage_.back().data(), w.dtype, Device::cpu, shape);
     levels_.own.push_back(std::move(own));
   }
-  for (const auto& [key, sequences] : readers) {
-    const auto [depth, node] = key;
-    if (levels_.levels.size() <= depth) levels_.levels.resize(depth + 1);
-    // One segment per maximal run of consecutive sequences.
-    for (std::size_t i = 0; i < sequences.size();) {
-      std::size_t j = i + 1;
-      while (j < sequences.size() && sequences[j] == sequences[j - 1] + 1) ++j;
-      levels_.levels[depth].push_back(SharedSegment{node_kv[static_cast<std::size_t>(node)], sequences[i], sequences[j - 1] + 1});
-      i = j;
+  std::vector<std::size_t> depth(w.nodes.size(), 0);  // level of each node
+  for (std::size_t n = 0; n < w.nodes.size(); ++n) {
+    const std::int32_t parent = w.nodes[n].parent;
+    if (parent >= 0) depth[n] = depth[static_cast<std::size_t>(parent)] + 1;
+    // The subtree's positions minus the skipping ones: one segment per run between them.
+    std::int64_t begin = tree.first[n];
+    const std::int64_t end = tree.first[n] + tree.count[n];
+    for (std::size_t i = 0; i <= skipping[n].size(); ++i) {
+      const std::int64_t stop = i < skipping[n].size() ? skipping[n][i] : end;
+      if (stop > begin) {
+        if (levels_.levels.size() <= depth[n]) levels_.levels.resize(depth[n] + 1);
+        levels_.levels[depth[n]].push_back(SharedSegment{node_kv[n], begin, stop});
+      }
+      begin = stop + 1;
     }
   }
 }

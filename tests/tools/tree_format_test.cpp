@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -22,6 +23,7 @@
 #include "chunktree/types.hpp"
 #include "commands.hpp"
 #include "random.hpp"
+#include "tree_levels.hpp"
 
 namespace chunktree::tools {
 namespace {
@@ -312,6 +314,31 @@ TEST_F(TreeFormatTest, NodeIdsNeedNotBeContiguous) {
   write_tree_file(path("ids.txt"), w);
   EXPECT_EQ(read_tree_file(path("ids.txt")).nodes[2].id, 1000);
   expect_passes(path("ids.txt"), true);
+}
+
+// A chain of 4,000 1-token nodes with a sequence ending at every node, and 20,000 more at its
+// end. The levels layout has one segment per node and one own part per sequence; building it
+// once walked every sequence's whole path (Σ depth entries, here 88 million: seconds and a
+// gigabyte). Bounded in CPU time, which other processes on the machine do not inflate.
+TEST(TreeLevelsLayout, DeepChainIsLaidOutInLinearTime) {
+  constexpr int kNodes = 4'000;
+  constexpr int kMoreAtTheEnd = 20'000;
+  TreeWorkload w;
+  w.q_heads = 1;
+  w.kv_heads = 1;
+  w.head_dim = 64;
+  w.dtype = DType::bf16;
+  for (int n = 0; n < kNodes; ++n) {
+    w.nodes.push_back(TreeNode{n, n - 1, 1, std::vector<float>(64, 0.5f), std::vector<float>(64, -0.5f)});
+    w.sequences.push_back(TreeSequence{n, {}, {}, {}, 0});  // the layout reads no Q
+  }
+  for (int s = 0; s < kMoreAtTheEnd; ++s) w.sequences.push_back(TreeSequence{kNodes - 1, {}, {}, {}, 0});
+  const std::clock_t start = std::clock();
+  const TreeLevels levels(w);
+  const double cpu_seconds = static_cast<double>(std::clock() - start) / CLOCKS_PER_SEC;
+  EXPECT_EQ(levels.shared_segments(), static_cast<std::size_t>(kNodes - 1));
+  EXPECT_EQ(levels.segments(), static_cast<std::size_t>(kNodes - 1 + kNodes + kMoreAtTheEnd));
+  EXPECT_LT(cpu_seconds, 1.0);
 }
 
 // ---- dumps and failing checks ----
