@@ -341,7 +341,7 @@ void print_gentests_usage(std::FILE* stream) {
 }
 
 struct GentestsArgs {
-  bool full = false;
+  std::string_view grid;  // --quick or --full, empty: the default (quick)
   int jobs = 0;
   std::string dir;
   bool help = false;
@@ -355,7 +355,10 @@ GentestsArgs parse_gentests_args(Args args) {
     if (word == "--help" || word == "-h") {
       parsed.help = true;
     } else if (word == "--quick" || word == "--full") {
-      parsed.full = word == "--full";
+      if (!parsed.grid.empty() && parsed.grid != word) {
+        throw Error(ErrorCode::invalid_argument, "gentests: --quick and --full contradict each other; give one of them");
+      }
+      parsed.grid = word;
     } else if (word == "--jobs") {
       parsed.jobs = static_cast<int>(integer_option("--jobs", option_value("gentests", args, i), 1, 4096));
     } else if (word.starts_with("-")) {
@@ -522,7 +525,7 @@ int gentests_command(Args args) {
   std::filesystem::create_directories(parsed.dir, error);
   if (error) throw Error(ErrorCode::invalid_argument, "gentests: cannot create '" + parsed.dir + "': " + error.message());
 
-  const std::vector<SeedCase> cases = seed_grid(parsed.full);
+  const std::vector<SeedCase> cases = seed_grid(parsed.grid == "--full");
   std::vector<double> weights;
   for (const SeedCase& seed_case : cases) weights.push_back(file_values(seed_case.shape));
   run_in_order(

@@ -1034,6 +1034,11 @@ TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_seque
 
 namespace {
 
+// Large workloads take up to ~0.8 MB of text per sequence (16 query tokens of 2048 values, each
+// with its expected output), so files stay below the size limit for test files
+// (kMaxInputFileBytes, 2 GiB).
+constexpr int kMaxLargeSequences = 2'000;
+
 struct GentreesOptions {
   int count = 24;
   std::uint64_t seed = 1;
@@ -1048,7 +1053,8 @@ constexpr const char* kGentreesUsage =
     "  Writes N (default 24) random tree-format files tree_<S>_<index>.txt into DIR (created if\n"
     "  missing): random prefix trees, shapes and dtypes, with expected outputs from the fp64\n"
     "  reference. --seed S (default 1) picks the random stream. --sequences M makes large\n"
-    "  workloads of at least M sequences each (short private parts under a small shared tree).\n"
+    "  workloads of at least M (at most 2000) sequences each (short private parts under a small\n"
+    "  shared tree).\n"
     "  --gpu-dtypes leaves out f32 K/V (which only the cpu backend runs).\n"
     "  The format is in docs/FORMATS.md, 'Tree format'.\n";
 
@@ -1066,7 +1072,8 @@ GentreesOptions parse_gentrees(Args args) {
       if (word == "--seed")
         options.seed =
             static_cast<std::uint64_t>(integer_option(word, value, 0, std::numeric_limits<std::int64_t>::max()));
-      if (word == "--sequences") options.sequences = static_cast<int>(integer_option(word, value, 1, 1'000'000));
+      if (word == "--sequences")
+        options.sequences = static_cast<int>(integer_option(word, value, 1, kMaxLargeSequences));
     } else if (word.starts_with("-")) {
       throw Error(ErrorCode::invalid_argument, "gentrees: unknown option " + quote_word(word) + "\n" + kGentreesUsage);
     } else if (options.dir.empty()) {

@@ -360,5 +360,20 @@ TEST(SeedGentests, UsageErrors) {
   EXPECT_THROW(gentests_command(bad_jobs), Error);
 }
 
+// Both grids asked for: an error before anything is written (it used to write the last one
+// named, the full grid's 15 GB). The directory cannot be created, so nothing is written either way.
+TEST(SeedGentests, QuickAndFullTogetherAreAnError) {
+  using Args = std::vector<std::string_view>;
+  for (const Args& args : {Args{"--quick", "--full", "/dev/null/grid"}, Args{"--full", "--quick", "/dev/null/grid"}}) {
+    try {
+      gentests_command(args);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find("--quick and --full contradict each other"), std::string::npos)
+          << error.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace chunktree::tools
