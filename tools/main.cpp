@@ -11,20 +11,9 @@
 
 namespace chunktree::tools {
 
-int info_command(Args args) {
-  if (!args.empty()) throw Error(ErrorCode::invalid_argument, "info takes no arguments");
-  std::printf("chunktree %s\n", CHUNKTREE_VERSION_STRING);
-  const std::vector<CudaDevice> devices = cuda_devices();
-  if (devices.empty()) std::printf("CUDA devices: none visible (the CPU backend runs everything)\n");
-  for (const CudaDevice& device : devices) {
-    std::printf("CUDA device %d: %s, compute capability %d.%d, %d SMs, %.1f GiB, L2 %.1f MiB\n", device.index,
-                device.name.c_str(), device.major, device.minor, device.multiprocessors,
-                static_cast<double>(device.memory_bytes) / (1 << 30), static_cast<double>(device.l2_bytes) / (1 << 20));
-  }
-  return 0;
-}
-
 namespace {
+
+void print_version() { std::printf("chunktree %s\n", CHUNKTREE_VERSION_STRING); }
 
 void print_usage(std::FILE* stream) {
   std::fprintf(stream,
@@ -37,10 +26,25 @@ void print_usage(std::FILE* stream) {
                "  check FILE... [--backend cpu|cuda|auto] [--strict] [-v] [--jobs N] [--dump DIR]\n"
                "                            check seed or tree files against a backend\n"
                "  info                      version and visible CUDA devices\n"
+               "  --version, -V             the version\n"
                "Run 'chunktree <command> --help' for a command's options.\n");
 }
 
 }  // namespace
+
+int info_command(Args args) {
+  if (!args.empty()) throw Error(ErrorCode::invalid_argument, "info takes no arguments");
+  print_version();
+  const std::vector<CudaDevice> devices = cuda_devices();
+  if (devices.empty()) std::printf("CUDA devices: none visible (the CPU backend runs everything)\n");
+  for (const CudaDevice& device : devices) {
+    std::printf("CUDA device %d: %s, compute capability %d.%d, %d SMs, %.1f GiB, L2 %.1f MiB\n", device.index,
+                device.name.c_str(), device.major, device.minor, device.multiprocessors,
+                static_cast<double>(device.memory_bytes) / (1 << 30), static_cast<double>(device.l2_bytes) / (1 << 20));
+  }
+  return 0;
+}
+
 }  // namespace chunktree::tools
 
 int main(int argc, char** argv) {
@@ -57,6 +61,11 @@ int main(int argc, char** argv) {
     if (command == "gentrees") return gentrees_command(args);
     if (command == "check") return check_command(args);
     if (command == "info") return info_command(args);
+    if (command == "--version" || command == "-V") {
+      if (!args.empty()) throw chunktree::Error(chunktree::ErrorCode::invalid_argument, "--version takes no arguments");
+      print_version();
+      return 0;
+    }
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage(stdout);
       return 0;
