@@ -1,6 +1,6 @@
-// The CUDA backend's host side and merge: DevicePlan turns a plan into work tiles for the two
-// partial-state kernels (wgmma tiles of 128 query rows for wide items, mma.sync tiles of 64 for
-// the rest), and attend() runs them, then merges each row's states in plan order.
+// The CUDA backend's host side: DevicePlan turns a plan into work tiles for the two partial-state
+// kernels (wgmma tiles of 128 query rows for wide items, mma.sync tiles of 64 for the rest), and
+// attend() runs them, then merges each row's states in plan order (src/cuda/merge_rows.cu).
 //
 // Query rows are an item's rows × query tokens × the GQA group, so a shared span's rows and heads form the M
 // dimension of one product, and a private span's GQA group is packed into rows. A tile streams
@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "chunktree/cuda_backend.hpp"
-#include "chunktree/state.hpp"
 #include "cuda/check.cuh"
 #include "cuda/memory.hpp"
+#include "cuda/merge_rows.cuh"
 #include "cuda/partial_states.cuh"
 
 namespace chunktree {
@@ -32,54 +32,6 @@ constexpr int kWgmmaTileRows = 128;
 constexpr int kMmaSyncTileRows = 64;
 bool uses_wgmma(std::int64_t query_rows, int head_dim) {
   return query_rows > kernels::kMmaSyncMaxRows && kernels::wgmma_head_dim(head_dim);
-}
-
-struct MergeArgs {
-  const std::uint32_t* merge_begin;
-  const std::uint32_t* merge_states;
-  const std::uint32_t* row_to_batch;
-  const float* state_o;
-  const float* state_lse;
-  void* out;         // [rows · queries, q_heads, head_dim]
-  float* lse;        // [rows · queries, q_heads] or null
-  int q_heads;
-  int head_dim;
-  int queries;
-};
-
-__device__ void store_output(float* out, float value) { *out = value; }
-__device__ void store_output(__nv_bfloat16* out, float value) { *out = __float2bfloat16_rn(value); }
-__device__ void store_output(__half* out, float value) { *out = __float2half_rn(value); }
-
-// One block per (row, query token, q head), one thread per 4 dims: merges the row's states of
-// that query token in plan order.
-template <typename Out>
-__global__ void merge_kernel(const MergeArgs args) {
-  const std::uint32_t row = blockIdx.x / static_cast<std::uint32_t>(args.queries);
-  const int token = static_cast<int>(blockIdx.x % static_cast<std::uint32_t>(args.queries));
-  const int head = static_cast<int>(blockIdx.y);
-  const int dim = 4 * static_cast<int>(threadIdx.x);
-  StateMerger merger;
-  float4 accumulated = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  for (std::uint32_t m = args.merge_begin[row]; m < args.merge_begin[row + 1]; ++m) {
-    const std::int64_t state = static_cast<std::int64_t>(args.merge_states[m]) * args.queries + token;
-    const std::int64_t state_head = state * args.q_heads + head;
-    const StateMerger::Weights weights = merger.add(args.state_lse[state_head]);
-    const float4 part = *reinterpret_cast<const float4*>(args.state_o + state_head * args.head_dim + dim);
-    accumulated.x = accumulated.x * weights.previous + part.x * weights.part;
-    accumulated.y = accumulated.y * weights.previous + part.y * weights.part;
-    accumulated.z = accumulated.z * weights.previous + part.z * weights.part;
-    accumulated.w = accumulated.w * weights.previous + part.w * weights.part;
-  }
-  const float inverse = merger.inverse_weight();
-  const std::int64_t out_token = static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token;
-  const std::int64_t out_head = out_token * args.q_heads + head;
-  Out* out = static_cast<Out*>(args.out) + out_head * args.head_dim + dim;
-  store_output(out + 0, accumulated.x * inverse);
-  store_output(out + 1, accumulated.y * inverse);
-  store_output(out + 2, accumulated.z * inverse);
-  store_output(out + 3, accumulated.w * inverse);
-  if (threadIdx.x == 0 && args.lse != nullptr) args.lse[out_head] = merger.merged_lse();
 }
 
 [[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, "cuda backend: " + message); }
@@ -150,6 +102,11 @@ constexpr TileCost kWgmmaCost{2.0, 2.0, 0.5, 2.0};
 constexpr TileCost kMmaSyncCost{1.9, 3.0, 0.1, 1.0};
 constexpr double kStateBytesPerMicro = 3.0e6;
 
+// One tile's time: its start, then its steps of 64 positions.
+double tile_micros(const TileCost& cost, std::int64_t tokens, int head_dim) {
+  return cost.start + static_cast<double>((tokens + 63) / 64) * cost.step * head_dim / 128.0;
+}
+
 // An item as the cost model sees it.
 struct ItemSize {
   std::int64_t rows;
@@ -177,8 +134,7 @@ double estimated_micros(const std::vector<ItemSize>& items, std::int64_t split, 
     const std::int64_t tile_rows = wgmma ? kWgmmaTileRows : kMmaSyncTileRows;
     const std::int64_t parts = split == 0 ? 1 : (item.tokens + split - 1) / split;
     const std::int64_t part_tokens = (item.tokens + parts - 1) / parts;
-    const double step = cost.step * shape.head_dim / 128.0;
-    const double tile = cost.start + static_cast<double>((part_tokens + 63) / 64) * step;
+    const double tile = tile_micros(cost, part_tokens, shape.head_dim);
     const std::int64_t tiles = (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads * parts;
     total += static_cast<double>(tiles) * tile * cost.slots;
     longest_tile = std::max(longest_tile, tile);
@@ -229,6 +185,10 @@ class DeviceWork {
         for (std::uint32_t m = 0; m < query_rows; m += tile_rows) tiles.push_back(WorkTile{i, kv_head, m});
       }
     }
+    // Longest items first: the last tiles to start are the short ones, so the grid ends evenly.
+    const auto longest_first = [&](const WorkTile& a, const WorkTile& b) { return w.items[a.item].tokens > w.items[b.item].tokens; };
+    std::stable_sort(wgmma_tiles.begin(), wgmma_tiles.end(), longest_first);
+    std::stable_sort(mma_sync_tiles.begin(), mma_sync_tiles.end(), longest_first);
     num_wgmma_tiles_ = static_cast<std::uint32_t>(wgmma_tiles.size());
     num_mma_sync_tiles_ = static_cast<std::uint32_t>(mma_sync_tiles.size());
     wgmma_tiles_ = upload(wgmma_tiles);
@@ -240,16 +200,44 @@ class DeviceWork {
     row_limit_ = upload(w.row_limit);
     merge_begin_ = upload(w.merge_begin);
     merge_states_ = upload(w.merge_states);
+    one_state_per_row_ = w.merge_states.size() == w.num_rows();
     const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(queries_ * q_heads);
     state_o_ = cuda_memory::DeviceAllocation(state_heads * static_cast<std::size_t>(head_dim) * sizeof(float));
     state_lse_ = cuda_memory::DeviceAllocation(state_heads * sizeof(float));
     state_max_ = cuda_memory::DeviceAllocation(state_heads * sizeof(float));
   }
 
-  // Every state of every item; K and V at the bases plus the runs' offsets.
-  void compute_states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale, bool with_max,
-                      cudaStream_t stream) const {
+  // Attention of every row into out (and lse) in the caller's order: the states, then their merge.
+  // When every row reads one item, its state is the output and the kernels store it directly.
+  void attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale, const TensorView& out,
+              const TensorView& lse, cudaStream_t stream) const {
     if (rows_ == 0) return;
+    PartialArgs args = partial_args(k_base, v_base, q, scale);
+    if (one_state_per_row_) {
+      args.out = out.data;
+      args.out_lse = static_cast<float*>(lse.data);
+      args.out_dtype = out.dtype;
+      compute_states(args, dtype, stream);
+      return;
+    }
+    compute_states(args, dtype, stream);
+    merge(out, lse, stream);
+  }
+
+  // Every state of every item with its running max, copied to the host (for tests and checks).
+  PartialStates states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale) const {
+    if (rows_ > 0) {
+      PartialArgs args = partial_args(k_base, v_base, q, scale);
+      args.state_max = static_cast<float*>(state_max_.data());
+      compute_states(args, dtype, nullptr);
+    }
+    CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
+    return download_states();
+  }
+
+ private:
+  // The kernels' arguments for this work; K and V at the bases plus the runs' offsets.
+  PartialArgs partial_args(std::uintptr_t k_base, std::uintptr_t v_base, const void* q, float scale) const {
     if (reinterpret_cast<std::uintptr_t>(q) % 16 != 0) {
       fail(ErrorCode::invalid_argument, "q must be 16-byte aligned (the kernels copy rows in 16-byte pieces); pass the start of an allocation");
     }
@@ -263,19 +251,25 @@ class DeviceWork {
     args.v_base = v_base;
     args.state_o = static_cast<float*>(state_o_.data());
     args.state_lse = static_cast<float*>(state_lse_.data());
-    args.state_max = with_max ? static_cast<float*>(state_max_.data()) : nullptr;
     args.q_heads = q_heads_;
     args.group = group_;
     args.queries = queries_;
     args.scale_log2 = scale * 1.4426950408889634f;
+    return args;
+  }
+
+  // Both kernels' launches: the wgmma tiles on the second stream when there are tiles of both kinds.
+  void compute_states(PartialArgs args, DType dtype, cudaStream_t stream) const {
     const bool bf16 = dtype == DType::bf16;
     if (num_wgmma_tiles_ > 0) {
       args.tiles = static_cast<const WorkTile*>(wgmma_tiles_.data());
-      kernels::launch_wgmma_states(bf16, head_dim_, args, num_wgmma_tiles_, side_ ? side_->fork(stream) : stream);
+      args.num_tiles = num_wgmma_tiles_;
+      kernels::launch_wgmma_states(bf16, head_dim_, args, side_ ? side_->fork(stream) : stream);
     }
     if (num_mma_sync_tiles_ > 0) {
       args.tiles = static_cast<const WorkTile*>(mma_sync_tiles_.data());
-      kernels::launch_mma_sync_states(bf16, head_dim_, args, num_mma_sync_tiles_, stream);
+      args.num_tiles = num_mma_sync_tiles_;
+      kernels::launch_mma_sync_states(bf16, head_dim_, args, stream);
     }
     if (side_) side_->join(stream);
   }
@@ -283,7 +277,7 @@ class DeviceWork {
   // Each row's states merged per query token into out (and lse), in the caller's order.
   void merge(const TensorView& out, const TensorView& lse, cudaStream_t stream) const {
     if (rows_ == 0) return;
-    MergeArgs args{};
+    kernels::RowMergeArgs args{};
     args.merge_begin = static_cast<const std::uint32_t*>(merge_begin_.data());
     args.merge_states = static_cast<const std::uint32_t*>(merge_states_.data());
     args.row_to_batch = static_cast<const std::uint32_t*>(row_to_batch_.data());
@@ -292,16 +286,8 @@ class DeviceWork {
     args.out = out.data;
     args.lse = static_cast<float*>(lse.data);
     args.q_heads = q_heads_;
-    args.head_dim = head_dim_;
     args.queries = queries_;
-    const dim3 grid(rows_ * static_cast<unsigned>(queries_), static_cast<unsigned>(q_heads_));
-    const auto threads = static_cast<unsigned>(head_dim_ / 4);
-    switch (out.dtype) {
-      case DType::f32: merge_kernel<float><<<grid, threads, 0, stream>>>(args); break;
-      case DType::bf16: merge_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(args); break;
-      case DType::f16: merge_kernel<__half><<<grid, threads, 0, stream>>>(args); break;
-    }
-    CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+    kernels::launch_merge_rows(args, rows_, head_dim_, out.dtype, stream);
   }
 
   PartialStates download_states() const {
@@ -325,6 +311,7 @@ class DeviceWork {
   std::uint32_t rows_;
   std::uint32_t num_wgmma_tiles_ = 0;
   std::uint32_t num_mma_sync_tiles_ = 0;
+  bool one_state_per_row_ = false;
   cuda_memory::DeviceAllocation wgmma_tiles_, mma_sync_tiles_, items_, runs_, row_to_batch_, row_limit_, merge_begin_, merge_states_;
   cuda_memory::DeviceAllocation state_o_, state_lse_, state_max_;
   std::unique_ptr<ForkedStream> side_;  // only when the work has tiles of both kinds
@@ -397,14 +384,6 @@ PoolView check_call(const PrefixCache& cache, const DevicePlan& device_plan, int
   return pool;
 }
 
-void compute_states(const PrefixCache& cache, const DevicePlan& device_plan, const PoolView& pool, const ConstTensorView& q,
-                    bool with_max, cudaStream_t stream) {
-  const DevicePlan::Impl& p = device_plan.impl();
-  const CacheConfig& config = cache.config();
-  p.work.compute_states(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), config.dtype, q.data,
-                        p.params.scale, with_max, stream);
-}
-
 }  // namespace
 
 PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId> batch, const AttentionParams& params,
@@ -429,15 +408,15 @@ void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, 
   const std::int64_t tokens = static_cast<std::int64_t>(p.plan.batch.size()) * p.plan.queries_per_seq;
   const PoolView pool = check_call(cache, device_plan, layer, q);
   expect_outputs(out, lse, tokens, p.params.num_q_heads, cache.config().head_dim);
-  compute_states(cache, device_plan, pool, q, /*with_max=*/false, stream);
-  if (tokens > 0) p.work.merge(out, lse, stream);
+  p.work.attend(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), pool.dtype, q.data, p.params.scale, out,
+                lse, stream);
 }
 
 PartialStates partial_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
   const PrefixCache::ReadGuard reading(cache, "cuda::partial_states");
-  compute_states(cache, device_plan, check_call(cache, device_plan, layer, q), q, /*with_max=*/true, nullptr);
-  CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
-  return device_plan.impl().work.download_states();
+  const PoolView pool = check_call(cache, device_plan, layer, q);
+  const DevicePlan::Impl& p = device_plan.impl();
+  return p.work.states(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), pool.dtype, q.data, p.params.scale);
 }
 
 struct LevelsPlan::Impl {
@@ -488,8 +467,7 @@ void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const Tenso
   expect_outputs(out, lse, tokens, p.shape.q_heads, p.shape.head_dim);
   if (tokens == 0) return;
   cuda_memory::expect_device_pointer(q.data, "q");
-  p.work.compute_states(0, 0, p.shape.dtype, q.data, p.scale, /*with_max=*/false, stream);
-  p.work.merge(out, lse, stream);
+  p.work.attend(0, 0, p.shape.dtype, q.data, p.scale, out, lse, stream);
 }
 
 }  // namespace cuda

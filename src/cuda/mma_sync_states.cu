@@ -1,11 +1,14 @@
 // Partial states on mma.sync tiles: the split-KV phase (private spans, decode without sharing)
 // and every item of at most 64 query rows per kv head. Bandwidth-bound, so built to keep HBM busy:
-// a producer warp streams the item's K and V 64 positions per stage (packed across runs) with
-// cp.async into a ring of stages that completes on mbarriers, and four consumer warps compute on
-// tensor cores without a block-wide barrier per step. A tile of at most 16 query rows (decode:
-// one row's GQA group) gives each consumer warp its own quarter of every stage's positions, two
-// 16-row groups give each warp half, more give each warp 16 rows and all positions; the warps'
-// states of one row group are combined through shared memory at the end.
+// in each CTA a producer warpgroup streams tile after tile of K and V, 64 positions per stage
+// (packed across runs, and on into the next tile without a pause) with cp.async into a ring of
+// stages that completes on mbarriers, and four consumer warps compute on tensor cores without a
+// block-wide barrier per step. The kernel runs any number of tiles per CTA; it is launched with
+// one CTA per tile (docs/KERNEL_NOTES.md, experiment 12: a persistent grid of it alone was no
+// faster, and it starved the wgmma kernel running beside it). A tile of at most 16 query rows (decode: one row's GQA group)
+// gives each consumer warp its own quarter of every stage's positions, two 16-row groups give each
+// warp half, more give each warp 16 rows and all positions; the warps' states of one row group are
+// combined through shared memory at the end of the tile.
 #include <climits>
 #include <cmath>
 #include <string>
@@ -16,26 +19,35 @@
 #include "cuda/tiles.cuh"
 
 #include <cutlass/arch/barrier.h>
+#include <cutlass/arch/reg_reconfig.h>
 
 namespace chunktree::kernels {
 namespace {
 
 constexpr int kTileRows = 64;     // query rows per tile: 16 per row group
 constexpr int kStageTokens = 64;  // KV positions per stage
-constexpr int kConsumerWarps = 4;
+constexpr int kProducerThreads = 128;  // warpgroup 0
+constexpr int kConsumerWarps = 4;      // warpgroup 1
 constexpr int kConsumerThreads = 32 * kConsumerWarps;
-constexpr int kThreads = kConsumerThreads + 32;  // and one producer warp
+constexpr int kThreads = kProducerThreads + kConsumerThreads;
 // Named barriers (ids past CUTLASS's reserved ones) among the consumer warps.
-constexpr int kQueryLoadedBarrier = 1;
-constexpr int kStatesParkedBarrier = 2;
+constexpr int kQueryFreeBarrier = 1;
+constexpr int kQueryLoadedBarrier = 2;
+constexpr int kStatesParkedBarrier = 3;
 
-// Stages and CTAs per SM by head dim: about 200 KB of K/V in flight per SM (Little's law asks
-// for ~50 KB at HBM speed) and at least two CTAs per SM where shared memory allows, so that one
-// CTA's start and end overlap another's streaming.
+// With two CTAs per SM the producer warpgroup gives registers to the consumers (setmaxnreg):
+// 128 · (56 + 200) fills half the register file.
+constexpr int kProducerRegisters = 56;
+constexpr int kConsumerRegisters = 200;
+
+// Stages and CTAs per SM by head dim: about 200 KiB of K/V in flight per SM (Little's law asks for
+// ~50 KiB at HBM speed) and two CTAs per SM where shared memory allows, so that one CTA's start
+// and end overlap another's streaming.
 template <int D>
 struct StreamShape {
-  static constexpr int kStages = D == 64 ? 4 : (D == 128 ? 3 : 2);
-  static constexpr int kMinBlocksPerSm = D == 64 ? 3 : (D == 128 ? 2 : 1);
+  static constexpr int kStages = D == 64 ? 6 : 3;
+  static constexpr int kMinBlocksPerSm = D == 256 ? 1 : 2;
+  static constexpr bool kReallocateRegisters = kMinBlocksPerSm == 2;
   static constexpr int kBarrierBytes = 128;  // full[kStages], empty[kStages]; keeps the tiles 128-byte aligned
   static constexpr int kSharedBytes = kBarrierBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
 };
@@ -47,6 +59,9 @@ __device__ int stage_tokens(const work::Item& item, int step) {
   return rest < kStageTokens ? static_cast<int>(rest) : kStageTokens;
 }
 
+// The consumer warps are warpgroup 1: warps 0..3 of it.
+__device__ int consumer_warp() { return (static_cast<int>(threadIdx.x) - kProducerThreads) / 32; }
+
 // How a tile's consumer warps divide it: row groups of 16 query rows, and splits of every stage's
 // positions (the warp's blocks of 16 positions) within a row group.
 struct WarpLayout {
@@ -54,23 +69,85 @@ struct WarpLayout {
   int splits;
   __device__ explicit WarpLayout(int tile_rows)
       : row_groups((tile_rows + 15) / 16), splits(row_groups == 1 ? 4 : (row_groups == 2 ? 2 : 1)) {}
-  __device__ int active_warps() const { return row_groups * splits; }
 };
 
-// Producer: stage after stage of the item's KV, packed across its runs; positions past the
-// item's end are zero-filled so that masked columns meet zeros, never stale NaNs, in P·V.
+// The ring of stages, shared by the producer and the consumers: both count the stages they have
+// passed, across tiles, so stage and mbarrier phase follow from the count.
+template <int Stages>
+struct Ring {
+  std::uint64_t* full;   // producer → consumers: a stage has landed
+  std::uint64_t* empty;  // consumers → producer: a stage may be refilled
+  std::uint32_t passed = 0;
+  __device__ int stage() const { return static_cast<int>(passed % Stages); }
+  __device__ std::uint32_t phase() const { return (passed / Stages) & 1u; }
+};
+
+// How the producer warpgroup splits a stage's copy: thread t always copies 16-byte piece
+// t % kPieces of rows t / kPieces + kRowsPerPass · j, so that its shared-memory destinations are a
+// fixed offset apart and its sources one stride apart; no per-copy division or multiplication.
+template <int D>
+struct StageCopy {
+  static constexpr int kPieces = D / 8;
+  static constexpr int kRowsPerPass = kProducerThreads / kPieces;
+  static constexpr int kPasses = kStageTokens / kRowsPerPass;
+};
+
+// Starts copying rows [0, count) of K and V (row r of each at rows + r · stride) into stage rows
+// [first, first + count).
+template <typename Element, int D, typename Tile>
+__device__ void copy_segment(int thread, const Tile& k_tile, const Tile& v_tile, const Element* k_rows, const Element* v_rows,
+                             std::int64_t stride, int first, int count) {
+  using Copy = StageCopy<D>;
+  const int piece = thread % Copy::kPieces;
+  const int row0 = thread / Copy::kPieces;
+  const std::int64_t pass_stride = Copy::kRowsPerPass * stride;
+  const Element* k_source = k_rows + (row0 - first) * stride + 8 * piece;  // this thread's row of pass 0, if it were in range
+  const Element* v_source = v_rows + (row0 - first) * stride + 8 * piece;
+#pragma unroll
+  for (int j = 0; j < Copy::kPasses; ++j) {
+    const int row = row0 + j * Copy::kRowsPerPass;
+    if (row >= first && row < first + count) {
+      cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(k_source),
+                                                            *reinterpret_cast<cute::uint128_t*>(k_tile.chunk(row, piece)));
+      cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(v_source),
+                                                            *reinterpret_cast<cute::uint128_t*>(v_tile.chunk(row, piece)));
+    }
+    k_source += pass_stride;
+    v_source += pass_stride;
+  }
+}
+
+// Zero-fills stage rows [first, end) of K and V (cp.async with no source bytes, so that the
+// stage's mbarrier covers it too; any valid global address serves as the source).
+template <typename Element, int D, typename Tile>
+__device__ void zero_rows(int thread, const Tile& k_tile, const Tile& v_tile, const void* anywhere, int first, int end) {
+  using Copy = StageCopy<D>;
+  const int piece = thread % Copy::kPieces;
+  const auto& source = *static_cast<const cute::uint128_t*>(anywhere);
+#pragma unroll
+  for (int j = 0; j < Copy::kPasses; ++j) {
+    const int row = thread / Copy::kPieces + j * Copy::kRowsPerPass;
+    if (row >= first && row < end) {
+      cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(source, *reinterpret_cast<cute::uint128_t*>(k_tile.chunk(row, piece)), false);
+      cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(source, *reinterpret_cast<cute::uint128_t*>(v_tile.chunk(row, piece)), false);
+    }
+  }
+}
+
+// Producer: stage after stage of one tile's KV, packed across the item's runs; the last 16-position
+// block's rows past the item's end are zeros, so that masked columns meet zeros, never stale NaNs,
+// in P·V.
 template <typename Element, int D, int Stages>
-__device__ void stream_kv(const PartialArgs& args, const work::Item& item, int kv_head, std::uint64_t* full, std::uint64_t* empty,
-                          Element* stages) {
+__device__ void stream_kv(const PartialArgs& args, const work::Item& item, int kv_head, Ring<Stages>& ring, Element* stages) {
   using Tile = tiles::SharedTile<Element, kStageTokens, D>;
-  const int lane = threadIdx.x % 32;
+  const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
   std::uint32_t run_index = item.run_begin;
   work::KvRun run = args.runs[run_index];
   int run_start = 0;
   const int steps = stage_count(item);
-  for (int step = 0; step < steps; ++step) {
-    const int stage = step % Stages;
-    if (step >= Stages) cutlass::arch::ClusterBarrier::wait(&empty[stage], (step / Stages - 1) & 1);
+  for (int step = 0; step < steps; ++step, ++ring.passed) {
+    const int stage = ring.stage();
+    if (ring.passed >= Stages) cutlass::arch::ClusterBarrier::wait(&ring.empty[stage], ring.phase() ^ 1u);
     const Tile k_tile{stages + (2 * stage) * Tile::kElements};
     const Tile v_tile{stages + (2 * stage + 1) * Tile::kElements};
     const int tokens = stage_tokens(item, step);
@@ -80,10 +157,7 @@ __device__ void stream_kv(const PartialArgs& args, const work::Item& item, int k
       const std::int64_t stride = run.token_stride;
       const Element* k_rows = reinterpret_cast<const Element*>(args.k_base + run.k_offset) + kv_head * run.head_stride + run_start * stride;
       const Element* v_rows = reinterpret_cast<const Element*>(args.v_base + run.v_offset) + kv_head * run.head_stride + run_start * stride;
-      copy_rows_async<32, D>(lane, count, count, [&](int r, int c) { return k_tile.chunk(filled + r, c); },
-                             [&](int t) { return k_rows + t * stride; });
-      copy_rows_async<32, D>(lane, count, count, [&](int r, int c) { return v_tile.chunk(filled + r, c); },
-                             [&](int t) { return v_rows + t * stride; });
+      copy_segment<Element, D>(thread, k_tile, v_tile, k_rows, v_rows, stride, filled, count);
       filled += count;
       run_start += count;
       if (run_start >= run.tokens && ++run_index < item.run_end) {
@@ -91,13 +165,8 @@ __device__ void stream_kv(const PartialArgs& args, const work::Item& item, int k
         run_start = 0;
       }
     }
-    if (tokens % 16 != 0) {  // the last block's padding; zero source bytes: any valid global address will do
-      const int rest = 16 - tokens % 16;
-      const auto anywhere = [&](int) { return static_cast<const Element*>(args.q); };
-      copy_rows_async<32, D>(lane, 0, rest, [&](int r, int c) { return k_tile.chunk(tokens + r, c); }, anywhere);
-      copy_rows_async<32, D>(lane, 0, rest, [&](int r, int c) { return v_tile.chunk(tokens + r, c); }, anywhere);
-    }
-    cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
+    if (tokens % 16 != 0) zero_rows<Element, D>(thread, k_tile, v_tile, args.q, tokens, (tokens + 15) / 16 * 16);
+    cutlass::arch::cpasync_barrier_arrive_noinc(&ring.full[stage]);
   }
 }
 
@@ -169,40 +238,41 @@ __device__ void accumulate(const tiles::Accumulator (&p)[2], const StageTile& v_
   }
 }
 
-// Combines the states of a row group's split warps into its split-0 warp, through `scratch`
-// (the stage ring, free once every consumer is done with it). Called by every active consumer.
+// Combines the states of a row group's split warps into its split-0 warp, through `scratch` (the
+// tile's last stage, which the consumers hold until the combine is done). Called by all four
+// consumer warps (with more than one split every warp has rows).
 template <int D>
 __device__ void combine_splits(float* scratch, const WarpLayout& layout, int row_group, int split, tiles::Accumulator (&o)[D / 8],
                                OnlineSoftmax (&rows)[2]) {
+  constexpr int kParked = kConsumerWarps - 1;  // at most three warps park their state
   const int lane = threadIdx.x % 32;
-  const int warp = row_group * layout.splits + split;
-  float* o_parts = scratch;                                   // [warp][16 rows][D]
-  float* max_parts = scratch + kConsumerWarps * 16 * D;      // [warp][16 rows]
-  float* sum_parts = max_parts + kConsumerWarps * 16;         // [warp][16 rows]
-  const int threads = 32 * layout.active_warps();
-  cutlass::arch::NamedBarrier::sync(threads, kStatesParkedBarrier);  // every warp is done with the stages
+  const auto slot = [&](int parked_split) { return row_group * (layout.splits - 1) + parked_split - 1; };
+  float* o_parts = scratch;                          // [slot][16 rows][D]
+  float* max_parts = scratch + kParked * 16 * D;     // [slot][16 rows]
+  float* sum_parts = max_parts + kParked * 16;       // [slot][16 rows]
+  cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);  // every warp is done with the stage
   if (split != 0) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int row = lane / 4 + 8 * h;
+      const int row = slot(split) * 16 + lane / 4 + 8 * h;
 #pragma unroll
       for (int d = 0; d < D / 8; ++d) {
-        *reinterpret_cast<float2*>(o_parts + (warp * 16 + row) * D + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h], o[d][2 * h + 1]);
+        *reinterpret_cast<float2*>(o_parts + row * D + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h], o[d][2 * h + 1]);
       }
       if (lane % 4 == 0) {
-        max_parts[warp * 16 + row] = rows[h].max;
-        sum_parts[warp * 16 + row] = rows[h].sum;
+        max_parts[row] = rows[h].max;
+        sum_parts[row] = rows[h].sum;
       }
     }
   }
-  cutlass::arch::NamedBarrier::sync(threads, kStatesParkedBarrier);
+  cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
   if (split != 0) return;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int row = lane / 4 + 8 * h;
     float top = rows[h].max;
-    for (int w = warp + 1; w < warp + layout.splits; ++w) top = fmaxf(top, max_parts[w * 16 + row]);
-    // A part with no position seen so far (max −inf) weighs 0; a NaN part keeps its NaN sum.
+    for (int p = 1; p < layout.splits; ++p) top = fmaxf(top, max_parts[slot(p) * 16 + row]);
+    // A part with no position seen (max −inf) weighs 0; a NaN part keeps its NaN sum.
     const auto weight = [&](float max) { return max == -INFINITY ? 0.0f : exp2f(max - top); };
     const float own = weight(rows[h].max);
     float sum = own * rows[h].sum;
@@ -211,12 +281,13 @@ __device__ void combine_splits(float* scratch, const WarpLayout& layout, int row
       o[d][2 * h] *= own;
       o[d][2 * h + 1] *= own;
     }
-    for (int w = warp + 1; w < warp + layout.splits; ++w) {
-      const float part = weight(max_parts[w * 16 + row]);
-      sum += part * sum_parts[w * 16 + row];
+    for (int p = 1; p < layout.splits; ++p) {
+      const int parked_row = slot(p) * 16 + row;
+      const float part = weight(max_parts[parked_row]);
+      sum += part * sum_parts[parked_row];
 #pragma unroll
       for (int d = 0; d < D / 8; ++d) {
-        const float2 value = *reinterpret_cast<const float2*>(o_parts + (w * 16 + row) * D + d * 8 + 2 * (lane % 4));
+        const float2 value = *reinterpret_cast<const float2*>(o_parts + parked_row * D + d * 8 + 2 * (lane % 4));
         o[d][2 * h] += part * value.x;
         o[d][2 * h + 1] += part * value.y;
       }
@@ -227,20 +298,23 @@ __device__ void combine_splits(float* scratch, const WarpLayout& layout, int row
 }
 
 // One consumer warp's work on a tile: its 16 query rows over its blocks of every stage, then the
-// combine of its row group and the store.
+// combine of its row group and the store. Every consumer warp passes every stage (a warp without
+// rows only waits and releases), so the ring's mbarriers always count four consumers.
 template <typename Element, int D, int Stages>
-__device__ void consume(const PartialArgs& args, const WorkTile& work, const work::Item& item, const WarpLayout& layout, int query_rows,
-                        std::uint64_t* full, std::uint64_t* empty, Element* q_data, Element* stages) {
+__device__ void consume(const PartialArgs& args, const WorkTile& work, const work::Item& item, int query_rows, Ring<Stages>& ring,
+                        const Element* q_data, Element* stages) {
   using QTile = tiles::SharedTile<Element, kTileRows, D>;
   using StageTile = tiles::SharedTile<Element, kStageTokens, D>;
-  const int warp = threadIdx.x / 32;
+  const WarpLayout layout(min(kTileRows, query_rows - static_cast<int>(work.m_begin)));
+  const int warp = consumer_warp();
   const int lane = threadIdx.x % 32;
   const int row_group = warp / layout.splits;
   const int split = warp % layout.splits;
+  const bool has_rows = row_group < layout.row_groups;
   const int row0 = 16 * row_group;
   const int blocks = kStageTokens / 16 / layout.splits;  // per stage, from block0
   const int block0 = split * blocks;
-  const QTile q_tile{q_data};
+  const QTile q_tile{const_cast<Element*>(q_data)};
 
   // The causal limit of this lane's two rows (rows past the tile see everything; never stored).
   int limit[2] = {INT_MAX, INT_MAX};
@@ -256,31 +330,37 @@ __device__ void consume(const PartialArgs& args, const WorkTile& work, const wor
   OnlineSoftmax rows[2];
   const int first_position = args.runs[item.run_begin].position;
   const int steps = stage_count(item);
-  for (int step = 0; step < steps; ++step) {
-    const int stage = step % Stages;
+  int last_stage = 0;
+  for (int step = 0; step < steps; ++step, ++ring.passed) {
+    const int stage = ring.stage();
     const int position = first_position + step * kStageTokens;
     const int last_column = stage_tokens(item, step) - 1;
     const int last_visible[2] = {min(last_column, limit[0] - position), min(last_column, limit[1] - position)};  // INT_MAX − position: in range
-    cutlass::arch::ClusterBarrier::wait(&full[stage], (step / Stages) & 1);
+    cutlass::arch::ClusterBarrier::wait(&ring.full[stage], ring.phase());
     const StageTile k_tile{stages + (2 * stage) * StageTile::kElements};
     const StageTile v_tile{stages + (2 * stage + 1) * StageTile::kElements};
-    // One block at a time keeps S at 8 registers, so that o fits beside it for two CTAs per SM.
-    for (int block = block0; block < block0 + blocks && 16 * block <= last_column; ++block) {
+    // One block at a time keeps S at 8 registers beside o.
+    for (int block = block0; has_rows && block < block0 + blocks && 16 * block <= last_column; ++block) {
       tiles::Accumulator s[2];
       scores<Element, D>(q_tile, row0, k_tile, block, s);
       online_softmax<D>(s, 16 * block, last_visible, args.scale_log2, rows, o);
       accumulate<Element, D>(s, v_tile, block, o);
     }
-    __syncwarp();
-    if (lane == 0) cutlass::arch::ClusterBarrier::arrive(&empty[stage]);
+    last_stage = stage;
+    if (step + 1 < steps || layout.splits == 1) {  // the last stage is the combine's scratch: released after it
+      __syncwarp();
+      if (lane == 0) cutlass::arch::ClusterBarrier::arrive(&ring.empty[stage]);
+    }
   }
 
 #pragma unroll
   for (int h = 0; h < 2; ++h) rows[h].sum = tiles::row_sum(rows[h].sum);
-  if (layout.splits > 1) {
-    combine_splits<D>(reinterpret_cast<float*>(stages), layout, row_group, split, o, rows);
-    if (split != 0) return;
+  if (steps > 0 && layout.splits > 1) {
+    combine_splits<D>(reinterpret_cast<float*>(stages + 2 * last_stage * StageTile::kElements), layout, row_group, split, o, rows);
+    __syncwarp();
+    if (lane == 0) cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
   }
+  if (split != 0 || !has_rows) return;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
@@ -295,60 +375,64 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   using Shape = StreamShape<D>;
   constexpr int kStages = Shape::kStages;
   extern __shared__ __align__(128) unsigned char shared[];
-  auto* full = reinterpret_cast<std::uint64_t*>(shared);  // producer → consumers: a stage has landed
-  std::uint64_t* empty = full + kStages;                   // consumers → producer: a stage may be refilled
+  Ring<kStages> ring{reinterpret_cast<std::uint64_t*>(shared), reinterpret_cast<std::uint64_t*>(shared) + kStages};
   auto* q_data = reinterpret_cast<Element*>(shared + Shape::kBarrierBytes);
   Element* stages = q_data + kTileRows * D;
-
-  const WorkTile work = args.tiles[blockIdx.x];
-  const work::Item item = args.items[work.item];
-  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
-  const int tile_rows = min(kTileRows, query_rows - static_cast<int>(work.m_begin));
-  const WarpLayout layout(tile_rows);
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      cutlass::arch::ClusterBarrier::init(&full[s], 32);
-      cutlass::arch::ClusterBarrier::init(&empty[s], static_cast<std::uint32_t>(layout.active_warps()));
+      cutlass::arch::ClusterBarrier::init(&ring.full[s], kProducerThreads);
+      cutlass::arch::ClusterBarrier::init(&ring.empty[s], kConsumerWarps);
     }
   }
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
-  const int warp = threadIdx.x / 32;
-  if (warp == kConsumerWarps) {
-    stream_kv<Element, D, kStages>(args, item, static_cast<int>(work.kv_head), full, empty, stages);
+  // This CTA's tiles: blockIdx.x, then every gridDim.x-th.
+  if (threadIdx.x < kProducerThreads) {
+    if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
+    for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x) {
+      const WorkTile work = args.tiles[t];
+      stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages);
+    }
     return;
   }
-  // Every consumer thread copies Q rows (zeros past the tile); the producer already streams.
+  if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();
   const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
-  copy_rows_async<kConsumerThreads, D>(
-      static_cast<int>(threadIdx.x), tile_rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
-      [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
-  cute::cp_async_fence();
-  cute::cp_async_wait<0>();
-  cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
-  if (warp >= layout.active_warps()) return;
-  consume<Element, D, kStages>(args, work, item, layout, query_rows, full, empty, q_data, stages);
+  for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x) {
+    const WorkTile work = args.tiles[t];
+    const work::Item item = args.items[work.item];
+    const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
+    // Q rows of the tile (zeros past it), once every warp is done with the last tile's; the producer streams meanwhile.
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryFreeBarrier);
+    copy_rows_async<kConsumerThreads, D>(
+        static_cast<int>(threadIdx.x) - kProducerThreads, min(kTileRows, query_rows - static_cast<int>(work.m_begin)), kTileRows,
+        [&](int r, int c) { return q_tile.chunk(r, c); },
+        [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
+    cute::cp_async_fence();
+    cute::cp_async_wait<0>();
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
+    consume<Element, D>(args, work, item, query_rows, ring, q_data, stages);
+  }
 }
 
 template <typename Element, int D>
-void launch(const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
+void launch(const PartialArgs& args, cudaStream_t stream) {
   constexpr int kSharedBytes = StreamShape<D>::kSharedBytes;
   // Per launch, not once per process: the limit belongs to the current device.
   CHUNKTREE_CUDA_CHECK(
       cudaFuncSetAttribute(mma_sync_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes));
-  mma_sync_states_kernel<Element, D><<<tiles, kThreads, kSharedBytes, stream>>>(args);
+  mma_sync_states_kernel<Element, D><<<args.num_tiles, kThreads, kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
 
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, cudaStream_t stream) {
   with_element(bf16, [&]<typename Element>() {
     switch (head_dim) {
-      case 64: return launch<Element, 64>(args, tiles, stream);
-      case 128: return launch<Element, 128>(args, tiles, stream);
-      case 256: return launch<Element, 256>(args, tiles, stream);
+      case 64: return launch<Element, 64>(args, stream);
+      case 128: return launch<Element, 128>(args, stream);
+      case 256: return launch<Element, 256>(args, stream);
     }
     throw Error(ErrorCode::unsupported, "cuda backend: head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
   });

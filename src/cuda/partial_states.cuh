@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "chunktree/numeric.hpp"
 #include "work/work.hpp"
 
 #include <cute/arch/copy_sm80.hpp>
@@ -27,6 +28,7 @@ struct WorkTile {
 
 struct PartialArgs {
   const WorkTile* tiles;
+  std::uint32_t num_tiles;
   const work::Item* items;
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
@@ -37,6 +39,11 @@ struct PartialArgs {
   float* state_o;    // [states · queries, q_heads, D]
   float* state_lse;  // [states · queries, q_heads]
   float* state_max;  // [states · queries, q_heads] or null
+  // Non-null when every row reads exactly one item: its state is the output, stored in the caller's
+  // order as out [rows · queries, q_heads, D] in out_dtype (and lse, if not null), with no merge.
+  void* out;
+  float* out_lse;
+  DType out_dtype;
   int q_heads;
   int group;
   int queries;       // query tokens per row
@@ -49,8 +56,8 @@ constexpr int kMmaSyncMaxRows = 64;
 constexpr bool wgmma_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
 // Launchers, one per kernel (dtype and head dim chosen at run time).
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream);
-void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream);
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, cudaStream_t stream);
+void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, cudaStream_t stream);
 
 // Calls f.template operator()<Element>() with the element type of a bf16 or f16 cache.
 template <typename F>
@@ -79,10 +86,13 @@ struct QueryRow {
   __device__ bool sees_any(const PartialArgs& args, const work::Item& item) const {
     return item.tokens > 0 && (item.causal == 0 || limit(args) >= args.runs[item.run_begin].position);
   }
+  // (query token, q head) in the caller's order: where q is read and a direct output written.
+  __device__ std::int64_t token_head(const PartialArgs& args) const {
+    return (static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token) * args.q_heads + head;
+  }
   template <typename Element, int D>
   __device__ const Element* q(const PartialArgs& args) const {
-    const std::int64_t q_token = static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token;
-    return static_cast<const Element*>(args.q) + (q_token * args.q_heads + head) * D;
+    return static_cast<const Element*>(args.q) + token_head(args) * D;
   }
   __device__ std::int64_t state_head(const PartialArgs& args, const work::Item& item) const {
     const std::int64_t state = static_cast<std::int64_t>(item.state_begin) + (row - static_cast<int>(item.row_begin));
@@ -165,14 +175,28 @@ struct OnlineSoftmax {
 // dims 8j + 2·(lane % 4) and the next one (the accumulator layout of both kernels); max and sum
 // are the row's running max (log2 domain) and full sum. A query that sees no position of the item
 // stores the empty state (o = 0, lse = −inf); any other takes 1 / sum, so that NaN scores (NaN in
-// q or K) give a NaN state rather than an empty one. Lanes with lane % 4 == 0 write the lse.
+// q or K) give a NaN state rather than an empty one. Lanes with lane % 4 == 0 write the lse. With
+// args.out the state is the row's output: stored in the caller's order and dtype.
 template <int D, typename Pair>
 __device__ void store_state(const PartialArgs& args, const work::Item& item, const QueryRow& query, float max, float sum, Pair pair) {
   constexpr float kLn2 = 0.6931471805599453f;
   const int lane = threadIdx.x % 32;
-  const std::int64_t state_head = query.state_head(args, item);
   const bool visible = query.sees_any(args, item);
   const float inverse = visible ? 1.0f / sum : 0.0f;
+  const float lse = visible ? (max + log2f(sum)) * kLn2 : -INFINITY;
+  if (args.out != nullptr) {
+    const std::int64_t out_head = query.token_head(args);
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      const float2 value = pair(j);
+      const std::int64_t dim = out_head * D + j * 8 + 2 * (lane % 4);
+      store_element(args.out, args.out_dtype, dim, value.x * inverse);
+      store_element(args.out, args.out_dtype, dim + 1, value.y * inverse);
+    }
+    if (lane % 4 == 0 && args.out_lse != nullptr) args.out_lse[out_head] = lse;
+    return;
+  }
+  const std::int64_t state_head = query.state_head(args, item);
   float* o_row = args.state_o + state_head * D;
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
@@ -180,7 +204,7 @@ __device__ void store_state(const PartialArgs& args, const work::Item& item, con
     *reinterpret_cast<float2*>(o_row + j * 8 + 2 * (lane % 4)) = make_float2(value.x * inverse, value.y * inverse);
   }
   if (lane % 4 == 0) {
-    args.state_lse[state_head] = visible ? (max + log2f(sum)) * kLn2 : -INFINITY;
+    args.state_lse[state_head] = lse;
     if (args.state_max != nullptr) args.state_max[state_head] = max * kLn2;
   }
 }

@@ -259,22 +259,22 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
 }
 
 template <typename Element, int D>
-void launch(const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
+void launch(const PartialArgs& args, cudaStream_t stream) {
   using Tile = WgmmaTile<Element, D>;
   // Per launch, not once per process: the limit belongs to the current device.
   CHUNKTREE_CUDA_CHECK(
       cudaFuncSetAttribute(wgmma_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSharedBytes));
-  wgmma_states_kernel<Element, D><<<tiles, Tile::kThreads, Tile::kSharedBytes, stream>>>(args);
+  wgmma_states_kernel<Element, D><<<args.num_tiles, Tile::kThreads, Tile::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
 
-void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, std::uint32_t tiles, cudaStream_t stream) {
+void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, cudaStream_t stream) {
   with_element(bf16, [&]<typename Element>() {
     switch (head_dim) {
-      case 64: return launch<Element, 64>(args, tiles, stream);
-      case 128: return launch<Element, 128>(args, tiles, stream);
+      case 64: return launch<Element, 64>(args, stream);
+      case 128: return launch<Element, 128>(args, stream);
     }
     throw Error(ErrorCode::unsupported, "cuda backend: the wgmma kernel has no head_dim " + std::to_string(head_dim));
   });

@@ -222,7 +222,7 @@ TEST(CudaAttention, NanInQueriesOrKeysReachesTheOutput) {
     const int seqs = static_cast<int>(w.seqs.size());
     const int group = shape.q_heads / shape.kv_heads;
     tools::Random random(17);
-    for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, 16}}) {
+    for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}}) {
       std::vector<float> q = random_queries(w, shape, random);
       q[(2 * static_cast<std::size_t>(shape.q_heads) + 3) * static_cast<std::size_t>(shape.head_dim) + 5] =
           std::numeric_limits<float>::quiet_NaN();

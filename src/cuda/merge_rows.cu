@@ -1,0 +1,121 @@
+// The last stage of a call: every output row's partial states (one per item the row reads, in plan
+// order) merged per query token and q head into out and lse, in the caller's row order.
+//
+// One warp per (row, query token, q head). The row's states are independent reads, so the warp
+// reads them all at once instead of one after another: lanes load 32 states' lse at a time and
+// reduce the maximum and the weights' sum with shuffles; then each lane accumulates its D / 32 dims
+// over the states, loading several states' o ahead. A dependent read per state (the old loop) cost
+// a memory round trip each: ~1 µs per state for rows split into tens of items.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <string>
+
+#include "chunktree/state.hpp"
+#include "chunktree/types.hpp"
+#include "cuda/check.cuh"
+#include "cuda/merge_rows.cuh"
+
+namespace chunktree::kernels {
+namespace {
+
+constexpr int kWarpsPerBlock = 4;  // q heads per block
+
+__device__ void store_output(float* out, float value) { *out = value; }
+__device__ void store_output(__nv_bfloat16* out, float value) { *out = __float2bfloat16_rn(value); }
+__device__ void store_output(__half* out, float value) { *out = __float2half_rn(value); }
+
+__device__ float warp_max(float value) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+  return value;
+}
+__device__ float warp_sum(float value) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+  return value;
+}
+
+template <typename Out, int D>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const RowMergeArgs args) {
+  constexpr int kDimsPerLane = D / 32;  // this lane's dims: lane + 32 · i
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int head = static_cast<int>(blockIdx.y) * kWarpsPerBlock + static_cast<int>(threadIdx.x / 32);
+  if (head >= args.q_heads) return;
+  const std::uint32_t row = blockIdx.x / static_cast<std::uint32_t>(args.queries);
+  const int token = static_cast<int>(blockIdx.x % static_cast<std::uint32_t>(args.queries));
+  const std::uint32_t begin = args.merge_begin[row];
+  const int count = static_cast<int>(args.merge_begin[row + 1] - begin);
+  const auto state_head = [&](std::uint32_t state) {
+    return (static_cast<std::int64_t>(state) * args.queries + token) * args.q_heads + head;
+  };
+
+  // The largest lse; NaN anywhere makes the whole result NaN (a bad input must not vanish).
+  float top = -INFINITY;
+  bool nan = false;
+  for (int i = lane; i < count; i += 32) {
+    const float lse = args.state_lse[state_head(args.merge_states[begin + i])];
+    nan |= is_nan(lse);
+    top = fmaxf(top, lse);
+  }
+  top = warp_max(top);
+  nan = __any_sync(0xffffffffu, nan);
+
+  float accumulated[kDimsPerLane] = {};
+  float weight_sum = 0.0f;
+  for (int batch = 0; batch < count; batch += 32) {
+    // Lane j holds the weight and the o row of state batch + j; an empty state weighs 0.
+    float weight = 0.0f;
+    const float* o_row = nullptr;
+    if (batch + lane < count) {
+      const std::int64_t at = state_head(args.merge_states[begin + batch + lane]);
+      const float lse = args.state_lse[at];
+      weight = lse == -INFINITY ? 0.0f : expf(lse - top);
+      o_row = args.state_o + at * D;
+    }
+    weight_sum += weight;
+    const int in_batch = min(32, count - batch);
+#pragma unroll 8
+    for (int j = 0; j < in_batch; ++j) {
+      const float w = __shfl_sync(0xffffffffu, weight, j);
+      const float* o = reinterpret_cast<const float*>(__shfl_sync(0xffffffffu, reinterpret_cast<std::uintptr_t>(o_row), j));
+      if (w == 0.0f) continue;  // an empty state's o is never read
+#pragma unroll
+      for (int i = 0; i < kDimsPerLane; ++i) accumulated[i] += w * o[lane + 32 * i];
+    }
+  }
+  weight_sum = warp_sum(weight_sum);
+
+  const bool empty = top == -INFINITY && !nan;
+  const float inverse = nan ? NAN : (empty ? 0.0f : 1.0f / weight_sum);
+  const std::int64_t out_head = (static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token) * args.q_heads + head;
+  Out* out = static_cast<Out*>(args.out) + out_head * D;
+#pragma unroll
+  for (int i = 0; i < kDimsPerLane; ++i) store_output(out + lane + 32 * i, accumulated[i] * inverse);
+  if (lane == 0 && args.lse != nullptr) args.lse[out_head] = nan ? NAN : (empty ? -INFINITY : top + logf(weight_sum));
+}
+
+template <typename Out>
+void launch(const RowMergeArgs& args, std::uint32_t rows, int head_dim, cudaStream_t stream) {
+  const dim3 grid(rows * static_cast<unsigned>(args.queries), static_cast<unsigned>((args.q_heads + kWarpsPerBlock - 1) / kWarpsPerBlock));
+  switch (head_dim) {
+    case 64: merge_rows_kernel<Out, 64><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(args); break;
+    case 128: merge_rows_kernel<Out, 128><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(args); break;
+    case 256: merge_rows_kernel<Out, 256><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(args); break;
+    default: throw Error(ErrorCode::unsupported, "cuda backend: head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
+  }
+  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace
+
+void launch_merge_rows(const RowMergeArgs& args, std::uint32_t rows, int head_dim, DType out_dtype, cudaStream_t stream) {
+  switch (out_dtype) {
+    case DType::f32: return launch<float>(args, rows, head_dim, stream);
+    case DType::bf16: return launch<__nv_bfloat16>(args, rows, head_dim, stream);
+    case DType::f16: return launch<__half>(args, rows, head_dim, stream);
+  }
+}
+
+}  // namespace chunktree::kernels

@@ -1,0 +1,26 @@
+// The merge of each output row's partial states into out and lse (src/cuda/merge_rows.cu).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "chunktree/types.hpp"
+
+namespace chunktree::kernels {
+
+struct RowMergeArgs {
+  const std::uint32_t* merge_begin;   // row r merges merge_states[merge_begin[r] .. merge_begin[r + 1]) in order
+  const std::uint32_t* merge_states;
+  const std::uint32_t* row_to_batch;  // row r is written at token row_to_batch[r] · queries + query token
+  const float* state_o;               // [states · queries, q_heads, head_dim]
+  const float* state_lse;             // [states · queries, q_heads]
+  void* out;                          // [rows · queries, q_heads, head_dim] in out_dtype
+  float* lse;                         // [rows · queries, q_heads] or null
+  int q_heads;
+  int queries;
+};
+
+void launch_merge_rows(const RowMergeArgs& args, std::uint32_t rows, int head_dim, DType out_dtype, cudaStream_t stream);
+
+}  // namespace chunktree::kernels
