@@ -16,21 +16,28 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do builds+=("$1"); shift; done
 presets=("$@")
 [ ${#presets[@]} -eq 0 ] && presets=(all)
 mkdir -p "$out"
-preset_flags=()
-for preset in "${presets[@]}"; do preset_flags+=(--preset "$preset"); done
+[ "${presets[*]}" = all ] && presets=($("${builds[0]#*=}" bench --list | grep -v '^ ' | cut -d: -f1))
+
+# Appends the rows of one `chunktree bench` run (a preset, or one custom shape named NAME) to CSV.
+bench_into() {  # bench_into CLI CSV LOG NAME BENCH_FLAGS...
+  local cli=$1 csv=$2 log=$3 name=$4; shift 4
+  "$cli" bench "$@" --csv "$out/one.csv" >> "$log" 2>&1 || { echo "compare: $cli bench $* failed (see $log)"; return; }
+  [ -f "$csv" ] || head -1 "$out/one.csv" > "$csv"
+  tail -n +2 "$out/one.csv" | sed "s/^custom,custom,/shapes,$name,/" >> "$csv"
+}
 
 for build in "${builds[@]}"; do
   label=${build%%=*}
   cli=${build#*=}
   csv="$out/$label.csv"
-  "$cli" bench "${preset_flags[@]}" --csv "$csv" > "$out/$label.txt" 2>&1 || { echo "compare: $label failed (see $out/$label.txt)"; continue; }
+  rm -f "$csv" "$out/$label.txt"
+  for preset in "${presets[@]}"; do bench_into "$cli" "$csv" "$out/$label.txt" "$preset" --preset "$preset"; done
   while read -r name flags; do
     [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
     # shellcheck disable=SC2086  # the flags are words
-    "$cli" bench $flags --csv "$out/shape.csv" >> "$out/$label.txt" 2>&1 || { echo "compare: $label $name failed"; continue; }
-    tail -n +2 "$out/shape.csv" | sed "s/^[^,]*,custom,/shapes,$name,/" >> "$csv"
+    bench_into "$cli" "$csv" "$out/$label.txt" "$name" $flags
   done < bench/shapes.txt
-  rm -f "$out/shape.csv"
+  rm -f "$out/one.csv"
   echo "compare: $label done"
 done
 python3 - "$out" "${builds[@]%%=*}" > "$out/compare.md" <<'PY'
@@ -42,7 +49,7 @@ for label in labels:
         with open(f"{out}/{label}.csv") as f:
             for r in csv.DictReader(f):
                 if r["impl"] == "chunktree" and r["median_us"]:
-                    rows.setdefault((r["preset"], r["case"]), {})[label] = (float(r["median_us"]), float(r["floor_us"]))
+                    rows.setdefault((r["preset"], r["case"]), {})[label] = (float(r["median_us"]), float(r["floor_us"] or "nan"))
     except FileNotFoundError:
         pass
 print("| preset | case | floor µs | " + " | ".join(f"{l} µs" for l in labels) + " | " +

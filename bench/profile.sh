@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Nsight Compute profiles of the partial-state kernels on three shapes (compute-bound GQA
-# sharing, bandwidth-bound decode without sharing, a small fully shared batch), with the GPU's
-# clocks left alone (--clock-control none). Writes OUT/profile_<shape>.txt with duration, DRAM
+# Nsight Compute profiles of the partial-state kernels on a few shapes (compute-bound GQA
+# sharing, bandwidth-bound decode without sharing, small and large fully shared batches), with the
+# GPU's clocks left alone (--clock-control none). Writes OUT/profile_<shape>.txt with duration, DRAM
 # and L2 figures, tensor-pipe utilisation, occupancy and the warp stall breakdown.
 #
-#   bench/profile.sh OUT
+#   bench/profile.sh OUT [SHAPE ...]   (default: every shape below)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${1:?usage: bench/profile.sh OUT}
+out=${1:?usage: bench/profile.sh OUT [SHAPE ...]}
+shift
+only=" $* "
 mkdir -p "$out"
 cli=build/default/tools/chunktree
 metrics=gpu__time_duration.sum,dram__bytes_read.sum.per_second,dram__throughput.avg.pct_of_peak_sustained_elapsed
@@ -17,11 +19,13 @@ metrics+=,regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio
 metrics+=,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed
 profile() {  # profile NAME KERNEL_REGEX BENCH_FLAGS...
   local name=$1 kernel=$2; shift 2
+  [ "$only" = "  " ] || [[ "$only" == *" $name "* ]] || return 0
   ncu --clock-control none --metrics "$metrics" --section WarpStateStats --section Occupancy --section LaunchStats \
     -k "regex:$kernel" --launch-skip 3 --launch-count 1 "$cli" bench --repeats 5 "$@" > "$out/profile_$name.txt" 2>&1
   echo "== $name: rc $? ($out/profile_$name.txt)"
 }
 profile hydragen_b4096_p8k wgmma_states --batch 4096 --heads 8 --kv-heads 1 --prefix 8192
 profile noshare_b32_mha_4k mma_sync_states --batch 32 --heads 32 --kv-heads 32 --suffix 4096
+profile noshare_b512_gqa8x1_1k mma_sync_states --batch 512 --heads 8 --kv-heads 1 --suffix 1024
 profile shared_b32_mha_1k mma_sync_states --batch 32 --heads 32 --kv-heads 32 --prefix 1024
 profile shared_b256_mha_8k wgmma_states --batch 256 --heads 32 --kv-heads 32 --prefix 8192
