@@ -4,7 +4,7 @@
 // One warp per (row, query token, q head). The row's states are independent reads, so the warp
 // reads them all at once instead of one after another: lanes load 32 states' lse at a time and
 // reduce the maximum and the weights' sum with shuffles; then each lane accumulates its D / 32 dims
-// over the states, loading several states' o ahead. A dependent read per state (the old loop) cost
+// over the states, four states' o loaded at once. A dependent read per state (the old loop) cost
 // a memory round trip each: ~1 µs per state for rows split into tens of items.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -21,6 +21,7 @@ namespace chunktree::kernels {
 namespace {
 
 constexpr int kWarpsPerBlock = 4;  // q heads per block
+constexpr int kInFlight = 4;       // states whose o a lane reads at once
 
 __device__ void store_output(float* out, float value) { *out = value; }
 __device__ void store_output(__nv_bfloat16* out, float value) { *out = __float2bfloat16_rn(value); }
@@ -75,14 +76,24 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const R
       o_row = args.state_o + at * D;
     }
     weight_sum += weight;
+    // kInFlight states' o loaded before any is used, so that their reads overlap.
     const int in_batch = min(32, count - batch);
-#pragma unroll 8
-    for (int j = 0; j < in_batch; ++j) {
-      const float w = __shfl_sync(0xffffffffu, weight, j);
-      const float* o = reinterpret_cast<const float*>(__shfl_sync(0xffffffffu, reinterpret_cast<std::uintptr_t>(o_row), j));
-      if (w == 0.0f) continue;  // an empty state's o is never read
+    for (int first = 0; first < in_batch; first += kInFlight) {
+      float w[kInFlight];
+      float values[kInFlight][kDimsPerLane];
 #pragma unroll
-      for (int i = 0; i < kDimsPerLane; ++i) accumulated[i] += w * o[lane + 32 * i];
+      for (int k = 0; k < kInFlight; ++k) {
+        const int j = (first + k) % 32;
+        w[k] = first + k < in_batch ? __shfl_sync(0xffffffffu, weight, j) : 0.0f;
+        const auto* o = reinterpret_cast<const float*>(__shfl_sync(0xffffffffu, reinterpret_cast<std::uintptr_t>(o_row), j));
+#pragma unroll
+        for (int i = 0; i < kDimsPerLane; ++i) values[k][i] = w[k] != 0.0f ? o[lane + 32 * i] : 0.0f;  // an empty state's o is never read
+      }
+#pragma unroll
+      for (int k = 0; k < kInFlight; ++k) {
+#pragma unroll
+        for (int i = 0; i < kDimsPerLane; ++i) accumulated[i] += w[k] * values[k][i];
+      }
     }
   }
   weight_sum = warp_sum(weight_sum);
