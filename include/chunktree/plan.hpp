@@ -24,6 +24,11 @@ struct PlanOptions {
   // Query tokens per sequence: the last queries_per_seq tokens of every sequence (already in the
   // cache, e.g. appended draft tokens) are queries, each seeing the sequence up to itself.
   int queries_per_seq = 1;
+  // A shared span starts only with at least this many tokens; shorter ones go on into the spans
+  // below them (or their readers' private spans). Sharing t tokens among r rows saves (r − 1)·t
+  // token reads and costs a state per row, a state weighing about 2·group tokens (o in fp32,
+  // written and read once), so a few tokens are never worth a state: 16 covers GQA groups to 8.
+  std::int64_t min_shared_tokens = 16;
 };
 
 enum class ItemKind : std::uint8_t { shared, private_ };

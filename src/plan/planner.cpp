@@ -36,9 +36,11 @@ void add_pieces(std::vector<KvPiece>& span, const std::vector<KvPiece>& pieces) 
   }
 }
 
-// Groups in pre-order, from the rows' paths sorted depth-first.
-std::vector<Group> group_rows(const std::vector<std::vector<std::int32_t>>& paths) {
+// Groups in pre-order, from the rows' paths sorted depth-first; last_group[r] is the group of row
+// r's last node.
+std::vector<Group> group_rows(const std::vector<std::vector<std::int32_t>>& paths, std::vector<std::int32_t>& last_group) {
   std::vector<Group> groups;
+  last_group.assign(paths.size(), -1);
   std::vector<std::int32_t> open;  // open[d]: the group at depth d containing the current row
   const auto rows = static_cast<std::uint32_t>(paths.size());
   for (std::uint32_t r = 0; r <= rows; ++r) {
@@ -61,6 +63,7 @@ std::vector<Group> group_rows(const std::vector<std::vector<std::int32_t>>& path
       open.push_back(static_cast<std::int32_t>(groups.size()));
       groups.push_back(group);
     }
+    if (!open.empty()) last_group[r] = open.back();
   }
   return groups;
 }
@@ -73,6 +76,10 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   if (options.min_shared_rows < 1) {
     throw Error(ErrorCode::invalid_argument,
                 "make_plan: min_shared_rows must be at least 1, got " + std::to_string(options.min_shared_rows));
+  }
+  if (options.min_shared_tokens < 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "make_plan: min_shared_tokens must be at least 0, got " + std::to_string(options.min_shared_tokens));
   }
   if (options.queries_per_seq < 1) {
     throw Error(ErrorCode::invalid_argument,
@@ -114,37 +121,58 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   }
 
   // Nodes read by enough rows become shared spans; a child read by exactly the same rows as
-  // its parent continues the parent's span. The rest is each row's private span.
-  std::vector<Group> groups = group_rows(paths);
+  // its parent continues the parent's span. The rest is each row's private span. A span that
+  // would start with fewer than min_shared_tokens tokens is deferred: its pieces go on into each
+  // child's span (or private span) and into the private span of each row that ends there, so that
+  // no state is spent on a few shared tokens (a chain of one-token nodes would otherwise cost a
+  // state per node and row: quadratic).
+  std::vector<std::int32_t> last_group;
+  std::vector<Group> groups = group_rows(paths, last_group);
   std::vector<SharedSpan> spans;
   std::vector<std::vector<KvPiece>> private_pieces(rows);
   std::vector<std::int64_t> private_position(rows, -1);
+  std::vector<std::vector<KvPiece>> deferred(groups.size());   // pieces a deferred group hands down, its ancestors' first
+  std::vector<std::int64_t> deferred_position(groups.size(), -1);  // of the first of them; -1: not deferred
   std::vector<KvPiece> node_pieces;
   std::vector<std::int64_t> group_end(groups.size(), 0);  // position after each group's node
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
     node_pieces.clear();
+    const auto parent_index = static_cast<std::size_t>(group.parent);
+    const bool inherits = group.parent >= 0 && deferred_position[parent_index] >= 0;
+    if (inherits) node_pieces = deferred[parent_index];
     cache.append_node_pieces(group.node, node_pieces);
-    group.position = group.parent < 0 ? 0 : group_end[static_cast<std::size_t>(group.parent)];
-    std::int64_t node_tokens = 0;
-    for (const KvPiece& piece : node_pieces) node_tokens += piece.size();
-    group_end[g] = group.position + node_tokens;
+    group.position = group.parent < 0 ? 0 : group_end[parent_index];
+    const std::int64_t first_position = inherits ? deferred_position[parent_index] : group.position;
+    std::int64_t tokens = 0;
+    for (const KvPiece& piece : node_pieces) tokens += piece.size();
+    group_end[g] = first_position + tokens;
     const std::uint32_t readers = group.row_end - group.row_begin;
     if (readers >= static_cast<std::uint32_t>(options.min_shared_rows)) {
-      const Group* parent = group.parent < 0 ? nullptr : &groups[static_cast<std::size_t>(group.parent)];
+      const Group* parent = group.parent < 0 ? nullptr : &groups[parent_index];
       if (parent != nullptr && parent->span >= 0 && parent->row_begin == group.row_begin && parent->row_end == group.row_end) {
         group.span = parent->span;
+        add_pieces(spans[static_cast<std::size_t>(group.span)].pieces, node_pieces);
+      } else if (tokens < options.min_shared_tokens) {
+        deferred[g] = node_pieces;
+        deferred_position[g] = first_position;
       } else {
         group.span = static_cast<std::int32_t>(spans.size());
-        spans.push_back(SharedSpan{group.row_begin, group.row_end, group.position, {}});
+        spans.push_back(SharedSpan{group.row_begin, group.row_end, first_position, {}});
+        add_pieces(spans.back().pieces, node_pieces);
       }
-      add_pieces(spans[static_cast<std::size_t>(group.span)].pieces, node_pieces);
     } else {
       for (std::uint32_t r = group.row_begin; r < group.row_end; ++r) {
-        if (private_position[r] < 0) private_position[r] = group.position;
+        if (private_position[r] < 0) private_position[r] = first_position;
         add_pieces(private_pieces[r], node_pieces);
       }
     }
+  }
+  for (std::uint32_t r = 0; r < rows; ++r) {  // rows that end at a deferred group read its pieces privately
+    const auto g = static_cast<std::size_t>(last_group[r]);
+    if (last_group[r] < 0 || deferred_position[g] < 0) continue;
+    private_position[r] = deferred_position[g];
+    add_pieces(private_pieces[r], deferred[g]);
   }
 
   // Items: spans cut into pieces of at most max_item_tokens tokens.

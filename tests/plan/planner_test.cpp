@@ -158,12 +158,63 @@ TEST(Planner, RebuildsOnlyWhenTheTreeOrBatchChanges) {
   planner.plan(cache, batch);
   EXPECT_EQ(planner.builds(), 1u);
   cache.append(a, std::vector<Token>{4});
-  EXPECT_EQ(planner.plan(cache, batch).items.size(), 3u);
+  EXPECT_EQ(planner.plan(cache, batch).items.size(), 2u);  // the one shared token is too few to share: two private items
   EXPECT_EQ(planner.builds(), 2u);
   batch = {b};
   planner.plan(cache, batch);
   EXPECT_EQ(planner.builds(), 3u);
   EXPECT_TRUE(planner.plan(cache, batch).is_current(cache, batch));
+}
+
+// A span shorter than min_shared_tokens is not shared: its tokens go on into the spans below it,
+// and into the private spans of the rows that end there.
+TEST(Planner, FewSharedTokensGoOnIntoTheSpansBelow) {
+  PrefixCache cache(plan_config(16));
+  std::vector<Token> system(10, 7);  // 10 tokens read by all: too few for a state per row
+  std::vector<SeqId> batch;
+  for (Token branch : {100, 200}) {
+    std::vector<Token> tokens = system;
+    tokens.insert(tokens.end(), 30, branch);  // 30 tokens read by each half
+    for (Token own = 0; own < 3; ++own) {
+      std::vector<Token> sequence = tokens;
+      sequence.push_back(1000 + branch + own);
+      batch.push_back(cache.add(sequence).seq);
+    }
+  }
+  batch.push_back(cache.add(system).seq);  // ends inside the deferred span
+  const Plan plan = make_plan(cache, batch);
+  expect_valid_plan(cache, plan, batch, {});
+  ASSERT_EQ(plan.num_shared_items, 2u);
+  for (std::uint32_t i = 0; i < plan.num_shared_items; ++i) {
+    EXPECT_EQ(plan.items[i].tokens, 40);  // the 10 common tokens are read once per branch
+    EXPECT_EQ(plan.items[i].position, 0);
+    EXPECT_EQ(plan.items[i].row_end - plan.items[i].row_begin, 3u);
+  }
+  PlanOptions every_token;
+  every_token.min_shared_tokens = 1;
+  const Plan old_shape = make_plan(cache, batch, every_token);
+  expect_valid_plan(cache, old_shape, batch, every_token);
+  EXPECT_EQ(old_shape.num_shared_items, 3u);
+}
+
+// A chain of one-token nodes with a sequence ending at each: sharing every node would cost a state
+// per (node, reader), n² / 2 of them; deferring short spans keeps them near n² / (2 · 16).
+TEST(Planner, AChainOfOneTokenNodesStaysSmall) {
+  PrefixCache cache(plan_config(16));
+  std::vector<Token> tokens;
+  std::vector<SeqId> batch;
+  const int nodes = 400;
+  for (int i = 0; i < nodes; ++i) {
+    tokens.push_back(i);
+    batch.push_back(cache.add(tokens).seq);
+  }
+  const Plan plan = make_plan(cache, batch);
+  expect_valid_plan(cache, plan, batch, {});
+  for (std::uint32_t i = 0; i < plan.num_shared_items; ++i) EXPECT_GE(plan.items[i].tokens, 16);
+  EXPECT_LE(plan.num_states, static_cast<std::uint32_t>(nodes * nodes / (2 * 16) + 2 * nodes));
+  PlanOptions every_token;
+  every_token.min_shared_tokens = 1;
+  EXPECT_GE(make_plan(cache, batch, every_token).num_states, static_cast<std::uint32_t>(nodes * nodes / 2));
 }
 
 TEST(Planner, RandomTreesHoldTheInvariants) {
