@@ -1,6 +1,6 @@
 // What the two partial-state kernels share: the work description uploaded by DevicePlan, where a
-// query row comes from and goes to (QueryRow), and the store of a finished row's state; with the
-// mma.sync kernel's walk over an item's runs and its cp.async row copy.
+// query row comes from and goes to (QueryRow), the cp.async row copy, the online softmax's running
+// state and the store of a finished row's state.
 //
 // Work tile = (item, kv head, first query row). Query rows are the item's rows × query tokens ×
 // the GQA group: query row m is row item.row_begin + m / (queries · group), query token
@@ -97,35 +97,6 @@ struct QueryRow {
   __device__ std::int64_t state_head(const PartialArgs& args, const work::Item& item) const {
     const std::int64_t state = static_cast<std::int64_t>(item.state_begin) + (row - static_cast<int>(item.row_begin));
     return (state * args.queries + token) * args.q_heads + head;
-  }
-};
-
-// Walks an item's KV in steps of at most Tokens positions, run by run; a step never crosses a
-// run (a run is evenly strided memory).
-template <int Tokens>
-struct KvWalk {
-  const work::KvRun* runs;
-  std::uint32_t index;
-  std::uint32_t end;
-  work::KvRun run;
-  int start;  // within the run
-
-  __device__ KvWalk(const work::KvRun* all_runs, const work::Item& item)
-      : runs(all_runs), index(item.run_begin), end(item.run_end), run(all_runs[item.run_begin]), start(0) {}
-  __device__ bool done() const { return index >= end; }
-  __device__ int tokens() const { return min(Tokens, run.tokens - start); }
-  __device__ int position() const { return run.position + start; }
-  // The step's first K (or V) row of one kv head; row t of the step is t · token_stride further.
-  template <typename Element>
-  __device__ const Element* rows(std::uintptr_t base, std::uint64_t offset, int kv_head) const {
-    return reinterpret_cast<const Element*>(base + offset) + kv_head * run.head_stride + static_cast<std::int64_t>(start) * run.token_stride;
-  }
-  __device__ void advance() {
-    start += Tokens;
-    if (start >= run.tokens && ++index < end) {
-      run = runs[index];
-      start = 0;
-    }
   }
 };
 

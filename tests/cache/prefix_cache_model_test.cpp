@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "chunktree/prefix_cache.hpp"
+#include "support/cache_snapshot.hpp"
 #include "support/workload.hpp"
 
 namespace chunktree {
@@ -57,29 +58,6 @@ struct ModelSequence {
   }
 };
 
-// Everything observable about the cache's tree, to prove that a failed call changed nothing (the
-// KV that live slots hold is checked after every call anyway).
-struct Snapshot {
-  CacheStats stats;
-  std::uint64_t version = 0;
-  std::vector<std::vector<Token>> tokens;
-  std::vector<std::vector<Slot>> slots;
-  std::vector<std::int32_t> refcounts;
-
-  Snapshot(const PrefixCache& cache, const std::vector<ModelSequence>& model) : stats(cache.stats()), version(cache.version()) {
-    for (const ModelSequence& s : model) {
-      tokens.push_back(cache.tokens(s.seq));
-      slots.push_back(cache.slots(s.seq));
-    }
-    for (ChunkId c = 0; c < cache.config().capacity_chunks; ++c) refcounts.push_back(cache.refcount(c));
-  }
-  bool operator==(const Snapshot& other) const {
-    return stats.chunks_in_use == other.stats.chunks_in_use && stats.tokens_stored == other.stats.tokens_stored &&
-           stats.tokens_without_sharing == other.stats.tokens_without_sharing && stats.sequences == other.stats.sequences &&
-           stats.nodes == other.stats.nodes && version == other.version && tokens == other.tokens && slots == other.slots &&
-           refcounts == other.refcounts;
-  }
-};
 
 struct Counts {
   std::int64_t adds = 0, appends = 0, forks = 0, removes = 0, capacity_failures = 0, bad_calls = 0, clears = 0;
@@ -129,6 +107,11 @@ class ModelRun {
   std::int32_t chunk_size() const { return cache_.config().chunk_size; }
   std::int64_t positions() const { return cache_.config().capacity_chunks * chunk_size(); }
   std::size_t pick_sequence() { return static_cast<std::size_t>(random_.integer(0, static_cast<std::int64_t>(model_.size()) - 1)); }
+  testing::CacheSnapshot snapshot() const {
+    std::vector<SeqId> seqs;
+    for (const ModelSequence& s : model_) seqs.push_back(s.seq);
+    return testing::CacheSnapshot(cache_, seqs);
+  }
   // A small vocabulary, so that branches often start with the same token.
   Token random_token() { return static_cast<Token>(random_.integer(0, 3)); }
   std::vector<Token> random_tokens(std::int64_t count) {
@@ -151,7 +134,7 @@ class ModelRun {
   template <typename Call>
   bool mutate(std::int64_t uncached, Call call) {
     const bool fits = must_fit(uncached);
-    const std::optional<Snapshot> before = fits ? std::nullopt : std::optional<Snapshot>(std::in_place, cache_, model_);
+    const std::optional<testing::CacheSnapshot> before = fits ? std::nullopt : std::optional<testing::CacheSnapshot>(snapshot());
     try {
       call();
       return true;
@@ -159,7 +142,7 @@ class ModelRun {
       EXPECT_EQ(error.code(), ErrorCode::capacity_exhausted) << error.what();
       EXPECT_FALSE(fits) << "capacity_exhausted for " << uncached << " new tokens with "
                          << cache_.config().capacity_chunks - cache_.stats().chunks_in_use << " free chunks: " << error.what();
-      if (before) EXPECT_TRUE(Snapshot(cache_, model_) == *before) << "a failed call changed the cache: " << error.what();
+      if (before) EXPECT_TRUE(snapshot() == *before) << "a failed call changed the cache: " << error.what();
       counts_.capacity_failures += 1;
       return false;
     }
@@ -249,7 +232,7 @@ class ModelRun {
 
   // A call that must fail without changing anything.
   void bad_call() {
-    const Snapshot before(cache_, model_);
+    const testing::CacheSnapshot before = snapshot();
     const SeqId gone = removed_.empty() ? SeqId{0xdeadbeef} : removed_[static_cast<std::size_t>(random_.integer(0, static_cast<std::int64_t>(removed_.size()) - 1))];
     try {
       switch (random_.integer(0, 3)) {
@@ -263,7 +246,7 @@ class ModelRun {
       EXPECT_TRUE(error.code() == ErrorCode::unknown_sequence || error.code() == ErrorCode::invalid_argument) << error.what();
     }
     EXPECT_FALSE(cache_.contains(gone));
-    EXPECT_TRUE(Snapshot(cache_, model_) == before);
+    EXPECT_TRUE(snapshot() == before);
     counts_.bad_calls += 1;
   }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "support/cache_snapshot.hpp"
 #include "support/workload.hpp"
 
 namespace chunktree {
@@ -30,27 +31,6 @@ std::vector<Token> iota_tokens(int count, Token first = 0) {
 }
 
 // Everything observable about a cache, to prove that a failed call changed nothing.
-struct Snapshot {
-  CacheStats stats;
-  std::uint64_t version;
-  std::vector<std::vector<Token>> tokens;
-  std::vector<std::vector<Slot>> slots;
-  std::vector<std::int32_t> refcounts;
-
-  Snapshot(const PrefixCache& cache, const std::vector<SeqId>& seqs) : stats(cache.stats()), version(cache.version()) {
-    for (SeqId seq : seqs) {
-      tokens.push_back(cache.tokens(seq));
-      slots.push_back(cache.slots(seq));
-    }
-    for (ChunkId c = 0; c < cache.config().capacity_chunks; ++c) refcounts.push_back(cache.refcount(c));
-  }
-  bool operator==(const Snapshot& other) const {
-    return stats.chunks_in_use == other.stats.chunks_in_use && stats.tokens_stored == other.stats.tokens_stored &&
-           stats.tokens_without_sharing == other.stats.tokens_without_sharing && stats.sequences == other.stats.sequences &&
-           stats.nodes == other.stats.nodes && version == other.version && tokens == other.tokens && slots == other.slots &&
-           refcounts == other.refcounts;
-  }
-};
 
 template <typename Call>
 void expect_error(Call call, ErrorCode code, const std::string& fragment) {
@@ -228,16 +208,16 @@ TEST(PrefixCache, CapacityErrorLeavesTheCacheUnchanged) {
   PrefixCache cache(small_config(/*capacity=*/4));
   const AddResult a = cache.add(iota_tokens(40));  // 3 chunks
   const std::vector<SeqId> seqs{a.seq};
-  const Snapshot before(cache, seqs);
+  const testing::CacheSnapshot before(cache, seqs);
   expect_error([&] { cache.add(iota_tokens(40, 1000)); }, ErrorCode::capacity_exhausted, "capacity");
-  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+  EXPECT_TRUE(testing::CacheSnapshot(cache, seqs) == before);
   // A branch inside a chunk would split a node; the failure must not leave the split behind.
   std::vector<Token> branch = iota_tokens(20);
   branch.insert(branch.end(), 40, 5);
   expect_error([&] { cache.add(branch); }, ErrorCode::capacity_exhausted, "remove sequences");
-  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+  EXPECT_TRUE(testing::CacheSnapshot(cache, seqs) == before);
   expect_error([&] { cache.append(a.seq, std::vector<Token>(30, 1)); }, ErrorCode::capacity_exhausted, "capacity");
-  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+  EXPECT_TRUE(testing::CacheSnapshot(cache, seqs) == before);
   // Exactly what fits still fits.
   EXPECT_NO_THROW(cache.append(a.seq, std::vector<Token>(24, 1)));
   EXPECT_EQ(cache.stats().chunks_in_use, 4);
@@ -249,7 +229,7 @@ TEST(PrefixCache, BadCallsAreClearErrorsAndChangeNothing) {
   const AddResult gone = cache.add(iota_tokens(5, 50));
   cache.remove(gone.seq);
   const std::vector<SeqId> seqs{a.seq};
-  const Snapshot before(cache, seqs);
+  const testing::CacheSnapshot before(cache, seqs);
 
   expect_error([&] { cache.add(std::vector<Token>{}); }, ErrorCode::invalid_argument, "empty");
   expect_error([&] { cache.append(a.seq, std::vector<Token>{}); }, ErrorCode::invalid_argument, "empty");
@@ -258,7 +238,7 @@ TEST(PrefixCache, BadCallsAreClearErrorsAndChangeNothing) {
   expect_error([&] { cache.remove(gone.seq); }, ErrorCode::unknown_sequence, "removed");
   expect_error([&] { cache.fork(a.seq, 0); }, ErrorCode::invalid_argument, "at least 1");
   expect_error([&] { cache.fork(gone.seq, 1); }, ErrorCode::unknown_sequence, "handle");
-  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+  EXPECT_TRUE(testing::CacheSnapshot(cache, seqs) == before);
 }
 
 TEST(PrefixCache, WriteKvChecksShapesDtypesAndSlots) {
@@ -322,7 +302,7 @@ TEST(PrefixCache, MutationWhileAnotherThreadReadsIsRefused) {
   PrefixCache cache(small_config());
   const AddResult a = cache.add(iota_tokens(10));
   const std::vector<SeqId> seqs{a.seq};
-  const Snapshot before(cache, seqs);
+  const testing::CacheSnapshot before(cache, seqs);
   std::vector<float> values(10 * 2 * 64, 1.0f);
   const ConstTensorView kv(values.data(), DType::f32, Device::cpu, {10, 2, 64});
 
@@ -344,7 +324,7 @@ TEST(PrefixCache, MutationWhileAnotherThreadReadsIsRefused) {
   done.count_down();
   reader.join();
 
-  EXPECT_TRUE(Snapshot(cache, seqs) == before);
+  EXPECT_TRUE(testing::CacheSnapshot(cache, seqs) == before);
   EXPECT_NO_THROW(cache.append(a.seq, std::vector<Token>{1}));
   // A guard held across a mutation in one thread is the same misuse.
   const PrefixCache::ReadGuard reading(cache, "this test");

@@ -13,6 +13,7 @@
 #include "chunktree/types.hpp"
 #include "commands.hpp"
 #include "seed_format.hpp"
+#include "support/test_directory.hpp"
 
 namespace chunktree::tools {
 namespace {
@@ -22,10 +23,7 @@ namespace fs = std::filesystem;
 class CheckDump : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = fs::temp_directory_path() / ("chunktree_dump_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::fresh_test_directory("chunktree_dump");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -26,6 +26,7 @@
 #include "random.hpp"
 #include "seed_format.hpp"
 #include "tree_format.hpp"
+#include "support/test_directory.hpp"
 
 namespace chunktree::tools {
 namespace {
@@ -195,10 +196,7 @@ struct Tally {
 class FormatFuzz : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = fs::temp_directory_path() / ("chunktree_fuzz_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::fresh_test_directory("chunktree_fuzz");
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);

@@ -24,6 +24,7 @@
 #include "commands.hpp"
 #include "random.hpp"
 #include "tree_levels.hpp"
+#include "support/test_directory.hpp"
 
 namespace chunktree::tools {
 namespace {
@@ -65,10 +66,7 @@ std::string join_lines(const Lines& lines) {
 class TreeFormatTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = fs::temp_directory_path() / ("chunktree_tree_test_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::fresh_test_directory("chunktree_tree_test");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
