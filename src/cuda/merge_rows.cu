@@ -66,14 +66,17 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const R
   float accumulated[kDimsPerLane] = {};
   float weight_sum = 0.0f;
   for (int batch = 0; batch < count; batch += 32) {
-    // Lane j holds the weight and the o row of state batch + j; an empty state weighs 0.
+    // Lane j holds the weight and the o row of state batch + j; an empty state weighs 0 and its o
+    // is never read. A state whose weight underflows to 0 is still read: 0 · NaN must stay NaN.
     float weight = 0.0f;
     const float* o_row = nullptr;
     if (batch + lane < count) {
       const std::int64_t at = state_head(args.merge_states[begin + batch + lane]);
       const float lse = args.state_lse[at];
-      weight = lse == -INFINITY ? 0.0f : expf(lse - top);
-      o_row = args.state_o + at * D;
+      if (lse != -INFINITY) {
+        weight = expf(lse - top);
+        o_row = args.state_o + at * D;
+      }
     }
     weight_sum += weight;
     // kInFlight states' o loaded before any is used, so that their reads overlap.
@@ -84,10 +87,12 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const R
 #pragma unroll
       for (int k = 0; k < kInFlight; ++k) {
         const int j = (first + k) % 32;
-        w[k] = first + k < in_batch ? __shfl_sync(0xffffffffu, weight, j) : 0.0f;
-        const auto* o = reinterpret_cast<const float*>(__shfl_sync(0xffffffffu, reinterpret_cast<std::uintptr_t>(o_row), j));
+        const bool in = first + k < in_batch;
+        w[k] = in ? __shfl_sync(0xffffffffu, weight, j) : 0.0f;
+        const auto* shuffled = reinterpret_cast<const float*>(__shfl_sync(0xffffffffu, reinterpret_cast<std::uintptr_t>(o_row), j));
+        const float* o = in ? shuffled : nullptr;
 #pragma unroll
-        for (int i = 0; i < kDimsPerLane; ++i) values[k][i] = w[k] != 0.0f ? o[lane + 32 * i] : 0.0f;  // an empty state's o is never read
+        for (int i = 0; i < kDimsPerLane; ++i) values[k][i] = o != nullptr ? o[lane + 32 * i] : 0.0f;
       }
 #pragma unroll
       for (int k = 0; k < kInFlight; ++k) {

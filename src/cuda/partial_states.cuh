@@ -153,16 +153,18 @@ __device__ void store_state(const PartialArgs& args, const work::Item& item, con
   constexpr float kLn2 = 0.6931471805599453f;
   const int lane = threadIdx.x % 32;
   const bool visible = query.sees_any(args, item);
-  const float inverse = visible ? 1.0f / sum : 0.0f;
+  const float inverse = 1.0f / sum;
   const float lse = visible ? (max + log2f(sum)) * kLn2 : -INFINITY;
+  // The empty state's o is exactly 0, whatever masked positions held.
+  const auto normalised = [&](float value) { return visible ? value * inverse : 0.0f; };
   if (args.out != nullptr) {
     const std::int64_t out_head = query.token_head(args);
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) {
       const float2 value = pair(j);
       const std::int64_t dim = out_head * D + j * 8 + 2 * (lane % 4);
-      store_element(args.out, args.out_dtype, dim, value.x * inverse);
-      store_element(args.out, args.out_dtype, dim + 1, value.y * inverse);
+      store_element(args.out, args.out_dtype, dim, normalised(value.x));
+      store_element(args.out, args.out_dtype, dim + 1, normalised(value.y));
     }
     if (lane % 4 == 0 && args.out_lse != nullptr) args.out_lse[out_head] = lse;
     return;
@@ -172,7 +174,7 @@ __device__ void store_state(const PartialArgs& args, const work::Item& item, con
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     const float2 value = pair(j);
-    *reinterpret_cast<float2*>(o_row + j * 8 + 2 * (lane % 4)) = make_float2(value.x * inverse, value.y * inverse);
+    *reinterpret_cast<float2*>(o_row + j * 8 + 2 * (lane % 4)) = make_float2(normalised(value.x), normalised(value.y));
   }
   if (lane % 4 == 0) {
     args.state_lse[state_head] = lse;
