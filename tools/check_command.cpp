@@ -91,11 +91,6 @@ std::optional<std::pair<dev_t, ino_t>> file_identity(const std::string& path) {
 // written.
 std::vector<std::string> dump_paths(const std::vector<std::string>& files, const std::string& dir) {
   namespace fs = std::filesystem;
-  std::error_code error;
-  fs::create_directories(dir, error);
-  if (error) {
-    throw Error(ErrorCode::invalid_argument, "check: --dump: cannot create '" + dir + "' (" + error.message() + ")");
-  }
   std::set<std::pair<dev_t, ino_t>> inputs;
   for (const std::string& file : files) {
     if (const auto identity = file_identity(file)) inputs.insert(*identity);
@@ -120,6 +115,11 @@ std::vector<std::string> dump_paths(const std::vector<std::string>& files, const
                                                    "' is an input file, which the dump would overwrite; dump "
                                                    "into another directory");
     }
+  }
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error) {
+    throw Error(ErrorCode::invalid_argument, "check: --dump: cannot create '" + dir + "' (" + error.message() + ")");
   }
   return targets;
 }

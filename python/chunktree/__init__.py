@@ -175,7 +175,14 @@ def _int32_array(values: Any, name: str, shape: Tuple[Optional[int], ...], layou
 # ------------------------------------------------------------------------------------------------
 # The prefix cache
 
+def _plain_ints(values: Any, low: int, high: int) -> bool:
+    """True for a list or tuple of plain ints within [low, high]: the common case, checked without numpy."""
+    return type(values) in (list, tuple) and all(type(v) is int and low <= v <= high for v in values)
+
+
 def _tokens(tokens: Any) -> List[int]:
+    if _plain_ints(tokens, *_INT32):  # a decode step's append: no numpy round trip
+        return list(tokens)
     return _int32_array(tokens, "tokens", (None,), "[n]").tolist()
 
 
@@ -322,7 +329,10 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
             each seeing the sequence up to itself (speculative decoding, prefill suffixes).
     """
     _instance(cache, PrefixCache, "cache", "a chunktree.PrefixCache")
-    batch = [_handle(seq, f"batch[{i}]") for i, seq in enumerate(_sequence(batch, "batch", "a list of sequence handles"))]
+    if _plain_ints(batch, *_UINT64):  # the common case, without a name built per handle
+        batch = list(batch)
+    else:
+        batch = [_handle(seq, f"batch[{i}]") for i, seq in enumerate(_sequence(batch, "batch", "a list of sequence handles"))]
     min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
     queries_per_seq = _integer(queries_per_seq, "queries_per_seq")
     heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads")

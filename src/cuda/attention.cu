@@ -26,10 +26,11 @@ namespace {
 using kernels::PartialArgs;
 using kernels::WorkTile;
 
-// Query rows per work tile for an item with `query_rows` rows per kv head: the wgmma kernel's 128
-// for wide items, the mma.sync kernel's 64 otherwise.
-constexpr int kWgmmaTileRows = 128;
-constexpr int kMmaSyncTileRows = 64;
+using kernels::kMmaSyncTileRows;
+using kernels::kWgmmaTileRows;
+
+// An item with more query rows per kv head than an mma.sync tile holds runs on wgmma tiles (for
+// the head dims that kernel is built for).
 bool uses_wgmma(std::int64_t query_rows, int head_dim) {
   return query_rows > kernels::kMmaSyncMaxRows && kernels::wgmma_head_dim(head_dim);
 }
@@ -351,6 +352,7 @@ struct DevicePlan::Impl {
 };
 
 DevicePlan::DevicePlan(const PrefixCache& cache, const Plan& plan, const AttentionParams& params) {
+  const PrefixCache::ReadGuard reading(cache, "cuda::DevicePlan");  // the tree must not change while its work is built
   const CacheConfig& config = cache.config();
   if (config.device != Device::cuda) fail(ErrorCode::invalid_argument, "the cache lives on the CPU; use the CPU backend");
   if (!plan.is_current(cache, plan.batch)) fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");

@@ -24,7 +24,7 @@
 namespace chunktree::kernels {
 namespace {
 
-constexpr int kTileRows = 64;     // query rows per tile: 16 per row group
+constexpr int kTileRows = kMmaSyncTileRows;  // 16 per row group
 constexpr int kStageTokens = 64;  // KV positions per stage
 constexpr int kProducerThreads = 128;  // warpgroup 0
 constexpr int kConsumerWarps = 4;      // warpgroup 1

@@ -53,6 +53,9 @@ struct PartialArgs {
 // The wgmma kernel takes the tiles of items with more query rows than this (per kv head) and a
 // head dim it is built for; the mma.sync kernel takes the rest.
 constexpr int kMmaSyncMaxRows = 64;
+// Query rows per tile of each kernel (the mma.sync tile holds the widest item it takes).
+constexpr int kMmaSyncTileRows = kMmaSyncMaxRows;
+constexpr int kWgmmaTileRows = 128;
 constexpr bool wgmma_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
 // Launchers, one per kernel (dtype and head dim chosen at run time).

@@ -74,7 +74,7 @@ __device__ auto rows_by_columns(Layout layout) {
 template <typename Element, int D>
 struct WgmmaTile {
   using T = typename CuteType<Element>::type;
-  static constexpr int kRows = 128;
+  static constexpr int kRows = kWgmmaTileRows;
   static constexpr int kTokens = 128;
   static constexpr int kStages = 2;
   static constexpr int kThreads = 384;

@@ -128,15 +128,16 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   for (const KvSegment& own : levels.own) {
     if (first == nullptr && own.length > 0) first = &own;
   }
-  if (first == nullptr && shape.num_seqs == 0) {  // an empty batch: nothing to read, nothing to write
-    shape.kv_heads = shape.q_heads;
+  if (first != nullptr) {
+    if (first->k.shape.size() < 2) checker.fail("a segment's k has shape " + shape_string(first->k.shape) + "; expected rank 3 or 4");
+    shape.dtype = first->k.dtype;
+    shape.kv_heads = static_cast<int>(first->k.shape[first->k.shape.size() - 2]);
+  } else if (shape.num_seqs == 0) {  // an empty batch reads nothing: q alone gives the shape
     shape.dtype = q.dtype;
-    return shape;
+    shape.kv_heads = shape.q_heads;
+  } else {
+    checker.fail("no KV at all: every segment and every own part is empty");
   }
-  if (first == nullptr) checker.fail("no KV at all: every segment and every own part is empty");
-  if (first->k.shape.size() < 2) checker.fail("a segment's k has shape " + shape_string(first->k.shape) + "; expected rank 3 or 4");
-  shape.dtype = first->k.dtype;
-  shape.kv_heads = static_cast<int>(first->k.shape[first->k.shape.size() - 2]);
   if (shape.kv_heads < 1 || shape.q_heads < 1 || shape.q_heads % shape.kv_heads != 0) {
     checker.fail("q has " + std::to_string(shape.q_heads) + " heads, not a positive multiple of the KV's " + std::to_string(shape.kv_heads) +
                  " kv heads");
@@ -163,7 +164,7 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
     checker.fail("own has " + std::to_string(levels.own.size()) + " entries; expected one per sequence (" + std::to_string(shape.num_seqs) +
                  ") or none");
   }
-  if (levels.own.empty() && levels.queries_per_seq > 1) {
+  if (levels.own.empty() && levels.queries_per_seq > 1 && shape.num_seqs > 0) {
     checker.fail("with queries_per_seq > 1 every sequence needs its own KV (the query tokens' K and V)");
   }
   for (std::size_t s = 0; s < levels.own.size(); ++s) {

@@ -452,8 +452,15 @@ TEST(CpuLevels, AnEmptyBatchWritesNothing) {
   std::vector<float> q(1);
   std::vector<float> out(1);
   std::vector<float> lse(1);
-  cpu::attend_levels(empty, ConstTensorView(q.data(), DType::f32, Device::cpu, {0, 8, 64}), TensorView{out.data(), DType::f32, Device::cpu, {0, 8, 64}},
-                     TensorView{lse.data(), DType::f32, Device::cpu, {0, 8}}, AttentionParams{});
+  const ConstTensorView no_q(q.data(), DType::f32, Device::cpu, {0, 8, 64});
+  const TensorView no_out{out.data(), DType::f32, Device::cpu, {0, 8, 64}};
+  const TensorView no_lse{lse.data(), DType::f32, Device::cpu, {0, 8}};
+  cpu::attend_levels(empty, no_q, no_out, no_lse, AttentionParams{});
+  // Its other checks still hold: own KV for sequences that are not there is an error.
+  Levels stray = empty;
+  stray.own.resize(3);
+  expect_error([&] { cpu::attend_levels(stray, no_q, no_out, no_lse, AttentionParams{}); }, ErrorCode::invalid_argument,
+               "own has 3 entries; expected one per sequence (0) or none");
 }
 
 TEST(CpuLevelsErrors, DtypesAndDevices) {
