@@ -151,10 +151,11 @@ def test_merges_of_no_tokens():
     assert stacked_o.shape == o.shape and stacked_lse.shape == lse.shape
 
 
-@pytest.mark.xfail(reason="cpu::attend_levels refuses q of 0 tokens ('it needs at least one token'): the C++ side's to decide")
 def test_levels_of_no_sequences():
-    prompt = np.zeros((8, KV_HEADS, DIM), np.float32)
     q, _ = empty_states()
-    for levels in (chunktree.Levels([]), chunktree.Levels([[chunktree.SharedSegment(chunktree.KvSegment(prompt, prompt), 0, 0)]])):
-        out, lse = chunktree.attend_levels(levels, q, return_lse=True)
-        assert out.shape == q.shape and lse.shape == (0, Q_HEADS)
+    out, lse = chunktree.attend_levels(chunktree.Levels([]), q, return_lse=True)
+    assert out.shape == q.shape and lse.shape == (0, Q_HEADS)
+    # A segment that no sequence reads is a mistake in the levels, empty batch or not.
+    prompt = np.zeros((8, KV_HEADS, DIM), np.float32)
+    with pytest.raises(ValueError, match="is read by sequences \\[0, 0\\)"):
+        chunktree.attend_levels(chunktree.Levels([[chunktree.SharedSegment(chunktree.KvSegment(prompt, prompt), 0, 0)]]), q)
