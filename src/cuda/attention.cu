@@ -270,7 +270,8 @@ class DeviceWork {
     if (num_mma_sync_tiles_ > 0) {
       args.tiles = static_cast<const WorkTile*>(mma_sync_tiles_.data());
       args.num_tiles = num_mma_sync_tiles_;
-      kernels::launch_mma_sync_states(bf16, head_dim_, args, stream);
+      const auto grid = num_wgmma_tiles_ > 0 ? kernels::MmaSyncGrid::one_per_tile : kernels::MmaSyncGrid::persistent;
+      kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, stream);
     }
     if (side_) side_->join(stream);
   }

@@ -3,12 +3,15 @@
 // in each CTA a producer warpgroup streams tile after tile of K and V, 64 positions per stage
 // (packed across runs, and on into the next tile without a pause) with cp.async into a ring of
 // stages that completes on mbarriers, and four consumer warps compute on tensor cores without a
-// block-wide barrier per step. The kernel runs any number of tiles per CTA; it is launched with
-// one CTA per tile (docs/KERNEL_NOTES.md, experiment 12: a persistent grid of it alone was no
-// faster, and it starved the wgmma kernel running beside it). A tile of at most 16 query rows (decode: one row's GQA group)
+// block-wide barrier per step. The producer also hands each tile to the consumers: its header
+// (tile, item, first position) and its Q rows, as soon as they are done with the last tile's Q,
+// so that a tile's start costs the consumers no dependent global loads. Launched alone, the grid
+// is persistent (two CTAs per SM walk the tiles); beside the wgmma kernel it has one CTA per tile
+// (docs/KERNEL_NOTES.md, experiments 12d and 13). A tile of at most 16 query rows (decode: one row's GQA group)
 // gives each consumer warp its own quarter of every stage's positions, two 16-row groups give each
 // warp half, more give each warp 16 rows and all positions; the warps' states of one row group are
 // combined through shared memory at the end of the tile.
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <string>
@@ -30,15 +33,20 @@ constexpr int kProducerThreads = 128;  // warpgroup 0
 constexpr int kConsumerWarps = 4;      // warpgroup 1
 constexpr int kConsumerThreads = 32 * kConsumerWarps;
 constexpr int kThreads = kProducerThreads + kConsumerThreads;
-// Named barriers (ids past CUTLASS's reserved ones) among the consumer warps.
-constexpr int kQueryFreeBarrier = 1;
-constexpr int kQueryLoadedBarrier = 2;
-constexpr int kStatesParkedBarrier = 3;
+// Named barrier (an id past CUTLASS's reserved ones) among the consumer warps.
+constexpr int kStatesParkedBarrier = 1;
 
 // With two CTAs per SM the producer warpgroup gives registers to the consumers (setmaxnreg):
 // 128 · (56 + 200) fills half the register file.
 constexpr int kProducerRegisters = 56;
 constexpr int kConsumerRegisters = 200;
+
+// What the consumers need to start a tile, written by the producer beside the tile's Q rows.
+struct TileHeader {
+  WorkTile work;
+  std::int32_t first_position;  // of the item's first KV position (the causal mask counts from it)
+  work::Item item;
+};
 
 // Stages and CTAs per SM by head dim: about 200 KiB of K/V in flight per SM (Little's law asks for
 // ~50 KiB at HBM speed) and two CTAs per SM where shared memory allows, so that one CTA's start
@@ -48,8 +56,12 @@ struct StreamShape {
   static constexpr int kStages = D == 64 ? 6 : 3;
   static constexpr int kMinBlocksPerSm = D == 256 ? 1 : 2;
   static constexpr bool kReallocateRegisters = kMinBlocksPerSm == 2;
-  static constexpr int kBarrierBytes = 128;  // full[kStages], empty[kStages]; keeps the tiles 128-byte aligned
-  static constexpr int kSharedBytes = kBarrierBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
+  // The ring's and the hand-off's mbarriers, then two tile headers; keeps the tiles 128-byte aligned.
+  static constexpr int kBarrierBytes = 128;
+  static constexpr int kControlBytes = kBarrierBytes + 128;
+  static_assert(2 * sizeof(TileHeader) <= kControlBytes - kBarrierBytes);
+  static_assert((2 * kStages + 2) * 8 <= kBarrierBytes);
+  static constexpr int kSharedBytes = kControlBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
 };
 
 // The item's KV in stages of kStageTokens positions: how many, and the positions of stage `step`.
@@ -80,6 +92,52 @@ struct Ring {
   std::uint32_t passed = 0;
   __device__ int stage() const { return static_cast<int>(passed % Stages); }
   __device__ std::uint32_t phase() const { return (passed / Stages) & 1u; }
+};
+
+// The producer's side of handing tiles to the consumers: for tile after tile, once the consumers
+// are done with the last tile's Q rows (`released`), the tile's header and its Q rows go into
+// shared memory and complete on `handed` (every producer thread's cp.async arrival, and thread
+// 0's arrival after it wrote the header). The producer offers the hand-off while it waits for a
+// free stage, so the next tile's KV and its Q both stream during the last tile's final stages.
+template <typename Element, int D>
+struct TileHandoff {
+  std::uint64_t* handed;    // producer → consumers, kProducerThreads + 1 arrivals per tile
+  std::uint64_t* released;  // consumers → producer, one arrival per consumer warp per tile
+  TileHeader* headers;  // tile n's in headers[n % 2]: the consumers read it until they finish tile n
+  Element* q_data;
+  std::uint32_t count = 0;  // tiles handed off so far
+  std::uint32_t pending = UINT_MAX;  // the tile waiting to be handed off, if any
+
+  __device__ bool q_free() const { return count == 0 || cutlass::arch::ClusterBarrier::test_wait(released, (count - 1) & 1u, 1u); }
+
+  __device__ void hand_off(const PartialArgs& args) {
+    const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
+    const WorkTile work = args.tiles[pending];
+    const work::Item item = args.items[work.item];
+    const int rows = min(kTileRows, static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group - static_cast<int>(work.m_begin));
+    const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
+    // Q rows of the tile, zeros past them.
+    copy_rows_async<kProducerThreads, D>(
+        thread, rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
+        [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
+    cutlass::arch::cpasync_barrier_arrive_noinc(handed);
+    if (thread == 0) {
+      headers[count & 1u] = TileHeader{work, args.runs[item.run_begin].position, item};
+      cutlass::arch::ClusterBarrier::arrive(handed);
+    }
+    ++count;
+    pending = UINT_MAX;
+  }
+  // Hands off the pending tile if the consumers are done with the last one's Q rows.
+  __device__ void offer(const PartialArgs& args) {
+    if (pending != UINT_MAX && q_free()) hand_off(args);
+  }
+  // Hands off the pending tile, waiting for the consumers if need be.
+  __device__ void finish(const PartialArgs& args) {
+    if (pending == UINT_MAX) return;
+    if (count > 0) cutlass::arch::ClusterBarrier::wait(released, (count - 1) & 1u);
+    hand_off(args);
+  }
 };
 
 // How the producer warpgroup splits a stage's copy: thread t always copies 16-byte piece
@@ -136,9 +194,9 @@ __device__ void zero_rows(int thread, const Tile& k_tile, const Tile& v_tile, co
 
 // Producer: stage after stage of one tile's KV, packed across the item's runs; the last 16-position
 // block's rows past the item's end are zeros, so that masked columns meet zeros, never stale NaNs,
-// in P·V.
-template <typename Element, int D, int Stages>
-__device__ void stream_kv(const PartialArgs& args, const work::Item& item, int kv_head, Ring<Stages>& ring, Element* stages) {
+// in P·V. While it waits for a free stage it calls idle().
+template <typename Element, int D, int Stages, typename Idle>
+__device__ void stream_kv(const PartialArgs& args, const work::Item& item, int kv_head, Ring<Stages>& ring, Element* stages, Idle idle) {
   using Tile = tiles::SharedTile<Element, kStageTokens, D>;
   const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
   std::uint32_t run_index = item.run_begin;
@@ -147,7 +205,9 @@ __device__ void stream_kv(const PartialArgs& args, const work::Item& item, int k
   const int steps = stage_count(item);
   for (int step = 0; step < steps; ++step, ++ring.passed) {
     const int stage = ring.stage();
-    if (ring.passed >= Stages) cutlass::arch::ClusterBarrier::wait(&ring.empty[stage], ring.phase() ^ 1u);
+    if (ring.passed >= Stages) {
+      while (!cutlass::arch::ClusterBarrier::try_wait(&ring.empty[stage], ring.phase() ^ 1u)) idle();
+    }
     const Tile k_tile{stages + (2 * stage) * Tile::kElements};
     const Tile v_tile{stages + (2 * stage + 1) * Tile::kElements};
     const int tokens = stage_tokens(item, step);
@@ -299,10 +359,15 @@ __device__ void combine_splits(float* scratch, const WarpLayout& layout, int row
 
 // One consumer warp's work on a tile: its 16 query rows over its blocks of every stage, then the
 // combine of its row group and the store. Every consumer warp passes every stage (a warp without
-// rows only waits and releases), so the ring's mbarriers always count four consumers.
+// rows only waits and releases), so the ring's mbarriers always count four consumers. Once the
+// warp is done with the Q rows it arrives on `q_released`, so that the next tile's come in during
+// the combine.
 template <typename Element, int D, int Stages>
-__device__ void consume(const PartialArgs& args, const WorkTile& work, const work::Item& item, int query_rows, Ring<Stages>& ring,
-                        const Element* q_data, Element* stages) {
+__device__ void consume(const PartialArgs& args, const TileHeader& header, Ring<Stages>& ring, const Element* q_data, Element* stages,
+                        std::uint64_t* q_released) {
+  const WorkTile& work = header.work;
+  const work::Item& item = header.item;
+  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
   using QTile = tiles::SharedTile<Element, kTileRows, D>;
   using StageTile = tiles::SharedTile<Element, kStageTokens, D>;
   const WarpLayout layout(min(kTileRows, query_rows - static_cast<int>(work.m_begin)));
@@ -328,7 +393,7 @@ __device__ void consume(const PartialArgs& args, const WorkTile& work, const wor
 
   tiles::Accumulator o[D / 8] = {};
   OnlineSoftmax rows[2];
-  const int first_position = args.runs[item.run_begin].position;
+  const int first_position = header.first_position;
   const int steps = stage_count(item);
   int last_stage = 0;
   for (int step = 0; step < steps; ++step, ++ring.passed) {
@@ -353,6 +418,9 @@ __device__ void consume(const PartialArgs& args, const WorkTile& work, const wor
     }
   }
 
+  __syncwarp();
+  if (lane == 0) cutlass::arch::ClusterBarrier::arrive(q_released);
+
 #pragma unroll
   for (int h = 0; h < 2; ++h) rows[h].sum = tiles::row_sum(rows[h].sum);
   if (steps > 0 && layout.splits > 1) {
@@ -375,14 +443,20 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   using Shape = StreamShape<D>;
   constexpr int kStages = Shape::kStages;
   extern __shared__ __align__(128) unsigned char shared[];
-  Ring<kStages> ring{reinterpret_cast<std::uint64_t*>(shared), reinterpret_cast<std::uint64_t*>(shared) + kStages};
-  auto* q_data = reinterpret_cast<Element*>(shared + Shape::kBarrierBytes);
+  auto* barriers = reinterpret_cast<std::uint64_t*>(shared);
+  Ring<kStages> ring{barriers, barriers + kStages};
+  std::uint64_t* q_handed = barriers + 2 * kStages;
+  std::uint64_t* q_released = q_handed + 1;
+  auto* headers = reinterpret_cast<TileHeader*>(shared + Shape::kBarrierBytes);  // two: by tile parity
+  auto* q_data = reinterpret_cast<Element*>(shared + Shape::kControlBytes);
   Element* stages = q_data + kTileRows * D;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       cutlass::arch::ClusterBarrier::init(&ring.full[s], kProducerThreads);
       cutlass::arch::ClusterBarrier::init(&ring.empty[s], kConsumerWarps);
     }
+    cutlass::arch::ClusterBarrier::init(q_handed, kProducerThreads + 1);
+    cutlass::arch::ClusterBarrier::init(q_released, kConsumerWarps);
   }
   cutlass::arch::fence_barrier_init();
   __syncthreads();
@@ -390,49 +464,50 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   // This CTA's tiles: blockIdx.x, then every gridDim.x-th.
   if (threadIdx.x < kProducerThreads) {
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
+    TileHandoff<Element, D> handoff{q_handed, q_released, headers, q_data};
     for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x) {
       const WorkTile work = args.tiles[t];
-      stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages);
+      handoff.pending = t;
+      handoff.offer(args);
+      stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages, [&] { handoff.offer(args); });
+      handoff.finish(args);
     }
     return;
   }
   if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();
-  const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
-  for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x) {
-    const WorkTile work = args.tiles[t];
-    const work::Item item = args.items[work.item];
-    const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
-    // Q rows of the tile (zeros past it), once every warp is done with the last tile's; the producer streams meanwhile.
-    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryFreeBarrier);
-    copy_rows_async<kConsumerThreads, D>(
-        static_cast<int>(threadIdx.x) - kProducerThreads, min(kTileRows, query_rows - static_cast<int>(work.m_begin)), kTileRows,
-        [&](int r, int c) { return q_tile.chunk(r, c); },
-        [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
-    cute::cp_async_fence();
-    cute::cp_async_wait<0>();
-    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
-    consume<Element, D>(args, work, item, query_rows, ring, q_data, stages);
+  std::uint32_t tiles_seen = 0;
+  for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x, ++tiles_seen) {
+    cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);
+    consume<Element, D>(args, headers[tiles_seen & 1u], ring, q_data, stages, q_released);
   }
 }
 
 template <typename Element, int D>
-void launch(const PartialArgs& args, cudaStream_t stream) {
-  constexpr int kSharedBytes = StreamShape<D>::kSharedBytes;
+void launch(const PartialArgs& args, MmaSyncGrid grid, cudaStream_t stream) {
+  using Shape = StreamShape<D>;
   // Per launch, not once per process: the limit belongs to the current device.
   CHUNKTREE_CUDA_CHECK(
-      cudaFuncSetAttribute(mma_sync_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes));
-  mma_sync_states_kernel<Element, D><<<args.num_tiles, kThreads, kSharedBytes, stream>>>(args);
+      cudaFuncSetAttribute(mma_sync_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape::kSharedBytes));
+  std::uint32_t ctas = args.num_tiles;
+  if (grid == MmaSyncGrid::persistent) {
+    int device = 0;
+    int multiprocessors = 0;
+    CHUNKTREE_CUDA_CHECK(cudaGetDevice(&device));
+    CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
+    ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessors * Shape::kMinBlocksPerSm));
+  }
+  mma_sync_states_kernel<Element, D><<<ctas, kThreads, Shape::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
 
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, cudaStream_t stream) {
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, MmaSyncGrid grid, cudaStream_t stream) {
   with_element(bf16, [&]<typename Element>() {
     switch (head_dim) {
-      case 64: return launch<Element, 64>(args, stream);
-      case 128: return launch<Element, 128>(args, stream);
-      case 256: return launch<Element, 256>(args, stream);
+      case 64: return launch<Element, 64>(args, grid, stream);
+      case 128: return launch<Element, 128>(args, grid, stream);
+      case 256: return launch<Element, 256>(args, grid, stream);
     }
     throw Error(ErrorCode::unsupported, "cuda backend: head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
   });

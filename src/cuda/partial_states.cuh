@@ -58,8 +58,13 @@ constexpr int kMmaSyncTileRows = kMmaSyncMaxRows;
 constexpr int kWgmmaTileRows = 128;
 constexpr bool wgmma_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
+// The mma.sync kernel's grid: one CTA per tile when the wgmma kernel runs beside it (a persistent
+// grid would hold the SMs the wgmma CTAs need), a persistent grid of two CTAs per SM when it runs
+// alone (docs/KERNEL_NOTES.md, experiments 12d and 13).
+enum class MmaSyncGrid { one_per_tile, persistent };
+
 // Launchers, one per kernel (dtype and head dim chosen at run time).
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, cudaStream_t stream);
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, MmaSyncGrid grid, cudaStream_t stream);
 void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, cudaStream_t stream);
 
 // Calls f.template operator()<Element>() with the element type of a bf16 or f16 cache.

@@ -195,6 +195,26 @@ TEST(CudaAttention, GqaGroupsUpTo32) {
   }
 }
 
+// With nothing shared every tile is a narrow one and the mma.sync kernel runs alone on a
+// persistent grid: thousands of tiles of unequal lengths (1 token, chunk and stage boundaries)
+// walked several per CTA, whole (direct output) and split (merged), at every head dim.
+TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
+  REQUIRE_HOPPER();
+  tools::Random random(29);
+  for (const Shape& shape : {Shape{8, 8, 128, 16, DType::bf16}, Shape{16, 4, 64, 32, DType::f16}, Shape{4, 4, 256, 16, DType::bf16}}) {
+    SCOPED_TRACE(::testing::Message() << shape);
+    testing::Workload w(gpu_config(shape, 16384));
+    for (int s = 0; s < 300; ++s) {
+      const int length = s % 7 == 0 ? 1 : static_cast<int>(random.integer(1, 260));
+      std::vector<Token> tokens(static_cast<std::size_t>(length));
+      for (Token& token : tokens) token = static_cast<Token>(random.integer(0, 1 << 20));
+      w.add(tokens);
+    }
+    check_workload(w, shape, random);
+    check_workload(w, shape, random, PlanOptions{1, 64});
+  }
+}
+
 TEST(CudaAttention, ThousandsOfSequencesOnASharedPrompt) {
   REQUIRE_HOPPER();
   const Shape shape{8, 1, 128, 64, DType::bf16};
