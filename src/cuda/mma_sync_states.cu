@@ -33,8 +33,9 @@ constexpr int kProducerThreads = 128;  // warpgroup 0
 constexpr int kConsumerWarps = 4;      // warpgroup 1
 constexpr int kConsumerThreads = 32 * kConsumerWarps;
 constexpr int kThreads = kProducerThreads + kConsumerThreads;
-// Named barrier (an id past CUTLASS's reserved ones) among the consumer warps.
+// Named barriers (ids past CUTLASS's reserved ones) among the consumer warps.
 constexpr int kStatesParkedBarrier = 1;
+constexpr int kQueryLoadedBarrier = 2;
 
 // With two CTAs per SM the producer warpgroup gives registers to the consumers (setmaxnreg):
 // 128 · (56 + 200) fills half the register file.
@@ -128,9 +129,11 @@ struct TileHandoff {
     ++count;
     pending = UINT_MAX;
   }
-  // Hands off the pending tile if the consumers are done with the last one's Q rows.
-  __device__ void offer(const PartialArgs& args) {
+  // Hands off the pending tile if the consumers are done with the last one's Q rows; whether a
+  // tile is still pending.
+  __device__ bool offer(const PartialArgs& args) {
     if (pending != UINT_MAX && q_free()) hand_off(args);
+    return pending != UINT_MAX;
   }
   // Hands off the pending tile, waiting for the consumers if need be.
   __device__ void finish(const PartialArgs& args) {
@@ -194,39 +197,38 @@ __device__ void zero_rows(int thread, const Tile& k_tile, const Tile& v_tile, co
 
 // Producer: stage after stage of one tile's KV, packed across the item's runs; the last 16-position
 // block's rows past the item's end are zeros, so that masked columns meet zeros, never stale NaNs,
-// in P·V. While it waits for a free stage it calls idle().
+// in P·V. It calls idle() after each stage it started and while it waits for a free one; idle()
+// says whether it still has work waiting.
 template <typename Element, int D, int Stages, typename Idle>
 __device__ void stream_kv(const PartialArgs& args, const work::Item& item, int kv_head, Ring<Stages>& ring, Element* stages, Idle idle) {
   using Tile = tiles::SharedTile<Element, kStageTokens, D>;
   const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
-  std::uint32_t run_index = item.run_begin;
-  work::KvRun run = args.runs[run_index];
-  int run_start = 0;
+  KvRunCursor<Element> cursor(args, item, kv_head);
   const int steps = stage_count(item);
   for (int step = 0; step < steps; ++step, ++ring.passed) {
     const int stage = ring.stage();
     if (ring.passed >= Stages) {
-      while (!cutlass::arch::ClusterBarrier::try_wait(&ring.empty[stage], ring.phase() ^ 1u)) idle();
+      // Polls without sleeping while idle() has work waiting: try_wait may suspend the thread past
+      // the moment that work becomes possible (experiment 13: the hand-off came 4.8 µs late).
+      while (!cutlass::arch::ClusterBarrier::test_wait(&ring.empty[stage], ring.phase() ^ 1u, 1u)) {
+        if (!idle()) {
+          cutlass::arch::ClusterBarrier::wait(&ring.empty[stage], ring.phase() ^ 1u);
+          break;
+        }
+      }
     }
     const Tile k_tile{stages + (2 * stage) * Tile::kElements};
     const Tile v_tile{stages + (2 * stage + 1) * Tile::kElements};
     const int tokens = stage_tokens(item, step);
-    int filled = 0;
-    while (filled < tokens) {
-      const int count = min(tokens - filled, run.tokens - run_start);
-      const std::int64_t stride = run.token_stride;
-      const Element* k_rows = reinterpret_cast<const Element*>(args.k_base + run.k_offset) + kv_head * run.head_stride + run_start * stride;
-      const Element* v_rows = reinterpret_cast<const Element*>(args.v_base + run.v_offset) + kv_head * run.head_stride + run_start * stride;
-      copy_segment<Element, D>(thread, k_tile, v_tile, k_rows, v_rows, stride, filled, count);
+    for (int filled = 0; filled < tokens;) {
+      const int count = min(tokens - filled, cursor.available());
+      copy_segment<Element, D>(thread, k_tile, v_tile, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
       filled += count;
-      run_start += count;
-      if (run_start >= run.tokens && ++run_index < item.run_end) {
-        run = args.runs[run_index];
-        run_start = 0;
-      }
+      cursor.advance(count);
     }
     if (tokens % 16 != 0) zero_rows<Element, D>(thread, k_tile, v_tile, args.q, tokens, (tokens + 15) / 16 * 16);
     cutlass::arch::cpasync_barrier_arrive_noinc(&ring.full[stage]);
+    idle();
   }
 }
 
@@ -461,20 +463,43 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
-  // This CTA's tiles: blockIdx.x, then every gridDim.x-th.
+  // This CTA's tiles: blockIdx.x, then every gridDim.x-th. A CTA of one tile skips the hand-off:
+  // its consumers fetch the tile and its Q rows while the producer starts the KV (handing off would
+  // put the Q's loads behind the KV's; experiment 13).
+  const bool one_tile = gridDim.x >= args.num_tiles;
   if (threadIdx.x < kProducerThreads) {
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
+    if (one_tile) {
+      const WorkTile work = args.tiles[blockIdx.x];
+      stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages, [] { return false; });
+      return;
+    }
     TileHandoff<Element, D> handoff{q_handed, q_released, headers, q_data};
     for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x) {
       const WorkTile work = args.tiles[t];
-      handoff.pending = t;
-      handoff.offer(args);
-      stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages, [&] { handoff.offer(args); });
+      handoff.pending = t;  // handed off once the first stage is on its way: the KV's start comes first
+      stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages, [&] { return handoff.offer(args); });
       handoff.finish(args);
     }
     return;
   }
   if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();
+  if (one_tile) {
+    const int thread = static_cast<int>(threadIdx.x) - kProducerThreads;
+    const WorkTile work = args.tiles[blockIdx.x];
+    const work::Item item = args.items[work.item];
+    const int rows = min(kTileRows, static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group - static_cast<int>(work.m_begin));
+    const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
+    copy_rows_async<kConsumerThreads, D>(
+        thread, rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
+        [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
+    cute::cp_async_fence();
+    if (thread == 0) headers[0] = TileHeader{work, args.runs[item.run_begin].position, item};
+    cute::cp_async_wait<0>();
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
+    consume<Element, D>(args, headers[0], ring, q_data, stages, q_released);
+    return;
+  }
   std::uint32_t tiles_seen = 0;
   for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x, ++tiles_seen) {
     cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);

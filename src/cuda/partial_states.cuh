@@ -108,6 +108,53 @@ struct QueryRow {
   }
 };
 
+// A producer's walk over an item's KV runs: the rows of K and V from the current position to the
+// end of the current run (one kv head's), and advance() past the rows it copied, on into the next
+// run. The records of the next kRunsAhead runs are loaded ahead into registers, so that a run
+// change waits for no global load: with 64-token chunks every 64 positions start a run, and an
+// item read by a single tile (one kv head, nothing shared) meets its records in no cache, at HBM
+// latency under full load (docs/KERNEL_NOTES.md, experiment 14).
+template <typename Element>
+class KvRunCursor {
+ public:
+  __device__ KvRunCursor(const PartialArgs& args, const work::Item& item, int kv_head)
+      : runs_(args.runs), k_base_(args.k_base), v_base_(args.v_base), end_(item.run_end), current_(item.run_begin), kv_head_(kv_head) {
+    run_ = runs_[current_];
+#pragma unroll
+    for (int a = 0; a < kRunsAhead; ++a) ahead_[a] = current_ + 1 + a < end_ ? runs_[current_ + 1 + a] : run_;
+  }
+  // Rows left in the current run, and the elements from one row to the next.
+  __device__ int available() const { return run_.tokens - run_start_; }
+  __device__ std::int64_t stride() const { return run_.token_stride; }
+  __device__ const Element* k_rows() const { return rows(k_base_ + run_.k_offset); }
+  __device__ const Element* v_rows() const { return rows(v_base_ + run_.v_offset); }
+  __device__ void advance(int count) {
+    run_start_ += count;
+    if (run_start_ < run_.tokens || current_ + 1 >= end_) return;
+    ++current_;
+    run_start_ = 0;
+    run_ = ahead_[0];
+#pragma unroll
+    for (int a = 0; a + 1 < kRunsAhead; ++a) ahead_[a] = ahead_[a + 1];
+    if (current_ + kRunsAhead < end_) ahead_[kRunsAhead - 1] = runs_[current_ + kRunsAhead];
+  }
+
+ private:
+  static constexpr int kRunsAhead = 2;
+  __device__ const Element* rows(std::uintptr_t run_base) const {
+    return reinterpret_cast<const Element*>(run_base) + kv_head_ * run_.head_stride + run_start_ * run_.token_stride;
+  }
+  const work::KvRun* runs_;
+  std::uintptr_t k_base_;
+  std::uintptr_t v_base_;
+  std::uint32_t end_;
+  std::uint32_t current_;
+  int kv_head_;
+  int run_start_ = 0;
+  work::KvRun run_;
+  work::KvRun ahead_[kRunsAhead];
+};
+
 // Starts copying rows [0, rows) of a matrix of D 16-bit elements per row (row r at source(r))
 // into shared memory (16-byte piece c of row r at destination(r, c)) with cp.async, and
 // zero-fills rows [rows, fill_rows): padding rows must hold numbers, not stale data. `thread` is
@@ -150,6 +197,16 @@ struct OnlineSoftmax {
   __device__ static float reference_of(float m) { return m == -INFINITY ? 0.0f : m; }
 };
 
+// Stores two adjacent output elements (index even) in one access, rounded to nearest even by the
+// hardware's conversions.
+__device__ inline void store_pair(void* out, DType dtype, std::int64_t index, float2 value) {
+  switch (dtype) {
+    case DType::f32: *reinterpret_cast<float2*>(static_cast<float*>(out) + index) = value; return;
+    case DType::bf16: *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(out) + index) = __float22bfloat162_rn(value); return;
+    case DType::f16: *reinterpret_cast<__half2*>(static_cast<__half*>(out) + index) = __float22half2_rn(value); return;
+  }
+}
+
 // Normalises and stores the state of one query row: pair(j) gives the unnormalised output at
 // dims 8j + 2·(lane % 4) and the next one (the accumulator layout of both kernels); max and sum
 // are the row's running max (log2 domain) and full sum. A query that sees no position of the item
@@ -170,9 +227,7 @@ __device__ void store_state(const PartialArgs& args, const work::Item& item, con
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) {
       const float2 value = pair(j);
-      const std::int64_t dim = out_head * D + j * 8 + 2 * (lane % 4);
-      store_element(args.out, args.out_dtype, dim, normalised(value.x));
-      store_element(args.out, args.out_dtype, dim + 1, normalised(value.y));
+      store_pair(args.out, args.out_dtype, out_head * D + j * 8 + 2 * (lane % 4), make_float2(normalised(value.x), normalised(value.y)));
     }
     if (lane % 4 == 0 && args.out_lse != nullptr) args.out_lse[out_head] = lse;
     return;
