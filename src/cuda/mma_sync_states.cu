@@ -19,6 +19,7 @@
 #include "chunktree/types.hpp"
 #include "cuda/check.cuh"
 #include "cuda/partial_states.cuh"
+#include "cuda/tile_trace.cuh"
 #include "cuda/tiles.cuh"
 
 #include <cutlass/arch/barrier.h>
@@ -365,8 +366,8 @@ __device__ void combine_splits(float* scratch, const WarpLayout& layout, int row
 // warp is done with the Q rows it arrives on `q_released`, so that the next tile's come in during
 // the combine.
 template <typename Element, int D, int Stages>
-__device__ void consume(const PartialArgs& args, const TileHeader& header, Ring<Stages>& ring, const Element* q_data, Element* stages,
-                        std::uint64_t* q_released) {
+__device__ void consume(const PartialArgs& args, std::uint32_t tile, const TileHeader& header, Ring<Stages>& ring, const Element* q_data,
+                        Element* stages, std::uint64_t* q_released) {
   const WorkTile& work = header.work;
   const work::Item& item = header.item;
   const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
@@ -404,6 +405,7 @@ __device__ void consume(const PartialArgs& args, const TileHeader& header, Ring<
     const int last_column = stage_tokens(item, step) - 1;
     const int last_visible[2] = {min(last_column, limit[0] - position), min(last_column, limit[1] - position)};  // INT_MAX − position: in range
     cutlass::arch::ClusterBarrier::wait(&ring.full[stage], ring.phase());
+    if (step == 0 && threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::first_stage);
     const StageTile k_tile{stages + (2 * stage) * StageTile::kElements};
     const StageTile v_tile{stages + (2 * stage + 1) * StageTile::kElements};
     // One block at a time keeps S at 8 registers beside o.
@@ -422,6 +424,7 @@ __device__ void consume(const PartialArgs& args, const TileHeader& header, Ring<
 
   __syncwarp();
   if (lane == 0) cutlass::arch::ClusterBarrier::arrive(q_released);
+  if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::stages_done);
 
 #pragma unroll
   for (int h = 0; h < 2; ++h) rows[h].sum = tiles::row_sum(rows[h].sum);
@@ -471,6 +474,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
     if (one_tile) {
       const WorkTile work = args.tiles[blockIdx.x];
+      if (threadIdx.x == 0) tile_trace::stamp(blockIdx.x, tile_trace::taken);
       stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages, [] { return false; });
       return;
     }
@@ -478,6 +482,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x) {
       const WorkTile work = args.tiles[t];
       handoff.pending = t;  // handed off once the first stage is on its way: the KV's start comes first
+      if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
       stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages, [&] { return handoff.offer(args); });
       handoff.finish(args);
     }
@@ -497,13 +502,17 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     if (thread == 0) headers[0] = TileHeader{work, args.runs[item.run_begin].position, item};
     cute::cp_async_wait<0>();
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
-    consume<Element, D>(args, headers[0], ring, q_data, stages, q_released);
+    if (thread == 0) tile_trace::stamp(blockIdx.x, tile_trace::handed);
+    consume<Element, D>(args, blockIdx.x, headers[0], ring, q_data, stages, q_released);
+    if (thread == 0) tile_trace::stamp(blockIdx.x, tile_trace::stored);
     return;
   }
   std::uint32_t tiles_seen = 0;
   for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x, ++tiles_seen) {
     cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);
-    consume<Element, D>(args, headers[tiles_seen & 1u], ring, q_data, stages, q_released);
+    if (threadIdx.x == kProducerThreads) tile_trace::stamp(t, tile_trace::handed);
+    consume<Element, D>(args, t, headers[tiles_seen & 1u], ring, q_data, stages, q_released);
+    if (threadIdx.x == kProducerThreads) tile_trace::stamp(t, tile_trace::stored);
   }
 }
 
@@ -523,6 +532,7 @@ void launch(const PartialArgs& args, MmaSyncGrid grid, cudaStream_t stream) {
   }
   mma_sync_states_kernel<Element, D><<<ctas, kThreads, Shape::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  tile_trace::write(stream, args.num_tiles);
 }
 
 }  // namespace
