@@ -96,6 +96,17 @@ struct Ring {
   __device__ std::uint32_t phase() const { return (passed / Stages) & 1u; }
 };
 
+// Starts copying a tile's Q rows into shared memory (zeros past them), `thread` being the caller's
+// index among the Threads threads that share the copy.
+template <int Threads, typename Element, int D>
+__device__ void copy_tile_q(const PartialArgs& args, const WorkTile& work, const work::Item& item, Element* q_data, int thread) {
+  const int rows = min(kTileRows, static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group - static_cast<int>(work.m_begin));
+  const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
+  copy_rows_async<Threads, D>(
+      thread, rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
+      [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
+}
+
 // The producer's side of handing tiles to the consumers: for tile after tile, once the consumers
 // are done with the last tile's Q rows (`released`), the tile's header and its Q rows go into
 // shared memory and complete on `handed` (every producer thread's cp.async arrival, and thread
@@ -116,12 +127,7 @@ struct TileHandoff {
     const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
     const WorkTile work = args.tiles[pending];
     const work::Item item = args.items[work.item];
-    const int rows = min(kTileRows, static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group - static_cast<int>(work.m_begin));
-    const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
-    // Q rows of the tile, zeros past them.
-    copy_rows_async<kProducerThreads, D>(
-        thread, rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
-        [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
+    copy_tile_q<kProducerThreads, Element, D>(args, work, item, q_data, thread);
     cutlass::arch::cpasync_barrier_arrive_noinc(handed);
     if (thread == 0) {
       headers[count & 1u] = TileHeader{work, args.runs[item.run_begin].position, item};
@@ -493,11 +499,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     const int thread = static_cast<int>(threadIdx.x) - kProducerThreads;
     const WorkTile work = args.tiles[blockIdx.x];
     const work::Item item = args.items[work.item];
-    const int rows = min(kTileRows, static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group - static_cast<int>(work.m_begin));
-    const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
-    copy_rows_async<kConsumerThreads, D>(
-        thread, rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
-        [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
+    copy_tile_q<kConsumerThreads, Element, D>(args, work, item, q_data, thread);
     cute::cp_async_fence();
     if (thread == 0) headers[0] = TileHeader{work, args.runs[item.run_begin].position, item};
     cute::cp_async_wait<0>();
