@@ -487,7 +487,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     TileHandoff<Element, D> handoff{q_handed, q_released, headers, q_data};
     for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x) {
       const WorkTile work = args.tiles[t];
-      handoff.pending = t;  // handed off once the first stage is on its way: the KV's start comes first
+      handoff.pending = t;  // handed off once the consumers release the last tile's Q: offered after each stage and while waiting for a free one
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
       stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages, [&] { return handoff.offer(args); });
       handoff.finish(args);
