@@ -16,7 +16,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
+
+#include "chunktree/types.hpp"
 
 #include "cuda/check.cuh"
 #endif
@@ -60,7 +63,7 @@ inline void write(cudaStream_t stream, std::uint32_t num_tiles) {
   CHUNKTREE_CUDA_CHECK(cudaStreamSynchronize(stream));
   CHUNKTREE_CUDA_CHECK(cudaMemcpyFromSymbol(table.data(), rows, table.size() * sizeof(TileRow)));
   FILE* file = std::fopen(path, "w");
-  if (file == nullptr) return;
+  if (file == nullptr) throw Error(ErrorCode::invalid_argument, std::string("CHUNKTREE_TILE_TRACE: cannot write ") + path);
   std::fprintf(file, "tile,taken,handed,first_stage,stages_done,stored,sm,cta\n");
   for (std::size_t t = 0; t < table.size(); ++t) {
     std::fprintf(file, "%zu", t);
