@@ -90,7 +90,10 @@ struct WarpLayout {
 template <int Stages>
 struct Ring {
   std::uint64_t* full;   // producer → consumers: a stage has landed
-  std::uint64_t* empty;  // consumers → producer: a stage may be refilled
+  // consumers → producer: a stage may be refilled. Every consumer thread arrives after its own
+  // reads (not one lane per warp after __syncwarp: racecheck does not follow that ordering and
+  // reports the refill as a race; docs/KERNEL_NOTES.md, racecheck at fec9e8b).
+  std::uint64_t* empty;
   std::uint32_t passed = 0;
   __device__ int stage() const { return static_cast<int>(passed % Stages); }
   __device__ std::uint32_t phase() const { return (passed / Stages) & 1u; }
@@ -115,7 +118,7 @@ __device__ void copy_tile_q(const PartialArgs& args, const WorkTile& work, const
 template <typename Element, int D>
 struct TileHandoff {
   std::uint64_t* handed;    // producer → consumers, kProducerThreads + 1 arrivals per tile
-  std::uint64_t* released;  // consumers → producer, one arrival per consumer warp per tile
+  std::uint64_t* released;  // consumers → producer, one arrival per consumer thread per tile
   TileHeader* headers;  // tile n's in headers[n % 2]: the consumers read it until they finish tile n
   Element* q_data;
   std::uint32_t count = 0;  // tiles handed off so far
@@ -368,7 +371,7 @@ __device__ void combine_splits(float* scratch, const WarpLayout& layout, int row
 
 // One consumer warp's work on a tile: its 16 query rows over its blocks of every stage, then the
 // combine of its row group and the store. Every consumer warp passes every stage (a warp without
-// rows only waits and releases), so the ring's mbarriers always count four consumers. Once the
+// rows only waits and releases), so the ring's mbarriers always count every consumer thread. Once the
 // warp is done with the Q rows it arrives on `q_released`, so that the next tile's come in during
 // the combine.
 template <typename Element, int D, int Stages>
@@ -423,21 +426,18 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const TileH
     }
     last_stage = stage;
     if (step + 1 < steps || layout.splits == 1) {  // the last stage is the combine's scratch: released after it
-      __syncwarp();
-      if (lane == 0) cutlass::arch::ClusterBarrier::arrive(&ring.empty[stage]);
+      cutlass::arch::ClusterBarrier::arrive(&ring.empty[stage]);
     }
   }
 
-  __syncwarp();
-  if (lane == 0) cutlass::arch::ClusterBarrier::arrive(q_released);
+  cutlass::arch::ClusterBarrier::arrive(q_released);
   if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::stages_done);
 
 #pragma unroll
   for (int h = 0; h < 2; ++h) rows[h].sum = tiles::row_sum(rows[h].sum);
   if (steps > 0 && layout.splits > 1) {
     combine_splits<D>(reinterpret_cast<float*>(stages + 2 * last_stage * StageTile::kElements), layout, row_group, split, o, rows);
-    __syncwarp();
-    if (lane == 0) cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
+    cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
   }
   if (split != 0 || !has_rows) return;
 #pragma unroll
@@ -464,10 +464,10 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       cutlass::arch::ClusterBarrier::init(&ring.full[s], kProducerThreads);
-      cutlass::arch::ClusterBarrier::init(&ring.empty[s], kConsumerWarps);
+      cutlass::arch::ClusterBarrier::init(&ring.empty[s], kConsumerThreads);
     }
     cutlass::arch::ClusterBarrier::init(q_handed, kProducerThreads + 1);
-    cutlass::arch::ClusterBarrier::init(q_released, kConsumerWarps);
+    cutlass::arch::ClusterBarrier::init(q_released, kConsumerThreads);
   }
   cutlass::arch::fence_barrier_init();
   __syncthreads();

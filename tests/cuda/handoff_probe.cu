@@ -5,12 +5,16 @@
 // alone under racecheck (scripts/gpu-check does): hazards reported on a variant whose data always
 // checks out, and that the PTX memory model orders, are the tool's, not the kernel's.
 //
-//   chunktree_handoff_probe VARIANT   (syncthreads | mbarrier-noinc | mbarrier-release)
+//   chunktree_handoff_probe VARIANT   (syncthreads | mbarrier-noinc | mbarrier-release | refill)
 //
 // syncthreads: cp.async, cp.async.wait_all, __syncthreads — the ordering racecheck is known to see.
 // mbarrier-noinc: cp.async, cp.async.mbarrier.arrive.noinc; the consumer waits on the mbarrier (the
 //   mma.sync kernel's stages and tile hand-off).
 // mbarrier-release: cp.async, cp.async.wait_all, then a release mbarrier.arrive; the consumer waits.
+// refill: mbarrier-noinc, then the other direction, as the ring's empty barrier orders it: after
+//   its ldmatrix reads the consumer warp syncs (__syncwarp) and its lane 0 arrives on a second
+//   mbarrier; the producer waits on it and overwrites the tile with cp.async (a second tile; a read
+//   that saw it would be wrong).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -29,23 +33,28 @@ constexpr int kRows = 16;
 constexpr int kPieces = 8;  // 16-byte pieces per row: 64 16-bit elements
 constexpr int kThreads = 64;  // warp 0 produces, warp 1 consumes
 
-enum class Variant { syncthreads, mbarrier_noinc, mbarrier_release };
+enum class Variant { syncthreads, mbarrier_noinc, mbarrier_release, refill };
 
 // Warp 0 copies the tile into shared memory; warp 1 reads it back with ldmatrix once the variant's
-// ordering says it has landed, and stores each lane's registers.
+// ordering says it has landed, and stores each lane's registers. Under `refill` warp 0 then copies
+// the second tile (`tile` holds two) into the same place once warp 1 says it has read the first.
 __global__ void handoff_kernel(const cute::uint128_t* tile, std::uint32_t* read_back, Variant variant) {
   __shared__ alignas(128) std::uint32_t staged_words[kRows * kPieces * 4];
   auto* staged = reinterpret_cast<cute::uint128_t*>(staged_words);
   __shared__ alignas(8) std::uint64_t landed;
+  __shared__ alignas(8) std::uint64_t drained;
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  if (threadIdx.x == 0) cutlass::arch::ClusterBarrier::init(&landed, 32);
+  if (threadIdx.x == 0) {
+    cutlass::arch::ClusterBarrier::init(&landed, 32);
+    cutlass::arch::ClusterBarrier::init(&drained, 1);
+  }
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
   if (warp == 0) {
     for (int index = lane; index < kRows * kPieces; index += 32) cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(tile[index], staged[index]);
-    if (variant == Variant::mbarrier_noinc) {
+    if (variant == Variant::mbarrier_noinc || variant == Variant::refill) {
       cutlass::arch::cpasync_barrier_arrive_noinc(&landed);
     } else {
       cute::cp_async_wait<0>();
@@ -53,12 +62,23 @@ __global__ void handoff_kernel(const cute::uint128_t* tile, std::uint32_t* read_
     }
   }
   if (variant == Variant::syncthreads) __syncthreads();
+  if (warp == 0 && variant == Variant::refill) {
+    cutlass::arch::ClusterBarrier::wait(&drained, 0);
+    for (int index = lane; index < kRows * kPieces; index += 32) {
+      cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(tile[kRows * kPieces + index], staged[index]);
+    }
+    cute::cp_async_wait<0>();
+  }
   if (warp != 1) return;
   if (variant != Variant::syncthreads) cutlass::arch::ClusterBarrier::wait(&landed, 0);
   for (int piece = 0; piece < kPieces; piece += 2) {
     std::uint32_t r[4];
     cute::SM75_U32x4_LDSM_N::copy(staged[(lane % 16) * kPieces + piece + lane / 16], r[0], r[1], r[2], r[3]);
     for (int i = 0; i < 4; ++i) read_back[(piece / 2 * 4 + i) * 32 + lane] = r[i];
+  }
+  if (variant == Variant::refill) {
+    __syncwarp();
+    if (lane == 0) cutlass::arch::ClusterBarrier::arrive(&drained);
   }
 }
 
@@ -79,12 +99,14 @@ int main(int argc, char** argv) {
     variant = Variant::mbarrier_noinc;
   } else if (name == "mbarrier-release") {
     variant = Variant::mbarrier_release;
+  } else if (name == "refill") {
+    variant = Variant::refill;
   } else {
-    std::fprintf(stderr, "usage: chunktree_handoff_probe syncthreads|mbarrier-noinc|mbarrier-release\n");
+    std::fprintf(stderr, "usage: chunktree_handoff_probe syncthreads|mbarrier-noinc|mbarrier-release|refill\n");
     return 2;
   }
-  // Every 16-bit element distinct, so that a stale or misplaced read shows.
-  std::vector<std::uint16_t> tile(kRows * kPieces * 8);
+  // Every 16-bit element of both tiles distinct, so that a stale, early or misplaced read shows.
+  std::vector<std::uint16_t> tile(2 * kRows * kPieces * 8);
   for (std::size_t i = 0; i < tile.size(); ++i) tile[i] = static_cast<std::uint16_t>(0x1000 + i);
   constexpr int kWords = kPieces / 2 * 4 * 32;
   void* tile_device = nullptr;
