@@ -104,6 +104,11 @@ class PrefixCache {
   AddResult add(std::span<const Token> tokens);
   // Extends a sequence (decode: one token or several); returns a slot per new token.
   std::vector<Slot> append(SeqId seq, std::span<const Token> tokens);
+  // A decode step's appends in one call: the same number k ≥ 1 of tokens for each of `seqs`
+  // (distinct, live), tokens[i·k, (i+1)·k) to seqs[i]. Returns k slots per sequence, in that order;
+  // the same tree and slots as calling append for each in order, but all or nothing: a bad
+  // sequence or too few free chunks fails before anything changes.
+  std::vector<Slot> append_batch(std::span<const SeqId> seqs, std::span<const Token> tokens);
   // n new sequences that share everything `seq` holds so far; `seq` itself stays.
   std::vector<SeqId> fork(SeqId seq, int n);
   // Drops a sequence; chunks no other sequence uses return to the pool.
@@ -116,7 +121,12 @@ class PrefixCache {
   // A slot shared by several sequences (a cached prefix, a fork) holds the KV all of them read:
   // writing it changes their attention too, which is allowed; sharing assumes equal prefixes
   // have equal KV.
-  void write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v);
+  // GPU cache: with K and V in device memory the copy is enqueued on `stream` (a cudaStream_t;
+  // nullptr is the default stream) and the call returns at once, allocating nothing and waiting
+  // for nothing, so it may be captured into a CUDA graph; K and V must stay valid until the stream
+  // has run it, and attention on another stream must wait for it (an event). With K and V in host
+  // memory the call converts and stages them and returns once they are in the pool.
+  void write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v, void* stream = nullptr);
 
   CacheStats stats() const;
   bool contains(SeqId seq) const;
@@ -152,7 +162,14 @@ class PrefixCache::ReadGuard {
   ReadGuard(const ReadGuard&) = delete;
   ReadGuard& operator=(const ReadGuard&) = delete;
 
+  // Reads through the held guard, without a guard per call (make_plan reads every row): the same
+  // answers as the cache's calls of these names.
+  std::int64_t length(SeqId seq) const;
+  void append_path(SeqId seq, std::vector<std::int32_t>& nodes) const;  // the root's child first
+  void append_node_pieces(std::int32_t node, std::vector<KvPiece>& pieces) const;
+
  private:
+  const PrefixCache& cache_;
   std::atomic<std::int32_t>& users_;
 };
 

@@ -223,6 +223,13 @@ class PrefixCache:
         """Extends a sequence (decode: one token or several); returns the new tokens' slots [n, 2]."""
         return self._cache.append(_handle(seq), _tokens(tokens))
 
+    def append_batch(self, seqs: Sequence[int], tokens: Sequence[int]) -> Any:
+        """A decode step's appends in one call: the same number k of tokens for every sequence,
+        tokens[i*k:(i+1)*k] to seqs[i]; returns their slots [len(tokens), 2] in that order. All or
+        nothing: a bad handle, a repeated sequence or a full cache changes nothing."""
+        handles = list(seqs) if _plain_ints(seqs, *_UINT64) else [_handle(seq) for seq in seqs]
+        return self._cache.append_batch(handles, _tokens(tokens))
+
     def fork(self, seq: int, n: int = 1) -> List[int]:
         """n new sequences that share everything `seq` holds so far; `seq` itself stays."""
         return self._cache.fork(_handle(seq), _integer(n, "n"))
@@ -231,9 +238,13 @@ class PrefixCache:
         """Drops a sequence; chunks no other sequence uses return to the pool."""
         self._cache.remove(_handle(seq))
 
-    def write_kv(self, layer: int, slots: Any, k: Array, v: Array) -> None:
+    def write_kv(self, layer: int, slots: Any, k: Array, v: Array, stream: Optional[int] = None) -> None:
         """Writes K and V, each [len(slots), num_kv_heads, head_dim] (host or device, float32 or the
         cache's dtype), into `slots` of one layer.
+
+        With K and V on the GPU the copy runs on `stream` (default: the current torch or cupy stream
+        of k) and the call returns at once: no allocation, no synchronization, capturable in a CUDA
+        graph. From host memory it returns once the KV is in the pool.
 
         slots: exactly [n, 2] ints (chunk, offset), as add and append return them: a numpy array, a
         CPU tensor or nested lists; anything else (another shape, floats, bools, values past int32)
@@ -242,7 +253,8 @@ class PrefixCache:
         slot again overwrites that token's KV for every sequence that shares it."""
         slots = _int32_array(slots, "slots", (None, 2), "[n, 2] (chunk, offset)")
         layout = "[n, num_kv_heads, head_dim]"
-        self._cache.write_kv(_integer(layer, "layer"), slots, _array(k, "k", layout), _array(v, "v", layout))
+        k = _array(k, "k", layout)
+        self._cache.write_kv(_integer(layer, "layer"), slots, k, _array(v, "v", layout), _stream(k, stream))
 
     def stats(self) -> dict:
         """capacity_chunks, chunks_in_use, tokens_stored (shared ones once), tokens_without_sharing,

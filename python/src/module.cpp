@@ -174,6 +174,13 @@ NB_MODULE(_core, m) {
       .def("append", [](PrefixCache& cache, std::uint64_t seq, const std::vector<Token>& tokens) {
         return slots_array(cache.append(seq_of(seq), tokens));
       })
+      .def("append_batch",
+           [](PrefixCache& cache, const std::vector<std::uint64_t>& seqs, const std::vector<Token>& tokens) {
+             std::vector<SeqId> handles;
+             handles.reserve(seqs.size());
+             for (std::uint64_t seq : seqs) handles.push_back(seq_of(seq));
+             return slots_array(cache.append_batch(handles, tokens));
+           })
       .def("fork",
            [](PrefixCache& cache, std::uint64_t seq, int n) {
              std::vector<std::uint64_t> children;
@@ -182,13 +189,13 @@ NB_MODULE(_core, m) {
            })
       .def("remove", [](PrefixCache& cache, std::uint64_t seq) { cache.remove(seq_of(seq)); })
       .def("write_kv",
-           [](PrefixCache& cache, int layer, const SlotArray& slots, const Array& k, const Array& v) {
+           [](PrefixCache& cache, int layer, const SlotArray& slots, const Array& k, const Array& v, std::uintptr_t stream) {
              const ConstTensorView k_view = in(k, "k");
              const ConstTensorView v_view = in(v, "v");
-             cache.write_kv(layer, slots_of(slots), k_view, v_view);
+             cache.write_kv(layer, slots_of(slots), k_view, v_view, reinterpret_cast<void*>(stream));
            },
            // Exactly int32 [n, 2]: the package validates slots, and a silent cast here would wrap or truncate them.
-           nb::arg("layer"), nb::arg("slots").noconvert(), nb::arg("k"), nb::arg("v"))
+           nb::arg("layer"), nb::arg("slots").noconvert(), nb::arg("k"), nb::arg("v"), nb::arg("stream"))
       .def("stats",
            [](const PrefixCache& cache) {
              const CacheStats s = cache.stats();

@@ -35,6 +35,24 @@ def test_append_fork_remove():
     assert cache.config["chunk_size"] == 16 and cache.device == "cpu"
 
 
+def test_append_batch_is_one_decode_step():
+    batched, one_by_one = make_cache(), make_cache()
+    for cache in (batched, one_by_one):
+        seq = cache.add(list(range(20))).seq
+        seqs = [seq] + cache.fork(seq, 3)
+    expected = np.concatenate([one_by_one.append(s, [7, 8]) for s in reversed(seqs)])
+    np.testing.assert_array_equal(batched.append_batch(list(reversed(seqs)), [7, 8] * 4), expected)
+    assert all(batched.tokens(s) == one_by_one.tokens(s) for s in seqs)
+    before = batched.stats()
+    with pytest.raises(ValueError, match="twice"):
+        batched.append_batch([seqs[0], seqs[0]], [1, 2])
+    with pytest.raises(ValueError, match="same number of tokens"):
+        batched.append_batch(seqs, [1, 2, 3])
+    with pytest.raises(KeyError):
+        batched.append_batch([seqs[0], 12345], [1, 2])
+    assert batched.stats() == before
+
+
 def test_errors_are_python_exceptions_and_change_nothing():
     cache = make_cache(capacity_chunks=2)
     seq = cache.add([1] * 20).seq

@@ -70,6 +70,32 @@ def test_attend_on_a_side_stream_and_in_a_cuda_graph():
     assert torch.equal(out, expected)
 
 
+def test_write_kv_on_the_current_stream_and_in_a_cuda_graph():
+    """A decode step as an engine captures it: the new token's K/V written and attended in one graph
+    on a side stream; replaying it must give what eager calls give."""
+    cache = gpu_cache()
+    seqs = [cache.add(list(range(40 + s))).seq for s in range(6)]  # prompts' KV stays as allocated (zeros)
+    slots = np.concatenate([cache.append(s, [900 + i]) for i, s in enumerate(seqs)])
+    k = torch.randn(len(seqs), KV_HEADS, DIM, device="cuda").bfloat16()
+    v = torch.randn(len(seqs), KV_HEADS, DIM, device="cuda").bfloat16()
+    plan = chunktree.make_plan(cache, seqs, num_q_heads=Q_HEADS)
+    q = torch.randn(len(seqs), Q_HEADS, DIM, device="cuda").bfloat16()
+    cache.write_kv(0, slots, k, v)
+    expected = chunktree.attend(cache, plan, q)
+    torch.cuda.synchronize()
+    cache.write_kv(0, slots, torch.zeros_like(k), torch.zeros_like(v))
+    out = torch.empty_like(q)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=side):
+        cache.write_kv(0, slots, k, v)  # on the capturing (current) stream: no allocation, no sync
+        chunktree.attend(cache, plan, q, out=out)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out, expected)
+
+
 def test_levels_and_merge_on_the_gpu():
     seqs, queries = 130, 2  # 260 query rows per kv head × group 4: wgmma tiles
     prompt_k, prompt_v = torch.randn(300, KV_HEADS, DIM, device="cuda").bfloat16(), torch.randn(300, KV_HEADS, DIM, device="cuda").bfloat16()

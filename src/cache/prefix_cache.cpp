@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "chunktree/numeric.hpp"
@@ -91,6 +92,12 @@ struct PrefixCache::Impl {
   std::int64_t tokens_stored = 0;
 
   mutable std::atomic<std::int32_t> users{0};  // calls in progress, see MutationGuard and ReadGuard
+
+  // append_batch's scratch, kept between calls so that a decode step allocates nothing: a chunk's
+  // positions claimed so far in the batch (-1 between calls), and the call that last saw a sequence.
+  std::vector<std::int32_t> claimed_scratch;
+  std::vector<std::uint64_t> seen_in_batch;
+  std::uint64_t batches = 0;
 
   // K pools of all layers, then V pools: [2][layer][chunk][kv_head][position][dim], in host
   // memory or in device memory.
@@ -250,6 +257,47 @@ struct PrefixCache::Impl {
     return index;
   }
 
+  // Appends tokens to a live sequence (chunks already checked): in place when nobody else reads
+  // its node, else on a new child that takes over the sequence's end.
+  void append_to(Sequence& sequence, std::span<const Token> tokens, std::vector<Slot>& slots) {
+    const Node& node = nodes[static_cast<std::size_t>(sequence.node)];
+    if (node.sequences_ending != 1 || !node.children.empty()) {
+      const std::int32_t target = new_child(sequence.node);
+      nodes[static_cast<std::size_t>(sequence.node)].sequences_ending -= 1;
+      nodes[static_cast<std::size_t>(target)].sequences_ending += 1;
+      sequence.node = target;
+    }
+    extend(sequence.node, tokens, slots);
+    sequence.length += static_cast<std::int64_t>(tokens.size());
+    tokens_without_sharing += static_cast<std::int64_t>(tokens.size());
+  }
+  // The new chunks that append_to would take for `tokens` more tokens on each of `targets` (distinct
+  // sequences), in order, without changing anything. Whether a target grows its node in place or
+  // a new child does not matter (the child starts in the node's tail); what does is that an earlier
+  // target may claim the tail of a chunk a later target's node ends in.
+  std::int64_t chunks_for_appends(const std::vector<Sequence*>& targets, std::int64_t tokens) {
+    claimed_scratch.resize(chunk_used.size(), -1);  // chunk → positions claimed by earlier targets, -1: none
+    std::int64_t needed = 0;
+    for (const Sequence* sequence : targets) {
+      const Node& node = nodes[static_cast<std::size_t>(sequence->node)];
+      std::int32_t tail = 0;
+      if (!node.chunks.empty()) {
+        const auto chunk = static_cast<std::size_t>(node.chunks.back());
+        const std::int32_t end = end_position(node);
+        if ((claimed_scratch[chunk] < 0 ? chunk_used[chunk] : claimed_scratch[chunk]) == end) {
+          tail = chunk_size() - end;
+          claimed_scratch[chunk] = end + static_cast<std::int32_t>(std::min<std::int64_t>(tail, tokens));
+        }
+      }
+      needed += chunks_for(tokens, tail);
+    }
+    for (const Sequence* sequence : targets) {  // back to all -1 for the next call
+      const Node& node = nodes[static_cast<std::size_t>(sequence->node)];
+      if (!node.chunks.empty()) claimed_scratch[static_cast<std::size_t>(node.chunks.back())] = -1;
+    }
+    return needed;
+  }
+
   // Splits node `index` after its first `keep` tokens. The node keeps its id (and the
   // sequences ending at it) as the lower part; the upper part becomes a new parent.
   std::int32_t split(std::int32_t index, std::size_t keep) {
@@ -369,7 +417,7 @@ PrefixCache::~PrefixCache() = default;
 PrefixCache::PrefixCache(PrefixCache&&) noexcept = default;
 PrefixCache& PrefixCache::operator=(PrefixCache&&) noexcept = default;
 
-PrefixCache::ReadGuard::ReadGuard(const PrefixCache& cache, const char* caller) : users_(cache.impl_->users) {
+PrefixCache::ReadGuard::ReadGuard(const PrefixCache& cache, const char* caller) : cache_(cache), users_(cache.impl_->users) {
   if (users_.fetch_add(1, std::memory_order_acquire) < 0) {
     users_.fetch_sub(1, std::memory_order_relaxed);
     throw Error(ErrorCode::invalid_argument,
@@ -378,6 +426,28 @@ PrefixCache::ReadGuard::ReadGuard(const PrefixCache& cache, const char* caller) 
   }
 }
 PrefixCache::ReadGuard::~ReadGuard() { users_.fetch_sub(1, std::memory_order_release); }
+
+std::int64_t PrefixCache::ReadGuard::length(SeqId seq) const { return cache_.impl_->sequence(seq).length; }
+
+void PrefixCache::ReadGuard::append_path(SeqId seq, std::vector<std::int32_t>& nodes) const {
+  const Impl& s = *cache_.impl_;
+  const std::size_t first = nodes.size();
+  for (std::int32_t node = s.sequence(seq).node; node != kRoot; node = s.nodes[static_cast<std::size_t>(node)].parent) nodes.push_back(node);
+  std::reverse(nodes.begin() + static_cast<std::ptrdiff_t>(first), nodes.end());
+}
+
+void PrefixCache::ReadGuard::append_node_pieces(std::int32_t node_index, std::vector<KvPiece>& pieces) const {
+  const Impl& s = *cache_.impl_;
+  const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
+  std::int64_t position = node.first_offset;
+  std::int64_t remaining = static_cast<std::int64_t>(node.tokens.size());
+  for (ChunkId chunk : node.chunks) {
+    const std::int64_t count = std::min<std::int64_t>(remaining, s.chunk_size() - position);
+    pieces.push_back(KvPiece{chunk, static_cast<std::int32_t>(position), static_cast<std::int32_t>(position + count)});
+    remaining -= count;
+    position = 0;
+  }
+}
 
 const CacheConfig& PrefixCache::config() const { return impl_->config; }
 
@@ -415,23 +485,40 @@ std::vector<Slot> PrefixCache::append(SeqId seq, std::span<const Token> tokens) 
   Impl& s = *impl_;
   Sequence& sequence = s.sequence(seq);
   if (tokens.empty()) fail(ErrorCode::invalid_argument, "append: the token list is empty; append at least one token");
-  const Node& node = s.nodes[static_cast<std::size_t>(sequence.node)];
-  // The sequence grows its own node in place when nobody else reads that node.
-  const bool in_place = node.sequences_ending == 1 && node.children.empty();
-  s.require_chunks(s.chunks_for(static_cast<std::int64_t>(tokens.size()), s.claimable_tail(node)));
-
-  std::int32_t target = sequence.node;
-  if (!in_place) {
-    target = s.new_child(sequence.node);
-    s.nodes[static_cast<std::size_t>(sequence.node)].sequences_ending -= 1;
-    s.nodes[static_cast<std::size_t>(target)].sequences_ending += 1;
-    sequence.node = target;
-  }
+  s.require_chunks(s.chunks_for(static_cast<std::int64_t>(tokens.size()), s.claimable_tail(s.nodes[static_cast<std::size_t>(sequence.node)])));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  s.extend(target, tokens, slots);
-  sequence.length += static_cast<std::int64_t>(tokens.size());
-  s.tokens_without_sharing += static_cast<std::int64_t>(tokens.size());
+  s.nodes.reserve(s.nodes.size() + 1);  // allocate before the first change
+  s.append_to(sequence, tokens, slots);
+  s.touch();
+  return slots;
+}
+
+std::vector<Slot> PrefixCache::append_batch(std::span<const SeqId> seqs, std::span<const Token> tokens) {
+  const MutationGuard guard(impl_->users, "PrefixCache::append_batch");
+  Impl& s = *impl_;
+  if (seqs.empty()) fail(ErrorCode::invalid_argument, "append_batch: no sequences; pass at least one");
+  if (tokens.empty() || tokens.size() % seqs.size() != 0) {
+    fail(ErrorCode::invalid_argument, "append_batch: " + std::to_string(tokens.size()) + " tokens for " + std::to_string(seqs.size()) +
+                                          " sequences; pass the same number of tokens (at least one) for every sequence, sequence by sequence");
+  }
+  const std::size_t each = tokens.size() / seqs.size();
+  std::vector<Sequence*> targets;
+  targets.reserve(seqs.size());
+  s.seen_in_batch.resize(s.sequences.size(), 0);
+  const std::uint64_t batch = ++s.batches;
+  for (const SeqId seq : seqs) {
+    Sequence& sequence = s.sequence(seq);
+    std::uint64_t& seen = s.seen_in_batch[static_cast<std::size_t>(&sequence - s.sequences.data())];
+    if (seen == batch) fail(ErrorCode::invalid_argument, "append_batch: a sequence appears twice; pass each sequence once (with all its new tokens)");
+    seen = batch;
+    targets.push_back(&sequence);
+  }
+  s.require_chunks(s.chunks_for_appends(targets, static_cast<std::int64_t>(each)));
+  std::vector<Slot> slots;
+  slots.reserve(tokens.size());
+  s.nodes.reserve(s.nodes.size() + seqs.size());  // allocate before the first change
+  for (std::size_t i = 0; i < targets.size(); ++i) s.append_to(*targets[i], tokens.subspan(i * each, each), slots);
   s.touch();
   return slots;
 }
@@ -471,7 +558,7 @@ void PrefixCache::remove(SeqId seq) {
   s.touch();
 }
 
-void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v) {
+void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v, void* stream) {
   const MutationGuard guard(impl_->users, "PrefixCache::write_kv");
   const Impl& s = *impl_;
   const CacheConfig& c = s.config;
@@ -507,7 +594,7 @@ void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTe
   }
   const PoolView view = pool(layer);
   if (c.device == Device::cuda) {
-    cuda_memory::scatter_kv(view, c.num_kv_heads, c.head_dim, slots, k, v);
+    cuda_memory::scatter_kv(view, c.num_kv_heads, c.head_dim, slots, k, v, stream);
     return;
   }
   void* k_pool = const_cast<void*>(view.k);
@@ -548,19 +635,11 @@ bool PrefixCache::contains(SeqId seq) const {
   }
 }
 
-std::int64_t PrefixCache::length(SeqId seq) const {
-  const ReadGuard guard(*this, "PrefixCache::length");
-  return impl_->sequence(seq).length;
-}
+std::int64_t PrefixCache::length(SeqId seq) const { return ReadGuard(*this, "PrefixCache::length").length(seq); }
 
 std::vector<std::int32_t> PrefixCache::path(SeqId seq) const {
-  const ReadGuard guard(*this, "PrefixCache::path");
-  const Impl& s = *impl_;
   std::vector<std::int32_t> nodes;
-  for (std::int32_t node = s.sequence(seq).node; node != kRoot; node = s.nodes[static_cast<std::size_t>(node)].parent) {
-    nodes.push_back(node);
-  }
-  std::reverse(nodes.begin(), nodes.end());
+  ReadGuard(*this, "PrefixCache::path").append_path(seq, nodes);
   return nodes;
 }
 
@@ -599,18 +678,8 @@ std::uint64_t PrefixCache::version() const {
   return impl_->version;
 }
 
-void PrefixCache::append_node_pieces(std::int32_t node_index, std::vector<KvPiece>& pieces) const {
-  const ReadGuard guard(*this, "PrefixCache::append_node_pieces");
-  const Impl& s = *impl_;
-  const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
-  std::int64_t position = node.first_offset;
-  std::int64_t remaining = static_cast<std::int64_t>(node.tokens.size());
-  for (ChunkId chunk : node.chunks) {
-    const std::int64_t count = std::min<std::int64_t>(remaining, s.chunk_size() - position);
-    pieces.push_back(KvPiece{chunk, static_cast<std::int32_t>(position), static_cast<std::int32_t>(position + count)});
-    remaining -= count;
-    position = 0;
-  }
+void PrefixCache::append_node_pieces(std::int32_t node, std::vector<KvPiece>& pieces) const {
+  ReadGuard(*this, "PrefixCache::append_node_pieces").append_node_pieces(node, pieces);
 }
 
 // config() and pool() need no guard: they read only what never changes after construction.

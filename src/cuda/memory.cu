@@ -2,6 +2,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,19 +78,27 @@ void require_current_hopper() {
 
 namespace {
 
-// One thread per element: the copy is tiny next to attention, and conversion needs no vectors.
+// Slots travel in the launch's parameters (8 KiB here; Hopper takes up to 32 KiB), not in device
+// memory: a write then needs no allocation, no copy and no synchronization, and a captured graph
+// keeps its own copy of them.
+constexpr int kSlotsPerLaunch = 1024;
+struct SlotBatch {
+  Slot slots[kSlotsPerLaunch];
+};
+
+// One thread per element of K and V: the copy is small next to attention, and conversion needs no
+// vectors. `k` and `v` start at the batch's first slot.
 template <typename In>
-__global__ void scatter_kv_kernel(const Slot* slots, std::int64_t count, int kv_heads, int head_dim, const In* k,
-                                  const In* v, std::uint16_t* k_pool, std::uint16_t* v_pool, std::int64_t chunk_stride,
-                                  std::int64_t head_stride, bool to_bf16) {
+__global__ void scatter_kv_kernel(SlotBatch batch, int count, int kv_heads, int head_dim, const In* k, const In* v,
+                                  std::uint16_t* k_pool, std::uint16_t* v_pool, std::int64_t chunk_stride, std::int64_t head_stride,
+                                  bool to_bf16) {
   const std::int64_t per_slot = static_cast<std::int64_t>(kv_heads) * head_dim;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count * per_slot;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t slot = i / per_slot;
+    const Slot slot = batch.slots[i / per_slot];
     const int head = static_cast<int>(i % per_slot / head_dim);
     const int dim = static_cast<int>(i % head_dim);
-    const std::int64_t destination =
-        slots[slot].chunk * chunk_stride + head * head_stride + static_cast<std::int64_t>(slots[slot].offset) * head_dim + dim;
+    const std::int64_t destination = slot.chunk * chunk_stride + head * head_stride + static_cast<std::int64_t>(slot.offset) * head_dim + dim;
     if constexpr (std::is_same_v<In, float>) {
       k_pool[destination] = to_bf16 ? float_to_bf16(k[i]) : float_to_fp16(k[i]);
       v_pool[destination] = to_bf16 ? float_to_bf16(v[i]) : float_to_fp16(v[i]);
@@ -100,57 +109,58 @@ __global__ void scatter_kv_kernel(const Slot* slots, std::int64_t count, int kv_
   }
 }
 
+// Every slot's K and V from device memory (`In` elements, [slots, kv_heads, head_dim]) into the
+// pool, kSlotsPerLaunch slots per launch on `stream`.
+template <typename In>
+void launch_scatter(const PoolView& pool, int kv_heads, int head_dim, std::span<const Slot> slots, const void* k, const void* v,
+                    cudaStream_t stream) {
+  const std::int64_t per_slot = static_cast<std::int64_t>(kv_heads) * head_dim;
+  auto* k_pool = static_cast<std::uint16_t*>(const_cast<void*>(pool.k));
+  auto* v_pool = static_cast<std::uint16_t*>(const_cast<void*>(pool.v));
+  for (std::size_t first = 0; first < slots.size(); first += kSlotsPerLaunch) {
+    const int count = static_cast<int>(std::min<std::size_t>(kSlotsPerLaunch, slots.size() - first));
+    SlotBatch batch;
+    std::copy_n(slots.begin() + static_cast<std::ptrdiff_t>(first), count, batch.slots);
+    const std::int64_t elements = count * per_slot;
+    const int threads = 256;
+    const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((elements + threads - 1) / threads, 65535));
+    const std::int64_t offset = static_cast<std::int64_t>(first) * per_slot;
+    scatter_kv_kernel<In><<<blocks, threads, 0, stream>>>(batch, count, kv_heads, head_dim, static_cast<const In*>(k) + offset,
+                                                         static_cast<const In*>(v) + offset, k_pool, v_pool, pool.chunk_stride,
+                                                         pool.head_stride, pool.dtype == DType::bf16);
+    CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  }
+}
+
 }  // namespace
 
 void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, std::span<const Slot> slots, const ConstTensorView& k,
-                const ConstTensorView& v) {
+                const ConstTensorView& v, void* stream_handle) {
   if (slots.empty()) return;
-  const std::size_t elements = slots.size() * static_cast<std::size_t>(kv_heads) * static_cast<std::size_t>(head_dim);
-  // Inputs on the host travel converted to the pool's dtype; inputs on the device are read in place.
-  const bool as_pool_dtype = k.device == Device::cpu || k.dtype == pool.dtype;
-  DeviceAllocation staging(k.device == Device::cpu ? 2 * elements * sizeof(std::uint16_t) : 0);
-  const void* k_source = k.data;
-  const void* v_source = v.data;
-  if (k.device == Device::cpu) {
-    std::vector<std::uint16_t> host(2 * elements);
-    for (std::size_t i = 0; i < elements; ++i) {
-      const float kv[2] = {load_element(k.data, k.dtype, static_cast<std::int64_t>(i)), load_element(v.data, v.dtype, static_cast<std::int64_t>(i))};
-      for (int which = 0; which < 2; ++which) {
-        host[which * elements + i] = pool.dtype == DType::bf16 ? float_to_bf16(kv[which]) : float_to_fp16(kv[which]);
-      }
-    }
-    copy_to_device(staging.data(), host.data(), host.size() * sizeof(std::uint16_t));
-    k_source = staging.data();
-    v_source = static_cast<const std::uint16_t*>(staging.data()) + elements;
-  } else {
+  const auto stream = static_cast<cudaStream_t>(stream_handle);
+  if (k.device == Device::cuda) {
     expect_device_pointer(k.data, "write_kv: k");
     expect_device_pointer(v.data, "write_kv: v");
     if (k.dtype != v.dtype || (k.dtype != DType::f32 && k.dtype != pool.dtype)) {
       throw Error(ErrorCode::invalid_argument, "write_kv: device k and v must both be f32 or the cache's dtype " +
                                                    std::string(to_string(pool.dtype)));
     }
+    if (k.dtype == DType::f32) return launch_scatter<float>(pool, kv_heads, head_dim, slots, k.data, v.data, stream);
+    return launch_scatter<std::uint16_t>(pool, kv_heads, head_dim, slots, k.data, v.data, stream);
   }
-  DeviceAllocation device_slots(slots.size() * sizeof(Slot));
-  copy_to_device(device_slots.data(), slots.data(), slots.size() * sizeof(Slot));
-
-  const int threads = 256;
-  const auto blocks = static_cast<unsigned>(std::min<std::size_t>((elements + threads - 1) / threads, 65535));
-  auto* k_pool = static_cast<std::uint16_t*>(const_cast<void*>(pool.k));
-  auto* v_pool = static_cast<std::uint16_t*>(const_cast<void*>(pool.v));
-  const bool to_bf16 = pool.dtype == DType::bf16;
-  const auto* slot_data = static_cast<const Slot*>(device_slots.data());
-  const auto count = static_cast<std::int64_t>(slots.size());
-  if (as_pool_dtype) {
-    scatter_kv_kernel<std::uint16_t><<<blocks, threads>>>(slot_data, count, kv_heads, head_dim, static_cast<const std::uint16_t*>(k_source),
-                                                          static_cast<const std::uint16_t*>(v_source), k_pool, v_pool,
-                                                          pool.chunk_stride, pool.head_stride, to_bf16);
-  } else {
-    scatter_kv_kernel<float><<<blocks, threads>>>(slot_data, count, kv_heads, head_dim, static_cast<const float*>(k_source),
-                                                  static_cast<const float*>(v_source), k_pool, v_pool, pool.chunk_stride,
-                                                  pool.head_stride, to_bf16);
+  // From the host: converted to the pool's dtype, staged in device memory, and waited for (the
+  // staging dies with this call).
+  const std::size_t elements = slots.size() * static_cast<std::size_t>(kv_heads) * static_cast<std::size_t>(head_dim);
+  std::vector<std::uint16_t> host(2 * elements);
+  for (std::size_t i = 0; i < elements; ++i) {
+    const float kv[2] = {load_element(k.data, k.dtype, static_cast<std::int64_t>(i)), load_element(v.data, v.dtype, static_cast<std::int64_t>(i))};
+    for (int which = 0; which < 2; ++which) host[which * elements + i] = pool.dtype == DType::bf16 ? float_to_bf16(kv[which]) : float_to_fp16(kv[which]);
   }
-  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
-  CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());  // the staging buffers die with this call
+  DeviceAllocation staging(host.size() * sizeof(std::uint16_t));
+  copy_to_device(staging.data(), host.data(), staging.bytes());
+  const auto* staged = static_cast<const std::uint16_t*>(staging.data());
+  launch_scatter<std::uint16_t>(pool, kv_heads, head_dim, slots, staged, staged + elements, stream);
+  CHUNKTREE_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace chunktree::cuda_memory

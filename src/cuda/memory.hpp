@@ -41,9 +41,10 @@ void expect_device_pointer(const void* pointer, const char* what);
 // Throws unsupported unless the current CUDA device is a Hopper GPU that runs this build.
 void require_current_hopper();
 
-// Writes K and V ([slots, kv_heads, head_dim], f32 or the pool's dtype, on the host or the
-// device) into a device pool, all slots in one kernel launch.
+// Writes K and V ([slots, kv_heads, head_dim], f32 or the pool's dtype) into a device pool on
+// `stream`. From device memory it only enqueues (no allocation, no synchronization; capturable);
+// from the host it stages a converted copy and waits for the stream.
 void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, std::span<const Slot> slots, const ConstTensorView& k,
-                const ConstTensorView& v);
+                const ConstTensorView& v, void* stream);
 
 }  // namespace chunktree::cuda_memory

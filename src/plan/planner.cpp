@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <numeric>
+#include <span>
 #include <string>
 
 #include "chunktree/plan.hpp"
@@ -36,18 +37,19 @@ void add_pieces(std::vector<KvPiece>& span, const std::vector<KvPiece>& pieces) 
   }
 }
 
-// Groups in pre-order, from the rows' paths sorted depth-first; last_group[r] is the group of row
-// r's last node.
-std::vector<Group> group_rows(const std::vector<std::vector<std::int32_t>>& paths, std::vector<std::int32_t>& last_group) {
-  std::vector<Group> groups;
-  last_group.assign(paths.size(), -1);
-  std::vector<std::int32_t> open;  // open[d]: the group at depth d containing the current row
-  const auto rows = static_cast<std::uint32_t>(paths.size());
+// Groups in pre-order, from the rows' paths sorted depth-first (path(r): row r's nodes, the root's
+// child first); last_group[r] is the group of row r's last node.
+template <typename PathOf>
+void group_rows(std::uint32_t rows, PathOf path, std::vector<Group>& groups, std::vector<std::int32_t>& last_group,
+                std::vector<std::int32_t>& open) {
+  groups.clear();
+  last_group.assign(rows, -1);
+  open.clear();  // open[d]: the group at depth d containing the current row
   for (std::uint32_t r = 0; r <= rows; ++r) {
     std::size_t common = 0;
     if (r > 0 && r < rows) {
-      const auto& previous = paths[r - 1];
-      const auto& current = paths[r];
+      const std::span<const std::int32_t> previous = path(r - 1);
+      const std::span<const std::int32_t> current = path(r);
       while (common < previous.size() && common < current.size() && previous[common] == current[common]) ++common;
     }
     while (open.size() > common) {
@@ -55,9 +57,10 @@ std::vector<Group> group_rows(const std::vector<std::vector<std::int32_t>>& path
       open.pop_back();
     }
     if (r == rows) break;
-    for (std::size_t depth = common; depth < paths[r].size(); ++depth) {
+    const std::span<const std::int32_t> current = path(r);
+    for (std::size_t depth = common; depth < current.size(); ++depth) {
       Group group;
-      group.node = paths[r][depth];
+      group.node = current[depth];
       group.parent = open.empty() ? -1 : open.back();
       group.row_begin = r;
       open.push_back(static_cast<std::int32_t>(groups.size()));
@@ -65,7 +68,26 @@ std::vector<Group> group_rows(const std::vector<std::vector<std::int32_t>>& path
     }
     if (!open.empty()) last_group[r] = open.back();
   }
-  return groups;
+}
+
+// What make_plan keeps between calls on one thread, so that planning a decode step allocates
+// little beyond the plan it returns: every row's path in one array, and per-row and per-group
+// piece lists whose capacity survives.
+struct PlanScratch {
+  std::vector<std::int32_t> path_nodes;   // batch entry b's path: path_nodes[path_begin[b], path_begin[b + 1])
+  std::vector<std::uint32_t> path_begin;
+  std::vector<Group> groups;
+  std::vector<std::int32_t> last_group;
+  std::vector<std::int32_t> open;
+  std::vector<std::vector<KvPiece>> private_pieces;  // per row
+  std::vector<std::vector<KvPiece>> deferred;        // per group
+  std::vector<KvPiece> node_pieces;
+};
+
+// Each of the first `count` lists emptied (capacity kept), and at least `count` of them.
+void clear_lists(std::vector<std::vector<KvPiece>>& lists, std::size_t count) {
+  if (lists.size() < count) lists.resize(count);
+  for (std::size_t i = 0; i < count; ++i) lists[i].clear();
 }
 
 }  // namespace
@@ -86,9 +108,9 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
                 "make_plan: queries_per_seq must be at least 1, got " + std::to_string(options.queries_per_seq));
   }
   for (std::size_t b = 0; b < batch.size(); ++b) {
-    if (cache.length(batch[b]) < options.queries_per_seq) {
+    if (reading.length(batch[b]) < options.queries_per_seq) {
       throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " +
-                                                   std::to_string(cache.length(batch[b])) + " tokens, fewer than queries_per_seq (" +
+                                                   std::to_string(reading.length(batch[b])) + " tokens, fewer than queries_per_seq (" +
                                                    std::to_string(options.queries_per_seq) +
                                                    "); append the query tokens to the sequence before planning");
     }
@@ -104,21 +126,33 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   plan.tree_version = cache.version();
   plan.batch.assign(batch.begin(), batch.end());
 
+  thread_local PlanScratch scratch;
   const auto rows = static_cast<std::uint32_t>(batch.size());
-  std::vector<std::vector<std::int32_t>> batch_paths(rows);
-  for (std::uint32_t b = 0; b < rows; ++b) batch_paths[b] = cache.path(batch[b]);
+  scratch.path_nodes.clear();
+  scratch.path_begin.assign(1, 0);
+  for (std::uint32_t b = 0; b < rows; ++b) {
+    reading.append_path(batch[b], scratch.path_nodes);
+    scratch.path_begin.push_back(static_cast<std::uint32_t>(scratch.path_nodes.size()));
+  }
+  const auto batch_path = [&](std::uint32_t b) {
+    return std::span<const std::int32_t>(scratch.path_nodes).subspan(scratch.path_begin[b], scratch.path_begin[b + 1] - scratch.path_begin[b]);
+  };
+  const auto path_less = [&](std::uint32_t a, std::uint32_t b) {
+    const std::span<const std::int32_t> x = batch_path(a);
+    const std::span<const std::int32_t> y = batch_path(b);
+    return std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end());
+  };
 
-  // Depth-first order: sorting paths lexicographically puts every node's readers together.
+  // Depth-first order: sorting paths lexicographically puts every node's readers together (an
+  // engine's batch often is in that order already).
   plan.row_to_batch.resize(rows);
   std::iota(plan.row_to_batch.begin(), plan.row_to_batch.end(), 0u);
-  std::stable_sort(plan.row_to_batch.begin(), plan.row_to_batch.end(),
-                   [&](std::uint32_t a, std::uint32_t b) { return batch_paths[a] < batch_paths[b]; });
-  plan.batch_to_row.resize(rows);
-  std::vector<std::vector<std::int32_t>> paths(rows);
-  for (std::uint32_t r = 0; r < rows; ++r) {
-    plan.batch_to_row[plan.row_to_batch[r]] = r;
-    paths[r] = std::move(batch_paths[plan.row_to_batch[r]]);
+  if (!std::is_sorted(plan.row_to_batch.begin(), plan.row_to_batch.end(), path_less)) {
+    std::stable_sort(plan.row_to_batch.begin(), plan.row_to_batch.end(), path_less);
   }
+  plan.batch_to_row.resize(rows);
+  for (std::uint32_t r = 0; r < rows; ++r) plan.batch_to_row[plan.row_to_batch[r]] = r;
+  const auto row_path = [&](std::uint32_t r) { return batch_path(plan.row_to_batch[r]); };
 
   // Nodes read by enough rows become shared spans; a child read by exactly the same rows as
   // its parent continues the parent's span. The rest is each row's private span. A span that
@@ -126,14 +160,17 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   // child's span (or private span) and into the private span of each row that ends there, so that
   // no state is spent on a few shared tokens (a chain of one-token nodes would otherwise cost a
   // state per node and row: quadratic).
-  std::vector<std::int32_t> last_group;
-  std::vector<Group> groups = group_rows(paths, last_group);
+  std::vector<Group>& groups = scratch.groups;
+  std::vector<std::int32_t>& last_group = scratch.last_group;
+  group_rows(rows, row_path, groups, last_group, scratch.open);
   std::vector<SharedSpan> spans;
-  std::vector<std::vector<KvPiece>> private_pieces(rows);
+  std::vector<std::vector<KvPiece>>& private_pieces = scratch.private_pieces;
+  clear_lists(private_pieces, rows);
   std::vector<std::int64_t> private_position(rows, -1);
-  std::vector<std::vector<KvPiece>> deferred(groups.size());   // pieces a deferred group hands down, its ancestors' first
+  std::vector<std::vector<KvPiece>>& deferred = scratch.deferred;  // pieces a deferred group hands down, its ancestors' first
+  clear_lists(deferred, groups.size());
   std::vector<std::int64_t> deferred_position(groups.size(), -1);  // of the first of them; -1: not deferred
-  std::vector<KvPiece> node_pieces;
+  std::vector<KvPiece>& node_pieces = scratch.node_pieces;
   std::vector<std::int64_t> group_end(groups.size(), 0);  // position after each group's node
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
@@ -141,7 +178,7 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     const auto parent_index = static_cast<std::size_t>(group.parent);
     const bool inherits = group.parent >= 0 && deferred_position[parent_index] >= 0;
     if (inherits) node_pieces = deferred[parent_index];
-    cache.append_node_pieces(group.node, node_pieces);
+    reading.append_node_pieces(group.node, node_pieces);
     group.position = group.parent < 0 ? 0 : group_end[parent_index];
     const std::int64_t first_position = inherits ? deferred_position[parent_index] : group.position;
     std::int64_t tokens = 0;

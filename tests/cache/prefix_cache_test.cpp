@@ -223,6 +223,70 @@ TEST(PrefixCache, CapacityErrorLeavesTheCacheUnchanged) {
   EXPECT_EQ(cache.stats().chunks_in_use, 4);
 }
 
+// Two caches grown the same way: one appends a step's tokens sequence by sequence, the other in one
+// append_batch. Forks end on shared nodes and share chunk tails, so the order of claims matters.
+TEST(PrefixCache, AppendBatchIsTheSameAsAppendsInOrder) {
+  for (int chunk : {16, 64}) {
+    for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+      PrefixCache one_by_one(small_config(/*capacity=*/2048, chunk));
+      PrefixCache batched(small_config(/*capacity=*/2048, chunk));
+      tools::Random random(seed);
+      std::vector<SeqId> seqs;
+      for (int p = 0; p < 3; ++p) {
+        const std::vector<Token> prompt = iota_tokens(5 + static_cast<int>(random.integer(0, 40)), 100 * p);
+        const SeqId a = one_by_one.add(prompt).seq;
+        ASSERT_EQ(batched.add(prompt).seq, a);
+        const int n = static_cast<int>(random.integer(1, 4));
+        const std::vector<SeqId> forks = one_by_one.fork(a, n);
+        ASSERT_EQ(batched.fork(a, n), forks);
+        seqs.push_back(a);
+        seqs.insert(seqs.end(), forks.begin(), forks.end());
+      }
+      for (int step = 0; step < 30; ++step) {
+        const std::size_t each = step % 3 == 2 ? 3 : 1;  // decode, and now and then a few draft tokens
+        std::vector<SeqId> order = seqs;
+        for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[random.integer(0, static_cast<std::int64_t>(i) - 1)]);
+        std::vector<Token> tokens;
+        std::vector<Slot> expected;
+        for (std::size_t i = 0; i < order.size(); ++i) {
+          const std::vector<Token> mine(each, static_cast<Token>(step * 1000 + static_cast<int>(i)));
+          tokens.insert(tokens.end(), mine.begin(), mine.end());
+          const std::vector<Slot> slots = one_by_one.append(order[i], mine);
+          expected.insert(expected.end(), slots.begin(), slots.end());
+        }
+        ASSERT_EQ(batched.append_batch(order, tokens), expected) << "chunk " << chunk << " seed " << seed << " step " << step;
+      }
+      const testing::CacheSnapshot a(one_by_one, seqs);
+      const testing::CacheSnapshot b(batched, seqs);
+      EXPECT_TRUE(a.tokens == b.tokens && a.slots == b.slots && a.refcounts == b.refcounts);
+      EXPECT_EQ(one_by_one.stats().chunks_in_use, batched.stats().chunks_in_use);
+    }
+  }
+}
+
+TEST(PrefixCache, AppendBatchIsAllOrNothing) {
+  PrefixCache cache(small_config(/*capacity=*/6));
+  const AddResult a = cache.add(iota_tokens(16));  // one full chunk
+  const std::vector<SeqId> forks = cache.fork(a.seq, 2);
+  const AddResult gone = cache.add(iota_tokens(3, 500));
+  cache.remove(gone.seq);
+  const std::vector<SeqId> seqs{a.seq, forks[0], forks[1]};
+  const testing::CacheSnapshot before(cache, seqs);
+  // Each needs a new chunk for 17 tokens: 2 each, 6 in all, but only 5 are free.
+  expect_error([&] { cache.append_batch(seqs, std::vector<Token>(51, 1)); }, ErrorCode::capacity_exhausted, "capacity");
+  expect_error([&] { cache.append_batch(std::vector<SeqId>{a.seq, forks[0], a.seq}, std::vector<Token>(3, 1)); },
+               ErrorCode::invalid_argument, "twice");
+  expect_error([&] { cache.append_batch(std::vector<SeqId>{a.seq, gone.seq}, std::vector<Token>(2, 1)); }, ErrorCode::unknown_sequence,
+               "removed");
+  expect_error([&] { cache.append_batch(seqs, std::vector<Token>(4, 1)); }, ErrorCode::invalid_argument, "same number of tokens");
+  expect_error([&] { cache.append_batch(seqs, std::vector<Token>{}); }, ErrorCode::invalid_argument, "same number of tokens");
+  expect_error([&] { cache.append_batch(std::vector<SeqId>{}, std::vector<Token>{1}); }, ErrorCode::invalid_argument, "no sequences");
+  EXPECT_TRUE(testing::CacheSnapshot(cache, seqs) == before);
+  // What fits still fits: 16 tokens each, one new chunk each.
+  EXPECT_NO_THROW(cache.append_batch(seqs, std::vector<Token>(48, 1)));
+  EXPECT_EQ(cache.stats().chunks_in_use, 4);
+}
+
 TEST(PrefixCache, BadCallsAreClearErrorsAndChangeNothing) {
   PrefixCache cache(small_config());
   const AddResult a = cache.add(iota_tokens(10));

@@ -356,6 +356,60 @@ TEST(CudaCache, ScatterFromDeviceTensors) {
   }
 }
 
+// A decode loop's write: K and V already on the device, enqueued on the caller's stream inside a
+// captured graph (nothing may allocate or synchronize there), more slots than one launch carries.
+TEST(CudaCache, WriteKvFromDeviceIsStreamOrderedAndCapturable) {
+  REQUIRE_HOPPER();
+  const Shape shape{2, 2, 64, 16, DType::bf16};
+  PrefixCache cache(gpu_config(shape));
+  const std::int64_t tokens = 2500;  // three launches of at most 1024 slots
+  const AddResult added = cache.add(std::vector<Token>(static_cast<std::size_t>(tokens), 3));
+  const std::size_t elements = static_cast<std::size_t>(tokens) * 2 * 64;
+  tools::Random random(31);
+  std::vector<std::uint16_t> k(elements);
+  std::vector<std::uint16_t> v(elements);
+  for (std::size_t i = 0; i < elements; ++i) {
+    k[i] = float_to_bf16(static_cast<float>(random.normal()));
+    v[i] = float_to_bf16(static_cast<float>(random.normal()));
+  }
+  testing::DeviceBuffer k_device(elements * 2);
+  testing::DeviceBuffer v_device(elements * 2);
+  k_device.upload(k);
+  v_device.upload(v);
+  cudaStream_t stream = nullptr;
+  CHUNKTREE_TEST_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaGraph_t graph = nullptr;
+  CHUNKTREE_TEST_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  cache.write_kv(0, added.slots, ConstTensorView(k_device.data(), DType::bf16, Device::cuda, {tokens, 2, 64}),
+                 ConstTensorView(v_device.data(), DType::bf16, Device::cuda, {tokens, 2, 64}), stream);
+  CHUNKTREE_TEST_CUDA(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  CHUNKTREE_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  const PoolView pool = cache.pool(0);
+  const std::size_t pool_elements = static_cast<std::size_t>(pool.chunk_stride * 4096);
+  std::vector<std::uint16_t> k_pool(pool_elements);
+  std::vector<std::uint16_t> v_pool(pool_elements);
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, pool_elements * 2, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(k_pool[0], 0u) << "capturing must not write";
+  CHUNKTREE_TEST_CUDA(cudaGraphLaunch(exec, stream));
+  CHUNKTREE_TEST_CUDA(cudaStreamSynchronize(stream));
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, pool_elements * 2, cudaMemcpyDeviceToHost));
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(v_pool.data(), pool.v, pool_elements * 2, cudaMemcpyDeviceToHost));
+  for (std::size_t t = 0; t < static_cast<std::size_t>(tokens); ++t) {
+    for (std::size_t h = 0; h < 2; ++h) {
+      for (std::size_t d = 0; d < 64; ++d) {
+        const auto at = static_cast<std::size_t>(added.slots[t].chunk * pool.chunk_stride + static_cast<std::int64_t>(h) * pool.head_stride +
+                                                 added.slots[t].offset * 64) + d;
+        ASSERT_EQ(k_pool[at], k[(t * 2 + h) * 64 + d]) << "token " << t;
+        ASSERT_EQ(v_pool[at], v[(t * 2 + h) * 64 + d]) << "token " << t;
+      }
+    }
+  }
+  CHUNKTREE_TEST_CUDA(cudaGraphExecDestroy(exec));
+  CHUNKTREE_TEST_CUDA(cudaGraphDestroy(graph));
+  CHUNKTREE_TEST_CUDA(cudaStreamDestroy(stream));
+}
+
 TEST(CudaErrors, WrongDevicesDtypesAndStalePlansAreClear) {
   REQUIRE_HOPPER();
   const Shape shape{4, 2, 64, 16, DType::bf16};
