@@ -1,0 +1,252 @@
+"""The whole decode step as an engine's loop runs it, timed on the wall clock with every host step inside.
+
+Each step appends one token to every sequence, writes its K and V in every layer, plans, and runs
+attention in every layer (32 q / 8 kv heads, d 128, bf16, on the GPU). Per implementation:
+  chunktree           PrefixCache.append_batch, write_kv per layer (stream-ordered), make_plan, attend per layer
+  flashinfer-decode   page tables per step (numpy), the new token's K and V written into its page (torch indexing,
+                      as an engine's cache-write kernel does) and BatchDecodeWithPagedKVCacheWrapper.run per layer,
+                      its plan once per step; every sequence has its own pages (no sharing)
+  flashinfer-cascade  MultiLevelCascadeAttentionWrapper: level 0 the shared prompt's pages, level 1 each
+                      sequence's generated tokens; planned once per step (cases with a shared prompt only)
+  sdpa                per-sequence KV [batch, kv heads, len, d] per layer, the new token written in place,
+                      torch scaled_dot_product_attention (enable_gqa) per layer
+The prompt's KV is written before timing. A step's time is from its first call to the end of its
+last kernel (torch.cuda.synchronize); its host time is from its first call until the last call
+returns. Medians over --steps steps after --warmup steps.
+
+  python3 bench/decode_loop.py OUT.csv [--cases b64_p4k,...] [--impls chunktree,...] [--layers 32]
+                               [--steps 16] [--warmup 3] [--commit HASH]
+"""
+import argparse
+import csv
+import datetime
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from baselines import flashinfer_module  # imports FlashInfer with its prebuilt modules (bench/README.md)
+
+Q_HEADS, KV_HEADS, DIM, PAGE = 32, 8, 128, 16
+# name: (sequences, prompt tokens, whether every sequence has its own prompt)
+CASES = {
+    "b64_p4k": (64, 4096, False),
+    "b256_p2k": (256, 2048, False),
+    "b8_p1k": (8, 1024, False),
+    "b8_p1k_distinct": (8, 1024, True),
+}
+IMPLS = ("chunktree", "flashinfer-decode", "flashinfer-cascade", "sdpa")
+COLUMNS = ["case", "impl", "layers", "batch", "q_heads", "kv_heads", "head_dim", "prompt_tokens", "steps", "us_per_step",
+           "host_us_per_step", "card", "date", "commit", "note"]
+
+
+class Inputs:
+    """One step's new q, k and v per layer (the same every step: the model's work is not timed)."""
+
+    def __init__(self, torch, layers, batch):
+        self.q = torch.randn(layers, batch, Q_HEADS, DIM, device="cuda").bfloat16()
+        self.k = torch.randn(layers, batch, KV_HEADS, DIM, device="cuda").bfloat16()
+        self.v = torch.randn(layers, batch, KV_HEADS, DIM, device="cuda").bfloat16()
+        self.out = torch.empty_like(self.q)
+
+
+def write_pages(cache, where, k, v):
+    """K and V of one token per sequence into their pages ([pages, 2, PAGE, kv heads, d])."""
+    page, offset = where
+    cache[page, 0, offset] = k
+    cache[page, 1, offset] = v
+
+
+def prompt_tokens(case_prompt, distinct, b):
+    """Token ids of sequence b's prompt: one shared prompt, or a first token of its own."""
+    return ([1_000_000 + b] if distinct else [0]) + list(range(1, case_prompt))
+
+
+class Chunktree:
+    def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
+        import chunktree
+        self.chunktree, self.inputs, self.layers = chunktree, inputs, layers
+        chunks = lambda tokens: (tokens + 63) // 64  # noqa: E731 - the cache's default chunk size
+        per_seq = chunks(total_steps) + 1
+        capacity = batch * (chunks(prompt) + per_seq) if distinct else chunks(prompt) + batch * per_seq
+        self.cache = chunktree.PrefixCache(num_layers=layers, num_kv_heads=KV_HEADS, head_dim=DIM, capacity_chunks=capacity,
+                                           dtype="bf16", device="cuda")
+        if distinct:
+            added = [self.cache.add(prompt_tokens(prompt, True, b)) for b in range(batch)]
+            self.seqs = [a.seq for a in added]
+            slots = np.concatenate([a.slots for a in added])
+        else:
+            first = self.cache.add(prompt_tokens(prompt, False, 0))
+            self.seqs = [first.seq] + self.cache.fork(first.seq, batch - 1)
+            slots = first.slots
+        for layer in range(layers):
+            kv = torch.randn(2, len(slots), KV_HEADS, DIM, device="cuda").bfloat16()
+            self.cache.write_kv(layer, slots, kv[0], kv[1])
+        torch.cuda.synchronize()
+
+    def step(self, i):
+        slots = self.cache.append_batch(self.seqs, [50_000 + i] * len(self.seqs))
+        plan = self.chunktree.make_plan(self.cache, self.seqs, num_q_heads=Q_HEADS)
+        x = self.inputs
+        for layer in range(self.layers):
+            self.cache.write_kv(layer, slots, x.k[layer], x.v[layer])
+            self.chunktree.attend(self.cache, plan, x.q[layer], out=x.out[layer])
+
+
+class PageTable:
+    """Sequences of growing length in fixed page ranges (sequence b owns pages first + b·per_seq + j)."""
+
+    def __init__(self, lengths, first, per_seq):
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.first, self.per_seq = first, per_seq
+
+    def grow(self, torch):
+        """One more token for every sequence; returns the (page, offset) tensors where it goes."""
+        at = self.lengths.copy()
+        self.lengths += 1
+        page = (self.first + np.arange(len(at)) * self.per_seq + at // PAGE).astype(np.int64)
+        return (torch.from_numpy(page).to("cuda", non_blocking=True), torch.from_numpy(at % PAGE).to("cuda", non_blocking=True))
+
+    def tables(self, torch):
+        used = (self.lengths + PAGE - 1) // PAGE
+        indptr = np.concatenate([[0], np.cumsum(used)]).astype(np.int32)
+        starts = self.first + np.arange(len(used)) * self.per_seq
+        indices = (np.repeat(starts - indptr[:-1], used) + np.arange(indptr[-1])).astype(np.int32)
+        last = (self.lengths - (used - 1) * PAGE).astype(np.int32)
+        to = lambda a: torch.from_numpy(a).to("cuda", non_blocking=True)  # noqa: E731
+        return to(indptr), to(indices), to(last)
+
+
+class FlashInferDecode:
+    def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
+        flashinfer = flashinfer_module()
+        self.torch, self.inputs, self.layers = torch, inputs, layers
+        per_seq = (prompt + total_steps + PAGE - 1) // PAGE
+        self.caches = [torch.randn(batch * per_seq, 2, PAGE, KV_HEADS, DIM, device="cuda").bfloat16() for _ in range(layers)]
+        self.table = PageTable([prompt] * batch, 0, per_seq)
+        workspace = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+        self.wrapper = flashinfer.BatchDecodeWithPagedKVCacheWrapper(workspace, "NHD", use_tensor_cores=Q_HEADS // KV_HEADS > 4)
+        self.keep = [workspace]
+
+    def step(self, i):
+        torch, x = self.torch, self.inputs
+        where = self.table.grow(torch)
+        indptr, indices, last = self.table.tables(torch)
+        self.wrapper.plan(indptr, indices, last, Q_HEADS, KV_HEADS, DIM, PAGE, pos_encoding_mode="NONE",
+                          q_data_type=torch.bfloat16, kv_data_type=torch.bfloat16)
+        for layer in range(self.layers):
+            write_pages(self.caches[layer], where, x.k[layer], x.v[layer])
+            x.out[layer] = self.wrapper.run(x.q[layer], self.caches[layer])
+
+
+class FlashInferCascade:
+    def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
+        if distinct:
+            raise ValueError("no shared prompt: a cascade has nothing to share (flashinfer-decode is the peer)")
+        flashinfer = flashinfer_module()
+        self.torch, self.inputs, self.layers = torch, inputs, layers
+        prompt_pages = (prompt + PAGE - 1) // PAGE
+        per_seq = (total_steps + PAGE - 1) // PAGE
+        self.caches = [torch.randn(prompt_pages + batch * per_seq, 2, PAGE, KV_HEADS, DIM, device="cuda").bfloat16()
+                       for _ in range(layers)]
+        self.shared = PageTable([prompt], 0, prompt_pages).tables(torch)
+        self.unique = PageTable([0] * batch, prompt_pages, per_seq)
+        self.qo = [torch.tensor([0, batch], dtype=torch.int32, device="cuda"), torch.arange(batch + 1, dtype=torch.int32, device="cuda")]
+        workspace = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+        self.wrapper = flashinfer.MultiLevelCascadeAttentionWrapper(2, workspace, "NHD")
+        self.keep = [workspace]
+
+    def step(self, i):
+        torch, x = self.torch, self.inputs
+        where = self.unique.grow(torch)
+        indptr, indices, last = self.unique.tables(torch)
+        self.wrapper.plan(self.qo, [self.shared[0], indptr], [self.shared[1], indices], [self.shared[2], last], Q_HEADS, KV_HEADS, DIM,
+                          PAGE, causal=False, pos_encoding_mode="NONE", q_data_type=torch.bfloat16, kv_data_type=torch.bfloat16)
+        for layer in range(self.layers):
+            write_pages(self.caches[layer], where, x.k[layer], x.v[layer])
+            x.out[layer] = self.wrapper.run(x.q[layer], self.caches[layer])
+
+
+class Sdpa:
+    def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
+        import torch.nn.functional as F
+        self.F, self.inputs, self.layers, self.batch, self.length = F, inputs, layers, batch, prompt
+        self.k = [torch.randn(batch, KV_HEADS, prompt + total_steps, DIM, device="cuda").bfloat16() for _ in range(layers)]
+        self.v = [torch.randn_like(k) for k in self.k]
+
+    def step(self, i):
+        x, at = self.inputs, self.length
+        self.length += 1
+        for layer in range(self.layers):
+            self.k[layer][:, :, at] = x.k[layer]
+            self.v[layer][:, :, at] = x.v[layer]
+            out = self.F.scaled_dot_product_attention(x.q[layer].unsqueeze(2), self.k[layer][:, :, :at + 1], self.v[layer][:, :, :at + 1],
+                                                      enable_gqa=True)
+            x.out[layer] = out.squeeze(2)
+
+
+LOOPS = {"chunktree": Chunktree, "flashinfer-decode": FlashInferDecode, "flashinfer-cascade": FlashInferCascade, "sdpa": Sdpa}
+
+
+def time_steps(torch, loop, steps, warmup):
+    """Median µs per step and median host µs per step."""
+    whole, host = [], []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        loop.step(i)
+        issued = time.perf_counter()
+        torch.cuda.synchronize()
+        done = time.perf_counter()
+        if i >= warmup:
+            whole.append((done - start) * 1e6)
+            host.append((issued - start) * 1e6)
+    return statistics.median(whole), statistics.median(host)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--impls", default=",".join(IMPLS))
+    parser.add_argument("--layers", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--commit", default=os.environ.get("CHUNKTREE_COMMIT", "unknown"))
+    args = parser.parse_args()
+    import torch
+    if not torch.cuda.is_available():
+        print("decode_loop: needs a CUDA GPU (torch.cuda.is_available() is False)", file=sys.stderr)
+        return 2
+    card = torch.cuda.get_device_name()
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    failed = 0
+    with open(args.out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for name in args.cases.split(","):
+            batch, prompt, distinct = CASES[name]
+            for impl in args.impls.split(","):
+                row = dict(case=name, impl=impl, layers=args.layers, batch=batch, q_heads=Q_HEADS, kv_heads=KV_HEADS, head_dim=DIM,
+                           prompt_tokens=prompt, steps=args.steps, card=card, date=date, commit=args.commit, note="")
+                loop = inputs = None
+                try:
+                    inputs = Inputs(torch, args.layers, batch)
+                    loop = LOOPS[impl](torch, args.layers, batch, prompt, distinct, args.warmup + args.steps, inputs)
+                    row["us_per_step"], row["host_us_per_step"] = (f"{t:.1f}" for t in time_steps(torch, loop, args.steps, args.warmup))
+                except ValueError as error:
+                    row["note"] = str(error)
+                except Exception as error:  # noqa: BLE001 - one failing peer must not hide the others' rows
+                    row["note"] = f"failed: {type(error).__name__}: {str(error)[:200]}"
+                    failed += 1
+                print(f"{name:16s} {impl:19s} {row.get('us_per_step', '-'):>10s} us/step  host {row.get('host_us_per_step', '-'):>10s}  {row['note']}",
+                      flush=True)
+                writer.writerow(row)
+                del loop, inputs
+                torch.cuda.empty_cache()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
