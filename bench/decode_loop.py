@@ -71,6 +71,7 @@ class Chunktree:
         chunks = lambda tokens: (tokens + 63) // 64  # noqa: E731 - the cache's default chunk size
         per_seq = chunks(total_steps) + 1
         capacity = batch * (chunks(prompt) + per_seq) if distinct else chunks(prompt) + batch * per_seq
+        self.phases = []
         self.cache = chunktree.PrefixCache(num_layers=layers, num_kv_heads=KV_HEADS, head_dim=DIM, capacity_chunks=capacity,
                                            dtype="bf16", device="cuda")
         if distinct:
@@ -87,12 +88,24 @@ class Chunktree:
         torch.cuda.synchronize()
 
     def step(self, i):
+        start = time.perf_counter()
         slots = self.cache.append_batch(self.seqs, [50_000 + i] * len(self.seqs))
+        appended = time.perf_counter()
         plan = self.chunktree.make_plan(self.cache, self.seqs, num_q_heads=Q_HEADS)
+        planned = time.perf_counter()
         x = self.inputs
         for layer in range(self.layers):
             self.cache.write_kv(layer, slots, x.k[layer], x.v[layer])
-            self.chunktree.attend(self.cache, plan, x.q[layer], out=x.out[layer])
+            self.chunktree.attend(self.cache, plan, x.q[layer], layer=layer, out=x.out[layer])
+            if layer == 0:
+                first_layer = time.perf_counter()
+        self.phases.append((appended - start, planned - appended, first_layer - planned, (time.perf_counter() - first_layer) / max(1, self.layers - 1)))
+
+    def note(self, steps):
+        """The host step's parts, medians of the timed steps, in µs."""
+        parts = zip(*self.phases[-steps:])
+        names = ("append_batch", "make_plan", "layer 0 (write_kv, upload, attend)", "each later layer (write_kv, attend)")
+        return "host: " + ", ".join(f"{name} {statistics.median(values) * 1e6:.0f}" for name, values in zip(names, parts))
 
 
 class PageTable:
@@ -235,6 +248,8 @@ def main() -> int:
                     inputs = Inputs(torch, args.layers, batch)
                     loop = LOOPS[impl](torch, args.layers, batch, prompt, distinct, args.warmup + args.steps, inputs)
                     row["us_per_step"], row["host_us_per_step"] = (f"{t:.1f}" for t in time_steps(torch, loop, args.steps, args.warmup))
+                    if hasattr(loop, "note"):
+                        row["note"] = loop.note(args.steps)
                 except ValueError as error:
                     row["note"] = str(error)
                 except Exception as error:  # noqa: BLE001 - one failing peer must not hide the others' rows
