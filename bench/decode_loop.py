@@ -16,6 +16,7 @@ returns. Medians over --steps steps after --warmup steps.
 
   python3 bench/decode_loop.py OUT.csv [--cases b64_p4k,...] [--impls chunktree,...] [--layers 32]
                                [--steps 16] [--warmup 3] [--commit HASH]
+  python3 bench/decode_loop.py OUT.csv --plot OUT.png      (a run's bars; needs matplotlib)
 """
 import argparse
 import csv
@@ -218,6 +219,35 @@ def time_steps(torch, loop, steps, warmup):
     return statistics.median(whole), statistics.median(host)
 
 
+def plot(csv_path: str, png_path: str) -> None:
+    """Grouped bars of ms per step, per case and implementation, on a log scale."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    with open(csv_path) as f:
+        rows = [r for r in csv.DictReader(f) if r["us_per_step"]]
+    cases = list(dict.fromkeys(r["case"] for r in rows))
+    impls = [i for i in IMPLS if any(r["impl"] == i for r in rows)]
+    width = 0.8 / len(impls)
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    for n, impl in enumerate(impls):
+        for c, case in enumerate(cases):
+            row = next((r for r in rows if r["case"] == case and r["impl"] == impl), None)
+            if row is None:
+                continue
+            x = c + (n - (len(impls) - 1) / 2) * width
+            ax.bar(x, float(row["us_per_step"]) / 1000, width, color=f"C{n}", label=impl if c == 0 else None)
+    ax.set_xticks(range(len(cases)), cases)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms per decode step (32 layers)")
+    first = rows[0]
+    ax.set_title(f"Whole decode step, {first['card']}, {first['date']}, commit {first['commit']}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out")
@@ -227,7 +257,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--commit", default=os.environ.get("CHUNKTREE_COMMIT", "unknown"))
+    parser.add_argument("--plot", metavar="PNG", help="only draw OUT.csv (an earlier run) into PNG")
     args = parser.parse_args()
+    if args.plot:
+        plot(args.out, args.plot)
+        return 0
     import torch
     if not torch.cuda.is_available():
         print("decode_loop: needs a CUDA GPU (torch.cuda.is_available() is False)", file=sys.stderr)
