@@ -235,6 +235,11 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
       plan.items.push_back(item);
     }
   };
+  std::size_t pieces = 0;
+  for (const SharedSpan& span : spans) pieces += span.pieces.size();
+  for (std::uint32_t r = 0; r < rows; ++r) pieces += private_pieces[r].size();
+  plan.pieces.reserve(pieces);
+  plan.items.reserve(spans.size() + rows);  // exact without a split, and a start with one
   for (const SharedSpan& span : spans) add_items(ItemKind::shared, span.row_begin, span.row_end, span.position, span.pieces);
   plan.num_shared_items = static_cast<std::uint32_t>(plan.items.size());
   for (std::uint32_t r = 0; r < rows; ++r) add_items(ItemKind::private_, r, r + 1, private_position[r], private_pieces[r]);
