@@ -16,6 +16,7 @@ export PYTHONUNBUFFERED=1 FLASHINFER_NO_DOWNLOAD=1
 
 "$cli" bench --preset all --csv "$out/chunktree.csv" --json "$out/chunktree.json" --ceilings-json "$out/ceilings.json" \
   | tee "$out/chunktree.txt" || exit 1
+"$cli" host-bench --csv "$out/host.csv" | tee "$out/host.txt" || exit 1  # a decode step's host work: append, plan, upload
 csvs=("$out/chunktree.csv")
 if [ $baselines = 1 ]; then
   cases=()

@@ -20,6 +20,7 @@ void print_usage(std::FILE* stream) {
                "usage: chunktree <command> [options]\n"
                "commands:\n"
                "  bench                     the default benchmark (CPU backend where there is no GPU)\n"
+               "  host-bench                a decode step's host work: append, plan, upload\n"
                "  gentests [--quick|--full] DIR\n"
                "                            write seed-format test files\n"
                "  gentrees [options] DIR    write random tree test files (see docs/FORMATS.md)\n"
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string_view> args(argv + 2, argv + argc);
   try {
     if (command == "bench") return bench_command(args);
+    if (command == "host-bench") return host_bench_command(args);
     if (command == "gentests") return gentests_command(args);
     if (command == "gentrees") return gentrees_command(args);
     if (command == "check") return check_command(args);

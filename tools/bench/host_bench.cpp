@@ -1,0 +1,151 @@
+// `chunktree host-bench`: what a decode step costs on the host, apart from the kernels: appending
+// one token to every sequence (one append_batch, and one append per sequence), planning (in the
+// batch's depth-first order and shuffled, and with the CUDA backend's split suggestion), and on a
+// GPU the plan's upload (building a cuda::DevicePlan). Medians of many calls on the steady clock.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "bench/gpu_measure.hpp"
+#include "chunktree/cuda_backend.hpp"
+#include "chunktree/plan.hpp"
+#include "chunktree_commit.hpp"
+#include "commands.hpp"
+#include "options.hpp"
+
+namespace chunktree::tools {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: chunktree host-bench [--backend cpu|cuda|auto] [--repeats N] [--csv FILE]\n"
+    "Times a decode step's host work for B sequences on one 2048-token prompt (B = 8, 64, 256, 1024) and\n"
+    "for 8 sequences on 1024-token prompts of their own: append_batch of one token each, B appends,\n"
+    "make_plan in batch order and shuffled, make_plan with the CUDA backend's split suggestion and the\n"
+    "plan's upload (cuda::DevicePlan) on a GPU. Medians and p10 in us of --repeats calls (default 200).\n";
+
+struct HostCase {
+  const char* name;
+  int batch;
+  int prompt;
+  bool distinct;  // every sequence its own prompt
+};
+constexpr HostCase kCases[] = {
+    {"b8_p2k", 8, 2048, false}, {"b64_p2k", 64, 2048, false}, {"b256_p2k", 256, 2048, false},
+    {"b1024_p2k", 1024, 2048, false}, {"b8_p1k_distinct", 8, 1024, true},
+};
+
+struct Sample {
+  double median_us;
+  double p10_us;
+};
+
+// Median and p10 of `repeats` calls of `call` (after one unmeasured call).
+Sample time_calls(int repeats, const std::function<void()>& call) {
+  call();
+  std::vector<double> us;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    call();
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(us.begin(), us.end());
+  return Sample{us[us.size() / 2], us[us.size() / 10]};
+}
+
+std::string utc_date() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%MZ", std::gmtime(&now));
+  return text;
+}
+
+}  // namespace
+
+int host_bench_command(Args args) {
+  std::string_view backend_choice = "auto";
+  int repeats = 200;
+  std::string csv;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (args[i] == "--backend") {
+      backend_choice = option_value("host-bench", args, i);
+    } else if (args[i] == "--repeats") {
+      repeats = static_cast<int>(integer_option("--repeats", option_value("host-bench", args, i), 1, 100000));
+    } else if (args[i] == "--csv") {
+      csv = option_value("host-bench", args, i);
+    } else {
+      throw Error(ErrorCode::invalid_argument, "host-bench: unknown option " + std::string(args[i]) + "\n" + kUsage);
+    }
+  }
+  const Backend backend = select_backend(backend_choice);
+  const std::string card = backend == Backend::cuda ? card_info().name : "cpu";
+  const std::string date = utc_date();
+  std::printf("host-bench: %s, %s, commit %s (host work only; the kernels are not run)\n", card.c_str(), date.c_str(), CHUNKTREE_COMMIT);
+  std::string rows = "case,what,batch,prompt_tokens,median_us,p10_us,card,date,commit\n";
+  for (const HostCase& c : kCases) {
+    // One kv head of d 64: the host work does not depend on the pool's size, the allocation does.
+    CacheConfig config;
+    config.num_kv_heads = 1;
+    config.head_dim = 64;
+    config.dtype = backend == Backend::cuda ? DType::bf16 : DType::f32;
+    config.device = backend_device(backend);
+    const std::int64_t chunks_per_seq = (2 * repeats + 4 + 63) / 64 + 1;  // the appends below, 64-token chunks
+    config.capacity_chunks = c.batch * (chunks_per_seq + (c.distinct ? c.prompt / 64 : 0)) + c.prompt / 64;
+    PrefixCache cache(config);
+    std::vector<Token> prompt(static_cast<std::size_t>(c.prompt));
+    std::iota(prompt.begin(), prompt.end(), 0);
+    std::vector<SeqId> seqs;
+    if (c.distinct) {
+      for (int b = 0; b < c.batch; ++b) {
+        prompt[0] = 1'000'000 + b;
+        seqs.push_back(cache.add(prompt).seq);
+      }
+    } else {
+      seqs = cache.fork(cache.add(prompt).seq, c.batch);
+    }
+    const std::vector<Token> step_tokens(seqs.size(), 7);
+    const std::vector<Token> one{7};
+    std::vector<std::pair<std::string, Sample>> samples;
+    samples.emplace_back("append_batch", time_calls(repeats, [&] { cache.append_batch(seqs, step_tokens); }));
+    samples.emplace_back("append_each", time_calls(repeats, [&] {
+                           for (const SeqId seq : seqs) cache.append(seq, one);
+                         }));
+    samples.emplace_back("make_plan", time_calls(repeats, [&] { make_plan(cache, seqs); }));
+    std::vector<SeqId> shuffled = seqs;
+    std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(1));
+    samples.emplace_back("make_plan_shuffled", time_calls(repeats, [&] { make_plan(cache, shuffled); }));
+    if (backend == Backend::cuda) {
+      const AttentionParams params{32};
+      samples.emplace_back("suggest_and_make_plan", time_calls(repeats, [&] {
+                             make_plan(cache, seqs, cuda::suggest_plan_options(cache, seqs, params));
+                           }));
+      const Plan plan = make_plan(cache, seqs, cuda::suggest_plan_options(cache, seqs, params));
+      samples.emplace_back("device_plan_upload", time_calls(repeats, [&] { cuda::DevicePlan device_plan(cache, plan, params); }));
+    }
+    for (const auto& [what, sample] : samples) {
+      std::printf("%-16s %-22s %10.1f us  (p10 %.1f)\n", c.name, what.c_str(), sample.median_us, sample.p10_us);
+      char numbers[64];
+      std::snprintf(numbers, sizeof numbers, "%.2f,%.2f", sample.median_us, sample.p10_us);
+      rows += std::string(c.name) + "," + what + "," + std::to_string(c.batch) + "," + std::to_string(c.prompt) + "," + numbers + "," + card +
+              "," + date + "," + CHUNKTREE_COMMIT + "\n";
+    }
+  }
+  if (!csv.empty()) {
+    std::ofstream file(csv);
+    file << rows;
+    if (!file) throw Error(ErrorCode::invalid_argument, "host-bench: cannot write " + csv);
+  }
+  return 0;
+}
+
+}  // namespace chunktree::tools
