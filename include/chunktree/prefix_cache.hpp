@@ -169,7 +169,7 @@ class PrefixCache::ReadGuard {
   void append_node_pieces(std::int32_t node, std::vector<KvPiece>& pieces) const;
 
  private:
-  const PrefixCache& cache_;
+  const Impl& impl_;  // not the cache: a moved-from cache has no Impl
   std::atomic<std::int32_t>& users_;
 };
 

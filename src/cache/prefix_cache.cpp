@@ -72,6 +72,13 @@ class MutationGuard {
   std::atomic<std::int32_t>& users_;
 };
 
+// Room for `extra` more elements, so that a call can allocate before its first change; grows
+// geometrically (an exact reserve would copy the whole vector on every call that adds one).
+template <typename T>
+void reserve_more(std::vector<T>& values, std::size_t extra) {
+  if (values.capacity() - values.size() < extra) values.reserve(std::max(values.size() + extra, 2 * values.capacity()));
+}
+
 }  // namespace
 
 struct PrefixCache::Impl {
@@ -417,7 +424,7 @@ PrefixCache::~PrefixCache() = default;
 PrefixCache::PrefixCache(PrefixCache&&) noexcept = default;
 PrefixCache& PrefixCache::operator=(PrefixCache&&) noexcept = default;
 
-PrefixCache::ReadGuard::ReadGuard(const PrefixCache& cache, const char* caller) : cache_(cache), users_(cache.impl_->users) {
+PrefixCache::ReadGuard::ReadGuard(const PrefixCache& cache, const char* caller) : impl_(*cache.impl_), users_(cache.impl_->users) {
   if (users_.fetch_add(1, std::memory_order_acquire) < 0) {
     users_.fetch_sub(1, std::memory_order_relaxed);
     throw Error(ErrorCode::invalid_argument,
@@ -427,17 +434,17 @@ PrefixCache::ReadGuard::ReadGuard(const PrefixCache& cache, const char* caller) 
 }
 PrefixCache::ReadGuard::~ReadGuard() { users_.fetch_sub(1, std::memory_order_release); }
 
-std::int64_t PrefixCache::ReadGuard::length(SeqId seq) const { return cache_.impl_->sequence(seq).length; }
+std::int64_t PrefixCache::ReadGuard::length(SeqId seq) const { return impl_.sequence(seq).length; }
 
 void PrefixCache::ReadGuard::append_path(SeqId seq, std::vector<std::int32_t>& nodes) const {
-  const Impl& s = *cache_.impl_;
+  const Impl& s = impl_;
   const std::size_t first = nodes.size();
   for (std::int32_t node = s.sequence(seq).node; node != kRoot; node = s.nodes[static_cast<std::size_t>(node)].parent) nodes.push_back(node);
   std::reverse(nodes.begin() + static_cast<std::ptrdiff_t>(first), nodes.end());
 }
 
 void PrefixCache::ReadGuard::append_node_pieces(std::int32_t node_index, std::vector<KvPiece>& pieces) const {
-  const Impl& s = *cache_.impl_;
+  const Impl& s = impl_;
   const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
   std::int64_t position = node.first_offset;
   std::int64_t remaining = static_cast<std::int64_t>(node.tokens.size());
@@ -466,8 +473,8 @@ AddResult PrefixCache::add(std::span<const Token> tokens) {
   // Allocate before the first change, so that running out of memory leaves the cache as it was.
   AddResult result;
   result.slots.reserve(rest);
-  s.nodes.reserve(s.nodes.size() + 2);
-  s.sequences.reserve(s.sequences.size() + 1);
+  reserve_more(s.nodes, 2);
+  reserve_more(s.sequences, 1);
   std::int32_t end = m.node;
   if (m.partial_child != kNoNode) end = s.split(m.partial_child, m.partial_length);
   result.cached_tokens = static_cast<std::int64_t>(m.matched);
@@ -488,7 +495,7 @@ std::vector<Slot> PrefixCache::append(SeqId seq, std::span<const Token> tokens) 
   s.require_chunks(s.chunks_for(static_cast<std::int64_t>(tokens.size()), s.claimable_tail(s.nodes[static_cast<std::size_t>(sequence.node)])));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  s.nodes.reserve(s.nodes.size() + 1);  // allocate before the first change
+  reserve_more(s.nodes, 1);  // allocate before the first change
   s.append_to(sequence, tokens, slots);
   s.touch();
   return slots;
@@ -517,7 +524,7 @@ std::vector<Slot> PrefixCache::append_batch(std::span<const SeqId> seqs, std::sp
   s.require_chunks(s.chunks_for_appends(targets, static_cast<std::int64_t>(each)));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  s.nodes.reserve(s.nodes.size() + seqs.size());  // allocate before the first change
+  reserve_more(s.nodes, seqs.size());  // allocate before the first change
   for (std::size_t i = 0; i < targets.size(); ++i) s.append_to(*targets[i], tokens.subspan(i * each, each), slots);
   s.touch();
   return slots;
@@ -530,7 +537,7 @@ std::vector<SeqId> PrefixCache::fork(SeqId seq, int n) {
   if (n < 1) fail(ErrorCode::invalid_argument, "fork: n must be at least 1, got " + std::to_string(n));
   std::vector<SeqId> children;
   children.reserve(static_cast<std::size_t>(n));
-  s.sequences.reserve(s.sequences.size() + static_cast<std::size_t>(n));  // allocate before the first change
+  reserve_more(s.sequences, static_cast<std::size_t>(n));  // allocate before the first change
   for (int i = 0; i < n; ++i) children.push_back(s.new_sequence(parent.node, parent.length));
   s.touch();
   return children;

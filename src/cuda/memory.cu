@@ -49,7 +49,10 @@ void copy_to_host(void* destination, const void* source, std::size_t bytes) {
 }
 
 void fill_zero(void* destination, std::size_t bytes) {
-  if (bytes > 0) CHUNKTREE_CUDA_CHECK(cudaMemset(destination, 0, bytes));
+  if (bytes == 0) return;
+  CHUNKTREE_CUDA_CHECK(cudaMemset(destination, 0, bytes));
+  // Done before returning: work on any stream (a write_kv on the caller's) may use the memory next.
+  CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void expect_device_pointer(const void* pointer, const char* what) {
@@ -157,7 +160,9 @@ void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, std::span<cons
     for (int which = 0; which < 2; ++which) host[which * elements + i] = pool.dtype == DType::bf16 ? float_to_bf16(kv[which]) : float_to_fp16(kv[which]);
   }
   DeviceAllocation staging(host.size() * sizeof(std::uint16_t));
-  copy_to_device(staging.data(), host.data(), staging.bytes());
+  // On `stream`, so that the kernel after it sees the whole copy (a cudaMemcpy on the legacy stream
+  // may return early, and a non-blocking stream does not wait for it).
+  CHUNKTREE_CUDA_CHECK(cudaMemcpyAsync(staging.data(), host.data(), staging.bytes(), cudaMemcpyHostToDevice, stream));
   const auto* staged = static_cast<const std::uint16_t*>(staging.data());
   launch_scatter<std::uint16_t>(pool, kv_heads, head_dim, slots, staged, staged + elements, stream);
   CHUNKTREE_CUDA_CHECK(cudaStreamSynchronize(stream));
