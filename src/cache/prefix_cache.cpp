@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <string>
-#include <unordered_map>
 #include <utility>
 
 #include "chunktree/numeric.hpp"
@@ -184,10 +183,12 @@ struct PrefixCache::Impl {
   // Free positions after the node's end in its last chunk that a continuation may claim:
   // only when nothing past the node's end has been claimed (the first writer keeps the tail).
   std::int32_t claimable_tail(const Node& node) const {
-    if (node.chunks.empty()) return 0;
+    return node.chunks.empty() ? 0 : tail_when_claimed(node, chunk_used[static_cast<std::size_t>(node.chunks.back())]);
+  }
+  // The same when `claimed` positions of the node's last chunk are taken.
+  std::int32_t tail_when_claimed(const Node& node, std::int32_t claimed) const {
     const std::int32_t end = end_position(node);
-    if (chunk_used[static_cast<std::size_t>(node.chunks.back())] != end) return 0;
-    return chunk_size() - end;
+    return claimed == end ? chunk_size() - end : 0;
   }
   std::int64_t chunks_for(std::int64_t tokens, std::int32_t tail) const {
     const std::int64_t rest = std::max<std::int64_t>(0, tokens - tail);
@@ -290,11 +291,8 @@ struct PrefixCache::Impl {
       std::int32_t tail = 0;
       if (!node.chunks.empty()) {
         const auto chunk = static_cast<std::size_t>(node.chunks.back());
-        const std::int32_t end = end_position(node);
-        if ((claimed_scratch[chunk] < 0 ? chunk_used[chunk] : claimed_scratch[chunk]) == end) {
-          tail = chunk_size() - end;
-          claimed_scratch[chunk] = end + static_cast<std::int32_t>(std::min<std::int64_t>(tail, tokens));
-        }
+        tail = tail_when_claimed(node, claimed_scratch[chunk] < 0 ? chunk_used[chunk] : claimed_scratch[chunk]);
+        if (tail > 0) claimed_scratch[chunk] = end_position(node) + static_cast<std::int32_t>(std::min<std::int64_t>(tail, tokens));
       }
       needed += chunks_for(tokens, tail);
     }
