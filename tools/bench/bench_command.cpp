@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -11,6 +10,7 @@
 #include "backend.hpp"
 #include "bench/cases.hpp"
 #include "bench/gpu_measure.hpp"
+#include "bench/run_stats.hpp"
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/cuda_backend.hpp"
 #include "chunktree/numeric.hpp"
@@ -211,11 +211,6 @@ struct RunInfo {
   std::string date;
 };
 
-double percentile(std::vector<double> values, double fraction) {
-  std::sort(values.begin(), values.end());
-  return values[std::min(values.size() - 1, static_cast<std::size_t>(fraction * static_cast<double>(values.size())))];
-}
-
 // Fills the row's statistics, floor and identity from the measured times.
 void finish_row(Row& row, const std::string& preset, const BenchCase& c, const char* impl, std::vector<double> us, const RunInfo& info) {
   row.preset = preset;
@@ -329,13 +324,6 @@ Row time_levels_case(const std::string& preset, const BenchCase& c, const BenchO
   finish_row(row, preset, c, "chunktree-levels", timing.microseconds, info);
   row.note = "levels API, " + std::to_string(levels.levels.size()) + " shared levels" + (c.suffix > 0 ? " + own KV" : "");
   return row;
-}
-
-std::string utc_date() {
-  const std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%MZ", std::gmtime(&now));
-  return text;
 }
 
 std::string csv_line(const Row& row, const RunInfo& info) {

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <functional>
 #include <numeric>
@@ -15,6 +14,7 @@
 
 #include "backend.hpp"
 #include "bench/gpu_measure.hpp"
+#include "bench/run_stats.hpp"
 #include "chunktree/cuda_backend.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree_commit.hpp"
@@ -56,15 +56,7 @@ Sample time_calls(int repeats, const std::function<void()>& call) {
     call();
     us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
   }
-  std::sort(us.begin(), us.end());
-  return Sample{us[us.size() / 2], us[us.size() / 10]};
-}
-
-std::string utc_date() {
-  const std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%MZ", std::gmtime(&now));
-  return text;
+  return Sample{percentile(us, 0.5), percentile(us, 0.1)};
 }
 
 }  // namespace
