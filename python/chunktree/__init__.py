@@ -180,6 +180,14 @@ def _plain_ints(values: Any, low: int, high: int) -> bool:
     return type(values) in (list, tuple) and all(type(v) is int and low <= v <= high for v in values)
 
 
+def _handles(values: Any, name: str) -> List[int]:
+    """A list of sequence handles: plain ints checked without a name built per handle (a decode
+    step's batch), anything else handle by handle, each named in its error."""
+    if _plain_ints(values, *_UINT64):
+        return list(values)
+    return [_handle(seq, f"{name}[{i}]") for i, seq in enumerate(_sequence(values, name, "a list of sequence handles"))]
+
+
 def _tokens(tokens: Any) -> List[int]:
     if _plain_ints(tokens, *_INT32):  # a decode step's append: no numpy round trip
         return list(tokens)
@@ -227,8 +235,7 @@ class PrefixCache:
         """A decode step's appends in one call: the same number k of tokens for every sequence,
         tokens[i*k:(i+1)*k] to seqs[i]; returns their slots [len(tokens), 2] in that order. All or
         nothing: a bad handle, a repeated sequence or a full cache changes nothing."""
-        handles = list(seqs) if _plain_ints(seqs, *_UINT64) else [_handle(seq) for seq in seqs]
-        return self._cache.append_batch(handles, _tokens(tokens))
+        return self._cache.append_batch(_handles(seqs, "seqs"), _tokens(tokens))
 
     def fork(self, seq: int, n: int = 1) -> List[int]:
         """n new sequences that share everything `seq` holds so far; `seq` itself stays."""
@@ -341,10 +348,7 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
             each seeing the sequence up to itself (speculative decoding, prefill suffixes).
     """
     _instance(cache, PrefixCache, "cache", "a chunktree.PrefixCache")
-    if _plain_ints(batch, *_UINT64):  # the common case, without a name built per handle
-        batch = list(batch)
-    else:
-        batch = [_handle(seq, f"batch[{i}]") for i, seq in enumerate(_sequence(batch, "batch", "a list of sequence handles"))]
+    batch = _handles(batch, "batch")
     min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
     queries_per_seq = _integer(queries_per_seq, "queries_per_seq")
     heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
