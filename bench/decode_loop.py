@@ -53,11 +53,14 @@ class Inputs:
         self.out = torch.empty_like(self.q)
 
 
-def write_pages(cache, where, k, v):
-    """K and V of one token per sequence into their pages ([pages, 2, PAGE, kv heads, d])."""
+def write_and_attend_pages(wrapper, caches, where, inputs):
+    """Every layer: K and V of one token per sequence into their pages ([pages, 2, PAGE, kv heads,
+    d]), then the planned FlashInfer wrapper's attention."""
     page, offset = where
-    cache[page, 0, offset] = k
-    cache[page, 1, offset] = v
+    for layer, cache in enumerate(caches):
+        cache[page, 0, offset] = inputs.k[layer]
+        cache[page, 1, offset] = inputs.v[layer]
+        inputs.out[layer] = wrapper.run(inputs.q[layer], cache)
 
 
 def prompt_tokens(case_prompt, distinct, b):
@@ -136,23 +139,20 @@ class PageTable:
 class FlashInferDecode:
     def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
         flashinfer = flashinfer_module()
-        self.torch, self.inputs, self.layers = torch, inputs, layers
+        self.torch, self.inputs = torch, inputs
         per_seq = (prompt + total_steps + PAGE - 1) // PAGE
         self.caches = [torch.randn(batch * per_seq, 2, PAGE, KV_HEADS, DIM, device="cuda").bfloat16() for _ in range(layers)]
         self.table = PageTable([prompt] * batch, 0, per_seq)
-        workspace = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+        workspace = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # the wrapper keeps it
         self.wrapper = flashinfer.BatchDecodeWithPagedKVCacheWrapper(workspace, "NHD", use_tensor_cores=Q_HEADS // KV_HEADS > 4)
-        self.keep = [workspace]
 
     def step(self, i):
-        torch, x = self.torch, self.inputs
+        torch = self.torch
         where = self.table.grow(torch)
         indptr, indices, last = self.table.tables(torch)
         self.wrapper.plan(indptr, indices, last, Q_HEADS, KV_HEADS, DIM, PAGE, pos_encoding_mode="NONE",
                           q_data_type=torch.bfloat16, kv_data_type=torch.bfloat16)
-        for layer in range(self.layers):
-            write_pages(self.caches[layer], where, x.k[layer], x.v[layer])
-            x.out[layer] = self.wrapper.run(x.q[layer], self.caches[layer])
+        write_and_attend_pages(self.wrapper, self.caches, where, self.inputs)
 
 
 class FlashInferCascade:
@@ -160,7 +160,7 @@ class FlashInferCascade:
         if distinct:
             raise ValueError("no shared prompt: a cascade has nothing to share (flashinfer-decode is the peer)")
         flashinfer = flashinfer_module()
-        self.torch, self.inputs, self.layers = torch, inputs, layers
+        self.torch, self.inputs = torch, inputs
         prompt_pages = (prompt + PAGE - 1) // PAGE
         per_seq = (total_steps + PAGE - 1) // PAGE
         self.caches = [torch.randn(prompt_pages + batch * per_seq, 2, PAGE, KV_HEADS, DIM, device="cuda").bfloat16()
@@ -168,25 +168,22 @@ class FlashInferCascade:
         self.shared = PageTable([prompt], 0, prompt_pages).tables(torch)
         self.unique = PageTable([0] * batch, prompt_pages, per_seq)
         self.qo = [torch.tensor([0, batch], dtype=torch.int32, device="cuda"), torch.arange(batch + 1, dtype=torch.int32, device="cuda")]
-        workspace = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+        workspace = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # the wrapper keeps it
         self.wrapper = flashinfer.MultiLevelCascadeAttentionWrapper(2, workspace, "NHD")
-        self.keep = [workspace]
 
     def step(self, i):
-        torch, x = self.torch, self.inputs
+        torch = self.torch
         where = self.unique.grow(torch)
         indptr, indices, last = self.unique.tables(torch)
         self.wrapper.plan(self.qo, [self.shared[0], indptr], [self.shared[1], indices], [self.shared[2], last], Q_HEADS, KV_HEADS, DIM,
                           PAGE, causal=False, pos_encoding_mode="NONE", q_data_type=torch.bfloat16, kv_data_type=torch.bfloat16)
-        for layer in range(self.layers):
-            write_pages(self.caches[layer], where, x.k[layer], x.v[layer])
-            x.out[layer] = self.wrapper.run(x.q[layer], self.caches[layer])
+        write_and_attend_pages(self.wrapper, self.caches, where, self.inputs)
 
 
 class Sdpa:
     def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
         import torch.nn.functional as F
-        self.F, self.inputs, self.layers, self.batch, self.length = F, inputs, layers, batch, prompt
+        self.F, self.inputs, self.layers, self.length = F, inputs, layers, prompt
         self.k = [torch.randn(batch, KV_HEADS, prompt + total_steps, DIM, device="cuda").bfloat16() for _ in range(layers)]
         self.v = [torch.randn_like(k) for k in self.k]
 
