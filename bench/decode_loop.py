@@ -15,7 +15,7 @@ last kernel (torch.cuda.synchronize); its host time is from its first call until
 returns. Medians over --steps steps after --warmup steps.
 
   python3 bench/decode_loop.py OUT.csv [--cases b64_p4k,...] [--impls chunktree,...] [--layers 32]
-                               [--steps 16] [--warmup 3] [--commit HASH]
+                               [--steps 16] [--warmup 3] [--commit HASH] [--ceilings CEILINGS.json]
   python3 bench/decode_loop.py OUT.csv --plot OUT.png      (a run's bars; needs matplotlib)
 """
 import argparse
@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from baselines import flashinfer_module  # imports FlashInfer with its prebuilt modules (bench/README.md)
+from baselines import Case, Level, case_metrics, flashinfer_module, floor_us, load_ceilings  # FlashInfer with its prebuilt modules
 
 Q_HEADS, KV_HEADS, DIM, PAGE = 32, 8, 128, 16
 # name: (sequences, prompt tokens, whether every sequence has its own prompt)
@@ -40,7 +40,18 @@ CASES = {
 }
 IMPLS = ("chunktree", "flashinfer-decode", "flashinfer-cascade", "sdpa")
 COLUMNS = ["case", "impl", "layers", "batch", "q_heads", "kv_heads", "head_dim", "prompt_tokens", "steps", "us_per_step",
-           "host_us_per_step", "card", "date", "commit", "note"]
+           "host_us_per_step", "floor_us", "x_floor", "card", "date", "commit", "note"]
+
+
+def step_floor_us(batch, prompt, distinct, generated, layers, ceilings):
+    """The step's floor: every layer's unique KV (the prompt once, or once per sequence when
+    distinct, and each sequence's generated tokens), q and out at HBM speed or its FLOPs at the
+    tensor rate, whichever is longer (bench/baselines.py's floor per layer), plus the new K and V
+    written; `generated` tokens per sequence (the median step's)."""
+    case = Case("decode-loop", "", batch, Q_HEADS, KV_HEADS, DIM, 64, [Level(batch if distinct else 1, prompt)], generated)
+    per_layer = floor_us(case_metrics(case), ceilings)
+    written = 2.0 * 2 * batch * KV_HEADS * DIM / float(ceilings["hbm_bytes_per_s"]) * 1e6
+    return layers * (per_layer + written)
 
 
 class Inputs:
@@ -254,6 +265,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--commit", default=os.environ.get("CHUNKTREE_COMMIT", "unknown"))
+    parser.add_argument("--ceilings", metavar="JSON", help="`chunktree bench --ceilings-json` of the same device run: adds each "
+                        "case's floor (max(unique bytes / HBM, FLOPs / tensor rate) per layer, times the layers)")
     parser.add_argument("--plot", metavar="PNG", help="only draw OUT.csv (an earlier run) into PNG")
     args = parser.parse_args()
     if args.plot:
@@ -263,6 +276,9 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("decode_loop: needs a CUDA GPU (torch.cuda.is_available() is False)", file=sys.stderr)
         return 2
+    ceilings = load_ceilings(args.ceilings) if args.ceilings else None
+    if ceilings is not None and args.commit == "unknown":
+        args.commit = str(ceilings.get("commit", "unknown"))  # the build that measured them, in the same run
     card = torch.cuda.get_device_name()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
     failed = 0
@@ -281,6 +297,9 @@ def main() -> int:
                     row["us_per_step"], row["host_us_per_step"] = (f"{t:.1f}" for t in time_steps(torch, loop, args.steps, args.warmup))
                     if hasattr(loop, "note"):
                         row["note"] = loop.note(args.steps)
+                    if ceilings is not None:
+                        floor = step_floor_us(batch, prompt, distinct, args.warmup + args.steps // 2 + 1, args.layers, ceilings)
+                        row["floor_us"], row["x_floor"] = f"{floor:.1f}", f"{float(row['us_per_step']) / floor:.2f}"
                 except ValueError as error:
                     row["note"] = str(error)
                 except Exception as error:  # noqa: BLE001 - one failing peer must not hide the others' rows

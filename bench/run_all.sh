@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole benchmark on a GPU machine, in one go: chunktree on every preset (ceilings measured in
-# the same run), the Python baselines on the same cases, tables and plots. Everything lands in OUT.
+# the same run), its host work (host-bench), the Python baselines on the same cases, the whole
+# decode step against the peers (decode_loop.py, with its floors from the same ceilings), tables
+# and plots. Everything lands in OUT.
 #
 #   bench/run_all.sh OUT [--no-baselines]
 # Needs build/default/tools/chunktree built (scripts/bench builds it), torch, and for FlashInfer
@@ -24,6 +26,10 @@ if [ $baselines = 1 ]; then
     "$cli" bench --preset "$preset" --cases-json "$out/cases_$preset.json" && cases+=(--cases "$out/cases_$preset.json")
   done
   python3 bench/baselines.py "${cases[@]}" --ceilings "$out/ceilings.json" --out "$out/baselines.csv" 2>&1 | tee "$out/baselines.txt"
+  # The whole decode step against the peers (needs the chunktree package for the device's Python).
+  python3 bench/decode_loop.py "$out/decode_loop.csv" --ceilings "$out/ceilings.json" 2>&1 | tee "$out/decode_loop.txt" \
+    && python3 bench/decode_loop.py "$out/decode_loop.csv" --plot "$out/decode_loop.png" \
+    || echo "bench/run_all.sh: decode_loop.py failed or has failed rows (see decode_loop.txt)"
   csvs+=("$out/baselines.csv")
 fi
 python3 bench/report.py "${csvs[@]}" > "$out/tables.md"
