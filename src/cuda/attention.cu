@@ -16,6 +16,7 @@
 
 #include "chunktree/cuda_backend.hpp"
 #include "cuda/check.cuh"
+#include "cuda/launch_setup.cuh"
 #include "cuda/memory.hpp"
 #include "cuda/merge_rows.cuh"
 #include "cuda/partial_states.cuh"
@@ -148,11 +149,7 @@ double estimated_micros(const std::vector<ItemSize>& items, std::int64_t split, 
 // Whole items (0) or the cheapest power of two from 64 tokens (one stage of the mma.sync tile; at
 // least min_split) below the longest item.
 std::int64_t cheapest_split(const std::vector<ItemSize>& items, const SplitShape& shape) {
-  int device = 0;
-  int multiprocessors = 0;
-  CHUNKTREE_CUDA_CHECK(cudaGetDevice(&device));
-  CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
-  const std::int64_t slots = 2 * static_cast<std::int64_t>(multiprocessors);  // two mma.sync tiles or one wgmma tile per SM
+  const std::int64_t slots = 2 * static_cast<std::int64_t>(kernels::multiprocessor_count());  // two mma.sync tiles or one wgmma tile per SM
   std::int64_t longest = 0;
   for (const ItemSize& item : items) longest = std::max(longest, item.tokens);
   std::int64_t best_split = 0;

@@ -18,6 +18,7 @@
 
 #include "chunktree/types.hpp"
 #include "cuda/check.cuh"
+#include "cuda/launch_setup.cuh"
 #include "cuda/partial_states.cuh"
 #include "cuda/tile_trace.cuh"
 #include "cuda/tiles.cuh"
@@ -521,17 +522,10 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
 template <typename Element, int D>
 void launch(const PartialArgs& args, MmaSyncGrid grid, cudaStream_t stream) {
   using Shape = StreamShape<D>;
-  // Per launch, not once per process: the limit belongs to the current device.
-  CHUNKTREE_CUDA_CHECK(
-      cudaFuncSetAttribute(mma_sync_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape::kSharedBytes));
+  static std::array<std::atomic<bool>, kMaxDevices> shared_bytes_allowed{};
+  allow_shared_bytes(reinterpret_cast<const void*>(mma_sync_states_kernel<Element, D>), Shape::kSharedBytes, shared_bytes_allowed);
   std::uint32_t ctas = args.num_tiles;
-  if (grid == MmaSyncGrid::persistent) {
-    int device = 0;
-    int multiprocessors = 0;
-    CHUNKTREE_CUDA_CHECK(cudaGetDevice(&device));
-    CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
-    ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessors * Shape::kMinBlocksPerSm));
-  }
+  if (grid == MmaSyncGrid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count() * Shape::kMinBlocksPerSm));
   mma_sync_states_kernel<Element, D><<<ctas, kThreads, Shape::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
   tile_trace::write(stream, args.num_tiles);

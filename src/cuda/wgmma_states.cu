@@ -14,6 +14,7 @@
 
 #include "chunktree/types.hpp"
 #include "cuda/check.cuh"
+#include "cuda/launch_setup.cuh"
 #include "cuda/partial_states.cuh"
 #include "cuda/tiles.cuh"
 
@@ -261,9 +262,8 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
 template <typename Element, int D>
 void launch(const PartialArgs& args, cudaStream_t stream) {
   using Tile = WgmmaTile<Element, D>;
-  // Per launch, not once per process: the limit belongs to the current device.
-  CHUNKTREE_CUDA_CHECK(
-      cudaFuncSetAttribute(wgmma_states_kernel<Element, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSharedBytes));
+  static std::array<std::atomic<bool>, kMaxDevices> shared_bytes_allowed{};
+  allow_shared_bytes(reinterpret_cast<const void*>(wgmma_states_kernel<Element, D>), Tile::kSharedBytes, shared_bytes_allowed);
   wgmma_states_kernel<Element, D><<<args.num_tiles, Tile::kThreads, Tile::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
