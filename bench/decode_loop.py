@@ -3,11 +3,15 @@
 Each step appends one token to every sequence, writes its K and V in every layer, plans, and runs
 attention in every layer (32 q / 8 kv heads, d 128, bf16, on the GPU). Per implementation:
   chunktree           PrefixCache.append_batch, write_kv per layer (stream-ordered), make_plan, attend per layer
+  chunktree-graph     append_batch and CacheAttention.plan on the host; then one CUDA graph, captured once, replays
+                      every layer's write_kv (slots in a device tensor, refilled each step) and CacheAttention.run
   flashinfer-decode   page tables per step (numpy), the new token's K and V written into its page (torch indexing,
                       as an engine's cache-write kernel does) and BatchDecodeWithPagedKVCacheWrapper.run per layer,
                       its plan once per step; every sequence has its own pages (no sharing)
   flashinfer-cascade  MultiLevelCascadeAttentionWrapper: level 0 the shared prompt's pages, level 1 each
                       sequence's generated tokens; planned once per step (cases with a shared prompt only)
+  flashinfer-*-graph  the same wrappers in FlashInfer's CUDA-graph mode: plan per step on the host, then one graph,
+                      captured once, replays every layer's page write and run
   sdpa                per-sequence KV [batch, kv heads, len, d] per layer, the new token written in place,
                       torch scaled_dot_product_attention (enable_gqa) per layer
 The prompt's KV is written before timing. A step's time is from its first call to the end of its
@@ -38,7 +42,8 @@ CASES = {
     "b8_p1k": (8, 1024, False),
     "b8_p1k_distinct": (8, 1024, True),
 }
-IMPLS = ("chunktree", "flashinfer-decode", "flashinfer-cascade", "sdpa")
+IMPLS = ("chunktree", "chunktree-graph", "flashinfer-decode", "flashinfer-decode-graph", "flashinfer-cascade", "flashinfer-cascade-graph",
+         "sdpa")
 COLUMNS = ["case", "impl", "layers", "batch", "q_heads", "kv_heads", "head_dim", "prompt_tokens", "steps", "us_per_step",
            "host_us_per_step", "floor_us", "x_floor", "card", "date", "commit", "note"]
 
@@ -123,6 +128,44 @@ class Chunktree:
         return "host: " + ", ".join(f"{name} {statistics.median(values) * 1e6:.0f}" for name, values in zip(names, parts))
 
 
+class ChunktreeGraph(Chunktree):
+    """The step as a serving engine would run it: the host appends and plans; one graph replay does
+    the rest."""
+
+    def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
+        super().__init__(torch, layers, batch, prompt, distinct, total_steps, inputs)
+        self.torch = torch
+        self.attention = self.chunktree.CacheAttention(self.cache, num_q_heads=Q_HEADS)
+        self.slots_host = torch.empty(batch, 2, dtype=torch.int32).pin_memory()
+        self.slots = torch.empty(batch, 2, dtype=torch.int32, device="cuda")
+        self.graph = None
+
+    def capture(self):
+        x = self.inputs
+        self.graph = self.torch.cuda.CUDAGraph()
+        with self.torch.cuda.graph(self.graph):
+            for layer in range(self.layers):
+                self.cache.write_kv(layer, self.slots, x.k[layer], x.v[layer])
+                self.attention.run(x.q[layer], layer=layer, out=x.out[layer])
+
+    def step(self, i):
+        start = time.perf_counter()
+        self.slots_host.numpy()[:] = self.cache.append_batch(self.seqs, [50_000 + i] * len(self.seqs))
+        self.slots.copy_(self.slots_host, non_blocking=True)
+        appended = time.perf_counter()
+        self.attention.plan(self.seqs)
+        planned = time.perf_counter()
+        if self.graph is None:
+            self.capture()  # in the first (warm-up) step
+        self.graph.replay()
+        self.phases.append((appended - start, planned - appended, time.perf_counter() - planned))
+
+    def note(self, steps):
+        parts = zip(*self.phases[-steps:])
+        names = ("append_batch and slot copy", "plan and upload", "graph replay")
+        return "host: " + ", ".join(f"{name} {statistics.median(values) * 1e6:.0f}" for name, values in zip(names, parts))
+
+
 class PageTable:
     """Sequences of growing length in fixed page ranges (sequence b owns pages first + b·per_seq + j)."""
 
@@ -147,7 +190,37 @@ class PageTable:
         return to(indptr), to(indices), to(last)
 
 
-class FlashInferDecode:
+class FlashInferLoop:
+    """What the two FlashInfer loops share: the step's page writes and runs in every layer, eager or
+    (GRAPH) captured once in a CUDA graph that every later step replays after the wrapper's plan
+    (FlashInfer's use_cuda_graph mode: the plan copies the page tables into fixed buffers)."""
+
+    GRAPH = False
+
+    def write_and_attend(self, where):
+        if not self.GRAPH:
+            write_and_attend_pages(self.wrapper, self.caches, where, self.inputs)
+            return
+        self.where[0].copy_(where[0])
+        self.where[1].copy_(where[1])
+        if self.graph is None:  # the first (warm-up) step runs eagerly, then captures for the next
+            write_and_attend_pages(self.wrapper, self.caches, self.where, self.inputs)
+            self.graph = self.torch.cuda.CUDAGraph()
+            with self.torch.cuda.graph(self.graph):
+                write_and_attend_pages(self.wrapper, self.caches, self.where, self.inputs)
+            return
+        self.graph.replay()
+
+    def graph_buffers(self, torch, batch):
+        self.where = (torch.zeros(batch, dtype=torch.int64, device="cuda"), torch.zeros(batch, dtype=torch.int64, device="cuda"))
+        self.graph = None
+
+
+def int32_buffer(torch, n):
+    return torch.zeros(n, dtype=torch.int32, device="cuda")
+
+
+class FlashInferDecode(FlashInferLoop):
     def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
         flashinfer = flashinfer_module()
         self.torch, self.inputs = torch, inputs
@@ -155,7 +228,12 @@ class FlashInferDecode:
         self.caches = [torch.randn(batch * per_seq, 2, PAGE, KV_HEADS, DIM, device="cuda").bfloat16() for _ in range(layers)]
         self.table = PageTable([prompt] * batch, 0, per_seq)
         workspace = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # the wrapper keeps it
-        self.wrapper = flashinfer.BatchDecodeWithPagedKVCacheWrapper(workspace, "NHD", use_tensor_cores=Q_HEADS // KV_HEADS > 4)
+        graph = {}
+        if self.GRAPH:
+            self.graph_buffers(torch, batch)
+            graph = dict(use_cuda_graph=True, paged_kv_indptr_buffer=int32_buffer(torch, batch + 1),
+                         paged_kv_indices_buffer=int32_buffer(torch, batch * per_seq), paged_kv_last_page_len_buffer=int32_buffer(torch, batch))
+        self.wrapper = flashinfer.BatchDecodeWithPagedKVCacheWrapper(workspace, "NHD", use_tensor_cores=Q_HEADS // KV_HEADS > 4, **graph)
 
     def step(self, i):
         torch = self.torch
@@ -163,10 +241,10 @@ class FlashInferDecode:
         indptr, indices, last = self.table.tables(torch)
         self.wrapper.plan(indptr, indices, last, Q_HEADS, KV_HEADS, DIM, PAGE, pos_encoding_mode="NONE",
                           q_data_type=torch.bfloat16, kv_data_type=torch.bfloat16)
-        write_and_attend_pages(self.wrapper, self.caches, where, self.inputs)
+        self.write_and_attend(where)
 
 
-class FlashInferCascade:
+class FlashInferCascade(FlashInferLoop):
     def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
         if distinct:
             raise ValueError("no shared prompt: a cascade has nothing to share (flashinfer-decode is the peer)")
@@ -180,7 +258,14 @@ class FlashInferCascade:
         self.unique = PageTable([0] * batch, prompt_pages, per_seq)
         self.qo = [torch.tensor([0, batch], dtype=torch.int32, device="cuda"), torch.arange(batch + 1, dtype=torch.int32, device="cuda")]
         workspace = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # the wrapper keeps it
-        self.wrapper = flashinfer.MultiLevelCascadeAttentionWrapper(2, workspace, "NHD")
+        graph = {}
+        if self.GRAPH:
+            self.graph_buffers(torch, batch)
+            graph = dict(use_cuda_graph=True, qo_indptr_buf_arr=[int32_buffer(torch, 2), int32_buffer(torch, batch + 1)],
+                         paged_kv_indptr_buf_arr=[int32_buffer(torch, 2), int32_buffer(torch, batch + 1)],
+                         paged_kv_indices_buf_arr=[int32_buffer(torch, prompt_pages), int32_buffer(torch, batch * per_seq)],
+                         paged_kv_last_page_len_buf_arr=[int32_buffer(torch, 1), int32_buffer(torch, batch)])
+        self.wrapper = flashinfer.MultiLevelCascadeAttentionWrapper(2, workspace, "NHD", **graph)
 
     def step(self, i):
         torch = self.torch
@@ -188,7 +273,15 @@ class FlashInferCascade:
         indptr, indices, last = self.unique.tables(torch)
         self.wrapper.plan(self.qo, [self.shared[0], indptr], [self.shared[1], indices], [self.shared[2], last], Q_HEADS, KV_HEADS, DIM,
                           PAGE, causal=False, pos_encoding_mode="NONE", q_data_type=torch.bfloat16, kv_data_type=torch.bfloat16)
-        write_and_attend_pages(self.wrapper, self.caches, where, self.inputs)
+        self.write_and_attend(where)
+
+
+class FlashInferDecodeGraph(FlashInferDecode):
+    GRAPH = True
+
+
+class FlashInferCascadeGraph(FlashInferCascade):
+    GRAPH = True
 
 
 class Sdpa:
@@ -209,7 +302,9 @@ class Sdpa:
             x.out[layer] = out.squeeze(2)
 
 
-LOOPS = {"chunktree": Chunktree, "flashinfer-decode": FlashInferDecode, "flashinfer-cascade": FlashInferCascade, "sdpa": Sdpa}
+LOOPS = {"chunktree": Chunktree, "chunktree-graph": ChunktreeGraph, "flashinfer-decode": FlashInferDecode,
+         "flashinfer-decode-graph": FlashInferDecodeGraph, "flashinfer-cascade": FlashInferCascade,
+         "flashinfer-cascade-graph": FlashInferCascadeGraph, "sdpa": Sdpa}
 
 
 def time_steps(torch, loop, steps, warmup):

@@ -16,15 +16,28 @@ namespace chunktree::cuda {
 
 class DevicePlan {
  public:
-  // Throws if the cache is not on the GPU, the plan is stale, or num_q_heads does not fit.
+  // Uploads `plan` before it returns. Throws if the cache is not on the GPU, the plan is stale, or
+  // num_q_heads does not fit.
   DevicePlan(const PrefixCache& cache, const Plan& plan, const AttentionParams& params = {});
+  // A DevicePlan without a plan yet, for a decode loop: update() gives it each step's plan.
+  explicit DevicePlan(const PrefixCache& cache, const AttentionParams& params = {});
   ~DevicePlan();
   DevicePlan(DevicePlan&&) noexcept;
   DevicePlan& operator=(DevicePlan&&) noexcept;
   DevicePlan(const DevicePlan&) = delete;
   DevicePlan& operator=(const DevicePlan&) = delete;
 
-  const Plan& plan() const;
+  // Makes `plan` (a current plan of the same cache: its tree may have grown, sequences forked or
+  // finished since the last) the one attend() runs. No allocation while it fits the workspace
+  // (the first update leaves room for plans up to 4x its size) and no synchronisation: the plan
+  // is written into pinned memory and uploaded with one copy on `stream` (a cudaStream_t; run
+  // attend() on the same stream). CUDA graphs: attend() calls captured on a stream replay
+  // whatever plan the last update() gave, with the buffers (q, out, lse) they were captured with,
+  // which must hold the largest batch replayed (a batch of B uses their first B rows). A plan that
+  // would not fit the captured workspace, or has other query tokens per sequence than the capture,
+  // is refused (capacity_exhausted, invalid_argument) and nothing changes.
+  void update(const PrefixCache& cache, const Plan& plan, void* stream = nullptr);
+
   const AttentionParams& params() const;
 
   struct Impl;
@@ -34,12 +47,11 @@ class DevicePlan {
   std::unique_ptr<Impl> impl_;
 };
 
-// `base` with max_item_tokens chosen for this backend's kernels: whole spans or a power of two
-// (at least 128 tokens and a chunk), whichever a cost model of the kernels (tiles per SM, the
-// longest tile, the states written and merged) says is fastest. Builds one plan to look at the
-// spans.
-PlanOptions suggest_plan_options(const PrefixCache& cache, std::span<const SeqId> batch, const AttentionParams& params = {},
-                                 PlanOptions base = {});
+// `base` with this backend's split policy: make_plan(cache, batch, cuda::plan_options(cache, params,
+// base)) cuts the spans it finds into items of a whole span or a power of two (at least 64 tokens
+// and a chunk), whichever a cost model of the kernels (tiles per SM, the longest tile, the states
+// written and merged) says is fastest, in one pass. (base.max_item_tokens is replaced.)
+PlanOptions plan_options(const PrefixCache& cache, const AttentionParams& params = {}, PlanOptions base = {});
 
 // out [batch · queries_per_seq, num_q_heads, head_dim] (bf16, f16 or f32) and, if lse has data,
 // lse [batch · queries_per_seq, num_q_heads] in f32 (natural log); q [batch · queries_per_seq,

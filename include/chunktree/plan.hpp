@@ -8,12 +8,19 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
 #include "chunktree/prefix_cache.hpp"
 
 namespace chunktree {
+
+// A whole span (before any split) as a split policy sees it: the rows that read it, its tokens.
+struct SpanSize {
+  std::int64_t rows = 0;
+  std::int64_t tokens = 0;
+};
 
 struct PlanOptions {
   // Spans read by fewer sequences than this are private: each reader gets its own item.
@@ -29,6 +36,11 @@ struct PlanOptions {
   // token reads and costs a state per row, a state weighing about 2·group tokens (o in fp32,
   // written and read once), so a few tokens are never worth a state: 16 covers GQA groups to 8.
   std::int64_t min_shared_tokens = 16;
+  // When max_item_tokens is 0 and this is set, make_plan asks it for max_item_tokens once it has
+  // found the whole spans (shared ones, then each row's private one): a backend's cost model
+  // (cuda::plan_options) chooses the split without a second plan. It returns 0 or at least the
+  // chunk size.
+  std::function<std::int64_t(std::span<const SpanSize>)> choose_max_item_tokens = nullptr;
 };
 
 enum class ItemKind : std::uint8_t { shared, private_ };
@@ -47,6 +59,7 @@ struct WorkItem {
 struct Plan {
   std::int32_t chunk_size = 0;
   std::int32_t queries_per_seq = 1;  // query tokens per sequence; state s of query token i is s·queries_per_seq + i
+  std::int64_t max_item_tokens = 0;  // the split the items were cut with (0: whole spans)
   std::uint64_t tree_version = 0;    // the cache version this plan was made from
   std::vector<SeqId> batch;          // the caller's batch, in the caller's order
 

@@ -52,6 +52,12 @@ struct Slot {
   friend bool operator==(Slot, Slot) = default;
 };
 
+// Slots in device memory: `count` (chunk, offset) pairs of int32, contiguous.
+struct DeviceSlots {
+  const std::int32_t* pairs = nullptr;
+  std::int64_t count = 0;
+};
+
 struct AddResult {
   SeqId seq;
   std::int64_t cached_tokens = 0;  // leading tokens whose KV the cache already holds
@@ -127,6 +133,12 @@ class PrefixCache {
   // has run it, and attention on another stream must wait for it (an event). With K and V in host
   // memory the call converts and stages them and returns once they are in the pool.
   void write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v, void* stream = nullptr);
+  // The same with the slots in device memory (int32 [n, 2]: chunk, offset), K and V too, on a GPU
+  // cache: what a captured CUDA graph needs when every step writes other slots (the caller copies
+  // the step's slots into the same buffer, as engines do with their slot mapping). The kernel reads
+  // the slots, so they cannot be checked here as host slots are: write only slots that add or
+  // append returned; a slot outside the pool is not written (never out of bounds).
+  void write_kv(int layer, DeviceSlots slots, const ConstTensorView& k, const ConstTensorView& v, void* stream = nullptr);
 
   CacheStats stats() const;
   bool contains(SeqId seq) const;

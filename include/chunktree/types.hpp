@@ -22,7 +22,7 @@ std::string_view to_string(Device device);
 // What went wrong, so that callers (and the Python binding) can react by kind.
 enum class ErrorCode : std::uint8_t {
   invalid_argument,    // a bad value, shape, dtype or device in the call
-  capacity_exhausted,  // the chunk pool has too few free chunks
+  capacity_exhausted,  // the chunk pool has too few free chunks, or a captured workspace too little room
   unknown_sequence,    // a handle that was never issued or was removed
   unsupported,         // a valid request this build or device cannot run
   cuda,                // a CUDA runtime call failed

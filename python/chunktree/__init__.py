@@ -30,7 +30,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 from . import _core
 
 __all__ = [
-    "AddResult", "CapacityError", "KvSegment", "Levels", "Plan", "PrefixCache", "SharedSegment", "attend", "attend_levels",
+    "AddResult", "CacheAttention", "CapacityError", "KvSegment", "Levels", "Plan", "PrefixCache", "SharedSegment", "attend", "attend_levels",
     "hopper_visible", "make_plan", "merge_state", "merge_state_in_place", "merge_states",
 ]
 __version__: str = _core.__version__
@@ -257,11 +257,25 @@ class PrefixCache:
         CPU tensor or nested lists; anything else (another shape, floats, bools, values past int32)
         is a ValueError, never reshaped or converted. Write the slots that add or append returned for
         a sequence that is still in the cache; a slot that holds no live token is refused. Writing a
-        slot again overwrites that token's KV for every sequence that shares it."""
-        slots = _int32_array(slots, "slots", (None, 2), "[n, 2] (chunk, offset)")
+        slot again overwrites that token's KV for every sequence that shares it.
+
+        Slots on the GPU (an int32 [n, 2] C-contiguous CUDA tensor), with K and V there too: what a
+        CUDA graph captures when every step writes other slots (copy each step's slots into the same
+        tensor, like an engine's slot mapping). The kernel reads them, so they are not checked as
+        host slots are; a slot outside the pool is not written."""
         layout = "[n, num_kv_heads, head_dim]"
         k = _array(k, "k", layout)
-        self._cache.write_kv(_integer(layer, "layer"), slots, k, _array(v, "v", layout), _stream(k, stream))
+        v = _array(v, "v", layout)
+        layer = _integer(layer, "layer")
+        if _library(slots) != "numpy" and _on_cuda(slots):
+            slots = _array(slots, "slots", "[n, 2]")
+            if len(slots.shape) != 2 or slots.shape[1] != 2 or "int32" not in str(slots.dtype):
+                raise ValueError(f"slots on the GPU must be an int32 [n, 2] (chunk, offset) tensor, got {str(slots.dtype)} "
+                                 f"{list(slots.shape)}")
+            self._cache.write_kv_device_slots(layer, slots, k, v, _stream(k, stream))
+            return
+        slots = _int32_array(slots, "slots", (None, 2), "[n, 2] (chunk, offset)")
+        self._cache.write_kv(layer, slots, k, v, _stream(k, stream))
 
     def stats(self) -> dict:
         """capacity_chunks, chunks_in_use, tokens_stored (shared ones once), tokens_without_sharing,
@@ -352,11 +366,9 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
     min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
     queries_per_seq = _integer(queries_per_seq, "queries_per_seq")
     heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
-    if max_item_tokens is None:
-        max_item_tokens = 0
-        if cache.device == "cuda":
-            max_item_tokens = _core.suggest_max_item_tokens(cache._cache, batch, heads, min_shared_rows, queries_per_seq)
-    max_item_tokens = _integer(max_item_tokens, "max_item_tokens")
+    if max_item_tokens is None and cache.device == "cuda":  # the CUDA backend's cost model splits, in the same pass
+        return Plan(cache, _core.make_gpu_plan(cache._cache, batch, heads, min_shared_rows, queries_per_seq))
+    max_item_tokens = 0 if max_item_tokens is None else _integer(max_item_tokens, "max_item_tokens")
     return Plan(cache, _core.make_plan(cache._cache, batch, min_shared_rows, max_item_tokens, queries_per_seq))
 
 
@@ -398,6 +410,76 @@ def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Opt
     else:
         _core.cpu_attend(cache._cache, plan._plan, layer, q, out, lse, heads, scale, _integer(num_threads, "num_threads"))
     return (out, lse) if lse is not None else out
+
+
+def _current_stream(stream: Optional[int]) -> int:
+    """The CUDA stream to enqueue on when no array says which: the given handle, else the current
+    stream of torch or cupy (whichever is loaded), else the default stream."""
+    if stream is not None:
+        return _integer(stream, "stream (a cudaStream_t handle)", bounds=_UINT64)
+    import sys
+    if "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
+        return sys.modules["torch"].cuda.current_stream().cuda_stream
+    if "cupy" in sys.modules:
+        return sys.modules["cupy"].cuda.get_current_stream().ptr
+    return 0
+
+
+class CacheAttention:
+    """Attention over a PrefixCache for a decode loop: plan() once per step (after the step's
+    appends), run() in every layer. On the GPU one device workspace serves every step: plan()
+    uploads the step's work with one asynchronous copy on the stream (no allocation while it fits:
+    the first plan leaves room for plans up to 4x its size), and run() is capturable: run() calls
+    captured in a CUDA graph (torch.cuda.graph) replay whatever plan() gave last, with the q, out
+    and lse the capture was given. Size those for the largest batch and capture with their first
+    rows: a batch of B reads and writes their first B rows. A plan that the captured workspace
+    cannot hold raises CapacityError and changes nothing: plan() it, then capture again.
+
+        attention = chunktree.CacheAttention(cache, num_q_heads=32)
+        for step in steps:
+            slots = cache.append_batch(seqs, next_tokens)    # and write_kv in every layer
+            attention.plan(seqs)
+            for layer in range(layers):
+                out = attention.run(q[layer], layer=layer)
+
+    Plan and run on the same stream; one CacheAttention serves one run at a time.
+    """
+
+    def __init__(self, cache: PrefixCache, num_q_heads: Optional[int] = None, *, scale: Optional[float] = None,
+                 min_shared_rows: int = 2, max_item_tokens: Optional[int] = None) -> None:
+        self._cache = _instance(cache, PrefixCache, "cache", "a chunktree.PrefixCache")
+        self._heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
+        self._scale = 0.0 if scale is None else _real(scale, "scale")
+        self._min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
+        self._max_item_tokens = max_item_tokens
+        self._device = _core.DevicePlan(cache._cache, self._heads, self._scale) if cache.device == "cuda" else None
+        self._plan: Optional[Plan] = None
+
+    def plan(self, batch: Sequence[int], *, queries_per_seq: int = 1, stream: Optional[int] = None) -> Plan:
+        """Plans the step for a batch of sequence handles (see make_plan) and, on the GPU, uploads it
+        on `stream` (default: the current torch or cupy stream). Returns the plan."""
+        plan = make_plan(self._cache, batch, min_shared_rows=self._min_shared_rows, max_item_tokens=self._max_item_tokens,
+                         queries_per_seq=queries_per_seq, num_q_heads=self._heads)
+        if self._device is not None:
+            self._device.update(self._cache._cache, plan._plan, _current_stream(stream))
+        self._plan = plan
+        return plan
+
+    def run(self, q: Array, *, layer: int = 0, out: Optional[Array] = None, lse: Optional[Array] = None, return_lse: bool = False,
+            num_threads: int = 0, stream: Optional[int] = None) -> Union[Array, Tuple[Array, Array]]:
+        """attend() with the last plan: q [batch · queries_per_seq, num_q_heads, head_dim]; returns out
+        (and lse) as attend() does. On the GPU enqueued on `stream` (default: q's current stream)."""
+        if self._plan is None:
+            raise ValueError("CacheAttention.run before any plan: call plan(batch) first")
+        q = _array(q, "q", _Q_LAYOUT)
+        layer = _integer(layer, "layer")
+        out, lse = _outputs(q, out, lse, return_lse)
+        if self._device is not None:
+            _core.cuda_attend(self._cache._cache, self._device, layer, q, out, lse, _stream(q, stream))
+        else:
+            _core.cpu_attend(self._cache._cache, self._plan._plan, layer, q, out, lse, self._heads, self._scale,
+                             _integer(num_threads, "num_threads"))
+        return (out, lse) if lse is not None else out
 
 
 # ------------------------------------------------------------------------------------------------

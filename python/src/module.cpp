@@ -70,6 +70,7 @@ TensorView optional_out(const std::optional<MutableArray>& array, const char* wh
 
 // Slots exactly as the package hands them over: int32 [n, 2] on the host, read through their strides.
 using SlotArray = nb::ndarray<const std::int32_t, nb::ndim<2>, nb::device::cpu>;
+using DeviceSlotArray = nb::ndarray<const std::int32_t, nb::shape<-1, 2>, nb::c_contig, nb::device::cuda>;
 
 std::vector<Slot> slots_of(const SlotArray& slots) {
   if (slots.shape(1) != 2) throw Error(ErrorCode::invalid_argument, "slots must have shape [n, 2] (chunk, offset)");
@@ -196,6 +197,14 @@ NB_MODULE(_core, m) {
            },
            // Exactly int32 [n, 2]: the package validates slots, and a silent cast here would wrap or truncate them.
            nb::arg("layer"), nb::arg("slots").noconvert(), nb::arg("k"), nb::arg("v"), nb::arg("stream"))
+      .def("write_kv_device_slots",
+           [](PrefixCache& cache, int layer, const DeviceSlotArray& slots, const Array& k, const Array& v, std::uintptr_t stream) {
+             const ConstTensorView k_view = in(k, "k");
+             const ConstTensorView v_view = in(v, "v");
+             cache.write_kv(layer, DeviceSlots{slots.data(), static_cast<std::int64_t>(slots.shape(0))}, k_view, v_view,
+                            reinterpret_cast<void*>(stream));
+           },
+           nb::arg("layer"), nb::arg("slots").noconvert(), nb::arg("k"), nb::arg("v"), nb::arg("stream"))
       .def("stats",
            [](const PrefixCache& cache) {
              const CacheStats s = cache.stats();
@@ -249,12 +258,11 @@ NB_MODULE(_core, m) {
       nb::arg("cache"), nb::arg("batch"), nb::arg("min_shared_rows"), nb::arg("max_item_tokens"), nb::arg("queries_per_seq"));
 
   m.def(
-      "suggest_max_item_tokens",
+      "make_gpu_plan",
       [](const PrefixCache& cache, const std::vector<std::uint64_t>& batch, int num_q_heads, int min_shared_rows, int queries_per_seq) {
         std::vector<SeqId> seqs;
         for (std::uint64_t seq : batch) seqs.push_back(seq_of(seq));
-        PlanOptions base{min_shared_rows, 0, queries_per_seq};
-        return cuda::suggest_plan_options(cache, seqs, params_of(num_q_heads, 0.0f, 0), base).max_item_tokens;
+        return make_plan(cache, seqs, cuda::plan_options(cache, params_of(num_q_heads, 0.0f, 0), PlanOptions{min_shared_rows, 0, queries_per_seq}));
       },
       nb::arg("cache"), nb::arg("batch"), nb::arg("num_q_heads"), nb::arg("min_shared_rows"), nb::arg("queries_per_seq"));
 
@@ -277,7 +285,19 @@ NB_MODULE(_core, m) {
           [](cuda::DevicePlan* self, const PrefixCache& cache, const Plan& plan, int num_q_heads, float scale) {
             new (self) cuda::DevicePlan(cache, plan, params_of(num_q_heads, scale, 0));
           },
-          nb::arg("cache"), nb::arg("plan"), nb::arg("num_q_heads"), nb::arg("scale"));
+          nb::arg("cache"), nb::arg("plan"), nb::arg("num_q_heads"), nb::arg("scale"))
+      .def(
+          "__init__",
+          [](cuda::DevicePlan* self, const PrefixCache& cache, int num_q_heads, float scale) {
+            new (self) cuda::DevicePlan(cache, params_of(num_q_heads, scale, 0));
+          },
+          nb::arg("cache"), nb::arg("num_q_heads"), nb::arg("scale"))
+      .def(
+          "update",
+          [](cuda::DevicePlan& self, const PrefixCache& cache, const Plan& plan, std::uintptr_t stream) {
+            self.update(cache, plan, reinterpret_cast<void*>(stream));
+          },
+          nb::arg("cache"), nb::arg("plan"), nb::arg("stream"));
 
   m.def(
       "cuda_attend",

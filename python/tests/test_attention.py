@@ -159,3 +159,27 @@ def test_levels_of_no_sequences():
     prompt = np.zeros((8, KV_HEADS, DIM), np.float32)
     with pytest.raises(ValueError, match="is read by sequences \\[0, 0\\)"):
         chunktree.attend_levels(chunktree.Levels([[chunktree.SharedSegment(chunktree.KvSegment(prompt, prompt), 0, 0)]]), q)
+
+
+def test_cache_attention_plans_each_step_and_runs_every_layer(rng):
+    """CacheAttention on the CPU: plan() after each step's appends, run() per layer, as attend()."""
+    cache = chunktree.PrefixCache(num_kv_heads=KV_HEADS, head_dim=DIM, capacity_chunks=256, chunk_size=16, dtype="f32", num_layers=2)
+    first = cache.add(list(range(40)))
+    for layer in range(2):
+        cache.write_kv(layer, first.slots, *rng.standard_normal((2, 40, KV_HEADS, DIM)).astype(np.float32))
+    seqs = [first.seq] + cache.fork(first.seq, 3)
+    attention = chunktree.CacheAttention(cache, num_q_heads=Q_HEADS)
+    with pytest.raises(ValueError, match="plan"):
+        attention.run(rng.standard_normal((4, Q_HEADS, DIM)).astype(np.float32))
+    for step in range(3):
+        slots = cache.append_batch(seqs, [100 + 10 * step + s for s in range(len(seqs))])
+        for layer in range(2):
+            cache.write_kv(layer, slots, *rng.standard_normal((2, len(seqs), KV_HEADS, DIM)).astype(np.float32))
+        plan = attention.plan(seqs)
+        assert plan.is_current()
+        q = rng.standard_normal((len(seqs), Q_HEADS, DIM)).astype(np.float32)
+        for layer in range(2):
+            out, lse = attention.run(q, layer=layer, return_lse=True)
+            expected, expected_lse = chunktree.attend(cache, plan, q, layer=layer, return_lse=True, num_q_heads=Q_HEADS)
+            np.testing.assert_array_equal(out, expected)
+            np.testing.assert_array_equal(lse, expected_lse)

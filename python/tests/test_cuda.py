@@ -96,6 +96,115 @@ def test_write_kv_on_the_current_stream_and_in_a_cuda_graph():
     assert torch.equal(out, expected)
 
 
+def decode_step(cache, seqs, rng):
+    """One token appended to every sequence, its K and V written (random, on the device)."""
+    slots = cache.append_batch(seqs, [int(t) for t in rng.integers(0, 50, len(seqs))])
+    cache.write_kv(0, slots, torch.randn(len(seqs), KV_HEADS, DIM, device="cuda").bfloat16(),
+                   torch.randn(len(seqs), KV_HEADS, DIM, device="cuda").bfloat16())
+
+
+def test_cache_attention_graph_replays_every_later_plan():
+    """A decode loop as an engine runs it: run() captured once in a CUDA graph, then 200 steps that
+    append, fork and finish sequences, each step plan() then replay; every replay is bitwise what an
+    eager attend() of the same plan gives."""
+    rng = np.random.default_rng(5)
+    cache = gpu_cache(capacity=4096)
+    prompt = cache.add(list(range(1000, 1300)))
+    cache.write_kv(0, prompt.slots, torch.randn(300, KV_HEADS, DIM, device="cuda").bfloat16(),
+                   torch.randn(300, KV_HEADS, DIM, device="cuda").bfloat16())
+    other = cache.add(list(range(2000, 2070)))
+    cache.write_kv(0, other.slots, torch.randn(70, KV_HEADS, DIM, device="cuda").bfloat16(),
+                   torch.randn(70, KV_HEADS, DIM, device="cuda").bfloat16())
+    seqs = [prompt.seq] + cache.fork(prompt.seq, 7) + [other.seq] + cache.fork(other.seq, 2)
+    max_batch = 20
+    q = torch.randn(max_batch, Q_HEADS, DIM, device="cuda").bfloat16()
+    out = torch.empty(max_batch, Q_HEADS, DIM, device="cuda", dtype=torch.bfloat16)
+    lse = torch.empty(max_batch, Q_HEADS, device="cuda")
+    attention = chunktree.CacheAttention(cache, num_q_heads=Q_HEADS)
+    decode_step(cache, seqs, rng)
+    attention.plan(seqs)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        attention.run(q[:len(seqs)], out=out[:len(seqs)], lse=lse[:len(seqs)])
+    for step in range(200):
+        if step % 17 == 3 and len(seqs) + 2 <= max_batch:
+            seqs += cache.fork(seqs[int(rng.integers(len(seqs)))], 2)
+        if step % 13 == 6 and len(seqs) > 3:
+            cache.remove(seqs.pop(int(rng.integers(len(seqs)))))
+        decode_step(cache, seqs, rng)
+        batch = len(seqs)
+        q[:batch].copy_(torch.randn(batch, Q_HEADS, DIM, device="cuda"))
+        out.fill_(float("nan"))
+        lse.fill_(float("nan"))
+        plan = attention.plan(seqs)
+        graph.replay()
+        expected, expected_lse = chunktree.attend(cache, plan, q[:batch], return_lse=True, num_q_heads=Q_HEADS)
+        torch.cuda.synchronize()
+        assert torch.equal(out[:batch], expected), f"step {step}"
+        assert torch.equal(lse[:batch], expected_lse), f"step {step}"
+
+
+def test_a_whole_decode_step_in_one_graph_with_slots_on_the_gpu():
+    """write_kv through slots in a device tensor (refilled every step) and CacheAttention.run, both
+    in one captured graph; every replay equals the same step run eagerly on a twin cache with host
+    slots."""
+    rng = np.random.default_rng(9)
+    twins = [gpu_cache(capacity=1024) for _ in range(2)]
+    prompt_k, prompt_v = torch.randn(2, 100, KV_HEADS, DIM, device="cuda").bfloat16()
+    seqs = []
+    for cache in twins:
+        first = cache.add(list(range(100)))
+        cache.write_kv(0, first.slots, prompt_k, prompt_v)
+        seqs.append([first.seq] + cache.fork(first.seq, 5))
+    attentions = [chunktree.CacheAttention(cache, num_q_heads=Q_HEADS) for cache in twins]
+    batch = len(seqs[0])
+    q = torch.randn(batch, Q_HEADS, DIM, device="cuda").bfloat16()
+    k, v = torch.randn(2, batch, KV_HEADS, DIM, device="cuda").bfloat16()
+    slots_on_gpu = torch.zeros(batch, 2, dtype=torch.int32, device="cuda")
+    out = torch.empty_like(q)
+    graph = None
+    for step in range(12):
+        tokens = [int(t) for t in rng.integers(0, 50, batch)]
+        host_slots = [cache.append_batch(s, tokens) for cache, s in zip(twins, seqs)]
+        np.testing.assert_array_equal(host_slots[0], host_slots[1])
+        slots_on_gpu.copy_(torch.as_tensor(host_slots[1]))
+        k.copy_(torch.randn(batch, KV_HEADS, DIM, device="cuda"))
+        v.copy_(torch.randn(batch, KV_HEADS, DIM, device="cuda"))
+        twins[0].write_kv(0, host_slots[0], k, v)
+        attentions[0].plan(seqs[0])
+        expected = attentions[0].run(q)
+        attentions[1].plan(seqs[1])
+        if graph is None:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                twins[1].write_kv(0, slots_on_gpu, k, v)
+                attentions[1].run(q, out=out)
+        out.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(out, expected), f"step {step}"
+    with pytest.raises(ValueError, match="int32"):
+        twins[1].write_kv(0, slots_on_gpu.long(), k, v)
+
+
+def test_cache_attention_refuses_a_plan_its_captured_graph_cannot_hold():
+    cache = gpu_cache(capacity=4096)
+    seqs = [cache.add([1, 2, 3]).seq, cache.add([1, 2, 4]).seq]
+    attention = chunktree.CacheAttention(cache, num_q_heads=Q_HEADS)
+    attention.plan(seqs)
+    q = torch.randn(2, Q_HEADS, DIM, device="cuda").bfloat16()
+    out = torch.empty_like(q)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        attention.run(q, out=out)
+    seqs += [cache.add([5, s, 6]).seq for s in range(1200)]  # more rows than the workspace keeps room for (1024)
+    with pytest.raises(chunktree.CapacityError, match="Capture again"):
+        attention.plan(seqs)
+    attention.plan(seqs[:2])  # still serves plans that fit
+    graph.replay()
+    torch.cuda.synchronize()
+
+
 def test_levels_and_merge_on_the_gpu():
     seqs, queries = 130, 2  # 260 query rows per kv head × group 4: wgmma tiles
     prompt_k, prompt_v = torch.randn(300, KV_HEADS, DIM, device="cuda").bfloat16(), torch.randn(300, KV_HEADS, DIM, device="cuda").bfloat16()

@@ -563,6 +563,22 @@ void PrefixCache::remove(SeqId seq) {
   s.touch();
 }
 
+void PrefixCache::write_kv(int layer, DeviceSlots slots, const ConstTensorView& k, const ConstTensorView& v, void* stream) {
+  const MutationGuard guard(impl_->users, "PrefixCache::write_kv");
+  const CacheConfig& c = impl_->config;
+  if (c.device != Device::cuda) fail(ErrorCode::invalid_argument, "write_kv: slots in device memory need a GPU cache; pass host slots");
+  if (layer < 0 || layer >= c.num_layers) {
+    fail(ErrorCode::invalid_argument,
+         "write_kv: layer " + std::to_string(layer) + " is out of range; the cache has " + std::to_string(c.num_layers) + " layers");
+  }
+  if (slots.count < 0) fail(ErrorCode::invalid_argument, "write_kv: the slot count is negative");
+  if (slots.count > 0) cuda_memory::expect_device_pointer(slots.pairs, "write_kv: slots");
+  const std::vector<std::int64_t> shape{slots.count, c.num_kv_heads, c.head_dim};
+  expect_tensor(k, "write_kv: k", {DType::f32, DType::f16, DType::bf16}, Device::cuda, shape);
+  expect_tensor(v, "write_kv: v", {DType::f32, DType::f16, DType::bf16}, Device::cuda, shape);
+  cuda_memory::scatter_kv(pool(layer), c.num_kv_heads, c.head_dim, slots, c.capacity_chunks, c.chunk_size, k, v, stream);
+}
+
 void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v, void* stream) {
   const MutationGuard guard(impl_->users, "PrefixCache::write_kv");
   const Impl& s = *impl_;

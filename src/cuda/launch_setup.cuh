@@ -11,6 +11,11 @@
 
 namespace chunktree::kernels {
 
+// A kernel's grid: one CTA per unit of work, or a persistent grid (as many CTAs as fit on the GPU
+// at once, at most one per unit) whose CTAs take every gridDim.x-th unit. A launch that a CUDA
+// graph replays for later schedules is persistent: it serves any later count.
+enum class Grid { one_per_tile, persistent };
+
 constexpr int kMaxDevices = 64;  // devices past this ask the driver every time
 
 inline int current_device() {

@@ -13,32 +13,57 @@
 
 namespace chunktree::cuda_memory {
 
-DeviceAllocation::DeviceAllocation(std::size_t bytes) : bytes_(bytes) {
+namespace {
+
+cudaError_t allocate(Memory where, void** data, std::size_t bytes) {
+  return where == Memory::device ? cudaMalloc(data, bytes) : cudaMallocHost(data, bytes);
+}
+
+void release(Memory where, void* data) {  // errors here have nowhere to go
+  if (data == nullptr) return;
+  if (where == Memory::device) {
+    cudaFree(data);
+  } else {
+    cudaFreeHost(data);
+  }
+}
+
+}  // namespace
+
+template <Memory kWhere>
+Allocation<kWhere>::Allocation(std::size_t bytes) : bytes_(bytes) {
   if (bytes == 0) return;
-  const cudaError_t status = cudaMalloc(&data_, bytes);
+  const cudaError_t status = allocate(kWhere, &data_, bytes);
   if (status != cudaSuccess) {
     cudaGetLastError();
     data_ = nullptr;
-    throw Error(ErrorCode::cuda, "cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorString(status) +
+    throw Error(ErrorCode::cuda, std::string(kWhere == Memory::device ? "cudaMalloc" : "cudaMallocHost") + " of " +
+                                     std::to_string(bytes) + " bytes failed: " + cudaGetErrorString(status) +
                                      (status == cudaErrorMemoryAllocation ? " (use a smaller capacity_chunks or batch)" : ""));
   }
 }
 
-DeviceAllocation::~DeviceAllocation() {
-  if (data_ != nullptr) cudaFree(data_);
+template <Memory kWhere>
+Allocation<kWhere>::~Allocation() {
+  release(kWhere, data_);
 }
 
-DeviceAllocation::DeviceAllocation(DeviceAllocation&& other) noexcept
+template <Memory kWhere>
+Allocation<kWhere>::Allocation(Allocation&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
 
-DeviceAllocation& DeviceAllocation::operator=(DeviceAllocation&& other) noexcept {
+template <Memory kWhere>
+Allocation<kWhere>& Allocation<kWhere>::operator=(Allocation&& other) noexcept {
   if (this != &other) {
-    if (data_ != nullptr) cudaFree(data_);
+    release(kWhere, data_);
     data_ = std::exchange(other.data_, nullptr);
     bytes_ = std::exchange(other.bytes_, 0);
   }
   return *this;
 }
+
+template class Allocation<Memory::device>;
+template class Allocation<Memory::pinned_host>;
 
 void copy_to_device(void* destination, const void* source, std::size_t bytes) {
   if (bytes > 0) CHUNKTREE_CUDA_CHECK(cudaMemcpy(destination, source, bytes, cudaMemcpyHostToDevice));
@@ -81,24 +106,39 @@ void require_current_hopper() {
 
 namespace {
 
-// Slots travel in the launch's parameters (8 KiB here; Hopper takes up to 32 KiB), not in device
-// memory: a write then needs no allocation, no copy and no synchronization, and a captured graph
-// keeps its own copy of them.
+// Host slots travel in the launch's parameters (8 KiB here; Hopper takes up to 32 KiB), not in
+// device memory: a write then needs no allocation, no copy and no synchronization, and a captured
+// graph keeps its own copy of them. Slots in device memory (a captured graph's, refilled every
+// step) are read by the kernel, which skips any outside the pool.
 constexpr int kSlotsPerLaunch = 1024;
 struct SlotBatch {
   Slot slots[kSlotsPerLaunch];
+  __device__ bool get(std::int64_t i, Slot& slot) const {
+    slot = slots[i];
+    return true;
+  }
+};
+struct SlotPairs {
+  const std::int32_t* pairs;
+  std::int64_t chunks;
+  std::int32_t chunk_size;
+  __device__ bool get(std::int64_t i, Slot& slot) const {
+    slot = Slot{pairs[2 * i], pairs[2 * i + 1]};
+    return slot.chunk >= 0 && slot.chunk < chunks && slot.offset >= 0 && slot.offset < chunk_size;
+  }
 };
 
 // One thread per element of K and V: the copy is small next to attention, and conversion needs no
-// vectors. `k` and `v` start at the batch's first slot.
-template <typename In>
-__global__ void scatter_kv_kernel(SlotBatch batch, int count, int kv_heads, int head_dim, const In* k, const In* v,
+// vectors. `k` and `v` start at the first slot of `slots`.
+template <typename In, typename Slots>
+__global__ void scatter_kv_kernel(Slots slots, std::int64_t count, int kv_heads, int head_dim, const In* k, const In* v,
                                   std::uint16_t* k_pool, std::uint16_t* v_pool, std::int64_t chunk_stride, std::int64_t head_stride,
                                   bool to_bf16) {
   const std::int64_t per_slot = static_cast<std::int64_t>(kv_heads) * head_dim;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count * per_slot;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const Slot slot = batch.slots[i / per_slot];
+    Slot slot;
+    if (!slots.get(i / per_slot, slot)) continue;
     const int head = static_cast<int>(i % per_slot / head_dim);
     const int dim = static_cast<int>(i % head_dim);
     const std::int64_t destination = slot.chunk * chunk_stride + head * head_stride + static_cast<std::int64_t>(slot.offset) * head_dim + dim;
@@ -112,26 +152,41 @@ __global__ void scatter_kv_kernel(SlotBatch batch, int count, int kv_heads, int 
   }
 }
 
-// Every slot's K and V from device memory (`In` elements, [slots, kv_heads, head_dim]) into the
-// pool, kSlotsPerLaunch slots per launch on `stream`.
+// One launch: `count` slots' K and V (`In` elements, [slots, kv_heads, head_dim]) into the pool.
+template <typename In, typename Slots>
+void launch_scatter(const PoolView& pool, int kv_heads, int head_dim, const Slots& slots, std::int64_t count, const void* k, const void* v,
+                    cudaStream_t stream) {
+  const std::int64_t elements = count * kv_heads * head_dim;
+  const int threads = 256;
+  const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((elements + threads - 1) / threads, 65535));
+  scatter_kv_kernel<In><<<blocks, threads, 0, stream>>>(slots, count, kv_heads, head_dim, static_cast<const In*>(k), static_cast<const In*>(v),
+                                                       static_cast<std::uint16_t*>(const_cast<void*>(pool.k)),
+                                                       static_cast<std::uint16_t*>(const_cast<void*>(pool.v)), pool.chunk_stride,
+                                                       pool.head_stride, pool.dtype == DType::bf16);
+  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+}
+
+// Host slots, kSlotsPerLaunch per launch.
 template <typename In>
 void launch_scatter(const PoolView& pool, int kv_heads, int head_dim, std::span<const Slot> slots, const void* k, const void* v,
                     cudaStream_t stream) {
   const std::int64_t per_slot = static_cast<std::int64_t>(kv_heads) * head_dim;
-  auto* k_pool = static_cast<std::uint16_t*>(const_cast<void*>(pool.k));
-  auto* v_pool = static_cast<std::uint16_t*>(const_cast<void*>(pool.v));
   for (std::size_t first = 0; first < slots.size(); first += kSlotsPerLaunch) {
     const int count = static_cast<int>(std::min<std::size_t>(kSlotsPerLaunch, slots.size() - first));
     SlotBatch batch;
     std::copy_n(slots.begin() + static_cast<std::ptrdiff_t>(first), count, batch.slots);
-    const std::int64_t elements = count * per_slot;
-    const int threads = 256;
-    const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((elements + threads - 1) / threads, 65535));
     const std::int64_t offset = static_cast<std::int64_t>(first) * per_slot;
-    scatter_kv_kernel<In><<<blocks, threads, 0, stream>>>(batch, count, kv_heads, head_dim, static_cast<const In*>(k) + offset,
-                                                         static_cast<const In*>(v) + offset, k_pool, v_pool, pool.chunk_stride,
-                                                         pool.head_stride, pool.dtype == DType::bf16);
-    CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+    launch_scatter<In>(pool, kv_heads, head_dim, batch, count, static_cast<const In*>(k) + offset, static_cast<const In*>(v) + offset, stream);
+  }
+}
+
+// K and V in device memory: f32 or the pool's dtype, both the same.
+void expect_device_kv(const PoolView& pool, const ConstTensorView& k, const ConstTensorView& v) {
+  expect_device_pointer(k.data, "write_kv: k");
+  expect_device_pointer(v.data, "write_kv: v");
+  if (k.dtype != v.dtype || (k.dtype != DType::f32 && k.dtype != pool.dtype)) {
+    throw Error(ErrorCode::invalid_argument, "write_kv: device k and v must both be f32 or the cache's dtype " +
+                                                 std::string(to_string(pool.dtype)));
   }
 }
 
@@ -142,12 +197,7 @@ void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, std::span<cons
   if (slots.empty()) return;
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   if (k.device == Device::cuda) {
-    expect_device_pointer(k.data, "write_kv: k");
-    expect_device_pointer(v.data, "write_kv: v");
-    if (k.dtype != v.dtype || (k.dtype != DType::f32 && k.dtype != pool.dtype)) {
-      throw Error(ErrorCode::invalid_argument, "write_kv: device k and v must both be f32 or the cache's dtype " +
-                                                   std::string(to_string(pool.dtype)));
-    }
+    expect_device_kv(pool, k, v);
     if (k.dtype == DType::f32) return launch_scatter<float>(pool, kv_heads, head_dim, slots, k.data, v.data, stream);
     return launch_scatter<std::uint16_t>(pool, kv_heads, head_dim, slots, k.data, v.data, stream);
   }
@@ -166,6 +216,16 @@ void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, std::span<cons
   const auto* staged = static_cast<const std::uint16_t*>(staging.data());
   launch_scatter<std::uint16_t>(pool, kv_heads, head_dim, slots, staged, staged + elements, stream);
   CHUNKTREE_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, DeviceSlots slots, std::int64_t chunks, std::int32_t chunk_size,
+                const ConstTensorView& k, const ConstTensorView& v, void* stream_handle) {
+  if (slots.count == 0) return;
+  expect_device_kv(pool, k, v);
+  const auto stream = static_cast<cudaStream_t>(stream_handle);
+  const SlotPairs pairs{slots.pairs, chunks, chunk_size};
+  if (k.dtype == DType::f32) return launch_scatter<float>(pool, kv_heads, head_dim, pairs, slots.count, k.data, v.data, stream);
+  launch_scatter<std::uint16_t>(pool, kv_heads, head_dim, pairs, slots.count, k.data, v.data, stream);
 }
 
 }  // namespace chunktree::cuda_memory

@@ -11,16 +11,21 @@
 
 namespace chunktree::cuda_memory {
 
-// An owning cudaMalloc allocation.
-class DeviceAllocation {
+// Where an Allocation lives: device memory (cudaMalloc), or page-locked host memory
+// (cudaMallocHost), the source of copies that run asynchronously on a stream.
+enum class Memory { device, pinned_host };
+
+// An owning allocation of `bytes` (none for 0).
+template <Memory kWhere>
+class Allocation {
  public:
-  DeviceAllocation() = default;
-  explicit DeviceAllocation(std::size_t bytes);  // throws Error (cuda) naming the size on failure
-  ~DeviceAllocation();
-  DeviceAllocation(DeviceAllocation&& other) noexcept;
-  DeviceAllocation& operator=(DeviceAllocation&& other) noexcept;
-  DeviceAllocation(const DeviceAllocation&) = delete;
-  DeviceAllocation& operator=(const DeviceAllocation&) = delete;
+  Allocation() = default;
+  explicit Allocation(std::size_t bytes);  // throws Error (cuda) naming the size on failure
+  ~Allocation();
+  Allocation(Allocation&& other) noexcept;
+  Allocation& operator=(Allocation&& other) noexcept;
+  Allocation(const Allocation&) = delete;
+  Allocation& operator=(const Allocation&) = delete;
 
   void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }
@@ -29,6 +34,9 @@ class DeviceAllocation {
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
 };
+
+using DeviceAllocation = Allocation<Memory::device>;
+using PinnedAllocation = Allocation<Memory::pinned_host>;
 
 void copy_to_device(void* destination, const void* source, std::size_t bytes);
 void copy_to_host(void* destination, const void* source, std::size_t bytes);
@@ -46,5 +54,9 @@ void require_current_hopper();
 // from the host it stages a converted copy and waits for the stream.
 void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, std::span<const Slot> slots, const ConstTensorView& k,
                 const ConstTensorView& v, void* stream);
+// The same with K, V and the slots in device memory, enqueued only; slots outside the pool (of
+// `chunks` chunks of `chunk_size` positions) are skipped.
+void scatter_kv(const PoolView& pool, int kv_heads, int head_dim, DeviceSlots slots, std::int64_t chunks, std::int32_t chunk_size,
+                const ConstTensorView& k, const ConstTensorView& v, void* stream);
 
 }  // namespace chunktree::cuda_memory

@@ -9,12 +9,14 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "chunktree/state.hpp"
 #include "chunktree/types.hpp"
 #include "cuda/check.cuh"
+#include "cuda/launch_setup.cuh"
 #include "cuda/merge_rows.cuh"
 
 namespace chunktree::kernels {
@@ -38,14 +40,11 @@ __device__ float warp_sum(float value) {
   return value;
 }
 
+// One warp's (row, query token, q head).
 template <typename Out, int D>
-__global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const RowMergeArgs args) {
+__device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token, int head) {
   constexpr int kDimsPerLane = D / 32;  // this lane's dims: lane + 32 · i
   const int lane = static_cast<int>(threadIdx.x % 32);
-  const int head = static_cast<int>(blockIdx.y) * kWarpsPerBlock + static_cast<int>(threadIdx.x / 32);
-  if (head >= args.q_heads) return;
-  const std::uint32_t row = blockIdx.x / static_cast<std::uint32_t>(args.queries);
-  const int token = static_cast<int>(blockIdx.x % static_cast<std::uint32_t>(args.queries));
   const std::uint32_t begin = args.merge_begin[row];
   const int count = static_cast<int>(args.merge_begin[row + 1] - begin);
   const auto state_head = [&](std::uint32_t state) {
@@ -112,9 +111,28 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const R
   if (lane == 0 && args.lse != nullptr) args.lse[out_head] = nan ? NAN : (empty ? -INFINITY : top + logf(weight_sum));
 }
 
+// Block (x, y) merges q heads 4y..4y+3 of (row, query token) units x, x + gridDim.x, ...
+template <typename Out, int D>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const RowMergeArgs args) {
+  const int head = static_cast<int>(blockIdx.y) * kWarpsPerBlock + static_cast<int>(threadIdx.x / 32);
+  if (head >= args.q_heads) return;
+  const auto queries = static_cast<std::uint32_t>(args.queries);
+  const std::uint32_t rows = args.live_rows == nullptr ? args.rows : min(*args.live_rows, args.rows);
+  for (std::uint32_t unit = blockIdx.x; unit < rows * queries; unit += gridDim.x) {
+    merge_row<Out, D>(args, unit / queries, static_cast<int>(unit % queries), head);
+  }
+}
+
 template <typename Out>
-void launch(const RowMergeArgs& args, std::uint32_t rows, int head_dim, cudaStream_t stream) {
-  const dim3 grid(rows * static_cast<unsigned>(args.queries), static_cast<unsigned>((args.q_heads + kWarpsPerBlock - 1) / kWarpsPerBlock));
+void launch(const RowMergeArgs& args, int head_dim, Grid grid_kind, cudaStream_t stream) {
+  std::uint32_t units = args.rows * static_cast<std::uint32_t>(args.queries);
+  const auto head_blocks = static_cast<std::uint32_t>((args.q_heads + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  // Persistent: one wave, as many blocks of four warps as the SMs hold at once (16 each).
+  if (grid_kind == Grid::persistent) {
+    units = std::min(units, std::max(1u, 16u * static_cast<std::uint32_t>(multiprocessor_count()) / head_blocks));
+  }
+  if (units == 0) return;
+  const dim3 grid(units, head_blocks);
   switch (head_dim) {
     case 64: merge_rows_kernel<Out, 64><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(args); break;
     case 128: merge_rows_kernel<Out, 128><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(args); break;
@@ -126,11 +144,11 @@ void launch(const RowMergeArgs& args, std::uint32_t rows, int head_dim, cudaStre
 
 }  // namespace
 
-void launch_merge_rows(const RowMergeArgs& args, std::uint32_t rows, int head_dim, DType out_dtype, cudaStream_t stream) {
+void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream) {
   switch (out_dtype) {
-    case DType::f32: return launch<float>(args, rows, head_dim, stream);
-    case DType::bf16: return launch<__nv_bfloat16>(args, rows, head_dim, stream);
-    case DType::f16: return launch<__half>(args, rows, head_dim, stream);
+    case DType::f32: return launch<float>(args, head_dim, grid, stream);
+    case DType::bf16: return launch<__nv_bfloat16>(args, head_dim, grid, stream);
+    case DType::f16: return launch<__half>(args, head_dim, grid, stream);
   }
 }
 

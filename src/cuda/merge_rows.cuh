@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "chunktree/types.hpp"
+#include "cuda/launch_setup.cuh"
 
 namespace chunktree::kernels {
 
@@ -19,8 +20,12 @@ struct RowMergeArgs {
   float* lse;                         // [rows · queries, q_heads] or null
   int q_heads;
   int queries;
+  // The rows to merge: rows, or (a launch that a CUDA graph replays for later schedules) the count
+  // in the workspace at live_rows, which the grid was sized for at most `rows` of.
+  std::uint32_t rows;
+  const std::uint32_t* live_rows;
 };
 
-void launch_merge_rows(const RowMergeArgs& args, std::uint32_t rows, int head_dim, DType out_dtype, cudaStream_t stream);
+void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream);
 
 }  // namespace chunktree::kernels

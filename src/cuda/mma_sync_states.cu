@@ -475,8 +475,11 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
 
   // This CTA's tiles: blockIdx.x, then every gridDim.x-th. A CTA of one tile skips the hand-off:
   // its consumers fetch the tile and its Q rows while the producer starts the KV (handing off would
-  // put the Q's loads behind the KV's; experiment 13).
-  const bool one_tile = gridDim.x >= args.num_tiles;
+  // put the Q's loads behind the KV's; experiment 13). A persistent grid may have more CTAs than
+  // a replayed schedule has tiles: those have none.
+  const std::uint32_t num_tiles = tile_count(args);
+  if (blockIdx.x >= num_tiles) return;
+  const bool one_tile = gridDim.x >= num_tiles;
   if (threadIdx.x < kProducerThreads) {
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
     if (one_tile) {
@@ -486,7 +489,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       return;
     }
     TileHandoff<Element, D> handoff{q_handed, q_released, headers, q_data};
-    for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x) {
+    for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
       const WorkTile work = args.tiles[t];
       handoff.pending = t;  // handed off once the consumers release the last tile's Q: offered after each stage and while waiting for a free one
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
@@ -511,7 +514,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     return;
   }
   std::uint32_t tiles_seen = 0;
-  for (std::uint32_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x, ++tiles_seen) {
+  for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x, ++tiles_seen) {
     cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);
     if (threadIdx.x == kProducerThreads) tile_trace::stamp(t, tile_trace::handed);
     consume<Element, D>(args, t, headers[tiles_seen & 1u], ring, q_data, stages, q_released);
@@ -520,12 +523,13 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
 }
 
 template <typename Element, int D>
-void launch(const PartialArgs& args, MmaSyncGrid grid, cudaStream_t stream) {
+void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
   using Shape = StreamShape<D>;
   static std::array<std::atomic<bool>, kMaxDevices> shared_bytes_allowed{};
   allow_shared_bytes(reinterpret_cast<const void*>(mma_sync_states_kernel<Element, D>), Shape::kSharedBytes, shared_bytes_allowed);
   std::uint32_t ctas = args.num_tiles;
-  if (grid == MmaSyncGrid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count() * Shape::kMinBlocksPerSm));
+  if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count() * Shape::kMinBlocksPerSm));
+  if (ctas == 0) return;
   mma_sync_states_kernel<Element, D><<<ctas, kThreads, Shape::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
   tile_trace::write(stream, args.num_tiles);
@@ -533,7 +537,7 @@ void launch(const PartialArgs& args, MmaSyncGrid grid, cudaStream_t stream) {
 
 }  // namespace
 
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, MmaSyncGrid grid, cudaStream_t stream) {
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
   with_element(bf16, [&]<typename Element>() {
     switch (head_dim) {
       case 64: return launch<Element, 64>(args, grid, stream);

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "chunktree/numeric.hpp"
+#include "cuda/launch_setup.cuh"
 #include "work/work.hpp"
 
 #include <cute/arch/copy_sm80.hpp>
@@ -28,7 +29,10 @@ struct WorkTile {
 
 struct PartialArgs {
   const WorkTile* tiles;
+  // The tiles to run: num_tiles, or (a launch that a CUDA graph replays for later schedules) the
+  // count in the workspace at live_num_tiles, which the grid was sized for at most num_tiles of.
   std::uint32_t num_tiles;
+  const std::uint32_t* live_num_tiles;
   const work::Item* items;
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
@@ -50,6 +54,10 @@ struct PartialArgs {
   float scale_log2;  // softmax scale · log2(e): scores live in the log2 domain
 };
 
+__device__ inline std::uint32_t tile_count(const PartialArgs& args) {
+  return args.live_num_tiles == nullptr ? args.num_tiles : min(*args.live_num_tiles, args.num_tiles);
+}
+
 // The wgmma kernel takes the tiles of items with more query rows than this (per kv head) and a
 // head dim it is built for; the mma.sync kernel takes the rest.
 constexpr int kMmaSyncMaxRows = 64;
@@ -57,15 +65,15 @@ constexpr int kMmaSyncMaxRows = 64;
 constexpr int kMmaSyncTileRows = kMmaSyncMaxRows;
 constexpr int kWgmmaTileRows = 128;
 constexpr bool wgmma_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
+// Whether an item with this many query rows per kv head runs on wgmma tiles.
+constexpr bool uses_wgmma(std::int64_t query_rows, int head_dim) { return query_rows > kMmaSyncMaxRows && wgmma_head_dim(head_dim); }
 
-// The mma.sync kernel's grid: one CTA per tile when the wgmma kernel runs beside it (a persistent
-// grid would hold the SMs the wgmma CTAs need), a persistent grid of two CTAs per SM when it runs
-// alone (docs/KERNEL_NOTES.md, experiments 12d and 13).
-enum class MmaSyncGrid { one_per_tile, persistent };
-
+// Grids (cuda/launch_setup.cuh): the mma.sync kernel runs one CTA per tile beside the wgmma kernel
+// (a persistent grid would hold the SMs the wgmma CTAs need) and persistent when it runs alone
+// (docs/KERNEL_NOTES.md, experiments 12d and 13).
 // Launchers, one per kernel (dtype and head dim chosen at run time).
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, MmaSyncGrid grid, cudaStream_t stream);
-void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, cudaStream_t stream);
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
+void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
 
 // Calls f.template operator()<Element>() with the element type of a bf16 or f16 cache.
 template <typename F>

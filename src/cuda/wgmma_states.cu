@@ -8,6 +8,7 @@
 // run S = Q·Kᵀ (wgmma, both operands in shared memory, N = 128), an online softmax on the
 // accumulator registers and O += P·V (wgmma, P from registers, V read transposed), then release
 // the stage on a second mbarrier. setmaxnreg gives the consumers 224 registers, the producer 56.
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <string>
@@ -112,10 +113,6 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   Tensor k_smem = make_tensor(make_smem_ptr(k_base), typename Tile::KLayout{});
   Tensor vt_smem = make_tensor(make_smem_ptr(v_base), typename Tile::VtLayout{});
 
-  const WorkTile work = args.tiles[blockIdx.x];
-  const work::Item item = args.items[work.item];
-  const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
-  const int steps = static_cast<int>((item.tokens + Tile::kTokens - 1) / Tile::kTokens);
   const int warpgroup = threadIdx.x / 128;
   if (threadIdx.x == 0) {
     for (int s = 0; s < Tile::kStages; ++s) {
@@ -126,47 +123,61 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
+  // This CTA's tiles: blockIdx.x, then every gridDim.x-th (one per CTA unless the grid is
+  // persistent). Steps count on across tiles: step g uses stage g % kStages in phase g / kStages.
+  const std::uint32_t num_tiles = tile_count(args);
+  const auto tile_item = [&](std::uint32_t t) { return args.items[args.tiles[t].item]; };
+  const auto tile_steps = [&](const work::Item& item) { return static_cast<int>((item.tokens + Tile::kTokens - 1) / Tile::kTokens); };
   if (warpgroup == 0) {
     // Producer: the item's tokens 128 at a time, across runs; rows past the item are zeros.
     cutlass::arch::warpgroup_reg_dealloc<56>();
-    const int kv_head = static_cast<int>(work.kv_head);
-    std::uint32_t run_index = item.run_begin;
-    work::KvRun run = args.runs[run_index];
-    int run_start = 0;
-    for (int step = 0; step < steps; ++step) {
-      const int stage = step % Tile::kStages;
-      if (step >= Tile::kStages) cutlass::arch::ClusterBarrier::wait(&empty[stage], ((step / Tile::kStages) - 1) & 1);
-      const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
-      int filled = 0;
-      while (filled < tokens) {
-        const int count = min(tokens - filled, run.tokens - run_start);
-        const std::int64_t stride = run.token_stride;
-        const Element* k_rows = reinterpret_cast<const Element*>(args.k_base + run.k_offset) + kv_head * run.head_stride + run_start * stride;
-        const Element* v_rows = reinterpret_cast<const Element*>(args.v_base + run.v_offset) + kv_head * run.head_stride + run_start * stride;
-        for (int index = threadIdx.x; index < count * (D / 8); index += 128) {
+    int steps_before = 0;
+    for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
+      const work::Item item = tile_item(tile);
+      const int steps = tile_steps(item);
+      const int kv_head = static_cast<int>(args.tiles[tile].kv_head);
+      std::uint32_t run_index = item.run_begin;
+      work::KvRun run = args.runs[run_index];
+      int run_start = 0;
+      for (int step = 0; step < steps; ++step) {
+        const int global_step = steps_before + step;
+        const int stage = global_step % Tile::kStages;
+        if (global_step >= Tile::kStages) cutlass::arch::ClusterBarrier::wait(&empty[stage], ((global_step / Tile::kStages) - 1) & 1);
+        const int tokens =
+            static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
+        int filled = 0;
+        while (filled < tokens) {
+          const int count = min(tokens - filled, run.tokens - run_start);
+          const std::int64_t stride = run.token_stride;
+          const std::int64_t first = kv_head * run.head_stride + run_start * stride;
+          const Element* k_rows = reinterpret_cast<const Element*>(args.k_base + run.k_offset) + first;
+          const Element* v_rows = reinterpret_cast<const Element*>(args.v_base + run.v_offset) + first;
+          for (int index = threadIdx.x; index < count * (D / 8); index += 128) {
+            const int t = index / (D / 8);
+            const int piece = index % (D / 8);
+            SM80_CP_ASYNC_CACHEGLOBAL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(k_rows + t * stride + 8 * piece),
+                                                       *reinterpret_cast<uint128_t*>(&k_smem(filled + t, 8 * piece, stage)));
+            SM80_CP_ASYNC_CACHEGLOBAL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(v_rows + t * stride + 8 * piece),
+                                                       *reinterpret_cast<uint128_t*>(&vt_smem(8 * piece, filled + t, stage)));
+          }
+          filled += count;
+          run_start += count;
+          if (run_start >= run.tokens && ++run_index < item.run_end) {
+            run = args.runs[run_index];
+            run_start = 0;
+          }
+        }
+        // Zeros past the item, also by cp.async (zero source bytes), so that the barrier covers them.
+        const auto* anywhere = static_cast<const uint128_t*>(args.q);
+        for (int index = threadIdx.x + tokens * (D / 8); index < Tile::kTokens * (D / 8); index += 128) {
           const int t = index / (D / 8);
           const int piece = index % (D / 8);
-          SM80_CP_ASYNC_CACHEGLOBAL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(k_rows + t * stride + 8 * piece),
-                                                     *reinterpret_cast<uint128_t*>(&k_smem(filled + t, 8 * piece, stage)));
-          SM80_CP_ASYNC_CACHEGLOBAL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(v_rows + t * stride + 8 * piece),
-                                                     *reinterpret_cast<uint128_t*>(&vt_smem(8 * piece, filled + t, stage)));
+          SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*anywhere, *reinterpret_cast<uint128_t*>(&k_smem(t, 8 * piece, stage)), false);
+          SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*anywhere, *reinterpret_cast<uint128_t*>(&vt_smem(8 * piece, t, stage)), false);
         }
-        filled += count;
-        run_start += count;
-        if (run_start >= run.tokens && ++run_index < item.run_end) {
-          run = args.runs[run_index];
-          run_start = 0;
-        }
+        cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
       }
-      // Zeros past the item, also by cp.async (zero source bytes), so that the barrier covers them.
-      const auto* anywhere = static_cast<const uint128_t*>(args.q);
-      for (int index = threadIdx.x + tokens * (D / 8); index < Tile::kTokens * (D / 8); index += 128) {
-        const int t = index / (D / 8);
-        const int piece = index % (D / 8);
-        SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*anywhere, *reinterpret_cast<uint128_t*>(&k_smem(t, 8 * piece, stage)), false);
-        SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*anywhere, *reinterpret_cast<uint128_t*>(&vt_smem(8 * piece, t, stage)), false);
-      }
-      cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
+      steps_before += steps;
     }
     return;
   }
@@ -176,105 +187,117 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   const int consumer = threadIdx.x - 128;
   const int lane = threadIdx.x % 32;
   const int thread_row0 = (consumer / 32) * 16 + lane / 4;
-  const int tile_rows = min(Tile::kRows, query_rows - static_cast<int>(work.m_begin));
-  for (int index = consumer % 128; index < 64 * (D / 8); index += 128) {
-    const int r = (warpgroup - 1) * 64 + index / (D / 8);
-    const int piece = index % (D / 8);
-    const bool valid = r < tile_rows;
-    const Element* row = QueryRow(args, item, work, static_cast<int>(work.m_begin) + (valid ? r : 0)).template q<Element, D>(args);
-    SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(row + 8 * piece),
-                                                     *reinterpret_cast<uint128_t*>(&q_smem(r, 8 * piece)), valid);
-  }
-  cp_async_fence();
-  cp_async_wait<0>();
-  cutlass::arch::fence_view_async_shared();
-  cutlass::arch::NamedBarrier::sync(128, warpgroup);  // this warpgroup's Q rows have landed
+  int steps_before = 0;
+  for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
+    const WorkTile work = args.tiles[tile];
+    const work::Item item = tile_item(tile);
+    const int steps = tile_steps(item);
+    const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
+    const int tile_rows = min(Tile::kRows, query_rows - static_cast<int>(work.m_begin));
+    for (int index = consumer % 128; index < 64 * (D / 8); index += 128) {
+      const int r = (warpgroup - 1) * 64 + index / (D / 8);
+      const int piece = index % (D / 8);
+      const bool valid = r < tile_rows;
+      const Element* row = QueryRow(args, item, work, static_cast<int>(work.m_begin) + (valid ? r : 0)).template q<Element, D>(args);
+      SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(row + 8 * piece),
+                                                       *reinterpret_cast<uint128_t*>(&q_smem(r, 8 * piece)), valid);
+    }
+    cp_async_fence();
+    cp_async_wait<0>();
+    cutlass::arch::fence_view_async_shared();
+    cutlass::arch::NamedBarrier::sync(128, warpgroup);  // this warpgroup's Q rows have landed
 
-  int limit[2] = {INT_MAX, INT_MAX};
-  if (item.causal != 0) {
+    int limit[2] = {INT_MAX, INT_MAX};
+    if (item.causal != 0) {
+      for (int r = 0; r < 2; ++r) {
+        const int m = static_cast<int>(work.m_begin) + thread_row0 + 8 * r;
+        if (m < query_rows) limit[r] = QueryRow(args, item, work, m).limit(args);
+      }
+    }
+    typename Tile::ScoreMma score_mma;
+    typename Tile::OutputMma output_mma;
+    auto score_thread = score_mma.get_thread_slice(consumer);
+    auto output_thread = output_mma.get_thread_slice(consumer);
+    Tensor q_frag = score_thread.partition_fragment_A(q_smem);
+    Tensor k_frag = score_thread.partition_fragment_B(k_smem);
+    Tensor vt_frag = output_thread.partition_fragment_B(vt_smem);
+    Tensor o = partition_fragment_C(output_mma, Shape<Int<Tile::kRows>, Int<D>>{});
+    clear(o);
+    Tensor o_rc = make_tensor(o.data(), rows_by_columns(o.layout()));
+    OnlineSoftmax rows[2];
+    const int first_position = args.runs[item.run_begin].position;
+
+    for (int step = 0; step < steps; ++step) {
+      const int global_step = steps_before + step;
+      const int stage = global_step % Tile::kStages;
+      const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
+      const int position = first_position + step * Tile::kTokens;
+      cutlass::arch::ClusterBarrier::wait(&full[stage], (global_step / Tile::kStages) & 1);
+      cutlass::arch::fence_view_async_shared();  // cp.async wrote the stage; wgmma reads it through the async proxy
+
+      Tensor s = partition_fragment_C(score_mma, Shape<Int<Tile::kRows>, Int<Tile::kTokens>>{});
+      warpgroup_product<false>(score_mma, q_frag, k_frag(_, _, _, stage), s);
+      Tensor s_rc = make_tensor(s.data(), rows_by_columns(s.layout()));
+      CUTE_UNROLL
+      for (int r = 0; r < 2; ++r) {
+        float tile_max = -INFINITY;
+        const int last_visible = min(tokens - 1, limit[r] - position);
+        CUTE_UNROLL
+        for (int c = 0; c < size<1>(s_rc); ++c) {
+          const int column = 8 * (c / 2) + 2 * (lane % 4) + c % 2;
+          s_rc(r, c) = column <= last_visible ? s_rc(r, c) * args.scale_log2 : -INFINITY;
+          tile_max = fmaxf(tile_max, s_rc(r, c));
+        }
+        const float rescale = rows[r].fold(tiles::row_max(tile_max));
+        CUTE_UNROLL
+        for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale;
+        const float reference = rows[r].reference();
+        CUTE_UNROLL
+        for (int c = 0; c < size<1>(s_rc); ++c) {
+          s_rc(r, c) = exp2f(s_rc(r, c) - reference);
+          rows[r].sum += s_rc(r, c);
+        }
+      }
+      Tensor p = make_tensor_like<T>(s);
+      CUTE_UNROLL
+      for (int i = 0; i < size(s); ++i) p(i) = static_cast<T>(s(i));
+      Tensor p_a = make_tensor(p.data(), make_layout(make_shape(make_shape(_2{}, _2{}, _2{}), _1{}, Int<Tile::kTokens / 16>{}),
+                                                     make_stride(make_stride(_1{}, _2{}, _4{}), _0{}, _8{})));
+      warpgroup_product<true>(output_mma, p_a, vt_frag(_, _, _, stage), o);
+      cutlass::arch::ClusterBarrier::arrive(&empty[stage]);
+    }
+
+    CUTE_UNROLL
     for (int r = 0; r < 2; ++r) {
+      const float sum = tiles::row_sum(rows[r].sum);
       const int m = static_cast<int>(work.m_begin) + thread_row0 + 8 * r;
-      if (m < query_rows) limit[r] = QueryRow(args, item, work, m).limit(args);
+      if (m >= query_rows) continue;
+      store_state<D>(args, item, QueryRow(args, item, work, m), rows[r].max, sum,
+                     [&](int j) { return make_float2(o_rc(r, 2 * j), o_rc(r, 2 * j + 1)); });
     }
-  }
-  typename Tile::ScoreMma score_mma;
-  typename Tile::OutputMma output_mma;
-  auto score_thread = score_mma.get_thread_slice(consumer);
-  auto output_thread = output_mma.get_thread_slice(consumer);
-  Tensor q_frag = score_thread.partition_fragment_A(q_smem);
-  Tensor k_frag = score_thread.partition_fragment_B(k_smem);
-  Tensor vt_frag = output_thread.partition_fragment_B(vt_smem);
-  Tensor o = partition_fragment_C(output_mma, Shape<Int<Tile::kRows>, Int<D>>{});
-  clear(o);
-  Tensor o_rc = make_tensor(o.data(), rows_by_columns(o.layout()));
-  OnlineSoftmax rows[2];
-  const int first_position = args.runs[item.run_begin].position;
-
-  for (int step = 0; step < steps; ++step) {
-    const int stage = step % Tile::kStages;
-    const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
-    const int position = first_position + step * Tile::kTokens;
-    cutlass::arch::ClusterBarrier::wait(&full[stage], (step / Tile::kStages) & 1);
-    cutlass::arch::fence_view_async_shared();  // cp.async wrote the stage; wgmma reads it through the async proxy
-
-    Tensor s = partition_fragment_C(score_mma, Shape<Int<Tile::kRows>, Int<Tile::kTokens>>{});
-    warpgroup_product<false>(score_mma, q_frag, k_frag(_, _, _, stage), s);
-    Tensor s_rc = make_tensor(s.data(), rows_by_columns(s.layout()));
-    CUTE_UNROLL
-    for (int r = 0; r < 2; ++r) {
-      float tile_max = -INFINITY;
-      const int last_visible = min(tokens - 1, limit[r] - position);
-      CUTE_UNROLL
-      for (int c = 0; c < size<1>(s_rc); ++c) {
-        const int column = 8 * (c / 2) + 2 * (lane % 4) + c % 2;
-        s_rc(r, c) = column <= last_visible ? s_rc(r, c) * args.scale_log2 : -INFINITY;
-        tile_max = fmaxf(tile_max, s_rc(r, c));
-      }
-      const float rescale = rows[r].fold(tiles::row_max(tile_max));
-      CUTE_UNROLL
-      for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale;
-      const float reference = rows[r].reference();
-      CUTE_UNROLL
-      for (int c = 0; c < size<1>(s_rc); ++c) {
-        s_rc(r, c) = exp2f(s_rc(r, c) - reference);
-        rows[r].sum += s_rc(r, c);
-      }
-    }
-    Tensor p = make_tensor_like<T>(s);
-    CUTE_UNROLL
-    for (int i = 0; i < size(s); ++i) p(i) = static_cast<T>(s(i));
-    Tensor p_a = make_tensor(p.data(), make_layout(make_shape(make_shape(_2{}, _2{}, _2{}), _1{}, Int<Tile::kTokens / 16>{}),
-                                                   make_stride(make_stride(_1{}, _2{}, _4{}), _0{}, _8{})));
-    warpgroup_product<true>(output_mma, p_a, vt_frag(_, _, _, stage), o);
-    cutlass::arch::ClusterBarrier::arrive(&empty[stage]);
-  }
-
-  CUTE_UNROLL
-  for (int r = 0; r < 2; ++r) {
-    const float sum = tiles::row_sum(rows[r].sum);
-    const int m = static_cast<int>(work.m_begin) + thread_row0 + 8 * r;
-    if (m >= query_rows) continue;
-    store_state<D>(args, item, QueryRow(args, item, work, m), rows[r].max, sum,
-                   [&](int j) { return make_float2(o_rc(r, 2 * j), o_rc(r, 2 * j + 1)); });
+    steps_before += steps;
   }
 }
 
 template <typename Element, int D>
-void launch(const PartialArgs& args, cudaStream_t stream) {
+void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
   using Tile = WgmmaTile<Element, D>;
   static std::array<std::atomic<bool>, kMaxDevices> shared_bytes_allowed{};
   allow_shared_bytes(reinterpret_cast<const void*>(wgmma_states_kernel<Element, D>), Tile::kSharedBytes, shared_bytes_allowed);
-  wgmma_states_kernel<Element, D><<<args.num_tiles, Tile::kThreads, Tile::kSharedBytes, stream>>>(args);
+  std::uint32_t ctas = args.num_tiles;
+  if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count()));  // one CTA per SM fits
+  if (ctas == 0) return;
+  wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
 
-void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, cudaStream_t stream) {
+void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
   with_element(bf16, [&]<typename Element>() {
     switch (head_dim) {
-      case 64: return launch<Element, 64>(args, stream);
-      case 128: return launch<Element, 128>(args, stream);
+      case 64: return launch<Element, 64>(args, grid, stream);
+      case 128: return launch<Element, 128>(args, grid, stream);
     }
     throw Error(ErrorCode::unsupported, "cuda backend: the wgmma kernel has no head_dim " + std::to_string(head_dim));
   });

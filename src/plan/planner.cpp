@@ -82,6 +82,7 @@ struct PlanScratch {
   std::vector<std::vector<KvPiece>> private_pieces;  // per row
   std::vector<std::vector<KvPiece>> deferred;        // per group
   std::vector<KvPiece> node_pieces;
+  std::vector<SpanSize> span_sizes;
 };
 
 // Each of the first `count` lists emptied (capacity kept), and at least `count` of them.
@@ -212,6 +213,28 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     add_pieces(private_pieces[r], deferred[g]);
   }
 
+  // The split: the caller's, or its policy's for these spans.
+  std::int64_t max_item_tokens = options.max_item_tokens;
+  if (max_item_tokens == 0 && options.choose_max_item_tokens) {
+    std::vector<SpanSize>& sizes = scratch.span_sizes;
+    sizes.clear();
+    const auto tokens_of = [](const std::vector<KvPiece>& list) {
+      std::int64_t tokens = 0;
+      for (const KvPiece& piece : list) tokens += piece.size();
+      return tokens;
+    };
+    for (const SharedSpan& span : spans) sizes.push_back(SpanSize{span.row_end - span.row_begin, tokens_of(span.pieces)});
+    for (std::uint32_t r = 0; r < rows; ++r) {
+      if (!private_pieces[r].empty()) sizes.push_back(SpanSize{1, tokens_of(private_pieces[r])});
+    }
+    max_item_tokens = options.choose_max_item_tokens(sizes);
+    if (max_item_tokens != 0 && max_item_tokens < chunk_size) {
+      throw Error(ErrorCode::invalid_argument, "make_plan: the split policy chose max_item_tokens " + std::to_string(max_item_tokens) +
+                                                   "; it must be 0 or at least the chunk size " + std::to_string(chunk_size));
+    }
+  }
+  plan.max_item_tokens = max_item_tokens;
+
   // Items: spans cut into pieces of at most max_item_tokens tokens.
   auto add_items = [&](ItemKind kind, std::uint32_t row_begin, std::uint32_t row_end, std::int64_t position,
                        const std::vector<KvPiece>& pieces) {
@@ -227,7 +250,7 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
         item.tokens += pieces[i].size();
         plan.pieces.push_back(pieces[i]);
         ++i;
-      } while (i < pieces.size() && (options.max_item_tokens == 0 || item.tokens + pieces[i].size() <= options.max_item_tokens));
+      } while (i < pieces.size() && (max_item_tokens == 0 || item.tokens + pieces[i].size() <= max_item_tokens));
       item.piece_end = static_cast<std::uint32_t>(plan.pieces.size());
       position += item.tokens;
       item.state_begin = plan.num_states;

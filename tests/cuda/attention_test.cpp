@@ -118,7 +118,7 @@ TEST(CudaAttention, MatchesTheReferenceOnRandomTrees) {
       tools::Random random(++seed);
       testing::Workload w(gpu_config(shape));
       w.grow(random, 40, 150, round == 0 ? 3 : 30);
-      const PlanOptions suggested = cuda::suggest_plan_options(w.cache, w.seqs, AttentionParams{shape.q_heads});
+      const PlanOptions suggested = cuda::plan_options(w.cache, AttentionParams{shape.q_heads});
       for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}, PlanOptions{3, 4 * shape.chunk}, suggested}) {
         check_workload(w, shape, random, options);
       }

@@ -811,7 +811,7 @@ TEST(CudaMultiToken, MatchesTheReferenceOnRandomTrees) {
       params.num_q_heads = shape.q_heads;
       PlanOptions base;
       base.queries_per_seq = queries;
-      const PlanOptions suggested = cuda::suggest_plan_options(w.cache, w.seqs, params, base);
+      const PlanOptions suggested = cuda::plan_options(w.cache, params, base);
       ASSERT_EQ(suggested.queries_per_seq, queries);
       for (const PlanOptions& options : {PlanOptions{2, 0, queries}, PlanOptions{1, shape.chunk, queries}, PlanOptions{3, 4 * shape.chunk, queries}, suggested}) {
         check_multi_query(w, shape, options, random);
@@ -881,7 +881,7 @@ TEST(CudaMultiToken, ManySequencesOnASharedPrompt) {
     params.num_q_heads = shape.q_heads;
     PlanOptions base;
     base.queries_per_seq = queries;
-    check_multi_query(w, shape, cuda::suggest_plan_options(w.cache, w.seqs, params, base), random);
+    check_multi_query(w, shape, cuda::plan_options(w.cache, params, base), random);
     check_multi_query(w, shape, PlanOptions{2, 128, queries}, random, DType::f16);
   }
 }

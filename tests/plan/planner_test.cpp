@@ -217,6 +217,47 @@ TEST(Planner, AChainOfOneTokenNodesStaysSmall) {
   EXPECT_GE(make_plan(cache, batch, every_token).num_states, static_cast<std::uint32_t>(nodes * nodes / 2));
 }
 
+// A split policy sees the whole spans (those of the plan without a split) and its choice cuts
+// them exactly as that max_item_tokens would, in the same pass.
+TEST(Planner, ASplitPolicyChoosesFromTheWholeSpans) {
+  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+    testing::Workload workload(plan_config(16));
+    tools::Random random(seed * 313);
+    workload.grow(random, 80, 90, 4);
+    const std::vector<SeqId>& batch = workload.seqs;
+    const Plan whole = make_plan(workload.cache, batch);
+    EXPECT_EQ(whole.max_item_tokens, 0);
+    for (const std::int64_t choice : {std::int64_t{0}, std::int64_t{16}, std::int64_t{64}}) {
+      std::vector<SpanSize> seen;
+      PlanOptions options;
+      options.choose_max_item_tokens = [&](std::span<const SpanSize> spans) {
+        seen.assign(spans.begin(), spans.end());
+        return choice;
+      };
+      const Plan chosen = make_plan(workload.cache, batch, options);
+      ASSERT_EQ(seen.size(), whole.items.size());
+      for (std::size_t i = 0; i < seen.size(); ++i) {
+        EXPECT_EQ(seen[i].rows, whole.items[i].row_end - whole.items[i].row_begin);
+        EXPECT_EQ(seen[i].tokens, whole.items[i].tokens);
+      }
+      PlanOptions fixed;
+      fixed.max_item_tokens = choice;
+      const Plan expected = make_plan(workload.cache, batch, fixed);
+      EXPECT_EQ(chosen.max_item_tokens, choice);
+      ASSERT_EQ(chosen.items.size(), expected.items.size());
+      for (std::size_t i = 0; i < chosen.items.size(); ++i) {
+        EXPECT_EQ(chosen.items[i].tokens, expected.items[i].tokens);
+        EXPECT_EQ(chosen.items[i].row_begin, expected.items[i].row_begin);
+        EXPECT_EQ(chosen.items[i].piece_begin, expected.items[i].piece_begin);
+      }
+      EXPECT_EQ(chosen.merge_states, expected.merge_states);
+    }
+    PlanOptions bad;
+    bad.choose_max_item_tokens = [](std::span<const SpanSize>) { return std::int64_t{8}; };  // below the chunk size
+    EXPECT_THROW(make_plan(workload.cache, batch, bad), Error);
+  }
+}
+
 TEST(Planner, RandomTreesHoldTheInvariants) {
   for (int chunk : {16, 32, 128}) {
     for (std::uint64_t seed = 1; seed <= 8; ++seed) {

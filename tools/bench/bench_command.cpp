@@ -47,7 +47,7 @@ struct BenchOptions {
   std::string backend = "auto";
   bool warm = false;
   int repeats = 0;  // 0: 30 on the GPU, 3 on the CPU
-  int split = -1;  // -1: cuda::suggest_plan_options
+  int split = -1;  // -1: cuda::plan_options (the cost model's split)
   std::string csv;
   std::string json;
   std::string ceilings_json;
@@ -415,7 +415,7 @@ int bench_command(Args args) {
       auto options_for = [&](int min_shared_rows) {
         const PlanOptions base{min_shared_rows, options.split < 0 ? 512 : options.split, c.queries};
         if (options.split >= 0 || info.backend != Backend::cuda) return base;
-        return cuda::suggest_plan_options(w.cache, w.batch, AttentionParams{c.q_heads}, base);
+        return cuda::plan_options(w.cache, AttentionParams{c.q_heads}, base);
       };
       const PlanOptions shared = options_for(2);
       const PlanOptions separate = options_for(c.batch + 1);

@@ -1,6 +1,6 @@
 // `chunktree host-bench`: what a decode step costs on the host, apart from the kernels: appending
 // one token to every sequence (one append_batch, and one append per sequence), planning (in the
-// batch's depth-first order and shuffled, and with the CUDA backend's split suggestion), and on a
+// batch's depth-first order and shuffled, and with the CUDA backend's split policy), and on a
 // GPU the plan's upload (building a cuda::DevicePlan). Medians of many calls on the steady clock.
 #include <algorithm>
 #include <chrono>
@@ -28,7 +28,7 @@ constexpr const char* kUsage =
     "usage: chunktree host-bench [--backend cpu|cuda|auto] [--repeats N] [--csv FILE]\n"
     "Times a decode step's host work for B sequences on one 2048-token prompt (B = 8, 64, 256, 1024) and\n"
     "for 8 sequences on 1024-token prompts of their own: append_batch of one token each, B appends,\n"
-    "make_plan in batch order and shuffled, make_plan with the CUDA backend's split suggestion and the\n"
+    "make_plan in batch order and shuffled, make_plan with the CUDA backend's split policy and the\n"
     "plan's upload (cuda::DevicePlan) on a GPU. Medians and p10 in us of --repeats calls (default 200).\n";
 
 struct HostCase {
@@ -118,10 +118,10 @@ int host_bench_command(Args args) {
     samples.emplace_back("make_plan_shuffled", time_calls(repeats, [&] { make_plan(cache, shuffled); }));
     if (backend == Backend::cuda) {
       const AttentionParams params{32};
-      samples.emplace_back("suggest_and_make_plan", time_calls(repeats, [&] {
-                             make_plan(cache, seqs, cuda::suggest_plan_options(cache, seqs, params));
+      samples.emplace_back("make_plan_with_split", time_calls(repeats, [&] {
+                             make_plan(cache, seqs, cuda::plan_options(cache, params));
                            }));
-      const Plan plan = make_plan(cache, seqs, cuda::suggest_plan_options(cache, seqs, params));
+      const Plan plan = make_plan(cache, seqs, cuda::plan_options(cache, params));
       samples.emplace_back("device_plan_upload", time_calls(repeats, [&] { cuda::DevicePlan device_plan(cache, plan, params); }));
     }
     for (const auto& [what, sample] : samples) {

@@ -1,0 +1,345 @@
+#include "cuda/device_work.cuh"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "cuda/check.cuh"
+#include "cuda/merge_rows.cuh"
+
+namespace chunktree::cuda_work {
+
+using kernels::Grid;
+using kernels::PartialArgs;
+using kernels::WorkTile;
+
+void DestroyEvent::operator()(cudaEvent_t event) const noexcept { cudaEventDestroy(event); }  // errors here have nowhere to go
+
+bool Capacity::holds(const Capacity& need) const {
+  return need.wgmma_tiles <= wgmma_tiles && need.mma_sync_tiles <= mma_sync_tiles && need.items <= items && need.runs <= runs &&
+         need.rows <= rows && need.merge_states <= merge_states && need.state_heads <= state_heads;
+}
+
+namespace {
+
+// An asynchronous load sizes each section for kRoomFactor times what its first work needs, and
+// at least its floor: a decode loop's plans change every step (a token per sequence, forks and
+// finished sequences, another item split), and a captured graph can follow them only while they
+// fit. The floors cost ~0.6 MB of tables and 8 MiB of states at head dim 128.
+constexpr std::size_t kRoomFactor = 4;
+constexpr Capacity kRoomFloor{4096, 4096, 4096, 8192, 1024, 8192, 16384};
+
+Capacity with_room(const Capacity& need) {
+  const auto room = [](std::size_t n, std::size_t floor) { return std::max(n * kRoomFactor, floor); };
+  const Capacity& f = kRoomFloor;
+  return Capacity{room(need.wgmma_tiles, f.wgmma_tiles), room(need.mma_sync_tiles, f.mma_sync_tiles),
+                  room(need.items, f.items),             room(need.runs, f.runs),
+                  room(need.rows, f.rows),               room(need.merge_states, f.merge_states),
+                  room(need.state_heads, f.state_heads)};
+}
+
+Capacity largest(const Capacity& a, const Capacity& b) {
+  return Capacity{std::max(a.wgmma_tiles, b.wgmma_tiles), std::max(a.mma_sync_tiles, b.mma_sync_tiles),
+                  std::max(a.items, b.items),             std::max(a.runs, b.runs),
+                  std::max(a.rows, b.rows),               std::max(a.merge_states, b.merge_states),
+                  std::max(a.state_heads, b.state_heads)};
+}
+
+std::string describe(const Capacity& c) {
+  return std::to_string(c.rows) + " rows, " + std::to_string(c.items) + " items, " + std::to_string(c.runs) + " KV runs, " +
+         std::to_string(c.wgmma_tiles) + " wgmma and " + std::to_string(c.mma_sync_tiles) + " mma.sync tiles, " +
+         std::to_string(c.merge_states) + " merged states, " + std::to_string(c.state_heads) + " state heads";
+}
+
+bool capturing(cudaStream_t stream) {
+  if (stream == nullptr) return false;  // the legacy stream cannot capture
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  CHUNKTREE_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
+}  // namespace
+
+// Byte offsets of the sections: the tables the host writes first, then the states the kernels write.
+struct DeviceWork::Layout {
+  static constexpr std::size_t kAlignment = 256;
+  std::size_t end = 0;
+  std::size_t place(std::size_t bytes) {
+    const std::size_t offset = (end + kAlignment - 1) / kAlignment * kAlignment;
+    end = offset + bytes;
+    return offset;
+  }
+  Layout(const Capacity& c, int head_dim)
+      : counts(place(sizeof(LiveCounts))),
+        wgmma_tiles(place(c.wgmma_tiles * sizeof(WorkTile))),
+        mma_sync_tiles(place(c.mma_sync_tiles * sizeof(WorkTile))),
+        items(place(c.items * sizeof(work::Item))),
+        row_to_batch(place(c.rows * sizeof(std::uint32_t))),
+        row_limit(place(c.rows * sizeof(std::int32_t))),
+        merge_begin(place((c.rows + 1) * sizeof(std::uint32_t))),
+        merge_states(place(c.merge_states * sizeof(std::uint32_t))),
+        runs(place(c.runs * sizeof(work::KvRun))),
+        tables_end(end),
+        state_o(place(c.state_heads * static_cast<std::size_t>(head_dim) * sizeof(float))),
+        state_lse(place(c.state_heads * sizeof(float))),
+        state_max(place(c.state_heads * sizeof(float))) {}
+  std::size_t counts, wgmma_tiles, mma_sync_tiles, items, row_to_batch, row_limit, merge_begin, merge_states, runs, tables_end;
+  std::size_t state_o, state_lse, state_max;
+};
+
+// A second stream and the events that fork it from the caller's stream and join it back, so
+// that the wgmma tiles run beside the mma.sync tiles (under graph capture: two branches).
+class ForkedStream {
+ public:
+  ForkedStream() {
+    try {
+      CHUNKTREE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+      CHUNKTREE_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
+      CHUNKTREE_CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+    } catch (...) {
+      destroy();
+      throw;
+    }
+  }
+  ~ForkedStream() { destroy(); }
+  ForkedStream(const ForkedStream&) = delete;
+  ForkedStream& operator=(const ForkedStream&) = delete;
+
+  cudaStream_t fork(cudaStream_t from) {
+    CHUNKTREE_CUDA_CHECK(cudaEventRecord(fork_, from));
+    CHUNKTREE_CUDA_CHECK(cudaStreamWaitEvent(stream_, fork_));
+    return stream_;
+  }
+  void join(cudaStream_t into) {
+    CHUNKTREE_CUDA_CHECK(cudaEventRecord(join_, stream_));
+    CHUNKTREE_CUDA_CHECK(cudaStreamWaitEvent(into, join_));
+  }
+
+ private:
+  void destroy() noexcept {  // errors here have nowhere to go
+    if (join_ != nullptr) cudaEventDestroy(join_);
+    if (fork_ != nullptr) cudaEventDestroy(fork_);
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  }
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t fork_ = nullptr;
+  cudaEvent_t join_ = nullptr;
+};
+
+DeviceWork::DeviceWork(int q_heads, int kv_heads, int head_dim) : q_heads_(q_heads), group_(q_heads / kv_heads), head_dim_(head_dim) {}
+
+DeviceWork::~DeviceWork() = default;
+
+DeviceWork::DeviceWork(DeviceWork&&) noexcept = default;
+DeviceWork& DeviceWork::operator=(DeviceWork&&) noexcept = default;
+
+void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
+  if (captured_ && !replayable_) {
+    throw Error(ErrorCode::invalid_argument, "cuda backend: a CUDA graph captured this DevicePlan's launches for the one plan it was "
+                                             "made with; to replay later plans, make it without a plan (DevicePlan(cache, params)) and "
+                                             "update() it before capturing");
+  }
+  if (captured_ && w.queries_per_seq != queries_) {
+    throw Error(ErrorCode::invalid_argument, "cuda backend: a CUDA graph captured this plan's launches with " + std::to_string(queries_) +
+                                                 " query tokens per sequence; a plan with " + std::to_string(w.queries_per_seq) +
+                                                 " needs launches of its own (a new DevicePlan)");
+  }
+  // The tiles: every (item, kv head, block of query rows), longest items first, so that the last
+  // tiles to start are the short ones and the grid ends evenly.
+  wgmma_tiles_.clear();
+  mma_sync_tiles_.clear();
+  for (std::uint32_t i = 0; i < w.items.size(); ++i) {
+    const work::Item& item = w.items[i];
+    const std::uint32_t query_rows = (item.row_end - item.row_begin) * static_cast<std::uint32_t>(w.queries_per_seq * group_);
+    const bool wgmma = kernels::uses_wgmma(query_rows, head_dim_);
+    std::vector<WorkTile>& tiles = wgmma ? wgmma_tiles_ : mma_sync_tiles_;
+    const std::uint32_t tile_rows = wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
+    for (std::uint32_t kv_head = 0; kv_head < static_cast<std::uint32_t>(q_heads_ / group_); ++kv_head) {
+      for (std::uint32_t m = 0; m < query_rows; m += tile_rows) tiles.push_back(WorkTile{i, kv_head, m});
+    }
+  }
+  const auto longest_first = [&](const WorkTile& a, const WorkTile& b) { return w.items[a.item].tokens > w.items[b.item].tokens; };
+  std::stable_sort(wgmma_tiles_.begin(), wgmma_tiles_.end(), longest_first);
+  std::stable_sort(mma_sync_tiles_.begin(), mma_sync_tiles_.end(), longest_first);
+
+  const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(w.queries_per_seq * q_heads_);
+  const Capacity need{wgmma_tiles_.size(), mma_sync_tiles_.size(), w.items.size(),         w.runs.size(),
+                      w.num_rows(),        w.merge_states.size(),  state_heads};
+  const bool asynchronous = upload == Upload::asynchronous;
+  if (asynchronous && staged_copied_ == nullptr) {
+    cudaEvent_t event = nullptr;
+    CHUNKTREE_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    staged_copied_.reset(event);
+  }
+  if (staged_copied_ != nullptr) CHUNKTREE_CUDA_CHECK(cudaEventSynchronize(staged_copied_.get()));  // the last load's copy has left the staging
+  if (!capacity_.holds(need) || (asynchronous && !replayable_)) {
+    if (captured_) {
+      throw Error(ErrorCode::capacity_exhausted, "cuda backend: this plan needs " + describe(need) +
+                                                     "; the workspace that a CUDA graph captured holds " + describe(capacity_) +
+                                                     ". Capture again with a DevicePlan updated to a plan this large first (it keeps "
+                                                     "room for plans up to " + std::to_string(kRoomFactor) + "x its first)");
+    }
+    // Everything new is made before anything old goes, so that a failed allocation changes nothing.
+    const Capacity capacity = asynchronous ? largest(capacity_, with_room(need)) : need;
+    auto layout = std::make_unique<Layout>(capacity, head_dim_);
+    cuda_memory::DeviceAllocation memory(layout->end);
+    cuda_memory::PinnedAllocation pinned(asynchronous ? layout->tables_end : 0);
+    capacity_ = capacity;
+    layout_ = std::move(layout);
+    memory_ = std::move(memory);
+    pinned_ = std::move(pinned);
+    replayable_ = asynchronous;
+  }
+
+  // The tables, staged in the workspace's layout, each section copied as far as it is used (the
+  // unused room of a section is not moved).
+  const Layout& at = *layout_;
+  std::vector<std::byte> pageable;
+  std::byte* staged = nullptr;
+  if (asynchronous) {
+    staged = static_cast<std::byte*>(pinned_.data());
+  } else {
+    pageable.resize(at.tables_end);
+    staged = pageable.data();
+  }
+  const auto stage = [&](std::size_t offset, const void* values, std::size_t bytes) {
+    if (bytes == 0) return;
+    std::memcpy(staged + offset, values, bytes);
+    CHUNKTREE_CUDA_CHECK(cudaMemcpyAsync(static_cast<std::byte*>(memory_.data()) + offset, staged + offset, bytes, cudaMemcpyHostToDevice, stream));
+  };
+  const auto stage_all = [&](std::size_t offset, const auto& values) { stage(offset, values.data(), values.size() * sizeof(values[0])); };
+  const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()), static_cast<std::uint32_t>(mma_sync_tiles_.size()),
+                          w.num_rows()};
+  stage(at.counts, &counts, sizeof(counts));
+  stage_all(at.wgmma_tiles, wgmma_tiles_);
+  stage_all(at.mma_sync_tiles, mma_sync_tiles_);
+  stage_all(at.items, w.items);
+  stage_all(at.row_to_batch, w.row_to_batch);
+  stage_all(at.row_limit, w.row_limit);
+  stage_all(at.merge_begin, w.merge_begin);
+  stage_all(at.merge_states, w.merge_states);
+  stage_all(at.runs, w.runs);
+  if (asynchronous) {
+    CHUNKTREE_CUDA_CHECK(cudaEventRecord(staged_copied_.get(), stream));
+  } else {
+    CHUNKTREE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+
+  queries_ = w.queries_per_seq;
+  rows_ = w.num_rows();
+  num_wgmma_tiles_ = counts.wgmma_tiles;
+  num_mma_sync_tiles_ = counts.mma_sync_tiles;
+  state_heads_ = state_heads;
+  one_state_per_row_ = w.merge_states.size() == w.num_rows();
+}
+
+const LiveCounts* DeviceWork::live_counts() const { return section<const LiveCounts>(layout_->counts); }
+
+void DeviceWork::attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale, const TensorView& out,
+                        const TensorView& lse, cudaStream_t stream) const {
+  // Captured launches of a workspace loaded once are the eager ones: they replay its one plan.
+  const bool captured = capturing(stream);
+  if (captured) captured_ = true;
+  const bool replayable = captured && replayable_;
+  if (!replayable && rows_ == 0) return;
+  PartialArgs args = partial_args(k_base, v_base, q, scale);
+  if (!replayable && one_state_per_row_) {  // every row reads one item: its state is the output
+    args.out = out.data;
+    args.out_lse = static_cast<float*>(lse.data);
+    args.out_dtype = out.dtype;
+    compute_states(args, dtype, false, stream);
+    return;
+  }
+  compute_states(args, dtype, replayable, stream);
+  merge(out, lse, replayable, stream);
+}
+
+PartialStates DeviceWork::states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale) const {
+  if (rows_ > 0) {
+    PartialArgs args = partial_args(k_base, v_base, q, scale);
+    args.state_max = section<float>(layout_->state_max);
+    compute_states(args, dtype, false, nullptr);
+  }
+  CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
+  PartialStates states;
+  states.num_q_heads = q_heads_;
+  states.head_dim = head_dim_;
+  states.o.resize(state_heads_ * static_cast<std::size_t>(head_dim_));
+  states.lse.resize(state_heads_);
+  states.max.resize(state_heads_);
+  if (state_heads_ == 0) return states;
+  cuda_memory::copy_to_host(states.o.data(), section<float>(layout_->state_o), states.o.size() * sizeof(float));
+  cuda_memory::copy_to_host(states.lse.data(), section<float>(layout_->state_lse), states.lse.size() * sizeof(float));
+  cuda_memory::copy_to_host(states.max.data(), section<float>(layout_->state_max), states.max.size() * sizeof(float));
+  return states;
+}
+
+// The kernels' arguments for the loaded work; K and V at the bases plus the runs' offsets.
+PartialArgs DeviceWork::partial_args(std::uintptr_t k_base, std::uintptr_t v_base, const void* q, float scale) const {
+  if (reinterpret_cast<std::uintptr_t>(q) % 16 != 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "cuda backend: q must be 16-byte aligned (the kernels copy rows in 16-byte pieces); pass the start of an allocation");
+  }
+  const Layout& at = *layout_;
+  PartialArgs args{};
+  args.items = section<const work::Item>(at.items);
+  args.runs = section<const work::KvRun>(at.runs);
+  args.row_to_batch = section<const std::uint32_t>(at.row_to_batch);
+  args.row_limit = section<const std::int32_t>(at.row_limit);
+  args.q = q;
+  args.k_base = k_base;
+  args.v_base = v_base;
+  args.state_o = section<float>(at.state_o);
+  args.state_lse = section<float>(at.state_lse);
+  args.q_heads = q_heads_;
+  args.group = group_;
+  args.queries = queries_;
+  args.scale_log2 = scale * 1.4426950408889634f;
+  return args;
+}
+
+// Both kernels' launches: the wgmma tiles on the second stream when tiles of both kinds run. A
+// replayable launch runs each kernel the workspace has room for, persistent, counting its tiles
+// in the workspace.
+void DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const {
+  const bool bf16 = dtype == DType::bf16;
+  const bool wgmma = (replayable ? capacity_.wgmma_tiles > 0 : num_wgmma_tiles_ > 0) && kernels::wgmma_head_dim(head_dim_);
+  const bool mma_sync = replayable ? capacity_.mma_sync_tiles > 0 : num_mma_sync_tiles_ > 0;
+  const bool forked = wgmma && mma_sync;
+  if (forked && side_ == nullptr) side_ = std::make_unique<ForkedStream>();
+  if (wgmma) {
+    args.tiles = section<const WorkTile>(layout_->wgmma_tiles);
+    args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.wgmma_tiles) : num_wgmma_tiles_;
+    args.live_num_tiles = replayable ? &live_counts()->wgmma_tiles : nullptr;
+    kernels::launch_wgmma_states(bf16, head_dim_, args, replayable ? Grid::persistent : Grid::one_per_tile,
+                                 forked ? side_->fork(stream) : stream);
+  }
+  if (mma_sync) {
+    args.tiles = section<const WorkTile>(layout_->mma_sync_tiles);
+    args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.mma_sync_tiles) : num_mma_sync_tiles_;
+    args.live_num_tiles = replayable ? &live_counts()->mma_sync_tiles : nullptr;
+    const Grid grid = replayable || !wgmma ? Grid::persistent : Grid::one_per_tile;
+    kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, stream);
+  }
+  if (forked) side_->join(stream);
+}
+
+// Each row's states merged per query token into out (and lse), in the caller's order.
+void DeviceWork::merge(const TensorView& out, const TensorView& lse, bool replayable, cudaStream_t stream) const {
+  const Layout& at = *layout_;
+  kernels::RowMergeArgs args{};
+  args.merge_begin = section<const std::uint32_t>(at.merge_begin);
+  args.merge_states = section<const std::uint32_t>(at.merge_states);
+  args.row_to_batch = section<const std::uint32_t>(at.row_to_batch);
+  args.state_o = section<const float>(at.state_o);
+  args.state_lse = section<const float>(at.state_lse);
+  args.out = out.data;
+  args.lse = static_cast<float*>(lse.data);
+  args.q_heads = q_heads_;
+  args.queries = queries_;
+  args.rows = replayable ? static_cast<std::uint32_t>(capacity_.rows) : rows_;
+  args.live_rows = replayable ? &live_counts()->rows : nullptr;
+  kernels::launch_merge_rows(args, head_dim_, out.dtype, replayable ? Grid::persistent : Grid::one_per_tile, stream);
+}
+
+}  // namespace chunktree::cuda_work

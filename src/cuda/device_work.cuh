@@ -1,0 +1,117 @@
+// A work::Work on the device, and the launches that run it: tiles for the two partial-state
+// kernels (wgmma tiles of 128 query rows for wide items, mma.sync tiles of 64 for the rest), the
+// tables they read, scratch for their states, and each row's merge (src/cuda/merge_rows.cu).
+//
+// Everything lives in one workspace: a fixed layout of sections sized by a Capacity, staged in one
+// host buffer and copied section by section on one stream. A later work (the next decode step's
+// plan) loads asynchronously into the same workspace while it fits, so that launches a CUDA graph
+// captured keep their addresses: such a launch reads its tile and row counts from the workspace
+// and has a persistent grid, so it runs whatever work was loaded before the replay. A workspace
+// loaded once (one_shot) is captured with its eager launches, which replay that one work.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "chunktree/attention.hpp"
+#include "chunktree/types.hpp"
+#include "cuda/memory.hpp"
+#include "cuda/partial_states.cuh"
+#include "work/work.hpp"
+
+namespace chunktree::cuda_work {
+
+// How many of each table a workspace holds (elements; state_heads: states · queries · q heads).
+struct Capacity {
+  std::size_t wgmma_tiles = 0;
+  std::size_t mma_sync_tiles = 0;
+  std::size_t items = 0;
+  std::size_t runs = 0;
+  std::size_t rows = 0;
+  std::size_t merge_states = 0;
+  std::size_t state_heads = 0;
+
+  bool holds(const Capacity& need) const;
+};
+
+// The counts a captured launch reads: the work loaded last.
+struct LiveCounts {
+  std::uint32_t wgmma_tiles;
+  std::uint32_t mma_sync_tiles;
+  std::uint32_t rows;
+};
+
+// How a load reaches the device.
+enum class Upload {
+  // Sized exactly; staged in pageable memory and waited for: the work is on the device when
+  // load() returns, for any stream (one plan, used once or a few times).
+  one_shot,
+  // Sized with room to grow; staged in pinned memory and enqueued on the stream: ordered after
+  // what ran before on it, before what runs next (a plan per decode step).
+  asynchronous,
+};
+
+class ForkedStream;
+
+struct DestroyEvent {
+  void operator()(cudaEvent_t event) const noexcept;
+};
+
+class DeviceWork {
+ public:
+  DeviceWork(int q_heads, int kv_heads, int head_dim);
+  ~DeviceWork();
+  DeviceWork(DeviceWork&&) noexcept;
+  DeviceWork& operator=(DeviceWork&&) noexcept;
+
+  // Makes w the work that later launches run. If w does not fit the workspace, a new one is
+  // allocated, unless a graph captured launches of this one: then it throws capacity_exhausted and
+  // nothing changes. A captured graph also fixes the query tokens per row.
+  void load(const work::Work& w, Upload upload, cudaStream_t stream);
+
+  // Attention of every row into out (and lse) in the caller's order: the states, then their merge.
+  // Enqueued on `stream`; under graph capture, launches that replay whatever work is loaded.
+  void attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale, const TensorView& out,
+              const TensorView& lse, cudaStream_t stream) const;
+
+  // Every state of every item with its running max, copied to the host (for tests). Synchronous.
+  PartialStates states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale) const;
+
+ private:
+  struct Layout;
+  kernels::PartialArgs partial_args(std::uintptr_t k_base, std::uintptr_t v_base, const void* q, float scale) const;
+  void compute_states(kernels::PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const;
+  void merge(const TensorView& out, const TensorView& lse, bool replayable, cudaStream_t stream) const;
+  const LiveCounts* live_counts() const;
+  template <typename T>
+  T* section(std::size_t offset) const {
+    return reinterpret_cast<T*>(static_cast<std::byte*>(memory_.data()) + offset);
+  }
+
+  int q_heads_;
+  int group_;
+  int head_dim_;
+  // The work loaded last.
+  int queries_ = 1;
+  std::uint32_t rows_ = 0;
+  std::uint32_t num_wgmma_tiles_ = 0;
+  std::uint32_t num_mma_sync_tiles_ = 0;
+  std::size_t state_heads_ = 0;
+  bool one_state_per_row_ = false;
+  // The workspace.
+  Capacity capacity_;
+  std::unique_ptr<Layout> layout_;
+  cuda_memory::DeviceAllocation memory_;
+  cuda_memory::PinnedAllocation pinned_;  // asynchronous loads' staging
+  std::unique_ptr<CUevent_st, DestroyEvent> staged_copied_;  // the last asynchronous copy out of pinned_
+  std::vector<kernels::WorkTile> wgmma_tiles_, mma_sync_tiles_;  // host scratch of load()
+  bool replayable_ = false;                          // loaded asynchronously, with room: captured launches replay any later load
+  mutable bool captured_ = false;                    // a graph captured launches of this workspace
+  mutable std::unique_ptr<ForkedStream> side_;       // the wgmma tiles' stream beside the caller's
+};
+
+}  // namespace chunktree::cuda_work
