@@ -267,7 +267,7 @@ Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, co
     row.cold_l2 = false;
   }
   finish_row(row, preset, c, impl, std::move(us), info);
-  row.note = "split " + std::to_string(plan_options.max_item_tokens) + ", " + std::to_string(plan.items.size()) + " items (" +
+  row.note = "split " + std::to_string(plan.max_item_tokens) + ", " + std::to_string(plan.items.size()) + " items (" +
              std::to_string(plan.num_shared_items) + " shared)";
   return row;
 }
