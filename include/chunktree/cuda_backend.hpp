@@ -28,14 +28,17 @@ class DevicePlan {
   DevicePlan& operator=(const DevicePlan&) = delete;
 
   // Makes `plan` (a current plan of the same cache: its tree may have grown, sequences forked or
-  // finished since the last) the one attend() runs. No allocation while it fits the workspace
-  // (the first update leaves room for plans up to 4x its size) and no synchronisation: the plan
-  // is written into pinned memory and uploaded with one copy on `stream` (a cudaStream_t; run
-  // attend() on the same stream). CUDA graphs: attend() calls captured on a stream replay
-  // whatever plan the last update() gave, with the buffers (q, out, lse) they were captured with,
-  // which must hold the largest batch replayed (a batch of B uses their first B rows). A plan that
-  // would not fit the captured workspace, or has other query tokens per sequence than the capture,
-  // is refused (capacity_exhausted, invalid_argument) and nothing changes.
+  // finished since the last) the one attend() runs. No allocation while it fits the workspace (the
+  // first update leaves room for plans up to 4x its size): the plan is written into pinned memory
+  // and copied, a section per table, on `stream` (a cudaStream_t; run attend() on the same stream);
+  // the host waits only for the previous update's copies to have left the pinned staging. Call it
+  // outside any stream capture. CUDA graphs: attend() calls captured on a stream replay whatever
+  // plan the last update() gave, with the q, out and lse they were captured with. An updated
+  // DevicePlan takes q, out and lse with more rows than the plan's query tokens (the first are
+  // used), so capture with buffers of the largest batch. A plan that would not fit the captured
+  // workspace or its buffers, or has other query tokens per sequence than the capture, is refused
+  // (capacity_exhausted, invalid_argument) and nothing changes; capture again with a new
+  // DevicePlan. The DevicePlan must outlive every graph that captured it.
   void update(const PrefixCache& cache, const Plan& plan, void* stream = nullptr);
 
   const AttentionParams& params() const;

@@ -428,12 +428,14 @@ def _current_stream(stream: Optional[int]) -> int:
 class CacheAttention:
     """Attention over a PrefixCache for a decode loop: plan() once per step (after the step's
     appends), run() in every layer. On the GPU one device workspace serves every step: plan()
-    uploads the step's work with one asynchronous copy on the stream (no allocation while it fits:
-    the first plan leaves room for plans up to 4x its size), and run() is capturable: run() calls
+    uploads the step's work with asynchronous copies on the stream (no allocation while it fits: the
+    first plan leaves room for plans up to 4x its size), and run() is capturable: run() calls
     captured in a CUDA graph (torch.cuda.graph) replay whatever plan() gave last, with the q, out
-    and lse the capture was given. Size those for the largest batch and capture with their first
-    rows: a batch of B reads and writes their first B rows. A plan that the captured workspace
-    cannot hold raises CapacityError and changes nothing: plan() it, then capture again.
+    and lse the capture was given. run() takes q, out and lse with more rows than the plan's batch
+    (a batch of B uses their first B rows), so capture with buffers of the largest batch. Call plan()
+    outside the capture. A plan that the captured workspace or buffers cannot hold raises
+    CapacityError and changes nothing: to go on with it, make a new CacheAttention and capture again.
+    num_q_heads defaults to the cache's kv heads.
 
         attention = chunktree.CacheAttention(cache, num_q_heads=32)
         for step in steps:

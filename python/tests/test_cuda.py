@@ -125,7 +125,7 @@ def test_cache_attention_graph_replays_every_later_plan():
     attention.plan(seqs)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        attention.run(q[:len(seqs)], out=out[:len(seqs)], lse=lse[:len(seqs)])
+        attention.run(q, out=out, lse=lse)  # buffers of the largest batch: a batch of B uses their first B rows
     for step in range(200):
         if step % 17 == 3 and len(seqs) + 2 <= max_batch:
             seqs += cache.fork(seqs[int(rng.integers(len(seqs)))], 2)
@@ -200,6 +200,9 @@ def test_cache_attention_refuses_a_plan_its_captured_graph_cannot_hold():
     seqs += [cache.add([5, s, 6]).seq for s in range(1200)]  # more rows than the workspace keeps room for (1024)
     with pytest.raises(chunktree.CapacityError, match="Capture again"):
         attention.plan(seqs)
+    with pytest.raises(ValueError, match="outside the stream capture"):
+        with torch.cuda.graph(torch.cuda.CUDAGraph()):
+            attention.plan(seqs[:2])
     attention.plan(seqs[:2])  # still serves plans that fit
     graph.replay()
     torch.cuda.synchronize()

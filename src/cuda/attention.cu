@@ -188,9 +188,15 @@ const AttentionParams& DevicePlan::params() const { return impl_->params; }
 
 namespace {
 
+struct CallShape {
+  PoolView pool;            // the layer's
+  std::int64_t q_tokens;    // the rows of q (and of out and lse): the plan's query tokens, or more
+};
+
 // Checks a cache call's cache, plan, layer and q (before its outputs: q is what callers get wrong
-// first); returns the layer's pools.
-PoolView check_call(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
+// first). An updated DevicePlan runs in the buffers of its largest batch: its q (and out, lse) may
+// hold more rows than the plan's query tokens; the first are used.
+CallShape check_call(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
   const DevicePlan::Impl& p = device_plan.impl();
   const CacheConfig& config = cache.config();
   if (config.device != Device::cuda) fail(ErrorCode::invalid_argument, "the cache lives on the CPU; use the CPU backend");
@@ -202,9 +208,10 @@ PoolView check_call(const PrefixCache& cache, const DevicePlan& device_plan, int
     fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");
   }
   const PoolView pool = cache.pool(layer);  // checks the layer
-  expect_tensor(q, "q", {config.dtype}, Device::cuda, {p.query_tokens, p.params.num_q_heads, config.head_dim});
-  if (p.query_tokens > 0) cuda_memory::expect_device_pointer(q.data, "q");
-  return pool;
+  const std::int64_t rows = p.work.replayable() && !q.shape.empty() ? std::max(q.shape[0], p.query_tokens) : p.query_tokens;
+  expect_tensor(q, "q", {config.dtype}, Device::cuda, {rows, p.params.num_q_heads, config.head_dim});
+  if (rows > 0) cuda_memory::expect_device_pointer(q.data, "q");
+  return CallShape{pool, rows};
 }
 
 }  // namespace
@@ -224,15 +231,15 @@ void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, 
   const PrefixCache::ReadGuard reading(cache, "cuda::attend");
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   const DevicePlan::Impl& p = device_plan.impl();
-  const PoolView pool = check_call(cache, device_plan, layer, q);
-  expect_outputs(out, lse, p.query_tokens, p.params.num_q_heads, cache.config().head_dim);
+  const auto [pool, rows] = check_call(cache, device_plan, layer, q);
+  expect_outputs(out, lse, rows, p.params.num_q_heads, cache.config().head_dim);
   p.work.attend(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), pool.dtype, q.data, p.params.scale, out,
-                lse, stream);
+                lse, rows, stream);
 }
 
 PartialStates partial_states(const PrefixCache& cache, const DevicePlan& device_plan, int layer, const ConstTensorView& q) {
   const PrefixCache::ReadGuard reading(cache, "cuda::partial_states");
-  const PoolView pool = check_call(cache, device_plan, layer, q);
+  const PoolView pool = check_call(cache, device_plan, layer, q).pool;
   const DevicePlan::Impl& p = device_plan.impl();
   return p.work.states(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), pool.dtype, q.data, p.params.scale);
 }
@@ -286,7 +293,7 @@ void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const Tenso
   expect_outputs(out, lse, tokens, p.shape.q_heads, p.shape.head_dim);
   if (tokens == 0) return;
   cuda_memory::expect_device_pointer(q.data, "q");
-  p.work.attend(0, 0, p.shape.dtype, q.data, p.scale, out, lse, stream);
+  p.work.attend(0, 0, p.shape.dtype, q.data, p.scale, out, lse, tokens, stream);
 }
 
 }  // namespace cuda

@@ -128,16 +128,30 @@ class ForkedStream {
 
 DeviceWork::DeviceWork(int q_heads, int kv_heads, int head_dim) : q_heads_(q_heads), group_(q_heads / kv_heads), head_dim_(head_dim) {}
 
-DeviceWork::~DeviceWork() = default;
+DeviceWork::~DeviceWork() {
+  if (staged_copied_ != nullptr) cudaEventSynchronize(staged_copied_.get());  // the staging is freed next; errors have nowhere to go
+}
 
 DeviceWork::DeviceWork(DeviceWork&&) noexcept = default;
 DeviceWork& DeviceWork::operator=(DeviceWork&&) noexcept = default;
 
 void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
+  if (capturing(stream)) {
+    throw Error(ErrorCode::invalid_argument, "cuda backend: update() the plan outside the stream capture; the captured launches read "
+                                             "whatever plan the last update() before a replay loaded");
+  }
   if (captured_ && !replayable_) {
     throw Error(ErrorCode::invalid_argument, "cuda backend: a CUDA graph captured this DevicePlan's launches for the one plan it was "
                                              "made with; to replay later plans, make it without a plan (DevicePlan(cache, params)) and "
                                              "update() it before capturing");
+  }
+  const std::int64_t query_tokens = static_cast<std::int64_t>(w.num_rows()) * w.queries_per_seq;
+  if (captured_ && replayable_ && query_tokens > captured_tokens_) {
+    throw Error(ErrorCode::capacity_exhausted, "cuda backend: this plan has " + std::to_string(query_tokens) +
+                                                   " query tokens; the q, out and lse that a CUDA graph captured hold " +
+                                                   std::to_string(captured_tokens_) +
+                                                   ". Capture again with buffers of the largest batch (a new DevicePlan; Python: a new "
+                                                   "CacheAttention)");
   }
   if (captured_ && w.queries_per_seq != queries_) {
     throw Error(ErrorCode::invalid_argument, "cuda backend: a CUDA graph captured this plan's launches with " + std::to_string(queries_) +
@@ -176,8 +190,9 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     if (captured_) {
       throw Error(ErrorCode::capacity_exhausted, "cuda backend: this plan needs " + describe(need) +
                                                      "; the workspace that a CUDA graph captured holds " + describe(capacity_) +
-                                                     ". Capture again with a DevicePlan updated to a plan this large first (it keeps "
-                                                     "room for plans up to " + std::to_string(kRoomFactor) + "x its first)");
+                                                     ". Capture again with a new DevicePlan (Python: a new CacheAttention) updated to "
+                                                     "a plan this large first (it keeps room for plans up to " +
+                                                     std::to_string(kRoomFactor) + "x its first)");
     }
     // Everything new is made before anything old goes, so that a failed allocation changes nothing.
     const Capacity capacity = asynchronous ? largest(capacity_, with_room(need)) : need;
@@ -236,22 +251,25 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
 const LiveCounts* DeviceWork::live_counts() const { return section<const LiveCounts>(layout_->counts); }
 
 void DeviceWork::attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale, const TensorView& out,
-                        const TensorView& lse, cudaStream_t stream) const {
+                        const TensorView& lse, std::int64_t buffer_tokens, cudaStream_t stream) const {
   // Captured launches of a workspace loaded once are the eager ones: they replay its one plan.
   const bool captured = capturing(stream);
-  if (captured) captured_ = true;
   const bool replayable = captured && replayable_;
-  if (!replayable && rows_ == 0) return;
-  PartialArgs args = partial_args(k_base, v_base, q, scale);
-  if (!replayable && one_state_per_row_) {  // every row reads one item: its state is the output
-    args.out = out.data;
-    args.out_lse = static_cast<float*>(lse.data);
-    args.out_dtype = out.dtype;
-    compute_states(args, dtype, false, stream);
-    return;
+  if (replayable || rows_ > 0) {
+    PartialArgs args = partial_args(k_base, v_base, q, scale);
+    if (!replayable && one_state_per_row_) {  // every row reads one item: its state is the output
+      args.out = out.data;
+      args.out_lse = static_cast<float*>(lse.data);
+      args.out_dtype = out.dtype;
+      compute_states(args, dtype, false, stream);
+    } else {
+      compute_states(args, dtype, replayable, stream);
+      merge(out, lse, replayable, stream);
+    }
   }
-  compute_states(args, dtype, replayable, stream);
-  merge(out, lse, replayable, stream);
+  if (!captured) return;
+  if (replayable) captured_tokens_ = captured_ ? std::min(captured_tokens_, buffer_tokens) : buffer_tokens;
+  captured_ = true;  // only once the launches are in the graph: a refused call changes nothing
 }
 
 PartialStates DeviceWork::states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale) const {

@@ -75,8 +75,13 @@ class DeviceWork {
 
   // Attention of every row into out (and lse) in the caller's order: the states, then their merge.
   // Enqueued on `stream`; under graph capture, launches that replay whatever work is loaded.
+  // buffer_tokens: the query tokens q, out and lse hold (at least the work's); a replayable capture
+  // remembers it, and later loads of more are refused (the replays would run past the buffers).
   void attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale, const TensorView& out,
-              const TensorView& lse, cudaStream_t stream) const;
+              const TensorView& lse, std::int64_t buffer_tokens, cudaStream_t stream) const;
+
+  // Whether captured launches replay later loads (the last load was asynchronous).
+  bool replayable() const { return replayable_; }
 
   // Every state of every item with its running max, copied to the host (for tests). Synchronous.
   PartialStates states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale) const;
@@ -111,6 +116,7 @@ class DeviceWork {
   std::vector<kernels::WorkTile> wgmma_tiles_, mma_sync_tiles_;  // host scratch of load()
   bool replayable_ = false;                          // loaded asynchronously, with room: captured launches replay any later load
   mutable bool captured_ = false;                    // a graph captured launches of this workspace
+  mutable std::int64_t captured_tokens_ = 0;         // the query tokens the captured buffers hold (replayable captures)
   mutable std::unique_ptr<ForkedStream> side_;       // the wgmma tiles' stream beside the caller's
 };
 

@@ -111,35 +111,46 @@ __device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token
   if (lane == 0 && args.lse != nullptr) args.lse[out_head] = nan ? NAN : (empty ? -INFINITY : top + logf(weight_sum));
 }
 
-// Block (x, y) merges q heads 4y..4y+3 of (row, query token) units x, x + gridDim.x, ...
-template <typename Out, int D>
+// Block (x, y) merges q heads 4y..4y+3 of (row, query token) unit x; persistent, of units x,
+// x + gridDim.x, ... up to the live count. The grid of one block per unit has no loop: the loop
+// around the merge cost 0.6–1 µs per call on short calls (docs/KERNEL_NOTES.md, 18c).
+template <typename Out, int D, bool kPersistent>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const RowMergeArgs args) {
   const int head = static_cast<int>(blockIdx.y) * kWarpsPerBlock + static_cast<int>(threadIdx.x / 32);
   if (head >= args.q_heads) return;
   const auto queries = static_cast<std::uint32_t>(args.queries);
-  const std::uint32_t rows = args.live_rows == nullptr ? args.rows : min(*args.live_rows, args.rows);
-  for (std::uint32_t unit = blockIdx.x; unit < rows * queries; unit += gridDim.x) {
-    merge_row<Out, D>(args, unit / queries, static_cast<int>(unit % queries), head);
+  if constexpr (!kPersistent) {
+    merge_row<Out, D>(args, blockIdx.x / queries, static_cast<int>(blockIdx.x % queries), head);
+  } else {
+    const std::uint32_t rows = args.live_rows == nullptr ? args.rows : min(*args.live_rows, args.rows);
+    for (std::uint32_t unit = blockIdx.x; unit < rows * queries; unit += gridDim.x) {
+      merge_row<Out, D>(args, unit / queries, static_cast<int>(unit % queries), head);
+    }
   }
+}
+
+template <typename Out, int D>
+void launch_with_dim(const RowMergeArgs& args, Grid grid_kind, cudaStream_t stream) {
+  std::uint32_t units = args.rows * static_cast<std::uint32_t>(args.queries);
+  const auto head_blocks = static_cast<std::uint32_t>((args.q_heads + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  if (units == 0) return;
+  if (grid_kind == Grid::one_per_tile) {
+    merge_rows_kernel<Out, D, false><<<dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream>>>(args);
+  } else {  // one wave: as many blocks of four warps as the SMs hold at once (16 each)
+    units = std::min(units, std::max(1u, 16u * static_cast<std::uint32_t>(multiprocessor_count()) / head_blocks));
+    merge_rows_kernel<Out, D, true><<<dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream>>>(args);
+  }
+  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename Out>
 void launch(const RowMergeArgs& args, int head_dim, Grid grid_kind, cudaStream_t stream) {
-  std::uint32_t units = args.rows * static_cast<std::uint32_t>(args.queries);
-  const auto head_blocks = static_cast<std::uint32_t>((args.q_heads + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  // Persistent: one wave, as many blocks of four warps as the SMs hold at once (16 each).
-  if (grid_kind == Grid::persistent) {
-    units = std::min(units, std::max(1u, 16u * static_cast<std::uint32_t>(multiprocessor_count()) / head_blocks));
-  }
-  if (units == 0) return;
-  const dim3 grid(units, head_blocks);
   switch (head_dim) {
-    case 64: merge_rows_kernel<Out, 64><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(args); break;
-    case 128: merge_rows_kernel<Out, 128><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(args); break;
-    case 256: merge_rows_kernel<Out, 256><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(args); break;
-    default: throw Error(ErrorCode::unsupported, "cuda backend: head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
+    case 64: return launch_with_dim<Out, 64>(args, grid_kind, stream);
+    case 128: return launch_with_dim<Out, 128>(args, grid_kind, stream);
+    case 256: return launch_with_dim<Out, 256>(args, grid_kind, stream);
   }
-  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  throw Error(ErrorCode::unsupported, "cuda backend: head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
 }
 
 }  // namespace

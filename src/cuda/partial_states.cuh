@@ -68,9 +68,10 @@ constexpr bool wgmma_head_dim(int head_dim) { return head_dim == 64 || head_dim 
 // Whether an item with this many query rows per kv head runs on wgmma tiles.
 constexpr bool uses_wgmma(std::int64_t query_rows, int head_dim) { return query_rows > kMmaSyncMaxRows && wgmma_head_dim(head_dim); }
 
-// Grids (cuda/launch_setup.cuh): the mma.sync kernel runs one CTA per tile beside the wgmma kernel
-// (a persistent grid would hold the SMs the wgmma CTAs need) and persistent when it runs alone
-// (docs/KERNEL_NOTES.md, experiments 12d and 13).
+// Grids (cuda/launch_setup.cuh): eagerly, the mma.sync kernel runs one CTA per tile beside the wgmma
+// kernel (a persistent grid would hold the SMs the wgmma CTAs need) and persistent when it runs alone
+// (docs/KERNEL_NOTES.md, experiments 12d and 13); launches a graph replays for later plans run both
+// kernels persistent (experiment 18).
 // Launchers, one per kernel (dtype and head dim chosen at run time).
 void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
 void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);

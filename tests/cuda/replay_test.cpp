@@ -83,14 +83,15 @@ std::vector<Token> tokens_of(tools::Random& random, std::int64_t count) {
 
 // 200 decode steps of two prompt groups: every sequence appends a token each step; some fork,
 // finish, or arrive on a prompt already cached; plans alternate whole and split items and shared
-// thresholds. Each step: update, replay, then the same plan eagerly on a new DevicePlan.
-void replay_decode_steps(const Shape& shape, std::uint64_t seed) {
-  SCOPED_TRACE(::testing::Message() << shape);
+// thresholds. Each step: update, replay, then the same plan eagerly on a new DevicePlan. The graph
+// is captured with buffers of the largest batch.
+void replay_decode_steps(const Shape& shape, std::int64_t prompt_tokens, std::uint64_t seed) {
+  SCOPED_TRACE(::testing::Message() << shape << ", prompt " << prompt_tokens);
   tools::Random random(seed);
   CacheConfig config = testing::cache_config(shape, Device::cuda, 8192);
   config.num_layers = kLayers;
   testing::Workload w(config);
-  const std::vector<Token> prompt_a = tokens_of(random, 300);
+  const std::vector<Token> prompt_a = tokens_of(random, prompt_tokens);
   const std::vector<Token> prompt_b = tokens_of(random, 130);
   w.add(prompt_a);
   w.fork(0, 9);
@@ -110,7 +111,7 @@ void replay_decode_steps(const Shape& shape, std::uint64_t seed) {
   live.update(w.cache, make_plan(w.cache, w.seqs), stream);
   cudaGraph_t graph = nullptr;
   ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
-  attend_every_layer(w.cache, live, replayed, static_cast<std::int64_t>(w.seqs.size()), stream);
+  attend_every_layer(w.cache, live, replayed, max_batch, stream);
   ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
   cudaGraphExec_t exec = nullptr;
   ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
@@ -122,7 +123,7 @@ void replay_decode_steps(const Shape& shape, std::uint64_t seed) {
     if (step % 17 == 5 && batch_size + 2 <= max_batch) w.fork(static_cast<std::size_t>(random.integer(0, batch_size - 1)), 2);
     if (step % 13 == 7 && batch_size > 4) w.remove(static_cast<std::size_t>(random.integer(0, batch_size - 1)));
     if (step % 29 == 11 && static_cast<std::int64_t>(w.seqs.size()) < max_batch) {
-      std::vector<Token> arrival(prompt_a.begin(), prompt_a.begin() + random.integer(1, 300));
+      std::vector<Token> arrival(prompt_a.begin(), prompt_a.begin() + random.integer(1, prompt_tokens));
       w.add(arrival);
     }
     PlanOptions options;
@@ -160,8 +161,11 @@ void replay_decode_steps(const Shape& shape, std::uint64_t seed) {
 
 TEST(CudaReplay, CapturedAttendFollowsEveryLaterPlanBitwise) {
   REQUIRE_HOPPER();
-  replay_decode_steps(Shape{32, 8, 128, 64, DType::bf16}, 71);  // shared items wide enough for wgmma tiles
-  replay_decode_steps(Shape{4, 2, 64, 16, DType::f16}, 72);     // mma.sync tiles only, short chunks
+  replay_decode_steps(Shape{32, 8, 128, 64, DType::bf16}, 300, 71);  // shared items wide enough for wgmma tiles
+  replay_decode_steps(Shape{4, 2, 64, 16, DType::f16}, 300, 72);     // mma.sync tiles only, short chunks
+  // Split steps cut 2000 shared tokens into 16 items: 256 wgmma tiles, two per CTA of the
+  // persistent grid, so that its stage phases carry over from tile to tile.
+  replay_decode_steps(Shape{64, 8, 128, 64, DType::bf16}, 2000, 74);
 }
 
 // What a captured workspace cannot follow is refused, and the DevicePlan keeps its last plan.
@@ -188,6 +192,16 @@ TEST(CudaReplay, PlansTheCaptureCannotFollowAreRefused) {
   cuda::attend(w.cache, live, 0, q_view, out_view, {}, stream);
   ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
 
+  w.add(tokens_of(random, 5));  // a third sequence: more rows than the captured buffers hold
+  try {
+    live.update(w.cache, make_plan(w.cache, w.seqs), stream);
+    ADD_FAILURE() << "expected capacity_exhausted";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::capacity_exhausted);
+    EXPECT_NE(std::string(error.what()).find("buffers"), std::string::npos) << error.what();
+  }
+  w.remove(w.seqs.size() - 1);
+  EXPECT_THROW(cuda::attend(w.cache, live, 0, q_view, out_view, {}, stream), Error) << "the cache changed: the plan is stale";
   for (int s = 0; s < 1200; ++s) w.add(tokens_of(random, 3));  // more rows than the workspace keeps room for (1024)
   try {
     live.update(w.cache, make_plan(w.cache, w.seqs), stream);
