@@ -16,6 +16,7 @@
 
 #include "chunktree/cuda_backend.hpp"
 #include "cuda/check.cuh"
+#include "cuda/cost_model.hpp"
 #include "cuda/device_work.cuh"
 #include "cuda/launch_setup.cuh"
 #include "cuda/memory.hpp"
@@ -27,84 +28,7 @@ namespace {
 using cuda_work::DeviceWork;
 using cuda_work::Upload;
 
-using kernels::kMmaSyncTileRows;
-using kernels::kWgmmaTileRows;
-
 [[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, "cuda backend: " + message); }
-
-// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10 and 12): a
-// tile spends `start` on its Q and its state, then `step` per 64 KV positions at head dim 128
-// (proportional to the head dim); an mma.sync tile takes one of two slots of an SM, a wgmma tile
-// the whole SM; the run takes the longer of the work spread over all slots and the longest tile,
-// plus a tail; every state is written once and read once by the merge at HBM speed. The wgmma
-// tile is compute-bound (fitted on an H100: its tensor rate is the H200's); the mma.sync tile
-// streams K and V at the HBM rate shared by two slots per SM (H200: 4.47 TB/s / 264 slots moves a
-// 32 KiB step in 1.9 µs). The tail is half a tile for wgmma tiles, and small for mma.sync tiles,
-// which speed up when they run alone at the end.
-struct TileCost {
-  double step;
-  double start;
-  double tail;
-  double slots;  // of the two per SM
-};
-constexpr TileCost kWgmmaCost{2.0, 2.0, 0.5, 2.0};
-constexpr TileCost kMmaSyncCost{1.9, 3.0, 0.1, 1.0};
-constexpr double kStateBytesPerMicro = 3.0e6;
-
-// One tile's time: its start, then its steps of 64 positions.
-double tile_micros(const TileCost& cost, std::int64_t tokens, int head_dim) {
-  return cost.start + static_cast<double>((tokens + 63) / 64) * cost.step * head_dim / 128.0;
-}
-
-struct SplitShape {
-  int q_heads;
-  int kv_heads;
-  int head_dim;
-  int queries;
-  std::int64_t min_split;  // items are cut at multiples of this (a chunk), or not at all
-};
-
-double estimated_micros(std::span<const SpanSize> items, std::int64_t split, const SplitShape& shape, std::int64_t slots) {
-  const std::int64_t group = shape.q_heads / shape.kv_heads;
-  double total = 0.0;
-  double longest_tile = 0.0;
-  double tail = 0.0;
-  double state_bytes = 0.0;
-  for (const SpanSize& item : items) {
-    const std::int64_t query_rows = item.rows * shape.queries * group;
-    const bool wgmma = kernels::uses_wgmma(query_rows, shape.head_dim);
-    const TileCost& cost = wgmma ? kWgmmaCost : kMmaSyncCost;
-    const std::int64_t tile_rows = wgmma ? kWgmmaTileRows : kMmaSyncTileRows;
-    const std::int64_t parts = split == 0 ? 1 : (item.tokens + split - 1) / split;
-    const std::int64_t part_tokens = (item.tokens + parts - 1) / parts;
-    const double tile = tile_micros(cost, part_tokens, shape.head_dim);
-    const std::int64_t tiles = (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads * parts;
-    total += static_cast<double>(tiles) * tile * cost.slots;
-    longest_tile = std::max(longest_tile, tile);
-    tail = std::max(tail, cost.tail * tile);
-    state_bytes += 2.0 * static_cast<double>(item.rows * parts * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
-  }
-  return std::max(total / static_cast<double>(slots), longest_tile) + tail + state_bytes / kStateBytesPerMicro;
-}
-
-// Whole items (0) or the cheapest power of two from 64 tokens (one stage of the mma.sync tile; at
-// least min_split) below the longest item.
-std::int64_t cheapest_split(std::span<const SpanSize> items, const SplitShape& shape) {
-  const std::int64_t slots = 2 * static_cast<std::int64_t>(kernels::multiprocessor_count());  // two mma.sync tiles or one wgmma tile per SM
-  std::int64_t longest = 0;
-  for (const SpanSize& item : items) longest = std::max(longest, item.tokens);
-  std::int64_t best_split = 0;
-  double best = estimated_micros(items, 0, shape, slots);
-  for (std::int64_t split = 64; split < longest; split *= 2) {
-    const std::int64_t candidate = std::max(split, shape.min_split);
-    const double micros = estimated_micros(items, candidate, shape, slots);
-    if (micros < best) {
-      best = micros;
-      best_split = candidate;
-    }
-  }
-  return best_split;
-}
 
 int resolved_q_heads(const AttentionParams& params, int kv_heads) {
   const int q_heads = params.num_q_heads == 0 ? kv_heads : params.num_q_heads;
@@ -219,9 +143,11 @@ CallShape check_call(const PrefixCache& cache, const DevicePlan& device_plan, in
 PlanOptions plan_options(const PrefixCache& cache, const AttentionParams& params, PlanOptions options) {
   const CacheConfig& config = cache.config();
   options.max_item_tokens = 0;
-  const SplitShape shape{resolved_q_heads(params, config.num_kv_heads), config.num_kv_heads, config.head_dim, options.queries_per_seq,
+  const cost_model::SplitShape shape{resolved_q_heads(params, config.num_kv_heads), config.num_kv_heads, config.head_dim, options.queries_per_seq,
                          config.chunk_size};
-  options.choose_max_item_tokens = [shape](std::span<const SpanSize> spans) { return cheapest_split(spans, shape); };
+  options.choose_max_item_tokens = [shape](std::span<const SpanSize> spans) {
+    return cost_model::cheapest_split(spans, shape, kernels::multiprocessor_count());
+  };
   return options;
 }
 
@@ -275,7 +201,8 @@ LevelsPlan::LevelsPlan(const Levels& levels, const ConstTensorView& q, const Att
   }
   std::vector<SpanSize> sizes;
   for (const work::Item& item : work::from_levels(levels, shape, 0).items) sizes.push_back(SpanSize{item.row_end - item.row_begin, item.tokens});
-  const std::int64_t split = cheapest_split(sizes, SplitShape{shape.q_heads, shape.kv_heads, shape.head_dim, levels.queries_per_seq, 0});
+  const std::int64_t split = cost_model::cheapest_split(
+      sizes, cost_model::SplitShape{shape.q_heads, shape.kv_heads, shape.head_dim, levels.queries_per_seq, 0}, kernels::multiprocessor_count());
   impl_ = std::make_unique<Impl>(Impl{shape, levels.queries_per_seq, resolved_scale(params, shape.head_dim),
                                       DeviceWork(shape.q_heads, shape.kv_heads, shape.head_dim)});
   impl_->work.load(work::from_levels(levels, shape, split), Upload::one_shot, nullptr);

@@ -15,6 +15,7 @@
 
 #include "chunktree/numeric.hpp"
 #include "cuda/launch_setup.cuh"
+#include "cuda/tile_shapes.hpp"
 #include "work/work.hpp"
 
 #include <cute/arch/copy_sm80.hpp>
@@ -57,16 +58,6 @@ struct PartialArgs {
 __device__ inline std::uint32_t tile_count(const PartialArgs& args) {
   return args.live_num_tiles == nullptr ? args.num_tiles : min(*args.live_num_tiles, args.num_tiles);
 }
-
-// The wgmma kernel takes the tiles of items with more query rows than this (per kv head) and a
-// head dim it is built for; the mma.sync kernel takes the rest.
-constexpr int kMmaSyncMaxRows = 64;
-// Query rows per tile of each kernel (the mma.sync tile holds the widest item it takes).
-constexpr int kMmaSyncTileRows = kMmaSyncMaxRows;
-constexpr int kWgmmaTileRows = 128;
-constexpr bool wgmma_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
-// Whether an item with this many query rows per kv head runs on wgmma tiles.
-constexpr bool uses_wgmma(std::int64_t query_rows, int head_dim) { return query_rows > kMmaSyncMaxRows && wgmma_head_dim(head_dim); }
 
 // Grids (cuda/launch_setup.cuh): eagerly, the mma.sync kernel runs one CTA per tile beside the wgmma
 // kernel (a persistent grid would hold the SMs the wgmma CTAs need) and persistent when it runs alone

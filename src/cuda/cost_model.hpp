@@ -1,0 +1,29 @@
+// The CUDA backend's cost model: how long the two partial-state kernels take on a plan's spans,
+// and the item split it makes cheapest (cuda::plan_options). Plain C++ (no CUDA), so that its
+// choices are tested on the CPU.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "chunktree/plan.hpp"
+
+namespace chunktree::cost_model {
+
+struct SplitShape {
+  int q_heads;
+  int kv_heads;
+  int head_dim;
+  int queries;
+  std::int64_t min_split;  // items are cut at multiples of this (a chunk), or not at all
+};
+
+// Estimated µs of the kernels on `spans` cut into items of at most `split` tokens (0: whole), on a
+// GPU of `multiprocessors` SMs.
+double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors);
+
+// Whole spans (0) or the cheapest power of two from 64 tokens (one stage of the mma.sync tile; at
+// least min_split) below the longest span.
+std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& shape, int multiprocessors);
+
+}  // namespace chunktree::cost_model

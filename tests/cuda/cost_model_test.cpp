@@ -1,0 +1,48 @@
+// The CUDA backend's cost model (host code, tested on the CPU): the item split it chooses.
+#include "cuda/cost_model.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace chunktree {
+namespace {
+
+using cost_model::cheapest_split;
+using cost_model::SplitShape;
+
+constexpr int kH200 = 132;
+
+std::vector<SpanSize> private_spans(int sequences, std::int64_t tokens) { return std::vector<SpanSize>(static_cast<std::size_t>(sequences), SpanSize{1, tokens}); }
+
+// Enough whole tiles to fill every SM several times: splitting only adds states to merge.
+TEST(CostModel, ManyLongPrivateSpansStayWhole) {
+  const SplitShape mha{32, 32, 128, 1, 64};
+  EXPECT_EQ(cheapest_split(private_spans(32, 4096), mha, kH200), 0);  // 1024 tiles on 264 slots
+}
+
+// One sequence's 8 tiles would leave most SMs idle: the model cuts its KV into parts.
+TEST(CostModel, AFewLongSpansAreSplitToFillTheGpu) {
+  const SplitShape gqa{32, 8, 128, 1, 64};
+  const std::int64_t split = cheapest_split(private_spans(1, 8192), gqa, kH200);
+  EXPECT_GE(split, 64);
+  EXPECT_LT(split, 8192);
+  EXPECT_EQ(split & (split - 1), 0) << split << " is not a power of two";
+}
+
+// A split is never below the chunk (min_split), and a GPU with more SMs is never estimated slower.
+TEST(CostModel, SplitsRespectTheChunkAndMoreSmsNeverCostMore) {
+  for (const std::int64_t chunk : {64, 128, 256}) {
+    const SplitShape shape{32, 8, 128, 1, chunk};
+    const std::int64_t split = cheapest_split(private_spans(2, 16384), shape, kH200);
+    EXPECT_TRUE(split == 0 || split >= chunk) << split;
+  }
+  const SplitShape shape{32, 8, 128, 1, 64};
+  const std::vector<SpanSize> spans{{64, 4096}, {1, 300}, {1, 20}};
+  for (const std::int64_t split : {0, 64, 512}) {
+    EXPECT_LE(cost_model::estimated_micros(spans, split, shape, 2 * kH200), cost_model::estimated_micros(spans, split, shape, kH200));
+  }
+}
+
+}  // namespace
+}  // namespace chunktree
