@@ -84,6 +84,9 @@ struct Plan {
 };
 
 Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const PlanOptions& options = {});
+// The same into `into` (replaced whole; unchanged if the call is refused), reusing its memory: a
+// decode loop that plans into one Plan every step allocates nothing once it has grown.
+void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const PlanOptions& options, Plan& into);
 
 // Keeps the last plan and rebuilds it only when the tree or the batch changed.
 class Planner {

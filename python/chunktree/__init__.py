@@ -366,10 +366,18 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
     min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
     queries_per_seq = _integer(queries_per_seq, "queries_per_seq")
     heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
-    if max_item_tokens is None and cache.device == "cuda":  # the CUDA backend's cost model splits, in the same pass
-        return Plan(cache, _core.make_gpu_plan(cache._cache, batch, heads, min_shared_rows, queries_per_seq))
-    max_item_tokens = 0 if max_item_tokens is None else _integer(max_item_tokens, "max_item_tokens")
-    return Plan(cache, _core.make_plan(cache._cache, batch, min_shared_rows, max_item_tokens, queries_per_seq))
+    return Plan(cache, _core.make_plan(cache._cache, batch, *_plan_options(cache, min_shared_rows, max_item_tokens, queries_per_seq, heads)))
+
+
+def _plan_options(cache: PrefixCache, min_shared_rows: int, max_item_tokens: Optional[int], queries_per_seq: int,
+                  heads: int) -> tuple:
+    """make_plan's options as the binding takes them: max_item_tokens None is the CUDA backend's cost
+    model on a GPU cache (-1: it splits in the same pass) and whole spans on the CPU."""
+    if max_item_tokens is None:
+        max_item_tokens = -1 if cache.device == "cuda" else 0
+    else:
+        max_item_tokens = _integer(max_item_tokens, "max_item_tokens", bounds=(0, _INT32[1]))
+    return min_shared_rows, max_item_tokens, queries_per_seq, heads
 
 
 _Q_LAYOUT = "[tokens, q_heads, head_dim]"
@@ -455,17 +463,27 @@ class CacheAttention:
         self._min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
         self._max_item_tokens = max_item_tokens
         self._device = _core.DevicePlan(cache._cache, self._heads, self._scale) if cache.device == "cuda" else None
+        self._spare_plan = _core.Plan()  # the next step is planned into it, then it swaps with the last: memory reused
         self._plan: Optional[Plan] = None
 
     def plan(self, batch: Sequence[int], *, queries_per_seq: int = 1, stream: Optional[int] = None) -> Plan:
         """Plans the step for a batch of sequence handles (see make_plan) and, on the GPU, uploads it
-        on `stream` (default: the current torch or cupy stream). Returns the plan."""
-        plan = make_plan(self._cache, batch, min_shared_rows=self._min_shared_rows, max_item_tokens=self._max_item_tokens,
-                         queries_per_seq=queries_per_seq, num_q_heads=self._heads)
+        on `stream` (default: the current torch or cupy stream). Returns the plan; it stays valid
+        until the next plan(), which reuses its memory for the step after (a refused plan() changes
+        nothing)."""
+        batch = _handles(batch, "batch")
+        options = _plan_options(self._cache, self._min_shared_rows, self._max_item_tokens, _integer(queries_per_seq, "queries_per_seq"),
+                                self._heads)
+        planned = self._spare_plan
+        _core.make_plan_into(planned, self._cache._cache, batch, *options)
         if self._device is not None:
-            self._device.update(self._cache._cache, plan._plan, _current_stream(stream))
-        self._plan = plan
-        return plan
+            self._device.update(self._cache._cache, planned, _current_stream(stream))
+        if self._plan is not None:
+            self._spare_plan = self._plan._plan
+        else:
+            self._spare_plan = _core.Plan()
+        self._plan = Plan(self._cache, planned)
+        return self._plan
 
     def run(self, q: Array, *, layer: int = 0, out: Optional[Array] = None, lse: Optional[Array] = None, return_lse: bool = False,
             num_threads: int = 0, stream: Optional[int] = None) -> Union[Array, Tuple[Array, Array]]:

@@ -236,6 +236,7 @@ NB_MODULE(_core, m) {
       });
 
   nb::class_<Plan>(m, "Plan")
+      .def(nb::init<>())
       .def_prop_ro("queries_per_seq", [](const Plan& plan) { return plan.queries_per_seq; })
       .def_prop_ro("num_items", [](const Plan& plan) { return plan.items.size(); })
       .def_prop_ro("num_shared_items", [](const Plan& plan) { return plan.num_shared_items; })
@@ -247,24 +248,34 @@ NB_MODULE(_core, m) {
       })
       .def("is_current", [](const Plan& plan, const PrefixCache& cache) { return plan.is_current(cache, plan.batch); });
 
+  // A Python make_plan's options: max_item_tokens < 0 asks the CUDA backend's cost model (for
+  // num_q_heads) for the split, in the same pass.
+  const auto plan_options_of = [](const PrefixCache& cache, int min_shared_rows, std::int64_t max_item_tokens, int queries_per_seq,
+                                  int num_q_heads) {
+    if (max_item_tokens >= 0) return PlanOptions{min_shared_rows, max_item_tokens, queries_per_seq};
+    return cuda::plan_options(cache, params_of(num_q_heads, 0.0f, 0), PlanOptions{min_shared_rows, 0, queries_per_seq});
+  };
+  const auto seqs_of = [](const std::vector<std::uint64_t>& batch) {
+    std::vector<SeqId> seqs;
+    for (std::uint64_t seq : batch) seqs.push_back(seq_of(seq));
+    return seqs;
+  };
   m.def(
       "make_plan",
-      [](const PrefixCache& cache, const std::vector<std::uint64_t>& batch, int min_shared_rows, std::int64_t max_item_tokens,
-         int queries_per_seq) {
-        std::vector<SeqId> seqs;
-        for (std::uint64_t seq : batch) seqs.push_back(seq_of(seq));
-        return make_plan(cache, seqs, PlanOptions{min_shared_rows, max_item_tokens, queries_per_seq});
+      [plan_options_of, seqs_of](const PrefixCache& cache, const std::vector<std::uint64_t>& batch, int min_shared_rows,
+                                 std::int64_t max_item_tokens, int queries_per_seq, int num_q_heads) {
+        return make_plan(cache, seqs_of(batch), plan_options_of(cache, min_shared_rows, max_item_tokens, queries_per_seq, num_q_heads));
       },
-      nb::arg("cache"), nb::arg("batch"), nb::arg("min_shared_rows"), nb::arg("max_item_tokens"), nb::arg("queries_per_seq"));
-
+      nb::arg("cache"), nb::arg("batch"), nb::arg("min_shared_rows"), nb::arg("max_item_tokens"), nb::arg("queries_per_seq"),
+      nb::arg("num_q_heads"));
   m.def(
-      "make_gpu_plan",
-      [](const PrefixCache& cache, const std::vector<std::uint64_t>& batch, int num_q_heads, int min_shared_rows, int queries_per_seq) {
-        std::vector<SeqId> seqs;
-        for (std::uint64_t seq : batch) seqs.push_back(seq_of(seq));
-        return make_plan(cache, seqs, cuda::plan_options(cache, params_of(num_q_heads, 0.0f, 0), PlanOptions{min_shared_rows, 0, queries_per_seq}));
+      "make_plan_into",
+      [plan_options_of, seqs_of](Plan& into, const PrefixCache& cache, const std::vector<std::uint64_t>& batch, int min_shared_rows,
+                                 std::int64_t max_item_tokens, int queries_per_seq, int num_q_heads) {
+        make_plan(cache, seqs_of(batch), plan_options_of(cache, min_shared_rows, max_item_tokens, queries_per_seq, num_q_heads), into);
       },
-      nb::arg("cache"), nb::arg("batch"), nb::arg("num_q_heads"), nb::arg("min_shared_rows"), nb::arg("queries_per_seq"));
+      nb::arg("into"), nb::arg("cache"), nb::arg("batch"), nb::arg("min_shared_rows"), nb::arg("max_item_tokens"),
+      nb::arg("queries_per_seq"), nb::arg("num_q_heads"));
 
   m.def(
       "cpu_attend",

@@ -67,6 +67,7 @@ struct DevicePlan::Impl {
   std::uint64_t tree_version = 0;
   std::int64_t query_tokens = 0;  // of the plan loaded last: its batch · queries_per_seq
   DeviceWork work;
+  work::Work staged;              // the plan loaded last as work (its memory reused by the next)
 };
 
 namespace {
@@ -78,7 +79,7 @@ std::unique_ptr<DevicePlan::Impl> new_device_plan(const PrefixCache& cache, cons
   resolved.num_q_heads = resolved_q_heads(params, config.num_kv_heads);
   resolved.scale = resolved_scale(params, config.head_dim);
   return std::make_unique<DevicePlan::Impl>(
-      DevicePlan::Impl{resolved, cache.pool(0).k, false, 0, 0, DeviceWork(resolved.num_q_heads, config.num_kv_heads, config.head_dim)});
+      DevicePlan::Impl{resolved, cache.pool(0).k, false, 0, 0, DeviceWork(resolved.num_q_heads, config.num_kv_heads, config.head_dim), {}});
 }
 
 void load_plan(DevicePlan::Impl& p, const PrefixCache& cache, const Plan& plan, Upload upload, cudaStream_t stream) {
@@ -87,7 +88,8 @@ void load_plan(DevicePlan::Impl& p, const PrefixCache& cache, const Plan& plan, 
     fail(ErrorCode::invalid_argument, "the plan is of another cache than the one this DevicePlan was made for; make a DevicePlan for it");
   }
   if (!plan.is_current(cache, plan.batch)) fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");
-  p.work.load(work::from_plan(cache, plan), upload, stream);
+  work::from_plan(cache, plan, p.staged);
+  p.work.load(p.staged, upload, stream);
   p.loaded = true;
   p.tree_version = plan.tree_version;
   p.query_tokens = static_cast<std::int64_t>(plan.batch.size()) * plan.queries_per_seq;

@@ -6,9 +6,16 @@
 namespace chunktree::work {
 
 Work from_plan(const PrefixCache& cache, const Plan& plan) {
+  Work work;
+  from_plan(cache, plan, work);
+  return work;
+}
+
+void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
   const PoolView pool = cache.pool(0);
   const auto element_bytes = static_cast<std::uint64_t>(dtype_size(pool.dtype));
-  Work work;
+  work.runs.clear();
+  work.items.clear();
   work.queries_per_seq = plan.queries_per_seq;
   work.row_to_batch = plan.row_to_batch;
   work.merge_begin = plan.merge_begin;
@@ -44,7 +51,6 @@ Work from_plan(const PrefixCache& cache, const Plan& plan) {
     work.items.push_back(converted);
   }
   mark_causal_items(work);
-  return work;
 }
 
 void mark_causal_items(Work& work) {

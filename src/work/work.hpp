@@ -55,6 +55,8 @@ struct Work {
 // The plan's work over the cache's pools; offsets are from a layer's K and V base (PoolView).
 // The plan must be current.
 Work from_plan(const PrefixCache& cache, const Plan& plan);
+// The same into `into`, reusing its arrays' memory.
+void from_plan(const PrefixCache& cache, const Plan& plan, Work& into);
 
 // Sets every item's causal flag from its runs' positions and its rows' limits.
 void mark_causal_items(Work& work);

@@ -258,6 +258,31 @@ TEST(Planner, ASplitPolicyChoosesFromTheWholeSpans) {
   }
 }
 
+// Planning into one Plan every step gives what a fresh plan gives, and a refused call leaves it as
+// it was.
+TEST(Planner, PlansIntoAReusedPlanAndRefusalsLeaveItAlone) {
+  testing::Workload workload(plan_config(16));
+  tools::Random random(991);
+  workload.grow(random, 60, 80, 4);
+  Plan reused;
+  for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, 16}, PlanOptions{3, 48}, PlanOptions{}}) {
+    make_plan(workload.cache, workload.seqs, options, reused);
+    const Plan fresh = make_plan(workload.cache, workload.seqs, options);
+    EXPECT_EQ(reused.items.size(), fresh.items.size());
+    EXPECT_EQ(reused.pieces.size(), fresh.pieces.size());
+    EXPECT_EQ(reused.merge_states, fresh.merge_states);
+    EXPECT_EQ(reused.row_to_batch, fresh.row_to_batch);
+    EXPECT_EQ(reused.num_states, fresh.num_states);
+    expect_valid_plan(workload.cache, reused, workload.seqs, options);
+  }
+  const std::vector<std::uint32_t> before = reused.merge_states;
+  PlanOptions bad;  // refused half-way through: the split policy's answer is below the chunk size
+  bad.choose_max_item_tokens = [](std::span<const SpanSize>) { return std::int64_t{5}; };
+  EXPECT_THROW(make_plan(workload.cache, workload.seqs, bad, reused), Error);
+  EXPECT_EQ(reused.merge_states, before);
+  expect_valid_plan(workload.cache, reused, workload.seqs, PlanOptions{});
+}
+
 TEST(Planner, RandomTreesHoldTheInvariants) {
   for (int chunk : {16, 32, 128}) {
     for (std::uint64_t seed = 1; seed <= 8; ++seed) {

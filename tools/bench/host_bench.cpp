@@ -28,7 +28,7 @@ constexpr const char* kUsage =
     "usage: chunktree host-bench [--backend cpu|cuda|auto] [--repeats N] [--csv FILE]\n"
     "Times a decode step's host work for B sequences on one 2048-token prompt (B = 8, 64, 256, 1024) and\n"
     "for 8 sequences on 1024-token prompts of their own: append_batch of one token each, B appends,\n"
-    "make_plan in batch order and shuffled, make_plan with the CUDA backend's split policy and the\n"
+    "make_plan in batch order, into a reused plan and shuffled, make_plan with the CUDA backend's split policy and the\n"
     "plan's upload (cuda::DevicePlan) on a GPU. Medians and p10 in us of --repeats calls (default 200).\n";
 
 struct HostCase {
@@ -113,6 +113,8 @@ int host_bench_command(Args args) {
                            for (const SeqId seq : seqs) cache.append(seq, one);
                          }));
     samples.emplace_back("make_plan", time_calls(repeats, [&] { make_plan(cache, seqs); }));
+    Plan reused;  // a decode loop's plan, planned into every step (its memory reused)
+    samples.emplace_back("make_plan_reused", time_calls(repeats, [&] { make_plan(cache, seqs, PlanOptions{}, reused); }));
     std::vector<SeqId> shuffled = seqs;
     std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(1));
     samples.emplace_back("make_plan_shuffled", time_calls(repeats, [&] { make_plan(cache, shuffled); }));
