@@ -87,7 +87,9 @@ void load_plan(DevicePlan::Impl& p, const PrefixCache& cache, const Plan& plan, 
   if (cache.pool(0).k != p.pool_k) {
     fail(ErrorCode::invalid_argument, "the plan is of another cache than the one this DevicePlan was made for; make a DevicePlan for it");
   }
-  if (!plan.is_current(cache, plan.batch)) fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");
+  if (plan.tree_version != cache.version()) {
+    fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");
+  }
   work::from_plan(cache, plan, p.staged);
   p.work.load(p.staged, upload, stream);
   p.loaded = true;

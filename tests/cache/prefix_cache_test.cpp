@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "support/cache_snapshot.hpp"
+#include "support/expect_error.hpp"
 #include "support/workload.hpp"
 
 namespace chunktree {
@@ -32,16 +33,7 @@ std::vector<Token> iota_tokens(int count, Token first = 0) {
 
 // Everything observable about a cache, to prove that a failed call changed nothing.
 
-template <typename Call>
-void expect_error(Call call, ErrorCode code, const std::string& fragment) {
-  try {
-    call();
-    FAIL() << "expected an error mentioning '" << fragment << "'";
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), code) << error.what();
-    EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
-  }
-}
+using testing::expect_error;
 
 TEST(PrefixCache, SharesTheLongestCachedPrefix) {
   PrefixCache cache(small_config());

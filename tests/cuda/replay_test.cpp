@@ -10,6 +10,7 @@
 #include "chunktree/device.hpp"
 #include "chunktree/numeric.hpp"
 #include "support/device_buffer.hpp"
+#include "support/expect_error.hpp"
 #include "support/shape.hpp"
 #include "support/workload.hpp"
 
@@ -20,6 +21,7 @@ namespace {
   if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible"
 
 using testing::DeviceBuffer;
+using testing::expect_error;
 using testing::Shape;
 
 constexpr int kLayers = 2;
@@ -193,23 +195,11 @@ TEST(CudaReplay, PlansTheCaptureCannotFollowAreRefused) {
   ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
 
   w.add(tokens_of(random, 5));  // a third sequence: more rows than the captured buffers hold
-  try {
-    live.update(w.cache, make_plan(w.cache, w.seqs), stream);
-    ADD_FAILURE() << "expected capacity_exhausted";
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), ErrorCode::capacity_exhausted);
-    EXPECT_NE(std::string(error.what()).find("buffers"), std::string::npos) << error.what();
-  }
+  expect_error([&] { live.update(w.cache, make_plan(w.cache, w.seqs), stream); }, ErrorCode::capacity_exhausted, "buffers");
   w.remove(w.seqs.size() - 1);
   EXPECT_THROW(cuda::attend(w.cache, live, 0, q_view, out_view, {}, stream), Error) << "the cache changed: the plan is stale";
   for (int s = 0; s < 1200; ++s) w.add(tokens_of(random, 3));  // more rows than the workspace keeps room for (1024)
-  try {
-    live.update(w.cache, make_plan(w.cache, w.seqs), stream);
-    ADD_FAILURE() << "expected capacity_exhausted";
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), ErrorCode::capacity_exhausted);
-    EXPECT_NE(std::string(error.what()).find("Capture again"), std::string::npos) << error.what();
-  }
+  expect_error([&] { live.update(w.cache, make_plan(w.cache, w.seqs), stream); }, ErrorCode::capacity_exhausted, "Capture again");
   for (int s = 0; s < 1200; ++s) w.remove(w.seqs.size() - 1);
   w.append(0, tokens_of(random, 3));
   PlanOptions two_queries;
@@ -224,12 +214,7 @@ TEST(CudaReplay, PlansTheCaptureCannotFollowAreRefused) {
   cuda::attend(w.cache, fixed, 0, q_view, out_view, {}, stream);
   ASSERT_EQ(cudaStreamEndCapture(stream, &fixed_graph), cudaSuccess);
   w.append(0, tokens_of(random, 1));
-  try {
-    fixed.update(w.cache, make_plan(w.cache, w.seqs), stream);
-    ADD_FAILURE() << "expected invalid_argument";
-  } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find("without a plan"), std::string::npos) << error.what();
-  }
+  expect_error([&] { fixed.update(w.cache, make_plan(w.cache, w.seqs), stream); }, ErrorCode::invalid_argument, "without a plan");
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   ASSERT_EQ(cudaGraphDestroy(fixed_graph), cudaSuccess);
   ASSERT_EQ(cudaGraphDestroy(graph), cudaSuccess);
