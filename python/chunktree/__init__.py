@@ -269,7 +269,7 @@ class PrefixCache:
         layer = _integer(layer, "layer")
         if _library(slots) != "numpy" and _on_cuda(slots):
             slots = _array(slots, "slots", "[n, 2]")
-            if len(slots.shape) != 2 or slots.shape[1] != 2 or "int32" not in str(slots.dtype):
+            if len(slots.shape) != 2 or slots.shape[1] != 2 or str(slots.dtype).split(".")[-1] != "int32":
                 raise ValueError(f"slots on the GPU must be an int32 [n, 2] (chunk, offset) tensor, got {str(slots.dtype)} "
                                  f"{list(slots.shape)}")
             self._cache.write_kv_device_slots(layer, slots, k, v, _stream(k, stream))
