@@ -108,9 +108,12 @@ void replay_decode_steps(const Shape& shape, std::int64_t prompt_tokens, std::ui
   StepBuffers replayed(shape, max_batch);
   StepBuffers eager(shape, max_batch);
 
-  // The capture: a plan of the batch the step starts with.
+  // The capture: a plan of the batch the step starts with, its items split as the largest later
+  // plans are, so that the workspace keeps room for them (4x the first plan's needs).
+  PlanOptions split;
+  split.max_item_tokens = 2 * shape.chunk;
   cuda::DevicePlan live(w.cache, params);
-  live.update(w.cache, make_plan(w.cache, w.seqs), stream);
+  live.update(w.cache, make_plan(w.cache, w.seqs, split), stream);
   cudaGraph_t graph = nullptr;
   ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
   attend_every_layer(w.cache, live, replayed, max_batch, stream);
@@ -129,7 +132,7 @@ void replay_decode_steps(const Shape& shape, std::int64_t prompt_tokens, std::ui
       w.add(arrival);
     }
     PlanOptions options;
-    options.max_item_tokens = step % 3 == 1 ? 2 * shape.chunk : 0;
+    options.max_item_tokens = step % 3 == 1 ? split.max_item_tokens : 0;
     options.min_shared_rows = step % 5 == 2 ? 3 : 2;
     const Plan plan = make_plan(w.cache, w.seqs, options);
     const auto batch = static_cast<std::int64_t>(w.seqs.size());
