@@ -16,7 +16,7 @@ using kernels::WorkTile;
 void DestroyEvent::operator()(cudaEvent_t event) const noexcept { cudaEventDestroy(event); }  // errors here have nowhere to go
 
 bool Capacity::holds(const Capacity& need) const {
-  return need.wgmma_tiles <= wgmma_tiles && need.mma_sync_tiles <= mma_sync_tiles && need.items <= items && need.runs <= runs &&
+  return need.wgmma_tiles <= wgmma_tiles && need.mma_sync_tiles <= mma_sync_tiles && need.runs <= runs &&
          need.rows <= rows && need.merge_states <= merge_states && need.state_heads <= state_heads;
 }
 
@@ -25,28 +25,26 @@ namespace {
 // An asynchronous load sizes each section for kRoomFactor times what its first work needs, and
 // at least its floor: a decode loop's plans change every step (a token per sequence, forks and
 // finished sequences, another item split), and a captured graph can follow them only while they
-// fit. The floors cost ~0.6 MB of tables and 8 MiB of states at head dim 128.
+// fit. The floors cost ~1 MB of tables and 8 MiB of states at head dim 128.
 constexpr std::size_t kRoomFactor = 4;
-constexpr Capacity kRoomFloor{4096, 4096, 4096, 8192, 1024, 8192, 16384};
+constexpr Capacity kRoomFloor{4096, 4096, 8192, 1024, 8192, 16384};
 
 Capacity with_room(const Capacity& need) {
   const auto room = [](std::size_t n, std::size_t floor) { return std::max(n * kRoomFactor, floor); };
   const Capacity& f = kRoomFloor;
   return Capacity{room(need.wgmma_tiles, f.wgmma_tiles), room(need.mma_sync_tiles, f.mma_sync_tiles),
-                  room(need.items, f.items),             room(need.runs, f.runs),
-                  room(need.rows, f.rows),               room(need.merge_states, f.merge_states),
-                  room(need.state_heads, f.state_heads)};
+                  room(need.runs, f.runs),               room(need.rows, f.rows),
+                  room(need.merge_states, f.merge_states), room(need.state_heads, f.state_heads)};
 }
 
 Capacity largest(const Capacity& a, const Capacity& b) {
   return Capacity{std::max(a.wgmma_tiles, b.wgmma_tiles), std::max(a.mma_sync_tiles, b.mma_sync_tiles),
-                  std::max(a.items, b.items),             std::max(a.runs, b.runs),
-                  std::max(a.rows, b.rows),               std::max(a.merge_states, b.merge_states),
-                  std::max(a.state_heads, b.state_heads)};
+                  std::max(a.runs, b.runs),               std::max(a.rows, b.rows),
+                  std::max(a.merge_states, b.merge_states), std::max(a.state_heads, b.state_heads)};
 }
 
 std::string describe(const Capacity& c) {
-  return std::to_string(c.rows) + " rows, " + std::to_string(c.items) + " items, " + std::to_string(c.runs) + " KV runs, " +
+  return std::to_string(c.rows) + " rows, " + std::to_string(c.runs) + " KV runs, " +
          std::to_string(c.wgmma_tiles) + " wgmma and " + std::to_string(c.mma_sync_tiles) + " mma.sync tiles, " +
          std::to_string(c.merge_states) + " merged states, " + std::to_string(c.state_heads) + " state heads";
 }
@@ -73,7 +71,6 @@ struct DeviceWork::Layout {
       : counts(place(sizeof(LiveCounts))),
         wgmma_tiles(place(c.wgmma_tiles * sizeof(WorkTile))),
         mma_sync_tiles(place(c.mma_sync_tiles * sizeof(WorkTile))),
-        items(place(c.items * sizeof(work::Item))),
         row_to_batch(place(c.rows * sizeof(std::uint32_t))),
         row_limit(place(c.rows * sizeof(std::int32_t))),
         merge_begin(place((c.rows + 1) * sizeof(std::uint32_t))),
@@ -83,7 +80,7 @@ struct DeviceWork::Layout {
         state_o(place(c.state_heads * static_cast<std::size_t>(head_dim) * sizeof(float))),
         state_lse(place(c.state_heads * sizeof(float))),
         state_max(place(c.state_heads * sizeof(float))) {}
-  std::size_t counts, wgmma_tiles, mma_sync_tiles, items, row_to_batch, row_limit, merge_begin, merge_states, runs, tables_end;
+  std::size_t counts, wgmma_tiles, mma_sync_tiles, row_to_batch, row_limit, merge_begin, merge_states, runs, tables_end;
   std::size_t state_o, state_lse, state_max;
 };
 
@@ -168,17 +165,17 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     const bool wgmma = kernels::uses_wgmma(query_rows, head_dim_);
     std::vector<WorkTile>& tiles = wgmma ? wgmma_tiles_ : mma_sync_tiles_;
     const std::uint32_t tile_rows = wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
+    const work::KvRun first_run = item.run_begin < item.run_end ? w.runs[item.run_begin] : work::KvRun{};
     for (std::uint32_t kv_head = 0; kv_head < static_cast<std::uint32_t>(q_heads_ / group_); ++kv_head) {
-      for (std::uint32_t m = 0; m < query_rows; m += tile_rows) tiles.push_back(WorkTile{i, kv_head, m});
+      for (std::uint32_t m = 0; m < query_rows; m += tile_rows) tiles.push_back(WorkTile{item, first_run, kv_head, m});
     }
   }
-  const auto longest_first = [&](const WorkTile& a, const WorkTile& b) { return w.items[a.item].tokens > w.items[b.item].tokens; };
+  const auto longest_first = [](const WorkTile& a, const WorkTile& b) { return a.item.tokens > b.item.tokens; };
   std::stable_sort(wgmma_tiles_.begin(), wgmma_tiles_.end(), longest_first);
   std::stable_sort(mma_sync_tiles_.begin(), mma_sync_tiles_.end(), longest_first);
 
   const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(w.queries_per_seq * q_heads_);
-  const Capacity need{wgmma_tiles_.size(), mma_sync_tiles_.size(), w.items.size(),         w.runs.size(),
-                      w.num_rows(),        w.merge_states.size(),  state_heads};
+  const Capacity need{wgmma_tiles_.size(), mma_sync_tiles_.size(), w.runs.size(), w.num_rows(), w.merge_states.size(), state_heads};
   const bool asynchronous = upload == Upload::asynchronous;
   if (asynchronous && staged_copied_ == nullptr) {
     cudaEvent_t event = nullptr;
@@ -228,7 +225,6 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   stage(at.counts, &counts, sizeof(counts));
   stage_all(at.wgmma_tiles, wgmma_tiles_);
   stage_all(at.mma_sync_tiles, mma_sync_tiles_);
-  stage_all(at.items, w.items);
   stage_all(at.row_to_batch, w.row_to_batch);
   stage_all(at.row_limit, w.row_limit);
   stage_all(at.merge_begin, w.merge_begin);
@@ -300,7 +296,6 @@ PartialArgs DeviceWork::partial_args(std::uintptr_t k_base, std::uintptr_t v_bas
   }
   const Layout& at = *layout_;
   PartialArgs args{};
-  args.items = section<const work::Item>(at.items);
   args.runs = section<const work::KvRun>(at.runs);
   args.row_to_batch = section<const std::uint32_t>(at.row_to_batch);
   args.row_limit = section<const std::int32_t>(at.row_limit);

@@ -29,7 +29,6 @@ namespace chunktree::cuda_work {
 struct Capacity {
   std::size_t wgmma_tiles = 0;
   std::size_t mma_sync_tiles = 0;
-  std::size_t items = 0;
   std::size_t runs = 0;
   std::size_t rows = 0;
   std::size_t merge_states = 0;

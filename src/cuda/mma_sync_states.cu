@@ -3,8 +3,8 @@
 // in each CTA a producer warpgroup streams tile after tile of K and V, 64 positions per stage
 // (packed across runs, and on into the next tile without a pause) with cp.async into a ring of
 // stages that completes on mbarriers, and four consumer warps compute on tensor cores without a
-// block-wide barrier per step. The producer also hands each tile to the consumers: its header
-// (tile, item, first position) and its Q rows, as soon as they are done with the last tile's Q,
+// block-wide barrier per step. The producer also hands each tile to the consumers: its record
+// (with its item and first KV run) and its Q rows, as soon as they are done with the last tile's Q,
 // so that a tile's start costs the consumers no dependent global loads. Launched alone, the grid
 // is persistent (two CTAs per SM walk the tiles); beside the wgmma kernel it has one CTA per tile
 // (docs/KERNEL_NOTES.md, experiments 12d and 13). A tile of at most 16 query rows (decode: one row's GQA group)
@@ -44,13 +44,6 @@ constexpr int kQueryLoadedBarrier = 2;
 constexpr int kProducerRegisters = 56;
 constexpr int kConsumerRegisters = 200;
 
-// What the consumers need to start a tile, written by the producer beside the tile's Q rows.
-struct TileHeader {
-  WorkTile work;
-  std::int32_t first_position;  // of the item's first KV position (the causal mask counts from it)
-  work::Item item;
-};
-
 // Stages and CTAs per SM by head dim: about 200 KiB of K/V in flight per SM (Little's law asks for
 // ~50 KiB at HBM speed) and two CTAs per SM where shared memory allows, so that one CTA's start
 // and end overlap another's streaming.
@@ -59,10 +52,10 @@ struct StreamShape {
   static constexpr int kStages = D == 64 ? 6 : 3;
   static constexpr int kMinBlocksPerSm = D == 256 ? 1 : 2;
   static constexpr bool kReallocateRegisters = kMinBlocksPerSm == 2;
-  // The ring's and the hand-off's mbarriers, then two tile headers; keeps the tiles 128-byte aligned.
+  // The ring's and the hand-off's mbarriers, then the two tiles handed to the consumers; keeps the
+  // stages 128-byte aligned.
   static constexpr int kBarrierBytes = 128;
-  static constexpr int kControlBytes = kBarrierBytes + 128;
-  static_assert(2 * sizeof(TileHeader) <= kControlBytes - kBarrierBytes);
+  static constexpr int kControlBytes = kBarrierBytes + (2 * sizeof(WorkTile) + 127) / 128 * 128;
   static_assert((2 * kStages + 2) * 8 <= kBarrierBytes);
   static constexpr int kSharedBytes = kControlBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
 };
@@ -103,24 +96,27 @@ struct Ring {
 // Starts copying a tile's Q rows into shared memory (zeros past them), `thread` being the caller's
 // index among the Threads threads that share the copy.
 template <int Threads, typename Element, int D>
-__device__ void copy_tile_q(const PartialArgs& args, const WorkTile& work, const work::Item& item, Element* q_data, int thread) {
-  const int rows = min(kTileRows, static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group - static_cast<int>(work.m_begin));
+__device__ void copy_tile_q(const PartialArgs& args, const WorkTile& tile, Element* q_data, int thread) {
+  const int query_rows = static_cast<int>(tile.item.row_end - tile.item.row_begin) * args.queries * args.group;
+  const int rows = min(kTileRows, query_rows - static_cast<int>(tile.m_begin));
   const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
   copy_rows_async<Threads, D>(
       thread, rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
-      [&](int r) { return QueryRow(args, item, work, static_cast<int>(work.m_begin) + r).template q<Element, D>(args); });
+      [&](int r) { return QueryRow(args, tile, static_cast<int>(tile.m_begin) + r).template q<Element, D>(args); });
 }
 
 // The producer's side of handing tiles to the consumers: for tile after tile, once the consumers
-// are done with the last tile's Q rows (`released`), the tile's header and its Q rows go into
-// shared memory and complete on `handed` (every producer thread's cp.async arrival, and thread
-// 0's arrival after it wrote the header). The producer offers the hand-off while it waits for a
+// are done with the last tile's Q rows (`released`), the tile's record and its Q rows are copied
+// into shared memory with cp.async and complete on `handed` (every producer thread's arrival; the
+// record does not pass through the producer's registers, of which it has 56). The producer offers the hand-off while it waits for a
 // free stage, so the next tile's KV and its Q both stream during the last tile's final stages.
 template <typename Element, int D>
 struct TileHandoff {
-  std::uint64_t* handed;    // producer → consumers, kProducerThreads + 1 arrivals per tile
+  static constexpr int kRecordPieces = sizeof(WorkTile) / 16;
+  static_assert(sizeof(WorkTile) % 16 == 0, "a tile record is copied in 16-byte pieces");
+  std::uint64_t* handed;    // producer → consumers, kProducerThreads arrivals per tile
   std::uint64_t* released;  // consumers → producer, one arrival per consumer thread per tile
-  TileHeader* headers;  // tile n's in headers[n % 2]: the consumers read it until they finish tile n
+  WorkTile* handed_tiles;  // tile n's in handed_tiles[n % 2]: the consumers read it until they finish tile n
   Element* q_data;
   std::uint32_t count = 0;  // tiles handed off so far
   std::uint32_t pending = UINT_MAX;  // the tile waiting to be handed off, if any
@@ -129,14 +125,13 @@ struct TileHandoff {
 
   __device__ void hand_off(const PartialArgs& args) {
     const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
-    const WorkTile work = args.tiles[pending];
-    const work::Item item = args.items[work.item];
-    copy_tile_q<kProducerThreads, Element, D>(args, work, item, q_data, thread);
-    cutlass::arch::cpasync_barrier_arrive_noinc(handed);
-    if (thread == 0) {
-      headers[count & 1u] = TileHeader{work, args.runs[item.run_begin].position, item};
-      cutlass::arch::ClusterBarrier::arrive(handed);
+    const WorkTile& tile = args.tiles[pending];
+    if (thread < kRecordPieces) {
+      cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(reinterpret_cast<const cute::uint128_t*>(&tile)[thread],
+                                                            reinterpret_cast<cute::uint128_t*>(&handed_tiles[count & 1u])[thread]);
     }
+    copy_tile_q<kProducerThreads, Element, D>(args, tile, q_data, thread);
+    cutlass::arch::cpasync_barrier_arrive_noinc(handed);
     ++count;
     pending = UINT_MAX;
   }
@@ -211,10 +206,11 @@ __device__ void zero_rows(int thread, const Tile& k_tile, const Tile& v_tile, co
 // in P·V. It calls idle() after each stage it started and while it waits for a free one; idle()
 // says whether it still has work waiting.
 template <typename Element, int D, int Stages, typename Idle>
-__device__ void stream_kv(const PartialArgs& args, const work::Item& item, int kv_head, Ring<Stages>& ring, Element* stages, Idle idle) {
+__device__ void stream_kv(const PartialArgs& args, const WorkTile& work_tile, Ring<Stages>& ring, Element* stages, Idle idle) {
   using Tile = tiles::SharedTile<Element, kStageTokens, D>;
   const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
-  KvRunCursor<Element> cursor(args, item, kv_head);
+  const work::Item& item = work_tile.item;
+  KvRunCursor<Element> cursor(args, work_tile);
   const int steps = stage_count(item);
   for (int step = 0; step < steps; ++step, ++ring.passed) {
     const int stage = ring.stage();
@@ -376,10 +372,9 @@ __device__ void combine_splits(float* scratch, const WarpLayout& layout, int row
 // warp is done with the Q rows it arrives on `q_released`, so that the next tile's come in during
 // the combine.
 template <typename Element, int D, int Stages>
-__device__ void consume(const PartialArgs& args, std::uint32_t tile, const TileHeader& header, Ring<Stages>& ring, const Element* q_data,
+__device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkTile& work, Ring<Stages>& ring, const Element* q_data,
                         Element* stages, std::uint64_t* q_released) {
-  const WorkTile& work = header.work;
-  const work::Item& item = header.item;
+  const work::Item& item = work.item;
   const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
   using QTile = tiles::SharedTile<Element, kTileRows, D>;
   using StageTile = tiles::SharedTile<Element, kStageTokens, D>;
@@ -400,13 +395,13 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const TileH
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
-      if (m < query_rows) limit[h] = QueryRow(args, item, work, m).limit(args);
+      if (m < query_rows) limit[h] = QueryRow(args, work, m).limit(args);
     }
   }
 
   tiles::Accumulator o[D / 8] = {};
   OnlineSoftmax rows[2];
-  const int first_position = header.first_position;
+  const int first_position = work.first_run.position;
   const int steps = stage_count(item);
   int last_stage = 0;
   for (int step = 0; step < steps; ++step, ++ring.passed) {
@@ -445,7 +440,7 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const TileH
   for (int h = 0; h < 2; ++h) {
     const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
     if (m >= query_rows) continue;
-    store_state<D>(args, item, QueryRow(args, item, work, m), rows[h].max, rows[h].sum,
+    store_state<D>(args, work, QueryRow(args, work, m), rows[h].max, rows[h].sum,
                    [&](int j) { return make_float2(o[j][2 * h], o[j][2 * h + 1]); });
   }
 }
@@ -459,7 +454,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   Ring<kStages> ring{barriers, barriers + kStages};
   std::uint64_t* q_handed = barriers + 2 * kStages;
   std::uint64_t* q_released = q_handed + 1;
-  auto* headers = reinterpret_cast<TileHeader*>(shared + Shape::kBarrierBytes);  // two: by tile parity
+  auto* handed_tiles = reinterpret_cast<WorkTile*>(shared + Shape::kBarrierBytes);  // two: by tile parity
   auto* q_data = reinterpret_cast<Element*>(shared + Shape::kControlBytes);
   Element* stages = q_data + kTileRows * D;
   if (threadIdx.x == 0) {
@@ -467,7 +462,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       cutlass::arch::ClusterBarrier::init(&ring.full[s], kProducerThreads);
       cutlass::arch::ClusterBarrier::init(&ring.empty[s], kConsumerThreads);
     }
-    cutlass::arch::ClusterBarrier::init(q_handed, kProducerThreads + 1);
+    cutlass::arch::ClusterBarrier::init(q_handed, kProducerThreads);
     cutlass::arch::ClusterBarrier::init(q_released, kConsumerThreads);
   }
   cutlass::arch::fence_barrier_init();
@@ -483,17 +478,15 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   if (threadIdx.x < kProducerThreads) {
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
     if (one_tile) {
-      const WorkTile work = args.tiles[blockIdx.x];
       if (threadIdx.x == 0) tile_trace::stamp(blockIdx.x, tile_trace::taken);
-      stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages, [] { return false; });
+      stream_kv<Element, D>(args, args.tiles[blockIdx.x], ring, stages, [] { return false; });
       return;
     }
-    TileHandoff<Element, D> handoff{q_handed, q_released, headers, q_data};
+    TileHandoff<Element, D> handoff{q_handed, q_released, handed_tiles, q_data};
     for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
-      const WorkTile work = args.tiles[t];
       handoff.pending = t;  // handed off once the consumers release the last tile's Q: offered after each stage and while waiting for a free one
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
-      stream_kv<Element, D>(args, args.items[work.item], static_cast<int>(work.kv_head), ring, stages, [&] { return handoff.offer(args); });
+      stream_kv<Element, D>(args, args.tiles[t], ring, stages, [&] { return handoff.offer(args); });
       handoff.finish(args);
     }
     return;
@@ -502,14 +495,12 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   if (one_tile) {
     const int thread = static_cast<int>(threadIdx.x) - kProducerThreads;
     const WorkTile work = args.tiles[blockIdx.x];
-    const work::Item item = args.items[work.item];
-    copy_tile_q<kConsumerThreads, Element, D>(args, work, item, q_data, thread);
+    copy_tile_q<kConsumerThreads, Element, D>(args, work, q_data, thread);
     cute::cp_async_fence();
-    if (thread == 0) headers[0] = TileHeader{work, args.runs[item.run_begin].position, item};
     cute::cp_async_wait<0>();
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
     if (thread == 0) tile_trace::stamp(blockIdx.x, tile_trace::handed);
-    consume<Element, D>(args, blockIdx.x, headers[0], ring, q_data, stages, q_released);
+    consume<Element, D>(args, blockIdx.x, work, ring, q_data, stages, q_released);
     if (thread == 0) tile_trace::stamp(blockIdx.x, tile_trace::stored);
     return;
   }
@@ -517,7 +508,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x, ++tiles_seen) {
     cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);
     if (threadIdx.x == kProducerThreads) tile_trace::stamp(t, tile_trace::handed);
-    consume<Element, D>(args, t, headers[tiles_seen & 1u], ring, q_data, stages, q_released);
+    consume<Element, D>(args, t, handed_tiles[tiles_seen & 1u], ring, q_data, stages, q_released);
     if (threadIdx.x == kProducerThreads) tile_trace::stamp(t, tile_trace::stored);
   }
 }

@@ -22,8 +22,12 @@
 
 namespace chunktree::kernels {
 
+// A tile carries copies of its item and of the item's first KV run, so that a tile's start waits for
+// one load (this record) before its first K/V copy instead of a chain of three (tile → item → run),
+// each a cold HBM miss (docs/KERNEL_NOTES.md, experiment 19).
 struct WorkTile {
-  std::uint32_t item;
+  work::Item item;
+  work::KvRun first_run;  // the item's run_begin (zeros for an item without runs)
   std::uint32_t kv_head;
   std::uint32_t m_begin;  // first query row of the item in this tile
 };
@@ -34,7 +38,6 @@ struct PartialArgs {
   // count in the workspace at live_num_tiles, which the grid was sized for at most num_tiles of.
   std::uint32_t num_tiles;
   const std::uint32_t* live_num_tiles;
-  const work::Item* items;
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
   const std::int32_t* row_limit;
@@ -82,17 +85,17 @@ struct QueryRow {
   int row;    // of the work (not of the item)
   int token;  // query token of the row, 0..queries-1
   int head;   // q head
-  __device__ QueryRow(const PartialArgs& args, const work::Item& item, const WorkTile& work, int m) {
+  __device__ QueryRow(const PartialArgs& args, const WorkTile& tile, int m) {
     const int per_row = args.queries * args.group;
-    row = static_cast<int>(item.row_begin) + m / per_row;
+    row = static_cast<int>(tile.item.row_begin) + m / per_row;
     token = (m % per_row) / args.group;
-    head = static_cast<int>(work.kv_head) * args.group + m % args.group;
+    head = static_cast<int>(tile.kv_head) * args.group + m % args.group;
   }
   // The last KV position this query sees in a causal item.
   __device__ int limit(const PartialArgs& args) const { return args.row_limit[row] + token; }
   // Whether the query sees any position of the item: only a causal item can hide all of them.
-  __device__ bool sees_any(const PartialArgs& args, const work::Item& item) const {
-    return item.tokens > 0 && (item.causal == 0 || limit(args) >= args.runs[item.run_begin].position);
+  __device__ bool sees_any(const PartialArgs& args, const WorkTile& tile) const {
+    return tile.item.tokens > 0 && (tile.item.causal == 0 || limit(args) >= tile.first_run.position);
   }
   // (query token, q head) in the caller's order: where q is read and a direct output written.
   __device__ std::int64_t token_head(const PartialArgs& args) const {
@@ -117,9 +120,14 @@ struct QueryRow {
 template <typename Element>
 class KvRunCursor {
  public:
-  __device__ KvRunCursor(const PartialArgs& args, const work::Item& item, int kv_head)
-      : runs_(args.runs), k_base_(args.k_base), v_base_(args.v_base), end_(item.run_end), current_(item.run_begin), kv_head_(kv_head) {
-    run_ = runs_[current_];
+  __device__ KvRunCursor(const PartialArgs& args, const WorkTile& tile)
+      : runs_(args.runs),
+        k_base_(args.k_base),
+        v_base_(args.v_base),
+        end_(tile.item.run_end),
+        current_(tile.item.run_begin),
+        kv_head_(static_cast<int>(tile.kv_head)),
+        run_(tile.first_run) {
 #pragma unroll
     for (int a = 0; a < kRunsAhead; ++a) ahead_[a] = current_ + 1 + a < end_ ? runs_[current_ + 1 + a] : run_;
   }
@@ -214,10 +222,10 @@ __device__ inline void store_pair(void* out, DType dtype, std::int64_t index, fl
 // q or K) give a NaN state rather than an empty one. Lanes with lane % 4 == 0 write the lse. With
 // args.out the state is the row's output: stored in the caller's order and dtype.
 template <int D, typename Pair>
-__device__ void store_state(const PartialArgs& args, const work::Item& item, const QueryRow& query, float max, float sum, Pair pair) {
+__device__ void store_state(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, float max, float sum, Pair pair) {
   constexpr float kLn2 = 0.6931471805599453f;
   const int lane = threadIdx.x % 32;
-  const bool visible = query.sees_any(args, item);
+  const bool visible = query.sees_any(args, tile);
   const float inverse = 1.0f / sum;
   const float lse = visible ? (max + log2f(sum)) * kLn2 : -INFINITY;
   // The empty state's o is exactly 0, whatever masked positions held.
@@ -232,7 +240,7 @@ __device__ void store_state(const PartialArgs& args, const work::Item& item, con
     if (lane % 4 == 0 && args.out_lse != nullptr) args.out_lse[out_head] = lse;
     return;
   }
-  const std::int64_t state_head = query.state_head(args, item);
+  const std::int64_t state_head = query.state_head(args, tile.item);
   float* o_row = args.state_o + state_head * D;
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {

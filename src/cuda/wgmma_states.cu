@@ -126,18 +126,18 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   // This CTA's tiles: blockIdx.x, then every gridDim.x-th (one per CTA unless the grid is
   // persistent). Steps count on across tiles: step g uses stage g % kStages in phase g / kStages.
   const std::uint32_t num_tiles = tile_count(args);
-  const auto tile_item = [&](std::uint32_t t) { return args.items[args.tiles[t].item]; };
   const auto tile_steps = [&](const work::Item& item) { return static_cast<int>((item.tokens + Tile::kTokens - 1) / Tile::kTokens); };
   if (warpgroup == 0) {
     // Producer: the item's tokens 128 at a time, across runs; rows past the item are zeros.
     cutlass::arch::warpgroup_reg_dealloc<56>();
     int steps_before = 0;
     for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
-      const work::Item item = tile_item(tile);
+      const WorkTile work = args.tiles[tile];
+      const work::Item& item = work.item;
       const int steps = tile_steps(item);
-      const int kv_head = static_cast<int>(args.tiles[tile].kv_head);
+      const int kv_head = static_cast<int>(work.kv_head);
       std::uint32_t run_index = item.run_begin;
-      work::KvRun run = args.runs[run_index];
+      work::KvRun run = work.first_run;
       int run_start = 0;
       for (int step = 0; step < steps; ++step) {
         const int global_step = steps_before + step;
@@ -190,7 +190,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   int steps_before = 0;
   for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
     const WorkTile work = args.tiles[tile];
-    const work::Item item = tile_item(tile);
+    const work::Item& item = work.item;
     const int steps = tile_steps(item);
     const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
     const int tile_rows = min(Tile::kRows, query_rows - static_cast<int>(work.m_begin));
@@ -198,7 +198,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       const int r = (warpgroup - 1) * 64 + index / (D / 8);
       const int piece = index % (D / 8);
       const bool valid = r < tile_rows;
-      const Element* row = QueryRow(args, item, work, static_cast<int>(work.m_begin) + (valid ? r : 0)).template q<Element, D>(args);
+      const Element* row = QueryRow(args, work, static_cast<int>(work.m_begin) + (valid ? r : 0)).template q<Element, D>(args);
       SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(row + 8 * piece),
                                                        *reinterpret_cast<uint128_t*>(&q_smem(r, 8 * piece)), valid);
     }
@@ -211,7 +211,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     if (item.causal != 0) {
       for (int r = 0; r < 2; ++r) {
         const int m = static_cast<int>(work.m_begin) + thread_row0 + 8 * r;
-        if (m < query_rows) limit[r] = QueryRow(args, item, work, m).limit(args);
+        if (m < query_rows) limit[r] = QueryRow(args, work, m).limit(args);
       }
     }
     typename Tile::ScoreMma score_mma;
@@ -225,7 +225,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     clear(o);
     Tensor o_rc = make_tensor(o.data(), rows_by_columns(o.layout()));
     OnlineSoftmax rows[2];
-    const int first_position = args.runs[item.run_begin].position;
+    const int first_position = work.first_run.position;
 
     for (int step = 0; step < steps; ++step) {
       const int global_step = steps_before + step;
@@ -272,7 +272,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       const float sum = tiles::row_sum(rows[r].sum);
       const int m = static_cast<int>(work.m_begin) + thread_row0 + 8 * r;
       if (m >= query_rows) continue;
-      store_state<D>(args, item, QueryRow(args, item, work, m), rows[r].max, sum,
+      store_state<D>(args, work, QueryRow(args, work, m), rows[r].max, sum,
                      [&](int j) { return make_float2(o_rc(r, 2 * j), o_rc(r, 2 * j + 1)); });
     }
     steps_before += steps;
