@@ -6,6 +6,7 @@
 
 #include "cuda/check.cuh"
 #include "cuda/merge_rows.cuh"
+#include "cuda/scatter_sections.cuh"
 
 namespace chunktree::cuda_work {
 
@@ -58,7 +59,8 @@ bool capturing(cudaStream_t stream) {
 
 }  // namespace
 
-// Byte offsets of the sections: the tables the host writes first, then the states the kernels write.
+// Byte offsets of the sections: the tables the host writes first, then (for asynchronous loads)
+// the staging that receives them packed, then the states the kernels write.
 struct DeviceWork::Layout {
   static constexpr std::size_t kAlignment = 256;
   std::size_t end = 0;
@@ -67,7 +69,7 @@ struct DeviceWork::Layout {
     end = offset + bytes;
     return offset;
   }
-  Layout(const Capacity& c, int head_dim)
+  Layout(const Capacity& c, int head_dim, bool staged)
       : counts(place(sizeof(LiveCounts))),
         wgmma_tiles(place(c.wgmma_tiles * sizeof(WorkTile))),
         mma_sync_tiles(place(c.mma_sync_tiles * sizeof(WorkTile))),
@@ -77,11 +79,12 @@ struct DeviceWork::Layout {
         merge_states(place(c.merge_states * sizeof(std::uint32_t))),
         runs(place(c.runs * sizeof(work::KvRun))),
         tables_end(end),
+        staging(place(staged ? tables_end : 0)),
         state_o(place(c.state_heads * static_cast<std::size_t>(head_dim) * sizeof(float))),
         state_lse(place(c.state_heads * sizeof(float))),
         state_max(place(c.state_heads * sizeof(float))) {}
   std::size_t counts, wgmma_tiles, mma_sync_tiles, row_to_batch, row_limit, merge_begin, merge_states, runs, tables_end;
-  std::size_t state_o, state_lse, state_max;
+  std::size_t staging, state_o, state_lse, state_max;
 };
 
 // A second stream and the events that fork it from the caller's stream and join it back, so
@@ -193,7 +196,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     }
     // Everything new is made before anything old goes, so that a failed allocation changes nothing.
     const Capacity capacity = asynchronous ? largest(capacity_, with_room(need)) : need;
-    auto layout = std::make_unique<Layout>(capacity, head_dim_);
+    auto layout = std::make_unique<Layout>(capacity, head_dim_, asynchronous);
     cuda_memory::DeviceAllocation memory(layout->end);
     cuda_memory::PinnedAllocation pinned(asynchronous ? layout->tables_end : 0);
     capacity_ = capacity;
@@ -203,36 +206,48 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     replayable_ = asynchronous;
   }
 
-  // The tables, staged in the workspace's layout, each section copied as far as it is used (the
-  // unused room of a section is not moved).
+  // The tables in one transfer. One-shot: staged in the workspace's own layout (exact, so dense) and
+  // copied whole. Asynchronous: each section's used part packed in pinned memory (the unused room
+  // is not moved), copied to the staging section, and scattered to the sections by a kernel.
   const Layout& at = *layout_;
-  std::vector<std::byte> pageable;
-  std::byte* staged = nullptr;
-  if (asynchronous) {
-    staged = static_cast<std::byte*>(pinned_.data());
-  } else {
-    pageable.resize(at.tables_end);
-    staged = pageable.data();
-  }
-  const auto stage = [&](std::size_t offset, const void* values, std::size_t bytes) {
-    if (bytes == 0) return;
-    std::memcpy(staged + offset, values, bytes);
-    CHUNKTREE_CUDA_CHECK(cudaMemcpyAsync(static_cast<std::byte*>(memory_.data()) + offset, staged + offset, bytes, cudaMemcpyHostToDevice, stream));
-  };
-  const auto stage_all = [&](std::size_t offset, const auto& values) { stage(offset, values.data(), values.size() * sizeof(values[0])); };
   const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()), static_cast<std::uint32_t>(mma_sync_tiles_.size()),
                           w.num_rows()};
-  stage(at.counts, &counts, sizeof(counts));
-  stage_all(at.wgmma_tiles, wgmma_tiles_);
-  stage_all(at.mma_sync_tiles, mma_sync_tiles_);
-  stage_all(at.row_to_batch, w.row_to_batch);
-  stage_all(at.row_limit, w.row_limit);
-  stage_all(at.merge_begin, w.merge_begin);
-  stage_all(at.merge_states, w.merge_states);
-  stage_all(at.runs, w.runs);
+  struct Table {
+    std::size_t section;
+    const void* values;
+    std::size_t bytes;
+  };
+  const auto table = [](std::size_t section, const auto& values) { return Table{section, values.data(), values.size() * sizeof(values[0])}; };
+  const Table tables[] = {{at.counts, &counts, sizeof(counts)},
+                          table(at.wgmma_tiles, wgmma_tiles_),
+                          table(at.mma_sync_tiles, mma_sync_tiles_),
+                          table(at.row_to_batch, w.row_to_batch),
+                          table(at.row_limit, w.row_limit),
+                          table(at.merge_begin, w.merge_begin),
+                          table(at.merge_states, w.merge_states),
+                          table(at.runs, w.runs)};
+  static_assert(std::size(tables) <= kernels::ScatterArgs::kMaxCopies);
+  auto* device = static_cast<std::byte*>(memory_.data());
   if (asynchronous) {
+    auto* staged = static_cast<std::byte*>(pinned_.data());
+    kernels::ScatterArgs scatter{device, {}, 0};
+    std::size_t packed = 0;
+    for (const Table& t : tables) {
+      if (t.bytes == 0) continue;
+      std::memcpy(staged + packed, t.values, t.bytes);
+      const std::size_t rounded = (t.bytes + 15) / 16 * 16;  // every section starts 256-byte aligned: its padding takes the rounding
+      scatter.copies[scatter.count++] = kernels::SectionCopy{at.staging + packed, t.section, rounded};
+      packed += rounded;
+    }
+    CHUNKTREE_CUDA_CHECK(cudaMemcpyAsync(device + at.staging, staged, packed, cudaMemcpyHostToDevice, stream));
+    kernels::launch_scatter_sections(scatter, stream);
     CHUNKTREE_CUDA_CHECK(cudaEventRecord(staged_copied_.get(), stream));
   } else {
+    std::vector<std::byte> staged(at.tables_end);
+    for (const Table& t : tables) {
+      if (t.bytes > 0) std::memcpy(staged.data() + t.section, t.values, t.bytes);
+    }
+    CHUNKTREE_CUDA_CHECK(cudaMemcpyAsync(device, staged.data(), staged.size(), cudaMemcpyHostToDevice, stream));
     CHUNKTREE_CUDA_CHECK(cudaStreamSynchronize(stream));
   }
 

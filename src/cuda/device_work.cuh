@@ -3,7 +3,7 @@
 // tables they read, scratch for their states, and each row's merge (src/cuda/merge_rows.cu).
 //
 // Everything lives in one workspace: a fixed layout of sections sized by a Capacity, staged in one
-// host buffer and copied section by section on one stream. A later work (the next decode step's
+// host buffer and copied to the device in one transfer on one stream. A later work (the next decode step's
 // plan) loads asynchronously into the same workspace while it fits, so that launches a CUDA graph
 // captured keep their addresses: such a launch reads its tile and row counts from the workspace
 // and has a persistent grid, so it runs whatever work was loaded before the replay. A workspace
