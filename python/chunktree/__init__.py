@@ -436,7 +436,7 @@ def _current_stream(stream: Optional[int]) -> int:
 class CacheAttention:
     """Attention over a PrefixCache for a decode loop: plan() once per step (after the step's
     appends), run() in every layer. On the GPU one device workspace serves every step: plan()
-    uploads the step's work with asynchronous copies on the stream (no allocation while it fits: the
+    uploads the step's work with one asynchronous copy on the stream (no allocation while it fits: the
     first plan leaves room for plans up to 4x its size), and run() is capturable: run() calls
     captured in a CUDA graph (torch.cuda.graph) replay whatever plan() gave last, with the q, out
     and lse the capture was given. run() takes q, out and lse with more rows than the plan's batch
