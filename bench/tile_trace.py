@@ -1,4 +1,4 @@
-"""Reads a per-tile trace of the mma.sync kernel (src/cuda/tile_trace.cuh) and prints where its
+"""Reads a per-tile trace of the mma.sync kernel (src/kernels/tile_trace.cuh) and prints where its
 tiles' time goes: each phase's median and range, how long CTAs wait between their tiles, and how
 unevenly the CTAs finish.
 

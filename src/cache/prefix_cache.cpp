@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "chunktree/numeric.hpp"
-#include "cuda/memory.hpp"
+#include "runtime/memory.hpp"
 
 namespace chunktree {
 namespace {

@@ -7,7 +7,7 @@
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/state.hpp"
-#include "work/work.hpp"
+#include "schedule/work.hpp"
 
 namespace chunktree::cpu {
 namespace {

@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "chunktree/cuda_backend.hpp"
-#include "cuda/check.cuh"
-#include "cuda/cost_model.hpp"
+#include "runtime/check.cuh"
+#include "schedule/cost_model.hpp"
 #include "cuda/device_work.cuh"
-#include "cuda/launch_setup.cuh"
-#include "cuda/memory.hpp"
-#include "cuda/partial_states.cuh"
+#include "kernels/launch_setup.cuh"
+#include "runtime/memory.hpp"
+#include "kernels/partial_states.cuh"
 
 namespace chunktree {
 namespace {

@@ -4,9 +4,9 @@
 #include <cstring>
 #include <string>
 
-#include "cuda/check.cuh"
-#include "cuda/merge_rows.cuh"
-#include "cuda/scatter_sections.cuh"
+#include "runtime/check.cuh"
+#include "kernels/merge_rows.cuh"
+#include "kernels/scatter_sections.cuh"
 
 namespace chunktree::cuda_work {
 

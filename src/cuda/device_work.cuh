@@ -1,6 +1,6 @@
 // A work::Work on the device, and the launches that run it: tiles for the two partial-state
 // kernels (wgmma tiles of 128 query rows for wide items, mma.sync tiles of 64 for the rest), the
-// tables they read, scratch for their states, and each row's merge (src/cuda/merge_rows.cu).
+// tables they read, scratch for their states, and each row's merge (src/kernels/merge_rows.cu).
 //
 // Everything lives in one workspace: a fixed layout of sections sized by a Capacity, staged in one
 // host buffer and copied to the device in one transfer on one stream. A later work (the next decode step's
@@ -19,9 +19,9 @@
 
 #include "chunktree/attention.hpp"
 #include "chunktree/types.hpp"
-#include "cuda/memory.hpp"
-#include "cuda/partial_states.cuh"
-#include "work/work.hpp"
+#include "runtime/memory.hpp"
+#include "kernels/partial_states.cuh"
+#include "schedule/work.hpp"
 
 namespace chunktree::cuda_work {
 

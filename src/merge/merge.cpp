@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "cuda/memory.hpp"
+#include "runtime/memory.hpp"
 #include "merge/merge_job.hpp"
 
 namespace chunktree {

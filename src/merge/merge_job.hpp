@@ -51,7 +51,7 @@ CHUNKTREE_HOST_DEVICE inline float merge_element(const MergeJob& job, std::int64
   return accumulated * merger.inverse_weight();
 }
 
-// The CUDA side (src/cuda/merge.cu).
+// The CUDA side (src/merge/merge.cu).
 void merge_on_gpu(const MergeJob& job, void* stream);
 
 }  // namespace chunktree::merging

@@ -508,7 +508,7 @@ TEST(CpuLevelsErrors, QOutAndLse) {
 }
 
 // A page pool whose pages hold no tokens cannot hold a segment: a clear error, not a crash.
-// Disabled: check_segment (src/work/levels.cpp) divides by the page size before checking it,
+// Disabled: check_segment (src/schedule/levels.cpp) divides by the page size before checking it,
 // so this raises SIGFPE instead of an Error (see the helper's report).
 TEST(CpuLevelsErrors, PagesOfZeroTokens) {
   ErrorFixture f;

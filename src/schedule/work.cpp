@@ -1,4 +1,4 @@
-#include "work/work.hpp"
+#include "schedule/work.hpp"
 
 #include <algorithm>
 #include <limits>

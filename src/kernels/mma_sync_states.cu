@@ -17,11 +17,11 @@
 #include <string>
 
 #include "chunktree/types.hpp"
-#include "cuda/check.cuh"
-#include "cuda/launch_setup.cuh"
-#include "cuda/partial_states.cuh"
-#include "cuda/tile_trace.cuh"
-#include "cuda/tiles.cuh"
+#include "runtime/check.cuh"
+#include "kernels/launch_setup.cuh"
+#include "kernels/partial_states.cuh"
+#include "kernels/tile_trace.cuh"
+#include "kernels/tiles.cuh"
 
 #include <cutlass/arch/barrier.h>
 #include <cutlass/arch/reg_reconfig.h>

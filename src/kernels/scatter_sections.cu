@@ -1,6 +1,6 @@
-#include "cuda/scatter_sections.cuh"
+#include "kernels/scatter_sections.cuh"
 
-#include "cuda/check.cuh"
+#include "runtime/check.cuh"
 
 namespace chunktree::kernels {
 namespace {

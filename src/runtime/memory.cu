@@ -1,4 +1,4 @@
-#include "cuda/memory.hpp"
+#include "runtime/memory.hpp"
 
 #include <cuda_runtime.h>
 
@@ -9,7 +9,7 @@
 
 #include "chunktree/device.hpp"
 #include "chunktree/numeric.hpp"
-#include "cuda/check.cuh"
+#include "runtime/check.cuh"
 
 namespace chunktree::cuda_memory {
 

@@ -1,7 +1,7 @@
 // The merge primitives on the GPU: one block per (token, head), one thread per dim.
 #include <cuda_runtime.h>
 
-#include "cuda/check.cuh"
+#include "runtime/check.cuh"
 #include "merge/merge_job.hpp"
 
 namespace chunktree::merging {

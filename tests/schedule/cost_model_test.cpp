@@ -1,5 +1,5 @@
 // The CUDA backend's cost model (host code, tested on the CPU): the item split it chooses.
-#include "cuda/cost_model.hpp"
+#include "schedule/cost_model.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,8 +3,8 @@
 #include <limits>
 #include <string>
 
-#include "work/merge_lists.hpp"
-#include "work/work.hpp"
+#include "schedule/merge_lists.hpp"
+#include "schedule/work.hpp"
 
 namespace chunktree::work {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "chunktree/device.hpp"
 #include "chunktree/types.hpp"
-#include "cuda/check.cuh"
+#include "runtime/check.cuh"
 
 namespace chunktree {
 namespace {

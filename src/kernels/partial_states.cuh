@@ -4,7 +4,7 @@
 //
 // Work tile = (item, kv head, first query row). Query rows are the item's rows × query tokens ×
 // the GQA group: query row m is row item.row_begin + m / (queries · group), query token
-// (m / group) % queries, q head kv_head · group + m % group (src/work/work.hpp has the rest).
+// (m / group) % queries, q head kv_head · group + m % group (src/schedule/work.hpp has the rest).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -14,9 +14,9 @@
 #include <cstdint>
 
 #include "chunktree/numeric.hpp"
-#include "cuda/launch_setup.cuh"
-#include "cuda/tile_shapes.hpp"
-#include "work/work.hpp"
+#include "kernels/launch_setup.cuh"
+#include "kernels/tile_shapes.hpp"
+#include "schedule/work.hpp"
 
 #include <cute/arch/copy_sm80.hpp>
 
@@ -62,7 +62,7 @@ __device__ inline std::uint32_t tile_count(const PartialArgs& args) {
   return args.live_num_tiles == nullptr ? args.num_tiles : min(*args.live_num_tiles, args.num_tiles);
 }
 
-// Grids (cuda/launch_setup.cuh): eagerly, the mma.sync kernel runs one CTA per tile beside the wgmma
+// Grids (kernels/launch_setup.cuh): eagerly, the mma.sync kernel runs one CTA per tile beside the wgmma
 // kernel (a persistent grid would hold the SMs the wgmma CTAs need) and persistent when it runs alone
 // (docs/KERNEL_NOTES.md, experiments 12d and 13); launches a graph replays for later plans run both
 // kernels persistent (experiment 18).

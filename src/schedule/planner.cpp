@@ -4,7 +4,7 @@
 #include <string>
 
 #include "chunktree/plan.hpp"
-#include "work/merge_lists.hpp"
+#include "schedule/merge_lists.hpp"
 
 namespace chunktree {
 namespace {

@@ -14,10 +14,10 @@
 #include <string>
 
 #include "chunktree/types.hpp"
-#include "cuda/check.cuh"
-#include "cuda/launch_setup.cuh"
-#include "cuda/partial_states.cuh"
-#include "cuda/tiles.cuh"
+#include "runtime/check.cuh"
+#include "kernels/launch_setup.cuh"
+#include "kernels/partial_states.cuh"
+#include "kernels/tiles.cuh"
 
 #include <cute/arch/mma_sm90.hpp>
 #include <cute/atom/mma_atom.hpp>

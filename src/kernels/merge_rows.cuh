@@ -1,4 +1,4 @@
-// The merge of each output row's partial states into out and lse (src/cuda/merge_rows.cu).
+// The merge of each output row's partial states into out and lse (src/kernels/merge_rows.cu).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "chunktree/types.hpp"
-#include "cuda/launch_setup.cuh"
+#include "kernels/launch_setup.cuh"
 
 namespace chunktree::kernels {
 

@@ -15,9 +15,9 @@
 
 #include "chunktree/state.hpp"
 #include "chunktree/types.hpp"
-#include "cuda/check.cuh"
-#include "cuda/launch_setup.cuh"
-#include "cuda/merge_rows.cuh"
+#include "runtime/check.cuh"
+#include "kernels/launch_setup.cuh"
+#include "kernels/merge_rows.cuh"
 
 namespace chunktree::kernels {
 namespace {

@@ -7,7 +7,7 @@
 #include <array>
 #include <atomic>
 
-#include "cuda/check.cuh"
+#include "runtime/check.cuh"
 
 namespace chunktree::kernels {
 

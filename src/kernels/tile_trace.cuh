@@ -21,7 +21,7 @@
 
 #include "chunktree/types.hpp"
 
-#include "cuda/check.cuh"
+#include "runtime/check.cuh"
 #endif
 
 namespace chunktree::kernels::tile_trace {

@@ -1,8 +1,8 @@
-#include "cuda/cost_model.hpp"
+#include "schedule/cost_model.hpp"
 
 #include <algorithm>
 
-#include "cuda/tile_shapes.hpp"
+#include "kernels/tile_shapes.hpp"
 
 namespace chunktree::cost_model {
 namespace {
