@@ -22,6 +22,7 @@
 #include "chunktree/numeric.hpp"
 #include "chunktree/types.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "random.hpp"
 #include "tree_levels.hpp"
 #include "support/test_directory.hpp"
