@@ -49,6 +49,8 @@ struct SeedCase {
 SeedFile read_seed_file(const std::string& path);
 void write_seed_file(const std::string& path, const SeedFile& file);
 
+// Every value a file of this shape holds, as a measure of how long it takes to write or check.
+double seed_file_values(const SeedShape& shape);
 // "{pattern}_s{S}_h{H}_c{C}.txt"
 std::string seed_file_name(const SeedCase& seed_case);
 // The quick grid (36 files) or the full one (1680 files), in a fixed order.
