@@ -8,9 +8,9 @@
 
 #include "chunktree/types.hpp"
 #include "commands.hpp"
+#include "harness/seed_format.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
-#include "seed_format.hpp"
 
 namespace chunktree::tools {
 namespace {
@@ -69,14 +69,14 @@ int gentests_command(Args args) {
   std::filesystem::create_directories(parsed.dir, error);
   if (error) throw Error(ErrorCode::invalid_argument, "gentests: cannot create '" + parsed.dir + "': " + error.message());
 
-  const std::vector<SeedCase> cases = seed_grid(parsed.grid == "--full");
+  const std::vector<harness::SeedCase> cases = harness::seed_grid(parsed.grid == "--full");
   std::vector<double> weights;
-  for (const SeedCase& seed_case : cases) weights.push_back(seed_file_values(seed_case.shape));
+  for (const harness::SeedCase& seed_case : cases) weights.push_back(harness::seed_file_values(seed_case.shape));
   run_in_order(
       cases.size(), parsed.jobs, "gentests", weights,
       [&](std::size_t i) {
-        const std::filesystem::path path = std::filesystem::path(parsed.dir) / seed_file_name(cases[i]);
-        write_seed_file(path.string(), generate_seed_file(cases[i]));
+        const std::filesystem::path path = std::filesystem::path(parsed.dir) / harness::seed_file_name(cases[i]);
+        harness::write_seed_file(path.string(), harness::generate_seed_file(cases[i]));
       },
       nullptr);
   std::printf("gentests: wrote %zu files to %s\n", cases.size(), parsed.dir.c_str());

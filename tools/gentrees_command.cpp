@@ -9,9 +9,9 @@
 
 #include "chunktree/types.hpp"
 #include "commands.hpp"
+#include "harness/text_arrays.hpp"
+#include "harness/tree_format.hpp"
 #include "options.hpp"
-#include "text_arrays.hpp"
-#include "tree_format.hpp"
 
 namespace chunktree::tools {
 namespace {
@@ -64,12 +64,12 @@ GentreesOptions parse_gentrees(Args args) {
       if (word == "--sequences")
         options.sequences = static_cast<int>(integer_option(word, value, 1, kMaxLargeSequences));
     } else if (word.starts_with("-")) {
-      throw Error(ErrorCode::invalid_argument, "gentrees: unknown option " + quote_word(word) + "\n" + kGentreesUsage);
+      throw Error(ErrorCode::invalid_argument, "gentrees: unknown option " + harness::quote_word(word) + "\n" + kGentreesUsage);
     } else if (options.dir.empty()) {
       options.dir = word;
     } else {
       throw Error(ErrorCode::invalid_argument,
-                  "gentrees: takes one output DIR, got " + quote_word(options.dir) + " and " + quote_word(word));
+                  "gentrees: takes one output DIR, got " + harness::quote_word(options.dir) + " and " + harness::quote_word(word));
     }
   }
   if (options.dir.empty() && !options.help)
@@ -87,11 +87,11 @@ int gentrees_command(Args args) {
   }
   make_directories(options.dir);
   for (int index = 0; index < options.count; ++index) {
-    const std::string path = (std::filesystem::path(options.dir) / tree_file_name(options.seed, index)).string();
-    write_tree_file(path, generate_tree_workload(options.seed, index, options.sequences, !options.gpu_dtypes));
+    const std::string path = (std::filesystem::path(options.dir) / harness::tree_file_name(options.seed, index)).string();
+    harness::write_tree_file(path, harness::generate_tree_workload(options.seed, index, options.sequences, !options.gpu_dtypes));
   }
-  std::printf("gentrees: wrote %d files %s .. %s to %s\n", options.count, tree_file_name(options.seed, 0).c_str(),
-              tree_file_name(options.seed, options.count - 1).c_str(), options.dir.c_str());
+  std::printf("gentrees: wrote %d files %s .. %s to %s\n", options.count, harness::tree_file_name(options.seed, 0).c_str(),
+              harness::tree_file_name(options.seed, options.count - 1).c_str(), options.dir.c_str());
   return 0;
 }
 

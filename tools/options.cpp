@@ -25,12 +25,12 @@ std::string_view option_value(std::string_view command, Args args, std::size_t& 
   return args[++i];
 }
 
-Backend select_backend(std::string_view name) {
-  if (name == "cpu") return Backend::cpu;
-  if (name == "auto") return hopper_visible() ? Backend::cuda : Backend::cpu;
+harness::Backend select_backend(std::string_view name) {
+  if (name == "cpu") return harness::Backend::cpu;
+  if (name == "auto") return hopper_visible() ? harness::Backend::cuda : harness::Backend::cpu;
   if (name == "cuda") {
     if (!hopper_visible()) throw Error(ErrorCode::unsupported, "--backend cuda: no Hopper GPU (sm_90) is visible; use --backend cpu");
-    return Backend::cuda;
+    return harness::Backend::cuda;
   }
   throw Error(ErrorCode::invalid_argument, "--backend must be cpu, cuda or auto, got '" + std::string(name) + "'");
 }

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "backend.hpp"
 #include "commands.hpp"
+#include "harness/backend.hpp"
 
 namespace chunktree::tools {
 
@@ -18,6 +18,6 @@ std::string_view option_value(std::string_view command, Args args, std::size_t& 
 
 // "cpu", "cuda" (needs a visible Hopper GPU) or "auto" (the GPU when there is one, else the
 // CPU). Throws an Error that says what to use instead when the choice is unknown or unavailable.
-Backend select_backend(std::string_view name);
+harness::Backend select_backend(std::string_view name);
 
 }  // namespace chunktree::tools

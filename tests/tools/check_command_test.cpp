@@ -12,7 +12,7 @@
 
 #include "chunktree/types.hpp"
 #include "commands.hpp"
-#include "seed_format.hpp"
+#include "harness/seed_format.hpp"
 #include "support/test_directory.hpp"
 
 namespace chunktree::tools {
@@ -31,7 +31,7 @@ class CheckDump : public ::testing::Test {
   std::string seed_file(const std::string& relative, int seqs) const {
     const fs::path path = dir_ / relative;
     fs::create_directories(path.parent_path());
-    write_seed_file(path.string(), generate_seed_file(SeedCase{"randn", SeedShape{seqs, 1, 1}}));
+    harness::write_seed_file(path.string(), harness::generate_seed_file(harness::SeedCase{"randn", harness::SeedShape{seqs, 1, 1}}));
     return path.string();
   }
   std::string dump_dir() const { return (dir_ / "dump").string(); }
@@ -112,10 +112,10 @@ TEST_F(CheckDump, EveryFileGetsItsOwnDumpWithSeveralJobs) {
   EXPECT_EQ(run_check(words), 0);
   for (int seqs = 1; seqs <= 4; ++seqs) {
     const std::string dump = dump_dir() + "/s" + std::to_string(seqs) + ".txt";
-    EXPECT_EQ(read_seed_file(dump).shape.seqs, seqs);
-    CheckOptions strict;
+    EXPECT_EQ(harness::read_seed_file(dump).shape.seqs, seqs);
+    harness::CheckOptions strict;
     strict.strict = true;
-    EXPECT_TRUE(check_seed_file(dump, strict).passed) << dump;
+    EXPECT_TRUE(harness::check_seed_file(dump, strict).passed) << dump;
   }
 }
 

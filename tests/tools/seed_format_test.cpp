@@ -18,9 +18,9 @@
 #include "chunktree/reference.hpp"
 #include "chunktree/types.hpp"
 #include "commands.hpp"
-#include "seed_format.hpp"
+#include "harness/seed_format.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 namespace fs = std::filesystem;
@@ -296,7 +296,7 @@ int run_check(const std::vector<std::string>& words, std::string& out, std::stri
   ::testing::internal::CaptureStdout();
   ::testing::internal::CaptureStderr();
   try {
-    const int code = check_command(args);
+    const int code = tools::check_command(args);
     out = ::testing::internal::GetCapturedStdout();
     err = ::testing::internal::GetCapturedStderr();
     return code;
@@ -353,11 +353,11 @@ TEST_F(SeedFiles, CheckCommandVerboseAndUsageErrors) {
 
 TEST(SeedGentests, UsageErrors) {
   const std::vector<std::string_view> none;
-  EXPECT_THROW(gentests_command(none), Error);
+  EXPECT_THROW(tools::gentests_command(none), Error);
   const std::vector<std::string_view> two_dirs{"a", "b"};
-  EXPECT_THROW(gentests_command(two_dirs), Error);
+  EXPECT_THROW(tools::gentests_command(two_dirs), Error);
   const std::vector<std::string_view> bad_jobs{"--jobs", "x", "dir"};
-  EXPECT_THROW(gentests_command(bad_jobs), Error);
+  EXPECT_THROW(tools::gentests_command(bad_jobs), Error);
 }
 
 // Both grids asked for: an error before anything is written (it used to write the last one
@@ -366,7 +366,7 @@ TEST(SeedGentests, QuickAndFullTogetherAreAnError) {
   using Args = std::vector<std::string_view>;
   for (const Args& args : {Args{"--quick", "--full", "/dev/null/grid"}, Args{"--full", "--quick", "/dev/null/grid"}}) {
     try {
-      gentests_command(args);
+      tools::gentests_command(args);
       ADD_FAILURE() << "no error";
     } catch (const Error& error) {
       EXPECT_NE(std::string(error.what()).find("--quick and --full contradict each other"), std::string::npos)
@@ -376,4 +376,4 @@ TEST(SeedGentests, QuickAndFullTogetherAreAnError) {
 }
 
 }  // namespace
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

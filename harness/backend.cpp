@@ -1,4 +1,4 @@
-#include "backend.hpp"
+#include "harness/backend.hpp"
 
 #include <cuda_runtime.h>
 
@@ -9,9 +9,9 @@
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/cuda_backend.hpp"
 #include "chunktree/numeric.hpp"
-#include "gpu_buffer.hpp"
+#include "harness/gpu_buffer.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 void check(cudaError_t status, const char* what) {
@@ -127,4 +127,4 @@ void backend_attend_levels(Backend backend, const Levels& levels, const ConstTen
   device.download(out, lse);
 }
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -8,7 +8,7 @@
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 enum class Backend { cpu, cuda };
 
@@ -30,4 +30,4 @@ void backend_attend(Backend backend, const PrefixCache& cache, const Plan& plan,
 void backend_attend_levels(Backend backend, const Levels& levels, const ConstTensorView& q, const TensorView& out,
                            const TensorView& lse, const AttentionParams& params);
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

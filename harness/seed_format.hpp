@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "check.hpp"
+#include "harness/check.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 // Every seed file uses these; the header repeats them so that other shapes are caught.
 inline constexpr int kSeedChunkSize = 64;
@@ -67,4 +67,4 @@ SeedOutputs library_outputs(const SeedFile& file, Backend backend = Backend::cpu
 // Compares computed outputs with expected ones under the default or the --strict rule.
 CheckResult compare_seed_outputs(const SeedOutputs& actual, const SeedOutputs& expected, bool strict, bool verbose);
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

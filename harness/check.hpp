@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <string>
 
-#include "backend.hpp"
+#include "harness/backend.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 struct CheckOptions {
   Backend backend = Backend::cpu;
@@ -31,4 +31,4 @@ CheckResult check_tree_file(const std::string& path, const CheckOptions& options
 // True when the file starts like a tree-format file (docs/FORMATS.md).
 bool is_tree_file(const std::string& path);  // tree_format.cpp
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -1,4 +1,4 @@
-#include "seed_format.hpp"
+#include "harness/seed_format.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,10 +10,10 @@
 #include "chunktree/numeric.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
-#include "random.hpp"
-#include "text_arrays.hpp"
+#include "harness/random.hpp"
+#include "harness/text_arrays.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 constexpr std::size_t kChunk = kSeedChunkSize;
@@ -456,4 +456,4 @@ CheckResult check_seed_file(const std::string& path, const CheckOptions& options
   return result;
 }
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

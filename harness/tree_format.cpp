@@ -1,7 +1,7 @@
 // The tree test format: reading, writing, generating and checking through the library.
 // docs/FORMATS.md, "Tree format", is the specification.
-#include "tree_format.hpp"
-#include "tree_levels.hpp"
+#include "harness/tree_format.hpp"
+#include "harness/tree_levels.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -17,10 +17,10 @@
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 #include "chunktree/reference.hpp"
-#include "random.hpp"
-#include "text_arrays.hpp"
+#include "harness/random.hpp"
+#include "harness/text_arrays.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 float TreeWorkload::softmax_scale() const {
   return scale.value_or(static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim))));
@@ -1019,4 +1019,4 @@ TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_seque
   return w;
 }
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "check.hpp"
 #include "chunktree/types.hpp"
+#include "harness/check.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 // The first line of every tree file is "chunktree-tree 1".
 inline constexpr std::string_view kTreeMagic = "chunktree-tree";
@@ -70,4 +70,4 @@ std::string tree_file_name(std::uint64_t seed, int index);
 // private parts under a small shared tree.
 TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_sequences = 0, bool allow_f32 = true);
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness
