@@ -217,14 +217,6 @@ TEST_F(TreeFormatTest, GenerationIsDeterministic) {
   EXPECT_NE(read_text(path("a.txt")), read_text(path("c.txt")));
 }
 
-TEST_F(TreeFormatTest, GentreesRejectsBadArguments) {
-  const std::string dir = dir_.string();
-  for (const std::vector<std::string_view>& args : std::vector<std::vector<std::string_view>>{
-           {"--count", "0", dir}, {"--count"}, {"--colour", dir}, {dir, dir}, {"--seed", "x", dir}, {}}) {
-    EXPECT_THROW(tools::gentrees_command(args), Error);
-  }
-}
-
 // ---- the documented example and hand-made workloads ----
 
 TEST_F(TreeFormatTest, DocumentedExampleParsesAndPasses) {
