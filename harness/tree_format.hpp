@@ -56,6 +56,10 @@ struct TreeWorkload {
   std::vector<std::int64_t> path_lengths() const;
 };
 
+// Values per token: of K or V (kv_heads · head_dim), and of Q or O (q_heads · head_dim).
+std::size_t kv_width(const TreeWorkload& w);
+std::size_t q_width(const TreeWorkload& w);
+
 // Throws chunktree::Error (code format) naming the file and line when the file is malformed.
 TreeWorkload read_tree_file(const std::string& path);
 void write_tree_file(const std::string& path, const TreeWorkload& workload);
