@@ -14,9 +14,9 @@
 #include <utility>
 #include <vector>
 
-#include "check.hpp"
 #include "chunktree/types.hpp"
 #include "commands.hpp"
+#include "harness/check.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
 
@@ -38,7 +38,7 @@ void print_check_usage(std::FILE* stream) {
 
 struct CheckArgs {
   std::vector<std::string> files;
-  CheckOptions options;
+  harness::CheckOptions options;
   std::string dump_dir;  // empty: no dumps
   int jobs = 0;
   bool help = false;
@@ -73,7 +73,7 @@ CheckArgs parse_check_args(Args args) {
 
 // A file's result, or why it could not be checked (a malformed file, an unwritable dump).
 struct FileOutcome {
-  CheckResult result;
+  harness::CheckResult result;
   std::string error;
 };
 
@@ -124,10 +124,10 @@ std::vector<std::string> dump_paths(const std::vector<std::string>& files, const
   return targets;
 }
 
-FileOutcome check_file(const std::string& path, const CheckOptions& options) {
+FileOutcome check_file(const std::string& path, const harness::CheckOptions& options) {
   FileOutcome outcome;
   try {
-    outcome.result = is_tree_file(path) ? check_tree_file(path, options) : check_seed_file(path, options);
+    outcome.result = harness::is_tree_file(path) ? harness::check_tree_file(path, options) : harness::check_seed_file(path, options);
   } catch (const Error& error) {
     outcome.error = error.what();
   }
@@ -141,7 +141,7 @@ void print_outcome(const std::string& path, const FileOutcome& outcome) {
     std::fflush(stdout);  // keeps the message next to its block when both streams go to one place
     std::fprintf(stderr, "chunktree check: %s\n", outcome.error.c_str());
   }
-  const CheckResult& result = outcome.result;
+  const harness::CheckResult& result = outcome.result;
   const bool passed = outcome.error.empty() && result.passed;
   std::printf("%s %s\n", passed ? "PASSED" : "FAILED", path.c_str());
   std::fputs(result.details.c_str(), stdout);
@@ -182,7 +182,7 @@ int check_command(Args args) {
   run_in_order(
       parsed.files.size(), parsed.jobs, "check", file_sizes(parsed.files),
       [&](std::size_t i) {
-        CheckOptions options = parsed.options;
+        harness::CheckOptions options = parsed.options;
         options.dump_path = dumps[i];
         outcomes[i] = check_file(parsed.files[i], options);
       },

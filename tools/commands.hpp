@@ -8,8 +8,8 @@ namespace chunktree::tools {
 
 using Args = std::span<const std::string_view>;
 
-int gentests_command(Args args);  // seed-format grids (seed_format.cpp)
-int gentrees_command(Args args);  // random tree workloads (tree_format.cpp)
+int gentests_command(Args args);  // seed-format grids (gentests_command.cpp)
+int gentrees_command(Args args);  // random tree workloads (gentrees_command.cpp)
 int check_command(Args args);     // checks seed and tree files against a backend (check_command.cpp)
 int bench_command(Args args);     // the default benchmark (bench_command.cpp)
 int host_bench_command(Args args);  // a decode step's host work (bench/host_bench.cpp)

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <string>
 
+#include "chunktree/device.hpp"
 #include "chunktree/types.hpp"
 
 namespace chunktree::tools {
@@ -22,6 +23,16 @@ std::string_view option_value(std::string_view command, Args args, std::size_t& 
     throw Error(ErrorCode::invalid_argument, std::string(command) + ": " + std::string(args[i]) + " needs a value");
   }
   return args[++i];
+}
+
+harness::Backend select_backend(std::string_view name) {
+  if (name == "cpu") return harness::Backend::cpu;
+  if (name == "auto") return hopper_visible() ? harness::Backend::cuda : harness::Backend::cpu;
+  if (name == "cuda") {
+    if (!hopper_visible()) throw Error(ErrorCode::unsupported, "--backend cuda: no Hopper GPU (sm_90) is visible; use --backend cpu");
+    return harness::Backend::cuda;
+  }
+  throw Error(ErrorCode::invalid_argument, "--backend must be cpu, cuda or auto, got '" + std::string(name) + "'");
 }
 
 }  // namespace chunktree::tools

@@ -332,7 +332,7 @@ class ModelRun {
   }
 
   PrefixCache cache_;
-  tools::Random random_;
+  harness::Random random_;
   std::vector<ModelSequence> model_;
   std::vector<SeqId> removed_;
   std::vector<std::uint64_t> prefix_at_;  // by pool position, for live positions: the prefix whose KV it holds

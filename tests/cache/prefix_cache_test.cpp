@@ -222,7 +222,7 @@ TEST(PrefixCache, AppendBatchIsTheSameAsAppendsInOrder) {
     for (std::uint64_t seed = 1; seed <= 4; ++seed) {
       PrefixCache one_by_one(small_config(/*capacity=*/2048, chunk));
       PrefixCache batched(small_config(/*capacity=*/2048, chunk));
-      tools::Random random(seed);
+      harness::Random random(seed);
       std::vector<SeqId> seqs;
       for (int p = 0; p < 3; ++p) {
         const std::vector<Token> prompt = iota_tokens(5 + static_cast<int>(random.integer(0, 40)), 100 * p);
@@ -426,7 +426,7 @@ TEST(PrefixCache, RandomOperationsKeepEverySequenceIntact) {
       config.num_layers = 2;
       config.head_dim = 64;
       testing::Workload workload(config);
-      tools::Random random(seed);
+      harness::Random random(seed);
       // Grow, thin out, grow again: later branches reuse tails and chunks that removals freed.
       for (int phase = 0; phase < 3; ++phase) {
         workload.grow(random, 100, 40, seed % 2 == 0 ? 3 : 50);

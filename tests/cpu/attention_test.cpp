@@ -21,7 +21,7 @@ using testing::Shape;
 // Runs attention on every live sequence of a workload and compares with the fp64 reference
 // over KV recomputed from the tokens (never read back from the cache).
 void expect_matches_reference(const testing::Workload& workload, const Shape& shape, const PlanOptions& options,
-                              tools::Random& random, DType out_dtype = DType::f32) {
+                              harness::Random& random, DType out_dtype = DType::f32) {
   const std::vector<SeqId>& batch = workload.seqs;
   const auto b = static_cast<std::int64_t>(batch.size());
   const std::size_t per_seq = static_cast<std::size_t>(shape.q_heads * shape.head_dim);
@@ -71,7 +71,7 @@ TEST(CpuAttention, MatchesTheReferenceOnRandomTrees) {
   std::uint64_t seed = 0;
   for (const Shape& shape : shapes) {
     for (int round = 0; round < 2; ++round) {
-      tools::Random random(++seed);
+      harness::Random random(++seed);
       testing::Workload workload(config_for(shape));
       workload.grow(random, 40, 90, round == 0 ? 3 : 30);
       for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}, PlanOptions{5, 2 * shape.chunk}}) {
@@ -84,7 +84,7 @@ TEST(CpuAttention, MatchesTheReferenceOnRandomTrees) {
 
 TEST(CpuAttention, OddShapes) {
   const Shape shape{4, 2, 64, 16, DType::bf16};
-  tools::Random random(42);
+  harness::Random random(42);
   {  // one sequence of one token
     testing::Workload workload(config_for(shape));
     workload.add({7});
@@ -118,7 +118,7 @@ TEST(CpuAttention, NanInQueriesOrKeysReachesTheOutput) {
   testing::Workload w = testing::nan_probe_workload(config_for(shape));
   const auto seqs = static_cast<int>(w.seqs.size());
   const std::int64_t b = seqs;
-  tools::Random random(11);
+  harness::Random random(11);
   auto run = [&](const std::vector<float>& q, const PlanOptions& options) {
     std::vector<float> out(q.size(), 0.0f);
     std::vector<float> lse(static_cast<std::size_t>(seqs * shape.q_heads), 0.0f);
@@ -152,7 +152,7 @@ TEST(CpuAttention, NanInQueriesOrKeysReachesTheOutput) {
 
 TEST(CpuAttention, WritesEveryOutputDtype) {
   const Shape shape{2, 1, 64, 16, DType::bf16};
-  tools::Random random(3);
+  harness::Random random(3);
   testing::Workload workload(config_for(shape));
   workload.grow(random, 20, 40);
   expect_matches_reference(workload, shape, {}, random, DType::bf16);
@@ -192,7 +192,7 @@ TEST(CpuAttention, RejectsStalePlansAndBadShapes) {
 // into poisoned outputs and compares every query token with the reference over its sequence's
 // prefix up to itself.
 void expect_multi_query_matches_reference(const testing::Workload& workload, const Shape& shape, const PlanOptions& options,
-                                          tools::Random& random, DType out_dtype = DType::f32, DType q_dtype = DType::f32) {
+                                          harness::Random& random, DType out_dtype = DType::f32, DType q_dtype = DType::f32) {
   const int queries = options.queries_per_seq;
   const auto tokens = static_cast<std::int64_t>(workload.seqs.size()) * queries;
   const std::size_t per_token = static_cast<std::size_t>(shape.q_heads * shape.head_dim);
@@ -242,7 +242,7 @@ TEST(CpuAttention, MultiTokenQueriesMatchTheReferenceOnRandomTrees) {
   for (const Shape& shape : shapes) {
     for (int queries : {1, 2, 3, 8}) {
       SCOPED_TRACE(::testing::Message() << shape << " queries_per_seq " << queries);
-      tools::Random random(++seed);
+      harness::Random random(++seed);
       testing::Workload workload(config_for(shape));
       workload.grow(random, 20, 50, queries % 2 == 0 ? 3 : 30);
       testing::add_query_tokens(workload, random, queries);
@@ -259,7 +259,7 @@ TEST(CpuAttention, MultiTokenQueriesMatchTheReferenceOnRandomTrees) {
 // with different limits for different readers.
 TEST(CpuAttention, MultiTokenQueriesInsideSharedSpans) {
   const Shape shape{4, 2, 64, 16, DType::bf16};
-  tools::Random random(61);
+  harness::Random random(61);
   auto tokens_of = [](int n, Token first) {
     std::vector<Token> tokens(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) tokens[static_cast<std::size_t>(i)] = first + i;
@@ -309,7 +309,7 @@ TEST(CpuAttention, MultiTokenQueriesInsideSharedSpans) {
 
 TEST(CpuAttention, MultiTokenQueriesInEveryDtype) {
   const Shape shape{8, 2, 128, 32, DType::f16};
-  tools::Random random(67);
+  harness::Random random(67);
   testing::Workload workload(config_for(shape));
   workload.grow(random, 20, 50);
   testing::add_query_tokens(workload, random, 4);
@@ -367,7 +367,7 @@ TEST(CpuAttention, MultiTokenQueriesRejectShortSequencesAndBadShapes) {
 // attend()'s output: states are numbered state · queries_per_seq + token.
 TEST(CpuAttention, MultiTokenPartialStatesMergeToTheOutput) {
   const Shape shape{4, 2, 64, 16, DType::bf16};
-  tools::Random random(71);
+  harness::Random random(71);
   testing::Workload workload(config_for(shape));
   workload.grow(random, 20, 50, 3);
   testing::add_query_tokens(workload, random, 3);

@@ -70,7 +70,7 @@ void expect_matches_reference(const HostLevels& host, const std::vector<float>& 
 }
 
 // Runs and checks one levels call with random q.
-void check_levels(const HostLevels& host, int q_heads, tools::Random& random, DType q_dtype = DType::f32, DType out_dtype = DType::f32) {
+void check_levels(const HostLevels& host, int q_heads, harness::Random& random, DType q_dtype = DType::f32, DType out_dtype = DType::f32) {
   const std::vector<float> q = testing::random_queries(random, host.tokens(), q_heads, host.head_dim, host.dtype);
   expect_matches_reference(host, q, q_heads, run_levels(host, q, q_heads, q_dtype, out_dtype), out_dtype);
 }
@@ -108,7 +108,7 @@ TEST(CpuLevels, MatchesTheReferenceOnRandomLevels) {
     const std::int64_t max_seqs = queries == 1 ? 10 : (queries == 2 ? 7 : (queries == 5 ? 5 : 3));
     for (const Config& config : configs) {
       for (int round = 0; round < 2; ++round) {
-        tools::Random random(++seed);
+        harness::Random random(++seed);
         LevelsOptions options;
         options.num_seqs = random.integer(1, max_seqs);
         options.queries = queries;
@@ -133,10 +133,10 @@ TEST(CpuLevels, MatchesTheReferenceOnRandomLevels) {
   }
 }
 
-HostSegment contiguous(tools::Random& random, const HostLevels& host, std::int64_t length, std::int64_t extra = 0) {
+HostSegment contiguous(harness::Random& random, const HostLevels& host, std::int64_t length, std::int64_t extra = 0) {
   return testing::random_segment(random, host.dtype, host.kv_heads, host.head_dim, length, 0, extra);
 }
-HostSegment paged(tools::Random& random, const HostLevels& host, std::int64_t length, int page_size, std::int64_t extra = 0) {
+HostSegment paged(harness::Random& random, const HostLevels& host, std::int64_t length, int page_size, std::int64_t extra = 0) {
   return testing::random_segment(random, host.dtype, host.kv_heads, host.head_dim, length, page_size, extra);
 }
 
@@ -151,7 +151,7 @@ HostLevels empty_levels(std::int64_t num_seqs, int queries, int kv_heads = 2, in
 }
 
 TEST(CpuLevels, OddShapes) {
-  tools::Random random(77);
+  harness::Random random(77);
   const int q_heads = 4;
   {  // one sequence, a one-token shared segment and one own token
     HostLevels host = empty_levels(1, 1);
@@ -222,7 +222,7 @@ TEST(CpuLevels, OddShapes) {
 
 // NaN in q or in a shared key reaches the outputs it touches as NaN, not as the empty state.
 TEST(CpuLevels, NanInQueriesOrKeysReachesTheOutput) {
-  tools::Random random(13);
+  harness::Random random(13);
   const int q_heads = 4;
   HostLevels host = empty_levels(3, 1);  // 2 kv heads
   host.levels = {{HostShared{contiguous(random, host, 40), 0, 3}}};
@@ -246,7 +246,7 @@ TEST(CpuLevels, NanInQueriesOrKeysReachesTheOutput) {
 
 // Segments of one call may share one page pool (an engine's paged KV), each listing its pages.
 TEST(CpuLevels, SegmentsShareOnePagePool) {
-  tools::Random random(5);
+  harness::Random random(5);
   HostLevels host = empty_levels(3, 2);
   const int page_size = 16;
   const std::int64_t num_pages = 12;
@@ -289,7 +289,7 @@ TEST(CpuLevels, SegmentsShareOnePagePool) {
 }
 
 TEST(CpuLevels, ScaleWithoutLseAndThreadCounts) {
-  tools::Random random(9);
+  harness::Random random(9);
   LevelsOptions options;
   options.num_seqs = 6;
   options.queries = 3;
@@ -333,7 +333,7 @@ void expect_error(const std::function<void()>& call, ErrorCode code, const std::
 // A valid call (2 sequences, 2 query tokens each, 2 kv heads, 4 q heads, d 64, bf16) that each
 // error case breaks in one place.
 struct ErrorFixture {
-  tools::Random random{31};
+  harness::Random random{31};
   HostLevels host = empty_levels(2, 2);
   std::vector<float> q;
   std::vector<float> out;

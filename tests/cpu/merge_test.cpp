@@ -72,7 +72,7 @@ TEST(Merge, MergeStateGivesTheStateOverTheUnion) {
     for (DType out : kDtypes) {
       for (int head_dim : {64, 40}) {
         SCOPED_TRACE(::testing::Message() << "o " << to_string(in) << " out " << to_string(out) << " head_dim " << head_dim);
-        tools::Random random(++seed);
+        harness::Random random(++seed);
         const std::int64_t tokens = 7;
         const int heads = 3;
         const RandomStates s = testing::random_states(random, tokens, 2, heads, head_dim, in, 0.2, 0.15);
@@ -96,7 +96,7 @@ TEST(Merge, MergeStatesOfNParts) {
     for (DType in : kDtypes) {
       for (DType out : kDtypes) {
         SCOPED_TRACE(::testing::Message() << parts << " parts, o " << to_string(in) << " out " << to_string(out));
-        tools::Random random(++seed);
+        harness::Random random(++seed);
         const std::int64_t tokens = 9;
         const int heads = 4;
         const int head_dim = 128;
@@ -115,7 +115,7 @@ TEST(Merge, InPlaceMatchesMergeState) {
   std::uint64_t seed = 200;
   for (DType dtype : kDtypes) {
     SCOPED_TRACE(to_string(dtype));
-    tools::Random random(++seed);
+    harness::Random random(++seed);
     const std::int64_t tokens = 5;
     const int heads = 2;
     const int head_dim = 64;
@@ -139,7 +139,7 @@ TEST(Merge, InPlaceMatchesMergeState) {
 TEST(Merge, OutputMayAliasEitherInput) {
   std::uint64_t seed = 300;
   for (DType dtype : kDtypes) {
-    tools::Random random(++seed);
+    harness::Random random(++seed);
     const std::int64_t tokens = 6;
     const int heads = 3;
     const int head_dim = 64;
@@ -181,7 +181,7 @@ TEST(Merge, EmptyStatesNeverGiveNaN) {
   Blob empty(DType::f32, n);
   for (std::int64_t i = 0; i < n; ++i) empty.set(i, 0.0f);
   const std::vector<float> empty_lse(static_cast<std::size_t>(tokens * heads), -kInf);
-  tools::Random random(7);
+  harness::Random random(7);
   const Blob full = testing::random_blob(random, DType::f32, n);
   std::vector<float> full_lse;
   for (int i = 0; i < tokens * heads; ++i) full_lse.push_back(static_cast<float>(random.uniform(-5.0, 20.0)));
@@ -268,7 +268,7 @@ TEST(Merge, EmptyStatesNeverGiveNaN) {
 }
 
 TEST(Merge, BitwiseRepeatable) {
-  tools::Random random(400);
+  harness::Random random(400);
   const std::int64_t tokens = 16;
   const int parts = 5;
   const int heads = 4;

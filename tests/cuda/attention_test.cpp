@@ -27,7 +27,7 @@ using testing::Shape;
 CacheConfig gpu_config(const Shape& shape, std::int64_t capacity = 4096) { return testing::cache_config(shape, Device::cuda, capacity); }
 
 // q for every live sequence, random and representable in the dtype.
-std::vector<float> random_queries(const testing::Workload& w, const Shape& shape, tools::Random& random) {
+std::vector<float> random_queries(const testing::Workload& w, const Shape& shape, harness::Random& random) {
   std::vector<float> q(w.seqs.size() * static_cast<std::size_t>(shape.q_heads * shape.head_dim));
   for (float& value : q) value = round_to(shape.dtype, static_cast<float>(random.normal()));
   return q;
@@ -98,7 +98,7 @@ void expect_matches_reference(const testing::Workload& w, const Shape& shape, co
   }
 }
 
-void check_workload(const testing::Workload& w, const Shape& shape, tools::Random& random, const PlanOptions& options = {}) {
+void check_workload(const testing::Workload& w, const Shape& shape, harness::Random& random, const PlanOptions& options = {}) {
   const std::vector<float> q = random_queries(w, shape, random);
   const Plan plan = make_plan(w.cache, w.seqs, options);
   expect_matches_reference(w, shape, q, run_cuda(w, plan, shape, q));
@@ -115,7 +115,7 @@ TEST(CudaAttention, MatchesTheReferenceOnRandomTrees) {
   for (const Shape& shape : shapes) {
     for (int round = 0; round < 2; ++round) {
       SCOPED_TRACE(::testing::Message() << shape << " round " << round);
-      tools::Random random(++seed);
+      harness::Random random(++seed);
       testing::Workload w(gpu_config(shape));
       w.grow(random, 40, 150, round == 0 ? 3 : 30);
       const PlanOptions suggested = cuda::plan_options(w.cache, AttentionParams{shape.q_heads});
@@ -129,7 +129,7 @@ TEST(CudaAttention, MatchesTheReferenceOnRandomTrees) {
 TEST(CudaAttention, OddShapes) {
   REQUIRE_HOPPER();
   const Shape shape{4, 2, 128, 16, DType::bf16};
-  tools::Random random(7);
+  harness::Random random(7);
   {  // one sequence of one token
     testing::Workload w(gpu_config(shape));
     w.add({7});
@@ -161,7 +161,7 @@ TEST(CudaAttention, OddShapes) {
 // around the tile size, prompts on and off step and chunk boundaries, whole and split items.
 TEST(CudaAttention, WideSharedSpansOnWgmmaTiles) {
   REQUIRE_HOPPER();
-  tools::Random random(23);
+  harness::Random random(23);
   const Shape shapes[] = {{1, 1, 64, 16, DType::bf16}, {2, 2, 128, 128, DType::f16}, {8, 2, 128, 32, DType::bf16}};
   for (const Shape& shape : shapes) {
     const int group = shape.q_heads / shape.kv_heads;
@@ -185,7 +185,7 @@ TEST(CudaAttention, WideSharedSpansOnWgmmaTiles) {
 
 TEST(CudaAttention, GqaGroupsUpTo32) {
   REQUIRE_HOPPER();
-  tools::Random random(11);
+  harness::Random random(11);
   for (int group : {1, 2, 3, 5, 8, 16, 32}) {
     const Shape shape{group * 2, 2, 128, 64, DType::bf16};
     SCOPED_TRACE(::testing::Message() << shape);
@@ -200,7 +200,7 @@ TEST(CudaAttention, GqaGroupsUpTo32) {
 // walked several per CTA, whole (direct output) and split (merged), at every head dim.
 TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
   REQUIRE_HOPPER();
-  tools::Random random(29);
+  harness::Random random(29);
   for (const Shape& shape : {Shape{8, 8, 128, 16, DType::bf16}, Shape{16, 4, 64, 32, DType::f16}, Shape{4, 4, 256, 16, DType::bf16}}) {
     SCOPED_TRACE(::testing::Message() << shape);
     testing::Workload w(gpu_config(shape, 16384));
@@ -218,7 +218,7 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
 TEST(CudaAttention, ThousandsOfSequencesOnASharedPrompt) {
   REQUIRE_HOPPER();
   const Shape shape{8, 1, 128, 64, DType::bf16};
-  tools::Random random(13);
+  harness::Random random(13);
   testing::Workload w(gpu_config(shape, 8192));
   std::vector<Token> prompt(300);
   for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
@@ -241,7 +241,7 @@ TEST(CudaAttention, NanInQueriesOrKeysReachesTheOutput) {
     testing::Workload w = testing::nan_probe_workload(gpu_config(shape));
     const int seqs = static_cast<int>(w.seqs.size());
     const int group = shape.q_heads / shape.kv_heads;
-    tools::Random random(17);
+    harness::Random random(17);
     for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}}) {
       std::vector<float> q = random_queries(w, shape, random);
       q[(2 * static_cast<std::size_t>(shape.q_heads) + 3) * static_cast<std::size_t>(shape.head_dim) + 5] =
@@ -261,7 +261,7 @@ TEST(CudaAttention, NanInQueriesOrKeysReachesTheOutput) {
 TEST(CudaAttention, WritesEveryOutputDtype) {
   REQUIRE_HOPPER();
   const Shape shape{8, 2, 64, 32, DType::f16};
-  tools::Random random(17);
+  harness::Random random(17);
   testing::Workload w(gpu_config(shape));
   w.grow(random, 20, 80);
   const std::vector<float> q = random_queries(w, shape, random);
@@ -275,7 +275,7 @@ TEST(CudaAttention, WritesEveryOutputDtype) {
 TEST(CudaAttention, BitwiseDeterministic) {
   REQUIRE_HOPPER();
   const Shape shape{16, 4, 128, 64, DType::bf16};
-  tools::Random random(19);
+  harness::Random random(19);
   testing::Workload w(gpu_config(shape));
   w.grow(random, 60, 200);
   const std::vector<float> q = random_queries(w, shape, random);
@@ -291,7 +291,7 @@ TEST(CudaAttention, BitwiseDeterministic) {
 TEST(CudaAttention, PartialStatesMatchTheCpuBackend) {
   REQUIRE_HOPPER();
   const Shape shape{4, 4, 128, 64, DType::bf16};
-  tools::Random random(23);
+  harness::Random random(23);
   CacheConfig cpu_config = gpu_config(shape);
   cpu_config.device = Device::cpu;
   testing::Workload on_gpu(gpu_config(shape));
@@ -332,7 +332,7 @@ TEST(CudaCache, ScatterFromDeviceTensors) {
   const Shape shape{2, 2, 64, 16, DType::bf16};
   PrefixCache cache(gpu_config(shape));
   const AddResult added = cache.add(std::vector<Token>(37, 5));
-  tools::Random random(29);
+  harness::Random random(29);
   std::vector<float> k(37 * 2 * 64);
   std::vector<float> v(k.size());
   for (float& x : k) x = static_cast<float>(random.normal());
@@ -365,7 +365,7 @@ TEST(CudaCache, WriteKvFromDeviceIsStreamOrderedAndCapturable) {
   const std::int64_t tokens = 2500;  // three launches of at most 1024 slots
   const AddResult added = cache.add(std::vector<Token>(static_cast<std::size_t>(tokens), 3));
   const std::size_t elements = static_cast<std::size_t>(tokens) * 2 * 64;
-  tools::Random random(31);
+  harness::Random random(31);
   std::vector<std::uint16_t> k(elements);
   std::vector<std::uint16_t> v(elements);
   for (std::size_t i = 0; i < elements; ++i) {

@@ -5,10 +5,10 @@
 #include <filesystem>
 
 #include "chunktree/device.hpp"
-#include "seed_format.hpp"
-#include "tree_format.hpp"
+#include "harness/seed_format.hpp"
+#include "harness/tree_format.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 std::string scratch_dir(const std::string& name) {
@@ -47,4 +47,4 @@ TEST(CudaCheck, GeneratedTreesPassStrict) {
 }
 
 }  // namespace
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

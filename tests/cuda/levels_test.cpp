@@ -190,7 +190,7 @@ void expect_levels_match(const HostLevels& host, const std::vector<float>& q, in
 }
 
 // Uploads the levels and a random q, runs the GPU levels call into poisoned outputs and checks it.
-void check_levels(HostLevels& host, int q_heads, tools::Random& random, DType out_dtype = DType::f32, bool pack_own = false) {
+void check_levels(HostLevels& host, int q_heads, harness::Random& random, DType out_dtype = DType::f32, bool pack_own = false) {
   SCOPED_TRACE(::testing::Message() << "q_heads " << q_heads << " kv_heads " << host.kv_heads << " d " << host.head_dim << " "
                                     << to_string(host.dtype) << " out " << to_string(out_dtype) << (pack_own ? " packed own" : "") << ": "
                                     << describe(host));
@@ -211,10 +211,10 @@ HostLevels empty_levels(std::int64_t num_seqs, int queries, int kv_heads, int he
   host.dtype = dtype;
   return host;
 }
-HostSegment contiguous(tools::Random& random, const HostLevels& host, std::int64_t length, std::int64_t extra = 0) {
+HostSegment contiguous(harness::Random& random, const HostLevels& host, std::int64_t length, std::int64_t extra = 0) {
   return testing::random_segment(random, host.dtype, host.kv_heads, host.head_dim, length, 0, extra);
 }
-HostSegment paged(tools::Random& random, const HostLevels& host, std::int64_t length, int page_size, std::int64_t extra = 0) {
+HostSegment paged(harness::Random& random, const HostLevels& host, std::int64_t length, int page_size, std::int64_t extra = 0) {
   return testing::random_segment(random, host.dtype, host.kv_heads, host.head_dim, length, page_size, extra);
 }
 
@@ -237,7 +237,7 @@ TEST(CudaLevels, MatchesTheReferenceOnRandomLevels) {
     const std::int64_t max_seqs = queries == 1 ? 40 : (queries == 2 ? 24 : (queries == 5 ? 12 : 4));
     for (const Config& config : configs) {
       for (int round = 0; round < 2; ++round) {
-        tools::Random random(++seed);
+        harness::Random random(++seed);
         LevelsOptions options;
         options.num_seqs = random.integer(1, max_seqs);
         options.queries = queries;
@@ -262,7 +262,7 @@ TEST(CudaLevels, MatchesTheReferenceOnRandomLevels) {
 // segments on and off step boundaries, contiguous and paged; a second level splits the rows.
 TEST(CudaLevels, WideSharedSegmentsOnWgmmaTiles) {
   REQUIRE_HOPPER();
-  tools::Random random(29);
+  harness::Random random(29);
   const Config configs[] = {{1, 1, 64, DType::bf16}, {2, 2, 128, DType::f16}, {8, 2, 128, DType::bf16}, {4, 1, 256, DType::bf16}};
   int run = 0;
   for (const Config& config : configs) {
@@ -291,7 +291,7 @@ TEST(CudaLevels, WideSharedSegmentsOnWgmmaTiles) {
 // Hydragen's shape: one long shared prompt read by hundreds of sequences, 8 q heads on one kv head.
 TEST(CudaLevels, HydragenLikeSharedPrompt) {
   REQUIRE_HOPPER();
-  tools::Random random(31);
+  harness::Random random(31);
   for (int queries : {1, 4}) {
     for (int page_size : {0, 16}) {
       const std::int64_t seqs = queries == 1 ? 300 : 100;
@@ -305,7 +305,7 @@ TEST(CudaLevels, HydragenLikeSharedPrompt) {
 
 TEST(CudaLevels, OddShapes) {
   REQUIRE_HOPPER();
-  tools::Random random(37);
+  harness::Random random(37);
   for (int head_dim : {64, 128, 256}) {
     const int q_heads = 4;
     const int kv_heads = 2;
@@ -360,7 +360,7 @@ TEST(CudaLevels, OddShapes) {
 // give the new result; repeated calls give the same bits.
 TEST(CudaLevels, PlanIsReusableAndDeterministic) {
   REQUIRE_HOPPER();
-  tools::Random random(41);
+  harness::Random random(41);
   LevelsOptions options;
   options.num_seqs = 20;
   options.queries = 3;
@@ -404,7 +404,7 @@ TEST(CudaLevels, PlanIsReusableAndDeterministic) {
 
 TEST(CudaLevels, ScaleAndNoLse) {
   REQUIRE_HOPPER();
-  tools::Random random(43);
+  harness::Random random(43);
   LevelsOptions options;
   options.num_seqs = 9;
   options.queries = 2;
@@ -440,7 +440,7 @@ void expect_error(const std::function<void()>& call, ErrorCode code, const std::
 
 TEST(CudaLevels, ErrorsAreClear) {
   REQUIRE_HOPPER();
-  tools::Random random(47);
+  harness::Random random(47);
   HostLevels host = empty_levels(2, 2, 2, 64, DType::bf16);
   host.levels = {{HostShared{contiguous(random, host, 5), 0, 2}}, {HostShared{paged(random, host, 7, 4, 1), 1, 2}}};
   host.own = {contiguous(random, host, 3), contiguous(random, host, 2)};
@@ -554,7 +554,7 @@ TEST(CudaMerge, MergeStateGivesTheStateOverTheUnion) {
     for (DType out : kDtypes) {
       for (int head_dim : {64, 40, 128, 256, 300}) {
         SCOPED_TRACE(::testing::Message() << "o " << to_string(in) << " out " << to_string(out) << " head_dim " << head_dim);
-        tools::Random random(++seed);
+        harness::Random random(++seed);
         const std::int64_t tokens = 11;
         const int heads = 3;
         const testing::RandomStates s = testing::random_states(random, tokens, 2, heads, head_dim, in, 0.2, 0.15);
@@ -580,7 +580,7 @@ TEST(CudaMerge, MergeStatesOfNParts) {
     for (DType in : kDtypes) {
       for (DType out : kDtypes) {
         SCOPED_TRACE(::testing::Message() << parts << " parts, o " << to_string(in) << " out " << to_string(out));
-        tools::Random random(++seed);
+        harness::Random random(++seed);
         const std::int64_t tokens = 13;
         const int heads = 4;
         const int head_dim = 128;
@@ -602,7 +602,7 @@ TEST(CudaMerge, MergeStatesOfNParts) {
 // bits on every call, on the default stream and on the caller's.
 TEST(CudaMerge, InPlaceAliasingAndRepeatable) {
   REQUIRE_HOPPER();
-  tools::Random random(3200);
+  harness::Random random(3200);
   for (DType dtype : kDtypes) {
     SCOPED_TRACE(to_string(dtype));
     const std::int64_t tokens = 17;
@@ -692,7 +692,7 @@ TEST(CudaMerge, EmptyStatesNeverGiveNaN) {
 
 TEST(CudaMerge, MatchesTheCpuMerge) {
   REQUIRE_HOPPER();
-  tools::Random random(3300);
+  harness::Random random(3300);
   const std::int64_t tokens = 32;
   const int parts = 5;
   const int heads = 8;
@@ -768,7 +768,7 @@ CacheConfig gpu_config(const Shape& shape, std::int64_t capacity = 4096) { retur
 
 // Runs the cache path with options.queries_per_seq query tokens per sequence on the GPU and
 // checks every query token against the reference over its sequence's prefix up to itself.
-void check_multi_query(const testing::Workload& w, const Shape& shape, const PlanOptions& options, tools::Random& random,
+void check_multi_query(const testing::Workload& w, const Shape& shape, const PlanOptions& options, harness::Random& random,
                        DType out_dtype = DType::f32) {
   const int queries = options.queries_per_seq;
   SCOPED_TRACE(::testing::Message() << shape << " queries_per_seq " << queries << " min_shared_rows " << options.min_shared_rows
@@ -803,7 +803,7 @@ TEST(CudaMultiToken, MatchesTheReferenceOnRandomTrees) {
   std::uint64_t seed = 4000;
   for (const Shape& shape : shapes) {
     for (int queries : {1, 2, 3, 8, 64}) {
-      tools::Random random(++seed);
+      harness::Random random(++seed);
       testing::Workload w(gpu_config(shape));
       w.grow(random, queries == 64 ? 12 : 30, queries == 64 ? 100 : 150, queries % 2 == 0 ? 3 : 30);
       testing::add_query_tokens(w, random, queries);
@@ -824,7 +824,7 @@ TEST(CudaMultiToken, MatchesTheReferenceOnRandomTrees) {
 // the wgmma kernel's tiles: the causal mask cuts items several sequences read, at different limits.
 TEST(CudaMultiToken, CausalMasksInsideWideSharedItems) {
   REQUIRE_HOPPER();
-  tools::Random random(4100);
+  harness::Random random(4100);
   auto tokens_of = [](int n, Token first) {
     std::vector<Token> tokens(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) tokens[static_cast<std::size_t>(i)] = first + i;
@@ -866,7 +866,7 @@ TEST(CudaMultiToken, CausalMasksInsideWideSharedItems) {
 TEST(CudaMultiToken, ManySequencesOnASharedPrompt) {
   REQUIRE_HOPPER();
   const Shape shape{8, 1, 128, 64, DType::bf16};
-  tools::Random random(4200);
+  harness::Random random(4200);
   for (int queries : {4, 16}) {
     testing::Workload w(gpu_config(shape, 8192));
     std::vector<Token> prompt(500);
@@ -890,7 +890,7 @@ TEST(CudaMultiToken, PartialStatesMatchTheCpuBackend) {
   REQUIRE_HOPPER();
   const Shape shape{4, 2, 128, 32, DType::bf16};
   const int queries = 5;
-  tools::Random random(4300);
+  harness::Random random(4300);
   CacheConfig cpu_config = gpu_config(shape);
   cpu_config.device = Device::cpu;
   testing::Workload on_gpu(gpu_config(shape));

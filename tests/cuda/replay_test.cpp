@@ -77,7 +77,7 @@ void attend_every_layer(const PrefixCache& cache, const cuda::DevicePlan& plan, 
   }
 }
 
-std::vector<Token> tokens_of(tools::Random& random, std::int64_t count) {
+std::vector<Token> tokens_of(harness::Random& random, std::int64_t count) {
   std::vector<Token> tokens(static_cast<std::size_t>(count));
   for (Token& token : tokens) token = static_cast<Token>(random.integer(0, 50));
   return tokens;
@@ -89,7 +89,7 @@ std::vector<Token> tokens_of(tools::Random& random, std::int64_t count) {
 // is captured with buffers of the largest batch.
 void replay_decode_steps(const Shape& shape, std::int64_t prompt_tokens, std::uint64_t seed) {
   SCOPED_TRACE(::testing::Message() << shape << ", prompt " << prompt_tokens);
-  tools::Random random(seed);
+  harness::Random random(seed);
   CacheConfig config = testing::cache_config(shape, Device::cuda, 8192);
   config.num_layers = kLayers;
   testing::Workload w(config);
@@ -177,7 +177,7 @@ TEST(CudaReplay, CapturedAttendFollowsEveryLaterPlanBitwise) {
 TEST(CudaReplay, PlansTheCaptureCannotFollowAreRefused) {
   REQUIRE_HOPPER();
   const Shape shape{4, 2, 64, 16, DType::bf16};
-  tools::Random random(73);
+  harness::Random random(73);
   testing::Workload w(testing::cache_config(shape, Device::cuda, 8192));
   w.add(tokens_of(random, 40));
   w.fork(0, 1);

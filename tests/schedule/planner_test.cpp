@@ -222,7 +222,7 @@ TEST(Planner, AChainOfOneTokenNodesStaysSmall) {
 TEST(Planner, ASplitPolicyChoosesFromTheWholeSpans) {
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
     testing::Workload workload(plan_config(16));
-    tools::Random random(seed * 313);
+    harness::Random random(seed * 313);
     workload.grow(random, 80, 90, 4);
     const std::vector<SeqId>& batch = workload.seqs;
     const Plan whole = make_plan(workload.cache, batch);
@@ -262,7 +262,7 @@ TEST(Planner, ASplitPolicyChoosesFromTheWholeSpans) {
 // it was.
 TEST(Planner, PlansIntoAReusedPlanAndRefusalsLeaveItAlone) {
   testing::Workload workload(plan_config(16));
-  tools::Random random(991);
+  harness::Random random(991);
   workload.grow(random, 60, 80, 4);
   Plan reused;
   for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, 16}, PlanOptions{3, 48}, PlanOptions{}}) {
@@ -287,7 +287,7 @@ TEST(Planner, RandomTreesHoldTheInvariants) {
   for (int chunk : {16, 32, 128}) {
     for (std::uint64_t seed = 1; seed <= 8; ++seed) {
       testing::Workload workload(plan_config(chunk));
-      tools::Random random(seed * 977 + static_cast<std::uint64_t>(chunk));
+      harness::Random random(seed * 977 + static_cast<std::uint64_t>(chunk));
       workload.grow(random, 120, 70, seed % 3 == 0 ? 2 : 20);
       // A random batch: a subset of the live sequences, shuffled, sometimes with repeats.
       std::vector<SeqId> batch;

@@ -13,7 +13,7 @@
 #include "chunktree/levels.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/reference.hpp"
-#include "random.hpp"
+#include "harness/random.hpp"
 
 namespace chunktree::testing {
 
@@ -34,7 +34,7 @@ struct Blob {
 };
 
 // Random N(0,1) values, stored in the blob's dtype (so already rounded to it).
-inline Blob random_blob(tools::Random& random, DType dtype, std::int64_t numel) {
+inline Blob random_blob(harness::Random& random, DType dtype, std::int64_t numel) {
   Blob blob(dtype, numel);
   for (std::int64_t i = 0; i < numel; ++i) blob.set(i, static_cast<float>(random.normal()));
   return blob;
@@ -64,7 +64,7 @@ struct HostSegment {
 
 // New random values for every element of a segment's storage (its layout stays), and the
 // tokens it then holds.
-inline void refill(HostSegment& segment, tools::Random& random, DType dtype) {
+inline void refill(HostSegment& segment, harness::Random& random, DType dtype) {
   if (segment.length == 0) return;
   const std::int64_t token_elements = segment.shape[segment.shape.size() - 2] * segment.shape.back();
   std::int64_t numel = token_elements;
@@ -85,7 +85,7 @@ inline void refill(HostSegment& segment, tools::Random& random, DType dtype) {
 
 // A segment of `length` tokens: contiguous with `extra` unused tokens after it (page_size 0), or
 // in a pool of pages of `page_size` with `extra` unused pages, its pages in random order.
-inline HostSegment random_segment(tools::Random& random, DType dtype, int kv_heads, int head_dim, std::int64_t length, int page_size,
+inline HostSegment random_segment(harness::Random& random, DType dtype, int kv_heads, int head_dim, std::int64_t length, int page_size,
                                   std::int64_t extra) {
   HostSegment segment;
   segment.length = length;
@@ -202,7 +202,7 @@ struct LevelsOptions {
 // a segment) or has a few segments over random ranges, and may have one more segment over a
 // random range, so that fan-out is uneven and a sequence may read several segments of a level.
 // With queries_per_seq 1 some sequences have no own KV (where a segment covers them).
-inline HostLevels random_levels(tools::Random& random, const LevelsOptions& options) {
+inline HostLevels random_levels(harness::Random& random, const LevelsOptions& options) {
   HostLevels host;
   host.num_seqs = options.num_seqs;
   host.queries = options.queries;
@@ -262,7 +262,7 @@ inline HostLevels random_levels(tools::Random& random, const LevelsOptions& opti
 }
 
 // Random q [tokens, q_heads, head_dim], representable in `dtype`, as fp32.
-inline std::vector<float> random_queries(tools::Random& random, std::int64_t tokens, int q_heads, int head_dim, DType dtype) {
+inline std::vector<float> random_queries(harness::Random& random, std::int64_t tokens, int q_heads, int head_dim, DType dtype) {
   std::vector<float> q(static_cast<std::size_t>(tokens) * static_cast<std::size_t>(q_heads) * static_cast<std::size_t>(head_dim));
   for (float& value : q) value = round_to(dtype, static_cast<float>(random.normal()));
   return q;

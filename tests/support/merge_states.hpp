@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "chunktree/reference.hpp"
-#include "random.hpp"
+#include "harness/random.hpp"
 #include "support/levels.hpp"
 
 namespace chunktree::testing {
@@ -50,7 +50,7 @@ struct RandomStates {
 
 // Each part of a token is empty with probability empty_chance (but some part is not), and all of
 // a token's parts are empty with probability all_empty_chance.
-inline RandomStates random_states(tools::Random& random, std::int64_t tokens, int parts, int heads, int head_dim, DType dtype,
+inline RandomStates random_states(harness::Random& random, std::int64_t tokens, int parts, int heads, int head_dim, DType dtype,
                                   double empty_chance = 0.0, double all_empty_chance = 0.0) {
   RandomStates states;
   states.tokens = tokens;

@@ -35,7 +35,7 @@ inline void multi_query_reference(const Workload& w, const std::vector<float>& q
 // Makes every sequence at least `queries` tokens long, then appends 1 .. queries draft tokens to
 // about half of them, forks a few (the forks share every token, query tokens included), adds a
 // copy of one sequence and a prefix of another (its query tokens inside the other's KV).
-inline void add_query_tokens(Workload& w, tools::Random& random, int queries, int vocabulary = 6) {
+inline void add_query_tokens(Workload& w, harness::Random& random, int queries, int vocabulary = 6) {
   auto random_tokens = [&](std::int64_t n) {
     std::vector<Token> tokens(static_cast<std::size_t>(n));
     for (Token& token : tokens) token = static_cast<Token>(random.integer(0, vocabulary - 1));

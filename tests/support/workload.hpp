@@ -10,18 +10,18 @@
 
 #include "chunktree/numeric.hpp"
 #include "chunktree/prefix_cache.hpp"
-#include "random.hpp"
+#include "harness/random.hpp"
 
 namespace chunktree::testing {
 
 inline std::uint64_t extend_hash(std::uint64_t hash, Token token) {
-  return tools::seed_from(std::string_view(reinterpret_cast<const char*>(&token), sizeof token), hash);
+  return harness::seed_from(std::string_view(reinterpret_cast<const char*>(&token), sizeof token), hash);
 }
 
 // K (which = 0) or V (which = 1) of the token whose prefix hashes to `prefix`, for one layer
 // and kv head: head_dim values drawn from N(0,1) and rounded to `dtype`.
 inline std::vector<float> kv_values(std::uint64_t prefix, int which, int layer, int head, int head_dim, DType dtype) {
-  tools::Random random(prefix ^ (static_cast<std::uint64_t>(which) << 60) ^ (static_cast<std::uint64_t>(layer) << 48) ^
+  harness::Random random(prefix ^ (static_cast<std::uint64_t>(which) << 60) ^ (static_cast<std::uint64_t>(layer) << 48) ^
                        (static_cast<std::uint64_t>(head) << 32));
   std::vector<float> values(static_cast<std::size_t>(head_dim));
   for (float& value : values) value = round_to(dtype, static_cast<float>(random.normal()));
@@ -77,7 +77,7 @@ class Workload {
   }
 
   // Random operations: adds that reuse random prefixes of live sequences, appends, forks and removes.
-  void grow(tools::Random& random, int operations, int max_new_tokens, int vocabulary = 6) {
+  void grow(harness::Random& random, int operations, int max_new_tokens, int vocabulary = 6) {
     for (int op = 0; op < operations; ++op) {
       const double pick = random.uniform();
       if (seqs.empty() || pick < 0.45) {

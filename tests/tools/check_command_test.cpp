@@ -1,4 +1,5 @@
-// chunktree check --dump: every input gets its own dump, or the run stops before writing any.
+// chunktree check: one block per file in the order given, malformed files, usage errors, and
+// --dump (every input gets its own dump, or the run stops before writing any).
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -12,7 +13,8 @@
 
 #include "chunktree/types.hpp"
 #include "commands.hpp"
-#include "seed_format.hpp"
+#include "harness/seed_format.hpp"
+#include "support/seed_files.hpp"
 #include "support/test_directory.hpp"
 
 namespace chunktree::tools {
@@ -31,7 +33,7 @@ class CheckDump : public ::testing::Test {
   std::string seed_file(const std::string& relative, int seqs) const {
     const fs::path path = dir_ / relative;
     fs::create_directories(path.parent_path());
-    write_seed_file(path.string(), generate_seed_file(SeedCase{"randn", SeedShape{seqs, 1, 1}}));
+    harness::write_seed_file(path.string(), harness::generate_seed_file(harness::SeedCase{"randn", harness::SeedShape{seqs, 1, 1}}));
     return path.string();
   }
   std::string dump_dir() const { return (dir_ / "dump").string(); }
@@ -39,21 +41,27 @@ class CheckDump : public ::testing::Test {
   fs::path dir_;
 };
 
-// Runs check_command with stdout and stderr captured; rethrows its usage errors.
-int run_check(const std::vector<std::string>& words) {
+// Runs check_command with stdout and stderr captured into out and err; rethrows its usage errors.
+int run_check(const std::vector<std::string>& words, std::string& out, std::string& err) {
   const std::vector<std::string_view> args(words.begin(), words.end());
   ::testing::internal::CaptureStdout();
   ::testing::internal::CaptureStderr();
   try {
     const int code = check_command(args);
-    ::testing::internal::GetCapturedStdout();
-    ::testing::internal::GetCapturedStderr();
+    out = ::testing::internal::GetCapturedStdout();
+    err = ::testing::internal::GetCapturedStderr();
     return code;
-  } catch (...) {
-    ::testing::internal::GetCapturedStdout();
-    ::testing::internal::GetCapturedStderr();
+  } catch (...) {  // usage errors: end the capture before the exception leaves
+    out = ::testing::internal::GetCapturedStdout();
+    err = ::testing::internal::GetCapturedStderr();
     throw;
   }
+}
+
+// The same, the output dropped.
+int run_check(const std::vector<std::string>& words) {
+  std::string out, err;
+  return run_check(words, out, err);
 }
 
 std::string usage_error(const std::vector<std::string>& words) {
@@ -112,11 +120,60 @@ TEST_F(CheckDump, EveryFileGetsItsOwnDumpWithSeveralJobs) {
   EXPECT_EQ(run_check(words), 0);
   for (int seqs = 1; seqs <= 4; ++seqs) {
     const std::string dump = dump_dir() + "/s" + std::to_string(seqs) + ".txt";
-    EXPECT_EQ(read_seed_file(dump).shape.seqs, seqs);
-    CheckOptions strict;
+    EXPECT_EQ(harness::read_seed_file(dump).shape.seqs, seqs);
+    harness::CheckOptions strict;
     strict.strict = true;
-    EXPECT_TRUE(check_seed_file(dump, strict).passed) << dump;
+    EXPECT_TRUE(harness::check_seed_file(dump, strict).passed) << dump;
   }
+}
+
+// ---- seed files: one block per file, malformed files, usage errors ----
+
+using testing::SeedFiles;
+using testing::write_lines;
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream stream(text);
+  for (std::string line; std::getline(stream, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST_F(SeedFiles, CheckCommandPrintsOneBlockPerFileInOrder) {
+  std::vector<std::string> words;
+  for (int c = 1; c <= 4; ++c) words.push_back(generate("randn", 2, 1, c));
+  words.insert(words.end(), {"--strict", "--jobs", "3", "--backend", "cpu"});
+  std::string out, err;
+  EXPECT_EQ(run_check(words, out, err), 0) << out << err;
+  const std::vector<std::string> lines = split_lines(out);
+  ASSERT_EQ(lines.size(), 8u) << out;
+  for (std::size_t c = 1; c <= 4; ++c) {
+    EXPECT_EQ(lines[2 * c - 2], "PASSED " + words[c - 1]);
+    const std::string summary = "SUMMARY: fails=0/" + std::to_string(3 * c) + " (0.00%) max_diff=";
+    EXPECT_EQ(lines[2 * c - 1].substr(0, summary.size()), summary);
+  }
+}
+
+TEST_F(SeedFiles, CheckCommandReportsMalformedFilesAndGoesOn) {
+  const std::string good = generate("small", 2, 2, 1);
+  const std::string bad = (dir_ / "bad.txt").string();
+  write_lines(bad, {"2 32 128 2 1"});
+  std::string out, err;
+  EXPECT_EQ(run_check({bad, good, "--jobs", "2"}, out, err), 1);
+  EXPECT_EQ(out.find("FAILED " + bad + "\nSUMMARY: fails=1/1 (100.00%) max_diff=nan\n"), 0u) << out;
+  EXPECT_NE(out.find("PASSED " + good + "\nSUMMARY: fails=0/"), std::string::npos) << out;
+  EXPECT_NE(err.find(bad + ":1:"), std::string::npos) << err;
+}
+
+TEST_F(SeedFiles, CheckCommandVerboseAndUsageErrors) {
+  const std::string good = generate("randn", 1, 1, 2);
+  std::string out, err;
+  EXPECT_EQ(run_check({good, "-v"}, out, err), 0);
+  EXPECT_NE(out.find("chunk 1 sums"), std::string::npos) << out;
+  EXPECT_THROW(run_check({good, "--backend", "cuda"}, out, err), Error);
+  EXPECT_THROW(run_check({good, "--jobs", "0"}, out, err), Error);
+  EXPECT_THROW(run_check({good, "--frobnicate"}, out, err), Error);
+  EXPECT_THROW(run_check({}, out, err), Error);
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "backend.hpp"
 #include "bench/cases.hpp"
 #include "bench/gpu_measure.hpp"
 #include "bench/run_stats.hpp"
@@ -17,8 +16,9 @@
 #include "chunktree/plan.hpp"
 #include "chunktree_commit.hpp"
 #include "commands.hpp"
+#include "harness/backend.hpp"
+#include "harness/random.hpp"
 #include "options.hpp"
-#include "random.hpp"
 
 namespace chunktree::tools {
 namespace {
@@ -122,9 +122,9 @@ BenchOptions parse(Args args) {
 
 // No preset named: the representative one on a GPU; on the CPU, which is a thousand times
 // slower, the small one.
-std::vector<Preset> selected_presets(const BenchOptions& options, Backend backend) {
+std::vector<Preset> selected_presets(const BenchOptions& options, harness::Backend backend) {
   if (options.has_custom) return {Preset{"custom", "shape from flags", {options.custom}}};
-  if (options.presets.empty()) return {find_preset(backend == Backend::cuda ? default_preset_name() : "small")};
+  if (options.presets.empty()) return {find_preset(backend == harness::Backend::cuda ? default_preset_name() : "small")};
   std::vector<Preset> selected;
   for (const std::string& name : options.presets) {
     if (name == "all") return presets();
@@ -140,13 +140,13 @@ struct CaseWorkload {
   std::vector<SeqId> batch;
 };
 
-CaseWorkload build_workload(const BenchCase& c, Backend backend, std::uint64_t seed) {
+CaseWorkload build_workload(const BenchCase& c, harness::Backend backend, std::uint64_t seed) {
   CacheConfig config;
   config.num_kv_heads = c.kv_heads;
   config.head_dim = c.head_dim;
   config.chunk_size = c.chunk;
   config.dtype = DType::bf16;
-  config.device = backend_device(backend);
+  config.device = harness::backend_device(backend);
   std::int64_t chunks = static_cast<std::int64_t>(c.batch) * ((c.suffix + c.chunk - 1) / c.chunk + 1);
   for (const SharedLevel& level : c.levels) chunks += static_cast<std::int64_t>(level.segments) * ((level.tokens + c.chunk - 1) / c.chunk + 1);
   config.capacity_chunks = chunks;
@@ -173,15 +173,15 @@ CaseWorkload build_workload(const BenchCase& c, Backend backend, std::uint64_t s
 
   const std::int64_t count = static_cast<std::int64_t>(slots.size()) * c.kv_heads * c.head_dim;
   const std::vector<std::int64_t> shape{static_cast<std::int64_t>(slots.size()), c.kv_heads, c.head_dim};
-  if (backend == Backend::cuda) {
-    GpuBuffer k(static_cast<std::size_t>(count) * 2);
-    GpuBuffer v(static_cast<std::size_t>(count) * 2);
+  if (backend == harness::Backend::cuda) {
+    harness::GpuBuffer k(static_cast<std::size_t>(count) * 2);
+    harness::GpuBuffer v(static_cast<std::size_t>(count) * 2);
     fill_random(k.data(), DType::bf16, count, seed);
     fill_random(v.data(), DType::bf16, count, seed + 1);
     w.cache.write_kv(0, slots, ConstTensorView(k.data(), DType::bf16, Device::cuda, shape),
                      ConstTensorView(v.data(), DType::bf16, Device::cuda, shape));
   } else {
-    Random random(seed);
+    harness::Random random(seed);
     std::vector<float> k(static_cast<std::size_t>(count));
     std::vector<float> v(k.size());
     for (float& x : k) x = static_cast<float>(random.normal());
@@ -204,7 +204,7 @@ struct Row {
 };
 
 struct RunInfo {
-  Backend backend = Backend::cpu;
+  harness::Backend backend = harness::Backend::cpu;
   CardInfo card;
   Ceilings ceilings;
   CallFloors call_floors;
@@ -221,7 +221,7 @@ void finish_row(Row& row, const std::string& preset, const BenchCase& c, const c
   row.p90_us = percentile(us, 0.9);
   row.tflops = c.flops() / (row.median_us * 1e6);
   row.tbps = c.unique_bytes() / (row.median_us * 1e6);
-  if (info.backend == Backend::cuda) {
+  if (info.backend == harness::Backend::cuda) {
     row.floor_us = std::max(c.unique_bytes() / info.ceilings.hbm_bytes_per_s, c.flops() / info.ceilings.bf16_flops_per_s) * 1e6;
     row.x_floor = row.median_us / row.floor_us;
   }
@@ -236,10 +236,10 @@ Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, co
   params.num_q_heads = c.q_heads;
   std::vector<double> us;
   Row row;
-  if (info.backend == Backend::cuda) {
+  if (info.backend == harness::Backend::cuda) {
     const std::int64_t count = tokens * c.q_heads * c.head_dim;
-    GpuBuffer q(static_cast<std::size_t>(count) * 2);
-    GpuBuffer out(static_cast<std::size_t>(count) * 2);
+    harness::GpuBuffer q(static_cast<std::size_t>(count) * 2);
+    harness::GpuBuffer out(static_cast<std::size_t>(count) * 2);
     fill_random(q.data(), DType::bf16, count, 99);
     const cuda::DevicePlan device_plan(w.cache, plan, params);
     const Timing timing = time_on_gpu(
@@ -252,7 +252,7 @@ Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, co
     row.graph = timing.graph;
     row.cold_l2 = !options.warm;
   } else {
-    Random random(99);
+    harness::Random random(99);
     std::vector<float> q(static_cast<std::size_t>(tokens * c.q_heads * c.head_dim));
     for (float& x : q) x = round_to(DType::bf16, static_cast<float>(random.normal()));
     std::vector<float> out(q.size());
@@ -276,7 +276,7 @@ Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, co
 // level's segments in one contiguous buffer, the suffixes in another, random bf16 data.
 Row time_levels_case(const std::string& preset, const BenchCase& c, const BenchOptions& options, const RunInfo& info, std::uint64_t seed) {
   const std::int64_t token_elements = static_cast<std::int64_t>(c.kv_heads) * c.head_dim;
-  std::vector<GpuBuffer> buffers;
+  std::vector<harness::GpuBuffer> buffers;
   const auto random_buffer = [&](std::int64_t tokens) {
     buffers.emplace_back(static_cast<std::size_t>(std::max<std::int64_t>(tokens, 1) * token_elements) * 2);
     fill_random(buffers.back().data(), DType::bf16, tokens * token_elements, seed++);
@@ -310,8 +310,8 @@ Row time_levels_case(const std::string& preset, const BenchCase& c, const BenchO
   const std::int64_t tokens = static_cast<std::int64_t>(c.batch) * c.queries;
   const std::vector<std::int64_t> q_shape{tokens, c.q_heads, c.head_dim};
   const std::int64_t count = tokens * c.q_heads * c.head_dim;
-  GpuBuffer q(static_cast<std::size_t>(count) * 2);
-  GpuBuffer out(static_cast<std::size_t>(count) * 2);
+  harness::GpuBuffer q(static_cast<std::size_t>(count) * 2);
+  harness::GpuBuffer out(static_cast<std::size_t>(count) * 2);
   fill_random(q.data(), DType::bf16, count, 99);
   const ConstTensorView q_view(q.data(), DType::bf16, Device::cuda, q_shape);
   const cuda::LevelsPlan plan(levels, q_view);
@@ -378,7 +378,7 @@ int bench_command(Args args) {
     return 0;
   }
   RunInfo info;
-  info.backend = options.cases_json.empty() ? select_backend(options.backend) : Backend::cuda;
+  info.backend = options.cases_json.empty() ? select_backend(options.backend) : harness::Backend::cuda;
   const std::vector<Preset> chosen = selected_presets(options, info.backend);
   if (!options.cases_json.empty()) {
     if (chosen.size() != 1) throw Error(ErrorCode::invalid_argument, "bench: --cases-json takes exactly one preset");
@@ -387,7 +387,7 @@ int bench_command(Args args) {
   }
 
   info.date = utc_date();
-  if (info.backend == Backend::cuda) {
+  if (info.backend == harness::Backend::cuda) {
     info.card = card_info();
     info.ceilings = measure_ceilings();
     std::printf("card: %s, driver %s, %d SMs; %s; commit %s\n", info.card.name.c_str(), info.card.driver.c_str(),
@@ -414,13 +414,13 @@ int bench_command(Args args) {
       // Each mode gets the split that suits it, unless --split fixes one for both.
       auto options_for = [&](int min_shared_rows) {
         const PlanOptions base{min_shared_rows, options.split < 0 ? 512 : options.split, c.queries};
-        if (options.split >= 0 || info.backend != Backend::cuda) return base;
+        if (options.split >= 0 || info.backend != harness::Backend::cuda) return base;
         return cuda::plan_options(w.cache, AttentionParams{c.q_heads}, base);
       };
       const PlanOptions shared = options_for(2);
       const PlanOptions separate = options_for(c.batch + 1);
       std::vector<std::pair<const char*, PlanOptions>> impls{{"chunktree", shared}, {"chunktree-noshare", separate}};
-      if (c.through_levels && info.backend == Backend::cuda) impls.emplace_back("chunktree-levels", shared);
+      if (c.through_levels && info.backend == harness::Backend::cuda) impls.emplace_back("chunktree-levels", shared);
       for (const auto& [impl, plan_options] : impls) {
         const Row row = std::string_view(impl) == "chunktree-levels" ? time_levels_case(preset.name, c, options, info, seed + 100)
                                                                       : time_case(preset.name, c, w, impl, plan_options, options, info);

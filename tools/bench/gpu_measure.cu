@@ -135,8 +135,8 @@ Ceilings measure_ceilings() {
   const CardInfo card = card_info();
   {
     const std::int64_t bytes = std::int64_t{4} << 30;
-    GpuBuffer buffer(static_cast<std::size_t>(bytes));
-    GpuBuffer sink(sizeof(unsigned));
+    harness::GpuBuffer buffer(static_cast<std::size_t>(bytes));
+    harness::GpuBuffer sink(sizeof(unsigned));
     fill_random(buffer.data(), DType::bf16, bytes / 2, 1);
     const std::int64_t vectors = bytes / 16;
     const std::vector<double> ms = event_times(10, [&] {
@@ -148,9 +148,9 @@ Ceilings measure_ceilings() {
   {
     const int n = 8192;
     const std::size_t elements = static_cast<std::size_t>(n) * n;
-    GpuBuffer a(elements * 2);
-    GpuBuffer b(elements * 2);
-    GpuBuffer c(elements * 2);
+    harness::GpuBuffer a(elements * 2);
+    harness::GpuBuffer b(elements * 2);
+    harness::GpuBuffer c(elements * 2);
     fill_random(a.data(), DType::bf16, static_cast<std::int64_t>(elements), 2);
     fill_random(b.data(), DType::bf16, static_cast<std::int64_t>(elements), 3);
     cublasHandle_t handle;
@@ -171,7 +171,7 @@ Ceilings measure_ceilings() {
 __global__ void touch_kernel(const uint4* from, uint4* to) { *to = *from; }
 
 CallFloors measure_call_floors(bool cold_l2) {
-  GpuBuffer data(2 * sizeof(uint4));
+  harness::GpuBuffer data(2 * sizeof(uint4));
   check(cudaMemset(data.data(), 1, 2 * sizeof(uint4)), "cudaMemset");
   const auto* from = static_cast<const uint4*>(data.data());
   auto* to = static_cast<uint4*>(data.data()) + 1;
@@ -196,7 +196,7 @@ Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, in
   check(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device), "cudaDeviceGetAttribute");
   check(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
   const std::int64_t flush_bytes = 2 * static_cast<std::int64_t>(l2_bytes);
-  GpuBuffer flush(static_cast<std::size_t>(flush_bytes));
+  harness::GpuBuffer flush(static_cast<std::size_t>(flush_bytes));
   cudaStream_t stream;
   check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
   for (int w = 0; w < warmups; ++w) run(stream);

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "chunktree/types.hpp"
-#include "gpu_buffer.hpp"
+#include "harness/gpu_buffer.hpp"
 
 namespace chunktree::tools {
 

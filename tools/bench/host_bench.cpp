@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "backend.hpp"
 #include "bench/gpu_measure.hpp"
 #include "bench/run_stats.hpp"
 #include "chunktree/cuda_backend.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree_commit.hpp"
 #include "commands.hpp"
+#include "harness/backend.hpp"
 #include "options.hpp"
 
 namespace chunktree::tools {
@@ -79,8 +79,8 @@ int host_bench_command(Args args) {
       throw Error(ErrorCode::invalid_argument, "host-bench: unknown option " + std::string(args[i]) + "\n" + kUsage);
     }
   }
-  const Backend backend = select_backend(backend_choice);
-  const std::string card = backend == Backend::cuda ? card_info().name : "cpu";
+  const harness::Backend backend = select_backend(backend_choice);
+  const std::string card = backend == harness::Backend::cuda ? card_info().name : "cpu";
   const std::string date = utc_date();
   std::printf("host-bench: %s, %s, commit %s (host work only; the kernels are not run)\n", card.c_str(), date.c_str(), CHUNKTREE_COMMIT);
   std::string rows = "case,what,batch,prompt_tokens,median_us,p10_us,card,date,commit\n";
@@ -89,8 +89,8 @@ int host_bench_command(Args args) {
     CacheConfig config;
     config.num_kv_heads = 1;
     config.head_dim = 64;
-    config.dtype = backend == Backend::cuda ? DType::bf16 : DType::f32;
-    config.device = backend_device(backend);
+    config.dtype = backend == harness::Backend::cuda ? DType::bf16 : DType::f32;
+    config.device = harness::backend_device(backend);
     const std::int64_t chunks_per_seq = (2 * repeats + 4 + 63) / 64 + 1;  // the appends below, 64-token chunks
     config.capacity_chunks = c.batch * (chunks_per_seq + (c.distinct ? c.prompt / 64 : 0)) + c.prompt / 64;
     PrefixCache cache(config);
@@ -118,7 +118,7 @@ int host_bench_command(Args args) {
     std::vector<SeqId> shuffled = seqs;
     std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(1));
     samples.emplace_back("make_plan_shuffled", time_calls(repeats, [&] { make_plan(cache, shuffled); }));
-    if (backend == Backend::cuda) {
+    if (backend == harness::Backend::cuda) {
       const AttentionParams params{32};
       samples.emplace_back("make_plan_with_split", time_calls(repeats, [&] {
                              make_plan(cache, seqs, cuda::plan_options(cache, params));

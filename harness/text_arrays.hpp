@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 // Test files are read whole into memory, so larger ones are refused before reading
 // (docs/FORMATS.md, "Limits"). The largest files the tools write are smaller: 52 MB (gentests
@@ -77,4 +77,4 @@ class OutputFile {
   std::FILE* file_ = nullptr;
 };
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

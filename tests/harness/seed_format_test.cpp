@@ -1,55 +1,28 @@
 // The seed project's chunk-first files: generation, the library-backed check, --dump, and
-// malformed files.
+// malformed files. (The check and gentests commands on them: tests/tools/.)
 #include <gtest/gtest.h>
-
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "chunktree/numeric.hpp"
 #include "chunktree/reference.hpp"
 #include "chunktree/types.hpp"
-#include "commands.hpp"
-#include "seed_format.hpp"
+#include "harness/seed_format.hpp"
+#include "support/seed_files.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test, removed afterwards.
-class SeedFiles : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
-    for (char& c : name) {
-      if (c == '/') c = '_';
-    }
-    dir_ = fs::path(::testing::TempDir()) / ("chunktree_seed_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // Generates the case into the test's directory and returns the file's path.
-  std::string generate(const std::string& pattern, int seqs, int heads, int chunks) const {
-    const SeedCase seed_case{pattern, SeedShape{seqs, heads, chunks}};
-    const std::string path = (dir_ / seed_file_name(seed_case)).string();
-    write_seed_file(path, generate_seed_file(seed_case));
-    return path;
-  }
-
-  fs::path dir_;
-};
+using testing::SeedFiles;
+using testing::write_lines;
 
 CheckOptions options(bool strict) {
   CheckOptions result;
@@ -62,11 +35,6 @@ std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> lines;
   for (std::string line; std::getline(stream, line);) lines.push_back(line);
   return lines;
-}
-
-void write_lines(const std::string& path, const std::vector<std::string>& lines) {
-  std::ofstream stream(path);
-  for (const std::string& line : lines) stream << line << '\n';
 }
 
 bool is_bf16(float value) { return round_to(DType::bf16, value) == value; }
@@ -289,91 +257,5 @@ TEST_F(SeedFiles, EmptyFileAndMissingFileAreFormatErrors) {
   }
 }
 
-// ---- the check command ----
-
-int run_check(const std::vector<std::string>& words, std::string& out, std::string& err) {
-  const std::vector<std::string_view> args(words.begin(), words.end());
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  try {
-    const int code = check_command(args);
-    out = ::testing::internal::GetCapturedStdout();
-    err = ::testing::internal::GetCapturedStderr();
-    return code;
-  } catch (...) {  // usage errors: end the capture before the exception leaves
-    out = ::testing::internal::GetCapturedStdout();
-    err = ::testing::internal::GetCapturedStderr();
-    throw;
-  }
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream stream(text);
-  for (std::string line; std::getline(stream, line);) lines.push_back(line);
-  return lines;
-}
-
-TEST_F(SeedFiles, CheckCommandPrintsOneBlockPerFileInOrder) {
-  std::vector<std::string> words;
-  for (int c = 1; c <= 4; ++c) words.push_back(generate("randn", 2, 1, c));
-  words.insert(words.end(), {"--strict", "--jobs", "3", "--backend", "cpu"});
-  std::string out, err;
-  EXPECT_EQ(run_check(words, out, err), 0) << out << err;
-  const std::vector<std::string> lines = split_lines(out);
-  ASSERT_EQ(lines.size(), 8u) << out;
-  for (std::size_t c = 1; c <= 4; ++c) {
-    EXPECT_EQ(lines[2 * c - 2], "PASSED " + words[c - 1]);
-    const std::string summary = "SUMMARY: fails=0/" + std::to_string(3 * c) + " (0.00%) max_diff=";
-    EXPECT_EQ(lines[2 * c - 1].substr(0, summary.size()), summary);
-  }
-}
-
-TEST_F(SeedFiles, CheckCommandReportsMalformedFilesAndGoesOn) {
-  const std::string good = generate("small", 2, 2, 1);
-  const std::string bad = (dir_ / "bad.txt").string();
-  write_lines(bad, {"2 32 128 2 1"});
-  std::string out, err;
-  EXPECT_EQ(run_check({bad, good, "--jobs", "2"}, out, err), 1);
-  EXPECT_EQ(out.find("FAILED " + bad + "\nSUMMARY: fails=1/1 (100.00%) max_diff=nan\n"), 0u) << out;
-  EXPECT_NE(out.find("PASSED " + good + "\nSUMMARY: fails=0/"), std::string::npos) << out;
-  EXPECT_NE(err.find(bad + ":1:"), std::string::npos) << err;
-}
-
-TEST_F(SeedFiles, CheckCommandVerboseAndUsageErrors) {
-  const std::string good = generate("randn", 1, 1, 2);
-  std::string out, err;
-  EXPECT_EQ(run_check({good, "-v"}, out, err), 0);
-  EXPECT_NE(out.find("chunk 1 sums"), std::string::npos) << out;
-  EXPECT_THROW(run_check({good, "--backend", "cuda"}, out, err), Error);
-  EXPECT_THROW(run_check({good, "--jobs", "0"}, out, err), Error);
-  EXPECT_THROW(run_check({good, "--frobnicate"}, out, err), Error);
-  EXPECT_THROW(run_check({}, out, err), Error);
-}
-
-TEST(SeedGentests, UsageErrors) {
-  const std::vector<std::string_view> none;
-  EXPECT_THROW(gentests_command(none), Error);
-  const std::vector<std::string_view> two_dirs{"a", "b"};
-  EXPECT_THROW(gentests_command(two_dirs), Error);
-  const std::vector<std::string_view> bad_jobs{"--jobs", "x", "dir"};
-  EXPECT_THROW(gentests_command(bad_jobs), Error);
-}
-
-// Both grids asked for: an error before anything is written (it used to write the last one
-// named, the full grid's 15 GB). The directory cannot be created, so nothing is written either way.
-TEST(SeedGentests, QuickAndFullTogetherAreAnError) {
-  using Args = std::vector<std::string_view>;
-  for (const Args& args : {Args{"--quick", "--full", "/dev/null/grid"}, Args{"--full", "--quick", "/dev/null/grid"}}) {
-    try {
-      gentests_command(args);
-      ADD_FAILURE() << "no error";
-    } catch (const Error& error) {
-      EXPECT_NE(std::string(error.what()).find("--quick and --full contradict each other"), std::string::npos)
-          << error.what();
-    }
-  }
-}
-
 }  // namespace
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "check.hpp"
 #include "chunktree/types.hpp"
+#include "harness/check.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 // The first line of every tree file is "chunktree-tree 1".
 inline constexpr std::string_view kTreeMagic = "chunktree-tree";
@@ -56,6 +56,10 @@ struct TreeWorkload {
   std::vector<std::int64_t> path_lengths() const;
 };
 
+// Values per token: of K or V (kv_heads · head_dim), and of Q or O (q_heads · head_dim).
+std::size_t kv_width(const TreeWorkload& w);
+std::size_t q_width(const TreeWorkload& w);
+
 // Throws chunktree::Error (code format) naming the file and line when the file is malformed.
 TreeWorkload read_tree_file(const std::string& path);
 void write_tree_file(const std::string& path, const TreeWorkload& workload);
@@ -70,4 +74,4 @@ std::string tree_file_name(std::uint64_t seed, int index);
 // private parts under a small shared tree.
 TreeWorkload generate_tree_workload(std::uint64_t seed, int index, int min_sequences = 0, bool allow_f32 = true);
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -1,4 +1,4 @@
-#include "backend.hpp"
+#include "harness/backend.hpp"
 
 #include <cuda_runtime.h>
 
@@ -8,13 +8,11 @@
 
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/cuda_backend.hpp"
-#include "chunktree/device.hpp"
 #include "chunktree/numeric.hpp"
-#include "gpu_buffer.hpp"
+#include "harness/gpu_buffer.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
-
 
 void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) throw Error(ErrorCode::cuda, std::string(what) + ": " + cudaGetErrorString(status));
@@ -53,16 +51,6 @@ struct DeviceOutputs {
 };
 
 }  // namespace
-
-Backend select_backend(std::string_view name) {
-  if (name == "cpu") return Backend::cpu;
-  if (name == "auto") return hopper_visible() ? Backend::cuda : Backend::cpu;
-  if (name == "cuda") {
-    if (!hopper_visible()) throw Error(ErrorCode::unsupported, "--backend cuda: no Hopper GPU (sm_90) is visible; use --backend cpu");
-    return Backend::cuda;
-  }
-  throw Error(ErrorCode::invalid_argument, "--backend must be cpu, cuda or auto, got '" + std::string(name) + "'");
-}
 
 std::string_view backend_name(Backend backend) { return backend == Backend::cpu ? "cpu" : "cuda"; }
 
@@ -139,4 +127,4 @@ void backend_attend_levels(Backend backend, const Levels& levels, const ConstTen
   device.download(out, lse);
 }
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

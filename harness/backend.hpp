@@ -1,4 +1,4 @@
-// Which backend a command runs on, and running a plan on it with host inputs and outputs.
+// The backends a plan runs on, and running it there with host inputs and outputs.
 #pragma once
 
 #include <string_view>
@@ -8,13 +8,10 @@
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 enum class Backend { cpu, cuda };
 
-// "cpu", "cuda" (needs a visible Hopper GPU) or "auto" (the GPU when there is one, else the
-// CPU). Throws an Error that says what to use instead when the choice is unknown or unavailable.
-Backend select_backend(std::string_view name);
 std::string_view backend_name(Backend backend);
 // Where a cache must live for the backend.
 Device backend_device(Backend backend);
@@ -33,4 +30,4 @@ void backend_attend(Backend backend, const PrefixCache& cache, const Plan& plan,
 void backend_attend_levels(Backend backend, const Levels& levels, const ConstTensorView& q, const TensorView& out,
                            const TensorView& lse, const AttentionParams& params);
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <string>
 
-#include "backend.hpp"
+#include "harness/backend.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 struct CheckOptions {
   Backend backend = Backend::cpu;
@@ -26,9 +26,9 @@ struct CheckResult {
 
 // Each throws chunktree::Error (code format) naming file and line for a malformed file.
 CheckResult check_seed_file(const std::string& path, const CheckOptions& options);  // seed_format.cpp
-CheckResult check_tree_file(const std::string& path, const CheckOptions& options);  // tree_format.cpp
+CheckResult check_tree_file(const std::string& path, const CheckOptions& options);  // tree_check.cpp
 
 // True when the file starts like a tree-format file (docs/FORMATS.md).
 bool is_tree_file(const std::string& path);  // tree_format.cpp
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -1,9 +1,9 @@
-// A device allocation owned by a CLI command (queries, outputs, benchmark data).
+// A device allocation with one owner (a backend run's queries and outputs, benchmark data).
 #pragma once
 
 #include <cstddef>
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 class GpuBuffer {
  public:
@@ -20,4 +20,4 @@ class GpuBuffer {
   void* data_ = nullptr;
 };
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

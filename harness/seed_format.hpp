@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "check.hpp"
+#include "harness/check.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 // Every seed file uses these; the header repeats them so that other shapes are caught.
 inline constexpr int kSeedChunkSize = 64;
@@ -49,6 +49,8 @@ struct SeedCase {
 SeedFile read_seed_file(const std::string& path);
 void write_seed_file(const std::string& path, const SeedFile& file);
 
+// Every value a file of this shape holds, as a measure of how long it takes to write or check.
+double seed_file_values(const SeedShape& shape);
 // "{pattern}_s{S}_h{H}_c{C}.txt"
 std::string seed_file_name(const SeedCase& seed_case);
 // The quick grid (36 files) or the full one (1680 files), in a fixed order.
@@ -65,4 +67,4 @@ SeedOutputs library_outputs(const SeedFile& file, Backend backend = Backend::cpu
 // Compares computed outputs with expected ones under the default or the --strict rule.
 CheckResult compare_seed_outputs(const SeedOutputs& actual, const SeedOutputs& expected, bool strict, bool verbose);
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

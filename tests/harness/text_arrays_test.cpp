@@ -1,6 +1,6 @@
-// Reading test files (tools/text_arrays.hpp): what is refused before anything is parsed, numbers
+// Reading test files (harness/text_arrays.hpp): what is refused before anything is parsed, numbers
 // at the edges of fp32 and int64, and messages that quote a file's bytes.
-#include "text_arrays.hpp"
+#include "harness/text_arrays.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "chunktree/types.hpp"
-#include "seed_format.hpp"
-#include "tree_format.hpp"
+#include "harness/seed_format.hpp"
+#include "harness/tree_format.hpp"
 #include "support/test_directory.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 namespace fs = std::filesystem;
@@ -220,4 +220,4 @@ TEST_F(InputFiles, MessagesEscapeBinaryBytesAndShortenLongWords) {
 }
 
 }  // namespace
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

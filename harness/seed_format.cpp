@@ -1,32 +1,19 @@
-#include "seed_format.hpp"
-
-#include <unistd.h>
+#include "harness/seed_format.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <charconv>
-#include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
-#include <exception>
-#include <filesystem>
-#include <mutex>
 #include <numeric>
 #include <stdexcept>
-#include <thread>
 
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
-#include "commands.hpp"
-#include "options.hpp"
-#include "parallel.hpp"
-#include "random.hpp"
-#include "text_arrays.hpp"
+#include "harness/random.hpp"
+#include "harness/text_arrays.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 constexpr std::size_t kChunk = kSeedChunkSize;
@@ -39,13 +26,6 @@ std::size_t q_values(const SeedShape& s) { return static_cast<std::size_t>(s.seq
 std::size_t kv_chunk_values(const SeedShape& s) { return static_cast<std::size_t>(s.heads) * kChunk * kDim; }
 std::size_t row_stat_values(const SeedShape& s) { return static_cast<std::size_t>(s.heads) * static_cast<std::size_t>(s.seqs); }
 std::size_t attns_chunk_values(const SeedShape& s) { return row_stat_values(s) * kDim; }
-
-// Every value a file holds, as a measure of how long it takes to write or check.
-double file_values(const SeedShape& s) {
-  const double per_chunk = 2.0 * static_cast<double>(kv_chunk_values(s)) + static_cast<double>(attns_chunk_values(s)) +
-                           2.0 * static_cast<double>(row_stat_values(s));
-  return static_cast<double>(q_values(s)) + s.chunks * per_chunk;
-}
 
 SeedOutputs zero_outputs(const SeedShape& shape) {
   const auto chunks = static_cast<std::size_t>(shape.chunks);
@@ -328,51 +308,6 @@ std::string detail_line(std::size_t chunk, std::string_view array, const LineCom
   return text;
 }
 
-// ---------------------------------------------------------------------------------------------
-// gentests
-
-void print_gentests_usage(std::FILE* stream) {
-  std::fprintf(stream,
-               "usage: chunktree gentests [--quick|--full] [--jobs N] DIR\n"
-               "Writes the seed project's chunk-first test files into DIR (created if missing).\n"
-               "  --quick   36 files: randn, small x s 8,16,32 x h 1,4 x c 1,2,4 (the default)\n"
-               "  --full    1680 files: randn, small, uniform, large, positive x s 1..32 x h 1..16 x c 1..16 (~15 GB)\n"
-               "  --jobs N  files written at once (default: one per hardware thread)\n");
-}
-
-struct GentestsArgs {
-  std::string_view grid;  // --quick or --full, empty: the default (quick)
-  int jobs = 0;
-  std::string dir;
-  bool help = false;
-};
-
-GentestsArgs parse_gentests_args(Args args) {
-  GentestsArgs parsed;
-  parsed.jobs = default_jobs();
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view word = args[i];
-    if (word == "--help" || word == "-h") {
-      parsed.help = true;
-    } else if (word == "--quick" || word == "--full") {
-      if (!parsed.grid.empty() && parsed.grid != word) {
-        throw Error(ErrorCode::invalid_argument, "gentests: --quick and --full contradict each other; give one of them");
-      }
-      parsed.grid = word;
-    } else if (word == "--jobs") {
-      parsed.jobs = static_cast<int>(integer_option("--jobs", option_value("gentests", args, i), 1, 4096));
-    } else if (word.starts_with("-")) {
-      throw Error(ErrorCode::invalid_argument, "gentests: unknown option '" + std::string(word) + "'; see 'chunktree gentests --help'");
-    } else if (!parsed.dir.empty()) {
-      throw Error(ErrorCode::invalid_argument, "gentests: give one DIR, got '" + parsed.dir + "' and '" + std::string(word) + "'");
-    } else {
-      parsed.dir = word;
-    }
-  }
-  if (!parsed.help && parsed.dir.empty()) throw Error(ErrorCode::invalid_argument, "gentests: missing DIR; see 'chunktree gentests --help'");
-  return parsed;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -400,6 +335,12 @@ void write_seed_file(const std::string& path, const SeedFile& file) {
     for (const std::vector<float>& line : *lines) write_floats(stream, line);
   }
   output.close();
+}
+
+double seed_file_values(const SeedShape& s) {
+  const double per_chunk = 2.0 * static_cast<double>(kv_chunk_values(s)) + static_cast<double>(attns_chunk_values(s)) +
+                           2.0 * static_cast<double>(row_stat_values(s));
+  return static_cast<double>(q_values(s)) + s.chunks * per_chunk;
 }
 
 std::string seed_file_name(const SeedCase& seed_case) {
@@ -515,28 +456,4 @@ CheckResult check_seed_file(const std::string& path, const CheckOptions& options
   return result;
 }
 
-int gentests_command(Args args) {
-  const GentestsArgs parsed = parse_gentests_args(args);
-  if (parsed.help) {
-    print_gentests_usage(stdout);
-    return 0;
-  }
-  std::error_code error;
-  std::filesystem::create_directories(parsed.dir, error);
-  if (error) throw Error(ErrorCode::invalid_argument, "gentests: cannot create '" + parsed.dir + "': " + error.message());
-
-  const std::vector<SeedCase> cases = seed_grid(parsed.grid == "--full");
-  std::vector<double> weights;
-  for (const SeedCase& seed_case : cases) weights.push_back(file_values(seed_case.shape));
-  run_in_order(
-      cases.size(), parsed.jobs, "gentests", weights,
-      [&](std::size_t i) {
-        const std::filesystem::path path = std::filesystem::path(parsed.dir) / seed_file_name(cases[i]);
-        write_seed_file(path.string(), generate_seed_file(cases[i]));
-      },
-      nullptr);
-  std::printf("gentests: wrote %zu files to %s\n", cases.size(), parsed.dir.c_str());
-  return 0;
-}
-
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

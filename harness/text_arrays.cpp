@@ -1,4 +1,4 @@
-#include "text_arrays.hpp"
+#include "harness/text_arrays.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,7 +16,7 @@
 
 #include "chunktree/types.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -277,4 +277,4 @@ void OutputFile::close() {
   if (failed || close_failed) throw Error(ErrorCode::invalid_argument, path_ + ": writing the file failed (disk full?)");
 }
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

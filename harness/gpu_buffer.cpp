@@ -1,4 +1,4 @@
-#include "gpu_buffer.hpp"
+#include "harness/gpu_buffer.hpp"
 
 #include <cuda_runtime.h>
 
@@ -7,7 +7,7 @@
 
 #include "chunktree/types.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 GpuBuffer::GpuBuffer(std::size_t bytes) {
   const cudaError_t status = cudaMalloc(&data_, bytes == 0 ? 1 : bytes);
@@ -23,4 +23,4 @@ GpuBuffer::~GpuBuffer() {
 
 GpuBuffer::GpuBuffer(GpuBuffer&& other) noexcept : data_(std::exchange(other.data_, nullptr)) {}
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

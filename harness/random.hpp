@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 class Random {
  public:
@@ -56,4 +56,4 @@ inline std::uint64_t seed_from(std::string_view text, std::uint64_t salt = 0) {
   return hash;
 }
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -20,15 +20,15 @@
 #include <string_view>
 #include <vector>
 
-#include "check.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/types.hpp"
-#include "random.hpp"
-#include "seed_format.hpp"
-#include "tree_format.hpp"
+#include "harness/check.hpp"
+#include "harness/random.hpp"
+#include "harness/seed_format.hpp"
+#include "harness/tree_format.hpp"
 #include "support/test_directory.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 namespace fs = std::filesystem;
@@ -285,4 +285,4 @@ TEST_F(FormatFuzz, TreeFileMutants) {
 }
 
 }  // namespace
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -1,10 +1,10 @@
-#include "tree_levels.hpp"
+#include "harness/tree_levels.hpp"
 
 #include <algorithm>
 
 #include "chunktree/numeric.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 namespace {
 
 // Values [tokens, kv_heads, head_dim] stored in `dtype`, token t at row slot_of(t).
@@ -180,4 +180,4 @@ void TreeLevels::attend(Backend backend, const std::vector<std::byte>& q, std::v
   }
 }
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

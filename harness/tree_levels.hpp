@@ -9,11 +9,11 @@
 #include <cstddef>
 #include <vector>
 
-#include "backend.hpp"
 #include "chunktree/levels.hpp"
-#include "tree_format.hpp"
+#include "harness/backend.hpp"
+#include "harness/tree_format.hpp"
 
-namespace chunktree::tools {
+namespace chunktree::harness {
 
 class TreeLevels {
  public:
@@ -33,4 +33,4 @@ class TreeLevels {
   Levels levels_;
 };
 
-}  // namespace chunktree::tools
+}  // namespace chunktree::harness

@@ -1,0 +1,48 @@
+// Seed-format files for a test: a fixture that gives each test a fresh directory to generate them
+// into, and writing a file line by line (to break one).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "harness/seed_format.hpp"
+
+namespace chunktree::testing {
+
+// A fresh directory per test, removed afterwards.
+class SeedFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
+    for (char& c : name) {
+      if (c == '/') c = '_';
+    }
+    dir_ = std::filesystem::path(::testing::TempDir()) / ("chunktree_seed_" + std::to_string(::getpid()) + "_" + name);
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Generates the case into the test's directory and returns the file's path.
+  std::string generate(const std::string& pattern, int seqs, int heads, int chunks) const {
+    const harness::SeedCase seed_case{pattern, harness::SeedShape{seqs, heads, chunks}};
+    const std::string path = (dir_ / harness::seed_file_name(seed_case)).string();
+    harness::write_seed_file(path, harness::generate_seed_file(seed_case));
+    return path;
+  }
+
+  std::filesystem::path dir_;
+};
+
+inline void write_lines(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream stream(path);
+  for (const std::string& line : lines) stream << line << '\n';
+}
+
+}  // namespace chunktree::testing
