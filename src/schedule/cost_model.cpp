@@ -1,6 +1,7 @@
 #include "schedule/cost_model.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/tile_shapes.hpp"
 
@@ -27,46 +28,93 @@ constexpr TileCost kMmaSyncCost{1.9, 3.0, 0.1, 1.0};
 constexpr double kStateBytesPerMicro = 3.0e6;
 
 // One tile's time: its start, then its steps of 64 positions.
-double tile_micros(const TileCost& cost, std::int64_t tokens, int head_dim) {
-  return cost.start + static_cast<double>((tokens + 63) / 64) * cost.step * head_dim / 128.0;
+double tile_micros(const TileCost& cost, std::int64_t steps, int head_dim) {
+  return cost.start + static_cast<double>(steps) * cost.step * head_dim / 128.0;
+}
+
+// `count` equal spans, next to each other in the caller's list (a decode batch's forks often have
+// private spans of one length), with what their rows decide: the tile kind and the tiles per part.
+struct SpanRun {
+  SpanSize size;
+  std::int64_t count = 0;
+  bool wgmma = false;
+  std::int64_t tiles_per_part = 0;
+};
+
+std::vector<SpanRun> runs_of(std::span<const SpanSize> spans, const SplitShape& shape) {
+  std::vector<SpanRun> runs;
+  for (const SpanSize& span : spans) {
+    if (!runs.empty() && runs.back().size.rows == span.rows && runs.back().size.tokens == span.tokens) {
+      ++runs.back().count;
+      continue;
+    }
+    const std::int64_t query_rows = span.rows * shape.queries * (shape.q_heads / shape.kv_heads);
+    const bool wgmma = kernels::uses_wgmma(query_rows, shape.head_dim);
+    const std::int64_t tile_rows = wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
+    runs.push_back(SpanRun{span, 1, wgmma, (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads});
+  }
+  return runs;
+}
+
+// The tiles and states of spans cut at one split, counted in whole numbers per tile kind
+// (mma.sync, wgmma), so that a run of equal spans costs one step and the sum is exact.
+struct SplitWork {
+  std::int64_t tiles[2] = {0, 0};
+  std::int64_t tile_steps[2] = {0, 0};        // the tiles' steps of 64 positions, summed
+  std::int64_t longest_steps[2] = {-1, -1};   // of one tile; -1: no span of that kind
+  std::int64_t state_rows = 0;                // rows times parts, summed
+};
+
+SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split) {
+  SplitWork work;
+  for (const SpanRun& run : runs) {
+    const std::int64_t parts = split == 0 ? 1 : (run.size.tokens + split - 1) / split;
+    const std::int64_t steps = ((run.size.tokens + parts - 1) / parts + 63) / 64;
+    const std::int64_t tiles = run.count * run.tiles_per_part * parts;
+    const int kind = run.wgmma ? 1 : 0;
+    work.tiles[kind] += tiles;
+    work.tile_steps[kind] += tiles * steps;
+    work.longest_steps[kind] = std::max(work.longest_steps[kind], steps);
+    work.state_rows += run.count * run.size.rows * parts;
+  }
+  return work;
+}
+
+double micros(const SplitWork& work, const SplitShape& shape, int multiprocessors) {
+  const auto slots = 2 * static_cast<std::int64_t>(multiprocessors);  // two mma.sync tiles or one wgmma tile per SM
+  double total = 0.0;
+  double longest_tile = 0.0;
+  double tail = 0.0;
+  for (const int kind : {0, 1}) {
+    if (work.longest_steps[kind] < 0) continue;
+    const TileCost& cost = kind == 1 ? kWgmmaCost : kMmaSyncCost;
+    total += cost.slots * (cost.start * static_cast<double>(work.tiles[kind]) +
+                           cost.step * shape.head_dim / 128.0 * static_cast<double>(work.tile_steps[kind]));
+    const double tile = tile_micros(cost, work.longest_steps[kind], shape.head_dim);
+    longest_tile = std::max(longest_tile, tile);
+    tail = std::max(tail, cost.tail * tile);
+  }
+  const double state_bytes = 2.0 * static_cast<double>(work.state_rows * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
+  return std::max(total / static_cast<double>(slots), longest_tile) + tail + state_bytes / kStateBytesPerMicro;
 }
 
 }  // namespace
 
-double estimated_micros(std::span<const SpanSize> items, std::int64_t split, const SplitShape& shape, int multiprocessors) {
-  const auto slots = 2 * static_cast<std::int64_t>(multiprocessors);  // two mma.sync tiles or one wgmma tile per SM
-  const std::int64_t group = shape.q_heads / shape.kv_heads;
-  double total = 0.0;
-  double longest_tile = 0.0;
-  double tail = 0.0;
-  double state_bytes = 0.0;
-  for (const SpanSize& item : items) {
-    const std::int64_t query_rows = item.rows * shape.queries * group;
-    const bool wgmma = kernels::uses_wgmma(query_rows, shape.head_dim);
-    const TileCost& cost = wgmma ? kWgmmaCost : kMmaSyncCost;
-    const std::int64_t tile_rows = wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
-    const std::int64_t parts = split == 0 ? 1 : (item.tokens + split - 1) / split;
-    const std::int64_t part_tokens = (item.tokens + parts - 1) / parts;
-    const double tile = tile_micros(cost, part_tokens, shape.head_dim);
-    const std::int64_t tiles = (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads * parts;
-    total += static_cast<double>(tiles) * tile * cost.slots;
-    longest_tile = std::max(longest_tile, tile);
-    tail = std::max(tail, cost.tail * tile);
-    state_bytes += 2.0 * static_cast<double>(item.rows * parts * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
-  }
-  return std::max(total / static_cast<double>(slots), longest_tile) + tail + state_bytes / kStateBytesPerMicro;
+double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors) {
+  return micros(split_work(runs_of(spans, shape), split), shape, multiprocessors);
 }
 
-std::int64_t cheapest_split(std::span<const SpanSize> items, const SplitShape& shape, int multiprocessors) {
+std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& shape, int multiprocessors) {
+  const std::vector<SpanRun> runs = runs_of(spans, shape);
   std::int64_t longest = 0;
-  for (const SpanSize& item : items) longest = std::max(longest, item.tokens);
+  for (const SpanRun& run : runs) longest = std::max(longest, run.size.tokens);
   std::int64_t best_split = 0;
-  double best = estimated_micros(items, 0, shape, multiprocessors);
+  double best = micros(split_work(runs, 0), shape, multiprocessors);
   for (std::int64_t split = 64; split < longest; split *= 2) {
     const std::int64_t candidate = std::max(split, shape.min_split);
-    const double micros = estimated_micros(items, candidate, shape, multiprocessors);
-    if (micros < best) {
-      best = micros;
+    const double candidate_micros = micros(split_work(runs, candidate), shape, multiprocessors);
+    if (candidate_micros < best) {
+      best = candidate_micros;
       best_split = candidate;
     }
   }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace chunktree {
@@ -42,6 +43,18 @@ TEST(CostModel, SplitsRespectTheChunkAndMoreSmsNeverCostMore) {
   for (const std::int64_t split : {0, 64, 512}) {
     EXPECT_LE(cost_model::estimated_micros(spans, split, shape, 2 * kH200), cost_model::estimated_micros(spans, split, shape, kH200));
   }
+}
+
+// The estimate is summed in whole tiles and steps: it is the same, to the bit, whatever the order
+// of the spans (equal neighbours are counted together; the same spans apart are not).
+TEST(CostModel, EstimateDoesNotDependOnTheSpansOrder) {
+  const SplitShape shape{32, 8, 128, 1, 64};
+  const std::vector<SpanSize> together{{64, 4096}, {1, 300}, {1, 300}, {1, 300}, {1, 20}, {1, 20}, {3, 999}};
+  const std::vector<SpanSize> apart{{1, 300}, {1, 20}, {64, 4096}, {1, 300}, {3, 999}, {1, 20}, {1, 300}};
+  for (const std::int64_t split : {0, 64, 128, 512}) {
+    EXPECT_EQ(cost_model::estimated_micros(together, split, shape, kH200), cost_model::estimated_micros(apart, split, shape, kH200)) << split;
+  }
+  EXPECT_EQ(cheapest_split(together, shape, kH200), cheapest_split(apart, shape, kH200));
 }
 
 }  // namespace
