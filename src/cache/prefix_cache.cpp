@@ -441,17 +441,34 @@ void PrefixCache::ReadGuard::append_path(SeqId seq, std::vector<std::int32_t>& n
   std::reverse(nodes.begin() + static_cast<std::ptrdiff_t>(first), nodes.end());
 }
 
-void PrefixCache::ReadGuard::append_node_pieces(std::int32_t node_index, std::vector<KvPiece>& pieces) const {
+void PrefixCache::ReadGuard::append_pieces(std::span<const std::int32_t> nodes, std::vector<KvPiece>& pieces) const {
   const Impl& s = impl_;
-  const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
-  std::int64_t position = node.first_offset;
-  std::int64_t remaining = static_cast<std::int64_t>(node.tokens.size());
-  for (ChunkId chunk : node.chunks) {
-    const std::int64_t count = std::min<std::int64_t>(remaining, s.chunk_size() - position);
-    pieces.push_back(KvPiece{chunk, static_cast<std::int32_t>(position), static_cast<std::int32_t>(position + count)});
-    remaining -= count;
-    position = 0;
+  const std::int32_t chunk_size = s.chunk_size();  // in a register: the pieces' stores could change a field it is read from
+  const std::size_t first = pieces.size();
+  for (const std::int32_t node_index : nodes) {
+    const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
+    const std::span<const ChunkId> chunks = node.chunks;
+    const auto node_tokens = static_cast<std::int32_t>(node.tokens.size());
+    reserve_more(pieces, chunks.size());
+    // The node's first piece starts at first_offset, and joins the previous piece when that ends
+    // there in the same chunk (the node goes on in its parent's last chunk); the others start at 0.
+    const KvPiece head{chunks[0], node.first_offset, std::min(node.first_offset + node_tokens, chunk_size)};
+    if (pieces.size() > first && pieces.back().chunk == head.chunk && pieces.back().end == head.begin) {
+      pieces.back().end = head.end;
+    } else {
+      pieces.push_back(head);
+    }
+    std::int32_t remaining = node_tokens - head.size();
+    for (std::size_t c = 1; c < chunks.size(); ++c) {
+      const std::int32_t size = std::min(remaining, chunk_size);
+      pieces.push_back(KvPiece{chunks[c], 0, size});
+      remaining -= size;
+    }
   }
+}
+
+std::int64_t PrefixCache::ReadGuard::node_tokens(std::int32_t node_index) const {
+  return static_cast<std::int64_t>(impl_.nodes.at(static_cast<std::size_t>(node_index)).tokens.size());
 }
 
 const CacheConfig& PrefixCache::config() const { return impl_->config; }
@@ -700,7 +717,7 @@ std::uint64_t PrefixCache::version() const {
 }
 
 void PrefixCache::append_node_pieces(std::int32_t node, std::vector<KvPiece>& pieces) const {
-  ReadGuard(*this, "PrefixCache::append_node_pieces").append_node_pieces(node, pieces);
+  ReadGuard(*this, "PrefixCache::append_node_pieces").append_pieces(std::span(&node, 1), pieces);  // a node's pieces never join
 }
 
 // config() and pool() need no guard: they read only what never changes after construction.

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <bit>
 #include <numeric>
 #include <span>
 #include <string>
@@ -13,83 +14,72 @@ namespace {
 struct Group {
   std::int32_t node = 0;
   std::int32_t parent = -1;  // enclosing group, -1 at the top
+  std::uint32_t depth = 0;   // the node's index in its readers' paths
   std::uint32_t row_begin = 0;
   std::uint32_t row_end = 0;
-  std::int32_t span = -1;  // shared span it feeds, -1 when private
-  std::int64_t position = 0;  // of the node's first token in its readers' sequences
+  std::int32_t span = -1;  // shared span it feeds, -1 when private or deferred
+  // Without a span: the first group of the run of groups without a span that ends here, where the
+  // private span of a reader that goes no further than this run begins (-1 for a group with a span).
+  std::int32_t private_top = -1;
+  // Positions of the node's first token and past its last in its readers' sequences, set where
+  // they are needed: position where the parent is read by at least min_shared_rows rows, end where
+  // the group is (below those, nodes are read privately and only the row's length matters).
+  std::int64_t position = 0;
+  std::int64_t end = 0;
 };
 
-struct SharedSpan {
+// A whole span, read by rows [row_begin, row_end): the KV of their paths' nodes at depths
+// [depth_begin, depth_end), which are pieces [piece_begin, piece_end) of the plan.
+struct Span {
   std::uint32_t row_begin = 0;
   std::uint32_t row_end = 0;
+  std::uint32_t depth_begin = 0;
+  std::uint32_t depth_end = 0;
   std::int64_t position = 0;  // of its first token
-  std::vector<KvPiece> pieces;
+  std::int64_t tokens = 0;
+  std::uint32_t piece_begin = 0;
+  std::uint32_t piece_end = 0;
 };
-
-// Adds pieces to a span, joining a piece to its predecessor when they are adjacent in one chunk.
-void add_pieces(std::vector<KvPiece>& span, const std::vector<KvPiece>& pieces) {
-  for (const KvPiece& piece : pieces) {
-    if (!span.empty() && span.back().chunk == piece.chunk && span.back().end == piece.begin) {
-      span.back().end = piece.end;
-    } else {
-      span.push_back(piece);
-    }
-  }
-}
 
 // Groups in pre-order, from the rows' paths sorted depth-first (path(r): row r's nodes, the root's
 // child first); last_group[r] is the group of row r's last node.
 template <typename PathOf>
-void group_rows(std::uint32_t rows, PathOf path, std::vector<Group>& groups, std::vector<std::int32_t>& last_group,
-                std::vector<std::int32_t>& open) {
+void group_rows(std::uint32_t rows, PathOf path, std::vector<Group>& groups, std::vector<std::int32_t>& last_group) {
   groups.clear();
-  last_group.assign(rows, -1);
-  open.clear();  // open[d]: the group at depth d containing the current row
+  last_group.resize(rows);
+  std::int32_t open = -1;  // the deepest group containing the current row; its parents contain it too
+  std::span<const std::int32_t> previous;
   for (std::uint32_t r = 0; r <= rows; ++r) {
+    const std::span<const std::int32_t> current = r < rows ? path(r) : std::span<const std::int32_t>();
     std::size_t common = 0;
-    if (r > 0 && r < rows) {
-      const std::span<const std::int32_t> previous = path(r - 1);
-      const std::span<const std::int32_t> current = path(r);
-      while (common < previous.size() && common < current.size() && previous[common] == current[common]) ++common;
+    while (common < previous.size() && common < current.size() && previous[common] == current[common]) ++common;
+    for (; open >= 0 && groups[static_cast<std::size_t>(open)].depth >= common; open = groups[static_cast<std::size_t>(open)].parent) {
+      groups[static_cast<std::size_t>(open)].row_end = r;
     }
-    while (open.size() > common) {
-      groups[static_cast<std::size_t>(open.back())].row_end = r;
-      open.pop_back();
-    }
-    if (r == rows) break;
-    const std::span<const std::int32_t> current = path(r);
     for (std::size_t depth = common; depth < current.size(); ++depth) {
-      Group group;
+      Group& group = groups.emplace_back();  // filled in place: copying a struct just written stalls on its stores
       group.node = current[depth];
-      group.parent = open.empty() ? -1 : open.back();
+      group.parent = open;
+      group.depth = static_cast<std::uint32_t>(depth);
       group.row_begin = r;
-      open.push_back(static_cast<std::int32_t>(groups.size()));
-      groups.push_back(group);
+      open = static_cast<std::int32_t>(groups.size() - 1);
     }
-    if (!open.empty()) last_group[r] = open.back();
+    if (r < rows) last_group[r] = open;
+    previous = current;
   }
 }
 
 // What make_plan keeps between calls on one thread, so that planning a decode step allocates
-// little beyond the plan it returns: every row's path in one array, and per-row and per-group
-// piece lists whose capacity survives.
+// little beyond the plan it returns: every row's path in one array, the groups and the spans.
 struct PlanScratch {
+  std::vector<std::int64_t> lengths;      // of batch entry b's sequence
   std::vector<std::int32_t> path_nodes;   // batch entry b's path: path_nodes[path_begin[b], path_begin[b + 1])
   std::vector<std::uint32_t> path_begin;
   std::vector<Group> groups;
   std::vector<std::int32_t> last_group;
-  std::vector<std::int32_t> open;
-  std::vector<std::vector<KvPiece>> private_pieces;  // per row
-  std::vector<std::vector<KvPiece>> deferred;        // per group
-  std::vector<KvPiece> node_pieces;
+  std::vector<Span> spans;
   std::vector<SpanSize> span_sizes;
 };
-
-// Each of the first `count` lists emptied (capacity kept), and at least `count` of them.
-void clear_lists(std::vector<std::vector<KvPiece>>& lists, std::size_t count) {
-  if (lists.size() < count) lists.resize(count);
-  for (std::size_t i = 0; i < count; ++i) lists[i].clear();
-}
 
 }  // namespace
 
@@ -114,11 +104,14 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     throw Error(ErrorCode::invalid_argument,
                 "make_plan: queries_per_seq must be at least 1, got " + std::to_string(options.queries_per_seq));
   }
-  for (std::size_t b = 0; b < batch.size(); ++b) {
-    if (reading.length(batch[b]) < options.queries_per_seq) {
-      throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " +
-                                                   std::to_string(reading.length(batch[b])) + " tokens, fewer than queries_per_seq (" +
-                                                   std::to_string(options.queries_per_seq) +
+  thread_local PlanScratch scratch;
+  const auto rows = static_cast<std::uint32_t>(batch.size());
+  scratch.lengths.resize(rows);
+  for (std::uint32_t b = 0; b < rows; ++b) {
+    scratch.lengths[b] = reading.length(batch[b]);
+    if (scratch.lengths[b] < options.queries_per_seq) {
+      throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " + std::to_string(scratch.lengths[b]) +
+                                                   " tokens, fewer than queries_per_seq (" + std::to_string(options.queries_per_seq) +
                                                    "); append the query tokens to the sequence before planning");
     }
   }
@@ -140,8 +133,6 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   plan.tree_version = cache.version();
   plan.batch.assign(batch.begin(), batch.end());
 
-  thread_local PlanScratch scratch;
-  const auto rows = static_cast<std::uint32_t>(batch.size());
   scratch.path_nodes.clear();
   scratch.path_begin.assign(1, 0);
   for (std::uint32_t b = 0; b < rows; ++b) {
@@ -176,54 +167,60 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   // state per node and row: quadratic).
   std::vector<Group>& groups = scratch.groups;
   std::vector<std::int32_t>& last_group = scratch.last_group;
-  group_rows(rows, row_path, groups, last_group, scratch.open);
-  std::vector<SharedSpan> spans;
-  std::vector<std::vector<KvPiece>>& private_pieces = scratch.private_pieces;
-  clear_lists(private_pieces, rows);
-  std::vector<std::int64_t> private_position(rows, -1);
-  std::vector<std::vector<KvPiece>>& deferred = scratch.deferred;  // pieces a deferred group hands down, its ancestors' first
-  clear_lists(deferred, groups.size());
-  std::vector<std::int64_t> deferred_position(groups.size(), -1);  // of the first of them; -1: not deferred
-  std::vector<KvPiece>& node_pieces = scratch.node_pieces;
-  std::vector<std::int64_t> group_end(groups.size(), 0);  // position after each group's node
+  group_rows(rows, row_path, groups, last_group);
+  const auto min_shared_rows = static_cast<std::uint32_t>(options.min_shared_rows);
+  const auto read_privately = [&](const Group& group) { return group.row_end - group.row_begin < min_shared_rows; };
+  std::vector<Span>& spans = scratch.spans;
+  spans.clear();
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
-    node_pieces.clear();
-    const auto parent_index = static_cast<std::size_t>(group.parent);
-    const bool inherits = group.parent >= 0 && deferred_position[parent_index] >= 0;
-    if (inherits) node_pieces = deferred[parent_index];
-    reading.append_node_pieces(group.node, node_pieces);
-    group.position = group.parent < 0 ? 0 : group_end[parent_index];
-    const std::int64_t first_position = inherits ? deferred_position[parent_index] : group.position;
-    std::int64_t tokens = 0;
-    for (const KvPiece& piece : node_pieces) tokens += piece.size();
-    group_end[g] = first_position + tokens;
-    const std::uint32_t readers = group.row_end - group.row_begin;
-    if (readers >= static_cast<std::uint32_t>(options.min_shared_rows)) {
-      const Group* parent = group.parent < 0 ? nullptr : &groups[parent_index];
-      if (parent != nullptr && parent->span >= 0 && parent->row_begin == group.row_begin && parent->row_end == group.row_end) {
-        group.span = parent->span;
-        add_pieces(spans[static_cast<std::size_t>(group.span)].pieces, node_pieces);
-      } else if (tokens < options.min_shared_tokens) {
-        deferred[g] = node_pieces;
-        deferred_position[g] = first_position;
-      } else {
-        group.span = static_cast<std::int32_t>(spans.size());
-        spans.push_back(SharedSpan{group.row_begin, group.row_end, first_position, {}});
-        add_pieces(spans.back().pieces, node_pieces);
-      }
-    } else {
-      for (std::uint32_t r = group.row_begin; r < group.row_end; ++r) {
-        if (private_position[r] < 0) private_position[r] = first_position;
-        add_pieces(private_pieces[r], node_pieces);
-      }
+    const Group* parent = group.parent < 0 ? nullptr : &groups[static_cast<std::size_t>(group.parent)];
+    if (parent != nullptr && read_privately(*parent)) {  // so is every node below a private one
+      group.private_top = parent->private_top;
+      continue;
     }
+    group.position = parent == nullptr ? 0 : parent->end;
+    group.private_top = parent != nullptr && parent->span < 0 ? parent->private_top : static_cast<std::int32_t>(g);
+    if (read_privately(group)) continue;
+    group.end = group.position + reading.node_tokens(group.node);
+    if (parent != nullptr && parent->span >= 0 && parent->row_begin == group.row_begin && parent->row_end == group.row_end) {
+      group.span = parent->span;  // the last span: the parent's only child is the next group
+      group.private_top = -1;
+      spans.back().depth_end = group.depth + 1;
+      spans.back().tokens = group.end - spans.back().position;
+      continue;
+    }
+    const Group& top = groups[static_cast<std::size_t>(group.private_top)];  // the first of the deferred groups above, or this one
+    if (group.end - top.position < options.min_shared_tokens) continue;       // deferred
+    group.span = static_cast<std::int32_t>(spans.size());
+    group.private_top = -1;
+    spans.push_back(Span{group.row_begin, group.row_end, top.depth, group.depth + 1, top.position, group.end - top.position});
   }
-  for (std::uint32_t r = 0; r < rows; ++r) {  // rows that end at a deferred group read its pieces privately
-    const auto g = static_cast<std::size_t>(last_group[r]);
-    if (last_group[r] < 0 || deferred_position[g] < 0) continue;
-    private_position[r] = deferred_position[g];
-    add_pieces(private_pieces[r], deferred[g]);
+  const std::size_t shared_spans = spans.size();
+  for (std::uint32_t r = 0; r < rows; ++r) {  // each row's private span: its path from the top of its last run without a span
+    if (last_group[r] < 0) continue;
+    const std::int32_t top = groups[static_cast<std::size_t>(last_group[r])].private_top;
+    if (top < 0) continue;
+    const Group& top_group = groups[static_cast<std::size_t>(top)];
+    Span& span = spans.emplace_back();  // filled in place, as the groups are
+    span.row_begin = r;
+    span.row_end = r + 1;
+    span.depth_begin = top_group.depth;
+    span.depth_end = static_cast<std::uint32_t>(row_path(r).size());
+    span.position = top_group.position;
+    span.tokens = scratch.lengths[plan.row_to_batch[r]] - span.position;
+  }
+  // Shared spans' pieces first, then the private ones row by row. The t tokens of n nodes take at
+  // most t / chunk_size + 2n pieces: room for them all at once, so that a new plan's pieces grow
+  // once (chunk sizes are powers of two: a shift, not a division per span).
+  const int chunk_shift = std::countr_zero(static_cast<std::uint32_t>(chunk_size));
+  std::size_t most_pieces = 0;
+  for (const Span& span : spans) most_pieces += static_cast<std::size_t>((span.tokens >> chunk_shift) + 2 * (span.depth_end - span.depth_begin));
+  plan.pieces.reserve(most_pieces);
+  for (Span& span : spans) {
+    span.piece_begin = static_cast<std::uint32_t>(plan.pieces.size());
+    reading.append_pieces(row_path(span.row_begin).subspan(span.depth_begin, span.depth_end - span.depth_begin), plan.pieces);
+    span.piece_end = static_cast<std::uint32_t>(plan.pieces.size());
   }
 
   // The split: the caller's, or its policy's for these spans.
@@ -231,15 +228,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   if (max_item_tokens == 0 && options.choose_max_item_tokens) {
     std::vector<SpanSize>& sizes = scratch.span_sizes;
     sizes.clear();
-    const auto tokens_of = [](const std::vector<KvPiece>& list) {
-      std::int64_t tokens = 0;
-      for (const KvPiece& piece : list) tokens += piece.size();
-      return tokens;
-    };
-    for (const SharedSpan& span : spans) sizes.push_back(SpanSize{span.row_end - span.row_begin, tokens_of(span.pieces)});
-    for (std::uint32_t r = 0; r < rows; ++r) {
-      if (!private_pieces[r].empty()) sizes.push_back(SpanSize{1, tokens_of(private_pieces[r])});
-    }
+    for (const Span& span : spans) sizes.push_back(SpanSize{span.row_end - span.row_begin, span.tokens});
     max_item_tokens = options.choose_max_item_tokens(sizes);
     if (max_item_tokens != 0 && max_item_tokens < chunk_size) {
       throw Error(ErrorCode::invalid_argument, "make_plan: the split policy chose max_item_tokens " + std::to_string(max_item_tokens) +
@@ -248,37 +237,37 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   }
   plan.max_item_tokens = max_item_tokens;
 
-  // Items: spans cut into pieces of at most max_item_tokens tokens.
-  auto add_items = [&](ItemKind kind, std::uint32_t row_begin, std::uint32_t row_end, std::int64_t position,
-                       const std::vector<KvPiece>& pieces) {
-    std::size_t i = 0;
-    while (i < pieces.size()) {
-      WorkItem item;
+  // Items: spans cut at piece boundaries into items of at most max_item_tokens tokens.
+  const auto add_items = [&](ItemKind kind, const Span& span) {
+    std::int64_t position = span.position;
+    std::uint32_t next = span.piece_begin;
+    while (next < span.piece_end) {
+      WorkItem& item = plan.items.emplace_back();  // filled in place: a copy of a finished item stalls on its fresh stores
       item.kind = kind;
-      item.row_begin = row_begin;
-      item.row_end = row_end;
+      item.row_begin = span.row_begin;
+      item.row_end = span.row_end;
       item.position = position;
-      item.piece_begin = static_cast<std::uint32_t>(plan.pieces.size());
-      do {
-        item.tokens += pieces[i].size();
-        plan.pieces.push_back(pieces[i]);
-        ++i;
-      } while (i < pieces.size() && (max_item_tokens == 0 || item.tokens + pieces[i].size() <= max_item_tokens));
-      item.piece_end = static_cast<std::uint32_t>(plan.pieces.size());
+      item.piece_begin = next;
+      const std::int64_t rest = span.position + span.tokens - position;
+      if (max_item_tokens == 0 || rest <= max_item_tokens) {  // the rest is one item: no need to count its pieces
+        item.tokens = rest;
+        next = span.piece_end;
+      } else {
+        do {
+          item.tokens += plan.pieces[next].size();
+          ++next;
+        } while (next < span.piece_end && item.tokens + plan.pieces[next].size() <= max_item_tokens);
+      }
+      item.piece_end = next;
       position += item.tokens;
       item.state_begin = plan.num_states;
-      plan.num_states += row_end - row_begin;
-      plan.items.push_back(item);
+      plan.num_states += span.row_end - span.row_begin;
     }
   };
-  std::size_t pieces = 0;
-  for (const SharedSpan& span : spans) pieces += span.pieces.size();
-  for (std::uint32_t r = 0; r < rows; ++r) pieces += private_pieces[r].size();
-  plan.pieces.reserve(pieces);
-  plan.items.reserve(spans.size() + rows);  // exact without a split, and a start with one
-  for (const SharedSpan& span : spans) add_items(ItemKind::shared, span.row_begin, span.row_end, span.position, span.pieces);
+  plan.items.reserve(spans.size());  // exact without a split, and a start with one
+  for (std::size_t s = 0; s < shared_spans; ++s) add_items(ItemKind::shared, spans[s]);
   plan.num_shared_items = static_cast<std::uint32_t>(plan.items.size());
-  for (std::uint32_t r = 0; r < rows; ++r) add_items(ItemKind::private_, r, r + 1, private_position[r], private_pieces[r]);
+  for (std::size_t s = shared_spans; s < spans.size(); ++s) add_items(ItemKind::private_, spans[s]);
 
   // Each row's states in KV order: shared items come in pre-order (root side first), then private.
   work::build_merge_lists(plan.items, rows, plan.merge_begin, plan.merge_states);

@@ -197,6 +197,32 @@ TEST(Planner, FewSharedTokensGoOnIntoTheSpansBelow) {
   EXPECT_EQ(old_shape.num_shared_items, 3u);
 }
 
+// A span's pieces join across its nodes: a child that goes on in its parent's last chunk continues
+// the parent's piece, here where a deferred parent's tokens go on into its children's private spans.
+TEST(Planner, PiecesJoinAcrossTheNodesOfASpan) {
+  PrefixCache cache(plan_config(16));
+  const std::vector<Token> system(10, 7);  // too few to share: deferred into each reader's private span
+  const SeqId a = cache.add(system).seq;
+  std::vector<Token> longer = system;
+  longer.insert(longer.end(), 20, 1);
+  const SeqId b = cache.add(longer).seq;  // claims the rest of the system prompt's chunk
+  longer.assign(system.begin(), system.end());
+  longer.insert(longer.end(), 20, 2);
+  const SeqId c = cache.add(longer).seq;  // a new chunk
+  const std::vector<SeqId> batch{a, b, c};
+  const Plan plan = make_plan(cache, batch);
+  expect_valid_plan(cache, plan, batch, {});
+  ASSERT_EQ(plan.num_shared_items, 0u);
+  ASSERT_EQ(plan.items.size(), 3u);
+  const std::vector<Slot> slots_b = cache.slots(b);
+  const std::span<const KvPiece> pieces_b = plan.item_pieces(plan.items[plan.batch_to_row[1]]);
+  ASSERT_EQ(pieces_b.size(), 2u);  // the system prompt's chunk, filled by b, then b's next chunk
+  EXPECT_EQ(pieces_b[0], (KvPiece{slots_b[0].chunk, 0, 16}));
+  EXPECT_EQ(pieces_b[1], (KvPiece{slots_b[16].chunk, 0, 14}));
+  EXPECT_EQ(plan.item_pieces(plan.items[plan.batch_to_row[2]]).size(), 3u);  // 10 tokens, then 16 + 4 in new chunks
+  EXPECT_EQ(plan.item_pieces(plan.items[plan.batch_to_row[0]]).size(), 1u);
+}
+
 // A chain of one-token nodes with a sequence ending at each: sharing every node would cost a state
 // per (node, reader), n² / 2 of them; deferring short spans keeps them near n² / (2 · 16).
 TEST(Planner, AChainOfOneTokenNodesStaysSmall) {
