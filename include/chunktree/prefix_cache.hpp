@@ -174,13 +174,14 @@ class PrefixCache::ReadGuard {
   ReadGuard(const ReadGuard&) = delete;
   ReadGuard& operator=(const ReadGuard&) = delete;
 
-  // Reads through the held guard, without a guard per call (make_plan reads every row): the same
-  // answers as the cache's calls of these names,
-  std::int64_t length(SeqId seq) const;
-  void append_path(SeqId seq, std::vector<std::int32_t>& nodes) const;  // the root's child first
-  // and the KV of consecutive nodes of one path (each the previous one's child) as pieces in KV
-  // order, a piece joined to its predecessor when they are adjacent in one chunk (append_node_pieces
-  // for each node gives the same positions unjoined).
+  // Reads through the held guard, without a guard per call (make_plan reads every row).
+  std::int64_t length(SeqId seq) const;  // as the cache's length
+  // Appends the sequence's path (node ids, the root's child first) and returns its length: one
+  // lookup for both.
+  std::int64_t append_path(SeqId seq, std::vector<std::int32_t>& nodes) const;
+  // Appends the KV of consecutive nodes of one path (each the previous one's child) as pieces in
+  // KV order, a piece joined to its predecessor when they are adjacent in one chunk (the cache's
+  // append_node_pieces, node by node, gives the same positions unjoined).
   void append_pieces(std::span<const std::int32_t> nodes, std::vector<KvPiece>& pieces) const;
   std::int64_t node_tokens(std::int32_t node) const;  // the tokens of the node's pieces
 

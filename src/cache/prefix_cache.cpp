@@ -434,11 +434,13 @@ PrefixCache::ReadGuard::~ReadGuard() { users_.fetch_sub(1, std::memory_order_rel
 
 std::int64_t PrefixCache::ReadGuard::length(SeqId seq) const { return impl_.sequence(seq).length; }
 
-void PrefixCache::ReadGuard::append_path(SeqId seq, std::vector<std::int32_t>& nodes) const {
+std::int64_t PrefixCache::ReadGuard::append_path(SeqId seq, std::vector<std::int32_t>& nodes) const {
   const Impl& s = impl_;
+  const Sequence& sequence = s.sequence(seq);
   const std::size_t first = nodes.size();
-  for (std::int32_t node = s.sequence(seq).node; node != kRoot; node = s.nodes[static_cast<std::size_t>(node)].parent) nodes.push_back(node);
+  for (std::int32_t node = sequence.node; node != kRoot; node = s.nodes[static_cast<std::size_t>(node)].parent) nodes.push_back(node);
   std::reverse(nodes.begin() + static_cast<std::ptrdiff_t>(first), nodes.end());
+  return sequence.length;
 }
 
 void PrefixCache::ReadGuard::append_pieces(std::span<const std::int32_t> nodes, std::vector<KvPiece>& pieces) const {
@@ -449,7 +451,6 @@ void PrefixCache::ReadGuard::append_pieces(std::span<const std::int32_t> nodes, 
     const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
     const std::span<const ChunkId> chunks = node.chunks;
     const auto node_tokens = static_cast<std::int32_t>(node.tokens.size());
-    reserve_more(pieces, chunks.size());
     // The node's first piece starts at first_offset, and joins the previous piece when that ends
     // there in the same chunk (the node goes on in its parent's last chunk); the others start at 0.
     const KvPiece head{chunks[0], node.first_offset, std::min(node.first_offset + node_tokens, chunk_size)};

@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <bit>
 #include <numeric>
 #include <span>
 #include <string>
@@ -41,10 +40,11 @@ struct Span {
   std::uint32_t piece_end = 0;
 };
 
-// Groups in pre-order, from the rows' paths sorted depth-first (path(r): row r's nodes, the root's
-// child first); last_group[r] is the group of row r's last node.
+// Groups in pre-order, from the rows' paths in depth-first order, that is sorted lexicographically
+// (path(r): row r's nodes, the root's child first); last_group[r] is the group of row r's last node.
+// Returns false, with the groups unfinished, as soon as a row's path sorts before the previous one.
 template <typename PathOf>
-void group_rows(std::uint32_t rows, PathOf path, std::vector<Group>& groups, std::vector<std::int32_t>& last_group) {
+bool group_rows(std::uint32_t rows, PathOf path, std::vector<Group>& groups, std::vector<std::int32_t>& last_group) {
   groups.clear();
   last_group.resize(rows);
   std::int32_t open = -1;  // the deepest group containing the current row; its parents contain it too
@@ -53,6 +53,7 @@ void group_rows(std::uint32_t rows, PathOf path, std::vector<Group>& groups, std
     const std::span<const std::int32_t> current = r < rows ? path(r) : std::span<const std::int32_t>();
     std::size_t common = 0;
     while (common < previous.size() && common < current.size() && previous[common] == current[common]) ++common;
+    if (r < rows && common < previous.size() && (common == current.size() || current[common] < previous[common])) return false;
     for (; open >= 0 && groups[static_cast<std::size_t>(open)].depth >= common; open = groups[static_cast<std::size_t>(open)].parent) {
       groups[static_cast<std::size_t>(open)].row_end = r;
     }
@@ -67,6 +68,7 @@ void group_rows(std::uint32_t rows, PathOf path, std::vector<Group>& groups, std
     if (r < rows) last_group[r] = open;
     previous = current;
   }
+  return true;
 }
 
 // What make_plan keeps between calls on one thread, so that planning a decode step allocates
@@ -107,8 +109,12 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   thread_local PlanScratch scratch;
   const auto rows = static_cast<std::uint32_t>(batch.size());
   scratch.lengths.resize(rows);
+  scratch.path_nodes.clear();
+  scratch.path_begin.resize(rows + 1);
+  scratch.path_begin[0] = 0;
   for (std::uint32_t b = 0; b < rows; ++b) {
-    scratch.lengths[b] = reading.length(batch[b]);
+    scratch.lengths[b] = reading.append_path(batch[b], scratch.path_nodes);
+    scratch.path_begin[b + 1] = static_cast<std::uint32_t>(scratch.path_nodes.size());
     if (scratch.lengths[b] < options.queries_per_seq) {
       throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " + std::to_string(scratch.lengths[b]) +
                                                    " tokens, fewer than queries_per_seq (" + std::to_string(options.queries_per_seq) +
@@ -128,36 +134,31 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   plan.pieces.clear();
   plan.items.clear();
   plan.num_shared_items = 0;
-  plan.num_states = 0;
   plan.queries_per_seq = options.queries_per_seq;
   plan.tree_version = cache.version();
   plan.batch.assign(batch.begin(), batch.end());
 
-  scratch.path_nodes.clear();
-  scratch.path_begin.assign(1, 0);
-  for (std::uint32_t b = 0; b < rows; ++b) {
-    reading.append_path(batch[b], scratch.path_nodes);
-    scratch.path_begin.push_back(static_cast<std::uint32_t>(scratch.path_nodes.size()));
-  }
+  // Rows in depth-first order: sorting the paths lexicographically puts every node's readers
+  // together. An engine's batch often is in that order already; grouping it as it comes finds out,
+  // and only a batch that is not is sorted and grouped again.
   const auto batch_path = [&](std::uint32_t b) {
     return std::span<const std::int32_t>(scratch.path_nodes).subspan(scratch.path_begin[b], scratch.path_begin[b + 1] - scratch.path_begin[b]);
   };
-  const auto path_less = [&](std::uint32_t a, std::uint32_t b) {
-    const std::span<const std::int32_t> x = batch_path(a);
-    const std::span<const std::int32_t> y = batch_path(b);
-    return std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end());
-  };
-
-  // Depth-first order: sorting paths lexicographically puts every node's readers together (an
-  // engine's batch often is in that order already).
+  const auto row_path = [&](std::uint32_t r) { return batch_path(plan.row_to_batch[r]); };
+  std::vector<Group>& groups = scratch.groups;
+  std::vector<std::int32_t>& last_group = scratch.last_group;
   plan.row_to_batch.resize(rows);
   std::iota(plan.row_to_batch.begin(), plan.row_to_batch.end(), 0u);
-  if (!std::is_sorted(plan.row_to_batch.begin(), plan.row_to_batch.end(), path_less)) {
-    std::stable_sort(plan.row_to_batch.begin(), plan.row_to_batch.end(), path_less);
+  if (!group_rows(rows, row_path, groups, last_group)) {
+    std::stable_sort(plan.row_to_batch.begin(), plan.row_to_batch.end(), [&](std::uint32_t a, std::uint32_t b) {
+      const std::span<const std::int32_t> x = batch_path(a);
+      const std::span<const std::int32_t> y = batch_path(b);
+      return std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end());
+    });
+    group_rows(rows, row_path, groups, last_group);
   }
   plan.batch_to_row.resize(rows);
   for (std::uint32_t r = 0; r < rows; ++r) plan.batch_to_row[plan.row_to_batch[r]] = r;
-  const auto row_path = [&](std::uint32_t r) { return batch_path(plan.row_to_batch[r]); };
 
   // Nodes read by enough rows become shared spans; a child read by exactly the same rows as
   // its parent continues the parent's span. The rest is each row's private span. A span that
@@ -165,9 +166,6 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   // child's span (or private span) and into the private span of each row that ends there, so that
   // no state is spent on a few shared tokens (a chain of one-token nodes would otherwise cost a
   // state per node and row: quadratic).
-  std::vector<Group>& groups = scratch.groups;
-  std::vector<std::int32_t>& last_group = scratch.last_group;
-  group_rows(rows, row_path, groups, last_group);
   const auto min_shared_rows = static_cast<std::uint32_t>(options.min_shared_rows);
   const auto read_privately = [&](const Group& group) { return group.row_end - group.row_begin < min_shared_rows; };
   std::vector<Span>& spans = scratch.spans;
@@ -197,7 +195,21 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     spans.push_back(Span{group.row_begin, group.row_end, top.depth, group.depth + 1, top.position, group.end - top.position});
   }
   const std::size_t shared_spans = spans.size();
-  for (std::uint32_t r = 0; r < rows; ++r) {  // each row's private span: its path from the top of its last run without a span
+
+  // Pieces: the shared spans', then each row's private span (its path from the top of its last run
+  // without a span), found and written row by row. Room for them all at once, so that a new plan's
+  // pieces grow once: a node of t tokens takes at most t / chunk_size + 2 pieces, and the spans'
+  // tokens are the rows' tokens less what sharing saves.
+  std::int64_t span_tokens = std::accumulate(scratch.lengths.begin(), scratch.lengths.end(), std::int64_t{0});
+  for (const Span& span : spans) span_tokens -= span.tokens * (span.row_end - span.row_begin - 1);
+  plan.pieces.reserve(static_cast<std::size_t>(span_tokens / chunk_size) + 2 * scratch.path_nodes.size());
+  const auto write_pieces = [&](Span& span) {
+    span.piece_begin = static_cast<std::uint32_t>(plan.pieces.size());
+    reading.append_pieces(row_path(span.row_begin).subspan(span.depth_begin, span.depth_end - span.depth_begin), plan.pieces);
+    span.piece_end = static_cast<std::uint32_t>(plan.pieces.size());
+  };
+  for (Span& span : spans) write_pieces(span);
+  for (std::uint32_t r = 0; r < rows; ++r) {
     if (last_group[r] < 0) continue;
     const std::int32_t top = groups[static_cast<std::size_t>(last_group[r])].private_top;
     if (top < 0) continue;
@@ -209,18 +221,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     span.depth_end = static_cast<std::uint32_t>(row_path(r).size());
     span.position = top_group.position;
     span.tokens = scratch.lengths[plan.row_to_batch[r]] - span.position;
-  }
-  // Shared spans' pieces first, then the private ones row by row. The t tokens of n nodes take at
-  // most t / chunk_size + 2n pieces: room for them all at once, so that a new plan's pieces grow
-  // once (chunk sizes are powers of two: a shift, not a division per span).
-  const int chunk_shift = std::countr_zero(static_cast<std::uint32_t>(chunk_size));
-  std::size_t most_pieces = 0;
-  for (const Span& span : spans) most_pieces += static_cast<std::size_t>((span.tokens >> chunk_shift) + 2 * (span.depth_end - span.depth_begin));
-  plan.pieces.reserve(most_pieces);
-  for (Span& span : spans) {
-    span.piece_begin = static_cast<std::uint32_t>(plan.pieces.size());
-    reading.append_pieces(row_path(span.row_begin).subspan(span.depth_begin, span.depth_end - span.depth_begin), plan.pieces);
-    span.piece_end = static_cast<std::uint32_t>(plan.pieces.size());
+    write_pieces(span);
   }
 
   // The split: the caller's, or its policy's for these spans.
@@ -238,6 +239,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   plan.max_item_tokens = max_item_tokens;
 
   // Items: spans cut at piece boundaries into items of at most max_item_tokens tokens.
+  std::uint32_t states = 0;  // counted here, not in plan.num_states: a member is reloaded after every store to an item
   const auto add_items = [&](ItemKind kind, const Span& span) {
     std::int64_t position = span.position;
     std::uint32_t next = span.piece_begin;
@@ -260,14 +262,15 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
       }
       item.piece_end = next;
       position += item.tokens;
-      item.state_begin = plan.num_states;
-      plan.num_states += span.row_end - span.row_begin;
+      item.state_begin = states;
+      states += span.row_end - span.row_begin;
     }
   };
   plan.items.reserve(spans.size());  // exact without a split, and a start with one
   for (std::size_t s = 0; s < shared_spans; ++s) add_items(ItemKind::shared, spans[s]);
   plan.num_shared_items = static_cast<std::uint32_t>(plan.items.size());
   for (std::size_t s = shared_spans; s < spans.size(); ++s) add_items(ItemKind::private_, spans[s]);
+  plan.num_states = states;
 
   // Each row's states in KV order: shared items come in pre-order (root side first), then private.
   work::build_merge_lists(plan.items, rows, plan.merge_begin, plan.merge_states);

@@ -109,6 +109,22 @@ TEST(Planner, OutputsKeepTheCallersOrder) {
   EXPECT_EQ(std::max({row_a1, row_a2, row_c}) - std::min({row_a1, row_a2, row_c}), 2u);
 }
 
+// Rows are the batch in depth-first order: a batch in that order keeps it, and a sequence that
+// ends on another's path comes before it, wherever the batch has it (equal paths keep their order).
+TEST(Planner, RowsAreInDepthFirstOrder) {
+  PrefixCache cache(plan_config(16));
+  const SeqId shorter = cache.add(std::vector<Token>{1, 2, 3}).seq;
+  const SeqId longer = cache.add(std::vector<Token>{1, 2, 3, 4, 5}).seq;
+  const SeqId other = cache.add(std::vector<Token>{1, 2, 9}).seq;
+  const std::vector<std::vector<SeqId>> batches{{shorter, longer, other}, {longer, shorter, other}, {longer, shorter, longer, other}};
+  const std::vector<std::vector<std::uint32_t>> rows{{0, 1, 2}, {1, 0, 2}, {1, 0, 2, 3}};
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    const Plan plan = make_plan(cache, batches[i]);
+    EXPECT_EQ(plan.row_to_batch, rows[i]) << "batch " << i;
+    expect_valid_plan(cache, plan, batches[i], {});
+  }
+}
+
 TEST(Planner, ThresholdAndSplitShapeTheItems) {
   PrefixCache cache(plan_config(16));
   std::vector<Token> prompt(100, 3);
