@@ -12,6 +12,7 @@ Work from_plan(const PrefixCache& cache, const Plan& plan) {
 }
 
 void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
+  const PrefixCache::ReadGuard reading(cache, "work::from_plan");  // one guard for every row's length
   const PoolView pool = cache.pool(0);
   const auto element_bytes = static_cast<std::uint64_t>(dtype_size(pool.dtype));
   work.runs.clear();
@@ -23,12 +24,12 @@ void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
   work.num_states = plan.num_states;
   work.row_limit.resize(plan.num_rows());
   for (std::uint32_t r = 0; r < plan.num_rows(); ++r) {
-    work.row_limit[r] = static_cast<std::int32_t>(cache.length(plan.batch[plan.row_to_batch[r]]) - plan.queries_per_seq);
+    work.row_limit[r] = static_cast<std::int32_t>(reading.length(plan.batch[plan.row_to_batch[r]]) - plan.queries_per_seq);
   }
   work.runs.reserve(plan.pieces.size());
   work.items.reserve(plan.items.size());
   for (const WorkItem& item : plan.items) {
-    Item converted;
+    Item& converted = work.items.emplace_back();  // filled in place, as the runs are
     converted.run_begin = static_cast<std::uint32_t>(work.runs.size());
     converted.row_begin = item.row_begin;
     converted.row_end = item.row_end;
@@ -36,29 +37,24 @@ void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
     converted.tokens = item.tokens;
     std::int64_t position = item.position;
     for (const KvPiece& piece : plan.item_pieces(item)) {
-      KvRun run;
       const auto offset = static_cast<std::uint64_t>(piece.chunk * pool.chunk_stride + piece.begin * pool.position_stride) * element_bytes;
-      run.k_offset = offset;
-      run.v_offset = offset;
-      run.token_stride = pool.position_stride;
-      run.head_stride = pool.head_stride;
-      run.tokens = piece.size();
-      run.position = static_cast<std::int32_t>(position);
+      // Made in place: a run built aside and copied in stalls on the stores that built it.
+      work.runs.emplace_back(offset, offset, pool.position_stride, pool.head_stride, piece.size(), static_cast<std::int32_t>(position));
       position += piece.size();
-      work.runs.push_back(run);
     }
     converted.run_end = static_cast<std::uint32_t>(work.runs.size());
-    work.items.push_back(converted);
   }
   mark_causal_items(work);
 }
 
 void mark_causal_items(Work& work) {
   for (Item& item : work.items) {
-    std::int64_t last = std::numeric_limits<std::int64_t>::min();
-    for (std::uint32_t r = item.run_begin; r < item.run_end; ++r) {
-      last = std::max<std::int64_t>(last, static_cast<std::int64_t>(work.runs[r].position) + work.runs[r].tokens - 1);
+    if (item.run_begin == item.run_end) {
+      item.causal = 0;
+      continue;
     }
+    const KvRun& last_run = work.runs[item.run_end - 1];  // runs hold consecutive positions: it ends the item
+    const std::int64_t last = static_cast<std::int64_t>(last_run.position) + last_run.tokens - 1;
     std::int64_t lowest_limit = std::numeric_limits<std::int64_t>::max();
     for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) lowest_limit = std::min<std::int64_t>(lowest_limit, work.row_limit[r]);
     item.causal = last > lowest_limit ? 1u : 0u;
