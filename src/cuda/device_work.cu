@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <string>
 
 #include "runtime/check.cuh"
@@ -159,10 +160,16 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
                                                  " needs launches of its own (a new DevicePlan)");
   }
   // The tiles: every (item, kv head, block of query rows), longest items first, so that the last
-  // tiles to start are the short ones and the grid ends evenly.
+  // tiles to start are the short ones and the grid ends evenly. The items are ordered, not the
+  // tiles: a tile record is 80 bytes, and sorting thousands of them cost more than the rest of a
+  // load (B = 1024: 160 -> 351 us of host time per update, docs/KERNEL_NOTES.md, experiment 19).
+  item_order_.resize(w.items.size());
+  std::iota(item_order_.begin(), item_order_.end(), 0u);
+  std::stable_sort(item_order_.begin(), item_order_.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return w.items[a].tokens > w.items[b].tokens; });
   wgmma_tiles_.clear();
   mma_sync_tiles_.clear();
-  for (std::uint32_t i = 0; i < w.items.size(); ++i) {
+  for (const std::uint32_t i : item_order_) {
     const work::Item& item = w.items[i];
     const std::uint32_t query_rows = (item.row_end - item.row_begin) * static_cast<std::uint32_t>(w.queries_per_seq * group_);
     const bool wgmma = kernels::uses_wgmma(query_rows, head_dim_);
@@ -173,9 +180,6 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
       for (std::uint32_t m = 0; m < query_rows; m += tile_rows) tiles.push_back(WorkTile{item, first_run, kv_head, m});
     }
   }
-  const auto longest_first = [](const WorkTile& a, const WorkTile& b) { return a.item.tokens > b.item.tokens; };
-  std::stable_sort(wgmma_tiles_.begin(), wgmma_tiles_.end(), longest_first);
-  std::stable_sort(mma_sync_tiles_.begin(), mma_sync_tiles_.end(), longest_first);
 
   const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(w.queries_per_seq * q_heads_);
   const Capacity need{wgmma_tiles_.size(), mma_sync_tiles_.size(), w.runs.size(), w.num_rows(), w.merge_states.size(), state_heads};
