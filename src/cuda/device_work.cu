@@ -65,9 +65,10 @@ bool capturing(cudaStream_t stream) {
 struct DeviceWork::Layout {
   static constexpr std::size_t kAlignment = 256;
   std::size_t end = 0;
+  // A section of `bytes`, rounded up to 16 so that the scatter's 16-byte words stay inside it.
   std::size_t place(std::size_t bytes) {
     const std::size_t offset = (end + kAlignment - 1) / kAlignment * kAlignment;
-    end = offset + bytes;
+    end = offset + (bytes + 15) / 16 * 16;
     return offset;
   }
   Layout(const Capacity& c, int head_dim, bool staged)
@@ -80,7 +81,7 @@ struct DeviceWork::Layout {
         merge_states(place(c.merge_states * sizeof(std::uint32_t))),
         runs(place(c.runs * sizeof(work::KvRun))),
         tables_end(end),
-        staging(place(staged ? tables_end : 0)),
+        staging(place(staged ? tables_end : 0)),  // the tables packed: each at most its section's bytes
         state_o(place(c.state_heads * static_cast<std::size_t>(head_dim) * sizeof(float))),
         state_lse(place(c.state_heads * sizeof(float))),
         state_max(place(c.state_heads * sizeof(float))) {}
@@ -239,7 +240,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     for (const Table& t : tables) {
       if (t.bytes == 0) continue;
       std::memcpy(staged + packed, t.values, t.bytes);
-      const std::size_t rounded = (t.bytes + 15) / 16 * 16;  // every section starts 256-byte aligned: its padding takes the rounding
+      const std::size_t rounded = (t.bytes + 15) / 16 * 16;  // within the section: place() rounds sections up to 16 bytes
       scatter.copies[scatter.count++] = kernels::SectionCopy{at.staging + packed, t.section, rounded};
       packed += rounded;
     }

@@ -10,8 +10,8 @@
 
 namespace chunktree::kernels {
 
-// Byte offsets in the workspace, multiples of 16; bytes is rounded up to 16 (a section's end is
-// followed by its alignment padding, so the rounding writes no other section).
+// Byte offsets in the workspace, multiples of 16; bytes is rounded up to 16 (sections are sized
+// in multiples of 16 bytes, so the rounding writes no other section).
 struct SectionCopy {
   std::uint64_t from;
   std::uint64_t to;
