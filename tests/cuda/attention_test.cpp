@@ -1,4 +1,6 @@
-// The CUDA backend against the fp64 reference (label gpu; skipped where no Hopper GPU is visible).
+// The CUDA backend's own cases against the fp64 reference (label gpu; skipped where no Hopper GPU is
+// visible): its kernels' tile boundaries, grids and determinism, and the KV writes. The cases both
+// backends share are in tests/backends/attention_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,14 +12,11 @@
 #include "chunktree/device.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/reference.hpp"
+#include "support/backend.hpp"
 #include "support/device_buffer.hpp"
-#include "support/nan_inputs.hpp"
-#include "support/shape.hpp"
-#include "support/workload.hpp"
 
 namespace chunktree {
 namespace {
-
 
 #define REQUIRE_HOPPER() \
   if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible"
@@ -26,136 +25,9 @@ using testing::Shape;
 
 CacheConfig gpu_config(const Shape& shape, std::int64_t capacity = 4096) { return testing::cache_config(shape, Device::cuda, capacity); }
 
-// q for every live sequence, random and representable in the dtype.
-std::vector<float> random_queries(const testing::Workload& w, const Shape& shape, harness::Random& random) {
-  std::vector<float> q(w.seqs.size() * static_cast<std::size_t>(shape.q_heads * shape.head_dim));
-  for (float& value : q) value = round_to(shape.dtype, static_cast<float>(random.normal()));
-  return q;
-}
-
-struct Outputs {
-  std::vector<float> out;  // [batch, q_heads, head_dim]
-  std::vector<float> lse;  // [batch, q_heads]
-  std::vector<std::uint16_t> out_bits;  // out as stored when 16-bit, for bitwise comparisons
-};
-
-// Runs the public CUDA API on every live sequence, into poisoned outputs.
-Outputs run_cuda(const testing::Workload& w, const Plan& plan, const Shape& shape, const std::vector<float>& q,
-                 DType out_dtype = DType::f32) {
-  const auto batch = static_cast<std::int64_t>(w.seqs.size());
-  std::vector<std::uint16_t> q16(q.size());
-  for (std::size_t i = 0; i < q.size(); ++i) {
-    q16[i] = shape.dtype == DType::bf16 ? float_to_bf16(q[i]) : float_to_fp16(q[i]);
-  }
-  testing::DeviceBuffer q_device(q16.size() * 2);
-  q_device.upload(q16);
-  testing::DeviceBuffer out_device(q.size() * dtype_size(out_dtype));
-  testing::DeviceBuffer lse_device(static_cast<std::size_t>(batch * shape.q_heads) * sizeof(float));
-  AttentionParams params;
-  params.num_q_heads = shape.q_heads;
-  const cuda::DevicePlan device_plan(w.cache, plan, params);
-  cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, {batch, shape.q_heads, shape.head_dim}),
-               TensorView{out_device.data(), out_dtype, Device::cuda, {batch, shape.q_heads, shape.head_dim}},
-               TensorView{lse_device.data(), DType::f32, Device::cuda, {batch, shape.q_heads}});
-  Outputs outputs;
-  outputs.lse = lse_device.download<float>();
-  if (out_dtype == DType::f32) {
-    outputs.out = out_device.download<float>();
-  } else {
-    outputs.out_bits = out_device.download<std::uint16_t>();
-    for (std::uint16_t bits : outputs.out_bits) outputs.out.push_back(load_element(&bits, out_dtype, 0));
-  }
-  return outputs;
-}
-
-// Every sequence's output against the fp64 reference over KV recomputed from its tokens.
-void expect_matches_reference(const testing::Workload& w, const Shape& shape, const std::vector<float>& q, const Outputs& got) {
-  const std::size_t per_seq = static_cast<std::size_t>(shape.q_heads * shape.head_dim);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(shape.head_dim));
-  for (std::size_t s = 0; s < w.seqs.size(); ++s) {
-    const std::vector<float> k = w.expected_kv(s, 0);
-    const std::vector<float> v = w.expected_kv(s, 1);
-    std::vector<double> expected(per_seq);
-    std::vector<double> expected_lse(static_cast<std::size_t>(shape.q_heads));
-    reference::attention(&q[s * per_seq], shape.q_heads, k.data(), v.data(), static_cast<std::int64_t>(w.tokens[s].size()),
-                         shape.kv_heads, shape.head_dim, scale, expected.data(), expected_lse.data());
-    double error = 0.0;
-    double norm = 0.0;
-    for (std::size_t i = 0; i < per_seq; ++i) {
-      const double diff = got.out[s * per_seq + i] - expected[i];
-      ASSERT_TRUE(std::isfinite(got.out[s * per_seq + i])) << "sequence " << s << " element " << i << " not written";
-      error += diff * diff;
-      norm += expected[i] * expected[i];
-    }
-    ASSERT_LE(std::sqrt(error / norm), 1e-2) << "sequence " << s << " of " << w.seqs.size() << ", " << w.tokens[s].size()
-                                             << " tokens";
-    for (int h = 0; h < shape.q_heads; ++h) {
-      const double e = expected_lse[static_cast<std::size_t>(h)];
-      ASSERT_NEAR(got.lse[s * static_cast<std::size_t>(shape.q_heads) + static_cast<std::size_t>(h)], e,
-                  1e-3 * std::max(1.0, std::abs(e)))
-          << "sequence " << s << " head " << h;
-    }
-  }
-}
-
-void check_workload(const testing::Workload& w, const Shape& shape, harness::Random& random, const PlanOptions& options = {}) {
-  const std::vector<float> q = random_queries(w, shape, random);
-  const Plan plan = make_plan(w.cache, w.seqs, options);
-  expect_matches_reference(w, shape, q, run_cuda(w, plan, shape, q));
-}
-
-TEST(CudaAttention, MatchesTheReferenceOnRandomTrees) {
-  REQUIRE_HOPPER();
-  const Shape shapes[] = {
-      {1, 1, 64, 16, DType::bf16},    {4, 4, 128, 64, DType::bf16},  {8, 2, 64, 32, DType::f16},
-      {16, 1, 128, 128, DType::bf16}, {6, 3, 256, 16, DType::f16},   {32, 2, 64, 64, DType::bf16},
-      {8, 8, 256, 64, DType::bf16},   {12, 4, 128, 32, DType::f16},  {16, 16, 128, 64, DType::f16},
-  };
-  std::uint64_t seed = 100;
-  for (const Shape& shape : shapes) {
-    for (int round = 0; round < 2; ++round) {
-      SCOPED_TRACE(::testing::Message() << shape << " round " << round);
-      harness::Random random(++seed);
-      testing::Workload w(gpu_config(shape));
-      w.grow(random, 40, 150, round == 0 ? 3 : 30);
-      const PlanOptions suggested = cuda::plan_options(w.cache, AttentionParams{shape.q_heads});
-      for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}, PlanOptions{3, 4 * shape.chunk}, suggested}) {
-        check_workload(w, shape, random, options);
-      }
-    }
-  }
-}
-
-TEST(CudaAttention, OddShapes) {
-  REQUIRE_HOPPER();
-  const Shape shape{4, 2, 128, 16, DType::bf16};
-  harness::Random random(7);
-  {  // one sequence of one token
-    testing::Workload w(gpu_config(shape));
-    w.add({7});
-    check_workload(w, shape, random);
-  }
-  {  // everything shared, empty private parts
-    testing::Workload w(gpu_config(shape));
-    w.add(std::vector<Token>(33, 1));
-    w.add(std::vector<Token>(33, 1));
-    w.fork(0, 3);
-    check_workload(w, shape, random);
-  }
-  {  // nothing shared, lengths on and off chunk boundaries
-    testing::Workload w(gpu_config(shape));
-    for (int length : {1, 15, 16, 17, 32, 47, 64, 65, 200}) w.add(std::vector<Token>(static_cast<std::size_t>(length), length));
-    check_workload(w, shape, random);
-  }
-  {  // prefixes of one another end inside the tree; more rows than one 64-row tile share a span
-    testing::Workload w(gpu_config(shape));
-    w.add(std::vector<Token>(40, 2));
-    w.add(std::vector<Token>(20, 2));
-    w.add(std::vector<Token>(1, 2));
-    w.fork(0, 70);
-    check_workload(w, shape, random);
-  }
-}
+using testing::Outputs;
+using testing::random_queries;
+constexpr testing::Backend kCuda = testing::Backend::cuda;
 
 // Shared spans with more than 64 query rows run on the wgmma kernel's 128-row tiles: row counts
 // around the tile size, prompts on and off step and chunk boundaries, whole and split items.
@@ -176,8 +48,8 @@ TEST(CudaAttention, WideSharedSpansOnWgmmaTiles) {
           for (std::int64_t t = random.integer(0, 3); t > 0; --t) tokens.push_back(static_cast<Token>(5000 + 8 * s + t));
           w.add(tokens);
         }
-        check_workload(w, shape, random);
-        check_workload(w, shape, random, PlanOptions{2, shape.chunk});
+        testing::check_workload(kCuda, w, shape, random);
+        testing::check_workload(kCuda, w, shape, random, PlanOptions{2, shape.chunk});
       }
     }
   }
@@ -191,7 +63,7 @@ TEST(CudaAttention, GqaGroupsUpTo32) {
     SCOPED_TRACE(::testing::Message() << shape);
     testing::Workload w(gpu_config(shape));
     w.grow(random, 20, 100);
-    check_workload(w, shape, random);
+    testing::check_workload(kCuda, w, shape, random);
   }
 }
 
@@ -210,8 +82,8 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
       for (Token& token : tokens) token = static_cast<Token>(random.integer(0, 1 << 20));
       w.add(tokens);
     }
-    check_workload(w, shape, random);
-    check_workload(w, shape, random, PlanOptions{1, 64});
+    testing::check_workload(kCuda, w, shape, random);
+    testing::check_workload(kCuda, w, shape, random, PlanOptions{1, 64});
   }
 }
 
@@ -229,47 +101,7 @@ TEST(CudaAttention, ThousandsOfSequencesOnASharedPrompt) {
     for (std::int64_t t = 0; t < own; ++t) tokens.push_back(static_cast<Token>(2000 + s * 64 + t));
     w.add(tokens);
   }
-  check_workload(w, shape, random, PlanOptions{2, 256});
-}
-
-// NaN in q or in a shared key reaches the outputs it touches as NaN on both kernels (group 32
-// puts the shared span on wgmma tiles), never the empty state.
-TEST(CudaAttention, NanInQueriesOrKeysReachesTheOutput) {
-  REQUIRE_HOPPER();
-  for (const Shape& shape : {Shape{4, 2, 128, 16, DType::bf16}, Shape{64, 2, 128, 64, DType::f16}, Shape{8, 1, 64, 32, DType::bf16}}) {
-    SCOPED_TRACE(::testing::Message() << shape);
-    testing::Workload w = testing::nan_probe_workload(gpu_config(shape));
-    const int seqs = static_cast<int>(w.seqs.size());
-    const int group = shape.q_heads / shape.kv_heads;
-    harness::Random random(17);
-    for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}}) {
-      std::vector<float> q = random_queries(w, shape, random);
-      q[(2 * static_cast<std::size_t>(shape.q_heads) + 3) * static_cast<std::size_t>(shape.head_dim) + 5] =
-          std::numeric_limits<float>::quiet_NaN();
-      const Outputs got = run_cuda(w, make_plan(w.cache, w.seqs, options), shape, q);
-      SCOPED_TRACE("NaN in q of sequence 2, head 3");
-      testing::expect_nan_exactly_where(got.out, got.lse, seqs, shape.q_heads, shape.head_dim, [](int s, int h) { return s == 2 && h == 3; });
-    }
-    testing::poison_shared_key(w, 20);
-    const std::vector<float> q = random_queries(w, shape, random);
-    const Outputs got = run_cuda(w, make_plan(w.cache, w.seqs), shape, q);
-    SCOPED_TRACE("NaN in a shared key of kv head 0");
-    testing::expect_nan_exactly_where(got.out, got.lse, seqs, shape.q_heads, shape.head_dim, [&](int, int h) { return h / group == 0; });
-  }
-}
-
-TEST(CudaAttention, WritesEveryOutputDtype) {
-  REQUIRE_HOPPER();
-  const Shape shape{8, 2, 64, 32, DType::f16};
-  harness::Random random(17);
-  testing::Workload w(gpu_config(shape));
-  w.grow(random, 20, 80);
-  const std::vector<float> q = random_queries(w, shape, random);
-  const Plan plan = make_plan(w.cache, w.seqs);
-  for (DType out_dtype : {DType::f16, DType::bf16}) {
-    const Outputs got = run_cuda(w, plan, shape, q, out_dtype);
-    expect_matches_reference(w, shape, q, got);
-  }
+  testing::check_workload(kCuda, w, shape, random, PlanOptions{2, 256});
 }
 
 TEST(CudaAttention, BitwiseDeterministic) {
@@ -280,9 +112,9 @@ TEST(CudaAttention, BitwiseDeterministic) {
   w.grow(random, 60, 200);
   const std::vector<float> q = random_queries(w, shape, random);
   const Plan plan = make_plan(w.cache, w.seqs, PlanOptions{2, 128});
-  const Outputs first = run_cuda(w, plan, shape, q);
+  const Outputs first = testing::run_attention(kCuda, w, plan, shape, q);
   for (int run = 0; run < 20; ++run) {
-    const Outputs again = run_cuda(w, plan, shape, q);
+    const Outputs again = testing::run_attention(kCuda, w, plan, shape, q);
     ASSERT_EQ(std::memcmp(first.out.data(), again.out.data(), first.out.size() * sizeof(float)), 0) << "run " << run;
     ASSERT_EQ(std::memcmp(first.lse.data(), again.lse.data(), first.lse.size() * sizeof(float)), 0) << "run " << run;
   }

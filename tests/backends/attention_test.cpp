@@ -1,0 +1,134 @@
+// The attention cases both backends must pass, against the fp64 reference: one test body per case,
+// run on the CPU backend in the host tests and on the CUDA backend in the GPU tests (this file is
+// built into both binaries; CHUNKTREE_TESTS_ON_CUDA picks the backend). Each backend keeps its own
+// shapes where they differ (the GPU's reach its kernels' tile boundaries; the CPU's include an f32
+// cache) and its own tolerances (support/backend.hpp).
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <vector>
+
+#include "chunktree/cuda_backend.hpp"
+#include "chunktree/device.hpp"
+#include "support/backend.hpp"
+#include "support/nan_inputs.hpp"
+
+namespace chunktree::testing {
+namespace {
+
+class BackendAttention : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (backend() == Backend::cuda && !hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible";
+  }
+  Backend backend() const { return GetParam(); }
+  CacheConfig config(const Shape& shape, std::int64_t capacity = 4096) const { return cache_config(shape, device_of(backend()), capacity); }
+  // The backend's pick of two: its own shape or seed where the cases differ.
+  template <typename T>
+  T on(T cpu, T cuda) const {
+    return backend() == Backend::cpu ? cpu : cuda;
+  }
+};
+
+TEST_P(BackendAttention, MatchesTheReferenceOnRandomTrees) {
+  const std::vector<Shape> shapes = on<std::vector<Shape>>(
+      {{1, 1, 64, 16, DType::bf16}, {4, 4, 128, 64, DType::bf16}, {8, 2, 64, 32, DType::f16},
+       {16, 1, 128, 128, DType::bf16}, {6, 3, 256, 16, DType::f32}, {32, 2, 64, 64, DType::bf16}},
+      {{1, 1, 64, 16, DType::bf16}, {4, 4, 128, 64, DType::bf16}, {8, 2, 64, 32, DType::f16},
+       {16, 1, 128, 128, DType::bf16}, {6, 3, 256, 16, DType::f16}, {32, 2, 64, 64, DType::bf16},
+       {8, 8, 256, 64, DType::bf16}, {12, 4, 128, 32, DType::f16}, {16, 16, 128, 64, DType::f16}});
+  std::uint64_t seed = on<std::uint64_t>(0, 100);
+  for (const Shape& shape : shapes) {
+    for (int round = 0; round < 2; ++round) {
+      SCOPED_TRACE(::testing::Message() << shape << " round " << round);
+      harness::Random random(++seed);
+      Workload w(config(shape));
+      w.grow(random, 40, on(90, 150), round == 0 ? 3 : 30);
+      std::vector<PlanOptions> plans{PlanOptions{}, PlanOptions{1, shape.chunk}};
+      if (backend() == Backend::cpu) {
+        plans.push_back(PlanOptions{5, 2 * shape.chunk});
+      } else {
+        plans.push_back(PlanOptions{3, 4 * shape.chunk});
+        plans.push_back(cuda::plan_options(w.cache, AttentionParams{shape.q_heads}));  // the cost model's split
+      }
+      for (const PlanOptions& options : plans) check_workload(backend(), w, shape, random, options);
+    }
+  }
+}
+
+TEST_P(BackendAttention, OddShapes) {
+  const Shape shape = on(Shape{4, 2, 64, 16, DType::bf16}, Shape{4, 2, 128, 16, DType::bf16});
+  harness::Random random(on(42, 7));
+  {  // one sequence of one token
+    Workload w(config(shape));
+    w.add({7});
+    check_workload(backend(), w, shape, random);
+  }
+  {  // everything shared, empty private parts: identical sequences and forks
+    Workload w(config(shape));
+    w.add(std::vector<Token>(33, 1));
+    w.add(std::vector<Token>(33, 1));
+    w.fork(0, 3);
+    check_workload(backend(), w, shape, random);
+  }
+  {  // nothing shared, lengths on and off chunk boundaries
+    Workload w(config(shape));
+    for (int length : {1, 15, 16, 17, 32, 47, 64, 65, 200}) w.add(std::vector<Token>(static_cast<std::size_t>(length), length));
+    check_workload(backend(), w, shape, random);
+  }
+  {  // prefixes of one another end inside the tree; more rows than one 64-row tile share a span
+    Workload w(config(shape));
+    w.add(std::vector<Token>(40, 2));
+    w.add(std::vector<Token>(20, 2));
+    w.add(std::vector<Token>(1, 2));
+    w.fork(0, 70);
+    check_workload(backend(), w, shape, random);
+  }
+}
+
+// A NaN in q or in a key gives NaN in every output it reaches, through shared and private states
+// and their merge, whatever the item split; it never becomes the empty state. On the GPU, group 32
+// puts the shared span on wgmma tiles.
+TEST_P(BackendAttention, NanInQueriesOrKeysReachesTheOutput) {
+  const std::vector<Shape> shapes = on<std::vector<Shape>>(
+      {{4, 2, 64, 16, DType::bf16}}, {{4, 2, 128, 16, DType::bf16}, {64, 2, 128, 64, DType::f16}, {8, 1, 64, 32, DType::bf16}});
+  for (const Shape& shape : shapes) {
+    SCOPED_TRACE(::testing::Message() << shape);
+    Workload w = nan_probe_workload(config(shape));
+    const int seqs = static_cast<int>(w.seqs.size());
+    const int group = shape.q_heads / shape.kv_heads;
+    harness::Random random(on(11, 17));
+    for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}, PlanOptions{2, 2 * shape.chunk}}) {
+      std::vector<float> q = random_queries(w, shape, random);
+      q[(2 * static_cast<std::size_t>(shape.q_heads) + 3) * static_cast<std::size_t>(shape.head_dim) + 5] = std::numeric_limits<float>::quiet_NaN();
+      const Outputs got = run_attention(backend(), w, make_plan(w.cache, w.seqs, options), shape, q);
+      SCOPED_TRACE("NaN in q of sequence 2, head 3");
+      expect_nan_exactly_where(got.out, got.lse, seqs, shape.q_heads, shape.head_dim, [](int s, int h) { return s == 2 && h == 3; });
+    }
+    poison_shared_key(w, 20);
+    for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}}) {
+      const std::vector<float> q = random_queries(w, shape, random);
+      const Outputs got = run_attention(backend(), w, make_plan(w.cache, w.seqs, options), shape, q);
+      SCOPED_TRACE("NaN in a shared key of kv head 0");
+      expect_nan_exactly_where(got.out, got.lse, seqs, shape.q_heads, shape.head_dim, [&](int, int h) { return h / group == 0; });
+    }
+  }
+}
+
+TEST_P(BackendAttention, WritesEveryOutputDtype) {
+  const Shape shape = on(Shape{2, 1, 64, 16, DType::bf16}, Shape{8, 2, 64, 32, DType::f16});
+  harness::Random random(on(3, 17));
+  Workload w(config(shape));
+  w.grow(random, 20, on(40, 80));
+  for (DType out_dtype : {DType::bf16, DType::f16}) check_workload(backend(), w, shape, random, {}, out_dtype);
+}
+
+const auto backend_name = [](const ::testing::TestParamInfo<Backend>& info) { return to_string(info.param); };
+#ifdef CHUNKTREE_TESTS_ON_CUDA
+INSTANTIATE_TEST_SUITE_P(Cuda, BackendAttention, ::testing::Values(Backend::cuda), backend_name);
+#else
+INSTANTIATE_TEST_SUITE_P(Cpu, BackendAttention, ::testing::Values(Backend::cpu), backend_name);
+#endif
+
+}  // namespace
+}  // namespace chunktree::testing
