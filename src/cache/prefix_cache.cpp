@@ -450,6 +450,7 @@ void PrefixCache::ReadGuard::append_pieces(std::span<const std::int32_t> nodes, 
   for (const std::int32_t node_index : nodes) {
     const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
     const std::span<const ChunkId> chunks = node.chunks;
+    if (chunks.empty()) continue;  // the root (or a node without tokens) holds no KV
     const auto node_tokens = static_cast<std::int32_t>(node.tokens.size());
     // The node's first piece starts at first_offset, and joins the previous piece when that ends
     // there in the same chunk (the node goes on in its parent's last chunk); the others start at 0.

@@ -166,8 +166,9 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // load (B = 1024: 160 -> 351 us of host time per update, docs/KERNEL_NOTES.md, experiment 19).
   item_order_.resize(w.items.size());
   std::iota(item_order_.begin(), item_order_.end(), 0u);
-  std::stable_sort(item_order_.begin(), item_order_.end(),
-                   [&](std::uint32_t a, std::uint32_t b) { return w.items[a].tokens > w.items[b].tokens; });
+  std::sort(item_order_.begin(), item_order_.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return w.items[a].tokens != w.items[b].tokens ? w.items[a].tokens > w.items[b].tokens : a < b;  // stable, without a buffer
+  });
   wgmma_tiles_.clear();
   mma_sync_tiles_.clear();
   for (const std::uint32_t i : item_order_) {

@@ -68,7 +68,7 @@ struct SplitWork {
 SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split) {
   SplitWork work;
   for (const SpanRun& run : runs) {
-    const std::int64_t parts = split == 0 ? 1 : (run.size.tokens + split - 1) / split;
+    const std::int64_t parts = split == 0 ? 1 : std::max<std::int64_t>(1, (run.size.tokens + split - 1) / split);  // a span of 0 tokens is one part
     const std::int64_t steps = ((run.size.tokens + parts - 1) / parts + 63) / 64;
     const std::int64_t tiles = run.count * run.tiles_per_part * parts;
     const int kind = run.wgmma ? 1 : 0;

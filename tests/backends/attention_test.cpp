@@ -88,7 +88,7 @@ TEST_P(BackendAttention, OddShapes) {
 
 // A NaN in q or in a key gives NaN in every output it reaches, through shared and private states
 // and their merge, whatever the item split; it never becomes the empty state. On the GPU, group 32
-// puts the shared span on wgmma tiles.
+// puts the shared span on wgmma tiles. Outputs start as zeros, so that an unwritten one fails.
 TEST_P(BackendAttention, NanInQueriesOrKeysReachesTheOutput) {
   const std::vector<Shape> shapes = on<std::vector<Shape>>(
       {{4, 2, 64, 16, DType::bf16}}, {{4, 2, 128, 16, DType::bf16}, {64, 2, 128, 64, DType::f16}, {8, 1, 64, 32, DType::bf16}});
@@ -101,14 +101,14 @@ TEST_P(BackendAttention, NanInQueriesOrKeysReachesTheOutput) {
     for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}, PlanOptions{2, 2 * shape.chunk}}) {
       std::vector<float> q = random_queries(w, shape, random);
       q[(2 * static_cast<std::size_t>(shape.q_heads) + 3) * static_cast<std::size_t>(shape.head_dim) + 5] = std::numeric_limits<float>::quiet_NaN();
-      const Outputs got = run_attention(backend(), w, make_plan(w.cache, w.seqs, options), shape, q);
+      const Outputs got = run_attention(backend(), w, make_plan(w.cache, w.seqs, options), shape, q, DType::f32, Fill::zero);
       SCOPED_TRACE("NaN in q of sequence 2, head 3");
       expect_nan_exactly_where(got.out, got.lse, seqs, shape.q_heads, shape.head_dim, [](int s, int h) { return s == 2 && h == 3; });
     }
     poison_shared_key(w, 20);
     for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, shape.chunk}}) {
       const std::vector<float> q = random_queries(w, shape, random);
-      const Outputs got = run_attention(backend(), w, make_plan(w.cache, w.seqs, options), shape, q);
+      const Outputs got = run_attention(backend(), w, make_plan(w.cache, w.seqs, options), shape, q, DType::f32, Fill::zero);
       SCOPED_TRACE("NaN in a shared key of kv head 0");
       expect_nan_exactly_where(got.out, got.lse, seqs, shape.q_heads, shape.head_dim, [&](int, int h) { return h / group == 0; });
     }

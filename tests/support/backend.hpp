@@ -44,10 +44,14 @@ inline std::vector<float> random_queries(const Workload& w, const Shape& shape, 
   return q;
 }
 
-// attend() of `plan` on every live sequence into poisoned outputs (NaN bits). The CPU backend reads q
-// as f32, the CUDA backend in the cache's dtype (the same values: q is representable in it).
+// What the outputs hold before a call: NaN bits (an unwritten output fails every value check), or
+// zeros (for the NaN checks: an unwritten output cannot pass for a propagated NaN).
+enum class Fill { nan, zero };
+
+// attend() of `plan` on every live sequence into filled outputs. The CPU backend reads q as f32, the
+// CUDA backend in the cache's dtype (the same values: q is representable in it).
 inline Outputs run_attention(Backend backend, const Workload& w, const Plan& plan, const Shape& shape, const std::vector<float>& q,
-                             DType out_dtype = DType::f32) {
+                             DType out_dtype = DType::f32, Fill fill = Fill::nan) {
   const auto batch = static_cast<std::int64_t>(w.seqs.size());
   const std::vector<std::int64_t> q_shape{batch, shape.q_heads, shape.head_dim};
   const std::vector<std::int64_t> lse_shape{batch, shape.q_heads};
@@ -56,9 +60,10 @@ inline Outputs run_attention(Backend backend, const Workload& w, const Plan& pla
   Outputs outputs;
   if (backend == Backend::cpu) {
     params.num_threads = 2;
-    std::vector<float> out(q.size(), std::numeric_limits<float>::quiet_NaN());
-    std::vector<std::uint16_t> out16(q.size(), 0xffff);
-    outputs.lse.assign(static_cast<std::size_t>(batch * shape.q_heads), std::numeric_limits<float>::quiet_NaN());
+    const float filler = fill == Fill::nan ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
+    std::vector<float> out(q.size(), filler);
+    std::vector<std::uint16_t> out16(q.size(), fill == Fill::nan ? 0xffff : 0);
+    outputs.lse.assign(static_cast<std::size_t>(batch * shape.q_heads), filler);
     const TensorView out_view{out_dtype == DType::f32 ? static_cast<void*>(out.data()) : out16.data(), out_dtype, Device::cpu, q_shape};
     cpu::attend(w.cache, plan, 0, ConstTensorView(q.data(), DType::f32, Device::cpu, q_shape), out_view,
                 TensorView{outputs.lse.data(), DType::f32, Device::cpu, lse_shape}, params);
@@ -72,8 +77,12 @@ inline Outputs run_attention(Backend backend, const Workload& w, const Plan& pla
     for (std::size_t i = 0; i < q.size(); ++i) q16[i] = shape.dtype == DType::bf16 ? float_to_bf16(q[i]) : float_to_fp16(q[i]);
     DeviceBuffer q_device(q16.size() * 2);
     q_device.upload(q16);
-    DeviceBuffer out_device(q.size() * dtype_size(out_dtype));
+    DeviceBuffer out_device(q.size() * dtype_size(out_dtype));  // NaN bits
     DeviceBuffer lse_device(static_cast<std::size_t>(batch * shape.q_heads) * sizeof(float));
+    if (fill == Fill::zero) {
+      EXPECT_EQ(cudaMemset(out_device.data(), 0, out_device.bytes()), cudaSuccess);
+      EXPECT_EQ(cudaMemset(lse_device.data(), 0, lse_device.bytes()), cudaSuccess);
+    }
     const cuda::DevicePlan device_plan(w.cache, plan, params);
     cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, q_shape),
                  TensorView{out_device.data(), out_dtype, Device::cuda, q_shape}, TensorView{lse_device.data(), DType::f32, Device::cuda, lse_shape});
