@@ -73,14 +73,25 @@ def _empty(like: Array, shape: Tuple[int, ...], dtype: Optional[str] = None) -> 
                      "(torch, cupy or numpy)")
 
 
-def _stream(array: Array, stream: Optional[int]) -> int:
-    """The CUDA stream to enqueue on: the given handle, else the array library's current stream."""
+def _stream(array: Optional[Array], stream: Optional[int]) -> int:
+    """The CUDA stream to enqueue on: the given handle, else the current stream of the array's library
+    (with no array: of torch or cupy, whichever is loaded), else the default stream."""
     if stream is not None:
         return _integer(stream, "stream (a cudaStream_t handle)", bounds=_UINT64)
-    library = _library(array)
-    if library == "torch" and _on_cuda(array):
+    device = None
+    if array is not None:
+        library = _library(array)
+        if library == "torch":
+            if not _on_cuda(array):
+                return 0
+            device = array.device
+    else:
+        import sys
+        torch_on_gpu = "torch" in sys.modules and sys.modules["torch"].cuda.is_available()
+        library = "torch" if torch_on_gpu else ("cupy" if "cupy" in sys.modules else "")
+    if library == "torch":
         import torch
-        return torch.cuda.current_stream(array.device).cuda_stream
+        return torch.cuda.current_stream(device).cuda_stream
     if library == "cupy":
         import cupy
         return cupy.cuda.get_current_stream().ptr
@@ -420,19 +431,6 @@ def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Opt
     return (out, lse) if lse is not None else out
 
 
-def _current_stream(stream: Optional[int]) -> int:
-    """The CUDA stream to enqueue on when no array says which: the given handle, else the current
-    stream of torch or cupy (whichever is loaded), else the default stream."""
-    if stream is not None:
-        return _integer(stream, "stream (a cudaStream_t handle)", bounds=_UINT64)
-    import sys
-    if "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
-        return sys.modules["torch"].cuda.current_stream().cuda_stream
-    if "cupy" in sys.modules:
-        return sys.modules["cupy"].cuda.get_current_stream().ptr
-    return 0
-
-
 class CacheAttention:
     """Attention over a PrefixCache for a decode loop: plan() once per step (after the step's
     appends), run() in every layer. On the GPU one device workspace serves every step: plan()
@@ -477,7 +475,7 @@ class CacheAttention:
         planned = self._spare_plan
         _core.make_plan_into(planned, self._cache._cache, batch, *options)
         if self._device is not None:
-            self._device.update(self._cache._cache, planned, _current_stream(stream))
+            self._device.update(self._cache._cache, planned, _stream(None, stream))
         if self._plan is not None:
             self._spare_plan = self._plan._plan
         else:

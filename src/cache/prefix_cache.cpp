@@ -696,7 +696,7 @@ std::vector<Token> PrefixCache::tokens(SeqId seq) const {
 std::vector<Slot> PrefixCache::slots(SeqId seq) const {
   const ReadGuard guard(*this, "PrefixCache::slots");
   std::vector<KvPiece> pieces;
-  for (std::int32_t node : path(seq)) append_node_pieces(node, pieces);
+  guard.append_pieces(path(seq), pieces);  // joined pieces expand to the same slots
   std::vector<Slot> result;
   for (const KvPiece& piece : pieces) {
     for (std::int32_t p = piece.begin; p < piece.end; ++p) result.push_back(Slot{piece.chunk, p});
