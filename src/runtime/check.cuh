@@ -9,7 +9,11 @@
 
 namespace chunktree {
 
+// A failed call also leaves its error as the runtime's last error; clearing it here keeps a later,
+// unrelated check (a launch's cudaGetLastError) from reporting it a second time. A sticky error
+// (the context is lost) stays whatever is cleared.
 [[noreturn]] inline void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
+  (void)cudaGetLastError();
   throw Error(ErrorCode::cuda, std::string(call) + " failed at " + file + ":" + std::to_string(line) + ": " +
                                    cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")");
 }
