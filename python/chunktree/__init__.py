@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _core
@@ -73,6 +74,27 @@ def _empty(like: Array, shape: Tuple[int, ...], dtype: Optional[str] = None) -> 
                      "(torch, cupy or numpy)")
 
 
+_torch_has_gpu = False  # once true, stays true: a process does not lose its GPUs
+
+
+def _torch_on_gpu() -> bool:
+    """Whether torch is loaded and sees a GPU (asked once it does: torch.cuda.is_available() costs
+    microseconds on every plan())."""
+    global _torch_has_gpu
+    if not _torch_has_gpu:
+        _torch_has_gpu = "torch" in sys.modules and sys.modules["torch"].cuda.is_available()
+    return _torch_has_gpu
+
+
+def _torch_current_stream(torch: Any, device: Any) -> int:
+    """The cudaStream_t of torch's current stream on `device` (None: the current device). torch's
+    raw-stream getter, where it has one, skips building a Stream object (~5 µs a call)."""
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is None:
+        return torch.cuda.current_stream(device).cuda_stream
+    return raw(torch.cuda.current_device() if device is None else device.index)
+
+
 def _stream(array: Optional[Array], stream: Optional[int]) -> int:
     """The CUDA stream to enqueue on: the given handle, else the current stream of the array's library
     (with no array: of torch or cupy, whichever is loaded), else the default stream."""
@@ -86,12 +108,10 @@ def _stream(array: Optional[Array], stream: Optional[int]) -> int:
                 return 0
             device = array.device
     else:
-        import sys
-        torch_on_gpu = "torch" in sys.modules and sys.modules["torch"].cuda.is_available()
-        library = "torch" if torch_on_gpu else ("cupy" if "cupy" in sys.modules else "")
+        library = "torch" if _torch_on_gpu() else ("cupy" if "cupy" in sys.modules else "")
     if library == "torch":
         import torch
-        return torch.cuda.current_stream(device).cuda_stream
+        return _torch_current_stream(torch, device)
     if library == "cupy":
         import cupy
         return cupy.cuda.get_current_stream().ptr
@@ -187,8 +207,9 @@ def _int32_array(values: Any, name: str, shape: Tuple[Optional[int], ...], layou
 # The prefix cache
 
 def _plain_ints(values: Any, low: int, high: int) -> bool:
-    """True for a list or tuple of plain ints within [low, high]: the common case, checked without numpy."""
-    return type(values) in (list, tuple) and all(type(v) is int and low <= v <= high for v in values)
+    """True for a list or tuple of plain ints within [low, high]: the common case (a decode step's
+    batch), checked in C without numpy."""
+    return type(values) in (list, tuple) and _core.plain_ints(values, low, high)
 
 
 def _handles(values: Any, name: str) -> List[int]:
