@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -44,5 +45,12 @@ class DeviceBuffer {
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
 };
+
+// `bytes` of host memory copied into a new device buffer.
+inline std::unique_ptr<DeviceBuffer> device_copy(const void* data, std::size_t bytes) {
+  auto buffer = std::make_unique<DeviceBuffer>(bytes);
+  EXPECT_EQ(cudaMemcpy(buffer->data(), data, bytes, cudaMemcpyHostToDevice), cudaSuccess);
+  return buffer;
+}
 
 }  // namespace chunktree::testing
