@@ -9,25 +9,16 @@
 #include <vector>
 
 #include "chunktree/cuda_backend.hpp"
-#include "chunktree/device.hpp"
 #include "support/backend.hpp"
+#include "support/multi_query.hpp"
 #include "support/nan_inputs.hpp"
 
 namespace chunktree::testing {
 namespace {
 
-class BackendAttention : public ::testing::TestWithParam<Backend> {
+class BackendAttention : public BackendTest {
  protected:
-  void SetUp() override {
-    if (backend() == Backend::cuda && !hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible";
-  }
-  Backend backend() const { return GetParam(); }
   CacheConfig config(const Shape& shape, std::int64_t capacity = 4096) const { return cache_config(shape, device_of(backend()), capacity); }
-  // The backend's pick of two: its own shape or seed where the cases differ.
-  template <typename T>
-  T on(T cpu, T cuda) const {
-    return backend() == Backend::cpu ? cpu : cuda;
-  }
 };
 
 TEST_P(BackendAttention, MatchesTheReferenceOnRandomTrees) {
@@ -123,12 +114,37 @@ TEST_P(BackendAttention, WritesEveryOutputDtype) {
   for (DType out_dtype : {DType::bf16, DType::f16}) check_workload(backend(), w, shape, random, {}, out_dtype);
 }
 
-const auto backend_name = [](const ::testing::TestParamInfo<Backend>& info) { return to_string(info.param); };
-#ifdef CHUNKTREE_TESTS_ON_CUDA
-INSTANTIATE_TEST_SUITE_P(Cuda, BackendAttention, ::testing::Values(Backend::cuda), backend_name);
-#else
-INSTANTIATE_TEST_SUITE_P(Cpu, BackendAttention, ::testing::Values(Backend::cpu), backend_name);
-#endif
+// ---- Multi-token queries (PlanOptions::queries_per_seq) ----------------------------------------
+
+// The last queries_per_seq tokens of every sequence are queries, each seeing its sequence up to
+// itself; forks, copies and prefixes put query tokens inside shared spans (add_query_tokens).
+TEST_P(BackendAttention, MultiTokenQueriesMatchTheReferenceOnRandomTrees) {
+  const std::vector<Shape> shapes = on<std::vector<Shape>>(
+      {{1, 1, 64, 16, DType::bf16}, {8, 2, 64, 32, DType::f16}, {4, 1, 128, 64, DType::bf16}, {6, 3, 256, 16, DType::f32}},
+      {{1, 1, 64, 16, DType::bf16}, {8, 2, 64, 32, DType::f16}, {4, 1, 128, 64, DType::bf16}, {6, 3, 256, 16, DType::f16},
+       {16, 4, 128, 64, DType::bf16}});
+  std::uint64_t seed = on<std::uint64_t>(500, 4000);
+  for (const Shape& shape : shapes) {
+    for (int queries : on<std::vector<int>>({1, 2, 3, 8}, {1, 2, 3, 8, 64})) {
+      harness::Random random(++seed);
+      Workload w(config(shape));
+      w.grow(random, on(20, queries == 64 ? 12 : 30), on(50, queries == 64 ? 100 : 150), queries % 2 == 0 ? 3 : 30);
+      add_query_tokens(w, random, queries);
+      std::vector<PlanOptions> plans{PlanOptions{2, 0, queries}, PlanOptions{1, shape.chunk, queries}, PlanOptions{3, on(2, 4) * shape.chunk, queries}};
+      if (backend() == Backend::cuda) {  // the cost model's split, which keeps queries_per_seq
+        AttentionParams params;
+        params.num_q_heads = shape.q_heads;
+        PlanOptions base;
+        base.queries_per_seq = queries;
+        plans.push_back(cuda::plan_options(w.cache, params, base));
+        ASSERT_EQ(plans.back().queries_per_seq, queries);
+      }
+      for (const PlanOptions& options : plans) check_workload(backend(), w, shape, random, options);
+    }
+  }
+}
+
+CHUNKTREE_INSTANTIATE_ON_THE_BACKEND(BackendAttention);
 
 }  // namespace
 }  // namespace chunktree::testing

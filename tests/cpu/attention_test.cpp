@@ -8,6 +8,7 @@
 #include <string>
 
 #include "chunktree/reference.hpp"
+#include "support/backend.hpp"
 #include "support/multi_query.hpp"
 #include "support/nan_inputs.hpp"
 #include "support/shape.hpp"
@@ -17,6 +18,7 @@ namespace chunktree {
 namespace {
 
 using testing::Shape;
+constexpr testing::Backend kCpu = testing::Backend::cpu;
 
 CacheConfig config_for(const Shape& shape) { return testing::cache_config(shape, Device::cpu); }
 
@@ -49,73 +51,6 @@ TEST(CpuAttention, RejectsStalePlansAndBadShapes) {
 
 // ---- Multi-token queries (PlanOptions::queries_per_seq) ----------------------------------------
 
-// Runs attention with options.queries_per_seq query tokens per sequence (the last ones of each)
-// into poisoned outputs and compares every query token with the reference over its sequence's
-// prefix up to itself.
-void expect_multi_query_matches_reference(const testing::Workload& workload, const Shape& shape, const PlanOptions& options,
-                                          harness::Random& random, DType out_dtype = DType::f32, DType q_dtype = DType::f32) {
-  const int queries = options.queries_per_seq;
-  const auto tokens = static_cast<std::int64_t>(workload.seqs.size()) * queries;
-  const std::size_t per_token = static_cast<std::size_t>(shape.q_heads * shape.head_dim);
-  std::vector<float> q(static_cast<std::size_t>(tokens) * per_token);
-  for (float& value : q) value = round_to(shape.dtype, static_cast<float>(random.normal()));
-  std::vector<std::uint16_t> q16(q.size());
-  for (std::size_t i = 0; i < q.size(); ++i) store_element(q16.data(), q_dtype == DType::f32 ? DType::bf16 : q_dtype, static_cast<std::int64_t>(i), q[i]);
-  std::vector<float> out(q.size(), std::numeric_limits<float>::quiet_NaN());  // poisoned
-  std::vector<std::uint16_t> out16(q.size(), 0xffff);
-  std::vector<float> lse(static_cast<std::size_t>(tokens * shape.q_heads), std::numeric_limits<float>::quiet_NaN());
-
-  const Plan plan = make_plan(workload.cache, workload.seqs, options);
-  ASSERT_EQ(plan.queries_per_seq, queries);
-  AttentionParams params;
-  params.num_q_heads = shape.q_heads;
-  params.num_threads = 2;
-  const TensorView out_view{out_dtype == DType::f32 ? static_cast<void*>(out.data()) : out16.data(), out_dtype, Device::cpu,
-                            {tokens, shape.q_heads, shape.head_dim}};
-  const ConstTensorView q_view(q_dtype == DType::f32 ? static_cast<const void*>(q.data()) : q16.data(), q_dtype, Device::cpu,
-                               {tokens, shape.q_heads, shape.head_dim});
-  cpu::attend(workload.cache, plan, 0, q_view, out_view, TensorView{lse.data(), DType::f32, Device::cpu, {tokens, shape.q_heads}}, params);
-
-  std::vector<double> expected;
-  std::vector<double> expected_lse;
-  testing::multi_query_reference(workload, q, shape.q_heads, queries, 1.0 / std::sqrt(static_cast<double>(shape.head_dim)), expected,
-                                 expected_lse);
-  const double out_tolerance = out_dtype == DType::f32 ? 2e-5 : (out_dtype == DType::bf16 ? 8e-3 : 1e-3);
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    const float got = load_element(out_view.data, out_dtype, static_cast<std::int64_t>(i));
-    const std::size_t token = i / per_token;
-    ASSERT_NEAR(got, expected[i], out_tolerance * std::max(1.0, std::abs(expected[i])))
-        << "sequence " << token / static_cast<std::size_t>(queries) << " (" << workload.tokens[token / static_cast<std::size_t>(queries)].size()
-        << " tokens) query token " << token % static_cast<std::size_t>(queries) << " element " << i % per_token;
-  }
-  for (std::size_t i = 0; i < expected_lse.size(); ++i) {
-    const double e = expected_lse[i];
-    ASSERT_NEAR(lse[i], e, 2e-5 * std::max(1.0, std::abs(e))) << "token " << i / static_cast<std::size_t>(shape.q_heads) << " head "
-                                                              << i % static_cast<std::size_t>(shape.q_heads);
-  }
-}
-
-TEST(CpuAttention, MultiTokenQueriesMatchTheReferenceOnRandomTrees) {
-  const Shape shapes[] = {
-      {1, 1, 64, 16, DType::bf16}, {8, 2, 64, 32, DType::f16}, {4, 1, 128, 64, DType::bf16}, {6, 3, 256, 16, DType::f32},
-  };
-  std::uint64_t seed = 500;
-  for (const Shape& shape : shapes) {
-    for (int queries : {1, 2, 3, 8}) {
-      SCOPED_TRACE(::testing::Message() << shape << " queries_per_seq " << queries);
-      harness::Random random(++seed);
-      testing::Workload workload(config_for(shape));
-      workload.grow(random, 20, 50, queries % 2 == 0 ? 3 : 30);
-      testing::add_query_tokens(workload, random, queries);
-      for (PlanOptions options : {PlanOptions{}, PlanOptions{1, shape.chunk}, PlanOptions{3, 2 * shape.chunk}}) {
-        options.queries_per_seq = queries;
-        SCOPED_TRACE(::testing::Message() << "min_shared_rows " << options.min_shared_rows << " max_item_tokens " << options.max_item_tokens);
-        expect_multi_query_matches_reference(workload, shape, options, random);
-      }
-    }
-  }
-}
-
 // Query tokens inside shared spans: the causal mask cuts items that several sequences read,
 // with different limits for different readers.
 TEST(CpuAttention, MultiTokenQueriesInsideSharedSpans) {
@@ -132,8 +67,8 @@ TEST(CpuAttention, MultiTokenQueriesInsideSharedSpans) {
       testing::Workload workload(config_for(shape));
       workload.add(tokens_of(40, 100));
       workload.fork(0, 3);
-      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 0, queries}, random);
-      expect_multi_query_matches_reference(workload, shape, PlanOptions{1, 16, queries}, random);
+      testing::check_workload(kCpu, workload, shape, random, PlanOptions{2, 0, queries});
+      testing::check_workload(kCpu, workload, shape, random, PlanOptions{1, 16, queries});
     }
     {  // identical sequences added separately, and one more token on one of them
       testing::Workload workload(config_for(shape));
@@ -141,8 +76,8 @@ TEST(CpuAttention, MultiTokenQueriesInsideSharedSpans) {
       workload.add(tokens_of(37, 7));
       workload.add(tokens_of(37, 7));
       workload.append(2, {999});
-      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 0, queries}, random);
-      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 16, queries}, random);
+      testing::check_workload(kCpu, workload, shape, random, PlanOptions{2, 0, queries});
+      testing::check_workload(kCpu, workload, shape, random, PlanOptions{2, 16, queries});
     }
     {  // prefixes of one another: shorter sequences' query tokens lie inside the longer ones' span
       testing::Workload workload(config_for(shape));
@@ -154,7 +89,7 @@ TEST(CpuAttention, MultiTokenQueriesInsideSharedSpans) {
       other.push_back(9999);
       workload.add(other);
       for (const PlanOptions& options : {PlanOptions{2, 0, queries}, PlanOptions{1, 16, queries}, PlanOptions{3, 32, queries}}) {
-        expect_multi_query_matches_reference(workload, shape, options, random);
+        testing::check_workload(kCpu, workload, shape, random, options);
       }
     }
     {  // sequences of exactly queries_per_seq tokens: the first query token sees one position
@@ -162,8 +97,8 @@ TEST(CpuAttention, MultiTokenQueriesInsideSharedSpans) {
       workload.add(tokens_of(queries, 11));
       workload.add(tokens_of(queries, 11));
       workload.add(tokens_of(queries, 500));
-      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 0, queries}, random);
-      expect_multi_query_matches_reference(workload, shape, PlanOptions{1, 16, queries}, random);
+      testing::check_workload(kCpu, workload, shape, random, PlanOptions{2, 0, queries});
+      testing::check_workload(kCpu, workload, shape, random, PlanOptions{1, 16, queries});
     }
   }
 }
@@ -177,7 +112,7 @@ TEST(CpuAttention, MultiTokenQueriesInEveryDtype) {
   for (DType out_dtype : {DType::f32, DType::bf16, DType::f16}) {
     for (DType q_dtype : {DType::f32, DType::f16}) {
       SCOPED_TRACE(::testing::Message() << "out " << to_string(out_dtype) << " q " << to_string(q_dtype));
-      expect_multi_query_matches_reference(workload, shape, PlanOptions{2, 0, 4}, random, out_dtype, q_dtype);
+      testing::check_workload(kCpu, workload, shape, random, PlanOptions{2, 0, 4}, out_dtype, q_dtype);
     }
   }
 }

@@ -1,6 +1,7 @@
 // The CUDA backend's own cases against the fp64 reference (label gpu; skipped where no Hopper GPU is
-// visible): its kernels' tile boundaries, grids and determinism, and the KV writes. The cases both
-// backends share are in tests/backends/attention_test.cpp.
+// visible): its kernels' tile boundaries, grids and determinism, multi-token queries on wgmma
+// tiles and its partial states, and the KV writes. The cases both backends share are in
+// tests/backends/attention_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +15,8 @@
 #include "chunktree/reference.hpp"
 #include "support/backend.hpp"
 #include "support/device_buffer.hpp"
+#include "support/expect_error.hpp"
+#include "support/levels.hpp"
 
 namespace chunktree {
 namespace {
@@ -120,20 +123,31 @@ TEST(CudaAttention, BitwiseDeterministic) {
   }
 }
 
+// The same sequences in a cache on the GPU and in one on the CPU, for comparing the backends'
+// partial states.
+struct TwinWorkloads {
+  testing::Workload on_gpu;
+  testing::Workload on_cpu;
+
+  explicit TwinWorkloads(const Shape& shape) : on_gpu(gpu_config(shape)), on_cpu(testing::cache_config(shape, Device::cpu)) {}
+  void add(const std::vector<Token>& tokens) {
+    on_gpu.add(tokens);
+    on_cpu.add(tokens);
+  }
+};
+
 TEST(CudaAttention, PartialStatesMatchTheCpuBackend) {
   REQUIRE_HOPPER();
   const Shape shape{4, 4, 128, 64, DType::bf16};
   harness::Random random(23);
-  CacheConfig cpu_config = gpu_config(shape);
-  cpu_config.device = Device::cpu;
-  testing::Workload on_gpu(gpu_config(shape));
-  testing::Workload on_cpu(cpu_config);
+  TwinWorkloads twins(shape);
   for (int s = 0; s < 6; ++s) {
     std::vector<Token> tokens(static_cast<std::size_t>(130 + 7 * s), 1);
     tokens.back() = s;
-    on_gpu.add(tokens);
-    on_cpu.add(tokens);
+    twins.add(tokens);
   }
+  const testing::Workload& on_gpu = twins.on_gpu;
+  const testing::Workload& on_cpu = twins.on_cpu;
   const std::vector<float> q = random_queries(on_gpu, shape, random);
   const PlanOptions options{2, 64};
   const Plan gpu_plan = make_plan(on_gpu.cache, on_gpu.seqs, options);
@@ -157,6 +171,146 @@ TEST(CudaAttention, PartialStatesMatchTheCpuBackend) {
     ASSERT_NEAR(gpu.max[i], cpu.max[i], 1e-4 * std::max(1.0f, std::abs(cpu.max[i])));
   }
   for (std::size_t i = 0; i < cpu.o.size(); ++i) ASSERT_NEAR(gpu.o[i], cpu.o[i], 2e-2 * std::max(1.0f, std::abs(cpu.o[i])));
+}
+
+// ---- Multi-token queries in the prefix-cache path (PlanOptions::queries_per_seq) ---------------
+
+// Query tokens inside shared items, with enough query rows (sequences × query tokens × group) for
+// the wgmma kernel's tiles: the causal mask cuts items several sequences read, at different limits.
+TEST(CudaMultiToken, CausalMasksInsideWideSharedItems) {
+  REQUIRE_HOPPER();
+  harness::Random random(4100);
+  auto tokens_of = [](int n, Token first) {
+    std::vector<Token> tokens(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) tokens[static_cast<std::size_t>(i)] = first + i;
+    return tokens;
+  };
+  const Shape shapes[] = {{1, 1, 64, 16, DType::bf16}, {8, 2, 128, 64, DType::bf16}, {4, 4, 128, 32, DType::f16}, {4, 2, 256, 64, DType::bf16}};
+  for (const Shape& shape : shapes) {
+    for (int queries : {2, 8, 33, 64}) {
+      {  // forks that appended nothing: every query token is shared by all of them
+        testing::Workload w(gpu_config(shape));
+        w.add(tokens_of(queries + 70, 100));
+        w.fork(0, 3);
+        testing::check_workload(kCuda, w, shape, random, PlanOptions{2, 0, queries});
+        testing::check_workload(kCuda, w, shape, random, PlanOptions{2, shape.chunk, queries});
+      }
+      {  // identical sequences, one of them one token longer
+        testing::Workload w(gpu_config(shape));
+        for (int s = 0; s < 3; ++s) w.add(tokens_of(queries + 40, 7));
+        w.append(2, {9999});
+        testing::check_workload(kCuda, w, shape, random, PlanOptions{2, 0, queries});
+        testing::check_workload(kCuda, w, shape, random, PlanOptions{1, shape.chunk, queries});
+      }
+      {  // prefixes of one another: shorter sequences' query tokens inside the longer ones' span
+        testing::Workload w(gpu_config(shape));
+        for (int length : {200, 150, 120, queries + 1, queries}) w.add(tokens_of(length, 3));
+        std::vector<Token> other = tokens_of(170, 3);
+        other.push_back(9999);
+        w.add(other);
+        w.fork(1, 2);
+        testing::check_workload(kCuda, w, shape, random, PlanOptions{2, 0, queries});
+        testing::check_workload(kCuda, w, shape, random, PlanOptions{1, shape.chunk, queries});
+        testing::check_workload(kCuda, w, shape, random, PlanOptions{3, 2 * shape.chunk, queries}, DType::bf16);
+      }
+    }
+  }
+}
+
+// Many sequences on one shared prompt with query tokens of their own, and a wide shared span.
+TEST(CudaMultiToken, ManySequencesOnASharedPrompt) {
+  REQUIRE_HOPPER();
+  const Shape shape{8, 1, 128, 64, DType::bf16};
+  harness::Random random(4200);
+  for (int queries : {4, 16}) {
+    testing::Workload w(gpu_config(shape, 8192));
+    std::vector<Token> prompt(500);
+    for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
+    for (int s = 0; s < (queries == 4 ? 200 : 40); ++s) {
+      std::vector<Token> tokens = prompt;
+      const auto own = random.integer(queries, queries + 30);
+      for (std::int64_t t = 0; t < own; ++t) tokens.push_back(static_cast<Token>(2000 + s * 64 + t));
+      w.add(tokens);
+    }
+    AttentionParams params;
+    params.num_q_heads = shape.q_heads;
+    PlanOptions base;
+    base.queries_per_seq = queries;
+    testing::check_workload(kCuda, w, shape, random, cuda::plan_options(w.cache, params, base));
+    testing::check_workload(kCuda, w, shape, random, PlanOptions{2, 128, queries}, DType::f16);
+  }
+}
+
+TEST(CudaMultiToken, PartialStatesMatchTheCpuBackend) {
+  REQUIRE_HOPPER();
+  const Shape shape{4, 2, 128, 32, DType::bf16};
+  const int queries = 5;
+  harness::Random random(4300);
+  TwinWorkloads twins(shape);
+  for (int s = 0; s < 6; ++s) {
+    std::vector<Token> tokens(static_cast<std::size_t>(100 + 7 * s), 1);
+    if (s % 2 == 1) tokens.back() = s;  // the others end inside the longest one's span
+    twins.add(tokens);
+  }
+  const testing::Workload& on_gpu = twins.on_gpu;
+  const testing::Workload& on_cpu = twins.on_cpu;
+  const auto tokens = static_cast<std::int64_t>(on_gpu.seqs.size()) * queries;
+  const std::vector<float> q = random_queries(on_gpu, shape, random, queries);
+  const PlanOptions options{2, 32, queries};
+  const Plan gpu_plan = make_plan(on_gpu.cache, on_gpu.seqs, options);
+  const Plan cpu_plan = make_plan(on_cpu.cache, on_cpu.seqs, options);
+  ASSERT_EQ(gpu_plan.num_states, cpu_plan.num_states);
+  const testing::Blob q_blob = testing::to_blob(q, shape.dtype);
+  const auto q_device = testing::device_copy(q_blob.data(), q_blob.bytes());
+  AttentionParams params;
+  params.num_q_heads = shape.q_heads;
+  const cuda::DevicePlan device_plan(on_gpu.cache, gpu_plan, params);
+  const PartialStates gpu = cuda::partial_states(on_gpu.cache, device_plan, 0,
+                                                 ConstTensorView(q_device->data(), shape.dtype, Device::cuda, {tokens, shape.q_heads, shape.head_dim}));
+  const PartialStates cpu = cpu::partial_states(on_cpu.cache, cpu_plan, 0,
+                                                ConstTensorView(q.data(), DType::f32, Device::cpu, {tokens, shape.q_heads, shape.head_dim}), params);
+  ASSERT_EQ(gpu.lse.size(), cpu.lse.size());
+  ASSERT_EQ(gpu.lse.size(), static_cast<std::size_t>(cpu_plan.num_states) * queries * shape.q_heads);
+  for (std::size_t i = 0; i < cpu.lse.size(); ++i) {
+    if (std::isinf(cpu.lse[i])) {  // a query token that sees none of the item
+      ASSERT_EQ(gpu.lse[i], cpu.lse[i]) << "state head " << i;
+      continue;
+    }
+    ASSERT_NEAR(gpu.lse[i], cpu.lse[i], 1e-3 * std::max(1.0f, std::abs(cpu.lse[i]))) << "state head " << i;
+    ASSERT_NEAR(gpu.max[i], cpu.max[i], 1e-4 * std::max(1.0f, std::abs(cpu.max[i]))) << "state head " << i;
+  }
+  for (std::size_t i = 0; i < cpu.o.size(); ++i) ASSERT_NEAR(gpu.o[i], cpu.o[i], 2e-2 * std::max(1.0f, std::abs(cpu.o[i]))) << i;
+}
+
+TEST(CudaMultiToken, ShortSequencesAndBadShapesAreClear) {
+  REQUIRE_HOPPER();
+  const Shape shape{4, 2, 64, 16, DType::bf16};
+  testing::Workload w(gpu_config(shape));
+  w.add({1, 2, 3, 4, 5});
+  w.add({1, 2, 3});
+  testing::expect_error([&] { make_plan(w.cache, w.seqs, PlanOptions{2, 0, 4}); }, ErrorCode::invalid_argument,
+                        "batch entry 1 has 3 tokens, fewer than queries_per_seq (4)");
+  const Plan plan = make_plan(w.cache, w.seqs, PlanOptions{2, 0, 3});
+  AttentionParams params;
+  params.num_q_heads = 4;
+  const cuda::DevicePlan device_plan(w.cache, plan, params);
+  testing::DeviceBuffer q(6 * 4 * 64 * 2);
+  testing::DeviceBuffer out(6 * 4 * 64 * 4);
+  testing::DeviceBuffer lse(6 * 4 * 4);
+  const ConstTensorView q_view(q.data(), DType::bf16, Device::cuda, {6, 4, 64});
+  const TensorView out_view{out.data(), DType::f32, Device::cuda, {6, 4, 64}};
+  const TensorView lse_view{lse.data(), DType::f32, Device::cuda, {6, 4}};
+  EXPECT_NO_THROW(cuda::attend(w.cache, device_plan, 0, q_view, out_view, lse_view));
+  CHUNKTREE_TEST_CUDA(cudaDeviceSynchronize());
+  testing::expect_error(
+      [&] { cuda::attend(w.cache, device_plan, 0, ConstTensorView(q.data(), DType::bf16, Device::cuda, {2, 4, 64}), out_view, lse_view); },
+      ErrorCode::invalid_argument, "q has shape [2, 4, 64]; expected [6, 4, 64]");
+  testing::expect_error(
+      [&] { cuda::attend(w.cache, device_plan, 0, q_view, TensorView{out.data(), DType::f32, Device::cuda, {2, 4, 64}}, lse_view); },
+      ErrorCode::invalid_argument, "out has shape [2, 4, 64]; expected [6, 4, 64]");
+  testing::expect_error(
+      [&] { cuda::attend(w.cache, device_plan, 0, q_view, out_view, TensorView{lse.data(), DType::f32, Device::cuda, {2, 4}}); },
+      ErrorCode::invalid_argument, "lse has shape [2, 4]; expected [6, 4]");
 }
 
 TEST(CudaCache, ScatterFromDeviceTensors) {

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <limits>
 #include <ostream>
 #include <string>
@@ -16,10 +18,12 @@
 
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/cuda_backend.hpp"
+#include "chunktree/device.hpp"
 #include "chunktree/numeric.hpp"
-#include "chunktree/reference.hpp"
 #include "harness/random.hpp"
 #include "support/device_buffer.hpp"
+#include "support/levels.hpp"
+#include "support/multi_query.hpp"
 #include "support/shape.hpp"
 #include "support/workload.hpp"
 
@@ -31,28 +35,52 @@ inline std::string to_string(Backend backend) { return backend == Backend::cpu ?
 inline Device device_of(Backend backend) { return backend == Backend::cpu ? Device::cpu : Device::cuda; }
 inline void PrintTo(Backend backend, std::ostream* stream) { *stream << to_string(backend); }  // gtest's name for a parameter
 
+// A test of tests/backends/, run on one backend (its parameter): skipped where that backend's
+// device is not visible. on() gives the backend's own value where the backends' cases differ.
+class BackendTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (backend() == Backend::cuda && !hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible";
+  }
+  Backend backend() const { return GetParam(); }
+  template <typename T>
+  T on(T cpu, T cuda) const {
+    return backend() == Backend::cpu ? cpu : cuda;
+  }
+};
+
+// Instantiates a suite of BackendTest on the backend of the binary it is built into: the CPU
+// backend in the host tests, the CUDA backend in the GPU tests (CHUNKTREE_TESTS_ON_CUDA).
+#ifdef CHUNKTREE_TESTS_ON_CUDA
+#define CHUNKTREE_INSTANTIATE_ON_THE_BACKEND(suite) \
+  INSTANTIATE_TEST_SUITE_P(Cuda, suite, ::testing::Values(Backend::cuda), [](const auto& info) { return to_string(info.param); })
+#else
+#define CHUNKTREE_INSTANTIATE_ON_THE_BACKEND(suite) \
+  INSTANTIATE_TEST_SUITE_P(Cpu, suite, ::testing::Values(Backend::cpu), [](const auto& info) { return to_string(info.param); })
+#endif
+
 struct Outputs {
   std::vector<float> out;               // [batch, q_heads, head_dim], as float whatever the stored dtype
   std::vector<float> lse;               // [batch, q_heads]
   std::vector<std::uint16_t> out_bits;  // out as stored when 16-bit, for bitwise comparisons
 };
 
-// q for every live sequence, random and representable in the cache's dtype.
-inline std::vector<float> random_queries(const Workload& w, const Shape& shape, harness::Random& random) {
-  std::vector<float> q(w.seqs.size() * static_cast<std::size_t>(shape.q_heads * shape.head_dim));
-  for (float& value : q) value = round_to(shape.dtype, static_cast<float>(random.normal()));
-  return q;
+// q for every query token of every live sequence (queries_per_seq rows each), random and
+// representable in the cache's dtype.
+inline std::vector<float> random_queries(const Workload& w, const Shape& shape, harness::Random& random, int queries_per_seq = 1) {
+  return random_queries(random, static_cast<std::int64_t>(w.seqs.size()) * queries_per_seq, shape.q_heads, shape.head_dim, shape.dtype);
 }
 
 // What the outputs hold before a call: NaN bits (an unwritten output fails every value check), or
 // zeros (for the NaN checks: an unwritten output cannot pass for a propagated NaN).
 enum class Fill { nan, zero };
 
-// attend() of `plan` on every live sequence into filled outputs. The CPU backend reads q as f32, the
-// CUDA backend in the cache's dtype (the same values: q is representable in it).
+// attend() of `plan` on every query token of every live sequence into filled outputs. The CPU
+// backend reads q in cpu_q_dtype, the CUDA backend in the cache's dtype (the same values: q is
+// representable in the cache's dtype).
 inline Outputs run_attention(Backend backend, const Workload& w, const Plan& plan, const Shape& shape, const std::vector<float>& q,
-                             DType out_dtype = DType::f32, Fill fill = Fill::nan) {
-  const auto batch = static_cast<std::int64_t>(w.seqs.size());
+                             DType out_dtype = DType::f32, Fill fill = Fill::nan, DType cpu_q_dtype = DType::f32) {
+  const auto batch = static_cast<std::int64_t>(w.seqs.size()) * plan.queries_per_seq;
   const std::vector<std::int64_t> q_shape{batch, shape.q_heads, shape.head_dim};
   const std::vector<std::int64_t> lse_shape{batch, shape.q_heads};
   AttentionParams params;
@@ -65,7 +93,8 @@ inline Outputs run_attention(Backend backend, const Workload& w, const Plan& pla
     std::vector<std::uint16_t> out16(q.size(), fill == Fill::nan ? 0xffff : 0);
     outputs.lse.assign(static_cast<std::size_t>(batch * shape.q_heads), filler);
     const TensorView out_view{out_dtype == DType::f32 ? static_cast<void*>(out.data()) : out16.data(), out_dtype, Device::cpu, q_shape};
-    cpu::attend(w.cache, plan, 0, ConstTensorView(q.data(), DType::f32, Device::cpu, q_shape), out_view,
+    const Blob q_blob = to_blob(q, cpu_q_dtype);
+    cpu::attend(w.cache, plan, 0, ConstTensorView(q_blob.data(), cpu_q_dtype, Device::cpu, q_shape), out_view,
                 TensorView{outputs.lse.data(), DType::f32, Device::cpu, lse_shape}, params);
     if (out_dtype == DType::f32) {
       outputs.out = std::move(out);
@@ -97,51 +126,73 @@ inline Outputs run_attention(Backend backend, const Workload& w, const Plan& pla
   return outputs;
 }
 
-// Every sequence's output against the fp64 reference over KV recomputed from its tokens (never read
-// back from the cache). The CPU backend is held element by element (2e-5 in f32; the rounding of a
-// 16-bit out), the GPU's to a relative L2 error of 1e-2 per sequence and lse to 1e-3 (tensor-core
-// products of bf16 P and V).
-inline void expect_matches_reference(Backend backend, const Workload& w, const Shape& shape, const std::vector<float>& q, const Outputs& got,
-                                     DType out_dtype = DType::f32) {
-  const std::size_t per_seq = static_cast<std::size_t>(shape.q_heads * shape.head_dim);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(shape.head_dim));
+// out and lse of every query token (expected [tokens, q_heads, head_dim], expected_lse [tokens,
+// q_heads]) against the fp64 reference. The CPU backend is held element by element (2e-5 in f32;
+// the rounding of a 16-bit out), the GPU's to a relative L2 error of 1e-2 per token and lse to
+// 1e-3 (tensor-core products of bf16 P and V). An unwritten (NaN) output fails on either.
+inline void expect_close(Backend backend, const std::vector<double>& expected, const std::vector<double>& expected_lse, const Outputs& got,
+                         int q_heads, int head_dim, DType out_dtype, const std::function<std::string(std::size_t)>& describe_token) {
+  const std::size_t per_token = static_cast<std::size_t>(q_heads) * static_cast<std::size_t>(head_dim);
+  ASSERT_EQ(got.out.size(), expected.size());
+  ASSERT_EQ(got.lse.size(), expected_lse.size());
   const double element_tolerance = out_dtype == DType::f32 ? 2e-5 : (out_dtype == DType::bf16 ? 8e-3 : 1e-3);
   const double lse_tolerance = backend == Backend::cpu ? 2e-5 : 1e-3;
-  for (std::size_t s = 0; s < w.seqs.size(); ++s) {
-    const std::vector<float> k = w.expected_kv(s, 0);
-    const std::vector<float> v = w.expected_kv(s, 1);
-    std::vector<double> expected(per_seq);
-    std::vector<double> expected_lse(static_cast<std::size_t>(shape.q_heads));
-    reference::attention(&q[s * per_seq], shape.q_heads, k.data(), v.data(), static_cast<std::int64_t>(w.tokens[s].size()), shape.kv_heads,
-                         shape.head_dim, scale, expected.data(), expected_lse.data());
+  for (std::size_t token = 0; token < expected.size() / per_token; ++token) {
     double error = 0.0;
     double norm = 0.0;
-    for (std::size_t i = 0; i < per_seq; ++i) {
-      const double value = got.out[s * per_seq + i];
-      ASSERT_TRUE(std::isfinite(value)) << "sequence " << s << " element " << i << " not written";
+    for (std::size_t i = token * per_token; i < (token + 1) * per_token; ++i) {
+      const double value = got.out[i];
+      ASSERT_TRUE(std::isfinite(value)) << describe_token(token) << ": element " << i - token * per_token << " not written";
       if (backend == Backend::cpu) {
-        ASSERT_NEAR(value, expected[i], element_tolerance * std::max(1.0, std::abs(expected[i]))) << "sequence " << s << " element " << i;
+        ASSERT_NEAR(value, expected[i], element_tolerance * std::max(1.0, std::abs(expected[i])))
+            << describe_token(token) << ": element " << i - token * per_token;
       }
       error += (value - expected[i]) * (value - expected[i]);
       norm += expected[i] * expected[i];
     }
-    if (backend == Backend::cuda) {
-      ASSERT_LE(std::sqrt(error / norm), 1e-2) << "sequence " << s << " of " << w.seqs.size() << ", " << w.tokens[s].size() << " tokens";
-    }
-    for (int h = 0; h < shape.q_heads; ++h) {
-      const double e = expected_lse[static_cast<std::size_t>(h)];
-      ASSERT_NEAR(got.lse[s * static_cast<std::size_t>(shape.q_heads) + static_cast<std::size_t>(h)], e, lse_tolerance * std::max(1.0, std::abs(e)))
-          << "sequence " << s << " head " << h;
+    if (backend == Backend::cuda) ASSERT_LE(std::sqrt(error / norm), 1e-2) << describe_token(token);
+    for (int h = 0; h < q_heads; ++h) {
+      const std::size_t at = token * static_cast<std::size_t>(q_heads) + static_cast<std::size_t>(h);
+      ASSERT_NEAR(got.lse[at], expected_lse[at], lse_tolerance * std::max(1.0, std::abs(expected_lse[at]))) << describe_token(token) << " head " << h;
     }
   }
 }
 
-// A plan of the workload with `options` and random q, run and checked.
+// Every query token's output (queries_per_seq per sequence, each seeing its sequence up to
+// itself) against the fp64 reference over KV recomputed from the tokens (never read back from the
+// cache), with the backend's tolerances.
+inline void expect_matches_reference(Backend backend, const Workload& w, const Shape& shape, const std::vector<float>& q, const Outputs& got,
+                                     DType out_dtype = DType::f32, int queries_per_seq = 1) {
+  std::vector<double> expected;
+  std::vector<double> expected_lse;
+  multi_query_reference(w, q, shape.q_heads, queries_per_seq, 1.0 / std::sqrt(static_cast<double>(shape.head_dim)), expected, expected_lse);
+  expect_close(backend, expected, expected_lse, got, shape.q_heads, shape.head_dim, out_dtype, [&](std::size_t token) {
+    const std::size_t s = token / static_cast<std::size_t>(queries_per_seq);
+    return "sequence " + std::to_string(s) + " of " + std::to_string(w.seqs.size()) + " (" + std::to_string(w.tokens[s].size()) +
+           " tokens) query token " + std::to_string(token % static_cast<std::size_t>(queries_per_seq));
+  });
+}
+
+// The same bits in two outputs of one shape and dtype (out as stored, and lse).
+inline void expect_same_bits(const Outputs& a, const Outputs& b) {
+  ASSERT_EQ(a.out.size(), b.out.size());
+  ASSERT_EQ(a.out_bits, b.out_bits);
+  ASSERT_EQ(std::memcmp(a.out.data(), b.out.data(), a.out.size() * sizeof(float)), 0);
+  ASSERT_EQ(a.lse.size(), b.lse.size());
+  ASSERT_EQ(std::memcmp(a.lse.data(), b.lse.data(), a.lse.size() * sizeof(float)), 0);
+}
+
+// A plan of the workload with `options` (options.queries_per_seq query tokens per sequence) and
+// random q, run into poisoned outputs and checked.
 inline void check_workload(Backend backend, const Workload& w, const Shape& shape, harness::Random& random, const PlanOptions& options = {},
-                           DType out_dtype = DType::f32) {
-  const std::vector<float> q = random_queries(w, shape, random);
+                           DType out_dtype = DType::f32, DType cpu_q_dtype = DType::f32) {
+  SCOPED_TRACE(::testing::Message() << shape << " queries_per_seq " << options.queries_per_seq << " min_shared_rows " << options.min_shared_rows
+                                    << " max_item_tokens " << options.max_item_tokens << " out " << to_string(out_dtype));
+  const std::vector<float> q = random_queries(w, shape, random, options.queries_per_seq);
   const Plan plan = make_plan(w.cache, w.seqs, options);
-  expect_matches_reference(backend, w, shape, q, run_attention(backend, w, plan, shape, q, out_dtype), out_dtype);
+  ASSERT_EQ(plan.queries_per_seq, options.queries_per_seq);
+  expect_matches_reference(backend, w, shape, q, run_attention(backend, w, plan, shape, q, out_dtype, Fill::nan, cpu_q_dtype), out_dtype,
+                           options.queries_per_seq);
 }
 
 }  // namespace chunktree::testing

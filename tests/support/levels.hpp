@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "chunktree/levels.hpp"
@@ -128,10 +129,11 @@ struct HostLevels {
   // Every segment, in the order levels (outermost first), then own.
   template <typename F>
   void for_each_segment(F&& f) {
-    for (auto& level : levels) {
-      for (HostShared& shared : level) f(shared.kv);
-    }
-    for (HostSegment& segment : own) f(segment);
+    visit_segments(*this, f);
+  }
+  template <typename F>
+  void for_each_segment(F&& f) const {
+    visit_segments(*this, f);
   }
 
   // The levels with views of the host blobs.
@@ -182,7 +184,53 @@ struct HostLevels {
       }
     }
   }
+
+ private:
+  template <typename Self, typename F>
+  static void visit_segments(Self& host, F& f) {
+    for (auto& level : host.levels) {
+      for (auto& shared : level) f(shared.kv);
+    }
+    for (auto& segment : host.own) f(segment);
+  }
 };
+
+// Levels with no segments yet, for a test to fill in.
+inline HostLevels empty_levels(std::int64_t num_seqs, int queries, int kv_heads = 2, int head_dim = 64, DType dtype = DType::bf16) {
+  HostLevels host;
+  host.num_seqs = num_seqs;
+  host.queries = queries;
+  host.kv_heads = kv_heads;
+  host.head_dim = head_dim;
+  host.dtype = dtype;
+  return host;
+}
+
+// A segment in the levels' dtype, kv heads and head dim: contiguous with `extra` unused tokens,
+// or paged with `extra` unused pages.
+inline HostSegment contiguous(harness::Random& random, const HostLevels& host, std::int64_t length, std::int64_t extra = 0) {
+  return random_segment(random, host.dtype, host.kv_heads, host.head_dim, length, 0, extra);
+}
+inline HostSegment paged(harness::Random& random, const HostLevels& host, std::int64_t length, int page_size, std::int64_t extra = 0) {
+  return random_segment(random, host.dtype, host.kv_heads, host.head_dim, length, page_size, extra);
+}
+
+// The levels' layout in one line, for failure messages: each segment's length (pNN: paged in
+// pages of NN) and the sequences that read it, then the own parts' lengths (p: paged).
+inline std::string describe(const HostLevels& host) {
+  std::string text = std::to_string(host.num_seqs) + " seqs × " + std::to_string(host.queries) + " queries, levels:";
+  for (const auto& level : host.levels) {
+    text += " {";
+    for (const HostShared& shared : level) {
+      text += " " + std::to_string(shared.kv.length) + (shared.kv.pages.empty() ? "" : "p" + std::to_string(shared.kv.shape[1])) + "@[" +
+              std::to_string(shared.seq_begin) + "," + std::to_string(shared.seq_end) + ")";
+    }
+    text += " }";
+  }
+  text += " own:";
+  for (const HostSegment& own : host.own) text += " " + std::to_string(own.length) + (own.pages.empty() ? "" : "p");
+  return text;
+}
 
 struct LevelsOptions {
   std::int64_t num_seqs = 4;
