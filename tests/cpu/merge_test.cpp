@@ -1,16 +1,17 @@
-// The merge primitives (chunktree/merge.hpp) on the CPU: merging the states of disjoint parts of
-// a KV set gives the state over the union (against the fp64 reference), empty states never give
-// NaN, outputs may alias inputs, results are bitwise repeatable, and bad arguments are clear errors.
+// The merge primitives (chunktree/merge.hpp) where only the CPU backend has something to show:
+// two states that are empty, or whose lse are far apart, never give NaN; merge_states repeats its
+// bits; zero tokens are a no-op; and bad arguments are clear errors. The cases both backends pass
+// are in tests/backends/merge_test.cpp.
 #include "chunktree/merge.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
 
+#include "support/backend_merge.hpp"
 #include "support/merge_states.hpp"
 
 namespace chunktree {
@@ -18,10 +19,10 @@ namespace {
 
 using testing::Blob;
 using testing::RandomStates;
+using testing::same_bits;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
-constexpr DType kDtypes[] = {DType::f32, DType::bf16, DType::f16};
 
 ConstTensorView o_view(const Blob& blob, std::vector<std::int64_t> shape) {
   return ConstTensorView(blob.data(), blob.dtype, Device::cpu, std::move(shape));
@@ -32,143 +33,6 @@ ConstTensorView lse_view(const std::vector<float>& lse, std::vector<std::int64_t
 }
 TensorView lse_out(std::vector<float>& lse, std::vector<std::int64_t> shape) {
   return TensorView{lse.data(), DType::f32, Device::cpu, std::move(shape)};
-}
-
-// A merged result against the reference state over the union of the parts.
-void expect_merged(const RandomStates& s, const Blob& out_o, const std::vector<float>& out_lse) {
-  const double tolerance = testing::state_tolerance(s.o.dtype) + testing::state_tolerance(out_o.dtype);
-  for (std::int64_t t = 0; t < s.tokens; ++t) {
-    for (int h = 0; h < s.heads; ++h) {
-      const std::size_t lse_at = static_cast<std::size_t>(t * s.heads + h);
-      const double e = s.expected_lse[lse_at];
-      const float got_lse = out_lse[lse_at];
-      if (std::isinf(e)) {
-        ASSERT_EQ(got_lse, -kInf) << "token " << t << " head " << h << ": every part is empty";
-      } else {
-        ASSERT_NEAR(got_lse, e, 2e-5 * std::max(1.0, std::abs(e))) << "token " << t << " head " << h;
-      }
-      for (int d = 0; d < s.head_dim; ++d) {
-        const std::size_t at = lse_at * static_cast<std::size_t>(s.head_dim) + static_cast<std::size_t>(d);
-        const float got = out_o.get(static_cast<std::int64_t>(at));
-        ASSERT_TRUE(std::isfinite(got)) << "token " << t << " head " << h << " dim " << d << " is " << got;
-        if (std::isinf(e)) {
-          ASSERT_EQ(got, 0.0f) << "token " << t << " head " << h << " dim " << d << ": every part is empty";
-        } else {
-          ASSERT_NEAR(got, s.expected_o[at], tolerance * s.magnitude[at]) << "token " << t << " head " << h << " dim " << d;
-        }
-      }
-    }
-  }
-}
-
-bool same_bits(const Blob& a, const Blob& b) { return a.bytes() == b.bytes() && std::memcmp(a.data(), b.data(), a.bytes()) == 0; }
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-TEST(Merge, MergeStateGivesTheStateOverTheUnion) {
-  std::uint64_t seed = 0;
-  for (DType in : kDtypes) {
-    for (DType out : kDtypes) {
-      for (int head_dim : {64, 40}) {
-        SCOPED_TRACE(::testing::Message() << "o " << to_string(in) << " out " << to_string(out) << " head_dim " << head_dim);
-        harness::Random random(++seed);
-        const std::int64_t tokens = 7;
-        const int heads = 3;
-        const RandomStates s = testing::random_states(random, tokens, 2, heads, head_dim, in, 0.2, 0.15);
-        const Blob a = s.part_o(0);
-        const Blob b = s.part_o(1);
-        const std::vector<float> a_lse = s.part_lse(0);
-        const std::vector<float> b_lse = s.part_lse(1);
-        Blob out_o(out, tokens * heads * head_dim);  // poisoned
-        std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
-        merge_state(o_view(a, {tokens, heads, head_dim}), lse_view(a_lse, {tokens, heads}), o_view(b, {tokens, heads, head_dim}),
-                    lse_view(b_lse, {tokens, heads}), o_out(out_o, {tokens, heads, head_dim}), lse_out(out_lse, {tokens, heads}));
-        expect_merged(s, out_o, out_lse);
-      }
-    }
-  }
-}
-
-TEST(Merge, MergeStatesOfNParts) {
-  std::uint64_t seed = 100;
-  for (int parts : {1, 2, 5}) {
-    for (DType in : kDtypes) {
-      for (DType out : kDtypes) {
-        SCOPED_TRACE(::testing::Message() << parts << " parts, o " << to_string(in) << " out " << to_string(out));
-        harness::Random random(++seed);
-        const std::int64_t tokens = 9;
-        const int heads = 4;
-        const int head_dim = 128;
-        const RandomStates s = testing::random_states(random, tokens, parts, heads, head_dim, in, 0.3, 0.1);
-        Blob out_o(out, tokens * heads * head_dim);
-        std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
-        merge_states(o_view(s.o, {tokens, parts, heads, head_dim}), lse_view(s.lse, {tokens, parts, heads}),
-                     o_out(out_o, {tokens, heads, head_dim}), lse_out(out_lse, {tokens, heads}));
-        expect_merged(s, out_o, out_lse);
-      }
-    }
-  }
-}
-
-TEST(Merge, InPlaceMatchesMergeState) {
-  std::uint64_t seed = 200;
-  for (DType dtype : kDtypes) {
-    SCOPED_TRACE(to_string(dtype));
-    harness::Random random(++seed);
-    const std::int64_t tokens = 5;
-    const int heads = 2;
-    const int head_dim = 64;
-    const std::vector<std::int64_t> shape{tokens, heads, head_dim};
-    const RandomStates s = testing::random_states(random, tokens, 2, heads, head_dim, dtype, 0.25, 0.2);
-    const Blob b = s.part_o(1);
-    const std::vector<float> b_lse = s.part_lse(1);
-    Blob o = s.part_o(0);
-    std::vector<float> lse = s.part_lse(0);
-    Blob out_o(dtype, tokens * heads * head_dim);
-    std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
-    merge_state(o_view(o, shape), lse_view(lse, {tokens, heads}), o_view(b, shape), lse_view(b_lse, {tokens, heads}), o_out(out_o, shape),
-                lse_out(out_lse, {tokens, heads}));
-    merge_state_in_place(o_out(o, shape), lse_out(lse, {tokens, heads}), o_view(b, shape), lse_view(b_lse, {tokens, heads}));
-    expect_merged(s, o, lse);
-    EXPECT_TRUE(same_bits(o, out_o));
-    EXPECT_TRUE(same_bits(lse, out_lse));
-  }
-}
-
-TEST(Merge, OutputMayAliasEitherInput) {
-  std::uint64_t seed = 300;
-  for (DType dtype : kDtypes) {
-    harness::Random random(++seed);
-    const std::int64_t tokens = 6;
-    const int heads = 3;
-    const int head_dim = 64;
-    const std::vector<std::int64_t> shape{tokens, heads, head_dim};
-    const std::vector<std::int64_t> lse_shape{tokens, heads};
-    const RandomStates s = testing::random_states(random, tokens, 2, heads, head_dim, dtype, 0.25, 0.1);
-    const Blob a = s.part_o(0);
-    const Blob b = s.part_o(1);
-    const std::vector<float> a_lse = s.part_lse(0);
-    const std::vector<float> b_lse = s.part_lse(1);
-    Blob expected(dtype, tokens * heads * head_dim);
-    std::vector<float> expected_lse(static_cast<std::size_t>(tokens * heads), kNaN);
-    merge_state(o_view(a, shape), lse_view(a_lse, lse_shape), o_view(b, shape), lse_view(b_lse, lse_shape), o_out(expected, shape),
-                lse_out(expected_lse, lse_shape));
-    for (int which = 0; which < 2; ++which) {
-      SCOPED_TRACE(::testing::Message() << to_string(dtype) << (which == 0 ? " out = a" : " out = b"));
-      Blob a_copy = a;
-      Blob b_copy = b;
-      std::vector<float> a_lse_copy = a_lse;
-      std::vector<float> b_lse_copy = b_lse;
-      Blob& target = which == 0 ? a_copy : b_copy;
-      std::vector<float>& target_lse = which == 0 ? a_lse_copy : b_lse_copy;
-      merge_state(o_view(a_copy, shape), lse_view(a_lse_copy, lse_shape), o_view(b_copy, shape), lse_view(b_lse_copy, lse_shape),
-                  o_out(target, shape), lse_out(target_lse, lse_shape));
-      EXPECT_TRUE(same_bits(target, expected));
-      EXPECT_TRUE(same_bits(target_lse, expected_lse));
-      expect_merged(s, target, target_lse);
-    }
-  }
 }
 
 TEST(Merge, EmptyStatesNeverGiveNaN) {
@@ -250,59 +114,19 @@ TEST(Merge, EmptyStatesNeverGiveNaN) {
     EXPECT_EQ(out_lse[2], -kInf);
     for (std::int64_t i = 0; i < n; ++i) ASSERT_TRUE(std::isfinite(out.get(i))) << i;
   }
-  {  // five empty states per token, in every output dtype
-    for (DType dtype : kDtypes) {
-      SCOPED_TRACE(::testing::Message() << "5 empty parts, out " << to_string(dtype));
-      const int parts = 5;
-      Blob o(DType::bf16, tokens * parts * heads * head_dim);
-      for (std::int64_t i = 0; i < o.numel; ++i) o.set(i, 0.0f);
-      const std::vector<float> lse(static_cast<std::size_t>(tokens * parts * heads), -kInf);
-      Blob merged(dtype, n);
-      std::vector<float> merged_lse(static_cast<std::size_t>(tokens * heads), kNaN);
-      merge_states(o_view(o, {tokens, parts, heads, head_dim}), lse_view(lse, {tokens, parts, heads}), o_out(merged, shape),
-                   lse_out(merged_lse, lse_shape));
-      for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(merged.get(i), 0.0f) << i;
-      for (float value : merged_lse) ASSERT_EQ(value, -kInf);
-    }
-  }
 }
 
-TEST(Merge, BitwiseRepeatable) {
+TEST(Merge, MergeStatesIsBitwiseRepeatable) {
   harness::Random random(400);
   const std::int64_t tokens = 16;
   const int parts = 5;
   const int heads = 4;
   const int head_dim = 64;
   const RandomStates s = testing::random_states(random, tokens, parts, heads, head_dim, DType::f32, 0.2, 0.05);
-  auto run_n = [&] {
-    Blob out(DType::bf16, tokens * heads * head_dim);
-    std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
-    merge_states(o_view(s.o, {tokens, parts, heads, head_dim}), lse_view(s.lse, {tokens, parts, heads}), o_out(out, {tokens, heads, head_dim}),
-                 lse_out(out_lse, {tokens, heads}));
-    return std::pair{out, out_lse};
-  };
-  const Blob a = s.part_o(0);
-  const Blob b = s.part_o(3);
-  const std::vector<float> a_lse = s.part_lse(0);
-  const std::vector<float> b_lse = s.part_lse(3);
-  auto run_2 = [&] {
-    Blob out(DType::f32, tokens * heads * head_dim);
-    std::vector<float> out_lse(static_cast<std::size_t>(tokens * heads), kNaN);
-    merge_state(o_view(a, {tokens, heads, head_dim}), lse_view(a_lse, {tokens, heads}), o_view(b, {tokens, heads, head_dim}),
-                lse_view(b_lse, {tokens, heads}), o_out(out, {tokens, heads, head_dim}), lse_out(out_lse, {tokens, heads}));
-    return std::pair{out, out_lse};
-  };
-  const auto first_n = run_n();
-  const auto first_2 = run_2();
-  expect_merged(s, first_n.first, first_n.second);
-  for (int run = 0; run < 5; ++run) {
-    const auto again_n = run_n();
-    const auto again_2 = run_2();
-    ASSERT_TRUE(same_bits(first_n.first, again_n.first)) << "run " << run;
-    ASSERT_TRUE(same_bits(first_n.second, again_n.second)) << "run " << run;
-    ASSERT_TRUE(same_bits(first_2.first, again_2.first)) << "run " << run;
-    ASSERT_TRUE(same_bits(first_2.second, again_2.second)) << "run " << run;
-  }
+  auto run = [&] { return testing::merge_states_on(testing::Backend::cpu, s.o, s.lse, tokens, parts, heads, head_dim, DType::bf16); };
+  const testing::HostStates first = run();
+  testing::expect_merged(s, first.o, first.lse);
+  for (int again = 0; again < 5; ++again) ASSERT_TRUE(same_bits(run(), first)) << "run " << again;
 }
 
 TEST(Merge, ZeroTokensIsANoOp) {

@@ -1,11 +1,14 @@
 // Random attention states for the merge primitives' tests: per token, one random KV set split
 // into disjoint parts, the reference state of each part (empty parts: o = 0, lse = −inf), and the
-// reference state over the union that merging them must give.
+// reference state over the union that merging them must give; the check of a merge against it.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -124,5 +127,39 @@ inline RandomStates random_states(harness::Random& random, std::int64_t tokens, 
 
 // The error a state stored in `dtype` may carry, relative to its magnitude.
 inline double state_tolerance(DType dtype) { return dtype == DType::f32 ? 2e-5 : (dtype == DType::bf16 ? 8e-3 : 2e-3); }
+
+// A merged result (read back to the host) against the reference state over the union of the
+// parts: lse within 2e-5, o within the rounding of the states' and the output's dtypes; a token
+// whose parts are all empty gives exactly the empty state (o = 0, lse = −inf).
+inline void expect_merged(const RandomStates& s, const Blob& out_o, const std::vector<float>& out_lse) {
+  const double tolerance = state_tolerance(s.o.dtype) + state_tolerance(out_o.dtype);
+  for (std::int64_t t = 0; t < s.tokens; ++t) {
+    for (int h = 0; h < s.heads; ++h) {
+      const std::size_t lse_at = static_cast<std::size_t>(t * s.heads + h);
+      const double e = s.expected_lse[lse_at];
+      const float got_lse = out_lse[lse_at];
+      if (std::isinf(e)) {
+        ASSERT_EQ(got_lse, -std::numeric_limits<float>::infinity()) << "token " << t << " head " << h << ": every part is empty";
+      } else {
+        ASSERT_NEAR(got_lse, e, 2e-5 * std::max(1.0, std::abs(e))) << "token " << t << " head " << h;
+      }
+      for (int d = 0; d < s.head_dim; ++d) {
+        const std::size_t at = lse_at * static_cast<std::size_t>(s.head_dim) + static_cast<std::size_t>(d);
+        const float got = out_o.get(static_cast<std::int64_t>(at));
+        ASSERT_TRUE(std::isfinite(got)) << "token " << t << " head " << h << " dim " << d << " is " << got;
+        if (std::isinf(e)) {
+          ASSERT_EQ(got, 0.0f) << "token " << t << " head " << h << " dim " << d << ": every part is empty";
+        } else {
+          ASSERT_NEAR(got, s.expected_o[at], tolerance * s.magnitude[at]) << "token " << t << " head " << h << " dim " << d;
+        }
+      }
+    }
+  }
+}
+
+inline bool same_bits(const Blob& a, const Blob& b) { return a.bytes() == b.bytes() && std::memcmp(a.data(), b.data(), a.bytes()) == 0; }
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
 
 }  // namespace chunktree::testing
