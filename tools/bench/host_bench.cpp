@@ -25,11 +25,12 @@ namespace chunktree::tools {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: chunktree host-bench [--backend cpu|cuda|auto] [--repeats N] [--csv FILE]\n"
+    "usage: chunktree host-bench [--backend cpu|cuda|auto] [--repeats N] [--case NAME] [--csv FILE]\n"
     "Times a decode step's host work for B sequences on one 2048-token prompt (B = 8, 64, 256, 1024) and\n"
     "for 8 sequences on 1024-token prompts of their own: append_batch of one token each, B appends,\n"
     "make_plan in batch order, into a reused plan and shuffled, make_plan with the CUDA backend's split policy and the\n"
-    "plan's upload (cuda::DevicePlan) on a GPU. Medians and p10 in us of --repeats calls (default 200).\n";
+    "plan's upload (cuda::DevicePlan) on a GPU. Medians and p10 in us of --repeats calls (default 200).\n"
+    "--case NAME runs only the case of that name (the first column: b8_p2k, b1024_p2k, ...).\n";
 
 struct HostCase {
   const char* name;
@@ -65,6 +66,7 @@ int host_bench_command(Args args) {
   std::string_view backend_choice = "auto";
   int repeats = 200;
   std::string csv;
+  std::string_view only_case;  // empty: every case
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--help" || args[i] == "-h") {
       std::fputs(kUsage, stdout);
@@ -73,6 +75,11 @@ int host_bench_command(Args args) {
       backend_choice = option_value("host-bench", args, i);
     } else if (args[i] == "--repeats") {
       repeats = static_cast<int>(integer_option("--repeats", option_value("host-bench", args, i), 1, 100000));
+    } else if (args[i] == "--case") {
+      only_case = option_value("host-bench", args, i);
+      if (std::none_of(std::begin(kCases), std::end(kCases), [&](const HostCase& c) { return c.name == only_case; })) {
+        throw Error(ErrorCode::invalid_argument, "host-bench: unknown case " + std::string(only_case) + "\n" + kUsage);
+      }
     } else if (args[i] == "--csv") {
       csv = option_value("host-bench", args, i);
     } else {
@@ -85,6 +92,7 @@ int host_bench_command(Args args) {
   std::printf("host-bench: %s, %s, commit %s (host work only; the kernels are not run)\n", card.c_str(), date.c_str(), CHUNKTREE_COMMIT);
   std::string rows = "case,what,batch,prompt_tokens,median_us,p10_us,card,date,commit\n";
   for (const HostCase& c : kCases) {
+    if (!only_case.empty() && c.name != only_case) continue;
     // One kv head of d 64: the host work does not depend on the pool's size, the allocation does.
     CacheConfig config;
     config.num_kv_heads = 1;
