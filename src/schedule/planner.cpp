@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <compare>
 #include <numeric>
 #include <span>
 #include <string>
@@ -71,6 +72,12 @@ bool group_rows(std::uint32_t rows, PathOf path, std::vector<Group>& groups, std
   return true;
 }
 
+// A batch entry as the rows are sorted: its first two path nodes (head), and its index.
+struct SortKey {
+  std::uint64_t head = 0;
+  std::uint32_t entry = 0;
+};
+
 // What make_plan keeps between calls on one thread, so that planning a decode step allocates
 // little beyond the plan it returns: every row's path in one array, the groups and the spans.
 struct PlanScratch {
@@ -81,6 +88,7 @@ struct PlanScratch {
   std::vector<std::int32_t> last_group;
   std::vector<Span> spans;
   std::vector<SpanSize> span_sizes;
+  std::vector<SortKey> sort_keys;
 };
 
 }  // namespace
@@ -150,11 +158,25 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   plan.row_to_batch.resize(rows);
   std::iota(plan.row_to_batch.begin(), plan.row_to_batch.end(), 0u);
   if (!group_rows(rows, row_path, groups, last_group)) {
-    std::stable_sort(plan.row_to_batch.begin(), plan.row_to_batch.end(), [&](std::uint32_t a, std::uint32_t b) {
-      const std::span<const std::int32_t> x = batch_path(a);
-      const std::span<const std::int32_t> y = batch_path(b);
-      return std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end());
+    // Sorted by each entry's first two path nodes in one integer, which decides most comparisons
+    // without reading the paths (0 where a path is shorter: it sorts first, as a prefix does, since
+    // nodes below the root are never 0), then by the rest of the path, then by entry: stable.
+    std::vector<SortKey>& keys = scratch.sort_keys;
+    keys.resize(rows);
+    for (std::uint32_t b = 0; b < rows; ++b) {
+      const std::span<const std::int32_t> path = batch_path(b);
+      const auto node_at = [&](std::size_t depth) { return depth < path.size() ? static_cast<std::uint32_t>(path[depth]) : 0u; };
+      keys[b] = SortKey{std::uint64_t{node_at(0)} << 32 | node_at(1), b};
+    }
+    std::sort(keys.begin(), keys.end(), [&](const SortKey& x, const SortKey& y) {
+      if (x.head != y.head) return x.head < y.head;
+      const std::span<const std::int32_t> a = batch_path(x.entry);
+      const std::span<const std::int32_t> b = batch_path(y.entry);
+      const auto order = std::lexicographical_compare_three_way(a.begin() + std::min<std::size_t>(2, a.size()), a.end(),
+                                                                b.begin() + std::min<std::size_t>(2, b.size()), b.end());
+      return order != 0 ? order < 0 : x.entry < y.entry;
     });
+    for (std::uint32_t r = 0; r < rows; ++r) plan.row_to_batch[r] = keys[r].entry;
     group_rows(rows, row_path, groups, last_group);
   }
   plan.batch_to_row.resize(rows);
