@@ -1,5 +1,6 @@
 // Each row's merge list (CSR) from items that give row r of [row_begin, row_end) the state
-// state_begin + (r − row_begin): states in item order. Shared by the planner and the levels API.
+// state_begin + (r − row_begin), with row_begin < row_end ≤ rows: states in item order. Shared by
+// the planner and the levels API.
 #pragma once
 
 #include <cstdint>
@@ -10,15 +11,26 @@ namespace chunktree::work {
 template <typename Items>
 void build_merge_lists(const Items& items, std::uint32_t rows, std::vector<std::uint32_t>& merge_begin,
                        std::vector<std::uint32_t>& merge_states) {
+  // Row r's count of items, kept as differences in merge_begin[r + 1] (+1 where an item's rows
+  // begin, −1 past their end): two updates per item, however many rows it has. Unsigned wrap-around
+  // is fine, the running sums are never negative.
   merge_begin.assign(rows + 1, 0);
   for (const auto& item : items) {
-    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) merge_begin[r + 1] += 1;
+    merge_begin[item.row_begin + 1] += 1;
+    if (item.row_end < rows) merge_begin[item.row_end + 1] -= 1;
   }
-  for (std::uint32_t r = 0; r < rows; ++r) merge_begin[r + 1] += merge_begin[r];
-  merge_states.resize(merge_begin[rows]);
-  std::vector<std::uint32_t> fill(merge_begin.begin(), merge_begin.end() - 1);
+  // merge_begin[r + 1] becomes where row r's list begins: the cursor the fill below advances, to
+  // where row r + 1's begins.
+  std::uint32_t count = 0;
+  std::uint32_t begin = 0;
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    count += merge_begin[r + 1];
+    merge_begin[r + 1] = begin;
+    begin += count;
+  }
+  merge_states.resize(begin);
   for (const auto& item : items) {
-    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) merge_states[fill[r]++] = item.state_begin + (r - item.row_begin);
+    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) merge_states[merge_begin[r + 1]++] = item.state_begin + (r - item.row_begin);
   }
 }
 
