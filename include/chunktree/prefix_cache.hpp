@@ -176,13 +176,29 @@ class PrefixCache::ReadGuard {
 
   // Reads through the held guard, without a guard per call (make_plan reads every row).
   std::int64_t length(SeqId seq) const;  // as the cache's length
-  // Appends the sequence's path (node ids, the root's child first) and returns its length: one
-  // lookup for both.
-  std::int64_t append_path(SeqId seq, std::vector<std::int32_t>& nodes) const;
+  // For each of `seqs` in turn, in one call (make_plan's batch): appends its path (node ids, the
+  // root's child first) to `nodes`, where it ends there to `path_ends` and its length to `lengths`.
+  // Stops before the first handle that is not live and returns its index (seqs.size() when all are
+  // live), so that the caller may check what came before it; length() of that handle throws the
+  // cache's error for it.
+  std::size_t append_paths(std::span<const SeqId> seqs, std::vector<std::int32_t>& nodes, std::vector<std::uint32_t>& path_ends,
+                           std::vector<std::int64_t>& lengths) const;
   // Appends the KV of consecutive nodes of one path (each the previous one's child) as pieces in
   // KV order, a piece joined to its predecessor when they are adjacent in one chunk (the cache's
   // append_node_pieces, node by node, gives the same positions unjoined).
   void append_pieces(std::span<const std::int32_t> nodes, std::vector<KvPiece>& pieces) const;
+  // Nodes [begin, end) of a node list.
+  struct NodeRun {
+    std::uint32_t begin = 0;
+    std::uint32_t end = 0;
+  };
+  // The pieces of each of `runs` (consecutive nodes of one path) of `nodes` in turn, as
+  // append_pieces gives them, in one call (a plan's spans): written at the front of `room`, the
+  // count so far after run i in piece_ends[i] (one place per run); returns the count. A node of t
+  // tokens takes at most t / chunk_size + 2 pieces; too little room throws invalid_argument before
+  // anything is written past it.
+  std::size_t write_pieces(std::span<const std::int32_t> nodes, std::span<const NodeRun> runs, std::span<KvPiece> room,
+                           std::span<std::uint32_t> piece_ends) const;
   std::int64_t node_tokens(std::int32_t node) const;  // the tokens of the node's pieces
 
  private:

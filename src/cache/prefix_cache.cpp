@@ -142,17 +142,24 @@ struct PrefixCache::Impl {
   static SeqId make_id(std::uint32_t index, std::uint32_t generation) {
     return SeqId{(static_cast<std::uint64_t>(generation) << 32) | index};
   }
-  Sequence& sequence(SeqId id) {
-    const auto index = static_cast<std::uint32_t>(id.value & 0xffffffffu);
+  static std::uint32_t index_of(SeqId id) { return static_cast<std::uint32_t>(id.value & 0xffffffffu); }
+  // The live sequence of a handle, or nullptr.
+  const Sequence* find_sequence(SeqId id) const {
+    const std::uint32_t index = index_of(id);
     const auto generation = static_cast<std::uint32_t>(id.value >> 32);
-    if (index >= sequences.size() || !sequences[index].live || sequences[index].generation != generation) {
+    if (index >= sequences.size() || !sequences[index].live || sequences[index].generation != generation) return nullptr;
+    return &sequences[index];
+  }
+  const Sequence& sequence(SeqId id) const {
+    const Sequence* found = find_sequence(id);
+    if (found == nullptr) {
       fail(ErrorCode::unknown_sequence,
            "unknown or removed sequence handle " + std::to_string(id.value) + "; use a handle returned by add or fork "
            "that has not been removed");
     }
-    return sequences[index];
+    return *found;
   }
-  const Sequence& sequence(SeqId id) const { return const_cast<Impl*>(this)->sequence(id); }
+  Sequence& sequence(SeqId id) { return const_cast<Sequence&>(std::as_const(*this).sequence(id)); }
 
   SeqId new_sequence(std::int32_t node, std::int64_t length) {
     std::uint32_t index;
@@ -388,6 +395,45 @@ struct PrefixCache::Impl {
     return best;
   }
 
+  // The nodes of the path from the root's child down to `node`: how many, and the nodes themselves.
+  std::uint32_t depth(std::int32_t node) const {
+    std::uint32_t count = 0;
+    for (; node != kRoot; node = nodes[static_cast<std::size_t>(node)].parent) ++count;
+    return count;
+  }
+  void write_path(std::int32_t node, std::span<std::int32_t> path) const {
+    for (std::size_t at = path.size(); at > 0; node = nodes[static_cast<std::size_t>(node)].parent) path[--at] = node;
+  }
+
+  // The KV of consecutive nodes of one path as pieces (see ReadGuard::append_pieces), written from
+  // `first` on, with room up to `end`; returns the end of what it wrote.
+  KvPiece* write_pieces(std::span<const std::int32_t> path, KvPiece* const first, const KvPiece* const end) const {
+    const std::int32_t size = chunk_size();  // in a register: the pieces' stores could change a field it is read from
+    KvPiece* out = first;
+    for (const std::int32_t node_index : path) {
+      const Node& node = nodes.at(static_cast<std::size_t>(node_index));
+      const std::span<const ChunkId> chunks = node.chunks;
+      if (chunks.empty()) continue;  // the root (or a node without tokens) holds no KV
+      if (chunks.size() > static_cast<std::size_t>(end - out)) {
+        fail(ErrorCode::invalid_argument, "write_pieces: too little room for the pieces; allow a node of t tokens t / chunk_size + 2");
+      }
+      const auto node_end = node.first_offset + static_cast<std::int32_t>(node.tokens.size());  // from its first chunk's start
+      // The node's first piece starts at first_offset, and joins the previous piece when that ends
+      // there in the same chunk (the node goes on in its parent's last chunk); then whole chunks,
+      // and the last one's part.
+      const KvPiece head{chunks[0], node.first_offset, std::min(node_end, size)};
+      if (out != first && out[-1].chunk == head.chunk && out[-1].end == head.begin) {
+        out[-1].end = head.end;
+      } else {
+        *out++ = head;
+      }
+      if (chunks.size() == 1) continue;
+      for (const ChunkId chunk : chunks.subspan(1, chunks.size() - 2)) *out++ = KvPiece{chunk, 0, size};
+      *out++ = KvPiece{chunks.back(), 0, node_end - static_cast<std::int32_t>(chunks.size() - 1) * size};
+    }
+    return out;
+  }
+
   void touch() { version = next_version(); }
 };
 
@@ -434,39 +480,56 @@ PrefixCache::ReadGuard::~ReadGuard() { users_.fetch_sub(1, std::memory_order_rel
 
 std::int64_t PrefixCache::ReadGuard::length(SeqId seq) const { return impl_.sequence(seq).length; }
 
-std::int64_t PrefixCache::ReadGuard::append_path(SeqId seq, std::vector<std::int32_t>& nodes) const {
+std::size_t PrefixCache::ReadGuard::append_paths(std::span<const SeqId> seqs, std::vector<std::int32_t>& nodes,
+                                                 std::vector<std::uint32_t>& path_ends, std::vector<std::int64_t>& lengths) const {
   const Impl& s = impl_;
-  const Sequence& sequence = s.sequence(seq);
-  const std::size_t first = nodes.size();
-  for (std::int32_t node = sequence.node; node != kRoot; node = s.nodes[static_cast<std::size_t>(node)].parent) nodes.push_back(node);
-  std::reverse(nodes.begin() + static_cast<std::ptrdiff_t>(first), nodes.end());
-  return sequence.length;
+  // Two walks up each path: the first counts its nodes, so that the second writes them in place
+  // (no growth check per node, no reversal).
+  const std::size_t first = path_ends.size();
+  const std::size_t first_length = lengths.size();
+  path_ends.resize(first + seqs.size());
+  lengths.resize(first_length + seqs.size());
+  const auto start = static_cast<std::uint32_t>(nodes.size());
+  std::uint32_t end = start;
+  std::size_t live = 0;
+  for (; live < seqs.size(); ++live) {
+    const Sequence* sequence = s.find_sequence(seqs[live]);
+    if (sequence == nullptr) break;
+    end += s.depth(sequence->node);
+    path_ends[first + live] = end;
+    lengths[first_length + live] = sequence->length;
+  }
+  path_ends.resize(first + live);
+  lengths.resize(first_length + live);
+  nodes.resize(end);
+  for (std::size_t i = 0; i < live; ++i) {
+    const std::uint32_t begin = i == 0 ? start : path_ends[first + i - 1];
+    s.write_path(s.sequences[Impl::index_of(seqs[i])].node, std::span(nodes).subspan(begin, path_ends[first + i] - begin));  // live: found above
+  }
+  return live;
 }
 
 void PrefixCache::ReadGuard::append_pieces(std::span<const std::int32_t> nodes, std::vector<KvPiece>& pieces) const {
-  const Impl& s = impl_;
-  const std::int32_t chunk_size = s.chunk_size();  // in a register: the pieces' stores could change a field it is read from
+  std::size_t room = 0;
+  for (const std::int32_t node : nodes) room += impl_.nodes.at(static_cast<std::size_t>(node)).chunks.size();
   const std::size_t first = pieces.size();
-  for (const std::int32_t node_index : nodes) {
-    const Node& node = s.nodes.at(static_cast<std::size_t>(node_index));
-    const std::span<const ChunkId> chunks = node.chunks;
-    if (chunks.empty()) continue;  // the root (or a node without tokens) holds no KV
-    const auto node_tokens = static_cast<std::int32_t>(node.tokens.size());
-    // The node's first piece starts at first_offset, and joins the previous piece when that ends
-    // there in the same chunk (the node goes on in its parent's last chunk); the others start at 0.
-    const KvPiece head{chunks[0], node.first_offset, std::min(node.first_offset + node_tokens, chunk_size)};
-    if (pieces.size() > first && pieces.back().chunk == head.chunk && pieces.back().end == head.begin) {
-      pieces.back().end = head.end;
-    } else {
-      pieces.push_back(head);
-    }
-    std::int32_t remaining = node_tokens - head.size();
-    for (std::size_t c = 1; c < chunks.size(); ++c) {
-      const std::int32_t size = std::min(remaining, chunk_size);
-      pieces.push_back(KvPiece{chunks[c], 0, size});
-      remaining -= size;
-    }
+  pieces.resize(first + room);
+  pieces.resize(static_cast<std::size_t>(impl_.write_pieces(nodes, pieces.data() + first, pieces.data() + pieces.size()) - pieces.data()));
+}
+
+std::size_t PrefixCache::ReadGuard::write_pieces(std::span<const std::int32_t> nodes, std::span<const NodeRun> runs, std::span<KvPiece> room,
+                                                 std::span<std::uint32_t> piece_ends) const {
+  if (piece_ends.size() < runs.size()) {
+    fail(ErrorCode::invalid_argument, "write_pieces: " + std::to_string(piece_ends.size()) + " places for the piece counts of " +
+                                          std::to_string(runs.size()) + " runs; give one per run");
   }
+  KvPiece* const first = room.data();
+  KvPiece* out = first;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    out = impl_.write_pieces(nodes.subspan(runs[i].begin, runs[i].end - runs[i].begin), out, first + room.size());
+    piece_ends[i] = static_cast<std::uint32_t>(out - first);
+  }
+  return static_cast<std::size_t>(out - first);
 }
 
 std::int64_t PrefixCache::ReadGuard::node_tokens(std::int32_t node_index) const {
@@ -678,8 +741,10 @@ bool PrefixCache::contains(SeqId seq) const {
 std::int64_t PrefixCache::length(SeqId seq) const { return ReadGuard(*this, "PrefixCache::length").length(seq); }
 
 std::vector<std::int32_t> PrefixCache::path(SeqId seq) const {
-  std::vector<std::int32_t> nodes;
-  ReadGuard(*this, "PrefixCache::path").append_path(seq, nodes);
+  const ReadGuard guard(*this, "PrefixCache::path");
+  const std::int32_t end = impl_->sequence(seq).node;
+  std::vector<std::int32_t> nodes(impl_->depth(end));
+  impl_->write_path(end, nodes);
   return nodes;
 }
 

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <compare>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -28,48 +29,42 @@ struct Group {
   std::int64_t end = 0;
 };
 
-// A whole span, read by rows [row_begin, row_end): the KV of their paths' nodes at depths
-// [depth_begin, depth_end), which are pieces [piece_begin, piece_end) of the plan.
+using NodeRun = PrefixCache::ReadGuard::NodeRun;
+
+// A shared span, read by rows [row_begin, row_end): tokens [position, position + tokens) of their
+// sequences.
 struct Span {
   std::uint32_t row_begin = 0;
   std::uint32_t row_end = 0;
-  std::uint32_t depth_begin = 0;
-  std::uint32_t depth_end = 0;
-  std::int64_t position = 0;  // of its first token
+  std::int64_t position = 0;
   std::int64_t tokens = 0;
-  std::uint32_t piece_begin = 0;
-  std::uint32_t piece_end = 0;
 };
 
 // Groups in pre-order, from the rows' paths in depth-first order, that is sorted lexicographically
-// (path(r): row r's nodes, the root's child first); last_group[r] is the group of row r's last node.
-// Returns false, with the groups unfinished, as soon as a row's path sorts before the previous one.
+// (path(r): row r's nodes, the root's child first), written at the front of `groups` (room for one
+// per path node: each group is a distinct path prefix); last_group[r] is the group of row r's last
+// node. Returns how many, or nothing as soon as a row's path sorts before the previous one.
 template <typename PathOf>
-bool group_rows(std::uint32_t rows, PathOf path, std::vector<Group>& groups, std::vector<std::int32_t>& last_group) {
-  groups.clear();
-  last_group.resize(rows);
+std::optional<std::size_t> group_rows(std::uint32_t rows, PathOf path, std::span<Group> groups, std::span<std::int32_t> last_group) {
+  std::size_t count = 0;
   std::int32_t open = -1;  // the deepest group containing the current row; its parents contain it too
   std::span<const std::int32_t> previous;
   for (std::uint32_t r = 0; r <= rows; ++r) {
     const std::span<const std::int32_t> current = r < rows ? path(r) : std::span<const std::int32_t>();
     std::size_t common = 0;
     while (common < previous.size() && common < current.size() && previous[common] == current[common]) ++common;
-    if (r < rows && common < previous.size() && (common == current.size() || current[common] < previous[common])) return false;
+    if (r < rows && common < previous.size() && (common == current.size() || current[common] < previous[common])) return std::nullopt;
     for (; open >= 0 && groups[static_cast<std::size_t>(open)].depth >= common; open = groups[static_cast<std::size_t>(open)].parent) {
       groups[static_cast<std::size_t>(open)].row_end = r;
     }
     for (std::size_t depth = common; depth < current.size(); ++depth) {
-      Group& group = groups.emplace_back();  // filled in place: copying a struct just written stalls on its stores
-      group.node = current[depth];
-      group.parent = open;
-      group.depth = static_cast<std::uint32_t>(depth);
-      group.row_begin = r;
-      open = static_cast<std::int32_t>(groups.size() - 1);
+      groups[count] = Group{.node = current[depth], .parent = open, .depth = static_cast<std::uint32_t>(depth), .row_begin = r};
+      open = static_cast<std::int32_t>(count++);
     }
     if (r < rows) last_group[r] = open;
     previous = current;
   }
-  return true;
+  return count;
 }
 
 // A batch entry as the rows are sorted: its first two path nodes (head), and its index.
@@ -79,7 +74,8 @@ struct SortKey {
 };
 
 // What make_plan keeps between calls on one thread, so that planning a decode step allocates
-// little beyond the plan it returns: every row's path in one array, the groups and the spans.
+// nothing once it has grown: every row's path in one array, the groups (never shrunk, so that they
+// are not filled again every time), the shared spans, and the nodes each item's pieces come from.
 struct PlanScratch {
   std::vector<std::int64_t> lengths;      // of batch entry b's sequence
   std::vector<std::int32_t> path_nodes;   // batch entry b's path: path_nodes[path_begin[b], path_begin[b + 1])
@@ -87,9 +83,44 @@ struct PlanScratch {
   std::vector<Group> groups;
   std::vector<std::int32_t> last_group;
   std::vector<Span> spans;
+  std::vector<NodeRun> item_nodes;  // whole item i reads path_nodes[item_nodes[i].begin, .end)
+  std::vector<std::uint32_t> piece_ends;
   std::vector<SpanSize> span_sizes;
   std::vector<SortKey> sort_keys;
+  std::vector<WorkItem> whole_items;  // a plan's items before they are cut at max_item_tokens
 };
+
+// Cuts whole-span items at piece boundaries into `items` of at most max_item_tokens tokens (a
+// piece is at most a chunk, so none is cut), numbering their states; returns how many states.
+std::uint32_t cut_items(std::span<const WorkItem> whole, std::span<const KvPiece> pieces, std::int64_t max_item_tokens, std::vector<WorkItem>& items) {
+  items.clear();
+  std::uint32_t states = 0;
+  for (const WorkItem& span : whole) {
+    std::int64_t position = span.position;
+    std::uint32_t next = span.piece_begin;
+    while (next < span.piece_end) {
+      WorkItem& item = items.emplace_back(span);
+      item.position = position;
+      item.piece_begin = next;
+      const std::int64_t rest = span.position + span.tokens - position;
+      if (rest <= max_item_tokens) {  // the rest is one item: no need to count its pieces
+        item.tokens = rest;
+        next = span.piece_end;
+      } else {
+        item.tokens = 0;
+        do {
+          item.tokens += pieces[next].size();
+          ++next;
+        } while (next < span.piece_end && item.tokens + pieces[next].size() <= max_item_tokens);
+      }
+      item.piece_end = next;
+      position += item.tokens;
+      item.state_begin = states;
+      states += span.row_end - span.row_begin;
+    }
+  }
+  return states;
+}
 
 }  // namespace
 
@@ -116,19 +147,18 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   }
   thread_local PlanScratch scratch;
   const auto rows = static_cast<std::uint32_t>(batch.size());
-  scratch.lengths.resize(rows);
+  scratch.lengths.clear();
   scratch.path_nodes.clear();
-  scratch.path_begin.resize(rows + 1);
-  scratch.path_begin[0] = 0;
-  for (std::uint32_t b = 0; b < rows; ++b) {
-    scratch.lengths[b] = reading.append_path(batch[b], scratch.path_nodes);
-    scratch.path_begin[b + 1] = static_cast<std::uint32_t>(scratch.path_nodes.size());
+  scratch.path_begin.assign(1, 0);
+  const std::size_t live = reading.append_paths(batch, scratch.path_nodes, scratch.path_begin, scratch.lengths);
+  for (std::uint32_t b = 0; b < live; ++b) {
     if (scratch.lengths[b] < options.queries_per_seq) {
       throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " + std::to_string(scratch.lengths[b]) +
                                                    " tokens, fewer than queries_per_seq (" + std::to_string(options.queries_per_seq) +
                                                    "); append the query tokens to the sequence before planning");
     }
   }
+  if (live < rows) reading.length(batch[live]);  // throws the cache's error for the handle that is not live
   if (options.max_item_tokens != 0 && options.max_item_tokens < chunk_size) {
     throw Error(ErrorCode::invalid_argument, "make_plan: max_item_tokens must be 0 (no split) or at least the chunk size " +
                                                  std::to_string(chunk_size) + ", got " + std::to_string(options.max_item_tokens));
@@ -139,9 +169,6 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   // every step reuses their memory (fresh allocations cost page faults: ~30 % of a B = 1024 plan).
   thread_local Plan plan;
   plan.chunk_size = chunk_size;
-  plan.pieces.clear();
-  plan.items.clear();
-  plan.num_shared_items = 0;
   plan.queries_per_seq = options.queries_per_seq;
   plan.tree_version = cache.version();
   plan.batch.assign(batch.begin(), batch.end());
@@ -153,11 +180,12 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     return std::span<const std::int32_t>(scratch.path_nodes).subspan(scratch.path_begin[b], scratch.path_begin[b + 1] - scratch.path_begin[b]);
   };
   const auto row_path = [&](std::uint32_t r) { return batch_path(plan.row_to_batch[r]); };
-  std::vector<Group>& groups = scratch.groups;
-  std::vector<std::int32_t>& last_group = scratch.last_group;
+  if (scratch.groups.size() < scratch.path_nodes.size()) scratch.groups.resize(scratch.path_nodes.size());
+  scratch.last_group.resize(rows);
   plan.row_to_batch.resize(rows);
   std::iota(plan.row_to_batch.begin(), plan.row_to_batch.end(), 0u);
-  if (!group_rows(rows, row_path, groups, last_group)) {
+  std::optional<std::size_t> group_count = group_rows(rows, row_path, scratch.groups, scratch.last_group);
+  if (!group_count) {
     // Sorted by each entry's first two path nodes in one integer, which decides most comparisons
     // without reading the paths (0 where a path is shorter: it sorts first, as a prefix does, since
     // nodes below the root are never 0), then by the rest of the path, then by entry: stable.
@@ -177,10 +205,10 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
       return order != 0 ? order < 0 : x.entry < y.entry;
     });
     for (std::uint32_t r = 0; r < rows; ++r) plan.row_to_batch[r] = keys[r].entry;
-    group_rows(rows, row_path, groups, last_group);
+    group_count = group_rows(rows, row_path, scratch.groups, scratch.last_group);
   }
-  plan.batch_to_row.resize(rows);
-  for (std::uint32_t r = 0; r < rows; ++r) plan.batch_to_row[plan.row_to_batch[r]] = r;
+  const std::span<Group> groups = std::span(scratch.groups).first(*group_count);
+  const std::span<const std::int32_t> last_group = scratch.last_group;
 
   // Nodes read by enough rows become shared spans; a child read by exactly the same rows as
   // its parent continues the parent's span. The rest is each row's private span. A span that
@@ -191,7 +219,10 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   const auto min_shared_rows = static_cast<std::uint32_t>(options.min_shared_rows);
   const auto read_privately = [&](const Group& group) { return group.row_end - group.row_begin < min_shared_rows; };
   std::vector<Span>& spans = scratch.spans;
+  std::vector<NodeRun>& item_nodes = scratch.item_nodes;
   spans.clear();
+  item_nodes.clear();
+  const auto path_offset = [&](std::uint32_t r) { return scratch.path_begin[plan.row_to_batch[r]]; };  // of row r's path in path_nodes
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
     const Group* parent = group.parent < 0 ? nullptr : &groups[static_cast<std::size_t>(group.parent)];
@@ -206,7 +237,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     if (parent != nullptr && parent->span >= 0 && parent->row_begin == group.row_begin && parent->row_end == group.row_end) {
       group.span = parent->span;  // the last span: the parent's only child is the next group
       group.private_top = -1;
-      spans.back().depth_end = group.depth + 1;
+      item_nodes.back().end = path_offset(group.row_begin) + group.depth + 1;
       spans.back().tokens = group.end - spans.back().position;
       continue;
     }
@@ -214,44 +245,61 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     if (group.end - top.position < options.min_shared_tokens) continue;       // deferred
     group.span = static_cast<std::int32_t>(spans.size());
     group.private_top = -1;
-    spans.push_back(Span{group.row_begin, group.row_end, top.depth, group.depth + 1, top.position, group.end - top.position});
+    spans.push_back(Span{group.row_begin, group.row_end, top.position, group.end - top.position});
+    item_nodes.push_back({path_offset(group.row_begin) + top.depth, path_offset(group.row_begin) + group.depth + 1});
   }
-  const std::size_t shared_spans = spans.size();
 
-  // Pieces: the shared spans', then each row's private span (its path from the top of its last run
-  // without a span), found and written row by row. Room for them all at once, so that a new plan's
-  // pieces grow once: a node of t tokens takes at most t / chunk_size + 2 pieces, and the spans'
-  // tokens are the rows' tokens less what sharing saves.
-  std::int64_t span_tokens = std::accumulate(scratch.lengths.begin(), scratch.lengths.end(), std::int64_t{0});
-  for (const Span& span : spans) span_tokens -= span.tokens * (span.row_end - span.row_begin - 1);
-  plan.pieces.reserve(static_cast<std::size_t>(span_tokens / chunk_size) + 2 * scratch.path_nodes.size());
-  const auto write_pieces = [&](Span& span) {
-    span.piece_begin = static_cast<std::uint32_t>(plan.pieces.size());
-    reading.append_pieces(row_path(span.row_begin).subspan(span.depth_begin, span.depth_end - span.depth_begin), plan.pieces);
-    span.piece_end = static_cast<std::uint32_t>(plan.pieces.size());
-  };
-  for (Span& span : spans) write_pieces(span);
+  // An item per whole span: the shared spans', then each row's private span (its path from the top
+  // of its last run without a span), written in place; their pieces come after.
+  std::vector<WorkItem>& items = plan.items;
+  items.resize(spans.size() + rows);  // room for a private span per row
+  item_nodes.resize(spans.size() + rows);
+  std::uint32_t item_count = 0;
+  std::uint32_t states = 0;  // counted here, not in plan.num_states: a member is reloaded after every store to an item
+  std::int64_t item_tokens = 0;       // their tokens and path nodes bound their pieces, below
+  std::size_t item_path_nodes = 0;
+  for (const Span& span : spans) {
+    item_tokens += span.tokens;
+    item_path_nodes += item_nodes[item_count].end - item_nodes[item_count].begin;
+    items[item_count++] = WorkItem{.kind = ItemKind::shared, .row_begin = span.row_begin, .row_end = span.row_end, .state_begin = states,
+                                   .tokens = span.tokens, .position = span.position};
+    states += span.row_end - span.row_begin;
+  }
+  plan.batch_to_row.resize(rows);
   for (std::uint32_t r = 0; r < rows; ++r) {
+    const std::uint32_t entry = plan.row_to_batch[r];
+    plan.batch_to_row[entry] = r;
     if (last_group[r] < 0) continue;
     const std::int32_t top = groups[static_cast<std::size_t>(last_group[r])].private_top;
     if (top < 0) continue;
     const Group& top_group = groups[static_cast<std::size_t>(top)];
-    Span& span = spans.emplace_back();  // filled in place, as the groups are
-    span.row_begin = r;
-    span.row_end = r + 1;
-    span.depth_begin = top_group.depth;
-    span.depth_end = static_cast<std::uint32_t>(row_path(r).size());
-    span.position = top_group.position;
-    span.tokens = scratch.lengths[plan.row_to_batch[r]] - span.position;
-    write_pieces(span);
+    const NodeRun nodes{scratch.path_begin[entry] + top_group.depth, scratch.path_begin[entry + 1]};
+    const std::int64_t tokens = scratch.lengths[entry] - top_group.position;
+    item_tokens += tokens;
+    item_path_nodes += nodes.end - nodes.begin;
+    item_nodes[item_count] = nodes;
+    items[item_count++] = WorkItem{.kind = ItemKind::private_, .row_begin = r, .row_end = r + 1, .state_begin = states++,
+                                   .tokens = tokens, .position = top_group.position};
   }
+  items.resize(item_count);
+
+  // Pieces, item by item, in one read of the cache, written in place: a node of t tokens takes at
+  // most t / chunk_size + 2 pieces.
+  plan.pieces.resize(static_cast<std::size_t>(item_tokens / chunk_size) + 2 * item_path_nodes);
+  scratch.piece_ends.resize(item_count);
+  plan.pieces.resize(reading.write_pieces(scratch.path_nodes, std::span(item_nodes).first(item_count), plan.pieces, scratch.piece_ends));
+  for (std::uint32_t i = 0; i < item_count; ++i) {
+    items[i].piece_begin = i == 0 ? 0 : scratch.piece_ends[i - 1];
+    items[i].piece_end = scratch.piece_ends[i];
+  }
+  plan.num_shared_items = static_cast<std::uint32_t>(spans.size());
 
   // The split: the caller's, or its policy's for these spans.
   std::int64_t max_item_tokens = options.max_item_tokens;
   if (max_item_tokens == 0 && options.choose_max_item_tokens) {
     std::vector<SpanSize>& sizes = scratch.span_sizes;
     sizes.clear();
-    for (const Span& span : spans) sizes.push_back(SpanSize{span.row_end - span.row_begin, span.tokens});
+    for (const WorkItem& item : items) sizes.push_back(SpanSize{item.row_end - item.row_begin, item.tokens});
     max_item_tokens = options.choose_max_item_tokens(sizes);
     if (max_item_tokens != 0 && max_item_tokens < chunk_size) {
       throw Error(ErrorCode::invalid_argument, "make_plan: the split policy chose max_item_tokens " + std::to_string(max_item_tokens) +
@@ -259,43 +307,16 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     }
   }
   plan.max_item_tokens = max_item_tokens;
-
-  // Items: spans cut at piece boundaries into items of at most max_item_tokens tokens.
-  std::uint32_t states = 0;  // counted here, not in plan.num_states: a member is reloaded after every store to an item
-  const auto add_items = [&](ItemKind kind, const Span& span) {
-    std::int64_t position = span.position;
-    std::uint32_t next = span.piece_begin;
-    while (next < span.piece_end) {
-      WorkItem& item = plan.items.emplace_back();  // filled in place: a copy of a finished item stalls on its fresh stores
-      item.kind = kind;
-      item.row_begin = span.row_begin;
-      item.row_end = span.row_end;
-      item.position = position;
-      item.piece_begin = next;
-      const std::int64_t rest = span.position + span.tokens - position;
-      if (max_item_tokens == 0 || rest <= max_item_tokens) {  // the rest is one item: no need to count its pieces
-        item.tokens = rest;
-        next = span.piece_end;
-      } else {
-        do {
-          item.tokens += plan.pieces[next].size();
-          ++next;
-        } while (next < span.piece_end && item.tokens + plan.pieces[next].size() <= max_item_tokens);
-      }
-      item.piece_end = next;
-      position += item.tokens;
-      item.state_begin = states;
-      states += span.row_end - span.row_begin;
-    }
-  };
-  plan.items.reserve(spans.size());  // exact without a split, and a start with one
-  for (std::size_t s = 0; s < shared_spans; ++s) add_items(ItemKind::shared, spans[s]);
-  plan.num_shared_items = static_cast<std::uint32_t>(plan.items.size());
-  for (std::size_t s = shared_spans; s < spans.size(); ++s) add_items(ItemKind::private_, spans[s]);
+  if (max_item_tokens != 0 && std::any_of(items.begin(), items.end(), [&](const WorkItem& item) { return item.tokens > max_item_tokens; })) {
+    std::swap(items, scratch.whole_items);
+    states = cut_items(scratch.whole_items, plan.pieces, max_item_tokens, items);
+    const auto first_private = std::partition_point(items.begin(), items.end(), [](const WorkItem& item) { return item.kind == ItemKind::shared; });
+    plan.num_shared_items = static_cast<std::uint32_t>(first_private - items.begin());
+  }
   plan.num_states = states;
 
   // Each row's states in KV order: shared items come in pre-order (root side first), then private.
-  work::build_merge_lists(plan.items, rows, plan.merge_begin, plan.merge_states);
+  work::build_merge_lists(items, rows, plan.merge_begin, plan.merge_states);
   std::swap(plan, into);
 }
 
