@@ -81,6 +81,8 @@ void reserve_more(std::vector<T>& values, std::size_t extra) {
 }  // namespace
 
 struct PrefixCache::Impl {
+  using NodeRun = ReadGuard::NodeRun;
+
   CacheConfig config;
   std::uint64_t version = next_version();
 
@@ -405,33 +407,43 @@ struct PrefixCache::Impl {
     for (std::size_t at = path.size(); at > 0; node = nodes[static_cast<std::size_t>(node)].parent) path[--at] = node;
   }
 
-  // The KV of consecutive nodes of one path as pieces (see ReadGuard::append_pieces), written from
-  // `first` on, with room up to `end`; returns the end of what it wrote.
-  KvPiece* write_pieces(std::span<const std::int32_t> path, KvPiece* const first, const KvPiece* const end) const {
-    const std::int32_t size = chunk_size();  // in a register: the pieces' stores could change a field it is read from
-    KvPiece* out = first;
-    for (const std::int32_t node_index : path) {
-      const Node& node = nodes.at(static_cast<std::size_t>(node_index));
-      const std::span<const ChunkId> chunks = node.chunks;
-      if (chunks.empty()) continue;  // the root (or a node without tokens) holds no KV
-      if (chunks.size() > static_cast<std::size_t>(end - out)) {
-        fail(ErrorCode::invalid_argument, "write_pieces: too little room for the pieces; allow a node of t tokens t / chunk_size + 2");
-      }
-      const auto node_end = node.first_offset + static_cast<std::int32_t>(node.tokens.size());  // from its first chunk's start
-      // The node's first piece starts at first_offset, and joins the previous piece when that ends
-      // there in the same chunk (the node goes on in its parent's last chunk); then whole chunks,
-      // and the last one's part.
-      const KvPiece head{chunks[0], node.first_offset, std::min(node_end, size)};
-      if (out != first && out[-1].chunk == head.chunk && out[-1].end == head.begin) {
-        out[-1].end = head.end;
-      } else {
-        *out++ = head;
-      }
-      if (chunks.size() == 1) continue;
-      for (const ChunkId chunk : chunks.subspan(1, chunks.size() - 2)) *out++ = KvPiece{chunk, 0, size};
-      *out++ = KvPiece{chunks.back(), 0, node_end - static_cast<std::int32_t>(chunks.size() - 1) * size};
+  // The pieces of each of `runs` of `path_nodes` (see ReadGuard::write_pieces).
+  std::size_t write_pieces(std::span<const std::int32_t> path_nodes, std::span<const NodeRun> runs, std::span<KvPiece> room,
+                           std::span<std::uint32_t> piece_ends) const {
+    if (piece_ends.size() < runs.size()) {
+      fail(ErrorCode::invalid_argument, "write_pieces: " + std::to_string(piece_ends.size()) + " places for the piece counts of " +
+                                            std::to_string(runs.size()) + " runs; give one per run");
     }
-    return out;
+    const std::int32_t size = chunk_size();  // in a register: the pieces' stores could change a field it is read from
+    KvPiece* const first = room.data();
+    KvPiece* const end = first + room.size();
+    KvPiece* out = first;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      KvPiece* const run_first = out;
+      for (const std::int32_t node_index : path_nodes.subspan(runs[i].begin, runs[i].end - runs[i].begin)) {
+        const Node& node = nodes.at(static_cast<std::size_t>(node_index));
+        const std::span<const ChunkId> chunks = node.chunks;
+        if (chunks.empty()) continue;  // the root (or a node without tokens) holds no KV
+        if (chunks.size() > static_cast<std::size_t>(end - out)) {
+          fail(ErrorCode::invalid_argument, "write_pieces: too little room for the pieces; allow a node of t tokens t / chunk_size + 2");
+        }
+        const auto node_end = node.first_offset + static_cast<std::int32_t>(node.tokens.size());  // from its first chunk's start
+        // The node's first piece starts at first_offset, and joins the previous piece of the run when
+        // that ends there in the same chunk (the node goes on in its parent's last chunk); then whole
+        // chunks, and the last one's part.
+        const KvPiece head{chunks[0], node.first_offset, std::min(node_end, size)};
+        if (out != run_first && out[-1].chunk == head.chunk && out[-1].end == head.begin) {
+          out[-1].end = head.end;
+        } else {
+          *out++ = head;
+        }
+        if (chunks.size() == 1) continue;
+        for (const ChunkId chunk : chunks.subspan(1, chunks.size() - 2)) *out++ = KvPiece{chunk, 0, size};
+        *out++ = KvPiece{chunks.back(), 0, node_end - static_cast<std::int32_t>(chunks.size() - 1) * size};
+      }
+      piece_ends[i] = static_cast<std::uint32_t>(out - first);
+    }
+    return static_cast<std::size_t>(out - first);
   }
 
   void touch() { version = next_version(); }
@@ -514,22 +526,15 @@ void PrefixCache::ReadGuard::append_pieces(std::span<const std::int32_t> nodes, 
   for (const std::int32_t node : nodes) room += impl_.nodes.at(static_cast<std::size_t>(node)).chunks.size();
   const std::size_t first = pieces.size();
   pieces.resize(first + room);
-  pieces.resize(static_cast<std::size_t>(impl_.write_pieces(nodes, pieces.data() + first, pieces.data() + pieces.size()) - pieces.data()));
+  const NodeRun all{0, static_cast<std::uint32_t>(nodes.size())};
+  std::uint32_t count = 0;
+  impl_.write_pieces(nodes, std::span(&all, 1), std::span(pieces).subspan(first), std::span(&count, 1));
+  pieces.resize(first + count);
 }
 
 std::size_t PrefixCache::ReadGuard::write_pieces(std::span<const std::int32_t> nodes, std::span<const NodeRun> runs, std::span<KvPiece> room,
                                                  std::span<std::uint32_t> piece_ends) const {
-  if (piece_ends.size() < runs.size()) {
-    fail(ErrorCode::invalid_argument, "write_pieces: " + std::to_string(piece_ends.size()) + " places for the piece counts of " +
-                                          std::to_string(runs.size()) + " runs; give one per run");
-  }
-  KvPiece* const first = room.data();
-  KvPiece* out = first;
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    out = impl_.write_pieces(nodes.subspan(runs[i].begin, runs[i].end - runs[i].begin), out, first + room.size());
-    piece_ends[i] = static_cast<std::uint32_t>(out - first);
-  }
-  return static_cast<std::size_t>(out - first);
+  return impl_.write_pieces(nodes, runs, room, piece_ends);
 }
 
 std::int64_t PrefixCache::ReadGuard::node_tokens(std::int32_t node_index) const {

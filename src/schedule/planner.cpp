@@ -11,7 +11,8 @@
 namespace chunktree {
 namespace {
 
-// A tree node as the batch sees it: the rows [row_begin, row_end) that read it.
+// A tree node as the batch sees it: the rows [row_begin, row_end) that read it (see group_rows for
+// the nodes that get none).
 struct Group {
   std::int32_t node = 0;
   std::int32_t parent = -1;  // enclosing group, -1 at the top
@@ -42,26 +43,39 @@ struct Span {
 
 // Groups in pre-order, from the rows' paths in depth-first order, that is sorted lexicographically
 // (path(r): row r's nodes, the root's child first), written at the front of `groups` (room for one
-// per path node: each group is a distinct path prefix); last_group[r] is the group of row r's last
-// node. Returns how many, or nothing as soon as a row's path sorts before the previous one.
+// per path node: each group is a distinct path prefix). Unless `single_rows` is set, a node read by
+// one row only gets no group: such a node is read privately whenever min_shared_rows is at least 2,
+// and a decode batch's rows each end in nodes of their own, so most groups would be these. A node
+// gets its group when the next row turns out to read it too. last_group[r] is the deepest group on
+// row r's path (-1 when none); the nodes below it, if any, are row r's alone. Returns how many
+// groups, or nothing as soon as a row's path sorts before the previous one.
 template <typename PathOf>
-std::optional<std::size_t> group_rows(std::uint32_t rows, PathOf path, std::span<Group> groups, std::span<std::int32_t> last_group) {
+std::optional<std::size_t> group_rows(std::uint32_t rows, PathOf path, bool single_rows, std::span<Group> groups,
+                                      std::span<std::int32_t> last_group) {
   std::size_t count = 0;
   std::int32_t open = -1;  // the deepest group containing the current row; its parents contain it too
   std::span<const std::int32_t> previous;
+  std::size_t ungrouped = 0;  // the previous row's nodes from this depth on have no group yet
   for (std::uint32_t r = 0; r <= rows; ++r) {
     const std::span<const std::int32_t> current = r < rows ? path(r) : std::span<const std::int32_t>();
     std::size_t common = 0;
     while (common < previous.size() && common < current.size() && previous[common] == current[common]) ++common;
     if (r < rows && common < previous.size() && (common == current.size() || current[common] < previous[common])) return std::nullopt;
+    for (std::size_t depth = ungrouped; depth < common; ++depth) {  // the previous row's nodes that this row reads too
+      groups[count] = Group{.node = previous[depth], .parent = open, .depth = static_cast<std::uint32_t>(depth), .row_begin = r - 1};
+      open = static_cast<std::int32_t>(count++);
+    }
+    if (r > 0) last_group[r - 1] = open;
     for (; open >= 0 && groups[static_cast<std::size_t>(open)].depth >= common; open = groups[static_cast<std::size_t>(open)].parent) {
       groups[static_cast<std::size_t>(open)].row_end = r;
     }
-    for (std::size_t depth = common; depth < current.size(); ++depth) {
-      groups[count] = Group{.node = current[depth], .parent = open, .depth = static_cast<std::uint32_t>(depth), .row_begin = r};
-      open = static_cast<std::int32_t>(count++);
+    ungrouped = common;
+    if (single_rows) {
+      for (; ungrouped < current.size(); ++ungrouped) {
+        groups[count] = Group{.node = current[ungrouped], .parent = open, .depth = static_cast<std::uint32_t>(ungrouped), .row_begin = r};
+        open = static_cast<std::int32_t>(count++);
+      }
     }
-    if (r < rows) last_group[r] = open;
     previous = current;
   }
   return count;
@@ -184,7 +198,8 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   scratch.last_group.resize(rows);
   plan.row_to_batch.resize(rows);
   std::iota(plan.row_to_batch.begin(), plan.row_to_batch.end(), 0u);
-  std::optional<std::size_t> group_count = group_rows(rows, row_path, scratch.groups, scratch.last_group);
+  const bool single_rows = options.min_shared_rows < 2;  // a node read by one row is read privately, unless
+  std::optional<std::size_t> group_count = group_rows(rows, row_path, single_rows, scratch.groups, scratch.last_group);
   if (!group_count) {
     // Sorted by each entry's first two path nodes in one integer, which decides most comparisons
     // without reading the paths (0 where a path is shorter: it sorts first, as a prefix does, since
@@ -205,7 +220,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
       return order != 0 ? order < 0 : x.entry < y.entry;
     });
     for (std::uint32_t r = 0; r < rows; ++r) plan.row_to_batch[r] = keys[r].entry;
-    group_count = group_rows(rows, row_path, scratch.groups, scratch.last_group);
+    group_count = group_rows(rows, row_path, single_rows, scratch.groups, scratch.last_group);
   }
   const std::span<Group> groups = std::span(scratch.groups).first(*group_count);
   const std::span<const std::int32_t> last_group = scratch.last_group;
@@ -269,17 +284,29 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   for (std::uint32_t r = 0; r < rows; ++r) {
     const std::uint32_t entry = plan.row_to_batch[r];
     plan.batch_to_row[entry] = r;
-    if (last_group[r] < 0) continue;
-    const std::int32_t top = groups[static_cast<std::size_t>(last_group[r])].private_top;
-    if (top < 0) continue;
-    const Group& top_group = groups[static_cast<std::size_t>(top)];
-    const NodeRun nodes{scratch.path_begin[entry] + top_group.depth, scratch.path_begin[entry + 1]};
-    const std::int64_t tokens = scratch.lengths[entry] - top_group.position;
+    // The row's private span begins below its deepest group's span, or where that group's private
+    // span does (at the top of its run without a span); the path's start when no group is above.
+    std::uint32_t depth = 0;
+    std::int64_t position = 0;
+    if (last_group[r] >= 0) {
+      const Group& group = groups[static_cast<std::size_t>(last_group[r])];
+      if (group.span >= 0) {
+        depth = group.depth + 1;
+        position = group.end;
+      } else {
+        const Group& top = groups[static_cast<std::size_t>(group.private_top)];
+        depth = top.depth;
+        position = top.position;
+      }
+    }
+    const NodeRun nodes{scratch.path_begin[entry] + depth, scratch.path_begin[entry + 1]};
+    if (nodes.begin == nodes.end) continue;  // the row ends in a span (or has no nodes)
+    const std::int64_t tokens = scratch.lengths[entry] - position;
     item_tokens += tokens;
     item_path_nodes += nodes.end - nodes.begin;
     item_nodes[item_count] = nodes;
     items[item_count++] = WorkItem{.kind = ItemKind::private_, .row_begin = r, .row_end = r + 1, .state_begin = states++,
-                                   .tokens = tokens, .position = top_group.position};
+                                   .tokens = tokens, .position = position};
   }
   items.resize(item_count);
 
