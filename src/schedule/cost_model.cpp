@@ -43,15 +43,13 @@ struct SpanRun {
 
 std::vector<SpanRun> runs_of(std::span<const SpanSize> spans, const SplitShape& shape) {
   std::vector<SpanRun> runs;
-  for (const SpanSize& span : spans) {
-    if (!runs.empty() && runs.back().size.rows == span.rows && runs.back().size.tokens == span.tokens) {
-      ++runs.back().count;
-      continue;
-    }
+  for (std::size_t first = 0, end = 0; first < spans.size(); first = end) {
+    const SpanSize span = spans[first];
+    for (end = first + 1; end < spans.size() && spans[end].rows == span.rows && spans[end].tokens == span.tokens;) ++end;
     const std::int64_t query_rows = span.rows * shape.queries * (shape.q_heads / shape.kv_heads);
     const bool wgmma = kernels::uses_wgmma(query_rows, shape.head_dim);
     const std::int64_t tile_rows = wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
-    runs.push_back(SpanRun{span, 1, wgmma, (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads});
+    runs.push_back(SpanRun{span, static_cast<std::int64_t>(end - first), wgmma, (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads});
   }
   return runs;
 }

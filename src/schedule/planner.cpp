@@ -325,8 +325,8 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   std::int64_t max_item_tokens = options.max_item_tokens;
   if (max_item_tokens == 0 && options.choose_max_item_tokens) {
     std::vector<SpanSize>& sizes = scratch.span_sizes;
-    sizes.clear();
-    for (const WorkItem& item : items) sizes.push_back(SpanSize{item.row_end - item.row_begin, item.tokens});
+    sizes.resize(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) sizes[i] = SpanSize{items[i].row_end - items[i].row_begin, items[i].tokens};
     max_item_tokens = options.choose_max_item_tokens(sizes);
     if (max_item_tokens != 0 && max_item_tokens < chunk_size) {
       throw Error(ErrorCode::invalid_argument, "make_plan: the split policy chose max_item_tokens " + std::to_string(max_item_tokens) +
