@@ -427,19 +427,17 @@ struct PrefixCache::Impl {
         if (chunks.size() > static_cast<std::size_t>(end - out)) {
           fail(ErrorCode::invalid_argument, "write_pieces: too little room for the pieces; allow a node of t tokens t / chunk_size + 2");
         }
-        const auto node_end = node.first_offset + static_cast<std::int32_t>(node.tokens.size());  // from its first chunk's start
-        // The node's first piece starts at first_offset, and joins the previous piece of the run when
-        // that ends there in the same chunk (the node goes on in its parent's last chunk); then whole
-        // chunks, and the last one's part.
-        const KvPiece head{chunks[0], node.first_offset, std::min(node_end, size)};
-        if (out != run_first && out[-1].chunk == head.chunk && out[-1].end == head.begin) {
-          out[-1].end = head.end;
-        } else {
-          *out++ = head;
-        }
-        if (chunks.size() == 1) continue;
-        for (const ChunkId chunk : chunks.subspan(1, chunks.size() - 2)) *out++ = KvPiece{chunk, 0, size};
-        *out++ = KvPiece{chunks.back(), 0, node_end - static_cast<std::int32_t>(chunks.size() - 1) * size};
+        // Every chunk as a whole piece, then the first one from first_offset and the last one to the
+        // node's last token. The first joins the run's previous piece when that ends at first_offset in
+        // the same chunk (the node goes on in its parent's last chunk): it is written over that piece,
+        // keeping its begin.
+        const bool joins = out != run_first && out[-1].chunk == chunks[0] && out[-1].end == node.first_offset;
+        KvPiece* const node_first = joins ? out - 1 : out;
+        const std::int32_t begin = joins ? node_first->begin : node.first_offset;
+        for (std::size_t k = 0; k < chunks.size(); ++k) node_first[k] = KvPiece{chunks[k], 0, size};
+        node_first->begin = begin;
+        out = node_first + chunks.size();
+        out[-1].end = node.first_offset + static_cast<std::int32_t>(node.tokens.size()) - static_cast<std::int32_t>(chunks.size() - 1) * size;
       }
       piece_ends[i] = static_cast<std::uint32_t>(out - first);
     }
