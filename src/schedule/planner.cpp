@@ -58,8 +58,9 @@ std::optional<std::size_t> group_rows(std::uint32_t rows, PathOf path, bool sing
   std::size_t ungrouped = 0;  // the previous row's nodes from this depth on have no group yet
   for (std::uint32_t r = 0; r <= rows; ++r) {
     const std::span<const std::int32_t> current = r < rows ? path(r) : std::span<const std::int32_t>();
+    const std::size_t shorter = std::min(previous.size(), current.size());
     std::size_t common = 0;
-    while (common < previous.size() && common < current.size() && previous[common] == current[common]) ++common;
+    while (common < shorter && previous[common] == current[common]) ++common;
     if (r < rows && common < previous.size() && (common == current.size() || current[common] < previous[common])) return std::nullopt;
     for (std::size_t depth = ungrouped; depth < common; ++depth) {  // the previous row's nodes that this row reads too
       groups[count] = Group{.node = previous[depth], .parent = open, .depth = static_cast<std::uint32_t>(depth), .row_begin = r - 1};
