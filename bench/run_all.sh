@@ -6,7 +6,8 @@
 #
 #   bench/run_all.sh OUT [--no-baselines]
 # Needs build/default/tools/chunktree built (scripts/bench builds it), torch, and for FlashInfer
-# the wheels of bench/README.md installed on PYTHONPATH.
+# the wheels of bench/README.md installed on PYTHONPATH. With nvidia-smi, OUT/clocks.csv samples the
+# card's clocks and power throughout.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: bench/run_all.sh OUT [--no-baselines]}
@@ -15,6 +16,16 @@ baselines=1
 mkdir -p "$out"
 cli=build/default/tools/chunktree
 export PYTHONUNBUFFERED=1 FLASHINFER_NO_DOWNLOAD=1
+
+# The card's clocks, power and throttle reasons every 100 ms while everything runs (clocks.csv): a
+# compute-bound row that follows a power-hungry one can start at a clock the power cap lowered
+# (docs/KERNEL_NOTES.md, p32k_b256_s0), so a run shows when that happened.
+if command -v nvidia-smi > /dev/null; then
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+    --format=csv -lms 100 > "$out/clocks.csv" &
+  sampler=$!
+  trap 'kill $sampler 2> /dev/null' EXIT
+fi
 
 "$cli" bench --preset all --csv "$out/chunktree.csv" --json "$out/chunktree.json" --ceilings-json "$out/ceilings.json" \
   | tee "$out/chunktree.txt" || exit 1
