@@ -24,7 +24,8 @@ suffixes), and flashinfer-decode, which takes one query token per sequence, is s
 
 Timing: plan() once outside the timed region; CUDA-graph capture of run() when it works (graph=yes),
 else eager launches (graph=no); CUDA events around each call; before each repeat a buffer of twice
-the L2 size is written (cold L2) unless --warm. Each case's output is checked against a float32
+the L2 size is written (cold L2) unless --warm; the card idles --settle-ms before the timed repeats
+(its power limiter must not carry one row's capped clock into the next). Each case's output is checked against a float32
 reference on a few sequences before any time is reported.
 
 torch and flashinfer are imported lazily: --help, the cases parser and the row arithmetic work
@@ -738,14 +739,17 @@ def try_graph(fn: Callable[[], object]):
     return graph, out
 
 
-def time_calls(launch: Callable[[], object], warmups: int, repeats: int, flush) -> List[float]:
-    """µs per call from CUDA events; the L2 flush (if any) runs before each repeat, outside the events."""
+def time_calls(launch: Callable[[], object], warmups: int, repeats: int, flush, settle_s: float = 0.0) -> List[float]:
+    """µs per call from CUDA events; the L2 flush (if any) runs before each repeat, outside the events.
+    The card idles settle_s before the timed repeats, as `chunktree bench --settle-ms` does (the power
+    limiter averages over about a second: a row must not start at the clock the last one capped)."""
     import torch
     for _ in range(warmups):
         if flush is not None:
             flush.zero_()
         launch()
     torch.cuda.synchronize()
+    time.sleep(settle_s)
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
     for i in range(repeats):
@@ -812,7 +816,7 @@ def run_impl(impl: str, data: CaseData, reference, args, flush) -> Tuple[List[fl
                 torch.cuda.synchronize()
             except Exception:  # noqa: BLE001
                 pass
-    times = time_calls(launch, args.warmups, args.repeats, flush)
+    times = time_calls(launch, args.warmups, args.repeats, flush, args.settle_ms / 1000.0)
     notes = prepared.notes + extra
     del prepared, launch
     return times, graph_ok, notes
@@ -829,7 +833,8 @@ def run_all(args, cases: List[Case], ceilings: dict) -> int:
     props = torch.cuda.get_device_properties(0)
     l2 = int(getattr(props, "L2_cache_size", 0) or 0) or 64 * 2**20
     print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), {props.name}, {props.multi_processor_count} SMs, "
-          f"L2 {l2 / 2**20:.0f} MiB, {'warm' if args.warm else 'cold'} L2, {args.warmups} warm-ups, {args.repeats} repeats",
+          f"L2 {l2 / 2**20:.0f} MiB, {'warm' if args.warm else 'cold'} L2, {args.warmups} warm-ups, {args.repeats} repeats, "
+          f"{args.settle_ms} ms idle before each row's repeats",
           flush=True)
     flush = None if args.warm else torch.empty(2 * l2, dtype=torch.uint8, device=DEVICE)
     if any(impl.startswith("flashinfer") for impl in args.impl):
@@ -895,6 +900,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", required=True, metavar="CSV", help="CSV to append rows to (header written once)")
     parser.add_argument("--warm", action="store_true", help="skip the L2 flush before each repeat")
     parser.add_argument("--repeats", type=int, default=30, help=f"timed repeats (>= {MIN_REPEATS}; default 30)")
+    parser.add_argument("--settle-ms", type=int, default=250,
+                        help="idle ms before each row's timed repeats, as chunktree bench (default 250)")
     parser.add_argument("--warmups", type=int, default=10, help=f"untimed warm-ups (>= {MIN_WARMUPS}; default 10)")
     parser.add_argument("--impl", type=parse_impls, default=parse_impls(DEFAULT_IMPLS),
                         help=f"comma-separated implementations (default {DEFAULT_IMPLS})")
@@ -908,6 +915,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < MIN_REPEATS:
         parser.error(f"--repeats must be >= {MIN_REPEATS}")
+    if args.settle_ms < 0:
+        parser.error(f"--settle-ms must be at least 0, got {args.settle_ms}")
     if args.warmups < MIN_WARMUPS:
         parser.error(f"--warmups must be >= {MIN_WARMUPS}")
     global AOT_OPTION

@@ -24,7 +24,7 @@ namespace chunktree::tools {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: chunktree bench [--preset NAME|all]... [--list] [--backend cpu|cuda|auto] [--warm] [--repeats N]\n"
+    "usage: chunktree bench [--preset NAME|all]... [--list] [--backend cpu|cuda|auto] [--warm] [--repeats N] [--settle-ms MS]\n"
     "                       [--split T] [--csv FILE] [--json FILE] [--ceilings-json FILE] [--cases-json FILE]\n"
     "                       [--batch N --heads H --kv-heads K --dim D --prefix P --suffix S --chunk C --queries Q]\n"
     "Times one decode step of attention for every case of the presets (default: chunkattn-t3 on a GPU,\n"
@@ -35,6 +35,8 @@ constexpr const char* kUsage =
     "(CUDA events, cold L2 unless --warm, graph-captured where possible), TFLOP/s, unique-KV TB/s and\n"
     "the floor max(unique bytes / HBM bandwidth, FLOPs / bf16 tensor rate), both ceilings measured\n"
     "in this run. Without a GPU it runs the CPU backend and says so.\n"
+    "  --settle-ms MS     idle time before each row's timed repeats (default 250): the card's power limiter\n"
+    "                     averages over about a second, so a row must not inherit the clock the last one capped\n"
     "  --split T          KV tokens per work item (0: whole spans; default: the CUDA backend's suggestion,\n"
     "                     512 on the CPU)\n"
     "  --queries Q        query tokens per sequence of a custom case (the last Q of the suffix, causal)\n"
@@ -47,6 +49,7 @@ struct BenchOptions {
   std::string backend = "auto";
   bool warm = false;
   int repeats = 0;  // 0: 30 on the GPU, 3 on the CPU
+  int settle_ms = 250;
   int split = -1;  // -1: cuda::plan_options (the cost model's split)
   std::string csv;
   std::string json;
@@ -79,6 +82,8 @@ BenchOptions parse(Args args) {
       options.backend = option_value("bench", args, i);
     } else if (flag == "--repeats") {
       options.repeats = static_cast<int>(integer_option(flag, option_value("bench", args, i), 1, 100000));
+    } else if (flag == "--settle-ms") {
+      options.settle_ms = static_cast<int>(integer_option(flag, option_value("bench", args, i), 0, 60000));
     } else if (flag == "--split") {
       options.split = static_cast<int>(integer_option(flag, option_value("bench", args, i), 0, 1 << 24));
     } else if (flag == "--csv") {
@@ -247,7 +252,7 @@ Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, co
           cuda::attend(w.cache, device_plan, 0, ConstTensorView(q.data(), DType::bf16, Device::cuda, q_shape),
                        TensorView{out.data(), DType::bf16, Device::cuda, q_shape}, {}, stream);
         },
-        5, options.repeats > 0 ? options.repeats : 30, !options.warm);
+        5, options.repeats > 0 ? options.repeats : 30, !options.warm, options.settle_ms);
     us = timing.microseconds;
     row.graph = timing.graph;
     row.cold_l2 = !options.warm;
@@ -317,7 +322,7 @@ Row time_levels_case(const std::string& preset, const BenchCase& c, const BenchO
   const cuda::LevelsPlan plan(levels, q_view);
   const Timing timing = time_on_gpu(
       [&](void* stream) { cuda::attend_levels(plan, q_view, TensorView{out.data(), DType::bf16, Device::cuda, q_shape}, {}, stream); }, 5,
-      options.repeats > 0 ? options.repeats : 30, !options.warm);
+      options.repeats > 0 ? options.repeats : 30, !options.warm, options.settle_ms);
   Row row;
   row.graph = timing.graph;
   row.cold_l2 = !options.warm;
@@ -392,9 +397,10 @@ int bench_command(Args args) {
     info.ceilings = measure_ceilings();
     std::printf("card: %s, driver %s, %d SMs; %s; commit %s\n", info.card.name.c_str(), info.card.driver.c_str(),
                 info.card.multiprocessors, info.date.c_str(), CHUNKTREE_COMMIT);
-    std::printf("ceilings measured now: HBM read %.2f TB/s, bf16 tensor %.0f TFLOP/s; L2 %s\n", info.ceilings.hbm_bytes_per_s / 1e12,
-                info.ceilings.bf16_flops_per_s / 1e12, options.warm ? "warm" : "flushed before every repeat (cold)");
-    info.call_floors = measure_call_floors(!options.warm);
+    std::printf("ceilings measured now: HBM read %.2f TB/s, bf16 tensor %.0f TFLOP/s; L2 %s; %d ms idle before each row's repeats\n",
+                info.ceilings.hbm_bytes_per_s / 1e12, info.ceilings.bf16_flops_per_s / 1e12,
+                options.warm ? "warm" : "flushed before every repeat (cold)", options.settle_ms);
+    info.call_floors = measure_call_floors(!options.warm, options.settle_ms);
     std::printf("smallest calls, same method: one launch %.1f us, two dependent launches %.1f us\n", info.call_floors.one_launch_us,
                 info.call_floors.two_launches_us);
   } else {

@@ -6,9 +6,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <regex>
 #include <string>
+#include <thread>
 
 namespace chunktree::tools {
 namespace {
@@ -170,7 +172,7 @@ Ceilings measure_ceilings() {
 
 __global__ void touch_kernel(const uint4* from, uint4* to) { *to = *from; }
 
-CallFloors measure_call_floors(bool cold_l2) {
+CallFloors measure_call_floors(bool cold_l2, int settle_ms) {
   harness::GpuBuffer data(2 * sizeof(uint4));
   check(cudaMemset(data.data(), 1, 2 * sizeof(uint4)), "cudaMemset");
   const auto* from = static_cast<const uint4*>(data.data());
@@ -181,13 +183,13 @@ CallFloors measure_call_floors(bool cold_l2) {
           for (int l = 0; l < launches; ++l) touch_kernel<<<1, 1, 0, static_cast<cudaStream_t>(stream)>>>(from, to);
           check(cudaGetLastError(), "touch_kernel");
         },
-        5, 30, cold_l2);
+        5, 30, cold_l2, settle_ms);
     return median(timing.microseconds);
   };
   return CallFloors{median_of(1), median_of(2)};
 }
 
-Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, int repeats, bool cold_l2) {
+Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, int repeats, bool cold_l2, int settle_ms) {
   // Only the L2 size and SM count are needed here; card_info() would also read the driver file.
   int device = 0;
   int l2_bytes = 0;
@@ -222,6 +224,7 @@ Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, in
   cudaEvent_t stop;
   check(cudaEventCreate(&start), "cudaEventCreate");
   check(cudaEventCreate(&stop), "cudaEventCreate");
+  std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
   for (int r = 0; r < repeats; ++r) {
     if (cold_l2) {
       overwrite_kernel<<<multiprocessors * 4, 512, 0, stream>>>(static_cast<uint4*>(flush.data()), flush_bytes / 16,

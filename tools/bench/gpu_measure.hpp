@@ -33,7 +33,7 @@ struct CallFloors {
   double one_launch_us = 0.0;
   double two_launches_us = 0.0;
 };
-CallFloors measure_call_floors(bool cold_l2);
+CallFloors measure_call_floors(bool cold_l2, int settle_ms);
 
 // Fills `count` elements of device memory with N(0,1)-like values in bf16 or f16 (never zeros).
 void fill_random(void* device_data, DType dtype, std::int64_t count, std::uint64_t seed);
@@ -45,7 +45,10 @@ struct Timing {
 
 // Times run(stream): warm-ups first, then each repeat between CUDA events; with cold_l2, a
 // write over twice the L2 before each repeat (outside the events). Tries to capture run into
-// a CUDA graph and time its replays; falls back to plain launches when capture fails.
-Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, int repeats, bool cold_l2);
+// a CUDA graph and time its replays; falls back to plain launches when capture fails. The card
+// idles settle_ms before the timed repeats: the H200 holds 700 W by lowering its SM clock, and
+// the limiter averages power over about a second, so without the pause a row that follows a
+// power-hungry one starts at a capped clock (docs/KERNEL_NOTES.md, p32k_b256_s0).
+Timing time_on_gpu(const std::function<void(void* stream)>& run, int warmups, int repeats, bool cold_l2, int settle_ms);
 
 }  // namespace chunktree::tools
