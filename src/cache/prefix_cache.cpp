@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -34,6 +36,27 @@ struct Node {
   std::int32_t sequences_ending = 0;  // live sequences whose last token is this node's last
   bool live = false;
 };
+
+// Pieces {chunk, 0, size} for each of `chunks`, from `out` on. Two pieces are three 8-byte words,
+// stored as such: a plan of a decode batch is mostly whole chunks, and one store per field was
+// what bounded writing them (40 % of make_plan at B = 1024).
+void write_whole_chunks(std::span<const ChunkId> chunks, std::int32_t size, KvPiece* out) {
+  static_assert(sizeof(KvPiece) == 12 && std::endian::native == std::endian::little, "KvPiece as three 32-bit fields, low first");
+  const std::uint64_t end_field = static_cast<std::uint32_t>(size);
+  std::size_t k = 0;
+  for (; k + 2 <= chunks.size(); k += 2) {
+    // Each word straight to its place: through a local array the compiler copies with a 16-byte
+    // load of two 8-byte stores, which stalls store forwarding.
+    const std::uint64_t chunk_begin = static_cast<std::uint32_t>(chunks[k]);
+    const std::uint64_t end_chunk = end_field | std::uint64_t{static_cast<std::uint32_t>(chunks[k + 1])} << 32;
+    const std::uint64_t begin_end = end_field << 32;
+    auto* bytes = reinterpret_cast<unsigned char*>(out + k);
+    std::memcpy(bytes, &chunk_begin, 8);
+    std::memcpy(bytes + 8, &end_chunk, 8);
+    std::memcpy(bytes + 16, &begin_end, 8);
+  }
+  if (k < chunks.size()) out[k] = KvPiece{chunks[k], 0, size};
+}
 
 struct Sequence {
   std::int32_t node = kNoNode;
@@ -434,7 +457,7 @@ struct PrefixCache::Impl {
         const bool joins = out != run_first && out[-1].chunk == chunks[0] && out[-1].end == node.first_offset;
         KvPiece* const node_first = joins ? out - 1 : out;
         const std::int32_t begin = joins ? node_first->begin : node.first_offset;
-        for (std::size_t k = 0; k < chunks.size(); ++k) node_first[k] = KvPiece{chunks[k], 0, size};
+        write_whole_chunks(chunks, size, node_first);
         node_first->begin = begin;
         out = node_first + chunks.size();
         out[-1].end = node.first_offset + static_cast<std::int32_t>(node.tokens.size()) - static_cast<std::int32_t>(chunks.size() - 1) * size;
