@@ -1,4 +1,4 @@
-// Seed-format files for a test: a fixture that gives each test a fresh directory to generate them
+// Seed-format files (chunk-first and sequence-first) for a test: a fixture that gives each test a fresh directory to generate them
 // into, and writing a file line by line (to break one).
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "harness/seed_format.hpp"
+#include "harness/seq_first_format.hpp"
 
 namespace chunktree::testing {
 
@@ -34,6 +35,14 @@ class SeedFiles : public ::testing::Test {
     const harness::SeedCase seed_case{pattern, harness::SeedShape{seqs, heads, chunks}};
     const std::string path = (dir_ / harness::seed_file_name(seed_case)).string();
     harness::write_seed_file(path, harness::generate_seed_file(seed_case));
+    return path;
+  }
+
+  // The same for a sequence-first file: `shared` chunks' states, `tokens` tokens read.
+  std::string generate_seq_first(const std::string& pattern, harness::SeedShape shape, int shared, int tokens) const {
+    const harness::SeqFirstCase seq_case{pattern, shape, shared, tokens};
+    const std::string path = (dir_ / harness::seq_first_file_name(seq_case)).string();
+    harness::write_seq_first_file(path, harness::generate_seq_first_file(seq_case));
     return path;
   }
 
