@@ -6,6 +6,7 @@
 
 #include "chunktree/device.hpp"
 #include "harness/seed_format.hpp"
+#include "harness/seq_first_format.hpp"
 #include "harness/tree_format.hpp"
 
 namespace chunktree::harness {
@@ -29,6 +30,23 @@ TEST(CudaCheck, SeedFilesOfOddShapesPassStrict) {
     write_seed_file(path, generate_seed_file(seed_case));
     const CheckResult result = check_seed_file(path, options);
     EXPECT_TRUE(result.passed) << path << ": fails " << result.fails << "/" << result.total << " max_diff " << result.max_diff;
+  }
+}
+
+// Cut last chunks and shared states merged on the host with the kernel's states of the rest.
+TEST(CudaCheck, SeqFirstFilesPassStrict) {
+  if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible";
+  const std::string dir = scratch_dir("seq_first");
+  CheckOptions options;
+  options.backend = Backend::cuda;
+  options.strict = true;
+  for (const SeqFirstCase& seq_case : {SeqFirstCase{"randn", {1, 1, 1}, 0, 16}, SeqFirstCase{"large", {3, 5, 7}, 3, 400},
+                                       SeqFirstCase{"small", {33, 2, 4}, 4, 250}, SeqFirstCase{"positive", {16, 8, 8}, 0, 449}}) {
+    const std::string path = dir + "/" + seq_first_file_name(seq_case);
+    write_seq_first_file(path, generate_seq_first_file(seq_case));
+    const CheckResult result = check_seed_file(path, options);
+    EXPECT_TRUE(result.passed) << path << ": fails " << result.fails << "/" << result.total << " max_diff " << result.max_diff;
+    EXPECT_TRUE(result.summary_note.empty()) << "generated inputs are bf16: nothing to round";
   }
 }
 
