@@ -92,4 +92,28 @@ DType seed_cache_dtype(Backend backend);
 CheckResult judge_rounded_check(const InputRounding& rounding, DType dtype,
                                 const std::function<CheckResult(bool against_rounded_inputs)>& compare);
 
+// A seed check, the same for both formats: the inputs rounded to the cache's dtype, every chunk's
+// state computed through the library, judged (against the rounded inputs' fp64 values when any was
+// rounded) and, with options.dump_path, the file written back with the computed values.
+template <typename File>
+struct SeedCheckSteps {
+  SeedOutputs (*compute)(const File& file, Backend backend, int threads);
+  void (*set_reference)(File& file);  // expected values in fp64 from the file's inputs
+  CheckResult (*compare)(const SeedOutputs& computed, const File& expected, const CheckOptions& options);
+  void (*dump)(const std::string& path, File file, SeedOutputs computed);
+};
+
+template <typename File>
+CheckResult run_seed_check(File file, const CheckOptions& options, DType cache_dtype, const SeedCheckSteps<File>& steps) {
+  File rounded = file;
+  const InputRounding rounding = round_inputs(cache_dtype, rounded.q, rounded.k, rounded.v);
+  SeedOutputs computed = steps.compute(rounded, options.backend, options.threads);
+  if (rounding.rounded > 0) steps.set_reference(rounded);
+  CheckResult result = judge_rounded_check(rounding, cache_dtype, [&](bool against_rounded) {
+    return steps.compare(computed, against_rounded ? rounded : file, options);
+  });
+  if (!options.dump_path.empty()) steps.dump(options.dump_path, std::move(file), std::move(computed));
+  return result;
+}
+
 }  // namespace chunktree::harness

@@ -47,22 +47,17 @@ SeedFile read_chunk_first_body(LineReader& reader, const SeedHeader& header) {
   return file;
 }
 
-// The chunk-first check of a file whose header was read (check_seed_file dispatches here).
-CheckResult check_chunk_first(LineReader& reader, const SeedHeader& header, const CheckOptions& options, DType cache_dtype) {
-  SeedFile file = read_chunk_first_body(reader, header);
-  SeedFile rounded = file;
-  const InputRounding rounding = round_inputs(cache_dtype, rounded.q, rounded.k, rounded.v);
-  SeedOutputs computed = library_outputs(rounded, options.backend, options.threads);
-  if (rounding.rounded > 0) rounded.outputs = reference_outputs(rounded);
-  const CheckResult result = judge_rounded_check(rounding, cache_dtype, [&](bool against_rounded) {
-    return compare_seed_outputs(computed, (against_rounded ? rounded : file).outputs, options.strict, options.verbose);
-  });
-  if (!options.dump_path.empty()) {
-    file.outputs = std::move(computed);
-    write_seed_file(options.dump_path, file);
-  }
-  return result;
-}
+const SeedCheckSteps<SeedFile> kChunkFirstSteps{
+    .compute = &library_outputs,
+    .set_reference = [](SeedFile& file) { file.outputs = reference_outputs(file); },
+    .compare = [](const SeedOutputs& computed, const SeedFile& expected, const CheckOptions& options) {
+      return compare_seed_outputs(computed, expected.outputs, options.strict, options.verbose);
+    },
+    .dump = [](const std::string& path, SeedFile file, SeedOutputs computed) {
+      file.outputs = std::move(computed);
+      write_seed_file(path, file);
+    },
+};
 
 }  // namespace
 
@@ -175,8 +170,8 @@ CheckResult check_seed_file(const std::string& path, const CheckOptions& options
 CheckResult check_seed_file(const std::string& path, const CheckOptions& options, DType cache_dtype) {
   LineReader reader(path);
   const SeedHeader header = read_seed_header(reader);
-  return header.seq_first ? check_seq_first(reader, header, options, cache_dtype)
-                          : check_chunk_first(reader, header, options, cache_dtype);
+  if (header.seq_first) return check_seq_first(reader, header, options, cache_dtype);
+  return run_seed_check(read_chunk_first_body(reader, header), options, cache_dtype, kChunkFirstSteps);
 }
 
 }  // namespace chunktree::harness

@@ -212,24 +212,22 @@ CheckResult compare_seq_first(const SeedOutputs& computed, const SeqFirstFile& e
 }
 
 CheckResult check_seq_first(LineReader& reader, const SeedHeader& header, const CheckOptions& options, DType cache_dtype) {
-  SeqFirstFile file = read_body(reader, header);
-  SeqFirstFile rounded = file;
-  const InputRounding rounding = round_inputs(cache_dtype, rounded.q, rounded.k, rounded.v);
-  SeedOutputs computed = seq_first_chunk_states(rounded, options.backend, options.threads);
-  if (rounding.rounded > 0) set_reference_values(rounded);
-  const CheckResult result = judge_rounded_check(rounding, cache_dtype, [&](bool against_rounded) {
-    return compare_seq_first(computed, against_rounded ? rounded : file, options);
-  });
-  if (!options.dump_path.empty()) {
-    // The dump's output merges the shared states it writes, so that checking the dump gives the same bits.
-    file.output = merged_output(file, computed, computed);
-    computed.maxs.resize(static_cast<std::size_t>(file.shared_chunks));
-    computed.sums.resize(static_cast<std::size_t>(file.shared_chunks));
-    computed.attns.resize(static_cast<std::size_t>(file.shared_chunks));
-    file.shared = std::move(computed);
-    write_seq_first_file(options.dump_path, file);
-  }
-  return result;
+  static const SeedCheckSteps<SeqFirstFile> steps{
+      .compute = &seq_first_chunk_states,
+      .set_reference = &set_reference_values,
+      .compare = &compare_seq_first,
+      .dump = [](const std::string& path, SeqFirstFile file, SeedOutputs computed) {
+        // The output merges the shared states the dump holds, so that checking the dump gives the same bits.
+        file.output = merged_output(file, computed, computed);
+        const auto shared = static_cast<std::size_t>(file.shared_chunks);
+        computed.maxs.resize(shared);
+        computed.sums.resize(shared);
+        computed.attns.resize(shared);
+        file.shared = std::move(computed);
+        write_seq_first_file(path, file);
+      },
+  };
+  return run_seed_check(read_body(reader, header), options, cache_dtype, steps);
 }
 
 }  // namespace chunktree::harness

@@ -22,23 +22,14 @@ namespace chunktree::harness {
 namespace {
 
 using testing::SeedFiles;
+using testing::check_options;
+using testing::expect_format_error;
+using testing::Malformation;
+using testing::read_lines;
 using testing::write_lines;
 
 constexpr int kChunk = kSeedChunkSize;
 constexpr int kDim = kSeedHeadDim;
-
-CheckOptions options(bool strict) {
-  CheckOptions result;
-  result.strict = strict;
-  return result;
-}
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream stream(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(stream, line);) lines.push_back(line);
-  return lines;
-}
 
 // K or V of the file's first `tokens` tokens as reference::attention takes them: [tokens, H, 128].
 std::vector<float> token_rows(const ChunkLines& chunks, int heads, int tokens) {
@@ -122,10 +113,10 @@ TEST_F(SeedFiles, SeqFirstShapesPassBothRules) {
   for (const Shape& one : shapes) {
     for (const char* pattern : {"randn", "large", "positive"}) {
       const std::string path = generate_seq_first(pattern, one.shape, one.shared, one.tokens);
-      const CheckResult strict = check_seed_file(path, options(true));
+      const CheckResult strict = check_seed_file(path, check_options(true));
       EXPECT_TRUE(strict.passed) << path << ": fails " << strict.fails << "/" << strict.total;
       EXPECT_EQ(strict.total, 1 + 3 * one.shared);  // the output, and each shared chunk's three arrays
-      const CheckResult loose = check_seed_file(path, options(false));
+      const CheckResult loose = check_seed_file(path, check_options(false));
       EXPECT_TRUE(loose.passed) << path;
       const std::int64_t rows = one.shape.seqs * one.shape.heads;
       EXPECT_EQ(loose.total, rows * kDim + one.shared * rows * (kDim + 2));
@@ -149,7 +140,7 @@ TEST_F(SeedFiles, SeqFirstMergesTheFilesSharedStates) {
   for (std::size_t i = 0; i < merged.size(); ++i) ASSERT_NEAR(merged[i], file.output[i], 1e-5) << i;
 
   file.shared = rewritten;
-  CheckOptions verbose = options(true);
+  CheckOptions verbose = check_options(true);
   verbose.verbose = true;
   const CheckResult result = compare_seq_first(computed, file, verbose);
   EXPECT_FALSE(result.passed);
@@ -158,13 +149,13 @@ TEST_F(SeedFiles, SeqFirstMergesTheFilesSharedStates) {
 
   // A shared state that is really different moves the output: lse + 1 for every row of chunk 0.
   for (float& max : file.shared.maxs[0]) max += 1.0f;
-  const CheckResult moved = compare_seq_first(computed, file, options(true));
+  const CheckResult moved = compare_seq_first(computed, file, check_options(true));
   EXPECT_EQ(moved.fails, 7) << "the output fails too";
 }
 
 TEST_F(SeedFiles, SeqFirstDumpKeepsTheLayoutAndPassesStrict) {
   const std::string path = generate_seq_first("small", {3, 2, 3}, 1, 150);
-  CheckOptions dumping = options(false);
+  CheckOptions dumping = check_options(false);
   dumping.dump_path = (dir_ / "dump.txt").string();
   ASSERT_TRUE(check_seed_file(path, dumping).passed);
   const std::vector<std::string> original = read_lines(path);
@@ -173,7 +164,7 @@ TEST_F(SeedFiles, SeqFirstDumpKeepsTheLayoutAndPassesStrict) {
   ASSERT_EQ(dumped.size(), 1u + 1 + 2 * 3 + 1 + 3 * 1);
   EXPECT_EQ(dumped.front(), "3 64 128 2 3 150 1");
   for (std::size_t i = 0; i < 1 + 1 + 2 * 3; ++i) EXPECT_EQ(dumped[i], original[i]) << "line " << i + 1;
-  const CheckResult again = check_seed_file(dumping.dump_path, options(true));
+  const CheckResult again = check_seed_file(dumping.dump_path, check_options(true));
   EXPECT_TRUE(again.passed);
   EXPECT_EQ(again.max_diff, 0.0);
 }
@@ -183,20 +174,13 @@ TEST_F(SeedFiles, SeqFirstCorruptedOutputFails) {
   SeqFirstFile file = read_seq_first_file(path);
   file.output[5] += 1.0f;
   write_seq_first_file(path, file);
-  const CheckResult loose = check_seed_file(path, options(false));
+  const CheckResult loose = check_seed_file(path, check_options(false));
   EXPECT_EQ(loose.fails, 1);
   EXPECT_NEAR(loose.max_diff, 1.0, 1e-3);
-  EXPECT_FALSE(check_seed_file(path, options(true)).passed);
+  EXPECT_FALSE(check_seed_file(path, check_options(true)).passed);
 }
 
 // ---- malformed files ----
-
-struct Malformation {
-  const char* name;
-  std::function<void(std::vector<std::string>&)> apply;
-  int line;          // the line the error must name
-  const char* says;  // part of the message
-};
 
 TEST_F(SeedFiles, SeqFirstMalformedFilesSayWhatToFix) {
   // s1_h1_c2, 1 shared chunk, 100 tokens: header, Q, K ×2, V ×2, output, maxs, sums, attns: 10 lines.
@@ -218,19 +202,7 @@ TEST_F(SeedFiles, SeqFirstMalformedFilesSayWhatToFix) {
   const std::vector<std::string> lines = read_lines(generate_seq_first("randn", {1, 1, 2}, 1, 100));
   ASSERT_EQ(lines.size(), 10u);
   for (const Malformation& malformation : cases) {
-    std::vector<std::string> broken = lines;
-    malformation.apply(broken);
-    const std::string path = (dir_ / "broken.txt").string();
-    write_lines(path, broken);
-    try {
-      check_seed_file(path, options(false));
-      ADD_FAILURE() << malformation.name << ": no error";
-    } catch (const Error& error) {
-      const std::string message = error.what();
-      EXPECT_EQ(error.code(), ErrorCode::format) << malformation.name;
-      EXPECT_EQ(message.find(path + ":" + std::to_string(malformation.line) + ":"), 0u) << malformation.name << ": " << message;
-      EXPECT_NE(message.find(malformation.says), std::string::npos) << malformation.name << ": " << message;
-    }
+    expect_format_error(dir_, lines, malformation, [](const std::string& path) { check_seed_file(path, check_options(false)); });
   }
 }
 
@@ -277,12 +249,12 @@ TEST_F(SeedFiles, RoundedInputsAreReportedAndJudgedOnTheRoundedInputs) {
 
   for (const std::string& path : {seq_path, chunk_path}) {
     // f32 (the CPU backend's cache): nothing is rounded, the file is judged as it is.
-    const CheckResult exact = check_seed_file(path, options(true), DType::f32);
+    const CheckResult exact = check_seed_file(path, check_options(true), DType::f32);
     EXPECT_TRUE(exact.passed) << path;
     EXPECT_TRUE(exact.summary_note.empty());
     // bf16 (the GPU's cache): every input rounded; the kernel passes against fp64 on the rounded
     // inputs, while the file's own values (of the unrounded inputs) are further off.
-    const CheckResult rounded = check_seed_file(path, options(true), DType::bf16);
+    const CheckResult rounded = check_seed_file(path, check_options(true), DType::bf16);
     EXPECT_TRUE(rounded.passed) << path << rounded.details;
     EXPECT_NE(rounded.details.find("Q/K/V values are not exact in bf16"), std::string::npos) << rounded.details;
     EXPECT_NE(rounded.details.find("against the file's expected values (not judged):  fails="), std::string::npos);
