@@ -413,7 +413,7 @@ CheckResult judge_rounded_check(const InputRounding& rounding, DType dtype,
   CheckResult verdict = compare(true);
   const CheckResult beside = compare(false);
   const std::string name(chunktree::to_string(dtype));
-  char text[300];
+  char text[600];  // three lines of at most ~150 characters
   std::snprintf(text, sizeof text,
                 "  inputs: %lld of %lld Q/K/V values are not exact in %s (the cache's dtype) and were rounded, by at most %.3g\n"
                 "  against fp64 on the rounded inputs (the verdict): %s\n"
