@@ -21,7 +21,8 @@ struct CheckResult {
   std::int64_t fails = 0;   // failed comparisons (elements, or norms under --strict)
   std::int64_t total = 0;   // comparisons made
   double max_diff = 0.0;    // largest absolute element difference
-  std::string details;      // extra lines printed with -v
+  std::string details;      // extra lines printed with -v (and lines about rounded inputs)
+  std::string summary_note; // appended to the SUMMARY line: what the verdict was judged against
 };
 
 // Each throws chunktree::Error (code format) naming file and line for a malformed file.

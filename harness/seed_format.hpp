@@ -23,7 +23,8 @@ struct SeedShape {
   int chunks = 1;  // C
 };
 
-// The per-chunk outputs, one vector per chunk (one line of the file each).
+// The per-chunk outputs, one vector per chunk (one line of the file each). Layouts are those of
+// chunk-first files; sequence-first files hold the same arrays sequence-major ([S, H] rows).
 struct SeedOutputs {
   std::vector<std::vector<float>> attns;  // C × [H, S, 128]: Σ exp(score − max) · v, not normalised
   std::vector<std::vector<float>> maxs;   // C × [H, S]: the largest scaled score
@@ -64,7 +65,15 @@ SeedOutputs reference_outputs(const SeedFile& file);
 // The outputs through the library: prefix cache, plan and backend (the CPU one on `threads`
 // threads, 0: one per hardware thread).
 SeedOutputs library_outputs(const SeedFile& file, Backend backend = Backend::cpu, int threads = 0);
+// check_seed_file (harness/check.hpp) with the cache dtype given rather than the backend's:
+// inputs not exact in it are rounded first and the kernel judged against fp64 on the rounded
+// inputs (docs/FORMATS.md, "Inputs the GPU cache rounds"), so that a CPU test can run the bf16
+// logic. Reads either seed format (chunk-first or sequence-first), told apart by the header.
+CheckResult check_seed_file(const std::string& path, const CheckOptions& options, DType cache_dtype);
 // Compares computed outputs with expected ones under the default or the --strict rule.
 CheckResult compare_seed_outputs(const SeedOutputs& actual, const SeedOutputs& expected, bool strict, bool verbose);
+// The same comparisons added to `result` (the lines of `expected` only: `actual` may hold more).
+void compare_seed_outputs_into(const SeedOutputs& actual, const SeedOutputs& expected, const CheckOptions& options,
+                               CheckResult& result);
 
 }  // namespace chunktree::harness

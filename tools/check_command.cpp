@@ -26,8 +26,10 @@ namespace {
 void print_check_usage(std::FILE* stream) {
   std::fprintf(stream,
                "usage: chunktree check FILE... [--backend cpu|cuda|auto] [--strict] [-v] [--jobs N] [--dump DIR]\n"
-               "Checks seed- or tree-format files (docs/FORMATS.md) against a backend. Prints 'PASSED FILE' or\n"
-               "'FAILED FILE' and a SUMMARY line per file; exits 0 when every file passes, 1 otherwise.\n"
+               "Checks seed-format files (chunk-first or sequence-first) or tree-format files (docs/FORMATS.md)\n"
+               "against a backend. Prints 'PASSED FILE' or 'FAILED FILE' and a SUMMARY line per file; exits 0\n"
+               "when every file passes, 1 otherwise. Seed-format inputs that the backend's cache rounds (bf16 on\n"
+               "cuda) are reported, and the kernel is judged against fp64 on the rounded inputs.\n"
                "  --backend B  cpu, cuda or auto (default cpu)\n"
                "  --strict     per-chunk relative norms instead of the seed's element-wise rule\n"
                "  -v           per-chunk details of every array\n"
@@ -147,8 +149,9 @@ void print_outcome(const std::string& path, const FileOutcome& outcome) {
   std::fputs(result.details.c_str(), stdout);
   if (outcome.error.empty()) {
     const double percent = result.total > 0 ? 100.0 * static_cast<double>(result.fails) / static_cast<double>(result.total) : 0.0;
-    std::printf("SUMMARY: fails=%lld/%lld (%.2f%%) max_diff=%.6g\n", static_cast<long long>(result.fails),
-                static_cast<long long>(result.total), percent, result.max_diff);
+    std::printf("SUMMARY: fails=%lld/%lld (%.2f%%) max_diff=%.6g%s%s\n", static_cast<long long>(result.fails),
+                static_cast<long long>(result.total), percent, result.max_diff, result.summary_note.empty() ? "" : " ",
+                result.summary_note.c_str());
   } else {
     std::printf("SUMMARY: fails=1/1 (100.00%%) max_diff=nan\n");
   }

@@ -1,5 +1,5 @@
 // chunktree gentests: writes the seed project's grid of seed-format files (docs/FORMATS.md,
-// "Seed format") into a directory, several files at once.
+// "Seed format", or with --seq-first "Sequence-first format") into a directory, several files at once.
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -9,6 +9,7 @@
 #include "chunktree/types.hpp"
 #include "commands.hpp"
 #include "harness/seed_format.hpp"
+#include "harness/seq_first_format.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
 
@@ -17,15 +18,19 @@ namespace {
 
 void print_gentests_usage(std::FILE* stream) {
   std::fprintf(stream,
-               "usage: chunktree gentests [--quick|--full] [--jobs N] DIR\n"
+               "usage: chunktree gentests [--seq-first] [--quick|--full] [--jobs N] DIR\n"
                "Writes the seed project's chunk-first test files into DIR (created if missing).\n"
-               "  --quick   36 files: randn, small x s 8,16,32 x h 1,4 x c 1,2,4 (the default)\n"
-               "  --full    1680 files: randn, small, uniform, large, positive x s 1..32 x h 1..16 x c 1..16 (~15 GB)\n"
-               "  --jobs N  files written at once (default: one per hardware thread)\n");
+               "  --quick      36 files: randn, small x s 8,16,32 x h 1,4 x c 1,2,4 (the default)\n"
+               "  --full       1680 files: randn, small, uniform, large, positive x s 1..32 x h 1..16 x c 1..16 (~15 GB)\n"
+               "  --seq-first  sequence-first files instead; quick: 64 files, small, randn x s 1,4 x h 1,4 x c 2,4\n"
+               "               x shared 0,c/2 x last chunk 64,32 tokens; full: 2800 files, the five patterns\n"
+               "               x s 1..16 x h 1..8 x c 1..8 x shared 0,c/2 x last chunk 64,48,32,16 tokens\n"
+               "  --jobs N     files written at once (default: one per hardware thread)\n");
 }
 
 struct GentestsArgs {
   std::string_view grid;  // --quick or --full, empty: the default (quick)
+  bool seq_first = false;
   int jobs = 0;
   std::string dir;
   bool help = false;
@@ -43,6 +48,8 @@ GentestsArgs parse_gentests_args(Args args) {
         throw Error(ErrorCode::invalid_argument, "gentests: --quick and --full contradict each other; give one of them");
       }
       parsed.grid = word;
+    } else if (word == "--seq-first") {
+      parsed.seq_first = true;
     } else if (word == "--jobs") {
       parsed.jobs = static_cast<int>(integer_option("--jobs", option_value("gentests", args, i), 1, 4096));
     } else if (word.starts_with("-")) {
@@ -57,6 +64,33 @@ GentestsArgs parse_gentests_args(Args args) {
   return parsed;
 }
 
+// Writes every case of a grid as DIR/name(case), `jobs` at once; returns the number of files.
+template <typename Case, typename Generate>
+std::size_t write_grid(const GentestsArgs& parsed, const std::vector<Case>& cases, double (*values)(const Case&),
+                       std::string (*name)(const Case&), Generate generate_and_write) {
+  std::vector<double> weights;
+  for (const Case& one : cases) weights.push_back(values(one));
+  run_in_order(
+      cases.size(), parsed.jobs, "gentests", weights,
+      [&](std::size_t i) { generate_and_write((std::filesystem::path(parsed.dir) / name(cases[i])).string(), cases[i]); },
+      nullptr);
+  return cases.size();
+}
+
+std::size_t write_chunk_first_grid(const GentestsArgs& parsed) {
+  return write_grid(
+      parsed, harness::seed_grid(parsed.grid == "--full"),
+      +[](const harness::SeedCase& one) { return harness::seed_file_values(one.shape); }, &harness::seed_file_name,
+      [](const std::string& path, const harness::SeedCase& one) { harness::write_seed_file(path, harness::generate_seed_file(one)); });
+}
+
+std::size_t write_seq_first_grid(const GentestsArgs& parsed) {
+  return write_grid(parsed, harness::seq_first_grid(parsed.grid == "--full"), &harness::seq_first_file_values,
+                    &harness::seq_first_file_name, [](const std::string& path, const harness::SeqFirstCase& one) {
+                      harness::write_seq_first_file(path, harness::generate_seq_first_file(one));
+                    });
+}
+
 }  // namespace
 
 int gentests_command(Args args) {
@@ -69,17 +103,8 @@ int gentests_command(Args args) {
   std::filesystem::create_directories(parsed.dir, error);
   if (error) throw Error(ErrorCode::invalid_argument, "gentests: cannot create '" + parsed.dir + "': " + error.message());
 
-  const std::vector<harness::SeedCase> cases = harness::seed_grid(parsed.grid == "--full");
-  std::vector<double> weights;
-  for (const harness::SeedCase& seed_case : cases) weights.push_back(harness::seed_file_values(seed_case.shape));
-  run_in_order(
-      cases.size(), parsed.jobs, "gentests", weights,
-      [&](std::size_t i) {
-        const std::filesystem::path path = std::filesystem::path(parsed.dir) / harness::seed_file_name(cases[i]);
-        harness::write_seed_file(path.string(), harness::generate_seed_file(cases[i]));
-      },
-      nullptr);
-  std::printf("gentests: wrote %zu files to %s\n", cases.size(), parsed.dir.c_str());
+  const std::size_t count = parsed.seq_first ? write_seq_first_grid(parsed) : write_chunk_first_grid(parsed);
+  std::printf("gentests: wrote %zu files to %s\n", count, parsed.dir.c_str());
   return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "harness/check.hpp"
 #include "harness/random.hpp"
 #include "harness/seed_format.hpp"
+#include "harness/seq_first_format.hpp"
 #include "harness/tree_format.hpp"
 #include "support/test_directory.hpp"
 
@@ -267,6 +268,13 @@ class FormatFuzz : public ::testing::Test {
 TEST_F(FormatFuzz, SeedFileMutants) {
   write_seed_file(path("base.txt"), generate_seed_file(SeedCase{"randn", SeedShape{1, 1, 1}}));
   const Tally tally = fuzz("seed", read_text(path("base.txt")));
+  if (!HasFailure() && env_number("CHUNKTREE_FUZZ_ITERATIONS", 1) > 0) EXPECT_GT(tally.format_errors, 0u);
+}
+
+// Two chunks, the last one cut at 40 tokens, the first one's state in the file.
+TEST_F(FormatFuzz, SeqFirstFileMutants) {
+  write_seq_first_file(path("base.txt"), generate_seq_first_file(SeqFirstCase{"randn", SeedShape{1, 1, 2}, 1, 104}));
+  const Tally tally = fuzz("seq_first", read_text(path("base.txt")));
   if (!HasFailure() && env_number("CHUNKTREE_FUZZ_ITERATIONS", 1) > 0) EXPECT_GT(tally.format_errors, 0u);
 }
 

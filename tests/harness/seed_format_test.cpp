@@ -22,20 +22,11 @@ namespace {
 namespace fs = std::filesystem;
 
 using testing::SeedFiles;
+using testing::check_options;
+using testing::expect_format_error;
+using testing::Malformation;
+using testing::read_lines;
 using testing::write_lines;
-
-CheckOptions options(bool strict) {
-  CheckOptions result;
-  result.strict = strict;
-  return result;
-}
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream stream(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(stream, line);) lines.push_back(line);
-  return lines;
-}
 
 bool is_bf16(float value) { return round_to(DType::bf16, value) == value; }
 
@@ -106,12 +97,12 @@ TEST(SeedGenerate, ExpectedValuesAgreeWithTheFp64Reference) {
 
 TEST_F(SeedFiles, GeneratedCasePassesBothRules) {
   const std::string path = generate("randn", 8, 4, 2);
-  const CheckResult loose = check_seed_file(path, options(false));
+  const CheckResult loose = check_seed_file(path, check_options(false));
   EXPECT_TRUE(loose.passed);
   EXPECT_EQ(loose.fails, 0);
   EXPECT_EQ(loose.total, 2 * 4 * 8 * (128 + 2));  // every element of attns, maxs and sums
   EXPECT_LT(loose.max_diff, 1e-3);
-  const CheckResult strict = check_seed_file(path, options(true));
+  const CheckResult strict = check_seed_file(path, check_options(true));
   EXPECT_TRUE(strict.passed);
   EXPECT_EQ(strict.total, 2 * 3);  // chunks × arrays
 }
@@ -121,7 +112,7 @@ TEST_F(SeedFiles, ShapesOffTheGridPassStrict) {
   for (const SeedShape& shape : shapes) {
     for (const char* pattern : {"randn", "large", "positive"}) {
       const std::string path = generate(pattern, shape.seqs, shape.heads, shape.chunks);
-      const CheckResult result = check_seed_file(path, options(true));
+      const CheckResult result = check_seed_file(path, check_options(true));
       EXPECT_TRUE(result.passed) << path << ": fails " << result.fails << "/" << result.total;
       EXPECT_EQ(result.total, 3 * shape.chunks);
     }
@@ -139,7 +130,7 @@ TEST_F(SeedFiles, ResultsDoNotDependOnThreads) {
 
 TEST_F(SeedFiles, DumpKeepsTheLayoutAndPassesStrict) {
   const std::string path = generate("small", 3, 2, 2);
-  CheckOptions dumping = options(false);
+  CheckOptions dumping = check_options(false);
   dumping.dump_path = (dir_ / "dump.txt").string();
   ASSERT_TRUE(check_seed_file(path, dumping).passed);
 
@@ -158,7 +149,7 @@ TEST_F(SeedFiles, DumpKeepsTheLayoutAndPassesStrict) {
   EXPECT_EQ(dump.outputs.attns, computed.attns);
   EXPECT_EQ(dump.outputs.maxs, computed.maxs);
   EXPECT_EQ(dump.outputs.sums, computed.sums);
-  const CheckResult again = check_seed_file(dumped, options(true));
+  const CheckResult again = check_seed_file(dumped, check_options(true));
   EXPECT_TRUE(again.passed);
   EXPECT_EQ(again.max_diff, 0.0);
 }
@@ -169,11 +160,11 @@ TEST_F(SeedFiles, CorruptedExpectedValueFails) {
   file.outputs.attns[1][7] += 1000.0f;
   write_seed_file(path, file);
 
-  const CheckResult loose = check_seed_file(path, options(false));
+  const CheckResult loose = check_seed_file(path, check_options(false));
   EXPECT_FALSE(loose.passed);
   EXPECT_EQ(loose.fails, 1);
   EXPECT_NEAR(loose.max_diff, 1000.0, 1e-3);
-  const CheckResult strict = check_seed_file(path, options(true));
+  const CheckResult strict = check_seed_file(path, check_options(true));
   EXPECT_FALSE(strict.passed);
   EXPECT_EQ(strict.fails, 1);  // only attns of chunk 1
 }
@@ -183,8 +174,8 @@ TEST_F(SeedFiles, SmallRelativeErrorsFailStrictOnly) {
   SeedFile file = read_seed_file(path);
   for (float& sum : file.outputs.sums[0]) sum *= 1.01f;  // 1%: inside 3%, outside the 1e-3 norm
   write_seed_file(path, file);
-  EXPECT_TRUE(check_seed_file(path, options(false)).passed);
-  const CheckResult strict = check_seed_file(path, options(true));
+  EXPECT_TRUE(check_seed_file(path, check_options(false)).passed);
+  const CheckResult strict = check_seed_file(path, check_options(true));
   EXPECT_FALSE(strict.passed);
   EXPECT_EQ(strict.fails, 1);
 }
@@ -195,19 +186,13 @@ TEST_F(SeedFiles, NonFiniteComputedValuesFail) {
   lines[1] = "nan" + lines[1].substr(lines[1].find(' '));  // Q[0, 0, 0]: row 0 computes NaN
   write_lines(path, lines);
   for (bool strict : {false, true}) {
-    const CheckResult result = check_seed_file(path, options(strict));
+    const CheckResult result = check_seed_file(path, check_options(strict));
     EXPECT_FALSE(result.passed);
     EXPECT_TRUE(std::isinf(result.max_diff));
   }
 }
 
 // ---- malformed files ----
-
-struct Malformation {
-  const char* name;
-  std::function<void(std::vector<std::string>&)> apply;
-  int line;  // the line the error must name
-};
 
 TEST_F(SeedFiles, MalformedFilesNameFileAndLine) {
   // randn_s1_h1_c1: header, Q, K, V, attns, maxs, sums: 7 lines.
@@ -228,19 +213,7 @@ TEST_F(SeedFiles, MalformedFilesNameFileAndLine) {
   const std::vector<std::string> lines = read_lines(good);
   ASSERT_EQ(lines.size(), 7u);
   for (const Malformation& malformation : cases) {
-    std::vector<std::string> broken = lines;
-    malformation.apply(broken);
-    const std::string path = (dir_ / "broken.txt").string();
-    write_lines(path, broken);
-    try {
-      read_seed_file(path);
-      ADD_FAILURE() << malformation.name << ": no error";
-    } catch (const Error& error) {
-      EXPECT_EQ(error.code(), ErrorCode::format) << malformation.name;
-      const std::string where = path + ":" + std::to_string(malformation.line) + ":";
-      EXPECT_NE(std::string(error.what()).find(where), std::string::npos)
-          << malformation.name << ": '" << error.what() << "' does not start with " << where;
-    }
+    expect_format_error(dir_, lines, malformation, [](const std::string& path) { read_seed_file(path); });
   }
 }
 

@@ -165,6 +165,21 @@ TEST_F(SeedFiles, CheckCommandReportsMalformedFilesAndGoesOn) {
   EXPECT_NE(err.find(bad + ":1:"), std::string::npos) << err;
 }
 
+// Sequence-first files are told apart by their 7-integer header and checked beside chunk-first
+// ones; a malformed one says what to fix.
+TEST_F(SeedFiles, CheckCommandReadsSequenceFirstFiles) {
+  const std::string chunk_first = generate("randn", 2, 1, 2);
+  const std::string seq_first = generate_seq_first("randn", harness::SeedShape{2, 3, 2}, 1, 100);
+  const std::string bad = (dir_ / "bad_seq_first.txt").string();
+  write_lines(bad, {"1 64 128 1 2 100 3"});
+  std::string out, err;
+  EXPECT_EQ(run_check({seq_first, chunk_first, bad, "--strict", "-v"}, out, err), 1);
+  EXPECT_NE(out.find("PASSED " + seq_first + "\n  chunk 0 output "), std::string::npos) << out;
+  EXPECT_NE(out.find("SUMMARY: fails=0/4 (0.00%)"), std::string::npos) << out;  // output + 3 shared arrays
+  EXPECT_NE(out.find("PASSED " + chunk_first), std::string::npos) << out;
+  EXPECT_NE(err.find(bad + ":1: n_shared_chunks is 3, more than n_chunks (2)"), std::string::npos) << err;
+}
+
 TEST_F(SeedFiles, CheckCommandVerboseAndUsageErrors) {
   const std::string good = generate("randn", 1, 1, 2);
   std::string out, err;

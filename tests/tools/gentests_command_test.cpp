@@ -1,5 +1,6 @@
 // chunktree gentests: usage errors, found before anything is written. (The files it writes:
-// tests/harness/seed_format_test.cpp and the ctest cli.quick_grid_strict.)
+// tests/harness/seed_format_test.cpp, seq_first_format_test.cpp and the ctests
+// cli.quick_grid_strict and cli.seq_first_quick_grid_strict.)
 #include <gtest/gtest.h>
 
 #include <string>
@@ -19,6 +20,8 @@ TEST(SeedGentests, UsageErrors) {
   EXPECT_THROW(gentests_command(two_dirs), Error);
   const std::vector<std::string_view> bad_jobs{"--jobs", "x", "dir"};
   EXPECT_THROW(gentests_command(bad_jobs), Error);
+  const std::vector<std::string_view> seq_first_two_grids{"--seq-first", "--quick", "--full", "dir"};
+  EXPECT_THROW(gentests_command(seq_first_two_grids), Error);
 }
 
 // Both grids asked for: an error before anything is written (it used to write the last one
