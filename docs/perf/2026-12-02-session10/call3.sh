@@ -13,7 +13,7 @@ for c in $(seq 0 $(($(nproc) - 1))); do
 done > $OUT/plan_cores.txt 2>&1
 awk '{print $3, $6}' $OUT/plan_cores.txt | sort | awk '{s[$1]=s[$1]" "$2} END{for(k in s) print k":"s[k]}'
 for i in 1 2 3; do $cli host-bench --case b1024_p2k >> $OUT/host.txt 2>&1; done; grep make_plan $OUT/host.txt | tr -s ' '
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl $d/wheel/*.whl > /dev/null 2>&1 || echo "pip failed"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $d/wheel/*.whl > /dev/null 2>&1 || echo "pip failed"
 PYTHONPATH=/tmp/site python3 -m pytest -q python/tests > $OUT/pytest.txt 2>&1; echo "pytest rc $?"; tail -n 1 $OUT/pytest.txt; date -u
 timeout 450 scripts/gpu-check --no-build --work /tmp/gc > $OUT/gpu-check.txt 2>&1; echo "gpu-check rc $?"; tail -n 16 $OUT/gpu-check.txt
 grep -hE "^\[  FAILED|^FAILED" /tmp/gc/*.log /tmp/gc/*.out 2>/dev/null | head -10
