@@ -43,6 +43,15 @@ SeqFirstFile read_body(LineReader& reader, const SeedHeader& header) {
     const std::string chunk = " of shared chunk " + std::to_string(c);
     file.shared.maxs.push_back(reader.floats(reader.next("maxs" + chunk), state_values(file), "maxs" + chunk));
     file.shared.sums.push_back(reader.floats(reader.next("sums" + chunk), state_values(file), "sums" + chunk));
+    // A state's sum of exponentials holds its maximum's own term, exp(0) = 1: a sum that is not
+    // positive (or not finite) is no state, and merging it would only turn the output into NaN.
+    const std::vector<float>& sums = file.shared.sums.back();
+    for (std::size_t i = 0; i < sums.size(); ++i) {
+      if (!(sums[i] > 0.0f) || !std::isfinite(sums[i])) {
+        reader.fail("sums" + chunk + ": value " + std::to_string(i) + " is " + std::to_string(sums[i]) +
+                    "; a state's sum of exponentials is positive and finite (at least 1, its maximum's own term)");
+      }
+    }
     file.shared.attns.push_back(reader.floats(reader.next("attns" + chunk), seed_q_values(file.shape), "attns" + chunk));
   }
   expect_end(reader, "1 + 2 x n_chunks + 1 + 3 x n_shared_chunks array lines");
