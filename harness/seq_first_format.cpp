@@ -39,19 +39,23 @@ SeqFirstFile read_body(LineReader& reader, const SeedHeader& header) {
   file.k = read_chunk_lines(reader, file.shape.chunks, "K", kv_values);
   file.v = read_chunk_lines(reader, file.shape.chunks, "V", kv_values);
   file.output = reader.floats(reader.next("the output"), seed_q_values(file.shape), "the output");
+  // A state's maximum is a score and its sum of exponentials holds the maximum's own term: a
+  // maximum that is not finite or a sum that is not positive and finite is no state, and merging it
+  // would only turn the output into NaN. Refused on the line that holds it.
+  const auto check_values = [&](const std::vector<float>& values, const std::string& array, bool (*valid)(float), const char* what) {
+    const auto bad = std::find_if_not(values.begin(), values.end(), valid);
+    if (bad == values.end()) return;
+    char text[64];
+    std::snprintf(text, sizeof text, "%g", static_cast<double>(*bad));
+    reader.fail(array + ": value " + std::to_string(bad - values.begin()) + " is " + text + "; " + what);
+  };
   for (int c = 0; c < file.shared_chunks; ++c) {  // grows with the lines read, like read_chunk_lines
     const std::string chunk = " of shared chunk " + std::to_string(c);
     file.shared.maxs.push_back(reader.floats(reader.next("maxs" + chunk), state_values(file), "maxs" + chunk));
+    check_values(file.shared.maxs.back(), "maxs" + chunk, [](float x) { return std::isfinite(x); }, "a state's maximum is a finite score");
     file.shared.sums.push_back(reader.floats(reader.next("sums" + chunk), state_values(file), "sums" + chunk));
-    // A state's sum of exponentials holds its maximum's own term, exp(0) = 1: a sum that is not
-    // positive (or not finite) is no state, and merging it would only turn the output into NaN.
-    const std::vector<float>& sums = file.shared.sums.back();
-    for (std::size_t i = 0; i < sums.size(); ++i) {
-      if (!(sums[i] > 0.0f) || !std::isfinite(sums[i])) {
-        reader.fail("sums" + chunk + ": value " + std::to_string(i) + " is " + std::to_string(sums[i]) +
-                    "; a state's sum of exponentials is positive and finite (at least 1, its maximum's own term)");
-      }
-    }
+    check_values(file.shared.sums.back(), "sums" + chunk, [](float x) { return x > 0.0f && std::isfinite(x); },
+                 "a state's sum of exponentials is positive and finite");
     file.shared.attns.push_back(reader.floats(reader.next("attns" + chunk), seed_q_values(file.shape), "attns" + chunk));
   }
   expect_end(reader, "1 + 2 x n_chunks + 1 + 3 x n_shared_chunks array lines");
@@ -72,7 +76,7 @@ void to_merge_state(const SeedOutputs& states, std::size_t chunk, std::size_t ro
 SeqFirstFile read_seq_first_file(const std::string& path) {
   LineReader reader(path);
   const SeedHeader header = read_seed_header(reader);
-  if (!header.seq_first) reader.fail("this is a chunk-first file (5 header integers), not a sequence-first one");
+  if (!header.seq_first) reader.fail("this is a chunk-first file (5 header integers), not a sequence-first one; read it with read_seed_file");
   return read_body(reader, header);
 }
 
@@ -112,7 +116,7 @@ std::vector<SeqFirstCase> seq_first_grid(bool full) {
   struct Axes {
     std::vector<std::string_view> patterns;
     std::vector<int> seqs, heads, chunks;
-    std::vector<int> last_chunk_tokens;  // the fractions 1, 0.75, 0.5, 0.25 of 64
+    std::vector<int> last_chunk_tokens;  // of 64: the fractions 1 and 0.5 (quick) or 1, 0.75, 0.5, 0.25 (full)
   };
   static const Axes quick{{"small", "randn"}, {1, 4}, {1, 4}, {2, 4}, {64, 32}};
   static const Axes all{seed_patterns(), {1, 2, 4, 8, 16}, {1, 2, 4, 8}, {1, 2, 4, 8}, {64, 48, 32, 16}};

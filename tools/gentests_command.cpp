@@ -19,7 +19,7 @@ namespace {
 void print_gentests_usage(std::FILE* stream) {
   std::fprintf(stream,
                "usage: chunktree gentests [--seq-first] [--quick|--full] [--jobs N] DIR\n"
-               "Writes the seed project's chunk-first test files into DIR (created if missing).\n"
+               "Writes the seed project's test files (chunk-first, or sequence-first with --seq-first) into DIR (created if missing).\n"
                "  --quick      36 files: randn, small x s 8,16,32 x h 1,4 x c 1,2,4 (the default)\n"
                "  --full       1680 files: randn, small, uniform, large, positive x s 1..32 x h 1..16 x c 1..16 (~15 GB)\n"
                "  --seq-first  sequence-first files instead; quick: 64 files, small, randn x s 1,4 x h 1,4 x c 2,4\n"

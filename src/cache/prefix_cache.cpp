@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <string>
 #include <utility>
 
@@ -41,7 +43,9 @@ struct Node {
 // stored as such: a plan of a decode batch is mostly whole chunks, and one store per field was
 // what bounded writing them (40 % of make_plan at B = 1024).
 void write_whole_chunks(std::span<const ChunkId> chunks, std::int32_t size, KvPiece* out) {
-  static_assert(sizeof(KvPiece) == 12 && std::endian::native == std::endian::little, "KvPiece as three 32-bit fields, low first");
+  static_assert(sizeof(ChunkId) == 4 && sizeof(KvPiece) == 12 && offsetof(KvPiece, chunk) == 0 && offsetof(KvPiece, begin) == 4 &&
+                    offsetof(KvPiece, end) == 8 && std::is_trivially_copyable_v<KvPiece> && std::endian::native == std::endian::little,
+                "the words below are KvPiece's three 32-bit fields {chunk, begin, end}, low first");
   const std::uint64_t end_field = static_cast<std::uint32_t>(size);
   std::size_t k = 0;
   for (; k + 2 <= chunks.size(); k += 2) {

@@ -195,9 +195,11 @@ TEST_F(SeedFiles, SeqFirstMalformedFilesSayWhatToFix) {
       {"short K line", [](auto& l) { l[3].resize(l[3].size() / 2); }, 4, "K chunk 1"},
       {"extra output value", [](auto& l) { l[6] += " 1"; }, 7, "the output"},
       {"short sums line", [](auto& l) { l[8] = "1 2"; }, 9, "sums of shared chunk 0"},
-      {"zero sum", [](auto& l) { l[8] = "0"; }, 9, "sums of shared chunk 0: value 0 is 0"},
+      {"zero sum", [](auto& l) { l[8] = "0"; }, 9, "sums of shared chunk 0: value 0 is 0;"},
       {"negative sum", [](auto& l) { l[8] = "-2"; }, 9, "positive and finite"},
       {"infinite sum", [](auto& l) { l[8] = "inf"; }, 9, "positive and finite"},
+      {"infinite maximum", [](auto& l) { l[7] = "-inf"; }, 8, "maxs of shared chunk 0: value 0 is -inf; a state's maximum"},
+      {"NaN maximum", [](auto& l) { l[7] = "nan"; }, 8, "a finite score"},
       {"missing attns line", [](auto& l) { l.pop_back(); }, 10, "attns of shared chunk 0"},
       {"header says 2 shared chunks", [](auto& l) { l[0] = "1 64 128 1 2 100 2"; }, 11, "maxs of shared chunk 1"},
       {"header says 0 shared chunks", [](auto& l) { l[0] = "1 64 128 1 2 100 0"; }, 8, "promises exactly"},
@@ -265,6 +267,15 @@ TEST_F(SeedFiles, RoundedInputsAreReportedAndJudgedOnTheRoundedInputs) {
     // Q, K and V values are all looked at: S·H·128 + 2·C·H·64·128.
     const std::string all = path == seq_path ? " of 98816 Q/K/V" : " of 66048 Q/K/V";
     EXPECT_NE(rounded.details.find(all), std::string::npos) << rounded.details;
+    // A dump holds the inputs the values were computed from (the rounded ones): checking it again
+    // rounds nothing and gives the same bits.
+    CheckOptions dumping = check_options(true);
+    dumping.dump_path = (dir_ / "dump.txt").string();
+    ASSERT_TRUE(check_seed_file(path, dumping, DType::bf16).passed);
+    const CheckResult again = check_seed_file(dumping.dump_path, check_options(true), DType::bf16);
+    EXPECT_TRUE(again.passed) << again.details;
+    EXPECT_TRUE(again.summary_note.empty()) << again.summary_note;
+    EXPECT_EQ(again.max_diff, 0.0) << path;
   }
 }
 
