@@ -80,7 +80,39 @@ SeqFirstFile read_seq_first_file(const std::string& path) {
   return read_body(reader, header);
 }
 
+namespace {
+
+// A file built by hand must hold what its header will say, or the reader would refuse what was
+// written: checked before anything is.
+void check_writable(const SeqFirstFile& file) {
+  const SeedShape& shape = file.shape;
+  const auto refuse = [](const std::string& what) {
+    throw Error(ErrorCode::invalid_argument, "write_seq_first_file: " + what + "; make the arrays match the shape, seq_tokens and shared_chunks");
+  };
+  if (shape.seqs < 1 || shape.heads < 1 || shape.chunks < 1) refuse("n_seqs, n_heads and n_chunks must be at least 1");
+  if (file.seq_tokens <= kSeedChunkSize * (shape.chunks - 1) || file.seq_tokens > kSeedChunkSize * shape.chunks) {
+    refuse("seq_tokens " + std::to_string(file.seq_tokens) + " leaves a chunk empty or exceeds the chunks");
+  }
+  if (file.shared_chunks < 0 || file.shared_chunks > shape.chunks) refuse("shared_chunks must be from 0 to n_chunks");
+  const auto lines_of = [](const std::vector<std::vector<float>>& lines, std::size_t count, std::size_t values) {
+    return lines.size() == count && std::all_of(lines.begin(), lines.end(), [&](const std::vector<float>& line) { return line.size() == values; });
+  };
+  const auto chunks = static_cast<std::size_t>(shape.chunks);
+  const auto shared = static_cast<std::size_t>(file.shared_chunks);
+  if (file.q.size() != seed_q_values(shape) || file.output.size() != seed_q_values(shape)) refuse("Q and the output hold S·H·128 values");
+  if (!lines_of(file.k, chunks, seed_kv_chunk_values(shape)) || !lines_of(file.v, chunks, seed_kv_chunk_values(shape))) {
+    refuse("K and V hold n_chunks lines of H·64·128 values");
+  }
+  if (!lines_of(file.shared.maxs, shared, state_values(file)) || !lines_of(file.shared.sums, shared, state_values(file)) ||
+      !lines_of(file.shared.attns, shared, seed_q_values(shape))) {
+    refuse("the shared states hold shared_chunks lines each of maxs and sums (S·H values) and attns (S·H·128)");
+  }
+}
+
+}  // namespace
+
 void write_seq_first_file(const std::string& path, const SeqFirstFile& file) {
+  check_writable(file);
   OutputFile output(path);
   std::FILE* stream = output.get();
   std::fprintf(stream, "%d %d %d %d %d %d %d\n", file.shape.seqs, kSeedChunkSize, kSeedHeadDim, file.shape.heads,
@@ -90,7 +122,7 @@ void write_seq_first_file(const std::string& path, const SeqFirstFile& file) {
     for (const std::vector<float>& line : *lines) write_floats(stream, line);
   }
   write_floats(stream, file.output);
-  for (std::size_t c = 0; c < file.shared.maxs.size(); ++c) {
+  for (std::size_t c = 0; c < static_cast<std::size_t>(file.shared_chunks); ++c) {
     write_floats(stream, file.shared.maxs[c]);
     write_floats(stream, file.shared.sums[c]);
     write_floats(stream, file.shared.attns[c]);

@@ -211,6 +211,31 @@ TEST_F(SeedFiles, SeqFirstMalformedFilesSayWhatToFix) {
   }
 }
 
+TEST_F(SeedFiles, SeqFirstWriterRefusesArraysThatDoNotMatchTheHeader) {
+  const SeqFirstFile good = generate_seq_first_file(SeqFirstCase{"randn", {2, 2, 3}, 1, 170});
+  const std::string path = (dir_ / "written.txt").string();
+  const auto expect_refused = [&](const SeqFirstFile& file, const std::string& words) {
+    try {
+      write_seq_first_file(path, file);
+      ADD_FAILURE() << "written: " << words;
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find(words), std::string::npos) << error.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(path)) << words;  // refused before anything is written
+  };
+  SeqFirstFile more_shared = good;
+  more_shared.shared_chunks = 2;
+  expect_refused(more_shared, "shared states hold shared_chunks lines");
+  SeqFirstFile short_k = good;
+  short_k.k.pop_back();
+  expect_refused(short_k, "K and V hold n_chunks lines");
+  SeqFirstFile cut = good;
+  cut.seq_tokens = 128;
+  expect_refused(cut, "seq_tokens 128 leaves a chunk empty");
+  write_seq_first_file(path, good);
+  EXPECT_TRUE(std::filesystem::exists(path));
+}
+
 TEST_F(SeedFiles, EachSeedReaderNamesTheOtherFormat) {
   const std::string chunk_first = generate("randn", 1, 1, 1);
   const std::string seq_first = generate_seq_first("randn", {1, 1, 1}, 0, 64);
