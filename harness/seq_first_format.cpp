@@ -82,6 +82,17 @@ SeqFirstFile read_seq_first_file(const std::string& path) {
 
 namespace {
 
+// What is wrong with a header's numbers for the generator and the writer (empty when nothing is);
+// the reader says it line by line in read_seed_header.
+std::string header_problem(const SeedShape& shape, int seq_tokens, int shared_chunks) {
+  if (shape.seqs < 1 || shape.heads < 1 || shape.chunks < 1) return "n_seqs, n_heads and n_chunks must be at least 1";
+  if (seq_tokens <= kSeedChunkSize * (shape.chunks - 1) || seq_tokens > kSeedChunkSize * shape.chunks) {
+    return "seq_tokens " + std::to_string(seq_tokens) + " leaves a chunk empty or exceeds the chunks (64·(C − 1) < seq_tokens ≤ 64·C)";
+  }
+  if (shared_chunks < 0 || shared_chunks > shape.chunks) return "shared_chunks must be from 0 to n_chunks";
+  return {};
+}
+
 // A file built by hand must hold what its header will say, or the reader would refuse what was
 // written: checked before anything is.
 void check_writable(const SeqFirstFile& file) {
@@ -89,11 +100,7 @@ void check_writable(const SeqFirstFile& file) {
   const auto refuse = [](const std::string& what) {
     throw Error(ErrorCode::invalid_argument, "write_seq_first_file: " + what + "; make the arrays match the shape, seq_tokens and shared_chunks");
   };
-  if (shape.seqs < 1 || shape.heads < 1 || shape.chunks < 1) refuse("n_seqs, n_heads and n_chunks must be at least 1");
-  if (file.seq_tokens <= kSeedChunkSize * (shape.chunks - 1) || file.seq_tokens > kSeedChunkSize * shape.chunks) {
-    refuse("seq_tokens " + std::to_string(file.seq_tokens) + " leaves a chunk empty or exceeds the chunks");
-  }
-  if (file.shared_chunks < 0 || file.shared_chunks > shape.chunks) refuse("shared_chunks must be from 0 to n_chunks");
+  if (const std::string problem = header_problem(shape, file.seq_tokens, file.shared_chunks); !problem.empty()) refuse(problem);
   const auto lines_of = [](const std::vector<std::vector<float>>& lines, std::size_t count, std::size_t values) {
     return lines.size() == count && std::all_of(lines.begin(), lines.end(), [&](const std::vector<float>& line) { return line.size() == values; });
   };
@@ -173,11 +180,8 @@ std::vector<SeqFirstCase> seq_first_grid(bool full) {
 
 SeqFirstFile generate_seq_first_file(const SeqFirstCase& seq_case) {
   const SeedShape& shape = seq_case.shape;
-  if (shape.seqs < 1 || shape.heads < 1 || shape.chunks < 1 || seq_case.shared_chunks < 0 ||
-      seq_case.shared_chunks > shape.chunks || seq_case.seq_tokens <= kSeedChunkSize * (shape.chunks - 1) ||
-      seq_case.seq_tokens > kSeedChunkSize * shape.chunks) {
-    throw Error(ErrorCode::invalid_argument,
-                "generate_seq_first_file: needs S, H, C ≥ 1, 0 ≤ N ≤ C and 64·(C − 1) < seq_tokens ≤ 64·C");
+  if (const std::string problem = header_problem(shape, seq_case.seq_tokens, seq_case.shared_chunks); !problem.empty()) {
+    throw Error(ErrorCode::invalid_argument, "generate_seq_first_file: " + problem);
   }
   Random random(seed_from(seq_first_file_name(seq_case)));
   SeqFirstFile file;
