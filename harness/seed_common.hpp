@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -105,15 +106,17 @@ struct SeedCheckSteps {
 
 template <typename File>
 CheckResult run_seed_check(File file, const CheckOptions& options, DType cache_dtype, const SeedCheckSteps<File>& steps) {
-  File rounded = file;
-  const InputRounding rounding = round_inputs(cache_dtype, rounded.q, rounded.k, rounded.v);
-  SeedOutputs computed = steps.compute(rounded, options.backend, options.threads);
-  if (rounding.rounded > 0) steps.set_reference(rounded);
+  // The inputs are rounded in place: the file's own expected values stay, and only when something
+  // was rounded is a copy made to hold the fp64 values of the rounded inputs.
+  const InputRounding rounding = round_inputs(cache_dtype, file.q, file.k, file.v);
+  SeedOutputs computed = steps.compute(file, options.backend, options.threads);
+  std::optional<File> rounded_reference;
+  if (rounding.rounded > 0) steps.set_reference(rounded_reference.emplace(file));
   CheckResult result = judge_rounded_check(rounding, cache_dtype, [&](bool against_rounded) {
-    return steps.compare(computed, against_rounded ? rounded : file, options);
+    return steps.compare(computed, against_rounded ? *rounded_reference : file, options);
   });
   // The dump holds the inputs the values were computed from: checking it again gives the same bits.
-  if (!options.dump_path.empty()) steps.dump(options.dump_path, std::move(rounded), std::move(computed));
+  if (!options.dump_path.empty()) steps.dump(options.dump_path, std::move(file), std::move(computed));
   return result;
 }
 
