@@ -2,10 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
-#include <cstddef>
-#include <cstring>
-#include <type_traits>
 #include <string>
 #include <utility>
 
@@ -27,40 +23,19 @@ std::uint64_t next_version() {
 constexpr std::int32_t kRoot = 0;
 constexpr std::int32_t kNoNode = -1;
 
-// A tree node: a run of tokens stored contiguously in chunk positions. Token i of the node
-// lives at chunks[(first_offset + i) / C], position (first_offset + i) % C.
+// A tree node: a run of tokens stored contiguously in chunk positions, held as the pieces of its
+// chunks in order: the first from the node's first token's position, the last to past its last
+// token's, the others whole. Token i of the node lives in pieces[(first + i) / C].chunk at position
+// (first + i) % C, where first = pieces[0].begin. Kept as pieces rather than chunk ids so that a
+// plan's pieces are a copy per node (writing them field by field bounded make_plan at B = 1024).
 struct Node {
   std::int32_t parent = kNoNode;
   std::vector<std::int32_t> children;
   std::vector<Token> tokens;
-  std::vector<ChunkId> chunks;
-  std::int32_t first_offset = 0;
+  std::vector<KvPiece> pieces;
   std::int32_t sequences_ending = 0;  // live sequences whose last token is this node's last
   bool live = false;
 };
-
-// Pieces {chunk, 0, size} for each of `chunks`, from `out` on. Two pieces are three 8-byte words,
-// stored as such: a plan of a decode batch is mostly whole chunks, and one store per field was
-// what bounded writing them (40 % of make_plan at B = 1024).
-void write_whole_chunks(std::span<const ChunkId> chunks, std::int32_t size, KvPiece* out) {
-  static_assert(sizeof(ChunkId) == 4 && sizeof(KvPiece) == 12 && offsetof(KvPiece, chunk) == 0 && offsetof(KvPiece, begin) == 4 &&
-                    offsetof(KvPiece, end) == 8 && std::is_trivially_copyable_v<KvPiece> && std::endian::native == std::endian::little,
-                "the words below are KvPiece's three 32-bit fields {chunk, begin, end}, low first");
-  const std::uint64_t end_field = static_cast<std::uint32_t>(size);
-  std::size_t k = 0;
-  for (; k + 2 <= chunks.size(); k += 2) {
-    // Each word straight to its place: through a local array the compiler copies with a 16-byte
-    // load of two 8-byte stores, which stalls store forwarding.
-    const std::uint64_t chunk_begin = static_cast<std::uint32_t>(chunks[k]);
-    const std::uint64_t end_chunk = end_field | std::uint64_t{static_cast<std::uint32_t>(chunks[k + 1])} << 32;
-    const std::uint64_t begin_end = end_field << 32;
-    auto* bytes = reinterpret_cast<unsigned char*>(out + k);
-    std::memcpy(bytes, &chunk_begin, 8);
-    std::memcpy(bytes + 8, &end_chunk, 8);
-    std::memcpy(bytes + 16, &begin_end, 8);
-  }
-  if (k < chunks.size()) out[k] = KvPiece{chunks[k], 0, size};
-}
 
 struct Sequence {
   std::int32_t node = kNoNode;
@@ -211,15 +186,11 @@ struct PrefixCache::Impl {
 
   // ---- chunk geometry ----
   // Position just past the node's last token, inside its last chunk (1..C), or 0 for the root.
-  std::int32_t end_position(const Node& node) const {
-    if (node.chunks.empty()) return 0;
-    const std::int64_t end = node.first_offset + static_cast<std::int64_t>(node.tokens.size());
-    return static_cast<std::int32_t>((end - 1) % chunk_size() + 1);
-  }
+  static std::int32_t end_position(const Node& node) { return node.pieces.empty() ? 0 : node.pieces.back().end; }
   // Free positions after the node's end in its last chunk that a continuation may claim:
   // only when nothing past the node's end has been claimed (the first writer keeps the tail).
   std::int32_t claimable_tail(const Node& node) const {
-    return node.chunks.empty() ? 0 : tail_when_claimed(node, chunk_used[static_cast<std::size_t>(node.chunks.back())]);
+    return node.pieces.empty() ? 0 : tail_when_claimed(node, chunk_used[static_cast<std::size_t>(node.pieces.back().chunk)]);
   }
   // The same when `claimed` positions of the node's last chunk are taken.
   std::int32_t tail_when_claimed(const Node& node, std::int32_t claimed) const {
@@ -254,16 +225,18 @@ struct PrefixCache::Impl {
       Node& node = nodes[static_cast<std::size_t>(node_index)];
       std::int32_t tail = claimable_tail(node);
       if (tail == 0) {
-        node.chunks.push_back(take_chunk());
+        node.pieces.push_back(KvPiece{take_chunk(), 0, 0});
         tail = chunk_size();
       }
-      const ChunkId chunk = node.chunks.back();
+      KvPiece& last = node.pieces.back();
+      const ChunkId chunk = last.chunk;
       const std::int32_t position = chunk_used[static_cast<std::size_t>(chunk)];
       const auto count = static_cast<std::int32_t>(std::min<std::size_t>(static_cast<std::size_t>(tail), tokens.size() - done));
       for (std::int32_t i = 0; i < count; ++i) slots.push_back(Slot{chunk, position + i});
       node.tokens.insert(node.tokens.end(), tokens.begin() + static_cast<std::ptrdiff_t>(done),
                          tokens.begin() + static_cast<std::ptrdiff_t>(done) + count);
       chunk_used[static_cast<std::size_t>(chunk)] = position + count;
+      last.end = position + count;
       done += static_cast<std::size_t>(count);
     }
     tokens_stored += static_cast<std::int64_t>(tokens.size());
@@ -291,11 +264,10 @@ struct PrefixCache::Impl {
     const std::int32_t index = allocate_node(parent);
     Node& child = nodes[static_cast<std::size_t>(index)];
     Node& parent_node = nodes[static_cast<std::size_t>(parent)];
-    if (claimable_tail(parent_node) > 0) {
-      const ChunkId chunk = parent_node.chunks.back();
-      child.chunks.push_back(chunk);
-      child.first_offset = end_position(parent_node);
-      chunk_refcount[static_cast<std::size_t>(chunk)] += 1;
+    if (claimable_tail(parent_node) > 0) {  // the child starts as an empty piece there, which extend grows
+      const KvPiece& tail = parent_node.pieces.back();
+      child.pieces.push_back(KvPiece{tail.chunk, tail.end, tail.end});
+      chunk_refcount[static_cast<std::size_t>(tail.chunk)] += 1;
     }
     parent_node.children.push_back(index);
     return index;
@@ -325,8 +297,8 @@ struct PrefixCache::Impl {
     for (const Sequence* sequence : targets) {
       const Node& node = nodes[static_cast<std::size_t>(sequence->node)];
       std::int32_t tail = 0;
-      if (!node.chunks.empty()) {
-        const auto chunk = static_cast<std::size_t>(node.chunks.back());
+      if (!node.pieces.empty()) {
+        const auto chunk = static_cast<std::size_t>(node.pieces.back().chunk);
         tail = tail_when_claimed(node, claimed_scratch[chunk] < 0 ? chunk_used[chunk] : claimed_scratch[chunk]);
         if (tail > 0) claimed_scratch[chunk] = end_position(node) + static_cast<std::int32_t>(std::min<std::int64_t>(tail, tokens));
       }
@@ -334,7 +306,7 @@ struct PrefixCache::Impl {
     }
     for (const Sequence* sequence : targets) {  // back to all -1 for the next call
       const Node& node = nodes[static_cast<std::size_t>(sequence->node)];
-      if (!node.chunks.empty()) claimed_scratch[static_cast<std::size_t>(node.chunks.back())] = -1;
+      if (!node.pieces.empty()) claimed_scratch[static_cast<std::size_t>(node.pieces.back().chunk)] = -1;
     }
     return needed;
   }
@@ -347,18 +319,21 @@ struct PrefixCache::Impl {
     Node& top = nodes[static_cast<std::size_t>(upper)];
     top.children = {index};
     top.tokens.assign(lower.tokens.begin(), lower.tokens.begin() + static_cast<std::ptrdiff_t>(keep));
-    top.first_offset = lower.first_offset;
 
-    const std::int64_t split_position = lower.first_offset + static_cast<std::int64_t>(keep);
+    // keep >= 1 and the lower part keeps at least one token: both parts have pieces.
+    const std::int64_t split_position = lower.pieces.front().begin + static_cast<std::int64_t>(keep);
     const auto first_lower_chunk = static_cast<std::size_t>(split_position / chunk_size());
     const auto lower_offset = static_cast<std::int32_t>(split_position % chunk_size());
     const std::size_t top_chunks = lower_offset == 0 ? first_lower_chunk : first_lower_chunk + 1;
-    top.chunks.assign(lower.chunks.begin(), lower.chunks.begin() + static_cast<std::ptrdiff_t>(top_chunks));
-    if (lower_offset != 0) chunk_refcount[static_cast<std::size_t>(lower.chunks[first_lower_chunk])] += 1;
+    top.pieces.assign(lower.pieces.begin(), lower.pieces.begin() + static_cast<std::ptrdiff_t>(top_chunks));
+    if (lower_offset != 0) {  // the chunk split inside is both parts'
+      top.pieces.back().end = lower_offset;
+      chunk_refcount[static_cast<std::size_t>(lower.pieces[first_lower_chunk].chunk)] += 1;
+    }
 
     lower.tokens.erase(lower.tokens.begin(), lower.tokens.begin() + static_cast<std::ptrdiff_t>(keep));
-    lower.chunks.erase(lower.chunks.begin(), lower.chunks.begin() + static_cast<std::ptrdiff_t>(first_lower_chunk));
-    lower.first_offset = lower_offset;
+    lower.pieces.erase(lower.pieces.begin(), lower.pieces.begin() + static_cast<std::ptrdiff_t>(first_lower_chunk));
+    lower.pieces.front().begin = lower_offset;
 
     auto& siblings = nodes[static_cast<std::size_t>(top.parent)].children;
     *std::find(siblings.begin(), siblings.end(), index) = upper;
@@ -369,17 +344,16 @@ struct PrefixCache::Impl {
   // Frees a node that no sequence ends at and no child hangs from.
   void free_node(std::int32_t index) {
     Node& node = nodes[static_cast<std::size_t>(index)];
-    for (std::size_t i = 0; i < node.chunks.size(); ++i) {
-      const auto chunk = static_cast<std::size_t>(node.chunks[i]);
+    for (std::size_t i = 0; i < node.pieces.size(); ++i) {
+      const KvPiece& piece = node.pieces[i];
+      const auto chunk = static_cast<std::size_t>(piece.chunk);
       if (--chunk_refcount[chunk] == 0) {
         chunk_used[chunk] = 0;
-        free_chunks.push_back(node.chunks[i]);
-      } else if (i == 0 && node.first_offset > 0) {
+        free_chunks.push_back(piece.chunk);
+      } else if (i == 0 && piece.begin > 0) {
         // The first chunk stays with the parent: give back the tail this node claimed, if
         // nothing after it was claimed, so that the parent's next child can use it.
-        const std::int64_t end = node.first_offset + static_cast<std::int64_t>(node.tokens.size());
-        const std::int32_t claimed_end = static_cast<std::int32_t>(std::min<std::int64_t>(end, chunk_size()));
-        if (chunk_used[chunk] == claimed_end) chunk_used[chunk] = node.first_offset;
+        if (chunk_used[chunk] == piece.end) chunk_used[chunk] = piece.begin;
       }
     }
     tokens_stored -= static_cast<std::int64_t>(node.tokens.size());
@@ -441,7 +415,6 @@ struct PrefixCache::Impl {
       fail(ErrorCode::invalid_argument, "write_pieces: " + std::to_string(piece_ends.size()) + " places for the piece counts of " +
                                             std::to_string(runs.size()) + " runs; give one per run");
     }
-    const std::int32_t size = chunk_size();  // in a register: the pieces' stores could change a field it is read from
     KvPiece* const first = room.data();
     KvPiece* const end = first + room.size();
     KvPiece* out = first;
@@ -449,22 +422,20 @@ struct PrefixCache::Impl {
       KvPiece* const run_first = out;
       for (const std::int32_t node_index : path_nodes.subspan(runs[i].begin, runs[i].end - runs[i].begin)) {
         const Node& node = nodes.at(static_cast<std::size_t>(node_index));
-        const std::span<const ChunkId> chunks = node.chunks;
-        if (chunks.empty()) continue;  // the root (or a node without tokens) holds no KV
-        if (chunks.size() > static_cast<std::size_t>(end - out)) {
+        const std::span<const KvPiece> pieces = node.pieces;
+        if (pieces.empty()) continue;  // the root holds no KV
+        if (pieces.size() > static_cast<std::size_t>(end - out)) {
           fail(ErrorCode::invalid_argument, "write_pieces: too little room for the pieces; allow a node of t tokens t / chunk_size + 2");
         }
-        // Every chunk as a whole piece, then the first one from first_offset and the last one to the
-        // node's last token. The first joins the run's previous piece when that ends at first_offset in
-        // the same chunk (the node goes on in its parent's last chunk): it is written over that piece,
+        // The node's first piece joins the run's previous piece when that ends where it begins in the
+        // same chunk (the node goes on in its parent's last chunk): it is written over that piece,
         // keeping its begin.
-        const bool joins = out != run_first && out[-1].chunk == chunks[0] && out[-1].end == node.first_offset;
+        const bool joins = out != run_first && out[-1].chunk == pieces[0].chunk && out[-1].end == pieces[0].begin;
         KvPiece* const node_first = joins ? out - 1 : out;
-        const std::int32_t begin = joins ? node_first->begin : node.first_offset;
-        write_whole_chunks(chunks, size, node_first);
+        const std::int32_t begin = joins ? node_first->begin : pieces[0].begin;
+        std::copy(pieces.begin(), pieces.end(), node_first);
         node_first->begin = begin;
-        out = node_first + chunks.size();
-        out[-1].end = node.first_offset + static_cast<std::int32_t>(node.tokens.size()) - static_cast<std::int32_t>(chunks.size() - 1) * size;
+        out = node_first + pieces.size();
       }
       piece_ends[i] = static_cast<std::uint32_t>(out - first);
     }
@@ -548,7 +519,7 @@ std::size_t PrefixCache::ReadGuard::append_paths(std::span<const SeqId> seqs, st
 
 void PrefixCache::ReadGuard::append_pieces(std::span<const std::int32_t> nodes, std::vector<KvPiece>& pieces) const {
   std::size_t room = 0;
-  for (const std::int32_t node : nodes) room += impl_.nodes.at(static_cast<std::size_t>(node)).chunks.size();
+  for (const std::int32_t node : nodes) room += impl_.nodes.at(static_cast<std::size_t>(node)).pieces.size();
   const std::size_t first = pieces.size();
   pieces.resize(first + room);
   const NodeRun all{0, static_cast<std::uint32_t>(nodes.size())};
