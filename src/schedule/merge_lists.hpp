@@ -12,13 +12,14 @@ template <typename Items>
 void build_merge_lists(const Items& items, std::uint32_t rows, std::vector<std::uint32_t>& merge_begin,
                        std::vector<std::uint32_t>& merge_states) {
   // Row r's count of items, kept as differences in merge_begin[r + 1] (+1 where an item's rows
-  // begin, −1 past their end): two updates per item, however many rows it has. Unsigned wrap-around
-  // is fine, the running sums are never negative.
-  merge_begin.assign(rows + 1, 0);
+  // begin, −1 past their end, in a last place dropped below): two updates per item, however many
+  // rows it has. Unsigned wrap-around is fine, the running sums are never negative.
+  merge_begin.assign(rows + 2, 0);
   for (const auto& item : items) {
     merge_begin[item.row_begin + 1] += 1;
-    if (item.row_end < rows) merge_begin[item.row_end + 1] -= 1;
+    merge_begin[item.row_end + 1] -= 1;
   }
+  merge_begin.pop_back();
   // merge_begin[r + 1] becomes where row r's list begins: the cursor the fill below advances, to
   // where row r + 1's begins.
   std::uint32_t count = 0;
@@ -29,8 +30,14 @@ void build_merge_lists(const Items& items, std::uint32_t rows, std::vector<std::
     begin += count;
   }
   merge_states.resize(begin);
+  std::uint32_t* const cursor = merge_begin.data() + 1;  // row r's
+  std::uint32_t* const states = merge_states.data();
   for (const auto& item : items) {
-    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) merge_states[merge_begin[r + 1]++] = item.state_begin + (r - item.row_begin);
+    if (item.row_end - item.row_begin == 1) {  // most items of a decode batch (a row's private span): no loop to set up
+      states[cursor[item.row_begin]++] = item.state_begin;
+      continue;
+    }
+    for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) states[cursor[r]++] = item.state_begin + (r - item.row_begin);
   }
 }
 
