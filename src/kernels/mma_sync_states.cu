@@ -20,6 +20,7 @@
 #include "runtime/check.cuh"
 #include "kernels/launch_setup.cuh"
 #include "kernels/partial_states.cuh"
+#include "kernels/stage_copy.cuh"
 #include "kernels/tile_trace.cuh"
 #include "kernels/tiles.cuh"
 
@@ -149,58 +150,6 @@ struct TileHandoff {
   }
 };
 
-// How the producer warpgroup splits a stage's copy: thread t always copies 16-byte piece
-// t % kPieces of rows t / kPieces + kRowsPerPass · j, so that its shared-memory destinations are a
-// fixed offset apart and its sources one stride apart; no per-copy division or multiplication.
-template <int D>
-struct StageCopy {
-  static constexpr int kPieces = D / 8;
-  static constexpr int kRowsPerPass = kProducerThreads / kPieces;
-  static constexpr int kPasses = kStageTokens / kRowsPerPass;
-};
-
-// Starts copying rows [0, count) of K and V (row r of each at rows + r · stride) into stage rows
-// [first, first + count).
-template <typename Element, int D, typename Tile>
-__device__ void copy_segment(int thread, const Tile& k_tile, const Tile& v_tile, const Element* k_rows, const Element* v_rows,
-                             std::int64_t stride, int first, int count) {
-  using Copy = StageCopy<D>;
-  const int piece = thread % Copy::kPieces;
-  const int row0 = thread / Copy::kPieces;
-  const std::int64_t pass_stride = Copy::kRowsPerPass * stride;
-  const Element* k_source = k_rows + (row0 - first) * stride + 8 * piece;  // this thread's row of pass 0, if it were in range
-  const Element* v_source = v_rows + (row0 - first) * stride + 8 * piece;
-#pragma unroll
-  for (int j = 0; j < Copy::kPasses; ++j) {
-    const int row = row0 + j * Copy::kRowsPerPass;
-    if (row >= first && row < first + count) {
-      cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(k_source),
-                                                            *reinterpret_cast<cute::uint128_t*>(k_tile.chunk(row, piece)));
-      cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(v_source),
-                                                            *reinterpret_cast<cute::uint128_t*>(v_tile.chunk(row, piece)));
-    }
-    k_source += pass_stride;
-    v_source += pass_stride;
-  }
-}
-
-// Zero-fills stage rows [first, end) of K and V (cp.async with no source bytes, so that the
-// stage's mbarrier covers it too; any valid global address serves as the source).
-template <typename Element, int D, typename Tile>
-__device__ void zero_rows(int thread, const Tile& k_tile, const Tile& v_tile, const void* anywhere, int first, int end) {
-  using Copy = StageCopy<D>;
-  const int piece = thread % Copy::kPieces;
-  const auto& source = *static_cast<const cute::uint128_t*>(anywhere);
-#pragma unroll
-  for (int j = 0; j < Copy::kPasses; ++j) {
-    const int row = thread / Copy::kPieces + j * Copy::kRowsPerPass;
-    if (row >= first && row < end) {
-      cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(source, *reinterpret_cast<cute::uint128_t*>(k_tile.chunk(row, piece)), false);
-      cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(source, *reinterpret_cast<cute::uint128_t*>(v_tile.chunk(row, piece)), false);
-    }
-  }
-}
-
 // Producer: stage after stage of one tile's KV, packed across the item's runs; the last 16-position
 // block's rows past the item's end are zeros, so that masked columns meet zeros, never stale NaNs,
 // in P·V. It calls idle() after each stage it started and while it waits for a free one; idle()
@@ -208,6 +157,7 @@ __device__ void zero_rows(int thread, const Tile& k_tile, const Tile& v_tile, co
 template <typename Element, int D, int Stages, typename Idle>
 __device__ void stream_kv(const PartialArgs& args, const WorkTile& work_tile, Ring<Stages>& ring, Element* stages, Idle idle) {
   using Tile = tiles::SharedTile<Element, kStageTokens, D>;
+  using Copy = StageCopy<D, kStageTokens, kProducerThreads>;
   const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
   const work::Item& item = work_tile.item;
   KvRunCursor<Element> cursor(args, work_tile);
@@ -226,14 +176,16 @@ __device__ void stream_kv(const PartialArgs& args, const WorkTile& work_tile, Ri
     }
     const Tile k_tile{stages + (2 * stage) * Tile::kElements};
     const Tile v_tile{stages + (2 * stage + 1) * Tile::kElements};
+    const auto k_piece = [&](int j) { return k_tile.chunk(Copy::first_row(thread) + j * Copy::kRowsPerPass, Copy::piece(thread)); };
+    const auto v_piece = [&](int j) { return v_tile.chunk(Copy::first_row(thread) + j * Copy::kRowsPerPass, Copy::piece(thread)); };
     const int tokens = stage_tokens(item, step);
     for (int filled = 0; filled < tokens;) {
       const int count = min(tokens - filled, cursor.available());
-      copy_segment<Element, D>(thread, k_tile, v_tile, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
+      copy_segment<Copy>(thread, k_piece, v_piece, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
       filled += count;
       cursor.advance(count);
     }
-    if (tokens % 16 != 0) zero_rows<Element, D>(thread, k_tile, v_tile, args.q, tokens, (tokens + 15) / 16 * 16);
+    if (tokens % 16 != 0) zero_rows<Copy>(thread, k_piece, v_piece, args.q, tokens, (tokens + 15) / 16 * 16);
     cutlass::arch::cpasync_barrier_arrive_noinc(&ring.full[stage]);
     idle();
   }

@@ -17,6 +17,7 @@
 #include "runtime/check.cuh"
 #include "kernels/launch_setup.cuh"
 #include "kernels/partial_states.cuh"
+#include "kernels/stage_copy.cuh"
 #include "kernels/tiles.cuh"
 
 #include <cute/arch/mma_sm90.hpp>
@@ -128,53 +129,43 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   const std::uint32_t num_tiles = tile_count(args);
   const auto tile_steps = [&](const work::Item& item) { return static_cast<int>((item.tokens + Tile::kTokens - 1) / Tile::kTokens); };
   if (warpgroup == 0) {
-    // Producer: the item's tokens 128 at a time, across runs; rows past the item are zeros.
+    // Producer: the item's tokens 128 at a time, across runs; rows past the item are zeros. This
+    // thread's pieces of a stage are a fixed number of elements apart in the swizzled layouts
+    // (the swizzle depends on the row modulo 8, and a pass moves 8 or 16 rows), so they are read
+    // off the layouts once, here.
     cutlass::arch::warpgroup_reg_dealloc<56>();
+    using Copy = StageCopy<D, Tile::kTokens, 128>;
+    static_assert(Copy::kRowsPerPass % 8 == 0);
+    const int thread = static_cast<int>(threadIdx.x);
+    const int row0 = Copy::first_row(thread);
+    const int column = 8 * Copy::piece(thread);
+    auto* const k_first = reinterpret_cast<Element*>(&k_smem(row0, column, 0));
+    auto* const v_first = reinterpret_cast<Element*>(&vt_smem(column, row0, 0));
+    const auto k_pass = static_cast<int>(&k_smem(row0 + Copy::kRowsPerPass, column, 0) - &k_smem(row0, column, 0));
+    const auto v_pass = static_cast<int>(&vt_smem(column, row0 + Copy::kRowsPerPass, 0) - &vt_smem(column, row0, 0));
+    const auto k_stage = static_cast<int>(&k_smem(row0, column, 1) - &k_smem(row0, column, 0));
+    const auto v_stage = static_cast<int>(&vt_smem(column, row0, 1) - &vt_smem(column, row0, 0));
     int steps_before = 0;
     for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
       const WorkTile work = args.tiles[tile];
       const work::Item& item = work.item;
       const int steps = tile_steps(item);
-      const int kv_head = static_cast<int>(work.kv_head);
-      std::uint32_t run_index = item.run_begin;
-      work::KvRun run = work.first_run;
-      int run_start = 0;
+      KvRunCursor<Element> cursor(args, work);
       for (int step = 0; step < steps; ++step) {
         const int global_step = steps_before + step;
         const int stage = global_step % Tile::kStages;
         if (global_step >= Tile::kStages) cutlass::arch::ClusterBarrier::wait(&empty[stage], ((global_step / Tile::kStages) - 1) & 1);
+        const auto k_piece = [&](int j) { return k_first + stage * k_stage + j * k_pass; };
+        const auto v_piece = [&](int j) { return v_first + stage * v_stage + j * v_pass; };
         const int tokens =
             static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
-        int filled = 0;
-        while (filled < tokens) {
-          const int count = min(tokens - filled, run.tokens - run_start);
-          const std::int64_t stride = run.token_stride;
-          const std::int64_t first = kv_head * run.head_stride + run_start * stride;
-          const Element* k_rows = reinterpret_cast<const Element*>(args.k_base + run.k_offset) + first;
-          const Element* v_rows = reinterpret_cast<const Element*>(args.v_base + run.v_offset) + first;
-          for (int index = threadIdx.x; index < count * (D / 8); index += 128) {
-            const int t = index / (D / 8);
-            const int piece = index % (D / 8);
-            SM80_CP_ASYNC_CACHEGLOBAL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(k_rows + t * stride + 8 * piece),
-                                                       *reinterpret_cast<uint128_t*>(&k_smem(filled + t, 8 * piece, stage)));
-            SM80_CP_ASYNC_CACHEGLOBAL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(v_rows + t * stride + 8 * piece),
-                                                       *reinterpret_cast<uint128_t*>(&vt_smem(8 * piece, filled + t, stage)));
-          }
+        for (int filled = 0; filled < tokens;) {
+          const int count = min(tokens - filled, cursor.available());
+          copy_segment<Copy>(thread, k_piece, v_piece, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
           filled += count;
-          run_start += count;
-          if (run_start >= run.tokens && ++run_index < item.run_end) {
-            run = args.runs[run_index];
-            run_start = 0;
-          }
+          cursor.advance(count);
         }
-        // Zeros past the item, also by cp.async (zero source bytes), so that the barrier covers them.
-        const auto* anywhere = static_cast<const uint128_t*>(args.q);
-        for (int index = threadIdx.x + tokens * (D / 8); index < Tile::kTokens * (D / 8); index += 128) {
-          const int t = index / (D / 8);
-          const int piece = index % (D / 8);
-          SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*anywhere, *reinterpret_cast<uint128_t*>(&k_smem(t, 8 * piece, stage)), false);
-          SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*anywhere, *reinterpret_cast<uint128_t*>(&vt_smem(8 * piece, t, stage)), false);
-        }
+        zero_rows<Copy>(thread, k_piece, v_piece, args.q, tokens, Tile::kTokens);  // wgmma reads all 128 positions
         cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
       }
       steps_before += steps;
