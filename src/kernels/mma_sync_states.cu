@@ -176,8 +176,8 @@ __device__ void stream_kv(const PartialArgs& args, const WorkTile& work_tile, Ri
     }
     const Tile k_tile{stages + (2 * stage) * Tile::kElements};
     const Tile v_tile{stages + (2 * stage + 1) * Tile::kElements};
-    const auto k_piece = [&](int j) { return k_tile.chunk(Copy::first_row(thread) + j * Copy::kRowsPerPass, Copy::piece(thread)); };
-    const auto v_piece = [&](int j) { return v_tile.chunk(Copy::first_row(thread) + j * Copy::kRowsPerPass, Copy::piece(thread)); };
+    const auto k_piece = [&](int, int row, int piece) { return k_tile.chunk(row, piece); };
+    const auto v_piece = [&](int, int row, int piece) { return v_tile.chunk(row, piece); };
     const int tokens = stage_tokens(item, step);
     for (int filled = 0; filled < tokens;) {
       const int count = min(tokens - filled, cursor.available());

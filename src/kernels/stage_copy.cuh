@@ -22,23 +22,25 @@ struct StageCopy {
 };
 
 // Starts copying rows [0, count) of K and V (row r of each at rows + r · stride) into stage rows
-// [first, first + count). k_piece(j) and v_piece(j) are where this thread's piece of pass j goes.
+// [first, first + count). k_piece(j, row, piece) and v_piece(j, row, piece) say where this
+// thread's piece of pass j (stage row `row`, 16-byte piece `piece` of it) goes; a kernel uses
+// whichever of the three its layout is cheapest to address by.
 template <typename Copy, typename Element, typename KPiece, typename VPiece>
 __device__ void copy_segment(int thread, KPiece k_piece, VPiece v_piece, const Element* k_rows, const Element* v_rows, std::int64_t stride,
                              int first, int count) {
+  const int piece = Copy::piece(thread);
   const int row0 = Copy::first_row(thread);
   const std::int64_t pass_stride = Copy::kRowsPerPass * stride;
-  const std::int64_t start = (row0 - first) * stride + 8 * Copy::piece(thread);  // this thread's row of pass 0, if it were in range
-  const Element* k_source = k_rows + start;
-  const Element* v_source = v_rows + start;
+  const Element* k_source = k_rows + (row0 - first) * stride + 8 * piece;  // this thread's row of pass 0, if it were in range
+  const Element* v_source = v_rows + (row0 - first) * stride + 8 * piece;
 #pragma unroll
   for (int j = 0; j < Copy::kPasses; ++j) {
     const int row = row0 + j * Copy::kRowsPerPass;
     if (row >= first && row < first + count) {
       cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(k_source),
-                                                            *reinterpret_cast<cute::uint128_t*>(k_piece(j)));
+                                                            *reinterpret_cast<cute::uint128_t*>(k_piece(j, row, piece)));
       cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(v_source),
-                                                            *reinterpret_cast<cute::uint128_t*>(v_piece(j)));
+                                                            *reinterpret_cast<cute::uint128_t*>(v_piece(j, row, piece)));
     }
     k_source += pass_stride;
     v_source += pass_stride;
@@ -49,13 +51,14 @@ __device__ void copy_segment(int thread, KPiece k_piece, VPiece v_piece, const E
 // stage's mbarrier covers it too; any valid global address serves as the source).
 template <typename Copy, typename KPiece, typename VPiece>
 __device__ void zero_rows(int thread, KPiece k_piece, VPiece v_piece, const void* anywhere, int first, int end) {
+  const int piece = Copy::piece(thread);
   const auto& source = *static_cast<const cute::uint128_t*>(anywhere);
 #pragma unroll
   for (int j = 0; j < Copy::kPasses; ++j) {
     const int row = Copy::first_row(thread) + j * Copy::kRowsPerPass;
     if (row >= first && row < end) {
-      cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(source, *reinterpret_cast<cute::uint128_t*>(k_piece(j)), false);
-      cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(source, *reinterpret_cast<cute::uint128_t*>(v_piece(j)), false);
+      cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(source, *reinterpret_cast<cute::uint128_t*>(k_piece(j, row, piece)), false);
+      cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(source, *reinterpret_cast<cute::uint128_t*>(v_piece(j, row, piece)), false);
     }
   }
 }

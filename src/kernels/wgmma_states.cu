@@ -155,8 +155,8 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         const int global_step = steps_before + step;
         const int stage = global_step % Tile::kStages;
         if (global_step >= Tile::kStages) cutlass::arch::ClusterBarrier::wait(&empty[stage], ((global_step / Tile::kStages) - 1) & 1);
-        const auto k_piece = [&](int j) { return k_first + stage * k_stage + j * k_pass; };
-        const auto v_piece = [&](int j) { return v_first + stage * v_stage + j * v_pass; };
+        const auto k_piece = [&](int j, int, int) { return k_first + stage * k_stage + j * k_pass; };
+        const auto v_piece = [&](int j, int, int) { return v_first + stage * v_stage + j * v_pass; };
         const int tokens =
             static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
         for (int filled = 0; filled < tokens;) {
