@@ -28,6 +28,9 @@ struct Group {
   // the group is (below those, nodes are read privately and only the row's length matters).
   std::int64_t position = 0;
   std::int64_t end = 0;
+  // The shared spans its rows read down to here: the shared items of a row whose deepest group this
+  // is, unless items are cut.
+  std::uint32_t spans_read = 0;
 };
 
 using NodeRun = PrefixCache::ReadGuard::NodeRun;
@@ -242,6 +245,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
     const Group* parent = group.parent < 0 ? nullptr : &groups[static_cast<std::size_t>(group.parent)];
+    group.spans_read = parent == nullptr ? 0 : parent->spans_read;
     if (parent != nullptr && read_privately(*parent)) {  // so is every node below a private one
       group.private_top = parent->private_top;
       continue;
@@ -261,12 +265,16 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     if (group.end - top.position < options.min_shared_tokens) continue;       // deferred
     group.span = static_cast<std::int32_t>(spans.size());
     group.private_top = -1;
+    ++group.spans_read;
     spans.push_back(Span{group.row_begin, group.row_end, top.position, group.end - top.position});
     item_nodes.push_back({path_offset(group.row_begin) + top.depth, path_offset(group.row_begin) + group.depth + 1});
   }
 
   // An item per whole span: the shared spans', then each row's private span (its path from the top
-  // of its last run without a span), written in place; their pieces come after.
+  // of its last run without a span), written in place; their pieces come after. The merge lists of
+  // these items are built on the way (cut items get theirs anew below): a row's private state ends
+  // its list and is written here, its shared states, one per span on its path, come before it and
+  // are filled in after.
   std::vector<WorkItem>& items = plan.items;
   items.resize(spans.size() + rows);  // room for a private span per row
   item_nodes.resize(spans.size() + rows);
@@ -282,6 +290,11 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     states += span.row_end - span.row_begin;
   }
   plan.batch_to_row.resize(rows);
+  plan.merge_begin.resize(rows + 1);
+  plan.merge_states.resize(states + rows);  // room for the private states too
+  std::uint32_t* const list_end = plan.merge_begin.data();  // row r's, less the shared states not yet filled in
+  std::uint32_t* const merge_states = plan.merge_states.data();
+  std::uint32_t list_size = 0;  // of the lists so far
   for (std::uint32_t r = 0; r < rows; ++r) {
     const std::uint32_t entry = plan.row_to_batch[r];
     plan.batch_to_row[entry] = r;
@@ -291,6 +304,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     std::int64_t position = 0;
     if (last_group[r] >= 0) {
       const Group& group = groups[static_cast<std::size_t>(last_group[r])];
+      list_size += group.spans_read;
       if (group.span >= 0) {
         depth = group.depth + 1;
         position = group.end;
@@ -301,15 +315,20 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
       }
     }
     const NodeRun nodes{scratch.path_begin[entry] + depth, scratch.path_begin[entry + 1]};
+    list_end[r] = list_size;
     if (nodes.begin == nodes.end) continue;  // the row ends in a span (or has no nodes)
     const std::int64_t tokens = scratch.lengths[entry] - position;
     item_tokens += tokens;
     item_path_nodes += nodes.end - nodes.begin;
     item_nodes[item_count] = nodes;
+    merge_states[list_size++] = states;
     items[item_count++] = WorkItem{.kind = ItemKind::private_, .row_begin = r, .row_end = r + 1, .state_begin = states++,
                                    .tokens = tokens, .position = position};
   }
   items.resize(item_count);
+  list_end[rows] = list_size;
+  plan.merge_states.resize(list_size);
+  work::fill_merge_lists_backwards(std::span(items).first(spans.size()), list_end, merge_states);
 
   // Pieces, item by item, in one read of the cache, written in place: a node of t tokens takes at
   // most t / chunk_size + 2 pieces.
@@ -340,11 +359,10 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     states = cut_items(scratch.whole_items, plan.pieces, max_item_tokens, items);
     const auto first_private = std::partition_point(items.begin(), items.end(), [](const WorkItem& item) { return item.kind == ItemKind::shared; });
     plan.num_shared_items = static_cast<std::uint32_t>(first_private - items.begin());
+    // Each row's states in KV order: shared items come in pre-order (root side first), then private.
+    work::build_merge_lists(items, rows, plan.merge_begin, plan.merge_states);
   }
   plan.num_states = states;
-
-  // Each row's states in KV order: shared items come in pre-order (root side first), then private.
-  work::build_merge_lists(items, rows, plan.merge_begin, plan.merge_states);
   std::swap(plan, into);
 }
 
