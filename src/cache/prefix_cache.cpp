@@ -418,10 +418,12 @@ struct PrefixCache::Impl {
     KvPiece* const first = room.data();
     KvPiece* const end = first + room.size();
     KvPiece* out = first;
+    const std::span<const Node> tree = nodes;  // not reloaded after every copy of pieces, which might alias it
     for (std::size_t i = 0; i < runs.size(); ++i) {
       KvPiece* const run_first = out;
       for (const std::int32_t node_index : path_nodes.subspan(runs[i].begin, runs[i].end - runs[i].begin)) {
-        const Node& node = nodes.at(static_cast<std::size_t>(node_index));
+        if (static_cast<std::size_t>(node_index) >= tree.size()) (void)nodes.at(static_cast<std::size_t>(node_index));  // throws its error
+        const Node& node = tree[static_cast<std::size_t>(node_index)];
         const std::span<const KvPiece> pieces = node.pieces;
         if (pieces.empty()) continue;  // the root holds no KV
         if (pieces.size() > static_cast<std::size_t>(end - out)) {

@@ -335,9 +335,10 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   plan.pieces.resize(static_cast<std::size_t>(item_tokens / chunk_size) + 2 * item_path_nodes);
   scratch.piece_ends.resize(item_count);
   plan.pieces.resize(reading.write_pieces(scratch.path_nodes, std::span(item_nodes).first(item_count), plan.pieces, scratch.piece_ends));
+  std::uint32_t piece_begin = 0;
   for (std::uint32_t i = 0; i < item_count; ++i) {
-    items[i].piece_begin = i == 0 ? 0 : scratch.piece_ends[i - 1];
-    items[i].piece_end = scratch.piece_ends[i];
+    items[i].piece_begin = piece_begin;
+    piece_begin = items[i].piece_end = scratch.piece_ends[i];
   }
   plan.num_shared_items = static_cast<std::uint32_t>(spans.size());
 
