@@ -29,7 +29,6 @@ constexpr std::int32_t kNoNode = -1;
 // (first + i) % C, where first = pieces[0].begin. Kept as pieces rather than chunk ids so that a
 // plan's pieces are a copy per node (writing them field by field bounded make_plan at B = 1024).
 struct Node {
-  std::int32_t parent = kNoNode;
   std::vector<std::int32_t> children;
   std::vector<Token> tokens;
   std::vector<KvPiece> pieces;
@@ -89,6 +88,9 @@ struct PrefixCache::Impl {
   std::uint64_t version = next_version();
 
   std::vector<Node> nodes;
+  // parents[i]: node i's parent (kNoNode for the root and free nodes); kept apart from Node so that
+  // walking up a path reads 4 bytes a node (make_plan walks every row's, twice).
+  std::vector<std::int32_t> parents;
   std::vector<std::int32_t> free_nodes;
   std::vector<Sequence> sequences;
   std::vector<std::uint32_t> free_sequences;
@@ -117,6 +119,7 @@ struct PrefixCache::Impl {
   explicit Impl(const CacheConfig& c) : config(c) {
     validate(config);
     nodes.emplace_back();
+    parents.push_back(kNoNode);
     nodes[kRoot].live = true;
     chunk_refcount.assign(static_cast<std::size_t>(config.capacity_chunks), 0);
     chunk_used.assign(static_cast<std::size_t>(config.capacity_chunks), 0);
@@ -242,6 +245,12 @@ struct PrefixCache::Impl {
     tokens_stored += static_cast<std::int64_t>(tokens.size());
   }
 
+  // Room for `extra` more nodes (see reserve_more).
+  void reserve_nodes(std::size_t extra) {
+    reserve_more(nodes, extra);
+    reserve_more(parents, extra);
+  }
+
   // A new, empty child of `parent` that will continue in the parent's claimable tail, if any.
   // A fresh live node; may reallocate `nodes`, so take references only afterwards.
   std::int32_t allocate_node(std::int32_t parent) {
@@ -252,11 +261,12 @@ struct PrefixCache::Impl {
     } else {
       index = static_cast<std::int32_t>(nodes.size());
       nodes.emplace_back();
+      parents.emplace_back();
     }
     Node& node = nodes[static_cast<std::size_t>(index)];
     node = Node{};
     node.live = true;
-    node.parent = parent;
+    parents[static_cast<std::size_t>(index)] = parent;
     return index;
   }
 
@@ -314,7 +324,7 @@ struct PrefixCache::Impl {
   // Splits node `index` after its first `keep` tokens. The node keeps its id (and the
   // sequences ending at it) as the lower part; the upper part becomes a new parent.
   std::int32_t split(std::int32_t index, std::size_t keep) {
-    const std::int32_t upper = allocate_node(nodes[static_cast<std::size_t>(index)].parent);
+    const std::int32_t upper = allocate_node(parents[static_cast<std::size_t>(index)]);
     Node& lower = nodes[static_cast<std::size_t>(index)];
     Node& top = nodes[static_cast<std::size_t>(upper)];
     top.children = {index};
@@ -335,9 +345,9 @@ struct PrefixCache::Impl {
     lower.pieces.erase(lower.pieces.begin(), lower.pieces.begin() + static_cast<std::ptrdiff_t>(first_lower_chunk));
     lower.pieces.front().begin = lower_offset;
 
-    auto& siblings = nodes[static_cast<std::size_t>(top.parent)].children;
+    auto& siblings = nodes[static_cast<std::size_t>(parents[static_cast<std::size_t>(upper)])].children;
     *std::find(siblings.begin(), siblings.end(), index) = upper;
-    lower.parent = upper;
+    parents[static_cast<std::size_t>(index)] = upper;
     return upper;
   }
 
@@ -357,9 +367,10 @@ struct PrefixCache::Impl {
       }
     }
     tokens_stored -= static_cast<std::int64_t>(node.tokens.size());
-    auto& siblings = nodes[static_cast<std::size_t>(node.parent)].children;
+    auto& siblings = nodes[static_cast<std::size_t>(parents[static_cast<std::size_t>(index)])].children;
     siblings.erase(std::find(siblings.begin(), siblings.end(), index));
     node = Node{};
+    parents[static_cast<std::size_t>(index)] = kNoNode;
     free_nodes.push_back(index);
   }
 
@@ -401,11 +412,11 @@ struct PrefixCache::Impl {
   // The nodes of the path from the root's child down to `node`: how many, and the nodes themselves.
   std::uint32_t depth(std::int32_t node) const {
     std::uint32_t count = 0;
-    for (; node != kRoot; node = nodes[static_cast<std::size_t>(node)].parent) ++count;
+    for (; node != kRoot; node = parents[static_cast<std::size_t>(node)]) ++count;
     return count;
   }
   void write_path(std::int32_t node, std::span<std::int32_t> path) const {
-    for (std::size_t at = path.size(); at > 0; node = nodes[static_cast<std::size_t>(node)].parent) path[--at] = node;
+    for (std::size_t at = path.size(); at > 0; node = parents[static_cast<std::size_t>(node)]) path[--at] = node;
   }
 
   // The pieces of each of `runs` of `path_nodes` (see ReadGuard::write_pieces).
@@ -556,7 +567,7 @@ AddResult PrefixCache::add(std::span<const Token> tokens) {
   // Allocate before the first change, so that running out of memory leaves the cache as it was.
   AddResult result;
   result.slots.reserve(rest);
-  reserve_more(s.nodes, 2);
+  s.reserve_nodes(2);
   reserve_more(s.sequences, 1);
   std::int32_t end = m.node;
   if (m.partial_child != kNoNode) end = s.split(m.partial_child, m.partial_length);
@@ -578,7 +589,7 @@ std::vector<Slot> PrefixCache::append(SeqId seq, std::span<const Token> tokens) 
   s.require_chunks(s.chunks_for(static_cast<std::int64_t>(tokens.size()), s.claimable_tail(s.nodes[static_cast<std::size_t>(sequence.node)])));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  reserve_more(s.nodes, 1);  // allocate before the first change
+  s.reserve_nodes(1);  // allocate before the first change
   s.append_to(sequence, tokens, slots);
   s.touch();
   return slots;
@@ -607,7 +618,7 @@ std::vector<Slot> PrefixCache::append_batch(std::span<const SeqId> seqs, std::sp
   s.require_chunks(s.chunks_for_appends(targets, static_cast<std::int64_t>(each)));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  reserve_more(s.nodes, seqs.size());  // allocate before the first change
+  s.reserve_nodes(seqs.size());  // allocate before the first change
   for (std::size_t i = 0; i < targets.size(); ++i) s.append_to(*targets[i], tokens.subspan(i * each, each), slots);
   s.touch();
   return slots;
@@ -641,7 +652,7 @@ void PrefixCache::remove(SeqId seq) {
   while (node != kRoot) {
     const Node& n = s.nodes[static_cast<std::size_t>(node)];
     if (n.sequences_ending > 0 || !n.children.empty()) break;
-    const std::int32_t parent = n.parent;
+    const std::int32_t parent = s.parents[static_cast<std::size_t>(node)];
     s.free_node(node);
     node = parent;
   }
