@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <compare>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <span>
@@ -169,15 +170,24 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   scratch.path_nodes.clear();
   scratch.path_begin.assign(1, 0);
   const std::size_t live = reading.append_paths(batch, scratch.path_nodes, scratch.path_begin, scratch.lengths);
-  for (std::uint32_t b = 0; b < live; ++b) {
-    if (scratch.lengths[b] < options.queries_per_seq) {
-      throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " + std::to_string(scratch.lengths[b]) +
-                                                   " tokens, fewer than queries_per_seq (" + std::to_string(options.queries_per_seq) +
-                                                   "); append the query tokens to the sequence before planning");
+  // Throws for the first live entry with fewer tokens than its queries, if any: the first error a
+  // batch gets. Called where another error would come, and after the row pass below, which finds
+  // the shortest entry on its way instead of a pass of its own.
+  const auto check_query_tokens = [&] {
+    for (std::uint32_t b = 0; b < live; ++b) {
+      if (scratch.lengths[b] < options.queries_per_seq) {
+        throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " + std::to_string(scratch.lengths[b]) +
+                                                     " tokens, fewer than queries_per_seq (" + std::to_string(options.queries_per_seq) +
+                                                     "); append the query tokens to the sequence before planning");
+      }
     }
+  };
+  if (live < rows) {
+    check_query_tokens();
+    reading.length(batch[live]);  // throws the cache's error for the handle that is not live
   }
-  if (live < rows) reading.length(batch[live]);  // throws the cache's error for the handle that is not live
   if (options.max_item_tokens != 0 && options.max_item_tokens < chunk_size) {
+    check_query_tokens();
     throw Error(ErrorCode::invalid_argument, "make_plan: max_item_tokens must be 0 (no split) or at least the chunk size " +
                                                  std::to_string(chunk_size) + ", got " + std::to_string(options.max_item_tokens));
   }
@@ -295,9 +305,12 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   std::uint32_t* const list_end = plan.merge_begin.data();  // row r's, less the shared states not yet filled in
   std::uint32_t* const merge_states = plan.merge_states.data();
   std::uint32_t list_size = 0;  // of the lists so far
+  std::int64_t shortest = std::numeric_limits<std::int64_t>::max();  // entry's length
   for (std::uint32_t r = 0; r < rows; ++r) {
     const std::uint32_t entry = plan.row_to_batch[r];
     plan.batch_to_row[entry] = r;
+    const std::int64_t length = scratch.lengths[entry];
+    shortest = std::min(shortest, length);
     // The row's private span begins below its deepest group's span, or where that group's private
     // span does (at the top of its run without a span); the path's start when no group is above.
     std::uint32_t depth = 0;
@@ -317,7 +330,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     const NodeRun nodes{scratch.path_begin[entry] + depth, scratch.path_begin[entry + 1]};
     list_end[r] = list_size;
     if (nodes.begin == nodes.end) continue;  // the row ends in a span (or has no nodes)
-    const std::int64_t tokens = scratch.lengths[entry] - position;
+    const std::int64_t tokens = length - position;
     item_tokens += tokens;
     item_path_nodes += nodes.end - nodes.begin;
     item_nodes[item_count] = nodes;
@@ -325,6 +338,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     items[item_count++] = WorkItem{.kind = ItemKind::private_, .row_begin = r, .row_end = r + 1, .state_begin = states++,
                                    .tokens = tokens, .position = position};
   }
+  if (shortest < options.queries_per_seq) check_query_tokens();
   items.resize(item_count);
   list_end[rows] = list_size;
   plan.merge_states.resize(list_size);
