@@ -519,31 +519,28 @@ PrefixCache::ReadGuard::~ReadGuard() { users_.fetch_sub(1, std::memory_order_rel
 
 std::int64_t PrefixCache::ReadGuard::length(SeqId seq) const { return impl_.sequence(seq).length; }
 
-std::size_t PrefixCache::ReadGuard::append_paths(std::span<const SeqId> seqs, std::vector<std::int32_t>& nodes,
-                                                 std::vector<std::uint32_t>& path_ends, std::vector<std::int64_t>& lengths) const {
+std::size_t PrefixCache::ReadGuard::write_paths(std::span<const SeqId> seqs, std::vector<std::int32_t>& nodes,
+                                                std::vector<std::uint32_t>& path_begin, std::vector<std::int64_t>& lengths) const {
   const Impl& s = impl_;
   // Two walks up each path: the first counts its nodes, so that the second writes them in place
   // (no growth check per node, no reversal).
-  const std::size_t first = path_ends.size();
-  const std::size_t first_length = lengths.size();
-  path_ends.resize(first + seqs.size());
-  lengths.resize(first_length + seqs.size());
-  const auto start = static_cast<std::uint32_t>(nodes.size());
-  std::uint32_t end = start;
+  path_begin.resize(seqs.size() + 1);
+  lengths.resize(seqs.size());
+  path_begin[0] = 0;
+  std::uint32_t end = 0;
   std::size_t live = 0;
   for (; live < seqs.size(); ++live) {
     const Sequence* sequence = s.find_sequence(seqs[live]);
     if (sequence == nullptr) break;
     end += s.depth(sequence->node);
-    path_ends[first + live] = end;
-    lengths[first_length + live] = sequence->length;
+    path_begin[live + 1] = end;
+    lengths[live] = sequence->length;
   }
-  path_ends.resize(first + live);
-  lengths.resize(first_length + live);
+  path_begin.resize(live + 1);
+  lengths.resize(live);
   nodes.resize(end);
   for (std::size_t i = 0; i < live; ++i) {
-    const std::uint32_t begin = i == 0 ? start : path_ends[first + i - 1];
-    s.write_path(s.sequences[Impl::index_of(seqs[i])].node, std::span(nodes).subspan(begin, path_ends[first + i] - begin));  // live: found above
+    s.write_path(s.sequences[Impl::index_of(seqs[i])].node, std::span(nodes).subspan(path_begin[i], path_begin[i + 1] - path_begin[i]));  // live: found above
   }
   return live;
 }

@@ -166,10 +166,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   }
   thread_local PlanScratch scratch;
   const auto rows = static_cast<std::uint32_t>(batch.size());
-  scratch.lengths.clear();
-  scratch.path_nodes.clear();
-  scratch.path_begin.assign(1, 0);
-  const std::size_t live = reading.append_paths(batch, scratch.path_nodes, scratch.path_begin, scratch.lengths);
+  const std::size_t live = reading.write_paths(batch, scratch.path_nodes, scratch.path_begin, scratch.lengths);
   // Throws for the first live entry with fewer tokens than its queries, if any: the first error a
   // batch gets. Called where another error would come, and after the row pass below, which finds
   // the shortest entry on its way instead of a pass of its own.
