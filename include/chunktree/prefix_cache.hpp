@@ -176,13 +176,14 @@ class PrefixCache::ReadGuard {
 
   // Reads through the held guard, without a guard per call (make_plan reads every row).
   std::int64_t length(SeqId seq) const;  // as the cache's length
-  // For each of `seqs` in turn, in one call (make_plan's batch): appends its path (node ids, the
-  // root's child first) to `nodes`, where it ends there to `path_ends` and its length to `lengths`.
-  // Stops before the first handle that is not live and returns its index (seqs.size() when all are
-  // live), so that the caller may check what came before it; length() of that handle throws the
-  // cache's error for it.
-  std::size_t append_paths(std::span<const SeqId> seqs, std::vector<std::int32_t>& nodes, std::vector<std::uint32_t>& path_ends,
-                           std::vector<std::int64_t>& lengths) const;
+  // For each of `seqs` in turn, in one call (make_plan's batch): its path (node ids, the root's
+  // child first) as nodes[path_begin[i], path_begin[i + 1]) and its length as lengths[i]. The
+  // vectors are resized to that, not cleared first, so that a caller who keeps them from one batch
+  // to the next of its size pays for no zeroing. Stops before the first handle that is not live and
+  // returns its index (seqs.size() when all are live), so that the caller may check what came
+  // before it; length() of that handle throws the cache's error for it.
+  std::size_t write_paths(std::span<const SeqId> seqs, std::vector<std::int32_t>& nodes, std::vector<std::uint32_t>& path_begin,
+                          std::vector<std::int64_t>& lengths) const;
   // Appends the KV of consecutive nodes of one path (each the previous one's child) as pieces in
   // KV order, a piece joined to its predecessor when they are adjacent in one chunk (the cache's
   // append_node_pieces, node by node, gives the same positions unjoined).

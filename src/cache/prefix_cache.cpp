@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -29,7 +30,6 @@ constexpr std::int32_t kNoNode = -1;
 // (first + i) % C, where first = pieces[0].begin. Kept as pieces rather than chunk ids so that a
 // plan's pieces are a copy per node (writing them field by field bounded make_plan at B = 1024).
 struct Node {
-  std::int32_t parent = kNoNode;
   std::vector<std::int32_t> children;
   std::vector<Token> tokens;
   std::vector<KvPiece> pieces;
@@ -73,6 +73,23 @@ class MutationGuard {
   std::atomic<std::int32_t>& users_;
 };
 
+// Copies `from` (not empty) to `to`, which it does not overlap: a short node's pieces in 16-byte
+// blocks (the last one overlapping the one before), inline, where a memmove call per node of a
+// plan cost more (84 bytes at b1024_p2k); a long node's with memcpy, which copies them faster.
+void copy_pieces(std::span<const KvPiece> from, KvPiece* to) {
+  const auto* source = reinterpret_cast<const std::byte*>(from.data());
+  auto* target = reinterpret_cast<std::byte*>(to);
+  const std::size_t bytes = from.size_bytes();
+  if (bytes > 128) {
+    std::memcpy(target, source, bytes);
+  } else if (bytes < 16) {
+    *to = from[0];
+  } else {
+    for (std::size_t at = 0; at + 16 < bytes; at += 16) std::memcpy(target + at, source + at, 16);
+    std::memcpy(target + bytes - 16, source + bytes - 16, 16);
+  }
+}
+
 // Room for `extra` more elements, so that a call can allocate before its first change; grows
 // geometrically (an exact reserve would copy the whole vector on every call that adds one).
 template <typename T>
@@ -89,6 +106,9 @@ struct PrefixCache::Impl {
   std::uint64_t version = next_version();
 
   std::vector<Node> nodes;
+  // parents[i]: node i's parent (kNoNode for the root and free nodes); kept apart from Node so that
+  // walking up a path reads 4 bytes a node (make_plan walks every row's, twice).
+  std::vector<std::int32_t> parents;
   std::vector<std::int32_t> free_nodes;
   std::vector<Sequence> sequences;
   std::vector<std::uint32_t> free_sequences;
@@ -117,6 +137,7 @@ struct PrefixCache::Impl {
   explicit Impl(const CacheConfig& c) : config(c) {
     validate(config);
     nodes.emplace_back();
+    parents.push_back(kNoNode);
     nodes[kRoot].live = true;
     chunk_refcount.assign(static_cast<std::size_t>(config.capacity_chunks), 0);
     chunk_used.assign(static_cast<std::size_t>(config.capacity_chunks), 0);
@@ -242,6 +263,12 @@ struct PrefixCache::Impl {
     tokens_stored += static_cast<std::int64_t>(tokens.size());
   }
 
+  // Room for `extra` more nodes (see reserve_more).
+  void reserve_nodes(std::size_t extra) {
+    reserve_more(nodes, extra);
+    reserve_more(parents, extra);
+  }
+
   // A new, empty child of `parent` that will continue in the parent's claimable tail, if any.
   // A fresh live node; may reallocate `nodes`, so take references only afterwards.
   std::int32_t allocate_node(std::int32_t parent) {
@@ -252,11 +279,12 @@ struct PrefixCache::Impl {
     } else {
       index = static_cast<std::int32_t>(nodes.size());
       nodes.emplace_back();
+      parents.emplace_back();
     }
     Node& node = nodes[static_cast<std::size_t>(index)];
     node = Node{};
     node.live = true;
-    node.parent = parent;
+    parents[static_cast<std::size_t>(index)] = parent;
     return index;
   }
 
@@ -314,7 +342,7 @@ struct PrefixCache::Impl {
   // Splits node `index` after its first `keep` tokens. The node keeps its id (and the
   // sequences ending at it) as the lower part; the upper part becomes a new parent.
   std::int32_t split(std::int32_t index, std::size_t keep) {
-    const std::int32_t upper = allocate_node(nodes[static_cast<std::size_t>(index)].parent);
+    const std::int32_t upper = allocate_node(parents[static_cast<std::size_t>(index)]);
     Node& lower = nodes[static_cast<std::size_t>(index)];
     Node& top = nodes[static_cast<std::size_t>(upper)];
     top.children = {index};
@@ -335,9 +363,9 @@ struct PrefixCache::Impl {
     lower.pieces.erase(lower.pieces.begin(), lower.pieces.begin() + static_cast<std::ptrdiff_t>(first_lower_chunk));
     lower.pieces.front().begin = lower_offset;
 
-    auto& siblings = nodes[static_cast<std::size_t>(top.parent)].children;
+    auto& siblings = nodes[static_cast<std::size_t>(parents[static_cast<std::size_t>(upper)])].children;
     *std::find(siblings.begin(), siblings.end(), index) = upper;
-    lower.parent = upper;
+    parents[static_cast<std::size_t>(index)] = upper;
     return upper;
   }
 
@@ -357,9 +385,10 @@ struct PrefixCache::Impl {
       }
     }
     tokens_stored -= static_cast<std::int64_t>(node.tokens.size());
-    auto& siblings = nodes[static_cast<std::size_t>(node.parent)].children;
+    auto& siblings = nodes[static_cast<std::size_t>(parents[static_cast<std::size_t>(index)])].children;
     siblings.erase(std::find(siblings.begin(), siblings.end(), index));
     node = Node{};
+    parents[static_cast<std::size_t>(index)] = kNoNode;
     free_nodes.push_back(index);
   }
 
@@ -401,11 +430,11 @@ struct PrefixCache::Impl {
   // The nodes of the path from the root's child down to `node`: how many, and the nodes themselves.
   std::uint32_t depth(std::int32_t node) const {
     std::uint32_t count = 0;
-    for (; node != kRoot; node = nodes[static_cast<std::size_t>(node)].parent) ++count;
+    for (; node != kRoot; node = parents[static_cast<std::size_t>(node)]) ++count;
     return count;
   }
   void write_path(std::int32_t node, std::span<std::int32_t> path) const {
-    for (std::size_t at = path.size(); at > 0; node = nodes[static_cast<std::size_t>(node)].parent) path[--at] = node;
+    for (std::size_t at = path.size(); at > 0; node = parents[static_cast<std::size_t>(node)]) path[--at] = node;
   }
 
   // The pieces of each of `runs` of `path_nodes` (see ReadGuard::write_pieces).
@@ -418,10 +447,12 @@ struct PrefixCache::Impl {
     KvPiece* const first = room.data();
     KvPiece* const end = first + room.size();
     KvPiece* out = first;
+    const std::span<const Node> tree = nodes;  // not reloaded after every copy of pieces, which might alias it
     for (std::size_t i = 0; i < runs.size(); ++i) {
       KvPiece* const run_first = out;
       for (const std::int32_t node_index : path_nodes.subspan(runs[i].begin, runs[i].end - runs[i].begin)) {
-        const Node& node = nodes.at(static_cast<std::size_t>(node_index));
+        if (static_cast<std::size_t>(node_index) >= tree.size()) (void)nodes.at(static_cast<std::size_t>(node_index));  // throws its error
+        const Node& node = tree[static_cast<std::size_t>(node_index)];
         const std::span<const KvPiece> pieces = node.pieces;
         if (pieces.empty()) continue;  // the root holds no KV
         if (pieces.size() > static_cast<std::size_t>(end - out)) {
@@ -433,7 +464,7 @@ struct PrefixCache::Impl {
         const bool joins = out != run_first && out[-1].chunk == pieces[0].chunk && out[-1].end == pieces[0].begin;
         KvPiece* const node_first = joins ? out - 1 : out;
         const std::int32_t begin = joins ? node_first->begin : pieces[0].begin;
-        std::copy(pieces.begin(), pieces.end(), node_first);
+        copy_pieces(pieces, node_first);
         node_first->begin = begin;
         out = node_first + pieces.size();
       }
@@ -488,31 +519,28 @@ PrefixCache::ReadGuard::~ReadGuard() { users_.fetch_sub(1, std::memory_order_rel
 
 std::int64_t PrefixCache::ReadGuard::length(SeqId seq) const { return impl_.sequence(seq).length; }
 
-std::size_t PrefixCache::ReadGuard::append_paths(std::span<const SeqId> seqs, std::vector<std::int32_t>& nodes,
-                                                 std::vector<std::uint32_t>& path_ends, std::vector<std::int64_t>& lengths) const {
+std::size_t PrefixCache::ReadGuard::write_paths(std::span<const SeqId> seqs, std::vector<std::int32_t>& nodes,
+                                                std::vector<std::uint32_t>& path_begin, std::vector<std::int64_t>& lengths) const {
   const Impl& s = impl_;
   // Two walks up each path: the first counts its nodes, so that the second writes them in place
   // (no growth check per node, no reversal).
-  const std::size_t first = path_ends.size();
-  const std::size_t first_length = lengths.size();
-  path_ends.resize(first + seqs.size());
-  lengths.resize(first_length + seqs.size());
-  const auto start = static_cast<std::uint32_t>(nodes.size());
-  std::uint32_t end = start;
+  path_begin.resize(seqs.size() + 1);
+  lengths.resize(seqs.size());
+  path_begin[0] = 0;
+  std::uint32_t end = 0;
   std::size_t live = 0;
   for (; live < seqs.size(); ++live) {
     const Sequence* sequence = s.find_sequence(seqs[live]);
     if (sequence == nullptr) break;
     end += s.depth(sequence->node);
-    path_ends[first + live] = end;
-    lengths[first_length + live] = sequence->length;
+    path_begin[live + 1] = end;
+    lengths[live] = sequence->length;
   }
-  path_ends.resize(first + live);
-  lengths.resize(first_length + live);
+  path_begin.resize(live + 1);
+  lengths.resize(live);
   nodes.resize(end);
   for (std::size_t i = 0; i < live; ++i) {
-    const std::uint32_t begin = i == 0 ? start : path_ends[first + i - 1];
-    s.write_path(s.sequences[Impl::index_of(seqs[i])].node, std::span(nodes).subspan(begin, path_ends[first + i] - begin));  // live: found above
+    s.write_path(s.sequences[Impl::index_of(seqs[i])].node, std::span(nodes).subspan(path_begin[i], path_begin[i + 1] - path_begin[i]));  // live: found above
   }
   return live;
 }
@@ -554,7 +582,7 @@ AddResult PrefixCache::add(std::span<const Token> tokens) {
   // Allocate before the first change, so that running out of memory leaves the cache as it was.
   AddResult result;
   result.slots.reserve(rest);
-  reserve_more(s.nodes, 2);
+  s.reserve_nodes(2);
   reserve_more(s.sequences, 1);
   std::int32_t end = m.node;
   if (m.partial_child != kNoNode) end = s.split(m.partial_child, m.partial_length);
@@ -576,7 +604,7 @@ std::vector<Slot> PrefixCache::append(SeqId seq, std::span<const Token> tokens) 
   s.require_chunks(s.chunks_for(static_cast<std::int64_t>(tokens.size()), s.claimable_tail(s.nodes[static_cast<std::size_t>(sequence.node)])));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  reserve_more(s.nodes, 1);  // allocate before the first change
+  s.reserve_nodes(1);  // allocate before the first change
   s.append_to(sequence, tokens, slots);
   s.touch();
   return slots;
@@ -605,7 +633,7 @@ std::vector<Slot> PrefixCache::append_batch(std::span<const SeqId> seqs, std::sp
   s.require_chunks(s.chunks_for_appends(targets, static_cast<std::int64_t>(each)));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  reserve_more(s.nodes, seqs.size());  // allocate before the first change
+  s.reserve_nodes(seqs.size());  // allocate before the first change
   for (std::size_t i = 0; i < targets.size(); ++i) s.append_to(*targets[i], tokens.subspan(i * each, each), slots);
   s.touch();
   return slots;
@@ -639,7 +667,7 @@ void PrefixCache::remove(SeqId seq) {
   while (node != kRoot) {
     const Node& n = s.nodes[static_cast<std::size_t>(node)];
     if (n.sequences_ending > 0 || !n.children.empty()) break;
-    const std::int32_t parent = n.parent;
+    const std::int32_t parent = s.parents[static_cast<std::size_t>(node)];
     s.free_node(node);
     node = parent;
   }

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <compare>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <span>
@@ -28,6 +29,9 @@ struct Group {
   // the group is (below those, nodes are read privately and only the row's length matters).
   std::int64_t position = 0;
   std::int64_t end = 0;
+  // The shared spans its rows read down to here: the shared items of a row whose deepest group this
+  // is, unless items are cut.
+  std::uint32_t spans_read = 0;
 };
 
 using NodeRun = PrefixCache::ReadGuard::NodeRun;
@@ -162,19 +166,25 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   }
   thread_local PlanScratch scratch;
   const auto rows = static_cast<std::uint32_t>(batch.size());
-  scratch.lengths.clear();
-  scratch.path_nodes.clear();
-  scratch.path_begin.assign(1, 0);
-  const std::size_t live = reading.append_paths(batch, scratch.path_nodes, scratch.path_begin, scratch.lengths);
-  for (std::uint32_t b = 0; b < live; ++b) {
-    if (scratch.lengths[b] < options.queries_per_seq) {
-      throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " + std::to_string(scratch.lengths[b]) +
-                                                   " tokens, fewer than queries_per_seq (" + std::to_string(options.queries_per_seq) +
-                                                   "); append the query tokens to the sequence before planning");
+  const std::size_t live = reading.write_paths(batch, scratch.path_nodes, scratch.path_begin, scratch.lengths);
+  // Throws for the first live entry with fewer tokens than its queries, if any: the first error a
+  // batch gets. Called where another error would come, and after the row pass below, which finds
+  // the shortest entry on its way instead of a pass of its own.
+  const auto check_query_tokens = [&] {
+    for (std::uint32_t b = 0; b < live; ++b) {
+      if (scratch.lengths[b] < options.queries_per_seq) {
+        throw Error(ErrorCode::invalid_argument, "make_plan: batch entry " + std::to_string(b) + " has " + std::to_string(scratch.lengths[b]) +
+                                                     " tokens, fewer than queries_per_seq (" + std::to_string(options.queries_per_seq) +
+                                                     "); append the query tokens to the sequence before planning");
+      }
     }
+  };
+  if (live < rows) {
+    check_query_tokens();
+    reading.length(batch[live]);  // throws the cache's error for the handle that is not live
   }
-  if (live < rows) reading.length(batch[live]);  // throws the cache's error for the handle that is not live
   if (options.max_item_tokens != 0 && options.max_item_tokens < chunk_size) {
+    check_query_tokens();
     throw Error(ErrorCode::invalid_argument, "make_plan: max_item_tokens must be 0 (no split) or at least the chunk size " +
                                                  std::to_string(chunk_size) + ", got " + std::to_string(options.max_item_tokens));
   }
@@ -242,6 +252,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
     const Group* parent = group.parent < 0 ? nullptr : &groups[static_cast<std::size_t>(group.parent)];
+    group.spans_read = parent == nullptr ? 0 : parent->spans_read;
     if (parent != nullptr && read_privately(*parent)) {  // so is every node below a private one
       group.private_top = parent->private_top;
       continue;
@@ -261,12 +272,16 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     if (group.end - top.position < options.min_shared_tokens) continue;       // deferred
     group.span = static_cast<std::int32_t>(spans.size());
     group.private_top = -1;
+    ++group.spans_read;
     spans.push_back(Span{group.row_begin, group.row_end, top.position, group.end - top.position});
     item_nodes.push_back({path_offset(group.row_begin) + top.depth, path_offset(group.row_begin) + group.depth + 1});
   }
 
   // An item per whole span: the shared spans', then each row's private span (its path from the top
-  // of its last run without a span), written in place; their pieces come after.
+  // of its last run without a span), written in place; their pieces come after. The merge lists of
+  // these items are built on the way (cut items get theirs anew below): a row's private state ends
+  // its list and is written here, its shared states, one per span on its path, come before it and
+  // are filled in after.
   std::vector<WorkItem>& items = plan.items;
   items.resize(spans.size() + rows);  // room for a private span per row
   item_nodes.resize(spans.size() + rows);
@@ -282,15 +297,24 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     states += span.row_end - span.row_begin;
   }
   plan.batch_to_row.resize(rows);
+  plan.merge_begin.resize(rows + 1);
+  plan.merge_states.resize(states + rows);  // room for the private states too
+  std::uint32_t* const list_end = plan.merge_begin.data();  // row r's, less the shared states not yet filled in
+  std::uint32_t* const merge_states = plan.merge_states.data();
+  std::uint32_t list_size = 0;  // of the lists so far
+  std::int64_t shortest = std::numeric_limits<std::int64_t>::max();  // entry's length
   for (std::uint32_t r = 0; r < rows; ++r) {
     const std::uint32_t entry = plan.row_to_batch[r];
     plan.batch_to_row[entry] = r;
+    const std::int64_t length = scratch.lengths[entry];
+    shortest = std::min(shortest, length);
     // The row's private span begins below its deepest group's span, or where that group's private
     // span does (at the top of its run without a span); the path's start when no group is above.
     std::uint32_t depth = 0;
     std::int64_t position = 0;
     if (last_group[r] >= 0) {
       const Group& group = groups[static_cast<std::size_t>(last_group[r])];
+      list_size += group.spans_read;
       if (group.span >= 0) {
         depth = group.depth + 1;
         position = group.end;
@@ -301,24 +325,31 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
       }
     }
     const NodeRun nodes{scratch.path_begin[entry] + depth, scratch.path_begin[entry + 1]};
+    list_end[r] = list_size;
     if (nodes.begin == nodes.end) continue;  // the row ends in a span (or has no nodes)
-    const std::int64_t tokens = scratch.lengths[entry] - position;
+    const std::int64_t tokens = length - position;
     item_tokens += tokens;
     item_path_nodes += nodes.end - nodes.begin;
     item_nodes[item_count] = nodes;
+    merge_states[list_size++] = states;
     items[item_count++] = WorkItem{.kind = ItemKind::private_, .row_begin = r, .row_end = r + 1, .state_begin = states++,
                                    .tokens = tokens, .position = position};
   }
+  if (shortest < options.queries_per_seq) check_query_tokens();
   items.resize(item_count);
+  list_end[rows] = list_size;
+  plan.merge_states.resize(list_size);
+  work::fill_merge_lists_backwards(std::span(items).first(spans.size()), list_end, merge_states);
 
   // Pieces, item by item, in one read of the cache, written in place: a node of t tokens takes at
   // most t / chunk_size + 2 pieces.
   plan.pieces.resize(static_cast<std::size_t>(item_tokens / chunk_size) + 2 * item_path_nodes);
   scratch.piece_ends.resize(item_count);
   plan.pieces.resize(reading.write_pieces(scratch.path_nodes, std::span(item_nodes).first(item_count), plan.pieces, scratch.piece_ends));
+  std::uint32_t piece_begin = 0;
   for (std::uint32_t i = 0; i < item_count; ++i) {
-    items[i].piece_begin = i == 0 ? 0 : scratch.piece_ends[i - 1];
-    items[i].piece_end = scratch.piece_ends[i];
+    items[i].piece_begin = piece_begin;
+    piece_begin = items[i].piece_end = scratch.piece_ends[i];
   }
   plan.num_shared_items = static_cast<std::uint32_t>(spans.size());
 
@@ -340,11 +371,10 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     states = cut_items(scratch.whole_items, plan.pieces, max_item_tokens, items);
     const auto first_private = std::partition_point(items.begin(), items.end(), [](const WorkItem& item) { return item.kind == ItemKind::shared; });
     plan.num_shared_items = static_cast<std::uint32_t>(first_private - items.begin());
+    // Each row's states in KV order: shared items come in pre-order (root side first), then private.
+    work::build_merge_lists(items, rows, plan.merge_begin, plan.merge_states);
   }
   plan.num_states = states;
-
-  // Each row's states in KV order: shared items come in pre-order (root side first), then private.
-  work::build_merge_lists(items, rows, plan.merge_begin, plan.merge_states);
   std::swap(plan, into);
 }
 
