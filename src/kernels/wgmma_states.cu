@@ -139,12 +139,14 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     const int thread = static_cast<int>(threadIdx.x);
     const int row0 = Copy::first_row(thread);
     const int column = 8 * Copy::piece(thread);
-    auto* const k_first = reinterpret_cast<Element*>(&k_smem(row0, column, 0));
-    auto* const v_first = reinterpret_cast<Element*>(&vt_smem(column, row0, 0));
-    const auto k_pass = static_cast<int>(&k_smem(row0 + Copy::kRowsPerPass, column, 0) - &k_smem(row0, column, 0));
-    const auto v_pass = static_cast<int>(&vt_smem(column, row0 + Copy::kRowsPerPass, 0) - &vt_smem(column, row0, 0));
-    const auto k_stage = static_cast<int>(&k_smem(row0, column, 1) - &k_smem(row0, column, 0));
-    const auto v_stage = static_cast<int>(&vt_smem(column, row0, 1) - &vt_smem(column, row0, 0));
+    T* const k_at = &k_smem(row0, column, 0);
+    T* const v_at = &vt_smem(column, row0, 0);
+    auto* const k_first = reinterpret_cast<Element*>(k_at);
+    auto* const v_first = reinterpret_cast<Element*>(v_at);
+    const auto k_pass = static_cast<int>(&k_smem(row0 + Copy::kRowsPerPass, column, 0) - k_at);
+    const auto v_pass = static_cast<int>(&vt_smem(column, row0 + Copy::kRowsPerPass, 0) - v_at);
+    const auto k_stage = static_cast<int>(&k_smem(row0, column, 1) - k_at);
+    const auto v_stage = static_cast<int>(&vt_smem(column, row0, 1) - v_at);
     int steps_before = 0;
     for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
       const WorkTile work = args.tiles[tile];
