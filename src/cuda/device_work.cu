@@ -280,8 +280,8 @@ void DeviceWork::attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtyp
       args.out_dtype = out.dtype;
       compute_states(args, dtype, false, stream);
     } else {
-      compute_states(args, dtype, replayable, stream);
-      merge(out, lse, replayable, stream);
+      const bool states_kernel_last = compute_states(args, dtype, replayable, stream);
+      merge(out, lse, replayable, states_kernel_last, stream);
     }
   }
   if (!captured) return;
@@ -334,8 +334,9 @@ PartialArgs DeviceWork::partial_args(std::uintptr_t k_base, std::uintptr_t v_bas
 
 // Both kernels' launches: the wgmma tiles on the second stream when tiles of both kinds run. A
 // replayable launch runs each kernel the workspace has room for, persistent, counting its tiles
-// in the workspace.
-void DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const {
+// in the workspace. True when the last work queued on `stream` is one of the kernels (not the
+// join of the second stream), so that the merge can be chained to it.
+bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const {
   const bool bf16 = dtype == DType::bf16;
   const bool wgmma = (replayable ? capacity_.wgmma_tiles > 0 : num_wgmma_tiles_ > 0) && kernels::wgmma_head_dim(head_dim_);
   const bool mma_sync = replayable ? capacity_.mma_sync_tiles > 0 : num_mma_sync_tiles_ > 0;
@@ -356,10 +357,13 @@ void DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, stream);
   }
   if (forked) side_->join(stream);
+  return (wgmma || mma_sync) && !forked;
 }
 
-// Each row's states merged per query token into out (and lse), in the caller's order.
-void DeviceWork::merge(const TensorView& out, const TensorView& lse, bool replayable, cudaStream_t stream) const {
+// Each row's states merged per query token into out (and lse), in the caller's order; chained to
+// the states kernel when that was the last work on `stream`.
+void DeviceWork::merge(const TensorView& out, const TensorView& lse, bool replayable, bool after_states_kernel,
+                       cudaStream_t stream) const {
   const Layout& at = *layout_;
   kernels::RowMergeArgs args{};
   args.merge_begin = section<const std::uint32_t>(at.merge_begin);
@@ -373,7 +377,8 @@ void DeviceWork::merge(const TensorView& out, const TensorView& lse, bool replay
   args.queries = queries_;
   args.rows = replayable ? static_cast<std::uint32_t>(capacity_.rows) : rows_;
   args.live_rows = replayable ? &live_counts()->rows : nullptr;
-  kernels::launch_merge_rows(args, head_dim_, out.dtype, replayable ? Grid::persistent : Grid::one_per_tile, stream);
+  kernels::launch_merge_rows(args, head_dim_, out.dtype, replayable ? Grid::persistent : Grid::one_per_tile, stream,
+                             after_states_kernel);
 }
 
 }  // namespace chunktree::cuda_work

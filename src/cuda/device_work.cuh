@@ -88,8 +88,8 @@ class DeviceWork {
  private:
   struct Layout;
   kernels::PartialArgs partial_args(std::uintptr_t k_base, std::uintptr_t v_base, const void* q, float scale) const;
-  void compute_states(kernels::PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const;
-  void merge(const TensorView& out, const TensorView& lse, bool replayable, cudaStream_t stream) const;
+  bool compute_states(kernels::PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const;
+  void merge(const TensorView& out, const TensorView& lse, bool replayable, bool after_states_kernel, cudaStream_t stream) const;
   const LiveCounts* live_counts() const;
   template <typename T>
   T* section(std::size_t offset) const {

@@ -6,6 +6,8 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
+#include <utility>
 
 #include "runtime/check.cuh"
 
@@ -44,6 +46,36 @@ inline int multiprocessor_count() {
   CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
   if (device < kMaxDevices) counts[static_cast<std::size_t>(device)].store(count, std::memory_order_relaxed);
   return count;
+}
+
+// Chained launches (programmatic dependent launch). A kernel launched chained to the kernel before
+// it on its stream is started while that one runs, once every CTA of that one has started (or let
+// it, below): its CTAs read what the host wrote before either kernel and then wait for the first
+// kernel's writes. That hides the second launch's start and its first loads behind the first
+// kernel (docs/KERNEL_NOTES.md, experiment 26). Under graph capture the edge is kept.
+
+// In a kernel that another may be chained to: this CTA no longer holds the chained kernel back.
+__device__ inline void let_chained_kernel_start() { cudaTriggerProgrammaticLaunchCompletion(); }
+
+// In a kernel that may be launched chained: waits until the kernel before it has finished and its
+// writes are visible. Unchained, the stream already waited, and this returns at once.
+__device__ inline void wait_for_previous_kernel() { cudaGridDependencySynchronize(); }
+
+// Launches `kernel`, chained to the kernel before it on `stream` when `chained`.
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream, bool chained,
+                   Args&&... args) {
+  cudaLaunchAttribute chain{};
+  chain.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  chain.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream;
+  config.attrs = chained ? &chain : nullptr;
+  config.numAttrs = chained ? 1 : 0;
+  CHUNKTREE_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
 }
 
 }  // namespace chunktree::kernels

@@ -50,12 +50,18 @@ __device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token
   const auto state_head = [&](std::uint32_t state) {
     return (static_cast<std::int64_t>(state) * args.queries + token) * args.q_heads + head;
   };
+  // The host's tables are read before the states kernel has finished (a chained launch): the
+  // output row and this lane's first state of the list.
+  const std::int64_t out_head = (static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token) * args.q_heads + head;
+  const std::uint32_t lane_state = lane < count ? args.merge_states[begin + lane] : 0;
+  const auto state_at = [&](int i) { return i == lane ? lane_state : args.merge_states[begin + i]; };
+  wait_for_previous_kernel();
 
   // The largest lse; NaN anywhere makes the whole result NaN (a bad input must not vanish).
   float top = -INFINITY;
   bool nan = false;
   for (int i = lane; i < count; i += 32) {
-    const float lse = args.state_lse[state_head(args.merge_states[begin + i])];
+    const float lse = args.state_lse[state_head(state_at(i))];
     nan |= is_nan(lse);
     top = fmaxf(top, lse);
   }
@@ -70,7 +76,7 @@ __device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token
     float weight = 0.0f;
     const float* o_row = nullptr;
     if (batch + lane < count) {
-      const std::int64_t at = state_head(args.merge_states[begin + batch + lane]);
+      const std::int64_t at = state_head(state_at(batch + lane));
       const float lse = args.state_lse[at];
       if (lse != -INFINITY) {
         weight = expf(lse - top);
@@ -104,7 +110,6 @@ __device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token
 
   const bool empty = top == -INFINITY && !nan;
   const float inverse = nan ? NAN : (empty ? 0.0f : 1.0f / weight_sum);
-  const std::int64_t out_head = (static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token) * args.q_heads + head;
   Out* out = static_cast<Out*>(args.out) + out_head * D;
 #pragma unroll
   for (int i = 0; i < kDimsPerLane; ++i) store_output(out + lane + 32 * i, accumulated[i] * inverse);
@@ -130,36 +135,35 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const R
 }
 
 template <typename Out, int D>
-void launch_with_dim(const RowMergeArgs& args, Grid grid_kind, cudaStream_t stream) {
+void launch_with_dim(const RowMergeArgs& args, Grid grid_kind, cudaStream_t stream, bool chained) {
   std::uint32_t units = args.rows * static_cast<std::uint32_t>(args.queries);
   const auto head_blocks = static_cast<std::uint32_t>((args.q_heads + kWarpsPerBlock - 1) / kWarpsPerBlock);
   if (units == 0) return;
   if (grid_kind == Grid::one_per_tile) {
-    merge_rows_kernel<Out, D, false><<<dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream>>>(args);
+    launch_kernel(merge_rows_kernel<Out, D, false>, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
   } else {  // one wave: as many blocks of four warps as the SMs hold at once (16 each)
     units = std::min(units, std::max(1u, 16u * static_cast<std::uint32_t>(multiprocessor_count()) / head_blocks));
-    merge_rows_kernel<Out, D, true><<<dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream>>>(args);
+    launch_kernel(merge_rows_kernel<Out, D, true>, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
   }
-  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename Out>
-void launch(const RowMergeArgs& args, int head_dim, Grid grid_kind, cudaStream_t stream) {
+void launch(const RowMergeArgs& args, int head_dim, Grid grid_kind, cudaStream_t stream, bool chained) {
   switch (head_dim) {
-    case 64: return launch_with_dim<Out, 64>(args, grid_kind, stream);
-    case 128: return launch_with_dim<Out, 128>(args, grid_kind, stream);
-    case 256: return launch_with_dim<Out, 256>(args, grid_kind, stream);
+    case 64: return launch_with_dim<Out, 64>(args, grid_kind, stream, chained);
+    case 128: return launch_with_dim<Out, 128>(args, grid_kind, stream, chained);
+    case 256: return launch_with_dim<Out, 256>(args, grid_kind, stream, chained);
   }
   throw Error(ErrorCode::unsupported, "cuda backend: head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
 }
 
 }  // namespace
 
-void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream) {
+void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream, bool chained) {
   switch (out_dtype) {
-    case DType::f32: return launch<float>(args, head_dim, grid, stream);
-    case DType::bf16: return launch<__nv_bfloat16>(args, head_dim, grid, stream);
-    case DType::f16: return launch<__half>(args, head_dim, grid, stream);
+    case DType::f32: return launch<float>(args, head_dim, grid, stream, chained);
+    case DType::bf16: return launch<__nv_bfloat16>(args, head_dim, grid, stream, chained);
+    case DType::f16: return launch<__half>(args, head_dim, grid, stream, chained);
   }
 }
 

@@ -26,6 +26,8 @@ struct RowMergeArgs {
   const std::uint32_t* live_rows;
 };
 
-void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream);
+// `chained`: launched chained to the states kernel just before it on `stream`
+// (kernels/launch_setup.cuh), which must let it start.
+void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream, bool chained);
 
 }  // namespace chunktree::kernels

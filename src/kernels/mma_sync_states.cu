@@ -401,6 +401,7 @@ template <typename Element, int D>
 __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma_sync_states_kernel(const PartialArgs args) {
   using Shape = StreamShape<D>;
   constexpr int kStages = Shape::kStages;
+  let_chained_kernel_start();  // the merge's CTAs wait for the states where the SMs have room
   extern __shared__ __align__(128) unsigned char shared[];
   auto* barriers = reinterpret_cast<std::uint64_t*>(shared);
   Ring<kStages> ring{barriers, barriers + kStages};
