@@ -49,12 +49,14 @@ inline int multiprocessor_count() {
 }
 
 // Chained launches (programmatic dependent launch). A kernel launched chained to the kernel before
-// it on its stream is started while that one runs, once every CTA of that one has started (or let
-// it, below): its CTAs read what the host wrote before either kernel and then wait for the first
+// it on its stream is started while that one runs, once every CTA of that one has let it (below)
+// or exited: its CTAs read what the host wrote before either kernel and then wait for the first
 // kernel's writes. That hides the second launch's start and its first loads behind the first
-// kernel (docs/KERNEL_NOTES.md, experiment 26). Under graph capture the edge is kept.
+// kernel's last loads (docs/KERNEL_NOTES.md, experiment 26). Under graph capture the edge is kept.
 
 // In a kernel that another may be chained to: this CTA no longer holds the chained kernel back.
+// The states kernels call it once their producer has issued its last copy: earlier, the chained
+// CTAs would sit on the SMs through the whole last wave.
 __device__ inline void let_chained_kernel_start() { cudaTriggerProgrammaticLaunchCompletion(); }
 
 // In a kernel that may be launched chained: waits until the kernel before it has finished and its

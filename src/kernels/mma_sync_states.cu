@@ -401,7 +401,6 @@ template <typename Element, int D>
 __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma_sync_states_kernel(const PartialArgs args) {
   using Shape = StreamShape<D>;
   constexpr int kStages = Shape::kStages;
-  let_chained_kernel_start();  // the merge's CTAs wait for the states where the SMs have room
   extern __shared__ __align__(128) unsigned char shared[];
   auto* barriers = reinterpret_cast<std::uint64_t*>(shared);
   Ring<kStages> ring{barriers, barriers + kStages};
@@ -433,6 +432,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     if (one_tile) {
       if (threadIdx.x == 0) tile_trace::stamp(blockIdx.x, tile_trace::taken);
       stream_kv<Element, D>(args, args.tiles[blockIdx.x], ring, stages, [] { return false; });
+      let_chained_kernel_start();  // every copy of this CTA is issued
       return;
     }
     TileHandoff<Element, D> handoff{q_handed, q_released, handed_tiles, q_data};
@@ -442,6 +442,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       stream_kv<Element, D>(args, args.tiles[t], ring, stages, [&] { return handoff.offer(args); });
       handoff.finish(args);
     }
+    let_chained_kernel_start();  // every copy of this CTA is issued
     return;
   }
   if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();

@@ -103,7 +103,6 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   using Tile = WgmmaTile<Element, D>;
   using T = typename Tile::T;
   using namespace cute;
-  let_chained_kernel_start();  // the merge's CTAs wait for the states where the SMs have room
   extern __shared__ unsigned char shared_bytes[];
   auto* base = reinterpret_cast<T*>((reinterpret_cast<std::uintptr_t>(shared_bytes) + Tile::kAlignment - 1) &
                                     ~static_cast<std::uintptr_t>(Tile::kAlignment - 1));
@@ -173,6 +172,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       }
       steps_before += steps;
     }
+    let_chained_kernel_start();  // every copy of this CTA is issued
     return;
   }
 
