@@ -234,14 +234,21 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       Tensor s_rc = make_tensor(s.data(), rows_by_columns(s.layout()));
       CUTE_UNROLL
       for (int r = 0; r < 2; ++r) {
-        float tile_max = -INFINITY;
+        // Columns past the item's end or the row's causal limit are masked; a step that the row
+        // sees whole (every step but an item's last, outside causal limits) skips the mask's
+        // compare and select per score (experiment 27).
         const int last_visible = min(tokens - 1, limit[r] - position);
         CUTE_UNROLL
-        for (int c = 0; c < size<1>(s_rc); ++c) {
-          const int column = 8 * (c / 2) + 2 * (lane % 4) + c % 2;
-          s_rc(r, c) = column <= last_visible ? s_rc(r, c) * args.scale_log2 : -INFINITY;
-          tile_max = fmaxf(tile_max, s_rc(r, c));
+        for (int c = 0; c < size<1>(s_rc); ++c) s_rc(r, c) *= args.scale_log2;
+        if (last_visible < Tile::kTokens - 1) {
+          CUTE_UNROLL
+          for (int c = 0; c < size<1>(s_rc); ++c) {
+            if (8 * (c / 2) + 2 * (lane % 4) + c % 2 > last_visible) s_rc(r, c) = -INFINITY;
+          }
         }
+        float tile_max = -INFINITY;
+        CUTE_UNROLL
+        for (int c = 0; c < size<1>(s_rc); ++c) tile_max = fmaxf(tile_max, s_rc(r, c));
         const float rescale = rows[r].fold(tiles::row_max(tile_max));
         CUTE_UNROLL
         for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale;
