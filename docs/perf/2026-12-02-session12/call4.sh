@@ -8,6 +8,7 @@ d=.device/s12
 cli=build/default/tools/chunktree
 tests=build/default/tests/chunktree_gpu_tests
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
+tar -C .whl -xzf .whl/bundle.tgz  # FlashInfer's wheels and prebuilt modules, packed to fit the 64 MiB copy
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl $d/wheel/*.whl > /dev/null 2>&1 || echo "pip failed"
 export PYTHONPATH=/tmp/site
 timeout 420 bench/run_all.sh $OUT/run > $OUT/run_all.log 2>&1; echo "run_all rc $?"; date -u
