@@ -232,14 +232,21 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       Tensor s = partition_fragment_C(score_mma, Shape<Int<Tile::kRows>, Int<Tile::kTokens>>{});
       warpgroup_product<false>(score_mma, q_frag, k_frag(_, _, _, stage), s);
       Tensor s_rc = make_tensor(s.data(), rows_by_columns(s.layout()));
+      // A positive scale (every caller's 1/√d) is folded into the exponent, one FFMA per score:
+      // max(s) · scale is then the scaled maximum (experiment 28). A zero or negative one, which
+      // the API allows, scales the scores first.
+      const bool folded = args.scale_log2 > 0.0f;
+      const float exponent_scale = folded ? args.scale_log2 : 1.0f;
       CUTE_UNROLL
       for (int r = 0; r < 2; ++r) {
         // Columns past the item's end or the row's causal limit are masked; a step that the row
         // sees whole (every step but an item's last, outside causal limits) skips the mask's
         // compare and select per score (experiment 27).
         const int last_visible = min(tokens - 1, limit[r] - position);
-        CUTE_UNROLL
-        for (int c = 0; c < size<1>(s_rc); ++c) s_rc(r, c) *= args.scale_log2;
+        if (!folded) {
+          CUTE_UNROLL
+          for (int c = 0; c < size<1>(s_rc); ++c) s_rc(r, c) *= args.scale_log2;
+        }
         if (last_visible < Tile::kTokens - 1) {
           CUTE_UNROLL
           for (int c = 0; c < size<1>(s_rc); ++c) {
@@ -249,13 +256,13 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         float tile_max = -INFINITY;
         CUTE_UNROLL
         for (int c = 0; c < size<1>(s_rc); ++c) tile_max = fmaxf(tile_max, s_rc(r, c));
-        const float rescale = rows[r].fold(tiles::row_max(tile_max));
+        const float rescale = rows[r].fold(tiles::row_max(tile_max) * exponent_scale);
         CUTE_UNROLL
         for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale;
         const float reference = rows[r].reference();
         CUTE_UNROLL
         for (int c = 0; c < size<1>(s_rc); ++c) {
-          s_rc(r, c) = exp2f(s_rc(r, c) - reference);
+          s_rc(r, c) = exp2f(fmaf(s_rc(r, c), exponent_scale, -reference));
           rows[r].sum += s_rc(r, c);
         }
       }

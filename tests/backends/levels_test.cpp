@@ -163,21 +163,25 @@ TEST_P(BackendLevels, NanInQueriesOrKeysReachesTheOutput) {
   expect_nan_exactly_where(got.out, got.lse, seqs, q_heads, host.head_dim, [&](int, int h) { return h / (q_heads / host.kv_heads) == 1; });
 }
 
-// A scale of the caller's; without lse the same out, and lse untouched.
+// A scale of the caller's, positive or negative (0 asks for 1/√d; the GPU's shared levels of 72
+// query rows run on wgmma tiles, which fold a positive scale into the exponent); without lse the
+// same out, and lse untouched.
 TEST_P(BackendLevels, ScaleAndNoLse) {
   harness::Random random(on(9, 43));
   const HostLevels host = random_levels(random, on(LevelsOptions{.num_seqs = 6, .queries = 3, .kv_heads = 2, .head_dim = 128, .num_levels = 3},
                                                    LevelsOptions{.num_seqs = 9, .queries = 2, .kv_heads = 1, .head_dim = 64}));
   SCOPED_TRACE(describe(host));
   const int q_heads = on(8, 4);
-  const float scale = on(0.37f, 0.3f);
   const std::vector<float> q = random_queries(random, host.tokens(), q_heads, host.head_dim, host.dtype);
-  const LevelsCall call(backend(), host, q, q_heads, LevelsCallOptions{.params = AttentionParams{0, scale, 0}});
-  const Outputs with_lse = call.run();
-  expect_levels_match(backend(), host, q, q_heads, with_lse, DType::f32, static_cast<double>(scale));
-  const Outputs without = call.run(DType::f32, /*with_lse=*/false);
-  ASSERT_EQ(std::memcmp(with_lse.out.data(), without.out.data(), with_lse.out.size() * sizeof(float)), 0);
-  for (float lse : without.lse) ASSERT_TRUE(std::isnan(lse)) << "lse was written though none was passed";
+  for (const float scale : {on(0.37f, 0.3f), -0.3f}) {
+    SCOPED_TRACE(::testing::Message() << "scale " << scale);
+    const LevelsCall call(backend(), host, q, q_heads, LevelsCallOptions{.params = AttentionParams{0, scale, 0}});
+    const Outputs with_lse = call.run();
+    expect_levels_match(backend(), host, q, q_heads, with_lse, DType::f32, static_cast<double>(scale));
+    const Outputs without = call.run(DType::f32, /*with_lse=*/false);
+    ASSERT_EQ(std::memcmp(with_lse.out.data(), without.out.data(), with_lse.out.size() * sizeof(float)), 0);
+    for (float lse : without.lse) ASSERT_TRUE(std::isnan(lse)) << "lse was written though none was passed";
+  }
 }
 
 // ---- Errors: what check_levels refuses, on either backend -------------------------------------
