@@ -1,5 +1,6 @@
 // What a launch needs to know about the current device, asked of the driver once per device and
 // kept: a decode step launches ~100 kernels, and every driver round trip is host time in its step.
+// And the chained launch (below) with the two device calls that go with it.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -233,8 +233,8 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       warpgroup_product<false>(score_mma, q_frag, k_frag(_, _, _, stage), s);
       Tensor s_rc = make_tensor(s.data(), rows_by_columns(s.layout()));
       // A positive scale (every caller's 1/√d) is folded into the exponent, one FFMA per score:
-      // max(s) · scale is then the scaled maximum (experiment 28). A zero or negative one, which
-      // the API allows, scales the scores first.
+      // max(s) · scale is then the scaled maximum (experiment 28). A negative one, which the API
+      // allows (0 asks for 1/√d before it reaches here), scales the scores first.
       const bool folded = args.scale_log2 > 0.0f;
       const float exponent_scale = folded ? args.scale_log2 : 1.0f;
       CUTE_UNROLL
