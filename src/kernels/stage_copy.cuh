@@ -24,8 +24,11 @@ struct StageCopy {
 // Starts copying rows [0, count) of K and V (row r of each at rows + r · stride) into stage rows
 // [first, first + count). k_piece(j, row, piece) and v_piece(j, row, piece) say where this
 // thread's piece of pass j (stage row `row`, 16-byte piece `piece` of it) goes; a kernel uses
-// whichever of the three its layout is cheapest to address by.
-template <typename Copy, typename Element, typename KPiece, typename VPiece>
+// whichever of the three its layout is cheapest to address by. Unrolled, every pass of the stage
+// is tested against the segment (no loop, for stages that are mostly one segment); otherwise a
+// loop visits only the passes inside it, which costs a stage of several segments (a wgmma stage
+// of 128 positions over 64-position chunks) half the producer's instructions (experiment 30).
+template <typename Copy, bool Unrolled = true, typename Element, typename KPiece, typename VPiece>
 __device__ void copy_segment(int thread, KPiece k_piece, VPiece v_piece, const Element* k_rows, const Element* v_rows, std::int64_t stride,
                              int first, int count) {
   const int piece = Copy::piece(thread);
@@ -33,17 +36,31 @@ __device__ void copy_segment(int thread, KPiece k_piece, VPiece v_piece, const E
   const std::int64_t pass_stride = Copy::kRowsPerPass * stride;
   const Element* k_source = k_rows + (row0 - first) * stride + 8 * piece;  // this thread's row of pass 0, if it were in range
   const Element* v_source = v_rows + (row0 - first) * stride + 8 * piece;
+  const auto copy = [&](int j, int row) {
+    cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(k_source),
+                                                          *reinterpret_cast<cute::uint128_t*>(k_piece(j, row, piece)));
+    cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(v_source),
+                                                          *reinterpret_cast<cute::uint128_t*>(v_piece(j, row, piece)));
+  };
+  if constexpr (Unrolled) {
 #pragma unroll
-  for (int j = 0; j < Copy::kPasses; ++j) {
-    const int row = row0 + j * Copy::kRowsPerPass;
-    if (row >= first && row < first + count) {
-      cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(k_source),
-                                                            *reinterpret_cast<cute::uint128_t*>(k_piece(j, row, piece)));
-      cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(v_source),
-                                                            *reinterpret_cast<cute::uint128_t*>(v_piece(j, row, piece)));
+    for (int j = 0; j < Copy::kPasses; ++j) {
+      const int row = row0 + j * Copy::kRowsPerPass;
+      if (row >= first && row < first + count) copy(j, row);
+      k_source += pass_stride;
+      v_source += pass_stride;
     }
-    k_source += pass_stride;
-    v_source += pass_stride;
+  } else {
+    // Pass j holds row row0 + j · kRowsPerPass; first − row0 + kRowsPerPass − 1 is never negative.
+    const int begin = (first - row0 + Copy::kRowsPerPass - 1) / Copy::kRowsPerPass;
+    const int end = (first + count - row0 + Copy::kRowsPerPass - 1) / Copy::kRowsPerPass;
+    k_source += begin * pass_stride;
+    v_source += begin * pass_stride;
+    for (int j = begin; j < end; ++j) {
+      copy(j, row0 + j * Copy::kRowsPerPass);
+      k_source += pass_stride;
+      v_source += pass_stride;
+    }
   }
 }
 
@@ -51,6 +68,7 @@ __device__ void copy_segment(int thread, KPiece k_piece, VPiece v_piece, const E
 // stage's mbarrier covers it too; any valid global address serves as the source).
 template <typename Copy, typename KPiece, typename VPiece>
 __device__ void zero_rows(int thread, KPiece k_piece, VPiece v_piece, const void* anywhere, int first, int end) {
+  if (first >= end) return;  // a whole stage: no pass to test
   const int piece = Copy::piece(thread);
   const auto& source = *static_cast<const cute::uint128_t*>(anywhere);
 #pragma unroll
