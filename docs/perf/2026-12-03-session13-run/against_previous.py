@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""chunktree's rows of this run against the latest committed run before it (7465c85, session 10
-call 2): the median ratio per row, and the rows slower by more than 3 % whose p10 is above the old
+"""chunktree's rows of this run against the latest committed run before it (d73855c, session 12
+call 4): the median ratio per row, and the rows slower by more than 3 % whose p10 is above the old
 run's p90 (slower beyond both runs' spread). Usage: against_previous.py NEW.csv OLD.csv"""
 import csv
 import sys
