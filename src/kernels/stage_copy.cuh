@@ -24,11 +24,14 @@ struct StageCopy {
 // Starts copying rows [0, count) of K and V (row r of each at rows + r · stride) into stage rows
 // [first, first + count). k_piece(j, row, piece) and v_piece(j, row, piece) say where this
 // thread's piece of pass j (stage row `row`, 16-byte piece `piece` of it) goes; a kernel uses
-// whichever of the three its layout is cheapest to address by. Unrolled, every pass of the stage
-// is tested against the segment (no loop, for stages that are mostly one segment); otherwise a
-// loop visits only the passes inside it, which costs a stage of several segments (a wgmma stage
-// of 128 positions over 64-position chunks) half the producer's instructions (experiment 30).
-template <typename Copy, bool Unrolled = true, typename Element, typename KPiece, typename VPiece>
+// whichever of the three its layout is cheapest to address by. `Passes` says how the thread finds
+// its passes inside the segment (experiment 30).
+enum class Passes {
+  test_each,    // every pass of the stage, unrolled and tested: a stage that is mostly one segment
+  loop_inside,  // a loop over the passes inside the segment only: a stage of several segments
+                // (a wgmma stage of 128 positions over 64-position chunks)
+};
+template <typename Copy, Passes Find = Passes::test_each, typename Element, typename KPiece, typename VPiece>
 __device__ void copy_segment(int thread, KPiece k_piece, VPiece v_piece, const Element* k_rows, const Element* v_rows, std::int64_t stride,
                              int first, int count) {
   const int piece = Copy::piece(thread);
@@ -42,7 +45,7 @@ __device__ void copy_segment(int thread, KPiece k_piece, VPiece v_piece, const E
     cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(*reinterpret_cast<const cute::uint128_t*>(v_source),
                                                           *reinterpret_cast<cute::uint128_t*>(v_piece(j, row, piece)));
   };
-  if constexpr (Unrolled) {
+  if constexpr (Find == Passes::test_each) {
 #pragma unroll
     for (int j = 0; j < Copy::kPasses; ++j) {
       const int row = row0 + j * Copy::kRowsPerPass;

@@ -163,7 +163,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
             static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
         for (int filled = 0; filled < tokens;) {
           const int count = min(tokens - filled, cursor.available());
-          copy_segment<Copy, false>(thread, k_piece, v_piece, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
+          copy_segment<Copy, Passes::loop_inside>(thread, k_piece, v_piece, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
           filled += count;
           cursor.advance(count);
         }
