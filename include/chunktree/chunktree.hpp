@@ -7,6 +7,7 @@
 #include "chunktree/device.hpp"
 #include "chunktree/levels.hpp"
 #include "chunktree/merge.hpp"
+#include "chunktree/paged.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 #include "chunktree/reference.hpp"

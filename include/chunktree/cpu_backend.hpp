@@ -2,8 +2,11 @@
 // It is the oracle the GPU kernels are tested against, next to the fp64 reference.
 #pragma once
 
+#include <memory>
+
 #include "chunktree/attention.hpp"
 #include "chunktree/levels.hpp"
+#include "chunktree/paged.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 
@@ -25,5 +28,26 @@ void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTe
 // (q's shape gives it).
 void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorView& out, const TensorView& lse = {},
                    const AttentionParams& params = {});
+
+// Attention over an engine's paged KV (chunktree/paged.hpp) on the CPU, in the same two steps as
+// the GPU's: plan() once per step (it checks and copies the page table), run() for every layer. The
+// KV in f32, f16 or bf16; q and out [query tokens, num_qo_heads, head_dim] in any dtype, lse
+// [query tokens, num_qo_heads] in f32 if it has data. params.num_q_heads and scale are unused (the
+// plan's shape gives them); num_threads as for attend().
+class PagedAttention {
+ public:
+  explicit PagedAttention(const AttentionParams& params = {});
+  ~PagedAttention();
+  PagedAttention(PagedAttention&&) noexcept;
+  PagedAttention& operator=(PagedAttention&&) noexcept;
+
+  // A table or shape that is refused leaves the last plan in place.
+  void plan(const PageTableView& table, const PagedShape& shape);
+  void run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse = {}) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace chunktree::cpu

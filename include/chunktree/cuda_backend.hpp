@@ -9,6 +9,7 @@
 
 #include "chunktree/attention.hpp"
 #include "chunktree/levels.hpp"
+#include "chunktree/paged.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
 
@@ -95,5 +96,36 @@ class LevelsPlan {
 // aligned to two of its elements.
 void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const TensorView& out, const TensorView& lse = {},
                    void* stream = nullptr);
+
+// Attention over an engine's paged KV on the GPU (chunktree/paged.hpp), FlashInfer's plan/run
+// split: plan() once per step finds the sharing in the page table and uploads the step's work (as
+// DevicePlan::update does: no allocation while it fits, copied on `stream`, outside any capture);
+// run() then serves any layer whose pools have the plan's shape, reading the pages in place. The
+// work's offsets hold the pools' strides: a plan assumes those of the last run (at first, contiguous
+// [pages, 2, ...] pools of `layout`), and a run with other strides loads the work again on its
+// stream first (refused under capture, and once a graph has captured runs). CUDA graphs: run()
+// calls captured on a stream replay whatever plan the last plan() gave, with the q, out and lse
+// they were captured with (the same number of query tokens); once captured, plans of another shape
+// (heads, head dim, page size) are refused: they need a PagedAttention of their own, which must
+// outlive the graphs. The constructor checks for a Hopper GPU. bf16 or f16 KV; q in the KV's dtype,
+// 16-byte aligned; out in bf16, f16 or f32, lse in f32 (optional).
+class PagedAttention {
+ public:
+  explicit PagedAttention(KvLayout layout = KvLayout::nhd);
+  ~PagedAttention();
+  PagedAttention(PagedAttention&&) noexcept;
+  PagedAttention& operator=(PagedAttention&&) noexcept;
+  PagedAttention(const PagedAttention&) = delete;
+  PagedAttention& operator=(const PagedAttention&) = delete;
+
+  // A table or shape that is refused leaves the last plan in place.
+  void plan(const PageTableView& table, const PagedShape& shape, void* stream = nullptr);
+  void run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse = {}, void* stream = nullptr);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace chunktree::cuda

@@ -7,6 +7,7 @@
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/state.hpp"
+#include "schedule/paged.hpp"
 #include "schedule/work.hpp"
 
 namespace chunktree::cpu {
@@ -237,6 +238,44 @@ void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorV
   // Long segments in pieces of 256 tokens: more tasks for the threads, each merged exactly.
   const work::Work w = work::from_levels(levels, levels_shape, 256);
   merge_states_into(w, compute_states(w, 0, 0, levels_shape.dtype, q, shape), out, lse, shape.threads);
+}
+
+struct PagedAttention::Impl {
+  int threads;
+  bool planned = false;
+  work::PagedSchedule schedule;
+};
+
+PagedAttention::PagedAttention(const AttentionParams& params) : impl_(std::make_unique<Impl>(Impl{resolved_threads(params), false, {}})) {}
+PagedAttention::~PagedAttention() = default;
+PagedAttention::PagedAttention(PagedAttention&&) noexcept = default;
+PagedAttention& PagedAttention::operator=(PagedAttention&&) noexcept = default;
+
+void PagedAttention::plan(const PageTableView& table, const PagedShape& shape) {
+  impl_->schedule = work::PagedSchedule(table, shape, "cpu backend");  // assigned only once it is checked
+  impl_->planned = true;
+}
+
+void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse) const {
+  if (!impl_->planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
+  const work::PagedSchedule& schedule = impl_->schedule;
+  const PagedShape& paged = schedule.shape();
+  const work::PageStrides strides = work::check_paged_kv(kv, paged, Device::cpu, schedule.max_page(), "cpu backend");
+  const std::int64_t tokens = schedule.num_seqs() * schedule.queries_per_seq();
+  expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, paged.num_qo_heads, paged.head_dim});
+  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, paged.num_qo_heads, paged.head_dim});
+  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {tokens, paged.num_qo_heads});
+  Shape shape{};
+  shape.q_heads = paged.num_qo_heads;
+  shape.kv_heads = paged.num_kv_heads;
+  shape.group = shape.q_heads / shape.kv_heads;
+  shape.head_dim = paged.head_dim;
+  shape.scale = resolved_scale(AttentionParams{0, paged.sm_scale, 0}, paged.head_dim);
+  shape.threads = impl_->threads;
+  work::Work w;
+  schedule.to_work(strides, dtype_size(kv.dtype), 256, w);  // pieces of 256 tokens: more tasks for the threads
+  merge_states_into(w, compute_states(w, reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), kv.dtype, q, shape),
+                    out, lse, shape.threads);
 }
 
 }  // namespace chunktree::cpu

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "kernels/launch_setup.cuh"
 #include "runtime/memory.hpp"
 #include "kernels/partial_states.cuh"
+#include "schedule/paged.hpp"
 
 namespace chunktree {
 namespace {
@@ -225,6 +227,101 @@ void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const Tenso
   if (tokens == 0) return;
   cuda_memory::expect_device_pointer(q.data, "q");
   p.work.attend(0, 0, p.shape.dtype, q.data, p.scale, out, lse, tokens, stream);
+}
+
+struct PagedAttention::Impl {
+  KvLayout layout;
+  std::optional<work::PagedSchedule> schedule;  // the last plan
+  work::PageStrides strides;                     // of the last run, or the layout's until a run
+  std::optional<DeviceWork> work;
+  work::Work staged;                             // the loaded work (its memory reused by the next)
+
+  // The schedule as work over pools of `strides`, split by the cost model, loaded on `stream`.
+  void load(const work::PageStrides& with, cudaStream_t stream) {
+    const PagedShape& shape = schedule->shape();
+    const std::vector<SpanSize> spans = schedule->spans();
+    const std::int64_t split = cost_model::cheapest_split(
+        spans, cost_model::SplitShape{shape.num_qo_heads, shape.num_kv_heads, shape.head_dim, schedule->queries_per_seq(), 0},
+        kernels::multiprocessor_count());
+    schedule->to_work(with, 2, split, staged);  // bf16 and f16: two bytes an element
+    work->load(staged, Upload::asynchronous, stream);
+    strides = with;
+  }
+};
+
+PagedAttention::PagedAttention(KvLayout layout) : impl_(std::make_unique<Impl>(Impl{layout, std::nullopt, {}, std::nullopt, {}})) {
+  cuda_memory::require_current_hopper();  // once: it allocates and synchronises, which a plan per step must not
+}
+PagedAttention::~PagedAttention() = default;
+PagedAttention::PagedAttention(PagedAttention&&) noexcept = default;
+PagedAttention& PagedAttention::operator=(PagedAttention&&) noexcept = default;
+
+void PagedAttention::plan(const PageTableView& table, const PagedShape& shape, void* stream) {
+  Impl& p = *impl_;
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  CHUNKTREE_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(stream), &status));
+  if (status != cudaStreamCaptureStatusNone) {
+    fail(ErrorCode::invalid_argument, "plan() outside the stream capture: captured runs replay whatever plan the last plan() gave");
+  }
+  work::PagedSchedule schedule(table, shape, "cuda backend");
+  const bool same_shape = p.schedule && p.schedule->shape().num_qo_heads == shape.num_qo_heads &&
+                          p.schedule->shape().num_kv_heads == shape.num_kv_heads && p.schedule->shape().head_dim == shape.head_dim &&
+                          p.schedule->shape().page_size == shape.page_size;
+  if (!same_shape && p.work && p.work->captured()) {
+    fail(ErrorCode::invalid_argument, "a CUDA graph captured runs of this PagedAttention with " + std::to_string(p.schedule->shape().num_qo_heads) +
+                                          " q heads, " + std::to_string(p.schedule->shape().num_kv_heads) + " kv heads, head_dim " +
+                                          std::to_string(p.schedule->shape().head_dim) + " and pages of " +
+                                          std::to_string(p.schedule->shape().page_size) +
+                                          " tokens; plans of another shape need a PagedAttention of their own");
+  }
+  const work::PageStrides strides = same_shape ? p.strides : work::interleaved_strides(p.layout, shape);
+  std::optional<work::PagedSchedule> previous = std::move(p.schedule);
+  p.schedule = std::move(schedule);
+  try {
+    if (!same_shape) p.work.emplace(shape.num_qo_heads, shape.num_kv_heads, shape.head_dim);
+    p.load(strides, static_cast<cudaStream_t>(stream));
+  } catch (...) {
+    p.schedule = std::move(previous);  // a refused load changed nothing on the device
+    throw;
+  }
+}
+
+void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse, void* stream_handle) {
+  Impl& p = *impl_;
+  if (!p.schedule) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
+  const auto stream = static_cast<cudaStream_t>(stream_handle);
+  const PagedShape& shape = p.schedule->shape();
+  const work::PageStrides strides = work::check_paged_kv(kv, shape, Device::cuda, p.schedule->max_page(), "cuda backend");
+  if (kv.dtype != DType::bf16 && kv.dtype != DType::f16) {
+    fail(ErrorCode::invalid_argument, "kv_cache is " + std::string(to_string(kv.dtype)) + "; the CUDA backend runs bf16 or f16");
+  }
+  const std::int64_t tokens = p.schedule->num_seqs() * p.schedule->queries_per_seq();
+  expect_tensor(q, "q", {kv.dtype}, Device::cuda, {tokens, shape.num_qo_heads, shape.head_dim});
+  expect_outputs(out, lse, tokens, shape.num_qo_heads, shape.head_dim);
+  if (tokens == 0) return;
+  cuda_memory::expect_device_pointer(q.data, "q");
+  cuda_memory::expect_device_pointer(kv.k, "kv_cache's K");
+  cuda_memory::expect_device_pointer(kv.v, "kv_cache's V");
+  if (reinterpret_cast<std::uintptr_t>(q.data) % 16 != 0) fail(ErrorCode::invalid_argument, "q must be 16-byte aligned");
+  if (strides != p.strides) {
+    // Graphs replay the work loaded last: offsets for other strides would have them read their
+    // captured pools wrongly.
+    if (p.work->captured()) {
+      fail(ErrorCode::invalid_argument,
+           "a CUDA graph captured runs of this PagedAttention over a kv_cache with other strides; pass kv_caches of that form, or use "
+           "a PagedAttention of its own for this one");
+    }
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    CHUNKTREE_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
+    if (status != cudaStreamCaptureStatusNone) {
+      fail(ErrorCode::invalid_argument,
+           "kv_cache's strides differ from those the plan was loaded for, and the stream is capturing: run once outside the capture "
+           "with this kind of kv_cache (or pass the same kind to every run)");
+    }
+    p.load(strides, stream);
+  }
+  p.work->attend(reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), kv.dtype, q.data,
+                 resolved_scale(AttentionParams{0, shape.sm_scale, 0}, shape.head_dim), out, lse, tokens, stream);
 }
 
 }  // namespace cuda

@@ -139,8 +139,8 @@ DeviceWork& DeviceWork::operator=(DeviceWork&&) noexcept = default;
 
 void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   if (capturing(stream)) {
-    throw Error(ErrorCode::invalid_argument, "cuda backend: update() the plan outside the stream capture; the captured launches read "
-                                             "whatever plan the last update() before a replay loaded");
+    throw Error(ErrorCode::invalid_argument, "cuda backend: load the plan (DevicePlan::update, PagedAttention::plan) outside the stream "
+                                             "capture; the captured launches read whatever plan the last load before a replay gave");
   }
   if (captured_ && !replayable_) {
     throw Error(ErrorCode::invalid_argument, "cuda backend: a CUDA graph captured this DevicePlan's launches for the one plan it was "
@@ -152,13 +152,13 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     throw Error(ErrorCode::capacity_exhausted, "cuda backend: this plan has " + std::to_string(query_tokens) +
                                                    " query tokens; the q, out and lse that a CUDA graph captured hold " +
                                                    std::to_string(captured_tokens_) +
-                                                   ". Capture again with buffers of the largest batch (a new DevicePlan; Python: a new "
-                                                   "CacheAttention)");
+                                                   ". Capture again with buffers of the largest batch (a new DevicePlan or PagedAttention; "
+                                                   "Python: a new CacheAttention or PagedAttention)");
   }
   if (captured_ && w.queries_per_seq != queries_) {
     throw Error(ErrorCode::invalid_argument, "cuda backend: a CUDA graph captured this plan's launches with " + std::to_string(queries_) +
                                                  " query tokens per sequence; a plan with " + std::to_string(w.queries_per_seq) +
-                                                 " needs launches of its own (a new DevicePlan)");
+                                                 " needs launches of its own (a new DevicePlan or PagedAttention)");
   }
   // The tiles: every (item, kv head, block of query rows), longest items first, so that the last
   // tiles to start are the short ones and the grid ends evenly. The items are ordered, not the
@@ -196,8 +196,8 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     if (captured_) {
       throw Error(ErrorCode::capacity_exhausted, "cuda backend: this plan needs " + describe(need) +
                                                      "; the workspace that a CUDA graph captured holds " + describe(capacity_) +
-                                                     ". Capture again with a new DevicePlan (Python: a new CacheAttention) updated to "
-                                                     "a plan this large first (it keeps room for plans up to " +
+                                                     ". Capture again with a new DevicePlan or PagedAttention (Python: CacheAttention, "
+                                                     "PagedAttention) given a plan this large first (it keeps room for plans up to " +
                                                      std::to_string(kRoomFactor) + "x its first)");
     }
     // Everything new is made before anything old goes, so that a failed allocation changes nothing.

@@ -81,6 +81,8 @@ class DeviceWork {
 
   // Whether captured launches replay later loads (the last load was asynchronous).
   bool replayable() const { return replayable_; }
+  // Whether a graph captured launches of this workspace (which then must outlive it).
+  bool captured() const { return captured_; }
 
   // Every state of every item with its running max, copied to the host (for tests). Synchronous.
   PartialStates states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale) const;

@@ -1,0 +1,278 @@
+// The paged front end's schedule: the page table's checks, the sharing it holds, and its work.
+#include "schedule/paged.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <string>
+
+#include "schedule/merge_lists.hpp"
+
+namespace chunktree::work {
+namespace {
+
+struct Checker {
+  const char* who;
+  [[noreturn]] void fail(const std::string& message) const { throw Error(ErrorCode::invalid_argument, std::string(who) + ": " + message); }
+};
+
+std::string str(std::int64_t value) { return std::to_string(value); }
+
+void check_shape(const Checker& checker, const PagedShape& shape) {
+  if (shape.num_kv_heads < 1) checker.fail("num_kv_heads must be at least 1, got " + str(shape.num_kv_heads));
+  if (shape.num_qo_heads < 1 || shape.num_qo_heads > 4096 || shape.num_qo_heads % shape.num_kv_heads != 0) {
+    checker.fail("num_qo_heads (" + str(shape.num_qo_heads) + ") must be a multiple of num_kv_heads (" + str(shape.num_kv_heads) +
+                 ") in 1..4096");
+  }
+  if (shape.head_dim != 64 && shape.head_dim != 128 && shape.head_dim != 256) {
+    checker.fail("head_dim " + str(shape.head_dim) + " is not 64, 128 or 256");
+  }
+  if (shape.page_size < 1) checker.fail("page_size must be at least 1, got " + str(shape.page_size));
+  if (!std::isfinite(shape.sm_scale) || shape.sm_scale < 0.0f) {
+    checker.fail("sm_scale must be finite and ≥ 0 (0: 1/sqrt(head_dim)), got " + std::to_string(shape.sm_scale));
+  }
+}
+
+// The query tokens per sequence that qo_indptr gives (the same for every sequence).
+int queries_of(const Checker& checker, std::span<const std::int32_t> qo_indptr, std::size_t batch) {
+  if (qo_indptr.empty()) return 1;
+  if (qo_indptr.size() != batch + 1) {
+    checker.fail("qo_indptr has " + str(static_cast<std::int64_t>(qo_indptr.size())) + " entries; expected batch + 1 = " +
+                 str(static_cast<std::int64_t>(batch + 1)) + " (kv_indptr's size)");
+  }
+  if (qo_indptr[0] != 0) checker.fail("qo_indptr[0] is " + str(qo_indptr[0]) + "; it must be 0");
+  if (batch == 0) return 1;
+  const std::int64_t queries = static_cast<std::int64_t>(qo_indptr[1]) - qo_indptr[0];
+  if (queries < 1 || queries > 4096) checker.fail("sequence 0 has " + str(queries) + " query tokens; each sequence has 1..4096");
+  for (std::size_t s = 1; s < batch; ++s) {
+    const std::int64_t own = static_cast<std::int64_t>(qo_indptr[s + 1]) - qo_indptr[s];
+    if (own != queries) {
+      checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " has " + str(own) + " query tokens but sequence 0 has " + str(queries) +
+                   "; chunktree needs the same number of query tokens for every sequence of a call");
+    }
+  }
+  return static_cast<int>(queries);
+}
+
+}  // namespace
+
+PageStrides interleaved_strides(KvLayout layout, const PagedShape& shape) {
+  const std::int64_t page = static_cast<std::int64_t>(shape.page_size) * shape.num_kv_heads * shape.head_dim;
+  if (layout == KvLayout::nhd) return PageStrides{2 * page, static_cast<std::int64_t>(shape.num_kv_heads) * shape.head_dim, shape.head_dim};
+  return PageStrides{2 * page, shape.head_dim, static_cast<std::int64_t>(shape.page_size) * shape.head_dim};
+}
+
+PageStrides check_paged_kv(const PagedKv& kv, const PagedShape& shape, Device device, std::int32_t max_page, const char* who) {
+  const Checker checker{who};
+  if (kv.page_size != shape.page_size || kv.num_kv_heads != shape.num_kv_heads || kv.head_dim != shape.head_dim) {
+    checker.fail("kv_cache has pages of " + str(kv.page_size) + " tokens, " + str(kv.num_kv_heads) + " kv heads and head_dim " + str(kv.head_dim) +
+                 "; the plan was made for " + str(shape.page_size) + ", " + str(shape.num_kv_heads) + " and " + str(shape.head_dim));
+  }
+  if (kv.device != device) {
+    checker.fail("kv_cache is on the " + std::string(to_string(kv.device)) + "; this backend needs it on the " + std::string(to_string(device)));
+  }
+  if (kv.num_pages <= max_page) {
+    checker.fail("the page table reads page " + str(max_page) + " but kv_cache holds " + str(kv.num_pages) + " pages");
+  }
+  if (kv.k == nullptr || kv.v == nullptr) checker.fail("kv_cache has no data");
+  const PageStrides strides{kv.page_stride, kv.token_stride, kv.head_stride};
+  if (strides.token < 1 || strides.head < 1 || (kv.num_pages > 1 && strides.page < 1)) {
+    checker.fail("kv_cache's strides (page " + str(strides.page) + ", token " + str(strides.token) + ", head " + str(strides.head) +
+                 " elements) must be positive");
+  }
+  if (device == Device::cuda) {
+    // The kernels copy 16-byte pieces of each head's row.
+    const auto bytes = static_cast<std::int64_t>(dtype_size(kv.dtype));
+    for (const std::int64_t stride : {strides.page, strides.token, strides.head}) {
+      if (stride * bytes % 16 != 0) {
+        checker.fail("kv_cache's strides (page " + str(strides.page) + ", token " + str(strides.token) + ", head " + str(strides.head) +
+                     " elements) must be multiples of 16 bytes on the GPU");
+      }
+    }
+    if (reinterpret_cast<std::uintptr_t>(kv.k) % 16 != 0 || reinterpret_cast<std::uintptr_t>(kv.v) % 16 != 0) {
+      checker.fail("kv_cache's K and V must start at 16-byte-aligned addresses on the GPU");
+    }
+  }
+  return strides;
+}
+
+PagedSchedule::PagedSchedule(const PageTableView& table, const PagedShape& shape, const char* who) : shape_(shape) {
+  const Checker checker{who};
+  check_shape(checker, shape);
+  if (table.kv_indptr.empty()) checker.fail("kv_indptr is empty; it needs batch + 1 entries, starting with 0");
+  const std::size_t batch = table.kv_indptr.size() - 1;
+  if (batch > std::numeric_limits<std::int32_t>::max()) checker.fail("more than 2^31 − 1 sequences");
+  if (table.kv_indptr[0] != 0) checker.fail("kv_indptr[0] is " + str(table.kv_indptr[0]) + "; it must be 0");
+  for (std::size_t s = 0; s < batch; ++s) {
+    const std::int64_t pages = static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s];
+    if (pages < 1) {
+      checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " has " + str(pages) +
+                   " pages (kv_indptr[s + 1] − kv_indptr[s]); every sequence holds at least one");
+    }
+  }
+  const std::int64_t listed = batch == 0 ? 0 : table.kv_indptr[batch];
+  if (static_cast<std::int64_t>(table.kv_indices.size()) < listed) {
+    checker.fail("kv_indices has " + str(static_cast<std::int64_t>(table.kv_indices.size())) + " entries but kv_indptr[batch] is " + str(listed));
+  }
+  if (table.kv_last_page_len.size() != batch) {
+    checker.fail("kv_last_page_len has " + str(static_cast<std::int64_t>(table.kv_last_page_len.size())) + " entries; expected one per sequence (" +
+                 str(static_cast<std::int64_t>(batch)) + ")");
+  }
+  queries_ = queries_of(checker, table.qo_indptr, batch);
+  row_limit_.resize(batch);  // by sequence until find_sharing orders the rows
+  for (std::size_t s = 0; s < batch; ++s) {
+    const std::int32_t last = table.kv_last_page_len[s];
+    if (last < 1 || last > shape.page_size) {
+      checker.fail("kv_last_page_len[" + str(static_cast<std::int64_t>(s)) + "] is " + str(last) + "; it must be 1.." + str(shape.page_size) +
+                   " (page_size)");
+    }
+    const std::int64_t pages = static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s];
+    const std::int64_t length = (pages - 1) * shape.page_size + last;
+    if (length > std::numeric_limits<std::int32_t>::max()) checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " holds more than 2^31 − 1 tokens");
+    if (shape.causal && length < queries_) {
+      checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " holds " + str(length) + " tokens but has " + str(queries_) +
+                   " query tokens; with causal its last query tokens' K and V are its last tokens");
+    }
+    row_limit_[s] = static_cast<std::int32_t>(shape.causal ? length - queries_ : length - 1);
+  }
+  for (std::int64_t i = 0; i < listed; ++i) {
+    if (table.kv_indices[static_cast<std::size_t>(i)] < 0) {
+      checker.fail("kv_indices[" + str(i) + "] is " + str(table.kv_indices[static_cast<std::size_t>(i)]) + "; page ids are ≥ 0");
+    }
+  }
+  find_sharing(table);
+}
+
+// A radix sort of the sequences by their pages, one page position at a time: a range of rows that
+// agree on pages [0, depth) is extended while they all hold the same next page (the same id and
+// the same tokens in it); those pages are a segment the whole range reads. Where they differ, the
+// range is ordered by that page and each group of equal pages is a range of its own; a range of
+// one row reads the rest of its sequence alone. Linear in the table's pages, plus the sorts at the
+// points where sequences part.
+void PagedSchedule::find_sharing(const PageTableView& table) {
+  const std::size_t batch = table.kv_indptr.size() - 1;
+  const auto first_page = [&](std::uint32_t s) { return table.kv_indptr[s]; };
+  const auto pages_of = [&](std::uint32_t s) { return static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s]; };
+  const auto page_at = [&](std::uint32_t s, std::int64_t j) { return table.kv_indices[static_cast<std::size_t>(first_page(s) + j)]; };
+  const auto tokens_at = [&](std::uint32_t s, std::int64_t j) { return j + 1 == pages_of(s) ? table.kv_last_page_len[s] : shape_.page_size; };
+  const auto same_page = [&](std::uint32_t s, std::uint32_t t, std::int64_t j) {
+    return page_at(s, j) == page_at(t, j) && tokens_at(s, j) == tokens_at(t, j);
+  };
+
+  std::vector<std::uint32_t> order(batch);
+  std::iota(order.begin(), order.end(), 0u);
+  pages_.clear();
+  segments_.clear();
+  const auto add_segment = [&](std::uint32_t lead, std::int64_t begin, std::int64_t end, std::uint32_t row_begin, std::uint32_t row_end) {
+    if (begin == end) return;
+    Segment segment{row_begin, row_end, begin * shape_.page_size, 0, static_cast<std::uint32_t>(pages_.size()), 0};
+    for (std::int64_t j = begin; j < end; ++j) {
+      pages_.push_back(page_at(lead, j));
+      max_page_ = std::max(max_page_, pages_.back());
+      segment.tokens += tokens_at(lead, j);
+    }
+    segment.page_end = static_cast<std::uint32_t>(pages_.size());
+    segments_.push_back(segment);
+  };
+
+  struct Range {
+    std::uint32_t begin;
+    std::uint32_t end;
+    std::int64_t depth;  // its rows agree on pages [0, depth)
+  };
+  std::vector<Range> ranges;
+  if (batch > 0) ranges.push_back(Range{0, static_cast<std::uint32_t>(batch), 0});
+  while (!ranges.empty()) {
+    const Range range = ranges.back();
+    ranges.pop_back();
+    const std::uint32_t lead = order[range.begin];
+    if (range.end - range.begin == 1) {
+      add_segment(lead, range.depth, pages_of(lead), range.begin, range.end);
+      continue;
+    }
+    std::int64_t depth = range.depth;
+    const auto all_hold_the_lead_page = [&] {
+      for (std::uint32_t r = range.begin; r < range.end; ++r) {
+        if (pages_of(order[r]) <= depth || !same_page(order[r], lead, depth)) return false;
+      }
+      return true;
+    };
+    while (all_hold_the_lead_page()) ++depth;
+    add_segment(lead, range.depth, depth, range.begin, range.end);
+    // Rows whose pages end here first (nothing more to read), then by their next page.
+    const auto before = [&](std::uint32_t a, std::uint32_t b) {
+      const bool a_ends = pages_of(a) <= depth;
+      const bool b_ends = pages_of(b) <= depth;
+      if (a_ends || b_ends) return a_ends && !b_ends;
+      if (page_at(a, depth) != page_at(b, depth)) return page_at(a, depth) < page_at(b, depth);
+      return tokens_at(a, depth) < tokens_at(b, depth);
+    };
+    std::stable_sort(order.begin() + range.begin, order.begin() + range.end, before);
+    std::uint32_t r = range.begin;
+    while (r < range.end && pages_of(order[r]) <= depth) ++r;
+    std::vector<Range> groups;
+    while (r < range.end) {
+      std::uint32_t end = r + 1;
+      while (end < range.end && same_page(order[end], order[r], depth)) ++end;
+      groups.push_back(Range{r, end, depth});
+      r = end;
+    }
+    ranges.insert(ranges.end(), groups.rbegin(), groups.rend());  // the first group is taken next
+  }
+
+  row_to_batch_ = order;
+  std::vector<std::int32_t> limit_by_sequence = std::move(row_limit_);
+  row_limit_.resize(batch);
+  for (std::size_t r = 0; r < batch; ++r) row_limit_[r] = limit_by_sequence[order[r]];
+}
+
+std::vector<SpanSize> PagedSchedule::spans() const {
+  std::vector<SpanSize> spans;
+  spans.reserve(segments_.size());
+  for (const Segment& segment : segments_) spans.push_back(SpanSize{segment.row_end - segment.row_begin, segment.tokens});
+  return spans;
+}
+
+void PagedSchedule::to_work(const PageStrides& strides, std::size_t element_bytes, std::int64_t max_item_tokens, Work& into) const {
+  into.runs.clear();
+  into.items.clear();
+  into.queries_per_seq = queries_;
+  into.row_to_batch = row_to_batch_;
+  into.row_limit = row_limit_;
+  into.num_states = 0;
+  const std::int64_t page_size = shape_.page_size;
+  const auto bytes = static_cast<std::uint64_t>(element_bytes);
+  for (const Segment& segment : segments_) {
+    const std::int64_t step = max_item_tokens > 0 ? max_item_tokens : segment.tokens;
+    for (std::int64_t begin = 0; begin < segment.tokens; begin += step) {
+      const std::int64_t end = std::min(segment.tokens, begin + step);
+      Item& item = into.items.emplace_back();
+      item.run_begin = static_cast<std::uint32_t>(into.runs.size());
+      for (std::int64_t t = begin; t < end;) {
+        const std::int64_t piece_end = std::min(end, (t / page_size + 1) * page_size);
+        const std::int64_t page = pages_[segment.page_begin + static_cast<std::size_t>(t / page_size)];
+        const auto offset = static_cast<std::uint64_t>(page * strides.page + (t % page_size) * strides.token) * bytes;
+        const auto tokens = static_cast<std::int32_t>(piece_end - t);
+        KvRun* last = into.runs.size() > item.run_begin ? &into.runs.back() : nullptr;
+        if (last != nullptr && last->k_offset + static_cast<std::uint64_t>(last->tokens * strides.token) * bytes == offset) {
+          last->tokens += tokens;  // consecutive pages next to each other in memory: one run
+        } else {
+          into.runs.emplace_back(offset, offset, strides.token, strides.head, tokens, static_cast<std::int32_t>(segment.position + t));
+        }
+        t = piece_end;
+      }
+      item.run_end = static_cast<std::uint32_t>(into.runs.size());
+      item.row_begin = segment.row_begin;
+      item.row_end = segment.row_end;
+      item.state_begin = into.num_states;
+      item.tokens = end - begin;
+      into.num_states += segment.row_end - segment.row_begin;
+    }
+  }
+  mark_causal_items(into);
+  build_merge_lists(into.items, static_cast<std::uint32_t>(row_to_batch_.size()), into.merge_begin, into.merge_states);
+}
+
+}  // namespace chunktree::work

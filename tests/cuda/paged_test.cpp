@@ -1,0 +1,472 @@
+// Paged attention where only the CUDA backend has something to show (label gpu; skipped where no
+// Hopper GPU is visible): run() captured in a CUDA graph replays every later plan, runs over pools
+// of other strides than the plan assumed (loaded again eagerly, refused under capture), heads and
+// head dims that change between plans, a long prefix shared by many sequences, and what only the
+// GPU checks. The cases both backends pass are in tests/backends/paged_test.cpp.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "chunktree/cuda_backend.hpp"
+#include "chunktree/device.hpp"
+#include "support/device_buffer.hpp"
+#include "support/expect_error.hpp"
+#include "support/paged.hpp"
+
+namespace chunktree::testing {
+namespace {
+
+#define REQUIRE_HOPPER() \
+  if (!hopper_visible()) GTEST_SKIP() << "no Hopper GPU visible"
+
+constexpr Backend kCuda = Backend::cuda;
+
+// out (f32) and lse of a fixed number of query tokens in device memory, as a graph captures them.
+class GraphOutputs {
+ public:
+  GraphOutputs(std::int64_t tokens, int q_heads, int head_dim)
+      : tokens_(tokens),
+        q_heads_(q_heads),
+        head_dim_(head_dim),
+        out_(static_cast<std::size_t>(tokens * q_heads * head_dim) * 4),
+        lse_(static_cast<std::size_t>(tokens * q_heads) * 4) {}
+  TensorView out() const { return TensorView{out_.data(), DType::f32, Device::cuda, {tokens_, q_heads_, head_dim_}}; }
+  TensorView lse() const { return TensorView{lse_.data(), DType::f32, Device::cuda, {tokens_, q_heads_}}; }
+  void poison(cudaStream_t stream) const {
+    EXPECT_EQ(cudaMemsetAsync(out_.data(), 0xff, out_.bytes(), stream), cudaSuccess);
+    EXPECT_EQ(cudaMemsetAsync(lse_.data(), 0xff, lse_.bytes(), stream), cudaSuccess);
+  }
+  // What the stream's work wrote.
+  Outputs read(cudaStream_t stream) const {
+    EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    const std::vector<std::uint8_t> out = out_.download<std::uint8_t>();
+    return outputs_of(out.data(), DType::f32, tokens_ * q_heads_ * head_dim_, lse_.download<float>());
+  }
+
+ private:
+  std::int64_t tokens_;
+  int q_heads_;
+  int head_dim_;
+  DeviceBuffer out_;
+  DeviceBuffer lse_;
+};
+
+// A stream of the test's own (non-blocking: it does not wait for the default stream).
+class Stream {
+ public:
+  Stream() { EXPECT_EQ(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), cudaSuccess); }
+  ~Stream() { cudaStreamDestroy(stream_); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  operator cudaStream_t() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+// `run` captured on `stream` into a graph (the capture ended also when `run` throws).
+cudaGraph_t capture(cudaStream_t stream, const std::function<void()>& run) {
+  cudaGraph_t graph = nullptr;
+  EXPECT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+  try {
+    run();
+  } catch (...) {
+    cudaStreamEndCapture(stream, &graph);
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    cudaGetLastError();  // an invalidated capture's error must not surface in later calls
+    throw;
+  }
+  EXPECT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  return graph;
+}
+
+// Replays a captured graph into poisoned outputs and reads them.
+class Replay {
+ public:
+  explicit Replay(cudaGraph_t graph) : graph_(graph) { EXPECT_EQ(cudaGraphInstantiate(&exec_, graph_, 0), cudaSuccess); }
+  ~Replay() {
+    cudaGraphExecDestroy(exec_);
+    cudaGraphDestroy(graph_);
+  }
+  Replay(const Replay&) = delete;
+  Replay& operator=(const Replay&) = delete;
+  Outputs operator()(const GraphOutputs& outputs, cudaStream_t stream) const {
+    outputs.poison(stream);
+    EXPECT_EQ(cudaGraphLaunch(exec_, stream), cudaSuccess);
+    return outputs.read(stream);
+  }
+
+ private:
+  cudaGraph_t graph_;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+// Page ids in random order from a pool, as an engine's allocator hands them out.
+class PageAllocator {
+ public:
+  PageAllocator(harness::Random& random, std::int32_t size) : ids_(static_cast<std::size_t>(size)) {
+    std::iota(ids_.begin(), ids_.end(), 0);
+    shuffle_in_place(random, ids_);
+  }
+  std::vector<std::int32_t> take(std::int64_t count) {
+    std::vector<std::int32_t> pages(ids_.begin() + next_, ids_.begin() + next_ + count);
+    next_ += count;
+    return pages;
+  }
+
+ private:
+  std::vector<std::int32_t> ids_;
+  std::int64_t next_ = 0;
+};
+
+// A sequence of `prefix` then 1 .. max_own_pages pages of its own, the last partly filled.
+void add_with_own_pages(harness::Random& random, HostPageTable& table, PageAllocator& allocator, std::vector<std::int32_t> prefix,
+                        int max_own_pages) {
+  const std::vector<std::int32_t> own = allocator.take(random.integer(1, max_own_pages));
+  prefix.insert(prefix.end(), own.begin(), own.end());
+  table.add(prefix, static_cast<std::int32_t>(random.integer(1, table.page_size)));
+}
+
+// run() captured after plan A replays A; after plan B (as many query tokens, other pages and
+// sharing) it replays B; after A again, A's bits. Each replay gives the bits of an eager run.
+TEST(CudaPaged, CapturedRunReplaysEveryLaterPlan) {
+  REQUIRE_HOPPER();
+  harness::Random random(61);
+  const int seqs = 16;
+  PageAllocator allocator(random, 2000);
+  HostPageTable a(16, 2);  // two groups of 8 interleaved in the batch, each on 30 pages
+  const std::vector<std::int32_t> group_pages[] = {allocator.take(30), allocator.take(30)};
+  for (int s = 0; s < seqs; ++s) add_with_own_pages(random, a, allocator, group_pages[s % 2], 3);
+  HostPageTable b(16, 2);  // all on 10 pages, four subgroups on 20 more; sequence 5 the same as sequence 1
+  const std::vector<std::int32_t> common = allocator.take(10);
+  std::vector<std::vector<std::int32_t>> subgroup_pages;
+  for (int g = 0; g < 4; ++g) {
+    subgroup_pages.push_back(common);
+    const std::vector<std::int32_t> more = allocator.take(20);
+    subgroup_pages.back().insert(subgroup_pages.back().end(), more.begin(), more.end());
+  }
+  for (int s = 0; s < seqs; ++s) {
+    if (s == 5) {
+      const std::vector<std::int32_t> same_pages(b.pages(1).begin(), b.pages(1).end());  // a copy: add() grows the array it views
+      b.add(same_pages, b.kv_last_page_len[1]);
+    } else {
+      add_with_own_pages(random, b, allocator, subgroup_pages[static_cast<std::size_t>(s % 4)], 2);
+    }
+  }
+  SCOPED_TRACE("A: " + describe(a) + "; B: " + describe(b));
+  std::vector<std::int32_t> slots;  // one pool holds both tables' pages
+  note_slots_read(a, slots);
+  note_slots_read(b, slots);
+  const HostPool pool(random, slots, 16, 2, 128, DType::bf16, PoolLayout{});
+  const PagedShape shape_a = paged_shape(a, 8, 2, 128, true);
+  const PagedShape shape_b = paged_shape(b, 8, 2, 128, true);
+  const std::vector<float> q = random_queries(random, a.tokens(), 8, 128, DType::bf16);
+  const PagedStep step(kCuda, pool, q, a.tokens(), 8, 128);
+  const Stream stream;
+  const GraphOutputs captured(a.tokens(), 8, 128);
+  const GraphOutputs eager(a.tokens(), 8, 128);
+  cuda::PagedAttention attention(KvLayout::nhd);
+  attention.plan(a.view(), shape_a, stream);
+  const Replay replay(capture(stream, [&] { attention.run(step.kv(), step.q(), captured.out(), captured.lse(), stream); }));
+  const auto run_eagerly = [&] {
+    eager.poison(stream);
+    attention.run(step.kv(), step.q(), eager.out(), eager.lse(), stream);
+    return eager.read(stream);
+  };
+
+  const Outputs first = replay(captured, stream);
+  expect_paged_match(kCuda, a, pool, shape_a, q, first);
+  expect_same_bits(first, run_eagerly());
+  attention.plan(b.view(), shape_b, stream);
+  const Outputs second = replay(captured, stream);
+  {
+    SCOPED_TRACE("after plan B");
+    expect_paged_match(kCuda, b, pool, shape_b, q, second);
+    expect_same_bits(second, run_eagerly());
+  }
+  attention.plan(a.view(), shape_a, stream);
+  SCOPED_TRACE("after plan A again");
+  expect_same_bits(first, replay(captured, stream));
+}
+
+// What a captured workspace cannot follow is refused, and the last plan stays: a plan with more
+// query tokens than the captured buffers hold, with other query tokens per sequence, or with more
+// work than the workspace has room for (4x the first plan's, and at least 8192 KV runs).
+TEST(CudaPaged, PlansTheCaptureCannotFollowAreRefused) {
+  REQUIRE_HOPPER();
+  harness::Random random(83);
+  PageAllocator allocator(random, 10000);
+  HostPageTable a(16, 2);  // 8 sequences on 4 pages, one page each of their own
+  const std::vector<std::int32_t> shared = allocator.take(4);
+  for (int s = 0; s < 8; ++s) add_with_own_pages(random, a, allocator, shared, 1);
+  HostPageTable more_tokens(16, 2);  // 9 sequences
+  for (int s = 0; s < 9; ++s) more_tokens.add(allocator.take(1), 16);
+  HostPageTable one_query_each(16, 1);  // as many query tokens, one per sequence
+  for (int s = 0; s < 16; ++s) one_query_each.add(allocator.take(1), 16);
+  HostPageTable larger(16, 2);  // 8 sequences of 1100 shuffled pages: a run per page, beyond the room for 8192
+  for (int s = 0; s < 8; ++s) larger.add(allocator.take(1100), 16);
+  SCOPED_TRACE(describe(a));
+  const PagedShape shape = paged_shape(a, 8, 2, 128, true);
+  const HostPool pool(random, a, 2, 128, DType::bf16, PoolLayout{});
+  const std::vector<float> q = random_queries(random, a.tokens(), 8, 128, DType::bf16);
+  const PagedStep step(kCuda, pool, q, a.tokens(), 8, 128);
+  const Stream stream;
+  const GraphOutputs outputs(a.tokens(), 8, 128);
+  cuda::PagedAttention attention;
+  attention.plan(a.view(), shape, stream);
+  const Replay replay(capture(stream, [&] { attention.run(step.kv(), step.q(), outputs.out(), outputs.lse(), stream); }));
+  const Outputs first = replay(outputs, stream);
+  expect_paged_match(kCuda, a, pool, shape, q, first);
+
+  expect_error([&] { attention.plan(more_tokens.view(), shape, stream); }, ErrorCode::capacity_exhausted,
+               "this plan has 18 query tokens; the q, out and lse that a CUDA graph captured hold 16");
+  expect_error([&] { attention.plan(one_query_each.view(), shape, stream); }, ErrorCode::invalid_argument,
+               "captured this plan's launches with 2 query tokens per sequence; a plan with 1");
+  expect_error([&] { attention.plan(larger.view(), shape, stream); }, ErrorCode::capacity_exhausted,
+               "the workspace that a CUDA graph captured holds");
+  expect_same_bits(first, replay(outputs, stream));
+  // The eager run of the kept plan too.
+  const Outputs eager = [&] {
+    outputs.poison(stream);
+    attention.run(step.kv(), step.q(), outputs.out(), outputs.lse(), stream);
+    return outputs.read(stream);
+  }();
+  expect_same_bits(first, eager);
+}
+
+// A plan's work holds the strides it assumes (at first a [pages, 2, ...] tensor of its layout, then
+// those of the last run): a run over pools of other strides loads the work again first, eagerly;
+// under capture, without such a run before, it is refused.
+TEST(CudaPaged, RunsOverPoolsOfOtherStridesThanPlanned) {
+  REQUIRE_HOPPER();
+  harness::Random random(67);
+  TableOptions options;
+  options.queries = 2;
+  options.max_shared_tokens = 300;
+  options.max_own_tokens = 60;
+  const HostPageTable table = random_page_table(random, options);
+  SCOPED_TRACE(describe(table));
+  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
+  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
+  const HostPool interleaved(random, table, 2, 64, DType::bf16, PoolLayout{});
+  const HostPool separate(random, table, 2, 64, DType::bf16, PoolLayout{KvLayout::nhd, true, 0});
+  const PagedStep on_interleaved(kCuda, interleaved, q, table.tokens(), 4, 64);
+  const PagedStep on_separate(kCuda, separate, q, table.tokens(), 4, 64);
+  {
+    SCOPED_TRACE("eager runs alternating between the pools");
+    PagedBackend attention(kCuda, KvLayout::nhd);
+    attention.plan(table.view(), shape);
+    for (int round = 0; round < 2; ++round) {
+      expect_paged_match(kCuda, table, separate, shape, q, on_separate.run(attention));
+      expect_paged_match(kCuda, table, interleaved, shape, q, on_interleaved.run(attention));
+    }
+    attention.plan(table.view(), shape);  // assumes the interleaved strides of the last run
+    expect_paged_match(kCuda, table, separate, shape, q, on_separate.run(attention));
+  }
+  const Stream stream;
+  const GraphOutputs outputs(table.tokens(), 4, 64);
+  {
+    SCOPED_TRACE("captured with separate pools after a plan for interleaved ones");
+    cuda::PagedAttention attention(KvLayout::nhd);
+    attention.plan(table.view(), shape, stream);
+    const auto run_on_separate = [&] { attention.run(on_separate.kv(), on_separate.q(), outputs.out(), outputs.lse(), stream); };
+    expect_error([&] { capture(stream, run_on_separate); }, ErrorCode::invalid_argument,
+                 "kv_cache's strides differ from those the plan was loaded for, and the stream is capturing");
+    run_on_separate();  // an eager run with these strides first: then the capture replays right
+    const Replay replay(capture(stream, run_on_separate));
+    expect_paged_match(kCuda, table, separate, shape, q, replay(outputs, stream));
+  }
+  {
+    SCOPED_TRACE("a plan for HND pools assumes HND's [pages, 2, ...] strides: captured without a run before");
+    const HostPool hnd(random, table, 2, 64, DType::bf16, PoolLayout{KvLayout::hnd, false, 0});
+    const PagedStep on_hnd(kCuda, hnd, q, table.tokens(), 4, 64);
+    cuda::PagedAttention attention(KvLayout::hnd);
+    attention.plan(table.view(), shape, stream);
+    const Replay replay(capture(stream, [&] { attention.run(on_hnd.kv(), on_hnd.q(), outputs.out(), outputs.lse(), stream); }));
+    expect_paged_match(kCuda, table, hnd, shape, q, replay(outputs, stream));
+  }
+}
+
+// One PagedAttention planned for other heads, head dims and page sizes in turn (each change of
+// heads or head dim gets a new workspace; of the pools' shape, the layout's default strides).
+TEST(CudaPaged, HeadsHeadDimAndPageSizeChangeBetweenPlans) {
+  REQUIRE_HOPPER();
+  harness::Random random(71);
+  struct Config {
+    int q_heads;
+    int kv_heads;
+    int head_dim;
+    int page_size;
+  };
+  const Config configs[] = {{8, 2, 128, 16}, {4, 1, 64, 16}, {16, 2, 128, 16}, {8, 2, 128, 16}, {32, 8, 256, 7}, {8, 8, 64, 64}, {8, 2, 128, 16}};
+  PagedBackend attention(kCuda, KvLayout::nhd);
+  for (const Config& config : configs) {
+    TableOptions options;
+    options.page_size = config.page_size;
+    options.queries = 2;
+    options.max_shared_tokens = 200;
+    options.max_own_tokens = 50;
+    PagedCase c;
+    c.q_heads = config.q_heads;
+    c.kv_heads = config.kv_heads;
+    c.head_dim = config.head_dim;
+    check_paged(attention, random_page_table(random, options), c, random);
+  }
+}
+
+// Hydragen's shape in pages: one long prompt read by many sequences, 8 q heads on one kv head.
+TEST(CudaPaged, LongPrefixSharedByManySequences) {
+  REQUIRE_HOPPER();
+  harness::Random random(73);
+  for (const int queries : {1, 4}) {
+    PageAllocator allocator(random, 1000);
+    HostPageTable table(16, queries);
+    const std::vector<std::int32_t> prompt = allocator.take(63);  // 1008 tokens
+    for (int s = 0; s < 128; ++s) add_with_own_pages(random, table, allocator, prompt, 3);
+    PagedCase c;
+    c.q_heads = 8;
+    c.kv_heads = 1;
+    c.head_dim = 128;
+    c.out_dtype = DType::bf16;
+    check_paged(kCuda, table, c, random);
+  }
+}
+
+// Chunks of prefill: 64 query tokens per sequence on a shared prompt, causal or not, so that the
+// shared pages' query rows fill wgmma tiles.
+TEST(CudaPaged, ManyQueryTokensPerSequence) {
+  REQUIRE_HOPPER();
+  harness::Random random(101);
+  for (const bool causal : {true, false}) {
+    PageAllocator allocator(random, 200);
+    HostPageTable table(16, 64);
+    const std::vector<std::int32_t> prompt = allocator.take(19);  // 304 tokens
+    for (int s = 0; s < 6; ++s) add_with_own_pages(random, table, allocator, prompt, 10);
+    PagedCase c;
+    c.q_heads = 8;
+    c.kv_heads = 2;
+    c.head_dim = 128;
+    c.causal = causal;
+    check_paged(kCuda, table, c, random);
+  }
+}
+
+// What only the GPU checks: bf16 or f16 KV, q in the KV's dtype (tests/backends/), 16-byte strides
+// and alignment, device pointers.
+TEST(CudaPaged, ErrorsOnlyTheGpuChecks) {
+  REQUIRE_HOPPER();
+  harness::Random random(79);
+  HostPageTable table(4, 2);
+  table.add(std::vector<std::int32_t>{3, 1}, 2);
+  table.add(std::vector<std::int32_t>{3, 0, 5}, 4);
+  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
+  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
+  const HostPool pool(random, table, 2, 64, DType::bf16, PoolLayout{});
+  const PagedStep step(kCuda, pool, q, table.tokens(), 4, 64);
+  const GraphOutputs outputs(table.tokens(), 4, 64);
+  cuda::PagedAttention attention;
+  attention.plan(table.view(), shape);
+  EXPECT_NO_THROW(attention.run(step.kv(), step.q(), outputs.out(), outputs.lse()));
+  CHUNKTREE_TEST_CUDA(cudaDeviceSynchronize());
+
+  const auto expect_refused = [&](const std::function<void(PagedKv&, ConstTensorView&)>& change, const std::string& fragment) {
+    SCOPED_TRACE(fragment);
+    PagedKv kv = step.kv();
+    ConstTensorView q_view = step.q();
+    change(kv, q_view);
+    expect_error([&] { attention.run(kv, q_view, outputs.out(), outputs.lse()); }, ErrorCode::invalid_argument, fragment);
+  };
+  std::vector<std::uint16_t> host_memory(pool.k_tensor().bytes() / 2);
+  expect_refused([](PagedKv& kv, ConstTensorView&) { kv.page_stride += 1; }, "must be multiples of 16 bytes on the GPU");
+  expect_refused([](PagedKv& kv, ConstTensorView&) { kv.token_stride = 100; },
+                 "(page 1024, token 100, head 64 elements) must be multiples of 16 bytes");
+  expect_refused([](PagedKv& kv, ConstTensorView&) { kv.k = static_cast<const char*>(kv.k) + 2; },
+                 "kv_cache's K and V must start at 16-byte-aligned addresses");
+  expect_refused([](PagedKv& kv, ConstTensorView&) { kv.v = static_cast<const char*>(kv.v) + 8; }, "16-byte-aligned addresses");
+  expect_refused([&](PagedKv& kv, ConstTensorView&) { kv.k = host_memory.data(); },
+                 "kv_cache's K is labelled as CUDA memory but its pointer is not device memory");
+  expect_refused([&](PagedKv& kv, ConstTensorView&) { kv.v = host_memory.data(); }, "kv_cache's V is labelled as CUDA memory");
+  expect_refused([&](PagedKv&, ConstTensorView& q_view) { q_view.data = host_memory.data(); }, "q is labelled as CUDA memory");
+  expect_refused([](PagedKv&, ConstTensorView& q_view) { q_view.data = static_cast<const char*>(q_view.data) + 2; }, "q must be 16-byte aligned");
+  expect_refused([](PagedKv& kv, ConstTensorView&) { kv.dtype = DType::f32; }, "kv_cache is f32; the CUDA backend runs bf16 or f16");
+  // The refusals changed nothing: the plan still runs.
+  const Outputs got = [&] {
+    outputs.poison(nullptr);
+    attention.run(step.kv(), step.q(), outputs.out(), outputs.lse());
+    return outputs.read(nullptr);
+  }();
+  expect_paged_match(kCuda, table, pool, shape, q, got);
+}
+
+// plan() must be called outside any capture: under one it is refused with invalid_argument (as
+// DeviceWork::load words it), the caller's capture goes on, and the last plan stays.
+TEST(CudaPaged, PlanUnderCaptureIsRefusedAndTheCaptureGoesOn) {
+  REQUIRE_HOPPER();
+  harness::Random random(97);
+  TableOptions options;
+  options.queries = 2;
+  const HostPageTable table = random_page_table(random, options);
+  SCOPED_TRACE(describe(table));
+  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
+  const HostPool pool(random, table, 2, 64, DType::bf16, PoolLayout{});
+  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
+  const PagedStep step(kCuda, pool, q, table.tokens(), 4, 64);
+  const Stream stream;
+  const GraphOutputs outputs(table.tokens(), 4, 64);
+  cuda::PagedAttention attention;
+  attention.plan(table.view(), shape, stream);
+  const Replay replay(capture(stream, [&] {
+    expect_error([&] { attention.plan(table.view(), shape, stream); }, ErrorCode::invalid_argument, "outside the stream capture");
+    attention.run(step.kv(), step.q(), outputs.out(), outputs.lse(), stream);
+  }));
+  expect_paged_match(kCuda, table, pool, shape, q, replay(outputs, stream));
+}
+
+// A graph captured run() over one pool; then an eager run over pools of other strides (which loads
+// the work again with those strides), and a plan() after it (which assumes them). The replays must
+// still read the captured pool right, or the run that would change the captured work's strides
+// must be refused.
+TEST(CudaPaged, ReplaysAfterARunOverOtherStridesStayRight) {
+  REQUIRE_HOPPER();
+  harness::Random random(89);
+  TableOptions options;
+  options.queries = 2;
+  options.max_shared_tokens = 100;
+  const HostPageTable table = random_page_table(random, options);
+  SCOPED_TRACE(describe(table));
+  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
+  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
+  const HostPool interleaved(random, table, 2, 64, DType::bf16, PoolLayout{});
+  const HostPool separate(random, table, 2, 64, DType::bf16, PoolLayout{KvLayout::nhd, true, 0});
+  const PagedStep on_interleaved(kCuda, interleaved, q, table.tokens(), 4, 64);
+  const PagedStep on_separate(kCuda, separate, q, table.tokens(), 4, 64);
+  const Stream stream;
+  const GraphOutputs captured(table.tokens(), 4, 64);
+  const GraphOutputs eager(table.tokens(), 4, 64);
+  cuda::PagedAttention attention(KvLayout::nhd);
+  attention.plan(table.view(), shape, stream);
+  const Replay replay(capture(stream, [&] { attention.run(on_interleaved.kv(), on_interleaved.q(), captured.out(), captured.lse(), stream); }));
+  expect_paged_match(kCuda, table, interleaved, shape, q, replay(captured, stream));
+  try {
+    eager.poison(stream);
+    attention.run(on_separate.kv(), on_separate.q(), eager.out(), eager.lse(), stream);
+    expect_paged_match(kCuda, table, separate, shape, q, eager.read(stream));
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::invalid_argument) << error.what();
+  }
+  {
+    SCOPED_TRACE("replay after an eager run over separate pools");
+    expect_paged_match(kCuda, table, interleaved, shape, q, replay(captured, stream));
+  }
+  attention.plan(table.view(), shape, stream);
+  SCOPED_TRACE("replay after the plan that followed it");
+  expect_paged_match(kCuda, table, interleaved, shape, q, replay(captured, stream));
+}
+
+}  // namespace
+}  // namespace chunktree::testing
