@@ -239,24 +239,46 @@ TEST(CudaPaged, PlansTheCaptureCannotFollowAreRefused) {
   expect_same_bits(first, eager);
 }
 
+// A random table (two causal query tokens per sequence) and its KV twice: in one interleaved
+// [pages, 2, ...] tensor and in separate K and V pools, whose strides differ.
+struct TwoPoolForms {
+  harness::Random random;
+  HostPageTable table;
+  PagedShape shape;
+  std::vector<float> q;
+  HostPool interleaved;
+  HostPool separate;
+  PagedStep on_interleaved;
+  PagedStep on_separate;
+
+  TwoPoolForms(std::uint64_t seed, const TableOptions& options)
+      : random(seed),
+        table(random_page_table(random, options)),
+        shape(paged_shape(table, 4, 2, 64, true)),
+        q(random_queries(random, table.tokens(), 4, 64, DType::bf16)),
+        interleaved(random, table, 2, 64, DType::bf16, PoolLayout{}),
+        separate(random, table, 2, 64, DType::bf16, PoolLayout{KvLayout::nhd, true, 0}),
+        on_interleaved(kCuda, interleaved, q, table.tokens(), 4, 64),
+        on_separate(kCuda, separate, q, table.tokens(), 4, 64) {}
+};
+
+TableOptions two_query_options(std::int64_t max_shared_tokens) {
+  TableOptions options;
+  options.queries = 2;
+  options.max_shared_tokens = max_shared_tokens;
+  return options;
+}
+
 // A plan's work holds the strides it assumes (at first a [pages, 2, ...] tensor of its layout, then
 // those of the last run): a run over pools of other strides loads the work again first, eagerly;
 // under capture, without such a run before, it is refused.
 TEST(CudaPaged, RunsOverPoolsOfOtherStridesThanPlanned) {
   REQUIRE_HOPPER();
-  harness::Random random(67);
-  TableOptions options;
-  options.queries = 2;
-  options.max_shared_tokens = 300;
+  TableOptions options = two_query_options(300);
   options.max_own_tokens = 60;
-  const HostPageTable table = random_page_table(random, options);
+  TwoPoolForms forms(67, options);
+  auto& [random, table, shape, q, interleaved, separate, on_interleaved, on_separate] = forms;
   SCOPED_TRACE(describe(table));
-  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
-  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
-  const HostPool interleaved(random, table, 2, 64, DType::bf16, PoolLayout{});
-  const HostPool separate(random, table, 2, 64, DType::bf16, PoolLayout{KvLayout::nhd, true, 0});
-  const PagedStep on_interleaved(kCuda, interleaved, q, table.tokens(), 4, 64);
-  const PagedStep on_separate(kCuda, separate, q, table.tokens(), 4, 64);
   {
     SCOPED_TRACE("eager runs alternating between the pools");
     PagedBackend attention(kCuda, KvLayout::nhd);
@@ -433,18 +455,9 @@ TEST(CudaPaged, PlanUnderCaptureIsRefusedAndTheCaptureGoesOn) {
 // must be refused.
 TEST(CudaPaged, ReplaysAfterARunOverOtherStridesStayRight) {
   REQUIRE_HOPPER();
-  harness::Random random(89);
-  TableOptions options;
-  options.queries = 2;
-  options.max_shared_tokens = 100;
-  const HostPageTable table = random_page_table(random, options);
+  TwoPoolForms forms(89, two_query_options(100));
+  auto& [random, table, shape, q, interleaved, separate, on_interleaved, on_separate] = forms;
   SCOPED_TRACE(describe(table));
-  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
-  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
-  const HostPool interleaved(random, table, 2, 64, DType::bf16, PoolLayout{});
-  const HostPool separate(random, table, 2, 64, DType::bf16, PoolLayout{KvLayout::nhd, true, 0});
-  const PagedStep on_interleaved(kCuda, interleaved, q, table.tokens(), 4, 64);
-  const PagedStep on_separate(kCuda, separate, q, table.tokens(), 4, 64);
   const Stream stream;
   const GraphOutputs captured(table.tokens(), 4, 64);
   const GraphOutputs eager(table.tokens(), 4, 64);
