@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,16 +30,18 @@ DType dtype_of(const nb::dlpack::dtype& dtype, const char* what) {
   throw Error(ErrorCode::invalid_argument, std::string(what) + " must be float32, float16 or bfloat16");
 }
 
+template <typename Nd>
+Device device_of(const Nd& array, const char* what) {
+  if (array.device_type() == nb::device::cuda::value) return Device::cuda;
+  if (array.device_type() != nb::device::cpu::value) throw Error(ErrorCode::invalid_argument, std::string(what) + " must live on the CPU or a CUDA GPU");
+  return Device::cpu;
+}
+
 // A view of a DLPack array: its device, dtype and shape; it must be C-contiguous. An array without
 // elements addresses no memory, so any strides do (numpy gives such arrays strides of 0).
 template <typename Nd>
 BasicTensorView<std::conditional_t<std::is_same_v<Nd, Array>, const void*, void*>> view_of(const Nd& array, const char* what) {
-  Device device = Device::cpu;
-  if (array.device_type() == nb::device::cuda::value) {
-    device = Device::cuda;
-  } else if (array.device_type() != nb::device::cpu::value) {
-    throw Error(ErrorCode::invalid_argument, std::string(what) + " must live on the CPU or a CUDA GPU");
-  }
+  const Device device = device_of(array, what);
   std::vector<std::int64_t> shape(array.ndim());
   for (std::size_t i = 0; i < array.ndim(); ++i) shape[i] = static_cast<std::int64_t>(array.shape(i));
   if (array.size() != 0) {
@@ -149,6 +152,64 @@ KvSegment segment_of(const Array& k, const Array& v, std::int64_t length, const 
   segment.length = length;
   segment.pages = pages;
   return segment;
+}
+
+// One layer's paged KV from its K and V pools as the engine holds them, read through their
+// strides: [pages, page, kv_heads, head_dim] (NHD) or [pages, kv_heads, page, head_dim] (HND).
+PagedKv paged_kv_of(const Array& k, const Array& v, KvLayout layout) {
+  const char* expected = layout == KvLayout::nhd ? "[pages, page_size, num_kv_heads, head_dim] (NHD)" : "[pages, num_kv_heads, page_size, head_dim] (HND)";
+  for (const Array* pool : {&k, &v}) {
+    if (pool->ndim() != 4) {
+      throw Error(ErrorCode::invalid_argument, std::string("kv_cache's ") + (pool == &k ? "K" : "V") + " pool has " + std::to_string(pool->ndim()) +
+                                                   " dimensions; expected " + expected);
+    }
+  }
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (k.shape(i) != v.shape(i) || (k.shape(i) > 1 && k.stride(i) != v.stride(i))) {
+      throw Error(ErrorCode::invalid_argument, "kv_cache's K and V pools must have the same shape and strides");
+    }
+  }
+  if (k.shape(3) > 1 && k.stride(3) != 1) throw Error(ErrorCode::invalid_argument, "kv_cache's head dim must be contiguous (stride 1)");
+  const Device device = device_of(k, "kv_cache");
+  if (device_of(v, "kv_cache") != device) throw Error(ErrorCode::invalid_argument, "kv_cache's K and V pools must live on one device");
+  const DType dtype = dtype_of(k.dtype(), "kv_cache");
+  if (dtype_of(v.dtype(), "kv_cache") != dtype) throw Error(ErrorCode::invalid_argument, "kv_cache's K and V pools must share a dtype");
+  const std::size_t token_dim = layout == KvLayout::nhd ? 1 : 2;
+  const std::size_t head_dim = layout == KvLayout::nhd ? 2 : 1;
+  PagedKv kv;
+  kv.k = k.data();
+  kv.v = v.data();
+  kv.dtype = dtype;
+  kv.device = device;
+  kv.num_pages = static_cast<std::int64_t>(k.shape(0));
+  kv.page_size = static_cast<std::int64_t>(k.shape(token_dim));
+  kv.num_kv_heads = static_cast<std::int64_t>(k.shape(head_dim));
+  kv.head_dim = static_cast<std::int64_t>(k.shape(3));
+  kv.page_stride = k.stride(0);
+  kv.token_stride = k.stride(token_dim);
+  kv.head_stride = k.stride(head_dim);
+  return kv;
+}
+
+KvLayout layout_named(const std::string& name) {
+  if (name == "NHD") return KvLayout::nhd;
+  if (name == "HND") return KvLayout::hnd;
+  throw Error(ErrorCode::invalid_argument, "kv_layout must be 'NHD' or 'HND', got '" + name + "'");
+}
+
+// Page-table arrays exactly as the package hands them over: int32 on the host, contiguous.
+using IndexArray = nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+std::span<const std::int32_t> span_of(const IndexArray& array) { return {array.data(), array.shape(0)}; }
+
+PageTableView table_of(const IndexArray& kv_indptr, const IndexArray& kv_indices, const IndexArray& kv_last_page_len,
+                       const std::optional<IndexArray>& qo_indptr) {
+  return PageTableView{span_of(kv_indptr), span_of(kv_indices), span_of(kv_last_page_len),
+                       qo_indptr ? span_of(*qo_indptr) : std::span<const std::int32_t>{}};
+}
+
+PagedShape paged_shape_of(int num_qo_heads, int num_kv_heads, int head_dim, int page_size, bool causal, float sm_scale) {
+  return PagedShape{num_qo_heads, num_kv_heads, head_dim, page_size, causal, sm_scale};
 }
 
 }  // namespace
@@ -439,4 +500,59 @@ NB_MODULE(_core, m) {
         merge_states(o_view, lse_view, out_o_view, out_lse_view, reinterpret_cast<void*>(stream));
       },
       nb::arg("o"), nb::arg("lse"), nb::arg("out_o"), nb::arg("out_lse"), nb::arg("stream"));
+
+  // The paged front end: the Python layer turns kv_cache into its two pools and the page table
+  // into int32 host arrays.
+  nb::class_<cpu::PagedAttention>(m, "CpuPagedAttention")
+      .def(
+          "__init__", [](cpu::PagedAttention* self, int num_threads) { new (self) cpu::PagedAttention(params_of(0, 0.0f, num_threads)); },
+          nb::arg("num_threads"))
+      .def(
+          "plan",
+          [](cpu::PagedAttention& self, const IndexArray& kv_indptr, const IndexArray& kv_indices, const IndexArray& kv_last_page_len,
+             const std::optional<IndexArray>& qo_indptr, int num_qo_heads, int num_kv_heads, int head_dim, int page_size, bool causal,
+             float sm_scale) {
+            self.plan(table_of(kv_indptr, kv_indices, kv_last_page_len, qo_indptr),
+                      paged_shape_of(num_qo_heads, num_kv_heads, head_dim, page_size, causal, sm_scale));
+          },
+          nb::arg("kv_indptr"), nb::arg("kv_indices"), nb::arg("kv_last_page_len"), nb::arg("qo_indptr").none(), nb::arg("num_qo_heads"),
+          nb::arg("num_kv_heads"), nb::arg("head_dim"), nb::arg("page_size"), nb::arg("causal"), nb::arg("sm_scale"))
+      .def(
+          "run",
+          [](const cpu::PagedAttention& self, const Array& k, const Array& v, const std::string& layout, const Array& q, const MutableArray& o,
+             const std::optional<MutableArray>& lse) {
+            const PagedKv kv = paged_kv_of(k, v, layout_named(layout));
+            const ConstTensorView q_view = in(q, "q");
+            const TensorView o_view = out(o, "out");
+            const TensorView lse_view = optional_out(lse, "lse");
+            nb::gil_scoped_release release;
+            self.run(kv, q_view, o_view, lse_view);
+          },
+          nb::arg("k"), nb::arg("v"), nb::arg("layout"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none());
+
+  nb::class_<cuda::PagedAttention>(m, "CudaPagedAttention")
+      .def(
+          "__init__", [](cuda::PagedAttention* self, const std::string& layout) { new (self) cuda::PagedAttention(layout_named(layout)); },
+          nb::arg("layout"))
+      .def(
+          "plan",
+          [](cuda::PagedAttention& self, const IndexArray& kv_indptr, const IndexArray& kv_indices, const IndexArray& kv_last_page_len,
+             const std::optional<IndexArray>& qo_indptr, int num_qo_heads, int num_kv_heads, int head_dim, int page_size, bool causal,
+             float sm_scale, std::uintptr_t stream) {
+            self.plan(table_of(kv_indptr, kv_indices, kv_last_page_len, qo_indptr),
+                      paged_shape_of(num_qo_heads, num_kv_heads, head_dim, page_size, causal, sm_scale), reinterpret_cast<void*>(stream));
+          },
+          nb::arg("kv_indptr"), nb::arg("kv_indices"), nb::arg("kv_last_page_len"), nb::arg("qo_indptr").none(), nb::arg("num_qo_heads"),
+          nb::arg("num_kv_heads"), nb::arg("head_dim"), nb::arg("page_size"), nb::arg("causal"), nb::arg("sm_scale"), nb::arg("stream"))
+      .def(
+          "run",
+          [](cuda::PagedAttention& self, const Array& k, const Array& v, const std::string& layout, const Array& q, const MutableArray& o,
+             const std::optional<MutableArray>& lse, std::uintptr_t stream) {
+            const PagedKv kv = paged_kv_of(k, v, layout_named(layout));
+            const ConstTensorView q_view = in(q, "q");
+            const TensorView o_view = out(o, "out");
+            const TensorView lse_view = optional_out(lse, "lse");
+            self.run(kv, q_view, o_view, lse_view, reinterpret_cast<void*>(stream));
+          },
+          nb::arg("k"), nb::arg("v"), nb::arg("layout"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("stream"));
 }
