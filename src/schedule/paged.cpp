@@ -192,14 +192,20 @@ void PagedSchedule::find_sharing(const PageTableView& table) {
       add_segment(lead, range.depth, pages_of(lead), range.begin, range.end);
       continue;
     }
-    std::int64_t depth = range.depth;
-    const auto all_hold_the_lead_page = [&] {
-      for (std::uint32_t r = range.begin; r < range.end; ++r) {
-        if (pages_of(order[r]) <= depth || !same_page(order[r], lead, depth)) return false;
-      }
-      return true;
-    };
-    while (all_hold_the_lead_page()) ++depth;
+    // How far every row holds the lead's pages: each row's pages compared in one sequential pass
+    // (a page list at a time, not a page position at a time across rows: B = 1024 rows of 129
+    // pages took 0.7 ms that way, every comparison a cache miss).
+    std::int64_t depth = pages_of(lead);
+    const std::int32_t* lead_pages = &table.kv_indices[static_cast<std::size_t>(first_page(lead))];
+    for (std::uint32_t r = range.begin + 1; r < range.end && depth > range.depth; ++r) {
+      const std::uint32_t s = order[r];
+      const std::int32_t* pages = &table.kv_indices[static_cast<std::size_t>(first_page(s))];
+      const std::int64_t limit = std::min(depth, pages_of(s));
+      std::int64_t held = std::mismatch(lead_pages + range.depth, lead_pages + limit, pages + range.depth).first - lead_pages;
+      // Only the last page of a sequence holds fewer tokens: the same id there must hold as many.
+      if (held > range.depth && tokens_at(s, held - 1) != tokens_at(lead, held - 1)) --held;
+      depth = std::min(depth, held);
+    }
     add_segment(lead, range.depth, depth, range.begin, range.end);
     // Rows whose pages end here first (nothing more to read), then by their next page.
     const auto before = [&](std::uint32_t a, std::uint32_t b) {

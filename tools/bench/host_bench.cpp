@@ -1,7 +1,8 @@
 // `chunktree host-bench`: what a decode step costs on the host, apart from the kernels: appending
 // one token to every sequence (one append_batch, and one append per sequence), planning (in the
 // batch's depth-first order and shuffled, and with the CUDA backend's split policy), and on a
-// GPU the plan's upload (building a cuda::DevicePlan). Medians of many calls on the steady clock.
+// GPU the plan's upload (building a cuda::DevicePlan); and the paged front end's plan of the same
+// batch as an engine's page table. Medians of many calls on the steady clock.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,7 +15,9 @@
 
 #include "bench/gpu_measure.hpp"
 #include "bench/run_stats.hpp"
+#include "chunktree/cpu_backend.hpp"
 #include "chunktree/cuda_backend.hpp"
+#include "chunktree/paged.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree_commit.hpp"
 #include "commands.hpp"
@@ -29,7 +32,10 @@ constexpr const char* kUsage =
     "Times a decode step's host work for B sequences on one 2048-token prompt (B = 8, 64, 256, 1024) and\n"
     "for 8 sequences on 1024-token prompts of their own: append_batch of one token each, B appends,\n"
     "make_plan in batch order, into a reused plan and shuffled, make_plan with the CUDA backend's split policy and the\n"
-    "plan's upload (cuda::DevicePlan) on a GPU. Medians and p10 in us of --repeats calls (default 200).\n"
+    "plan's upload (cuda::DevicePlan) on a GPU; then the same batch as a page table (pages of 16 tokens, the\n"
+    "prompt's shared, one page of each sequence's own; 32 q / 8 kv heads, d 128) planned by cpu::PagedAttention\n"
+    "(the schedule alone) and on a GPU by cuda::PagedAttention (with its upload). Medians and p10 in us of\n"
+    "--repeats calls (default 200).\n"
     "--case NAME runs only the case of that name (the first column: b8_p2k, b1024_p2k, ...).\n";
 
 struct HostCase {
@@ -133,6 +139,28 @@ int host_bench_command(Args args) {
                            }));
       const Plan plan = make_plan(cache, seqs, cuda::plan_options(cache, params));
       samples.emplace_back("device_plan_upload", time_calls(repeats, [&] { cuda::DevicePlan device_plan(cache, plan, params); }));
+    }
+    // The same batch as an engine's page table: the prompt's pages (shared, or each sequence's own),
+    // then one page of each sequence's own tokens.
+    constexpr int kPage = 16;
+    const int prompt_pages = c.prompt / kPage;
+    std::vector<std::int32_t> indptr{0};
+    std::vector<std::int32_t> indices;
+    std::vector<std::int32_t> last_page_len;
+    for (int b = 0; b < c.batch; ++b) {
+      const int first = c.distinct ? b * (prompt_pages + 1) : 0;
+      for (int p = 0; p < prompt_pages; ++p) indices.push_back(first + p);
+      indices.push_back(c.distinct ? first + prompt_pages : prompt_pages + b);
+      indptr.push_back(static_cast<std::int32_t>(indices.size()));
+      last_page_len.push_back(5);
+    }
+    const PageTableView table{indptr, indices, last_page_len, {}};
+    const PagedShape paged_shape{32, 8, 128, kPage, false, 0.0f};
+    cpu::PagedAttention cpu_paged;
+    samples.emplace_back("paged_schedule", time_calls(repeats, [&] { cpu_paged.plan(table, paged_shape); }));
+    if (backend == harness::Backend::cuda) {
+      cuda::PagedAttention paged(KvLayout::nhd);
+      samples.emplace_back("paged_plan_upload", time_calls(repeats, [&] { paged.plan(table, paged_shape); }));
     }
     for (const auto& [what, sample] : samples) {
       std::printf("%-16s %-22s %10.1f us  (p10 %.1f)\n", c.name, what.c_str(), sample.median_us, sample.p10_us);
