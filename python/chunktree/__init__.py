@@ -676,9 +676,9 @@ class PagedAttention:
         if kv_layout not in ("NHD", "HND"):
             raise ValueError(f"kv_layout must be 'NHD' or 'HND', got {kv_layout!r}")
         self._device, self._layout = device, kv_layout
-        # Its id for the torch operator, taken here when torch is loaded: torch.compile then traces
-        # run() without touching this object.
-        self._op_id: Optional[int] = _torch_ops().register(self) if "torch" in sys.modules else None
+        self._op = self._op_id = self._compiling = None
+        if "torch" in sys.modules:
+            self._attach_torch()
         if device == "cuda":
             self._core = _core.CudaPagedAttention(kv_layout)
         else:
@@ -707,16 +707,26 @@ class PagedAttention:
         """Attention of q [query tokens, num_qo_heads, head_dim] over one layer's kv_cache with the
         last plan. Returns out (like q unless given) and, with return_lse (or lse given), lse
         [query tokens, num_qo_heads] in float32. On the GPU enqueued on `stream` (default: q's
-        current torch or cupy stream). With torch tensors and no out, lse or stream given, the call
-        goes through the torch operator chunktree::paged_run, which torch.compile traces."""
+        current torch or cupy stream). Under torch.compile, with no out, lse or stream given, the
+        call is the torch operator chunktree::paged_run (import torch before making the
+        PagedAttention, or run it once eagerly first)."""
         q = _array(q, "q", _Q_LAYOUT)
         k, v = _pools(kv_cache, self._layout)
-        if out is None and lse is None and stream is None and _library(q) == "torch":
-            if self._op_id is None:
-                self._op_id = _torch_ops().register(self)
-            out, lse = _torch_ops().paged_run(q, k, v, self._op_id)
+        if self._op is None and _library(q) == "torch":
+            self._attach_torch()
+        if self._op is not None and self._compiling() and out is None and lse is None and stream is None:
+            out, lse = self._op(q, k, v, self._op_id)
             return (out, lse) if return_lse else out
         return self._run_pools(q, k, v, out, lse, return_lse, stream)
+
+    def _attach_torch(self) -> None:
+        """The torch operator and this object's id for it, kept on the object: torch.compile then
+        traces run() into the operator without imports (the eager path skips the operator's ~10 µs
+        of dispatch). Made on construction when torch is loaded, else by the first eager run()."""
+        ops = _torch_ops()
+        self._op_id = ops.register(self)
+        self._op = ops.paged_run
+        self._compiling = sys.modules["torch"].compiler.is_compiling
 
     def _run_pools(self, q: Array, k: Array, v: Array, out: Optional[Array], lse: Optional[Array], return_lse: bool,
                    stream: Optional[int]) -> Union[Array, Tuple[Array, Array]]:
