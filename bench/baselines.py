@@ -16,6 +16,11 @@ Implementations
                       (no sharing); page size = the case's chunk (16 if that fails).
   flashinfer-cascade  FlashInfer MultiLevelCascadeAttentionWrapper: one level per shared level of the
                       case plus one for the suffixes; each shared segment is stored once.
+  chunktree-paged     chunktree.PagedAttention (the engine-facing front end) over the same pages as
+                      flashinfer-cascade, as one flat page table per sequence (FlashInfer decode's format,
+                      the shared pages listed by every sequence that reads them): chunktree finds the
+                      sharing from the page ids. NHD pages; chunktree-paged-hnd the same in HND. Needs
+                      shared segments of whole pages.
 
 Cases with "queries" > 1 (speculative decoding) have that many query tokens per sequence, the last
 ones of its suffix, each seeing the sequence up to itself: sdpa gets an explicit bottom-right
@@ -52,8 +57,8 @@ COLUMNS = [
     "median_us", "p10_us", "p90_us", "tflops", "unique_kv_tbps", "floor_us", "x_floor", "graph", "cold_l2",
     "card", "driver", "date", "commit", "note",
 ]
-IMPLS = ("sdpa", "flashinfer-cascade", "flashinfer-decode")
-DEFAULT_IMPLS = "sdpa,flashinfer-cascade,flashinfer-decode"
+IMPLS = ("sdpa", "flashinfer-cascade", "flashinfer-decode", "chunktree-paged", "chunktree-paged-hnd")
+DEFAULT_IMPLS = "sdpa,flashinfer-cascade,flashinfer-decode,chunktree-paged"
 MIN_WARMUPS = 5
 MIN_REPEATS = 20
 BF16_BYTES = 2
@@ -721,6 +726,55 @@ def prepare_flashinfer_cascade(data: CaseData, page: int) -> Prepared:
     return prepared
 
 
+def build_shared_pages(data: CaseData, page: int):
+    """flashinfer-cascade's pages (each unique segment once) as one flat page table per sequence, as
+    an engine with prefix caching holds them: sequence s lists the pages of its segment of every
+    level, then its own. Returns (cache, kv_indptr, kv_indices, last_page_len), the table on the host."""
+    import torch
+    cache, _, level_indptr, level_indices, level_last = build_cascade_pages(data, page)
+    batch = data.case.batch
+    rows = torch.arange(batch)
+    columns, last = [], None
+    for level, (indptr, indices, lasts) in enumerate(zip(level_indptr, level_indices, level_last)):
+        indptr, indices, lasts = indptr.cpu(), indices.cpu(), lasts.cpu()
+        if level + 1 < len(level_indptr) and int(lasts[0]) != page:
+            raise ValueError(f"a shared segment's last page holds {int(lasts[0])} of {page} tokens; a flat page table "
+                             "lists whole pages before a sequence's last")
+        segment = rows // (batch // (indptr.numel() - 1))
+        per_segment = int(indptr[1])
+        columns.append(int(indices[0]) + segment[:, None] * per_segment + torch.arange(per_segment)[None, :])
+        last = lasts[segment]
+    table = torch.cat(columns, dim=1)
+    kv_indptr = torch.arange(batch + 1, dtype=torch.int32) * table.shape[1]
+    return cache, kv_indptr, table.flatten().to(torch.int32), last.to(torch.int32)
+
+
+def prepare_chunktree_paged(data: CaseData, page: int, layout: str) -> Prepared:
+    import torch
+    import chunktree
+    case = data.case
+    cache, kv_indptr, kv_indices, last = build_shared_pages(data, page)
+    if layout == "HND":
+        cache = cache.transpose(2, 3).contiguous()
+    qo_indptr = None if case.queries == 1 else torch.arange(case.batch + 1, dtype=torch.int32) * case.queries
+    start = time.perf_counter()
+    wrapper = chunktree.PagedAttention(device="cuda", kv_layout=layout)
+    wrapper.plan(kv_indptr, kv_indices, last, case.q_heads, case.kv_heads, case.head_dim, page, qo_indptr=qo_indptr,
+                 causal=case.queries > 1, sm_scale=data.scale)
+    plan_seconds = time.perf_counter() - start
+    q = data.q
+    out = torch.empty_like(q)
+
+    def fn():
+        return wrapper.run(q, cache, out=out)
+
+    notes = [f"chunktree {chunktree.__version__}", f"{layout} page {page}", f"{int(kv_indptr[1])} pages/seq", f"plan {plan_seconds * 1e6:.0f} us",
+             "plan outside timing"]
+    prepared = Prepared(fn, notes, [cache, kv_indptr, kv_indices, last, wrapper, q, out])
+    warm_and_report(f"chunktree-paged {layout}", prepared, plan_seconds)
+    return prepared
+
+
 def try_graph(fn: Callable[[], object]):
     """Captures fn into a CUDA graph; returns (graph, static output) or raises."""
     import torch
@@ -780,6 +834,8 @@ def run_impl(impl: str, data: CaseData, reference, args, flush) -> Tuple[List[fl
             try:
                 if impl == "flashinfer-decode":
                     prepared = prepare_flashinfer_decode(data, page, args.decode_tensor_cores)
+                elif impl.startswith("chunktree-paged"):
+                    prepared = prepare_chunktree_paged(data, page, "HND" if impl.endswith("-hnd") else "NHD")
                 else:
                     prepared = prepare_flashinfer_cascade(data, page)
                 check_output(prepared.fn(), reference, f"{impl} page {page}")
@@ -787,7 +843,7 @@ def run_impl(impl: str, data: CaseData, reference, args, flush) -> Tuple[List[fl
             except (MemoryError, CaseError):
                 raise
             except Exception as error:  # noqa: BLE001 - retried with page 16, then reported
-                if _FLASHINFER is None:
+                if _FLASHINFER is None and not impl.startswith("chunktree"):
                     raise
                 failures.append(f"page {page} failed: {short_error(error, 160)}")
                 print(f"  {impl}: {failures[-1]}", flush=True)

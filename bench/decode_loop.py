@@ -10,7 +10,10 @@ attention in every layer (32 q / 8 kv heads, d 128, bf16, on the GPU). Per imple
                       its plan once per step; every sequence has its own pages (no sharing)
   flashinfer-cascade  MultiLevelCascadeAttentionWrapper: level 0 the shared prompt's pages, level 1 each
                       sequence's generated tokens; planned once per step (cases with a shared prompt only)
-  flashinfer-*-graph  the same wrappers in FlashInfer's CUDA-graph mode: plan per step on the host, then one graph,
+  chunktree-paged     chunktree.PagedAttention in the same engine loop as flashinfer-decode: one flat page table
+                      per sequence (the shared prompt's pages, then its own), planned once per step on the host;
+                      chunktree finds the shared pages from their ids
+  *-paged-graph,      the same wrappers in FlashInfer's CUDA-graph mode (chunktree's: run() captured as it is): plan per step on the host, then one graph,
                       captured once, replays every layer's page write and run
   sdpa                per-sequence KV [batch, kv heads, len, d] per layer, the new token written in place,
                       torch scaled_dot_product_attention (enable_gqa) per layer
@@ -42,8 +45,8 @@ CASES = {
     "b8_p1k": (8, 1024, False),
     "b8_p1k_distinct": (8, 1024, True),
 }
-IMPLS = ("chunktree", "chunktree-graph", "flashinfer-decode", "flashinfer-decode-graph", "flashinfer-cascade", "flashinfer-cascade-graph",
-         "sdpa")
+IMPLS = ("chunktree", "chunktree-graph", "chunktree-paged", "chunktree-paged-graph", "flashinfer-decode", "flashinfer-decode-graph",
+         "flashinfer-cascade", "flashinfer-cascade-graph", "sdpa")
 COLUMNS = ["case", "impl", "layers", "batch", "q_heads", "kv_heads", "head_dim", "prompt_tokens", "steps", "us_per_step",
            "host_us_per_step", "floor_us", "x_floor", "card", "date", "commit", "note"]
 
@@ -180,20 +183,35 @@ class PageTable:
         page = (self.first + np.arange(len(at)) * self.per_seq + at // PAGE).astype(np.int64)
         return (torch.from_numpy(page).to("cuda", non_blocking=True), torch.from_numpy(at % PAGE).to("cuda", non_blocking=True))
 
-    def tables(self, torch):
+    def host_tables(self, shared=()):
+        """(kv_indptr, kv_indices, kv_last_page_len) as int32 numpy arrays; every sequence's list
+        begins with the `shared` pages (a prompt's, for a flat table of each whole sequence)."""
         used = (self.lengths + PAGE - 1) // PAGE
-        indptr = np.concatenate([[0], np.cumsum(used)]).astype(np.int32)
+        own_indptr = np.concatenate([[0], np.cumsum(used)])
         starts = self.first + np.arange(len(used)) * self.per_seq
-        indices = (np.repeat(starts - indptr[:-1], used) + np.arange(indptr[-1])).astype(np.int32)
-        last = (self.lengths - (used - 1) * PAGE).astype(np.int32)
+        own = np.repeat(starts - own_indptr[:-1], used) + np.arange(own_indptr[-1])
+        indptr = own_indptr + len(shared) * np.arange(len(used) + 1)
+        indices = np.empty(indptr[-1], dtype=np.int32)
+        is_shared = np.zeros(len(indices), dtype=bool)
+        if len(shared):
+            at = (indptr[:-1, None] + np.arange(len(shared))).ravel()
+            indices[at] = np.tile(np.asarray(shared, dtype=np.int32), len(used))
+            is_shared[at] = True
+        indices[~is_shared] = own
+        full_pages = len(shared) * PAGE
+        last = (self.lengths + full_pages - (used + len(shared) - 1) * PAGE).astype(np.int32)
+        return indptr.astype(np.int32), indices, last
+
+    def tables(self, torch):
         to = lambda a: torch.from_numpy(a).to("cuda", non_blocking=True)  # noqa: E731
-        return to(indptr), to(indices), to(last)
+        return tuple(to(a) for a in self.host_tables())
 
 
-class FlashInferLoop:
-    """What the two FlashInfer loops share: the step's page writes and runs in every layer, eager or
-    (GRAPH) captured once in a CUDA graph that every later step replays after the wrapper's plan
-    (FlashInfer's use_cuda_graph mode: the plan copies the page tables into fixed buffers)."""
+class PagedLoop:
+    """What the loops over an engine's pages share (FlashInfer's two, chunktree-paged): the step's page
+    writes and runs in every layer, eager or (GRAPH) captured once in a CUDA graph that every later
+    step replays after the wrapper's plan (FlashInfer's use_cuda_graph mode: the plan copies the page
+    tables into fixed buffers; chunktree's plan uploads into its fixed workspace)."""
 
     GRAPH = False
 
@@ -220,7 +238,7 @@ def int32_buffer(torch, n):
     return torch.zeros(n, dtype=torch.int32, device="cuda")
 
 
-class FlashInferDecode(FlashInferLoop):
+class FlashInferDecode(PagedLoop):
     def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
         flashinfer = flashinfer_module()
         self.torch, self.inputs = torch, inputs
@@ -244,7 +262,7 @@ class FlashInferDecode(FlashInferLoop):
         self.write_and_attend(where)
 
 
-class FlashInferCascade(FlashInferLoop):
+class FlashInferCascade(PagedLoop):
     def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
         if distinct:
             raise ValueError("no shared prompt: a cascade has nothing to share (flashinfer-decode is the peer)")
@@ -284,6 +302,32 @@ class FlashInferCascadeGraph(FlashInferCascade):
     GRAPH = True
 
 
+class ChunktreePaged(PagedLoop):
+    def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
+        import chunktree
+        if not distinct and prompt % PAGE:
+            raise ValueError(f"a shared prompt of {prompt} tokens does not fill whole pages of {PAGE}")
+        self.torch, self.inputs = torch, inputs
+        shared_pages = 0 if distinct else prompt // PAGE
+        own_prompt = prompt if distinct else 0
+        per_seq = (own_prompt + total_steps + PAGE - 1) // PAGE
+        self.caches = [torch.randn(shared_pages + batch * per_seq, 2, PAGE, KV_HEADS, DIM, device="cuda").bfloat16() for _ in range(layers)]
+        self.shared = np.arange(shared_pages, dtype=np.int32)
+        self.own = PageTable([own_prompt] * batch, shared_pages, per_seq)
+        if self.GRAPH:
+            self.graph_buffers(torch, batch)
+        self.wrapper = chunktree.PagedAttention(device="cuda", kv_layout="NHD")
+
+    def step(self, i):
+        where = self.own.grow(self.torch)
+        self.wrapper.plan(*self.own.host_tables(self.shared), Q_HEADS, KV_HEADS, DIM, PAGE)
+        self.write_and_attend(where)
+
+
+class ChunktreePagedGraph(ChunktreePaged):
+    GRAPH = True
+
+
 class Sdpa:
     def __init__(self, torch, layers, batch, prompt, distinct, total_steps, inputs):
         import torch.nn.functional as F
@@ -302,7 +346,8 @@ class Sdpa:
             x.out[layer] = out.squeeze(2)
 
 
-LOOPS = {"chunktree": Chunktree, "chunktree-graph": ChunktreeGraph, "flashinfer-decode": FlashInferDecode,
+LOOPS = {"chunktree": Chunktree, "chunktree-graph": ChunktreeGraph, "chunktree-paged": ChunktreePaged,
+         "chunktree-paged-graph": ChunktreePagedGraph, "flashinfer-decode": FlashInferDecode,
          "flashinfer-decode-graph": FlashInferDecodeGraph, "flashinfer-cascade": FlashInferCascade,
          "flashinfer-cascade-graph": FlashInferCascadeGraph, "sdpa": Sdpa}
 

@@ -288,6 +288,17 @@ def test_layouts_match_reference(cpu_torch, levels, suffix, page):
     merged = (weights * torch.stack(outs)).sum(dim=0)
     baselines.check_output(merged, reference, "cascade pages")
 
+    # chunktree-paged's table: the cascade's pages listed per sequence (shared segments of whole pages)
+    parts = [l.tokens for l in case.active_levels] + ([suffix] if suffix else [])
+    if any(tokens % page for tokens in parts[:-1]):
+        with pytest.raises(ValueError, match="whole pages"):
+            baselines.build_shared_pages(data, page)
+        return
+    cache, kv_indptr, kv_indices, last = baselines.build_shared_pages(data, page)
+    assert cache.shape[0] == unique_pages
+    out, _ = paged_attention(torch, cache, data.q, list(range(case.batch + 1)), kv_indptr, kv_indices, last, data.scale, group)
+    baselines.check_output(out, reference, "shared flat pages")
+
 
 def test_check_output_catches_a_wrong_result(cpu_torch):
     case = small_case()

@@ -1,0 +1,174 @@
+"""N samples of one prompt, decoded by a Hugging Face transformers Llama model with chunktree as its
+attention over paged KV that the example owns, as a serving engine would.
+
+A Llama-architecture model with random weights (built from a config: nothing is downloaded) runs one
+prefill of the prompt (transformers' SDPA; its K and V written into pages), then decodes N samples:
+the first token of each is sampled, the rest greedy. Every decode step plans once (the samples'
+page tables: the prompt's full pages shared by all, then each sample's own pages, the first holding
+a copy of the prompt's partly filled last page) and every layer runs `chunktree.PagedAttention`
+through transformers' attention interface, reading K and V from the pages in place. The check
+recomputes each step's logits with transformers' own SDPA attention over the whole sequences (no
+cache) and compares logits and greedy tokens.
+
+    python3 examples/hf_parallel_sampling.py [--device cuda|cpu] [--samples 8] [--prompt 300] [--steps 24]
+
+Exits 0 when every step matches (greedy tokens equal wherever the reference's top two logits are
+not a near tie), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+import chunktree
+
+PAGE = 16
+
+
+class PagedKvCache:
+    """The example's KV cache, as an engine holds one: a pool of pages per layer
+    ([pages, 2, page, kv_heads, head_dim], NHD) and a page list per sequence; chunktree reads the pages
+    in place. Page 0.. hold the prompt; each sample then appends to pages of its own."""
+
+    def __init__(self, layers, kv_heads, head_dim, pages, dtype, device):
+        self.pools = [torch.zeros(pages, 2, PAGE, kv_heads, head_dim, dtype=dtype, device=device) for _ in range(layers)]
+        self.free = list(range(pages - 1, -1, -1))
+        self.tables = []   # page ids of each sequence
+        self.lengths = []  # tokens of each sequence
+        self.slots = None  # (page ids, offsets) where the current forward's tokens go, one per token
+        self.attention = chunktree.PagedAttention(device=device, kv_layout="NHD")
+
+    def add_sequence(self, tokens):
+        pages = [self.free.pop() for _ in range((tokens + PAGE - 1) // PAGE)]
+        self.tables.append(pages)
+        self.lengths.append(tokens)
+        return len(self.tables) - 1
+
+    def fork(self, parent, n):
+        """n sequences that share the parent's full pages and copy its partly filled last page."""
+        children = []
+        full = self.lengths[parent] // PAGE
+        for _ in range(n):
+            pages = self.tables[parent][:full]
+            if self.lengths[parent] % PAGE:
+                own = self.free.pop()
+                for pool in self.pools:
+                    pool[own].copy_(pool[self.tables[parent][full]])
+                pages = pages + [own]
+            self.tables.append(pages)
+            self.lengths.append(self.lengths[parent])
+            children.append(len(self.tables) - 1)
+        return children
+
+    def place_tokens(self, seqs, count):
+        """Slots for `count` new tokens of each sequence (a page taken where one fills up)."""
+        pages, offsets = [], []
+        for s in seqs:
+            for _ in range(count):
+                if self.lengths[s] % PAGE == 0:
+                    self.tables[s].append(self.free.pop())
+                pages.append(self.tables[s][-1])
+                offsets.append(self.lengths[s] % PAGE)
+                self.lengths[s] += 1
+        device = self.pools[0].device
+        self.slots = (torch.tensor(pages, device=device), torch.tensor(offsets, device=device))
+
+    def write(self, layer, key, value):
+        """The forward's new K and V ([batch, kv_heads, tokens, d], rotated) into their slots."""
+        pages, offsets = self.slots
+        self.pools[layer][pages, 0, offsets] = key.transpose(1, 2).reshape(-1, *key.shape[1:2], key.shape[-1])
+        self.pools[layer][pages, 1, offsets] = value.transpose(1, 2).reshape(-1, *value.shape[1:2], value.shape[-1])
+
+    def plan(self, seqs, q_heads, kv_heads, head_dim):
+        """The decode step's plan, for every layer: chunktree finds the shared pages in the table."""
+        indptr = [0]
+        for s in seqs:
+            indptr.append(indptr[-1] + len(self.tables[s]))
+        indices = [p for s in seqs for p in self.tables[s]]
+        last = [self.lengths[s] - (len(self.tables[s]) - 1) * PAGE for s in seqs]
+        self.attention.plan(indptr, indices, last, q_heads, kv_heads, head_dim, PAGE)
+
+
+def chunktree_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, paged_cache=None, prefill=False, **kwargs):
+    """transformers' attention interface: query [batch, q_heads, tokens, d], key and value [batch,
+    kv_heads, tokens, d] of this forward's tokens only. Writes them into the pages; a decode step
+    then attends with chunktree over the pages, the prefill with transformers' SDPA."""
+    paged_cache.write(module.layer_idx, key, value)
+    if prefill:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+        return sdpa_attention_forward(module, query, key, value, None, dropout=dropout, scaling=scaling, is_causal=True)
+    batch, heads, tokens, dim = query.shape
+    q = query.transpose(1, 2).reshape(batch * tokens, heads, dim).contiguous()
+    out = paged_cache.attention.run(q, paged_cache.pools[module.layer_idx])
+    return out.view(batch, tokens, heads, dim), None
+
+
+def reference_logits(model, sequences):
+    """The last position's logits of every sequence, recomputed from all its tokens by transformers'
+    SDPA attention (no cache)."""
+    with torch.no_grad():
+        return model(torch.tensor(sequences, device=model.device), use_cache=False).logits[:, -1].float()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--prompt", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from transformers import AttentionInterface, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(args.seed)
+    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32  # the GPU backend runs bf16 / f16 KV
+    config = LlamaConfig(vocab_size=512, hidden_size=512, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=8,
+                         num_key_value_heads=2, head_dim=64, max_position_embeddings=4096)
+    config._attn_implementation = "sdpa"
+    model = LlamaForCausalLM(config).to(args.device, dtype).eval()
+    AttentionInterface.register("chunktree", chunktree_attention)
+    q_heads, kv_heads, dim = config.num_attention_heads, config.num_key_value_heads, config.head_dim
+
+    pages = (args.prompt + args.steps) // PAGE * (args.samples + 1) + 2 * args.samples + 2
+    cache = PagedKvCache(config.num_hidden_layers, kv_heads, dim, pages, dtype, args.device)
+    prompt = torch.randint(0, config.vocab_size, (args.prompt,)).tolist()
+    with torch.no_grad():
+        root = cache.add_sequence(0)
+        cache.place_tokens([root], args.prompt)
+        model.config._attn_implementation = "chunktree"
+        logits = model(torch.tensor([prompt], device=args.device), use_cache=False, paged_cache=cache, prefill=True).logits[:, -1].float()
+        samples = cache.fork(root, args.samples)
+        first = torch.multinomial(torch.softmax(logits, -1).expand(args.samples, -1), 1, generator=torch.Generator().manual_seed(1))
+        sequences = [prompt + [int(t)] for t in first.flatten().tolist()]
+
+        worst, ties, failures = 0.0, 0, 0
+        for step in range(args.steps):
+            cache.place_tokens(samples, 1)
+            cache.plan(samples, q_heads, kv_heads, dim)
+            model.config._attn_implementation = "chunktree"
+            positions = torch.full((args.samples, 1), len(sequences[0]) - 1, device=args.device)
+            ours = model(torch.tensor([s[-1:] for s in sequences], device=args.device), position_ids=positions, use_cache=False,
+                         paged_cache=cache).logits[:, -1].float()
+            model.config._attn_implementation = "sdpa"
+            theirs = reference_logits(model, sequences)
+            error = ((ours - theirs).abs().max() / theirs.abs().max()).item()
+            worst = max(worst, error)
+            top2 = theirs.topk(2, dim=-1).values
+            near_tie = (top2[:, 0] - top2[:, 1]) < 4 * error * theirs.abs().max()
+            differ = ours.argmax(-1) != theirs.argmax(-1)
+            ties += int((differ & near_tie).sum())
+            failures += int((differ & ~near_tie).sum()) + (error > (2e-2 if dtype == torch.bfloat16 else 1e-4))
+            for s, token in enumerate(theirs.argmax(-1).tolist()):  # both continue from the reference's greedy tokens
+                sequences[s].append(token)
+    shared = len(prompt) // PAGE
+    print(f"{args.samples} samples of a {args.prompt}-token prompt, {args.steps} decode steps on the {args.device} "
+          f"({shared} prompt pages shared by every sample): worst logit error {worst:.2e} of the largest logit, "
+          f"{ties} near-tie token flips, {failures} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
