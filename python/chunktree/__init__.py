@@ -723,7 +723,7 @@ class PagedAttention:
         """The torch operator and this object's id for it, kept on the object: torch.compile then
         traces run() into the operator without imports (the eager path skips the operator's ~10 µs
         of dispatch). Made on construction when torch is loaded, else by the first eager run()."""
-        ops = _torch_ops()
+        ops = _torch_operators()
         self._op_id = ops.register(self)
         self._op = ops.paged_run
         self._compiling = sys.modules["torch"].compiler.is_compiling
@@ -738,8 +738,9 @@ class PagedAttention:
         return (out, lse) if lse is not None else out
 
 
-def _torch_ops():
-    """chunktree._torch_ops: the torch operators, registered when first imported."""
+def _torch_operators():
+    """chunktree._torch_ops: the torch operators, registered when first imported. (Not named like
+    the module: `from . import _torch_ops` would return a package attribute of that name.)"""
     from . import _torch_ops as ops
     return ops
 
