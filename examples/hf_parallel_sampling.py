@@ -141,7 +141,8 @@ def main(argv=None) -> int:
         model.config._attn_implementation = "chunktree"
         logits = model(torch.tensor([prompt], device=args.device), use_cache=False, paged_cache=cache, prefill=True).logits[:, -1].float()
         samples = cache.fork(root, args.samples)
-        first = torch.multinomial(torch.softmax(logits, -1).expand(args.samples, -1), 1, generator=torch.Generator().manual_seed(1))
+        weights = torch.softmax(logits, -1).cpu().expand(args.samples, -1)  # sampled on the host: one seeded generator for both devices
+        first = torch.multinomial(weights, 1, generator=torch.Generator().manual_seed(1))
         sequences = [prompt + [int(t)] for t in first.flatten().tolist()]
 
         worst, ties, failures = 0.0, 0, 0
