@@ -200,7 +200,7 @@ def _int32_array(values: Any, name: str, shape: Tuple[Optional[int], ...], layou
     untyped_empty = array.size == 0 and not hasattr(values, "dtype")  # numpy reads an empty list as float64
     if array.dtype.kind not in "iu" and not untyped_empty:
         raise ValueError(f"{name} must hold ints (an integer dtype; not bool or float), got dtype {array.dtype}")
-    if array.size and (array.min() < _INT32[0] or array.max() > _INT32[1]):
+    if array.size and array.dtype != numpy.int32 and (array.min() < _INT32[0] or array.max() > _INT32[1]):
         raise ValueError(f"{name} must hold int32 values, got values from {array.min()} to {array.max()}")
     return numpy.ascontiguousarray(array, dtype=numpy.int32)
 

@@ -291,6 +291,36 @@ def test_gpu_matches_flashinfer():
     torch.testing.assert_close(lse, expected_lse.float() * math.log(2.0), rtol=2e-3, atol=2e-3)
 
 
+@gpu
+def test_gpu_matches_flashinfer_cascade():
+    """N samples of one prompt: FlashInfer's cascade wrapper given the levels (the prompt's pages for
+    every sample, then each sample's own), chunktree the flat page table of each sample."""
+    import torch
+    flashinfer = _flashinfer()
+    samples, prompt_pages, own_pages, page = 24, 40, 3, 16
+    own_first = prompt_pages + np.arange(samples) * own_pages
+    last = np.random.default_rng(32).integers(1, page + 1, samples).astype(np.int32)
+    kv = torch.randn(prompt_pages + samples * own_pages, 2, page, 8, 128, device="cuda").bfloat16()
+    q = torch.randn(samples, 32, 128, device="cuda", dtype=torch.bfloat16)
+    cuda = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int32), device="cuda")  # noqa: E731
+    own_indptr = np.arange(samples + 1) * own_pages
+    own_indices = (own_first[:, None] + np.arange(own_pages)).ravel()
+    workspace = torch.empty(128 * 1024 * 1024, dtype=torch.uint8, device="cuda")
+    theirs = flashinfer.MultiLevelCascadeAttentionWrapper(2, workspace, "NHD")
+    theirs.plan([cuda([0, samples]), cuda(np.arange(samples + 1))], [cuda([0, prompt_pages]), cuda(own_indptr)],
+                [cuda(np.arange(prompt_pages)), cuda(own_indices)], [cuda([page]), cuda(last)], 32, 8, 128, page, causal=False,
+                pos_encoding_mode="NONE", q_data_type=torch.bfloat16, kv_data_type=torch.bfloat16)
+    expected = theirs.run(q, kv)
+    flat_indptr = np.arange(samples + 1) * (prompt_pages + own_pages)
+    flat = np.concatenate([np.concatenate([np.arange(prompt_pages), own_first[s] + np.arange(own_pages)]) for s in range(samples)])
+    w = chunktree.PagedAttention(device="cuda")
+    w.plan(flat_indptr, flat, last, 32, 8, 128, page)
+    out = w.run(q, kv)
+    torch.cuda.synchronize()
+    error = (out.float() - expected.float()).norm(dim=-1) / expected.float().norm(dim=-1)
+    assert error.max().item() < 2e-2
+
+
 # ------------------------------------------------------------------------------------------------
 # torch operators
 

@@ -252,7 +252,7 @@ PagedAttention::PagedAttention(PagedAttention&&) noexcept = default;
 PagedAttention& PagedAttention::operator=(PagedAttention&&) noexcept = default;
 
 void PagedAttention::plan(const PageTableView& table, const PagedShape& shape) {
-  impl_->schedule = work::PagedSchedule(table, shape, "cpu backend");  // assigned only once it is checked
+  impl_->schedule.assign(table, shape, "cpu backend");  // a refused table changes nothing
   impl_->planned = true;
 }
 

@@ -231,25 +231,29 @@ void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const Tenso
 
 struct PagedAttention::Impl {
   KvLayout layout;
-  std::optional<work::PagedSchedule> schedule;  // the last plan
-  work::PageStrides strides;                     // of the last run, or the layout's until a run
+  bool planned = false;
+  work::PagedSchedule schedule;  // the last plan
+  work::PagedSchedule spare;     // the next plan is made here, then swapped in: both keep their memory
+  work::PageStrides strides;     // of the last run, or the layout's until a run
   std::optional<DeviceWork> work;
-  work::Work staged;                             // the loaded work (its memory reused by the next)
+  work::Work staged;             // the loaded work (its memory reused by the next)
 
-  // The schedule as work over pools of `strides`, split by the cost model, loaded on `stream`.
-  void load(const work::PageStrides& with, cudaStream_t stream) {
-    const PagedShape& shape = schedule->shape();
-    const std::vector<SpanSize> spans = schedule->spans();
+  // `from` as work over pools of `with` strides, split by the cost model, loaded into `into` on
+  // `stream`.
+  void load(DeviceWork& into, const work::PagedSchedule& from, const work::PageStrides& with, cudaStream_t stream) {
+    const PagedShape& shape = from.shape();
+    const std::vector<SpanSize> spans = from.spans();
     const std::int64_t split = cost_model::cheapest_split(
-        spans, cost_model::SplitShape{shape.num_qo_heads, shape.num_kv_heads, shape.head_dim, schedule->queries_per_seq(), 0},
+        spans, cost_model::SplitShape{shape.num_qo_heads, shape.num_kv_heads, shape.head_dim, from.queries_per_seq(), 0},
         kernels::multiprocessor_count());
-    schedule->to_work(with, 2, split, staged);  // bf16 and f16: two bytes an element
-    work->load(staged, Upload::asynchronous, stream);
+    from.to_work(with, 2, split, staged);  // bf16 and f16: two bytes an element
+    into.load(staged, Upload::asynchronous, stream);
     strides = with;
   }
 };
 
-PagedAttention::PagedAttention(KvLayout layout) : impl_(std::make_unique<Impl>(Impl{layout, std::nullopt, {}, std::nullopt, {}})) {
+PagedAttention::PagedAttention(KvLayout layout) : impl_(std::make_unique<Impl>()) {
+  impl_->layout = layout;
   cuda_memory::require_current_hopper();  // once: it allocates and synchronises, which a plan per step must not
 }
 PagedAttention::~PagedAttention() = default;
@@ -263,39 +267,36 @@ void PagedAttention::plan(const PageTableView& table, const PagedShape& shape, v
   if (status != cudaStreamCaptureStatusNone) {
     fail(ErrorCode::invalid_argument, "plan() outside the stream capture: captured runs replay whatever plan the last plan() gave");
   }
-  work::PagedSchedule schedule(table, shape, "cuda backend");
-  const bool same_shape = p.schedule && p.schedule->shape().num_qo_heads == shape.num_qo_heads &&
-                          p.schedule->shape().num_kv_heads == shape.num_kv_heads && p.schedule->shape().head_dim == shape.head_dim &&
-                          p.schedule->shape().page_size == shape.page_size;
+  const PagedShape& last = p.schedule.shape();
+  const bool same_shape = p.planned && last.num_qo_heads == shape.num_qo_heads && last.num_kv_heads == shape.num_kv_heads &&
+                          last.head_dim == shape.head_dim && last.page_size == shape.page_size;
   if (!same_shape && p.work && p.work->captured()) {
-    fail(ErrorCode::invalid_argument, "a CUDA graph captured runs of this PagedAttention with " + std::to_string(p.schedule->shape().num_qo_heads) +
-                                          " q heads, " + std::to_string(p.schedule->shape().num_kv_heads) + " kv heads, head_dim " +
-                                          std::to_string(p.schedule->shape().head_dim) + " and pages of " +
-                                          std::to_string(p.schedule->shape().page_size) +
+    fail(ErrorCode::invalid_argument, "a CUDA graph captured runs of this PagedAttention with " + std::to_string(last.num_qo_heads) +
+                                          " q heads, " + std::to_string(last.num_kv_heads) + " kv heads, head_dim " +
+                                          std::to_string(last.head_dim) + " and pages of " + std::to_string(last.page_size) +
                                           " tokens; plans of another shape need a PagedAttention of their own");
   }
+  p.spare.assign(table, shape, "cuda backend");
+  // Everything is swapped in only once loaded: a refused load leaves the last plan in place.
+  std::optional<DeviceWork> fresh;  // another shape: a workspace of its own
+  if (!same_shape) fresh.emplace(shape.num_qo_heads, shape.num_kv_heads, shape.head_dim);
   const work::PageStrides strides = same_shape ? p.strides : work::interleaved_strides(p.layout, shape);
-  std::optional<work::PagedSchedule> previous = std::move(p.schedule);
-  p.schedule = std::move(schedule);
-  try {
-    if (!same_shape) p.work.emplace(shape.num_qo_heads, shape.num_kv_heads, shape.head_dim);
-    p.load(strides, static_cast<cudaStream_t>(stream));
-  } catch (...) {
-    p.schedule = std::move(previous);  // a refused load changed nothing on the device
-    throw;
-  }
+  p.load(fresh ? *fresh : *p.work, p.spare, strides, static_cast<cudaStream_t>(stream));
+  if (fresh) p.work = std::move(fresh);
+  std::swap(p.schedule, p.spare);
+  p.planned = true;
 }
 
 void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse, void* stream_handle) {
   Impl& p = *impl_;
-  if (!p.schedule) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
+  if (!p.planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
   const auto stream = static_cast<cudaStream_t>(stream_handle);
-  const PagedShape& shape = p.schedule->shape();
-  const work::PageStrides strides = work::check_paged_kv(kv, shape, Device::cuda, p.schedule->max_page(), "cuda backend");
+  const PagedShape& shape = p.schedule.shape();
+  const work::PageStrides strides = work::check_paged_kv(kv, shape, Device::cuda, p.schedule.max_page(), "cuda backend");
   if (kv.dtype != DType::bf16 && kv.dtype != DType::f16) {
     fail(ErrorCode::invalid_argument, "kv_cache is " + std::string(to_string(kv.dtype)) + "; the CUDA backend runs bf16 or f16");
   }
-  const std::int64_t tokens = p.schedule->num_seqs() * p.schedule->queries_per_seq();
+  const std::int64_t tokens = p.schedule.num_seqs() * p.schedule.queries_per_seq();
   expect_tensor(q, "q", {kv.dtype}, Device::cuda, {tokens, shape.num_qo_heads, shape.head_dim});
   expect_outputs(out, lse, tokens, shape.num_qo_heads, shape.head_dim);
   if (tokens == 0) return;
@@ -318,7 +319,7 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
            "kv_cache's strides differ from those the plan was loaded for, and the stream is capturing: run once outside the capture "
            "with this kind of kv_cache (or pass the same kind to every run)");
     }
-    p.load(strides, stream);
+    p.load(*p.work, p.schedule, strides, stream);
   }
   p.work->attend(reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), kv.dtype, q.data,
                  resolved_scale(AttentionParams{0, shape.sm_scale, 0}, shape.head_dim), out, lse, tokens, stream);

@@ -98,7 +98,8 @@ PageStrides check_paged_kv(const PagedKv& kv, const PagedShape& shape, Device de
   return strides;
 }
 
-PagedSchedule::PagedSchedule(const PageTableView& table, const PagedShape& shape, const char* who) : shape_(shape) {
+void PagedSchedule::assign(const PageTableView& table, const PagedShape& shape, const char* who) {
+  // Everything is checked before anything changes: a refused table leaves the last plan in place.
   const Checker checker{who};
   check_shape(checker, shape);
   if (table.kv_indptr.empty()) checker.fail("kv_indptr is empty; it needs batch + 1 entries, starting with 0");
@@ -120,29 +121,38 @@ PagedSchedule::PagedSchedule(const PageTableView& table, const PagedShape& shape
     checker.fail("kv_last_page_len has " + str(static_cast<std::int64_t>(table.kv_last_page_len.size())) + " entries; expected one per sequence (" +
                  str(static_cast<std::int64_t>(batch)) + ")");
   }
-  queries_ = queries_of(checker, table.qo_indptr, batch);
-  row_limit_.resize(batch);  // by sequence until find_sharing orders the rows
+  const int queries = queries_of(checker, table.qo_indptr, batch);
   for (std::size_t s = 0; s < batch; ++s) {
     const std::int32_t last = table.kv_last_page_len[s];
     if (last < 1 || last > shape.page_size) {
       checker.fail("kv_last_page_len[" + str(static_cast<std::int64_t>(s)) + "] is " + str(last) + "; it must be 1.." + str(shape.page_size) +
                    " (page_size)");
     }
-    const std::int64_t pages = static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s];
-    const std::int64_t length = (pages - 1) * shape.page_size + last;
+    const std::int64_t length = (static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s] - 1) * shape.page_size + last;
     if (length > std::numeric_limits<std::int32_t>::max()) checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " holds more than 2^31 − 1 tokens");
-    if (shape.causal && length < queries_) {
-      checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " holds " + str(length) + " tokens but has " + str(queries_) +
+    if (shape.causal && length < queries) {
+      checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " holds " + str(length) + " tokens but has " + str(queries) +
                    " query tokens; with causal its last query tokens' K and V are its last tokens");
     }
-    row_limit_[s] = static_cast<std::int32_t>(shape.causal ? length - queries_ : length - 1);
   }
-  for (std::int64_t i = 0; i < listed; ++i) {
-    if (table.kv_indices[static_cast<std::size_t>(i)] < 0) {
-      checker.fail("kv_indices[" + str(i) + "] is " + str(table.kv_indices[static_cast<std::size_t>(i)]) + "; page ids are ≥ 0");
-    }
+  // The lowest page id in one pass without a branch (it vectorises: half of a B = 1024 plan went to
+  // a loop that stopped at the first negative id); the first negative one is looked for only then.
+  std::int32_t lowest = 0;
+  for (std::int64_t i = 0; i < listed; ++i) lowest = std::min(lowest, table.kv_indices[static_cast<std::size_t>(i)]);
+  if (lowest < 0) {
+    const auto negative = std::find_if(table.kv_indices.begin(), table.kv_indices.begin() + listed, [](std::int32_t id) { return id < 0; });
+    checker.fail("kv_indices[" + str(negative - table.kv_indices.begin()) + "] is " + str(*negative) + "; page ids are ≥ 0");
   }
+  shape_ = shape;
+  queries_ = queries;
   find_sharing(table);
+  // Each row's limit: the last position its first query token sees.
+  row_limit_.resize(batch);
+  for (std::size_t r = 0; r < batch; ++r) {
+    const std::uint32_t s = row_to_batch_[r];
+    const std::int64_t length = (static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s] - 1) * shape.page_size + table.kv_last_page_len[s];
+    row_limit_[r] = static_cast<std::int32_t>(shape.causal ? length - queries : length - 1);
+  }
 }
 
 // A radix sort of the sequences by their pages, one page position at a time: a range of rows that
@@ -150,21 +160,20 @@ PagedSchedule::PagedSchedule(const PageTableView& table, const PagedShape& shape
 // the same tokens in it); those pages are a segment the whole range reads. Where they differ, the
 // range is ordered by that page and each group of equal pages is a range of its own; a range of
 // one row reads the rest of its sequence alone. Linear in the table's pages, plus the sorts at the
-// points where sequences part.
+// points where sequences part. Its arrays are the last plan's, reused.
 void PagedSchedule::find_sharing(const PageTableView& table) {
   const std::size_t batch = table.kv_indptr.size() - 1;
   const auto first_page = [&](std::uint32_t s) { return table.kv_indptr[s]; };
   const auto pages_of = [&](std::uint32_t s) { return static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s]; };
   const auto page_at = [&](std::uint32_t s, std::int64_t j) { return table.kv_indices[static_cast<std::size_t>(first_page(s) + j)]; };
   const auto tokens_at = [&](std::uint32_t s, std::int64_t j) { return j + 1 == pages_of(s) ? table.kv_last_page_len[s] : shape_.page_size; };
-  const auto same_page = [&](std::uint32_t s, std::uint32_t t, std::int64_t j) {
-    return page_at(s, j) == page_at(t, j) && tokens_at(s, j) == tokens_at(t, j);
-  };
 
-  std::vector<std::uint32_t> order(batch);
+  std::vector<std::uint32_t>& order = row_to_batch_;
+  order.resize(batch);
   std::iota(order.begin(), order.end(), 0u);
   pages_.clear();
   segments_.clear();
+  max_page_ = -1;
   const auto add_segment = [&](std::uint32_t lead, std::int64_t begin, std::int64_t end, std::uint32_t row_begin, std::uint32_t row_end) {
     if (begin == end) return;
     Segment segment{row_begin, row_end, begin * shape_.page_size, 0, static_cast<std::uint32_t>(pages_.size()), 0};
@@ -177,16 +186,11 @@ void PagedSchedule::find_sharing(const PageTableView& table) {
     segments_.push_back(segment);
   };
 
-  struct Range {
-    std::uint32_t begin;
-    std::uint32_t end;
-    std::int64_t depth;  // its rows agree on pages [0, depth)
-  };
-  std::vector<Range> ranges;
-  if (batch > 0) ranges.push_back(Range{0, static_cast<std::uint32_t>(batch), 0});
-  while (!ranges.empty()) {
-    const Range range = ranges.back();
-    ranges.pop_back();
+  ranges_.clear();
+  if (batch > 0) ranges_.push_back(Range{0, static_cast<std::uint32_t>(batch), 0});
+  while (!ranges_.empty()) {
+    const Range range = ranges_.back();
+    ranges_.pop_back();
     const std::uint32_t lead = order[range.begin];
     if (range.end - range.begin == 1) {
       add_segment(lead, range.depth, pages_of(lead), range.begin, range.end);
@@ -207,31 +211,30 @@ void PagedSchedule::find_sharing(const PageTableView& table) {
       depth = std::min(depth, held);
     }
     add_segment(lead, range.depth, depth, range.begin, range.end);
-    // Rows whose pages end here first (nothing more to read), then by their next page.
-    const auto before = [&](std::uint32_t a, std::uint32_t b) {
-      const bool a_ends = pages_of(a) <= depth;
-      const bool b_ends = pages_of(b) <= depth;
-      if (a_ends || b_ends) return a_ends && !b_ends;
-      if (page_at(a, depth) != page_at(b, depth)) return page_at(a, depth) < page_at(b, depth);
-      return tokens_at(a, depth) < tokens_at(b, depth);
-    };
-    std::stable_sort(order.begin() + range.begin, order.begin() + range.end, before);
-    std::uint32_t r = range.begin;
-    while (r < range.end && pages_of(order[r]) <= depth) ++r;
-    std::vector<Range> groups;
-    while (r < range.end) {
-      std::uint32_t end = r + 1;
-      while (end < range.end && same_page(order[end], order[r], depth)) ++end;
-      groups.push_back(Range{r, end, depth});
-      r = end;
+    // The rows by their next page (its id, then its tokens; 0 for rows whose pages end here, which
+    // come first and read nothing more), sorted as plain keys: a comparator that looks the pages up
+    // cost more than the rest of a B = 4096 plan.
+    keyed_.clear();
+    for (std::uint32_t r = range.begin; r < range.end; ++r) {
+      const std::uint32_t s = order[r];
+      const std::uint64_t key = pages_of(s) <= depth ? 0
+                                                    : (std::uint64_t{1} << 63) | (static_cast<std::uint64_t>(page_at(s, depth)) << 31) |
+                                                          static_cast<std::uint64_t>(tokens_at(s, depth));
+      keyed_.emplace_back(key, s);
     }
-    ranges.insert(ranges.end(), groups.rbegin(), groups.rend());  // the first group is taken next
+    std::sort(keyed_.begin(), keyed_.end());  // by key, then by sequence: the same order every time
+    std::size_t at = 0;
+    while (at < keyed_.size() && keyed_[at].first == 0) ++at;
+    for (std::size_t i = 0; i < keyed_.size(); ++i) order[range.begin + i] = keyed_[i].second;
+    const std::size_t children = ranges_.size();
+    while (at < keyed_.size()) {
+      std::size_t end = at + 1;
+      while (end < keyed_.size() && keyed_[end].first == keyed_[at].first) ++end;
+      ranges_.push_back(Range{range.begin + static_cast<std::uint32_t>(at), range.begin + static_cast<std::uint32_t>(end), depth});
+      at = end;
+    }
+    std::reverse(ranges_.begin() + static_cast<std::ptrdiff_t>(children), ranges_.end());  // the first group is taken next
   }
-
-  row_to_batch_ = order;
-  std::vector<std::int32_t> limit_by_sequence = std::move(row_limit_);
-  row_limit_.resize(batch);
-  for (std::size_t r = 0; r < batch; ++r) row_limit_[r] = limit_by_sequence[order[r]];
 }
 
 std::vector<SpanSize> PagedSchedule::spans() const {

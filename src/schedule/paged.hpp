@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "chunktree/paged.hpp"
@@ -30,12 +31,13 @@ PageStrides check_paged_kv(const PagedKv& kv, const PagedShape& shape, Device de
 
 class PagedSchedule {
  public:
-  PagedSchedule() = default;
-  // Checks the table and the shape and finds the sharing: the sequences are ordered so that every
-  // group of sequences with the same first pages is a contiguous range of rows, and those pages
-  // become one segment that the range reads (at least two rows), the rest of each sequence a
-  // segment of its own. The table is copied: the engine may reuse its arrays after plan().
-  PagedSchedule(const PageTableView& table, const PagedShape& shape, const char* who);
+  // Checks the table and the shape (what to fix goes in the message, prefixed by `who`; a refused
+  // table changes nothing) and finds the sharing: the sequences are ordered so that every group of
+  // sequences with the same first pages is a contiguous range of rows, and those pages become one
+  // segment that the range reads (at least two rows), the rest of each sequence a segment of its
+  // own. What it needs of the table is copied (the engine may reuse its arrays after plan()); the
+  // arrays of the last plan are reused, so a decode loop's plans allocate nothing once they fit.
+  void assign(const PageTableView& table, const PagedShape& shape, const char* who);
 
   const PagedShape& shape() const { return shape_; }
   std::int64_t num_seqs() const { return static_cast<std::int64_t>(row_to_batch_.size()); }
@@ -57,6 +59,11 @@ class PagedSchedule {
     std::uint32_t page_begin;   // pages_[page_begin .. page_end): full pages but the last
     std::uint32_t page_end;
   };
+  struct Range {
+    std::uint32_t begin;
+    std::uint32_t end;
+    std::int64_t depth;  // its rows agree on pages [0, depth)
+  };
   void find_sharing(const PageTableView& table);
 
   PagedShape shape_{};
@@ -66,6 +73,9 @@ class PagedSchedule {
   std::vector<std::int32_t> row_limit_;
   std::vector<std::int32_t> pages_;
   std::vector<Segment> segments_;
+  // find_sharing's scratch, kept for the next plan.
+  std::vector<Range> ranges_;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> keyed_;
 };
 
 }  // namespace chunktree::work

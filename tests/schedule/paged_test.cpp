@@ -24,7 +24,9 @@ using testing::HostPageTable;
 constexpr int kPage = 4;
 
 work::PagedSchedule schedule_of(const HostPageTable& table, bool causal = true) {
-  return work::PagedSchedule(table.view(), PagedShape{4, 2, 64, table.page_size, causal, 0.0f}, "test");
+  work::PagedSchedule schedule;
+  schedule.assign(table.view(), PagedShape{4, 2, 64, table.page_size, causal, 0.0f}, "test");
+  return schedule;
 }
 
 // Spans as (rows, tokens) pairs, sorted, for comparison regardless of order.
@@ -216,7 +218,8 @@ TEST(PagedSchedule, RunOffsetsAndMergesOfConsecutivePages) {
                         {"HND separate pools, 2 kv heads", 2, KvLayout::hnd, true, 0, 3}};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    const work::PagedSchedule schedule(table.view(), PagedShape{c.kv_heads, c.kv_heads, 64, kPage, true, 0.0f}, "test");
+    work::PagedSchedule schedule;
+    schedule.assign(table.view(), PagedShape{c.kv_heads, c.kv_heads, 64, kPage, true, 0.0f}, "test");
     const std::int64_t page = static_cast<std::int64_t>(kPage) * c.kv_heads * 64 + c.padding;
     const work::PageStrides strides{c.separate ? page : 2 * page, c.layout == KvLayout::nhd ? c.kv_heads * 64 : 64,
                                     c.layout == KvLayout::nhd ? 64 : kPage * 64};
@@ -281,7 +284,7 @@ TEST(PagedSchedule, ErrorsNameTheCaller) {
   table.add(std::vector<std::int32_t>{0}, 0);
   testing::expect_error(
       [&] {
-        work::PagedSchedule(table.view(), PagedShape{4, 2, 64, kPage, true, 0.0f}, "cuda backend");
+        work::PagedSchedule().assign(table.view(), PagedShape{4, 2, 64, kPage, true, 0.0f}, "cuda backend");
       },
       ErrorCode::invalid_argument, "cuda backend: kv_last_page_len[0] is 0");
 }

@@ -29,7 +29,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: chunktree host-bench [--backend cpu|cuda|auto] [--repeats N] [--case NAME] [--csv FILE]\n"
-    "Times a decode step's host work for B sequences on one 2048-token prompt (B = 8, 64, 256, 1024) and\n"
+    "Times a decode step's host work for B sequences on one 2048-token prompt (B = 8, 64, 256, 1024, 4096) and\n"
     "for 8 sequences on 1024-token prompts of their own: append_batch of one token each, B appends,\n"
     "make_plan in batch order, into a reused plan and shuffled, make_plan with the CUDA backend's split policy and the\n"
     "plan's upload (cuda::DevicePlan) on a GPU; then the same batch as a page table (pages of 16 tokens, the\n"
@@ -46,7 +46,7 @@ struct HostCase {
 };
 constexpr HostCase kCases[] = {
     {"b8_p2k", 8, 2048, false}, {"b64_p2k", 64, 2048, false}, {"b256_p2k", 256, 2048, false},
-    {"b1024_p2k", 1024, 2048, false}, {"b8_p1k_distinct", 8, 1024, true},
+    {"b1024_p2k", 1024, 2048, false}, {"b4096_p2k", 4096, 2048, false}, {"b8_p1k_distinct", 8, 1024, true},
 };
 
 struct Sample {
