@@ -1,21 +1,42 @@
 #!/usr/bin/env bash
-# Session 14, call 3: the fixes of call 2's findings (the torch.compile test traced a backward: the
-# step now runs under no_grad; the example sampled a CUDA tensor with a host generator): the Python
-# suite of the paged front end again, the transformers example at its defaults on the GPU and short on
-# the CPU, and compute-sanitizer memcheck over every paged GPU test.
+# Session 14, call 3: after call 2's findings (the torch.compile test traced a backward: its step now
+# runs under no_grad; the example sampled a CUDA tensor with a host generator) and the plan that
+# reuses its memory: the GPU unit tests, the Python suite of the paged front end (FlashInfer's decode
+# and cascade wrappers beside it), the transformers example at its defaults on the GPU and short on
+# the CPU, the paged plan's host time for B = 1024 and 4096 (host-bench, and through Python), and
+# compute-sanitizer memcheck over every paged GPU test.
 set -u
+cli=build/default/tools/chunktree
 tests=build/default/tests/chunktree_gpu_tests
 mkdir -p $OUT/r
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
+timeout 130 $tests > $OUT/r/unit.txt 2>&1; echo "unit rc $?"; grep -E "^\[  PASSED|^\[  FAILED" $OUT/r/unit.txt | head -5
+tar -C $OUT -czf $OUT/call3.tgz r
 tar -C .whl -xzf .whl/bundle.tgz
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl .device/s14/wheel/*.whl > $OUT/r/pip.txt 2>&1
-cp python/chunktree/*.py /tmp/site/chunktree/
 export PYTHONPATH=/tmp/site FLASHINFER_NO_DOWNLOAD=1
-timeout 150 python3 -m pytest -q -p no:cacheprovider python/tests/test_paged.py > $OUT/r/pytest.txt 2>&1; echo "pytest rc $?"; tail -3 $OUT/r/pytest.txt
+timeout 120 python3 -m pytest -q -p no:cacheprovider python/tests/test_paged.py > $OUT/r/pytest.txt 2>&1; echo "pytest rc $?"; tail -3 $OUT/r/pytest.txt
 tar -C $OUT -czf $OUT/call3.tgz r
-timeout 90 python3 examples/hf_parallel_sampling.py --device cuda > $OUT/r/example_cuda.txt 2>&1; echo "example cuda rc $?"; tail -2 $OUT/r/example_cuda.txt
-timeout 60 python3 examples/hf_parallel_sampling.py --device cpu --steps 8 > $OUT/r/example_cpu.txt 2>&1; echo "example cpu rc $?"; tail -2 $OUT/r/example_cpu.txt
+timeout 60 python3 examples/hf_parallel_sampling.py --device cuda > $OUT/r/example_cuda.txt 2>&1; echo "example cuda rc $?"; tail -2 $OUT/r/example_cuda.txt
+timeout 40 python3 examples/hf_parallel_sampling.py --device cpu --steps 8 > $OUT/r/example_cpu.txt 2>&1; echo "example cpu rc $?"; tail -2 $OUT/r/example_cpu.txt
+for c in b1024_p2k b4096_p2k; do timeout 30 $cli host-bench --case $c --repeats 100 > $OUT/r/host_$c.txt 2>&1; grep -E "paged|make_plan " $OUT/r/host_$c.txt; done
+timeout 30 python3 - > $OUT/r/python_plan.txt 2>&1 <<'PY'
+import time, numpy as np, torch, chunktree
+for B in (1024, 4096):
+    P = 2048 // 16
+    indptr = (np.arange(B + 1) * (P + 1)).astype(np.int32)
+    indices = np.concatenate([np.tile(np.arange(P), (B, 1)), (P + np.arange(B))[:, None]], axis=1).ravel().astype(np.int32)
+    last = np.full(B, 5, np.int32)
+    w = chunktree.PagedAttention(device="cuda")
+    times = []
+    for i in range(60):
+        start = time.perf_counter()
+        w.plan(indptr, indices, last, 32, 8, 128, 16)
+        times.append(time.perf_counter() - start)
+    print(f"python PagedAttention.plan B={B}, 2K prompt in pages of 16 (numpy int32 arrays): median {np.median(times[10:]) * 1e6:.1f} us, p10 {np.percentile(times[10:], 10) * 1e6:.1f} us")
+PY
+cat $OUT/r/python_plan.txt
 tar -C $OUT -czf $OUT/call3.tgz r
-timeout 150 compute-sanitizer --tool memcheck --error-exitcode 1 $tests --gtest_filter='*Paged*' > $OUT/r/memcheck.txt 2>&1; echo "memcheck rc $?"; grep -E "PASSED|FAILED|ERROR SUMMARY" $OUT/r/memcheck.txt | tail -3
+timeout 120 compute-sanitizer --tool memcheck --error-exitcode 1 $tests --gtest_filter='*Paged*' > $OUT/r/memcheck.txt 2>&1; echo "memcheck rc $?"; grep -E "PASSED|FAILED|ERROR SUMMARY" $OUT/r/memcheck.txt | tail -3
 date -u
 tar -C $OUT -czf $OUT/call3.tgz r && rm -rf $OUT/r
