@@ -32,7 +32,9 @@ def paged_run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, wrapper: int) -
     attention = _wrappers.get(wrapper)
     if attention is None:
         raise ValueError(f"chunktree::paged_run: no live PagedAttention has id {wrapper}")
-    out, lse = attention._run_pools(q, k, v, None, None, True, None)
+    # A compiled graph may hand over a strided q (the binding reads q C-contiguous); contiguous() of a
+    # contiguous one is itself.
+    out, lse = attention._run_pools(q.contiguous(), k, v, None, None, True, None)
     return out, lse
 
 
