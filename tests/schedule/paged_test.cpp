@@ -278,6 +278,29 @@ TEST(PagedSchedule, MergeListsCoverEverySequenceOnceOnRandomTables) {
   }
 }
 
+// A schedule planned again keeps nothing of its last plan but memory: the same as a fresh one; a
+// refused table leaves the last plan as it was.
+TEST(PagedSchedule, PlannedAgainItIsAFreshPlanAndARefusedTableChangesNothing) {
+  using Spans = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  HostPageTable first(kPage, 1);
+  for (int s = 0; s < 6; ++s) first.add(std::vector<std::int32_t>{90, 91, 92 + s}, 2);
+  HostPageTable second(kPage, 1);
+  for (int s = 0; s < 3; ++s) second.add(std::vector<std::int32_t>{4, 5 + s}, kPage);
+  const PagedShape shape{4, 2, 64, kPage, true, 0.0f};
+  work::PagedSchedule schedule;
+  schedule.assign(first.view(), shape, "test");
+  schedule.assign(second.view(), shape, "test");
+  const work::PagedSchedule fresh = schedule_of(second);
+  EXPECT_EQ(sorted_spans(schedule), sorted_spans(fresh));
+  EXPECT_EQ(schedule.max_page(), 7);
+  EXPECT_EQ(schedule.num_seqs(), 3);
+  HostPageTable refused(kPage, 1);
+  refused.add(std::vector<std::int32_t>{1}, 0);
+  testing::expect_error([&] { schedule.assign(refused.view(), shape, "test"); }, ErrorCode::invalid_argument, "kv_last_page_len[0] is 0");
+  EXPECT_EQ(sorted_spans(schedule), Spans({{1, kPage}, {1, kPage}, {1, kPage}, {3, kPage}}));
+  EXPECT_EQ(schedule.max_page(), 7);
+}
+
 // Errors name their caller (the backend) before what to fix.
 TEST(PagedSchedule, ErrorsNameTheCaller) {
   HostPageTable table(kPage, 1);
