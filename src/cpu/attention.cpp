@@ -36,11 +36,16 @@ void parallel_for(std::size_t count, int threads, const Task& task) {
 struct Shape {
   int q_heads;
   int kv_heads;
-  int group;
+  int group;  // q heads per kv head
   int head_dim;
   float scale;
   int threads;
 };
+
+// A call's shape from its heads (q_heads a multiple of kv_heads, checked by the caller).
+Shape shape_of(int q_heads, int kv_heads, int head_dim, float scale, int threads) {
+  return Shape{q_heads, kv_heads, q_heads / kv_heads, head_dim, scale, threads};
+}
 
 float resolved_scale(const AttentionParams& params, int head_dim) {
   const float scale = params.scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(head_dim)) : params.scale;
@@ -63,18 +68,13 @@ Shape check_inputs(const PrefixCache& cache, const Plan& plan, int layer, const 
     fail(ErrorCode::invalid_argument,
          "layer " + std::to_string(layer) + " is out of range; the cache has " + std::to_string(config.num_layers) + " layers");
   }
-  Shape shape{};
-  shape.kv_heads = config.num_kv_heads;
-  shape.q_heads = params.num_q_heads == 0 ? config.num_kv_heads : params.num_q_heads;
-  if (shape.q_heads < 1 || shape.q_heads % shape.kv_heads != 0) {
-    fail(ErrorCode::invalid_argument, "num_q_heads (" + std::to_string(shape.q_heads) +
-                                          ") must be a positive multiple of the cache's kv heads (" +
-                                          std::to_string(shape.kv_heads) + ")");
+  const int q_heads = params.num_q_heads == 0 ? config.num_kv_heads : params.num_q_heads;
+  if (q_heads < 1 || q_heads % config.num_kv_heads != 0) {
+    fail(ErrorCode::invalid_argument, "num_q_heads (" + std::to_string(q_heads) + ") must be a positive multiple of the cache's kv heads (" +
+                                          std::to_string(config.num_kv_heads) + ")");
   }
-  shape.group = shape.q_heads / shape.kv_heads;
-  shape.head_dim = config.head_dim;
-  shape.scale = resolved_scale(params, config.head_dim);
-  shape.threads = resolved_threads(params);
+  const Shape shape =
+      shape_of(q_heads, config.num_kv_heads, config.head_dim, resolved_scale(params, config.head_dim), resolved_threads(params));
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu,
                 {static_cast<std::int64_t>(plan.batch.size()) * plan.queries_per_seq, shape.q_heads, shape.head_dim});
   return shape;
@@ -225,13 +225,8 @@ void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTe
 void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorView& out, const TensorView& lse,
                    const AttentionParams& params) {
   const work::LevelsShape levels_shape = work::check_levels(levels, q, Device::cpu, "cpu backend");
-  Shape shape{};
-  shape.q_heads = levels_shape.q_heads;
-  shape.kv_heads = levels_shape.kv_heads;
-  shape.group = shape.q_heads / shape.kv_heads;
-  shape.head_dim = levels_shape.head_dim;
-  shape.scale = resolved_scale(params, shape.head_dim);
-  shape.threads = resolved_threads(params);
+  const Shape shape = shape_of(levels_shape.q_heads, levels_shape.kv_heads, levels_shape.head_dim,
+                               resolved_scale(params, levels_shape.head_dim), resolved_threads(params));
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
   if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {q.shape[0], shape.q_heads});
@@ -265,13 +260,8 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, paged.num_qo_heads, paged.head_dim});
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, paged.num_qo_heads, paged.head_dim});
   if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {tokens, paged.num_qo_heads});
-  Shape shape{};
-  shape.q_heads = paged.num_qo_heads;
-  shape.kv_heads = paged.num_kv_heads;
-  shape.group = shape.q_heads / shape.kv_heads;
-  shape.head_dim = paged.head_dim;
-  shape.scale = resolved_scale(AttentionParams{0, paged.sm_scale, 0}, paged.head_dim);
-  shape.threads = impl_->threads;
+  const Shape shape = shape_of(paged.num_qo_heads, paged.num_kv_heads, paged.head_dim,
+                               resolved_scale(AttentionParams{0, paged.sm_scale, 0}, paged.head_dim), impl_->threads);
   work::Work w;
   schedule.to_work(strides, dtype_size(kv.dtype), 256, w);  // pieces of 256 tokens: more tasks for the threads
   merge_states_into(w, compute_states(w, reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), kv.dtype, q, shape),

@@ -122,13 +122,17 @@ void PagedSchedule::assign(const PageTableView& table, const PagedShape& shape, 
                  str(static_cast<std::int64_t>(batch)) + ")");
   }
   const int queries = queries_of(checker, table.qo_indptr, batch);
+  // Sequence s's tokens: every page full but the last.
+  const auto length_of = [&](std::size_t s) {
+    return (static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s] - 1) * shape.page_size + table.kv_last_page_len[s];
+  };
   for (std::size_t s = 0; s < batch; ++s) {
     const std::int32_t last = table.kv_last_page_len[s];
     if (last < 1 || last > shape.page_size) {
       checker.fail("kv_last_page_len[" + str(static_cast<std::int64_t>(s)) + "] is " + str(last) + "; it must be 1.." + str(shape.page_size) +
                    " (page_size)");
     }
-    const std::int64_t length = (static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s] - 1) * shape.page_size + last;
+    const std::int64_t length = length_of(s);
     if (length > std::numeric_limits<std::int32_t>::max()) checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " holds more than 2^31 − 1 tokens");
     if (shape.causal && length < queries) {
       checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " holds " + str(length) + " tokens but has " + str(queries) +
@@ -149,8 +153,7 @@ void PagedSchedule::assign(const PageTableView& table, const PagedShape& shape, 
   // Each row's limit: the last position its first query token sees.
   row_limit_.resize(batch);
   for (std::size_t r = 0; r < batch; ++r) {
-    const std::uint32_t s = row_to_batch_[r];
-    const std::int64_t length = (static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s] - 1) * shape.page_size + table.kv_last_page_len[s];
+    const std::int64_t length = length_of(row_to_batch_[r]);
     row_limit_[r] = static_cast<std::int32_t>(shape.causal ? length - queries : length - 1);
   }
 }
