@@ -3,9 +3,8 @@
 # MUFU.EX2; exp31b adds the wgmma consumers' O rescale skipped when no row's maximum moved). The
 # carried build is exp31b: GPU unit tests; quick grid, random and 1000-sequence trees with --strict
 # on exp31a and exp31b; bench/compare.sh exp31b / base (d0fee97) / exp31a / exp31b again on the
-# presets with wgmma tiles and the mma.sync ones (no-share, chunkattn-t3); then issue 11's (#14)
-# Python fixes: the paged pytest (the torch.compile test checks the attention output itself) and
-# the transformers example at its new default dtype (float16) and in bfloat16.
+# presets with wgmma tiles and the mma.sync ones (no-share, chunkattn-t3). (Issue 11's Python fixes
+# move to the next call: with FlashInfer's bundle this call's carry is over 64 MiB.)
 set -u
 d=.device/s15
 cli=build/default/tools/chunktree
@@ -26,11 +25,5 @@ timeout 330 bench/compare.sh $OUT/r/ab exp31b=$cli base=$d/base exp31a=$d/exp31a
 echo "compare rc $?"; date -u
 grep -E "b4096_p8k_s0|b2048_p4k_s0|b256_gqa_p4k_s8_q8|p32k_b256_s0|b32_mha_4k|b512_gqa8x1_1k|np1024_ns0" $OUT/r/ab/compare.md | head -10
 tar -C $OUT -czf $OUT/call2.tgz r
-tar -C .whl -xzf .whl/bundle.tgz
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl .device/s14/wheel/*.whl > $OUT/r/pip.txt 2>&1
-cp python/chunktree/*.py /tmp/site/chunktree/
-export PYTHONPATH=/tmp/site FLASHINFER_NO_DOWNLOAD=1
-timeout 100 python3 -m pytest -q -p no:cacheprovider python/tests/test_paged.py > $OUT/r/pytest.txt 2>&1; echo "pytest rc $?"; tail -2 $OUT/r/pytest.txt
-for t in float16 bfloat16; do timeout 60 python3 examples/hf_parallel_sampling.py --device cuda --dtype $t > $OUT/r/example_$t.txt 2>&1; echo "example $t rc $?"; tail -2 $OUT/r/example_$t.txt; done
 date -u
 tar -C $OUT -czf $OUT/call2.tgz r && rm -rf $OUT/r
