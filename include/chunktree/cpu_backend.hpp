@@ -2,6 +2,7 @@
 // It is the oracle the GPU kernels are tested against, next to the fp64 reference.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "chunktree/attention.hpp"
@@ -44,6 +45,8 @@ class PagedAttention {
   // A table or shape that is refused leaves the last plan in place.
   void plan(const PageTableView& table, const PagedShape& shape);
   void run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse = {}) const;
+  // A digest of the last plan as this backend runs it (see cuda::PagedAttention::plan_fingerprint).
+  std::uint64_t plan_fingerprint() const;
 
  private:
   struct Impl;

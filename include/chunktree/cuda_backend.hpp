@@ -5,6 +5,7 @@
 // device memory; q and the cache share a dtype (bf16 or f16).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "chunktree/attention.hpp"
@@ -121,6 +122,10 @@ class PagedAttention {
   // A table or shape that is refused leaves the last plan in place.
   void plan(const PageTableView& table, const PagedShape& shape, void* stream = nullptr);
   void run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse = {}, void* stream = nullptr);
+  // A digest of the last plan as this backend runs it: the sharing found, the rows' order, the
+  // pages and the item split. Ranks of a tensor-parallel engine that plan the same page table for
+  // their head slices get equal digests (on GPUs with as many SMs), which they can compare.
+  std::uint64_t plan_fingerprint() const;
 
   struct Impl;
 

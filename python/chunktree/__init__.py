@@ -702,6 +702,13 @@ class PagedAttention:
         else:
             self._core.plan(*arrays, *shape)
 
+    def plan_fingerprint(self) -> int:
+        """A 64-bit digest of the last plan as this backend runs it: the sharing found, the rows'
+        order, the pages, the shape and the item split. Ranks of a tensor-parallel engine that plan
+        the same page table for their head slices get equal digests (on GPUs with as many SMs):
+        comparing them across ranks checks that every rank runs the same schedule."""
+        return int(self._core.plan_fingerprint())
+
     def run(self, q: Array, kv_cache: Any, *, out: Optional[Array] = None, lse: Optional[Array] = None, return_lse: bool = False,
             stream: Optional[int] = None) -> Union[Array, Tuple[Array, Array]]:
         """Attention of q [query tokens, num_qo_heads, head_dim] over one layer's kv_cache with the

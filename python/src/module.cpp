@@ -528,7 +528,8 @@ NB_MODULE(_core, m) {
             nb::gil_scoped_release release;
             self.run(kv, q_view, o_view, lse_view);
           },
-          nb::arg("k"), nb::arg("v"), nb::arg("layout"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none());
+          nb::arg("k"), nb::arg("v"), nb::arg("layout"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none())
+      .def("plan_fingerprint", &cpu::PagedAttention::plan_fingerprint);
 
   nb::class_<cuda::PagedAttention>(m, "CudaPagedAttention")
       .def(
@@ -554,5 +555,6 @@ NB_MODULE(_core, m) {
             const TensorView lse_view = optional_out(lse, "lse");
             self.run(kv, q_view, o_view, lse_view, reinterpret_cast<void*>(stream));
           },
-          nb::arg("k"), nb::arg("v"), nb::arg("layout"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("stream"));
+          nb::arg("k"), nb::arg("v"), nb::arg("layout"), nb::arg("q"), nb::arg("out"), nb::arg("lse").none(), nb::arg("stream"))
+      .def("plan_fingerprint", &cuda::PagedAttention::plan_fingerprint);
 }

@@ -174,6 +174,25 @@ def test_cpu_empty_batch_and_one_token():
     np.testing.assert_allclose(lse[0, 0], float(q[0, 0].sum()) / 8.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_plan_fingerprint_is_the_same_for_the_same_table(device):
+    """What the ranks of a tensor-parallel engine compare: two PagedAttentions planning one table
+    (each with its head slice's shape) report one fingerprint; another table, another one."""
+    if device == "cuda" and not _gpu_ready():
+        pytest.skip("needs a Hopper GPU")
+    batch = PagedBatch(np.random.default_rng(43), groups=2, per_group=3, page_size=16, kv_heads=2, head_dim=64)
+    ranks = [chunktree.PagedAttention(device=device) for _ in range(2)]
+    with pytest.raises(ValueError, match="no plan yet"):
+        ranks[0].plan_fingerprint()
+    for w in ranks:
+        w.plan(batch.indptr, batch.indices, batch.last_page_len, 2, 1, 64, 16)
+    assert ranks[0].plan_fingerprint() == ranks[1].plan_fingerprint()
+    last = batch.last_page_len.copy()
+    last[0] = 1 if last[0] != 1 else 2
+    ranks[1].plan(batch.indptr, batch.indices, last, 2, 1, 64, 16)
+    assert ranks[0].plan_fingerprint() != ranks[1].plan_fingerprint()
+
+
 # ------------------------------------------------------------------------------------------------
 # GPU
 

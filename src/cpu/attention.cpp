@@ -235,6 +235,9 @@ void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorV
   merge_states_into(w, compute_states(w, 0, 0, levels_shape.dtype, q, shape), out, lse, shape.threads);
 }
 
+// The paged work's items are pieces of at most 256 tokens: more tasks for the threads.
+constexpr std::int64_t kPagedItemTokens = 256;
+
 struct PagedAttention::Impl {
   int threads;
   bool planned = false;
@@ -251,6 +254,11 @@ void PagedAttention::plan(const PageTableView& table, const PagedShape& shape) {
   impl_->planned = true;
 }
 
+std::uint64_t PagedAttention::plan_fingerprint() const {
+  if (!impl_->planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
+  return impl_->schedule.fingerprint(kPagedItemTokens);
+}
+
 void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse) const {
   if (!impl_->planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
   const work::PagedSchedule& schedule = impl_->schedule;
@@ -263,7 +271,7 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
   const Shape shape = shape_of(paged.num_qo_heads, paged.num_kv_heads, paged.head_dim,
                                resolved_scale(AttentionParams{0, paged.sm_scale, 0}, paged.head_dim), impl_->threads);
   work::Work w;
-  schedule.to_work(strides, dtype_size(kv.dtype), 256, w);  // pieces of 256 tokens: more tasks for the threads
+  schedule.to_work(strides, dtype_size(kv.dtype), kPagedItemTokens, w);
   merge_states_into(w, compute_states(w, reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), kv.dtype, q, shape),
                     out, lse, shape.threads);
 }

@@ -237,18 +237,20 @@ struct PagedAttention::Impl {
   work::PageStrides strides;     // of the last run, or the layout's until a run
   std::optional<DeviceWork> work;
   work::Work staged;             // the loaded work (its memory reused by the next)
+  std::int64_t split = 0;        // the loaded work's item split
 
   // `from` as work over pools of `with` strides, split by the cost model, loaded into `into` on
   // `stream`.
   void load(DeviceWork& into, const work::PagedSchedule& from, const work::PageStrides& with, cudaStream_t stream) {
     const PagedShape& shape = from.shape();
     const std::vector<SpanSize> spans = from.spans();
-    const std::int64_t split = cost_model::cheapest_split(
+    const std::int64_t chosen = cost_model::cheapest_split(
         spans, cost_model::SplitShape{shape.num_qo_heads, shape.num_kv_heads, shape.head_dim, from.queries_per_seq(), 0},
         kernels::multiprocessor_count());
-    from.to_work(with, 2, split, staged);  // bf16 and f16: two bytes an element
+    from.to_work(with, 2, chosen, staged);  // bf16 and f16: two bytes an element
     into.load(staged, Upload::asynchronous, stream);
     strides = with;
+    split = chosen;
   }
 };
 
@@ -285,6 +287,11 @@ void PagedAttention::plan(const PageTableView& table, const PagedShape& shape, v
   if (fresh) p.work = std::move(fresh);
   std::swap(p.schedule, p.spare);
   p.planned = true;
+}
+
+std::uint64_t PagedAttention::plan_fingerprint() const {
+  if (!impl_->planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
+  return impl_->schedule.fingerprint(impl_->split);
 }
 
 void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse, void* stream_handle) {

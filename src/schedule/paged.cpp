@@ -2,6 +2,7 @@
 #include "schedule/paged.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -245,6 +246,32 @@ std::vector<SpanSize> PagedSchedule::spans() const {
   spans.reserve(segments_.size());
   for (const Segment& segment : segments_) spans.push_back(SpanSize{segment.row_end - segment.row_begin, segment.tokens});
   return spans;
+}
+
+std::uint64_t PagedSchedule::fingerprint(std::int64_t max_item_tokens) const {
+  std::uint64_t digest = 14695981039346656037ull;  // FNV-1a over 64-bit words
+  const auto mix = [&](std::int64_t value) {
+    digest ^= static_cast<std::uint64_t>(value);
+    digest *= 1099511628211ull;
+  };
+  mix(shape_.num_qo_heads);
+  mix(shape_.num_kv_heads);
+  mix(shape_.head_dim);
+  mix(shape_.page_size);
+  mix(shape_.causal ? 1 : 0);
+  mix(static_cast<std::int64_t>(std::bit_cast<std::uint32_t>(shape_.sm_scale)));
+  mix(queries_);
+  mix(max_item_tokens);
+  for (const std::uint32_t row : row_to_batch_) mix(row);
+  for (const std::int32_t limit : row_limit_) mix(limit);
+  for (const Segment& segment : segments_) {
+    for (const std::int64_t field : {std::int64_t{segment.row_begin}, std::int64_t{segment.row_end}, segment.position, segment.tokens,
+                                     std::int64_t{segment.page_begin}, std::int64_t{segment.page_end}}) {
+      mix(field);
+    }
+  }
+  for (const std::int32_t page : pages_) mix(page);
+  return digest;
 }
 
 void PagedSchedule::to_work(const PageStrides& strides, std::size_t element_bytes, std::int64_t max_item_tokens, Work& into) const {

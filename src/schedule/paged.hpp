@@ -45,6 +45,10 @@ class PagedSchedule {
   std::int32_t max_page() const { return max_page_; }  // −1 for no page
   // Each segment's rows and tokens, for the item split's cost model.
   std::vector<SpanSize> spans() const;
+  // A digest of the plan (shape, rows' order and limits, segments and their pages) with the item
+  // split a backend runs it at: equal wherever the same table and shape were planned, so that the
+  // ranks of a tensor-parallel engine can check that they run the same schedule.
+  std::uint64_t fingerprint(std::int64_t max_item_tokens) const;
 
   // The work with segments cut into items of at most max_item_tokens (0: whole), offsets in bytes
   // from the K and V pools' bases for these strides and the KV's element size.

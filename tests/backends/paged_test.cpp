@@ -238,6 +238,34 @@ TEST_P(BackendPaged, RefusedPlanKeepsThePreviousPlan) {
       "kv_last_page_len[0] is 17");
 }
 
+// Two PagedAttentions that plan the same table with the same shape report the same fingerprint (the
+// ranks of a tensor-parallel engine, each with its head slice); another table gives another one,
+// and a refused plan keeps the last plan's.
+TEST_P(BackendPaged, PlanFingerprint) {
+  harness::Random random(on(23, 24));
+  TableOptions options;
+  options.singles = 2;
+  options.max_shared_tokens = on(30, 300);
+  const HostPageTable table = random_page_table(random, options);
+  SCOPED_TRACE(describe(table));
+  const PagedShape shape = paged_shape(table, 4, 2, 64, false);
+  PagedBackend rank0(backend());
+  PagedBackend rank1(backend());
+  expect_error([&] { (void)rank0.plan_fingerprint(); }, ErrorCode::invalid_argument, "no plan yet: call plan() first");
+  rank0.plan(table.view(), shape);
+  rank1.plan(table.view(), shape);
+  EXPECT_EQ(rank0.plan_fingerprint(), rank1.plan_fingerprint());
+  HostPageTable shorter = table;
+  shorter.kv_last_page_len[0] = shorter.kv_last_page_len[0] == 1 ? 2 : 1;
+  rank1.plan(shorter.view(), shape);
+  EXPECT_NE(rank0.plan_fingerprint(), rank1.plan_fingerprint());
+  const std::uint64_t before = rank1.plan_fingerprint();
+  HostPageTable refused = shorter;
+  refused.kv_indptr[0] = 1;
+  expect_error([&] { rank1.plan(refused.view(), shape); }, ErrorCode::invalid_argument, "kv_indptr[0] is 1");
+  EXPECT_EQ(rank1.plan_fingerprint(), before);
+}
+
 // ---- Errors: what both backends refuse, with a message that says what to fix ----------------
 
 // A valid step that each case breaks in one place: 2 sequences with 2 query tokens each, causal,

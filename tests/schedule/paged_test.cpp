@@ -301,6 +301,50 @@ TEST(PagedSchedule, PlannedAgainItIsAFreshPlanAndARefusedTableChangesNothing) {
   EXPECT_EQ(schedule.max_page(), 7);
 }
 
+// The fingerprint is the plan: the same table and shape give the same digest whatever was planned
+// before (what the ranks of a tensor-parallel engine compare), and each thing the kernels would run
+// differently changes it; a refused table leaves it as it was.
+TEST(PagedSchedule, FingerprintIsThePlan) {
+  HostPageTable table(kPage, 1);
+  for (int s = 0; s < 4; ++s) table.add(std::vector<std::int32_t>{7, 3, 10 + s}, 2);
+  const PagedShape shape{4, 2, 64, kPage, true, 0.0f};
+  work::PagedSchedule schedule;
+  schedule.assign(table.view(), shape, "test");
+  const std::uint64_t digest = schedule.fingerprint(256);
+  HostPageTable other(kPage, 1);
+  other.add(std::vector<std::int32_t>{1, 2}, 1);
+  work::PagedSchedule reused;
+  reused.assign(other.view(), shape, "test");
+  reused.assign(table.view(), shape, "test");
+  EXPECT_EQ(reused.fingerprint(256), digest);
+
+  const auto digest_of = [&](const HostPageTable& t, const PagedShape& s, std::int64_t split) {
+    work::PagedSchedule fresh;
+    fresh.assign(t.view(), s, "test");
+    return fresh.fingerprint(split);
+  };
+  HostPageTable longer = table;
+  longer.kv_last_page_len[3] = 3;
+  HostPageTable other_page = table;
+  other_page.kv_indices[1] = 4;
+  HostPageTable reordered(kPage, 1);
+  for (const int s : {1, 0, 2, 3}) reordered.add(std::vector<std::int32_t>{7, 3, 10 + s}, 2);
+  PagedShape fewer_heads = shape;
+  fewer_heads.num_qo_heads = 2;
+  fewer_heads.num_kv_heads = 1;
+  PagedShape not_causal = shape;
+  not_causal.causal = false;
+  for (const std::uint64_t changed : {digest_of(longer, shape, 256), digest_of(other_page, shape, 256), digest_of(reordered, shape, 256),
+                                      digest_of(table, fewer_heads, 256), digest_of(table, not_causal, 256), digest_of(table, shape, 128)}) {
+    EXPECT_NE(changed, digest);
+  }
+
+  HostPageTable refused = table;
+  refused.kv_indices[0] = -2;
+  testing::expect_error([&] { schedule.assign(refused.view(), shape, "test"); }, ErrorCode::invalid_argument, "kv_indices[0] is -2");
+  EXPECT_EQ(schedule.fingerprint(256), digest);
+}
+
 // Errors name their caller (the backend) before what to fix.
 TEST(PagedSchedule, ErrorsNameTheCaller) {
   HostPageTable table(kPage, 1);

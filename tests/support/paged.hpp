@@ -375,6 +375,7 @@ class PagedBackend {
       cuda_->run(kv, q, out, lse, stream);
     }
   }
+  std::uint64_t plan_fingerprint() const { return cpu_ ? cpu_->plan_fingerprint() : cuda_->plan_fingerprint(); }
 
  private:
   Backend backend_;
