@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <limits>
 #include <numeric>
@@ -209,7 +210,12 @@ void PagedSchedule::find_sharing(const PageTableView& table) {
       const std::uint32_t s = order[r];
       const std::int32_t* pages = &table.kv_indices[static_cast<std::size_t>(first_page(s))];
       const std::int64_t limit = std::min(depth, pages_of(s));
-      std::int64_t held = std::mismatch(lead_pages + range.depth, lead_pages + limit, pages + range.depth).first - lead_pages;
+      // Most rows hold all of the lead's pages: memcmp (vectorised) says so; the first differing
+      // page is looked for only where they part.
+      const std::size_t bytes = static_cast<std::size_t>(std::max<std::int64_t>(limit - range.depth, 0)) * sizeof(std::int32_t);
+      std::int64_t held = std::memcmp(lead_pages + range.depth, pages + range.depth, bytes) == 0
+                              ? std::max(limit, range.depth)
+                              : std::mismatch(lead_pages + range.depth, lead_pages + limit, pages + range.depth).first - lead_pages;
       // Only the last page of a sequence holds fewer tokens: the same id there must hold as many.
       if (held > range.depth && tokens_at(s, held - 1) != tokens_at(lead, held - 1)) --held;
       depth = std::min(depth, held);
