@@ -255,9 +255,14 @@ std::vector<SpanSize> PagedSchedule::spans() const {
 }
 
 std::uint64_t PagedSchedule::fingerprint(std::int64_t max_item_tokens) const {
-  std::uint64_t digest = 14695981039346656037ull;  // FNV-1a over 64-bit words
+  // FNV-1a over 64-bit words, each scrambled first (splitmix64's finaliser) so that changes in
+  // different words do not cancel.
+  std::uint64_t digest = 14695981039346656037ull;
   const auto mix = [&](std::int64_t value) {
-    digest ^= static_cast<std::uint64_t>(value);
+    std::uint64_t word = static_cast<std::uint64_t>(value);
+    word = (word ^ (word >> 30)) * 0xbf58476d1ce4e5b9ull;
+    word = (word ^ (word >> 27)) * 0x94d049bb133111ebull;
+    digest ^= word ^ (word >> 31);
     digest *= 1099511628211ull;
   };
   mix(shape_.num_qo_heads);
@@ -265,9 +270,12 @@ std::uint64_t PagedSchedule::fingerprint(std::int64_t max_item_tokens) const {
   mix(shape_.head_dim);
   mix(shape_.page_size);
   mix(shape_.causal ? 1 : 0);
-  mix(static_cast<std::int64_t>(std::bit_cast<std::uint32_t>(shape_.sm_scale)));
+  mix(shape_.sm_scale == 0.0f ? 0 : static_cast<std::int64_t>(std::bit_cast<std::uint32_t>(shape_.sm_scale)));  // −0 is 0
   mix(queries_);
   mix(max_item_tokens);
+  mix(static_cast<std::int64_t>(row_to_batch_.size()));
+  mix(static_cast<std::int64_t>(segments_.size()));
+  mix(static_cast<std::int64_t>(pages_.size()));
   for (const std::uint32_t row : row_to_batch_) mix(row);
   for (const std::int32_t limit : row_limit_) mix(limit);
   for (const Segment& segment : segments_) {
