@@ -237,13 +237,14 @@ struct PagedAttention::Impl {
   work::PageStrides strides;     // of the last run, or the layout's until a run
   std::optional<DeviceWork> work;
   work::Work staged;             // the loaded work (its memory reused by the next)
+  std::vector<SpanSize> spans;   // the cost model's input (its memory reused too)
   std::int64_t split = 0;        // the loaded work's item split
 
   // `from` as work over pools of `with` strides, split by the cost model, loaded into `into` on
   // `stream`.
   void load(DeviceWork& into, const work::PagedSchedule& from, const work::PageStrides& with, cudaStream_t stream) {
     const PagedShape& shape = from.shape();
-    const std::vector<SpanSize> spans = from.spans();
+    from.spans(spans);
     const std::int64_t chosen = cost_model::cheapest_split(
         spans, cost_model::SplitShape{shape.num_qo_heads, shape.num_kv_heads, shape.head_dim, from.queries_per_seq(), 0},
         kernels::multiprocessor_count());
@@ -264,9 +265,7 @@ PagedAttention& PagedAttention::operator=(PagedAttention&&) noexcept = default;
 
 void PagedAttention::plan(const PageTableView& table, const PagedShape& shape, void* stream) {
   Impl& p = *impl_;
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  CHUNKTREE_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(stream), &status));
-  if (status != cudaStreamCaptureStatusNone) {
+  if (cuda_work::capturing(static_cast<cudaStream_t>(stream))) {
     fail(ErrorCode::invalid_argument, "plan() outside the stream capture: captured runs replay whatever plan the last plan() gave");
   }
   const PagedShape& last = p.schedule.shape();
@@ -319,9 +318,7 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
            "a CUDA graph captured runs of this PagedAttention over a kv_cache with other strides; pass kv_caches of that form, or use "
            "a PagedAttention of its own for this one");
     }
-    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-    CHUNKTREE_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
-    if (status != cudaStreamCaptureStatusNone) {
+    if (cuda_work::capturing(stream)) {
       fail(ErrorCode::invalid_argument,
            "kv_cache's strides differ from those the plan was loaded for, and the stream is capturing: run once outside the capture "
            "with this kind of kv_cache (or pass the same kind to every run)");

@@ -51,14 +51,14 @@ std::string describe(const Capacity& c) {
          std::to_string(c.merge_states) + " merged states, " + std::to_string(c.state_heads) + " state heads";
 }
 
+}  // namespace
+
 bool capturing(cudaStream_t stream) {
   if (stream == nullptr) return false;  // the legacy stream cannot capture
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   CHUNKTREE_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
   return status != cudaStreamCaptureStatusNone;
 }
-
-}  // namespace
 
 // Byte offsets of the sections: the tables the host writes first, then (for asynchronous loads)
 // the staging that receives them packed, then the states the kernels write.

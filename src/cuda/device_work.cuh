@@ -25,6 +25,9 @@
 
 namespace chunktree::cuda_work {
 
+// Whether `stream` is capturing a CUDA graph (the legacy stream never is).
+bool capturing(cudaStream_t stream);
+
 // How many of each table a workspace holds (elements; state_heads: states · queries · q heads).
 struct Capacity {
   std::size_t wgmma_tiles = 0;

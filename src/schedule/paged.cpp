@@ -247,11 +247,9 @@ void PagedSchedule::find_sharing(const PageTableView& table) {
   }
 }
 
-std::vector<SpanSize> PagedSchedule::spans() const {
-  std::vector<SpanSize> spans;
-  spans.reserve(segments_.size());
-  for (const Segment& segment : segments_) spans.push_back(SpanSize{segment.row_end - segment.row_begin, segment.tokens});
-  return spans;
+void PagedSchedule::spans(std::vector<SpanSize>& into) const {
+  into.clear();
+  for (const Segment& segment : segments_) into.push_back(SpanSize{segment.row_end - segment.row_begin, segment.tokens});
 }
 
 std::uint64_t PagedSchedule::fingerprint(std::int64_t max_item_tokens) const {

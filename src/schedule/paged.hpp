@@ -43,8 +43,8 @@ class PagedSchedule {
   std::int64_t num_seqs() const { return static_cast<std::int64_t>(row_to_batch_.size()); }
   int queries_per_seq() const { return queries_; }
   std::int32_t max_page() const { return max_page_; }  // −1 for no page
-  // Each segment's rows and tokens, for the item split's cost model.
-  std::vector<SpanSize> spans() const;
+  // Each segment's rows and tokens, for the item split's cost model, into `into` (its memory reused).
+  void spans(std::vector<SpanSize>& into) const;
   // A digest of the plan (shape, rows' order and limits, segments and their pages) with the item
   // split a backend runs it at: equal wherever the same table and shape were planned, so that the
   // ranks of a tensor-parallel engine can check that they run the same schedule.

@@ -31,8 +31,10 @@ work::PagedSchedule schedule_of(const HostPageTable& table, bool causal = true) 
 
 // Spans as (rows, tokens) pairs, sorted, for comparison regardless of order.
 std::vector<std::pair<std::int64_t, std::int64_t>> sorted_spans(const work::PagedSchedule& schedule) {
+  std::vector<SpanSize> sizes;
+  schedule.spans(sizes);
   std::vector<std::pair<std::int64_t, std::int64_t>> spans;
-  for (const SpanSize& span : schedule.spans()) spans.emplace_back(span.rows, span.tokens);
+  for (const SpanSize& span : sizes) spans.emplace_back(span.rows, span.tokens);
   std::sort(spans.begin(), spans.end());
   return spans;
 }
@@ -259,7 +261,9 @@ TEST(PagedSchedule, MergeListsCoverEverySequenceOnceOnRandomTables) {
       const work::PagedSchedule schedule = schedule_of(table);
       EXPECT_EQ(schedule.num_seqs(), table.num_seqs());
       std::int64_t spanned = 0;  // every token of every sequence is in one span
-      for (const SpanSize& span : schedule.spans()) spanned += span.rows * span.tokens;
+      std::vector<SpanSize> spans;
+      schedule.spans(spans);
+      for (const SpanSize& span : spans) spanned += span.rows * span.tokens;
       std::int64_t tokens = 0;
       for (std::int64_t s = 0; s < table.num_seqs(); ++s) tokens += table.length(s);
       EXPECT_EQ(spanned, tokens);
