@@ -97,6 +97,18 @@ __device__ void accumulators_to_a(const Accumulator& left, const Accumulator& ri
   a[3] = ElementTraits<Element>::pack(right[2], right[3]);
 }
 
+// The reduction of values[Begin .. Begin + N) (N a power of two) as a balanced tree: log2(N)
+// dependent steps where a running fold takes N − 1.
+template <int Begin, int N, int M, typename Op>
+__device__ __forceinline__ float tree_reduce(const float (&values)[M], Op op) {
+  static_assert(N > 0 && (N & (N - 1)) == 0 && Begin + N <= M, "tree_reduce takes a power of two of values");
+  if constexpr (N == 1) {
+    return values[Begin];
+  } else {
+    return op(tree_reduce<Begin, N / 2>(values, op), tree_reduce<Begin + N / 2, N / 2>(values, op));
+  }
+}
+
 // Reduces a value over the 4 lanes that share a row of an accumulator fragment.
 __device__ inline float row_max(float value) {
   value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, 1));

@@ -237,6 +237,10 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       // allows (0 asks for 1/√d before it reaches here), scales the scores first.
       const bool folded = args.scale_log2 > 0.0f;
       const float exponent_scale = folded ? args.scale_log2 : 1.0f;
+      // Both rows' reductions run as balanced trees, side by side: a chain of 32 dependent
+      // FMNMX (the row maximum) and 32 FADD (the row sum) per row was the softmax's critical path
+      // (experiment 33).
+      float rescale[2];
       CUTE_UNROLL
       for (int r = 0; r < 2; ++r) {
         // Columns past the item's end or the row's causal limit are masked; a step that the row
@@ -253,19 +257,33 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
             if (8 * (c / 2) + 2 * (lane % 4) + c % 2 > last_visible) s_rc(r, c) = -INFINITY;
           }
         }
-        float tile_max = -INFINITY;
+      }
+      constexpr int kRowScores = size<1>(decltype(s_rc.layout()){});
+      float row_scores[2][kRowScores];
+      const auto copy_rows = [&] {
         CUTE_UNROLL
-        for (int c = 0; c < size<1>(s_rc); ++c) tile_max = fmaxf(tile_max, s_rc(r, c));
-        const float rescale = rows[r].fold(tiles::row_max(tile_max) * exponent_scale);
+        for (int r = 0; r < 2; ++r) {
+          CUTE_UNROLL
+          for (int c = 0; c < kRowScores; ++c) row_scores[r][c] = s_rc(r, c);
+        }
+      };
+      copy_rows();
+      CUTE_UNROLL
+      for (int r = 0; r < 2; ++r) {
+        const float tile_max = tiles::tree_reduce<0, kRowScores>(row_scores[r], [](float a, float b) { return fmaxf(a, b); });
+        rescale[r] = rows[r].fold(tiles::row_max(tile_max) * exponent_scale);
+      }
+      CUTE_UNROLL
+      for (int r = 0; r < 2; ++r) {
         CUTE_UNROLL
-        for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale;
+        for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale[r];
         const float reference = rows[r].reference();
         CUTE_UNROLL
-        for (int c = 0; c < size<1>(s_rc); ++c) {
-          s_rc(r, c) = exp2f(fmaf(s_rc(r, c), exponent_scale, -reference));
-          rows[r].sum += s_rc(r, c);
-        }
+        for (int c = 0; c < size<1>(s_rc); ++c) s_rc(r, c) = exp2f(fmaf(s_rc(r, c), exponent_scale, -reference));
       }
+      copy_rows();
+      CUTE_UNROLL
+      for (int r = 0; r < 2; ++r) rows[r].sum += tiles::tree_reduce<0, kRowScores>(row_scores[r], [](float a, float b) { return a + b; });
       Tensor p = make_tensor_like<T>(s);
       CUTE_UNROLL
       for (int i = 0; i < size(s); ++i) p(i) = static_cast<T>(s(i));
