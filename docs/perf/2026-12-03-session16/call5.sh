@@ -2,8 +2,9 @@
 # NOT RUN (session 16's device time was spent). Session 17's first kernel call: experiment 36 (the
 # wgmma producer's TMA boxes, branch exp36-wgmma-tma) alone and with 34's ping-pong on top. Build
 # here first: the CLI and GPU tests of exp36.patch, and the CLI of exp36pp.patch (36 under 34's
-# ping-pong consumers), both against main, stripped into .device/s17. GPU unit tests, --strict grids and trees, racecheck on
-# the odd shapes, then bench/compare.sh exp36 / main / exp36pp / exp36 again, and ncu of both.
+# ping-pong consumers), both against main, stripped into .device/s17. GPU unit tests, --strict
+# grids and trees, racecheck on the wide-tile tests, then bench/compare.sh exp36 / main / exp36pp /
+# exp36 again.
 set -u
 x=.device/s17
 mkdir -p $OUT/r
