@@ -237,10 +237,6 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       // allows (0 asks for 1/√d before it reaches here), scales the scores first.
       const bool folded = args.scale_log2 > 0.0f;
       const float exponent_scale = folded ? args.scale_log2 : 1.0f;
-      // Both rows' reductions run as balanced trees, side by side: a chain of 32 dependent
-      // FMNMX (the row maximum) and 32 FADD (the row sum) per row was the softmax's critical path
-      // (experiment 33).
-      float rescale[2];
       CUTE_UNROLL
       for (int r = 0; r < 2; ++r) {
         // Columns past the item's end or the row's causal limit are masked; a step that the row
@@ -258,6 +254,9 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
           }
         }
       }
+      // Both rows' reductions run as balanced trees, side by side: a chain of 32 dependent
+      // FMNMX (the row maximum) and 32 FADD (the row sum) per row was the softmax's critical path
+      // (experiment 33). The trees read a plain array, which stays in registers.
       constexpr int kRowScores = size<1>(decltype(s_rc.layout()){});
       float row_scores[2][kRowScores];
       const auto copy_rows = [&] {
@@ -268,6 +267,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         }
       };
       copy_rows();
+      float rescale[2];
       CUTE_UNROLL
       for (int r = 0; r < 2; ++r) {
         const float tile_max = tiles::tree_reduce<0, kRowScores>(row_scores[r], [](float a, float b) { return fmaxf(a, b); });
