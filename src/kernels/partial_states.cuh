@@ -113,11 +113,11 @@ struct QueryRow {
 
 // A producer's walk over an item's KV runs: the rows of K and V from the current position to the
 // end of the current run (one kv head's), and advance() past the rows it copied, on into the next
-// run. The records of the next kRunsAhead runs are loaded ahead into registers, so that a run
+// run. The records of the next RunsAhead runs are loaded ahead into registers, so that a run
 // change waits for no global load: with 64-token chunks every 64 positions start a run, and an
 // item read by a single tile (one kv head, nothing shared) meets its records in no cache, at HBM
 // latency under full load (docs/KERNEL_NOTES.md, experiment 14).
-template <typename Element>
+template <typename Element, int RunsAhead = 2>
 class KvRunCursor {
  public:
   __device__ KvRunCursor(const PartialArgs& args, const WorkTile& tile)
@@ -129,7 +129,7 @@ class KvRunCursor {
         kv_head_(static_cast<int>(tile.kv_head)),
         run_(tile.first_run) {
 #pragma unroll
-    for (int a = 0; a < kRunsAhead; ++a) ahead_[a] = current_ + 1 + a < end_ ? runs_[current_ + 1 + a] : run_;
+    for (int a = 0; a < RunsAhead; ++a) ahead_[a] = current_ + 1 + a < end_ ? runs_[current_ + 1 + a] : run_;
   }
   // Rows left in the current run, and the elements from one row to the next.
   __device__ int available() const { return run_.tokens - run_start_; }
@@ -143,12 +143,11 @@ class KvRunCursor {
     run_start_ = 0;
     run_ = ahead_[0];
 #pragma unroll
-    for (int a = 0; a + 1 < kRunsAhead; ++a) ahead_[a] = ahead_[a + 1];
-    if (current_ + kRunsAhead < end_) ahead_[kRunsAhead - 1] = runs_[current_ + kRunsAhead];
+    for (int a = 0; a + 1 < RunsAhead; ++a) ahead_[a] = ahead_[a + 1];
+    if (current_ + RunsAhead < end_) ahead_[RunsAhead - 1] = runs_[current_ + RunsAhead];
   }
 
  private:
-  static constexpr int kRunsAhead = 2;
   __device__ const Element* rows(std::uintptr_t run_base) const {
     return reinterpret_cast<const Element*>(run_base) + kv_head_ * run_.head_stride + run_start_ * run_.token_stride;
   }
@@ -160,7 +159,7 @@ class KvRunCursor {
   int kv_head_;
   int run_start_ = 0;
   work::KvRun run_;
-  work::KvRun ahead_[kRunsAhead];
+  work::KvRun ahead_[RunsAhead];
 };
 
 // Starts copying rows [0, rows) of a matrix of D 16-bit elements per row (row r at source(r))

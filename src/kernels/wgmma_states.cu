@@ -2,12 +2,16 @@
 // shared spans whose rows × query tokens × GQA group exceed what a 64-row mma.sync tile holds,
 // where the product is compute-bound and larger tiles halve the KV traffic from L2.
 //
-// A producer warpgroup streams the item's K and V 128 positions at a time (across its runs) with
-// cp.async into a two-stage ring in the swizzled layouts wgmma reads, and signals each stage on an
-// mbarrier (cp.async.mbarrier.arrive); two consumer warpgroups of 64 rows each wait for a stage,
-// run S = Q·Kᵀ (wgmma, both operands in shared memory, N = 128), an online softmax on the
-// accumulator registers and O += P·V (wgmma, P from registers, V read transposed), then release
-// the stage on a second mbarrier. setmaxnreg gives the consumers 224 registers, the producer 56.
+// A producer warpgroup streams the item's K and V 128 positions at a time (across its runs) into a
+// three-stage ring in the swizzled layouts wgmma reads: a run segment of 64 positions that starts a
+// half stage as TMA boxes issued by one thread (experiment 36), any other segment by cp.async; each
+// stage completes on an mbarrier (the boxes' bytes and cp.async.mbarrier.arrive). Two consumer
+// warpgroups of 64 rows each run S = Q·Kᵀ (wgmma, both operands in shared memory, N = 128), an
+// online softmax on the accumulator registers and O += P·V (wgmma, P from registers, V read
+// transposed). Each consumer issues step k's S beside step k−1's P·V and runs step k's softmax while
+// that P·V is in flight; the two consumers take turns issuing (ping-pong), and a stage is released
+// on a second mbarrier once its P·V is in. setmaxnreg gives the consumers 224 registers, the
+// producer 56.
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -15,11 +19,14 @@
 
 #include "chunktree/types.hpp"
 #include "runtime/check.cuh"
+#include "kernels/kv_tensor_maps.cuh"
 #include "kernels/launch_setup.cuh"
 #include "kernels/partial_states.cuh"
 #include "kernels/stage_copy.cuh"
 #include "kernels/tiles.cuh"
 
+#include <cute/arch/copy_sm90_desc.hpp>
+#include <cute/arch/copy_sm90_tma.hpp>
 #include <cute/arch/mma_sm90.hpp>
 #include <cute/atom/mma_atom.hpp>
 #include <cute/atom/mma_traits_sm90_gmma.hpp>
@@ -41,13 +48,19 @@ struct CuteType<__half> {
   using type = cute::half_t;
 };
 
-// One warpgroup product C (+)= A·B over all k blocks, waited for. A register A operand (rather
-// than shared-memory descriptors) is fenced too, so that no write to it moves past the read.
-template <bool Accumulate, typename Mma, typename A, typename B, typename C>
-__device__ void warpgroup_product(Mma& mma, A& a, const B& b, C& c) {
-  constexpr bool kRegisterA = !cute::is_same_v<typename A::value_type, cute::GMMA::DescriptorIterator::value_type>;
-  if constexpr (kRegisterA) cute::warpgroup_fence_operand(a);
+template <typename A, typename C>
+__device__ void fence_product_operands(A& a, C& c) {
+  if constexpr (!cute::is_same_v<typename A::value_type, cute::GMMA::DescriptorIterator::value_type>) cute::warpgroup_fence_operand(a);
   cute::warpgroup_fence_operand(c);
+}
+
+// Issues one warpgroup product C (+)= A·B over all k blocks as one batch, without waiting for
+// it: the caller waits with cute::warpgroup_wait<N>() (batches still in flight) and then fences
+// the operands with fence_product_operands, so that no access to C (or to a register A) moves
+// across the product.
+template <bool Accumulate, typename Mma, typename A, typename B, typename C>
+__device__ void issue_product(Mma& mma, A& a, const B& b, C& c) {
+  fence_product_operands(a, c);
   cute::warpgroup_arrive();
   mma.accumulate_ = Accumulate ? cute::GMMA::ScaleOut::One : cute::GMMA::ScaleOut::Zero;
   CUTE_UNROLL
@@ -56,9 +69,6 @@ __device__ void warpgroup_product(Mma& mma, A& a, const B& b, C& c) {
     mma.accumulate_ = cute::GMMA::ScaleOut::One;
   }
   cute::warpgroup_commit_batch();
-  cute::warpgroup_wait<0>();
-  cute::warpgroup_fence_operand(c);
-  if constexpr (kRegisterA) cute::warpgroup_fence_operand(a);
 }
 
 // The accumulator of a 64×N wgmma per thread is ((2, 2, N/8), M, N'): (column pair, row half,
@@ -71,7 +81,7 @@ __device__ auto rows_by_columns(Layout layout) {
                            cute::make_layout(get<0, 0>(layout), get<0, 2>(layout), get<2>(layout)));
 }
 
-// The tile: 128 query rows, 128 KV positions per stage, two stages, three warpgroups (a producer,
+// The tile: 128 query rows, 128 KV positions per stage, three stages, three warpgroups (a producer,
 // two consumers of 64 rows). Q [rows, D] and K [positions, D, stage] are K-major (D contiguous);
 // V is stored [positions, D] too, seen as [D, positions, stage], the MN-major B operand of P·V.
 template <typename Element, int D>
@@ -79,7 +89,7 @@ struct WgmmaTile {
   using T = typename CuteType<Element>::type;
   static constexpr int kRows = kWgmmaTileRows;
   static constexpr int kTokens = 128;
-  static constexpr int kStages = 2;
+  static constexpr int kStages = 3;  // a stage is held from its S to its P·V, one step later
   static constexpr int kThreads = 384;
   static constexpr int kAlignment = 1024;
   static constexpr int kBarrierBytes = 2 * kStages * 8;
@@ -87,8 +97,11 @@ struct WgmmaTile {
   using QLayout = decltype(cute::tile_to_shape(cute::GMMA::Layout_K_SW128_Atom<T>{}, cute::Shape<cute::Int<kRows>, cute::Int<D>>{}));
   using KLayout = decltype(cute::tile_to_shape(cute::GMMA::Layout_K_SW128_Atom<T>{},
                                                cute::Shape<cute::Int<kTokens>, cute::Int<D>, cute::Int<kStages>>{}));
+  // Positions first: each 64-element panel of a stage's V is one contiguous block of 128-byte rows,
+  // as K's is, so that one TMA box fills 64 positions of a panel (experiment 36).
   using VtLayout = decltype(cute::tile_to_shape(cute::GMMA::Layout_MN_SW128_Atom<T>{},
-                                                cute::Shape<cute::Int<D>, cute::Int<kTokens>, cute::Int<kStages>>{}));
+                                                cute::Shape<cute::Int<D>, cute::Int<kTokens>, cute::Int<kStages>>{},
+                                                cute::Step<cute::_2, cute::_1, cute::_3>{}));
   using ScoreMma = decltype(cute::make_tiled_mma(
       cute::GMMA::ss_op_selector<T, T, float, cute::Shape<cute::_64, cute::Int<kTokens>, cute::Int<D>>>(),
       cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
@@ -98,8 +111,25 @@ struct WgmmaTile {
       cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>{}));
 };
 
+// The consumers' ping-pong: each warpgroup issues its products only in its turn (its named
+// barrier, which the other warpgroup's pass completes) and passes the turn on once they are
+// issued, so that the two warpgroups' softmaxes alternate with their products instead of both
+// waiting for the tensor cores at once (FlashAttention-3's inter-warpgroup overlap).
+class ProductTurns {
+ public:
+  __device__ explicit ProductTurns(int warpgroup) : mine_(kFirstBarrier + warpgroup - 1), other_(kFirstBarrier + 2 - warpgroup) {}
+  __device__ void take() const { cutlass::arch::NamedBarrier::sync(256, mine_); }
+  __device__ void pass() const { cutlass::arch::NamedBarrier::arrive(256, other_); }
+
+ private:
+  static constexpr int kFirstBarrier = 3;  // 1 and 2 are the warpgroups' own (Q loaded)
+  int mine_;
+  int other_;
+};
+
 template <typename Element, int D>
-__global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_states_kernel(const PartialArgs args) {
+__global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_states_kernel(const __grid_constant__ PartialArgs args,
+                                                                                          const __grid_constant__ KvTensorMaps maps) {
   using Tile = WgmmaTile<Element, D>;
   using T = typename Tile::T;
   using namespace cute;
@@ -152,7 +182,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       const WorkTile work = args.tiles[tile];
       const work::Item& item = work.item;
       const int steps = tile_steps(item);
-      KvRunCursor<Element> cursor(args, work);
+      KvRunCursor<Element, 1> cursor(args, work);  // one run ahead: the 56 producer registers hold the boxes' addresses too
       for (int step = 0; step < steps; ++step) {
         const int global_step = steps_before + step;
         const int stage = global_step % Tile::kStages;
@@ -163,7 +193,26 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
             static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
         for (int filled = 0; filled < tokens;) {
           const int count = min(tokens - filled, cursor.available());
-          copy_segment<Copy, Passes::loop_inside>(thread, k_piece, v_piece, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
+          const auto k_from = reinterpret_cast<std::uintptr_t>(cursor.k_rows()) - args.k_base;
+          const auto v_from = reinterpret_cast<std::uintptr_t>(cursor.v_rows()) - args.v_base;
+          const bool boxed = count == kBoxRows && filled % kBoxRows == 0 && cursor.stride() == D && maps.boxes_at<T, D>(k_from, v_from);
+          if (!boxed) {
+            copy_segment<Copy, Passes::loop_inside>(thread, k_piece, v_piece, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
+          } else if (thread == 0) {
+            // The stage completes once these bytes land too (expected before this thread's own
+            // arrival, so the phase cannot end first). The slot was last written by cp.async, the
+            // generic proxy: ordered before the TMA's writes.
+            cutlass::arch::fence_view_async_shared();
+            cutlass::arch::ClusterTransactionBarrier::expect_transaction(&full[stage], 2 * kBoxRows * D * sizeof(T));
+            const auto k_row = static_cast<std::int32_t>(k_from / (D * sizeof(T)));
+            const auto v_row = static_cast<std::int32_t>(v_from / (D * sizeof(T)));
+            constexpr auto kHint = static_cast<std::uint64_t>(TMA::CacheHintSm90::EVICT_NORMAL);
+            CUTE_UNROLL
+            for (int panel = 0; panel < D / kBoxElements; ++panel) {
+              SM90_TMA_LOAD_2D::copy(&maps.k, &full[stage], kHint, &k_smem(filled, panel * kBoxElements, stage), panel * kBoxElements, k_row);
+              SM90_TMA_LOAD_2D::copy(&maps.v, &full[stage], kHint, &vt_smem(panel * kBoxElements, filled, stage), panel * kBoxElements, v_row);
+            }
+          }
           filled += count;
           cursor.advance(count);
         }
@@ -179,6 +228,8 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   // Consumers: warpgroup 1 takes query rows 0-63 of the tile, warpgroup 2 rows 64-127.
   cutlass::arch::warpgroup_reg_alloc<224>();
   const int consumer = threadIdx.x - 128;
+  const ProductTurns turns(warpgroup);
+  if (warpgroup == 2) turns.pass();  // warpgroup 1 issues first
   const int lane = threadIdx.x % 32;
   const int thread_row0 = (consumer / 32) * 16 + lane / 4;
   int steps_before = 0;
@@ -220,23 +271,18 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     Tensor o_rc = make_tensor(o.data(), rows_by_columns(o.layout()));
     OnlineSoftmax rows[2];
     const int first_position = work.first_run.position;
+    const auto stage_of = [&](int step) { return (steps_before + step) % Tile::kStages; };
 
-    for (int step = 0; step < steps; ++step) {
-      const int global_step = steps_before + step;
-      const int stage = global_step % Tile::kStages;
+    // Softmax of step `step` on its scores s (raw, masked here): folds each row's maximum in and
+    // turns s into exp2 of the scaled scores. Returns in `rescale` the factor for what O held before.
+    // A positive scale (every caller's 1/√d) is folded into the exponent, one FFMA per score:
+    // max(s) · scale is then the scaled maximum (experiment 28). A negative one, which the API
+    // allows (0 asks for 1/√d before it reaches here), scales the scores first.
+    const bool folded = args.scale_log2 > 0.0f;
+    const float exponent_scale = folded ? args.scale_log2 : 1.0f;
+    const auto softmax = [&](int step, auto& s_rc, float (&rescale)[2]) {
       const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
       const int position = first_position + step * Tile::kTokens;
-      cutlass::arch::ClusterBarrier::wait(&full[stage], (global_step / Tile::kStages) & 1);
-      cutlass::arch::fence_view_async_shared();  // cp.async wrote the stage; wgmma reads it through the async proxy
-
-      Tensor s = partition_fragment_C(score_mma, Shape<Int<Tile::kRows>, Int<Tile::kTokens>>{});
-      warpgroup_product<false>(score_mma, q_frag, k_frag(_, _, _, stage), s);
-      Tensor s_rc = make_tensor(s.data(), rows_by_columns(s.layout()));
-      // A positive scale (every caller's 1/√d) is folded into the exponent, one FFMA per score:
-      // max(s) · scale is then the scaled maximum (experiment 28). A negative one, which the API
-      // allows (0 asks for 1/√d before it reaches here), scales the scores first.
-      const bool folded = args.scale_log2 > 0.0f;
-      const float exponent_scale = folded ? args.scale_log2 : 1.0f;
       CUTE_UNROLL
       for (int r = 0; r < 2; ++r) {
         // Columns past the item's end or the row's causal limit are masked; a step that the row
@@ -267,7 +313,6 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         }
       };
       copy_rows();
-      float rescale[2];
       CUTE_UNROLL
       for (int r = 0; r < 2; ++r) {
         const float tile_max = tiles::tree_reduce<0, kRowScores>(row_scores[r], [](float a, float b) { return fmaxf(a, b); });
@@ -275,22 +320,70 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       }
       CUTE_UNROLL
       for (int r = 0; r < 2; ++r) {
-        CUTE_UNROLL
-        for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale[r];
         const float reference = rows[r].reference();
         CUTE_UNROLL
-        for (int c = 0; c < size<1>(s_rc); ++c) s_rc(r, c) = exp2f(fmaf(s_rc(r, c), exponent_scale, -reference));
+        for (int c = 0; c < kRowScores; ++c) s_rc(r, c) = exp2f(fmaf(s_rc(r, c), exponent_scale, -reference));
       }
       copy_rows();
       CUTE_UNROLL
       for (int r = 0; r < 2; ++r) rows[r].sum += tiles::tree_reduce<0, kRowScores>(row_scores[r], [](float a, float b) { return a + b; });
-      Tensor p = make_tensor_like<T>(s);
+    };
+
+    // Step k issues S(k) = Q·K(k) and, beside it, O += P(k−1)·V(k−1), then runs softmax(k) while
+    // P(k−1)·V(k−1) is still on the tensor cores; the two warpgroups take turns issuing (ping-pong),
+    // so that one's softmax runs while the other's products do. A stage is released once its P·V
+    // is in, one step after its S.
+    Tensor s = partition_fragment_C(score_mma, Shape<Int<Tile::kRows>, Int<Tile::kTokens>>{});
+    Tensor s_rc = make_tensor(s.data(), rows_by_columns(s.layout()));
+    Tensor p = make_tensor_like<T>(s);
+    Tensor p_a = make_tensor(p.data(), make_layout(make_shape(make_shape(_2{}, _2{}, _2{}), _1{}, Int<Tile::kTokens / 16>{}),
+                                                   make_stride(make_stride(_1{}, _2{}, _4{}), _0{}, _8{})));
+    float rescale[2];
+    const auto wait_for_stage = [&](int step) {
+      cutlass::arch::ClusterBarrier::wait(&full[stage_of(step)], ((steps_before + step) / Tile::kStages) & 1);
+      cutlass::arch::fence_view_async_shared();  // cp.async wrote the stage; wgmma reads it through the async proxy
+    };
+    const auto rescale_and_convert = [&] {
+      CUTE_UNROLL
+      for (int r = 0; r < 2; ++r) {
+        CUTE_UNROLL
+        for (int c = 0; c < size<1>(o_rc); ++c) o_rc(r, c) *= rescale[r];
+      }
       CUTE_UNROLL
       for (int i = 0; i < size(s); ++i) p(i) = static_cast<T>(s(i));
-      Tensor p_a = make_tensor(p.data(), make_layout(make_shape(make_shape(_2{}, _2{}, _2{}), _1{}, Int<Tile::kTokens / 16>{}),
-                                                     make_stride(make_stride(_1{}, _2{}, _4{}), _0{}, _8{})));
-      warpgroup_product<true>(output_mma, p_a, vt_frag(_, _, _, stage), o);
-      cutlass::arch::ClusterBarrier::arrive(&empty[stage]);
+    };
+    const auto accumulated = [&](int step) {  // P(step)·V(step) is in: its stage is free
+      fence_product_operands(p_a, o);
+      cutlass::arch::ClusterBarrier::arrive(&empty[stage_of(step)]);
+    };
+
+    if (steps > 0) {  // both warpgroups take the same turns: they share the tile
+      wait_for_stage(0);
+      turns.take();
+      issue_product<false>(score_mma, q_frag, k_frag(_, _, _, stage_of(0)), s);
+      turns.pass();
+      cute::warpgroup_wait<0>();
+      fence_product_operands(q_frag, s);
+      softmax(0, s_rc, rescale);
+      rescale_and_convert();
+      for (int step = 1; step < steps; ++step) {
+        wait_for_stage(step);
+        turns.take();
+        issue_product<false>(score_mma, q_frag, k_frag(_, _, _, stage_of(step)), s);
+        issue_product<true>(output_mma, p_a, vt_frag(_, _, _, stage_of(step - 1)), o);
+        turns.pass();
+        cute::warpgroup_wait<1>();
+        fence_product_operands(q_frag, s);
+        softmax(step, s_rc, rescale);
+        cute::warpgroup_wait<0>();
+        accumulated(step - 1);
+        rescale_and_convert();
+      }
+      turns.take();
+      issue_product<true>(output_mma, p_a, vt_frag(_, _, _, stage_of(steps - 1)), o);
+      turns.pass();
+      cute::warpgroup_wait<0>();
+      accumulated(steps - 1);
     }
 
     CUTE_UNROLL
@@ -303,6 +396,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     }
     steps_before += steps;
   }
+  if (warpgroup == 1) turns.take();  // warpgroup 2's last pass, so that no arrival is left pending at exit
 }
 
 template <typename Element, int D>
@@ -313,7 +407,7 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
   std::uint32_t ctas = args.num_tiles;
   if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count()));  // one CTA per SM fits
   if (ctas == 0) return;
-  wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(args);
+  wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(args, kv_maps<Element, D>(args.k_base, args.v_base));
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
 
