@@ -346,7 +346,7 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.tiles = section<const WorkTile>(layout_->wgmma_tiles);
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.wgmma_tiles) : num_wgmma_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->wgmma_tiles : nullptr;
-    kernels::launch_wgmma_states(bf16, head_dim_, args, replayable ? Grid::persistent : Grid::one_per_tile,
+    kernels::launch_wgmma_states(bf16, head_dim_, args, replayable || !mma_sync ? Grid::persistent : Grid::one_per_tile,
                                  forked ? side_->fork(stream) : stream);
   }
   if (mma_sync) {

@@ -1,6 +1,7 @@
 #include "schedule/cost_model.hpp"
 
 #include <algorithm>
+#include <map>
 #include <vector>
 
 #include "kernels/tile_shapes.hpp"
@@ -8,22 +9,25 @@
 namespace chunktree::cost_model {
 namespace {
 
-// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10 and 12): a
-// tile spends `start` on its Q and its state, then `step` per 64 KV positions at head dim 128
+// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10, 12 and
+// 39): a tile spends `start` on its Q and its state, then `step` per 64 KV positions at head dim 128
 // (proportional to the head dim); an mma.sync tile takes one of two slots of an SM, a wgmma tile
-// the whole SM; the run takes the longer of the work spread over all slots and the longest tile,
-// plus a tail; every state is written once and read once by the merge at HBM speed. The wgmma
-// tile is compute-bound (fitted on an H100: its tensor rate is the H200's); the mma.sync tile
-// streams K and V at the HBM rate shared by two slots per SM (H200: 4.47 TB/s / 264 slots moves a
-// 32 KiB step in 1.9 µs). The tail is half a tile for wgmma tiles, and small for mma.sync tiles,
-// which speed up when they run alone at the end.
+// the whole SM; the kernels take the longer of their work spread over all slots and the longest
+// tile, plus a tail; every state is written once and read once by the merge at HBM speed. The
+// mma.sync tile streams K and V at the HBM rate shared by two slots per SM (H200: 4.47 TB/s / 264
+// slots moves a 32 KiB step in 1.9 µs); its tail is small (tiles speed up when they run alone at
+// the end). The wgmma tile is compute-bound: its start and step were fitted on the H200 to an
+// item-split sweep (experiment 39: 2.3 µs a tile, 0.85 µs a step of 128 rows). Where wgmma tiles
+// run alone, they are dealt onto the SMs (below) and the grid ends with the last SM's; where they
+// share the SMs with mma.sync tiles (forked grids, not measured for the deal), half the longest
+// wgmma tile is the tail.
 struct TileCost {
   double step;
   double start;
-  double tail;
+  double tail;   // of the longest tile (wgmma: only beside mma.sync tiles)
   double slots;  // of the two per SM
 };
-constexpr TileCost kWgmmaCost{2.0, 2.0, 0.5, 2.0};
+constexpr TileCost kWgmmaCost{0.85, 2.3, 0.5, 2.0};
 constexpr TileCost kMmaSyncCost{1.9, 3.0, 0.1, 1.0};
 constexpr double kStateBytesPerMicro = 3.0e6;
 
@@ -61,6 +65,7 @@ struct SplitWork {
   std::int64_t tile_steps[2] = {0, 0};        // the tiles' steps of 64 positions, summed
   std::int64_t longest_steps[2] = {-1, -1};   // of one tile; -1: no span of that kind
   std::int64_t state_rows = 0;                // rows times parts, summed
+  std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
 };
 
 SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split) {
@@ -73,13 +78,35 @@ SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split) {
     work.tiles[kind] += tiles;
     work.tile_steps[kind] += tiles * steps;
     work.longest_steps[kind] = std::max(work.longest_steps[kind], steps);
+    if (run.wgmma) work.wgmma_tiles_by_steps[steps] += tiles;
     work.state_rows += run.count * run.size.rows * parts;
   }
   return work;
 }
 
+// When the last SM finishes the wgmma tiles, dealt longest first each to the SM that is free
+// first (one CTA per SM): a round of equal tiles at a time, the rest to the SMs that end earliest.
+// (A few long tiles on many SMs, or 1.94 rounds of them, are counted as they run.)
+double dealt_wgmma_micros(const std::map<std::int64_t, std::int64_t>& tiles_by_steps, int head_dim, int multiprocessors) {
+  std::vector<double> ends(static_cast<std::size_t>(multiprocessors), 0.0);
+  for (auto it = tiles_by_steps.rbegin(); it != tiles_by_steps.rend(); ++it) {
+    const double tile = tile_micros(kWgmmaCost, it->first, head_dim);
+    const std::int64_t rounds = it->second / multiprocessors;
+    const auto rest = static_cast<std::ptrdiff_t>(it->second % multiprocessors);
+    for (double& end : ends) end += static_cast<double>(rounds) * tile;
+    std::nth_element(ends.begin(), ends.begin() + rest, ends.end());
+    for (std::ptrdiff_t sm = 0; sm < rest; ++sm) ends[static_cast<std::size_t>(sm)] += tile;
+  }
+  return *std::max_element(ends.begin(), ends.end());
+}
+
 double micros(const SplitWork& work, const SplitShape& shape, int multiprocessors) {
   const auto slots = 2 * static_cast<std::int64_t>(multiprocessors);  // two mma.sync tiles or one wgmma tile per SM
+  const double state_bytes = 2.0 * static_cast<double>(work.state_rows * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
+  const double states = state_bytes / kStateBytesPerMicro;
+  if (work.longest_steps[0] < 0 && work.longest_steps[1] >= 0) {
+    return dealt_wgmma_micros(work.wgmma_tiles_by_steps, shape.head_dim, multiprocessors) + states;
+  }
   double total = 0.0;
   double longest_tile = 0.0;
   double tail = 0.0;
@@ -92,8 +119,7 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
     longest_tile = std::max(longest_tile, tile);
     tail = std::max(tail, cost.tail * tile);
   }
-  const double state_bytes = 2.0 * static_cast<double>(work.state_rows * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
-  return std::max(total / static_cast<double>(slots), longest_tile) + tail + state_bytes / kStateBytesPerMicro;
+  return std::max(total / static_cast<double>(slots), longest_tile) + tail + states;
 }
 
 }  // namespace

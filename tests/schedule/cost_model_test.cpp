@@ -31,6 +31,18 @@ TEST(CostModel, AFewLongSpansAreSplitToFillTheGpu) {
   EXPECT_EQ(split & (split - 1), 0) << split << " is not a power of two";
 }
 
+// Wide shared spans on wgmma tiles (experiment 39's sweep on the H200): 256 whole tiles of a 4096-row
+// 8K prompt take 1.94 rounds of the SMs and beat every split, whose tiles add starts and states; a
+// 256-row 32K prompt's 64 whole tiles would hold half the SMs, so it is cut into at least 128.
+TEST(CostModel, WideSharedSpansAreCutOnlyToFillTheSms) {
+  const SplitShape group8{8, 1, 128, 1, 64};
+  EXPECT_EQ(cheapest_split(std::vector<SpanSize>{{4096, 8192}}, group8, kH200), 0);
+  const SplitShape mha{32, 32, 128, 1, 64};
+  const std::int64_t split = cheapest_split(std::vector<SpanSize>{{256, 32768}}, mha, kH200);
+  EXPECT_GE(split, 4096);
+  EXPECT_LE(split, 16384);
+}
+
 // A split is never below the chunk (min_split), and a GPU with more SMs is never estimated slower.
 TEST(CostModel, SplitsRespectTheChunkAndMoreSmsNeverCostMore) {
   for (const std::int64_t chunk : {64, 128, 256}) {
