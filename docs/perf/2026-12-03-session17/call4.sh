@@ -2,7 +2,7 @@
 # Session 17, call 4: the committed run of ba9b1dd (experiment 36 under 34's ping-pong, 38's
 # persistent wgmma grid when alone, 39's refitted cost model, variant B): --strict quick grid and
 # random trees on this CLI, bench/run_all.sh (every preset with peers, host-bench, decode loop,
-# tables) and the targets, then the GPU pytest on this build's wheel with the time left. (scripts/gpu-check ran on
+# tables) and the targets. Three refused starts left too little device time for the GPU pytest. (scripts/gpu-check ran on
 # 81ffba4's kernels in call 2; 38 and 39 change only the grid and the split.)
 set -u
 mkdir -p $OUT/run build/default/tools
@@ -16,9 +16,7 @@ tar -C .whl -xzf .whl/bundle.tgz  # FlashInfer's wheels and prebuilt modules, pa
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl .device/s17r/wheel/*.whl > /dev/null 2>&1 || echo "pip failed"
 export PYTHONPATH=/tmp/site FLASHINFER_NO_DOWNLOAD=1
 tar -C $OUT -czf $OUT/call4run.tgz run; date -u
-timeout 330 bench/run_all.sh $OUT/run > $OUT/run/run_all.log 2>&1; echo "run_all rc $?"; date -u
+timeout 320 bench/run_all.sh $OUT/run > $OUT/run/run_all.log 2>&1; echo "run_all rc $?"; date -u
 python3 bench/targets.py $OUT/run/chunktree.csv $OUT/run/baselines.csv > $OUT/run/targets.txt 2>&1; tail -14 $OUT/run/targets.txt
 rm -f $OUT/run/plots.tar
-tar -C $OUT -czf $OUT/call4run.tgz run; date -u
-timeout 90 python3 -m pytest -q -p no:cacheprovider python/tests bench/test_rows.py > $OUT/run/pytest.txt 2>&1; echo "pytest rc $?"; tail -n 2 $OUT/run/pytest.txt
 tar -C $OUT -czf $OUT/call4run.tgz run && rm -rf $OUT/run; date -u
