@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# NOT RUN (session 16's device time was spent). Session 17's first kernel call: experiment 36 (the
+# Not run in session 16 (its device time was spent); run as session 17's call 1
+# (docs/perf/2026-12-03-session17/call1.sh, the same steps plus ncu). Session 17's first kernel call: experiment 36 (the
 # wgmma producer's TMA boxes, branch exp36-wgmma-tma) alone and with 34's ping-pong on top. Build
 # here first: the CLI and GPU tests of exp36.patch, and the CLI of exp36pp.patch (36 under 34's
 # ping-pong consumers), both against main, stripped into .device/s17. GPU unit tests, --strict

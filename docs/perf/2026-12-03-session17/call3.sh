@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 17, call 3: experiment 39 (the cost model's wgmma tiles refitted to call 2's split sweep
+# NOT RUN (three refused machine starts spent the device time it needed). Session 17, call 3: experiment 39 (the cost model's wgmma tiles refitted to call 2's split sweep
 # and dealt onto the SMs) with 38 (persistent wgmma grid when alone), in two variants: A deals the
 # wgmma tiles in every plan, B only in plans without mma.sync tiles (mixed plans keep half a wgmma
 # tile of tail); against main (81ffba4) on the presets with wide tiles (chunkattn-t3 and small have none).
