@@ -20,11 +20,14 @@ timeout 100 $x/gpu_tests_exp40 > $OUT/r/unit_exp40.txt 2>&1; echo "unit exp40 rc
 PYTHONPATH=/tmp/site_exp40 timeout 110 python3 -m pytest -q -p no:cacheprovider python/tests -k "paged or Paged" > $OUT/r/pytest_exp40.txt 2>&1; echo "pytest exp40 (paged) rc $?"; tail -1 $OUT/r/pytest_exp40.txt
 $x/chunktree_main gentests --quick /tmp/q > /dev/null; $x/chunktree_main gentrees --count 96 --seed 7 --gpu-dtypes /tmp/t > /dev/null
 timeout 40 $x/chunktree_exp40 check --strict --backend cuda --jobs 16 /tmp/q/*.txt /tmp/t/*.txt > $OUT/r/check_exp40.txt 2>&1; echo "exp40 strict rc $? $(grep -c ^PASSED $OUT/r/check_exp40.txt)/132"
-tar -C $OUT -czf $OUT/call5.tgz r
+tar -C $OUT -czf $OUT/call1.tgz r
 $x/chunktree_main bench --preset small --ceilings-json $OUT/r/ceilings.json > /dev/null  # the ceilings, measured
 $x/chunktree_main bench --preset hydragen-micro --cases-json $OUT/r/cases.json > /dev/null
 for v in main exp40 main; do
   PYTHONPATH=/tmp/site_$v timeout 90 python3 bench/baselines.py --cases $OUT/r/cases.json --ceilings $OUT/r/ceilings.json --impl chunktree-paged,chunktree-paged-hnd --out $OUT/r/paged_$v.csv > /dev/null 2>&1; echo "paged $v rc $?"
 done
 timeout 120 bench/compare.sh $OUT/r/ab A=$x/chunktree_A main=$x/chunktree_main -- hydragen-micro spec-decode flashinfer-cascade > $OUT/r/compare.log 2>&1; echo "compare rc $?"
-tar -C $OUT -czf $OUT/call5.tgz r && rm -rf $OUT/r; date -u
+for split in 0 128 512; do  # P5: which small rows one launch (split 0: no merge where a row reads one item) would bring to what
+  timeout 40 $x/chunktree_main bench --preset small --split $split --csv $OUT/r/small_split$split.csv > /dev/null 2>&1; echo "small split $split rc $?"
+done
+tar -C $OUT -czf $OUT/call1.tgz r && rm -rf $OUT/r; date -u
