@@ -9,26 +9,25 @@
 namespace chunktree::cost_model {
 namespace {
 
-// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10, 12 and
-// 39): a tile spends `start` on its Q and its state, then `step` per 64 KV positions at head dim 128
-// (proportional to the head dim); an mma.sync tile takes one of two slots of an SM, a wgmma tile
-// the whole SM; the kernels take the longer of their work spread over all slots and the longest
-// tile, plus a tail; every state is written once and read once by the merge at HBM speed. The
+// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10, 12, 39
+// and 42): a tile spends `start` on its Q and its state, then `step` per 64 KV positions at head dim
+// 128 (proportional to the head dim); an mma.sync tile takes one of two slots of an SM, a wgmma
+// tile the whole SM; every state is written once and read once by the merge at HBM speed. The
 // mma.sync tile streams K and V at the HBM rate shared by two slots per SM (H200: 4.47 TB/s / 264
-// slots moves a 32 KiB step in 1.9 µs); its tail is small (tiles speed up when they run alone at
-// the end). The wgmma tile is compute-bound: its start and step were fitted on the H200 to an
-// item-split sweep (experiment 39: 2.3 µs a tile, 0.85 µs a step of 128 rows). Where wgmma tiles
-// run alone, they are dealt onto the SMs (below) and the grid ends with the last SM's; where they
-// share the SMs with mma.sync tiles (forked grids, not measured for the deal), half the longest
-// wgmma tile is the tail.
+// slots moves a 32 KiB step in 1.9 µs); the mma.sync tiles take the longer of their work spread over
+// all slots (the wgmma tiles' work included, where both run) and the longest tile, plus a small tail
+// (tiles speed up when they run alone at the end). The wgmma tile is compute-bound: its start and
+// step were fitted on the H200 to an item-split sweep (experiment 39: 2.3 µs a tile, 0.85 µs a step);
+// its tiles are dealt onto the SMs (below), and the call ends no sooner than the last SM's wgmma
+// tiles, in mixed plans too (experiment 42: that beat half a wgmma tile of tail on 20 of 22 mixed rows).
 struct TileCost {
   double step;
   double start;
-  double tail;   // of the longest tile (wgmma: only beside mma.sync tiles)
   double slots;  // of the two per SM
 };
-constexpr TileCost kWgmmaCost{0.85, 2.3, 0.5, 2.0};
-constexpr TileCost kMmaSyncCost{1.9, 3.0, 0.1, 1.0};
+constexpr TileCost kWgmmaCost{0.85, 2.3, 2.0};
+constexpr TileCost kMmaSyncCost{1.9, 3.0, 1.0};
+constexpr double kMmaSyncTail = 0.1;  // of the longest tile
 constexpr double kStateBytesPerMicro = 3.0e6;
 
 // One tile's time: its start, then its steps of 64 positions.
@@ -104,22 +103,19 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
   const auto slots = 2 * static_cast<std::int64_t>(multiprocessors);  // two mma.sync tiles or one wgmma tile per SM
   const double state_bytes = 2.0 * static_cast<double>(work.state_rows * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
   const double states = state_bytes / kStateBytesPerMicro;
-  if (work.longest_steps[0] < 0 && work.longest_steps[1] >= 0) {
-    return dealt_wgmma_micros(work.wgmma_tiles_by_steps, shape.head_dim, multiprocessors) + states;
-  }
+  const double wgmma_end = work.longest_steps[1] >= 0 ? dealt_wgmma_micros(work.wgmma_tiles_by_steps, shape.head_dim, multiprocessors) : 0.0;
+  if (work.longest_steps[0] < 0) return wgmma_end + states;
   double total = 0.0;
   double longest_tile = 0.0;
-  double tail = 0.0;
   for (const int kind : {0, 1}) {
     if (work.longest_steps[kind] < 0) continue;
     const TileCost& cost = kind == 1 ? kWgmmaCost : kMmaSyncCost;
     total += cost.slots * (cost.start * static_cast<double>(work.tiles[kind]) +
                            cost.step * shape.head_dim / 128.0 * static_cast<double>(work.tile_steps[kind]));
-    const double tile = tile_micros(cost, work.longest_steps[kind], shape.head_dim);
-    longest_tile = std::max(longest_tile, tile);
-    tail = std::max(tail, cost.tail * tile);
+    longest_tile = std::max(longest_tile, tile_micros(cost, work.longest_steps[kind], shape.head_dim));
   }
-  return std::max(total / static_cast<double>(slots), longest_tile) + tail + states;
+  const double tail = kMmaSyncTail * tile_micros(kMmaSyncCost, work.longest_steps[0], shape.head_dim);
+  return std::max(std::max(total / static_cast<double>(slots), longest_tile) + tail, wgmma_end) + states;
 }
 
 }  // namespace

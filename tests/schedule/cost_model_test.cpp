@@ -43,6 +43,18 @@ TEST(CostModel, WideSharedSpansAreCutOnlyToFillTheSms) {
   EXPECT_LE(split, 16384);
 }
 
+// Beside private spans too (experiment 42), a prompt whose whole wgmma tiles are dealt onto the SMs
+// within the time of the private tiles stays whole: speculative decoding's 4K prompt shared by 64
+// sequences of 8 query tokens, and a 4096-row 8K prompt with 64-token suffixes.
+TEST(CostModel, WholeWideSpansBesidePrivateOnesWhenTheirDealFits) {
+  std::vector<SpanSize> spec{{64, 4096}};
+  spec.resize(65, SpanSize{1, 8});
+  EXPECT_EQ(cheapest_split(spec, SplitShape{32, 32, 128, 8, 64}, kH200), 0);
+  std::vector<SpanSize> hydragen{{4096, 8192}};
+  hydragen.resize(4097, SpanSize{1, 64});
+  EXPECT_EQ(cheapest_split(hydragen, SplitShape{8, 1, 128, 1, 64}, kH200), 0);
+}
+
 // A split is never below the chunk (min_split), and a GPU with more SMs is never estimated slower.
 TEST(CostModel, SplitsRespectTheChunkAndMoreSmsNeverCostMore) {
   for (const std::int64_t chunk : {64, 128, 256}) {
