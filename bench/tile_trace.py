@@ -1,12 +1,15 @@
-"""Reads a per-tile trace of the mma.sync kernel (src/kernels/tile_trace.cuh) and prints where its
-tiles' time goes: each phase's median and range, how long CTAs wait between their tiles, and how
-unevenly the CTAs finish.
+"""Reads per-tile traces of the partial-state kernels (src/kernels/tile_trace.cuh) and prints where
+their tiles' time goes: each phase's median and range, how long CTAs wait between their tiles, and
+how unevenly the CTAs finish, every time counted from the first tile taken in any of the files (the
+kernels stamp one clock, so a wgmma trace and an mma.sync trace of one call line up).
 
-    python3 bench/tile_trace.py TRACE.csv
+    python3 bench/tile_trace.py TRACE.csv [TRACE.csv.wgmma]
 
-Record one with a build configured with -DCHUNKTREE_TILE_TRACE=ON:
+Record them with a build configured with -DCHUNKTREE_TILE_TRACE=ON:
     CHUNKTREE_TILE_TRACE=TRACE.csv build-trace/tools/chunktree bench --repeats 5 --batch 512 ...
-(the file holds the last eager launch of the kernel).
+(each file holds the last traced eager call of its kernel: TRACE.csv the mma.sync kernel's,
+TRACE.csv.wgmma the wgmma kernel's; CHUNKTREE_TILE_TRACE_CALL=5 traces only the 5th eager call
+of the process, the last warm-up of a bench case's first implementation).
 """
 
 import csv
@@ -26,17 +29,21 @@ def micros(nanoseconds):
     return nanoseconds / 1e3
 
 
-def main(path):
+def load(path):
     with open(path) as file:
         rows = [{key: int(value) for key, value in row.items()} for row in csv.DictReader(file)]
     rows = [row for row in rows if row["stored"] > 0]
     if not rows:
         sys.exit(f"{path}: no traced tile")
-    start = min(row["taken"] for row in rows)
+    return rows
+
+
+def summarize(path, rows, start):
+    first = min(row["taken"] for row in rows)
     end = max(row["stored"] for row in rows)
-    print(f"{len(rows)} tiles, {micros(end - start):.1f} us from the first tile taken to the last stored")
-    for name, first, second in PHASES:
-        spans = [micros(row[second] - row[first]) for row in rows]
+    print(f"{path}: {len(rows)} tiles, the first taken at {micros(first - start):.1f} us, the last stored at {micros(end - start):.1f} us")
+    for name, first_event, second_event in PHASES:
+        spans = [micros(row[second_event] - row[first_event]) for row in rows]
         print(f"  {name:32s} median {statistics.median(spans):7.2f}  min {min(spans):7.2f}  max {max(spans):7.2f} us")
     by_cta = defaultdict(list)
     for row in rows:
@@ -47,13 +54,22 @@ def main(path):
         gaps += [micros(after["first_stage"] - before["stages_done"]) for before, after in zip(tiles, tiles[1:])]
     if gaps:
         print(f"  between a CTA's tiles (stages done -> next first stage): median {statistics.median(gaps):.2f} us over {len(gaps)} transitions")
+    starts = sorted(micros(min(row["taken"] for row in tiles) - start) for tiles in by_cta.values())
     ends = sorted(micros(max(row["stored"] for row in tiles) - start) for tiles in by_cta.values())
     tenth = len(ends) // 10
+    print(f"  CTAs start: first {starts[0]:.1f}, median {statistics.median(starts):.1f}, last {starts[-1]:.1f} us")
     print(f"  CTAs finish: first {ends[0]:.1f}, p10 {ends[tenth]:.1f}, median {statistics.median(ends):.1f}, "
           f"p90 {ends[-1 - tenth]:.1f}, last {ends[-1]:.1f} us ({len(ends)} CTAs)")
 
 
+def main(paths):
+    traces = [(path, load(path)) for path in paths]
+    start = min(row["taken"] for _, rows in traces for row in rows)
+    for path, rows in traces:
+        summarize(path, rows, start)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
-    main(sys.argv[1])
+    main(sys.argv[1:])

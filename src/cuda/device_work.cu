@@ -1,6 +1,7 @@
 #include "cuda/device_work.cuh"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -357,6 +358,17 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, stream);
   }
   if (forked) side_->join(stream);
+#if CHUNKTREE_TILE_TRACE
+  // After the join, so that the kernels ran side by side as untraced: the traces of every eager
+  // call, or only of the n-th (from 1) when CHUNKTREE_TILE_TRACE_CALL is n (a benchmark's later
+  // calls of other plans would overwrite them).
+  static std::uint64_t eager_calls = 0;
+  const char* wanted = std::getenv("CHUNKTREE_TILE_TRACE_CALL");
+  if (!capturing(stream) && (wanted == nullptr || std::strtoull(wanted, nullptr, 10) == ++eager_calls)) {
+    kernels::write_mma_sync_trace(stream);
+    kernels::write_wgmma_trace(stream);
+  }
+#endif
   return (wgmma || mma_sync) && !forked;
 }
 

@@ -477,10 +477,14 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
   if (ctas == 0) return;
   mma_sync_states_kernel<Element, D><<<ctas, kThreads, Shape::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
-  tile_trace::write(stream, args.num_tiles);
+  tile_trace::note_launch(stream, args.num_tiles);
 }
 
 }  // namespace
+
+#if CHUNKTREE_TILE_TRACE
+void write_mma_sync_trace(cudaStream_t stream) { tile_trace::write(stream, ""); }
+#endif
 
 void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
   with_element(bf16, [&]<typename Element>() {

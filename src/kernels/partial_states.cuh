@@ -70,6 +70,13 @@ __device__ inline std::uint32_t tile_count(const PartialArgs& args) {
 void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
 void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
 
+#if CHUNKTREE_TILE_TRACE
+// Built with the CMake option CHUNKTREE_TILE_TRACE: each kernel's tile trace of its last eager
+// launch, written once `stream` has finished it (kernels/tile_trace.cuh).
+void write_mma_sync_trace(cudaStream_t stream);
+void write_wgmma_trace(cudaStream_t stream);
+#endif
+
 // Calls f.template operator()<Element>() with the element type of a bf16 or f16 cache.
 template <typename F>
 void with_element(bool bf16, F&& f) {

@@ -1,9 +1,13 @@
-// Per-tile timelines of the mma.sync kernel, for studying where a tile's time goes (the traces of
-// docs/KERNEL_NOTES.md, experiment 13). Built with the CMake option CHUNKTREE_TILE_TRACE, the
-// kernel stamps %globaltimer at each tile's events into a device table, and every eager launch
-// (not one being captured into a graph) writes the table to the CSV file named by the environment
-// variable CHUNKTREE_TILE_TRACE; bench/tile_trace.py reads it. Without the option the stamps are
-// empty and nothing is written: never measure speed with it on.
+// Per-tile timelines of the partial-state kernels, for studying where a tile's time goes (the traces
+// of docs/KERNEL_NOTES.md, experiments 13 and 43). Built with the CMake option CHUNKTREE_TILE_TRACE,
+// each kernel stamps %globaltimer at each tile's events into a device table of its own (one per
+// translation unit). After an eager call (not one being captured into a graph) has launched both
+// kernels, the CUDA backend waits for them and each writes its table to the CSV file named by the
+// environment variable CHUNKTREE_TILE_TRACE, the wgmma kernel's with ".wgmma" appended (only the
+// n-th eager call's, when CHUNKTREE_TILE_TRACE_CALL is n); waiting only then keeps the two kernels
+// running side by side as they do untraced. bench/tile_trace.py
+// reads the files on one clock. Without the option the stamps are empty and nothing is written:
+// never measure speed with it on.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -39,7 +43,9 @@ struct TileRow {
   std::uint32_t cta;
 };
 
-// One table per translation unit: only the mma.sync kernel's includes this.
+// Internal linkage: each kernel's translation unit has its own table (and its own write()).
+namespace {
+
 __device__ TileRow rows[kMaxTiles];
 
 // Called by one thread per event.
@@ -52,18 +58,28 @@ __device__ inline void stamp(std::uint32_t tile, Event event) {
   }
 }
 
-// After a launch: waits for it and writes its table (tile, the events in ns, SM, CTA) to the file
-// CHUNKTREE_TILE_TRACE names, unless the stream is being captured.
-inline void write(cudaStream_t stream, std::uint32_t num_tiles) {
-  const char* path = std::getenv("CHUNKTREE_TILE_TRACE");
+std::uint32_t launched_tiles = 0;  // of this kernel's last eager launch not yet written
+
+// At a launch: remembers how many tiles to write, unless the stream is being captured.
+inline void note_launch(cudaStream_t stream, std::uint32_t num_tiles) {
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
   CHUNKTREE_CUDA_CHECK(cudaStreamIsCapturing(stream, &capturing));
-  if (path == nullptr || capturing != cudaStreamCaptureStatusNone) return;
-  std::vector<TileRow> table(std::min(num_tiles, kMaxTiles));
+  if (capturing == cudaStreamCaptureStatusNone) launched_tiles = num_tiles;
+}
+
+// Once the call's launches are queued on `stream`: waits for them and writes the table of this
+// kernel's last launch (tile, the events in ns, SM, CTA) to the file CHUNKTREE_TILE_TRACE names,
+// with `suffix` appended.
+inline void write(cudaStream_t stream, const char* suffix) {
+  const char* variable = std::getenv("CHUNKTREE_TILE_TRACE");
+  if (variable == nullptr || launched_tiles == 0) return;
+  const std::string path = std::string(variable) + suffix;
+  std::vector<TileRow> table(std::min(launched_tiles, kMaxTiles));
+  launched_tiles = 0;
   CHUNKTREE_CUDA_CHECK(cudaStreamSynchronize(stream));
   CHUNKTREE_CUDA_CHECK(cudaMemcpyFromSymbol(table.data(), rows, table.size() * sizeof(TileRow)));
-  FILE* file = std::fopen(path, "w");
-  if (file == nullptr) throw Error(ErrorCode::invalid_argument, std::string("CHUNKTREE_TILE_TRACE: cannot write ") + path);
+  FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) throw Error(ErrorCode::invalid_argument, "CHUNKTREE_TILE_TRACE: cannot write " + path);
   std::fprintf(file, "tile,taken,handed,first_stage,stages_done,stored,sm,cta\n");
   for (std::size_t t = 0; t < table.size(); ++t) {
     std::fprintf(file, "%zu", t);
@@ -73,10 +89,12 @@ inline void write(cudaStream_t stream, std::uint32_t num_tiles) {
   std::fclose(file);
 }
 
+}  // namespace
+
 #else
 
 __device__ inline void stamp(std::uint32_t, Event) {}
-inline void write(cudaStream_t, std::uint32_t) {}
+inline void note_launch(cudaStream_t, std::uint32_t) {}
 
 #endif
 

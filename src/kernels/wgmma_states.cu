@@ -23,6 +23,7 @@
 #include "kernels/launch_setup.cuh"
 #include "kernels/partial_states.cuh"
 #include "kernels/stage_copy.cuh"
+#include "kernels/tile_trace.cuh"
 #include "kernels/tiles.cuh"
 
 #include <cute/arch/copy_sm90_desc.hpp>
@@ -179,6 +180,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     const auto v_stage = static_cast<int>(&vt_smem(column, row0, 1) - v_at);
     int steps_before = 0;
     for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
+      if (threadIdx.x == 0) tile_trace::stamp(tile, tile_trace::taken);
       const WorkTile work = args.tiles[tile];
       const work::Item& item = work.item;
       const int steps = tile_steps(item);
@@ -251,6 +253,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     cp_async_wait<0>();
     cutlass::arch::fence_view_async_shared();
     cutlass::arch::NamedBarrier::sync(128, warpgroup);  // this warpgroup's Q rows have landed
+    if (consumer == 0) tile_trace::stamp(tile, tile_trace::handed);
 
     int limit[2] = {INT_MAX, INT_MAX};
     if (item.causal != 0) {
@@ -359,6 +362,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
 
     if (steps > 0) {  // both warpgroups take the same turns: they share the tile
       wait_for_stage(0);
+      if (consumer == 0) tile_trace::stamp(tile, tile_trace::first_stage);
       turns.take();
       issue_product<false>(score_mma, q_frag, k_frag(_, _, _, stage_of(0)), s);
       turns.pass();
@@ -383,6 +387,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       issue_product<true>(output_mma, p_a, vt_frag(_, _, _, stage_of(steps - 1)), o);
       turns.pass();
       cute::warpgroup_wait<0>();
+      if (consumer == 0) tile_trace::stamp(tile, tile_trace::stages_done);
       accumulated(steps - 1);
     }
 
@@ -394,6 +399,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       store_state<D>(args, work, QueryRow(args, work, m), rows[r].max, sum,
                      [&](int j) { return make_float2(o_rc(r, 2 * j), o_rc(r, 2 * j + 1)); });
     }
+    if (consumer == 0) tile_trace::stamp(tile, tile_trace::stored);
     steps_before += steps;
   }
   if (warpgroup == 1) turns.take();  // warpgroup 2's last pass, so that no arrival is left pending at exit
@@ -409,9 +415,14 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
   if (ctas == 0) return;
   wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(args, kv_maps<Element, D>(args.k_base, args.v_base));
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  tile_trace::note_launch(stream, args.num_tiles);
 }
 
 }  // namespace
+
+#if CHUNKTREE_TILE_TRACE
+void write_wgmma_trace(cudaStream_t stream) { tile_trace::write(stream, ".wgmma"); }
+#endif
 
 void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
   with_element(bf16, [&]<typename Element>() {
