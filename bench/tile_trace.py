@@ -22,6 +22,8 @@ PHASES = [
     ("handed -> first stage", "handed", "first_stage"),
     ("first stage -> stages done", "first_stage", "stages_done"),
     ("stages done -> stored", "stages_done", "stored"),
+    ("  of which -> combined", "stages_done", "combined"),
+    ("  of which combined -> stored", "combined", "stored"),
 ]
 
 
@@ -43,6 +45,8 @@ def summarize(path, rows, start):
     end = max(row["stored"] for row in rows)
     print(f"{path}: {len(rows)} tiles, the first taken at {micros(first - start):.1f} us, the last stored at {micros(end - start):.1f} us")
     for name, first_event, second_event in PHASES:
+        if first_event not in rows[0] or second_event not in rows[0]:
+            continue  # a trace from before the event was stamped
         spans = [micros(row[second_event] - row[first_event]) for row in rows]
         print(f"  {name:32s} median {statistics.median(spans):7.2f}  min {min(spans):7.2f}  max {max(spans):7.2f} us")
     by_cta = defaultdict(list)

@@ -387,6 +387,7 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
     combine_splits<D>(reinterpret_cast<float*>(stages + 2 * last_stage * StageTile::kElements), layout, row_group, split, o, rows);
     cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
   }
+  if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::combined);
   if (split != 0 || !has_rows) return;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {

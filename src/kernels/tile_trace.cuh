@@ -31,8 +31,9 @@
 namespace chunktree::kernels::tile_trace {
 
 // In a tile's order: the producer takes the tile, the consumers have its Q rows and header, its
-// first stage has landed, the consumers are done with its stages, its states are stored.
-enum Event : int { taken, handed, first_stage, stages_done, stored, kEvents };
+// first stage has landed, the consumers are done with its stages, its rows' states are complete
+// (the mma.sync warps' combine done; the wgmma rows' sums reduced), its states are stored.
+enum Event : int { taken, handed, first_stage, stages_done, combined, stored, kEvents };
 constexpr std::uint32_t kMaxTiles = 1u << 16;  // tiles past this are not traced
 
 #if CHUNKTREE_TILE_TRACE
@@ -80,7 +81,7 @@ inline void write(cudaStream_t stream, const char* suffix) {
   CHUNKTREE_CUDA_CHECK(cudaMemcpyFromSymbol(table.data(), rows, table.size() * sizeof(TileRow)));
   FILE* file = std::fopen(path.c_str(), "w");
   if (file == nullptr) throw Error(ErrorCode::invalid_argument, "CHUNKTREE_TILE_TRACE: cannot write " + path);
-  std::fprintf(file, "tile,taken,handed,first_stage,stages_done,stored,sm,cta\n");
+  std::fprintf(file, "tile,taken,handed,first_stage,stages_done,combined,stored,sm,cta\n");
   for (std::size_t t = 0; t < table.size(); ++t) {
     std::fprintf(file, "%zu", t);
     for (unsigned long long at : table[t].at) std::fprintf(file, ",%llu", at);

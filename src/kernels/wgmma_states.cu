@@ -390,6 +390,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       if (consumer == 0) tile_trace::stamp(tile, tile_trace::stages_done);
       accumulated(steps - 1);
     }
+    if (consumer == 0) tile_trace::stamp(tile, tile_trace::combined);
 
     CUTE_UNROLL
     for (int r = 0; r < 2; ++r) {
