@@ -362,11 +362,14 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
   // After the join, so that the kernels ran side by side as untraced: the traces of every eager
   // call, or only of the n-th (from 1) when CHUNKTREE_TILE_TRACE_CALL is n (a benchmark's later
   // calls of other plans would overwrite them).
+  // Calls that are not wanted drop their launches' notes, so that a wanted call without one of the
+  // kernels writes no stale table of an earlier call for it.
   static std::uint64_t eager_calls = 0;
   const char* wanted = std::getenv("CHUNKTREE_TILE_TRACE_CALL");
-  if (!capturing(stream) && (wanted == nullptr || std::strtoull(wanted, nullptr, 10) == ++eager_calls)) {
-    kernels::write_mma_sync_trace(stream);
-    kernels::write_wgmma_trace(stream);
+  if (!capturing(stream)) {
+    const bool keep = wanted == nullptr || std::strtoull(wanted, nullptr, 10) == ++eager_calls;
+    kernels::write_mma_sync_trace(stream, keep);
+    kernels::write_wgmma_trace(stream, keep);
   }
 #endif
   return (wgmma || mma_sync) && !forked;

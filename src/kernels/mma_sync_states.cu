@@ -484,7 +484,7 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
 }  // namespace
 
 #if CHUNKTREE_TILE_TRACE
-void write_mma_sync_trace(cudaStream_t stream) { tile_trace::write(stream, ""); }
+void write_mma_sync_trace(cudaStream_t stream, bool keep) { tile_trace::write(stream, "", keep); }
 #endif
 
 void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {

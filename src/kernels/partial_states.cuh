@@ -72,9 +72,9 @@ void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid 
 
 #if CHUNKTREE_TILE_TRACE
 // Built with the CMake option CHUNKTREE_TILE_TRACE: each kernel's tile trace of its last eager
-// launch, written once `stream` has finished it (kernels/tile_trace.cuh).
-void write_mma_sync_trace(cudaStream_t stream);
-void write_wgmma_trace(cudaStream_t stream);
+// launch, written once `stream` has finished it if `keep`, else forgotten (kernels/tile_trace.cuh).
+void write_mma_sync_trace(cudaStream_t stream, bool keep);
+void write_wgmma_trace(cudaStream_t stream, bool keep);
 #endif
 
 // Calls f.template operator()<Element>() with the element type of a bf16 or f16 cache.

@@ -68,15 +68,16 @@ inline void note_launch(cudaStream_t stream, std::uint32_t num_tiles) {
   if (capturing == cudaStreamCaptureStatusNone) launched_tiles = num_tiles;
 }
 
-// Once the call's launches are queued on `stream`: waits for them and writes the table of this
-// kernel's last launch (tile, the events in ns, SM, CTA) to the file CHUNKTREE_TILE_TRACE names,
-// with `suffix` appended.
-inline void write(cudaStream_t stream, const char* suffix) {
-  const char* variable = std::getenv("CHUNKTREE_TILE_TRACE");
-  if (variable == nullptr || launched_tiles == 0) return;
-  const std::string path = std::string(variable) + suffix;
-  std::vector<TileRow> table(std::min(launched_tiles, kMaxTiles));
+// Once the call's launches are queued on `stream`: if `keep`, waits for them and writes the table
+// of this kernel's last launch (tile, the events in ns, SM, CTA) to the file CHUNKTREE_TILE_TRACE
+// names, with `suffix` appended; either way the launch is forgotten.
+inline void write(cudaStream_t stream, const char* suffix, bool keep) {
+  const std::uint32_t tiles = launched_tiles;
   launched_tiles = 0;
+  const char* variable = std::getenv("CHUNKTREE_TILE_TRACE");
+  if (!keep || variable == nullptr || tiles == 0) return;
+  const std::string path = std::string(variable) + suffix;
+  std::vector<TileRow> table(std::min(tiles, kMaxTiles));
   CHUNKTREE_CUDA_CHECK(cudaStreamSynchronize(stream));
   CHUNKTREE_CUDA_CHECK(cudaMemcpyFromSymbol(table.data(), rows, table.size() * sizeof(TileRow)));
   FILE* file = std::fopen(path.c_str(), "w");

@@ -422,7 +422,7 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
 }  // namespace
 
 #if CHUNKTREE_TILE_TRACE
-void write_wgmma_trace(cudaStream_t stream) { tile_trace::write(stream, ".wgmma"); }
+void write_wgmma_trace(cudaStream_t stream, bool keep) { tile_trace::write(stream, ".wgmma", keep); }
 #endif
 
 void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
