@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <string>
 
@@ -129,7 +130,11 @@ class ForkedStream {
   cudaEvent_t join_ = nullptr;
 };
 
-DeviceWork::DeviceWork(int q_heads, int kv_heads, int head_dim) : q_heads_(q_heads), group_(q_heads / kv_heads), head_dim_(head_dim) {}
+DeviceWork::DeviceWork(int q_heads, int kv_heads, int head_dim) : q_heads_(q_heads), group_(q_heads / kv_heads), head_dim_(head_dim) {
+  if (kv_heads > std::numeric_limits<std::uint16_t>::max()) {  // a tile record holds its kv head in 16 bits
+    throw Error(ErrorCode::unsupported, "cuda backend: " + std::to_string(kv_heads) + " kv heads; at most 65535 are supported");
+  }
+}
 
 DeviceWork::~DeviceWork() {
   if (staged_copied_ != nullptr) cudaEventSynchronize(staged_copied_.get());  // the staging is freed next; errors have nowhere to go
@@ -161,26 +166,47 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
                                                  " query tokens per sequence; a plan with " + std::to_string(w.queries_per_seq) +
                                                  " needs launches of its own (a new DevicePlan or PagedAttention)");
   }
-  // The tiles: every (item, kv head, block of query rows), longest items first, so that the last
-  // tiles to start are the short ones and the grid ends evenly. The items are ordered, not the
-  // tiles: a tile record is 80 bytes, and sorting thousands of them cost more than the rest of a
-  // load (B = 1024: 160 -> 351 us of host time per update, docs/KERNEL_NOTES.md, experiment 19).
+  // The tiles: every (item, kv head, block of query rows), or of a short narrow item every (item,
+  // up to four kv heads) (kernels/tile_shapes.hpp), longest tiles first, so that the last tiles to
+  // start are the short ones and the grid ends evenly. The items are ordered, not the tiles: a tile
+  // record is 80 bytes, and sorting thousands of them cost more than the rest of a load (B = 1024:
+  // 160 -> 351 us of host time per update, docs/KERNEL_NOTES.md, experiment 19).
+  const int kv_heads = q_heads_ / group_;
+  const auto query_rows_of = [&](const work::Item& item) {
+    return static_cast<std::int64_t>(item.row_end - item.row_begin) * w.queries_per_seq * group_;
+  };
+  std::int64_t one_head_tiles = 0;  // mma.sync tiles, were none packed
+  for (const work::Item& item : w.items) {
+    const std::int64_t query_rows = query_rows_of(item);
+    if (!kernels::uses_wgmma(query_rows, head_dim_)) one_head_tiles += kernels::mma_sync_row_tiles(query_rows) * kv_heads;
+  }
+  const bool tiles_queue = kernels::mma_sync_tiles_queue(one_head_tiles, kernels::multiprocessor_count());
+  const auto heads_per_tile = [&](const work::Item& item) {
+    const std::int64_t query_rows = query_rows_of(item);
+    return kernels::uses_wgmma(query_rows, head_dim_) ? 1 : kernels::mma_sync_heads_per_tile(query_rows, item.tokens, kv_heads, tiles_queue);
+  };
   item_order_.resize(w.items.size());
   std::iota(item_order_.begin(), item_order_.end(), 0u);
   std::sort(item_order_.begin(), item_order_.end(), [&](std::uint32_t a, std::uint32_t b) {
-    return w.items[a].tokens != w.items[b].tokens ? w.items[a].tokens > w.items[b].tokens : a < b;  // stable, without a buffer
+    const std::int64_t tile_a = w.items[a].tokens * heads_per_tile(w.items[a]);
+    const std::int64_t tile_b = w.items[b].tokens * heads_per_tile(w.items[b]);
+    return tile_a != tile_b ? tile_a > tile_b : a < b;  // stable, without a buffer
   });
   wgmma_tiles_.clear();
   mma_sync_tiles_.clear();
   for (const std::uint32_t i : item_order_) {
     const work::Item& item = w.items[i];
-    const std::uint32_t query_rows = (item.row_end - item.row_begin) * static_cast<std::uint32_t>(w.queries_per_seq * group_);
+    const auto query_rows = static_cast<std::uint32_t>(query_rows_of(item));
     const bool wgmma = kernels::uses_wgmma(query_rows, head_dim_);
     std::vector<WorkTile>& tiles = wgmma ? wgmma_tiles_ : mma_sync_tiles_;
     const std::uint32_t tile_rows = wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
+    const int heads = heads_per_tile(item);
     const work::KvRun first_run = item.run_begin < item.run_end ? w.runs[item.run_begin] : work::KvRun{};
-    for (std::uint32_t kv_head = 0; kv_head < static_cast<std::uint32_t>(q_heads_ / group_); ++kv_head) {
-      for (std::uint32_t m = 0; m < query_rows; m += tile_rows) tiles.push_back(WorkTile{item, first_run, kv_head, m});
+    for (int kv_head = 0; kv_head < kv_heads; kv_head += heads) {
+      const auto head_count = static_cast<std::uint16_t>(std::min(heads, kv_heads - kv_head));
+      for (std::uint32_t m = 0; m < query_rows; m += tile_rows) {
+        tiles.push_back(WorkTile{item, first_run, static_cast<std::uint16_t>(kv_head), head_count, m});
+      }
     }
   }
 

@@ -10,7 +10,9 @@
 // (docs/KERNEL_NOTES.md, experiments 12d and 13). A tile of at most 16 query rows (decode: one row's GQA group)
 // gives each consumer warp its own quarter of every stage's positions, two 16-row groups give each
 // warp half, more give each warp 16 rows and all positions; the warps' states of one row group are
-// combined through shared memory at the end of the tile.
+// combined through shared memory at the end of the tile. A tile of packed kv heads (short items
+// of at most 16 query rows per kv head, kernels/tile_shapes.hpp) fills block h of each stage with
+// 16 positions of its h-th kv head, and consumer warp h serves that head alone: no combine.
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -32,6 +34,9 @@ namespace {
 
 constexpr int kTileRows = kMmaSyncTileRows;  // 16 per row group
 constexpr int kStageTokens = 64;  // KV positions per stage
+constexpr int kBlockTokens = 16;  // positions of one block: an mma's columns of S, of a warp's share of a stage
+static_assert(kBlockTokens == kMmaSyncPackedTokens && kMmaSyncPackedMaxRows == kBlockTokens &&
+              kMmaSyncPackedHeads * kBlockTokens == kStageTokens);
 constexpr int kProducerThreads = 128;  // warpgroup 0
 constexpr int kConsumerWarps = 4;      // warpgroup 1
 constexpr int kConsumerThreads = 32 * kConsumerWarps;
@@ -61,23 +66,59 @@ struct StreamShape {
   static constexpr int kSharedBytes = kControlBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
 };
 
-// The item's KV in stages of kStageTokens positions: how many, and the positions of stage `step`.
-__device__ int stage_count(const work::Item& item) { return static_cast<int>((item.tokens + kStageTokens - 1) / kStageTokens); }
-__device__ int stage_tokens(const work::Item& item, int step) {
-  const std::int64_t rest = item.tokens - std::int64_t{step} * kStageTokens;
-  return rest < kStageTokens ? static_cast<int>(rest) : kStageTokens;
-}
+// How a tile's KV fills the stages: kStageTokens positions of its one kv head a stage, or (packed
+// kv heads) kBlockTokens positions of each head, head h in block h.
+struct StageFill {
+  int heads;
+  int tokens_per_stage;
+  __device__ explicit StageFill(const WorkTile& tile)
+      : heads(tile.kv_head_count), tokens_per_stage(tile.kv_head_count > 1 ? kBlockTokens : kStageTokens) {}
+  __device__ bool packed() const { return heads > 1; }
+  // The item's stages, and the positions (of each head) in stage `step`.
+  __device__ int count(const work::Item& item) const { return static_cast<int>((item.tokens + tokens_per_stage - 1) / tokens_per_stage); }
+  __device__ int tokens(const work::Item& item, int step) const {
+    const std::int64_t rest = item.tokens - std::int64_t{step} * tokens_per_stage;
+    return rest < tokens_per_stage ? static_cast<int>(rest) : tokens_per_stage;
+  }
+};
 
 // The consumer warps are warpgroup 1: warps 0..3 of it.
 __device__ int consumer_warp() { return (static_cast<int>(threadIdx.x) - kProducerThreads) / 32; }
 
 // How a tile's consumer warps divide it: row groups of 16 query rows, and splits of every stage's
-// positions (the warp's blocks of 16 positions) within a row group.
+// positions (the warp's blocks of 16 positions) within a row group. A packed tile has a row group
+// per kv head, each over its own block.
 struct WarpLayout {
   int row_groups;
   int splits;
-  __device__ explicit WarpLayout(int tile_rows)
-      : row_groups((tile_rows + 15) / 16), splits(row_groups == 1 ? 4 : (row_groups == 2 ? 2 : 1)) {}
+  __device__ WarpLayout(int tile_rows, const StageFill& fill)
+      : row_groups(fill.packed() ? fill.heads : (tile_rows + 15) / 16),
+        splits(fill.packed() || row_groups > 2 ? 1 : (row_groups == 1 ? 4 : 2)) {}
+};
+
+// What one consumer warp computes: query rows [first_row, first_row + 16) of kv head head_in_tile
+// (Q tile rows from row0) against blocks [block0, block0 + blocks) of every stage, where block0
+// holds the positions from column0 on (counted from the stage's first position).
+struct WarpShare {
+  bool has_rows;
+  int row_group;
+  int split;
+  int head_in_tile;
+  int row0;
+  int first_row;
+  int block0;
+  int blocks;
+  int column0;
+  __device__ WarpShare(const WarpLayout& layout, const StageFill& fill, int m_begin, int warp)
+      : has_rows(warp / layout.splits < layout.row_groups),
+        row_group(warp / layout.splits),
+        split(warp % layout.splits),
+        head_in_tile(fill.packed() ? warp : 0),
+        row0(16 * row_group),
+        first_row(fill.packed() ? 0 : m_begin + row0),
+        block0(fill.packed() ? warp : split * (kStageTokens / kBlockTokens / layout.splits)),
+        blocks(fill.packed() ? 1 : kStageTokens / kBlockTokens / layout.splits),
+        column0(fill.packed() ? 0 : kBlockTokens * block0) {}
 };
 
 // The ring of stages, shared by the producer and the consumers: both count the stages they have
@@ -94,15 +135,22 @@ struct Ring {
   __device__ std::uint32_t phase() const { return (passed / Stages) & 1u; }
 };
 
-// Starts copying a tile's Q rows into shared memory (zeros past them), `thread` being the caller's
-// index among the Threads threads that share the copy.
+// Starts copying a tile's Q rows into shared memory (zeros past them; a packed tile's kv head h in
+// row group h), `thread` being the caller's index among the Threads threads that share the copy.
 template <int Threads, typename Element, int D>
 __device__ void copy_tile_q(const PartialArgs& args, const WorkTile& tile, Element* q_data, int thread) {
   const int query_rows = static_cast<int>(tile.item.row_end - tile.item.row_begin) * args.queries * args.group;
-  const int rows = min(kTileRows, query_rows - static_cast<int>(tile.m_begin));
   const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
+  const auto destination = [&](int r, int c) { return q_tile.chunk(r, c); };
+  if (tile.kv_head_count > 1) {
+    copy_rows_async<Threads, D>(
+        thread, kTileRows, [&](int r) { return r / 16 < tile.kv_head_count && r % 16 < query_rows; }, destination,
+        [&](int r) { return QueryRow(args, tile, r % 16, r / 16).template q<Element, D>(args); });
+    return;
+  }
+  const int rows = min(kTileRows, query_rows - static_cast<int>(tile.m_begin));
   copy_rows_async<Threads, D>(
-      thread, rows, kTileRows, [&](int r, int c) { return q_tile.chunk(r, c); },
+      thread, kTileRows, [&](int r) { return r < rows; }, destination,
       [&](int r) { return QueryRow(args, tile, static_cast<int>(tile.m_begin) + r).template q<Element, D>(args); });
 }
 
@@ -160,8 +208,9 @@ __device__ void stream_kv(const PartialArgs& args, const WorkTile& work_tile, Ri
   using Copy = StageCopy<D, kStageTokens, kProducerThreads>;
   const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
   const work::Item& item = work_tile.item;
+  const StageFill fill(work_tile);
   KvRunCursor<Element> cursor(args, work_tile);
-  const int steps = stage_count(item);
+  const int steps = fill.count(item);
   for (int step = 0; step < steps; ++step, ++ring.passed) {
     const int stage = ring.stage();
     if (ring.passed >= Stages) {
@@ -178,14 +227,23 @@ __device__ void stream_kv(const PartialArgs& args, const WorkTile& work_tile, Ri
     const Tile v_tile{stages + (2 * stage + 1) * Tile::kElements};
     const auto k_piece = [&](int, int row, int piece) { return k_tile.chunk(row, piece); };
     const auto v_piece = [&](int, int row, int piece) { return v_tile.chunk(row, piece); };
-    const int tokens = stage_tokens(item, step);
+    const int tokens = fill.tokens(item, step);
     for (int filled = 0; filled < tokens;) {
       const int count = min(tokens - filled, cursor.available());
-      copy_segment<Copy>(thread, k_piece, v_piece, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
+#pragma unroll 1
+      for (int head = 0; head < fill.heads; ++head) {
+        copy_segment<Copy>(thread, k_piece, v_piece, cursor.k_rows() + head * cursor.head_stride(),
+                           cursor.v_rows() + head * cursor.head_stride(), cursor.stride(), head * kBlockTokens + filled, count);
+      }
       filled += count;
       cursor.advance(count);
     }
-    if (tokens % 16 != 0) zero_rows<Copy>(thread, k_piece, v_piece, args.q, tokens, (tokens + 15) / 16 * 16);
+    if (tokens % kBlockTokens != 0) {
+      const int padded = (tokens + kBlockTokens - 1) / kBlockTokens * kBlockTokens;
+      for (int head = 0; head < fill.heads; ++head) {
+        zero_rows<Copy>(thread, k_piece, v_piece, args.q, head * kBlockTokens + tokens, head * kBlockTokens + padded);
+      }
+    }
     cutlass::arch::cpasync_barrier_arrive_noinc(&ring.full[stage]);
     idle();
   }
@@ -330,15 +388,10 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
   const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
   using QTile = tiles::SharedTile<Element, kTileRows, D>;
   using StageTile = tiles::SharedTile<Element, kStageTokens, D>;
-  const WarpLayout layout(min(kTileRows, query_rows - static_cast<int>(work.m_begin)));
-  const int warp = consumer_warp();
+  const StageFill fill(work);
+  const WarpLayout layout(min(kTileRows, query_rows - static_cast<int>(work.m_begin)), fill);
+  const WarpShare share(layout, fill, static_cast<int>(work.m_begin), consumer_warp());
   const int lane = threadIdx.x % 32;
-  const int row_group = warp / layout.splits;
-  const int split = warp % layout.splits;
-  const bool has_rows = row_group < layout.row_groups;
-  const int row0 = 16 * row_group;
-  const int blocks = kStageTokens / 16 / layout.splits;  // per stage, from block0
-  const int block0 = split * blocks;
   const QTile q_tile{const_cast<Element*>(q_data)};
 
   // The causal limit of this lane's two rows (rows past the tile see everything; never stored).
@@ -346,31 +399,31 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
   if (item.causal != 0) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
-      if (m < query_rows) limit[h] = QueryRow(args, work, m).limit(args);
+      const int m = share.first_row + lane / 4 + 8 * h;
+      if (m < query_rows) limit[h] = QueryRow(args, work, m, share.head_in_tile).limit(args);
     }
   }
 
   tiles::Accumulator o[D / 8] = {};
   OnlineSoftmax rows[2];
   const int first_position = work.first_run.position;
-  const int steps = stage_count(item);
+  const int steps = fill.count(item);
   int last_stage = 0;
   for (int step = 0; step < steps; ++step, ++ring.passed) {
     const int stage = ring.stage();
-    const int position = first_position + step * kStageTokens;
-    const int last_column = stage_tokens(item, step) - 1;
+    const int position = first_position + step * fill.tokens_per_stage;
+    const int last_column = fill.tokens(item, step) - 1;
     const int last_visible[2] = {min(last_column, limit[0] - position), min(last_column, limit[1] - position)};  // INT_MAX − position: in range
     cutlass::arch::ClusterBarrier::wait(&ring.full[stage], ring.phase());
     if (step == 0 && threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::first_stage);
     const StageTile k_tile{stages + (2 * stage) * StageTile::kElements};
     const StageTile v_tile{stages + (2 * stage + 1) * StageTile::kElements};
     // One block at a time keeps S at 8 registers beside o.
-    for (int block = block0; has_rows && block < block0 + blocks && 16 * block <= last_column; ++block) {
+    for (int b = 0; share.has_rows && b < share.blocks && share.column0 + kBlockTokens * b <= last_column; ++b) {
       tiles::Accumulator s[2];
-      scores<Element, D>(q_tile, row0, k_tile, block, s);
-      online_softmax<D>(s, 16 * block, last_visible, args.scale_log2, rows, o);
-      accumulate<Element, D>(s, v_tile, block, o);
+      scores<Element, D>(q_tile, share.row0, k_tile, share.block0 + b, s);
+      online_softmax<D>(s, share.column0 + kBlockTokens * b, last_visible, args.scale_log2, rows, o);
+      accumulate<Element, D>(s, v_tile, share.block0 + b, o);
     }
     last_stage = stage;
     if (step + 1 < steps || layout.splits == 1) {  // the last stage is the combine's scratch: released after it
@@ -384,16 +437,16 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
 #pragma unroll
   for (int h = 0; h < 2; ++h) rows[h].sum = tiles::row_sum(rows[h].sum);
   if (steps > 0 && layout.splits > 1) {
-    combine_splits<D>(reinterpret_cast<float*>(stages + 2 * last_stage * StageTile::kElements), layout, row_group, split, o, rows);
+    combine_splits<D>(reinterpret_cast<float*>(stages + 2 * last_stage * StageTile::kElements), layout, share.row_group, share.split, o, rows);
     cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
   }
   if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::combined);
-  if (split != 0 || !has_rows) return;
+  if (share.split != 0 || !share.has_rows) return;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const int m = static_cast<int>(work.m_begin) + row0 + lane / 4 + 8 * h;
+    const int m = share.first_row + lane / 4 + 8 * h;
     if (m >= query_rows) continue;
-    store_state<D>(args, work, QueryRow(args, work, m), rows[h].max, rows[h].sum,
+    store_state<D>(args, work, QueryRow(args, work, m, share.head_in_tile), rows[h].max, rows[h].sum,
                    [&](int j) { return make_float2(o[j][2 * h], o[j][2 * h + 1]); });
   }
 }

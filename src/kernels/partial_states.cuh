@@ -2,7 +2,7 @@
 // query row comes from and goes to (QueryRow), the cp.async row copy, the online softmax's running
 // state and the store of a finished row's state.
 //
-// Work tile = (item, kv head, first query row). Query rows are the item's rows × query tokens ×
+// Work tile = (item, kv head(s), first query row). Query rows are the item's rows × query tokens ×
 // the GQA group: query row m is row item.row_begin + m / (queries · group), query token
 // (m / group) % queries, q head kv_head · group + m % group (src/schedule/work.hpp has the rest).
 #pragma once
@@ -28,8 +28,9 @@ namespace chunktree::kernels {
 struct WorkTile {
   work::Item item;
   work::KvRun first_run;  // the item's run_begin (zeros for an item without runs)
-  std::uint32_t kv_head;
-  std::uint32_t m_begin;  // first query row of the item in this tile
+  std::uint16_t kv_head;
+  std::uint16_t kv_head_count;  // kv heads kv_head, kv_head + 1, ...: more than one in a packed mma.sync tile (tile_shapes.hpp)
+  std::uint32_t m_begin;  // first query row of the item in this tile (of each of its kv heads)
 };
 
 struct PartialArgs {
@@ -87,16 +88,17 @@ void with_element(bool bf16, F&& f) {
   }
 }
 
-// Where query row m of a tile's item comes from and goes to.
+// Where query row m of a tile's item comes from and goes to, for the tile's kv head number
+// `head_in_tile` (0 but in a packed tile).
 struct QueryRow {
   int row;    // of the work (not of the item)
   int token;  // query token of the row, 0..queries-1
   int head;   // q head
-  __device__ QueryRow(const PartialArgs& args, const WorkTile& tile, int m) {
+  __device__ QueryRow(const PartialArgs& args, const WorkTile& tile, int m, int head_in_tile = 0) {
     const int per_row = args.queries * args.group;
     row = static_cast<int>(tile.item.row_begin) + m / per_row;
     token = (m % per_row) / args.group;
-    head = static_cast<int>(tile.kv_head) * args.group + m % args.group;
+    head = (static_cast<int>(tile.kv_head) + head_in_tile) * args.group + m % args.group;
   }
   // The last KV position this query sees in a causal item.
   __device__ int limit(const PartialArgs& args) const { return args.row_limit[row] + token; }
@@ -141,6 +143,8 @@ class KvRunCursor {
   // Rows left in the current run, and the elements from one row to the next.
   __device__ int available() const { return run_.tokens - run_start_; }
   __device__ std::int64_t stride() const { return run_.token_stride; }
+  // Elements from the tile's kv head to the next (a packed tile's heads share the runs).
+  __device__ std::int64_t head_stride() const { return run_.head_stride; }
   __device__ const Element* k_rows() const { return rows(k_base_ + run_.k_offset); }
   __device__ const Element* v_rows() const { return rows(v_base_ + run_.v_offset); }
   __device__ void advance(int count) {
@@ -169,18 +173,18 @@ class KvRunCursor {
   work::KvRun ahead_[RunsAhead];
 };
 
-// Starts copying rows [0, rows) of a matrix of D 16-bit elements per row (row r at source(r))
-// into shared memory (16-byte piece c of row r at destination(r, c)) with cp.async, and
-// zero-fills rows [rows, fill_rows): padding rows must hold numbers, not stale data. `thread` is
-// the caller's index among the Threads threads that share the copy. Completes at the caller's
-// cp_async_wait or on an mbarrier (cp.async.mbarrier.arrive).
-template <int Threads, int D, typename Destination, typename Source>
-__device__ void copy_rows_async(int thread, int rows, int fill_rows, Destination destination, Source source) {
+// Starts copying rows [0, fill_rows) of a matrix of D 16-bit elements per row (row r at
+// source(r)) into shared memory (16-byte piece c of row r at destination(r, c)) with cp.async,
+// zero-filling the rows r that are not valid(r): padding rows must hold numbers, not stale data.
+// Row 0 must be valid. `thread` is the caller's index among the Threads threads that share the
+// copy. Completes at the caller's cp_async_wait or on an mbarrier (cp.async.mbarrier.arrive).
+template <int Threads, int D, typename Valid, typename Destination, typename Source>
+__device__ void copy_rows_async(int thread, int fill_rows, Valid valid_row, Destination destination, Source source) {
   constexpr int kPiecesPerRow = D / 8;
   for (int index = thread; index < fill_rows * kPiecesPerRow; index += Threads) {
     const int row = index / kPiecesPerRow;
     const int piece = index % kPiecesPerRow;
-    const bool valid = row < rows;
+    const bool valid = valid_row(row);
     const auto* from = reinterpret_cast<const cute::uint128_t*>(source(valid ? row : 0)) + piece;
     cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(*from, *reinterpret_cast<cute::uint128_t*>(destination(row, piece)),
                                                                  valid);

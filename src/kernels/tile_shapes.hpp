@@ -3,7 +3,12 @@
 // so that host code and its CPU tests include it without CUDA.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+
+#ifndef CHUNKTREE_PACKED_MAX_TOKENS  // experiment 47's A/B only
+#define CHUNKTREE_PACKED_MAX_TOKENS 512
+#endif
 
 namespace chunktree::kernels {
 
@@ -16,5 +21,25 @@ constexpr int kWgmmaTileRows = 128;
 constexpr bool wgmma_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
 // Whether an item with this many query rows per kv head runs on wgmma tiles.
 constexpr bool uses_wgmma(std::int64_t query_rows, int head_dim) { return query_rows > kMmaSyncMaxRows && wgmma_head_dim(head_dim); }
+
+// An mma.sync tile of a short item with few query rows per kv head (a private span's decode or
+// draft tokens) streams one or a few stages and spends several times that on its fixed start and
+// end (docs/KERNEL_NOTES.md, experiment 47). Where such tiles queue for the SMs (more of them than
+// one wave of CTAs, two per SM), a tile carries up to four kv heads instead, one per consumer warp,
+// each stage holding kMmaSyncPackedTokens positions of each head (the same bytes as a stage of one
+// head): a quarter of the fixed costs. In one wave every tile starts at once, and a packed one
+// would only stream longer.
+constexpr int kMmaSyncPackedMaxRows = 16;
+constexpr int kMmaSyncPackedHeads = 4;
+constexpr int kMmaSyncPackedTokens = 16;
+constexpr std::int64_t kMmaSyncPackedMaxTokens = CHUNKTREE_PACKED_MAX_TOKENS;
+// The mma.sync tiles of one kv head of an item with this many query rows per kv head (unpacked).
+constexpr std::int64_t mma_sync_row_tiles(std::int64_t query_rows) { return (query_rows + kMmaSyncTileRows - 1) / kMmaSyncTileRows; }
+// Whether mma.sync tiles of one kv head each, this many, would queue on a GPU of `multiprocessors` SMs.
+constexpr bool mma_sync_tiles_queue(std::int64_t one_head_tiles, int multiprocessors) { return one_head_tiles > 2 * std::int64_t{multiprocessors}; }
+// How many kv heads an mma.sync tile of an item with this many query rows (per kv head) and tokens carries.
+constexpr int mma_sync_heads_per_tile(std::int64_t query_rows, std::int64_t tokens, int kv_heads, bool tiles_queue) {
+  return tiles_queue && query_rows <= kMmaSyncPackedMaxRows && tokens <= kMmaSyncPackedMaxTokens ? std::min(kv_heads, kMmaSyncPackedHeads) : 1;
+}
 
 }  // namespace chunktree::kernels

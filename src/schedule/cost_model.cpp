@@ -36,12 +36,12 @@ double tile_micros(const TileCost& cost, std::int64_t steps, int head_dim) {
 }
 
 // `count` equal spans, next to each other in the caller's list (a decode batch's forks often have
-// private spans of one length), with what their rows decide: the tile kind and the tiles per part.
+// private spans of one length), with what their rows decide: the tile kind and the query rows per kv head.
 struct SpanRun {
   SpanSize size;
   std::int64_t count = 0;
   bool wgmma = false;
-  std::int64_t tiles_per_part = 0;
+  std::int64_t query_rows = 0;
 };
 
 std::vector<SpanRun> runs_of(std::span<const SpanSize> spans, const SplitShape& shape) {
@@ -50,9 +50,7 @@ std::vector<SpanRun> runs_of(std::span<const SpanSize> spans, const SplitShape& 
     const SpanSize span = spans[first];
     for (end = first + 1; end < spans.size() && spans[end].rows == span.rows && spans[end].tokens == span.tokens;) ++end;
     const std::int64_t query_rows = span.rows * shape.queries * (shape.q_heads / shape.kv_heads);
-    const bool wgmma = kernels::uses_wgmma(query_rows, shape.head_dim);
-    const std::int64_t tile_rows = wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
-    runs.push_back(SpanRun{span, static_cast<std::int64_t>(end - first), wgmma, (query_rows + tile_rows - 1) / tile_rows * shape.kv_heads});
+    runs.push_back(SpanRun{span, static_cast<std::int64_t>(end - first), kernels::uses_wgmma(query_rows, shape.head_dim), query_rows});
   }
   return runs;
 }
@@ -67,12 +65,25 @@ struct SplitWork {
   std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
 };
 
-SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split) {
+// A tile of packed kv heads (kernels/tile_shapes.hpp) counts a step per 64 positions of all its heads.
+SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_heads, int multiprocessors) {
+  const auto parts_of = [&](const SpanRun& run) {
+    return split == 0 ? 1 : std::max<std::int64_t>(1, (run.size.tokens + split - 1) / split);  // a span of 0 tokens is one part
+  };
+  std::int64_t one_head_tiles = 0;  // mma.sync tiles, were none packed
+  for (const SpanRun& run : runs) {
+    if (!run.wgmma) one_head_tiles += run.count * parts_of(run) * kernels::mma_sync_row_tiles(run.query_rows) * kv_heads;
+  }
+  const bool tiles_queue = kernels::mma_sync_tiles_queue(one_head_tiles, multiprocessors);
   SplitWork work;
   for (const SpanRun& run : runs) {
-    const std::int64_t parts = split == 0 ? 1 : std::max<std::int64_t>(1, (run.size.tokens + split - 1) / split);  // a span of 0 tokens is one part
-    const std::int64_t steps = ((run.size.tokens + parts - 1) / parts + 63) / 64;
-    const std::int64_t tiles = run.count * run.tiles_per_part * parts;
+    const std::int64_t parts = parts_of(run);
+    const std::int64_t part_tokens = (run.size.tokens + parts - 1) / parts;
+    const std::int64_t tile_rows = run.wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
+    const int heads = run.wgmma ? 1 : kernels::mma_sync_heads_per_tile(run.query_rows, part_tokens, kv_heads, tiles_queue);
+    const std::int64_t steps = (part_tokens * heads + 63) / 64;
+    const std::int64_t row_tiles = (run.query_rows + tile_rows - 1) / tile_rows;
+    const std::int64_t tiles = run.count * parts * row_tiles * ((kv_heads + heads - 1) / heads);
     const int kind = run.wgmma ? 1 : 0;
     work.tiles[kind] += tiles;
     work.tile_steps[kind] += tiles * steps;
@@ -121,7 +132,7 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
 }  // namespace
 
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors) {
-  return micros(split_work(runs_of(spans, shape), split), shape, multiprocessors);
+  return micros(split_work(runs_of(spans, shape), split, shape.kv_heads, multiprocessors), shape, multiprocessors);
 }
 
 std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& shape, int multiprocessors) {
@@ -129,10 +140,10 @@ std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& s
   std::int64_t longest = 0;
   for (const SpanRun& run : runs) longest = std::max(longest, run.size.tokens);
   std::int64_t best_split = 0;
-  double best = micros(split_work(runs, 0), shape, multiprocessors);
+  double best = micros(split_work(runs, 0, shape.kv_heads, multiprocessors), shape, multiprocessors);
   for (std::int64_t split = 64; split < longest; split *= 2) {
     const std::int64_t candidate = std::max(split, shape.min_split);
-    const double candidate_micros = micros(split_work(runs, candidate), shape, multiprocessors);
+    const double candidate_micros = micros(split_work(runs, candidate, shape.kv_heads, multiprocessors), shape, multiprocessors);
     if (candidate_micros < best) {
       best = candidate_micros;
       best_split = candidate;

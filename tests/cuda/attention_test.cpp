@@ -90,6 +90,39 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
   }
 }
 
+// Short items with at most 16 query rows per kv head run on mma.sync tiles of up to four packed kv
+// heads (kernels/tile_shapes.hpp): kv head counts that leave a last tile of 1–3 heads, 16 and 17
+// query rows per kv head (packed and not), items of 1 token to past the packing limit (512),
+// multi-token causal queries (draft tokens), beside a shared prompt and alone, at every head dim.
+TEST(CudaAttention, ShortNarrowItemsPackKvHeads) {
+  REQUIRE_HOPPER();
+  harness::Random random(47);
+  struct Case {
+    Shape shape;
+    int queries;
+  };
+  const Case cases[] = {{{5, 5, 128, 16, DType::bf16}, 1},  {{6, 6, 64, 32, DType::f16}, 4},   {{14, 7, 256, 16, DType::bf16}, 8},
+                        {{32, 2, 128, 64, DType::bf16}, 1}, {{34, 2, 128, 16, DType::bf16}, 1}, {{8, 4, 128, 64, DType::bf16}, 8},
+                        {{9, 9, 128, 64, DType::f16}, 16},  {{6, 3, 128, 16, DType::bf16}, 9}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << c.shape << " queries " << c.queries);
+    testing::Workload w(gpu_config(c.shape, 8192));
+    std::vector<Token> prompt(static_cast<std::size_t>(random.integer(1, 90)));
+    for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
+    int s = 0;
+    for (const int own : {1, 15, 16, 17, 63, 64, 65, 511, 512, 513}) {
+      for (const bool shared : {false, true}) {
+        std::vector<Token> tokens = shared ? prompt : std::vector<Token>{};
+        for (int t = 0; t < std::max(own, c.queries); ++t) tokens.push_back(static_cast<Token>(2000 + 1024 * s + t));
+        w.add(tokens);
+        ++s;
+      }
+    }
+    testing::check_workload(kCuda, w, c.shape, random, PlanOptions{2, 0, c.queries});
+    testing::check_workload(kCuda, w, c.shape, random, PlanOptions{2, 128, c.queries}, DType::bf16);
+  }
+}
+
 TEST(CudaAttention, ThousandsOfSequencesOnASharedPrompt) {
   REQUIRE_HOPPER();
   const Shape shape{8, 1, 128, 64, DType::bf16};

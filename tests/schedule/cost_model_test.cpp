@@ -56,6 +56,20 @@ TEST(CostModel, WholeWideSpansBesidePrivateOnesWhenTheirDealFits) {
 }
 
 // A split is never below the chunk (min_split), and a GPU with more SMs is never estimated slower.
+// Short private spans of few query rows per kv head, more than one wave of them: their tiles pack
+// four kv heads (kernels/tile_shapes.hpp), a quarter of the starts for the same steps, so the
+// estimate falls with packing against the same spans on a GPU where one wave holds every tile.
+TEST(CostModel, PackedKvHeadsCostAStartPerFourHeads) {
+  const SplitShape drafts{32, 32, 128, 8, 64};  // 8 draft tokens per sequence, MHA
+  const std::vector<SpanSize> spans = private_spans(256, 8);  // 8192 one-head tiles of one stage
+  const double packed = cost_model::estimated_micros(spans, 0, drafts, kH200);
+  // 8192 / 4 tiles of (start + one step: 32 positions of four heads, counted whole) over 264 slots.
+  EXPECT_NEAR(packed, (2048 * (3.0 + 1.9)) / 264.0 + 0.1 * (3.0 + 1.9) + 2.0 * 256 * 8 * 32 * 128 * 4 / 3.0e6, 1.0);
+  const SplitShape decode{32, 32, 128, 1, 64};
+  const std::vector<SpanSize> one_wave = private_spans(8, 64);  // 256 one-head tiles: no queue, no packing
+  EXPECT_NEAR(cost_model::estimated_micros(one_wave, 0, decode, kH200), 3.0 + 1.9 + 0.1 * (3.0 + 1.9) + 2.0 * 8 * 32 * 128 * 4 / 3.0e6, 0.01);
+}
+
 TEST(CostModel, SplitsRespectTheChunkAndMoreSmsNeverCostMore) {
   for (const std::int64_t chunk : {64, 128, 256}) {
     const SplitShape shape{32, 8, 128, 1, chunk};
