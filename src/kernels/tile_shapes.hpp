@@ -6,10 +6,6 @@
 #include <algorithm>
 #include <cstdint>
 
-#ifndef CHUNKTREE_PACKED_MAX_TOKENS  // experiment 47's A/B only
-#define CHUNKTREE_PACKED_MAX_TOKENS 512
-#endif
-
 namespace chunktree::kernels {
 
 // The wgmma kernel takes the tiles of items with more query rows than this (per kv head) and a
@@ -32,7 +28,7 @@ constexpr bool uses_wgmma(std::int64_t query_rows, int head_dim) { return query_
 constexpr int kMmaSyncPackedMaxRows = 16;
 constexpr int kMmaSyncPackedHeads = 4;
 constexpr int kMmaSyncPackedTokens = 16;
-constexpr std::int64_t kMmaSyncPackedMaxTokens = CHUNKTREE_PACKED_MAX_TOKENS;
+constexpr std::int64_t kMmaSyncPackedMaxTokens = 512;
 // The mma.sync tiles of one kv head of an item with this many query rows per kv head (unpacked).
 constexpr std::int64_t mma_sync_row_tiles(std::int64_t query_rows) { return (query_rows + kMmaSyncTileRows - 1) / kMmaSyncTileRows; }
 // Whether mma.sync tiles of one kv head each, this many, would queue on a GPU of `multiprocessors` SMs.
