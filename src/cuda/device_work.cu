@@ -175,15 +175,16 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   const auto query_rows_of = [&](const work::Item& item) {
     return static_cast<std::int64_t>(item.row_end - item.row_begin) * w.queries_per_seq * group_;
   };
-  std::int64_t one_head_tiles = 0;  // mma.sync tiles, were none packed
+  kernels::PackingContext packing{0, false, kernels::multiprocessor_count()};
   for (const work::Item& item : w.items) {
     const std::int64_t query_rows = query_rows_of(item);
-    if (!kernels::uses_wgmma(query_rows, head_dim_)) one_head_tiles += kernels::mma_sync_row_tiles(query_rows) * kv_heads;
+    const bool wgmma = kernels::uses_wgmma(query_rows, head_dim_);
+    packing.beside_wgmma = packing.beside_wgmma || wgmma;
+    if (!wgmma) packing.one_head_tiles += kernels::mma_sync_row_tiles(query_rows) * kv_heads;
   }
-  const bool tiles_queue = kernels::mma_sync_tiles_queue(one_head_tiles, kernels::multiprocessor_count());
   const auto heads_per_tile = [&](const work::Item& item) {
     const std::int64_t query_rows = query_rows_of(item);
-    return kernels::uses_wgmma(query_rows, head_dim_) ? 1 : kernels::mma_sync_heads_per_tile(query_rows, item.tokens, kv_heads, tiles_queue);
+    return kernels::uses_wgmma(query_rows, head_dim_) ? 1 : kernels::mma_sync_heads_per_tile(query_rows, item.tokens, kv_heads, packing);
   };
   item_order_.resize(w.items.size());
   std::iota(item_order_.begin(), item_order_.end(), 0u);

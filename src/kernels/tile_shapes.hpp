@@ -20,22 +20,40 @@ constexpr bool uses_wgmma(std::int64_t query_rows, int head_dim) { return query_
 
 // An mma.sync tile of a short item with few query rows per kv head (a private span's decode or
 // draft tokens) streams one or a few stages and spends several times that on its fixed start and
-// end (docs/KERNEL_NOTES.md, experiment 47). Where such tiles queue for the SMs (more of them than
-// one wave of CTAs, two per SM), a tile carries up to four kv heads instead, one per consumer warp,
-// each stage holding kMmaSyncPackedTokens positions of each head (the same bytes as a stage of one
-// head): a quarter of the fixed costs. In one wave every tile starts at once, and a packed one
-// would only stream longer.
+// end (docs/KERNEL_NOTES.md, experiment 47). Such a tile may carry up to four kv heads instead, one
+// per consumer warp, each stage holding kMmaSyncPackedTokens positions of each head (the same bytes
+// as a stage of one head): a quarter of the fixed costs, four times the stages. That pays only where
+// the tiles queue for the SMs (more than one wave of CTAs, two per SM; in one wave every tile
+// starts at once), and then
+// - for items of one stage (at most 64 tokens), whose fixed costs dwarf their stage even where a
+//   persistent grid overlaps a tile's start with the last one's stream, or
+// - beside wgmma tiles, where each mma.sync tile is a CTA of its own that pays its fixed costs
+//   unhidden, as long as the packed tiles still queue (experiment 47: 128 packed tiles of 32
+//   stages beside 64 wgmma tiles lengthened the call by 12 %).
 constexpr int kMmaSyncPackedMaxRows = 16;
 constexpr int kMmaSyncPackedHeads = 4;
 constexpr int kMmaSyncPackedTokens = 16;
 constexpr std::int64_t kMmaSyncPackedMaxTokens = 512;
+constexpr std::int64_t kMmaSyncOneStageTokens = 64;
+
 // The mma.sync tiles of one kv head of an item with this many query rows per kv head (unpacked).
 constexpr std::int64_t mma_sync_row_tiles(std::int64_t query_rows) { return (query_rows + kMmaSyncTileRows - 1) / kMmaSyncTileRows; }
-// Whether mma.sync tiles of one kv head each, this many, would queue on a GPU of `multiprocessors` SMs.
-constexpr bool mma_sync_tiles_queue(std::int64_t one_head_tiles, int multiprocessors) { return one_head_tiles > 2 * std::int64_t{multiprocessors}; }
+
+// What decides packing beyond the item: the work's mma.sync tiles, were none packed, whether it
+// has wgmma tiles, and the GPU's SMs.
+struct PackingContext {
+  std::int64_t one_head_tiles;
+  bool beside_wgmma;
+  int multiprocessors;
+};
+
 // How many kv heads an mma.sync tile of an item with this many query rows (per kv head) and tokens carries.
-constexpr int mma_sync_heads_per_tile(std::int64_t query_rows, std::int64_t tokens, int kv_heads, bool tiles_queue) {
-  return tiles_queue && query_rows <= kMmaSyncPackedMaxRows && tokens <= kMmaSyncPackedMaxTokens ? std::min(kv_heads, kMmaSyncPackedHeads) : 1;
+constexpr int mma_sync_heads_per_tile(std::int64_t query_rows, std::int64_t tokens, int kv_heads, const PackingContext& context) {
+  const std::int64_t slots = 2 * std::int64_t{context.multiprocessors};
+  const bool tiles_queue = context.one_head_tiles > slots;
+  const bool packed_tiles_queue = context.one_head_tiles > kMmaSyncPackedHeads * slots;
+  const bool pays = tiles_queue && (tokens <= kMmaSyncOneStageTokens || (context.beside_wgmma && packed_tiles_queue));
+  return pays && query_rows <= kMmaSyncPackedMaxRows && tokens <= kMmaSyncPackedMaxTokens ? std::min(kv_heads, kMmaSyncPackedHeads) : 1;
 }
 
 }  // namespace chunktree::kernels

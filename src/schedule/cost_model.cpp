@@ -70,17 +70,17 @@ SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_h
   const auto parts_of = [&](const SpanRun& run) {
     return split == 0 ? 1 : std::max<std::int64_t>(1, (run.size.tokens + split - 1) / split);  // a span of 0 tokens is one part
   };
-  std::int64_t one_head_tiles = 0;  // mma.sync tiles, were none packed
+  kernels::PackingContext packing{0, false, multiprocessors};
   for (const SpanRun& run : runs) {
-    if (!run.wgmma) one_head_tiles += run.count * parts_of(run) * kernels::mma_sync_row_tiles(run.query_rows) * kv_heads;
+    packing.beside_wgmma = packing.beside_wgmma || run.wgmma;
+    if (!run.wgmma) packing.one_head_tiles += run.count * parts_of(run) * kernels::mma_sync_row_tiles(run.query_rows) * kv_heads;
   }
-  const bool tiles_queue = kernels::mma_sync_tiles_queue(one_head_tiles, multiprocessors);
   SplitWork work;
   for (const SpanRun& run : runs) {
     const std::int64_t parts = parts_of(run);
     const std::int64_t part_tokens = (run.size.tokens + parts - 1) / parts;
     const std::int64_t tile_rows = run.wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
-    const int heads = run.wgmma ? 1 : kernels::mma_sync_heads_per_tile(run.query_rows, part_tokens, kv_heads, tiles_queue);
+    const int heads = run.wgmma ? 1 : kernels::mma_sync_heads_per_tile(run.query_rows, part_tokens, kv_heads, packing);
     const std::int64_t steps = (part_tokens * heads + 63) / 64;
     const std::int64_t row_tiles = (run.query_rows + tile_rows - 1) / tile_rows;
     const std::int64_t tiles = run.count * parts * row_tiles * ((kv_heads + heads - 1) / heads);
