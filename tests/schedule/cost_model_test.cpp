@@ -1,10 +1,13 @@
-// The CUDA backend's cost model (host code, tested on the CPU): the item split it chooses.
+// The CUDA backend's cost model (host code, tested on the CPU): the item split it chooses, and the
+// tile shapes' packing rule it shares with the workspace.
 #include "schedule/cost_model.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <vector>
+
+#include "kernels/tile_shapes.hpp"
 
 namespace chunktree {
 namespace {
@@ -68,6 +71,29 @@ TEST(CostModel, PackedKvHeadsCostAStartPerFourHeads) {
   const SplitShape decode{32, 32, 128, 1, 64};
   const std::vector<SpanSize> one_wave = private_spans(8, 64);  // 256 one-head tiles: no queue, no packing
   EXPECT_NEAR(cost_model::estimated_micros(one_wave, 0, decode, kH200), 3.0 + 1.9 + 0.1 * (3.0 + 1.9) + 2.0 * 8 * 32 * 128 * 4 / 3.0e6, 0.01);
+}
+
+// The packing rule both the workspace and the cost model read (kernels/tile_shapes.hpp): only where
+// one-head tiles queue; then one-stage items anywhere, and items to 512 tokens beside wgmma tiles
+// while the packed tiles still queue; never past 16 query rows per kv head; the last tile of a
+// head count that four does not divide keeps the rest.
+TEST(CostModel, PackedKvHeadsOnlyWherePackingPays) {
+  using kernels::mma_sync_heads_per_tile;
+  using kernels::PackingContext;
+  const PackingContext one_wave{264, true, kH200};
+  const PackingContext queued{265, false, kH200};
+  const PackingContext queued_beside_wgmma{265, true, kH200};
+  const PackingContext packed_queue_beside_wgmma{4 * 264 + 1, true, kH200};
+  EXPECT_EQ(mma_sync_heads_per_tile(8, 8, 32, one_wave), 1);
+  EXPECT_EQ(mma_sync_heads_per_tile(8, 64, 32, queued), 4);
+  EXPECT_EQ(mma_sync_heads_per_tile(8, 65, 32, queued), 1);
+  EXPECT_EQ(mma_sync_heads_per_tile(8, 256, 32, queued_beside_wgmma), 1);
+  EXPECT_EQ(mma_sync_heads_per_tile(8, 512, 32, packed_queue_beside_wgmma), 4);
+  EXPECT_EQ(mma_sync_heads_per_tile(8, 513, 32, packed_queue_beside_wgmma), 1);
+  EXPECT_EQ(mma_sync_heads_per_tile(16, 8, 32, queued), 4);
+  EXPECT_EQ(mma_sync_heads_per_tile(17, 8, 32, queued), 1);
+  EXPECT_EQ(mma_sync_heads_per_tile(1, 8, 3, queued), 3);
+  EXPECT_EQ(mma_sync_heads_per_tile(1, 8, 1, queued), 1);
 }
 
 TEST(CostModel, SplitsRespectTheChunkAndMoreSmsNeverCostMore) {
