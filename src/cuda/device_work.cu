@@ -186,11 +186,14 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     const std::int64_t query_rows = query_rows_of(item);
     return kernels::uses_wgmma(query_rows, head_dim_) ? 1 : kernels::mma_sync_heads_per_tile(query_rows, item.tokens, kv_heads, packing);
   };
+  // The key (positions a tile of the item streams, all its heads) once per item, not per comparison.
+  item_tile_tokens_.resize(w.items.size());
+  for (std::size_t i = 0; i < w.items.size(); ++i) item_tile_tokens_[i] = w.items[i].tokens * heads_per_tile(w.items[i]);
   item_order_.resize(w.items.size());
   std::iota(item_order_.begin(), item_order_.end(), 0u);
   std::sort(item_order_.begin(), item_order_.end(), [&](std::uint32_t a, std::uint32_t b) {
-    const std::int64_t tile_a = w.items[a].tokens * heads_per_tile(w.items[a]);
-    const std::int64_t tile_b = w.items[b].tokens * heads_per_tile(w.items[b]);
+    const std::int64_t tile_a = item_tile_tokens_[a];
+    const std::int64_t tile_b = item_tile_tokens_[b];
     return tile_a != tile_b ? tile_a > tile_b : a < b;  // stable, without a buffer
   });
   wgmma_tiles_.clear();

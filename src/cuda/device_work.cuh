@@ -119,6 +119,7 @@ class DeviceWork {
   std::unique_ptr<CUevent_st, DestroyEvent> staged_copied_;  // the last asynchronous copy out of pinned_
   std::vector<kernels::WorkTile> wgmma_tiles_, mma_sync_tiles_;  // host scratch of load()
   std::vector<std::uint32_t> item_order_;                        // host scratch of load()
+  std::vector<std::int64_t> item_tile_tokens_;                   // host scratch of load(): each item's sort key
   bool replayable_ = false;                          // loaded asynchronously, with room: captured launches replay any later load
   mutable bool captured_ = false;                    // a graph captured launches of this workspace
   mutable std::int64_t captured_tokens_ = 0;         // the query tokens the captured buffers hold (replayable captures)
