@@ -178,9 +178,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   kernels::PackingContext packing{0, false, kernels::multiprocessor_count()};
   for (const work::Item& item : w.items) {
     const std::int64_t query_rows = query_rows_of(item);
-    const bool wgmma = kernels::uses_wgmma(query_rows, head_dim_);
-    packing.beside_wgmma = packing.beside_wgmma || wgmma;
-    if (!wgmma) packing.one_head_tiles += kernels::mma_sync_row_tiles(query_rows) * kv_heads;
+    packing.add(query_rows, kernels::uses_wgmma(query_rows, head_dim_), kv_heads, 1);
   }
   const auto heads_per_tile = [&](const work::Item& item) {
     const std::int64_t query_rows = query_rows_of(item);

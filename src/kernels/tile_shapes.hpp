@@ -45,6 +45,11 @@ struct PackingContext {
   std::int64_t one_head_tiles;
   bool beside_wgmma;
   int multiprocessors;
+  // Counts `count` items of this many query rows per kv head, on wgmma tiles or not.
+  constexpr void add(std::int64_t query_rows, bool wgmma, int kv_heads, std::int64_t count) {
+    beside_wgmma = beside_wgmma || wgmma;
+    if (!wgmma) one_head_tiles += count * mma_sync_row_tiles(query_rows) * kv_heads;
+  }
 };
 
 // How many kv heads an mma.sync tile of an item with this many query rows (per kv head) and tokens carries.

@@ -71,10 +71,7 @@ SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_h
     return split == 0 ? 1 : std::max<std::int64_t>(1, (run.size.tokens + split - 1) / split);  // a span of 0 tokens is one part
   };
   kernels::PackingContext packing{0, false, multiprocessors};
-  for (const SpanRun& run : runs) {
-    packing.beside_wgmma = packing.beside_wgmma || run.wgmma;
-    if (!run.wgmma) packing.one_head_tiles += run.count * parts_of(run) * kernels::mma_sync_row_tiles(run.query_rows) * kv_heads;
-  }
+  for (const SpanRun& run : runs) packing.add(run.query_rows, run.wgmma, kv_heads, run.count * parts_of(run));
   SplitWork work;
   for (const SpanRun& run : runs) {
     const std::int64_t parts = parts_of(run);
