@@ -477,21 +477,16 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   // This CTA's tiles: blockIdx.x, then every gridDim.x-th. A CTA of one tile skips the hand-off:
   // its consumers fetch the tile and its Q rows while the producer starts the KV (handing off would
   // put the Q's loads behind the KV's; experiment 13). A persistent grid may have more CTAs than
-  // a replayed schedule has tiles: those have none.
+  // a replayed schedule has tiles: those have none. Both grids run the same loop of each role, so
+  // that the kernel's code holds one copy of each stage (experiment 48: code size is latency).
   const std::uint32_t num_tiles = tile_count(args);
   if (blockIdx.x >= num_tiles) return;
   const bool one_tile = gridDim.x >= num_tiles;
   if (threadIdx.x < kProducerThreads) {
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
-    if (one_tile) {
-      if (threadIdx.x == 0) tile_trace::stamp(blockIdx.x, tile_trace::taken);
-      stream_kv<Element, D>(args, args.tiles[blockIdx.x], ring, stages, [] { return false; });
-      let_chained_kernel_start();  // every copy of this CTA is issued
-      return;
-    }
     TileHandoff<Element, D> handoff{q_handed, q_released, handed_tiles, q_data};
     for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
-      handoff.pending = t;  // handed off once the consumers release the last tile's Q: offered after each stage and while waiting for a free one
+      if (!one_tile) handoff.pending = t;  // handed off once the consumers release the last tile's Q: offered after each stage and while waiting for a free one
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
       stream_kv<Element, D>(args, args.tiles[t], ring, stages, [&] { return handoff.offer(args); });
       handoff.finish(args);
@@ -500,24 +495,22 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     return;
   }
   if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();
-  if (one_tile) {
-    const int thread = static_cast<int>(threadIdx.x) - kProducerThreads;
-    const WorkTile work = args.tiles[blockIdx.x];
-    copy_tile_q<kConsumerThreads, Element, D>(args, work, q_data, thread);
-    cute::cp_async_fence();
-    cute::cp_async_wait<0>();
-    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
-    if (thread == 0) tile_trace::stamp(blockIdx.x, tile_trace::handed);
-    consume<Element, D>(args, blockIdx.x, work, ring, q_data, stages, q_released);
-    if (thread == 0) tile_trace::stamp(blockIdx.x, tile_trace::stored);
-    return;
-  }
+  const int thread = static_cast<int>(threadIdx.x) - kProducerThreads;
   std::uint32_t tiles_seen = 0;
   for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x, ++tiles_seen) {
-    cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);
-    if (threadIdx.x == kProducerThreads) tile_trace::stamp(t, tile_trace::handed);
-    consume<Element, D>(args, t, handed_tiles[tiles_seen & 1u], ring, q_data, stages, q_released);
-    if (threadIdx.x == kProducerThreads) tile_trace::stamp(t, tile_trace::stored);
+    const WorkTile* work = &handed_tiles[tiles_seen & 1u];
+    if (one_tile) {
+      work = &args.tiles[t];
+      copy_tile_q<kConsumerThreads, Element, D>(args, *work, q_data, thread);
+      cute::cp_async_fence();
+      cute::cp_async_wait<0>();
+      cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
+    } else {
+      cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);
+    }
+    if (thread == 0) tile_trace::stamp(t, tile_trace::handed);
+    consume<Element, D>(args, t, *work, ring, q_data, stages, q_released);
+    if (thread == 0) tile_trace::stamp(t, tile_trace::stored);
   }
 }
 
