@@ -9,10 +9,11 @@
 // is persistent (two CTAs per SM walk the tiles); beside the wgmma kernel it has one CTA per tile
 // (docs/KERNEL_NOTES.md, experiments 12d and 13). A tile of at most 16 query rows (decode: one row's GQA group)
 // gives each consumer warp its own quarter of every stage's positions, two 16-row groups give each
-// warp half, more give each warp 16 rows and all positions; the warps' states of one row group are
-// combined through shared memory at the end of the tile. A tile of packed kv heads (short items
-// of at most 16 query rows per kv head, kernels/tile_shapes.hpp) fills block h of each stage with
-// 16 positions of its h-th kv head, and consumer warp h serves that head alone: no combine.
+// warp half, more give each warp 16 rows and all positions; at the end of the tile the warps park
+// their states in shared memory and together combine each row's parts and store the rows. A tile
+// of packed kv heads (short items of at most 16 query rows per kv head, kernels/tile_shapes.hpp)
+// fills block h of each stage with 16 positions of its h-th kv head, and consumer warp h serves
+// that head alone.
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -44,6 +45,9 @@ constexpr int kThreads = kProducerThreads + kConsumerThreads;
 // Named barriers (ids past CUTLASS's reserved ones) among the consumer warps.
 constexpr int kStatesParkedBarrier = 1;
 constexpr int kQueryLoadedBarrier = 2;
+// The end phase parks every warp's 16 rows of (max, sum) here, and of o in the tile's last stage.
+constexpr int kParkedRows = 16 * kConsumerWarps;
+constexpr int kParkedStatsBytes = 2 * kParkedRows * sizeof(float);
 
 // With two CTAs per SM the producer warpgroup gives registers to the consumers (setmaxnreg):
 // 128 · (56 + 200) fills half the register file.
@@ -58,10 +62,11 @@ struct StreamShape {
   static constexpr int kStages = D == 64 ? 6 : 3;
   static constexpr int kMinBlocksPerSm = D == 256 ? 1 : 2;
   static constexpr bool kReallocateRegisters = kMinBlocksPerSm == 2;
-  // The ring's and the hand-off's mbarriers, then the two tiles handed to the consumers; keeps the
-  // stages 128-byte aligned.
+  // The ring's and the hand-off's mbarriers, the two tiles handed to the consumers, then the
+  // parked (max, sum) of the end phase; keeps the stages 128-byte aligned.
   static constexpr int kBarrierBytes = 128;
-  static constexpr int kControlBytes = kBarrierBytes + (2 * sizeof(WorkTile) + 127) / 128 * 128;
+  static constexpr int kHandedTilesBytes = (2 * sizeof(WorkTile) + 127) / 128 * 128;
+  static constexpr int kControlBytes = kBarrierBytes + kHandedTilesBytes + kParkedStatsBytes;
   static_assert((2 * kStages + 2) * 8 <= kBarrierBytes);
   static constexpr int kSharedBytes = kControlBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
 };
@@ -317,73 +322,91 @@ __device__ void accumulate(const tiles::Accumulator (&p)[2], const StageTile& v_
   }
 }
 
-// Combines the states of a row group's split warps into its split-0 warp, through `scratch` (the
-// tile's last stage, which the consumers hold until the combine is done). Called by all four
-// consumer warps (with more than one split every warp has rows).
+// The end phase of a tile: every warp parks its rows' unnormalised state in shared memory, then
+// the four warps together combine each row's parts (a row group's split warps) and store the rows,
+// a warp a row at a time, each lane four adjacent dims: one rolled loop for every warp layout,
+// coalesced stores, and little code (experiment 49: the warps' combine in registers took ~2.4 µs
+// a tile). o sits in the tile's last stage, which the consumers hold until the end phase is done:
+// slot w (rows 16w .. 16w + 15) is warp w's, its float2 pairs swizzled by row so that a warp's
+// parking stores spread over all banks.
+struct ParkedStates {
+  float* o;      // [kParkedRows][D], swizzled
+  float* stats;  // max [kParkedRows], then sum [kParkedRows]
+  __device__ static int pair(int row, int pair_index) { return pair_index ^ ((row & 3) << 2); }
+  __device__ static int quad(int row, int quad_index) { return quad_index ^ ((row & 3) << 1); }
+};
+
 template <int D>
-__device__ void combine_splits(float* scratch, const WarpLayout& layout, int row_group, int split, tiles::Accumulator (&o)[D / 8],
-                               OnlineSoftmax (&rows)[2]) {
-  constexpr int kParked = kConsumerWarps - 1;  // at most three warps park their state
+__device__ void park_state(const ParkedStates& parked, int warp, const tiles::Accumulator (&o)[D / 8], const OnlineSoftmax (&rows)[2]) {
   const int lane = threadIdx.x % 32;
-  const auto slot = [&](int parked_split) { return row_group * (layout.splits - 1) + parked_split - 1; };
-  float* o_parts = scratch;                          // [slot][16 rows][D]
-  float* max_parts = scratch + kParked * 16 * D;     // [slot][16 rows]
-  float* sum_parts = max_parts + kParked * 16;       // [slot][16 rows]
-  cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);  // every warp is done with the stage
-  if (split != 0) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = slot(split) * 16 + lane / 4 + 8 * h;
-#pragma unroll
-      for (int d = 0; d < D / 8; ++d) {
-        *reinterpret_cast<float2*>(o_parts + row * D + d * 8 + 2 * (lane % 4)) = make_float2(o[d][2 * h], o[d][2 * h + 1]);
-      }
-      if (lane % 4 == 0) {
-        max_parts[row] = rows[h].max;
-        sum_parts[row] = rows[h].sum;
-      }
-    }
-  }
-  cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
-  if (split != 0) return;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const int row = lane / 4 + 8 * h;
-    float top = rows[h].max;
-    for (int p = 1; p < layout.splits; ++p) top = fmaxf(top, max_parts[slot(p) * 16 + row]);
+    const int row = 16 * warp + lane / 4 + 8 * h;
+    auto* o_row = reinterpret_cast<float2*>(parked.o + row * D);
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d) o_row[ParkedStates::pair(row, 4 * d + lane % 4)] = make_float2(o[d][2 * h], o[d][2 * h + 1]);
+    if (lane % 4 == 0) {
+      parked.stats[row] = rows[h].max;
+      parked.stats[kParkedRows + row] = rows[h].sum;
+    }
+  }
+}
+
+// Combines the `parts` parked states of each of the tile's rows and stores the row. `parts` is
+// 0 for an item without positions: its rows store the empty state.
+template <int D>
+__device__ void combine_and_store(const PartialArgs& args, const WorkTile& tile, const WarpLayout& layout, bool packed, int query_rows,
+                                  int parts, const ParkedStates& parked) {
+  constexpr int kQuads = D / 4;
+  constexpr int kQuadsPerLane = (kQuads + 31) / 32;
+  const int lane = threadIdx.x % 32;
+#pragma unroll 1
+  for (int row = consumer_warp(); row < 16 * layout.row_groups; row += kConsumerWarps) {
+    const int group = row / 16;
+    const int m = (packed ? 0 : static_cast<int>(tile.m_begin) + 16 * group) + row % 16;
+    if (m >= query_rows) continue;
+    const int first_part_row = 16 * group * layout.splits + row % 16;  // part p in slot group · splits + p
+    float top = -INFINITY;
+#pragma unroll 1
+    for (int p = 0; p < parts; ++p) top = fmaxf(top, parked.stats[first_part_row + 16 * p]);
     // A part with no position seen (max −inf) weighs 0; a NaN part keeps its NaN sum.
     const auto weight = [&](float max) { return max == -INFINITY ? 0.0f : exp2f(max - top); };
-    const float own = weight(rows[h].max);
-    float sum = own * rows[h].sum;
+    float sum = 0.0f;
+    float o[kQuadsPerLane][4] = {};
+#pragma unroll 1
+    for (int p = 0; p < parts; ++p) {
+      const int part_row = first_part_row + 16 * p;
+      const float part = weight(parked.stats[part_row]);
+      sum += part * parked.stats[kParkedRows + part_row];
+      const auto* o_row = reinterpret_cast<const float4*>(parked.o + part_row * D);
 #pragma unroll
-    for (int d = 0; d < D / 8; ++d) {
-      o[d][2 * h] *= own;
-      o[d][2 * h + 1] *= own;
-    }
-    for (int p = 1; p < layout.splits; ++p) {
-      const int parked_row = slot(p) * 16 + row;
-      const float part = weight(max_parts[parked_row]);
-      sum += part * sum_parts[parked_row];
-#pragma unroll
-      for (int d = 0; d < D / 8; ++d) {
-        const float2 value = *reinterpret_cast<const float2*>(o_parts + parked_row * D + d * 8 + 2 * (lane % 4));
-        o[d][2 * h] += part * value.x;
-        o[d][2 * h + 1] += part * value.y;
+      for (int i = 0; i < kQuadsPerLane; ++i) {
+        const int q = lane + 32 * i;
+        if (q >= kQuads) break;
+        const float4 value = o_row[ParkedStates::quad(part_row, q)];
+        o[i][0] += part * value.x;
+        o[i][1] += part * value.y;
+        o[i][2] += part * value.z;
+        o[i][3] += part * value.w;
       }
     }
-    rows[h].max = top;
-    rows[h].sum = sum;
+    const RowStore<D> store(args, tile, QueryRow(args, tile, m, packed ? group : 0), top, sum);
+#pragma unroll
+    for (int i = 0; i < kQuadsPerLane; ++i) {
+      if (lane + 32 * i < kQuads) store.put(4 * (lane + 32 * i), o[i]);
+    }
+    if (lane == 0) store.put_stats();
   }
 }
 
 // One consumer warp's work on a tile: its 16 query rows over its blocks of every stage, then the
-// combine of its row group and the store. Every consumer warp passes every stage (a warp without
-// rows only waits and releases), so the ring's mbarriers always count every consumer thread. Once the
-// warp is done with the Q rows it arrives on `q_released`, so that the next tile's come in during
-// the combine.
+// end phase (the four warps' combine and store of every row). Every consumer warp passes every
+// stage (a warp without rows only waits and releases), so the ring's mbarriers always count every
+// consumer thread. Once the warp is done with the Q rows it arrives on `q_released`, so that the
+// next tile's come in during the end phase.
 template <typename Element, int D, int Stages>
 __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkTile& work, Ring<Stages>& ring, const Element* q_data,
-                        Element* stages, std::uint64_t* q_released) {
+                        Element* stages, float* parked_stats, std::uint64_t* q_released) {
   const work::Item& item = work.item;
   const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
   using QTile = tiles::SharedTile<Element, kTileRows, D>;
@@ -426,9 +449,7 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
       accumulate<Element, D>(s, v_tile, share.block0 + b, o);
     }
     last_stage = stage;
-    if (step + 1 < steps || layout.splits == 1) {  // the last stage is the combine's scratch: released after it
-      cutlass::arch::ClusterBarrier::arrive(&ring.empty[stage]);
-    }
+    if (step + 1 < steps) cutlass::arch::ClusterBarrier::arrive(&ring.empty[stage]);  // the last: the end phase's, released after it
   }
 
   cutlass::arch::ClusterBarrier::arrive(q_released);
@@ -436,19 +457,16 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
 
 #pragma unroll
   for (int h = 0; h < 2; ++h) rows[h].sum = tiles::row_sum(rows[h].sum);
-  if (steps > 0 && layout.splits > 1) {
-    combine_splits<D>(reinterpret_cast<float*>(stages + 2 * last_stage * StageTile::kElements), layout, share.row_group, share.split, o, rows);
-    cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
+  const ParkedStates parked{reinterpret_cast<float*>(stages + 2 * last_stage * StageTile::kElements), parked_stats};
+  if (steps > 0) {
+    // Every warp is done reading the last stage (and the last tile's parked states) before any parks.
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
+    if (share.has_rows) park_state<D>(parked, consumer_warp(), o, rows);
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
   }
   if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::combined);
-  if (share.split != 0 || !share.has_rows) return;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int m = share.first_row + lane / 4 + 8 * h;
-    if (m >= query_rows) continue;
-    store_state<D>(args, work, QueryRow(args, work, m, share.head_in_tile), rows[h].max, rows[h].sum,
-                   [&](int j) { return make_float2(o[j][2 * h], o[j][2 * h + 1]); });
-  }
+  combine_and_store<D>(args, work, layout, fill.packed(), query_rows, steps > 0 ? layout.splits : 0, parked);
+  if (steps > 0) cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
 }
 
 template <typename Element, int D>
@@ -461,6 +479,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   std::uint64_t* q_handed = barriers + 2 * kStages;
   std::uint64_t* q_released = q_handed + 1;
   auto* handed_tiles = reinterpret_cast<WorkTile*>(shared + Shape::kBarrierBytes);  // two: by tile parity
+  auto* parked_stats = reinterpret_cast<float*>(shared + Shape::kBarrierBytes + Shape::kHandedTilesBytes);
   auto* q_data = reinterpret_cast<Element*>(shared + Shape::kControlBytes);
   Element* stages = q_data + kTileRows * D;
   if (threadIdx.x == 0) {
@@ -509,7 +528,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);
     }
     if (thread == 0) tile_trace::stamp(t, tile_trace::handed);
-    consume<Element, D>(args, t, *work, ring, q_data, stages, q_released);
+    consume<Element, D>(args, t, *work, ring, q_data, stages, parked_stats, q_released);
     if (thread == 0) tile_trace::stamp(t, tile_trace::stored);
   }
 }

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "chunktree/numeric.hpp"
 #include "kernels/launch_setup.cuh"
@@ -215,52 +216,97 @@ struct OnlineSoftmax {
   __device__ static float reference_of(float m) { return m == -INFINITY ? 0.0f : m; }
 };
 
-// Stores two adjacent output elements (index even) in one access, rounded to nearest even by the
-// hardware's conversions.
-__device__ inline void store_pair(void* out, DType dtype, std::int64_t index, float2 value) {
+// Stores N (2 or 4) adjacent output elements (index a multiple of N) in one access, rounded to
+// nearest even by the hardware's conversions.
+template <int N>
+__device__ inline void store_adjacent(void* out, DType dtype, std::int64_t index, const float (&value)[N]) {
+  static_assert(N == 2 || N == 4);
+  using Words = std::conditional_t<N == 2, std::uint32_t, uint2>;  // N 16-bit elements
+  union {
+    Words words;
+    __nv_bfloat162 bf16[N / 2];
+    __half2 f16[N / 2];
+  } packed;
   switch (dtype) {
-    case DType::f32: *reinterpret_cast<float2*>(static_cast<float*>(out) + index) = value; return;
-    case DType::bf16: *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(out) + index) = __float22bfloat162_rn(value); return;
-    case DType::f16: *reinterpret_cast<__half2*>(static_cast<__half*>(out) + index) = __float22half2_rn(value); return;
+    case DType::f32:
+      if constexpr (N == 2) {
+        *reinterpret_cast<float2*>(static_cast<float*>(out) + index) = make_float2(value[0], value[1]);
+      } else {
+        *reinterpret_cast<float4*>(static_cast<float*>(out) + index) = make_float4(value[0], value[1], value[2], value[3]);
+      }
+      return;
+    case DType::bf16:
+      for (int i = 0; i < N / 2; ++i) packed.bf16[i] = __float22bfloat162_rn(make_float2(value[2 * i], value[2 * i + 1]));
+      *reinterpret_cast<Words*>(static_cast<__nv_bfloat16*>(out) + index) = packed.words;
+      return;
+    case DType::f16:
+      for (int i = 0; i < N / 2; ++i) packed.f16[i] = __float22half2_rn(make_float2(value[2 * i], value[2 * i + 1]));
+      *reinterpret_cast<Words*>(static_cast<__half*>(out) + index) = packed.words;
+      return;
   }
 }
 
-// Normalises and stores the state of one query row: pair(j) gives the unnormalised output at
-// dims 8j + 2·(lane % 4) and the next one (the accumulator layout of both kernels); max and sum
-// are the row's running max (log2 domain) and full sum. A query that sees no position of the item
-// stores the empty state (o = 0, lse = −inf); any other takes 1 / sum, so that NaN scores (NaN in
-// q or K) give a NaN state rather than an empty one. Lanes with lane % 4 == 0 write the lse. With
-// args.out the state is the row's output: stored in the caller's order and dtype.
+// The store of one finished query row's state, from its unnormalised output, running max (log2
+// domain) and full sum. A query that sees no position of the item stores the empty state (o = 0,
+// lse = −inf); any other takes 1 / sum, so that NaN scores (NaN in q or K) give a NaN state rather
+// than an empty one. With args.out the state is the row's output: stored in the caller's order and
+// dtype. Whoever holds the row's dims calls put(); one thread calls put_stats().
+template <int D>
+class RowStore {
+ public:
+  __device__ RowStore(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, float max, float sum)
+      : args_(args),
+        visible_(query.sees_any(args, tile)),
+        inverse_(1.0f / sum),
+        lse_(visible_ ? (max + log2f(sum)) * kLn2 : -INFINITY),
+        max_(max),
+        head_(args.out != nullptr ? query.token_head(args) : query.state_head(args, tile.item)) {}
+
+  // Output dims [dim, dim + N) from their unnormalised values.
+  template <int N>
+  __device__ void put(int dim, const float (&value)[N]) const {
+    float normalised[N];
+    // The empty state's o is exactly 0, whatever masked positions held.
+#pragma unroll
+    for (int i = 0; i < N; ++i) normalised[i] = visible_ ? value[i] * inverse_ : 0.0f;
+    if (args_.out != nullptr) {
+      store_adjacent<N>(args_.out, args_.out_dtype, head_ * D + dim, normalised);
+    } else {
+      store_adjacent<N>(args_.state_o, DType::f32, head_ * D + dim, normalised);
+    }
+  }
+  __device__ void put_stats() const {
+    if (args_.out != nullptr) {
+      if (args_.out_lse != nullptr) args_.out_lse[head_] = lse_;
+      return;
+    }
+    args_.state_lse[head_] = lse_;
+    if (args_.state_max != nullptr) args_.state_max[head_] = max_ * kLn2;
+  }
+
+ private:
+  static constexpr float kLn2 = 0.6931471805599453f;
+  const PartialArgs& args_;
+  bool visible_;
+  float inverse_;
+  float lse_;
+  float max_;
+  std::int64_t head_;  // (token, q head) of the output, or of the state
+};
+
+// Stores the state of one query row held in the accumulator layout of both kernels: pair(j) gives
+// the unnormalised output at dims 8j + 2·(lane % 4) and the next one. Lanes with lane % 4 == 0
+// write the lse.
 template <int D, typename Pair>
 __device__ void store_state(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, float max, float sum, Pair pair) {
-  constexpr float kLn2 = 0.6931471805599453f;
   const int lane = threadIdx.x % 32;
-  const bool visible = query.sees_any(args, tile);
-  const float inverse = 1.0f / sum;
-  const float lse = visible ? (max + log2f(sum)) * kLn2 : -INFINITY;
-  // The empty state's o is exactly 0, whatever masked positions held.
-  const auto normalised = [&](float value) { return visible ? value * inverse : 0.0f; };
-  if (args.out != nullptr) {
-    const std::int64_t out_head = query.token_head(args);
-#pragma unroll
-    for (int j = 0; j < D / 8; ++j) {
-      const float2 value = pair(j);
-      store_pair(args.out, args.out_dtype, out_head * D + j * 8 + 2 * (lane % 4), make_float2(normalised(value.x), normalised(value.y)));
-    }
-    if (lane % 4 == 0 && args.out_lse != nullptr) args.out_lse[out_head] = lse;
-    return;
-  }
-  const std::int64_t state_head = query.state_head(args, tile.item);
-  float* o_row = args.state_o + state_head * D;
+  const RowStore<D> row(args, tile, query, max, sum);
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     const float2 value = pair(j);
-    *reinterpret_cast<float2*>(o_row + j * 8 + 2 * (lane % 4)) = make_float2(normalised(value.x), normalised(value.y));
+    row.put(j * 8 + 2 * (lane % 4), {value.x, value.y});
   }
-  if (lane % 4 == 0) {
-    args.state_lse[state_head] = lse;
-    if (args.state_max != nullptr) args.state_max[state_head] = max * kLn2;
-  }
+  if (lane % 4 == 0) row.put_stats();
 }
 
 }  // namespace chunktree::kernels

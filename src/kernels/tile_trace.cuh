@@ -32,7 +32,8 @@ namespace chunktree::kernels::tile_trace {
 
 // In a tile's order: the producer takes the tile, the consumers have its Q rows and header, its
 // first stage has landed, the consumers are done with its stages, its rows' states are complete
-// (the mma.sync warps' combine done; the wgmma rows' sums reduced), its states are stored.
+// (the mma.sync warps' states parked for their combine; the wgmma rows' sums reduced), its states
+// are stored.
 enum Event : int { taken, handed, first_stage, stages_done, combined, stored, kEvents };
 constexpr std::uint32_t kMaxTiles = 1u << 16;  // tiles past this are not traced
 
