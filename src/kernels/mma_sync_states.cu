@@ -159,6 +159,19 @@ __device__ void copy_tile_q(const PartialArgs& args, const WorkTile& tile, Eleme
       [&](int r) { return QueryRow(args, tile, static_cast<int>(tile.m_begin) + r).template q<Element, D>(args); });
 }
 
+// Starts copying a tile's record and its Q rows into shared memory with cp.async (the record does
+// not pass through registers: the producer has 56).
+template <int Threads, typename Element, int D>
+__device__ void copy_tile(const PartialArgs& args, const WorkTile& tile, WorkTile* record, Element* q_data, int thread) {
+  constexpr int kRecordPieces = sizeof(WorkTile) / 16;
+  static_assert(sizeof(WorkTile) % 16 == 0, "a tile record is copied in 16-byte pieces");
+  if (thread < kRecordPieces) {
+    cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(reinterpret_cast<const cute::uint128_t*>(&tile)[thread],
+                                                          reinterpret_cast<cute::uint128_t*>(record)[thread]);
+  }
+  copy_tile_q<Threads, Element, D>(args, tile, q_data, thread);
+}
+
 // The producer's side of handing tiles to the consumers: for tile after tile, once the consumers
 // are done with the last tile's Q rows (`released`), the tile's record and its Q rows are copied
 // into shared memory with cp.async and complete on `handed` (every producer thread's arrival; the
@@ -166,8 +179,6 @@ __device__ void copy_tile_q(const PartialArgs& args, const WorkTile& tile, Eleme
 // free stage, so the next tile's KV and its Q both stream during the last tile's final stages.
 template <typename Element, int D>
 struct TileHandoff {
-  static constexpr int kRecordPieces = sizeof(WorkTile) / 16;
-  static_assert(sizeof(WorkTile) % 16 == 0, "a tile record is copied in 16-byte pieces");
   std::uint64_t* handed;    // producer → consumers, kProducerThreads arrivals per tile
   std::uint64_t* released;  // consumers → producer, one arrival per consumer thread per tile
   WorkTile* handed_tiles;  // tile n's in handed_tiles[n % 2]: the consumers read it until they finish tile n
@@ -179,12 +190,7 @@ struct TileHandoff {
 
   __device__ void hand_off(const PartialArgs& args) {
     const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
-    const WorkTile& tile = args.tiles[pending];
-    if (thread < kRecordPieces) {
-      cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(reinterpret_cast<const cute::uint128_t*>(&tile)[thread],
-                                                            reinterpret_cast<cute::uint128_t*>(&handed_tiles[count & 1u])[thread]);
-    }
-    copy_tile_q<kProducerThreads, Element, D>(args, tile, q_data, thread);
+    copy_tile<kProducerThreads, Element, D>(args, args.tiles[pending], &handed_tiles[count & 1u], q_data, thread);
     cutlass::arch::cpasync_barrier_arrive_noinc(handed);
     ++count;
     pending = UINT_MAX;
@@ -352,20 +358,38 @@ __device__ void park_state(const ParkedStates& parked, int warp, const tiles::Ac
   }
 }
 
-// Combines the `parts` parked states of each of the tile's rows and stores the row. `parts` is
-// 0 for an item without positions: its rows store the empty state.
+// The tile's rows in the end phase: 16 per row group, row r being query row item_row(r) of the
+// item (of kv head r / 16 in a packed tile). Warp w combines and stores rows w, w + 4, ...; its lane
+// i looks up the target of its i-th row (≤ 64 rows: at most 16 a warp) before the states are
+// parked, so that the rows' dependent global loads overlap each other and the parking.
+struct EndRows {
+  int rows;
+  bool packed;
+  int m_begin;
+  int query_rows;
+  __device__ EndRows(const WorkTile& tile, const WarpLayout& layout, bool packed_heads, int item_query_rows)
+      : rows(16 * layout.row_groups), packed(packed_heads), m_begin(static_cast<int>(tile.m_begin)), query_rows(item_query_rows) {}
+  __device__ int item_row(int row) const { return (packed ? 0 : m_begin + 16 * (row / 16)) + row % 16; }
+  __device__ bool stored(int row) const { return row < rows && item_row(row) < query_rows; }
+  __device__ RowTarget lane_target(const PartialArgs& args, const WorkTile& tile) const {
+    const int row = consumer_warp() + kConsumerWarps * static_cast<int>(threadIdx.x % 32);
+    if (!stored(row)) return RowTarget{};
+    return RowTarget(args, tile, QueryRow(args, tile, item_row(row), packed ? row / 16 : 0));
+  }
+};
+
+// Combines the `parts` parked states of each of the tile's rows and stores the row. `parts` is 0
+// for an item without positions: its rows store the empty state.
 template <int D>
-__device__ void combine_and_store(const PartialArgs& args, const WorkTile& tile, const WarpLayout& layout, bool packed, int query_rows,
-                                  int parts, const ParkedStates& parked) {
+__device__ void combine_and_store(const PartialArgs& args, const EndRows& end_rows, const RowTarget& lane_target, int splits, int parts,
+                                  const ParkedStates& parked) {
   constexpr int kQuads = D / 4;
   constexpr int kQuadsPerLane = (kQuads + 31) / 32;
   const int lane = threadIdx.x % 32;
 #pragma unroll 1
-  for (int row = consumer_warp(); row < 16 * layout.row_groups; row += kConsumerWarps) {
-    const int group = row / 16;
-    const int m = (packed ? 0 : static_cast<int>(tile.m_begin) + 16 * group) + row % 16;
-    if (m >= query_rows) continue;
-    const int first_part_row = 16 * group * layout.splits + row % 16;  // part p in slot group · splits + p
+  for (int i = 0, row = consumer_warp(); row < end_rows.rows; ++i, row += kConsumerWarps) {
+    if (!end_rows.stored(row)) continue;
+    const int first_part_row = 16 * (row / 16) * splits + row % 16;  // part p in slot group · splits + p
     float top = -INFINITY;
 #pragma unroll 1
     for (int p = 0; p < parts; ++p) top = fmaxf(top, parked.stats[first_part_row + 16 * p]);
@@ -380,20 +404,20 @@ __device__ void combine_and_store(const PartialArgs& args, const WorkTile& tile,
       sum += part * parked.stats[kParkedRows + part_row];
       const auto* o_row = reinterpret_cast<const float4*>(parked.o + part_row * D);
 #pragma unroll
-      for (int i = 0; i < kQuadsPerLane; ++i) {
-        const int q = lane + 32 * i;
-        if (q >= kQuads) break;
-        const float4 value = o_row[ParkedStates::quad(part_row, q)];
-        o[i][0] += part * value.x;
-        o[i][1] += part * value.y;
-        o[i][2] += part * value.z;
-        o[i][3] += part * value.w;
+      for (int q = 0; q < kQuadsPerLane; ++q) {
+        const int quad = lane + 32 * q;
+        if (quad >= kQuads) break;
+        const float4 value = o_row[ParkedStates::quad(part_row, quad)];
+        o[q][0] += part * value.x;
+        o[q][1] += part * value.y;
+        o[q][2] += part * value.z;
+        o[q][3] += part * value.w;
       }
     }
-    const RowStore<D> store(args, tile, QueryRow(args, tile, m, packed ? group : 0), top, sum);
+    const RowStore<D> store(args, lane_target.from_lane(i), top, sum);
 #pragma unroll
-    for (int i = 0; i < kQuadsPerLane; ++i) {
-      if (lane + 32 * i < kQuads) store.put(4 * (lane + 32 * i), o[i]);
+    for (int q = 0; q < kQuadsPerLane; ++q) {
+      if (lane + 32 * q < kQuads) store.put(4 * (lane + 32 * q), o[q]);
     }
     if (lane == 0) store.put_stats();
   }
@@ -458,6 +482,8 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
 #pragma unroll
   for (int h = 0; h < 2; ++h) rows[h].sum = tiles::row_sum(rows[h].sum);
   const ParkedStates parked{reinterpret_cast<float*>(stages + 2 * last_stage * StageTile::kElements), parked_stats};
+  const EndRows end_rows(work, layout, fill.packed(), query_rows);
+  const RowTarget lane_target = end_rows.lane_target(args, work);
   if (steps > 0) {
     // Every warp is done reading the last stage (and the last tile's parked states) before any parks.
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
@@ -465,7 +491,7 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
   }
   if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::combined);
-  combine_and_store<D>(args, work, layout, fill.packed(), query_rows, steps > 0 ? layout.splits : 0, parked);
+  combine_and_store<D>(args, end_rows, lane_target, layout.splits, steps > 0 ? layout.splits : 0, parked);
   if (steps > 0) cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
 }
 
@@ -517,10 +543,8 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   const int thread = static_cast<int>(threadIdx.x) - kProducerThreads;
   std::uint32_t tiles_seen = 0;
   for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x, ++tiles_seen) {
-    const WorkTile* work = &handed_tiles[tiles_seen & 1u];
     if (one_tile) {
-      work = &args.tiles[t];
-      copy_tile_q<kConsumerThreads, Element, D>(args, *work, q_data, thread);
+      copy_tile<kConsumerThreads, Element, D>(args, args.tiles[t], &handed_tiles[0], q_data, thread);
       cute::cp_async_fence();
       cute::cp_async_wait<0>();
       cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
@@ -528,7 +552,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);
     }
     if (thread == 0) tile_trace::stamp(t, tile_trace::handed);
-    consume<Element, D>(args, t, *work, ring, q_data, stages, parked_stats, q_released);
+    consume<Element, D>(args, t, handed_tiles[tiles_seen & 1u], ring, q_data, stages, parked_stats, q_released);
     if (thread == 0) tile_trace::stamp(t, tile_trace::stored);
   }
 }

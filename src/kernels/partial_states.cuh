@@ -246,6 +246,24 @@ __device__ inline void store_adjacent(void* out, DType dtype, std::int64_t index
   }
 }
 
+// Where a finished query row's state goes: its (token, q head) index in the output or in the
+// states, and whether the query sees any position of the item. Looking it up takes dependent global
+// loads (the row's batch index, its causal limit), so that a warp storing row after row looks up
+// all its rows at once, one a lane, and passes each to the storing lanes (from_lane).
+struct RowTarget {
+  std::int64_t head = 0;
+  bool visible = false;
+  RowTarget() = default;
+  __device__ RowTarget(const PartialArgs& args, const WorkTile& tile, const QueryRow& query)
+      : head(args.out != nullptr ? query.token_head(args) : query.state_head(args, tile.item)), visible(query.sees_any(args, tile)) {}
+  __device__ RowTarget from_lane(int lane) const {
+    RowTarget target = *this;
+    target.head = __shfl_sync(0xffffffffu, head, lane);
+    target.visible = __shfl_sync(0xffffffffu, visible, lane);
+    return target;
+  }
+};
+
 // The store of one finished query row's state, from its unnormalised output, running max (log2
 // domain) and full sum. A query that sees no position of the item stores the empty state (o = 0,
 // lse = −inf); any other takes 1 / sum, so that NaN scores (NaN in q or K) give a NaN state rather
@@ -254,13 +272,13 @@ __device__ inline void store_adjacent(void* out, DType dtype, std::int64_t index
 template <int D>
 class RowStore {
  public:
-  __device__ RowStore(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, float max, float sum)
+  __device__ RowStore(const PartialArgs& args, const RowTarget& target, float max, float sum)
       : args_(args),
-        visible_(query.sees_any(args, tile)),
+        visible_(target.visible),
         inverse_(1.0f / sum),
         lse_(visible_ ? (max + log2f(sum)) * kLn2 : -INFINITY),
         max_(max),
-        head_(args.out != nullptr ? query.token_head(args) : query.state_head(args, tile.item)) {}
+        head_(target.head) {}
 
   // Output dims [dim, dim + N) from their unnormalised values.
   template <int N>
@@ -300,7 +318,7 @@ class RowStore {
 template <int D, typename Pair>
 __device__ void store_state(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, float max, float sum, Pair pair) {
   const int lane = threadIdx.x % 32;
-  const RowStore<D> row(args, tile, query, max, sum);
+  const RowStore<D> row(args, RowTarget(args, tile, query), max, sum);
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     const float2 value = pair(j);
