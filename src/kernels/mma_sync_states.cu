@@ -378,48 +378,66 @@ struct EndRows {
   }
 };
 
-// Combines the `parts` parked states of each of the tile's rows and stores the row. `parts` is 0
-// for an item without positions: its rows store the empty state.
+// Combines the `parts` parked states of each of the tile's rows and stores the rows, in two steps.
+// First lane i of warp w works out the combine of its row w + 4i — its parts' weights, its sum,
+// its lse (stored by that lane) — for all of the warp's rows at once. Then the warp stores row after
+// row, each lane four adjacent dims, taking the row's target and its parts' factors (weight / sum)
+// by shuffle: no exp, division or global load left in the row loop. `parts` is 0 for an item
+// without positions: its rows store the empty state.
 template <int D>
 __device__ void combine_and_store(const PartialArgs& args, const EndRows& end_rows, const RowTarget& lane_target, int splits, int parts,
                                   const ParkedStates& parked) {
   constexpr int kQuads = D / 4;
   constexpr int kQuadsPerLane = (kQuads + 31) / 32;
+  constexpr int kMaxParts = kConsumerWarps;
   const int lane = threadIdx.x % 32;
+  const auto part_row = [&](int row, int p) { return 16 * ((row / 16) * splits + p) + row % 16; };  // in slot group · splits + p
+  float factor[kMaxParts] = {};
+  const int lane_row = consumer_warp() + kConsumerWarps * lane;
+  if (end_rows.stored(lane_row)) {
+    float top = -INFINITY;
+#pragma unroll
+    for (int p = 0; p < kMaxParts; ++p) {
+      if (p < parts) top = fmaxf(top, parked.stats[part_row(lane_row, p)]);
+    }
+    // A part with no position seen (max −inf) weighs 0; a NaN part keeps its NaN sum.
+    float sum = 0.0f;
+#pragma unroll
+    for (int p = 0; p < kMaxParts; ++p) {
+      if (p >= parts) break;
+      const float max = parked.stats[part_row(lane_row, p)];
+      factor[p] = max == -INFINITY ? 0.0f : exp2f(max - top);
+      sum += factor[p] * parked.stats[kParkedRows + part_row(lane_row, p)];
+    }
+    const RowStore<D> store(args, lane_target, top, sum);
+    store.put_stats();
+#pragma unroll
+    for (int p = 0; p < kMaxParts; ++p) factor[p] *= store.inverse();
+  }
 #pragma unroll 1
   for (int i = 0, row = consumer_warp(); row < end_rows.rows; ++i, row += kConsumerWarps) {
     if (!end_rows.stored(row)) continue;
-    const int first_part_row = 16 * (row / 16) * splits + row % 16;  // part p in slot group · splits + p
-    float top = -INFINITY;
-#pragma unroll 1
-    for (int p = 0; p < parts; ++p) top = fmaxf(top, parked.stats[first_part_row + 16 * p]);
-    // A part with no position seen (max −inf) weighs 0; a NaN part keeps its NaN sum.
-    const auto weight = [&](float max) { return max == -INFINITY ? 0.0f : exp2f(max - top); };
-    float sum = 0.0f;
-    float o[kQuadsPerLane][4] = {};
-#pragma unroll 1
-    for (int p = 0; p < parts; ++p) {
-      const int part_row = first_part_row + 16 * p;
-      const float part = weight(parked.stats[part_row]);
-      sum += part * parked.stats[kParkedRows + part_row];
-      const auto* o_row = reinterpret_cast<const float4*>(parked.o + part_row * D);
+    const RowTarget target = lane_target.from_lane(i);
+    float row_factor[kMaxParts];
 #pragma unroll
-      for (int q = 0; q < kQuadsPerLane; ++q) {
-        const int quad = lane + 32 * q;
-        if (quad >= kQuads) break;
-        const float4 value = o_row[ParkedStates::quad(part_row, quad)];
-        o[q][0] += part * value.x;
-        o[q][1] += part * value.y;
-        o[q][2] += part * value.z;
-        o[q][3] += part * value.w;
-      }
-    }
-    const RowStore<D> store(args, lane_target.from_lane(i), top, sum);
+    for (int p = 0; p < kMaxParts; ++p) row_factor[p] = __shfl_sync(0xffffffffu, factor[p], i);
 #pragma unroll
     for (int q = 0; q < kQuadsPerLane; ++q) {
-      if (lane + 32 * q < kQuads) store.put(4 * (lane + 32 * q), o[q]);
+      const int quad = lane + 32 * q;
+      if (quad >= kQuads) break;
+      float o[4] = {};
+#pragma unroll
+      for (int p = 0; p < kMaxParts; ++p) {
+        if (p >= parts) break;
+        const int at = part_row(row, p);
+        const float4 value = reinterpret_cast<const float4*>(parked.o + at * D)[ParkedStates::quad(at, quad)];
+        o[0] += row_factor[p] * value.x;
+        o[1] += row_factor[p] * value.y;
+        o[2] += row_factor[p] * value.z;
+        o[3] += row_factor[p] * value.w;
+      }
+      store_row_dims<D>(args, target, 4 * quad, o);
     }
-    if (lane == 0) store.put_stats();
   }
 }
 

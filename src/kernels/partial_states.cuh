@@ -264,52 +264,61 @@ struct RowTarget {
   }
 };
 
+// Stores output dims [dim, dim + N) of a finished query row from their normalised values: in the
+// caller's order and dtype with args.out (the state is the row's output), else into the states.
+// A query that sees no position of the item stores o = 0, whatever masked positions held.
+template <int D, int N>
+__device__ void store_row_dims(const PartialArgs& args, const RowTarget& target, int dim, const float (&normalised)[N]) {
+  float value[N];
+#pragma unroll
+  for (int i = 0; i < N; ++i) value[i] = target.visible ? normalised[i] : 0.0f;
+  if (args.out != nullptr) {
+    store_adjacent<N>(args.out, args.out_dtype, target.head * D + dim, value);
+  } else {
+    store_adjacent<N>(args.state_o, DType::f32, target.head * D + dim, value);
+  }
+}
+
 // The store of one finished query row's state, from its unnormalised output, running max (log2
 // domain) and full sum. A query that sees no position of the item stores the empty state (o = 0,
 // lse = −inf); any other takes 1 / sum, so that NaN scores (NaN in q or K) give a NaN state rather
-// than an empty one. With args.out the state is the row's output: stored in the caller's order and
-// dtype. Whoever holds the row's dims calls put(); one thread calls put_stats().
+// than an empty one. Whoever holds the row's dims calls put() (or folds inverse() into its own
+// sums and calls store_row_dims); one thread calls put_stats().
 template <int D>
 class RowStore {
  public:
   __device__ RowStore(const PartialArgs& args, const RowTarget& target, float max, float sum)
       : args_(args),
-        visible_(target.visible),
+        target_(target),
         inverse_(1.0f / sum),
-        lse_(visible_ ? (max + log2f(sum)) * kLn2 : -INFINITY),
-        max_(max),
-        head_(target.head) {}
+        lse_(target.visible ? (max + log2f(sum)) * kLn2 : -INFINITY),
+        max_(max) {}
 
+  __device__ float inverse() const { return inverse_; }
   // Output dims [dim, dim + N) from their unnormalised values.
   template <int N>
   __device__ void put(int dim, const float (&value)[N]) const {
     float normalised[N];
-    // The empty state's o is exactly 0, whatever masked positions held.
 #pragma unroll
-    for (int i = 0; i < N; ++i) normalised[i] = visible_ ? value[i] * inverse_ : 0.0f;
-    if (args_.out != nullptr) {
-      store_adjacent<N>(args_.out, args_.out_dtype, head_ * D + dim, normalised);
-    } else {
-      store_adjacent<N>(args_.state_o, DType::f32, head_ * D + dim, normalised);
-    }
+    for (int i = 0; i < N; ++i) normalised[i] = value[i] * inverse_;
+    store_row_dims<D>(args_, target_, dim, normalised);
   }
   __device__ void put_stats() const {
     if (args_.out != nullptr) {
-      if (args_.out_lse != nullptr) args_.out_lse[head_] = lse_;
+      if (args_.out_lse != nullptr) args_.out_lse[target_.head] = lse_;
       return;
     }
-    args_.state_lse[head_] = lse_;
-    if (args_.state_max != nullptr) args_.state_max[head_] = max_ * kLn2;
+    args_.state_lse[target_.head] = lse_;
+    if (args_.state_max != nullptr) args_.state_max[target_.head] = max_ * kLn2;
   }
 
  private:
   static constexpr float kLn2 = 0.6931471805599453f;
   const PartialArgs& args_;
-  bool visible_;
+  RowTarget target_;
   float inverse_;
   float lse_;
   float max_;
-  std::int64_t head_;  // (token, q head) of the output, or of the state
 };
 
 // Stores the state of one query row held in the accumulator layout of both kernels: pair(j) gives
