@@ -61,7 +61,7 @@ PlanOptions plan_options(const PrefixCache& cache, const AttentionParams& params
 // out [batch · queries_per_seq, num_q_heads, head_dim] (bf16, f16 or f32) and, if lse has data,
 // lse [batch · queries_per_seq, num_q_heads] in f32 (natural log); q [batch · queries_per_seq,
 // num_q_heads, head_dim] in the cache's dtype (query token i of batch entry b at row
-// b · queries_per_seq + i). q 16-byte aligned, out aligned to two of its elements. Enqueued on
+// b · queries_per_seq + i). q 16-byte aligned, out aligned to four of its elements. Enqueued on
 // `stream` (a cudaStream_t; null: the default stream).
 void attend(const PrefixCache& cache, const DevicePlan& plan, int layer, const ConstTensorView& q, const TensorView& out,
             const TensorView& lse = {}, void* stream = nullptr);
@@ -94,7 +94,7 @@ class LevelsPlan {
 
 // out [num_seqs · queries_per_seq, num_q_heads, head_dim] (bf16, f16 or f32) and, if lse has
 // data, lse [num_seqs · queries_per_seq, num_q_heads] in f32; q as the plan was made for; out
-// aligned to two of its elements.
+// aligned to four of its elements.
 void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const TensorView& out, const TensorView& lse = {},
                    void* stream = nullptr);
 

@@ -52,8 +52,9 @@ void expect_outputs(const TensorView& out, const TensorView& lse, std::int64_t t
   if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cuda, {tokens, q_heads});
   if (tokens == 0) return;
   cuda_memory::expect_device_pointer(out.data, "out");
-  if (reinterpret_cast<std::uintptr_t>(out.data) % (2 * dtype_size(out.dtype)) != 0) {
-    fail(ErrorCode::invalid_argument, "out must be aligned to two of its elements (the kernels store pairs); pass the start of an allocation");
+  if (reinterpret_cast<std::uintptr_t>(out.data) % (4 * dtype_size(out.dtype)) != 0) {
+    fail(ErrorCode::invalid_argument,
+         "out must be aligned to four of its elements (the kernels store four at a time); pass the start of an allocation");
   }
   if (lse.data != nullptr) cuda_memory::expect_device_pointer(lse.data, "lse");
 }

@@ -463,8 +463,9 @@ TEST(CudaErrors, WrongDevicesDtypesAndStalePlansAreClear) {
   const ConstTensorView misaligned(static_cast<char*>(wide_q.data()) + 2, DType::bf16, Device::cuda, {1, 4, 64});
   expect_error([&] { cuda::attend(w.cache, device_plan, 0, misaligned, out_view); }, "aligned");
   testing::DeviceBuffer wide_out(4 * 64 * 4 + 16);
-  const TensorView misaligned_out{static_cast<char*>(wide_out.data()) + 4, DType::f32, Device::cuda, {1, 4, 64}};
-  expect_error([&] { cuda::attend(w.cache, device_plan, 0, q_view, misaligned_out); }, "aligned to two");
+  // Two elements off: the kernels store four output elements at a time.
+  const TensorView misaligned_out{static_cast<char*>(wide_out.data()) + 8, DType::f32, Device::cuda, {1, 4, 64}};
+  expect_error([&] { cuda::attend(w.cache, device_plan, 0, q_view, misaligned_out); }, "aligned to four");
   CacheConfig on_host = gpu_config(shape);
   on_host.device = Device::cpu;
   PrefixCache host_cache(on_host);
