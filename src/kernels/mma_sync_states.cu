@@ -341,37 +341,25 @@ __device__ void accumulate(const tiles::Accumulator (&p)[2], const StageTile& v_
 // a warp a row at a time, each lane four adjacent dims: one rolled loop for every warp layout,
 // coalesced stores, and little code (experiment 49: the warps' combine in registers took ~2.4 µs
 // a tile). o sits in the tile's last stage, which the consumers hold until the end phase is done:
-// slot w (rows 16w .. 16w + 15) is warp w's and lies where the stage holds block w of K (rows 0–7)
-// and of V (rows 8–15), so that a warp that read only its own block (a packed tile) may park without
-// waiting for the others (experiment 50); its float2 pairs are swizzled by row so that a warp's
+// slot w (rows 16w .. 16w + 15) is warp w's, its float2 pairs swizzled by row so that a warp's
 // parking stores spread over all banks.
 struct ParkedStates {
-  float* o;      // the stage: [kParkedRows][D] floats in the order above, swizzled
-  float* stats;  // max [kParkedRows], then sum [kParkedRows]; not used by packed tiles
-  template <int D>
-  __device__ float* o_row(int row) const {
-    constexpr int kBlockRows = kBlockTokens * D * 2 / sizeof(float) / D;  // a 16-position block of K holds 8 rows of D floats
-    constexpr int kStageRows = kStageTokens * D * 2 / sizeof(float) / D;  // K holds 32 rows, V the next 32
-    return o + D * (kBlockRows * (row / 16) + kStageRows * (row % 16 / kBlockRows) + row % kBlockRows);
-  }
+  float* o;      // [kParkedRows][D], swizzled
+  float* stats;  // max [kParkedRows], then sum [kParkedRows]
   __device__ static int pair(int row, int pair_index) { return pair_index ^ ((row & 3) << 2); }
   __device__ static int quad(int row, int quad_index) { return quad_index ^ ((row & 3) << 1); }
 };
 
-// Parks the warp's first `valid_rows` rows (the rest are past the item); a packed tile's states
-// stay in registers (`with_stats` false): one part a row, combined by the warp itself.
 template <int D>
-__device__ void park_state(const ParkedStates& parked, int warp, int valid_rows, bool with_stats, const tiles::Accumulator (&o)[D / 8],
-                           const OnlineSoftmax (&rows)[2]) {
+__device__ void park_state(const ParkedStates& parked, int warp, const tiles::Accumulator (&o)[D / 8], const OnlineSoftmax (&rows)[2]) {
   const int lane = threadIdx.x % 32;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    if (8 * h >= valid_rows) break;
     const int row = 16 * warp + lane / 4 + 8 * h;
-    auto* o_row = reinterpret_cast<float2*>(parked.o_row<D>(row));
+    auto* o_row = reinterpret_cast<float2*>(parked.o + row * D);
 #pragma unroll
     for (int d = 0; d < D / 8; ++d) o_row[ParkedStates::pair(row, 4 * d + lane % 4)] = make_float2(o[d][2 * h], o[d][2 * h + 1]);
-    if (with_stats && lane % 4 == 0) {
+    if (lane % 4 == 0) {
       parked.stats[row] = rows[h].max;
       parked.stats[kParkedRows + row] = rows[h].sum;
     }
@@ -379,9 +367,9 @@ __device__ void park_state(const ParkedStates& parked, int warp, int valid_rows,
 }
 
 // The tile's rows in the end phase: 16 per row group, row r being TileRow r. Warp w combines and
-// stores rows w, w + 4, ... (a packed tile: its own head's rows 16w, 16w + 1, ...); its lane i
-// looks up the target of its i-th row (≤ 64 rows: at most 16 a warp) before the states are parked,
-// so that the rows' dependent global loads overlap each other and the parking.
+// stores rows w, w + 4, ...; its lane i looks up the target of its i-th row (≤ 64 rows: at most 16
+// a warp) before the states are parked, so that the rows' dependent global loads overlap each other
+// and the parking.
 struct EndRows {
   int rows;
   bool packed;
@@ -390,59 +378,43 @@ struct EndRows {
   __device__ EndRows(const WorkTile& tile, const WarpLayout& layout, bool packed_heads, int item_query_rows)
       : rows(16 * layout.row_groups), packed(packed_heads), m_begin(static_cast<int>(tile.m_begin)), query_rows(item_query_rows) {}
   __device__ bool stored(int row) const { return row < rows && TileRow(packed, m_begin, row).item_row < query_rows; }
-  // The warp's i-th row (i < 32: a lane's); past its rows (a packed warp's lanes 16–31) a row never stored.
-  __device__ int warp_row(int i) const {
-    if (packed) return i < 16 ? 16 * consumer_warp() + i : kParkedRows;
-    return consumer_warp() + kConsumerWarps * i;
-  }
   __device__ RowTarget lane_target(const PartialArgs& args, const WorkTile& tile) const {
-    const int row = warp_row(static_cast<int>(threadIdx.x % 32));
+    const int row = consumer_warp() + kConsumerWarps * static_cast<int>(threadIdx.x % 32);
     if (!stored(row)) return RowTarget{};
     return RowTarget(args, tile, TileRow(packed, m_begin, row).query(args, tile));
   }
 };
 
 // Combines the `parts` parked states of each of the tile's rows and stores the rows, in two steps.
-// First lane i of warp w works out the combine of its i-th row — its parts' weights, its sum, its
-// lse (stored by that lane) — for all of the warp's rows at once; a packed tile's rows have one part,
-// the warp's own, whose (max, sum) the lane takes from the lanes that hold the row (`own`). Then the warp stores row after
+// First lane i of warp w works out the combine of its row w + 4i — its parts' weights, its sum,
+// its lse (stored by that lane) — for all of the warp's rows at once. Then the warp stores row after
 // row, each lane four adjacent dims, taking the row's target and its parts' factors (weight / sum)
 // by shuffle: no exp, division or global load left in the row loop. `parts` is 0 for an item
 // without positions: its rows store the empty state.
 template <int D>
 __device__ void combine_and_store(const PartialArgs& args, const EndRows& end_rows, const RowTarget& lane_target, int splits, int parts,
-                                  const ParkedStates& parked, const OnlineSoftmax (&own)[2]) {
+                                  const ParkedStates& parked) {
   constexpr int kQuads = D / 4;
   constexpr int kQuadsPerLane = (kQuads + 31) / 32;
   constexpr int kMaxParts = kConsumerWarps;
   const int lane = threadIdx.x % 32;
   const auto part_row = [&](int row, int p) { return 16 * ((row / 16) * splits + p) + row % 16; };  // in slot group · splits + p
-  // Row i of the warp's own 16 sits in lanes 4 (i % 8) .. 4 (i % 8) + 3, half i / 8.
-  const auto own_row = [&](float first_half, float second_half) {
-    const float first = __shfl_sync(0xffffffffu, first_half, 4 * (lane % 8));
-    const float second = __shfl_sync(0xffffffffu, second_half, 4 * (lane % 8));
-    return lane % 16 < 8 ? first : second;
-  };
-  const float own_max = own_row(own[0].max, own[1].max);
-  const float own_sum = own_row(own[0].sum, own[1].sum);
-  const int lane_row = end_rows.warp_row(lane);
-  const auto part_max = [&](int p) { return end_rows.packed ? own_max : parked.stats[part_row(lane_row, p)]; };
-  const auto part_sum = [&](int p) { return end_rows.packed ? own_sum : parked.stats[kParkedRows + part_row(lane_row, p)]; };
   float factor[kMaxParts] = {};
+  const int lane_row = consumer_warp() + kConsumerWarps * lane;
   if (end_rows.stored(lane_row)) {
     float top = -INFINITY;
 #pragma unroll
     for (int p = 0; p < kMaxParts; ++p) {
-      if (p < parts) top = fmaxf(top, part_max(p));
+      if (p < parts) top = fmaxf(top, parked.stats[part_row(lane_row, p)]);
     }
     // A part with no position seen (max −inf) weighs 0; a NaN part keeps its NaN sum.
     float sum = 0.0f;
 #pragma unroll
     for (int p = 0; p < kMaxParts; ++p) {
       if (p >= parts) break;
-      const float max = part_max(p);
+      const float max = parked.stats[part_row(lane_row, p)];
       factor[p] = max == -INFINITY ? 0.0f : exp2f(max - top);
-      sum += factor[p] * part_sum(p);
+      sum += factor[p] * parked.stats[kParkedRows + part_row(lane_row, p)];
     }
     const RowStore<D> store(args, lane_target, top, sum);
     store.put_stats();
@@ -450,8 +422,7 @@ __device__ void combine_and_store(const PartialArgs& args, const EndRows& end_ro
     for (int p = 0; p < kMaxParts; ++p) factor[p] *= store.inverse();
   }
 #pragma unroll 1
-  for (int i = 0; i < kParkedRows / kConsumerWarps; ++i) {
-    const int row = end_rows.warp_row(i);
+  for (int i = 0, row = consumer_warp(); row < end_rows.rows; ++i, row += kConsumerWarps) {
     if (!end_rows.stored(row)) continue;
     const RowTarget target = lane_target.from_lane(i);
     float row_factor[kMaxParts];
@@ -466,7 +437,7 @@ __device__ void combine_and_store(const PartialArgs& args, const EndRows& end_ro
       for (int p = 0; p < kMaxParts; ++p) {
         if (p >= parts) break;
         const int at = part_row(row, p);
-        const float4 value = reinterpret_cast<const float4*>(parked.o_row<D>(at))[ParkedStates::quad(at, quad)];
+        const float4 value = reinterpret_cast<const float4*>(parked.o + at * D)[ParkedStates::quad(at, quad)];
         o[0] += row_factor[p] * value.x;
         o[1] += row_factor[p] * value.y;
         o[2] += row_factor[p] * value.z;
@@ -539,26 +510,13 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
   const EndRows end_rows(work, layout, fill.packed(), query_rows);
   const RowTarget lane_target = end_rows.lane_target(args, work);
   if (steps > 0) {
-    // A packed tile's warp read only its own blocks of the last stage, parks there, and combines its
-    // own rows from registers: it waits for no other warp. Other tiles wait until every warp is done
-    // reading the last stage (and the last tile's parked states) before any parks, and for every
-    // warp's park before the combine.
-    const bool own = fill.packed();
-    const int valid_rows = query_rows - share.first_row;
-    if (own) {
-      __syncwarp();
-    } else {
-      cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
-    }
-    if (share.has_rows) park_state<D>(parked, consumer_warp(), valid_rows, !own, o, rows);
-    if (own) {
-      __syncwarp();
-    } else {
-      cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
-    }
+    // Every warp is done reading the last stage (and the last tile's parked states) before any parks.
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
+    if (share.has_rows) park_state<D>(parked, consumer_warp(), o, rows);
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
   }
   if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::combined);
-  combine_and_store<D>(args, end_rows, lane_target, layout.splits, steps > 0 ? layout.splits : 0, parked, rows);
+  combine_and_store<D>(args, end_rows, lane_target, layout.splits, steps > 0 ? layout.splits : 0, parked);
   if (steps > 0) cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
 }
 
