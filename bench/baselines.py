@@ -19,8 +19,10 @@ Implementations
   chunktree-paged     chunktree.PagedAttention (the engine-facing front end) over the same pages as
                       flashinfer-cascade, as one flat page table per sequence (FlashInfer decode's format,
                       the shared pages listed by every sequence that reads them): chunktree finds the
-                      sharing from the page ids. NHD pages; chunktree-paged-hnd the same in HND. Needs
-                      shared segments of whole pages.
+                      sharing from the page ids. NHD pages; chunktree-paged-hnd the same in HND;
+                      chunktree-paged-hmd the same pages with each kv head's pages contiguous (K and
+                      V each [kv_heads, pages, page, head_dim], passed as HND views: a sequence's
+                      pages, allocated in a run, are one run per head). Needs shared segments of whole pages.
 
 Cases with "queries" > 1 (speculative decoding) have that many query tokens per sequence, the last
 ones of its suffix, each seeing the sequence up to itself: sdpa gets an explicit bottom-right
@@ -57,7 +59,7 @@ COLUMNS = [
     "median_us", "p10_us", "p90_us", "tflops", "unique_kv_tbps", "floor_us", "x_floor", "graph", "cold_l2",
     "card", "driver", "date", "commit", "note",
 ]
-IMPLS = ("sdpa", "flashinfer-cascade", "flashinfer-decode", "chunktree-paged", "chunktree-paged-hnd")
+IMPLS = ("sdpa", "flashinfer-cascade", "flashinfer-decode", "chunktree-paged", "chunktree-paged-hnd", "chunktree-paged-hmd")
 DEFAULT_IMPLS = "sdpa,flashinfer-cascade,flashinfer-decode,chunktree-paged"
 MIN_WARMUPS = 5
 MIN_REPEATS = 20
@@ -756,9 +758,11 @@ def prepare_chunktree_paged(data: CaseData, page: int, layout: str) -> Prepared:
     cache, kv_indptr, kv_indices, last = build_shared_pages(data, page)
     if layout == "HND":
         cache = cache.transpose(2, 3).contiguous()
+    elif layout == "HMD":  # head-major pools, read as HND views through their strides
+        cache = tuple(cache[:, i].permute(2, 0, 1, 3).contiguous().permute(1, 0, 2, 3) for i in (0, 1))
     qo_indptr = None if case.queries == 1 else torch.arange(case.batch + 1, dtype=torch.int32) * case.queries
     start = time.perf_counter()
-    wrapper = chunktree.PagedAttention(device="cuda", kv_layout=layout)
+    wrapper = chunktree.PagedAttention(device="cuda", kv_layout="NHD" if layout == "NHD" else "HND")
     wrapper.plan(kv_indptr, kv_indices, last, case.q_heads, case.kv_heads, case.head_dim, page, qo_indptr=qo_indptr,
                  causal=case.queries > 1, sm_scale=data.scale)
     plan_seconds = time.perf_counter() - start
@@ -835,7 +839,7 @@ def run_impl(impl: str, data: CaseData, reference, args, flush) -> Tuple[List[fl
                 if impl == "flashinfer-decode":
                     prepared = prepare_flashinfer_decode(data, page, args.decode_tensor_cores)
                 elif impl.startswith("chunktree-paged"):
-                    prepared = prepare_chunktree_paged(data, page, "HND" if impl.endswith("-hnd") else "NHD")
+                    prepared = prepare_chunktree_paged(data, page, {"-hnd": "HND", "-hmd": "HMD"}.get(impl[-4:], "NHD"))
                 else:
                     prepared = prepare_flashinfer_cascade(data, page)
                 check_output(prepared.fn(), reference, f"{impl} page {page}")
