@@ -194,6 +194,53 @@ TEST(CudaPaged, CapturedRunReplaysEveryLaterPlan) {
   expect_same_bits(first, replay(captured, stream));
 }
 
+// A captured run follows plans with and without shared pages, back and forth: where every sequence
+// reads only its own pages, each row has one state (an eager run stores it as the output; a replay
+// cannot know at capture that it will, and merges); where pages are shared, rows merge. Each
+// replay gives an eager run's bits.
+TEST(CudaPaged, CapturedRunFollowsPlansWithAndWithoutSharing) {
+  REQUIRE_HOPPER();
+  harness::Random random(63);
+  const int seqs = 12;
+  PageAllocator allocator(random, 1000);
+  HostPageTable own(16, 2);  // every sequence on 1-3 pages of its own: one item per row, never split
+  for (int s = 0; s < seqs; ++s) add_with_own_pages(random, own, allocator, {}, 3);
+  HostPageTable shared(16, 2);  // three groups of four on 12 pages each, then pages of their own
+  const std::vector<std::int32_t> group_pages[] = {allocator.take(12), allocator.take(12), allocator.take(12)};
+  for (int s = 0; s < seqs; ++s) add_with_own_pages(random, shared, allocator, group_pages[s % 3], 2);
+  SCOPED_TRACE("own: " + describe(own) + "; shared: " + describe(shared));
+  std::vector<std::int32_t> slots;
+  note_slots_read(own, slots);
+  note_slots_read(shared, slots);
+  const HostPool pool(random, slots, 16, 2, 128, DType::bf16, PoolLayout{});
+  const PagedShape shape_own = paged_shape(own, 8, 2, 128, true);
+  const PagedShape shape_shared = paged_shape(shared, 8, 2, 128, true);
+  const std::vector<float> q = random_queries(random, own.tokens(), 8, 128, DType::bf16);
+  const PagedStep step(kCuda, pool, q, own.tokens(), 8, 128);
+  const Stream stream;
+  const GraphOutputs captured(own.tokens(), 8, 128);
+  const GraphOutputs eager(own.tokens(), 8, 128);
+  cuda::PagedAttention attention(KvLayout::nhd);
+  attention.plan(shared.view(), shape_shared, stream);  // captured under a plan that merges
+  const Replay replay(capture(stream, [&] { attention.run(step.kv(), step.q(), captured.out(), captured.lse(), stream); }));
+  const auto run_eagerly = [&] {
+    eager.poison(stream);
+    attention.run(step.kv(), step.q(), eager.out(), eager.lse(), stream);
+    return eager.read(stream);
+  };
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    attention.plan(own.view(), shape_own, stream);
+    const Outputs stored = replay(captured, stream);
+    expect_paged_match(kCuda, own, pool, shape_own, q, stored);
+    expect_same_bits(stored, run_eagerly());
+    attention.plan(shared.view(), shape_shared, stream);
+    const Outputs merged = replay(captured, stream);
+    expect_paged_match(kCuda, shared, pool, shape_shared, q, merged);
+    expect_same_bits(merged, run_eagerly());
+  }
+}
+
 // What a captured workspace cannot follow is refused, and the last plan stays: a plan with more
 // query tokens than the captured buffers hold, with other query tokens per sequence, or with more
 // work than the workspace has room for (4x the first plan's, and at least 8192 KV runs).
