@@ -751,6 +751,12 @@ def build_shared_pages(data: CaseData, page: int):
     return cache, kv_indptr, table.flatten().to(torch.int32), last.to(torch.int32)
 
 
+def head_major_pools(cache):
+    """K and V of a [pages, 2, page, kv_heads, d] cache copied each into [kv_heads, pages, page, d]
+    (every kv head's pages contiguous) and returned as views of HND's shape [pages, kv_heads, page, d]."""
+    return tuple(cache[:, i].permute(2, 0, 1, 3).contiguous().permute(1, 0, 2, 3) for i in (0, 1))
+
+
 def prepare_chunktree_paged(data: CaseData, page: int, layout: str) -> Prepared:
     import torch
     import chunktree
@@ -758,8 +764,8 @@ def prepare_chunktree_paged(data: CaseData, page: int, layout: str) -> Prepared:
     cache, kv_indptr, kv_indices, last = build_shared_pages(data, page)
     if layout == "HND":
         cache = cache.transpose(2, 3).contiguous()
-    elif layout == "HMD":  # head-major pools, read as HND views through their strides
-        cache = tuple(cache[:, i].permute(2, 0, 1, 3).contiguous().permute(1, 0, 2, 3) for i in (0, 1))
+    elif layout == "HMD":
+        cache = head_major_pools(cache)
     qo_indptr = None if case.queries == 1 else torch.arange(case.batch + 1, dtype=torch.int32) * case.queries
     start = time.perf_counter()
     wrapper = chunktree.PagedAttention(device="cuda", kv_layout="NHD" if layout == "NHD" else "HND")

@@ -299,6 +299,12 @@ def test_layouts_match_reference(cpu_torch, levels, suffix, page):
     out, _ = paged_attention(torch, cache, data.q, list(range(case.batch + 1)), kv_indptr, kv_indices, last, data.scale, group)
     baselines.check_output(out, reference, "shared flat pages")
 
+    # chunktree-paged-hmd's pools: the same pages, each kv head's contiguous, seen in HND's shape
+    pages, heads, dim = cache.shape[0], case.kv_heads, case.head_dim
+    for i, pool in enumerate(baselines.head_major_pools(cache)):
+        assert torch.equal(pool, cache[:, i].transpose(1, 2))
+        assert pool.stride() == (page * dim, pages * page * dim, dim, 1)
+
 
 def test_check_output_catches_a_wrong_result(cpu_torch):
     case = small_case()
