@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -132,6 +133,51 @@ void add_with_own_pages(harness::Random& random, HostPageTable& table, PageAlloc
   table.add(prefix, static_cast<std::int32_t>(random.integer(1, table.page_size)));
 }
 
+// Two page tables of as many query tokens over one pool (8 q heads, 2 kv heads, head dim 128,
+// bf16, causal), and a PagedAttention whose run() was captured under the plan of the first:
+// follow(table) plans a table, replays the capture and checks the replay against the fp64
+// reference and an eager run's bits.
+class CapturedPlans {
+ public:
+  CapturedPlans(harness::Random& random, const HostPageTable& first, const HostPageTable& second)
+      : pool_(random, slots_read(first, second), 16, 2, 128, DType::bf16, PoolLayout{}),
+        q_(random_queries(random, first.tokens(), 8, 128, DType::bf16)),
+        step_(kCuda, pool_, q_, first.tokens(), 8, 128),
+        captured_(first.tokens(), 8, 128),
+        eager_(first.tokens(), 8, 128) {
+    attention_.plan(first.view(), paged_shape(first, 8, 2, 128, true), stream_);
+    replay_.emplace(capture(stream_, [&] { attention_.run(step_.kv(), step_.q(), captured_.out(), captured_.lse(), stream_); }));
+  }
+
+  Outputs follow(const HostPageTable& table) {
+    const PagedShape shape = paged_shape(table, 8, 2, 128, true);
+    attention_.plan(table.view(), shape, stream_);
+    const Outputs replayed = (*replay_)(captured_, stream_);
+    expect_paged_match(kCuda, table, pool_, shape, q_, replayed);
+    eager_.poison(stream_);
+    attention_.run(step_.kv(), step_.q(), eager_.out(), eager_.lse(), stream_);
+    expect_same_bits(replayed, eager_.read(stream_));
+    return replayed;
+  }
+
+ private:
+  static std::vector<std::int32_t> slots_read(const HostPageTable& first, const HostPageTable& second) {
+    std::vector<std::int32_t> slots;
+    note_slots_read(first, slots);
+    note_slots_read(second, slots);
+    return slots;
+  }
+
+  HostPool pool_;
+  std::vector<float> q_;
+  PagedStep step_;
+  Stream stream_;
+  GraphOutputs captured_;
+  GraphOutputs eager_;
+  cuda::PagedAttention attention_{KvLayout::nhd};
+  std::optional<Replay> replay_;
+};
+
 // run() captured after plan A replays A; after plan B (as many query tokens, other pages and
 // sharing) it replays B; after A again, A's bits. Each replay gives the bits of an eager run.
 TEST(CudaPaged, CapturedRunReplaysEveryLaterPlan) {
@@ -159,45 +205,19 @@ TEST(CudaPaged, CapturedRunReplaysEveryLaterPlan) {
     }
   }
   SCOPED_TRACE("A: " + describe(a) + "; B: " + describe(b));
-  std::vector<std::int32_t> slots;  // one pool holds both tables' pages
-  note_slots_read(a, slots);
-  note_slots_read(b, slots);
-  const HostPool pool(random, slots, 16, 2, 128, DType::bf16, PoolLayout{});
-  const PagedShape shape_a = paged_shape(a, 8, 2, 128, true);
-  const PagedShape shape_b = paged_shape(b, 8, 2, 128, true);
-  const std::vector<float> q = random_queries(random, a.tokens(), 8, 128, DType::bf16);
-  const PagedStep step(kCuda, pool, q, a.tokens(), 8, 128);
-  const Stream stream;
-  const GraphOutputs captured(a.tokens(), 8, 128);
-  const GraphOutputs eager(a.tokens(), 8, 128);
-  cuda::PagedAttention attention(KvLayout::nhd);
-  attention.plan(a.view(), shape_a, stream);
-  const Replay replay(capture(stream, [&] { attention.run(step.kv(), step.q(), captured.out(), captured.lse(), stream); }));
-  const auto run_eagerly = [&] {
-    eager.poison(stream);
-    attention.run(step.kv(), step.q(), eager.out(), eager.lse(), stream);
-    return eager.read(stream);
-  };
-
-  const Outputs first = replay(captured, stream);
-  expect_paged_match(kCuda, a, pool, shape_a, q, first);
-  expect_same_bits(first, run_eagerly());
-  attention.plan(b.view(), shape_b, stream);
-  const Outputs second = replay(captured, stream);
+  CapturedPlans plans(random, a, b);
+  const Outputs first = plans.follow(a);
   {
     SCOPED_TRACE("after plan B");
-    expect_paged_match(kCuda, b, pool, shape_b, q, second);
-    expect_same_bits(second, run_eagerly());
+    plans.follow(b);
   }
-  attention.plan(a.view(), shape_a, stream);
   SCOPED_TRACE("after plan A again");
-  expect_same_bits(first, replay(captured, stream));
+  expect_same_bits(first, plans.follow(a));
 }
 
 // A captured run follows plans with and without shared pages, back and forth: where every sequence
 // reads only its own pages, each row has one state (an eager run stores it as the output; a replay
-// cannot know at capture that it will, and merges); where pages are shared, rows merge. Each
-// replay gives an eager run's bits.
+// cannot know at capture that it will, and merges); where pages are shared, rows merge.
 TEST(CudaPaged, CapturedRunFollowsPlansWithAndWithoutSharing) {
   REQUIRE_HOPPER();
   harness::Random random(63);
@@ -209,35 +229,11 @@ TEST(CudaPaged, CapturedRunFollowsPlansWithAndWithoutSharing) {
   const std::vector<std::int32_t> group_pages[] = {allocator.take(12), allocator.take(12), allocator.take(12)};
   for (int s = 0; s < seqs; ++s) add_with_own_pages(random, shared, allocator, group_pages[s % 3], 2);
   SCOPED_TRACE("own: " + describe(own) + "; shared: " + describe(shared));
-  std::vector<std::int32_t> slots;
-  note_slots_read(own, slots);
-  note_slots_read(shared, slots);
-  const HostPool pool(random, slots, 16, 2, 128, DType::bf16, PoolLayout{});
-  const PagedShape shape_own = paged_shape(own, 8, 2, 128, true);
-  const PagedShape shape_shared = paged_shape(shared, 8, 2, 128, true);
-  const std::vector<float> q = random_queries(random, own.tokens(), 8, 128, DType::bf16);
-  const PagedStep step(kCuda, pool, q, own.tokens(), 8, 128);
-  const Stream stream;
-  const GraphOutputs captured(own.tokens(), 8, 128);
-  const GraphOutputs eager(own.tokens(), 8, 128);
-  cuda::PagedAttention attention(KvLayout::nhd);
-  attention.plan(shared.view(), shape_shared, stream);  // captured under a plan that merges
-  const Replay replay(capture(stream, [&] { attention.run(step.kv(), step.q(), captured.out(), captured.lse(), stream); }));
-  const auto run_eagerly = [&] {
-    eager.poison(stream);
-    attention.run(step.kv(), step.q(), eager.out(), eager.lse(), stream);
-    return eager.read(stream);
-  };
+  CapturedPlans plans(random, shared, own);  // captured under a plan that merges
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    attention.plan(own.view(), shape_own, stream);
-    const Outputs stored = replay(captured, stream);
-    expect_paged_match(kCuda, own, pool, shape_own, q, stored);
-    expect_same_bits(stored, run_eagerly());
-    attention.plan(shared.view(), shape_shared, stream);
-    const Outputs merged = replay(captured, stream);
-    expect_paged_match(kCuda, shared, pool, shape_shared, q, merged);
-    expect_same_bits(merged, run_eagerly());
+    plans.follow(own);
+    plans.follow(shared);
   }
 }
 
