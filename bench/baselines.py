@@ -59,7 +59,9 @@ COLUMNS = [
     "median_us", "p10_us", "p90_us", "tflops", "unique_kv_tbps", "floor_us", "x_floor", "graph", "cold_l2",
     "card", "driver", "date", "commit", "note",
 ]
-IMPLS = ("sdpa", "flashinfer-cascade", "flashinfer-decode", "chunktree-paged", "chunktree-paged-hnd", "chunktree-paged-hmd")
+# chunktree-paged's variants and the page layout each runs over.
+PAGED_LAYOUTS = {"chunktree-paged": "NHD", "chunktree-paged-hnd": "HND", "chunktree-paged-hmd": "HMD"}
+IMPLS = ("sdpa", "flashinfer-cascade", "flashinfer-decode", *PAGED_LAYOUTS)
 DEFAULT_IMPLS = "sdpa,flashinfer-cascade,flashinfer-decode,chunktree-paged"
 MIN_WARMUPS = 5
 MIN_REPEATS = 20
@@ -844,8 +846,8 @@ def run_impl(impl: str, data: CaseData, reference, args, flush) -> Tuple[List[fl
             try:
                 if impl == "flashinfer-decode":
                     prepared = prepare_flashinfer_decode(data, page, args.decode_tensor_cores)
-                elif impl.startswith("chunktree-paged"):
-                    prepared = prepare_chunktree_paged(data, page, {"-hnd": "HND", "-hmd": "HMD"}.get(impl[-4:], "NHD"))
+                elif impl in PAGED_LAYOUTS:
+                    prepared = prepare_chunktree_paged(data, page, PAGED_LAYOUTS[impl])
                 else:
                     prepared = prepare_flashinfer_cascade(data, page)
                 check_output(prepared.fn(), reference, f"{impl} page {page}")
