@@ -88,7 +88,9 @@ struct PoolView {
   const void* v = nullptr;
   DType dtype = DType::bf16;
   Device device = Device::cpu;
-  // Element strides: chunk, then kv head, then position; head_dim elements are contiguous.
+  // Element strides of [kv head][chunk][position][head_dim] (head_dim elements contiguous): a
+  // (chunk, kv head) slice is chunk_size · head_dim contiguous elements, and a kv head's chunks c,
+  // c + 1, ... follow one another.
   std::int64_t chunk_stride = 0;
   std::int64_t head_stride = 0;
   std::int64_t position_stride = 0;

@@ -831,9 +831,12 @@ PoolView PrefixCache::pool(int layer) const {
   view.v = v;
   view.dtype = s.config.dtype;
   view.device = s.config.device;
+  // Head-major: each kv head's chunks follow one another, so that a sequence whose chunks were
+  // handed out in a run (a prompt's, from a fresh pool) is one contiguous run per kv head
+  // (docs/KERNEL_NOTES.md, experiment 54).
   view.position_stride = s.config.head_dim;
-  view.head_stride = static_cast<std::int64_t>(s.config.chunk_size) * s.config.head_dim;
-  view.chunk_stride = s.chunk_elements();
+  view.chunk_stride = static_cast<std::int64_t>(s.config.chunk_size) * s.config.head_dim;
+  view.head_stride = s.config.capacity_chunks * view.chunk_stride;
   return view;
 }
 

@@ -38,8 +38,13 @@ void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
     std::int64_t position = item.position;
     for (const KvPiece& piece : plan.item_pieces(item)) {
       const auto offset = static_cast<std::uint64_t>(piece.chunk * pool.chunk_stride + piece.begin * pool.position_stride) * element_bytes;
-      // Made in place: a run built aside and copied in stalls on the stores that built it.
-      work.runs.emplace_back(offset, offset, pool.position_stride, pool.head_stride, piece.size(), static_cast<std::int32_t>(position));
+      KvRun* last = work.runs.size() > converted.run_begin ? &work.runs.back() : nullptr;
+      if (last != nullptr && last->k_offset + static_cast<std::uint64_t>(last->tokens * pool.position_stride) * element_bytes == offset) {
+        last->tokens += piece.size();  // the next chunk next to this one in memory: one run
+      } else {
+        // Made in place: a run built aside and copied in stalls on the stores that built it.
+        work.runs.emplace_back(offset, offset, pool.position_stride, pool.head_stride, piece.size(), static_cast<std::int32_t>(position));
+      }
       position += piece.size();
     }
     converted.run_end = static_cast<std::uint32_t>(work.runs.size());

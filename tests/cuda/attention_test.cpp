@@ -28,6 +28,12 @@ using testing::Shape;
 
 CacheConfig gpu_config(const Shape& shape, std::int64_t capacity = 4096) { return testing::cache_config(shape, Device::cuda, capacity); }
 
+// Elements of one layer's K (or V) pool, whatever its layout.
+std::size_t pool_elements(const PrefixCache& cache) {
+  const CacheConfig& c = cache.config();
+  return static_cast<std::size_t>(c.capacity_chunks * c.num_kv_heads * c.chunk_size * c.head_dim);
+}
+
 using testing::Outputs;
 using testing::random_queries;
 constexpr testing::Backend kCuda = testing::Backend::cuda;
@@ -363,7 +369,7 @@ TEST(CudaCache, ScatterFromDeviceTensors) {
   cache.write_kv(0, added.slots, ConstTensorView(k_device.data(), DType::f32, Device::cuda, {37, 2, 64}),
                  ConstTensorView(v_device.data(), DType::f32, Device::cuda, {37, 2, 64}));
   const PoolView pool = cache.pool(0);
-  std::vector<std::uint16_t> k_pool(static_cast<std::size_t>(pool.chunk_stride * 4096));
+  std::vector<std::uint16_t> k_pool(pool_elements(cache));
   CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, k_pool.size() * 2, cudaMemcpyDeviceToHost));
   for (std::size_t t = 0; t < 37; ++t) {
     for (int h = 0; h < 2; ++h) {
@@ -405,15 +411,15 @@ TEST(CudaCache, WriteKvFromDeviceIsStreamOrderedAndCapturable) {
   cudaGraphExec_t exec = nullptr;
   CHUNKTREE_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
   const PoolView pool = cache.pool(0);
-  const std::size_t pool_elements = static_cast<std::size_t>(pool.chunk_stride * 4096);
-  std::vector<std::uint16_t> k_pool(pool_elements);
-  std::vector<std::uint16_t> v_pool(pool_elements);
-  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, pool_elements * 2, cudaMemcpyDeviceToHost));
+  const std::size_t elements_in_pool = pool_elements(cache);
+  std::vector<std::uint16_t> k_pool(elements_in_pool);
+  std::vector<std::uint16_t> v_pool(elements_in_pool);
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, elements_in_pool * 2, cudaMemcpyDeviceToHost));
   EXPECT_EQ(k_pool[0], 0u) << "capturing must not write";
   CHUNKTREE_TEST_CUDA(cudaGraphLaunch(exec, stream));
   CHUNKTREE_TEST_CUDA(cudaStreamSynchronize(stream));
-  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, pool_elements * 2, cudaMemcpyDeviceToHost));
-  CHUNKTREE_TEST_CUDA(cudaMemcpy(v_pool.data(), pool.v, pool_elements * 2, cudaMemcpyDeviceToHost));
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, elements_in_pool * 2, cudaMemcpyDeviceToHost));
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(v_pool.data(), pool.v, elements_in_pool * 2, cudaMemcpyDeviceToHost));
   for (std::size_t t = 0; t < static_cast<std::size_t>(tokens); ++t) {
     for (std::size_t h = 0; h < 2; ++h) {
       for (std::size_t d = 0; d < 64; ++d) {
