@@ -194,12 +194,13 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         const int tokens =
             static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
         for (int filled = 0; filled < tokens;) {
-          // At most one box's rows at a time: a run longer than a box (pages or chunks next to one
-          // another in memory, joined into one run) is still read by boxes.
-          const int count = min(min(tokens - filled, cursor.available()), kBoxRows);
+          int count = min(tokens - filled, cursor.available());
           const auto k_from = reinterpret_cast<std::uintptr_t>(cursor.k_rows()) - args.k_base;
           const auto v_from = reinterpret_cast<std::uintptr_t>(cursor.v_rows()) - args.v_base;
-          const bool boxed = count == kBoxRows && filled % kBoxRows == 0 && cursor.stride() == D && maps.boxes_at<T, D>(k_from, v_from);
+          const bool boxed = count >= kBoxRows && filled % kBoxRows == 0 && cursor.stride() == D && maps.boxes_at<T, D>(k_from, v_from);
+          // A run longer than a box (chunks or pages next to one another in memory, joined into one
+          // run) is read a box at a time; a segment that cannot be boxed goes whole by cp.async.
+          if (boxed) count = kBoxRows;
           if (!boxed) {
             copy_segment<Copy, Passes::loop_inside>(thread, k_piece, v_piece, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
           } else if (thread == 0) {
