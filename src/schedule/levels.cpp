@@ -70,28 +70,17 @@ void check_segment(const Checker& checker, const KvSegment& segment, const std::
 void append_runs(std::vector<KvRun>& runs, std::size_t first, const KvSegment& segment, const LevelsShape& shape, std::int64_t begin,
                  std::int64_t end, std::int64_t position) {
   const std::int64_t token_elements = static_cast<std::int64_t>(shape.kv_heads) * shape.head_dim;
-  const auto token_bytes = static_cast<std::uint64_t>(token_elements) * dtype_size(shape.dtype);
+  const auto element_bytes = static_cast<std::uint64_t>(dtype_size(shape.dtype));
+  const auto token_bytes = static_cast<std::uint64_t>(token_elements) * element_bytes;
   const auto k_address = reinterpret_cast<std::uintptr_t>(segment.k.data);
   const auto v_address = reinterpret_cast<std::uintptr_t>(segment.v.data);
   const std::int64_t page_size = segment.pages.empty() ? std::numeric_limits<std::int32_t>::max() : segment.k.shape[1];
   for (std::int64_t t = begin; t < end;) {
     const std::int64_t piece_end = std::min(end, (t / page_size + 1) * page_size);
     const std::int64_t slot = segment.pages.empty() ? t : segment.pages[static_cast<std::size_t>(t / page_size)] * page_size + t % page_size;
-    KvRun run;
-    run.k_offset = k_address + static_cast<std::uint64_t>(slot) * token_bytes;
-    run.v_offset = v_address + static_cast<std::uint64_t>(slot) * token_bytes;
-    run.token_stride = token_elements;
-    run.head_stride = shape.head_dim;
-    run.tokens = static_cast<std::int32_t>(piece_end - t);
-    run.position = static_cast<std::int32_t>(position + (t - begin));
-    KvRun* last = runs.size() > first ? &runs.back() : nullptr;
-    const std::uint64_t last_bytes = last == nullptr ? 0 : static_cast<std::uint64_t>(last->tokens) * token_bytes;
-    if (last != nullptr && last->k_offset + last_bytes == run.k_offset && last->v_offset + last_bytes == run.v_offset &&
-        last->position + last->tokens == run.position && last->token_stride == run.token_stride) {
-      last->tokens += run.tokens;  // consecutive pages: one run
-    } else {
-      runs.push_back(run);
-    }
+    append_run(runs, first, k_address + static_cast<std::uint64_t>(slot) * token_bytes, v_address + static_cast<std::uint64_t>(slot) * token_bytes,
+               token_elements, shape.head_dim, static_cast<std::int32_t>(piece_end - t), static_cast<std::int32_t>(position + (t - begin)),
+               element_bytes);
     t = piece_end;
   }
 }

@@ -306,12 +306,8 @@ void PagedSchedule::to_work(const PageStrides& strides, std::size_t element_byte
         const std::int64_t page = pages_[segment.page_begin + static_cast<std::size_t>(t / page_size)];
         const auto offset = static_cast<std::uint64_t>(page * strides.page + (t % page_size) * strides.token) * bytes;
         const auto tokens = static_cast<std::int32_t>(piece_end - t);
-        KvRun* last = into.runs.size() > item.run_begin ? &into.runs.back() : nullptr;
-        if (last != nullptr && last->k_offset + static_cast<std::uint64_t>(last->tokens * strides.token) * bytes == offset) {
-          last->tokens += tokens;  // consecutive pages next to each other in memory: one run
-        } else {
-          into.runs.emplace_back(offset, offset, strides.token, strides.head, tokens, static_cast<std::int32_t>(segment.position + t));
-        }
+        append_run(into.runs, item.run_begin, offset, offset, strides.token, strides.head, tokens,
+                   static_cast<std::int32_t>(segment.position + t), bytes);
         t = piece_end;
       }
       item.run_end = static_cast<std::uint32_t>(into.runs.size());

@@ -38,18 +38,27 @@ void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
     std::int64_t position = item.position;
     for (const KvPiece& piece : plan.item_pieces(item)) {
       const auto offset = static_cast<std::uint64_t>(piece.chunk * pool.chunk_stride + piece.begin * pool.position_stride) * element_bytes;
-      KvRun* last = work.runs.size() > converted.run_begin ? &work.runs.back() : nullptr;
-      if (last != nullptr && last->k_offset + static_cast<std::uint64_t>(last->tokens * pool.position_stride) * element_bytes == offset) {
-        last->tokens += piece.size();  // the next chunk next to this one in memory: one run
-      } else {
-        // Made in place: a run built aside and copied in stalls on the stores that built it.
-        work.runs.emplace_back(offset, offset, pool.position_stride, pool.head_stride, piece.size(), static_cast<std::int32_t>(position));
-      }
+      append_run(work.runs, converted.run_begin, offset, offset, pool.position_stride, pool.head_stride, piece.size(),
+                 static_cast<std::int32_t>(position), element_bytes);
       position += piece.size();
     }
     converted.run_end = static_cast<std::uint32_t>(work.runs.size());
   }
   mark_causal_items(work);
+}
+
+void append_run(std::vector<KvRun>& runs, std::size_t first, std::uint64_t k_offset, std::uint64_t v_offset, std::int64_t token_stride,
+                std::int64_t head_stride, std::int32_t tokens, std::int32_t position, std::uint64_t element_bytes) {
+  if (runs.size() > first) {
+    KvRun& last = runs.back();
+    const auto last_bytes = static_cast<std::uint64_t>(last.tokens * last.token_stride) * element_bytes;
+    if (last.k_offset + last_bytes == k_offset && last.v_offset + last_bytes == v_offset && last.token_stride == token_stride &&
+        last.head_stride == head_stride && last.position + last.tokens == position) {
+      last.tokens += tokens;
+      return;
+    }
+  }
+  runs.emplace_back(k_offset, v_offset, token_stride, head_stride, tokens, position);
 }
 
 void mark_causal_items(Work& work) {

@@ -58,6 +58,13 @@ Work from_plan(const PrefixCache& cache, const Plan& plan);
 // The same into `into`, reusing its arrays' memory.
 void from_plan(const PrefixCache& cache, const Plan& plan, Work& into);
 
+// Appends a run of `tokens` positions from `position` to the item whose runs start at `first`:
+// it extends the item's last run where it continues that run in memory (K and V, element size
+// `element_bytes`) and in position, so adjacent chunks or pages read as one run; else it is made in
+// place at the end (a run built aside and copied in stalls on the stores that built it).
+void append_run(std::vector<KvRun>& runs, std::size_t first, std::uint64_t k_offset, std::uint64_t v_offset, std::int64_t token_stride,
+                std::int64_t head_stride, std::int32_t tokens, std::int32_t position, std::uint64_t element_bytes);
+
 // Sets every item's causal flag from its runs' positions and its rows' limits.
 void mark_causal_items(Work& work);
 
