@@ -2,8 +2,8 @@
 //
 // Sequences that start with the same tokens share the KV of that prefix, found
 // automatically at token granularity. Every layer uses the same tree and the same
-// chunk ids; each layer has its own K and V pools, cut into blocks of chunks, each block laid out as
-// [kv_head][chunk of the block][position in chunk][head_dim] (PoolView; docs/DESIGN.md).
+// chunk ids; each layer has its own K and V pools laid out as
+// [chunk][kv_head][position in chunk][head_dim] (see docs/DESIGN.md).
 //
 // Threads: a PrefixCache is not thread-safe. Any number of threads may read one cache at once
 // (its const calls, make_plan, the backends' attend), but a mutation (add, append, fork, remove,
@@ -19,7 +19,6 @@
 #include <span>
 #include <vector>
 
-#include "chunktree/numeric.hpp"
 #include "chunktree/types.hpp"
 
 namespace chunktree {
@@ -83,34 +82,18 @@ struct KvPiece {
   friend bool operator==(KvPiece, KvPiece) = default;
 };
 
-// Read access to one layer's K and V pools, for backends. The pools are cut into blocks of
-// block_chunks chunks (the last block may hold fewer), one after another; a block is head-major,
-// [kv head][chunk of the block][position][head_dim] (head_dim elements contiguous). So a kv head's
-// chunks c, c + 1, ... of one block follow one another (a prompt's chunks, handed out in a run, are
-// one contiguous run per kv head), and a shared prefix that every kv head reads at once lies in a
-// few blocks, not in kv-head regions a pool apart (docs/KERNEL_NOTES.md, experiments 54 and 55).
+// Read access to one layer's K and V pools, for backends.
 struct PoolView {
   const void* k = nullptr;
   const void* v = nullptr;
   DType dtype = DType::bf16;
   Device device = Device::cpu;
-  std::int64_t kv_heads = 0;
-  std::int64_t capacity_chunks = 0;
-  std::int64_t block_chunks = 0;
-  std::int64_t chunk_stride = 0;     // elements from a chunk to the next of its block, one kv head
-  std::int64_t position_stride = 0;  // elements from a position to the next of its chunk
-
-  // Elements from one kv head to the next within the block that holds `chunk`.
-  CHUNKTREE_HOST_DEVICE std::int64_t head_stride(std::int64_t chunk) const {
-    const std::int64_t first = chunk - chunk % block_chunks;
-    const std::int64_t chunks = capacity_chunks - first < block_chunks ? capacity_chunks - first : block_chunks;
-    return chunks * chunk_stride;
-  }
-  // The element offset of (chunk, kv head, position), head_dim index 0, from the pool's start.
-  CHUNKTREE_HOST_DEVICE std::int64_t element(std::int64_t chunk, std::int64_t kv_head, std::int64_t position) const {
-    const std::int64_t first = chunk - chunk % block_chunks;  // the block's first chunk: every block before it is whole
-    return first * kv_heads * chunk_stride + kv_head * head_stride(chunk) + (chunk - first) * chunk_stride + position * position_stride;
-  }
+  // Element strides of [kv head][chunk][position][head_dim] (head_dim elements contiguous): a
+  // (chunk, kv head) slice is chunk_size · head_dim contiguous elements, and a kv head's chunks c,
+  // c + 1, ... follow one another.
+  std::int64_t chunk_stride = 0;
+  std::int64_t head_stride = 0;
+  std::int64_t position_stride = 0;
 };
 
 class PrefixCache {

@@ -24,11 +24,6 @@ std::uint64_t next_version() {
 constexpr std::int32_t kRoot = 0;
 constexpr std::int32_t kNoNode = -1;
 
-// Positions of one kv head in a block of the pools (PoolView): a joined run is at most this long,
-// and a prefix read by all kv heads at once spans kv heads · this many positions of K (and of V)
-// per block (8 MB at 32 kv heads, d 128, bf16). Experiment 55 in docs/KERNEL_NOTES.md; not tuned.
-constexpr std::int64_t kBlockPositions = 1024;
-
 // A tree node: a run of tokens stored contiguously in chunk positions, held as the pieces of its
 // chunks in order: the first from the node's first token's position, the last to past its last
 // token's, the others whole. Token i of the node lives in pieces[(first + i) / C].chunk at position
@@ -738,7 +733,8 @@ void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTe
   void* v_pool = const_cast<void*>(view.v);
   for (std::size_t i = 0; i < slots.size(); ++i) {
     for (int h = 0; h < c.num_kv_heads; ++h) {
-      const std::int64_t destination = view.element(slots[i].chunk, h, slots[i].offset);
+      const std::int64_t destination =
+          slots[i].chunk * view.chunk_stride + h * view.head_stride + slots[i].offset * view.position_stride;
       const std::int64_t source = (static_cast<std::int64_t>(i) * c.num_kv_heads + h) * c.head_dim;
       for (int d = 0; d < c.head_dim; ++d) {
         store_element(k_pool, c.dtype, destination + d, load_element(k.data, k.dtype, source + d));
@@ -835,11 +831,12 @@ PoolView PrefixCache::pool(int layer) const {
   view.v = v;
   view.dtype = s.config.dtype;
   view.device = s.config.device;
-  view.kv_heads = s.config.num_kv_heads;
-  view.capacity_chunks = s.config.capacity_chunks;
-  view.block_chunks = std::max<std::int64_t>(1, kBlockPositions / s.config.chunk_size);
+  // Head-major: each kv head's chunks follow one another, so that a sequence whose chunks were
+  // handed out in a run (a prompt's, from a fresh pool) is one contiguous run per kv head
+  // (docs/KERNEL_NOTES.md, experiment 54).
   view.position_stride = s.config.head_dim;
   view.chunk_stride = static_cast<std::int64_t>(s.config.chunk_size) * s.config.head_dim;
+  view.head_stride = s.config.capacity_chunks * view.chunk_stride;
   return view;
 }
 

@@ -132,7 +132,8 @@ struct SlotPairs {
 // vectors. `k` and `v` start at the first slot of `slots`.
 template <typename In, typename Slots>
 __global__ void scatter_kv_kernel(Slots slots, std::int64_t count, int kv_heads, int head_dim, const In* k, const In* v,
-                                  std::uint16_t* k_pool, std::uint16_t* v_pool, PoolView pool, bool to_bf16) {
+                                  std::uint16_t* k_pool, std::uint16_t* v_pool, std::int64_t chunk_stride, std::int64_t head_stride,
+                                  bool to_bf16) {
   const std::int64_t per_slot = static_cast<std::int64_t>(kv_heads) * head_dim;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count * per_slot;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
@@ -140,7 +141,7 @@ __global__ void scatter_kv_kernel(Slots slots, std::int64_t count, int kv_heads,
     if (!slots.get(i / per_slot, slot)) continue;
     const int head = static_cast<int>(i % per_slot / head_dim);
     const int dim = static_cast<int>(i % head_dim);
-    const std::int64_t destination = pool.element(slot.chunk, head, slot.offset) + dim;
+    const std::int64_t destination = slot.chunk * chunk_stride + head * head_stride + static_cast<std::int64_t>(slot.offset) * head_dim + dim;
     if constexpr (std::is_same_v<In, float>) {
       k_pool[destination] = to_bf16 ? float_to_bf16(k[i]) : float_to_fp16(k[i]);
       v_pool[destination] = to_bf16 ? float_to_bf16(v[i]) : float_to_fp16(v[i]);
@@ -160,7 +161,8 @@ void launch_scatter(const PoolView& pool, int kv_heads, int head_dim, const Slot
   const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((elements + threads - 1) / threads, 65535));
   scatter_kv_kernel<In><<<blocks, threads, 0, stream>>>(slots, count, kv_heads, head_dim, static_cast<const In*>(k), static_cast<const In*>(v),
                                                        static_cast<std::uint16_t*>(const_cast<void*>(pool.k)),
-                                                       static_cast<std::uint16_t*>(const_cast<void*>(pool.v)), pool, pool.dtype == DType::bf16);
+                                                       static_cast<std::uint16_t*>(const_cast<void*>(pool.v)), pool.chunk_stride,
+                                                       pool.head_stride, pool.dtype == DType::bf16);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -37,8 +37,8 @@ void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
     converted.tokens = item.tokens;
     std::int64_t position = item.position;
     for (const KvPiece& piece : plan.item_pieces(item)) {
-      const auto offset = static_cast<std::uint64_t>(pool.element(piece.chunk, 0, piece.begin)) * element_bytes;
-      append_run(work.runs, converted.run_begin, offset, offset, pool.position_stride, pool.head_stride(piece.chunk), piece.size(),
+      const auto offset = static_cast<std::uint64_t>(piece.chunk * pool.chunk_stride + piece.begin * pool.position_stride) * element_bytes;
+      append_run(work.runs, converted.run_begin, offset, offset, pool.position_stride, pool.head_stride, piece.size(),
                  static_cast<std::int32_t>(position), element_bytes);
       position += piece.size();
     }

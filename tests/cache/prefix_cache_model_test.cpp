@@ -275,7 +275,7 @@ class ModelRun {
         }
         live_[position] = true;
         prefix_at_[position] = s.prefixes[t];
-        const std::int64_t element = pool.element(slots[t].chunk, 0, slots[t].offset);
+        const std::int64_t element = slots[t].chunk * pool.chunk_stride + slots[t].offset * pool.position_stride;
         ASSERT_EQ(k[element], k_value(s.prefixes[t]));
         ASSERT_EQ(v[element + config.head_dim - 1], v_value(s.prefixes[t]));
       }

@@ -374,7 +374,7 @@ TEST(CudaCache, ScatterFromDeviceTensors) {
   for (std::size_t t = 0; t < 37; ++t) {
     for (int h = 0; h < 2; ++h) {
       for (int d = 0; d < 64; ++d) {
-        const std::int64_t at = pool.element(added.slots[t].chunk, h, added.slots[t].offset) + d;
+        const std::int64_t at = added.slots[t].chunk * pool.chunk_stride + h * pool.head_stride + added.slots[t].offset * 64 + d;
         ASSERT_EQ(k_pool[static_cast<std::size_t>(at)], float_to_bf16(k[(t * 2 + static_cast<std::size_t>(h)) * 64 + static_cast<std::size_t>(d)]));
       }
     }
@@ -423,7 +423,8 @@ TEST(CudaCache, WriteKvFromDeviceIsStreamOrderedAndCapturable) {
   for (std::size_t t = 0; t < static_cast<std::size_t>(tokens); ++t) {
     for (std::size_t h = 0; h < 2; ++h) {
       for (std::size_t d = 0; d < 64; ++d) {
-        const auto at = static_cast<std::size_t>(pool.element(added.slots[t].chunk, static_cast<std::int64_t>(h), added.slots[t].offset)) + d;
+        const auto at = static_cast<std::size_t>(added.slots[t].chunk * pool.chunk_stride + static_cast<std::int64_t>(h) * pool.head_stride +
+                                                 added.slots[t].offset * 64) + d;
         ASSERT_EQ(k_pool[at], k[(t * 2 + h) * 64 + d]) << "token " << t;
         ASSERT_EQ(v_pool[at], v[(t * 2 + h) * 64 + d]) << "token " << t;
       }
