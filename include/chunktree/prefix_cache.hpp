@@ -3,7 +3,7 @@
 // Sequences that start with the same tokens share the KV of that prefix, found
 // automatically at token granularity. Every layer uses the same tree and the same
 // chunk ids; each layer has its own K and V pools laid out as
-// [kv_head][chunk][position in chunk][head_dim] (PoolView; docs/DESIGN.md).
+// [chunk][kv_head][position in chunk][head_dim] (see docs/DESIGN.md).
 //
 // Threads: a PrefixCache is not thread-safe. Any number of threads may read one cache at once
 // (its const calls, make_plan, the backends' attend), but a mutation (add, append, fork, remove,
@@ -90,8 +90,7 @@ struct PoolView {
   Device device = Device::cpu;
   // Element strides of [kv head][chunk][position][head_dim] (head_dim elements contiguous): a
   // (chunk, kv head) slice is chunk_size · head_dim contiguous elements, and a kv head's chunks c,
-  // c + 1, ... follow one another. A few spare positions follow each kv head's chunks, so
-  // head_stride is a little more than capacity_chunks · chunk_stride.
+  // c + 1, ... follow one another.
   std::int64_t chunk_stride = 0;
   std::int64_t head_stride = 0;
   std::int64_t position_stride = 0;

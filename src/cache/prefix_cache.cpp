@@ -23,7 +23,6 @@ std::uint64_t next_version() {
 
 constexpr std::int32_t kRoot = 0;
 constexpr std::int32_t kNoNode = -1;
-constexpr std::int64_t kHeadPadPositions = 2;
 
 // A tree node: a run of tokens stored contiguously in chunk positions, held as the pieces of its
 // chunks in order: the first from the node's first token's position, the last to past its last
@@ -159,11 +158,10 @@ struct PrefixCache::Impl {
   }
 
   std::int32_t chunk_size() const { return config.chunk_size; }
-  // One kv head's chunks, then kHeadPadPositions spare positions: so that the kv heads' regions do
-  // not start a multiple of a chunk apart, and tiles of all kv heads reading the same chunk at once
-  // start their boxes at different offsets of the memory's interleave (experiment 56).
-  std::int64_t head_elements() const { return (config.capacity_chunks * config.chunk_size + kHeadPadPositions) * config.head_dim; }
-  std::int64_t layer_elements() const { return config.num_kv_heads * head_elements(); }
+  std::int64_t chunk_elements() const {
+    return static_cast<std::int64_t>(config.num_kv_heads) * config.chunk_size * config.head_dim;
+  }
+  std::int64_t layer_elements() const { return config.capacity_chunks * chunk_elements(); }
 
   // ---- handles ----
   static SeqId make_id(std::uint32_t index, std::uint32_t generation) {
@@ -838,7 +836,7 @@ PoolView PrefixCache::pool(int layer) const {
   // (docs/KERNEL_NOTES.md, experiment 54).
   view.position_stride = s.config.head_dim;
   view.chunk_stride = static_cast<std::int64_t>(s.config.chunk_size) * s.config.head_dim;
-  view.head_stride = s.head_elements();
+  view.head_stride = s.config.capacity_chunks * view.chunk_stride;
   return view;
 }
 

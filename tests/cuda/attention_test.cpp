@@ -30,7 +30,8 @@ CacheConfig gpu_config(const Shape& shape, std::int64_t capacity = 4096) { retur
 
 // Elements of one layer's K (or V) pool, whatever its layout.
 std::size_t pool_elements(const PrefixCache& cache) {
-  return static_cast<std::size_t>(cache.config().num_kv_heads * cache.pool(0).head_stride);
+  const CacheConfig& c = cache.config();
+  return static_cast<std::size_t>(c.capacity_chunks * c.num_kv_heads * c.chunk_size * c.head_dim);
 }
 
 using testing::Outputs;
