@@ -239,7 +239,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
         if (tile == blockIdx.x && step == 0) FirstQueries{}.await();
       }
-      if (tile == blockIdx.x && steps == 0) FirstQueries{}.await();
+      if (tile == blockIdx.x && steps == 0) FirstQueries{}.await();  // a first tile without steps: the barrier still completes
       steps_before += steps;
     }
     let_chained_kernel_start();  // every copy of this CTA is issued
