@@ -3,7 +3,7 @@
 // Sequences that start with the same tokens share the KV of that prefix, found
 // automatically at token granularity. Every layer uses the same tree and the same
 // chunk ids; each layer has its own K and V pools laid out as
-// [chunk][kv_head][position in chunk][head_dim] (see docs/DESIGN.md).
+// [kv_head][chunk][position in chunk][head_dim] (PoolView; docs/DESIGN.md).
 //
 // Threads: a PrefixCache is not thread-safe. Any number of threads may read one cache at once
 // (its const calls, make_plan, the backends' attend), but a mutation (add, append, fork, remove,

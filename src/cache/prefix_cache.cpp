@@ -129,7 +129,7 @@ struct PrefixCache::Impl {
   std::vector<std::uint64_t> seen_in_batch;
   std::uint64_t batches = 0;
 
-  // K pools of all layers, then V pools: [2][layer][chunk][kv_head][position][dim], in host
+  // K pools of all layers, then V pools: [2][layer][kv_head][chunk][position][dim], in host
   // memory or in device memory.
   std::vector<std::byte> host_storage;
   cuda_memory::DeviceAllocation device_storage;
