@@ -45,9 +45,9 @@ constexpr int kThreads = kProducerThreads + kConsumerThreads;
 // Named barriers (ids past CUTLASS's reserved ones) among the consumer warps.
 constexpr int kStatesParkedBarrier = 1;
 constexpr int kQueryLoadedBarrier = 2;
-// Between the producer and the consumers of a one-tile CTA: the consumers have issued their Q
-// copies, and the producer, which waits after the first stage, may issue the rest (experiment 59).
-constexpr int kQueriesIssuedBarrier = 3;
+// Between the producer and the consumers of a one-tile CTA (a CTA of several tiles has the
+// producer hand each tile's Q over instead).
+using FirstQueries = QueriesFirst<kThreads, 3>;
 // The end phase parks every warp's 16 rows of (max, sum) here, and of o in the tile's last stage.
 constexpr int kParkedRows = 16 * kConsumerWarps;
 constexpr int kParkedStatsBytes = 2 * kParkedRows * sizeof(float);
@@ -561,15 +561,11 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
       if (!one_tile) handoff.pending = t;  // handed off once the consumers release the last tile's Q: offered after each stage and while waiting for a free one
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
-      // A one-tile CTA issues one stage, then lets its consumers' Q loads go ahead of the rest:
-      // every such CTA starts at once, and its consumers' three dependent loads (tile record, batch
-      // index, Q row) would queue behind every CTA's ring of K and V (experiment 58's wgmma order).
-      const auto hold_for_queries = [] { cutlass::arch::NamedBarrier::sync(kThreads, kQueriesIssuedBarrier); };
       stream_kv<Element, D>(args, args.tiles[t], ring, stages, [&] {
-        if (one_tile && ring.passed == 0) hold_for_queries();
+        if (one_tile && ring.passed == 0) FirstQueries::await();
         return handoff.offer(args);
       });
-      if (one_tile && ring.passed == 0) hold_for_queries();  // a tile without stages
+      if (one_tile && ring.passed == 0) FirstQueries::await();  // a tile without stages
       handoff.finish(args);
     }
     let_chained_kernel_start();  // every copy of this CTA is issued
@@ -582,7 +578,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     if (one_tile) {
       copy_tile<kConsumerThreads, Element, D>(args, args.tiles[t], &handed_tiles[0], q_data, thread);
       cute::cp_async_fence();
-      cutlass::arch::NamedBarrier::arrive(kThreads, kQueriesIssuedBarrier);
+      FirstQueries::issued();
       cute::cp_async_wait<0>();
       cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
     } else {

@@ -20,6 +20,7 @@
 #include "schedule/work.hpp"
 
 #include <cute/arch/copy_sm80.hpp>
+#include <cutlass/arch/barrier.h>
 
 namespace chunktree::kernels {
 
@@ -88,6 +89,17 @@ void with_element(bool bf16, F&& f) {
     f.template operator()<__half>();
   }
 }
+
+// A CTA's first tile starts with its Q, not its ring of K and V: every CTA starts at once, and were
+// the producer to issue all its stages first, the consumers' chain of dependent loads (the tile
+// record, each row's batch index, its Q row) would queue behind every SM's stages (KERNEL_NOTES,
+// experiments 58 and 59). The producer issues one stage (or none, for a tile without stages), then
+// awaits until every consumer thread has issued its Q copies and said so; once per CTA.
+template <int Threads, int Barrier>
+struct QueriesFirst {
+  __device__ static void issued() { cutlass::arch::NamedBarrier::arrive(Threads, Barrier); }  // each consumer thread
+  __device__ static void await() { cutlass::arch::NamedBarrier::sync(Threads, Barrier); }     // each producer thread
+};
 
 // Where query row m of a tile's item comes from and goes to, for the tile's kv head number
 // `head_in_tile` (0 but in a packed tile).

@@ -128,19 +128,7 @@ class ProductTurns {
   int other_;
 };
 
-// The CTA's first tile: the producer issues one stage, then waits until both consumer warpgroups
-// have issued their Q copies before it issues more. Every CTA starts its first tile at once; were
-// all stages issued first, the consumers' chain of dependent loads (the tile, each row's batch
-// index, its Q) would queue behind kStages stages of K and V from every SM, and the first step
-// would wait for that flood to drain (experiment 58).
-class FirstQueries {
- public:
-  __device__ void issued() const { cutlass::arch::NamedBarrier::arrive(384, kBarrier); }  // each consumer, once
-  __device__ void await() const { cutlass::arch::NamedBarrier::sync(384, kBarrier); }    // the producer, once
-
- private:
-  static constexpr int kBarrier = 5;  // after ProductTurns'
-};
+using FirstQueries = QueriesFirst<384, 5>;  // barrier 5: after ProductTurns'
 
 template <typename Element, int D>
 __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_states_kernel(const __grid_constant__ PartialArgs args,
@@ -237,9 +225,9 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         }
         zero_rows<Copy>(thread, k_piece, v_piece, args.q, tokens, Tile::kTokens);  // wgmma reads all 128 positions
         cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
-        if (tile == blockIdx.x && step == 0) FirstQueries{}.await();
+        if (tile == blockIdx.x && step == 0) FirstQueries::await();
       }
-      if (tile == blockIdx.x && steps == 0) FirstQueries{}.await();  // a first tile without steps: the barrier still completes
+      if (tile == blockIdx.x && steps == 0) FirstQueries::await();  // a first tile without steps: the barrier still completes
       steps_before += steps;
     }
     let_chained_kernel_start();  // every copy of this CTA is issued
@@ -269,7 +257,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
                                                        *reinterpret_cast<uint128_t*>(&q_smem(r, 8 * piece)), valid);
     }
     cp_async_fence();
-    if (tile == blockIdx.x) FirstQueries{}.issued();
+    if (tile == blockIdx.x) FirstQueries::issued();
     cp_async_wait<0>();
     cutlass::arch::fence_view_async_shared();
     cutlass::arch::NamedBarrier::sync(128, warpgroup);  // this warpgroup's Q rows have landed
