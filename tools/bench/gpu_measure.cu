@@ -133,12 +133,10 @@ void fill_random(void* device_data, DType dtype, std::int64_t count, std::uint64
 
 
 // The HBM ceiling is read after ~100 ms of the same reads, as the median of 30: the benchmark
-// starts from an idle GPU, and a median of 10 reads after one warm-up once measured 4.16 TB/s
-// (2026-12-04, session 27) where the 17 other committed runs on this card measured 4.23-4.59, and
-// the peers' rows of that run matched the run before within 0.3 %. A low ceiling lowers every
-// floor it sets. The tensor ceiling keeps one warm-up and 10 GEMMs (~15 ms): after 100 GEMMs
-// (140 ms) the card runs them at 652-661 TFLOP/s against 766-784 (session 27, call 4), a
-// power-limited rate that no timed row reaches, each of which runs a few ms after 250 ms idle.
+// starts from an idle GPU, and ten reads after one warm-up once read 4.16 TB/s on a card that
+// reads ~4.5 (KERNEL_NOTES, session 27), raising every floor it set. The tensor ceiling keeps one
+// warm-up and 10 GEMMs (~15 ms): after 100 (140 ms) the card is at its power limit, 652-661
+// TFLOP/s against 766-784, a rate no timed row (a few ms after 250 ms idle) runs at.
 constexpr int kHbmWarmups = 100;  // 4 GiB reads of ~1 ms each
 constexpr int kHbmRepeats = 30;
 constexpr int kGemmWarmups = 1;
