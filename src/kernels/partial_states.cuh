@@ -1,6 +1,6 @@
 // What the two partial-state kernels share: the work description uploaded by DevicePlan, where a
 // query row comes from and goes to (QueryRow), the cp.async row copy, the online softmax's running
-// state and the store of a finished row's state.
+// state, the store of a finished row's state and the first tile's start order.
 //
 // Work tile = (item, kv head(s), first query row). Query rows are the item's rows × query tokens ×
 // the GQA group: query row m is row item.row_begin + m / (queries · group), query token
