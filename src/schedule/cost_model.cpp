@@ -9,13 +9,14 @@
 namespace chunktree::cost_model {
 namespace {
 
-// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10, 12, 39
-// and 42): a tile spends `start` on its Q and its state, then `step` per 64 KV positions at head dim
+// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10, 12, 39,
+// 42 and 60): a tile spends `start` on its Q and its state, then `step` per 64 KV positions at head dim
 // 128 (proportional to the head dim); an mma.sync tile takes one of two slots of an SM, a wgmma
 // tile the whole SM; every state is written once and read once by the merge at HBM speed. The
 // mma.sync tile streams K and V at the HBM rate shared by two slots per SM (H200: 4.47 TB/s / 264
 // slots moves a 32 KiB step in 1.9 µs); the mma.sync tiles take the longer of their work spread over
-// all slots (the wgmma tiles' work included, where both run) and the longest tile, plus a small tail
+// all slots (the wgmma tiles' work included, where both run) and the longest tile streaming alone
+// (kMmaSyncLoneStep), plus a small tail
 // (tiles speed up when they run alone at the end). The wgmma tile is compute-bound: its start and
 // step were fitted on the H200 to an item-split sweep (experiment 39: 2.3 µs a tile, 0.85 µs a step);
 // its tiles are dealt onto the SMs (below), and the call ends no sooner than the last SM's wgmma
@@ -27,6 +28,10 @@ struct TileCost {
 };
 constexpr TileCost kWgmmaCost{0.85, 2.3, 2.0};
 constexpr TileCost kMmaSyncCost{1.9, 3.0, 1.0};
+// The longest mma.sync tile bounds the call where the tiles do not fill the GPU, and then it streams
+// with the HBM to spare: a step in 0.82–0.95 µs (experiment 60: 32 and 64 tiles of a fully shared
+// prompt), not the 1.9 of a slot among 264 streaming ones.
+constexpr double kMmaSyncLoneStep = 0.85;
 constexpr double kMmaSyncTail = 0.1;  // of the longest tile
 constexpr double kStateBytesPerMicro = 3.0e6;
 
@@ -120,7 +125,8 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
     const TileCost& cost = kind == 1 ? kWgmmaCost : kMmaSyncCost;
     total += cost.slots * (cost.start * static_cast<double>(work.tiles[kind]) +
                            cost.step * shape.head_dim / 128.0 * static_cast<double>(work.tile_steps[kind]));
-    longest_tile = std::max(longest_tile, tile_micros(cost, work.longest_steps[kind], shape.head_dim));
+    const TileCost lone = kind == 1 ? kWgmmaCost : TileCost{kMmaSyncLoneStep, kMmaSyncCost.start, kMmaSyncCost.slots};
+    longest_tile = std::max(longest_tile, tile_micros(lone, work.longest_steps[kind], shape.head_dim));
   }
   const double tail = kMmaSyncTail * tile_micros(kMmaSyncCost, work.longest_steps[0], shape.head_dim);
   return std::max(std::max(total / static_cast<double>(slots), longest_tile) + tail, wgmma_end) + states;

@@ -69,8 +69,21 @@ TEST(CostModel, PackedKvHeadsCostAStartPerFourHeads) {
   // 8192 / 4 tiles of (start + one step: 32 positions of four heads, counted whole) over 264 slots.
   EXPECT_NEAR(packed, (2048 * (3.0 + 1.9)) / 264.0 + 0.1 * (3.0 + 1.9) + 2.0 * 256 * 8 * 32 * 128 * 4 / 3.0e6, 1.0);
   const SplitShape decode{32, 32, 128, 1, 64};
-  const std::vector<SpanSize> one_wave = private_spans(8, 64);  // 256 one-head tiles: no queue, no packing
-  EXPECT_NEAR(cost_model::estimated_micros(one_wave, 0, decode, kH200), 3.0 + 1.9 + 0.1 * (3.0 + 1.9) + 2.0 * 8 * 32 * 128 * 4 / 3.0e6, 0.01);
+  // 256 one-head tiles: no queue, no packing; their work over the slots outlasts one tile alone.
+  const std::vector<SpanSize> one_wave = private_spans(8, 64);
+  EXPECT_NEAR(cost_model::estimated_micros(one_wave, 0, decode, kH200), 256 * (3.0 + 1.9) / 264.0 + 0.1 * (3.0 + 1.9) + 2.0 * 8 * 32 * 128 * 4 / 3.0e6,
+              0.01);
+}
+
+// A prompt shared by 32 MHA sequences (32 query rows per kv head: mma.sync tiles) is cut into 128
+// tiles, one per SM, each streaming with the HBM to spare; 256 tiles, two per SM, each stream a
+// step at less than half that rate, and 64 leave SMs idle (experiment 60, session 27's sweep:
+// 18.2 / 23.9 / 34.1 µs at 1K / 2K / 4K against 19.9 / 26.1 / 36.1 on 256 tiles).
+TEST(CostModel, ShortSharedPromptsAreCutIntoOneMmaSyncTilePerSm) {
+  const SplitShape mha{32, 32, 128, 1, 64};
+  for (const std::int64_t tokens : {1024, 2048, 4096}) {
+    EXPECT_EQ(cheapest_split(std::vector<SpanSize>{{32, tokens}}, mha, kH200), tokens / 4) << tokens;
+  }
 }
 
 // The packing rule both the workspace and the cost model read (kernels/tile_shapes.hpp): only where
