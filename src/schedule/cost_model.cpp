@@ -9,18 +9,18 @@
 namespace chunktree::cost_model {
 namespace {
 
-// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10, 12, 39,
-// 42 and 60): a tile spends `start` on its Q and its state, then `step` per 64 KV positions at head dim
-// 128 (proportional to the head dim); an mma.sync tile takes one of two slots of an SM, a wgmma
+// The cost model behind the item split, in µs (docs/KERNEL_NOTES.md, experiments 7, 10, 12, 39, 42,
+// 60 and 62): a tile spends `start` on its Q and its state, then `step` per 64 KV positions at head
+// dim 128 (proportional to the head dim); an mma.sync tile takes one of two slots of an SM, a wgmma
 // tile the whole SM; every state is written once and read once by the merge at HBM speed. The
 // mma.sync tile streams K and V at the HBM rate shared by two slots per SM (H200: 4.47 TB/s / 264
-// slots moves a 32 KiB step in 1.9 µs); the mma.sync tiles take the longer of their work spread over
-// all slots (the wgmma tiles' work included, where both run) and the longest tile streaming alone
-// (kMmaSyncLoneStep), plus a small tail
-// (tiles speed up when they run alone at the end). The wgmma tile is compute-bound: its start and
-// step were fitted on the H200 to an item-split sweep (experiment 39: 2.3 µs a tile, 0.85 µs a step);
-// its tiles are dealt onto the SMs (below), and the call ends no sooner than the last SM's wgmma
-// tiles, in mixed plans too (experiment 42: that beat half a wgmma tile of tail on 20 of 22 mixed rows).
+// slots moves a 32 KiB step in 1.9 µs); the mma.sync tiles take the longer of their work spread
+// over all slots (the wgmma tiles' work included, where both run) and the longest tile streaming
+// alone (kMmaSyncLoneStep), plus a small tail where they queue for the slots (their last wave ends
+// unevenly). The wgmma tile is compute-bound: its start and step were fitted on the H200 to an
+// item-split sweep (experiment 39: 2.3 µs a tile, 0.85 µs a step); its tiles are dealt onto the SMs
+// (below), and the call ends no sooner than the last SM's wgmma tiles, in mixed plans too
+// (experiment 42: that beat half a wgmma tile of tail on 20 of 22 mixed rows).
 struct TileCost {
   double step;
   double start;
@@ -128,7 +128,9 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
     const TileCost lone = kind == 1 ? kWgmmaCost : TileCost{kMmaSyncLoneStep, kMmaSyncCost.start, kMmaSyncCost.slots};
     longest_tile = std::max(longest_tile, tile_micros(lone, work.longest_steps[kind], shape.head_dim));
   }
-  const double tail = kMmaSyncTail * tile_micros(kMmaSyncCost, work.longest_steps[0], shape.head_dim);
+  // Only tiles that queue for the slots end unevenly: in one wave every tile starts at once, and the
+  // longest tile bounds the call (experiment 62).
+  const double tail = work.tiles[0] > slots ? kMmaSyncTail * tile_micros(kMmaSyncCost, work.longest_steps[0], shape.head_dim) : 0.0;
   return std::max(std::max(total / static_cast<double>(slots), longest_tile) + tail, wgmma_end) + states;
 }
 

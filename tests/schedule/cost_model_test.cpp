@@ -69,10 +69,20 @@ TEST(CostModel, PackedKvHeadsCostAStartPerFourHeads) {
   // 8192 / 4 tiles of (start + one step: 32 positions of four heads, counted whole) over 264 slots.
   EXPECT_NEAR(packed, (2048 * (3.0 + 1.9)) / 264.0 + 0.1 * (3.0 + 1.9) + 2.0 * 256 * 8 * 32 * 128 * 4 / 3.0e6, 1.0);
   const SplitShape decode{32, 32, 128, 1, 64};
-  // 256 one-head tiles: no queue, no packing; their work over the slots outlasts one tile alone.
+  // 256 one-head tiles: no queue, no packing, no tail; their work over the slots outlasts one tile alone.
   const std::vector<SpanSize> one_wave = private_spans(8, 64);
-  EXPECT_NEAR(cost_model::estimated_micros(one_wave, 0, decode, kH200), 256 * (3.0 + 1.9) / 264.0 + 0.1 * (3.0 + 1.9) + 2.0 * 8 * 32 * 128 * 4 / 3.0e6,
-              0.01);
+  EXPECT_NEAR(cost_model::estimated_micros(one_wave, 0, decode, kH200), 256 * (3.0 + 1.9) / 264.0 + 2.0 * 8 * 32 * 128 * 4 / 3.0e6, 0.01);
+}
+
+// Long private spans of a few sequences per kv head: one wave of tiles (at most two per SM) beats
+// 1.94 waves of half as long ones, whose second wave ends unevenly (experiment 62, session 28's sweep
+// of the private preset: b1_g4_32k 48.8 µs at 2048 against 51.6 at 1024, b4_g4_16k 78.4 at 4096
+// against 80.1 at 2048, b64_g16_8k 136.2 whole against 147.6 at 2048).
+TEST(CostModel, LongPrivateSpansFillOneWave) {
+  const SplitShape gqa4{32, 8, 128, 1, 64};
+  EXPECT_EQ(cheapest_split(private_spans(1, 32768), gqa4, kH200), 2048);  // 128 tiles
+  EXPECT_EQ(cheapest_split(private_spans(4, 16384), gqa4, kH200), 4096);  // 128 tiles
+  EXPECT_EQ(cheapest_split(private_spans(64, 8192), SplitShape{32, 2, 128, 1, 64}, kH200), 0);  // 128 whole tiles
 }
 
 // A prompt shared by 32 MHA sequences (32 query rows per kv head: mma.sync tiles) is cut into 128
