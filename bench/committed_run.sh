@@ -4,7 +4,9 @@
 # same cases, the decode loop), the targets (bench/targets.py), and the GPU pytest on the build's
 # wheel. BUILD holds what the development machine built from the commit: the CLI (BUILD/chunktree)
 # and the wheel (BUILD/wheel/*.whl); .carry/bundle.tgz holds FlashInfer's wheels and prebuilt
-# modules (bench/README.md). Leaves OUT/run.tgz, to unpack under docs/perf/<date>-<what>/.
+# modules (bench/README.md). BUILD and OUT are taken from the repository root. Leaves OUT/run.tgz
+# (plots.tar left out), whose files go flat under docs/perf/<date>-<what>/
+# (`tar -xzf run.tgz --strip-components=1 -C DIR`). Exits non-zero if any step failed.
 #
 #   bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S]
 set -u
@@ -12,20 +14,39 @@ cd "$(dirname "$0")/.."
 build=${1:?usage: bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S]}
 out=${2:?usage: bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S]}
 run=$out/run
-mkdir -p "$run" build/default/tools .whl
-cp "$build/chunktree" build/default/tools/
+status=0
+fail() { echo "committed_run: $*"; status=1; }
+
+# A warm machine keeps earlier calls' files: start from none of them (but .whl/, which a development
+# machine keeps its FlashInfer wheels in: only the bundle's wheels are installed from it).
+rm -rf "$run" /tmp/committed_run && mkdir -p "$run" build/default/tools .whl /tmp/committed_run || exit 1
+cp "$build/chunktree" build/default/tools/ || exit 1
 cli=build/default/tools/chunktree
 nvidia-smi --query-gpu=name,driver_version,temperature.gpu --format=csv,noheader; date -u; $cli info | head -2
-$cli gentests --quick /tmp/q > /dev/null; $cli gentrees --count 96 --seed 7 --gpu-dtypes /tmp/t > /dev/null
-timeout 40 $cli check --strict --backend cuda --jobs 16 /tmp/q/*.txt > "$run/check_quick.txt" 2>&1; echo "quick rc $? $(grep -c ^PASSED "$run/check_quick.txt")/36"
-timeout 40 $cli check --strict --backend cuda --jobs 16 /tmp/t/*.txt > "$run/check_trees.txt" 2>&1; echo "trees rc $? $(grep -c ^PASSED "$run/check_trees.txt")/96"
-tar -C .whl -xzf .carry/bundle.tgz
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl "$build"/wheel/*.whl > /dev/null 2>&1 || echo "pip failed"
-export PYTHONPATH=/tmp/site FLASHINFER_NO_DOWNLOAD=1
+
+# The correctness grids of the CLI that is timed.
+$cli gentests --quick /tmp/committed_run/q > /dev/null && $cli gentrees --count 96 --seed 7 --gpu-dtypes /tmp/committed_run/t > /dev/null || exit 1
+for grid in q t; do
+  files=(/tmp/committed_run/$grid/*.txt)
+  log=$run/check_$([ $grid = q ] && echo quick || echo trees).txt
+  timeout 40 $cli check --strict --backend cuda --jobs 16 "${files[@]}" > "$log" 2>&1 || fail "check $grid failed (rc $?)"
+  echo "$(basename "$log" .txt): $(grep -c ^PASSED "$log")/${#files[@]}"
+done
+
+tar -C .whl -xzf .carry/bundle.tgz || exit 1
+mapfile -t bundled < <(tar -tzf .carry/bundle.tgz | grep '\.whl$' | sed 's|^\./|.whl/|')
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/committed_run/site "${bundled[@]}" "$build"/wheel/*.whl ||
+  exit 1
+export PYTHONPATH=/tmp/committed_run/site FLASHINFER_NO_DOWNLOAD=1
 date -u
-timeout "${3:-330}" bench/run_all.sh "$run" > "$run/run_all.log" 2>&1; echo "run_all rc $?"; date -u
-python3 bench/targets.py "$run/chunktree.csv" "$run/baselines.csv" > "$run/targets.txt" 2>&1; tail -20 "$run/targets.txt"
+timeout "${3:-330}" bench/run_all.sh "$run" > "$run/run_all.log" 2>&1 || fail "run_all failed (rc $?)"
+date -u
+python3 bench/targets.py "$run/chunktree.csv" "$run/baselines.csv" > "$run/targets.txt" 2>&1 || fail "targets.py failed"
+tail -20 "$run/targets.txt"
 grep ceilings "$run/run_all.log" | head -2
 rm -f "$run/plots.tar"
-timeout 120 python3 -m pytest -q -p no:cacheprovider python/tests bench/test_rows.py > "$run/pytest.txt" 2>&1; echo "pytest rc $?"; tail -1 "$run/pytest.txt"
-tar -C "$out" -czf "$out/run.tgz" run && rm -rf "$run"; date -u
+timeout 120 python3 -m pytest -q -p no:cacheprovider python/tests bench/test_rows.py > "$run/pytest.txt" 2>&1 || fail "pytest failed (rc $?)"
+tail -1 "$run/pytest.txt"
+tar -C "$out" -czf "$out/run.tgz" run && rm -rf "$run" || fail "packing run.tgz failed"
+date -u
+exit $status

@@ -16,7 +16,7 @@ namespace {
 // mma.sync tile streams K and V at the HBM rate shared by two slots per SM (H200: 4.47 TB/s / 264
 // slots moves a 32 KiB step in 1.9 µs); the mma.sync tiles take the longer of their work spread
 // over all slots (the wgmma tiles' work included, where both run) and the longest tile streaming
-// alone (kMmaSyncLoneStep), plus a small tail where they queue for the slots (their last wave ends
+// alone (kMmaSyncLoneCost), plus a small tail where they queue for the slots (their last wave ends
 // unevenly). The wgmma tile is compute-bound: its start and step were fitted on the H200 to an
 // item-split sweep (experiment 39: 2.3 µs a tile, 0.85 µs a step); its tiles are dealt onto the SMs
 // (below), and the call ends no sooner than the last SM's wgmma tiles, in mixed plans too
@@ -28,10 +28,11 @@ struct TileCost {
 };
 constexpr TileCost kWgmmaCost{0.85, 2.3, 2.0};
 constexpr TileCost kMmaSyncCost{1.9, 3.0, 1.0};
-// The longest mma.sync tile bounds the call where the tiles do not fill the GPU, and then it streams
-// with the HBM to spare: a step in 0.82–0.95 µs (experiment 60: 32 and 64 tiles of a fully shared
-// prompt), not the 1.9 of a slot among 264 streaming ones.
-constexpr double kMmaSyncLoneStep = 0.85;
+// The longest mma.sync tile, as the lower bound of the call: a tile that need not share its SM
+// streams a step faster than the 1.9 of a slot among 264 streaming ones. 0.85 is fitted, not a rate
+// measured at every tile count: short fully shared tiles streamed a step in 0.82 (32 tiles), 0.95
+// (64) and 1.3 µs (128 running; experiment 60), and the fit makes the model pick 128 of them.
+constexpr TileCost kMmaSyncLoneCost{0.85, kMmaSyncCost.start, kMmaSyncCost.slots};
 constexpr double kMmaSyncTail = 0.1;  // of the longest tile
 constexpr double kStateBytesPerMicro = 3.0e6;
 
@@ -125,11 +126,11 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
     const TileCost& cost = kind == 1 ? kWgmmaCost : kMmaSyncCost;
     total += cost.slots * (cost.start * static_cast<double>(work.tiles[kind]) +
                            cost.step * shape.head_dim / 128.0 * static_cast<double>(work.tile_steps[kind]));
-    const TileCost lone = kind == 1 ? kWgmmaCost : TileCost{kMmaSyncLoneStep, kMmaSyncCost.start, kMmaSyncCost.slots};
-    longest_tile = std::max(longest_tile, tile_micros(lone, work.longest_steps[kind], shape.head_dim));
+    longest_tile = std::max(longest_tile, tile_micros(kind == 1 ? kWgmmaCost : kMmaSyncLoneCost, work.longest_steps[kind], shape.head_dim));
   }
   // Only tiles that queue for the slots end unevenly: in one wave every tile starts at once, and the
-  // longest tile bounds the call (experiment 62).
+  // longest tile bounds the call (experiment 62). The mma.sync tiles are counted alone, as in the
+  // packing rule's queue (kernels/tile_shapes.hpp); beside wgmma tiles each is a CTA of its own.
   const double tail = work.tiles[0] > slots ? kMmaSyncTail * tile_micros(kMmaSyncCost, work.longest_steps[0], shape.head_dim) : 0.0;
   return std::max(std::max(total / static_cast<double>(slots), longest_tile) + tail, wgmma_end) + states;
 }

@@ -58,7 +58,6 @@ TEST(CostModel, WholeWideSpansBesidePrivateOnesWhenTheirDealFits) {
   EXPECT_EQ(cheapest_split(hydragen, SplitShape{8, 1, 128, 1, 64}, kH200), 0);
 }
 
-// A split is never below the chunk (min_split), and a GPU with more SMs is never estimated slower.
 // Short private spans of few query rows per kv head, more than one wave of them: their tiles pack
 // four kv heads (kernels/tile_shapes.hpp), a quarter of the starts for the same steps, so the
 // estimate falls with packing against the same spans on a GPU where one wave holds every tile.
@@ -74,11 +73,12 @@ TEST(CostModel, PackedKvHeadsCostAStartPerFourHeads) {
   EXPECT_NEAR(cost_model::estimated_micros(one_wave, 0, decode, kH200), 256 * (3.0 + 1.9) / 264.0 + 2.0 * 8 * 32 * 128 * 4 / 3.0e6, 0.01);
 }
 
-// Long private spans of a few sequences per kv head: one wave of tiles (at most two per SM) beats
-// 1.94 waves of half as long ones, whose second wave ends unevenly (experiment 62, session 28's sweep
-// of the private preset: b1_g4_32k 48.8 µs at 2048 against 51.6 at 1024, b4_g4_16k 78.4 at 4096
-// against 80.1 at 2048, b64_g16_8k 136.2 whole against 147.6 at 2048).
-TEST(CostModel, LongPrivateSpansFillOneWave) {
+// Long private spans of a few sequences per kv head are cut into 128 tiles, one per SM: 256 tiles
+// (one wave) cost more starts and states for the same steps, and 512 or more queue for the slots and
+// pay the tail of their uneven last wave (experiment 62, session 28's sweep of the private preset:
+// b1_g4_32k 48.8 µs at 2048 against 51.6 at 1024, b4_g4_16k 78.4 at 4096 against 80.1 at 2048,
+// b64_g16_8k 136.2 whole against 147.6 at 2048).
+TEST(CostModel, LongPrivateSpansAreCutIntoOneMmaSyncTilePerSm) {
   const SplitShape gqa4{32, 8, 128, 1, 64};
   EXPECT_EQ(cheapest_split(private_spans(1, 32768), gqa4, kH200), 2048);  // 128 tiles
   EXPECT_EQ(cheapest_split(private_spans(4, 16384), gqa4, kH200), 4096);  // 128 tiles
@@ -119,6 +119,7 @@ TEST(CostModel, PackedKvHeadsOnlyWherePackingPays) {
   EXPECT_EQ(mma_sync_heads_per_tile(1, 8, 1, queued), 1);
 }
 
+// A split is never below the chunk (min_split), and a GPU with more SMs is never estimated slower.
 TEST(CostModel, SplitsRespectTheChunkAndMoreSmsNeverCostMore) {
   for (const std::int64_t chunk : {64, 128, 256}) {
     const SplitShape shape{32, 8, 128, 1, chunk};
