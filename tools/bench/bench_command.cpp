@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/cases.hpp"
@@ -18,6 +20,7 @@
 #include "commands.hpp"
 #include "harness/backend.hpp"
 #include "harness/random.hpp"
+#include "schedule/cost_model.hpp"
 #include "options.hpp"
 
 namespace chunktree::tools {
@@ -27,6 +30,7 @@ constexpr const char* kUsage =
     "usage: chunktree bench [--preset NAME|all]... [--list] [--backend cpu|cuda|auto] [--warm] [--repeats N] [--settle-ms MS]\n"
     "                       [--split T] [--csv FILE] [--json FILE] [--ceilings-json FILE] [--cases-json FILE]\n"
     "                       [--batch N --heads H --kv-heads K --dim D --prefix P --suffix S --chunk C --queries Q]\n"
+    "                       [--plan-splits SMS]\n"
     "Times one decode step of attention for every case of the presets (default: chunkattn-t3 on a GPU,\n"
     "small on the CPU), with\n"
     "prefix sharing ('chunktree') and with every sequence read separately ('chunktree-noshare'); cases\n"
@@ -41,7 +45,10 @@ constexpr const char* kUsage =
     "                     512 on the CPU)\n"
     "  --queries Q        query tokens per sequence of a custom case (the last Q of the suffix, causal)\n"
     "  --cases-json FILE  write the selected preset's cases for bench/baselines.py and exit\n"
-    "  --ceilings-json F  write the measured ceilings and card for bench/baselines.py\n";
+    "  --ceilings-json F  write the measured ceilings and card for bench/baselines.py\n"
+    "  --plan-splits SMS  print, as CSV, the split the cost model gives each case's two plans on a GPU of\n"
+    "                     SMS SMs (132: the H200), and exit: no timing, no GPU (check a change of the model\n"
+    "                     by the rows it re-plans)\n";
 
 struct BenchOptions {
   std::vector<std::string> presets;
@@ -55,6 +62,7 @@ struct BenchOptions {
   std::string json;
   std::string ceilings_json;
   std::string cases_json;
+  int plan_splits_sms = 0;  // > 0: print the cost model's splits for a GPU of this many SMs
   BenchCase custom;
   bool has_custom = false;
 };
@@ -94,6 +102,8 @@ BenchOptions parse(Args args) {
       options.ceilings_json = option_value("bench", args, i);
     } else if (flag == "--cases-json") {
       options.cases_json = option_value("bench", args, i);
+    } else if (flag == "--plan-splits") {
+      options.plan_splits_sms = static_cast<int>(integer_option(flag, option_value("bench", args, i), 1, 4096));
     } else if (flag == "--batch") {
       shape(flag, option_value("bench", args, i), options.custom.batch, 1);
     } else if (flag == "--heads") {
@@ -152,25 +162,11 @@ CaseWorkload build_workload(const BenchCase& c, harness::Backend backend, std::u
   config.chunk_size = c.chunk;
   config.dtype = DType::bf16;
   config.device = harness::backend_device(backend);
-  std::int64_t chunks = static_cast<std::int64_t>(c.batch) * ((c.suffix + c.chunk - 1) / c.chunk + 1);
-  for (const SharedLevel& level : c.levels) chunks += static_cast<std::int64_t>(level.segments) * ((level.tokens + c.chunk - 1) / c.chunk + 1);
-  config.capacity_chunks = chunks;
+  config.capacity_chunks = c.cache_chunks();
   CaseWorkload w{PrefixCache(config), {}};
 
   std::vector<Slot> slots;
-  Token next_id = 0;
-  std::vector<Token> level_base;
-  for (const SharedLevel& level : c.levels) {
-    level_base.push_back(next_id);
-    next_id += level.segments * level.tokens;
-  }
-  for (int b = 0; b < c.batch; ++b) {
-    std::vector<Token> tokens;
-    for (std::size_t l = 0; l < c.levels.size(); ++l) {
-      const int segment = b / (c.batch / c.levels[l].segments);
-      for (int t = 0; t < c.levels[l].tokens; ++t) tokens.push_back(level_base[l] + segment * c.levels[l].tokens + t);
-    }
-    for (int t = 0; t < c.suffix; ++t) tokens.push_back(next_id++);
+  for (const std::vector<Token>& tokens : c.sequences()) {
     const AddResult added = w.cache.add(tokens);
     slots.insert(slots.end(), added.slots.begin(), added.slots.end());
     w.batch.push_back(added.seq);
@@ -364,6 +360,36 @@ void write_file(const std::string& path, const std::string& text) {
   if (!file) throw Error(ErrorCode::invalid_argument, "bench: cannot write " + path);
 }
 
+// The cost model's item split of each case's two plans (shared, noshare) on a GPU of
+// `multiprocessors` SMs, as the CSV's `split` and `items` notes would read, without timing or a GPU:
+// the spans come from make_plan over a CPU cache of one kv head of d 64 that holds the case's tokens
+// (spans depend on the tokens alone), the split from the case's own heads, head dim and queries.
+void print_plan_splits(const std::vector<Preset>& chosen, int multiprocessors) {
+  std::printf("preset,case,impl,split,items\n");
+  for (const Preset& preset : chosen) {
+    for (const BenchCase& c : preset.cases) {
+      CacheConfig config;
+      config.num_kv_heads = 1;
+      config.head_dim = 64;
+      config.chunk_size = c.chunk;
+      config.dtype = DType::bf16;
+      config.device = Device::cpu;
+      config.capacity_chunks = c.cache_chunks();
+      PrefixCache cache(config);
+      std::vector<SeqId> batch;
+      for (const std::vector<Token>& tokens : c.sequences()) batch.push_back(cache.add(tokens).seq);
+      const cost_model::SplitShape shape{c.q_heads, c.kv_heads, c.head_dim, c.queries, c.chunk};
+      for (const auto& [impl, min_shared_rows] : {std::pair{"chunktree", 2}, std::pair{"chunktree-noshare", c.batch + 1}}) {
+        PlanOptions options{min_shared_rows, 0, c.queries};
+        options.choose_max_item_tokens = [&](std::span<const SpanSize> spans) { return cost_model::cheapest_split(spans, shape, multiprocessors); };
+        const Plan plan = make_plan(cache, batch, options);
+        std::printf("%s,%s,%s,%lld,%zu\n", preset.name.c_str(), c.name.c_str(), impl, static_cast<long long>(plan.max_item_tokens),
+                    plan.items.size());
+      }
+    }
+  }
+}
+
 void list_presets() {
   for (const Preset& preset : presets()) {
     std::printf("%s: %s\n", preset.name.c_str(), preset.description.c_str());
@@ -380,6 +406,10 @@ int bench_command(Args args) {
   const BenchOptions options = parse(args);
   if (options.list) {
     list_presets();
+    return 0;
+  }
+  if (options.plan_splits_sms > 0) {
+    print_plan_splits(selected_presets(options, harness::Backend::cuda), options.plan_splits_sms);
     return 0;
   }
   RunInfo info;

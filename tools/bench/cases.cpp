@@ -150,6 +150,31 @@ double BenchCase::flops() const {
   return 4.0 * batch * q_heads * seen * head_dim;
 }
 
+std::vector<std::vector<std::int32_t>> BenchCase::sequences() const {
+  std::int32_t next_id = 0;
+  std::vector<std::int32_t> level_base;
+  for (const SharedLevel& level : levels) {
+    level_base.push_back(next_id);
+    next_id += level.segments * level.tokens;
+  }
+  std::vector<std::vector<std::int32_t>> result(static_cast<std::size_t>(batch));
+  for (int b = 0; b < batch; ++b) {
+    std::vector<std::int32_t>& tokens = result[static_cast<std::size_t>(b)];
+    for (std::size_t l = 0; l < levels.size(); ++l) {
+      const int segment = b / (batch / levels[l].segments);
+      for (int t = 0; t < levels[l].tokens; ++t) tokens.push_back(level_base[l] + segment * levels[l].tokens + t);
+    }
+    for (int t = 0; t < suffix; ++t) tokens.push_back(next_id++);
+  }
+  return result;
+}
+
+std::int64_t BenchCase::cache_chunks() const {
+  std::int64_t chunks = static_cast<std::int64_t>(batch) * ((suffix + chunk - 1) / chunk + 1);
+  for (const SharedLevel& level : levels) chunks += static_cast<std::int64_t>(level.segments) * ((level.tokens + chunk - 1) / chunk + 1);
+  return chunks;
+}
+
 double BenchCase::unique_bytes() const {
   const double kv = 2.0 * 2.0 * kv_heads * head_dim * static_cast<double>(unique_kv_tokens());
   const double q_and_o = 2.0 * 2.0 * batch * queries * q_heads * head_dim;

@@ -36,6 +36,10 @@ struct BenchCase {
   // (sequence_tokens for one query token; queries·(L − queries) + queries·(queries + 1)/2 for several).
   double flops() const;
   double unique_bytes() const;           // K and V of unique tokens, plus Q and O of every query token, all bf16
+  // The token ids of each sequence, in batch order: every (level, segment) and every suffix gets ids
+  // of its own, so that a prefix cache finds the sharing by itself.
+  std::vector<std::vector<std::int32_t>> sequences() const;
+  std::int64_t cache_chunks() const;  // chunks a prefix cache needs to hold every sequence
 };
 
 struct Preset {

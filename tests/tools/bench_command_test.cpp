@@ -1,0 +1,53 @@
+// chunktree bench --plan-splits: the cost model's split of every case's two plans, on the CPU, as the
+// committed runs' `split` and `items` notes read (a change of the model is checked by the rows it
+// re-plans before any device run), and its usage errors.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chunktree/types.hpp"
+#include "commands.hpp"
+
+namespace chunktree::tools {
+namespace {
+
+std::string plan_splits(const std::vector<std::string_view>& args) {
+  testing::internal::CaptureStdout();
+  const int code = bench_command(args);
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(code, 0);
+  return out;
+}
+
+// The H200 rows of a fully shared 1K prompt (experiment 60: 128 tiles, one per SM) and of the same
+// sequences read separately (1024 whole tiles), as session 28's committed run noted them.
+TEST(BenchPlanSplits, PresetRowsAsTheRunNotesThem) {
+  const std::string out = plan_splits({"--preset", "chunkattn-t3", "--plan-splits", "132"});
+  EXPECT_EQ(out.rfind("preset,case,impl,split,items\n", 0), 0u) << out;
+  EXPECT_NE(out.find("\nchunkattn-t3,np1024_ns1024,chunktree,256,4\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nchunkattn-t3,np1024_ns1024,chunktree-noshare,0,32\n"), std::string::npos) << out;
+}
+
+// A custom shape too: one 8K prompt of 4 kv heads for a single sequence is cut to fill the GPU,
+// and a GPU of twice the SMs never gets fewer items.
+TEST(BenchPlanSplits, CustomShapeAndSmCount) {
+  const auto items = [](const std::string& out) {
+    const std::size_t row = out.find("\ncustom,custom,chunktree,");
+    return std::stoi(out.substr(out.rfind(',', out.find('\n', row + 1)) + 1));
+  };
+  const std::string h200 = plan_splits({"--batch", "1", "--heads", "32", "--kv-heads", "4", "--suffix", "8192", "--plan-splits", "132"});
+  const std::string twice = plan_splits({"--batch", "1", "--heads", "32", "--kv-heads", "4", "--suffix", "8192", "--plan-splits", "264"});
+  EXPECT_GT(items(h200), 1) << h200;
+  EXPECT_GE(items(twice), items(h200)) << twice;
+}
+
+TEST(BenchPlanSplits, UsageErrors) {
+  EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits", "0"}), Error);
+  EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits", "x"}), Error);
+  EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits"}), Error);
+}
+
+}  // namespace
+}  // namespace chunktree::tools
