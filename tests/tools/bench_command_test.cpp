@@ -47,6 +47,9 @@ TEST(BenchPlanSplits, UsageErrors) {
   EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits", "0"}), Error);
   EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits", "x"}), Error);
   EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits"}), Error);
+  // Timing options mean nothing to it: an error, not silently ignored.
+  EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits", "132", "--split", "512"}), Error);
+  EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits", "132", "--csv", "/tmp/x.csv"}), Error);
 }
 
 }  // namespace

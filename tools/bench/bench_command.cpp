@@ -124,6 +124,12 @@ BenchOptions parse(Args args) {
       throw Error(ErrorCode::invalid_argument, "bench: unknown option " + std::string(flag) + " (see --help)");
     }
   }
+  if (options.plan_splits_sms > 0 && (options.split >= 0 || options.warm || options.repeats > 0 || options.settle_ms != 250 ||
+                                      options.backend != "auto" || !options.csv.empty() || !options.json.empty() ||
+                                      !options.ceilings_json.empty() || !options.cases_json.empty())) {
+    throw Error(ErrorCode::invalid_argument,
+                "bench: --plan-splits prints the cost model's splits and times nothing: give it only --preset or shape flags");
+  }
   if (prefix > 0) options.custom.levels = {SharedLevel{1, prefix}};
   if (options.has_custom && options.custom.sequence_tokens() < 1) {
     throw Error(ErrorCode::invalid_argument, "bench: a custom case needs --prefix or --suffix tokens");
