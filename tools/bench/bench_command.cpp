@@ -154,29 +154,34 @@ std::vector<Preset> selected_presets(const BenchOptions& options, harness::Backe
   return selected;
 }
 
-// The cache and batch of a case: every (level, segment) and every suffix gets its own token ids,
-// and the cache finds the sharing by itself.
+// The cache and batch of a case (its tokens: BenchCase::sequences).
 struct CaseWorkload {
   PrefixCache cache;
   std::vector<SeqId> batch;
 };
 
-CaseWorkload build_workload(const BenchCase& c, harness::Backend backend, std::uint64_t seed) {
+// A case's sequences added to a cache of these kv heads and head dim (no KV written); `slots`, if
+// given, receives every token's slot in batch order.
+CaseWorkload add_case(const BenchCase& c, int kv_heads, int head_dim, Device device, std::vector<Slot>* slots = nullptr) {
   CacheConfig config;
-  config.num_kv_heads = c.kv_heads;
-  config.head_dim = c.head_dim;
+  config.num_kv_heads = kv_heads;
+  config.head_dim = head_dim;
   config.chunk_size = c.chunk;
   config.dtype = DType::bf16;
-  config.device = harness::backend_device(backend);
+  config.device = device;
   config.capacity_chunks = c.cache_chunks();
   CaseWorkload w{PrefixCache(config), {}};
-
-  std::vector<Slot> slots;
   for (const std::vector<Token>& tokens : c.sequences()) {
     const AddResult added = w.cache.add(tokens);
-    slots.insert(slots.end(), added.slots.begin(), added.slots.end());
+    if (slots != nullptr) slots->insert(slots->end(), added.slots.begin(), added.slots.end());
     w.batch.push_back(added.seq);
   }
+  return w;
+}
+
+CaseWorkload build_workload(const BenchCase& c, harness::Backend backend, std::uint64_t seed) {
+  std::vector<Slot> slots;
+  CaseWorkload w = add_case(c, c.kv_heads, c.head_dim, harness::backend_device(backend), &slots);
 
   const std::int64_t count = static_cast<std::int64_t>(slots.size()) * c.kv_heads * c.head_dim;
   const std::vector<std::int64_t> shape{static_cast<std::int64_t>(slots.size()), c.kv_heads, c.head_dim};
@@ -374,21 +379,12 @@ void print_plan_splits(const std::vector<Preset>& chosen, int multiprocessors) {
   std::printf("preset,case,impl,split,items\n");
   for (const Preset& preset : chosen) {
     for (const BenchCase& c : preset.cases) {
-      CacheConfig config;
-      config.num_kv_heads = 1;
-      config.head_dim = 64;
-      config.chunk_size = c.chunk;
-      config.dtype = DType::bf16;
-      config.device = Device::cpu;
-      config.capacity_chunks = c.cache_chunks();
-      PrefixCache cache(config);
-      std::vector<SeqId> batch;
-      for (const std::vector<Token>& tokens : c.sequences()) batch.push_back(cache.add(tokens).seq);
+      const CaseWorkload w = add_case(c, 1, 64, Device::cpu);
       const cost_model::SplitShape shape{c.q_heads, c.kv_heads, c.head_dim, c.queries, c.chunk};
       for (const auto& [impl, min_shared_rows] : {std::pair{"chunktree", 2}, std::pair{"chunktree-noshare", c.batch + 1}}) {
         PlanOptions options{min_shared_rows, 0, c.queries};
         options.choose_max_item_tokens = [&](std::span<const SpanSize> spans) { return cost_model::cheapest_split(spans, shape, multiprocessors); };
-        const Plan plan = make_plan(cache, batch, options);
+        const Plan plan = make_plan(w.cache, w.batch, options);
         std::printf("%s,%s,%s,%lld,%zu\n", preset.name.c_str(), c.name.c_str(), impl, static_cast<long long>(plan.max_item_tokens),
                     plan.items.size());
       }
