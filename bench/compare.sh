@@ -21,9 +21,9 @@ mkdir -p "$out"
 # Appends the rows of one `chunktree bench` run (a preset, or one custom shape named NAME) to CSV.
 bench_into() {  # bench_into CLI CSV LOG NAME BENCH_FLAGS...
   local cli=$1 csv=$2 log=$3 name=$4; shift 4
-  "$cli" bench "$@" --csv "$out/one.csv" >> "$log" 2>&1 || { echo "compare: $cli bench $* failed (see $log)"; return; }
-  [ -f "$csv" ] || head -1 "$out/one.csv" > "$csv"
-  tail -n +2 "$out/one.csv" | sed "s/^custom,custom,/shapes,$name,/" >> "$csv"
+  "$cli" bench "$@" --csv "$out/.bench_scratch.csv" >> "$log" 2>&1 || { echo "compare: $cli bench $* failed (see $log)"; return; }
+  [ -f "$csv" ] || head -1 "$out/.bench_scratch.csv" > "$csv"
+  tail -n +2 "$out/.bench_scratch.csv" | sed "s/^custom,custom,/shapes,$name,/" >> "$csv"
 }
 
 for build in "${builds[@]}"; do
@@ -37,7 +37,7 @@ for build in "${builds[@]}"; do
     # shellcheck disable=SC2086  # the flags are words
     bench_into "$cli" "$csv" "$out/$label.txt" "$name" $flags
   done < bench/shapes.txt
-  rm -f "$out/one.csv"
+  rm -f "$out/.bench_scratch.csv"
   echo "compare: $label done"
 done
 python3 - "$out" "${builds[@]%%=*}" > "$out/compare.md" <<'PY'
