@@ -10,6 +10,7 @@
 #include "runtime/check.cuh"
 #include "kernels/merge_rows.cuh"
 #include "kernels/scatter_sections.cuh"
+#include "schedule/cost_model.hpp"
 
 namespace chunktree::cuda_work {
 
@@ -212,6 +213,12 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     }
   }
 
+  // Whether the mma.sync tiles run on a persistent grid when they run alone, or one CTA per tile.
+  mma_sync_tile_steps_.clear();
+  for (const WorkTile& tile : mma_sync_tiles_) mma_sync_tile_steps_.push_back((tile.item.tokens * tile.kv_head_count + 63) / 64);
+  const bool round_robin_even = cost_model::round_robin_is_even(
+      mma_sync_tile_steps_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * kernels::mma_sync_ctas_per_sm(head_dim_));
+
   const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(w.queries_per_seq * q_heads_);
   const Capacity need{wgmma_tiles_.size(), mma_sync_tiles_.size(), w.runs.size(), w.num_rows(), w.merge_states.size(), state_heads};
   const bool asynchronous = upload == Upload::asynchronous;
@@ -290,6 +297,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   rows_ = w.num_rows();
   num_wgmma_tiles_ = counts.wgmma_tiles;
   num_mma_sync_tiles_ = counts.mma_sync_tiles;
+  mma_sync_round_robin_even_ = round_robin_even;
   state_heads_ = state_heads;
   one_state_per_row_ = w.merge_states.size() == w.num_rows();
 }
@@ -382,7 +390,9 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.tiles = section<const WorkTile>(layout_->mma_sync_tiles);
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.mma_sync_tiles) : num_mma_sync_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->mma_sync_tiles : nullptr;
-    const Grid grid = replayable || !wgmma ? Grid::persistent : Grid::one_per_tile;
+    // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
+    // robin ends evenly (experiment 65); beside the wgmma kernel, one CTA per tile (experiment 12d).
+    const Grid grid = replayable || (!wgmma && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
     kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, stream);
   }
   if (forked) side_->join(stream);

@@ -109,6 +109,7 @@ class DeviceWork {
   std::uint32_t rows_ = 0;
   std::uint32_t num_wgmma_tiles_ = 0;
   std::uint32_t num_mma_sync_tiles_ = 0;
+  bool mma_sync_round_robin_even_ = true;  // cost_model::round_robin_is_even of its mma.sync tiles
   std::size_t state_heads_ = 0;
   bool one_state_per_row_ = false;
   // The workspace.
@@ -120,6 +121,7 @@ class DeviceWork {
   std::vector<kernels::WorkTile> wgmma_tiles_, mma_sync_tiles_;  // host scratch of load()
   std::vector<std::uint32_t> item_order_;                        // host scratch of load()
   std::vector<std::int64_t> item_tile_tokens_;                   // host scratch of load(): each item's sort key
+  std::vector<std::int64_t> mma_sync_tile_steps_;                // host scratch of load(): each mma.sync tile's steps
   bool replayable_ = false;                          // loaded asynchronously, with room: captured launches replay any later load
   mutable bool captured_ = false;                    // a graph captured launches of this workspace
   mutable std::int64_t captured_tokens_ = 0;         // the query tokens the captured buffers hold (replayable captures)

@@ -63,7 +63,7 @@ constexpr int kConsumerRegisters = 200;
 template <int D>
 struct StreamShape {
   static constexpr int kStages = D == 64 ? 6 : 3;
-  static constexpr int kMinBlocksPerSm = D == 256 ? 1 : 2;
+  static constexpr int kMinBlocksPerSm = mma_sync_ctas_per_sm(D);
   static constexpr bool kReallocateRegisters = kMinBlocksPerSm == 2;
   // The ring's and the hand-off's mbarriers, the two tiles handed to the consumers, then the
   // parked (max, sum) of the end phase; keeps the stages 128-byte aligned.

@@ -36,6 +36,9 @@ constexpr int kMmaSyncPackedTokens = 16;
 constexpr std::int64_t kMmaSyncPackedMaxTokens = 512;
 constexpr std::int64_t kMmaSyncOneStageTokens = 64;
 
+// CTAs of the mma.sync kernel that fit on an SM at once (shared memory holds one at d = 256).
+constexpr int mma_sync_ctas_per_sm(int head_dim) { return head_dim == 256 ? 1 : 2; }
+
 // The mma.sync tiles of one kv head of an item with this many query rows per kv head (unpacked).
 constexpr std::int64_t mma_sync_row_tiles(std::int64_t query_rows) { return (query_rows + kMmaSyncTileRows - 1) / kMmaSyncTileRows; }
 

@@ -145,5 +145,21 @@ TEST(CostModel, EstimateDoesNotDependOnTheSpansOrder) {
   EXPECT_EQ(cheapest_split(together, shape, kH200), cheapest_split(apart, shape, kH200));
 }
 
+// A persistent grid deals tiles round robin. Equal tiles that do not fill the last round (1024 on
+// 264 CTAs: 3.88 a CTA) are as even as any deal of them; a few longer tiles among a thousand short
+// ones (np1024_ns768 of chunkattn-t3: 64 tiles of 6 steps, then 1024 of 4) give the CTAs that take the
+// long ones a fifth tile as well, and one CTA per tile is the faster grid; one round is even.
+TEST(CostModel, RoundRobinIsUnevenWhenTheLongTilesCtasGetAnExtraTile) {
+  const std::int64_t ctas = 2 * kH200;
+  const std::vector<std::int64_t> equal(1024, 16);
+  EXPECT_TRUE(cost_model::round_robin_is_even(equal, 128, ctas));
+  std::vector<std::int64_t> mixed(64, 6);
+  mixed.insert(mixed.end(), 1024, 4);
+  EXPECT_FALSE(cost_model::round_robin_is_even(mixed, 128, ctas));
+  const std::vector<std::int64_t> one_round{512, 1, 1, 1};
+  EXPECT_TRUE(cost_model::round_robin_is_even(one_round, 128, ctas));
+  EXPECT_TRUE(cost_model::round_robin_is_even({}, 128, ctas));
+}
+
 }  // namespace
 }  // namespace chunktree
