@@ -28,6 +28,17 @@ using testing::Shape;
 
 CacheConfig gpu_config(const Shape& shape, std::int64_t capacity = 4096) { return testing::cache_config(shape, Device::cuda, capacity); }
 
+// `count` sequences of random tokens (nothing shared): every seventh one token long, the others
+// `shortest` to `longest` tokens.
+void add_private_sequences(testing::Workload& w, harness::Random& random, int count, std::int64_t shortest, std::int64_t longest) {
+  for (int s = 0; s < count; ++s) {
+    const std::int64_t length = s % 7 == 0 ? 1 : random.integer(shortest, longest);
+    std::vector<Token> tokens(static_cast<std::size_t>(length));
+    for (Token& token : tokens) token = static_cast<Token>(random.integer(0, 1 << 20));
+    w.add(tokens);
+  }
+}
+
 // Elements of one layer's K (or V) pool, whatever its layout.
 std::size_t pool_elements(const PrefixCache& cache) {
   const CacheConfig& c = cache.config();
@@ -87,12 +98,7 @@ TEST(CudaAttention, ThousandsOfNarrowTilesOfUnequalLengths) {
   for (const Shape& shape : {Shape{8, 8, 128, 16, DType::bf16}, Shape{16, 4, 64, 32, DType::f16}, Shape{4, 4, 256, 16, DType::bf16}}) {
     SCOPED_TRACE(::testing::Message() << shape);
     testing::Workload w(gpu_config(shape, 16384));
-    for (int s = 0; s < 300; ++s) {
-      const int length = s % 7 == 0 ? 1 : static_cast<int>(random.integer(1, 260));
-      std::vector<Token> tokens(static_cast<std::size_t>(length));
-      for (Token& token : tokens) token = static_cast<Token>(random.integer(0, 1 << 20));
-      w.add(tokens);
-    }
+    add_private_sequences(w, random, 300, 1, 260);
     testing::check_workload(kCuda, w, shape, random);
     testing::check_workload(kCuda, w, shape, random, PlanOptions{1, 64});
   }
@@ -108,12 +114,7 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
   for (const Shape& shape : {Shape{4, 4, 128, 16, DType::bf16}, Shape{16, 4, 64, 32, DType::f16}, Shape{4, 4, 256, 16, DType::bf16}}) {
     SCOPED_TRACE(::testing::Message() << shape);
     testing::Workload w(gpu_config(shape, 4096));
-    for (int s = 0; s < 1500; ++s) {
-      const int length = s % 7 == 0 ? 1 : static_cast<int>(random.integer(17, 32));
-      std::vector<Token> tokens(static_cast<std::size_t>(length));
-      for (Token& token : tokens) token = static_cast<Token>(random.integer(0, 1 << 20));
-      w.add(tokens);
-    }
+    add_private_sequences(w, random, 1500, 17, 32);
     testing::check_workload(kCuda, w, shape, random);
   }
 }

@@ -1,9 +1,9 @@
 import csv, glob, json, re, statistics, collections
-ROOT='/work/main/docs/perf/'
+ROOT=__import__('os').path.join(__import__('os').path.dirname(__import__('os').path.abspath(__file__)), '..', '..') + '/'
 files = glob.glob(ROOT+'2026-12-04-session28/call5/*.csv') + glob.glob(ROOT+'2026-12-04-session28/call3/sweep/*.csv') \
       + glob.glob(ROOT+'2026-12-04-session27/call6/*.csv') + [ROOT+'2026-12-04-session28-run2/chunktree.csv']
 dump = {}
-for line in open('/tmp/fit_dump.jsonl'):
+for line in open(__import__('os').path.join(__import__('os').path.dirname(__file__), 'fit_dump.jsonl')):
     d = json.loads(line); dump[(d['preset'], d['case'], d['impl'])] = d
 meas = collections.defaultdict(lambda: collections.defaultdict(list))
 for f in files:
