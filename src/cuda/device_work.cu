@@ -214,10 +214,10 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   }
 
   // Whether the mma.sync tiles run on a persistent grid when they run alone, or one CTA per tile.
-  mma_sync_tile_steps_.clear();
-  for (const WorkTile& tile : mma_sync_tiles_) mma_sync_tile_steps_.push_back((tile.item.tokens * tile.kv_head_count + 63) / 64);
+  mma_sync_tile_positions_.clear();
+  for (const WorkTile& tile : mma_sync_tiles_) mma_sync_tile_positions_.push_back(tile.item.tokens * tile.kv_head_count);
   const bool round_robin_even = cost_model::round_robin_is_even(
-      mma_sync_tile_steps_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * kernels::mma_sync_ctas_per_sm(head_dim_));
+      mma_sync_tile_positions_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * kernels::mma_sync_ctas_per_sm(head_dim_));
 
   const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(w.queries_per_seq * q_heads_);
   const Capacity need{wgmma_tiles_.size(), mma_sync_tiles_.size(), w.runs.size(), w.num_rows(), w.merge_states.size(), state_heads};

@@ -121,7 +121,7 @@ class DeviceWork {
   std::vector<kernels::WorkTile> wgmma_tiles_, mma_sync_tiles_;  // host scratch of load()
   std::vector<std::uint32_t> item_order_;                        // host scratch of load()
   std::vector<std::int64_t> item_tile_tokens_;                   // host scratch of load(): each item's sort key
-  std::vector<std::int64_t> mma_sync_tile_steps_;                // host scratch of load(): each mma.sync tile's steps
+  std::vector<std::int64_t> mma_sync_tile_positions_;            // host scratch of load(): each mma.sync tile's KV positions
   bool replayable_ = false;                          // loaded asynchronously, with room: captured launches replay any later load
   mutable bool captured_ = false;                    // a graph captured launches of this workspace
   mutable std::int64_t captured_tokens_ = 0;         // the query tokens the captured buffers hold (replayable captures)

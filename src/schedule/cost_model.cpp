@@ -36,6 +36,9 @@ constexpr TileCost kMmaSyncLoneCost{0.85, kMmaSyncCost.start, kMmaSyncCost.slots
 constexpr double kMmaSyncTail = 0.1;  // of the longest tile
 constexpr double kStateBytesPerMicro = 3.0e6;
 
+// A tile's steps: its KV positions (of all its kv heads) in steps of 64.
+std::int64_t steps_of(std::int64_t positions) { return (positions + 63) / 64; }
+
 // One tile's time: its start, then its steps of 64 positions.
 double tile_micros(const TileCost& cost, std::int64_t steps, int head_dim) {
   return cost.start + static_cast<double>(steps) * cost.step * head_dim / 128.0;
@@ -84,7 +87,7 @@ SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_h
     const std::int64_t part_tokens = (run.size.tokens + parts - 1) / parts;
     const std::int64_t tile_rows = run.wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
     const int heads = run.wgmma ? 1 : kernels::mma_sync_heads_per_tile(run.query_rows, part_tokens, kv_heads, packing);
-    const std::int64_t steps = (part_tokens * heads + 63) / 64;
+    const std::int64_t steps = steps_of(part_tokens * heads);
     const std::int64_t row_tiles = (run.query_rows + tile_rows - 1) / tile_rows;
     const std::int64_t tiles = run.count * parts * row_tiles * ((kv_heads + heads - 1) / heads);
     const int kind = run.wgmma ? 1 : 0;
@@ -144,12 +147,12 @@ constexpr double kUnevenRoundRobin = 1.10;
 
 }  // namespace
 
-bool round_robin_is_even(std::span<const std::int64_t> tile_steps, int head_dim, std::int64_t ctas) {
-  if (ctas <= 0 || static_cast<std::int64_t>(tile_steps.size()) <= ctas) return true;  // one tile a CTA: the grids are the same
+bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_dim, std::int64_t ctas) {
+  if (ctas <= 0 || static_cast<std::int64_t>(tile_positions.size()) <= ctas) return true;  // one tile a CTA: the grids are the same
   std::vector<double> work(static_cast<std::size_t>(ctas), 0.0);
   double total = 0.0;
-  for (std::size_t t = 0; t < tile_steps.size(); ++t) {
-    const double tile = tile_micros(kMmaSyncCost, tile_steps[t], head_dim);
+  for (std::size_t t = 0; t < tile_positions.size(); ++t) {
+    const double tile = tile_micros(kMmaSyncCost, steps_of(tile_positions[t]), head_dim);
     work[t % static_cast<std::size_t>(ctas)] += tile;
     total += tile;
   }

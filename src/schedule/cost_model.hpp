@@ -23,11 +23,11 @@ struct SplitShape {
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors);
 
 // Whether a persistent mma.sync grid of `ctas` CTAs, CTA i taking tiles i, i + ctas, ... of these
-// (each tile's steps of 64 positions, in launch order), ends about when the work spread evenly over
-// them would: its busiest CTA's tiles cost at most kUnevenRoundRobin times the mean. Where not, a
+// (each tile's KV positions, of all its kv heads, in launch order), ends about when the work spread
+// evenly over them would: its busiest CTA's tiles cost at most kUnevenRoundRobin times the mean. Where not, a
 // grid of one CTA per tile ends sooner, the hardware giving each next tile to the first CTA slot that
 // frees (docs/KERNEL_NOTES.md, experiments 64 and 65).
-bool round_robin_is_even(std::span<const std::int64_t> tile_steps, int head_dim, std::int64_t ctas);
+bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_dim, std::int64_t ctas);
 
 // Whole spans (0) or the cheapest power of two from 64 tokens (one stage of the mma.sync tile; at
 // least min_split) below the longest span.

@@ -151,12 +151,12 @@ TEST(CostModel, EstimateDoesNotDependOnTheSpansOrder) {
 // long ones a fifth tile as well, and one CTA per tile is the faster grid; one round is even.
 TEST(CostModel, RoundRobinIsUnevenWhenTheLongTilesCtasGetAnExtraTile) {
   const std::int64_t ctas = 2 * kH200;
-  const std::vector<std::int64_t> equal(1024, 16);
+  const std::vector<std::int64_t> equal(1024, 16 * 64);  // KV positions of each tile
   EXPECT_TRUE(cost_model::round_robin_is_even(equal, 128, ctas));
-  std::vector<std::int64_t> mixed(64, 6);
-  mixed.insert(mixed.end(), 1024, 4);
+  std::vector<std::int64_t> mixed(64, 6 * 64);
+  mixed.insert(mixed.end(), 1024, 4 * 64);
   EXPECT_FALSE(cost_model::round_robin_is_even(mixed, 128, ctas));
-  const std::vector<std::int64_t> one_round{512, 1, 1, 1};
+  const std::vector<std::int64_t> one_round{512 * 64, 1, 1, 1};
   EXPECT_TRUE(cost_model::round_robin_is_even(one_round, 128, ctas));
   EXPECT_TRUE(cost_model::round_robin_is_even({}, 128, ctas));
 }
