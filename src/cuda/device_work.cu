@@ -16,6 +16,7 @@ namespace chunktree::cuda_work {
 
 using kernels::Grid;
 using kernels::PartialArgs;
+using kernels::SlotClaims;
 using kernels::WorkTile;
 
 void DestroyEvent::operator()(cudaEvent_t event) const noexcept { cudaEventDestroy(event); }  // errors here have nowhere to go
@@ -87,9 +88,10 @@ struct DeviceWork::Layout {
         staging(place(staged ? tables_end : 0)),  // the tables packed: each at most its section's bytes
         state_o(place(c.state_heads * static_cast<std::size_t>(head_dim) * sizeof(float))),
         state_lse(place(c.state_heads * sizeof(float))),
-        state_max(place(c.state_heads * sizeof(float))) {}
+        state_max(place(c.state_heads * sizeof(float))),
+        slot_claims(place(staged ? sizeof(SlotClaims) : 0)) {}
   std::size_t counts, wgmma_tiles, mma_sync_tiles, row_to_batch, row_limit, merge_begin, merge_states, runs, tables_end;
-  std::size_t staging, state_o, state_lse, state_max;
+  std::size_t staging, state_o, state_lse, state_max, slot_claims;
 };
 
 // A second stream and the events that fork it from the caller's stream and join it back, so
@@ -246,6 +248,9 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     memory_ = std::move(memory);
     pinned_ = std::move(pinned);
     replayable_ = asynchronous;
+    if (asynchronous) {  // the replayed launches' claims start from zero (each launch's last claim zeroes them again)
+      CHUNKTREE_CUDA_CHECK(cudaMemsetAsync(section<SlotClaims>(layout_->slot_claims), 0, sizeof(SlotClaims), stream));
+    }
   }
 
   // The tables in one transfer. One-shot: staged in the workspace's own layout (exact, so dense) and
@@ -390,6 +395,7 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.tiles = section<const WorkTile>(layout_->mma_sync_tiles);
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.mma_sync_tiles) : num_mma_sync_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->mma_sync_tiles : nullptr;
+    args.slot_claims = replayable ? section<SlotClaims>(layout_->slot_claims) : nullptr;
     // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
     // robin ends evenly (experiment 65); beside the wgmma kernel, one CTA per tile (experiment 12d).
     const Grid grid = replayable || (!wgmma && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;

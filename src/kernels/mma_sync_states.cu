@@ -27,6 +27,7 @@
 #include "kernels/tile_trace.cuh"
 #include "kernels/tiles.cuh"
 
+#include <cutlass/arch/arch.h>
 #include <cutlass/arch/barrier.h>
 #include <cutlass/arch/reg_reconfig.h>
 
@@ -70,7 +71,8 @@ struct StreamShape {
   static constexpr int kBarrierBytes = 128;
   static constexpr int kHandedTilesBytes = (2 * sizeof(WorkTile) + 127) / 128 * 128;
   static constexpr int kControlBytes = kBarrierBytes + kHandedTilesBytes + kParkedStatsBytes;
-  static_assert((2 * kStages + 2) * 8 <= kBarrierBytes);
+  static constexpr int kFirstTileOffset = kBarrierBytes - 4;  // a replayed launch's claimed first tile, after the mbarriers
+  static_assert((2 * kStages + 2) * 8 <= kFirstTileOffset);
   static constexpr int kSharedBytes = kControlBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
 };
 
@@ -523,6 +525,39 @@ __device__ void consume(const PartialArgs& args, std::uint32_t tile, const WorkT
   if (steps > 0) cutlass::arch::ClusterBarrier::arrive(&ring.empty[last_stage]);
 }
 
+// A replayed launch's grid is sized for any later count (two CTAs per SM), so with fewer tiles than
+// CTAs only some CTAs work, and the hardware's first CTAs of such a grid share SMs (128 of them on 120
+// SMs on the H200; experiment 66). There each CTA claims its first tile instead (experiment 67): the
+// first CTA on each SM takes the next low slot, the others the next high one (from the top), so that up
+// to one tile per SM runs on distinct SMs wherever the grid landed. The CTAs claim gridDim.x slots in
+// all, low and high meeting, so the slots are 0 .. gridDim.x - 1 each once (nothing waits, so a grid
+// that is not all resident claims the same way). Thread 0 claims; the returned word's top bit says
+// that this CTA claimed last and zeroes the counters for the next launch (`claimed` wraps to zero by
+// itself). Counters left wrong (a launch cut short) would give a slot past the grid: a trap, not a
+// silent missing tile. The mma.sync launch is never chained, so the next one starts after this ends.
+constexpr std::uint32_t kLastClaim = 1u << 31;
+__device__ std::uint32_t claim_first_tile(SlotClaims& claims, std::uint32_t ctas) {
+  const auto sm = static_cast<std::uint32_t>(cutlass::arch::SmId());
+  const bool first_on_sm = sm < SlotClaims::kSms && atomicAdd(&claims.on_sm[sm], 1u) == 0;
+  const std::uint32_t slot = first_on_sm ? atomicAdd(&claims.low, 1u) : ctas - 1 - atomicAdd(&claims.high, 1u);
+  if (slot >= ctas) __trap();
+  __threadfence();  // this CTA's claims are done before it counts itself
+  if (atomicInc(&claims.claimed, ctas - 1) != ctas - 1) return slot;
+  __threadfence();  // every other CTA's claims are seen before the counters are zeroed
+  return slot | kLastClaim;
+}
+
+// The last claimer's threads zero the rank and ticket counters (every other CTA has claimed: none
+// reads them again in this launch).
+__device__ void zero_claims(SlotClaims& claims) {
+  static_assert(SlotClaims::kSms <= kThreads);
+  if (threadIdx.x < SlotClaims::kSms) claims.on_sm[threadIdx.x] = 0;
+  if (threadIdx.x == 0) {
+    claims.low = 0;
+    claims.high = 0;
+  }
+}
+
 template <typename Element, int D>
 __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma_sync_states_kernel(const PartialArgs args) {
   using Shape = StreamShape<D>;
@@ -547,18 +582,32 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
-  // This CTA's tiles: blockIdx.x, then every gridDim.x-th. A CTA of one tile skips the hand-off:
-  // its consumers fetch the tile and its Q rows while the producer starts the KV (handing off would
-  // put the Q's loads behind the KV's; experiment 13). A persistent grid may have more CTAs than
-  // a replayed schedule has tiles: those have none. Both grids run the same loop of each role, so
+  // This CTA's tiles: its first (blockIdx.x, or claimed where a replayed schedule has fewer tiles
+  // than CTAs), then every gridDim.x-th; CTAs without one have none. A CTA of one tile skips the
+  // hand-off: its consumers fetch the tile and its Q rows while the producer starts the KV (handing
+  // off would put the Q's loads behind the KV's; experiment 13). Both grids run the same loop of each role, so
   // that the kernel's code holds one copy of each stage (experiment 48: code size is latency).
   const std::uint32_t num_tiles = tile_count(args);
-  if (blockIdx.x >= num_tiles) return;
+  std::uint32_t first_tile = blockIdx.x;
+  // Claimed where a replayed launch has fewer tiles than CTAs but more than half the SMs: the same in
+  // every CTA (launch arguments and the live count). The hardware's first CTAs take one SM each up to
+  // at least half the SMs (experiment 66's probe: 64 of a 264-CTA grid on 64 SMs, 128 on 120), so
+  // fewer tiles would pay the claim's two dependent atomics (~1 µs, experiment 67) for nothing. Not
+  // at d = 256, whose one CTA per SM already spreads them.
+  const std::uint32_t spread_by_hardware = gridDim.x / (2 * Shape::kMinBlocksPerSm);  // half the SMs in a full grid
+  if (Shape::kMinBlocksPerSm > 1 && args.slot_claims != nullptr && num_tiles < gridDim.x && num_tiles > spread_by_hardware) {
+    auto* claimed = reinterpret_cast<std::uint32_t*>(shared + Shape::kFirstTileOffset);
+    if (threadIdx.x == 0) *claimed = claim_first_tile(*args.slot_claims, gridDim.x);
+    __syncthreads();
+    if (*claimed & kLastClaim) zero_claims(*args.slot_claims);
+    first_tile = *claimed & ~kLastClaim;
+  }
+  if (first_tile >= num_tiles) return;
   const bool one_tile = gridDim.x >= num_tiles;
   if (threadIdx.x < kProducerThreads) {
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
     TileHandoff<Element, D> handoff{q_handed, q_released, handed_tiles, q_data};
-    for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+    for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x) {
       if (!one_tile) handoff.pending = t;  // handed off once the consumers release the last tile's Q: offered after each stage and while waiting for a free one
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
       stream_kv<Element, D>(args, args.tiles[t], ring, stages, [&] {
@@ -574,7 +623,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();
   const int thread = static_cast<int>(threadIdx.x) - kProducerThreads;
   std::uint32_t tiles_seen = 0;
-  for (std::uint32_t t = blockIdx.x; t < num_tiles; t += gridDim.x, ++tiles_seen) {
+  for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x, ++tiles_seen) {
     if (one_tile) {
       copy_tile<kConsumerThreads, Element, D>(args, args.tiles[t], &handed_tiles[0], q_data, thread);
       cute::cp_async_fence();

@@ -35,12 +35,25 @@ struct WorkTile {
   std::uint32_t m_begin;  // first query row of the item in this tile (of each of its kv heads)
 };
 
+// A replayed mma.sync launch's counters for its CTAs' first tiles (experiment 67): each CTA's rank
+// among the CTAs of its SM, the tickets of the low slots (the first CTA on an SM) and of the high ones
+// (the others), and the CTAs that have claimed. Zero before each launch: the workspace zeroes them
+// once, and the last CTA to claim zeroes them again (`claimed` wraps to zero by itself).
+struct SlotClaims {
+  static constexpr std::uint32_t kSms = 256;  // SM ids past this claim high slots
+  std::uint32_t on_sm[kSms];
+  std::uint32_t low;
+  std::uint32_t high;
+  std::uint32_t claimed;
+};
+
 struct PartialArgs {
   const WorkTile* tiles;
   // The tiles to run: num_tiles, or (a launch that a CUDA graph replays for later schedules) the
   // count in the workspace at live_num_tiles, which the grid was sized for at most num_tiles of.
   std::uint32_t num_tiles;
   const std::uint32_t* live_num_tiles;
+  SlotClaims* slot_claims;  // a replayed launch's (the mma.sync kernel reads it); null otherwise
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
   const std::int32_t* row_limit;

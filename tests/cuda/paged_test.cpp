@@ -237,6 +237,36 @@ TEST(CudaPaged, CapturedRunFollowsPlansWithAndWithoutSharing) {
   }
 }
 
+// A replayed grid is sized for the capture (two CTAs per SM here), so later plans leave from none to
+// all of its CTAs without a tile. Where more than half the SMs' worth of tiles but fewer than the
+// CTAs are live, each CTA claims its first tile at run time (experiment 67): every tile must still
+// run once. 200 sequences, each on the pages of one of `lists` distinct sequences (1-3 pages), so
+// that a plan has about one private item (a tile or two) per distinct list: captured under 200
+// lists, then followed at 200, 150, 100, 70, 40, 1 and 200 again.
+TEST(CudaPaged, ReplayedGridsRunEveryTileAtAnyLiveCount) {
+  REQUIRE_HOPPER();
+  harness::Random random(89);
+  const int seqs = 200;
+  PageAllocator allocator(random, 2000);
+  std::vector<std::vector<std::int32_t>> page_lists;
+  std::vector<std::int32_t> last_page_lens;
+  for (int s = 0; s < seqs; ++s) {
+    page_lists.push_back(allocator.take(random.integer(1, 3)));
+    last_page_lens.push_back(static_cast<std::int32_t>(random.integer(1, 16)));
+  }
+  const auto table_of = [&](int lists) {
+    HostPageTable table(16, 2);
+    for (int s = 0; s < seqs; ++s) table.add(page_lists[static_cast<std::size_t>(s % lists)], last_page_lens[static_cast<std::size_t>(s % lists)]);
+    return table;
+  };
+  const HostPageTable all_own = table_of(seqs);
+  CapturedPlans plans(random, all_own, table_of(1));
+  for (const int lists : {200, 150, 100, 70, 40, 1, 200}) {
+    SCOPED_TRACE(std::to_string(lists) + " distinct page lists");
+    plans.follow(table_of(lists));
+  }
+}
+
 // What a captured workspace cannot follow is refused, and the last plan stays: a plan with more
 // query tokens than the captured buffers hold, with other query tokens per sequence, or with more
 // work than the workspace has room for (4x the first plan's, and at least 8192 KV runs).
