@@ -252,7 +252,7 @@ TEST(CudaPaged, ReplayedGridsRunEveryTileAtAnyLiveCount) {
   std::vector<std::int32_t> last_page_lens;
   for (int s = 0; s < seqs; ++s) {
     page_lists.push_back(allocator.take(random.integer(1, 3)));
-    last_page_lens.push_back(static_cast<std::int32_t>(random.integer(1, 16)));
+    last_page_lens.push_back(static_cast<std::int32_t>(random.integer(2, 16)));  // at least its two query tokens
   }
   const auto table_of = [&](int lists) {
     HostPageTable table(16, 2);
