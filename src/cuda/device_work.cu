@@ -218,8 +218,11 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // Whether the mma.sync tiles run on a persistent grid when they run alone, or one CTA per tile.
   mma_sync_tile_positions_.clear();
   for (const WorkTile& tile : mma_sync_tiles_) mma_sync_tile_positions_.push_back(tile.item.tokens * tile.kv_head_count);
-  const bool round_robin_even = cost_model::round_robin_is_even(
-      mma_sync_tile_positions_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * kernels::mma_sync_ctas_per_sm(head_dim_));
+  const int ctas_per_sm = kernels::mma_sync_ctas_per_sm(head_dim_);
+  const bool round_robin_even =
+      cost_model::round_robin_is_even(mma_sync_tile_positions_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * ctas_per_sm);
+  // Replayed launches only: their grid is a CTA per slot (the workspace's room holds more tiles).
+  const bool claims = cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, kernels::multiprocessor_count(), ctas_per_sm);
 
   const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(w.queries_per_seq * q_heads_);
   const Capacity need{wgmma_tiles_.size(), mma_sync_tiles_.size(), w.runs.size(), w.num_rows(), w.merge_states.size(), state_heads};
@@ -258,7 +261,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // is not moved), copied to the staging section, and scattered to the sections by a kernel.
   const Layout& at = *layout_;
   const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()), static_cast<std::uint32_t>(mma_sync_tiles_.size()),
-                          w.num_rows()};
+                          w.num_rows(), claims ? 1u : 0u};
   struct Table {
     std::size_t section;
     const void* values;
@@ -396,6 +399,7 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.mma_sync_tiles) : num_mma_sync_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->mma_sync_tiles : nullptr;
     args.slot_claims = replayable ? section<SlotClaims>(layout_->slot_claims) : nullptr;
+    args.live_claims = replayable ? &live_counts()->mma_sync_claims : nullptr;
     // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
     // robin ends evenly (experiment 65); beside the wgmma kernel, one CTA per tile (experiment 12d).
     const Grid grid = replayable || (!wgmma && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;

@@ -45,6 +45,7 @@ struct LiveCounts {
   std::uint32_t wgmma_tiles;
   std::uint32_t mma_sync_tiles;
   std::uint32_t rows;
+  std::uint32_t mma_sync_claims;  // 1: the mma.sync CTAs claim their first tiles (cost_model::claims_first_tiles)
 };
 
 // How a load reaches the device.

@@ -582,20 +582,16 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
-  // This CTA's tiles: its first (blockIdx.x, or claimed where a replayed schedule has fewer tiles
-  // than CTAs), then every gridDim.x-th; CTAs without one have none. A CTA of one tile skips the
+  // This CTA's tiles: its first (blockIdx.x, or claimed where a replayed launch's live plan says so),
+  // then every gridDim.x-th; CTAs without one have none. A CTA of one tile skips the
   // hand-off: its consumers fetch the tile and its Q rows while the producer starts the KV (handing
   // off would put the Q's loads behind the KV's; experiment 13). Both grids run the same loop of each role, so
   // that the kernel's code holds one copy of each stage (experiment 48: code size is latency).
   const std::uint32_t num_tiles = tile_count(args);
   std::uint32_t first_tile = blockIdx.x;
-  // Claimed where a replayed launch has fewer tiles than CTAs but more than half the SMs: the same in
-  // every CTA (launch arguments and the live count). The hardware's first CTAs take one SM each up to
-  // at least half the SMs (experiment 66's probe: 64 of a 264-CTA grid on 64 SMs, 128 on 120), so
-  // fewer tiles would pay the claim's two dependent atomics (~1 µs, experiment 67) for nothing. Not
-  // at d = 256, whose one CTA per SM already spreads them.
-  const std::uint32_t spread_by_hardware = gridDim.x / (2 * Shape::kMinBlocksPerSm);  // half the SMs in a full grid
-  if (Shape::kMinBlocksPerSm > 1 && args.slot_claims != nullptr && num_tiles < gridDim.x && num_tiles > spread_by_hardware) {
+  // Claimed where the live plan of a replayed launch says so (cost_model::claims_first_tiles): the same
+  // in every CTA. Not at d = 256, whose one CTA per SM already spreads them.
+  if (Shape::kMinBlocksPerSm > 1 && args.live_claims != nullptr && *args.live_claims != 0) {
     auto* claimed = reinterpret_cast<std::uint32_t*>(shared + Shape::kFirstTileOffset);
     if (threadIdx.x == 0) *claimed = claim_first_tile(*args.slot_claims, gridDim.x);
     __syncthreads();

@@ -53,7 +53,8 @@ struct PartialArgs {
   // count in the workspace at live_num_tiles, which the grid was sized for at most num_tiles of.
   std::uint32_t num_tiles;
   const std::uint32_t* live_num_tiles;
-  SlotClaims* slot_claims;  // a replayed launch's (the mma.sync kernel reads it); null otherwise
+  SlotClaims* slot_claims;            // a replayed launch's (the mma.sync kernel reads it); null otherwise
+  const std::uint32_t* live_claims;  // a replayed launch's: nonzero where the live plan's CTAs claim their first tiles
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
   const std::int32_t* row_limit;

@@ -159,6 +159,22 @@ bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_
   return *std::max_element(work.begin(), work.end()) <= kUnevenRoundRobin * total / static_cast<double>(ctas);
 }
 
+// A claim: two dependent atomics, a fence and a barrier before a CTA's first load. Experiment 67
+// claimed on the `small` rows too, whose tiles past the first half of the SMs are one step long, and
+// they took 0.9 µs longer on average.
+constexpr double kClaimMicros = 1.0;
+constexpr double kClaimMustSave = 2.0;  // times kClaimMicros
+
+bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_dim, int multiprocessors, int ctas_per_sm) {
+  const auto tiles = static_cast<std::int64_t>(tile_positions.size());
+  const std::int64_t spread = multiprocessors / 2;  // the first CTAs the hardware gives an SM each
+  if (ctas_per_sm < 2 || tiles <= spread || tiles > multiprocessors) return false;
+  const std::int64_t longest_past_spread = *std::max_element(tile_positions.begin() + spread, tile_positions.end());
+  // Sharing its SM, a tile streams a step at a slot's rate among all the streaming CTAs, not the lone tile's.
+  const double lost = (kMmaSyncCost.step - kMmaSyncLoneCost.step) * static_cast<double>(steps_of(longest_past_spread)) * head_dim / 128.0;
+  return lost >= kClaimMustSave * kClaimMicros;
+}
+
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors) {
   return micros(split_work(runs_of(spans, shape), split, shape.kv_heads, multiprocessors), shape, multiprocessors);
 }

@@ -133,24 +133,26 @@ void add_with_own_pages(harness::Random& random, HostPageTable& table, PageAlloc
   table.add(prefix, static_cast<std::int32_t>(random.integer(1, table.page_size)));
 }
 
-// Two page tables of as many query tokens over one pool (8 q heads, 2 kv heads, head dim 128,
-// bf16, causal), and a PagedAttention whose run() was captured under the plan of the first:
+// Two page tables of as many query tokens over one pool (8 q heads and 2 kv heads unless given,
+// head dim 128, bf16, causal), and a PagedAttention whose run() was captured under the plan of the first:
 // follow(table) plans a table, replays the capture and checks the replay against the fp64
 // reference and an eager run's bits.
 class CapturedPlans {
  public:
-  CapturedPlans(harness::Random& random, const HostPageTable& first, const HostPageTable& second)
-      : pool_(random, slots_read(first, second), 16, 2, 128, DType::bf16, PoolLayout{}),
-        q_(random_queries(random, first.tokens(), 8, 128, DType::bf16)),
-        step_(kCuda, pool_, q_, first.tokens(), 8, 128),
-        captured_(first.tokens(), 8, 128),
-        eager_(first.tokens(), 8, 128) {
-    attention_.plan(first.view(), paged_shape(first, 8, 2, 128, true), stream_);
+  CapturedPlans(harness::Random& random, const HostPageTable& first, const HostPageTable& second, int q_heads = 8, int kv_heads = 2)
+      : q_heads_(q_heads),
+        kv_heads_(kv_heads),
+        pool_(random, slots_read(first, second), 16, kv_heads, 128, DType::bf16, PoolLayout{}),
+        q_(random_queries(random, first.tokens(), q_heads, 128, DType::bf16)),
+        step_(kCuda, pool_, q_, first.tokens(), q_heads, 128),
+        captured_(first.tokens(), q_heads, 128),
+        eager_(first.tokens(), q_heads, 128) {
+    attention_.plan(first.view(), paged_shape(first, q_heads, kv_heads, 128, true), stream_);
     replay_.emplace(capture(stream_, [&] { attention_.run(step_.kv(), step_.q(), captured_.out(), captured_.lse(), stream_); }));
   }
 
   Outputs follow(const HostPageTable& table) {
-    const PagedShape shape = paged_shape(table, 8, 2, 128, true);
+    const PagedShape shape = paged_shape(table, q_heads_, kv_heads_, 128, true);
     attention_.plan(table.view(), shape, stream_);
     const Outputs replayed = (*replay_)(captured_, stream_);
     expect_paged_match(kCuda, table, pool_, shape, q_, replayed);
@@ -168,6 +170,8 @@ class CapturedPlans {
     return slots;
   }
 
+  int q_heads_;
+  int kv_heads_;
   HostPool pool_;
   std::vector<float> q_;
   PagedStep step_;
@@ -237,31 +241,28 @@ TEST(CudaPaged, CapturedRunFollowsPlansWithAndWithoutSharing) {
   }
 }
 
-// A replayed grid is sized for the capture (two CTAs per SM here), so later plans leave from none to
-// all of its CTAs without a tile. Where more than half the SMs' worth of tiles but fewer than the
-// CTAs are live, each CTA claims its first tile at run time (experiment 67): every tile must still
-// run once. 200 sequences, each on the pages of one of `lists` distinct sequences (1-3 pages), so
-// that a plan has about one private item (a tile or two) per distinct list: captured under 200
-// lists, then followed at 200, 150, 100, 70, 40, 1 and 200 again.
+// A replayed grid is sized for any later plan (two CTAs per SM here), and the hardware's first CTAs
+// of it share SMs past about half the SMs; where the live plan has more mma.sync tiles than that,
+// at most one per SM and long enough to lose by sharing, each CTA claims its first tile at run time
+// (cost_model::claims_first_tiles; experiment 67). Every tile must still run once, claimed or not.
+// 64 sequences of 26-32 pages (8 q heads on one kv head, one query token each), each on the pages
+// of one of `lists` distinct sequences: on the H200's 132 SMs the cost model plans 128 tiles of 2-4
+// steps at 64 and 32 lists (claimed), 192 at 48, 122 tiles of one step at 16 and 61 at 8 (not
+// claimed), and one wgmma item at 1.
 TEST(CudaPaged, ReplayedGridsRunEveryTileAtAnyLiveCount) {
   REQUIRE_HOPPER();
   harness::Random random(89);
-  const int seqs = 200;
-  PageAllocator allocator(random, 2000);
+  const int seqs = 64;
+  PageAllocator allocator(random, 2100);
   std::vector<std::vector<std::int32_t>> page_lists;
-  std::vector<std::int32_t> last_page_lens;
-  for (int s = 0; s < seqs; ++s) {
-    page_lists.push_back(allocator.take(random.integer(1, 3)));
-    last_page_lens.push_back(static_cast<std::int32_t>(random.integer(2, 16)));  // at least its two query tokens
-  }
+  for (int s = 0; s < seqs; ++s) page_lists.push_back(allocator.take(32 - s % 7));
   const auto table_of = [&](int lists) {
-    HostPageTable table(16, 2);
-    for (int s = 0; s < seqs; ++s) table.add(page_lists[static_cast<std::size_t>(s % lists)], last_page_lens[static_cast<std::size_t>(s % lists)]);
+    HostPageTable table(16, 1);
+    for (int s = 0; s < seqs; ++s) table.add(page_lists[static_cast<std::size_t>(s % lists)], 10);
     return table;
   };
-  const HostPageTable all_own = table_of(seqs);
-  CapturedPlans plans(random, all_own, table_of(1));
-  for (const int lists : {200, 150, 100, 70, 40, 1, 200}) {
+  CapturedPlans plans(random, table_of(seqs), table_of(1), 8, 1);
+  for (const int lists : {64, 48, 32, 16, 8, 1, 64}) {
     SCOPED_TRACE(std::to_string(lists) + " distinct page lists");
     plans.follow(table_of(lists));
   }
