@@ -21,7 +21,7 @@ struct CardInfo {
 CardInfo card_info();
 
 struct Ceilings {
-  double hbm_bytes_per_s = 0.0;   // reading a 4 GiB buffer once, median of 30 after ~100 ms of reads
+  double hbm_bytes_per_s = 0.0;   // the fastest of six ways to read 4 GiB once (gpu_measure.cu), medians of 30
   double bf16_flops_per_s = 0.0;  // cuBLAS bf16 GEMM 8192³ with fp32 accumulation, median of 10 after one
 };
 Ceilings measure_ceilings();
