@@ -355,11 +355,17 @@ constexpr const char* kCsvHeader =
     "floor_us,x_floor,graph,cold_l2,card,driver,date,commit,note";
 
 std::string ceilings_object(const RunInfo& info) {
+  std::string reads;
+  for (double read : info.ceilings.hbm_reads) {
+    char number[32];
+    std::snprintf(number, sizeof number, "%s%.6g", reads.empty() ? "" : ", ", read);
+    reads += number;
+  }
   char text[640];
   std::snprintf(text, sizeof text,
-                "{\"hbm_bytes_per_s\": %.6g, \"bf16_flops_per_s\": %.6g, \"one_launch_us\": %.3g, \"two_launches_us\": %.3g, "
-                "\"card\": \"%s\", \"driver\": \"%s\", \"date\": \"%s\", \"commit\": \"%s\"}",
-                info.ceilings.hbm_bytes_per_s, info.ceilings.bf16_flops_per_s, info.call_floors.one_launch_us,
+                "{\"hbm_bytes_per_s\": %.6g, \"hbm_reads_bytes_per_s\": [%s], \"bf16_flops_per_s\": %.6g, \"one_launch_us\": %.3g, "
+                "\"two_launches_us\": %.3g, \"card\": \"%s\", \"driver\": \"%s\", \"date\": \"%s\", \"commit\": \"%s\"}",
+                info.ceilings.hbm_bytes_per_s, reads.c_str(), info.ceilings.bf16_flops_per_s, info.call_floors.one_launch_us,
                 info.call_floors.two_launches_us, info.card.name.c_str(), info.card.driver.c_str(), info.date.c_str(),
                 CHUNKTREE_COMMIT);
   return text;

@@ -176,7 +176,8 @@ Ceilings measure_ceilings() {
       for (const auto& read : reads) {
         const double ms = median(event_times(kHbmWarmups, kHbmRepeats, read));
         check(cudaGetLastError(), "read_kernel");
-        ceilings.hbm_bytes_per_s = std::max(ceilings.hbm_bytes_per_s, static_cast<double>(bytes) / (ms * 1e-3));
+        ceilings.hbm_reads.push_back(static_cast<double>(bytes) / (ms * 1e-3));
+        ceilings.hbm_bytes_per_s = std::max(ceilings.hbm_bytes_per_s, ceilings.hbm_reads.back());
       }
     }
   }

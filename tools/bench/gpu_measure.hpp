@@ -22,6 +22,7 @@ CardInfo card_info();
 
 struct Ceilings {
   double hbm_bytes_per_s = 0.0;   // the fastest of six ways to read 4 GiB once (gpu_measure.cu), medians of 30
+  std::vector<double> hbm_reads;  // all six, in measuring order: a low one shows which way reads low
   double bf16_flops_per_s = 0.0;  // cuBLAS bf16 GEMM 8192³ with fp32 accumulation, median of 10 after one
 };
 Ceilings measure_ceilings();
