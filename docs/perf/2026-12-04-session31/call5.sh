@@ -5,3 +5,5 @@
 set -u
 .device/final/chunktree bench --preset small --ceilings-json $OUT/ceilings.json > $OUT/small.txt 2>&1; echo "bench rc $?"; cat $OUT/ceilings.json
 timeout 170 bash docs/perf/2026-12-04-session30/next/next_calls.sh where-paged-loses; echo "diag rc $?"
+# As run (20:42 UTC): the CLI names e71fb93-dirty, built while PERFORMANCE.md held uncommitted edits
+# (docs only; committed next, 8dc8aa3). Output: call5/ (ceilings.json, small.txt, ncu_*.csv).
