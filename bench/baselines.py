@@ -2,7 +2,7 @@
 """Peer baselines for `chunktree bench`: one decode step of attention, timed on the GPU.
 
     python3 bench/baselines.py --cases FILE [--cases FILE ...] --ceilings CEILINGS.json --out CSV
-                               [--warm] [--repeats N] [--impl sdpa,flashinfer-cascade,flashinfer-decode]
+                               [--warm] [--repeats N] [--impl sdpa,flashinfer-cascade,flashinfer-decode,chunktree-paged]
 
 FILE is what `chunktree bench --preset NAME --cases-json FILE` writes; CEILINGS.json is what
 `chunktree bench --ceilings-json FILE` writes (measured HBM bandwidth and bf16 tensor rate, card,

@@ -25,7 +25,7 @@ namespace chunktree {
 // `length` tokens of KV. Contiguous (`pages` empty): k and v are [n ≥ length, kv_heads, head_dim]
 // and the segment is their first `length` tokens. Paged: k and v are page pools
 // [num_pages, page_size, kv_heads, head_dim] and token t is in page pages[t / page_size] at slot
-// t % page_size; pages must cover `length` tokens.
+// t % page_size; pages holds exactly ceil(length / page_size) pages.
 struct KvSegment {
   ConstTensorView k;
   ConstTensorView v;

@@ -2,7 +2,11 @@
 
 The Python face of the C++ library (docs/DESIGN.md, docs/LEVELS.md). Tensors are passed by DLPack
 without copies: torch, cupy and jax arrays on a CUDA GPU, and numpy (or torch/jax) arrays on the
-CPU. They must be C-contiguous; dtypes are bfloat16, float16 or float32 (float32 KV on the CPU only).
+CPU. They must be C-contiguous (PagedAttention's kv_cache may be a strided view); dtypes are
+bfloat16, float16 or float32 (float32 KV on the CPU only). Outputs are allocated like q (torch,
+cupy or numpy); jax arrays, being immutable, are inputs only: pass out= (and lse=) arrays of
+another library with them. num_threads (CPU backend): worker threads, 0 for one per hardware
+thread.
 
     cache = chunktree.PrefixCache(num_kv_heads=8, head_dim=128, capacity_chunks=4096, device="cuda")
     added = cache.add(prompt_tokens)                    # shares the longest cached prefix
@@ -42,7 +46,8 @@ Array = Any  # a DLPack-capable array (torch.Tensor, cupy.ndarray, jax.Array, nu
 
 
 def hopper_visible() -> bool:
-    """True when a Hopper GPU (sm_90) that this build runs on is visible."""
+    """True when some visible device is a Hopper GPU (compute capability 9.0). Making a CUDA cache
+    or wrapper goes further: it runs a probe kernel there and raises if this build cannot run on it."""
     return _core.hopper_visible()
 
 
@@ -280,8 +285,9 @@ class PrefixCache:
         self._cache.remove(_handle(seq))
 
     def write_kv(self, layer: int, slots: Any, k: Array, v: Array, stream: Optional[int] = None) -> None:
-        """Writes K and V, each [len(slots), num_kv_heads, head_dim] (host or device, float32 or the
-        cache's dtype), into `slots` of one layer.
+        """Writes K and V, each [len(slots), num_kv_heads, head_dim], into `slots` of one layer: host
+        K and V in float32, float16 or bfloat16 (converted to the cache's dtype), device K and V in
+        float32 or the cache's dtype (both the same).
 
         With K and V on the GPU the copy runs on `stream` (default: the current torch or cupy stream
         of k) and the call returns at once: no allocation, no synchronization, capturable in a CUDA
@@ -389,7 +395,8 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
 
     Args:
         min_shared_rows: spans read by fewer sequences are read privately.
-        max_item_tokens: cut spans into items of at most this many tokens (0: whole). None: for a
+        max_item_tokens: cut spans into items of at most this many tokens (0: whole; otherwise at
+            least the cache's chunk size). None: for a
             GPU cache the CUDA backend's cost model chooses (with num_q_heads, default the cache's
             kv heads); for a CPU cache, whole spans.
         queries_per_seq: the last queries_per_seq tokens of every sequence are its query tokens,
@@ -460,8 +467,9 @@ class CacheAttention:
     uploads the step's work with one asynchronous copy on the stream (no allocation while it fits: the
     first plan leaves room for plans up to 4x its size), and run() is capturable: run() calls
     captured in a CUDA graph (torch.cuda.graph) replay whatever plan() gave last, with the q, out
-    and lse the capture was given. run() takes q, out and lse with more rows than the plan's batch
-    (a batch of B uses their first B rows), so capture with buffers of the largest batch. Call plan()
+    and lse the capture was given. On the GPU run() takes q, out and lse with more rows than the
+    plan's query tokens (a batch of B uses their first B · queries_per_seq rows), so capture with
+    buffers of the largest batch; on the CPU they have exactly that many rows. Call plan()
     outside the capture. A plan that the captured workspace or buffers cannot hold raises
     CapacityError and changes nothing: to go on with it, make a new CacheAttention and capture again.
     num_q_heads defaults to the cache's kv heads.

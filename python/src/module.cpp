@@ -237,7 +237,7 @@ NB_MODULE(_core, m) {
     }
   });
 
-  m.def("hopper_visible", &hopper_visible, "True when a Hopper GPU (sm_90) that runs this build is visible.");
+  m.def("hopper_visible", &hopper_visible, "True when some visible device is a Hopper GPU (compute capability 9.0).");
 
   nb::class_<PrefixCache>(m, "PrefixCache")
       .def(
