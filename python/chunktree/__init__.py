@@ -27,6 +27,7 @@ Different caches are independent.
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 import sys
@@ -151,6 +152,21 @@ def _real(value: Any, name: str) -> float:
     return float(value)
 
 
+_THREADS = (0, 2**31 - 1)  # num_threads: 0 is one per hardware thread
+_F32_ROUNDS_TO_ZERO = 2.0**-150  # magnitudes up to this are 0 in float32, the C++ API's "default"
+
+
+def _scale(value: Any, name: str) -> float:
+    """The softmax scale for the C++ API, where 0 means 1/sqrt(head_dim): None gives that 0, and a
+    given scale must be finite and not 0 in float32 (it would silently turn into the default)."""
+    if value is None:
+        return 0.0
+    scale = _real(value, name)
+    if not math.isfinite(scale) or abs(scale) <= _F32_ROUNDS_TO_ZERO:
+        raise ValueError(f"{name} must be a finite number other than 0, got {scale}; leave it None for 1/sqrt(head_dim)")
+    return scale
+
+
 def _instance(value: Any, kind: type, name: str, expected: str) -> Any:
     if not isinstance(value, kind):
         raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
@@ -184,6 +200,17 @@ def _array(value: Any, name: str, layout: str) -> Array:
     dims = layout.count(",") + 1
     if len(value.shape) != dims:
         raise ValueError(f"{name} must have {dims} dimensions {layout}, got shape {tuple(value.shape)}")
+    if _library(value) == "numpy" and value.dtype.byteorder == ">":
+        raise ValueError(f"{name} is big-endian ({value.dtype}); pass {name}.astype({value.dtype.newbyteorder('=').str!r})")
+    return value
+
+
+def _writable(value: Any, name: str, layout: str) -> Array:
+    """An array that a call writes: `_array`, and not read-only (a numpy array whose writeable flag
+    is off, or a jax array, which is immutable)."""
+    value = _array(value, name, layout)
+    if _library(value) in ("jax", "jaxlib") or not getattr(getattr(value, "flags", None), "writeable", True):
+        raise ValueError(f"{name} is read-only; pass a writable array {layout} (torch, cupy or numpy)")
     return value
 
 
@@ -361,31 +388,40 @@ class Plan:
         self._cache = cache
         self._plan = plan
         self._device_plans: dict = {}
+        self._retired = False  # set by CacheAttention.plan() when the next plan takes over its memory
 
     @property
     def batch(self) -> List[int]:
-        return self._plan.batch
+        return self._live().batch
 
     @property
     def queries_per_seq(self) -> int:
-        return self._plan.queries_per_seq
+        return self._live().queries_per_seq
 
     @property
     def num_items(self) -> int:
-        return self._plan.num_items
+        return self._live().num_items
 
     @property
     def num_shared_items(self) -> int:
-        return self._plan.num_shared_items
+        return self._live().num_shared_items
 
     def is_current(self) -> bool:
-        """False once the cache's tree has changed: make a new plan then."""
-        return self._plan.is_current(self._cache._cache)
+        """False once the cache's tree has changed (make a new plan then), and for a plan of
+        CacheAttention.plan() once the next plan() has replaced it."""
+        return not self._retired and self._plan.is_current(self._cache._cache)
+
+    def _live(self) -> Any:
+        """The C++ plan, unless CacheAttention.plan() has handed its memory to a later step."""
+        if self._retired:
+            raise ValueError("this plan came from CacheAttention.plan(), and a later plan() has replaced it (its memory plans the "
+                             "steps after); use the plan that plan() returned last, or make_plan for a plan of your own")
+        return self._plan
 
     def _device_plan(self, num_q_heads: int, scale: float):
         key = (num_q_heads, scale)
         if key not in self._device_plans:
-            self._device_plans[key] = _core.DevicePlan(self._cache._cache, self._plan, num_q_heads, scale)
+            self._device_plans[key] = _core.DevicePlan(self._cache._cache, self._live(), num_q_heads, scale)
         return self._device_plans[key]
 
 
@@ -426,9 +462,9 @@ _Q_LAYOUT = "[tokens, q_heads, head_dim]"
 
 def _outputs(q: Array, out: Optional[Array], lse: Optional[Array], return_lse: bool):
     """out (like q) and lse ([tokens, q_heads] float32, or None): the given arrays, else new ones."""
-    out = _empty(q, tuple(q.shape)) if out is None else _array(out, "out", _Q_LAYOUT)
+    out = _empty(q, tuple(q.shape)) if out is None else _writable(out, "out", _Q_LAYOUT)
     if lse is not None:
-        lse = _array(lse, "lse", "[tokens, q_heads]")
+        lse = _writable(lse, "lse", "[tokens, q_heads]")
     elif return_lse:
         lse = _empty(q, (q.shape[0], q.shape[1]), "float32")
     return out, lse
@@ -451,13 +487,13 @@ def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Opt
         raise ValueError("the plan was made for another cache; make a plan for this one")
     q = _array(q, "q", _Q_LAYOUT)
     heads = int(q.shape[1]) if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
-    scale = 0.0 if scale is None else _real(scale, "scale")
+    scale = _scale(scale, "scale")
     layer = _integer(layer, "layer")
     out, lse = _outputs(q, out, lse, return_lse)
     if cache.device == "cuda":
         _core.cuda_attend(cache._cache, plan._device_plan(heads, scale), layer, q, out, lse, _stream(q, stream))
     else:
-        _core.cpu_attend(cache._cache, plan._plan, layer, q, out, lse, heads, scale, _integer(num_threads, "num_threads"))
+        _core.cpu_attend(cache._cache, plan._live(), layer, q, out, lse, heads, scale, _integer(num_threads, "num_threads", _THREADS))
     return (out, lse) if lse is not None else out
 
 
@@ -487,8 +523,11 @@ class CacheAttention:
     def __init__(self, cache: PrefixCache, num_q_heads: Optional[int] = None, *, scale: Optional[float] = None,
                  min_shared_rows: int = 2, max_item_tokens: Optional[int] = None) -> None:
         self._cache = _instance(cache, PrefixCache, "cache", "a chunktree.PrefixCache")
-        self._heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
-        self._scale = 0.0 if scale is None else _real(scale, "scale")
+        kv_heads = cache.config["num_kv_heads"]
+        self._heads = kv_heads if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
+        if self._heads < 1 or self._heads % kv_heads:
+            raise ValueError(f"num_q_heads ({self._heads}) must be a positive multiple of the cache's kv heads ({kv_heads})")
+        self._scale = _scale(scale, "scale")
         self._min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
         self._max_item_tokens = max_item_tokens
         self._device = _core.DevicePlan(cache._cache, self._heads, self._scale) if cache.device == "cuda" else None
@@ -509,6 +548,7 @@ class CacheAttention:
             self._device.update(self._cache._cache, planned, _stream(None, stream))
         if self._plan is not None:
             self._spare_plan = self._plan._plan
+            self._plan._retired = True
         else:
             self._spare_plan = _core.Plan()
         self._plan = Plan(self._cache, planned)
@@ -516,8 +556,9 @@ class CacheAttention:
 
     def run(self, q: Array, *, layer: int = 0, out: Optional[Array] = None, lse: Optional[Array] = None, return_lse: bool = False,
             num_threads: int = 0, stream: Optional[int] = None) -> Union[Array, Tuple[Array, Array]]:
-        """attend() with the last plan: q [batch · queries_per_seq, num_q_heads, head_dim]; returns out
-        (and lse) as attend() does. On the GPU enqueued on `stream` (default: q's current stream)."""
+        """attend() with the last plan: q [batch · queries_per_seq, num_q_heads, head_dim], or more
+        rows (the first are used; the rest of out and lse are left as they are); returns out (and
+        lse) as attend() does. On the GPU enqueued on `stream` (default: q's current stream)."""
         if self._plan is None:
             raise ValueError("CacheAttention.run before any plan: call plan(batch) first")
         q = _array(q, "q", _Q_LAYOUT)
@@ -526,8 +567,11 @@ class CacheAttention:
         if self._device is not None:
             _core.cuda_attend(self._cache._cache, self._device, layer, q, out, lse, _stream(q, stream))
         else:
-            _core.cpu_attend(self._cache._cache, self._plan._plan, layer, q, out, lse, self._heads, self._scale,
-                             _integer(num_threads, "num_threads"))
+            plan = self._plan._plan
+            rows = len(plan.batch) * plan.queries_per_seq
+            leading = lambda array: array if array is None or array.shape[0] <= rows else array[:rows]  # noqa: E731
+            _core.cpu_attend(self._cache._cache, plan, layer, leading(q), leading(out), leading(lse), self._heads, self._scale,
+                             _integer(num_threads, "num_threads", _THREADS))
         return (out, lse) if lse is not None else out
 
 
@@ -548,8 +592,15 @@ class KvSegment:
             if pages is not None:
                 raise ValueError("a paged KvSegment needs its length")
             length = int(k.shape[0])
+        length = _integer(length, "length")
+        if length < 0:
+            raise ValueError(f"length must be at least 0, got {length}")
+        if tuple(k.shape) != tuple(v.shape):
+            raise ValueError(f"k has shape {tuple(k.shape)} but v has {tuple(v.shape)}; K and V of a segment have one shape")
+        if pages is None and length > k.shape[0]:
+            raise ValueError(f"length {length} is past the {k.shape[0]} tokens that k and v hold")
         # Read-only: plans hold the arrays' addresses, so the arrays stay referenced here.
-        self._k, self._v, self._length = k, v, _integer(length, "length")
+        self._k, self._v, self._length = k, v, length
         self._pages = tuple(_int32_array(pages, "pages", (None,), "[num_pages]").tolist()) if pages is not None else ()
         self._segment = _core.KvSegment(k, v, self._length, list(self._pages))
 
@@ -582,6 +633,8 @@ class Levels:
         self._own = tuple(_instance(segment, KvSegment, f"own[{i}]", "a chunktree.KvSegment")
                           for i, segment in enumerate(_sequence(own, "own", "a list of KvSegment")))
         self._queries = _integer(queries_per_seq, "queries_per_seq")
+        if self._queries < 1:
+            raise ValueError(f"queries_per_seq must be at least 1, got {self._queries}")
         self._levels = _core.Levels([[(_instance(s.kv, KvSegment, f"levels[{i}][{j}].kv", "a chunktree.KvSegment")._segment,
                                        _integer(s.seq_begin, f"levels[{i}][{j}].seq_begin"), _integer(s.seq_end, f"levels[{i}][{j}].seq_end"))
                                       for j, s in enumerate(level)] for i, level in enumerate(self._level_list)],
@@ -607,12 +660,12 @@ def attend_levels(levels: Levels, q: Array, *, out: Optional[Array] = None, lse:
     a new shape uploads a plan and keeps it on `levels`)."""
     _instance(levels, Levels, "levels", "a chunktree.Levels")
     q = _array(q, "q", _Q_LAYOUT)
-    scale = 0.0 if scale is None else _real(scale, "scale")
+    scale = _scale(scale, "scale")
     out, lse = _outputs(q, out, lse, return_lse)
     if _on_cuda(q):
         _core.cuda_attend_levels(levels._device_plan(q, scale), q, out, lse, _stream(q, stream))
     else:
-        _core.cpu_attend_levels(levels._levels, q, out, lse, scale, _integer(num_threads, "num_threads"))
+        _core.cpu_attend_levels(levels._levels, q, out, lse, scale, _integer(num_threads, "num_threads", _THREADS))
     return (out, lse) if lse is not None else out
 
 
@@ -690,7 +743,7 @@ class PagedAttention:
         if device == "cuda":
             self._core = _core.CudaPagedAttention(kv_layout)
         else:
-            self._core = _core.CpuPagedAttention(_integer(num_threads, "num_threads"))
+            self._core = _core.CpuPagedAttention(_integer(num_threads, "num_threads", _THREADS))
 
     device = property(lambda self: self._device, doc="'cpu' or 'cuda'")
     kv_layout = property(lambda self: self._layout, doc="'NHD' or 'HND'")
@@ -704,7 +757,7 @@ class PagedAttention:
                   None if qo_indptr is None else _host_indices(qo_indptr, "qo_indptr", "[batch + 1]"))
         shape = (_integer(num_qo_heads, "num_qo_heads"), _integer(num_kv_heads, "num_kv_heads"), _integer(head_dim, "head_dim"),
                  _integer(page_size, "page_size"), bool(_instance(causal, bool, "causal", "a bool")),
-                 0.0 if sm_scale is None else _real(sm_scale, "sm_scale"))
+                 _scale(sm_scale, "sm_scale"))
         if self._device == "cuda":
             self._core.plan(*arrays, *shape, _stream(None, stream))
         else:
@@ -773,16 +826,16 @@ def merge_state(a_o: Array, a_lse: Array, b_o: Array, b_lse: Array, out_o: Optio
     from it, and repeated calls give the same bits. out_o/out_lse may be a's or b's arrays."""
     a_o, b_o = _array(a_o, "a_o", _O_LAYOUT), _array(b_o, "b_o", _O_LAYOUT)
     a_lse, b_lse = _array(a_lse, "a_lse", _LSE_LAYOUT), _array(b_lse, "b_lse", _LSE_LAYOUT)
-    out_o = _empty(a_o, tuple(a_o.shape)) if out_o is None else _array(out_o, "out_o", _O_LAYOUT)
-    out_lse = _empty(a_lse, tuple(a_lse.shape), "float32") if out_lse is None else _array(out_lse, "out_lse", _LSE_LAYOUT)
+    out_o = _empty(a_o, tuple(a_o.shape)) if out_o is None else _writable(out_o, "out_o", _O_LAYOUT)
+    out_lse = _empty(a_lse, tuple(a_lse.shape), "float32") if out_lse is None else _writable(out_lse, "out_lse", _LSE_LAYOUT)
     _core.merge_state(a_o, a_lse, b_o, b_lse, out_o, out_lse, _stream(a_o, stream))
     return out_o, out_lse
 
 
 def merge_state_in_place(o: Array, lse: Array, other_o: Array, other_lse: Array, stream: Optional[int] = None) -> None:
     """(o, lse) = merge((o, lse), (other_o, other_lse)), written into o and lse."""
-    o, other_o = _array(o, "o", _O_LAYOUT), _array(other_o, "other_o", _O_LAYOUT)
-    lse, other_lse = _array(lse, "lse", _LSE_LAYOUT), _array(other_lse, "other_lse", _LSE_LAYOUT)
+    o, other_o = _writable(o, "o", _O_LAYOUT), _array(other_o, "other_o", _O_LAYOUT)
+    lse, other_lse = _writable(lse, "lse", _LSE_LAYOUT), _array(other_lse, "other_lse", _LSE_LAYOUT)
     _core.merge_state_in_place(o, lse, other_o, other_lse, _stream(o, stream))
 
 
@@ -792,7 +845,7 @@ def merge_states(o: Array, lse: Array, out_o: Optional[Array] = None, out_lse: O
     [tokens, heads, head_dim] and [tokens, heads]."""
     o, lse = _array(o, "o", "[tokens, n, heads, head_dim]"), _array(lse, "lse", "[tokens, n, heads]")
     shape = tuple(o.shape)
-    out_o = _empty(o, (shape[0], shape[2], shape[3])) if out_o is None else _array(out_o, "out_o", _O_LAYOUT)
-    out_lse = _empty(lse, (shape[0], shape[2]), "float32") if out_lse is None else _array(out_lse, "out_lse", _LSE_LAYOUT)
+    out_o = _empty(o, (shape[0], shape[2], shape[3])) if out_o is None else _writable(out_o, "out_o", _O_LAYOUT)
+    out_lse = _empty(lse, (shape[0], shape[2]), "float32") if out_lse is None else _writable(out_lse, "out_lse", _LSE_LAYOUT)
     _core.merge_states(o, lse, out_o, out_lse, _stream(o, stream))
     return out_o, out_lse

@@ -27,7 +27,10 @@ DType dtype_of(const nb::dlpack::dtype& dtype, const char* what) {
   if (dtype.lanes == 1 && dtype.bits == 32 && dtype.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float)) return DType::f32;
   if (dtype.lanes == 1 && dtype.bits == 16 && dtype.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float)) return DType::f16;
   if (dtype.lanes == 1 && dtype.bits == 16 && dtype.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Bfloat)) return DType::bf16;
-  throw Error(ErrorCode::invalid_argument, std::string(what) + " must be float32, float16 or bfloat16");
+  static constexpr const char* kCodeNames[] = {"int", "uint", "float", "opaque", "bfloat", "complex", "bool"};
+  const std::string found = (dtype.code < std::size(kCodeNames) ? kCodeNames[dtype.code] : "dtype code " + std::to_string(dtype.code) + " of ") +
+                            std::to_string(dtype.bits) + (dtype.lanes != 1 ? " x" + std::to_string(dtype.lanes) : "");
+  throw Error(ErrorCode::invalid_argument, std::string(what) + " is " + found + "; chunktree's arrays are float32, float16 or bfloat16 (lse: float32)");
 }
 
 template <typename Nd>

@@ -203,26 +203,79 @@ def test_a_q_of_the_wrong_dtype_is_blamed_on_q():
     seq = cache.add([1, 2, 3]).seq
     cache.write_kv(0, cache.slots(seq), kv(3), kv(3))
     q = np.zeros((1, Q_HEADS, DIM), np.int32)  # out is allocated like q: int32 too
-    with pytest.raises(ValueError, match="^q must be float32"):
+    with pytest.raises(ValueError, match="^q is int32; chunktree.s arrays are float32, float16 or bfloat16"):
         chunktree.attend(cache, chunktree.make_plan(cache, [seq]), q)
     levels = chunktree.Levels([], own=[chunktree.KvSegment(kv(1), kv(1))])
-    with pytest.raises(ValueError, match="^q must be float32"):
+    with pytest.raises(ValueError, match="^q is int32; chunktree.s arrays are float32, float16 or bfloat16"):
         chunktree.attend_levels(levels, q)
 
 
 def test_merge_inputs_of_the_wrong_dtype_are_blamed_on_themselves():
     o, lse = states(2)
     bad = o.astype(np.int32)  # the outputs are allocated like it
-    with pytest.raises(ValueError, match="^a_o must be float32"):
+    with pytest.raises(ValueError, match="^a_o is int32; "):
         chunktree.merge_state(bad, lse, o, lse)
-    with pytest.raises(ValueError, match="^o must be float32"):
+    with pytest.raises(ValueError, match="^o is int32; "):
         chunktree.merge_states(bad[:, None].copy(), lse[:, None].copy())
-    with pytest.raises(ValueError, match="^o must be float32"):
+    with pytest.raises(ValueError, match="^o is int32; "):
         chunktree.merge_state_in_place(bad, lse, o.astype(np.int32), lse)
 
 
 def test_write_kv_blames_k_before_v():
     cache, _, second = fresh_write()
     wrong = np.zeros((2, KV_HEADS, DIM), np.int32)
-    with pytest.raises(ValueError, match="^k must be float32"):
+    with pytest.raises(ValueError, match="^k is int32; "):
         cache.write_kv(0, second.slots, wrong, wrong)
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.0, 1e-46, float("nan"), float("inf")])
+def test_a_scale_that_would_turn_into_the_default_is_refused(scale):
+    """0 is the C++ API's "1/sqrt(head_dim)": a given scale that is 0 (in float32) or not finite is a
+    ValueError wherever a scale is taken, not the default silently."""
+    cache = make_cache()
+    seq = cache.add([1, 2, 3]).seq
+    plan = chunktree.make_plan(cache, [seq])
+    q = np.ones((1, Q_HEADS, DIM), np.float32)
+    levels = chunktree.Levels([], own=[chunktree.KvSegment(kv(1), kv(1))])
+    paged = chunktree.PagedAttention(device="cpu")
+    for name, call in [("scale", lambda: chunktree.attend(cache, plan, q, scale=scale)),
+                       ("scale", lambda: chunktree.CacheAttention(cache, Q_HEADS, scale=scale)),
+                       ("scale", lambda: chunktree.attend_levels(levels, q, scale=scale)),
+                       ("sm_scale", lambda: paged.plan([0, 1], [0], [3], Q_HEADS, KV_HEADS, DIM, 16, sm_scale=scale))]:
+        with pytest.raises(ValueError, match=f"^{name} must be a finite number other than 0"):
+            call()
+
+
+def test_arguments_refused_where_they_are_given():
+    """Wrong values are refused by the call that takes them, not by a later one."""
+    cache = make_cache()
+    with pytest.raises(ValueError, match="^num_threads must be within \\[0"):
+        chunktree.PagedAttention(device="cpu", num_threads=-1)
+    with pytest.raises(ValueError, match="^num_q_heads \\(3\\) must be a positive multiple"):
+        chunktree.CacheAttention(cache, num_q_heads=3)
+    with pytest.raises(ValueError, match="^length must be at least 0"):
+        chunktree.KvSegment(kv(4), kv(4), length=-1)
+    with pytest.raises(ValueError, match="^length 5 is past the 4 tokens"):
+        chunktree.KvSegment(kv(4), kv(4), length=5)
+    with pytest.raises(ValueError, match="^k has shape \\(4, 2, 64\\) but v has \\(3, 2, 64\\)"):
+        chunktree.KvSegment(kv(4), kv(3))
+    with pytest.raises(ValueError, match="^queries_per_seq must be at least 1"):
+        chunktree.Levels([], own=[chunktree.KvSegment(kv(1), kv(1))], queries_per_seq=0)
+
+
+def test_outputs_that_cannot_be_written_and_big_endian_inputs_are_named():
+    cache = make_cache()
+    seq = cache.add([1, 2, 3]).seq
+    plan = chunktree.make_plan(cache, [seq])
+    q = np.ones((1, Q_HEADS, DIM), np.float32)
+    frozen = np.zeros_like(q)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="^out is read-only"):
+        chunktree.attend(cache, plan, q, out=frozen)
+    o, lse = states(1)
+    with pytest.raises(ValueError, match="^out_o is read-only"):
+        chunktree.merge_state(o, lse, o, lse, out_o=frozen)
+    with pytest.raises(ValueError, match="^q is big-endian"):
+        chunktree.attend(cache, plan, q.astype(">f4"))
+    with pytest.raises(ValueError, match="^lse is float64; "):
+        chunktree.attend(cache, plan, q, lse=np.zeros((1, Q_HEADS), np.float64))

@@ -183,3 +183,43 @@ def test_cache_attention_plans_each_step_and_runs_every_layer(rng):
             expected, expected_lse = chunktree.attend(cache, plan, q, layer=layer, return_lse=True, num_q_heads=Q_HEADS)
             np.testing.assert_array_equal(out, expected)
             np.testing.assert_array_equal(lse, expected_lse)
+
+
+def test_cache_attention_retires_the_plan_that_the_next_step_replaces(rng):
+    """plan() reuses the memory of the plan before last: once replaced, that plan says so (is_current
+    False, every use a ValueError), never attention over another step's batch."""
+    cache = cache_f32()
+    a, b = cache.add([1, 2, 3]), cache.add([4, 5, 6, 7, 8])
+    for added in (a, b):
+        cache.write_kv(0, added.slots, *rng.standard_normal((2, len(added.slots), KV_HEADS, DIM)).astype(np.float32))
+    attention = chunktree.CacheAttention(cache, num_q_heads=Q_HEADS)
+    first = attention.plan([a.seq])
+    q = rng.standard_normal((1, Q_HEADS, DIM)).astype(np.float32)
+    expected = chunktree.attend(cache, first, q)
+    latest = attention.plan([b.seq])
+    assert not first.is_current() and latest.is_current()
+    for use in (lambda: first.batch, lambda: chunktree.attend(cache, first, q)):
+        with pytest.raises(ValueError, match="a later plan\\(\\) has replaced it"):
+            use()
+    attention.plan([a.seq])
+    np.testing.assert_array_equal(attention.run(q), expected)
+
+
+def test_cache_attention_runs_on_rows_of_the_largest_batch(rng):
+    """As on the GPU, run() takes q, out and lse with more rows than the plan's query tokens: the
+    first are computed, the rest left as they were."""
+    cache = cache_f32()
+    seqs = [cache.add([i, 1, 2]).seq for i in range(3)]
+    for seq in seqs:
+        cache.write_kv(0, cache.slots(seq), *rng.standard_normal((2, 3, KV_HEADS, DIM)).astype(np.float32))
+    attention = chunktree.CacheAttention(cache, num_q_heads=Q_HEADS)
+    plan = attention.plan(seqs[:2])
+    q = rng.standard_normal((3, Q_HEADS, DIM)).astype(np.float32)
+    out, lse = np.full_like(q, 7.0), np.full((3, Q_HEADS), 7.0, np.float32)
+    attention.run(q, out=out, lse=lse)
+    expected, expected_lse = chunktree.attend(cache, plan, q[:2], return_lse=True)
+    np.testing.assert_array_equal(out[:2], expected)
+    np.testing.assert_array_equal(lse[:2], expected_lse)
+    assert (out[2] == 7.0).all() and (lse[2] == 7.0).all()
+    with pytest.raises(ValueError, match="q has shape"):
+        attention.run(q[:1])
