@@ -8,7 +8,7 @@ namespace chunktree {
 struct AttentionParams {
   int num_q_heads = 0;  // 0: as many as the cache has kv heads; must be a multiple of them
   float scale = 0.0f;   // 0: 1/sqrt(head_dim)
-  int num_threads = 0;  // CPU backend: 0 means one per hardware thread
+  int num_threads = 0;  // CPU backend: 0 means one per hardware thread (negative: an error)
 };
 
 // Partial states of every (item, row) of a plan, all q heads, states numbered as in

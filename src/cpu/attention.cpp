@@ -13,7 +13,9 @@
 namespace chunktree::cpu {
 namespace {
 
-[[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, "cpu backend: " + message); }
+constexpr const char* kWho = "cpu backend";  // what the messages of this backend's errors start with
+
+[[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, std::string(kWho) + ": " + message); }
 
 // Runs task(i) for i in [0, count) on up to `threads` threads.
 template <typename Task>
@@ -47,13 +49,10 @@ Shape shape_of(int q_heads, int kv_heads, int head_dim, float scale, int threads
   return Shape{q_heads, kv_heads, q_heads / kv_heads, head_dim, scale, threads};
 }
 
-float resolved_scale(const AttentionParams& params, int head_dim) {
-  const float scale = params.scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(head_dim)) : params.scale;
-  if (!std::isfinite(scale)) fail(ErrorCode::invalid_argument, "scale must be finite");
-  return scale;
-}
-
 int resolved_threads(const AttentionParams& params) {
+  if (params.num_threads < 0) {
+    fail(ErrorCode::invalid_argument, "num_threads must be at least 0 (0: one per hardware thread), got " + std::to_string(params.num_threads));
+  }
   return params.num_threads > 0 ? params.num_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
@@ -68,13 +67,9 @@ Shape check_inputs(const PrefixCache& cache, const Plan& plan, int layer, const 
     fail(ErrorCode::invalid_argument,
          "layer " + std::to_string(layer) + " is out of range; the cache has " + std::to_string(config.num_layers) + " layers");
   }
-  const int q_heads = params.num_q_heads == 0 ? config.num_kv_heads : params.num_q_heads;
-  if (q_heads < 1 || q_heads % config.num_kv_heads != 0) {
-    fail(ErrorCode::invalid_argument, "num_q_heads (" + std::to_string(q_heads) + ") must be a positive multiple of the cache's kv heads (" +
-                                          std::to_string(config.num_kv_heads) + ")");
-  }
-  const Shape shape =
-      shape_of(q_heads, config.num_kv_heads, config.head_dim, resolved_scale(params, config.head_dim), resolved_threads(params));
+  const int q_heads = work::resolved_q_heads(params.num_q_heads, config.num_kv_heads, kWho);
+  const Shape shape = shape_of(q_heads, config.num_kv_heads, config.head_dim, work::resolved_scale(params.scale, config.head_dim, kWho),
+                               resolved_threads(params));
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu,
                 {static_cast<std::int64_t>(plan.batch.size()) * plan.queries_per_seq, shape.q_heads, shape.head_dim});
   return shape;
@@ -224,9 +219,9 @@ void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTe
 
 void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorView& out, const TensorView& lse,
                    const AttentionParams& params) {
-  const work::LevelsShape levels_shape = work::check_levels(levels, q, Device::cpu, "cpu backend");
+  const work::LevelsShape levels_shape = work::check_levels(levels, q, Device::cpu, kWho);
   const Shape shape = shape_of(levels_shape.q_heads, levels_shape.kv_heads, levels_shape.head_dim,
-                               resolved_scale(params, levels_shape.head_dim), resolved_threads(params));
+                               work::resolved_scale(params.scale, levels_shape.head_dim, kWho), resolved_threads(params));
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
   if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {q.shape[0], shape.q_heads});
@@ -250,7 +245,7 @@ PagedAttention::PagedAttention(PagedAttention&&) noexcept = default;
 PagedAttention& PagedAttention::operator=(PagedAttention&&) noexcept = default;
 
 void PagedAttention::plan(const PageTableView& table, const PagedShape& shape) {
-  impl_->schedule.assign(table, shape, "cpu backend");  // a refused table changes nothing
+  impl_->schedule.assign(table, shape, kWho);  // a refused table changes nothing
   impl_->planned = true;
 }
 
@@ -263,13 +258,13 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
   if (!impl_->planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
   const work::PagedSchedule& schedule = impl_->schedule;
   const PagedShape& paged = schedule.shape();
-  const work::PageStrides strides = work::check_paged_kv(kv, paged, Device::cpu, schedule.max_page(), "cpu backend");
+  const work::PageStrides strides = work::check_paged_kv(kv, paged, Device::cpu, schedule.max_page(), kWho);
   const std::int64_t tokens = schedule.num_seqs() * schedule.queries_per_seq();
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, paged.num_qo_heads, paged.head_dim});
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, paged.num_qo_heads, paged.head_dim});
   if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {tokens, paged.num_qo_heads});
   const Shape shape = shape_of(paged.num_qo_heads, paged.num_kv_heads, paged.head_dim,
-                               resolved_scale(AttentionParams{0, paged.sm_scale, 0}, paged.head_dim), impl_->threads);
+                               work::resolved_scale(paged.sm_scale, paged.head_dim, kWho), impl_->threads);
   work::Work w;
   schedule.to_work(strides, dtype_size(kv.dtype), kPagedItemTokens, w);
   merge_states_into(w, compute_states(w, reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), kv.dtype, q, shape),

@@ -30,22 +30,9 @@ namespace {
 using cuda_work::DeviceWork;
 using cuda_work::Upload;
 
-[[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, "cuda backend: " + message); }
+constexpr const char* kWho = "cuda backend";  // what the messages of this backend's errors start with
 
-int resolved_q_heads(const AttentionParams& params, int kv_heads) {
-  const int q_heads = params.num_q_heads == 0 ? kv_heads : params.num_q_heads;
-  if (q_heads < 1 || q_heads % kv_heads != 0) {
-    fail(ErrorCode::invalid_argument, "num_q_heads (" + std::to_string(q_heads) + ") must be a positive multiple of the cache's kv heads (" +
-                                          std::to_string(kv_heads) + ")");
-  }
-  return q_heads;
-}
-
-float resolved_scale(const AttentionParams& params, int head_dim) {
-  const float scale = params.scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(head_dim)) : params.scale;
-  if (!std::isfinite(scale)) fail(ErrorCode::invalid_argument, "scale must be finite");
-  return scale;
-}
+[[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, std::string(kWho) + ": " + message); }
 
 void expect_outputs(const TensorView& out, const TensorView& lse, std::int64_t tokens, int q_heads, int head_dim) {
   expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cuda, {tokens, q_heads, head_dim});
@@ -79,8 +66,8 @@ std::unique_ptr<DevicePlan::Impl> new_device_plan(const PrefixCache& cache, cons
   const CacheConfig& config = cache.config();
   if (config.device != Device::cuda) fail(ErrorCode::invalid_argument, "the cache lives on the CPU; use the CPU backend");
   AttentionParams resolved = params;
-  resolved.num_q_heads = resolved_q_heads(params, config.num_kv_heads);
-  resolved.scale = resolved_scale(params, config.head_dim);
+  resolved.num_q_heads = work::resolved_q_heads(params.num_q_heads, config.num_kv_heads, kWho);
+  resolved.scale = work::resolved_scale(params.scale, config.head_dim, kWho);
   return std::make_unique<DevicePlan::Impl>(
       DevicePlan::Impl{resolved, cache.pool(0).k, false, 0, 0, DeviceWork(resolved.num_q_heads, config.num_kv_heads, config.head_dim), {}});
 }
@@ -150,8 +137,8 @@ CallShape check_call(const PrefixCache& cache, const DevicePlan& device_plan, in
 PlanOptions plan_options(const PrefixCache& cache, const AttentionParams& params, PlanOptions options) {
   const CacheConfig& config = cache.config();
   options.max_item_tokens = 0;
-  const cost_model::SplitShape shape{resolved_q_heads(params, config.num_kv_heads), config.num_kv_heads, config.head_dim, options.queries_per_seq,
-                         config.chunk_size};
+  const int q_heads = work::resolved_q_heads(params.num_q_heads, config.num_kv_heads, kWho);
+  const cost_model::SplitShape shape{q_heads, config.num_kv_heads, config.head_dim, options.queries_per_seq, config.chunk_size};
   options.choose_max_item_tokens = [shape](std::span<const SpanSize> spans) {
     return cost_model::cheapest_split(spans, shape, kernels::multiprocessor_count());
   };
@@ -185,7 +172,7 @@ struct LevelsPlan::Impl {
 };
 
 LevelsPlan::LevelsPlan(const Levels& levels, const ConstTensorView& q, const AttentionParams& params) {
-  const work::LevelsShape shape = work::check_levels(levels, q, Device::cuda, "cuda backend");
+  const work::LevelsShape shape = work::check_levels(levels, q, Device::cuda, kWho);
   cuda_memory::require_current_hopper();
   if (shape.dtype != DType::bf16 && shape.dtype != DType::f16) {
     fail(ErrorCode::invalid_argument, "the KV is " + std::string(to_string(shape.dtype)) + "; the CUDA backend runs bf16 or f16");
@@ -210,7 +197,7 @@ LevelsPlan::LevelsPlan(const Levels& levels, const ConstTensorView& q, const Att
   for (const work::Item& item : work::from_levels(levels, shape, 0).items) sizes.push_back(SpanSize{item.row_end - item.row_begin, item.tokens});
   const std::int64_t split = cost_model::cheapest_split(
       sizes, cost_model::SplitShape{shape.q_heads, shape.kv_heads, shape.head_dim, levels.queries_per_seq, 0}, kernels::multiprocessor_count());
-  impl_ = std::make_unique<Impl>(Impl{shape, levels.queries_per_seq, resolved_scale(params, shape.head_dim),
+  impl_ = std::make_unique<Impl>(Impl{shape, levels.queries_per_seq, work::resolved_scale(params.scale, shape.head_dim, kWho),
                                       DeviceWork(shape.q_heads, shape.kv_heads, shape.head_dim)});
   impl_->work.load(work::from_levels(levels, shape, split), Upload::one_shot, nullptr);
 }
@@ -278,7 +265,7 @@ void PagedAttention::plan(const PageTableView& table, const PagedShape& shape, v
                                           std::to_string(last.head_dim) + " and pages of " + std::to_string(last.page_size) +
                                           " tokens; plans of another shape need a PagedAttention of their own");
   }
-  p.spare.assign(table, shape, "cuda backend");
+  p.spare.assign(table, shape, kWho);
   // Everything is swapped in only once loaded: a refused load leaves the last plan in place.
   std::optional<DeviceWork> fresh;  // another shape: a workspace of its own
   if (!same_shape) fresh.emplace(shape.num_qo_heads, shape.num_kv_heads, shape.head_dim);
@@ -299,7 +286,7 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
   if (!p.planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   const PagedShape& shape = p.schedule.shape();
-  const work::PageStrides strides = work::check_paged_kv(kv, shape, Device::cuda, p.schedule.max_page(), "cuda backend");
+  const work::PageStrides strides = work::check_paged_kv(kv, shape, Device::cuda, p.schedule.max_page(), kWho);
   if (kv.dtype != DType::bf16 && kv.dtype != DType::f16) {
     fail(ErrorCode::invalid_argument, "kv_cache is " + std::string(to_string(kv.dtype)) + "; the CUDA backend runs bf16 or f16");
   }
@@ -327,7 +314,7 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
     p.load(*p.work, p.schedule, strides, stream);
   }
   p.work->attend(reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), kv.dtype, q.data,
-                 resolved_scale(AttentionParams{0, shape.sm_scale, 0}, shape.head_dim), out, lse, tokens, stream);
+                 work::resolved_scale(shape.sm_scale, shape.head_dim, kWho), out, lse, tokens, stream);
 }
 
 }  // namespace cuda

@@ -1,9 +1,26 @@
 #include "schedule/work.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <string>
 
 namespace chunktree::work {
+
+int resolved_q_heads(int num_q_heads, int kv_heads, const char* who) {
+  const int q_heads = num_q_heads == 0 ? kv_heads : num_q_heads;
+  if (q_heads < 1 || q_heads % kv_heads != 0) {
+    throw Error(ErrorCode::invalid_argument, std::string(who) + ": num_q_heads (" + std::to_string(q_heads) +
+                                                 ") must be a positive multiple of the cache's kv heads (" + std::to_string(kv_heads) + ")");
+  }
+  return q_heads;
+}
+
+float resolved_scale(float scale, int head_dim, const char* who) {
+  const float resolved = scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(head_dim)) : scale;
+  if (!std::isfinite(resolved)) throw Error(ErrorCode::invalid_argument, std::string(who) + ": scale must be finite");
+  return resolved;
+}
 
 Work from_plan(const PrefixCache& cache, const Plan& plan) {
   Work work;

@@ -68,6 +68,13 @@ void append_run(std::vector<KvRun>& runs, std::size_t first, std::uint64_t k_off
 // Sets every item's causal flag from its runs' positions and its rows' limits.
 void mark_causal_items(Work& work);
 
+// A call's q heads: `num_q_heads`, or the kv heads for 0; a positive multiple of the kv heads.
+// `who` prefixes messages ("cpu backend", "cuda backend"), as for check_levels.
+int resolved_q_heads(int num_q_heads, int kv_heads, const char* who);
+// A call's softmax scale: `scale`, or 1/√head_dim for 0 (AttentionParams::scale, PagedShape::sm_scale);
+// it must be finite.
+float resolved_scale(float scale, int head_dim, const char* who);
+
 // What a levels call is made of, as check_levels found it.
 struct LevelsShape {
   std::int64_t num_seqs = 0;

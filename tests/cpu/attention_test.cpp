@@ -39,6 +39,10 @@ TEST(CpuAttention, RejectsStalePlansAndBadShapes) {
   const ConstTensorView q_wrong(q.data(), DType::f32, Device::cpu, {2, 4, 64});
   EXPECT_THROW(cpu::attend(workload.cache, plan, 0, q_wrong, out_view, {}, params), Error);
   EXPECT_THROW(cpu::attend(workload.cache, plan, 1, q_view, out_view, {}, params), Error);
+  params.num_threads = -1;  // 0 is "one per hardware thread"; a negative count is a mistake, not that
+  EXPECT_THROW(cpu::attend(workload.cache, plan, 0, q_view, out_view, {}, params), Error);
+  EXPECT_THROW(cpu::PagedAttention{params}, Error);
+  params.num_threads = 0;
   workload.append(0, {4});
   try {
     cpu::attend(workload.cache, plan, 0, q_view, out_view, {}, params);
