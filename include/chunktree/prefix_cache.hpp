@@ -39,7 +39,8 @@ struct CacheConfig {
 // Throws invalid_argument (or unsupported) explaining the first field that is out of range.
 void validate(const CacheConfig& config);
 
-// A sequence handle. Handles of removed sequences are never reissued.
+// A sequence handle. Handles of removed sequences are never reissued, and no handle is SeqId{}
+// (value 0): an unset handle is always unknown.
 struct SeqId {
   std::uint64_t value = 0;
   friend bool operator==(SeqId, SeqId) = default;
@@ -162,6 +163,7 @@ class PrefixCache {
 
  private:
   struct Impl;
+  Impl& impl() const;  // throws invalid_argument for a cache that was moved from
   std::unique_ptr<Impl> impl_;
 };
 

@@ -39,7 +39,7 @@ struct Node {
 
 struct Sequence {
   std::int32_t node = kNoNode;
-  std::uint32_t generation = 0;
+  std::uint32_t generation = 1;  // from 1: no handle is ever 0, the value of SeqId{} (an unset handle)
   std::int64_t length = 0;
   bool live = false;
 };
@@ -497,6 +497,12 @@ void validate(const CacheConfig& config) {
   const double pool_bytes = 2.0 * config.num_layers * static_cast<double>(config.capacity_chunks) * config.num_kv_heads *
                             config.chunk_size * config.head_dim * 4.0;
   if (pool_bytes > 0x1p62) bad("the pools would exceed 2^62 bytes; use fewer chunks, layers or heads");
+  if (config.dtype != DType::f32 && config.dtype != DType::f16 && config.dtype != DType::bf16) {
+    bad("dtype must be f32, f16 or bf16, got the value " + std::to_string(static_cast<int>(config.dtype)));
+  }
+  if (config.device != Device::cpu && config.device != Device::cuda) {
+    bad("device must be cpu or cuda, got the value " + std::to_string(static_cast<int>(config.device)));
+  }
   if (config.device == Device::cuda && config.dtype == DType::f32) {
     bad("dtype f32 is supported on the CPU only; use bf16 or f16 on the GPU");
   }
@@ -507,7 +513,12 @@ PrefixCache::~PrefixCache() = default;
 PrefixCache::PrefixCache(PrefixCache&&) noexcept = default;
 PrefixCache& PrefixCache::operator=(PrefixCache&&) noexcept = default;
 
-PrefixCache::ReadGuard::ReadGuard(const PrefixCache& cache, const char* caller) : impl_(*cache.impl_), users_(cache.impl_->users) {
+PrefixCache::Impl& PrefixCache::impl() const {
+  if (impl_ == nullptr) throw Error(ErrorCode::invalid_argument, "this PrefixCache was moved from; use the cache it was moved into");
+  return *impl_;
+}
+
+PrefixCache::ReadGuard::ReadGuard(const PrefixCache& cache, const char* caller) : impl_(cache.impl()), users_(cache.impl().users) {
   if (users_.fetch_add(1, std::memory_order_acquire) < 0) {
     users_.fetch_sub(1, std::memory_order_relaxed);
     throw Error(ErrorCode::invalid_argument,
@@ -565,11 +576,11 @@ std::int64_t PrefixCache::ReadGuard::node_tokens(std::int32_t node_index) const 
   return static_cast<std::int64_t>(impl_.nodes.at(static_cast<std::size_t>(node_index)).tokens.size());
 }
 
-const CacheConfig& PrefixCache::config() const { return impl_->config; }
+const CacheConfig& PrefixCache::config() const { return impl().config; }
 
 AddResult PrefixCache::add(std::span<const Token> tokens) {
-  const MutationGuard guard(impl_->users, "PrefixCache::add");
-  Impl& s = *impl_;
+  const MutationGuard guard(impl().users, "PrefixCache::add");
+  Impl& s = impl();
   if (tokens.empty()) fail(ErrorCode::invalid_argument, "add: the token list is empty; a sequence needs at least one token");
   const Impl::Match m = s.match(tokens);
   const std::size_t rest = tokens.size() - m.matched;
@@ -597,8 +608,8 @@ AddResult PrefixCache::add(std::span<const Token> tokens) {
 }
 
 std::vector<Slot> PrefixCache::append(SeqId seq, std::span<const Token> tokens) {
-  const MutationGuard guard(impl_->users, "PrefixCache::append");
-  Impl& s = *impl_;
+  const MutationGuard guard(impl().users, "PrefixCache::append");
+  Impl& s = impl();
   Sequence& sequence = s.sequence(seq);
   if (tokens.empty()) fail(ErrorCode::invalid_argument, "append: the token list is empty; append at least one token");
   s.require_chunks(s.chunks_for(static_cast<std::int64_t>(tokens.size()), s.claimable_tail(s.nodes[static_cast<std::size_t>(sequence.node)])));
@@ -611,8 +622,8 @@ std::vector<Slot> PrefixCache::append(SeqId seq, std::span<const Token> tokens) 
 }
 
 std::vector<Slot> PrefixCache::append_batch(std::span<const SeqId> seqs, std::span<const Token> tokens) {
-  const MutationGuard guard(impl_->users, "PrefixCache::append_batch");
-  Impl& s = *impl_;
+  const MutationGuard guard(impl().users, "PrefixCache::append_batch");
+  Impl& s = impl();
   if (seqs.empty()) fail(ErrorCode::invalid_argument, "append_batch: no sequences; pass at least one");
   if (tokens.empty() || tokens.size() % seqs.size() != 0) {
     fail(ErrorCode::invalid_argument, "append_batch: " + std::to_string(tokens.size()) + " tokens for " + std::to_string(seqs.size()) +
@@ -640,8 +651,8 @@ std::vector<Slot> PrefixCache::append_batch(std::span<const SeqId> seqs, std::sp
 }
 
 std::vector<SeqId> PrefixCache::fork(SeqId seq, int n) {
-  const MutationGuard guard(impl_->users, "PrefixCache::fork");
-  Impl& s = *impl_;
+  const MutationGuard guard(impl().users, "PrefixCache::fork");
+  Impl& s = impl();
   const Sequence parent = s.sequence(seq);
   if (n < 1) fail(ErrorCode::invalid_argument, "fork: n must be at least 1, got " + std::to_string(n));
   std::vector<SeqId> children;
@@ -653,8 +664,8 @@ std::vector<SeqId> PrefixCache::fork(SeqId seq, int n) {
 }
 
 void PrefixCache::remove(SeqId seq) {
-  const MutationGuard guard(impl_->users, "PrefixCache::remove");
-  Impl& s = *impl_;
+  const MutationGuard guard(impl().users, "PrefixCache::remove");
+  Impl& s = impl();
   Sequence& sequence = s.sequence(seq);
   std::int32_t node = sequence.node;
   s.nodes[static_cast<std::size_t>(node)].sequences_ending -= 1;
@@ -675,8 +686,8 @@ void PrefixCache::remove(SeqId seq) {
 }
 
 void PrefixCache::write_kv(int layer, DeviceSlots slots, const ConstTensorView& k, const ConstTensorView& v, void* stream) {
-  const MutationGuard guard(impl_->users, "PrefixCache::write_kv");
-  const CacheConfig& c = impl_->config;
+  const MutationGuard guard(impl().users, "PrefixCache::write_kv");
+  const CacheConfig& c = impl().config;
   if (c.device != Device::cuda) fail(ErrorCode::invalid_argument, "write_kv: slots in device memory need a GPU cache; pass host slots");
   if (layer < 0 || layer >= c.num_layers) {
     fail(ErrorCode::invalid_argument,
@@ -691,8 +702,8 @@ void PrefixCache::write_kv(int layer, DeviceSlots slots, const ConstTensorView& 
 }
 
 void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTensorView& k, const ConstTensorView& v, void* stream) {
-  const MutationGuard guard(impl_->users, "PrefixCache::write_kv");
-  const Impl& s = *impl_;
+  const MutationGuard guard(impl().users, "PrefixCache::write_kv");
+  const Impl& s = impl();
   const CacheConfig& c = s.config;
   if (layer < 0 || layer >= c.num_layers) {
     fail(ErrorCode::invalid_argument,
@@ -746,7 +757,7 @@ void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTe
 
 CacheStats PrefixCache::stats() const {
   const ReadGuard guard(*this, "PrefixCache::stats");
-  const Impl& s = *impl_;
+  const Impl& s = impl();
   CacheStats stats;
   stats.capacity_chunks = s.config.capacity_chunks;
   stats.chunks_in_use = s.config.capacity_chunks - static_cast<std::int64_t>(s.free_chunks.size());
@@ -760,7 +771,7 @@ CacheStats PrefixCache::stats() const {
 bool PrefixCache::contains(SeqId seq) const {
   const ReadGuard guard(*this, "PrefixCache::contains");
   try {
-    impl_->sequence(seq);
+    impl().sequence(seq);
     return true;
   } catch (const Error&) {
     return false;
@@ -771,9 +782,9 @@ std::int64_t PrefixCache::length(SeqId seq) const { return ReadGuard(*this, "Pre
 
 std::vector<std::int32_t> PrefixCache::path(SeqId seq) const {
   const ReadGuard guard(*this, "PrefixCache::path");
-  const std::int32_t end = impl_->sequence(seq).node;
-  std::vector<std::int32_t> nodes(impl_->depth(end));
-  impl_->write_path(end, nodes);
+  const std::int32_t end = impl().sequence(seq).node;
+  std::vector<std::int32_t> nodes(impl().depth(end));
+  impl().write_path(end, nodes);
   return nodes;
 }
 
@@ -781,7 +792,7 @@ std::vector<Token> PrefixCache::tokens(SeqId seq) const {
   const ReadGuard guard(*this, "PrefixCache::tokens");
   std::vector<Token> result;
   for (std::int32_t node : path(seq)) {
-    const auto& t = impl_->nodes[static_cast<std::size_t>(node)].tokens;
+    const auto& t = impl().nodes[static_cast<std::size_t>(node)].tokens;
     result.insert(result.end(), t.begin(), t.end());
   }
   return result;
@@ -800,25 +811,31 @@ std::vector<Slot> PrefixCache::slots(SeqId seq) const {
 
 std::int32_t PrefixCache::refcount(ChunkId chunk) const {
   const ReadGuard guard(*this, "PrefixCache::refcount");
-  if (chunk < 0 || chunk >= impl_->config.capacity_chunks) {
+  if (chunk < 0 || chunk >= impl().config.capacity_chunks) {
     fail(ErrorCode::invalid_argument, "refcount: chunk " + std::to_string(chunk) + " is outside the pool of " +
-                                          std::to_string(impl_->config.capacity_chunks) + " chunks");
+                                          std::to_string(impl().config.capacity_chunks) + " chunks");
   }
-  return impl_->chunk_refcount[static_cast<std::size_t>(chunk)];
+  return impl().chunk_refcount[static_cast<std::size_t>(chunk)];
 }
 
 std::uint64_t PrefixCache::version() const {
   const ReadGuard guard(*this, "PrefixCache::version");
-  return impl_->version;
+  return impl().version;
 }
 
 void PrefixCache::append_node_pieces(std::int32_t node, std::vector<KvPiece>& pieces) const {
-  ReadGuard(*this, "PrefixCache::append_node_pieces").append_pieces(std::span(&node, 1), pieces);  // a node's pieces never join
+  const ReadGuard reading(*this, "PrefixCache::append_node_pieces");
+  const std::vector<Node>& nodes = impl().nodes;
+  if (node <= kRoot || static_cast<std::size_t>(node) >= nodes.size() || !nodes[static_cast<std::size_t>(node)].live) {
+    throw Error(ErrorCode::invalid_argument, "PrefixCache::append_node_pieces: " + std::to_string(node) +
+                                                 " is not the id of a live node; use the ids that path() returns");
+  }
+  reading.append_pieces(std::span(&node, 1), pieces);  // a node's pieces never join
 }
 
 // config() and pool() need no guard: they read only what never changes after construction.
 PoolView PrefixCache::pool(int layer) const {
-  const Impl& s = *impl_;
+  const Impl& s = impl();
   if (layer < 0 || layer >= s.config.num_layers) {
     fail(ErrorCode::invalid_argument, "pool: layer " + std::to_string(layer) + " is out of range; the cache has " +
                                           std::to_string(s.config.num_layers) + " layers");

@@ -118,6 +118,9 @@ PartialStates compute_states(const work::Work& w, std::uintptr_t k_base, std::ui
 
     std::vector<float> query(d);
     std::vector<float> scores(tokens);
+    // The sums over an item's positions in fp64: an item may be a whole span of a million tokens
+    // (make_plan's default), over which fp32 sums drift by percents; the CPU backend is the oracle.
+    std::vector<double> weighted(d);
     for (std::uint32_t row = item.row_begin; row < item.row_end; ++row) {
       const std::size_t state = item.state_begin + (row - item.row_begin);
       for (std::size_t qi = 0; qi < queries; ++qi) {
@@ -145,17 +148,18 @@ PartialStates compute_states(const work::Work& w, std::uintptr_t k_base, std::ui
           }
           const std::size_t head_state = (state * queries + qi) * q_heads + q_head;
           if (visible == 0) continue;
-          float* o = &states.o[head_state * d];
-          float sum = 0.0f;
+          std::fill(weighted.begin(), weighted.end(), 0.0);
+          double sum = 0.0;
           for (std::size_t j = 0; j < tokens; ++j) {
             if (item.causal != 0 && positions[j] > limit) continue;
-            const float p = std::exp(scores[j] - max);
+            const double p = std::exp(scores[j] - max);
             sum += p;
-            for (std::size_t i = 0; i < d; ++i) o[i] += p * v[j * d + i];
+            for (std::size_t i = 0; i < d; ++i) weighted[i] += p * v[j * d + i];
           }
-          for (std::size_t i = 0; i < d; ++i) o[i] /= sum;
+          float* o = &states.o[head_state * d];
+          for (std::size_t i = 0; i < d; ++i) o[i] = static_cast<float>(weighted[i] / sum);
           states.max[head_state] = max;
-          states.lse[head_state] = max + std::log(sum);
+          states.lse[head_state] = static_cast<float>(max + std::log(sum));
         }
       }
     }

@@ -37,8 +37,8 @@ void expect_tensor(const ConstTensorView& view, std::string_view what, std::init
     throw Error(ErrorCode::invalid_argument, name + " has dtype " + std::string(to_string(view.dtype)) + "; expected " + allowed);
   }
   if (view.device != device) {
-    throw Error(ErrorCode::invalid_argument, name + " is on the " + std::string(to_string(view.device)) +
-                                                 "; expected it on the " + std::string(to_string(device)));
+    throw Error(ErrorCode::invalid_argument, name + " is in " + std::string(to_string(view.device)) + " memory; expected it in " +
+                                                 std::string(to_string(device)) + " memory");
   }
   if (view.shape != shape) {
     throw Error(ErrorCode::invalid_argument,

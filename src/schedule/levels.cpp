@@ -25,8 +25,8 @@ void check_segment(const Checker& checker, const KvSegment& segment, const std::
     const std::string name = what + (tensor == &segment.k ? ".k" : ".v");
     if (tensor->data == nullptr) checker.fail(name + " has no data");
     if (tensor->device != device) {
-      checker.fail(name + " is on the " + std::string(to_string(tensor->device)) + "; this backend needs it on the " +
-                   std::string(to_string(device)));
+      checker.fail(name + " is in " + std::string(to_string(tensor->device)) + " memory; this backend needs it in " +
+                   std::string(to_string(device)) + " memory");
     }
     if (tensor->dtype != shape.dtype) {
       checker.fail(name + " is " + std::string(to_string(tensor->dtype)) + " but the call's KV is " + std::string(to_string(shape.dtype)) +
@@ -91,7 +91,9 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   const Checker checker{who};
   if (levels.queries_per_seq < 1) checker.fail("queries_per_seq must be at least 1, got " + std::to_string(levels.queries_per_seq));
   if (q.shape.size() != 3) checker.fail("q has shape " + shape_string(q.shape) + "; expected [num_seqs · queries_per_seq, num_q_heads, head_dim]");
-  if (q.device != device) checker.fail("q is on the " + std::string(to_string(q.device)) + "; this backend needs it on the " + std::string(to_string(device)));
+  if (q.device != device) {
+    checker.fail("q is in " + std::string(to_string(q.device)) + " memory; this backend needs it in " + std::string(to_string(device)) + " memory");
+  }
   if (q.shape[0] < 0 || q.shape[1] < 1 || q.shape[1] > 4096) {
     checker.fail("q has shape " + shape_string(q.shape) + "; it needs a token count of at least 0 and 1..4096 heads");
   }
@@ -140,7 +142,8 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
     for (std::size_t i = 0; i < levels.levels[l].size(); ++i) {
       const SharedSegment& segment = levels.levels[l][i];
       const std::string what = "level " + std::to_string(l) + " segment " + std::to_string(i);
-      if (segment.kv.length < 1) checker.fail(what + " is empty; leave it out");
+      if (segment.kv.length < 0) checker.fail(what + " has length " + std::to_string(segment.kv.length) + "; lengths are ≥ 0");
+      if (segment.kv.length == 0) checker.fail(what + " is empty; leave it out");
       check_segment(checker, segment.kv, what, shape, device);
       if (segment.seq_begin < 0 || segment.seq_begin >= segment.seq_end || segment.seq_end > shape.num_seqs) {
         checker.fail(what + " is read by sequences [" + std::to_string(segment.seq_begin) + ", " + std::to_string(segment.seq_end) +

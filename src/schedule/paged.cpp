@@ -73,12 +73,16 @@ PageStrides check_paged_kv(const PagedKv& kv, const PagedShape& shape, Device de
                  "; the plan was made for " + str(shape.page_size) + ", " + str(shape.num_kv_heads) + " and " + str(shape.head_dim));
   }
   if (kv.device != device) {
-    checker.fail("kv_cache is on the " + std::string(to_string(kv.device)) + "; this backend needs it on the " + std::string(to_string(device)));
+    checker.fail("kv_cache is in " + std::string(to_string(kv.device)) + " memory; this backend needs it in " +
+                 std::string(to_string(device)) + " memory");
   }
   if (kv.num_pages <= max_page) {
     checker.fail("the page table reads page " + str(max_page) + " but kv_cache holds " + str(kv.num_pages) + " pages");
   }
   if (kv.k == nullptr || kv.v == nullptr) checker.fail("kv_cache has no data");
+  if (kv.dtype != DType::f32 && kv.dtype != DType::f16 && kv.dtype != DType::bf16) {
+    checker.fail("kv_cache's dtype must be f32, f16 or bf16, got the value " + str(static_cast<int>(kv.dtype)));
+  }
   const PageStrides strides{kv.page_stride, kv.token_stride, kv.head_stride};
   if (strides.token < 1 || strides.head < 1 || (kv.num_pages > 1 && strides.page < 1)) {
     checker.fail("kv_cache's strides (page " + str(strides.page) + ", token " + str(strides.token) + ", head " + str(strides.head) +

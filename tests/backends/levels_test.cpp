@@ -245,7 +245,8 @@ TEST_P(BackendLevelsErrors, TheValidCallRunsAndMatchesTheReference) {
 
 TEST_P(BackendLevelsErrors, SegmentsAndRanges) {
   expect_invalid([](Levels& l) { l.levels[0][0].kv.length = 0; }, "level 0 segment 0 is empty");
-  expect_invalid([](Levels& l) { l.levels[1][0].kv.length = -3; }, "level 1 segment 0 is empty");
+  expect_invalid([](Levels& l) { l.levels[1][0].kv.length = -3; }, "level 1 segment 0 has length -3; lengths are ≥ 0");
+  expect_invalid([](Levels& l) { l.levels[1][0].kv.length = 0; }, "level 1 segment 0 is empty");
   expect_invalid([](Levels& l) { l.own[0].length = -1; }, "own[0] has length -1");
   expect_invalid([](Levels& l) { l.levels[1][0].seq_begin = 1, l.levels[1][0].seq_end = 1; }, "read by sequences [1, 1)");
   expect_invalid([](Levels& l) { l.levels[1][0].seq_begin = 1, l.levels[1][0].seq_end = 0; }, "read by sequences [1, 0)");
@@ -254,7 +255,7 @@ TEST_P(BackendLevelsErrors, SegmentsAndRanges) {
   expect_invalid([](Levels& l) { l.levels[0][0].seq_begin = -1; }, "read by sequences [-1, 2)");
   expect_invalid([](Levels& l) { l.levels[0][0].kv.k.data = nullptr; }, "level 0 segment 0.k has no data");
   expect_invalid([](Levels& l) { l.own[1].v.data = nullptr; }, "own[1].v has no data");
-  expect_invalid([&](Levels& l) { l.levels[1][0].kv.v.device = refused_device(); }, "level 1 segment 0.v is on the " + refused_device_name());
+  expect_invalid([&](Levels& l) { l.levels[1][0].kv.v.device = refused_device(); }, "level 1 segment 0.v is in " + refused_device_name() + " memory");
 }
 
 TEST_P(BackendLevelsErrors, Shapes) {
@@ -329,7 +330,7 @@ TEST_P(BackendLevelsErrors, KvDtypesAndDevices) {
   expect_invalid([](Levels& l) { l.own[1].k.dtype = DType::f16; }, "own[1].k is f16 but the call's KV is bf16; all K and V of one call share a dtype");
   expect_invalid([](Levels& l) { l.levels[1][0].kv.v.dtype = DType::f32; }, "level 1 segment 0.v is f32 but the call's KV is bf16");
   expect_invalid([&](Levels& l) { l.own[0].k.device = refused_device(); },
-                 "own[0].k is on the " + refused_device_name() + "; this backend needs it on the " + device_name());
+                 "own[0].k is in " + refused_device_name() + " memory; this backend needs it in " + device_name() + " memory");
 }
 
 TEST_P(BackendLevelsErrors, QShapeDeviceAndScale) {
@@ -341,7 +342,7 @@ TEST_P(BackendLevelsErrors, QShapeDeviceAndScale) {
   expect_invalid(q_as({4, 2, 128}), "has shape");
   expect_invalid(q_as({2, 4, 96}), "head_dim 96 is not 64, 128 or 256");
   expect_invalid(q_as({4, 3, 64}), "q has 3 heads, not a positive multiple of the KV's 2 kv heads");
-  expect_invalid(q_as({4, 4, 64}, refused_device()), "q is on the " + refused_device_name());
+  expect_invalid(q_as({4, 4, 64}, refused_device()), "q is in " + refused_device_name() + " memory");
   expect_invalid(call->q(), "scale must be finite", AttentionParams{0, std::numeric_limits<float>::infinity(), 0});
 }
 

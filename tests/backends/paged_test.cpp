@@ -395,9 +395,10 @@ TEST_P(BackendPagedErrors, KvCache) {
   expect_run_invalid([](Call& c) { c.kv.page_size = 8; }, "kv_cache has pages of 8 tokens");
   expect_run_invalid([](Call& c) { c.kv.head_dim = 128; }, "and head_dim 128; the plan was made for");
   expect_run_invalid([&](Call& c) { c.kv.device = refused_device(); },
-                     "kv_cache is on the " + refused_device_name() + "; this backend needs it on the " + device_name());
+                     "kv_cache is in " + refused_device_name() + " memory; this backend needs it in " + device_name() + " memory");
   expect_run_invalid([](Call& c) { c.kv.k = nullptr; }, "kv_cache has no data");
   expect_run_invalid([](Call& c) { c.kv.v = nullptr; }, "kv_cache has no data");
+  expect_run_invalid([](Call& c) { c.kv.dtype = static_cast<DType>(9); }, "kv_cache's dtype must be f32, f16 or bf16, got the value 9");
   expect_run_invalid([](Call& c) { c.kv.token_stride = 0; }, "kv_cache's strides (page 1024, token 0, head 64 elements) must be positive");
   expect_run_invalid([](Call& c) { c.kv.head_stride = -64; }, "must be positive");
   expect_run_invalid([](Call& c) { c.kv.page_stride = 0; }, "kv_cache's strides (page 0, token 128, head 64 elements) must be positive");
@@ -406,13 +407,13 @@ TEST_P(BackendPagedErrors, KvCache) {
 TEST_P(BackendPagedErrors, QOutAndLse) {
   expect_run_invalid([&](Call& c) { c.q.shape = {3, 4, 64}; }, "q has shape [3, 4, 64]; expected [4, 4, 64]");
   expect_run_invalid([&](Call& c) { c.q.shape = {4, 8, 64}; }, "q has shape [4, 8, 64]; expected [4, 4, 64]");
-  expect_run_invalid([&](Call& c) { c.q.device = refused_device(); }, "q is on the " + refused_device_name());
+  expect_run_invalid([&](Call& c) { c.q.device = refused_device(); }, "q is in " + refused_device_name() + " memory");
   if (backend() == Backend::cuda) {  // the CPU reads q in any dtype
     expect_run_invalid([&](Call& c) { c.q.dtype = DType::f16; }, "q has dtype f16; expected bf16");
   }
   expect_run_invalid([&](Call& c) { c.out.shape = {4, 4, 128}; }, "out has shape [4, 4, 128]; expected [4, 4, 64]");
   expect_run_invalid([&](Call& c) { c.out.shape = {2, 4, 64}; }, "out has shape [2, 4, 64]");
-  expect_run_invalid([&](Call& c) { c.out.device = refused_device(); }, "out is on the " + refused_device_name());
+  expect_run_invalid([&](Call& c) { c.out.device = refused_device(); }, "out is in " + refused_device_name() + " memory");
   expect_run_invalid([&](Call& c) { c.lse.shape = {4, 2}; }, "lse has shape [4, 2]; expected [4, 4]");
   expect_run_invalid([&](Call& c) { c.lse.dtype = DType::bf16; }, "lse has dtype bf16; expected f32");
 }

@@ -294,7 +294,21 @@ TEST(PrefixCache, BadCallsAreClearErrorsAndChangeNothing) {
   expect_error([&] { cache.remove(gone.seq); }, ErrorCode::unknown_sequence, "removed");
   expect_error([&] { cache.fork(a.seq, 0); }, ErrorCode::invalid_argument, "at least 1");
   expect_error([&] { cache.fork(gone.seq, 1); }, ErrorCode::unknown_sequence, "handle");
+  // An unset handle is never the first sequence's: no handle is SeqId{}.
+  EXPECT_FALSE(cache.contains(SeqId{}));
+  expect_error([&] { cache.append(SeqId{}, std::vector<Token>{1}); }, ErrorCode::unknown_sequence, "unknown");
+  expect_error([&] { cache.remove(SeqId{}); }, ErrorCode::unknown_sequence, "unknown");
+  expect_error([&] { std::vector<KvPiece> pieces; cache.append_node_pieces(-1, pieces); }, ErrorCode::invalid_argument, "live node");
   EXPECT_TRUE(testing::CacheSnapshot(cache, seqs) == before);
+}
+
+TEST(PrefixCache, AMovedFromCacheSaysSo) {
+  PrefixCache cache(small_config());
+  const AddResult a = cache.add(iota_tokens(10));
+  PrefixCache moved = std::move(cache);
+  EXPECT_TRUE(moved.contains(a.seq));
+  expect_error([&] { (void)cache.contains(a.seq); }, ErrorCode::invalid_argument, "moved from");  // NOLINT(bugprone-use-after-move)
+  expect_error([&] { cache.add(iota_tokens(3)); }, ErrorCode::invalid_argument, "moved from");  // NOLINT(bugprone-use-after-move)
 }
 
 TEST(PrefixCache, WriteKvChecksShapesDtypesAndSlots) {
@@ -398,6 +412,8 @@ TEST(PrefixCache, ConfigIsValidated) {
   expect_bad([](CacheConfig& c) { c.num_kv_heads = 0; }, "num_kv_heads");
   expect_bad([](CacheConfig& c) { c.num_layers = 0; }, "num_layers");
   expect_bad([](CacheConfig& c) { c.capacity_chunks = 0; }, "capacity_chunks");
+  expect_bad([](CacheConfig& c) { c.dtype = static_cast<DType>(7); }, "dtype must be f32, f16 or bf16");
+  expect_bad([](CacheConfig& c) { c.device = static_cast<Device>(5); }, "device must be cpu or cuda");
 }
 
 TEST(PrefixCache, VersionChangesWithTheTree) {

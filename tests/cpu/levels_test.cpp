@@ -119,7 +119,7 @@ TEST(CpuLevelsErrors, QDataOutAndLse) {
   expect_invalid(ConstTensorView(nullptr, DType::f32, Device::cpu, {4, 4, 64}), out_view, lse_view, "q has no data");
   expect_invalid(q_view, TensorView{out.data(), DType::f32, Device::cpu, {2, 4, 64}}, lse_view, "out has shape [2, 4, 64]; expected [4, 4, 64]");
   expect_invalid(q_view, TensorView{out.data(), DType::f32, Device::cpu, {4, 4, 128}}, lse_view, "out has shape");
-  expect_invalid(q_view, TensorView{out.data(), DType::f32, Device::cuda, {4, 4, 64}}, lse_view, "out is on the cuda");
+  expect_invalid(q_view, TensorView{out.data(), DType::f32, Device::cuda, {4, 4, 64}}, lse_view, "out is in cuda memory");
   expect_invalid(q_view, TensorView{nullptr, DType::f32, Device::cpu, {4, 4, 64}}, lse_view, "out has no data");
   expect_invalid(q_view, out_view, TensorView{lse.data(), DType::f32, Device::cpu, {2, 4}}, "lse has shape [2, 4]; expected [4, 4]");
   expect_invalid(q_view, out_view, TensorView{lse.data(), DType::f32, Device::cpu, {4, 4, 1}}, "lse has shape");

@@ -190,10 +190,10 @@ TEST(MergeErrors, MergeState) {
   expect([](MergeArgs& m) { m.out_l.dtype = DType::bf16; }, "out_lse has dtype bf16; expected f32");
   expect([](MergeArgs& m) { m.a_l.shape = {2, 3, 1}; }, "a_lse has shape [2, 3, 1]; expected [2, 3]");
   expect([](MergeArgs& m) { m.out_l.shape = {3, 2}; }, "out_lse has shape [3, 2]");
-  expect([](MergeArgs& m) { m.b_o.device = Device::cuda; }, "b_o is on the cuda; expected it on the cpu");
-  expect([](MergeArgs& m) { m.b_l.device = Device::cuda; }, "b_lse is on the cuda");
-  expect([](MergeArgs& m) { m.out_o.device = Device::cuda; }, "out_o is on the cuda");
-  expect([](MergeArgs& m) { m.out_l.device = Device::cuda; }, "out_lse is on the cuda");
+  expect([](MergeArgs& m) { m.b_o.device = Device::cuda; }, "b_o is in cuda memory; expected it in cpu memory");
+  expect([](MergeArgs& m) { m.b_l.device = Device::cuda; }, "b_lse is in cuda memory");
+  expect([](MergeArgs& m) { m.out_o.device = Device::cuda; }, "out_o is in cuda memory");
+  expect([](MergeArgs& m) { m.out_l.device = Device::cuda; }, "out_lse is in cuda memory");
   expect([](MergeArgs& m) { m.out_o.data = nullptr; }, "out_o has no data");
   expect([](MergeArgs& m) { m.a_l.data = nullptr; }, "a_lse has no data");
 }
@@ -208,7 +208,7 @@ TEST(MergeErrors, InPlace) {
                  "has shape [2, 3, 32]");
   expect_invalid([&] { merge_state_in_place(o, lse, m.b_o, ConstTensorView(m.b_lse.data(), DType::f32, Device::cpu, {2, 2})); },
                  "has shape [2, 2]; expected [2, 3]");
-  expect_invalid([&] { merge_state_in_place(o, lse, ConstTensorView(m.b.data(), DType::f32, Device::cuda, {2, 3, 64}), m.b_l); }, "is on the cuda");
+  expect_invalid([&] { merge_state_in_place(o, lse, ConstTensorView(m.b.data(), DType::f32, Device::cuda, {2, 3, 64}), m.b_l); }, "is in cuda memory");
   expect_invalid([&] { merge_state_in_place(o, TensorView{m.a_lse.data(), DType::bf16, Device::cpu, {2, 3}}, m.b_o, m.b_l); },
                  "has dtype bf16; expected f32");
 }
@@ -241,9 +241,9 @@ TEST(MergeErrors, MergeStates) {
   expect_invalid([&] { merge_states(o_v, lse_v, out_v, TensorView{out_lse.data(), DType::f32, Device::cpu, {2, 4, 3}}); },
                  "out_lse has shape [2, 4, 3]; expected [2, 3]");
   expect_invalid([&] { merge_states(o_v, lse_v, out_v, TensorView{out_lse.data(), DType::f32, Device::cuda, {2, 3}}); },
-                 "out_lse is on the cuda; expected it on the cpu");
+                 "out_lse is in cuda memory; expected it in cpu memory");
   expect_invalid([&] { merge_states(o_v, ConstTensorView(lse.data(), DType::f32, Device::cuda, {2, 4, 3}), out_v, out_lse_v); },
-                 "lse is on the cuda");
+                 "lse is in cuda memory");
   expect_invalid([&] { merge_states(o_v, lse_v, TensorView{nullptr, DType::f32, Device::cpu, {2, 3, 64}}, out_lse_v); }, "out_o has no data");
 }
 

@@ -60,9 +60,9 @@ TEST(CudaMerge, ErrorsAreClear) {
   const TensorView out_v{out.data(), DType::f32, Device::cuda, {2, 3, 64}};
   const TensorView out_lse_v{out_lse.data(), DType::f32, Device::cuda, {2, 3}};
   expect_error([&] { merge_state(o_v, lse_v, ConstTensorView(host_o.data(), DType::f32, Device::cpu, {2, 3, 64}), lse_v, out_v, out_lse_v); },
-               ErrorCode::invalid_argument, "b_o is on the cpu; expected it on the cuda");
+               ErrorCode::invalid_argument, "b_o is in cpu memory; expected it in cuda memory");
   expect_error([&] { merge_state(o_v, ConstTensorView(host_lse.data(), DType::f32, Device::cpu, {2, 3}), o_v, lse_v, out_v, out_lse_v); },
-               ErrorCode::invalid_argument, "a_lse is on the cpu");
+               ErrorCode::invalid_argument, "a_lse is in cpu memory");
   expect_error([&] { merge_state(o_v, lse_v, ConstTensorView(host_o.data(), DType::f32, Device::cuda, {2, 3, 64}), lse_v, out_v, out_lse_v); },
                ErrorCode::invalid_argument, "not device memory");
   expect_error([&] { merge_state(o_v, lse_v, o_v, lse_v, TensorView{host_o.data(), DType::f32, Device::cuda, {2, 3, 64}}, out_lse_v); },
