@@ -1,4 +1,4 @@
-// The CPU backend: runs a plan exactly in fp32, threads across items and heads.
+// The CPU backend: runs a plan with scores in fp32 and sums in fp64 (of fp32 blocks), threads across items and heads.
 // It is the oracle the GPU kernels are tested against, next to the fp64 reference.
 #pragma once
 

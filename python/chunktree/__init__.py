@@ -153,6 +153,7 @@ def _real(value: Any, name: str) -> float:
 
 
 _THREADS = (0, 2**31 - 1)  # num_threads: 0 is one per hardware thread
+_HEADS = (1, 2**31 - 1)  # num_q_heads given (None is the default: 0 never reaches the C++ API's "default")
 _F32_ROUNDS_TO_ZERO = 2.0**-150  # magnitudes up to this are 0 in float32, the C++ API's "default"
 
 
@@ -442,7 +443,7 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
     batch = _handles(batch, "batch")
     min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
     queries_per_seq = _integer(queries_per_seq, "queries_per_seq")
-    heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
+    heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads", _HEADS)
     return Plan(cache, _core.make_plan(cache._cache, batch, *_plan_options(cache, min_shared_rows, max_item_tokens, queries_per_seq, heads)))
 
 
@@ -485,8 +486,9 @@ def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Opt
     _instance(plan, Plan, "plan", "a chunktree.Plan (from make_plan)")
     if plan._cache is not cache:
         raise ValueError("the plan was made for another cache; make a plan for this one")
+    plan._live()  # a plan that CacheAttention replaced is refused, even where a device copy of it is kept
     q = _array(q, "q", _Q_LAYOUT)
-    heads = int(q.shape[1]) if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
+    heads = int(q.shape[1]) if num_q_heads is None else _integer(num_q_heads, "num_q_heads", _HEADS)
     scale = _scale(scale, "scale")
     layer = _integer(layer, "layer")
     out, lse = _outputs(q, out, lse, return_lse)
@@ -503,9 +505,9 @@ class CacheAttention:
     uploads the step's work with one asynchronous copy on the stream (no allocation while it fits: the
     first plan leaves room for plans up to 4x its size), and run() is capturable: run() calls
     captured in a CUDA graph (torch.cuda.graph) replay whatever plan() gave last, with the q, out
-    and lse the capture was given. On the GPU run() takes q, out and lse with more rows than the
-    plan's query tokens (a batch of B uses their first B · queries_per_seq rows), so capture with
-    buffers of the largest batch; on the CPU they have exactly that many rows. Call plan()
+    and lse the capture was given. run() takes q, out and lse with more rows than the plan's query
+    tokens (a batch of B uses their first B · queries_per_seq rows; out and lse have q's rows), so
+    capture with buffers of the largest batch. Call plan()
     outside the capture. A plan that the captured workspace or buffers cannot hold raises
     CapacityError and changes nothing: to go on with it, make a new CacheAttention and capture again.
     num_q_heads defaults to the cache's kv heads.
@@ -524,7 +526,7 @@ class CacheAttention:
                  min_shared_rows: int = 2, max_item_tokens: Optional[int] = None) -> None:
         self._cache = _instance(cache, PrefixCache, "cache", "a chunktree.PrefixCache")
         kv_heads = cache.config["num_kv_heads"]
-        self._heads = kv_heads if num_q_heads is None else _integer(num_q_heads, "num_q_heads")
+        self._heads = kv_heads if num_q_heads is None else _integer(num_q_heads, "num_q_heads", _HEADS)
         if self._heads < 1 or self._heads % kv_heads:
             raise ValueError(f"num_q_heads ({self._heads}) must be a positive multiple of the cache's kv heads ({kv_heads})")
         self._scale = _scale(scale, "scale")
@@ -552,6 +554,7 @@ class CacheAttention:
         else:
             self._spare_plan = _core.Plan()
         self._plan = Plan(self._cache, planned)
+        self._rows = len(batch) * planned.queries_per_seq  # the q rows run() uses
         return self._plan
 
     def run(self, q: Array, *, layer: int = 0, out: Optional[Array] = None, lse: Optional[Array] = None, return_lse: bool = False,
@@ -567,11 +570,13 @@ class CacheAttention:
         if self._device is not None:
             _core.cuda_attend(self._cache._cache, self._device, layer, q, out, lse, _stream(q, stream))
         else:
-            plan = self._plan._plan
-            rows = len(plan.batch) * plan.queries_per_seq
+            for name, array in (("out", out), ("lse", lse)):
+                if array is not None and array.shape[0] != q.shape[0]:
+                    raise ValueError(f"{name} has {array.shape[0]} rows but q has {q.shape[0]}; out and lse have q's rows")
+            rows = self._rows
             leading = lambda array: array if array is None or array.shape[0] <= rows else array[:rows]  # noqa: E731
-            _core.cpu_attend(self._cache._cache, plan, layer, leading(q), leading(out), leading(lse), self._heads, self._scale,
-                             _integer(num_threads, "num_threads", _THREADS))
+            _core.cpu_attend(self._cache._cache, self._plan._plan, layer, leading(q), leading(out), leading(lse), self._heads,
+                             self._scale, _integer(num_threads, "num_threads", _THREADS))
         return (out, lse) if lse is not None else out
 
 

@@ -223,3 +223,5 @@ def test_cache_attention_runs_on_rows_of_the_largest_batch(rng):
     assert (out[2] == 7.0).all() and (lse[2] == 7.0).all()
     with pytest.raises(ValueError, match="q has shape"):
         attention.run(q[:1])
+    with pytest.raises(ValueError, match="out has 2 rows but q has 3"):
+        attention.run(q, out=out[:2])

@@ -118,9 +118,12 @@ PartialStates compute_states(const work::Work& w, std::uintptr_t k_base, std::ui
 
     std::vector<float> query(d);
     std::vector<float> scores(tokens);
-    // The sums over an item's positions in fp64: an item may be a whole span of a million tokens
-    // (make_plan's default), over which fp32 sums drift by percents; the CPU backend is the oracle.
+    // The sums over an item's positions in fp64, of fp32 sums over blocks of kSumBlock positions:
+    // an item may be a whole span of a million tokens (make_plan's default), over which fp32 sums
+    // drift by percents, and the CPU backend is the oracle; the blocks keep the inner loop in fp32.
+    constexpr std::size_t kSumBlock = 64;
     std::vector<double> weighted(d);
+    std::vector<float> block_weighted(d);
     for (std::uint32_t row = item.row_begin; row < item.row_end; ++row) {
       const std::size_t state = item.state_begin + (row - item.row_begin);
       for (std::size_t qi = 0; qi < queries; ++qi) {
@@ -150,11 +153,17 @@ PartialStates compute_states(const work::Work& w, std::uintptr_t k_base, std::ui
           if (visible == 0) continue;
           std::fill(weighted.begin(), weighted.end(), 0.0);
           double sum = 0.0;
-          for (std::size_t j = 0; j < tokens; ++j) {
-            if (item.causal != 0 && positions[j] > limit) continue;
-            const double p = std::exp(scores[j] - max);
-            sum += p;
-            for (std::size_t i = 0; i < d; ++i) weighted[i] += p * v[j * d + i];
+          for (std::size_t block = 0; block < tokens; block += kSumBlock) {
+            std::fill(block_weighted.begin(), block_weighted.end(), 0.0f);
+            float block_sum = 0.0f;
+            for (std::size_t j = block; j < std::min(tokens, block + kSumBlock); ++j) {
+              if (item.causal != 0 && positions[j] > limit) continue;
+              const float p = std::exp(scores[j] - max);
+              block_sum += p;
+              for (std::size_t i = 0; i < d; ++i) block_weighted[i] += p * v[j * d + i];
+            }
+            sum += block_sum;
+            for (std::size_t i = 0; i < d; ++i) weighted[i] += block_weighted[i];
           }
           float* o = &states.o[head_state * d];
           for (std::size_t i = 0; i < d; ++i) o[i] = static_cast<float>(weighted[i] / sum);
