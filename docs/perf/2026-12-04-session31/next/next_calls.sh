@@ -18,6 +18,11 @@
 #     $PY -m pip wheel . --no-deps -w .device/next/e$e/wheel, and for 69 also ninja -C build/default and
 #     strip -o .device/next/e69/tests/chunktree_gpu_tests build/default/tests/chunktree_gpu_tests;
 #     then git checkout -- src tests
+# Session 32 (no device lent) moved main (host code only: argument checks, one place for a call's
+# q heads and scale, fp64 sums in the CPU backend; no kernel changed) and rebased the branches exp68
+# and exp69 on it; it rebuilt .device/next/{main,e68,e69} (and .device/final for main's committed
+# run) from main b728539 and those branches, so the steps above are done where .device/ survived:
+# check `git log -1 --format=%h exp68 exp69 main` against .device/next/BUILT.
 # Commit the session's call scripts first. Carry [".device/next"] (no FlashInfer bundle needed).
 #
 #   call (~400 s): bash docs/perf/2026-12-04-session31/next/next_calls.sh ab68
