@@ -17,6 +17,7 @@
 #include "chunktree/types.hpp"
 #include "commands.hpp"
 #include "harness/check.hpp"
+#include "harness/text_arrays.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
 
@@ -129,6 +130,9 @@ std::vector<std::string> dump_paths(const std::vector<std::string>& files, const
 FileOutcome check_file(const std::string& path, const harness::CheckOptions& options) {
   FileOutcome outcome;
   try {
+    if (harness::input_file_head(path, 3) == "\xEF\xBB\xBF") {  // an editor's mark, which no header starts with
+      throw Error(ErrorCode::format, path + ":1: the file starts with a UTF-8 byte-order mark; save it without one (plain ASCII)");
+    }
     outcome.result = harness::is_tree_file(path) ? harness::check_tree_file(path, options) : harness::check_seed_file(path, options);
   } catch (const Error& error) {
     outcome.error = error.what();

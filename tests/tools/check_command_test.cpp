@@ -165,6 +165,14 @@ TEST_F(SeedFiles, CheckCommandReportsMalformedFilesAndGoesOn) {
   EXPECT_NE(err.find(bad + ":1:"), std::string::npos) << err;
 }
 
+TEST_F(SeedFiles, CheckCommandNamesAByteOrderMark) {
+  const std::string marked = (dir_ / "marked.txt").string();
+  write_lines(marked, {"\xEF\xBB\xBF" "chunktree-tree 1"});
+  std::string out, err;
+  EXPECT_EQ(run_check({marked}, out, err), 1);
+  EXPECT_NE(err.find(marked + ":1: the file starts with a UTF-8 byte-order mark"), std::string::npos) << err;
+}
+
 // Sequence-first files are told apart by their 7-integer header and checked beside chunk-first
 // ones; a malformed one says what to fix.
 TEST_F(SeedFiles, CheckCommandReadsSequenceFirstFiles) {
