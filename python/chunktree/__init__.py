@@ -195,13 +195,14 @@ def _sequence(value: Any, name: str, expected: str) -> tuple:
 
 def _array(value: Any, name: str, layout: str) -> Array:
     """value if it is an array (DLPack) of as many dimensions as `layout` names ("[tokens, heads]")."""
+    library = _library(value)
     # torch first: torch.compile traces this check (through PagedAttention.run), not hasattr on a tensor.
-    if not (_library(value) == "torch" or (hasattr(value, "__dlpack__") and hasattr(value, "shape"))):
+    if not (library == "torch" or (hasattr(value, "__dlpack__") and hasattr(value, "shape"))):
         raise TypeError(f"{name} must be an array {layout} (torch, cupy, jax or numpy), got {type(value).__name__}")
     dims = layout.count(",") + 1
     if len(value.shape) != dims:
         raise ValueError(f"{name} must have {dims} dimensions {layout}, got shape {tuple(value.shape)}")
-    if _library(value) == "numpy" and value.dtype.byteorder == ">":
+    if library == "numpy" and value.dtype.byteorder == ">":
         raise ValueError(f"{name} is big-endian ({value.dtype}); pass {name}.astype({value.dtype.newbyteorder('=').str!r})")
     return value
 
