@@ -1,0 +1,163 @@
+// The prefix cache's bookkeeping: a radix tree of token sequences over one pool of fixed-size KV
+// chunks. It knows which tokens each node holds and in which chunk positions, which sequences end
+// where, and which chunks are free; it holds no KV. The KV pools, the guard against concurrent use
+// and the version that plans check are PrefixCache's (prefix_cache.cpp).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "chunktree/prefix_cache.hpp"
+
+namespace chunktree {
+
+[[noreturn]] void fail_prefix_cache(ErrorCode code, const std::string& message);  // throws "PrefixCache: " + message
+
+class RadixTree {
+ public:
+  static constexpr std::int32_t kRoot = 0;
+  static constexpr std::int32_t kNoNode = -1;
+
+  // A run of tokens stored contiguously in chunk positions, held as the pieces of its chunks in
+  // order: the first from the node's first token's position, the last to past its last token's,
+  // the others whole. Token i of the node lives in pieces[(first + i) / C].chunk at position
+  // (first + i) % C, where first = pieces[0].begin. Kept as pieces rather than chunk ids so that a
+  // plan's pieces are a copy per node (writing them field by field bounded make_plan at B = 1024).
+  struct Node {
+    std::vector<std::int32_t> children;
+    std::vector<Token> tokens;
+    std::vector<KvPiece> pieces;
+    std::int32_t sequences_ending = 0;  // live sequences whose last token is this node's last
+    bool live = false;
+  };
+
+  struct Sequence {
+    std::int32_t node = kNoNode;
+    std::uint32_t generation = 1;  // from 1: no handle is ever 0, the value of SeqId{} (an unset handle)
+    std::int64_t length = 0;
+    bool live = false;
+  };
+
+  RadixTree(std::int32_t chunk_size, std::int64_t capacity_chunks);
+
+  // The mutations, as PrefixCache's of the same names. Each checks its arguments and the chunks
+  // it needs, and allocates, before its first change: one that throws leaves the tree unchanged.
+  AddResult add(std::span<const Token> tokens);
+  std::vector<Slot> append(SeqId seq, std::span<const Token> tokens);
+  std::vector<Slot> append_batch(std::span<const SeqId> seqs, std::span<const Token> tokens);
+  std::vector<SeqId> fork(SeqId seq, int n);
+  void remove(SeqId seq);
+
+  // The live sequence of a handle: nullptr, or (sequence) unknown_sequence thrown, when there is none.
+  const Sequence* find_sequence(SeqId id) const {
+    const std::uint32_t index = index_of(id);
+    const auto generation = static_cast<std::uint32_t>(id.value >> 32);
+    if (index >= sequences_.size() || !sequences_[index].live || sequences_[index].generation != generation) return nullptr;
+    return &sequences_[index];
+  }
+  const Sequence& sequence(SeqId id) const {
+    const Sequence* found = find_sequence(id);
+    if (found == nullptr) unknown_sequence(id);
+    return *found;
+  }
+  // The sequence of a handle that find_sequence has found live, without the checks.
+  const Sequence& found_sequence(SeqId id) const { return sequences_[index_of(id)]; }
+
+  // A node by id: any id (node), or a live node's other than the root's (live_node, which throws
+  // invalid_argument naming `caller` otherwise).
+  const Node& node(std::int32_t index) const { return nodes_.at(static_cast<std::size_t>(index)); }
+  const Node& live_node(std::int32_t index, const char* caller) const;
+
+  // The nodes of the path from the root's child down to `node`: how many, and the nodes themselves
+  // (make_plan walks every row's path twice, reading 4 bytes a node).
+  std::uint32_t depth(std::int32_t node) const {
+    std::uint32_t count = 0;
+    for (; node != kRoot; node = parents_[static_cast<std::size_t>(node)]) ++count;
+    return count;
+  }
+  void write_path(std::int32_t node, std::span<std::int32_t> path) const {
+    for (std::size_t at = path.size(); at > 0; node = parents_[static_cast<std::size_t>(node)]) path[--at] = node;
+  }
+
+  // The pieces of each of `runs` of `path_nodes` (see PrefixCache::ReadGuard::write_pieces).
+  std::size_t write_pieces(std::span<const std::int32_t> path_nodes, std::span<const PrefixCache::ReadGuard::NodeRun> runs,
+                           std::span<KvPiece> room, std::span<std::uint32_t> piece_ends) const;
+
+  // Whether the slot holds a token of a live sequence (false for one outside the pool).
+  bool holds_token(Slot slot) const;
+  std::int32_t refcount(ChunkId chunk) const { return chunk_refcount_[static_cast<std::size_t>(chunk)]; }
+  CacheStats stats() const;
+
+ private:
+  using NodeRun = PrefixCache::ReadGuard::NodeRun;
+
+  // The private helpers are defined `inline` in radix_tree.cpp, the one file that calls them: the
+  // library is position-independent, and GCC inlines no other function there (one may be interposed).
+
+  // ---- handles ----
+  [[noreturn]] static void unknown_sequence(SeqId id);
+  static SeqId make_id(std::uint32_t index, std::uint32_t generation) {
+    return SeqId{(static_cast<std::uint64_t>(generation) << 32) | index};
+  }
+  static std::uint32_t index_of(SeqId id) { return static_cast<std::uint32_t>(id.value & 0xffffffffu); }
+  Sequence& sequence(SeqId id) { return const_cast<Sequence&>(std::as_const(*this).sequence(id)); }
+  SeqId new_sequence(std::int32_t node, std::int64_t length);
+
+  // ---- chunk geometry ----
+  // Position just past the node's last token, inside its last chunk (1..C), or 0 for the root.
+  static std::int32_t end_position(const Node& node) { return node.pieces.empty() ? 0 : node.pieces.back().end; }
+  std::int32_t claimable_tail(const Node& node) const;
+  std::int32_t tail_when_claimed(const Node& node, std::int32_t claimed) const;
+  std::int64_t chunks_for(std::int64_t tokens, std::int32_t tail) const;
+  void require_chunks(std::int64_t needed) const;
+  ChunkId take_chunk();
+
+  // ---- nodes ----
+  void extend(std::int32_t node_index, std::span<const Token> tokens, std::vector<Slot>& slots);
+  void reserve_nodes(std::size_t extra);
+  std::int32_t allocate_node(std::int32_t parent);
+  std::int32_t new_child(std::int32_t parent);
+  void append_to(Sequence& sequence, std::span<const Token> tokens, std::vector<Slot>& slots);
+  std::int64_t chunks_for_appends(const std::vector<Sequence*>& targets, std::int64_t tokens);
+  std::int32_t split(std::int32_t index, std::size_t keep);
+  void free_node(std::int32_t index);
+
+  // Where a new sequence of `tokens` meets the tree.
+  struct Match {
+    std::int32_t node = kRoot;             // deepest node fully matched
+    std::size_t matched = 0;               // tokens matched, including `partial_length`
+    std::int32_t partial_child = kNoNode;  // child of `node` matched only in part
+    std::size_t partial_length = 0;
+  };
+  Match match(std::span<const Token> tokens) const;
+
+  std::int32_t chunk_size_;
+  std::int64_t capacity_chunks_;
+
+  std::vector<Node> nodes_;
+  // parents_[i]: node i's parent (kNoNode for the root and free nodes); kept apart from Node so that
+  // walking up a path reads 4 bytes a node.
+  std::vector<std::int32_t> parents_;
+  std::vector<std::int32_t> free_nodes_;
+  std::vector<Sequence> sequences_;
+  std::vector<std::uint32_t> free_sequences_;
+
+  std::vector<std::int32_t> chunk_refcount_;  // nodes using the chunk
+  std::vector<std::int32_t> chunk_used_;      // positions claimed, from 0
+  std::vector<ChunkId> free_chunks_;          // a stack; lowest ids handed out first
+
+  std::int64_t live_sequences_ = 0;
+  std::int64_t tokens_without_sharing_ = 0;
+  std::int64_t tokens_stored_ = 0;
+
+  // append_batch's scratch, kept between calls so that a decode step allocates nothing: a chunk's
+  // positions claimed so far in the batch (-1 between calls), and the call that last saw a sequence.
+  std::vector<std::int32_t> claimed_scratch_;
+  std::vector<std::uint64_t> seen_in_batch_;
+  std::uint64_t batches_ = 0;
+};
+
+}  // namespace chunktree
