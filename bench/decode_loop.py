@@ -35,7 +35,8 @@ import time
 
 import numpy as np
 
-from baselines import Case, Level, case_metrics, flashinfer_module, floor_us, load_ceilings  # FlashInfer with its prebuilt modules
+from cases import Case, Level, case_metrics, floor_us, load_ceilings
+from peers import flashinfer_module  # FlashInfer with its prebuilt modules
 
 Q_HEADS, KV_HEADS, DIM, PAGE = 32, 8, 128, 16
 # name: (sequences, prompt tokens, whether every sequence has its own prompt)

@@ -15,7 +15,9 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import baselines  # noqa: E402
-from baselines import COLUMNS, Case, Level  # noqa: E402
+import cases  # noqa: E402
+import peers  # noqa: E402
+from cases import COLUMNS, Case, Level  # noqa: E402
 
 BRIEF_EXAMPLE = {"preset": "chunkattn-t3", "cases": [
     {"name": "np1024_ns512", "batch": 32, "q_heads": 32, "kv_heads": 32, "head_dim": 128, "chunk": 64,
@@ -38,7 +40,7 @@ def small_case(**overrides):
 # ---------------------------------------------------------------------------------------------
 
 def test_parse_brief_example():
-    (case,) = baselines.parse_cases(BRIEF_EXAMPLE)
+    (case,) = cases.parse_cases(BRIEF_EXAMPLE)
     assert case.error is None
     assert (case.preset, case.name, case.batch, case.q_heads, case.kv_heads, case.head_dim, case.chunk, case.suffix) == \
         ("chunkattn-t3", "np1024_ns512", 32, 32, 32, 128, 64, 512)
@@ -57,7 +59,7 @@ def test_load_cases_file(tmp_path):
     ]}
     path = tmp_path / "cases.json"
     path.write_text(json.dumps(doc))
-    a, none_shared, zero_level = baselines.load_cases(str(path))
+    a, none_shared, zero_level = cases.load_cases(str(path))
     assert [c.error for c in (a, none_shared, zero_level)] == [None, None, None]
     assert a.levels == [Level(1, 2048), Level(4, 512), Level(16, 256)]
     assert none_shared.levels == [] and none_shared.active_levels == []
@@ -76,25 +78,25 @@ def test_malformed_cases_become_error_cases():
         {"name": "float", "batch": 2.5, "q_heads": 4, "kv_heads": 4, "head_dim": 8, "chunk": 4, "levels": [], "suffix": 1},
         "not an object",
     ]}
-    cases = baselines.parse_cases(doc)
-    assert len(cases) == 7
-    assert all(case.error for case in cases)
-    assert "multiple of kv_heads" in cases[0].error
-    assert "batch 6" in cases[1].error
-    assert "refine" in cases[2].error
-    assert "no tokens" in cases[3].error
-    assert "chunk" in cases[4].error
-    assert "integer" in cases[5].error
-    assert cases[6].name == "case6"
+    parsed = cases.parse_cases(doc)
+    assert len(parsed) == 7
+    assert all(case.error for case in parsed)
+    assert "multiple of kv_heads" in parsed[0].error
+    assert "batch 6" in parsed[1].error
+    assert "refine" in parsed[2].error
+    assert "no tokens" in parsed[3].error
+    assert "chunk" in parsed[4].error
+    assert "integer" in parsed[5].error
+    assert parsed[6].name == "case6"
     # An error case still yields a row, with empty numbers and the error in the note.
-    row = baselines.make_row(cases[0], "sdpa", CEILINGS, note="error: " + cases[0].error)
+    row = cases.make_row(parsed[0], "sdpa", CEILINGS, note="error: " + parsed[0].error)
     assert row["median_us"] == "" and row["floor_us"] == "" and "multiple" in row["note"]
 
 
 @pytest.mark.parametrize("doc", [[], {"cases": []}, {"preset": "", "cases": []}, {"preset": "x", "cases": {}}])
 def test_malformed_document_raises(doc):
     with pytest.raises(ValueError):
-        baselines.parse_cases(doc)
+        cases.parse_cases(doc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,7 +104,7 @@ def test_malformed_document_raises(doc):
 # ---------------------------------------------------------------------------------------------
 
 def test_metrics_small_example():
-    m = baselines.case_metrics(small_case())
+    m = cases.case_metrics(small_case())
     assert m.shared_tokens == 16                       # 10 + 6
     assert m.sequence_tokens == 19                     # + suffix 3
     assert m.unique_kv_tokens == 10 + 2 * 6 + 4 * 3    # 34
@@ -111,38 +113,38 @@ def test_metrics_small_example():
 
 
 def test_floor_takes_the_larger_bound():
-    m = baselines.case_metrics(small_case())
+    m = cases.case_metrics(small_case())
     # bytes 6400 at 1 GB/s = 6.4 µs; 38912 FLOPs at 1 GFLOP/s = 38.912 µs.
-    assert baselines.floor_us(m, CEILINGS) == pytest.approx(38.912)
-    assert baselines.floor_us(m, dict(CEILINGS, bf16_flops_per_s=1e12)) == pytest.approx(6.4)
-    assert baselines.floor_us(m, {}) is None
+    assert cases.floor_us(m, CEILINGS) == pytest.approx(38.912)
+    assert cases.floor_us(m, dict(CEILINGS, bf16_flops_per_s=1e12)) == pytest.approx(6.4)
+    assert cases.floor_us(m, {}) is None
 
 
 def test_floor_matches_the_anchor_numbers():
     # shared/ANCHORS.md: b32, 32/32 heads, d 128, 1024 tokens all shared: floor 5.7 µs on 3.02 TB/s, 765 TFLOP/s.
     case = small_case(batch=32, q_heads=32, kv_heads=32, head_dim=128, chunk=64, levels=[Level(1, 1024)], suffix=0)
     ceilings = {"hbm_bytes_per_s": 3.02e12, "bf16_flops_per_s": 765e12}
-    assert baselines.floor_us(baselines.case_metrics(case), ceilings) == pytest.approx(5.73, abs=0.01)
+    assert cases.floor_us(cases.case_metrics(case), ceilings) == pytest.approx(5.73, abs=0.01)
     # b32, 32/32, 4096 tokens, none shared: 710 µs.
     case = small_case(batch=32, q_heads=32, kv_heads=32, head_dim=128, chunk=64, levels=[], suffix=4096)
-    assert baselines.floor_us(baselines.case_metrics(case), ceilings) == pytest.approx(711.2, abs=0.5)
+    assert cases.floor_us(cases.case_metrics(case), ceilings) == pytest.approx(711.2, abs=0.5)
 
 
 def test_percentiles():
     values = [5.0, 1.0, 3.0, 2.0, 4.0]
-    assert baselines.percentile(values, 0.5) == 3.0
-    assert baselines.percentile(values, 0.1) == pytest.approx(1.4)
-    assert baselines.percentile(values, 0.9) == pytest.approx(4.6)
-    assert baselines.percentile([7.0], 0.9) == 7.0
-    assert baselines.summarize(list(range(1, 21))) == (10.5, pytest.approx(2.9), pytest.approx(18.1))
+    assert cases.percentile(values, 0.5) == 3.0
+    assert cases.percentile(values, 0.1) == pytest.approx(1.4)
+    assert cases.percentile(values, 0.9) == pytest.approx(4.6)
+    assert cases.percentile([7.0], 0.9) == 7.0
+    assert cases.summarize(list(range(1, 21))) == (10.5, pytest.approx(2.9), pytest.approx(18.1))
     with pytest.raises(ValueError):
-        baselines.percentile([], 0.5)
+        cases.percentile([], 0.5)
 
 
 def test_make_row_numbers():
     case = small_case()
     times = [40.0, 38.0, 42.0, 39.0, 41.0]             # median 40, p10 38.4, p90 41.6
-    row = baselines.make_row(case, "flashinfer-cascade", CEILINGS, times, graph=True, cold_l2=True, note="n")
+    row = cases.make_row(case, "flashinfer-cascade", CEILINGS, times, graph=True, cold_l2=True, note="n")
     assert list(row) == COLUMNS
     assert row["median_us"] == "40.00" and row["p10_us"] == "38.40" and row["p90_us"] == "41.60"
     assert float(row["tflops"]) == pytest.approx(38912 / 40e-6 / 1e12, abs=1e-3)
@@ -154,7 +156,7 @@ def test_make_row_numbers():
 
 
 def test_failed_row_keeps_floor_and_empties_numbers():
-    row = baselines.make_row(small_case(), "sdpa", CEILINGS, cold_l2=False, note="error: boom")
+    row = cases.make_row(small_case(), "sdpa", CEILINGS, cold_l2=False, note="error: boom")
     for key in ("median_us", "p10_us", "p90_us", "tflops", "unique_kv_tbps", "x_floor", "graph"):
         assert row[key] == ""
     assert float(row["floor_us"]) == pytest.approx(38.912)
@@ -164,8 +166,8 @@ def test_failed_row_keeps_floor_and_empties_numbers():
 def test_csv_header_once_and_quoting(tmp_path):
     path = str(tmp_path / "sub" / "out.csv")
     case = small_case()
-    baselines.append_rows(path, [baselines.make_row(case, "sdpa", CEILINGS, [1.0] * 20, True, True, "a, b; \"c\"")])
-    baselines.append_rows(path, [baselines.make_row(case, "flashinfer-decode", CEILINGS, note="error: x")])
+    cases.append_rows(path, [cases.make_row(case, "sdpa", CEILINGS, [1.0] * 20, True, True, "a, b; \"c\"")])
+    cases.append_rows(path, [cases.make_row(case, "flashinfer-decode", CEILINGS, note="error: x")])
     with open(path, newline="") as handle:
         lines = handle.read().splitlines()
     assert lines[0] == ",".join(COLUMNS)
@@ -190,20 +192,20 @@ def test_impl_list_and_ceilings(tmp_path):
         baselines.parse_impls("sdpa,flash")
     good = tmp_path / "c.json"
     good.write_text(json.dumps(CEILINGS))
-    assert baselines.load_ceilings(str(good))["card"] == "Test Card"
+    assert cases.load_ceilings(str(good))["card"] == "Test Card"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"hbm_bytes_per_s": 0, "bf16_flops_per_s": 1}))
     with pytest.raises(ValueError):
-        baselines.load_ceilings(str(bad))
+        cases.load_ceilings(str(bad))
 
 
 def test_main_argument_errors(tmp_path, capsys):
-    cases = tmp_path / "cases.json"
-    cases.write_text(json.dumps(BRIEF_EXAMPLE))
+    cases_path = tmp_path / "cases.json"
+    cases_path.write_text(json.dumps(BRIEF_EXAMPLE))
     out = str(tmp_path / "out.csv")
-    assert baselines.main(["--cases", str(cases), "--ceilings", str(tmp_path / "missing.json"), "--out", out]) == 2
+    assert baselines.main(["--cases", str(cases_path), "--ceilings", str(tmp_path / "missing.json"), "--out", out]) == 2
     with pytest.raises(SystemExit):
-        baselines.main(["--cases", str(cases), "--ceilings", "x", "--out", out, "--repeats", "5"])
+        baselines.main(["--cases", str(cases_path), "--ceilings", "x", "--out", out, "--repeats", "5"])
     assert not os.path.exists(out)
 
 
@@ -214,7 +216,7 @@ def test_main_argument_errors(tmp_path, capsys):
 @pytest.fixture
 def cpu_torch(monkeypatch):
     torch = pytest.importorskip("torch")
-    monkeypatch.setattr(baselines, "DEVICE", "cpu")
+    monkeypatch.setattr(peers, "DEVICE", "cpu")
     return torch
 
 
@@ -252,26 +254,26 @@ def paged_attention(torch, cache, q, qo_indptr, kv_indptr, kv_indices, last_len,
 def test_layouts_match_reference(cpu_torch, levels, suffix, page):
     torch = cpu_torch
     case = small_case(levels=levels, suffix=suffix, chunk=page)
-    assert baselines.validate_case(case) is None
-    data = baselines.make_data(case, seed=3)
+    assert cases.validate_case(case) is None
+    data = peers.make_data(case, seed=3)
     seqs = list(range(case.batch))
-    reference = baselines.reference_outputs(data, seqs)
+    reference = peers.reference_outputs(data, seqs)
     group = case.q_heads // case.kv_heads
 
     # sdpa over per-sequence KV
-    prepared = baselines.prepare_sdpa(data)
+    prepared = peers.prepare_sdpa(data)
     out = prepared.fn()
     assert tuple(out.shape) == (case.batch, case.q_heads, case.head_dim)
-    baselines.check_output(out, reference, "sdpa")
+    peers.check_output(out, reference, "sdpa")
 
     # flashinfer-decode's pages: every sequence alone
-    cache, indptr, indices, last = baselines.build_decode_pages(data, page)
+    cache, indptr, indices, last = peers.build_decode_pages(data, page)
     out, _ = paged_attention(torch, cache, data.q, list(range(case.batch + 1)), indptr, indices, last, data.scale, group)
-    baselines.check_output(out, reference, "decode pages")
+    peers.check_output(out, reference, "decode pages")
     assert torch.equal(indptr[1:] - indptr[:-1], torch.full((case.batch,), indptr[1].item(), dtype=torch.int32))
 
     # flashinfer-cascade's pages: shared segments once, one level per level with tokens (+ suffix)
-    cache, qo, kv_indptr, kv_indices, last_len = baselines.build_cascade_pages(data, page)
+    cache, qo, kv_indptr, kv_indices, last_len = peers.build_cascade_pages(data, page)
     expected_levels = len(case.active_levels) + (1 if suffix else 0)
     assert len(qo) == expected_levels
     unique_pages = sum(l.segments * -(-l.tokens // page) for l in case.active_levels) + case.batch * -(-suffix // page)
@@ -286,42 +288,42 @@ def test_layouts_match_reference(cpu_torch, levels, suffix, page):
     lse = torch.stack(lses)                       # merge the levels' partial states
     weights = torch.softmax(lse, dim=0)[..., None]
     merged = (weights * torch.stack(outs)).sum(dim=0)
-    baselines.check_output(merged, reference, "cascade pages")
+    peers.check_output(merged, reference, "cascade pages")
 
     # chunktree-paged's table: the cascade's pages listed per sequence (shared segments of whole pages)
     parts = [l.tokens for l in case.active_levels] + ([suffix] if suffix else [])
     if any(tokens % page for tokens in parts[:-1]):
         with pytest.raises(ValueError, match="whole pages"):
-            baselines.build_shared_pages(data, page)
+            peers.build_shared_pages(data, page)
         return
-    cache, kv_indptr, kv_indices, last = baselines.build_shared_pages(data, page)
+    cache, kv_indptr, kv_indices, last = peers.build_shared_pages(data, page)
     assert cache.shape[0] == unique_pages
     out, _ = paged_attention(torch, cache, data.q, list(range(case.batch + 1)), kv_indptr, kv_indices, last, data.scale, group)
-    baselines.check_output(out, reference, "shared flat pages")
+    peers.check_output(out, reference, "shared flat pages")
 
     # chunktree-paged-hmd's pools: the same pages, each kv head's contiguous, seen in HND's shape
     pages, heads, dim = cache.shape[0], case.kv_heads, case.head_dim
-    for i, pool in enumerate(baselines.head_major_pools(cache)):
+    for i, pool in enumerate(peers.head_major_pools(cache)):
         assert torch.equal(pool, cache[:, i].transpose(1, 2))
         assert pool.stride() == (page * dim, pages * page * dim, dim, 1)
 
 
 def test_check_output_catches_a_wrong_result(cpu_torch):
     case = small_case()
-    data = baselines.make_data(case, seed=1)
-    reference = baselines.reference_outputs(data, baselines.check_sequences(case.batch))
-    out = baselines.prepare_sdpa(data).fn().clone()
-    baselines.check_output(out, reference, "ok")
+    data = peers.make_data(case, seed=1)
+    reference = peers.reference_outputs(data, peers.check_sequences(case.batch))
+    out = peers.prepare_sdpa(data).fn().clone()
+    peers.check_output(out, reference, "ok")
     out[case.batch - 1, 0, 0] += 0.5
     with pytest.raises(AssertionError):
-        baselines.check_output(out, reference, "perturbed")
+        peers.check_output(out, reference, "perturbed")
     out[case.batch - 1, 0, 0] = float("nan")
     with pytest.raises(AssertionError):
-        baselines.check_output(out, reference, "nan")
+        peers.check_output(out, reference, "nan")
 
 
 def test_data_is_random_not_zero(cpu_torch):
-    data = baselines.make_data(small_case(), seed=5)
+    data = peers.make_data(small_case(), seed=5)
     for _, k, v in data.levels:
         assert k.abs().sum() > 0 and v.abs().sum() > 0 and k.dtype == cpu_torch.bfloat16
     assert data.q.std() > 0.5
@@ -341,12 +343,12 @@ def test_plot_fake_csv(tmp_path):
                           levels=[Level(1, ns)] if ns else [], suffix=1024 - ns)
         for j, impl in enumerate(["chunktree", "chunktree-noshare", "sdpa", "flashinfer-cascade"]):
             times = [100.0 / (j + 1) + i] * 20
-            rows.append(baselines.make_row(case, impl, CEILINGS, times, True, True, ""))
-        rows.append(baselines.make_row(case, "flashinfer-decode", CEILINGS, note="error: failed"))
+            rows.append(cases.make_row(case, impl, CEILINGS, times, True, True, ""))
+        rows.append(cases.make_row(case, "flashinfer-decode", CEILINGS, note="error: failed"))
     for name in ["a", "b"]:  # constant shared_tokens -> plotted against the case index
         case = small_case(preset="no share/x", name=name, levels=[], suffix=64)
-        rows.append(baselines.make_row(case, "sdpa", CEILINGS, [5.0] * 20, False, False, ""))
-    baselines.append_rows(path, rows)
+        rows.append(cases.make_row(case, "sdpa", CEILINGS, [5.0] * 20, False, False, ""))
+    cases.append_rows(path, rows)
     out_dir = str(tmp_path / "png")
     assert plot.main([path, "--out-dir", out_dir]) == 0
     names = sorted(os.listdir(out_dir))
@@ -355,9 +357,9 @@ def test_plot_fake_csv(tmp_path):
         with open(os.path.join(out_dir, name), "rb") as handle:
             assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     grouped = plot.group_rows(plot.read_rows([path]))
-    case_names, cases, impls = grouped["chunkattn-t3"]
+    case_names, grouped_cases, impls = grouped["chunkattn-t3"]
     assert impls == ["chunktree", "chunktree-noshare", "flashinfer-cascade", "flashinfer-decode", "sdpa"]
-    xs, label, ticks, _ = plot.x_axis(case_names, cases)
+    xs, label, ticks, _ = plot.x_axis(case_names, grouped_cases)
     assert label == "shared tokens per sequence" and ticks is None and xs == [0, 512, 768, 1024]
     xs, label, ticks, _ = plot.x_axis(*grouped["no share/x"][:2])
     assert label == "case" and ticks == ["a", "b"]
@@ -366,15 +368,15 @@ def test_plot_fake_csv(tmp_path):
 def test_choose_aot_dir(tmp_path):
     folder = tmp_path / "aot"
     folder.mkdir()
-    assert baselines.choose_aot_dir(str(folder), "0.6.8.post1", "0.1.15.post2", (9, 0))[0] is None  # no manifest
+    assert peers.choose_aot_dir(str(folder), "0.6.8.post1", "0.1.15.post2", (9, 0))[0] is None  # no manifest
     (folder / "manifest.json").write_text(json.dumps({"flashinfer": "0.6.8.post1", "tvm_ffi": "0.1.15.post2",
                                                       "arch": "9.0a", "nvcc": "release 13.0", "built": "2026-11-24"}))
-    chosen, why = baselines.choose_aot_dir(str(folder), "0.6.8.post1", "0.1.15.post2", (9, 0))
+    chosen, why = peers.choose_aot_dir(str(folder), "0.6.8.post1", "0.1.15.post2", (9, 0))
     assert chosen == str(folder) and "13.0" in why
-    assert baselines.choose_aot_dir(str(folder), "0.6.9", "0.1.15.post2", (9, 0))[0] is None
-    assert baselines.choose_aot_dir(str(folder), "0.6.8.post1", "0.1.14", (9, 0))[0] is None
-    assert baselines.choose_aot_dir(str(folder), "0.6.8.post1", "0.1.15.post2", (10, 0))[0] is None
-    assert baselines.choose_aot_dir("none", "0.6.8.post1", "0.1.15.post2", (9, 0))[0] is None
+    assert peers.choose_aot_dir(str(folder), "0.6.9", "0.1.15.post2", (9, 0))[0] is None
+    assert peers.choose_aot_dir(str(folder), "0.6.8.post1", "0.1.14", (9, 0))[0] is None
+    assert peers.choose_aot_dir(str(folder), "0.6.8.post1", "0.1.15.post2", (10, 0))[0] is None
+    assert peers.choose_aot_dir("none", "0.6.8.post1", "0.1.15.post2", (9, 0))[0] is None
 
 
 class _FakeEvent:
@@ -405,9 +407,9 @@ def test_run_all_control_flow_with_fake_cuda(cpu_torch, monkeypatch, tmp_path, c
     def no_stream(*a, **k):
         raise RuntimeError("no CUDA streams in this test")
     monkeypatch.setattr(torch.cuda, "Stream", no_stream)
-    monkeypatch.setattr(baselines, "_FLASHINFER", None)
-    monkeypatch.setattr(baselines, "_FLASHINFER_ERROR", None)
-    monkeypatch.setattr(baselines, "_WORKSPACE", None)
+    monkeypatch.setattr(peers, "_FLASHINFER", None)
+    monkeypatch.setattr(peers, "_FLASHINFER_ERROR", None)
+    monkeypatch.setattr(peers, "_WORKSPACE", None)
     doc = {"preset": "fake", "cases": [
         {"name": "tree", "batch": 4, "q_heads": 4, "kv_heads": 2, "head_dim": 16, "chunk": 4,
          "levels": [{"segments": 1, "tokens": 9}, {"segments": 2, "tokens": 5}], "suffix": 3},
@@ -421,7 +423,7 @@ def test_run_all_control_flow_with_fake_cuda(cpu_torch, monkeypatch, tmp_path, c
     out = tmp_path / "out.csv"
     argv = ["--cases", str(cases_path), "--ceilings", str(ceilings_path), "--out", str(out), "--repeats", "20",
             "--warmups", "5", "--flashinfer-aot", "none"]
-    monkeypatch.setattr(baselines, "prepare_environment", lambda: None)
+    monkeypatch.setattr(peers, "prepare_environment", lambda: None)
     assert baselines.main(argv) == 0
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -277,7 +277,7 @@ def _flashinfer():
     import sys
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "bench"))
     try:
-        from baselines import flashinfer_module, prepare_environment
+        from peers import flashinfer_module, prepare_environment
         prepare_environment()
         return flashinfer_module()
     except (ImportError, RuntimeError) as error:
