@@ -48,11 +48,3 @@ def hopper_visible() -> bool:
     or wrapper goes further: it runs a probe kernel there and raises if this build cannot run on it."""
     return _core.hopper_visible()
 
-
-# The package's names are its public face: the classes and functions say `chunktree`, not the module
-# that defines them, in reprs, help() and tracebacks' types.
-for _name in __all__:
-    _value = globals()[_name]
-    if getattr(_value, "__module__", "").startswith("chunktree."):
-        _value.__module__ = __name__
-del _name, _value

@@ -146,7 +146,7 @@ class PagedAttention:
 
 
 def _torch_operators():
-    """chunktree._torch_ops: the torch operators, registered when first imported. (Not named like
-    the module: `from . import _torch_ops` would return a package attribute of that name.)"""
+    """chunktree._torch_ops: the torch operators, registered when first imported (it imports torch,
+    so not before a PagedAttention needs it)."""
     from . import _torch_ops as ops
     return ops

@@ -1,5 +1,5 @@
 // The Python binding (nanobind): the C++ API over DLPack tensors, without copies. The Pythonic
-// layer (defaults, output allocation, plan caching, streams) is python/chunktree/__init__.py;
+// layer (defaults, output allocation, plan caching, streams) is python/chunktree/ (_cache.py, ...);
 // this file only converts arguments and errors.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>

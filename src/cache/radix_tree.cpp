@@ -192,18 +192,6 @@ std::size_t RadixTree::write_pieces(std::span<const std::int32_t> path_nodes, st
   return static_cast<std::size_t>(out - first);
 }
 
-// A slot holds a token of a live sequence exactly when its chunk is in use and its offset is below
-// the chunk's claimed positions. The positions of a chunk are claimed by a chain of nodes, each the
-// parent of the next (only a node's own continuation may claim its tail; another branch starts a
-// new chunk), so only the chain's last node can be freed, and free_node gives its positions back.
-// And every live node lies on a live sequence's path: a node that no sequence ends at and no child
-// hangs from is freed.
-bool RadixTree::holds_token(Slot slot) const {
-  if (slot.chunk < 0 || slot.chunk >= capacity_chunks_ || slot.offset < 0 || slot.offset >= chunk_size_) return false;
-  const auto chunk = static_cast<std::size_t>(slot.chunk);
-  return chunk_refcount_[chunk] > 0 && slot.offset < chunk_used_[chunk];
-}
-
 CacheStats RadixTree::stats() const {
   CacheStats stats;
   stats.capacity_chunks = capacity_chunks_;
