@@ -23,6 +23,9 @@
 # and exp69 on it; it rebuilt .device/next/{main,e68,e69} (and .device/final for main's committed
 # run) from main b728539 and those branches, so the steps above are done where .device/ survived:
 # check `git log -1 --format=%h exp68 exp69 main` against .device/next/BUILT.
+# Session 33 (no device lent again) moved main once more (host code: the Python package and the
+# prefix cache split into files, bench/baselines.py into cases.py and peers.py, the long-span test
+# on both backends; no kernel changed), rebased exp68 and exp69 on it and rebuilt the same folders.
 # Commit the session's call scripts first. Carry [".device/next"] (no FlashInfer bundle needed).
 #
 #   call (~400 s): bash docs/perf/2026-12-04-session31/next/next_calls.sh ab68
