@@ -14,6 +14,9 @@
 // of packed kv heads (short items of at most 16 query rows per kv head, kernels/tile_shapes.hpp)
 // fills block h of each stage with 16 positions of its h-th kv head, and consumer warp h serves
 // that head alone.
+// This file holds the consumers' stages and the kernel; the tile's layout (threads, stages, warp
+// shares, the ring) is in mma_sync_layout.cuh, the producer's hand-off and KV stream in
+// mma_sync_producer.cuh.
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -22,8 +25,9 @@
 #include "chunktree/types.hpp"
 #include "runtime/check.cuh"
 #include "kernels/launch_setup.cuh"
+#include "kernels/mma_sync_layout.cuh"
+#include "kernels/mma_sync_producer.cuh"
 #include "kernels/partial_states.cuh"
-#include "kernels/stage_copy.cuh"
 #include "kernels/tile_trace.cuh"
 #include "kernels/tiles.cuh"
 
@@ -34,244 +38,7 @@
 namespace chunktree::kernels {
 namespace {
 
-constexpr int kTileRows = kMmaSyncTileRows;  // 16 per row group
-constexpr int kStageTokens = 64;  // KV positions per stage
-constexpr int kBlockTokens = 16;  // positions of one block: an mma's columns of S, of a warp's share of a stage
-static_assert(kBlockTokens == kMmaSyncPackedTokens && kMmaSyncPackedMaxRows == kBlockTokens &&
-              kMmaSyncPackedHeads * kBlockTokens == kStageTokens);
-constexpr int kProducerThreads = 128;  // warpgroup 0
-constexpr int kConsumerWarps = 4;      // warpgroup 1
-constexpr int kConsumerThreads = 32 * kConsumerWarps;
-constexpr int kThreads = kProducerThreads + kConsumerThreads;
-// Named barriers (ids past CUTLASS's reserved ones) among the consumer warps.
-constexpr int kStatesParkedBarrier = 1;
-constexpr int kQueryLoadedBarrier = 2;
-// Between the producer and the consumers of a one-tile CTA (a CTA of several tiles has the
-// producer hand each tile's Q over instead).
-using FirstQueries = QueriesFirst<kThreads, 3>;
-// The end phase parks every warp's 16 rows of (max, sum) here, and of o in the tile's last stage.
-constexpr int kParkedRows = 16 * kConsumerWarps;
-constexpr int kParkedStatsBytes = 2 * kParkedRows * sizeof(float);
-
-// With two CTAs per SM the producer warpgroup gives registers to the consumers (setmaxnreg):
-// 128 · (56 + 200) fills half the register file.
-constexpr int kProducerRegisters = 56;
-constexpr int kConsumerRegisters = 200;
-
-// Stages and CTAs per SM by head dim: about 200 KiB of K/V in flight per SM (Little's law asks for
-// ~50 KiB at HBM speed) and two CTAs per SM where shared memory allows, so that one CTA's start
-// and end overlap another's streaming.
-template <int D>
-struct StreamShape {
-  static constexpr int kStages = D == 64 ? 6 : 3;
-  static constexpr int kMinBlocksPerSm = mma_sync_ctas_per_sm(D);
-  static constexpr bool kReallocateRegisters = kMinBlocksPerSm == 2;
-  // The ring's and the hand-off's mbarriers, the two tiles handed to the consumers, then the
-  // parked (max, sum) of the end phase; keeps the stages 128-byte aligned.
-  static constexpr int kBarrierBytes = 128;
-  static constexpr int kHandedTilesBytes = (2 * sizeof(WorkTile) + 127) / 128 * 128;
-  static constexpr int kControlBytes = kBarrierBytes + kHandedTilesBytes + kParkedStatsBytes;
-  static constexpr int kFirstTileOffset = kBarrierBytes - 4;  // a replayed launch's claimed first tile, after the mbarriers
-  static_assert((2 * kStages + 2) * 8 <= kFirstTileOffset);
-  static constexpr int kSharedBytes = kControlBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
-};
-
-// How a tile's KV fills the stages: kStageTokens positions of its one kv head a stage, or (packed
-// kv heads) kBlockTokens positions of each head, head h in block h.
-struct StageFill {
-  int heads;
-  int tokens_per_stage;
-  __device__ explicit StageFill(const WorkTile& tile)
-      : heads(tile.kv_head_count), tokens_per_stage(tile.kv_head_count > 1 ? kBlockTokens : kStageTokens) {}
-  __device__ bool packed() const { return heads > 1; }
-  // The item's stages, and the positions (of each head) in stage `step`.
-  __device__ int count(const work::Item& item) const { return static_cast<int>((item.tokens + tokens_per_stage - 1) / tokens_per_stage); }
-  __device__ int tokens(const work::Item& item, int step) const {
-    const std::int64_t rest = item.tokens - std::int64_t{step} * tokens_per_stage;
-    return rest < tokens_per_stage ? static_cast<int>(rest) : tokens_per_stage;
-  }
-};
-
-// The consumer warps are warpgroup 1: warps 0..3 of it.
-__device__ int consumer_warp() { return (static_cast<int>(threadIdx.x) - kProducerThreads) / 32; }
-
-// Where row r of a tile's Q comes from: query row `item_row` of the item, of the tile's kv head
-// `head`. A packed tile holds rows 0..15 of each of its heads, head h in rows 16h..16h + 15; any
-// other tile rows m_begin, m_begin + 1, ... of its one head. The Q copy, the warps' shares and the
-// end phase all map rows through this.
-struct TileRow {
-  int item_row;
-  int head;
-  __device__ TileRow(bool packed, int m_begin, int r) : item_row(packed ? r % 16 : m_begin + r), head(packed ? r / 16 : 0) {}
-  __device__ TileRow(const WorkTile& tile, int r) : TileRow(tile.kv_head_count > 1, static_cast<int>(tile.m_begin), r) {}
-  __device__ QueryRow query(const PartialArgs& args, const WorkTile& tile) const { return QueryRow(args, tile, item_row, head); }
-};
-
-// How a tile's consumer warps divide it: row groups of 16 query rows, and splits of every stage's
-// positions (the warp's blocks of 16 positions) within a row group. A packed tile has a row group
-// per kv head, each over its own block.
-struct WarpLayout {
-  int row_groups;
-  int splits;
-  __device__ WarpLayout(int tile_rows, const StageFill& fill)
-      : row_groups(fill.packed() ? fill.heads : (tile_rows + 15) / 16),
-        splits(fill.packed() || row_groups > 2 ? 1 : (row_groups == 1 ? 4 : 2)) {}
-};
-
-// What one consumer warp computes: query rows [first_row, first_row + 16) of kv head head_in_tile
-// (Q tile rows from row0) against blocks [block0, block0 + blocks) of every stage, where block0
-// holds the positions from column0 on (counted from the stage's first position).
-struct WarpShare {
-  bool has_rows;
-  int row_group;
-  int split;
-  int row0;
-  int head_in_tile;
-  int first_row;
-  int block0;
-  int blocks;
-  int column0;
-  __device__ WarpShare(const WarpLayout& layout, const StageFill& fill, int m_begin, int warp)
-      : has_rows(warp / layout.splits < layout.row_groups),
-        row_group(warp / layout.splits),
-        split(warp % layout.splits),
-        row0(16 * row_group),
-        head_in_tile(TileRow(fill.packed(), m_begin, row0).head),
-        first_row(TileRow(fill.packed(), m_begin, row0).item_row),
-        block0(fill.packed() ? warp : split * (kStageTokens / kBlockTokens / layout.splits)),
-        blocks(fill.packed() ? 1 : kStageTokens / kBlockTokens / layout.splits),
-        column0(fill.packed() ? 0 : kBlockTokens * block0) {}
-};
-
-// The ring of stages, shared by the producer and the consumers: both count the stages they have
-// passed, across tiles, so stage and mbarrier phase follow from the count.
-template <int Stages>
-struct Ring {
-  std::uint64_t* full;   // producer → consumers: a stage has landed
-  // consumers → producer: a stage may be refilled. Every consumer thread arrives after its own
-  // reads (not one lane per warp after __syncwarp: racecheck does not follow that ordering and
-  // reports the refill as a race; docs/KERNEL_NOTES.md, racecheck at fec9e8b).
-  std::uint64_t* empty;
-  std::uint32_t passed = 0;
-  __device__ int stage() const { return static_cast<int>(passed % Stages); }
-  __device__ std::uint32_t phase() const { return (passed / Stages) & 1u; }
-};
-
-// Starts copying a tile's Q rows into shared memory (zeros past them; a packed tile's kv head h in
-// row group h), `thread` being the caller's index among the Threads threads that share the copy.
-template <int Threads, typename Element, int D>
-__device__ void copy_tile_q(const PartialArgs& args, const WorkTile& tile, Element* q_data, int thread) {
-  const int query_rows = static_cast<int>(tile.item.row_end - tile.item.row_begin) * args.queries * args.group;
-  const tiles::SharedTile<Element, kTileRows, D> q_tile{q_data};
-  copy_rows_async<Threads, D>(
-      thread, kTileRows,
-      [&](int r) {
-        const TileRow row(tile, r);
-        return row.head < tile.kv_head_count && row.item_row < query_rows;
-      },
-      [&](int r, int c) { return q_tile.chunk(r, c); }, [&](int r) { return TileRow(tile, r).query(args, tile).template q<Element, D>(args); });
-}
-
-// Starts copying a tile's record and its Q rows into shared memory with cp.async (the record does
-// not pass through registers: the producer has 56).
-template <int Threads, typename Element, int D>
-__device__ void copy_tile(const PartialArgs& args, const WorkTile& tile, WorkTile* record, Element* q_data, int thread) {
-  constexpr int kRecordPieces = sizeof(WorkTile) / 16;
-  static_assert(sizeof(WorkTile) % 16 == 0, "a tile record is copied in 16-byte pieces");
-  if (thread < kRecordPieces) {
-    cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>::copy(reinterpret_cast<const cute::uint128_t*>(&tile)[thread],
-                                                          reinterpret_cast<cute::uint128_t*>(record)[thread]);
-  }
-  copy_tile_q<Threads, Element, D>(args, tile, q_data, thread);
-}
-
-// The producer's side of handing tiles to the consumers: for tile after tile, once the consumers
-// are done with the last tile's Q rows (`released`), the tile's record and its Q rows are copied
-// into shared memory with cp.async and complete on `handed` (every producer thread's arrival; the
-// record does not pass through the producer's registers, of which it has 56). The producer offers the hand-off while it waits for a
-// free stage, so the next tile's KV and its Q both stream during the last tile's final stages.
-template <typename Element, int D>
-struct TileHandoff {
-  std::uint64_t* handed;    // producer → consumers, kProducerThreads arrivals per tile
-  std::uint64_t* released;  // consumers → producer, one arrival per consumer thread per tile
-  WorkTile* handed_tiles;  // tile n's in handed_tiles[n % 2]: the consumers read it until they finish tile n
-  Element* q_data;
-  std::uint32_t count = 0;  // tiles handed off so far
-  std::uint32_t pending = UINT_MAX;  // the tile waiting to be handed off, if any
-
-  __device__ bool q_free() const { return count == 0 || cutlass::arch::ClusterBarrier::test_wait(released, (count - 1) & 1u, 1u); }
-
-  __device__ void hand_off(const PartialArgs& args) {
-    const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
-    copy_tile<kProducerThreads, Element, D>(args, args.tiles[pending], &handed_tiles[count & 1u], q_data, thread);
-    cutlass::arch::cpasync_barrier_arrive_noinc(handed);
-    ++count;
-    pending = UINT_MAX;
-  }
-  // Hands off the pending tile if the consumers are done with the last one's Q rows; whether a
-  // tile is still pending.
-  __device__ bool offer(const PartialArgs& args) {
-    if (pending != UINT_MAX && q_free()) hand_off(args);
-    return pending != UINT_MAX;
-  }
-  // Hands off the pending tile, waiting for the consumers if need be.
-  __device__ void finish(const PartialArgs& args) {
-    if (pending == UINT_MAX) return;
-    if (count > 0) cutlass::arch::ClusterBarrier::wait(released, (count - 1) & 1u);
-    hand_off(args);
-  }
-};
-
-// Producer: stage after stage of one tile's KV, packed across the item's runs; the last 16-position
-// block's rows past the item's end are zeros, so that masked columns meet zeros, never stale NaNs,
-// in P·V. It calls idle() after each stage it started and while it waits for a free one; idle()
-// says whether it still has work waiting.
-template <typename Element, int D, int Stages, typename Idle>
-__device__ void stream_kv(const PartialArgs& args, const WorkTile& work_tile, Ring<Stages>& ring, Element* stages, Idle idle) {
-  using Tile = tiles::SharedTile<Element, kStageTokens, D>;
-  using Copy = StageCopy<D, kStageTokens, kProducerThreads>;
-  const int thread = static_cast<int>(threadIdx.x);  // 0 .. kProducerThreads - 1
-  const work::Item& item = work_tile.item;
-  const StageFill fill(work_tile);
-  KvRunCursor<Element> cursor(args, work_tile);
-  const int steps = fill.count(item);
-  for (int step = 0; step < steps; ++step, ++ring.passed) {
-    const int stage = ring.stage();
-    if (ring.passed >= Stages) {
-      // Polls without sleeping while idle() has work waiting: try_wait may suspend the thread past
-      // the moment that work becomes possible (experiment 13: the hand-off came 4.8 µs late).
-      while (!cutlass::arch::ClusterBarrier::test_wait(&ring.empty[stage], ring.phase() ^ 1u, 1u)) {
-        if (!idle()) {
-          cutlass::arch::ClusterBarrier::wait(&ring.empty[stage], ring.phase() ^ 1u);
-          break;
-        }
-      }
-    }
-    const Tile k_tile{stages + (2 * stage) * Tile::kElements};
-    const Tile v_tile{stages + (2 * stage + 1) * Tile::kElements};
-    const auto k_piece = [&](int, int row, int piece) { return k_tile.chunk(row, piece); };
-    const auto v_piece = [&](int, int row, int piece) { return v_tile.chunk(row, piece); };
-    const int tokens = fill.tokens(item, step);
-    for (int filled = 0; filled < tokens;) {
-      const int count = min(tokens - filled, cursor.available());
-#pragma unroll 1
-      for (int head = 0; head < fill.heads; ++head) {
-        copy_segment<Copy>(thread, k_piece, v_piece, cursor.k_rows() + head * cursor.head_stride(),
-                           cursor.v_rows() + head * cursor.head_stride(), cursor.stride(), head * kBlockTokens + filled, count);
-      }
-      filled += count;
-      cursor.advance(count);
-    }
-    if (tokens % kBlockTokens != 0) {
-      const int padded = (tokens + kBlockTokens - 1) / kBlockTokens * kBlockTokens;
-      for (int head = 0; head < fill.heads; ++head) {
-        zero_rows<Copy>(thread, k_piece, v_piece, args.q, head * kBlockTokens + tokens, head * kBlockTokens + padded);
-      }
-    }
-    cutlass::arch::cpasync_barrier_arrive_noinc(&ring.full[stage]);
-    idle();
-  }
-}
+using namespace mma_sync;  // the tile's layout and its producer (mma_sync_layout.cuh, mma_sync_producer.cuh)
 
 // S = Q·Kᵀ for the warp's 16 query rows (from row0 of the Q tile) and the 16 positions of block
 // `block` of the stage.
