@@ -7,7 +7,7 @@ GPU machine loads them instead of JIT-compiling (which costs minutes of device t
 SITE holds the wheels of .whl/ (flashinfer-python, apache-tvm-ffi) installed with
 `pip install --no-deps --target SITE .whl/*.whl`; torch, ninja and nvcc (the same CUDA major.minor
 as the GPU machine's, 13.0 here) must be there too. No GPU is needed. The output folder holds
-NAME/NAME.so per module plus manifest.json (versions, nvcc, arch); baselines.py points FlashInfer's
+NAME/NAME.so per module plus manifest.json (versions, nvcc, arch); bench/peers.py points FlashInfer's
 AOT directory at it when the manifest's flashinfer and tvm-ffi versions match the imported ones,
 and falls back to the JIT for any module that is not there.
 

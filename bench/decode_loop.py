@@ -55,7 +55,7 @@ COLUMNS = ["case", "impl", "layers", "batch", "q_heads", "kv_heads", "head_dim",
 def step_floor_us(batch, prompt, distinct, generated, layers, ceilings):
     """The step's floor: every layer's unique KV (the prompt once, or once per sequence when
     distinct, and each sequence's generated tokens), q and out at HBM speed or its FLOPs at the
-    tensor rate, whichever is longer (bench/baselines.py's floor per layer), plus the new K and V
+    tensor rate, whichever is longer (bench/cases.py's floor_us per layer), plus the new K and V
     written; `generated` tokens per sequence (the median step's)."""
     case = Case("decode-loop", "", batch, Q_HEADS, KV_HEADS, DIM, 64, [Level(batch if distinct else 1, prompt)], generated)
     per_layer = floor_us(case_metrics(case), ceilings)

@@ -1,5 +1,6 @@
-"""Tests of bench/baselines.py (cases, row arithmetic, CSV; data layouts on the CPU where torch is
-installed) and bench/plot.py (on a fake CSV, where matplotlib is installed).
+"""Tests of the peer baselines: bench/cases.py (cases, row arithmetic, CSV), bench/peers.py (data layouts on
+the CPU where torch is installed), bench/baselines.py (its arguments and the whole run with torch.cuda faked)
+and bench/plot.py (on a fake CSV, where matplotlib is installed).
 
     python3 -m pytest bench/test_rows.py
 """
