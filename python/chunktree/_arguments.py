@@ -13,6 +13,13 @@ from typing import Any, Optional, Tuple
 Array = Any  # a DLPack-capable array (torch.Tensor, cupy.ndarray, jax.Array, numpy.ndarray)
 
 
+def _type_name(value: Any) -> str:
+    """The type of `value` as an error names it: a builtin's bare name, another library's with the
+    library (numpy.bool is not a bool)."""
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__.split('.')[0]}.{kind.__name__}"
+
+
 # ------------------------------------------------------------------------------------------------
 # Arrays: where they live, and new ones of the same library
 
@@ -38,7 +45,7 @@ def _empty(like: Array, shape: Tuple[int, ...], dtype: Optional[str] = None) -> 
         import cupy
         with like.device:
             return cupy.empty(shape, dtype=dtype or like.dtype)
-    raise ValueError(f"cannot allocate outputs for a {type(like).__name__}; pass out= (and lse=) as writable arrays "
+    raise ValueError(f"cannot allocate outputs for a {_type_name(like)}; pass out= (and lse=) as writable arrays "
                      "(torch, cupy or numpy)")
 
 
@@ -104,12 +111,12 @@ def _integer(value: Any, name: str, bounds: Optional[Tuple[int, int]] = _INT32) 
             if bounds is not None and not bounds[0] <= result <= bounds[1]:
                 raise ValueError(f"{name} must be within [{bounds[0]}, {bounds[1]}], got {result}")
             return result
-    raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    raise TypeError(f"{name} must be an int, got {_type_name(value)}")
 
 
 def _real(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a number, got {_type_name(value)}")
     return float(value)
 
 
@@ -131,8 +138,15 @@ def _scale(value: Any, name: str) -> float:
 
 def _instance(value: Any, kind: type, name: str, expected: str) -> Any:
     if not isinstance(value, kind):
-        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+        raise TypeError(f"{name} must be {expected}, got {_type_name(value)}")
     return value
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A bool, or numpy's (an engine's flags often come from numpy arrays)."""
+    if isinstance(value, bool) or (_library(value) == "numpy" and type(value).__name__ in ("bool", "bool_")):  # numpy 2, 1
+        return bool(value)
+    raise TypeError(f"{name} must be a bool (True or False), got {_type_name(value)}")
 
 
 def _handle(value: Any, name: str = "seq") -> int:
@@ -150,7 +164,7 @@ def _is_sequence(value: Any) -> bool:
 
 def _sequence(value: Any, name: str, expected: str) -> tuple:
     if not _is_sequence(value):
-        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+        raise TypeError(f"{name} must be {expected}, got {_type_name(value)}")
     return tuple(value)
 
 
@@ -159,10 +173,12 @@ def _array(value: Any, name: str, layout: str) -> Array:
     library = _library(value)
     # torch first: torch.compile traces this check (through PagedAttention.run), not hasattr on a tensor.
     if not (library == "torch" or (hasattr(value, "__dlpack__") and hasattr(value, "shape"))):
-        raise TypeError(f"{name} must be an array {layout} (torch, cupy, jax or numpy), got {type(value).__name__}")
+        raise TypeError(f"{name} must be an array {layout} (torch, cupy, jax or numpy), got {_type_name(value)}")
     dims = layout.count(",") + 1
     if len(value.shape) != dims:
         raise ValueError(f"{name} must have {dims} dimensions {layout}, got shape {tuple(value.shape)}")
+    if library == "numpy" and any(stride % value.itemsize for stride in value.strides):
+        raise ValueError(f"{name}'s strides {value.strides} (bytes) are not whole elements of {value.itemsize} bytes; pass {name}.copy()")
     if library == "numpy" and value.dtype.byteorder == ">":
         raise ValueError(f"{name} is big-endian ({value.dtype}); pass {name}.astype({value.dtype.newbyteorder('=').str!r})")
     return value
@@ -185,11 +201,11 @@ def _int32_array(values: Any, name: str, shape: Tuple[Optional[int], ...], layou
     if _on_cuda(values):
         raise ValueError(f"{name} must be a host array {layout}, got one on a CUDA device; pass .cpu() of it")
     if not _is_sequence(values):
-        raise TypeError(f"{name} must be {layout} ints (a numpy array, a CPU tensor or a list), got {type(values).__name__}")
+        raise TypeError(f"{name} must be {layout} ints (a numpy array, a CPU tensor or a list), got {_type_name(values)}")
     try:
         array = numpy.asarray(values)
     except (TypeError, ValueError) as error:  # ragged lists, arrays numpy cannot read
-        raise ValueError(f"{name} must be {layout} ints, got a {type(values).__name__} that is not one: {error}") from None
+        raise ValueError(f"{name} must be {layout} ints, got a {_type_name(values)} that is not one: {error}") from None
     if array.ndim != len(shape) or any(want is not None and got != want for want, got in zip(shape, array.shape)):
         raise ValueError(f"{name} must have shape {layout}, got shape {tuple(array.shape)}")
     untyped_empty = array.size == 0 and not hasattr(values, "dtype")  # numpy reads an empty list as float64

@@ -7,8 +7,8 @@ import sys
 from typing import Any, Optional, Tuple, Union
 
 from . import _core
-from ._arguments import (_Q_LAYOUT, _THREADS, Array, _array, _instance, _int32_array, _integer, _library, _on_cuda, _outputs, _scale,
-                         _stream)
+from ._arguments import (_Q_LAYOUT, _THREADS, Array, _array, _flag, _int32_array, _integer, _library, _on_cuda, _outputs, _scale, _stream,
+                         _type_name)
 
 
 def _host_indices(values: Any, name: str, layout: str):
@@ -32,7 +32,7 @@ def _pools(kv_cache: Any, layout: str) -> Tuple[Array, Array]:
     pool = _POOL_LAYOUTS[layout]
     if isinstance(kv_cache, (tuple, list)):
         if len(kv_cache) != 2:
-            raise ValueError(f"kv_cache must be one [pages, 2, ...] tensor or a (k, v) pair, got a {type(kv_cache).__name__} of {len(kv_cache)}")
+            raise ValueError(f"kv_cache must be one [pages, 2, ...] tensor or a (k, v) pair, got a {_type_name(kv_cache)} of {len(kv_cache)}")
         return _array(kv_cache[0], "kv_cache[0] (K)", pool), _array(kv_cache[1], "kv_cache[1] (V)", pool)
     kv_cache = _array(kv_cache, "kv_cache", pool.replace("[pages, ", "[pages, 2, "))
     if kv_cache.shape[1] != 2:
@@ -95,7 +95,7 @@ class PagedAttention:
                   _host_indices(kv_last_page_len, "kv_last_page_len", "[batch]"),
                   None if qo_indptr is None else _host_indices(qo_indptr, "qo_indptr", "[batch + 1]"))
         shape = (_integer(num_qo_heads, "num_qo_heads"), _integer(num_kv_heads, "num_kv_heads"), _integer(head_dim, "head_dim"),
-                 _integer(page_size, "page_size"), bool(_instance(causal, bool, "causal", "a bool")),
+                 _integer(page_size, "page_size"), _flag(causal, "causal"),
                  _scale(sm_scale, "sm_scale"))
         if self._device == "cuda":
             self._core.plan(*arrays, *shape, _stream(None, stream))

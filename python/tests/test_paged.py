@@ -124,6 +124,28 @@ def test_cpu_strided_views_and_lists():
     check(out, lse, batch.expected(q, 1, False), 1e-5)
 
 
+def test_cpu_engine_habits_numpy_flags_and_an_axis_added_with_none():
+    """What engines hand over: causal as a numpy bool, and an MQA pool kept as [pages, page, d] with its
+    kv-head axis added by None (numpy gives it stride 0; it is never stepped along)."""
+    rng = np.random.default_rng(8)
+    batch = PagedBatch(rng, page_size=4, kv_heads=1, head_dim=64, causal_queries=2)
+    q = bf16_round(rng.standard_normal((batch.batch * 2, 4, 64), dtype=np.float32))
+    w = chunktree.PagedAttention(device="cpu")
+    w.plan(batch.indptr, batch.indices, batch.last_page_len, 4, 1, 64, 4, qo_indptr=np.arange(batch.batch + 1, dtype=np.int32) * 2,
+           causal=np.bool_(True))
+    k, v = (np.ascontiguousarray(x[:, :, 0, :])[:, :, None, :] for x in (batch.k, batch.v))
+    assert k.strides[2] == 0
+    out, lse = w.run(q, (k, v), return_lse=True)
+    check(out, lse, batch.expected(q, 2, True), 1e-5)
+    with pytest.raises(TypeError, match=r"causal must be a bool \(True or False\), got numpy.int64"):
+        w.plan(batch.indptr, batch.indices, batch.last_page_len, 4, 1, 64, 4, causal=np.int64(1))
+    # Byte strides that are not whole elements (a view of a raw buffer): refused with a message, not nanobind's.
+    raw = np.zeros(batch.num_pages * 2 * (4 * 64 * 4 + 2), dtype=np.uint8)
+    odd = np.ndarray((batch.num_pages, 4, 1, 64), dtype=np.float32, buffer=raw, strides=(4 * 64 * 4 + 2, 256, 256, 4))
+    with pytest.raises(ValueError, match=r"kv_cache\[0\] \(K\)'s strides .* are not whole elements of 4 bytes"):
+        w.run(q, (odd, odd))
+
+
 def test_cpu_errors_name_what_to_fix_and_keep_the_plan():
     rng = np.random.default_rng(6)
     batch = PagedBatch(rng, page_size=8)

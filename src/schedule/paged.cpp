@@ -83,10 +83,14 @@ PageStrides check_paged_kv(const PagedKv& kv, const PagedShape& shape, Device de
   if (kv.dtype != DType::f32 && kv.dtype != DType::f16 && kv.dtype != DType::bf16) {
     checker.fail("kv_cache's dtype must be f32, f16 or bf16, got the value " + str(static_cast<int>(kv.dtype)));
   }
-  const PageStrides strides{kv.page_stride, kv.token_stride, kv.head_stride};
-  if (strides.token < 1 || strides.head < 1 || (kv.num_pages > 1 && strides.page < 1)) {
+  // An axis of one element is never stepped along: any stride will do there (numpy gives 0 to an
+  // axis added with None, e.g. the kv-head axis of an MQA pool kept as [pages, page, head_dim]),
+  // and the stride used is 0.
+  const auto used = [](std::int64_t extent, std::int64_t stride) { return extent == 1 && stride < 1 ? std::int64_t{0} : stride; };
+  const PageStrides strides{used(kv.num_pages, kv.page_stride), used(kv.page_size, kv.token_stride), used(kv.num_kv_heads, kv.head_stride)};
+  if ((kv.page_size > 1 && strides.token < 1) || (kv.num_kv_heads > 1 && strides.head < 1) || (kv.num_pages > 1 && strides.page < 1)) {
     checker.fail("kv_cache's strides (page " + str(strides.page) + ", token " + str(strides.token) + ", head " + str(strides.head) +
-                 " elements) must be positive");
+                 " elements) must be positive along every axis of more than one element");
   }
   if (device == Device::cuda) {
     // The kernels copy 16-byte pieces of each head's row.

@@ -154,6 +154,30 @@ TEST_P(BackendPaged, OddShapes) {
   }
 }
 
+// An axis of one element takes any stride (it is never stepped along): one kv head whose axis has
+// stride 0 or a negative one, as numpy gives an axis added with None, and pages of one token.
+TEST_P(BackendPaged, AnAxisOfOneElementTakesAnyStride) {
+  harness::Random random(on(81, 82));
+  for (const int page_size : {1, 4}) {
+    HostPageTable table(page_size, 2);
+    table.add(std::vector<std::int32_t>{3, 1, 0}, 1);
+    table.add(std::vector<std::int32_t>{3, 2}, page_size);
+    const HostPool pool(random, table, 1, 64, DType::bf16, PoolLayout{});
+    const PagedShape shape = paged_shape(table, 4, 1, 64, true);
+    const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
+    PagedBackend attention(backend(), KvLayout::nhd);
+    attention.plan(table.view(), shape);
+    const PagedStep step(backend(), pool, q, table.tokens(), 4, 64);
+    for (const std::int64_t stride : {std::int64_t{0}, std::int64_t{-64}}) {
+      SCOPED_TRACE(::testing::Message() << "page_size " << page_size << " stride " << stride);
+      PagedKv kv = step.kv();
+      kv.head_stride = stride;
+      if (page_size == 1) kv.token_stride = stride;
+      expect_paged_match(backend(), table, pool, shape, q, step.run(attention, kv));
+    }
+  }
+}
+
 // A batch of no sequence: plan and run succeed with zero-row q and outputs.
 TEST_P(BackendPaged, EmptyBatch) {
   harness::Random random(5);
@@ -399,9 +423,9 @@ TEST_P(BackendPagedErrors, KvCache) {
   expect_run_invalid([](Call& c) { c.kv.k = nullptr; }, "kv_cache has no data");
   expect_run_invalid([](Call& c) { c.kv.v = nullptr; }, "kv_cache has no data");
   expect_run_invalid([](Call& c) { c.kv.dtype = static_cast<DType>(9); }, "kv_cache's dtype must be f32, f16 or bf16, got the value 9");
-  expect_run_invalid([](Call& c) { c.kv.token_stride = 0; }, "kv_cache's strides (page 1024, token 0, head 64 elements) must be positive");
+  expect_run_invalid([](Call& c) { c.kv.token_stride = 0; }, "kv_cache's strides (page 1024, token 0, head 64 elements) must be positive along every axis");
   expect_run_invalid([](Call& c) { c.kv.head_stride = -64; }, "must be positive");
-  expect_run_invalid([](Call& c) { c.kv.page_stride = 0; }, "kv_cache's strides (page 0, token 128, head 64 elements) must be positive");
+  expect_run_invalid([](Call& c) { c.kv.page_stride = 0; }, "kv_cache's strides (page 0, token 128, head 64 elements) must be positive along every axis");
 }
 
 TEST_P(BackendPagedErrors, QOutAndLse) {
