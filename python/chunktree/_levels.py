@@ -14,8 +14,10 @@ class KvSegment:
     """`length` tokens of KV the caller owns. Contiguous (pages None): k and v are
     [n >= length, kv_heads, head_dim] and the segment is their first `length` tokens (default n).
     Paged: k and v are page pools [num_pages, page_size, kv_heads, head_dim] and `pages` lists the
-    page ids in order, exactly ceil(length / page_size) of them. The arrays are referenced, not
-    copied: keep them where they are while plans that use them live."""
+    page ids in order, exactly ceil(length / page_size) of them. k and v are referenced, not copied:
+    keep them where they are while plans that use them live (every call reads what they hold then).
+    `pages` is copied here: a later change to the list or array is not seen; make a new KvSegment
+    (and Levels) for another page list."""
 
     def __init__(self, k: Array, v: Array, length: Optional[int] = None, pages: Optional[Sequence[int]] = None) -> None:
         layout = "[n, kv_heads, head_dim]" if pages is None else "[num_pages, page_size, kv_heads, head_dim]"

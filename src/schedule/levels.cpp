@@ -14,11 +14,17 @@ struct Checker {
   [[noreturn]] void fail(const std::string& message) const { throw Error(ErrorCode::invalid_argument, std::string(who) + ": " + message); }
 };
 
-// Checks one segment's tensors against the call's dtype, kv heads, head dim and device.
+// Checks one segment's tensors against the call's dtype, kv heads, head dim and device; `shape_from`
+// names the segment the call's dtype and kv heads were taken from, for the messages.
 void check_segment(const Checker& checker, const KvSegment& segment, const std::string& what, const LevelsShape& shape,
-                   Device device) {
+                   const std::string& shape_from, Device device) {
   if (segment.length < 0) checker.fail(what + " has length " + std::to_string(segment.length) + "; lengths are ≥ 0");
-  if (segment.length == 0) return;
+  if (segment.length == 0) {
+    if (!segment.pages.empty()) {
+      checker.fail(what + " lists " + std::to_string(segment.pages.size()) + " pages for 0 tokens; an empty segment lists none");
+    }
+    return;
+  }
   const bool paged = !segment.pages.empty();
   const std::int64_t tensor_rank = paged ? 4 : 3;
   for (const auto* tensor : {&segment.k, &segment.v}) {
@@ -30,14 +36,14 @@ void check_segment(const Checker& checker, const KvSegment& segment, const std::
     }
     if (tensor->dtype != shape.dtype) {
       checker.fail(name + " is " + std::string(to_string(tensor->dtype)) + " but the call's KV is " + std::string(to_string(shape.dtype)) +
-                   "; all K and V of one call share a dtype");
+                   " (as " + shape_from + "'s); all K and V of one call share a dtype");
     }
     const auto& dims = tensor->shape;
     if (static_cast<std::int64_t>(dims.size()) != tensor_rank || dims[dims.size() - 2] != shape.kv_heads ||
         dims.back() != shape.head_dim) {
       checker.fail(name + " has shape " + shape_string(dims) + "; expected " +
                    (paged ? "[num_pages, page_size, " : "[tokens, ") + std::to_string(shape.kv_heads) + ", " +
-                   std::to_string(shape.head_dim) + "] (" + (paged ? "a page pool" : "contiguous") + ")");
+                   std::to_string(shape.head_dim) + "] (" + (paged ? "a page pool" : "contiguous") + "; kv heads as " + shape_from + "'s)");
     }
   }
   if (segment.k.shape != segment.v.shape) {
@@ -111,13 +117,20 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
 
   // The KV's dtype and kv heads come from the first segment with data.
   const KvSegment* first = nullptr;
-  for (const auto& level : levels.levels) {
-    for (const SharedSegment& segment : level) {
-      if (first == nullptr && segment.kv.length > 0) first = &segment.kv;
+  std::string shape_from;
+  for (std::size_t l = 0; l < levels.levels.size(); ++l) {
+    for (std::size_t i = 0; i < levels.levels[l].size(); ++i) {
+      if (first == nullptr && levels.levels[l][i].kv.length > 0) {
+        first = &levels.levels[l][i].kv;
+        shape_from = "level " + std::to_string(l) + " segment " + std::to_string(i);
+      }
     }
   }
-  for (const KvSegment& own : levels.own) {
-    if (first == nullptr && own.length > 0) first = &own;
+  for (std::size_t s = 0; s < levels.own.size(); ++s) {
+    if (first == nullptr && levels.own[s].length > 0) {
+      first = &levels.own[s];
+      shape_from = "own[" + std::to_string(s) + "]";
+    }
   }
   if (first != nullptr) {
     if (first->k.shape.size() < 2) checker.fail("a segment's k has shape " + shape_string(first->k.shape) + "; expected rank 3 or 4");
@@ -144,7 +157,7 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
       const std::string what = "level " + std::to_string(l) + " segment " + std::to_string(i);
       if (segment.kv.length < 0) checker.fail(what + " has length " + std::to_string(segment.kv.length) + "; lengths are ≥ 0");
       if (segment.kv.length == 0) checker.fail(what + " is empty; leave it out");
-      check_segment(checker, segment.kv, what, shape, device);
+      check_segment(checker, segment.kv, what, shape, shape_from, device);
       if (segment.seq_begin < 0 || segment.seq_begin >= segment.seq_end || segment.seq_end > shape.num_seqs) {
         checker.fail(what + " is read by sequences [" + std::to_string(segment.seq_begin) + ", " + std::to_string(segment.seq_end) +
                      "); expected a non-empty range within [0, " + std::to_string(shape.num_seqs) + ")");
@@ -162,7 +175,7 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   for (std::size_t s = 0; s < levels.own.size(); ++s) {
     const KvSegment& own = levels.own[s];
     const std::string what = "own[" + std::to_string(s) + "]";
-    check_segment(checker, own, what, shape, device);
+    check_segment(checker, own, what, shape, shape_from, device);
     if (own.length < levels.queries_per_seq && !(levels.queries_per_seq == 1 && own.length == 0)) {
       checker.fail(what + " has " + std::to_string(own.length) + " tokens, fewer than queries_per_seq (" +
                    std::to_string(levels.queries_per_seq) + "); its last queries_per_seq tokens must be the query tokens' K and V");

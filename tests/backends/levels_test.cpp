@@ -291,6 +291,12 @@ TEST_P(BackendLevelsErrors, Pages) {  // level 1 segment 0: 7 tokens in pages of
   expect_invalid([](Levels& l) { l.levels[1][0].kv.pages.pop_back(); }, "lists 1 pages; 7 tokens in pages of 4 need exactly 2");
   expect_invalid([](Levels& l) { l.levels[1][0].kv.pages.push_back(0); }, "lists 3 pages; 7 tokens in pages of 4 need exactly 2");
   expect_invalid([](Levels& l) { l.levels[1][0].kv.length = 9; }, "9 tokens in pages of 4 need exactly 3");
+  expect_invalid(
+      [](Levels& l) {
+        l.own[0].length = 0;
+        l.own[0].pages = {0, 7};
+      },
+      "own[0] lists 2 pages for 0 tokens; an empty segment lists none");
 }
 
 // A page pool whose pages hold no tokens cannot hold a segment: a clear error, not a division by zero.
@@ -327,7 +333,11 @@ TEST_P(BackendLevelsErrors, OwnKvAndCoverage) {
 }
 
 TEST_P(BackendLevelsErrors, KvDtypesAndDevices) {
-  expect_invalid([](Levels& l) { l.own[1].k.dtype = DType::f16; }, "own[1].k is f16 but the call's KV is bf16; all K and V of one call share a dtype");
+  expect_invalid([](Levels& l) { l.own[1].k.dtype = DType::f16; },
+                 "own[1].k is f16 but the call's KV is bf16 (as level 0 segment 0's); all K and V of one call share a dtype");
+  // The first segment with data gives the call's dtype and kv heads: the messages say which it is.
+  expect_invalid([](Levels& l) { l.levels[0][0].kv.k.dtype = l.levels[0][0].kv.v.dtype = DType::f16; },
+                 "but the call's KV is f16 (as level 0 segment 0's)");
   expect_invalid([](Levels& l) { l.levels[1][0].kv.v.dtype = DType::f32; }, "level 1 segment 0.v is f32 but the call's KV is bf16");
   expect_invalid([&](Levels& l) { l.own[0].k.device = refused_device(); },
                  "own[0].k is in " + refused_device_name() + " memory; this backend needs it in " + device_name() + " memory");
