@@ -193,6 +193,12 @@ def _writable(value: Any, name: str, layout: str) -> Array:
     return value
 
 
+def _holds_a_bool(values: Any) -> bool:
+    """Whether nested lists or tuples hold a bool (Python's or numpy's) anywhere."""
+    return any(_holds_a_bool(value) if _is_sequence(value) else _library(value) in ("builtins", "numpy") and type(value).__name__ in
+               ("bool", "bool_") for value in values)
+
+
 def _int32_array(values: Any, name: str, shape: Tuple[Optional[int], ...], layout: str):
     """values (a numpy array, a CPU tensor, or nested lists of ints) as a C-contiguous numpy int32
     array of `shape` (None: any extent). Nothing is converted silently: floats, bools, values that
@@ -211,6 +217,8 @@ def _int32_array(values: Any, name: str, shape: Tuple[Optional[int], ...], layou
     untyped_empty = array.size == 0 and not hasattr(values, "dtype")  # numpy reads an empty list as float64
     if array.dtype.kind not in "iu" and not untyped_empty:
         raise ValueError(f"{name} must hold ints (an integer dtype; not bool or float), got dtype {array.dtype}")
+    if not hasattr(values, "dtype") and array.size and _holds_a_bool(values):  # numpy reads [7, True] as ints
+        raise ValueError(f"{name} must hold ints, not bools; got a bool among them")
     if array.size and array.dtype != numpy.int32 and (array.min() < _INT32[0] or array.max() > _INT32[1]):
         raise ValueError(f"{name} must hold int32 values, got values from {array.min()} to {array.max()}")
     return numpy.ascontiguousarray(array, dtype=numpy.int32)

@@ -212,8 +212,17 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
     batch = _handles(batch, "batch")
     min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
     queries_per_seq = _integer(queries_per_seq, "queries_per_seq")
-    heads = cache.config["num_kv_heads"] if num_q_heads is None else _integer(num_q_heads, "num_q_heads", _HEADS)
+    heads = _q_heads(cache, num_q_heads)
     return Plan(cache, _core.make_plan(cache._cache, batch, *_plan_options(cache, min_shared_rows, max_item_tokens, queries_per_seq, heads)))
+
+
+def _q_heads(cache: PrefixCache, num_q_heads: Optional[int]) -> int:
+    """The q heads of a plan or call: the cache's kv heads by default, else a positive multiple of them."""
+    kv_heads = cache.config["num_kv_heads"]
+    heads = kv_heads if num_q_heads is None else _integer(num_q_heads, "num_q_heads", _HEADS)
+    if heads % kv_heads:
+        raise ValueError(f"num_q_heads ({heads}) must be a positive multiple of the cache's kv heads ({kv_heads})")
+    return heads
 
 
 def _plan_options(cache: PrefixCache, min_shared_rows: int, max_item_tokens: Optional[int], queries_per_seq: int,
@@ -281,15 +290,14 @@ class CacheAttention:
     def __init__(self, cache: PrefixCache, num_q_heads: Optional[int] = None, *, scale: Optional[float] = None,
                  min_shared_rows: int = 2, max_item_tokens: Optional[int] = None) -> None:
         self._cache = _instance(cache, PrefixCache, "cache", "a chunktree.PrefixCache")
-        kv_heads = cache.config["num_kv_heads"]
-        self._heads = kv_heads if num_q_heads is None else _integer(num_q_heads, "num_q_heads", _HEADS)
-        if self._heads < 1 or self._heads % kv_heads:
-            raise ValueError(f"num_q_heads ({self._heads}) must be a positive multiple of the cache's kv heads ({kv_heads})")
+        self._heads = _q_heads(cache, num_q_heads)
         self._scale = _scale(scale, "scale")
         self._min_shared_rows = _integer(min_shared_rows, "min_shared_rows")
         self._max_item_tokens = max_item_tokens
-        self._device = _core.DevicePlan(cache._cache, self._heads, self._scale) if cache.device == "cuda" else None
         self._spare_plan = _core.Plan()  # the next step is planned into it, then it swaps with the last: memory reused
+        # An empty batch planned now: options that the planner refuses are refused here, not at the first plan().
+        _core.make_plan_into(self._spare_plan, cache._cache, [], *_plan_options(cache, self._min_shared_rows, max_item_tokens, 1, self._heads))
+        self._device = _core.DevicePlan(cache._cache, self._heads, self._scale) if cache.device == "cuda" else None
         self._plan: Optional[Plan] = None
 
     def plan(self, batch: Sequence[int], *, queries_per_seq: int = 1, stream: Optional[int] = None) -> Plan:

@@ -261,6 +261,28 @@ def test_arguments_refused_where_they_are_given():
         chunktree.KvSegment(kv(4), kv(3))
     with pytest.raises(ValueError, match="^queries_per_seq must be at least 1"):
         chunktree.Levels([], own=[chunktree.KvSegment(kv(1), kv(1))], queries_per_seq=0)
+    with pytest.raises(ValueError, match="^num_q_heads \\(3\\) must be a positive multiple"):
+        chunktree.make_plan(cache, [cache.add([1]).seq], num_q_heads=3)  # on a CPU cache too, where no cost model reads it
+    with pytest.raises(ValueError, match="max_item_tokens must be 0 \\(no split\\) or at least the chunk size 16, got 5"):
+        chunktree.CacheAttention(cache, max_item_tokens=5)
+
+
+def test_bools_among_ints_are_refused():
+    """numpy reads [7, True] as ints; a token or slot list holding a bool is refused all the same."""
+    cache = make_cache()
+    before = cache.stats()
+    for tokens in ([7, True, False], (3, np.bool_(True))):
+        with pytest.raises(ValueError, match="^tokens must hold ints, not bools"):
+            cache.add(tokens)
+    assert cache.stats() == before
+    added = cache.add([1, 2, 3])
+    with pytest.raises(ValueError, match="^tokens must hold ints, not bools"):
+        cache.append(added.seq, [4, True])
+    with pytest.raises(ValueError, match="^tokens must hold ints, not bools"):
+        cache.append_batch([added.seq], [5, True])
+    with pytest.raises(ValueError, match="^slots must hold ints, not bools"):
+        cache.write_kv(0, [[int(added.slots[0][0]), True]], kv(1), kv(1))
+    assert cache.tokens(added.seq) == [1, 2, 3]
 
 
 def test_outputs_that_cannot_be_written_and_big_endian_inputs_are_named():
