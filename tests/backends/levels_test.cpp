@@ -336,8 +336,11 @@ TEST_P(BackendLevelsErrors, KvDtypesAndDevices) {
   expect_invalid([](Levels& l) { l.own[1].k.dtype = DType::f16; },
                  "own[1].k is f16 but the call's KV is bf16 (as level 0 segment 0's); all K and V of one call share a dtype");
   // The first segment with data gives the call's dtype and kv heads: the messages say which it is.
-  expect_invalid([](Levels& l) { l.levels[0][0].kv.k.dtype = l.levels[0][0].kv.v.dtype = DType::f16; },
-                 "but the call's KV is f16 (as level 0 segment 0's)");
+  expect_invalid(
+      [](Levels& l) {
+        for (ConstTensorView* tensor : {&l.levels[0][0].kv.k, &l.levels[0][0].kv.v}) tensor->shape[tensor->shape.size() - 2] = 4;
+      },
+      "level 1 segment 0.k has shape [3, 4, 2, 64]; expected [num_pages, page_size, 4, 64] (a page pool; kv heads as level 0 segment 0's)");
   expect_invalid([](Levels& l) { l.levels[1][0].kv.v.dtype = DType::f32; }, "level 1 segment 0.v is f32 but the call's KV is bf16");
   expect_invalid([&](Levels& l) { l.own[0].k.device = refused_device(); },
                  "own[0].k is in " + refused_device_name() + " memory; this backend needs it in " + device_name() + " memory");
