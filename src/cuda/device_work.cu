@@ -260,8 +260,9 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // copied whole. Asynchronous: each section's used part packed in pinned memory (the unused room
   // is not moved), copied to the staging section, and scattered to the sections by a kernel.
   const Layout& at = *layout_;
+  const bool one_state_per_row = w.merge_states.size() == w.num_rows();
   const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()), static_cast<std::uint32_t>(mma_sync_tiles_.size()),
-                          w.num_rows(), claims ? 1u : 0u};
+                          one_state_per_row ? 0u : w.num_rows(), claims ? 1u : 0u, one_state_per_row ? 1u : 0u};
   struct Table {
     std::size_t section;
     const void* values;
@@ -307,7 +308,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   num_mma_sync_tiles_ = counts.mma_sync_tiles;
   mma_sync_round_robin_even_ = round_robin_even;
   state_heads_ = state_heads;
-  one_state_per_row_ = w.merge_states.size() == w.num_rows();
+  one_state_per_row_ = one_state_per_row;
 }
 
 const LiveCounts* DeviceWork::live_counts() const { return section<const LiveCounts>(layout_->counts); }
@@ -319,15 +320,17 @@ void DeviceWork::attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtyp
   const bool replayable = captured && replayable_;
   if (replayable || rows_ > 0) {
     PartialArgs args = partial_args(k_base, v_base, q, scale);
-    if (!replayable && one_state_per_row_) {  // every row reads one item: its state is the output
+    // Where every row reads one item its state is the output, with nothing to merge. A replay serves
+    // later plans too: its kernels read which kind the live plan is, and its merge the rows to merge
+    // (none for this kind; experiment 69).
+    if (replayable || one_state_per_row_) {
       args.out = out.data;
       args.out_lse = static_cast<float*>(lse.data);
       args.out_dtype = out.dtype;
-      compute_states(args, dtype, false, stream);
-    } else {
-      const bool states_kernel_last = compute_states(args, dtype, replayable, stream);
-      merge(out, lse, replayable, states_kernel_last, stream);
+      args.live_writes_output = replayable ? &live_counts()->writes_output : nullptr;
     }
+    const bool states_kernel_last = compute_states(args, dtype, replayable, stream);
+    if (replayable || !one_state_per_row_) merge(out, lse, replayable, states_kernel_last, stream);
   }
   if (!captured) return;
   if (replayable) captured_tokens_ = captured_ ? std::min(captured_tokens_, buffer_tokens) : buffer_tokens;

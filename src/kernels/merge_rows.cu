@@ -131,6 +131,10 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const R
     for (std::uint32_t unit = blockIdx.x; unit < rows * queries; unit += gridDim.x) {
       merge_row<Out, D>(args, unit / queries, static_cast<int>(unit % queries), head);
     }
+    // A block with no unit (all of them where the live plan's states kernels wrote the output) ends
+    // no sooner than the kernel it may be chained to, as one that merged does: what follows on the
+    // stream may read the output or load the next plan's tables over the live counts.
+    if (blockIdx.x >= rows * queries) wait_for_previous_kernel();
   }
 }
 

@@ -64,9 +64,12 @@ struct PartialArgs {
   float* state_o;    // [states · queries, q_heads, D]
   float* state_lse;  // [states · queries, q_heads]
   float* state_max;  // [states · queries, q_heads] or null
-  // Non-null when every row reads exactly one item: its state is the output, stored in the caller's
-  // order as out [rows · queries, q_heads, D] in out_dtype (and lse, if not null), with no merge.
+  // Non-null when every row may read exactly one item: its state is the output, stored in the
+  // caller's order as out [rows · queries, q_heads, D] in out_dtype (and lse, if not null), with no
+  // merge. An eager launch passes it only for such a plan; a replayed launch passes it always, and
+  // the live plan's answer at live_writes_output (the workspace's LiveCounts).
   void* out;
+  const std::uint32_t* live_writes_output;
   float* out_lse;
   DType out_dtype;
   int q_heads;
@@ -74,6 +77,11 @@ struct PartialArgs {
   int queries;       // query tokens per row
   float scale_log2;  // softmax scale · log2(e): scores live in the log2 domain
 };
+
+// Whether finished rows go to the output (one state a row) or to the states that the merge reads.
+__device__ inline bool writes_output(const PartialArgs& args) {
+  return args.out != nullptr && (args.live_writes_output == nullptr || *args.live_writes_output != 0);
+}
 
 __device__ inline std::uint32_t tile_count(const PartialArgs& args) {
   return args.live_num_tiles == nullptr ? args.num_tiles : min(*args.live_num_tiles, args.num_tiles);
@@ -281,7 +289,7 @@ struct RowTarget {
   bool visible = false;
   RowTarget() = default;
   __device__ RowTarget(const PartialArgs& args, const WorkTile& tile, const QueryRow& query)
-      : head(args.out != nullptr ? query.token_head(args) : query.state_head(args, tile.item)), visible(query.sees_any(args, tile)) {}
+      : head(writes_output(args) ? query.token_head(args) : query.state_head(args, tile.item)), visible(query.sees_any(args, tile)) {}
   __device__ RowTarget from_lane(int lane) const {
     RowTarget target = *this;
     target.head = __shfl_sync(0xffffffffu, head, lane);
@@ -298,7 +306,7 @@ __device__ void store_row_dims(const PartialArgs& args, const RowTarget& target,
   float value[N];
 #pragma unroll
   for (int i = 0; i < N; ++i) value[i] = target.visible ? normalised[i] : 0.0f;
-  if (args.out != nullptr) {
+  if (writes_output(args)) {
     store_adjacent<N>(args.out, args.out_dtype, target.head * D + dim, value);
   } else {
     store_adjacent<N>(args.state_o, DType::f32, target.head * D + dim, value);
@@ -330,7 +338,7 @@ class RowStore {
     store_row_dims<D>(args_, target_, dim, normalised);
   }
   __device__ void put_stats() const {
-    if (args_.out != nullptr) {
+    if (writes_output(args_)) {
       if (args_.out_lse != nullptr) args_.out_lse[target_.head] = lse_;
       return;
     }

@@ -133,26 +133,28 @@ void add_with_own_pages(harness::Random& random, HostPageTable& table, PageAlloc
   table.add(prefix, static_cast<std::int32_t>(random.integer(1, table.page_size)));
 }
 
-// Two page tables of as many query tokens over one pool (8 q heads and 2 kv heads unless given,
-// head dim 128, bf16, causal), and a PagedAttention whose run() was captured under the plan of the first:
-// follow(table) plans a table, replays the capture and checks the replay against the fp64
+// Two page tables of as many query tokens over one pool (8 q heads, 2 kv heads and head dim 128
+// unless given, bf16, causal), and a PagedAttention whose run() was captured under the plan of the
+// first: follow(table) plans a table, replays the capture and checks the replay against the fp64
 // reference and an eager run's bits.
 class CapturedPlans {
  public:
-  CapturedPlans(harness::Random& random, const HostPageTable& first, const HostPageTable& second, int q_heads = 8, int kv_heads = 2)
+  CapturedPlans(harness::Random& random, const HostPageTable& first, const HostPageTable& second, int q_heads = 8, int kv_heads = 2,
+                int head_dim = 128)
       : q_heads_(q_heads),
         kv_heads_(kv_heads),
-        pool_(random, slots_read(first, second), 16, kv_heads, 128, DType::bf16, PoolLayout{}),
-        q_(random_queries(random, first.tokens(), q_heads, 128, DType::bf16)),
-        step_(kCuda, pool_, q_, first.tokens(), q_heads, 128),
-        captured_(first.tokens(), q_heads, 128),
-        eager_(first.tokens(), q_heads, 128) {
-    attention_.plan(first.view(), paged_shape(first, q_heads, kv_heads, 128, true), stream_);
+        head_dim_(head_dim),
+        pool_(random, slots_read(first, second), 16, kv_heads, head_dim, DType::bf16, PoolLayout{}),
+        q_(random_queries(random, first.tokens(), q_heads, head_dim, DType::bf16)),
+        step_(kCuda, pool_, q_, first.tokens(), q_heads, head_dim),
+        captured_(first.tokens(), q_heads, head_dim),
+        eager_(first.tokens(), q_heads, head_dim) {
+    attention_.plan(first.view(), paged_shape(first, q_heads, kv_heads, head_dim, true), stream_);
     replay_.emplace(capture(stream_, [&] { attention_.run(step_.kv(), step_.q(), captured_.out(), captured_.lse(), stream_); }));
   }
 
   Outputs follow(const HostPageTable& table) {
-    const PagedShape shape = paged_shape(table, q_heads_, kv_heads_, 128, true);
+    const PagedShape shape = paged_shape(table, q_heads_, kv_heads_, head_dim_, true);
     attention_.plan(table.view(), shape, stream_);
     const Outputs replayed = (*replay_)(captured_, stream_);
     expect_paged_match(kCuda, table, pool_, shape, q_, replayed);
@@ -172,6 +174,7 @@ class CapturedPlans {
 
   int q_heads_;
   int kv_heads_;
+  int head_dim_;
   HostPool pool_;
   std::vector<float> q_;
   PagedStep step_;
@@ -220,8 +223,10 @@ TEST(CudaPaged, CapturedRunReplaysEveryLaterPlan) {
 }
 
 // A captured run follows plans with and without shared pages, back and forth: where every sequence
-// reads only its own pages, each row has one state (an eager run stores it as the output; a replay
-// cannot know at capture that it will, and merges); where pages are shared, rows merge.
+// reads only its own pages, each row has one state, which an eager run and a replay store as the
+// output (the replay reads that it does from the workspace, and merges no row; experiment 69);
+// where pages are shared, rows merge. At head dim 256 no wgmma kernel runs, so the merge is chained
+// to the mma.sync kernel: with no row to merge its CTAs must still wait for it.
 TEST(CudaPaged, CapturedRunFollowsPlansWithAndWithoutSharing) {
   REQUIRE_HOPPER();
   harness::Random random(63);
@@ -233,11 +238,14 @@ TEST(CudaPaged, CapturedRunFollowsPlansWithAndWithoutSharing) {
   const std::vector<std::int32_t> group_pages[] = {allocator.take(12), allocator.take(12), allocator.take(12)};
   for (int s = 0; s < seqs; ++s) add_with_own_pages(random, shared, allocator, group_pages[s % 3], 2);
   SCOPED_TRACE("own: " + describe(own) + "; shared: " + describe(shared));
-  CapturedPlans plans(random, shared, own);  // captured under a plan that merges
-  for (int round = 0; round < 2; ++round) {
-    SCOPED_TRACE("round " + std::to_string(round));
-    plans.follow(own);
-    plans.follow(shared);
+  for (const int head_dim : {128, 256}) {
+    SCOPED_TRACE("head dim " + std::to_string(head_dim));
+    CapturedPlans plans(random, shared, own, 8, 2, head_dim);  // captured under a plan that merges
+    for (int round = 0; round < 2; ++round) {
+      SCOPED_TRACE("round " + std::to_string(round));
+      plans.follow(own);
+      plans.follow(shared);
+    }
   }
 }
 
