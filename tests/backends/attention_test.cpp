@@ -123,8 +123,9 @@ TEST_P(BackendAttention, WritesEveryOutputDtype) {
 // tokens (3.6e-7 and 3.1e-8 with its sums of fp32 blocks added in fp64; KERNEL_NOTES, session 32).
 // V is drawn from (0, 1), so that out (about 1/2) shows a relative error rather than the noise
 // around a mean of 0. The GPU's P·V takes P in bf16, and weights this close to 1 round one way more
-// than the other: its errors are that bias, the same at 2^12 tokens as at 2^20 (H200, session 33:
-// lse 2.7e-4 to 3.8e-4 and out 8.1e-4 at 2^20), and its bounds here are about three times that.
+// than the other (H200, session 33: lse 2.7e-4 to 3.8e-4 and out 8.1e-4 off at 2^20 tokens): its
+// bounds here are about three times that, and the test prints both spans' errors, so that a run
+// shows whether they grow with the span.
 TEST_P(BackendAttention, AWholeSpanOfNearlyEqualWeightsStaysExact) {
   const Shape shape = on(Shape{4, 1, 64, 128, DType::bf16}, Shape{4, 1, 128, 128, DType::bf16});
   const double lse_tolerance = on(1e-5, 1e-3);
