@@ -234,7 +234,7 @@ struct PagedAttention::Impl {
     const PagedShape& shape = from.shape();
     from.spans(spans);
     const std::int64_t chosen = cost_model::cheapest_split(
-        spans, cost_model::SplitShape{shape.num_qo_heads, shape.num_kv_heads, shape.head_dim, from.queries_per_seq(), 0},
+        spans, cost_model::SplitShape{shape.num_qo_heads, shape.num_kv_heads, shape.head_dim, from.queries_per_seq(), 0, with.token != shape.head_dim},
         kernels::multiprocessor_count());
     from.to_work(with, 2, chosen, staged);  // bf16 and f16: two bytes an element
     into.load(staged, Upload::asynchronous, stream);

@@ -129,7 +129,8 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
     const TileCost& cost = kind == 1 ? kWgmmaCost : kMmaSyncCost;
     total += cost.slots * (cost.start * static_cast<double>(work.tiles[kind]) +
                            cost.step * shape.head_dim / 128.0 * static_cast<double>(work.tile_steps[kind]));
-    longest_tile = std::max(longest_tile, tile_micros(kind == 1 ? kWgmmaCost : kMmaSyncLoneCost, work.longest_steps[kind], shape.head_dim));
+    const TileCost& alone = kind == 1 ? kWgmmaCost : shape.strided_kv_heads ? kMmaSyncCost : kMmaSyncLoneCost;
+    longest_tile = std::max(longest_tile, tile_micros(alone, work.longest_steps[kind], shape.head_dim));
   }
   // Only tiles that queue for the slots end unevenly: in one wave every tile starts at once, and the
   // longest tile bounds the call (experiment 62). The mma.sync tiles are counted alone, as in the

@@ -16,6 +16,10 @@ struct SplitShape {
   int head_dim;
   int queries;
   std::int64_t min_split;  // items are cut at multiples of this (a chunk), or not at all
+  // A kv head's rows are strided by the other heads' (NHD pages of several kv heads): a tile alone
+  // on its SM then streams no faster than a slot's share (session 31's ncu: b64_g16_8k's 128 whole
+  // tiles, 172 µs on NHD pages against 133 on the cache's head-major chunks; experiment 68).
+  bool strided_kv_heads = false;
 };
 
 // Estimated µs of the kernels on `spans` cut into items of at most `split` tokens (0: whole), on a

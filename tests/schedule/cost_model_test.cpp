@@ -85,6 +85,15 @@ TEST(CostModel, LongPrivateSpansAreCutIntoOneMmaSyncTilePerSm) {
   EXPECT_EQ(cheapest_split(private_spans(64, 8192), SplitShape{32, 2, 128, 1, 64}, kH200), 0);  // 128 whole tiles
 }
 
+// On pages that interleave the kv heads (NHD) a tile alone on its SM streams no faster than a slot's
+// share, so those spans fill both slots of every SM instead (experiment 68: session 31's ncu put
+// b64_g16_8k's 128 whole tiles at 172 µs on NHD pages against 133 on head-major chunks).
+TEST(CostModel, SpansOnPagesOfInterleavedKvHeadsFillBothSlots) {
+  EXPECT_EQ(cheapest_split(private_spans(64, 8192), SplitShape{32, 2, 128, 1, 0, true}, kH200), 4096);  // 256 tiles
+  EXPECT_EQ(cheapest_split(private_spans(4, 16384), SplitShape{32, 8, 128, 1, 0, true}, kH200), 2048);  // 256 tiles
+  EXPECT_EQ(cheapest_split(private_spans(64, 16384), SplitShape{32, 1, 128, 1, 0, false}, kH200), 8192);  // one head: rows contiguous
+}
+
 // A prompt shared by 32 MHA sequences (32 query rows per kv head: mma.sync tiles) is cut into 128
 // tiles, one per SM, each streaming with the HBM to spare; 256 tiles, two per SM, each stream a
 // step at less than half that rate, and 64 leave SMs idle (experiment 60, session 27's sweep:
