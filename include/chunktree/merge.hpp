@@ -13,8 +13,9 @@
 
 namespace chunktree {
 
-// out = merge(a, b). b_o has a_o's dtype; out_o may be any state dtype, and may alias a_o or b_o
-// when it has their dtype (each element is read before it is written).
+// out = merge(a, b). b_o has a_o's dtype; out_o may be any state dtype, and may be a_o or b_o
+// (exactly: the same memory in their dtype; each element is read before it is written), as out_lse
+// may be a_lse or b_lse; an output that overlaps an input only in part is refused.
 void merge_state(const ConstTensorView& a_o, const ConstTensorView& a_lse, const ConstTensorView& b_o,
                  const ConstTensorView& b_lse, const TensorView& out_o, const TensorView& out_lse, void* stream = nullptr);
 

@@ -1,7 +1,9 @@
 // The merge primitives: argument checks, the CPU loop, and the hand-off to the GPU.
 #include "chunktree/merge.hpp"
 
+#include <cstdint>
 #include <string>
+#include <utility>
 
 #include "runtime/memory.hpp"
 #include "merge/merge_job.hpp"
@@ -20,12 +22,31 @@ void check_gpu_pointers(std::initializer_list<const void*> pointers, const char*
   for (const void* pointer : pointers) cuda_memory::expect_device_pointer(pointer, names[i++]);
 }
 
-// An output that aliases an input is safe element by element only in the input's dtype.
-void check_aliasing(const TensorView& out, const ConstTensorView& in, const char* out_name, const char* in_name) {
-  if (out.data == in.data && out.dtype != in.dtype) {
+// The bytes a tensor spans, as integers to compare.
+struct Span {
+  std::uintptr_t begin;
+  std::uintptr_t end;
+};
+template <typename View>
+Span span_of(const View& view) {
+  const auto begin = reinterpret_cast<std::uintptr_t>(view.data);
+  return Span{begin, begin + static_cast<std::uintptr_t>(view.numel()) * dtype_size(view.dtype)};
+}
+
+// An output is an input exactly (the same memory in the input's dtype, where `may_be` allows it: each
+// element is read before it is written) or apart from it. One that overlaps an input in part would
+// overwrite elements that are still to be read.
+void check_overlap(const TensorView& out, const char* out_name, const ConstTensorView& in, const char* in_name, bool may_be) {
+  const Span o = span_of(out);
+  const Span i = span_of(in);
+  if (o.begin >= i.end || i.begin >= o.end || o.begin == o.end || i.begin == i.end) return;
+  if (may_be && o.begin == i.begin && o.end == i.end && out.dtype == in.dtype) return;
+  if (may_be && o.begin == i.begin && out.dtype != in.dtype) {
     fail(std::string(out_name) + " is " + in_name + "'s memory but " + std::string(to_string(out.dtype)) + " instead of " +
          std::string(to_string(in.dtype)) + "; an output may alias an input only in the input's dtype");
   }
+  fail(std::string(out_name) + " overlaps " + in_name + " in part; pass an output that is " + (may_be ? std::string(in_name) + " itself or " : "") +
+       "memory of its own");
 }
 
 void run(const merging::MergeJob& job, Device device, void* stream) {
@@ -68,8 +89,13 @@ void merge_two(const ConstTensorView& a_o, const ConstTensorView& a_lse, const C
   expect_tensor(b_lse, names[3], {DType::f32}, device, lse_shape);
   expect_tensor(out_o, names[4], kStateDtypes, device, shape);
   expect_tensor(out_lse, names[5], {DType::f32}, device, lse_shape);
-  check_aliasing(out_o, a_o, names[4], names[0]);
-  check_aliasing(out_o, b_o, names[4], names[2]);
+  const std::pair<const ConstTensorView*, bool> inputs_of_o[] = {{&a_o, true}, {&a_lse, false}, {&b_o, true}, {&b_lse, false}};
+  const std::pair<const ConstTensorView*, bool> inputs_of_lse[] = {{&a_o, false}, {&a_lse, true}, {&b_o, false}, {&b_lse, true}};
+  for (int i = 0; i < 4; ++i) {
+    check_overlap(out_o, names[4], *inputs_of_o[i].first, names[i], inputs_of_o[i].second);
+    check_overlap(out_lse, names[5], *inputs_of_lse[i].first, names[i], inputs_of_lse[i].second);
+  }
+  check_overlap(out_lse, names[5], ConstTensorView(out_o.data, out_o.dtype, out_o.device, out_o.shape), names[4], false);
   if (device == Device::cuda && shape[0] > 0) {
     check_gpu_pointers({a_o.data, a_lse.data, b_o.data, b_lse.data, out_o.data, out_lse.data}, names);
   }
@@ -109,6 +135,11 @@ void merge_states(const ConstTensorView& o, const ConstTensorView& lse, const Te
   expect_tensor(out_o, "out_o", kStateDtypes, device, {tokens, o.shape[2], o.shape[3]});
   expect_tensor(out_lse, "out_lse", {DType::f32}, device, {tokens, o.shape[2]});
   const char* names[] = {"o", "lse", "out_o", "out_lse"};
+  for (const TensorView* out : {&out_o, &out_lse}) {  // the parts of a token are read after its first outputs are written
+    check_overlap(*out, names[out == &out_o ? 2 : 3], o, names[0], false);
+    check_overlap(*out, names[out == &out_o ? 2 : 3], lse, names[1], false);
+  }
+  check_overlap(out_lse, names[3], ConstTensorView(out_o.data, out_o.dtype, out_o.device, out_o.shape), names[2], false);
   if (device == Device::cuda && tokens > 0) check_gpu_pointers({o.data, lse.data, out_o.data, out_lse.data}, names);
   merging::MergeJob job;
   job.heads = static_cast<int>(o.shape[2]);

@@ -181,6 +181,12 @@ TEST(MergeErrors, MergeState) {
   // An output over an input's memory in another dtype would overwrite elements not yet read.
   expect([](MergeArgs& m) { m.out_o = TensorView{m.a.data(), DType::bf16, Device::cpu, {2, 3, 64}}; },
          "out_o is a_o's memory but bf16 instead of f32");
+  // One that overlaps an input in part would too: only an input itself, or memory apart, is an output.
+  expect([](MergeArgs& m) { m.out_o = TensorView{m.a.data() + 64, DType::f32, Device::cpu, {2, 3, 64}}; },
+         "out_o overlaps a_o in part; pass an output that is a_o itself or memory of its own");
+  expect([](MergeArgs& m) { m.out_l = TensorView{m.b.data() + 1, DType::f32, Device::cpu, {2, 3}}; },
+         "out_lse overlaps b_o in part; pass an output that is memory of its own");
+  expect([](MergeArgs& m) { m.out_l = TensorView{m.out.data() + 6, DType::f32, Device::cpu, {2, 3}}; }, "out_lse overlaps out_o in part");
   expect([](MergeArgs& m) { m.b_o.shape = {2, 3, 32}; }, "b_o has shape [2, 3, 32]; expected [2, 3, 64]");
   expect([](MergeArgs& m) { m.b_o.shape = {1, 3, 64}; }, "b_o has shape [1, 3, 64]");
   expect([](MergeArgs& m) { m.out_o.shape = {2, 3, 65}; }, "out_o has shape [2, 3, 65]");
@@ -225,6 +231,8 @@ TEST(MergeErrors, MergeStates) {
   EXPECT_NO_THROW(merge_states(o_v, lse_v, out_v, out_lse_v));
   EXPECT_FLOAT_EQ(out[5], 0.5f);
   EXPECT_FLOAT_EQ(out_lse[1], 1.0f + std::log(4.0f));
+  expect_invalid([&] { merge_states(o_v, lse_v, TensorView{o.data() + 64, DType::f32, Device::cpu, {2, 3, 64}}, out_lse_v); },
+                 "out_o overlaps o in part; pass an output that is memory of its own");
   expect_invalid([&] { merge_states(ConstTensorView(o.data(), DType::f32, Device::cpu, {8, 3, 64}), lse_v, out_v, out_lse_v); },
                  "o has shape [8, 3, 64]; expected [tokens, n, heads, head_dim]");
   expect_invalid([&] {
