@@ -26,6 +26,7 @@
 # Session 33 (no device lent again) moved main once more (host code: the Python package and the
 # prefix cache split into files, bench/baselines.py into cases.py and peers.py, the long-span test
 # on both backends; no kernel changed), rebased exp68 and exp69 on it and rebuilt the same folders.
+# Both calls ran in session 33 (docs/perf/2026-12-05-session33/call1.sh, call4.sh): 69 and 68 kept.
 # Commit the session's call scripts first. Carry [".device/next"] (no FlashInfer bundle needed).
 #
 #   call (~400 s): bash docs/perf/2026-12-04-session31/next/next_calls.sh ab68
