@@ -142,9 +142,14 @@ def _instance(value: Any, kind: type, name: str, expected: str) -> Any:
     return value
 
 
+def _is_bool(value: Any) -> bool:
+    """A bool, Python's or numpy's (numpy 2 names its type bool, numpy 1 bool_)."""
+    return isinstance(value, bool) or (_library(value) == "numpy" and type(value).__name__ in ("bool", "bool_"))
+
+
 def _flag(value: Any, name: str) -> bool:
     """A bool, or numpy's (an engine's flags often come from numpy arrays)."""
-    if isinstance(value, bool) or (_library(value) == "numpy" and type(value).__name__ in ("bool", "bool_")):  # numpy 2, 1
+    if _is_bool(value):
         return bool(value)
     raise TypeError(f"{name} must be a bool (True or False), got {_type_name(value)}")
 
@@ -195,8 +200,7 @@ def _writable(value: Any, name: str, layout: str) -> Array:
 
 def _holds_a_bool(values: Any) -> bool:
     """Whether nested lists or tuples hold a bool (Python's or numpy's) anywhere."""
-    return any(_holds_a_bool(value) if _is_sequence(value) else _library(value) in ("builtins", "numpy") and type(value).__name__ in
-               ("bool", "bool_") for value in values)
+    return any(_holds_a_bool(value) if _is_sequence(value) else _is_bool(value) for value in values)
 
 
 def _int32_array(values: Any, name: str, shape: Tuple[Optional[int], ...], layout: str):
