@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Session 34, call 2: the whole scripts/gpu-check on e3b14a6's code (binaries built here, stripped, in
+# .device/s34), keeping the GPU unit tests' log (the long-span test prints its errors at 2^12 and
+# 2^20 tokens). Carry [".device/s34"].
+date -u; timeout 420 scripts/gpu-check --no-build --build-dir .device/s34 --work /tmp/gc > $OUT/gpu_check.txt 2>&1
+echo "gpu-check rc $?"; tail -16 $OUT/gpu_check.txt; cp /tmp/gc/gpu-unit-tests.log $OUT/ 2>/dev/null
+grep -h "\[ note\|NearlyEqual" /tmp/gc/gpu-unit-tests.log | tee $OUT/long_span_notes.txt; date -u
