@@ -2,7 +2,8 @@
 // kernels (e.g. a prefix computed elsewhere). A state over a set of KV tokens is o, the softmax-
 // weighted mean of V over them, and lse = ln Σ exp(score); the merge of two states over disjoint
 // sets is the state over their union. An empty set is (o = 0, lse = −inf): merging it changes
-// nothing, and merging only empty states gives an empty state, never NaN. The result does not
+// nothing, and merging only empty states gives an empty state, never NaN. A NaN in a state (its lse, or
+// its o however little it weighs) stays NaN in the result, whatever the parts' order. The result does not
 // depend on anything but the inputs (fixed order, no atomics): repeated calls give the same bits.
 //
 // o: [tokens, heads, head_dim] in f32, f16 or bf16; lse: [tokens, heads] in f32. All tensors of a

@@ -15,7 +15,8 @@ def merge_state(a_o: Array, a_lse: Array, b_o: Array, b_lse: Array, out_o: Optio
                 stream: Optional[int] = None) -> Tuple[Array, Array]:
     """The merge of two attention states: o [tokens, heads, head_dim], lse [tokens, heads] (float32,
     natural log). The empty state (o = 0, lse = -inf) changes nothing; the result never holds NaN
-    from it, and repeated calls give the same bits. out_o/out_lse may be a's or b's arrays."""
+    from it, while NaN in a state (however little it weighs) stays NaN in the result. Repeated calls
+    give the same bits. out_o/out_lse may be a's or b's arrays."""
     a_o, b_o = _array(a_o, "a_o", _O_LAYOUT), _array(b_o, "b_o", _O_LAYOUT)
     a_lse, b_lse = _array(a_lse, "a_lse", _LSE_LAYOUT), _array(b_lse, "b_lse", _LSE_LAYOUT)
     out_o = _empty(a_o, tuple(a_o.shape)) if out_o is None else _writable(out_o, "out_o", _O_LAYOUT)

@@ -43,7 +43,9 @@ CHUNKTREE_HOST_DEVICE inline float merge_element(const MergeJob& job, std::int64
       const float lse = source->lse[token * source->lse_token_stride + part * source->lse_part_stride + head];
       const StateMerger::Weights weights = merger.add(lse);
       const std::int64_t index = token * source->o_token_stride + part * source->o_part_stride + static_cast<std::int64_t>(head) * job.head_dim + dim;
-      const float o = weights.part == 0.0f ? 0.0f : load_element(source->o, job.in_dtype, index);  // an empty part's o is never read
+      // An empty part's o is never read. A part whose weight underflows to 0 is: 0 · NaN must stay NaN,
+      // whichever place the part has (as in the kernels' P · V and the row merge).
+      const float o = lse == -INFINITY ? 0.0f : load_element(source->o, job.in_dtype, index);
       accumulated = accumulated * weights.previous + o * weights.part;
     }
   }

@@ -8,6 +8,7 @@
 // (support/merge_states.hpp).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -132,6 +133,63 @@ TEST_P(BackendMerge, AllEmptyPartsGiveTheEmptyState) {
     const HostStates merged = merge_states_on(backend(), o, lse, tokens, parts, heads, head_dim, out);
     for (std::int64_t i = 0; i < merged.o.numel; ++i) ASSERT_EQ(merged.o.get(i), 0.0f) << i;
     for (float value : merged.lse) ASSERT_EQ(value, -std::numeric_limits<float>::infinity());
+  }
+}
+
+// A NaN in one part's o (NaN in V) makes that (token, head)'s merged o NaN wherever the part stands and
+// however little it weighs: a weight that underflows to 0 still multiplies the NaN (0 · NaN = NaN),
+// as the attention kernels' P · V and the row merge do. Only an empty part (lse = −inf) is skipped.
+// The lse stays the finite merge of the lse (o takes no part in it); other heads are untouched.
+TEST_P(BackendMerge, ANanOStaysNanWhereverItsPartStandsAndHoweverLittleItWeighs) {
+  const std::int64_t tokens = 2;
+  const int parts = 3;
+  const int heads = 2;
+  const int head_dim = on(8, 64);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (float nan_part_lse : {-200.0f, 0.0f, 200.0f}) {  // its weight: underflowing, equal, dominating
+    for (int nan_part = 0; nan_part < parts; ++nan_part) {
+      SCOPED_TRACE(::testing::Message() << "NaN in part " << nan_part << " of lse " << nan_part_lse);
+      Blob o(DType::f32, tokens * parts * heads * head_dim);
+      std::vector<float> lse(static_cast<std::size_t>(tokens * parts * heads));
+      for (std::int64_t t = 0; t < tokens; ++t) {
+        for (int p = 0; p < parts; ++p) {
+          for (int h = 0; h < heads; ++h) {
+            const bool poisoned = p == nan_part && h == 0;
+            lse[static_cast<std::size_t>((t * parts + p) * heads + h)] = p == nan_part ? nan_part_lse : 0.5f * static_cast<float>(p);
+            for (int d = 0; d < head_dim; ++d) o.set(((t * parts + p) * heads + h) * head_dim + d, poisoned ? nan : 0.25f + 0.01f * static_cast<float>(d));
+          }
+        }
+      }
+      const HostStates merged = merge_states_on(backend(), o, lse, tokens, parts, heads, head_dim, DType::f32);
+      for (std::int64_t t = 0; t < tokens; ++t) {
+        for (int d = 0; d < head_dim; ++d) {
+          EXPECT_TRUE(std::isnan(merged.o.get((t * heads + 0) * head_dim + d))) << "token " << t << " dim " << d;
+          EXPECT_NEAR(merged.o.get((t * heads + 1) * head_dim + d), 0.25f + 0.01f * static_cast<float>(d), 1e-5) << "token " << t << " dim " << d;
+        }
+        for (int h = 0; h < heads; ++h) EXPECT_TRUE(std::isfinite(merged.lse[static_cast<std::size_t>(t * heads + h)])) << "token " << t << " head " << h;
+      }
+    }
+    // merge_state of a NaN state and a finite one, in both orders.
+    Blob nan_o(DType::f32, tokens * heads * head_dim);
+    Blob finite_o(DType::f32, tokens * heads * head_dim);
+    for (std::int64_t i = 0; i < nan_o.numel; ++i) {
+      nan_o.set(i, nan);
+      finite_o.set(i, 0.5f);
+    }
+    const std::vector<float> nan_lse(static_cast<std::size_t>(tokens * heads), nan_part_lse);
+    const std::vector<float> finite_lse(static_cast<std::size_t>(tokens * heads), 0.0f);
+    for (bool nan_first : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << "merge_state, the NaN state " << (nan_first ? "first" : "second") << ", its lse " << nan_part_lse);
+      BackendStates a(backend(), nan_first ? nan_o : finite_o, nan_first ? nan_lse : finite_lse);
+      BackendStates b(backend(), nan_first ? finite_o : nan_o, nan_first ? finite_lse : nan_lse);
+      BackendStates merged(backend(), DType::f32, tokens, heads, head_dim);
+      const std::vector<std::int64_t> shape{tokens, heads, head_dim};
+      const std::vector<std::int64_t> lse_shape{tokens, heads};
+      merge_state(a.o(shape), a.lse(lse_shape), b.o(shape), b.lse(lse_shape), merged.o(shape), merged.lse(lse_shape));
+      const HostStates got = merged.read();
+      for (std::int64_t i = 0; i < got.o.numel; ++i) ASSERT_TRUE(std::isnan(got.o.get(i))) << i;
+      for (float value : got.lse) ASSERT_TRUE(std::isfinite(value));
+    }
   }
 }
 
