@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
 # Session 34, call 1: the committed run of main with experiments 69 and 68 merged (e3b14a6's code;
-# the CLI, GPU tests and wheel built here in .device/run34; the GPU tests in .device/s34). Carry [".device/run34", ".carry"].
+# the CLI, GPU tests and wheel built here in .device/run34). Carry [".device/run34", ".carry"].
 timeout 560 bench/committed_run.sh .device/run34 $OUT 400; echo "committed_run rc $?"
 [ -d $OUT/run ] && tar -C $OUT -czf $OUT/run.tgz run && rm -rf $OUT/run
