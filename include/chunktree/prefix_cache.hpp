@@ -39,8 +39,10 @@ struct CacheConfig {
 // Throws invalid_argument (or unsupported) explaining the first field that is out of range.
 void validate(const CacheConfig& config);
 
-// A sequence handle. Handles of removed sequences are never reissued, and no handle is SeqId{}
-// (value 0): an unset handle is always unknown.
+// A sequence handle, of the cache that issued it only: another cache refuses it (caches made one
+// after another issue distinct handles, up to 32767 of them). Handles of removed sequences are never
+// reissued, no handle is SeqId{} (value 0: an unset handle is always unknown), and every value is
+// below 2^63 (it fits an int64).
 struct SeqId {
   std::uint64_t value = 0;
   friend bool operator==(SeqId, SeqId) = default;

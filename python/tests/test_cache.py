@@ -37,12 +37,16 @@ def test_append_fork_remove():
 
 def test_append_batch_is_one_decode_step():
     batched, one_by_one = make_cache(), make_cache()
+    handles = {}  # each cache's own handles
     for cache in (batched, one_by_one):
         seq = cache.add(list(range(20))).seq
-        seqs = [seq] + cache.fork(seq, 3)
-    expected = np.concatenate([one_by_one.append(s, [7, 8]) for s in reversed(seqs)])
+        handles[cache] = [seq] + cache.fork(seq, 3)
+    seqs, others = handles[batched], handles[one_by_one]
+    expected = np.concatenate([one_by_one.append(s, [7, 8]) for s in reversed(others)])
     np.testing.assert_array_equal(batched.append_batch(list(reversed(seqs)), [7, 8] * 4), expected)
-    assert all(batched.tokens(s) == one_by_one.tokens(s) for s in seqs)
+    assert all(batched.tokens(s) == one_by_one.tokens(o) for s, o in zip(seqs, others))
+    with pytest.raises(KeyError, match="not of this cache"):  # a handle names a sequence of its own cache only
+        batched.append_batch([seqs[1], others[0]], [1, 2])
     before = batched.stats()
     with pytest.raises(ValueError, match="twice"):
         batched.append_batch([seqs[0], seqs[0]], [1, 2])

@@ -1,6 +1,7 @@
 #include "cache/radix_tree.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace chunktree {
@@ -30,11 +31,19 @@ void reserve_more(std::vector<T>& values, std::size_t extra) {
   if (values.capacity() - values.size() < extra) values.reserve(std::max(values.size() + extra, 2 * values.capacity()));
 }
 
+// The tag of the next tree: 1..32767 in turn, so that 32767 caches made one after another give
+// handles that no other of them accepts (15 bits: every handle fits an int64, as engines keep ids).
+std::uint32_t next_tag() {
+  static std::atomic<std::uint32_t> made{0};
+  return made.fetch_add(1, std::memory_order_relaxed) % 0x7fffu + 1;
+}
+
 }  // namespace
 
 void fail_prefix_cache(ErrorCode code, const std::string& message) { throw Error(code, "PrefixCache: " + message); }
 
-RadixTree::RadixTree(std::int32_t chunk_size, std::int64_t capacity_chunks) : chunk_size_(chunk_size), capacity_chunks_(capacity_chunks) {
+RadixTree::RadixTree(std::int32_t chunk_size, std::int64_t capacity_chunks)
+    : chunk_size_(chunk_size), capacity_chunks_(capacity_chunks), tag_(next_tag()) {
   nodes_.emplace_back();
   parents_.push_back(kNoNode);
   nodes_[kRoot].live = true;
@@ -131,7 +140,7 @@ void RadixTree::remove(SeqId seq) {
   removed.live = false;
   removed.generation += 1;
   // A slot whose generation would wrap is retired, so that no handle is ever issued twice.
-  if (removed.generation != UINT32_MAX) free_sequences_.push_back(index_of(seq));
+  if (removed.generation <= kLastGeneration) free_sequences_.push_back(index_of(seq));
   while (node != kRoot) {
     const Node& n = nodes_[static_cast<std::size_t>(node)];
     if (n.sequences_ending > 0 || !n.children.empty()) break;
@@ -143,7 +152,11 @@ void RadixTree::remove(SeqId seq) {
 
 // ---- reads ----
 
-void RadixTree::unknown_sequence(SeqId id) {
+void RadixTree::unknown_sequence(SeqId id) const {
+  if (id.value != 0 && tag_of(id) != tag_) {
+    fail_prefix_cache(ErrorCode::unknown_sequence, "unknown sequence handle " + std::to_string(id.value) +
+                                                       ": not of this cache (another cache's, or not a handle); use a handle this cache's add or fork returned");
+  }
   fail_prefix_cache(ErrorCode::unknown_sequence, "unknown or removed sequence handle " + std::to_string(id.value) +
                                                      "; use a handle returned by add or fork that has not been removed");
 }

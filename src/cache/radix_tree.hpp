@@ -36,7 +36,7 @@ class RadixTree {
 
   struct Sequence {
     std::int32_t node = kNoNode;
-    std::uint32_t generation = 1;  // from 1: no handle is ever 0, the value of SeqId{} (an unset handle)
+    std::uint32_t generation = 1;  // from 1 to kLastGeneration: no handle is ever 0, the value of SeqId{} (an unset handle)
     std::int64_t length = 0;
     bool live = false;
   };
@@ -55,8 +55,10 @@ class RadixTree {
   // The live sequence of a handle: nullptr, or (sequence) unknown_sequence thrown, when there is none.
   const Sequence* find_sequence(SeqId id) const {
     const std::uint32_t index = index_of(id);
-    const auto generation = static_cast<std::uint32_t>(id.value >> 32);
-    if (index >= sequences_.size() || !sequences_[index].live || sequences_[index].generation != generation) return nullptr;
+    const auto generation = static_cast<std::uint32_t>((id.value >> 32) & kLastGeneration);
+    if (index >= sequences_.size() || !sequences_[index].live || sequences_[index].generation != generation || tag_of(id) != tag_) {
+      return nullptr;
+    }
     return &sequences_[index];
   }
   const Sequence& sequence(SeqId id) const {
@@ -106,17 +108,21 @@ class RadixTree {
   using NodeRun = PrefixCache::ReadGuard::NodeRun;
 
   // Throws unknown_sequence for the handle (out of line: sequence() inlines everywhere).
-  [[noreturn]] static void unknown_sequence(SeqId id);
+  [[noreturn]] void unknown_sequence(SeqId id) const;
 
   // The helpers below are inline, defined in radix_tree.cpp, the one file that calls them: the
   // library is position-independent, and GCC inlines no function there that another shared object
   // might interpose (measured: PrefixCache::append 4 ns a call slower without).
 
   // ---- handles ----
-  static SeqId make_id(std::uint32_t index, std::uint32_t generation) {
-    return SeqId{(static_cast<std::uint64_t>(generation) << 32) | index};
+  // A handle is the cache's tag (bits 48-62), the slot's generation (32-47) and its index (0-31):
+  // the tag tells a handle of another cache, which would otherwise name a sequence of this one.
+  static constexpr std::uint32_t kLastGeneration = 0xffffu;
+  SeqId make_id(std::uint32_t index, std::uint32_t generation) const {
+    return SeqId{(static_cast<std::uint64_t>(tag_) << 48) | (static_cast<std::uint64_t>(generation) << 32) | index};
   }
   static std::uint32_t index_of(SeqId id) { return static_cast<std::uint32_t>(id.value & 0xffffffffu); }
+  static std::uint32_t tag_of(SeqId id) { return static_cast<std::uint32_t>(id.value >> 48); }
   Sequence& sequence(SeqId id) { return const_cast<Sequence&>(std::as_const(*this).sequence(id)); }
   inline SeqId new_sequence(std::int32_t node, std::int64_t length);
 
@@ -150,6 +156,7 @@ class RadixTree {
 
   std::int32_t chunk_size_;
   std::int64_t capacity_chunks_;
+  std::uint32_t tag_;  // this tree's part of its handles: caches made one after another differ
 
   std::vector<Node> nodes_;
   // parents_[i]: node i's parent (kNoNode for the root and free nodes); kept apart from Node so that

@@ -217,43 +217,71 @@ TEST(PrefixCache, CapacityErrorLeavesTheCacheUnchanged) {
 
 // Two caches grown the same way: one appends a step's tokens sequence by sequence, the other in one
 // append_batch. Forks end on shared nodes and share chunk tails, so the order of claims matters.
+// Each cache has handles of its own: sequence i is ones[i] in the first and batches[i] in the second.
 TEST(PrefixCache, AppendBatchIsTheSameAsAppendsInOrder) {
   for (int chunk : {16, 64}) {
     for (std::uint64_t seed = 1; seed <= 4; ++seed) {
       PrefixCache one_by_one(small_config(/*capacity=*/2048, chunk));
       PrefixCache batched(small_config(/*capacity=*/2048, chunk));
       harness::Random random(seed);
-      std::vector<SeqId> seqs;
+      std::vector<SeqId> ones;
+      std::vector<SeqId> batches;
       for (int p = 0; p < 3; ++p) {
         const std::vector<Token> prompt = iota_tokens(5 + static_cast<int>(random.integer(0, 40)), 100 * p);
-        const SeqId a = one_by_one.add(prompt).seq;
-        ASSERT_EQ(batched.add(prompt).seq, a);
+        const AddResult one = one_by_one.add(prompt);
+        const AddResult batch = batched.add(prompt);
+        ASSERT_EQ(batch.slots, one.slots);
         const int n = static_cast<int>(random.integer(1, 4));
-        const std::vector<SeqId> forks = one_by_one.fork(a, n);
-        ASSERT_EQ(batched.fork(a, n), forks);
-        seqs.push_back(a);
-        seqs.insert(seqs.end(), forks.begin(), forks.end());
+        ones.push_back(one.seq);
+        batches.push_back(batch.seq);
+        const std::vector<SeqId> one_forks = one_by_one.fork(one.seq, n);
+        const std::vector<SeqId> batch_forks = batched.fork(batch.seq, n);
+        ones.insert(ones.end(), one_forks.begin(), one_forks.end());
+        batches.insert(batches.end(), batch_forks.begin(), batch_forks.end());
       }
       for (int step = 0; step < 30; ++step) {
         const std::size_t each = step % 3 == 2 ? 3 : 1;  // decode, and now and then a few draft tokens
-        std::vector<SeqId> order = seqs;
+        std::vector<std::size_t> order(ones.size());
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
         for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[random.integer(0, static_cast<std::int64_t>(i) - 1)]);
+        std::vector<SeqId> batch_order;
         std::vector<Token> tokens;
         std::vector<Slot> expected;
         for (std::size_t i = 0; i < order.size(); ++i) {
           const std::vector<Token> mine(each, static_cast<Token>(step * 1000 + static_cast<int>(i)));
           tokens.insert(tokens.end(), mine.begin(), mine.end());
-          const std::vector<Slot> slots = one_by_one.append(order[i], mine);
+          const std::vector<Slot> slots = one_by_one.append(ones[order[i]], mine);
           expected.insert(expected.end(), slots.begin(), slots.end());
+          batch_order.push_back(batches[order[i]]);
         }
-        ASSERT_EQ(batched.append_batch(order, tokens), expected) << "chunk " << chunk << " seed " << seed << " step " << step;
+        ASSERT_EQ(batched.append_batch(batch_order, tokens), expected) << "chunk " << chunk << " seed " << seed << " step " << step;
       }
-      const testing::CacheSnapshot a(one_by_one, seqs);
-      const testing::CacheSnapshot b(batched, seqs);
+      const testing::CacheSnapshot a(one_by_one, ones);
+      const testing::CacheSnapshot b(batched, batches);
       EXPECT_TRUE(a.tokens == b.tokens && a.slots == b.slots && a.refcounts == b.refcounts);
       EXPECT_EQ(one_by_one.stats().chunks_in_use, batched.stats().chunks_in_use);
     }
   }
+}
+
+// A handle names a sequence of the cache that issued it only: another cache refuses it with an
+// error that says so, and changes nothing, even where it holds a sequence at the same place.
+TEST(PrefixCache, AHandleOfAnotherCacheIsRefused) {
+  PrefixCache first(small_config());
+  PrefixCache second(small_config());
+  const SeqId mine = first.add(iota_tokens(20)).seq;
+  const SeqId theirs = second.add(iota_tokens(20)).seq;
+  EXPECT_NE(mine, theirs);
+  EXPECT_FALSE(second.contains(mine));
+  const testing::CacheSnapshot before(second, {theirs});
+  expect_error([&] { second.append(mine, std::vector<Token>{1}); }, ErrorCode::unknown_sequence, "not of this cache");
+  expect_error([&] { second.append_batch(std::vector<SeqId>{theirs, mine}, std::vector<Token>{1, 2}); }, ErrorCode::unknown_sequence,
+               "not of this cache");
+  expect_error([&] { second.fork(mine, 1); }, ErrorCode::unknown_sequence, "not of this cache");
+  expect_error([&] { second.remove(mine); }, ErrorCode::unknown_sequence, "not of this cache");
+  expect_error([&] { second.length(mine); }, ErrorCode::unknown_sequence, "not of this cache");
+  EXPECT_TRUE(testing::CacheSnapshot(second, {theirs}) == before);
+  EXPECT_TRUE(first.contains(mine));
 }
 
 TEST(PrefixCache, AppendBatchIsAllOrNothing) {
