@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 34, call 2: the whole scripts/gpu-check on b3927fc's code (e3b14a6 and the merge primitives' NaN fix; binaries built here, stripped, in
+# Session 34, call 2: the whole scripts/gpu-check on 5a0d693's code (e3b14a6, the merge primitives' NaN fix and tagged handles; binaries built here, stripped, in
 # .device/s34), keeping the GPU unit tests' log (the long-span test prints its errors at 2^12 and
 # 2^20 tokens); then the --strict checks again with -v over the grids it generated, for the worst
 # relative norms the CUDA backend reaches (how much room the strict tolerances leave). Carry [".device/s34"].
