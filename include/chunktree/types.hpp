@@ -72,4 +72,14 @@ void expect_tensor(const ConstTensorView& view, std::string_view what,
                    std::initializer_list<DType> dtypes, Device device,
                    const std::vector<std::int64_t>& shape);
 
+// Whether two views share a byte (an empty view shares none).
+template <typename A, typename B>
+bool overlap(const BasicTensorView<A>& a, const BasicTensorView<B>& b) {
+  const auto a_begin = reinterpret_cast<std::uintptr_t>(a.data);
+  const auto b_begin = reinterpret_cast<std::uintptr_t>(b.data);
+  const std::uintptr_t a_end = a_begin + static_cast<std::uintptr_t>(a.numel()) * dtype_size(a.dtype);
+  const std::uintptr_t b_end = b_begin + static_cast<std::uintptr_t>(b.numel()) * dtype_size(b.dtype);
+  return a_begin < a_end && b_begin < b_end && a_begin < b_end && b_begin < a_end;
+}
+
 }  // namespace chunktree

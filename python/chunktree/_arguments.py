@@ -123,6 +123,7 @@ def _real(value: Any, name: str) -> float:
 _THREADS = (0, 2**31 - 1)  # num_threads: 0 is one per hardware thread
 _HEADS = (1, 2**31 - 1)  # num_q_heads given (None is the default: 0 never reaches the C++ API's "default")
 _F32_ROUNDS_TO_ZERO = 2.0**-150  # magnitudes up to this are 0 in float32, the C++ API's "default"
+_F32_MAX = 3.4028234663852886e38  # float32's largest finite value: a larger scale would reach the C++ API as inf
 
 
 def _scale(value: Any, name: str) -> float:
@@ -133,6 +134,8 @@ def _scale(value: Any, name: str) -> float:
     scale = _real(value, name)
     if not math.isfinite(scale) or abs(scale) <= _F32_ROUNDS_TO_ZERO:
         raise ValueError(f"{name} must be a finite number other than 0, got {scale}; leave it None for 1/sqrt(head_dim)")
+    if abs(scale) > _F32_MAX:
+        raise ValueError(f"{name} {scale} is past float32's range (the kernels' scale is a float32, largest {_F32_MAX:.7g}); pass a smaller one")
     return scale
 
 

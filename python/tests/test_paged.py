@@ -111,6 +111,18 @@ def test_cpu_matches_reference(layout, interleaved, queries, causal):
     check(out, lse, batch.expected(q, queries, causal), 1e-5)
 
 
+def test_cpu_negative_scale_matches_reference():
+    """Any finite scale other than 0 (the default's value) is the softmax's, negative too, as in attend."""
+    rng = np.random.default_rng(8)
+    batch = PagedBatch(rng, page_size=8)
+    q = bf16_round(rng.standard_normal((batch.batch, 2, 64), dtype=np.float32))
+    w = chunktree.PagedAttention(device="cpu")
+    w.plan(batch.indptr, batch.indices, batch.last_page_len, 2, 2, 64, 8, sm_scale=-0.3)
+    out, lse = w.run(q, batch.pools("NHD", False), return_lse=True)
+    expected = [reference(q[s], *batch.sequence_kv(s, batch.length(s)), scale=-0.3) for s in range(batch.batch)]
+    check(out, lse, (np.stack([o for o, _ in expected]), np.stack([l for _, l in expected])), 1e-5)
+
+
 def test_cpu_strided_views_and_lists():
     """Page tables as plain lists, and pools that are views with a gap between pages."""
     rng = np.random.default_rng(5)
@@ -170,6 +182,8 @@ def test_cpu_errors_name_what_to_fix_and_keep_the_plan():
         w.plan(batch.indptr, batch.indices, batch.last_page_len, 3, 2, 64, 8)
     with pytest.raises(ValueError, match="must hold ints"):
         w.plan(batch.indptr.astype(np.float32), batch.indices, batch.last_page_len, 2, 2, 64, 8)
+    with pytest.raises(ValueError, match="past float32's range"):  # finite in Python, inf in float32
+        w.plan(*args, sm_scale=1e39)
     np.testing.assert_array_equal(w.run(q, batch.pools("NHD", True)), before)  # the refused plans changed nothing
     with pytest.raises(ValueError, match="reads page"):
         w.run(q, tuple(x[: batch.num_pages - 1] for x in batch.pools("NHD", False)))
@@ -179,6 +193,10 @@ def test_cpu_errors_name_what_to_fix_and_keep_the_plan():
         w.run(q, np.zeros((4, 3, 8, 2, 64), dtype=np.float32))
     with pytest.raises(ValueError, match="q"):
         w.run(q[:-1], batch.pools("NHD", True))
+    outputs = np.empty(q.size + 8, dtype=np.float32)  # lse inside out: a row's lse would overwrite its out
+    with pytest.raises(ValueError, match="lse overlaps out"):
+        w.run(q, batch.pools("NHD", True), out=outputs[: q.size].reshape(q.shape), lse=outputs[8 : 8 + q.shape[0] * 2].reshape(q.shape[0], 2))
+    np.testing.assert_array_equal(w.run(q, batch.pools("NHD", True)), before)
     with pytest.raises(ValueError, match="kv_layout"):
         chunktree.PagedAttention(device="cpu", kv_layout="NDH")
 

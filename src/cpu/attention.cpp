@@ -224,8 +224,7 @@ void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTe
   const PrefixCache::ReadGuard reading(cache, "cpu::attend");  // no mutation while the pools are read
   const Shape shape = check_inputs(cache, plan, layer, q, params);
   const std::int64_t tokens = static_cast<std::int64_t>(plan.batch.size()) * plan.queries_per_seq;
-  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, shape.q_heads, shape.head_dim});
-  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {tokens, shape.q_heads});
+  work::expect_outputs(out, lse, tokens, shape.q_heads, shape.head_dim, Device::cpu, kWho);
   const work::Work w = work::from_plan(cache, plan);
   merge_states_into(w, plan_states(cache, w, layer, q, shape), out, lse, shape.threads);
 }
@@ -236,8 +235,7 @@ void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorV
   const Shape shape = shape_of(levels_shape.q_heads, levels_shape.kv_heads, levels_shape.head_dim,
                                work::resolved_scale(params.scale, levels_shape.head_dim, kWho), resolved_threads(params));
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
-  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
-  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {q.shape[0], shape.q_heads});
+  work::expect_outputs(out, lse, q.shape[0], shape.q_heads, shape.head_dim, Device::cpu, kWho);
   // Long segments in pieces of 256 tokens: more tasks for the threads, each merged exactly.
   const work::Work w = work::from_levels(levels, levels_shape, 256);
   merge_states_into(w, compute_states(w, 0, 0, levels_shape.dtype, q, shape), out, lse, shape.threads);
@@ -274,8 +272,7 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
   const work::PageStrides strides = work::check_paged_kv(kv, paged, Device::cpu, schedule.max_page(), kWho);
   const std::int64_t tokens = schedule.num_seqs() * schedule.queries_per_seq();
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, paged.num_qo_heads, paged.head_dim});
-  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cpu, {tokens, paged.num_qo_heads, paged.head_dim});
-  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cpu, {tokens, paged.num_qo_heads});
+  work::expect_outputs(out, lse, tokens, paged.num_qo_heads, paged.head_dim, Device::cpu, kWho);
   const Shape shape = shape_of(paged.num_qo_heads, paged.num_kv_heads, paged.head_dim,
                                work::resolved_scale(paged.sm_scale, paged.head_dim, kWho), impl_->threads);
   work::Work w;

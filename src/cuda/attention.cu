@@ -35,8 +35,7 @@ constexpr const char* kWho = "cuda backend";  // what the messages of this backe
 [[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, std::string(kWho) + ": " + message); }
 
 void expect_outputs(const TensorView& out, const TensorView& lse, std::int64_t tokens, int q_heads, int head_dim) {
-  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, Device::cuda, {tokens, q_heads, head_dim});
-  if (lse.data != nullptr) expect_tensor(lse, "lse", {DType::f32}, Device::cuda, {tokens, q_heads});
+  work::expect_outputs(out, lse, tokens, q_heads, head_dim, Device::cuda, kWho);
   if (tokens == 0) return;
   cuda_memory::expect_device_pointer(out.data, "out");
   if (reinterpret_cast<std::uintptr_t>(out.data) % (4 * dtype_size(out.dtype)) != 0) {

@@ -22,27 +22,15 @@ void check_gpu_pointers(std::initializer_list<const void*> pointers, const char*
   for (const void* pointer : pointers) cuda_memory::expect_device_pointer(pointer, names[i++]);
 }
 
-// The bytes a tensor spans, as integers to compare.
-struct Span {
-  std::uintptr_t begin;
-  std::uintptr_t end;
-};
-template <typename View>
-Span span_of(const View& view) {
-  const auto begin = reinterpret_cast<std::uintptr_t>(view.data);
-  return Span{begin, begin + static_cast<std::uintptr_t>(view.numel()) * dtype_size(view.dtype)};
-}
-
 // An output is an input exactly (the same memory in the input's dtype, where `may_be` allows it: each
 // element is read before it is written) or apart from it. One that overlaps an input in part would
 // overwrite elements that are still to be read.
 template <typename In>
 void check_overlap(const TensorView& out, const char* out_name, const In& in, const char* in_name, bool may_be) {
-  const Span o = span_of(out);
-  const Span i = span_of(in);
-  if (o.begin >= i.end || i.begin >= o.end || o.begin == o.end || i.begin == i.end) return;
-  if (may_be && o.begin == i.begin && o.end == i.end && out.dtype == in.dtype) return;
-  if (may_be && o.begin == i.begin && out.dtype != in.dtype) {
+  if (!overlap(out, in)) return;
+  const bool same_start = out.data == in.data;
+  if (may_be && same_start && out.numel() * dtype_size(out.dtype) == in.numel() * dtype_size(in.dtype) && out.dtype == in.dtype) return;
+  if (may_be && same_start && out.dtype != in.dtype) {
     fail(std::string(out_name) + " is " + in_name + "'s memory but " + std::string(to_string(out.dtype)) + " instead of " +
          std::string(to_string(in.dtype)) + "; an output may alias an input only in the input's dtype");
   }

@@ -32,9 +32,7 @@ void check_shape(const Checker& checker, const PagedShape& shape) {
     checker.fail("head_dim " + str(shape.head_dim) + " is not 64, 128 or 256");
   }
   if (shape.page_size < 1) checker.fail("page_size must be at least 1, got " + str(shape.page_size));
-  if (!std::isfinite(shape.sm_scale) || shape.sm_scale < 0.0f) {
-    checker.fail("sm_scale must be finite and ≥ 0 (0: 1/sqrt(head_dim)), got " + std::to_string(shape.sm_scale));
-  }
+  if (!std::isfinite(shape.sm_scale)) checker.fail("sm_scale must be finite (0: 1/sqrt(head_dim)), got " + std::to_string(shape.sm_scale));
 }
 
 // The query tokens per sequence that qo_indptr gives (the same for every sequence).

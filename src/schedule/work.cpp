@@ -22,6 +22,16 @@ float resolved_scale(float scale, int head_dim, const char* who) {
   return resolved;
 }
 
+void expect_outputs(const TensorView& out, const TensorView& lse, std::int64_t tokens, int q_heads, int head_dim, Device device,
+                    const char* who) {
+  expect_tensor(out, "out", {DType::f32, DType::f16, DType::bf16}, device, {tokens, q_heads, head_dim});
+  if (lse.data == nullptr) return;
+  expect_tensor(lse, "lse", {DType::f32}, device, {tokens, q_heads});
+  if (overlap(out, lse)) {
+    throw Error(ErrorCode::invalid_argument, std::string(who) + ": lse overlaps out; pass an lse that is memory of its own");
+  }
+}
+
 Work from_plan(const PrefixCache& cache, const Plan& plan) {
   Work work;
   from_plan(cache, plan, work);

@@ -74,6 +74,11 @@ int resolved_q_heads(int num_q_heads, int kv_heads, const char* who);
 // A call's softmax scale: `scale`, or 1/√head_dim for 0 (AttentionParams::scale, PagedShape::sm_scale);
 // it must be finite.
 float resolved_scale(float scale, int head_dim, const char* who);
+// Checks a call's outputs on `device`: out [tokens, q_heads, head_dim] in f32, f16 or bf16, lse (where
+// given) [tokens, q_heads] in f32, and no byte shared between them (a row's out and lse are written
+// together, so one would overwrite the other).
+void expect_outputs(const TensorView& out, const TensorView& lse, std::int64_t tokens, int q_heads, int head_dim, Device device,
+                    const char* who);
 
 // What a levels call is made of, as check_levels found it.
 struct LevelsShape {

@@ -333,7 +333,7 @@ class BackendPagedErrors : public BackendTest {
   };
   void expect_run_invalid(const std::function<void(Call&)>& change, const std::string& fragment) {
     Call call{step->kv(), step->q(), TensorView{outputs(), DType::f32, device_of(backend()), {4, 4, 64}},
-              TensorView{outputs(), DType::f32, device_of(backend()), {4, 4}}};
+              TensorView{static_cast<float*>(outputs()) + kOutFloats, DType::f32, device_of(backend()), {4, 4}}};
     change(call);
     SCOPED_TRACE(fragment);
     expect_error([&] { attention->run(call.kv, call.q, call.out, call.lse); }, ErrorCode::invalid_argument, fragment);
@@ -347,8 +347,10 @@ class BackendPagedErrors : public BackendTest {
   std::unique_ptr<PagedBackend> attention;
   // out and lse in the backend's memory, large enough for every shape the cases give them (never
   // written: each case is refused before anything runs).
+  // out's room (the largest out shape the cases pass), then lse's.
+  static constexpr std::int64_t kOutFloats = 4 * 4 * 128;
   void* outputs() { return device_outputs ? device_outputs->data() : host_outputs.data(); }
-  Blob host_outputs{DType::f32, 4 * 4 * 128};
+  Blob host_outputs{DType::f32, kOutFloats + 4 * 8};
   std::unique_ptr<DeviceBuffer> device_outputs;
 };
 
@@ -398,7 +400,6 @@ TEST_P(BackendPagedErrors, Shape) {
   expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.num_qo_heads = 0; }, "num_qo_heads (0) must be a multiple");
   expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.num_kv_heads = 0; }, "num_kv_heads must be at least 1, got 0");
   expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.page_size = 0; }, "page_size must be at least 1, got 0");
-  expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.sm_scale = -0.5f; }, "sm_scale must be finite and ≥ 0");
   expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.sm_scale = std::numeric_limits<float>::quiet_NaN(); }, "sm_scale must be finite");
   expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.sm_scale = std::numeric_limits<float>::infinity(); }, "sm_scale must be finite");
 }
@@ -440,6 +441,8 @@ TEST_P(BackendPagedErrors, QOutAndLse) {
   expect_run_invalid([&](Call& c) { c.out.device = refused_device(); }, "out is in " + refused_device_name() + " memory");
   expect_run_invalid([&](Call& c) { c.lse.shape = {4, 2}; }, "lse has shape [4, 2]; expected [4, 4]");
   expect_run_invalid([&](Call& c) { c.lse.dtype = DType::bf16; }, "lse has dtype bf16; expected f32");
+  // A row's out and lse are written together: lse inside out would overwrite it.
+  expect_run_invalid([&](Call& c) { c.lse.data = static_cast<float*>(c.out.data) + 16; }, "lse overlaps out; pass an lse that is memory of its own");
 }
 
 CHUNKTREE_INSTANTIATE_ON_THE_BACKEND(BackendPaged);

@@ -161,6 +161,8 @@ TEST(CpuAttention, MultiTokenQueriesRejectShortSequencesAndBadShapes) {
                  "out has shape [2, 4, 64]; expected [6, 4, 64]");
   expect_invalid([&] { cpu::attend(workload.cache, plan, 0, q_view, out_view, TensorView{lse.data(), DType::f32, Device::cpu, {2, 4}}, params); },
                  "lse has shape [2, 4]; expected [6, 4]");
+  expect_invalid([&] { cpu::attend(workload.cache, plan, 0, q_view, out_view, TensorView{out.data() + 100, DType::f32, Device::cpu, {6, 4}}, params); },
+                 "lse overlaps out; pass an lse that is memory of its own");
 }
 
 // The partial states of a multi-token plan, merged per query token in the plan's order, give

@@ -124,6 +124,7 @@ TEST(CpuLevelsErrors, QDataOutAndLse) {
   expect_invalid(q_view, out_view, TensorView{lse.data(), DType::f32, Device::cpu, {2, 4}}, "lse has shape [2, 4]; expected [4, 4]");
   expect_invalid(q_view, out_view, TensorView{lse.data(), DType::f32, Device::cpu, {4, 4, 1}}, "lse has shape");
   expect_invalid(q_view, out_view, TensorView{lse.data(), DType::bf16, Device::cpu, {4, 4}}, "lse has dtype bf16; expected f32");
+  expect_invalid(q_view, out_view, TensorView{out.data() + 250, DType::f32, Device::cpu, {4, 4}}, "lse overlaps out");
 }
 
 }  // namespace
