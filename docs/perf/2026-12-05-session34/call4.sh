@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Session 34, call 4 (the machine still warm after call 3, whose 600 s cut the gpu-check after its
+# racecheck): the gpu-check's remaining steps by hand on the same build — the full grids, the strict
+# checks again with -v (quick, sequence-first quick, random trees) and synccheck (gpu-check's filter,
+# OddShapes, and the replayed-grid test). Carry [".device/s34"]. As run, on one line.
+cli=.device/s34/tools/chunktree; w=/tmp/g2; mkdir -p $w $OUT/v; $cli gentests --full --jobs 16 $w/full >/dev/null && $cli check --strict --backend cuda --jobs 16 $w/full/*.txt > $w/full.out; echo "full-grid rc $? $(grep -c ^PASSED $w/full.out)/$(ls $w/full | wc -l)"; rm -rf $w/full; $cli gentests --seq-first --full --jobs 16 $w/sf >/dev/null && $cli check --strict --backend cuda --jobs 16 $w/sf/*.txt > $w/sf.out; echo "seq-first-full-grid rc $? $(grep -c ^PASSED $w/sf.out)/$(ls $w/sf | wc -l)"; rm -rf $w/sf; $cli gentests --quick $w/q >/dev/null; $cli check --strict -v --backend cuda --jobs 16 $w/q/*.txt > $OUT/v/quick.txt; $cli gentests --seq-first --quick $w/sq >/dev/null; $cli check --strict -v --backend cuda --jobs 16 $w/sq/*.txt > $OUT/v/seq_quick.txt; $cli gentrees --count 96 --seed 7 --gpu-dtypes $w/t >/dev/null; $cli check --strict -v --backend cuda --jobs 16 $w/t/*.txt > $OUT/v/trees.txt; echo "verbose rc $?"; compute-sanitizer --tool synccheck .device/s34/tests/chunktree_gpu_tests --gtest_filter='Cuda/BackendAttention.OddShapes/*:CudaPaged.ReplayedGridsRunEveryTileAtAnyLiveCount' > $OUT/synccheck.txt 2>&1; echo "synccheck rc $?"; tail -2 $OUT/synccheck.txt; date -u
+# Printed: full-grid rc 0 1680/1680; seq-first-full-grid rc 0 2800/2800; verbose rc 0; synccheck rc 0,
+# [  PASSED  ] 2 tests, ERROR SUMMARY: 0 errors; 04:49:07 UTC (34 s).
