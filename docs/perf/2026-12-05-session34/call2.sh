@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Not run: every start from 03:22 to 04:25 UTC was refused (six, ~90 s of budget each); call3.sh ran both.
 # Session 34, call 2: the whole scripts/gpu-check on 4d1fb3a's code (e3b14a6 with session 34's host fixes: merge NaN, tagged handles, lse apart from out; binaries built here, stripped, in
 # .device/s34), keeping the GPU unit tests' log (the long-span test prints its errors at 2^12 and
 # 2^20 tokens); then the --strict checks again with -v over the grids it generated, for the worst

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 34, call 3 (calls 1 and 2 in one, after four refused starts): the committed run of eed852e
+# Session 34, call 3 (calls 1 and 2 in one, after six refused starts): the committed run of eed852e
 # (the kernels of e3b14a6 = experiments 69 and 68; session 34's host fixes), then scripts/gpu-check on
 # the same build in the time left, keeping its logs (the long-span test's printed errors, the step
 # logs if the call's limit cuts it), then the --strict checks again with -v over the grids it made.
