@@ -34,8 +34,8 @@ void reserve_more(std::vector<T>& values, std::size_t extra) {
 // The tag of the next tree: 1..32767 in turn, so that 32767 caches made one after another give
 // handles that no other of them accepts (15 bits: every handle fits an int64, as engines keep ids).
 std::uint32_t next_tag() {
-  static std::atomic<std::uint32_t> made{0};
-  return made.fetch_add(1, std::memory_order_relaxed) % 0x7fffu + 1;
+  static std::atomic<std::uint64_t> made{0};
+  return static_cast<std::uint32_t>(made.fetch_add(1, std::memory_order_relaxed) % 0x7fffu) + 1;
 }
 
 }  // namespace

@@ -18,7 +18,11 @@ int resolved_q_heads(int num_q_heads, int kv_heads, const char* who) {
 
 float resolved_scale(float scale, int head_dim, const char* who) {
   const float resolved = scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(head_dim)) : scale;
-  if (!std::isfinite(resolved)) throw Error(ErrorCode::invalid_argument, std::string(who) + ": scale must be finite");
+  // The kernels take scale · log2(e) in fp32: a scale past kLargestScale would make it inf.
+  if (!std::isfinite(resolved) || std::abs(resolved) > kLargestScale) {
+    throw Error(ErrorCode::invalid_argument, std::string(who) + ": scale must be finite and at most " + std::to_string(kLargestScale) +
+                                                 " in magnitude (the kernels take scale · log2 e in float32), got " + std::to_string(resolved));
+  }
   return resolved;
 }
 

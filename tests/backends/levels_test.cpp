@@ -357,6 +357,7 @@ TEST_P(BackendLevelsErrors, QShapeDeviceAndScale) {
   expect_invalid(q_as({4, 3, 64}), "q has 3 heads, not a positive multiple of the KV's 2 kv heads");
   expect_invalid(q_as({4, 4, 64}, refused_device()), "q is in " + refused_device_name() + " memory");
   expect_invalid(call->q(), "scale must be finite", AttentionParams{0, std::numeric_limits<float>::infinity(), 0});
+  expect_invalid(call->q(), "in magnitude (the kernels take scale", AttentionParams{0, 3e38f, 0});
 }
 
 CHUNKTREE_INSTANTIATE_ON_THE_BACKEND(BackendLevels);

@@ -402,6 +402,7 @@ TEST_P(BackendPagedErrors, Shape) {
   expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.page_size = 0; }, "page_size must be at least 1, got 0");
   expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.sm_scale = std::numeric_limits<float>::quiet_NaN(); }, "sm_scale must be finite");
   expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.sm_scale = std::numeric_limits<float>::infinity(); }, "sm_scale must be finite");
+  expect_plan_invalid([](HostPageTable&, PagedShape& s) { s.sm_scale = -3e38f; }, "sm_scale must be finite and at most");
 }
 
 TEST_P(BackendPagedErrors, RunBeforePlan) {

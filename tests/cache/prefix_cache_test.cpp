@@ -264,6 +264,26 @@ TEST(PrefixCache, AppendBatchIsTheSameAsAppendsInOrder) {
   }
 }
 
+// A slot's generation has 16 bits: after 65,535 sequences in one slot the slot is retired, so that
+// no handle is ever issued twice; the next sequence takes a new slot, and every old handle stays unknown.
+TEST(PrefixCache, ASlotIsRetiredBeforeItsGenerationWraps) {
+  PrefixCache cache(small_config());
+  const SeqId first = cache.add(std::vector<Token>{1}).seq;
+  cache.remove(first);
+  SeqId last = first;
+  for (int i = 1; i < 0xffff; ++i) {
+    last = cache.add(std::vector<Token>{1}).seq;
+    ASSERT_EQ(last.value & 0xffffffffu, first.value & 0xffffffffu) << "the freed slot is reused until it retires";
+    cache.remove(last);
+  }
+  const SeqId next = cache.add(std::vector<Token>{1}).seq;
+  EXPECT_NE(next.value & 0xffffffffu, first.value & 0xffffffffu);
+  EXPECT_NE(next, first);
+  EXPECT_FALSE(cache.contains(first));
+  EXPECT_FALSE(cache.contains(last));
+  EXPECT_TRUE(cache.contains(next));
+}
+
 // A handle names a sequence of the cache that issued it only: another cache refuses it with an
 // error that says so, and changes nothing, even where it holds a sequence at the same place.
 TEST(PrefixCache, AHandleOfAnotherCacheIsRefused) {
