@@ -123,7 +123,7 @@ def _real(value: Any, name: str) -> float:
 _THREADS = (0, 2**31 - 1)  # num_threads: 0 is one per hardware thread
 _HEADS = (1, 2**31 - 1)  # num_q_heads given (None is the default: 0 never reaches the C++ API's "default")
 _F32_ROUNDS_TO_ZERO = 2.0**-150  # magnitudes up to this are 0 in float32, the C++ API's "default"
-_LARGEST_SCALE = 2.35e38  # the C++ API's bound (kLargestScale): the kernels take scale * log2(e) in float32
+_F32_MAX = 3.4028234663852886e38  # float32's largest: a larger scale would reach the C++ API (which bounds it) as inf
 
 
 def _scale(value: Any, name: str) -> float:
@@ -134,9 +134,8 @@ def _scale(value: Any, name: str) -> float:
     scale = _real(value, name)
     if not math.isfinite(scale) or abs(scale) <= _F32_ROUNDS_TO_ZERO:
         raise ValueError(f"{name} must be a finite number other than 0, got {scale}; leave it None for 1/sqrt(head_dim)")
-    if abs(scale) > _LARGEST_SCALE:
-        raise ValueError(f"{name} {scale} is past float32's range for the kernels (they take {name} * log2(e) in float32: at most "
-                         f"{_LARGEST_SCALE:.3g} in magnitude); pass a smaller one")
+    if abs(scale) > _F32_MAX:
+        raise ValueError(f"{name} {scale} is past float32's range (largest {_F32_MAX:.3g}); pass a smaller one")
     return scale
 
 

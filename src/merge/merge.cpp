@@ -29,7 +29,7 @@ template <typename In>
 void check_overlap(const TensorView& out, const char* out_name, const In& in, const char* in_name, bool may_be) {
   if (!overlap(out, in)) return;
   const bool same_start = out.data == in.data;
-  if (may_be && same_start && out.numel() * dtype_size(out.dtype) == in.numel() * dtype_size(in.dtype) && out.dtype == in.dtype) return;
+  if (may_be && same_start && out.dtype == in.dtype && out.numel() == in.numel()) return;
   if (may_be && same_start && out.dtype != in.dtype) {
     fail(std::string(out_name) + " is " + in_name + "'s memory but " + std::string(to_string(out.dtype)) + " instead of " +
          std::string(to_string(in.dtype)) + "; an output may alias an input only in the input's dtype");

@@ -32,10 +32,7 @@ void check_shape(const Checker& checker, const PagedShape& shape) {
     checker.fail("head_dim " + str(shape.head_dim) + " is not 64, 128 or 256");
   }
   if (shape.page_size < 1) checker.fail("page_size must be at least 1, got " + str(shape.page_size));
-  if (!std::isfinite(shape.sm_scale) || std::abs(shape.sm_scale) > kLargestScale) {
-    checker.fail("sm_scale must be finite and at most " + std::to_string(kLargestScale) +
-                 " in magnitude (0: 1/sqrt(head_dim); the kernels take sm_scale · log2 e in float32), got " + std::to_string(shape.sm_scale));
-  }
+  if (const std::string problem = scale_problem("sm_scale", shape.sm_scale); !problem.empty()) checker.fail(problem);
 }
 
 // The query tokens per sequence that qo_indptr gives (the same for every sequence).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -18,12 +19,19 @@ int resolved_q_heads(int num_q_heads, int kv_heads, const char* who) {
 
 float resolved_scale(float scale, int head_dim, const char* who) {
   const float resolved = scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(head_dim)) : scale;
-  // The kernels take scale · log2(e) in fp32: a scale past kLargestScale would make it inf.
-  if (!std::isfinite(resolved) || std::abs(resolved) > kLargestScale) {
-    throw Error(ErrorCode::invalid_argument, std::string(who) + ": scale must be finite and at most " + std::to_string(kLargestScale) +
-                                                 " in magnitude (the kernels take scale · log2 e in float32), got " + std::to_string(resolved));
+  if (const std::string problem = scale_problem("scale", resolved); !problem.empty()) {
+    throw Error(ErrorCode::invalid_argument, std::string(who) + ": " + problem);
   }
   return resolved;
+}
+
+std::string scale_problem(const char* name, float scale) {
+  constexpr float kLargest = 2.35e38f;
+  if (std::isfinite(scale) && std::abs(scale) <= kLargest) return {};
+  char text[160];
+  std::snprintf(text, sizeof text, "%s must be finite and at most %.3g in magnitude (the kernels take %s · log2 e in float32), got %g",
+                name, static_cast<double>(kLargest), name, static_cast<double>(scale));
+  return text;
 }
 
 void expect_outputs(const TensorView& out, const TensorView& lse, std::int64_t tokens, int q_heads, int head_dim, Device device,

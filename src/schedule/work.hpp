@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "chunktree/levels.hpp"
@@ -72,9 +73,12 @@ void mark_causal_items(Work& work);
 // `who` prefixes messages ("cpu backend", "cuda backend"), as for check_levels.
 int resolved_q_heads(int num_q_heads, int kv_heads, const char* who);
 // A call's softmax scale: `scale`, or 1/√head_dim for 0 (AttentionParams::scale, PagedShape::sm_scale);
-// it must be finite and at most kLargestScale in magnitude (float32's largest / log2 e).
-inline constexpr float kLargestScale = 2.35e38f;
+// it must pass scale_problem.
 float resolved_scale(float scale, int head_dim, const char* who);
+// Empty for a scale the kernels can take: finite and at most float32's largest / log2 e in magnitude
+// (they take scale · log2 e in fp32, which a larger scale makes inf); else what is wrong with it,
+// naming it `name`.
+std::string scale_problem(const char* name, float scale);
 // Checks a call's outputs on `device`: out [tokens, q_heads, head_dim] in f32, f16 or bf16, lse (where
 // given) [tokens, q_heads] in f32, and no byte shared between them (a row's out and lse are written
 // together, so one would overwrite the other).
