@@ -22,11 +22,18 @@ struct SpanSize {
   std::int64_t tokens = 0;
 };
 
+// No item of any schedule (plan, levels or paged) holds more KV tokens than this, whatever the
+// split asks: the CUDA kernels sum a row's weights in fp32, one term at a time per thread, and that
+// sum drifts with the count of terms (H200: lse 4.2e-7 off at 2^12 tokens in one item, 3.8e-4 at
+// 2^20; docs/KERNEL_NOTES.md, session 34). Longer spans become several items merged exactly in
+// fp32. No benchmark row has a longer span, so the cap changes none of their plans.
+inline constexpr std::int64_t kMaxItemTokens = std::int64_t{1} << 15;
+
 struct PlanOptions {
   // Spans read by fewer sequences than this are private: each reader gets its own item.
   int min_shared_rows = 2;
   // Items hold at most this many KV tokens (longer spans are split at piece boundaries);
-  // 0 leaves spans whole. When set, it must be at least the chunk size.
+  // 0 leaves spans whole up to kMaxItemTokens. When set, it must be at least the chunk size.
   std::int64_t max_item_tokens = 0;
   // Query tokens per sequence: the last queries_per_seq tokens of every sequence (already in the
   // cache, e.g. appended draft tokens) are queries, each seeing the sequence up to itself.
@@ -59,7 +66,7 @@ struct WorkItem {
 struct Plan {
   std::int32_t chunk_size = 0;
   std::int32_t queries_per_seq = 1;  // query tokens per sequence; state s of query token i is s·queries_per_seq + i
-  std::int64_t max_item_tokens = 0;  // the split the items were cut with (0: whole spans)
+  std::int64_t max_item_tokens = 0;  // the split asked or chosen (0: whole spans); items are cut at it and at kMaxItemTokens
   std::uint64_t tree_version = 0;    // the cache version this plan was made from
   std::vector<SeqId> batch;          // the caller's batch, in the caller's order
 

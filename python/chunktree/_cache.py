@@ -202,7 +202,8 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
     Args:
         min_shared_rows: spans read by fewer sequences are read privately.
         max_item_tokens: cut spans into items of at most this many tokens (0: whole; otherwise at
-            least the cache's chunk size). None: for a
+            least the cache's chunk size); no item holds more than 32768 tokens, whatever this
+            asks (the GPU kernels' fp32 sums stay exact to a few 1e-6 up to there). None: for a
             GPU cache the CUDA backend's cost model chooses (with num_q_heads, default the cache's
             kv heads); for a CPU cache, whole spans.
         queries_per_seq: the last queries_per_seq tokens of every sequence are its query tokens,

@@ -193,7 +193,7 @@ LevelsPlan::LevelsPlan(const Levels& levels, const ConstTensorView& q, const Att
     check_pointer(levels.own[s].v.data, "own[" + std::to_string(s) + "].v");
   }
   std::vector<SpanSize> sizes;
-  for (const work::Item& item : work::from_levels(levels, shape, 0).items) sizes.push_back(SpanSize{item.row_end - item.row_begin, item.tokens});
+  work::level_spans(levels, sizes);
   const std::int64_t split = cost_model::cheapest_split(
       sizes, cost_model::SplitShape{shape.q_heads, shape.kv_heads, shape.head_dim, levels.queries_per_seq, 0}, kernels::multiprocessor_count());
   impl_ = std::make_unique<Impl>(Impl{shape, levels.queries_per_seq, work::resolved_scale(params.scale, shape.head_dim, kWho),

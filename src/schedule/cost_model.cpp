@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/tile_shapes.hpp"
+#include "schedule/work.hpp"
 
 namespace chunktree::cost_model {
 namespace {
@@ -76,8 +77,9 @@ struct SplitWork {
 
 // A tile of packed kv heads (kernels/tile_shapes.hpp) counts a step per 64 positions of all its heads.
 SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_heads, int multiprocessors) {
+  const std::int64_t limit = work::item_limit(split);  // the plan's cut: no part holds more than kMaxItemTokens
   const auto parts_of = [&](const SpanRun& run) {
-    return split == 0 ? 1 : std::max<std::int64_t>(1, (run.size.tokens + split - 1) / split);  // a span of 0 tokens is one part
+    return std::max<std::int64_t>(1, (run.size.tokens + limit - 1) / limit);  // a span of 0 tokens is one part
   };
   kernels::PackingContext packing{0, false, multiprocessors};
   for (const SpanRun& run : runs) packing.add(run.query_rows, run.wgmma, kv_heads, run.count * parts_of(run));

@@ -191,6 +191,18 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   return shape;
 }
 
+void level_spans(const Levels& levels, std::vector<SpanSize>& into) {
+  into.clear();
+  for (const auto& level : levels.levels) {
+    for (const SharedSegment& segment : level) {
+      if (segment.kv.length > 0) into.push_back(SpanSize{segment.seq_end - segment.seq_begin, segment.kv.length});
+    }
+  }
+  for (const KvSegment& own : levels.own) {
+    if (own.length > 0) into.push_back(SpanSize{1, own.length});
+  }
+}
+
 Work from_levels(const Levels& levels, const LevelsShape& shape, std::int64_t max_item_tokens) {
   Work work;
   work.queries_per_seq = levels.queries_per_seq;
@@ -203,7 +215,7 @@ Work from_levels(const Levels& levels, const LevelsShape& shape, std::int64_t ma
     work.row_limit[r] = static_cast<std::int32_t>(own - levels.queries_per_seq);
   }
   auto add_items = [&](const KvSegment& segment, std::uint32_t row_begin, std::uint32_t row_end, bool own) {
-    const std::int64_t step = max_item_tokens > 0 ? max_item_tokens : segment.length;
+    const std::int64_t step = item_limit(max_item_tokens);
     for (std::int64_t begin = 0; begin < segment.length; begin += step) {
       const std::int64_t end = std::min(segment.length, begin + step);
       Item item;

@@ -302,7 +302,7 @@ void PagedSchedule::to_work(const PageStrides& strides, std::size_t element_byte
   const std::int64_t page_size = shape_.page_size;
   const auto bytes = static_cast<std::uint64_t>(element_bytes);
   for (const Segment& segment : segments_) {
-    const std::int64_t step = max_item_tokens > 0 ? max_item_tokens : segment.tokens;
+    const std::int64_t step = item_limit(max_item_tokens);
     for (std::int64_t begin = 0; begin < segment.tokens; begin += step) {
       const std::int64_t end = std::min(segment.tokens, begin + step);
       Item& item = into.items.emplace_back();

@@ -50,7 +50,7 @@ class PagedSchedule {
   // ranks of a tensor-parallel engine can check that they run the same schedule.
   std::uint64_t fingerprint(std::int64_t max_item_tokens) const;
 
-  // The work with segments cut into items of at most max_item_tokens (0: whole), offsets in bytes
+  // The work with segments cut into items of at most item_limit(max_item_tokens), offsets in bytes
   // from the K and V pools' bases for these strides and the KV's element size.
   void to_work(const PageStrides& strides, std::size_t element_bytes, std::int64_t max_item_tokens, Work& into) const;
 

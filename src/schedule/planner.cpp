@@ -8,6 +8,7 @@
 
 #include "chunktree/plan.hpp"
 #include "schedule/merge_lists.hpp"
+#include "schedule/work.hpp"
 
 namespace chunktree {
 namespace {
@@ -106,7 +107,7 @@ struct PlanScratch {
   std::vector<std::uint32_t> piece_ends;
   std::vector<SpanSize> span_sizes;
   std::vector<SortKey> sort_keys;
-  std::vector<WorkItem> whole_items;  // a plan's items before they are cut at max_item_tokens
+  std::vector<WorkItem> whole_items;  // a plan's items before they are cut at work::item_limit
 };
 
 // Cuts whole-span items at piece boundaries into `items` of at most max_item_tokens tokens (a
@@ -366,9 +367,10 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     }
   }
   plan.max_item_tokens = max_item_tokens;
-  if (max_item_tokens != 0 && std::any_of(items.begin(), items.end(), [&](const WorkItem& item) { return item.tokens > max_item_tokens; })) {
+  const std::int64_t limit = work::item_limit(max_item_tokens);
+  if (std::any_of(items.begin(), items.end(), [&](const WorkItem& item) { return item.tokens > limit; })) {
     std::swap(items, scratch.whole_items);
-    states = cut_items(scratch.whole_items, plan.pieces, max_item_tokens, items);
+    states = cut_items(scratch.whole_items, plan.pieces, limit, items);
     const auto first_private = std::partition_point(items.begin(), items.end(), [](const WorkItem& item) { return item.kind == ItemKind::shared; });
     plan.num_shared_items = static_cast<std::uint32_t>(first_private - items.begin());
     // Each row's states in KV order: shared items come in pre-order (root side first), then private.

@@ -53,6 +53,12 @@ struct Work {
   std::uint32_t num_rows() const { return static_cast<std::uint32_t>(row_to_batch.size()); }
 };
 
+// The tokens an item may hold under a split of max_item_tokens (0: whole spans): never more
+// than kMaxItemTokens.
+constexpr std::int64_t item_limit(std::int64_t max_item_tokens) {
+  return max_item_tokens > 0 && max_item_tokens < kMaxItemTokens ? max_item_tokens : kMaxItemTokens;
+}
+
 // The plan's work over the cache's pools; offsets are from a layer's K and V base (PoolView).
 // The plan must be current.
 Work from_plan(const PrefixCache& cache, const Plan& plan);
@@ -98,7 +104,11 @@ struct LevelsShape {
 // to fix goes in the message); `who` prefixes messages ("cpu backend", "cuda backend").
 LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device device, const char* who);
 
-// The levels' work, items cut to at most max_item_tokens tokens (0: whole segments). Offsets are
+// The whole spans of the levels' work (rows and tokens of each non-empty segment, in from_levels'
+// order): the cost model's input, before any cut.
+void level_spans(const Levels& levels, std::vector<SpanSize>& into);
+
+// The levels' work, items cut to at most item_limit(max_item_tokens) tokens. Offsets are
 // addresses: the bases are 0. Rows are the sequences in order; states merge level by level, then
 // the sequence's own KV.
 Work from_levels(const Levels& levels, const LevelsShape& shape, std::int64_t max_item_tokens);

@@ -117,20 +117,20 @@ TEST_P(BackendAttention, WritesEveryOutputDtype) {
   for (DType out_dtype : {DType::bf16, DType::f16}) check_workload(backend(), w, shape, random, {}, out_dtype);
 }
 
-// One sequence whose span stays one item of up to a million tokens (make_plan leaves spans whole
-// by default): the sums of nearly equal weights over it must not drift with its length. Summed in
-// one fp32 running sum the CPU backend's lse was 2.0e-3 off and its out 9.5e-4 on this case at 2^18
-// tokens (3.6e-7 and 3.1e-8 with its sums of fp32 blocks added in fp64; KERNEL_NOTES, session 32).
+// One sequence of up to a million tokens, whose span make_plan leaves whole by default and cuts
+// only at kMaxItemTokens: the sums of nearly equal weights over it must not drift with its length.
 // V is drawn from (0, 1), so that out (about 1/2) shows a relative error rather than the noise
-// around a mean of 0. The GPU's P·V takes P in bf16, and weights this close to 1 round one way more
-// than the other (H200, session 33: lse 2.7e-4 to 3.8e-4 and out 8.1e-4 off at 2^20 tokens): its
-// bounds here are about three times that, and the test prints both spans' errors, so that a run
-// shows whether they grow with the span.
-TEST_P(BackendAttention, AWholeSpanOfNearlyEqualWeightsStaysExact) {
+// around a mean of 0. The CPU backend sums fp32 blocks in fp64 (KERNEL_NOTES, session 32). The
+// GPU's fp32 row sums drift with an item's terms (H200, session 34, one whole item: lse 4.2e-7 off
+// at 2^12 tokens, 3.8e-4 at 2^20), which the cap bounds; its P·V takes P in bf16, and weights this
+// close to 1 round one way more than the other (out 1.5e-4 off at 2^12). Predicted for the GPU with
+// the cap (session 35, not yet run): lse ≤ ~6e-6 and out ≤ ~1.7e-4 at every span; its bounds here
+// are about three times that. The test prints each span's errors.
+TEST_P(BackendAttention, ALongSpanOfNearlyEqualWeightsStaysExact) {
   const Shape shape = on(Shape{4, 1, 64, 128, DType::bf16}, Shape{4, 1, 128, 128, DType::bf16});
-  const double lse_tolerance = on(1e-5, 1e-3);
-  const double out_tolerance = on(1e-6, 2.5e-3);
-  for (const std::int64_t tokens : {std::int64_t{1} << 12, on(std::int64_t{1} << 18, std::int64_t{1} << 20)}) {
+  const double lse_tolerance = on(1e-5, 2e-5);
+  const double out_tolerance = on(1e-6, 5e-4);
+  for (const std::int64_t tokens : {std::int64_t{1} << 12, kMaxItemTokens, on(std::int64_t{1} << 18, std::int64_t{1} << 20)}) {
     SCOPED_TRACE(::testing::Message() << tokens << " tokens");
     Workload w(config(shape, tokens / shape.chunk));
     std::vector<Token> sequence(static_cast<std::size_t>(tokens));
@@ -151,7 +151,7 @@ TEST_P(BackendAttention, AWholeSpanOfNearlyEqualWeightsStaysExact) {
     w.cache.write_kv(0, added.slots, ConstTensorView(k.data(), DType::f32, Device::cpu, kv_shape),
                      ConstTensorView(v.data(), DType::f32, Device::cpu, kv_shape));
     const Plan plan = make_plan(w.cache, w.seqs);
-    ASSERT_EQ(plan.items.size(), 1u);
+    ASSERT_EQ(static_cast<std::int64_t>(plan.items.size()), (tokens + kMaxItemTokens - 1) / kMaxItemTokens);
     const Outputs got = run_attention(backend(), w, plan, shape, q);
     std::vector<double> expected(q.size());
     std::vector<double> expected_lse(static_cast<std::size_t>(shape.q_heads));

@@ -154,6 +154,17 @@ TEST(CostModel, EstimateDoesNotDependOnTheSpansOrder) {
   EXPECT_EQ(cheapest_split(together, shape, kH200), cheapest_split(apart, shape, kH200));
 }
 
+// The plan cuts no item past kMaxItemTokens, and the model prices that cut: "whole" and any
+// longer split cost what kMaxItemTokens does where spans are longer.
+TEST(CostModel, PricesTheCutAtTheItemCap) {
+  const SplitShape mha{32, 32, 128, 1, 64};
+  const std::vector<SpanSize> spans = private_spans(256, kMaxItemTokens + 256);
+  const double capped = cost_model::estimated_micros(spans, kMaxItemTokens, mha, kH200);
+  EXPECT_EQ(cost_model::estimated_micros(spans, 0, mha, kH200), capped);
+  EXPECT_EQ(cost_model::estimated_micros(spans, 2 * kMaxItemTokens, mha, kH200), capped);
+  EXPECT_LT(cost_model::estimated_micros(private_spans(256, kMaxItemTokens), 0, mha, kH200), capped);
+}
+
 // A persistent grid deals tiles round robin. Equal tiles that do not fill the last round (1024 on
 // 264 CTAs: 3.88 a CTA) are as even as any deal of them; a few longer tiles among a thousand short
 // ones (np1024_ns768 of chunkattn-t3: 64 tiles of 6 steps, then 1024 of 4) give the CTAs that take the

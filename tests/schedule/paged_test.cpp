@@ -62,6 +62,7 @@ void expect_work_covers_every_sequence(const HostPageTable& table, const work::W
     ASSERT_LT(item.row_begin, item.row_end);
     ASSERT_LT(item.run_begin, item.run_end);
     if (max_item_tokens > 0) ASSERT_LE(item.tokens, max_item_tokens);
+    ASSERT_LE(item.tokens, kMaxItemTokens);
     for (std::uint32_t r = item.row_begin; r < item.row_end; ++r) item_of_state[item.state_begin + (r - item.row_begin)] = i;
     next_state += item.row_end - item.row_begin;
     std::int64_t tokens = 0;
@@ -241,6 +242,31 @@ TEST(PagedSchedule, RunOffsetsAndMergesOfConsecutivePages) {
       EXPECT_EQ(w.runs[w.items[1].run_begin].k_offset, static_cast<std::uint64_t>(3 * strides.page + 3 * strides.token) * bytes);
       expect_work_covers_every_sequence(table, w, strides, bytes, 3);
     }
+  }
+}
+
+// A span longer than kMaxItemTokens becomes several items whatever the split asks; the cost
+// model's input (spans) still sees it whole.
+TEST(PagedSchedule, NoItemHoldsMoreThanTheCap) {
+  constexpr int kBigPage = 256;
+  const auto shared_pages = static_cast<std::int32_t>(kMaxItemTokens / kBigPage + 1);
+  std::vector<std::int32_t> pages(static_cast<std::size_t>(shared_pages));
+  for (std::int32_t p = 0; p < shared_pages; ++p) pages[static_cast<std::size_t>(p)] = p;
+  HostPageTable table(kBigPage, 1);
+  table.add(concat(pages, {shared_pages}), 3);
+  table.add(concat(pages, {shared_pages + 1}), 5);
+  work::PagedSchedule schedule;
+  schedule.assign(table.view(), PagedShape{1, 1, 64, kBigPage, true, 0.0f}, "test");
+  EXPECT_EQ(sorted_spans(schedule), (std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 3}, {1, 5}, {2, kMaxItemTokens + kBigPage}}));
+  const work::PageStrides strides{kBigPage * 64, 64, kBigPage * 64};
+  for (const std::int64_t asked : {std::int64_t{0}, 2 * kMaxItemTokens}) {
+    SCOPED_TRACE(::testing::Message() << "items of " << asked);
+    work::Work w;
+    schedule.to_work(strides, 2, asked, w);
+    ASSERT_EQ(w.items.size(), 4u);  // the shared pages as kMaxItemTokens and then one page; each last page
+    EXPECT_EQ(w.items[0].tokens, kMaxItemTokens);
+    EXPECT_EQ(w.items[1].tokens, kBigPage);
+    expect_work_covers_every_sequence(table, w, strides, 2, 0);
   }
 }
 

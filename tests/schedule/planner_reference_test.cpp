@@ -143,7 +143,7 @@ class ReferencePlanner {
   }
 
   // Items: the span's slots as pieces (runs of adjacent positions of one chunk), cut greedily into
-  // items of at most max_item_tokens tokens at piece boundaries.
+  // items of at most max_item_tokens tokens (and never more than kMaxItemTokens) at piece boundaries.
   void add_items(Plan& plan, const ReferenceSpan& span, ItemKind kind) const {
     const std::vector<Slot> slots = cache_.slots(batch_[rows_[span.row_begin]]);
     std::vector<KvPiece> pieces;
@@ -163,10 +163,11 @@ class ReferencePlanner {
       item.row_end = span.row_end;
       item.position = position;
       item.piece_begin = static_cast<std::uint32_t>(plan.pieces.size());
+      const std::int64_t limit = plan.max_item_tokens == 0 ? kMaxItemTokens : std::min(plan.max_item_tokens, kMaxItemTokens);
       do {
         item.tokens += pieces[p].size();
         plan.pieces.push_back(pieces[p++]);
-      } while (p < pieces.size() && (plan.max_item_tokens == 0 || item.tokens + pieces[p].size() <= plan.max_item_tokens));
+      } while (p < pieces.size() && item.tokens + pieces[p].size() <= limit);
       item.piece_end = static_cast<std::uint32_t>(plan.pieces.size());
       item.state_begin = plan.num_states;
       plan.num_states += span.row_end - span.row_begin;

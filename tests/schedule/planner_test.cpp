@@ -41,6 +41,7 @@ void expect_valid_plan(const PrefixCache& cache, const Plan& plan, std::span<con
     }
     ASSERT_EQ(tokens, item.tokens);
     if (options.max_item_tokens > 0) ASSERT_LE(item.tokens, options.max_item_tokens);
+    ASSERT_LE(item.tokens, kMaxItemTokens);
     const bool shared = i < plan.num_shared_items;
     ASSERT_EQ(item.kind, shared ? ItemKind::shared : ItemKind::private_);
     if (shared) {
@@ -298,6 +299,42 @@ TEST(Planner, ASplitPolicyChoosesFromTheWholeSpans) {
     bad.choose_max_item_tokens = [](std::span<const SpanSize>) { return std::int64_t{8}; };  // below the chunk size
     EXPECT_THROW(make_plan(workload.cache, batch, bad), Error);
   }
+}
+
+// Spans longer than kMaxItemTokens become several items whatever the split asks (none, a longer
+// one, or a policy's none), and the policy still sees them whole.
+TEST(Planner, NoItemHoldsMoreThanTheCap) {
+  PrefixCache cache(plan_config(16));
+  const std::int64_t shared = kMaxItemTokens + 48;  // whole chunks: b's own tokens start a chunk
+  std::vector<Token> prompt(static_cast<std::size_t>(shared), 5);
+  const SeqId a = cache.add(prompt).seq;
+  const SeqId b = cache.fork(a, 1)[0];
+  cache.append(b, std::vector<Token>(static_cast<std::size_t>(kMaxItemTokens + 1), 6));
+  const std::vector<SeqId> batch{a, b};
+  for (const std::int64_t asked : {std::int64_t{0}, 2 * kMaxItemTokens}) {
+    SCOPED_TRACE(::testing::Message() << "max_item_tokens " << asked);
+    PlanOptions options;
+    options.max_item_tokens = asked;
+    const Plan plan = make_plan(cache, batch, options);
+    expect_valid_plan(cache, plan, batch, options);
+    EXPECT_EQ(plan.max_item_tokens, asked);
+    ASSERT_EQ(plan.num_shared_items, 2u);  // the prompt: kMaxItemTokens, then 48
+    EXPECT_EQ(plan.items[0].tokens, kMaxItemTokens);
+    ASSERT_EQ(plan.items.size(), 4u);  // b's own tokens: kMaxItemTokens, then 1
+    EXPECT_EQ(plan.items[3].tokens, 1);
+  }
+  std::vector<SpanSize> seen;
+  PlanOptions by_policy;
+  by_policy.choose_max_item_tokens = [&](std::span<const SpanSize> spans) {
+    seen.assign(spans.begin(), spans.end());
+    return std::int64_t{0};
+  };
+  const Plan chosen = make_plan(cache, batch, by_policy);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].tokens, shared);
+  EXPECT_EQ(seen[1].tokens, kMaxItemTokens + 1);
+  EXPECT_EQ(chosen.items.size(), 4u);
+  expect_valid_plan(cache, chosen, batch, by_policy);
 }
 
 // Planning into one Plan every step gives what a fresh plan gives, and a refused call leaves it as
