@@ -26,7 +26,8 @@ struct SpanSize {
 // split asks: the CUDA kernels sum a row's weights in fp32, one term at a time per thread, and that
 // sum drifts with the count of terms (H200: lse 4.2e-7 off at 2^12 tokens in one item, 3.8e-4 at
 // 2^20; docs/KERNEL_NOTES.md, session 34). Longer spans become several items merged exactly in
-// fp32. No benchmark row has a longer span, so the cap changes none of their plans.
+// fp32. Of the benchmark's plans only flashinfer-cascade p32k_b256_s256's chunktree-noshare has
+// longer spans (DESIGN.md, "Items").
 inline constexpr std::int64_t kMaxItemTokens = std::int64_t{1} << 15;
 
 struct PlanOptions {

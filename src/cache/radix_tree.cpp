@@ -65,7 +65,8 @@ AddResult RadixTree::add(std::span<const Token> tokens) {
     require_chunks(chunks_for(static_cast<std::int64_t>(rest), tail));
   }
 
-  // Allocate before the first change, so that running out of memory leaves the tree as it was.
+  // Reserve before the first change what a call's size bounds (slots, nodes, the sequence); a
+  // node's token, piece and child lists may still grow after it (DESIGN.md, "Errors").
   AddResult result;
   result.slots.reserve(rest);
   reserve_nodes(2);

@@ -119,8 +119,8 @@ PartialStates compute_states(const work::Work& w, std::uintptr_t k_base, std::ui
     std::vector<float> query(d);
     std::vector<float> scores(tokens);
     // The sums over an item's positions in fp64, of fp32 sums over blocks of kSumBlock positions:
-    // an item may be a whole span of a million tokens (make_plan's default), over which fp32 sums
-    // drift by percents, and the CPU backend is the oracle; the blocks keep the inner loop in fp32.
+    // an item may hold kMaxItemTokens positions, over which one fp32 running sum drifts by ~1e-5,
+    // and the CPU backend is the oracle; the blocks keep the inner loop in fp32.
     constexpr std::size_t kSumBlock = 64;
     std::vector<double> weighted(d);
     std::vector<float> block_weighted(d);

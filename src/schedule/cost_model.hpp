@@ -15,15 +15,17 @@ struct SplitShape {
   int kv_heads;
   int head_dim;
   int queries;
-  std::int64_t min_split;  // items are cut at multiples of this (a chunk), or not at all
+  std::int64_t min_split;  // items are cut at multiples of this (a chunk), or only at kMaxItemTokens
   // A kv head's rows are strided by the other heads' (NHD pages of several kv heads): a tile alone
   // on its SM then streams no faster than a slot's share (session 31's ncu: b64_g16_8k's 128 whole
   // tiles, 172 µs on NHD pages against 133 on the cache's head-major chunks; experiment 68).
   bool strided_kv_heads = false;
 };
 
-// Estimated µs of the kernels on `spans` cut into items of at most `split` tokens (0: whole), on a
-// GPU of `multiprocessors` SMs.
+// Estimated µs of the kernels on `spans` cut into items of at most work::item_limit(split) tokens
+// (0: whole up to kMaxItemTokens), on a GPU of `multiprocessors` SMs. A span is priced as that
+// many equal parts; the plans cut greedily (full items, then the rest), so where a cut leaves a
+// short rest the longest tile is priced shorter than it runs.
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors);
 
 // Whether a persistent mma.sync grid of `ctas` CTAs, CTA i taking tiles i, i + ctas, ... of these
@@ -43,8 +45,8 @@ bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_
 // share an SM would lose to sharing at least twice what the claim costs.
 bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_dim, int multiprocessors, int ctas_per_sm);
 
-// Whole spans (0) or the cheapest power of two from 64 tokens (one stage of the mma.sync tile; at
-// least min_split) below the longest span.
+// Whole spans (0; cut only at kMaxItemTokens) or the cheapest power of two from 64 tokens (one stage
+// of the mma.sync tile; at least min_split) below the longest span.
 std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& shape, int multiprocessors);
 
 }  // namespace chunktree::cost_model

@@ -276,7 +276,7 @@ std::uint64_t PagedSchedule::fingerprint(std::int64_t max_item_tokens) const {
   mix(shape_.causal ? 1 : 0);
   mix(shape_.sm_scale == 0.0f ? 0 : static_cast<std::int64_t>(std::bit_cast<std::uint32_t>(shape_.sm_scale)));  // −0 is 0
   mix(queries_);
-  mix(max_item_tokens);
+  mix(item_limit(max_item_tokens));  // splits that cut alike are one plan
   mix(static_cast<std::int64_t>(row_to_batch_.size()));
   mix(static_cast<std::int64_t>(segments_.size()));
   mix(static_cast<std::int64_t>(pages_.size()));

@@ -368,6 +368,7 @@ TEST(PagedSchedule, FingerprintIsThePlan) {
                                       digest_of(table, fewer_heads, 256), digest_of(table, not_causal, 256), digest_of(table, shape, 128)}) {
     EXPECT_NE(changed, digest);
   }
+  EXPECT_EQ(digest_of(table, shape, 0), digest_of(table, shape, 2 * kMaxItemTokens));  // both cut at the cap: one plan
 
   HostPageTable refused = table;
   refused.kv_indices[0] = -2;

@@ -41,7 +41,7 @@ constexpr const char* kUsage =
     "in this run. Without a GPU it runs the CPU backend and says so.\n"
     "  --settle-ms MS     idle time before each row's timed repeats (default 250): the card's power limiter\n"
     "                     averages over about a second, so a row must not inherit the clock the last one capped\n"
-    "  --split T          KV tokens per work item (0: whole spans; default: the CUDA backend's suggestion,\n"
+    "  --split T          KV tokens per work item (0: whole spans up to 32768; default: the CUDA backend's suggestion,\n"
     "                     512 on the CPU)\n"
     "  --queries Q        query tokens per sequence of a custom case (the last Q of the suffix, causal)\n"
     "  --cases-json FILE  write the selected preset's cases for bench/baselines.py and exit\n"
