@@ -47,7 +47,7 @@ SeqFirstFile read_body(LineReader& reader, const SeedHeader& header) {
     if (bad == values.end()) return;
     char text[64];
     std::snprintf(text, sizeof text, "%g", static_cast<double>(*bad));
-    reader.fail(array + ": value " + std::to_string(bad - values.begin()) + " is " + text + "; " + what);
+    reader.fail(array + ": value " + std::to_string(bad - values.begin() + 1) + " is " + text + "; " + what);  // counted from 1, as the reader's
   };
   for (int c = 0; c < file.shared_chunks; ++c) {  // grows with the lines read, like read_chunk_lines
     const std::string chunk = " of shared chunk " + std::to_string(c);

@@ -260,21 +260,45 @@ void write_values(std::FILE* file, std::span<const T> values) {
 
 void write_floats(std::FILE* file, std::span<const float> values) { write_values(file, values); }
 
-OutputFile::OutputFile(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
+OutputFile::OutputFile(const std::string& path)
+    : path_(path), partial_(path + "." + std::to_string(::getpid()) + ".partial"), file_(std::fopen(partial_.c_str(), "wb")) {
   if (file_ == nullptr) {
     throw Error(ErrorCode::invalid_argument, path + ": cannot open the file for writing (" + std::strerror(errno) + ")");
   }
 }
 
 OutputFile::~OutputFile() {
-  if (file_ != nullptr) std::fclose(file_);
+  if (file_ != nullptr) {
+    std::fclose(file_);
+    std::remove(partial_.c_str());
+  }
 }
 
 void OutputFile::close() {
-  const bool failed = std::ferror(file_) != 0;
-  const bool close_failed = std::fclose(file_) != 0;
+  // fflush reports what the buffered writes hit (with errno); ferror that an earlier write failed.
+  int failure = 0;
+  if (std::fflush(file_) != 0) {
+    failure = errno;
+  } else if (std::ferror(file_) != 0) {
+    failure = EIO;
+  }
+  if (std::fclose(file_) != 0 && failure == 0) failure = errno;
   file_ = nullptr;
-  if (failed || close_failed) throw Error(ErrorCode::invalid_argument, path_ + ": writing the file failed (disk full?)");
+  if (failure != 0) {
+    std::remove(partial_.c_str());
+    throw Error(ErrorCode::invalid_argument, path_ + ": writing the file failed (" + std::strerror(failure) + ")");
+  }
+  if (std::rename(partial_.c_str(), path_.c_str()) != 0) {
+    const int renamed = errno;
+    std::remove(partial_.c_str());
+    throw Error(ErrorCode::invalid_argument, path_ + ": cannot put the written file in place (" + std::strerror(renamed) + ")");
+  }
+}
+
+void write_text_file(const std::string& path, std::string_view text) {
+  OutputFile output(path);
+  std::fwrite(text.data(), 1, text.size(), output.get());
+  output.close();
 }
 
 }  // namespace chunktree::harness

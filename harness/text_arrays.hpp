@@ -62,7 +62,10 @@ class LineReader {
 // Writes values space-separated on one line, each in the shortest form that reads back exactly.
 void write_floats(std::FILE* file, std::span<const float> values);
 
-// Opens a file for writing, throwing an error that names it on failure; closes on scope exit.
+// A file written through a temporary one beside it (`path`.<pid>.partial) that close() renames over
+// `path`: a write that fails (a full disk) leaves no half-written file under the name, and a link at
+// `path` is replaced, not followed. Opening throws an error that names `path` and why; the
+// temporary file is removed if close() is never called (an error on the way) or fails.
 class OutputFile {
  public:
   explicit OutputFile(const std::string& path);
@@ -70,11 +73,15 @@ class OutputFile {
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
   std::FILE* get() const { return file_; }
-  void close();  // flushes and reports write errors
+  void close();  // flushes, reports a write error and its reason, and renames the file into place
 
  private:
   std::string path_;
+  std::string partial_;
   std::FILE* file_ = nullptr;
 };
+
+// Writes `text` to `path` as OutputFile does.
+void write_text_file(const std::string& path, std::string_view text);
 
 }  // namespace chunktree::harness

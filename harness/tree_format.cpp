@@ -11,6 +11,7 @@
 #include <span>
 #include <unordered_map>
 
+#include "chunktree/attention.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/reference.hpp"
 #include "harness/random.hpp"
@@ -82,6 +83,9 @@ std::string_view next_record(LineReader& reader, const std::string& what) {
 
 void read_format_line(LineReader& reader) {
   const auto words = LineReader::words(reader.next("the format line 'chunktree-tree 1'"));
+  if (words.empty() || words[0].starts_with('#')) {
+    reader.fail("the first line must be the format line 'chunktree-tree 1'; blank and comment lines may only follow it");
+  }
   if (words.size() != 2 || words[0] != kTreeMagic) {
     reader.fail("not a tree-format file: the first line must be 'chunktree-tree 1'");
   }
@@ -117,8 +121,11 @@ DType storage_dtype(const LineReader& reader, std::string_view value) {
 
 float softmax_scale_value(const LineReader& reader, std::string_view value) {
   const float scale = reader.number(value, "scale");
-  if (!std::isfinite(scale) || scale <= 0.0f) {
-    reader.fail("scale must be a positive finite fp32 number, got " + quote_word(value));
+  if (!std::isfinite(scale) || scale <= 0.0f || scale > kMaxScale) {
+    char largest[32];
+    std::snprintf(largest, sizeof largest, "%.3g", static_cast<double>(kMaxScale));
+    reader.fail("scale must be a positive fp32 number of at most " + std::string(largest) + " (the kernels take scale * log2(e) in fp32), got " +
+                quote_word(value));
   }
   return scale;
 }
@@ -439,9 +446,19 @@ void compute_expected(TreeWorkload& w) {
 }
 
 bool is_tree_file(const std::string& path) {
-  const std::string head = input_file_head(path, 64);
-  const auto words = LineReader::words(std::string_view(head).substr(0, head.find('\n')));
-  return !words.empty() && words[0] == kTreeMagic;
+  // The first line that is neither blank nor a comment decides, so that a tree file with one of
+  // those first gets the tree reader's error (the format line comes first), not the seed reader's.
+  const std::string head = input_file_head(path, 4096);
+  for (std::size_t begin = 0; begin < head.size();) {
+    const std::size_t end = std::min(head.find('\n', begin), head.size());
+    const std::string_view line = std::string_view(head).substr(begin, end - begin);
+    if (!is_blank_or_comment(line)) {
+      const auto words = LineReader::words(line);
+      return !words.empty() && words[0] == kTreeMagic;
+    }
+    begin = end + 1;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------

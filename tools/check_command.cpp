@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <new>
 #include <optional>
 #include <set>
 #include <string>
@@ -64,6 +65,7 @@ CheckArgs parse_check_args(Args args) {
       parsed.jobs = static_cast<int>(integer_option("--jobs", option_value("check", args, i), 1, 4096));
     } else if (word == "--dump") {
       parsed.dump_dir = option_value("check", args, i);
+      if (parsed.dump_dir.empty()) throw Error(ErrorCode::invalid_argument, "check: --dump needs a directory, got an empty word");
     } else if (word.starts_with("-")) {
       throw Error(ErrorCode::invalid_argument, "check: unknown option '" + std::string(word) + "'; see 'chunktree check --help'");
     } else {
@@ -136,6 +138,8 @@ FileOutcome check_file(const std::string& path, const harness::CheckOptions& opt
     outcome.result = harness::is_tree_file(path) ? harness::check_tree_file(path, options) : harness::check_seed_file(path, options);
   } catch (const Error& error) {
     outcome.error = error.what();
+  } catch (const std::bad_alloc&) {  // the file's workload needs more host memory than there is: its own failure, not the run's
+    outcome.error = path + ": not enough host memory to check this file (its cache, states or reference need more than is free)";
   }
   return outcome;
 }

@@ -5,9 +5,13 @@
 
 namespace chunktree {
 
+// The largest softmax scale in magnitude any call takes (AttentionParams::scale, PagedShape::sm_scale):
+// the kernels take scale · log2 e in fp32, which is inf past about 2.36e38.
+inline constexpr float kMaxScale = 2.35e38f;
+
 struct AttentionParams {
   int num_q_heads = 0;  // 0: as many as the cache has kv heads; must be a multiple of them
-  float scale = 0.0f;   // 0: 1/sqrt(head_dim)
+  float scale = 0.0f;   // 0: 1/sqrt(head_dim); finite, |scale| ≤ kMaxScale
   int num_threads = 0;  // CPU backend: 0 means one per hardware thread (negative: an error)
 };
 

@@ -6,6 +6,8 @@
 #include <limits>
 #include <string>
 
+#include "chunktree/attention.hpp"
+
 namespace chunktree::work {
 
 int resolved_q_heads(int num_q_heads, int kv_heads, const char* who) {
@@ -26,11 +28,10 @@ float resolved_scale(float scale, int head_dim, const char* who) {
 }
 
 std::string scale_problem(const char* name, float scale) {
-  constexpr float kLargest = 2.35e38f;
-  if (std::isfinite(scale) && std::abs(scale) <= kLargest) return {};
+  if (std::isfinite(scale) && std::abs(scale) <= kMaxScale) return {};
   char text[160];
   std::snprintf(text, sizeof text, "%s must be finite and at most %.3g in magnitude (the kernels take %s · log2 e in float32), got %g",
-                name, static_cast<double>(kLargest), name, static_cast<double>(scale));
+                name, static_cast<double>(kMaxScale), name, static_cast<double>(scale));
   return text;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -227,6 +228,40 @@ TEST_F(InputFiles, MessagesEscapeBinaryBytesAndShortenLongWords) {
   const std::string shortened = tree_error(long_word);
   EXPECT_NE(shortened.find("got '" + std::string(40, '7') + "'..."), std::string::npos) << shortened;
   EXPECT_LT(shortened.size(), 200u) << shortened;
+}
+
+// ---- output files ----
+
+// A file is written beside its name and put in place by close(): a write that never reaches close()
+// (an error on the way) leaves nothing, a link at the name is replaced rather than followed, and a
+// path that cannot be opened names itself and why.
+TEST_F(InputFiles, OutputFilesAppearWholeOrNotAtAll) {
+  const std::string path = (dir_ / "out.txt").string();
+  {
+    OutputFile abandoned(path);
+    std::fputs("half", abandoned.get());
+  }
+  EXPECT_TRUE(fs::is_empty(dir_));
+
+  const std::string target = write("target.txt", "keep me");
+  fs::create_symlink(target, path);
+  write_text_file(path, "written\n");
+  EXPECT_FALSE(fs::is_symlink(path));
+  std::stringstream written;
+  written << std::ifstream(path).rdbuf();
+  EXPECT_EQ(written.str(), "written\n");
+  std::stringstream kept;
+  kept << std::ifstream(target).rdbuf();
+  EXPECT_EQ(kept.str(), "keep me");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator{}), 2);  // no .partial left
+
+  const std::string missing = (dir_ / "no_such_dir" / "out.txt").string();
+  try {
+    OutputFile refused(missing);
+    ADD_FAILURE() << "opened " << missing;
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()), missing + ": cannot open the file for writing (No such file or directory)");
+  }
 }
 
 }  // namespace

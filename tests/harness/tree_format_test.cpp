@@ -24,6 +24,7 @@
 #include "harness/check.hpp"
 #include "harness/random.hpp"
 #include "harness/tree_levels.hpp"
+#include "support/expect_error.hpp"
 #include "options.hpp"
 #include "support/test_directory.hpp"
 
@@ -399,12 +400,21 @@ TEST_F(TreeFormatTest, CudaBackendWithoutAGpuIsAClearError) {
   EXPECT_EQ(tools::select_backend("auto"), Backend::cpu);
 }
 
+// The first word of the first line that is neither blank nor a comment: a tree file with one of
+// those first goes to the tree reader, which says where the format line belongs.
 TEST_F(TreeFormatTest, IsTreeFileLooksAtTheFirstWord) {
   EXPECT_TRUE(is_tree_file(write("a.txt", "chunktree-tree 1\n")));
   EXPECT_TRUE(is_tree_file(write("b.txt", "chunktree-tree 7\n")));  // then refused by the reader
   EXPECT_FALSE(is_tree_file(write("c.txt", "8 64 128 1 1\n")));
   EXPECT_FALSE(is_tree_file(write("d.txt", "")));
   EXPECT_FALSE(is_tree_file(path("missing.txt")));
+  EXPECT_FALSE(is_tree_file(write("e.txt", "# a note\n\n8 64 128 1 1\n")));
+  for (const char* first : {"# a note\n", "\n", "  \t\n"}) {
+    const std::string file = write("f.txt", std::string(first) + "chunktree-tree 1\n");
+    EXPECT_TRUE(is_tree_file(file)) << first;
+    testing::expect_error([&] { read_tree_file(file); }, ErrorCode::format,
+                          ":1: the first line must be the format line 'chunktree-tree 1'; blank and comment lines may only follow it");
+  }
 }
 
 // ---- malformed files ----
@@ -478,6 +488,7 @@ std::vector<Malformation> malformations() {
       {"dtype", replace("dtype", "dtype f8"), "dtype must be bf16, f16 or f32"},
       {"scale not a number", replace("scale", "scale abc"), "scale must be a number"},
       {"negative scale", replace("scale", "scale -1"), "positive"},
+      {"scale past the kernels' range", replace("scale", "scale 3e38"), "at most 2.35e+38"},
       {"queries_per_seq zero", replace("queries_per_seq", "queries_per_seq 0"), "queries_per_seq must be from 1"},
       {"queries_per_seq too large", replace("queries_per_seq", "queries_per_seq 65"), "queries_per_seq must be from 1"},
       {"unknown field", insert_after("kv_heads", "layers 1"), "unknown header field 'layers'"},

@@ -1,22 +1,27 @@
 // chunktree bench --plan-splits: the cost model's split of every case's two plans, on the CPU, as the
 // committed runs' `split` and `items` notes read (a change of the model is checked by the rows it
-// re-plans before any device run), and its usage errors.
+// re-plans before any device run), and its usage errors; the output files of bench and host-bench.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "chunktree/types.hpp"
 #include "commands.hpp"
+#include "support/expect_error.hpp"
+#include "support/test_directory.hpp"
 
 namespace chunktree::tools {
 namespace {
 
 std::string plan_splits(const std::vector<std::string_view>& args) {
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   const int code = bench_command(args);
-  const std::string out = testing::internal::GetCapturedStdout();
+  const std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(code, 0);
   return out;
 }
@@ -50,6 +55,40 @@ TEST(BenchPlanSplits, UsageErrors) {
   // Timing options mean nothing to it: an error, not silently ignored.
   EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits", "132", "--split", "512"}), Error);
   EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits", "132", "--csv", "/tmp/x.csv"}), Error);
+}
+
+// Output paths are checked before anything is timed: two outputs of one path, and a path that
+// cannot be written, are refused at once (the run never starts: nothing is printed). A run that
+// writes puts its file in place and leaves no partial one beside it.
+TEST(BenchOutputs, RefusedBeforeTheRunAndWrittenWhole) {
+  const std::filesystem::path dir = chunktree::testing::fresh_test_directory("chunktree_bench");
+  const std::string csv = (dir / "rows.csv").string();
+  const std::string same = (dir / "." / "rows.csv").string();
+  const std::vector<std::string_view> small_case{"--backend", "cpu", "--batch", "2", "--prefix", "64", "--suffix", "4", "--repeats", "1", "--settle-ms", "0"};
+  const auto with = [&](std::vector<std::string_view> extra) {
+    std::vector<std::string_view> args = small_case;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  chunktree::testing::expect_error([&] { bench_command(with({"--csv", csv, "--json", same})); }, ErrorCode::invalid_argument,
+                                   "bench: --csv and --json name one file");
+  const std::string missing = (dir / "no_such_dir" / "rows.csv").string();
+  ::testing::internal::CaptureStdout();
+  chunktree::testing::expect_error([&] { bench_command(with({"--csv", missing})); }, ErrorCode::invalid_argument,
+                                   missing + ": cannot open the file for writing (No such file or directory)");
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "");
+  chunktree::testing::expect_error([&] { host_bench_command(std::vector<std::string_view>{"--backend", "cpu", "--csv", missing}); },
+                                   ErrorCode::invalid_argument, missing + ": cannot open the file for writing");
+
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(bench_command(with({"--csv", csv})), 0);
+  ::testing::internal::GetCapturedStdout();
+  std::stringstream text;
+  text << std::ifstream(csv).rdbuf();
+  EXPECT_EQ(text.str().rfind("preset,case,impl,", 0), 0u) << text.str();
+  EXPECT_NE(text.str().find("\ncustom,custom,chunktree,"), std::string::npos) << text.str();
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}), 1);  // no .partial left
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

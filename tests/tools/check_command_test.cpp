@@ -94,6 +94,7 @@ TEST_F(CheckDump, SameFileNameFromTwoFoldersIsRefusedBeforeAnythingIsWritten) {
     EXPECT_FALSE(fs::exists(dump_dir() + "/x.txt"));
   }
   EXPECT_NE(usage_error({first, first, "--dump", dump_dir()}).find("would both be dumped"), std::string::npos);
+  EXPECT_NE(usage_error({first, "--dump", ""}).find("--dump needs a directory, got an empty word"), std::string::npos);  // not "no dumps"
 }
 
 TEST_F(CheckDump, DumpsNeverOverwriteAnInput) {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <utility>
@@ -20,6 +20,7 @@
 #include "commands.hpp"
 #include "harness/backend.hpp"
 #include "harness/random.hpp"
+#include "harness/text_arrays.hpp"
 #include "schedule/cost_model.hpp"
 #include "options.hpp"
 
@@ -129,6 +130,18 @@ BenchOptions parse(Args args) {
                                       !options.ceilings_json.empty() || !options.cases_json.empty())) {
     throw Error(ErrorCode::invalid_argument,
                 "bench: --plan-splits prints the cost model's splits and times nothing: give it only --preset or shape flags");
+  }
+  const std::vector<std::pair<const char*, const std::string*>> outputs{
+      {"--csv", &options.csv}, {"--json", &options.json}, {"--ceilings-json", &options.ceilings_json}, {"--cases-json", &options.cases_json}};
+  for (std::size_t a = 0; a < outputs.size(); ++a) {
+    for (std::size_t b = a + 1; b < outputs.size(); ++b) {
+      const std::string& first = *outputs[a].second;
+      const std::string& second = *outputs[b].second;
+      if (!first.empty() && !second.empty() && std::filesystem::weakly_canonical(first) == std::filesystem::weakly_canonical(second)) {
+        throw Error(ErrorCode::invalid_argument, std::string("bench: ") + outputs[a].first + " and " + outputs[b].first + " name one file (" +
+                                                     first + "): give each its own");
+      }
+    }
   }
   if (prefix > 0) options.custom.levels = {SharedLevel{1, prefix}};
   if (options.has_custom && options.custom.sequence_tokens() < 1) {
@@ -371,12 +384,6 @@ std::string ceilings_object(const RunInfo& info) {
   return text;
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream file(path);
-  file << text;
-  if (!file) throw Error(ErrorCode::invalid_argument, "bench: cannot write " + path);
-}
-
 // The cost model's item split of each case's two plans (shared, noshare) on a GPU of
 // `multiprocessors` SMs, as the CSV's `split` and `items` notes would read, without timing or a GPU:
 // the spans come from make_plan over a CPU cache of one kv head of d 64 that holds the case's tokens
@@ -425,10 +432,13 @@ int bench_command(Args args) {
   const std::vector<Preset> chosen = selected_presets(options, info.backend);
   if (!options.cases_json.empty()) {
     if (chosen.size() != 1) throw Error(ErrorCode::invalid_argument, "bench: --cases-json takes exactly one preset");
-    write_file(options.cases_json, cases_json(chosen.front()));
+    harness::write_text_file(options.cases_json, cases_json(chosen.front()));
     return 0;
   }
 
+  const std::unique_ptr<harness::OutputFile> ceilings_file = open_output(options.ceilings_json);
+  const std::unique_ptr<harness::OutputFile> csv_file = open_output(options.csv);
+  const std::unique_ptr<harness::OutputFile> json_file = open_output(options.json);
   info.date = utc_date();
   if (info.backend == harness::Backend::cuda) {
     info.card = card_info();
@@ -446,7 +456,7 @@ int bench_command(Args args) {
     std::printf("backend: cpu (%s): CPU timings, no GPU floor\n",
                 options.backend == "cpu" ? "asked for" : "no Hopper GPU visible, so the CPU backend runs");
   }
-  if (!options.ceilings_json.empty()) write_file(options.ceilings_json, ceilings_object(info) + "\n");
+  finish_output(ceilings_file, ceilings_object(info) + "\n");
 
   std::vector<Row> rows;
   std::printf("%-20s %-26s %-18s %10s %10s %10s %8s %8s %10s %8s %5s\n", "preset", "case", "impl", "median_us", "p10_us", "p90_us",
@@ -478,12 +488,12 @@ int bench_command(Args args) {
     }
   }
 
-  if (!options.csv.empty()) {
+  if (csv_file) {
     std::string text = std::string(kCsvHeader) + "\n";
     for (const Row& row : rows) text += csv_line(row, info) + "\n";
-    write_file(options.csv, text);
+    finish_output(csv_file, text);
   }
-  if (!options.json.empty()) {
+  if (json_file) {
     std::string text = "{\"ceilings\": " + ceilings_object(info) + ",\n \"columns\": \"" + kCsvHeader + "\",\n \"rows\": [";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       std::string line = csv_line(rows[i], info);
@@ -491,7 +501,7 @@ int bench_command(Args args) {
       for (char ch : line) escaped += ch == '"' ? std::string("\\\"") : std::string(1, ch);
       text += std::string(i ? ",\n  " : "\n  ") + "\"" + escaped + "\"";
     }
-    write_file(options.json, text + "\n]}\n");
+    finish_output(json_file, text + "\n]}\n");
   }
   return 0;
 }

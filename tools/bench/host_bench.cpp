@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -93,6 +92,7 @@ int host_bench_command(Args args) {
     }
   }
   const harness::Backend backend = select_backend(backend_choice);
+  const std::unique_ptr<harness::OutputFile> csv_file = open_output(csv);
   const std::string card = backend == harness::Backend::cuda ? card_info().name : "cpu";
   const std::string date = utc_date();
   std::printf("host-bench: %s, %s, commit %s (host work only; the kernels are not run)\n", card.c_str(), date.c_str(), CHUNKTREE_COMMIT);
@@ -170,11 +170,7 @@ int host_bench_command(Args args) {
               "," + date + "," + CHUNKTREE_COMMIT + "\n";
     }
   }
-  if (!csv.empty()) {
-    std::ofstream file(csv);
-    file << rows;
-    if (!file) throw Error(ErrorCode::invalid_argument, "host-bench: cannot write " + csv);
-  }
+  finish_output(csv_file, rows);
   return 0;
 }
 
