@@ -265,7 +265,7 @@ SeedHeader read_seed_header(LineReader& reader) {
   const std::int64_t chunk_size = reader.integer(words[1], "the chunk size (header word 2)");
   const std::int64_t head_dim = reader.integer(words[2], "the head dim (header word 3)");
   const std::int64_t heads = reader.integer(words[3], "n_heads (header word 4)", 1, kMaxExtent);
-  const std::int64_t chunks = reader.integer(words[4], "n_chunks (header word 5)", 1, kMaxExtent);
+  const std::int64_t chunks = reader.integer(words[4], "n_chunks (header word 5)", 1, kMaxExtent / static_cast<std::int64_t>(kChunk));
   if (chunk_size != kSeedChunkSize) {
     reader.fail("the header's chunk size is " + std::to_string(chunk_size) + "; seed-format files use 64");
   }
@@ -273,8 +273,11 @@ SeedHeader read_seed_header(LineReader& reader) {
     reader.fail("the header's head dim is " + std::to_string(head_dim) + "; seed-format files use 128");
   }
   const double longest_line = std::max(static_cast<double>(seqs), double(kChunk)) * static_cast<double>(heads) * kDim;
-  if (longest_line > kMaxLineValues || static_cast<double>(chunks) * kChunk > kMaxLineValues) {
-    reader.fail("the header's shape is too large for this tool (lines of at most 2^28 values)");
+  if (longest_line > kMaxLineValues) {
+    char values[32];
+    std::snprintf(values, sizeof values, "%.0f", longest_line);
+    reader.fail(std::string("the header's shape makes lines of ") + values +
+                " values (the larger of n_seqs and 64, times n_heads, times 128); this tool reads lines of at most 2^28");
   }
   SeedHeader header;
   header.shape = SeedShape{static_cast<int>(seqs), static_cast<int>(heads), static_cast<int>(chunks)};

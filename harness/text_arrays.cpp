@@ -225,6 +225,10 @@ std::int64_t LineReader::integer(std::string_view word, std::string_view what, s
   if (stop != end || error == std::errc::invalid_argument) {
     fail(std::string(what) + " must be an integer, got " + quote_word(word));
   }
+  const bool unbounded = min == std::numeric_limits<std::int64_t>::min() && max == std::numeric_limits<std::int64_t>::max();
+  if (error == std::errc::result_out_of_range && unbounded) {  // the caller's own rule follows; this one is only the type's
+    fail(std::string(what) + " does not fit a 64-bit integer, got " + quote_word(word));
+  }
   if (error == std::errc::result_out_of_range || value < min || value > max) {
     fail(std::string(what) + " must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
          quote_word(word));
