@@ -19,6 +19,7 @@
 #include "chunktree/types.hpp"
 #include "harness/seed_format.hpp"
 #include "harness/tree_format.hpp"
+#include "support/address_sanitizer.hpp"
 #include "support/test_directory.hpp"
 
 namespace chunktree::harness {
@@ -26,17 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
+using testing::kAddressSanitizer;
 
 class InputFiles : public ::testing::Test {
  protected:

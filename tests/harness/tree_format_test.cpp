@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "chunktree/device.hpp"
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,12 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "chunktree/device.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/types.hpp"
 #include "commands.hpp"
 #include "harness/check.hpp"
 #include "harness/random.hpp"
 #include "harness/tree_levels.hpp"
+#include "support/address_sanitizer.hpp"
 #include "support/expect_error.hpp"
 #include "options.hpp"
 #include "support/test_directory.hpp"
@@ -331,6 +333,60 @@ TEST(TreeLevelsLayout, DeepChainIsLaidOutInLinearTime) {
   EXPECT_EQ(levels.shared_segments(), static_cast<std::size_t>(kNodes - 1));
   EXPECT_EQ(levels.segments(), static_cast<std::size_t>(kNodes - 1 + kNodes + kMoreAtTheEnd));
   EXPECT_LT(cpu_seconds, 1.0);
+}
+
+// ---- host memory ----
+
+// In a death test's child: caps the address space at what is in use plus 256 MiB, checks `file` on
+// the cpu backend, prints the error on stderr, removes the child's own directory (no TearDown runs
+// there) and exits 0 for an `unsupported` error, 1 for anything else.
+[[noreturn]] void check_with_little_memory(const std::string& file, const fs::path& dir) {
+  long pages = 0;
+  std::FILE* statm = std::fopen("/proc/self/statm", "r");
+  const bool read = statm != nullptr && std::fscanf(statm, "%ld", &pages) == 1;
+  if (statm != nullptr) std::fclose(statm);
+  const rlim_t in_use = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE));
+  const rlimit limit{in_use + (rlim_t{256} << 20), in_use + (rlim_t{256} << 20)};
+  int code = 1;
+  if (read && ::setrlimit(RLIMIT_AS, &limit) == 0) {
+    try {
+      check_tree_file(file, CheckOptions{});
+      std::fputs("checked without an error", stderr);
+    } catch (const Error& error) {
+      std::fputs(error.what(), stderr);
+      if (error.code() == ErrorCode::unsupported) code = 0;
+    } catch (const std::exception& error) {
+      std::fputs(error.what(), stderr);
+    }
+  }
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
+  std::_Exit(code);
+}
+
+// A file of a few MB whose check needs far more memory than its text (here ~0.6 GiB: every
+// one-token node of 8 kv heads of 256 takes two chunks of 128 tokens in the cache, and half of them
+// a page pool in the levels run) is refused before anything is allocated, naming what it needs and
+// what is available, rather than running out of memory halfway (or being killed for it).
+TEST_F(TreeFormatTest, AFileWhoseCheckNeedsMoreMemoryThanThereIsIsRefusedUpFront) {
+  if (testing::kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no limit can be set";
+  Random rng(9);
+  TreeWorkload w;
+  w.q_heads = 8;
+  w.kv_heads = 8;
+  w.head_dim = 256;
+  w.chunk_size = 128;
+  w.dtype = DType::f32;
+  for (int n = 0; n < 100; ++n) {
+    add_node(w, rng, n, n - 1, 1);
+    add_sequence(w, rng, n);
+  }
+  compute_expected(w);
+  const std::string file = path("wide.txt");
+  write_tree_file(file, w);
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: this one's free heap would not count
+  EXPECT_EXIT(check_with_little_memory(file, dir_), ::testing::ExitedWithCode(0),
+              "wide.txt: checking this file on the cpu backend needs up to 0.6[0-9]* GiB of host memory \\(cache 0.391, .*available");
 }
 
 // ---- dumps and failing checks ----
