@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,15 +18,13 @@
 #include "chunktree/types.hpp"
 #include "harness/seed_format.hpp"
 #include "harness/tree_format.hpp"
-#include "support/address_sanitizer.hpp"
+#include "support/address_space.hpp"
 #include "support/test_directory.hpp"
 
 namespace chunktree::harness {
 namespace {
 
 namespace fs = std::filesystem;
-
-using testing::kAddressSanitizer;
 
 class InputFiles : public ::testing::Test {
  protected:
@@ -103,44 +100,11 @@ TEST_F(InputFiles, CannotOpenSaysWhy) {
       << message;
 }
 
-// A death test's child ran the test from its start (threadsafe style), so its file is in a
-// directory of its own that no TearDown removes (_Exit skips it): the child removes both as it
-// exits, with calls that need no memory.
-[[noreturn]] void remove_and_exit(const std::string& path, const std::string& dir, int code) {
-  ::unlink(path.c_str());
-  ::rmdir(dir.c_str());
-  std::_Exit(code);
-}
-
-// In a death test's child: caps the address space at what is in use plus 24 MiB, reads the
-// tree file in `dir`, prints what happened on stderr and exits 0 on a format error.
-[[noreturn]] void read_with_little_memory(const std::string& path, const std::string& dir) {
-  long pages = 0;
-  std::FILE* statm = std::fopen("/proc/self/statm", "r");
-  if (statm == nullptr || std::fscanf(statm, "%ld", &pages) != 1) remove_and_exit(path, dir, 2);
-  std::fclose(statm);
-  const rlim_t headroom = rlim_t{24} << 20;
-  const rlim_t in_use = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE));
-  const rlimit limit{in_use + headroom, in_use + headroom};
-  if (::setrlimit(RLIMIT_AS, &limit) != 0) remove_and_exit(path, dir, 2);
-  int code = 1;
-  try {
-    read_tree_file(path);
-    std::fputs("read without an error", stderr);
-  } catch (const Error& error) {
-    std::fputs(error.what(), stderr);
-    if (error.code() == ErrorCode::format) code = 0;
-  } catch (const std::exception& error) {
-    std::fputs(error.what(), stderr);
-  }
-  remove_and_exit(path, dir, code);
-}
-
 // RLIMIT_AS caps the address space of a forked child, so that reading a large file runs out of
 // memory there. The file is valid up to a line deep in it: a reader that parsed what it had
 // read when memory ran out would pass it.
 TEST_F(InputFiles, RunningOutOfMemoryWhileReadingIsAnError) {
-  if (kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no limit can be set";
+  if (testing::kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no limit can be set";
   const std::string path = (dir_ / "padded.txt").string();
   write_tree_file(path, generate_tree_workload(1, 0));
   {
@@ -153,7 +117,13 @@ TEST_F(InputFiles, RunningOutOfMemoryWhileReadingIsAnError) {
   // A fresh process for the child: free heap that earlier tests of this process left mapped would
   // count as in use and could serve the read.
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(read_with_little_memory(path, dir_.string()), ::testing::ExitedWithCode(0),
+  // The child removes its own file and directory with calls that need no memory.
+  const auto remove_own = [&] {
+    ::unlink(path.c_str());
+    ::rmdir(dir_.c_str());
+  };
+  EXPECT_EXIT(testing::exit_with_little_memory(std::size_t{24} << 20, ErrorCode::format, [&] { read_tree_file(path); }, remove_own),
+              ::testing::ExitedWithCode(0),
               "padded.txt: not enough memory to read the file");
 }
 

@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,7 +24,7 @@
 #include "harness/check.hpp"
 #include "harness/random.hpp"
 #include "harness/tree_levels.hpp"
-#include "support/address_sanitizer.hpp"
+#include "support/address_space.hpp"
 #include "support/expect_error.hpp"
 #include "options.hpp"
 #include "support/test_directory.hpp"
@@ -337,33 +336,6 @@ TEST(TreeLevelsLayout, DeepChainIsLaidOutInLinearTime) {
 
 // ---- host memory ----
 
-// In a death test's child: caps the address space at what is in use plus 256 MiB, checks `file` on
-// the cpu backend, prints the error on stderr, removes the child's own directory (no TearDown runs
-// there) and exits 0 for an `unsupported` error, 1 for anything else.
-[[noreturn]] void check_with_little_memory(const std::string& file, const fs::path& dir) {
-  long pages = 0;
-  std::FILE* statm = std::fopen("/proc/self/statm", "r");
-  const bool read = statm != nullptr && std::fscanf(statm, "%ld", &pages) == 1;
-  if (statm != nullptr) std::fclose(statm);
-  const rlim_t in_use = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE));
-  const rlimit limit{in_use + (rlim_t{256} << 20), in_use + (rlim_t{256} << 20)};
-  int code = 1;
-  if (read && ::setrlimit(RLIMIT_AS, &limit) == 0) {
-    try {
-      check_tree_file(file, CheckOptions{});
-      std::fputs("checked without an error", stderr);
-    } catch (const Error& error) {
-      std::fputs(error.what(), stderr);
-      if (error.code() == ErrorCode::unsupported) code = 0;
-    } catch (const std::exception& error) {
-      std::fputs(error.what(), stderr);
-    }
-  }
-  std::error_code ignored;
-  fs::remove_all(dir, ignored);
-  std::_Exit(code);
-}
-
 // A file of a few MB whose check needs far more memory than its text (here ~0.6 GiB: every
 // one-token node of 8 kv heads of 256 takes two chunks of 128 tokens in the cache, and half of them
 // a page pool in the levels run) is refused before anything is allocated, naming what it needs and
@@ -385,7 +357,13 @@ TEST_F(TreeFormatTest, AFileWhoseCheckNeedsMoreMemoryThanThereIsIsRefusedUpFront
   const std::string file = path("wide.txt");
   write_tree_file(file, w);
   GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: this one's free heap would not count
-  EXPECT_EXIT(check_with_little_memory(file, dir_), ::testing::ExitedWithCode(0),
+  const auto remove_own = [&] {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  };
+  EXPECT_EXIT(testing::exit_with_little_memory(std::size_t{256} << 20, ErrorCode::unsupported, [&] { check_tree_file(file, CheckOptions{}); },
+                                               remove_own),
+              ::testing::ExitedWithCode(0),
               "wide.txt: checking this file on the cpu backend needs up to 0.6[0-9]* GiB of host memory \\(cache 0.391, .*available");
 }
 
