@@ -150,7 +150,33 @@ Plan make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
   return plan;
 }
 
+namespace {
+
+// Marks a thread inside make_plan: its per-thread scratch and plan are half-built while the split
+// policy runs, so a policy that planned again on the same thread would build over them.
+class PlanningOnThisThread {
+ public:
+  PlanningOnThisThread() {
+    if (active_) {
+      throw Error(ErrorCode::invalid_argument,
+                  "make_plan: called from inside a choose_max_item_tokens policy on the same thread; a policy returns a split "
+                  "for the spans it is given and must not plan (plan before or after, or on another thread)");
+    }
+    active_ = true;
+  }
+  ~PlanningOnThisThread() { active_ = false; }
+  PlanningOnThisThread(const PlanningOnThisThread&) = delete;
+  PlanningOnThisThread& operator=(const PlanningOnThisThread&) = delete;
+
+ private:
+  static thread_local bool active_;
+};
+thread_local bool PlanningOnThisThread::active_ = false;
+
+}  // namespace
+
 void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const PlanOptions& options, Plan& into) {
+  const PlanningOnThisThread planning;
   const PrefixCache::ReadGuard reading(cache, "make_plan");  // the tree must not change while it is read
   const std::int32_t chunk_size = cache.config().chunk_size;
   if (options.min_shared_rows < 1) {

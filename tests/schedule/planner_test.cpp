@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <thread>
 
+#include "support/expect_error.hpp"
 #include "support/workload.hpp"
 
 namespace chunktree {
@@ -360,6 +362,40 @@ TEST(Planner, PlansIntoAReusedPlanAndRefusalsLeaveItAlone) {
   EXPECT_THROW(make_plan(workload.cache, workload.seqs, bad, reused), Error);
   EXPECT_EQ(reused.merge_states, before);
   expect_valid_plan(workload.cache, reused, workload.seqs, PlanOptions{});
+}
+
+// A split policy runs while make_plan's per-thread plan is half-built: planning again from inside it,
+// on the same thread, is refused (it once returned the inner call's plan as the outer one's), and the
+// outer call's target is left as it was; a policy that plans on another thread is fine.
+TEST(Planner, APolicyThatPlansOnItsThreadIsRefused) {
+  testing::Workload workload(plan_config(16));
+  harness::Random random(17);
+  workload.grow(random, 30, 40, 4);
+  const std::vector<SeqId> outer{workload.seqs[0], workload.seqs[1]};
+  const std::vector<SeqId> inner{workload.seqs[2]};
+  Plan kept = make_plan(workload.cache, outer);
+  const std::vector<SeqId> before = kept.batch;
+  PlanOptions nested;
+  nested.choose_max_item_tokens = [&](std::span<const SpanSize>) {
+    Plan other;
+    make_plan(workload.cache, inner, PlanOptions{}, other);
+    return std::int64_t{0};
+  };
+  testing::expect_error([&] { make_plan(workload.cache, outer, nested, kept); }, ErrorCode::invalid_argument,
+                        "make_plan: called from inside a choose_max_item_tokens policy on the same thread");
+  EXPECT_EQ(kept.batch, before);
+  PlanOptions elsewhere;
+  elsewhere.choose_max_item_tokens = [&](std::span<const SpanSize>) {
+    Plan other;
+    std::thread([&] { make_plan(workload.cache, inner, PlanOptions{}, other); }).join();
+    EXPECT_EQ(other.batch, inner);
+    return std::int64_t{0};
+  };
+  make_plan(workload.cache, outer, elsewhere, kept);
+  EXPECT_EQ(kept.batch, outer);
+  expect_valid_plan(workload.cache, kept, outer, PlanOptions{});
+  make_plan(workload.cache, inner, PlanOptions{}, kept);  // the flag is down again after a refusal and a success
+  EXPECT_EQ(kept.batch, inner);
 }
 
 TEST(Planner, RandomTreesHoldTheInvariants) {
