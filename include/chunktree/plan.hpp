@@ -64,6 +64,10 @@ struct WorkItem {
   std::int64_t position = 0;     // position of the item's first token in each of its rows' sequences
 };
 
+// make_plan's output, which the backends read as it is. They refuse a plan made before the cache
+// last changed (tree_version), and one whose arrays were changed by hand so that an index falls out
+// of range (rows, states, pieces, merge lists, query tokens); they cannot tell a plan edited within
+// range from the right one.
 struct Plan {
   std::int32_t chunk_size = 0;
   std::int32_t queries_per_seq = 1;  // query tokens per sequence; state s of query token i is s·queries_per_seq + i

@@ -51,10 +51,58 @@ Work from_plan(const PrefixCache& cache, const Plan& plan) {
   return work;
 }
 
+namespace {
+
+// A plan is make_plan's, current for the cache (the backends check its tree version first); what is
+// checked here, as the work is built, is that every index in it lies in range, so that a plan whose
+// arrays were changed by hand is refused rather than read out of bounds or left with an output
+// nobody writes.
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_plan(const std::string& what) {
+  throw Error(ErrorCode::invalid_argument, "the plan's " + what + ": a Plan must be make_plan's, unchanged; make a new plan");
+}
+
+void check_plan_rows(const Plan& plan, std::vector<std::uint32_t>& seen) {
+  const std::uint32_t rows = plan.num_rows();
+  if (plan.queries_per_seq < 1) refuse_plan("queries_per_seq is " + std::to_string(plan.queries_per_seq));
+  if (rows != plan.batch.size()) refuse_plan("row_to_batch has " + std::to_string(rows) + " rows for a batch of " + std::to_string(plan.batch.size()));
+  seen.assign(rows, 0);
+  for (const std::uint32_t b : plan.row_to_batch) {
+    if (b >= rows || seen[b]++ != 0) refuse_plan("row_to_batch is not a permutation of the batch's entries");
+  }
+  if (plan.merge_begin.size() != rows + std::size_t{1} || plan.merge_begin.front() != 0 || plan.merge_begin.back() != plan.merge_states.size()) {
+    refuse_plan("merge_begin does not bound merge_states row by row");
+  }
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    if (plan.merge_begin[r + 1] <= plan.merge_begin[r]) refuse_plan("row " + std::to_string(r) + " merges no state");
+  }
+  std::uint32_t largest = 0;
+  for (const std::uint32_t state : plan.merge_states) largest = std::max(largest, state);
+  if (!plan.merge_states.empty() && largest >= plan.num_states) {
+    refuse_plan("merge_states holds state " + std::to_string(largest) + " of " + std::to_string(plan.num_states));
+  }
+}
+
+void check_plan_item(const Plan& plan, const WorkItem& item) {
+  if (item.row_begin >= item.row_end || item.row_end > plan.num_rows() ||
+      std::uint64_t{item.state_begin} + (item.row_end - item.row_begin) > plan.num_states ||
+      item.piece_begin >= item.piece_end || item.piece_end > plan.pieces.size()) {
+    refuse_plan("item of rows [" + std::to_string(item.row_begin) + ", " + std::to_string(item.row_end) + ") and pieces [" +
+                std::to_string(item.piece_begin) + ", " + std::to_string(item.piece_end) + ") is out of range");
+  }
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_piece(const KvPiece& piece) {
+  refuse_plan("piece (chunk " + std::to_string(piece.chunk) + ", " + std::to_string(piece.begin) + ".." + std::to_string(piece.end) +
+              ") lies outside the cache's chunks");
+}
+
+}  // namespace
+
 void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
   const PrefixCache::ReadGuard reading(cache, "work::from_plan");  // one guard for every row's length
   const PoolView pool = cache.pool(0);
   const auto element_bytes = static_cast<std::uint64_t>(dtype_size(pool.dtype));
+  check_plan_rows(plan, work.row_to_batch);  // its memory as scratch: it is assigned next
   work.runs.clear();
   work.items.clear();
   work.queries_per_seq = plan.queries_per_seq;
@@ -64,11 +112,19 @@ void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
   work.num_states = plan.num_states;
   work.row_limit.resize(plan.num_rows());
   for (std::uint32_t r = 0; r < plan.num_rows(); ++r) {
-    work.row_limit[r] = static_cast<std::int32_t>(reading.length(plan.batch[plan.row_to_batch[r]]) - plan.queries_per_seq);
+    const std::int64_t length = reading.length(plan.batch[plan.row_to_batch[r]]);
+    if (length < plan.queries_per_seq) {
+      refuse_plan("batch entry " + std::to_string(plan.row_to_batch[r]) + " has " + std::to_string(length) + " tokens, fewer than its " +
+                  std::to_string(plan.queries_per_seq) + " query tokens");
+    }
+    work.row_limit[r] = static_cast<std::int32_t>(length - plan.queries_per_seq);
   }
   work.runs.reserve(plan.pieces.size());
   work.items.reserve(plan.items.size());
+  const std::int64_t chunks = cache.config().capacity_chunks;
+  const std::int32_t chunk_size = cache.config().chunk_size;
   for (const WorkItem& item : plan.items) {
+    check_plan_item(plan, item);
     Item& converted = work.items.emplace_back();  // filled in place, as the runs are
     converted.run_begin = static_cast<std::uint32_t>(work.runs.size());
     converted.row_begin = item.row_begin;
@@ -77,12 +133,16 @@ void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
     converted.tokens = item.tokens;
     std::int64_t position = item.position;
     for (const KvPiece& piece : plan.item_pieces(item)) {
+      if (piece.chunk < 0 || piece.chunk >= chunks || piece.begin < 0 || piece.begin >= piece.end || piece.end > chunk_size) refuse_piece(piece);
       const auto offset = static_cast<std::uint64_t>(piece.chunk * pool.chunk_stride + piece.begin * pool.position_stride) * element_bytes;
       append_run(work.runs, converted.run_begin, offset, offset, pool.position_stride, pool.head_stride, piece.size(),
                  static_cast<std::int32_t>(position), element_bytes);
       position += piece.size();
     }
     converted.run_end = static_cast<std::uint32_t>(work.runs.size());
+    if (position - item.position != item.tokens) {
+      refuse_plan("item of " + std::to_string(item.tokens) + " tokens has pieces of " + std::to_string(position - item.position));
+    }
   }
   mark_causal_items(work);
 }

@@ -7,12 +7,15 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "chunktree/cuda_backend.hpp"
 #include "chunktree/reference.hpp"
 #include "support/backend.hpp"
+#include "support/expect_error.hpp"
 #include "support/multi_query.hpp"
 #include "support/nan_inputs.hpp"
 
@@ -165,6 +168,48 @@ TEST_P(BackendAttention, ALongSpanOfNearlyEqualWeightsStaysExact) {
     EXPECT_LE(lse_error, lse_tolerance);
     EXPECT_LE(out_error, out_tolerance);
   }
+}
+
+// A Plan is a struct of public arrays: one changed by hand after make_plan is refused, naming what
+// is out of range, rather than read out of bounds or left with outputs nobody writes (the backends
+// check the tree version; the indices are checked as the work is built from the plan).
+TEST_P(BackendAttention, APlanChangedByHandIsRefused) {
+  const Shape shape = on(Shape{4, 2, 64, 16, DType::bf16}, Shape{4, 2, 64, 16, DType::bf16});
+  Workload w(config(shape));
+  harness::Random random(23);
+  w.grow(random, 6, 40, 3);
+  w.add(std::vector<Token>(1, 7));  // one token: no room for a second query token
+  const std::vector<float> q = random_queries(w, shape, random);
+  const Plan plan = make_plan(w.cache, w.seqs, PlanOptions{2, 2 * shape.chunk});
+  ASSERT_GE(plan.num_rows(), 2u);
+  {
+    SCOPED_TRACE("two query tokens a sequence");
+    Plan changed = plan;
+    changed.queries_per_seq = 2;
+    std::vector<float> q2 = q;
+    q2.insert(q2.end(), q.begin(), q.end());
+    testing::expect_error([&] { run_attention(backend(), w, changed, shape, q2); }, ErrorCode::invalid_argument,
+                          "has 1 tokens, fewer than its 2 query tokens");
+  }
+  const std::vector<std::pair<const char*, std::function<void(Plan&)>>> edits{
+      {"queries_per_seq is 0", [](Plan& p) { p.queries_per_seq = 0; }},
+      {"not a permutation", [](Plan& p) { p.row_to_batch[1] = p.row_to_batch[0]; }},
+      {"merge_begin does not bound", [](Plan& p) { p.merge_begin.pop_back(); }},
+      {"merges no state", [](Plan& p) { p.merge_begin[1] = p.merge_begin[0]; }},
+      {"merge_states holds state", [](Plan& p) { p.merge_states[0] = p.num_states; }},
+      {"is out of range", [](Plan& p) { p.items[0].row_end = p.num_rows() + 1; }},
+      {"is out of range", [](Plan& p) { p.items[0].piece_end = static_cast<std::uint32_t>(p.pieces.size()) + 1; }},
+      {"lies outside the cache's chunks", [](Plan& p) { p.pieces[0].chunk = 1 << 28; }},
+      {"lies outside the cache's chunks", [](Plan& p) { p.pieces[0].end = 1000; }},
+      {"has pieces of", [](Plan& p) { p.items[0].tokens += 1; }},
+  };
+  for (const auto& [message, edit] : edits) {
+    SCOPED_TRACE(message);
+    Plan changed = plan;
+    edit(changed);
+    testing::expect_error([&] { run_attention(backend(), w, changed, shape, q); }, ErrorCode::invalid_argument, message);
+  }
+  check_workload(backend(), w, shape, random, PlanOptions{2, 2 * shape.chunk});  // the cache is as it was
 }
 
 // ---- Multi-token queries (PlanOptions::queries_per_seq) ----------------------------------------
