@@ -182,6 +182,11 @@ std::size_t RadixTree::write_pieces(std::span<const std::int32_t> path_nodes, st
   KvPiece* out = first;
   const std::span<const Node> tree = nodes_;  // not reloaded after every copy of pieces, which might alias it
   for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].begin > runs[i].end || runs[i].end > path_nodes.size()) {
+      fail_prefix_cache(ErrorCode::invalid_argument, "write_pieces: run " + std::to_string(i) + " is nodes [" + std::to_string(runs[i].begin) +
+                                                         ", " + std::to_string(runs[i].end) + ") of a list of " +
+                                                         std::to_string(path_nodes.size()) + "; give begin <= end <= the list's size");
+    }
     KvPiece* const run_first = out;
     for (const std::int32_t node_index : path_nodes.subspan(runs[i].begin, runs[i].end - runs[i].begin)) {
       if (static_cast<std::size_t>(node_index) >= tree.size()) (void)node(node_index);  // throws its error

@@ -2,6 +2,7 @@
 #include "chunktree/merge.hpp"
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -14,6 +15,15 @@ namespace {
 [[noreturn]] void fail(const std::string& message) { throw Error(ErrorCode::invalid_argument, "merge: " + message); }
 
 constexpr std::initializer_list<DType> kStateDtypes = {DType::f32, DType::f16, DType::bf16};
+
+// A state's heads and head dim: at least 1 each (a state of no dims still has an lse to merge,
+// which a merge that writes nothing would leave unwritten) and within an int, the job's counters.
+void check_state_extents(const char* name, const std::vector<std::int64_t>& shape, std::int64_t heads, std::int64_t head_dim) {
+  constexpr std::int64_t kLargest = std::numeric_limits<int>::max();
+  if (heads < 1 || head_dim < 1 || heads > kLargest || head_dim > kLargest) {
+    fail(std::string(name) + " has shape " + shape_string(shape) + "; its heads and head_dim must each be from 1 to " + std::to_string(kLargest));
+  }
+}
 
 // Tensors that claim to be on the GPU must be memory the current GPU can read (expect_tensor has
 // checked devices, dtypes and shapes already).
@@ -73,6 +83,7 @@ void merge_two(const ConstTensorView& a_o, const ConstTensorView& a_lse, const C
   const std::vector<std::int64_t>& shape = a_o.shape;
   const std::vector<std::int64_t> lse_shape = {shape[0], shape[1]};
   expect_tensor(a_o, names[0], kStateDtypes, device, shape);
+  check_state_extents(names[0], shape, shape[1], shape[2]);
   expect_tensor(a_lse, names[1], {DType::f32}, device, lse_shape);
   expect_tensor(b_o, names[2], {a_o.dtype}, device, shape);
   expect_tensor(b_lse, names[3], {DType::f32}, device, lse_shape);
@@ -118,8 +129,9 @@ void merge_states(const ConstTensorView& o, const ConstTensorView& lse, const Te
   const Device device = o.device;
   const std::int64_t tokens = o.shape[0];
   const std::int64_t parts = o.shape[1];
-  if (parts < 1) fail("o holds 0 states per token; merge at least one");
   expect_tensor(o, "o", kStateDtypes, device, o.shape);
+  if (parts < 1) fail("o holds 0 states per token; merge at least one");
+  check_state_extents("o", o.shape, o.shape[2], o.shape[3]);
   expect_tensor(lse, "lse", {DType::f32}, device, {tokens, parts, o.shape[2]});
   expect_tensor(out_o, "out_o", kStateDtypes, device, {tokens, o.shape[2], o.shape[3]});
   expect_tensor(out_lse, "out_lse", {DType::f32}, device, {tokens, o.shape[2]});

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <string>
 
 #include "chunktree/types.hpp"
@@ -26,6 +27,9 @@ std::string shape_string(const std::vector<std::int64_t>& shape) {
 void expect_tensor(const ConstTensorView& view, std::string_view what, std::initializer_list<DType> dtypes, Device device,
                    const std::vector<std::int64_t>& shape) {
   const std::string name(what);
+  if (std::any_of(view.shape.begin(), view.shape.end(), [](std::int64_t extent) { return extent < 0; })) {
+    throw Error(ErrorCode::invalid_argument, name + " has shape " + shape_string(view.shape) + ", a negative extent");
+  }
   if (view.data == nullptr && view.numel() != 0) throw Error(ErrorCode::invalid_argument, name + " has no data pointer");
   bool dtype_ok = false;
   std::string allowed;

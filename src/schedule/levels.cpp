@@ -110,10 +110,10 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   LevelsShape shape;
   shape.num_seqs = q.shape[0] / levels.queries_per_seq;
   shape.q_heads = static_cast<int>(q.shape[1]);
-  shape.head_dim = static_cast<int>(q.shape[2]);
-  if (shape.head_dim != 64 && shape.head_dim != 128 && shape.head_dim != 256) {
-    checker.fail("head_dim " + std::to_string(shape.head_dim) + " is not 64, 128 or 256");
+  if (q.shape[2] != 64 && q.shape[2] != 128 && q.shape[2] != 256) {  // checked before it is narrowed to an int
+    checker.fail("head_dim " + std::to_string(q.shape[2]) + " is not 64, 128 or 256");
   }
+  shape.head_dim = static_cast<int>(q.shape[2]);
 
   // The KV's dtype and kv heads come from the first segment with data.
   const KvSegment* first = nullptr;

@@ -354,6 +354,7 @@ TEST_P(BackendLevelsErrors, QShapeDeviceAndScale) {
   expect_invalid(q_as({2, 4, 64}), "read by sequences [0, 2)");  // 2 tokens = 1 sequence, but level 0 is read by 2
   expect_invalid(q_as({4, 2, 128}), "has shape");
   expect_invalid(q_as({2, 4, 96}), "head_dim 96 is not 64, 128 or 256");
+  expect_invalid(q_as({2, 4, (std::int64_t{1} << 32) + 64}), "head_dim 4294967360 is not 64, 128 or 256");  // not read as 64
   expect_invalid(q_as({4, 3, 64}), "q has 3 heads, not a positive multiple of the KV's 2 kv heads");
   expect_invalid(q_as({4, 4, 64}, refused_device()), "q is in " + refused_device_name() + " memory");
   expect_invalid(call->q(), "scale must be finite", AttentionParams{0, std::numeric_limits<float>::infinity(), 0});

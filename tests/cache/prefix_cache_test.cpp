@@ -449,6 +449,26 @@ TEST(PrefixCache, MutationWhileAnotherThreadReadsIsRefused) {
   expect_error([&] { cache.remove(a.seq); }, ErrorCode::invalid_argument, "ReadGuard held across this call");
 }
 
+// A reader's runs of a node list are checked against the list: a run past its end, or one that ends
+// before it begins, is an error, not a read out of bounds.
+TEST(PrefixCache, ReadGuardPiecesOfRunsOutsideTheListAreRefused) {
+  PrefixCache cache(small_config());
+  const SeqId a = cache.add(iota_tokens(40)).seq;
+  const PrefixCache::ReadGuard reading(cache, "this test");
+  std::vector<std::int32_t> nodes;
+  std::vector<std::uint32_t> path_begin;
+  std::vector<std::int64_t> lengths;
+  ASSERT_EQ(reading.write_paths(std::vector<SeqId>{a}, nodes, path_begin, lengths), 1u);
+  std::vector<KvPiece> room(64);
+  std::vector<std::uint32_t> ends(1);
+  const auto count = static_cast<std::uint32_t>(nodes.size());
+  EXPECT_GT(reading.write_pieces(nodes, std::vector<PrefixCache::ReadGuard::NodeRun>{{0, count}}, room, ends), 0u);
+  for (const PrefixCache::ReadGuard::NodeRun run : {PrefixCache::ReadGuard::NodeRun{0, count + 1000}, PrefixCache::ReadGuard::NodeRun{1, 0}}) {
+    expect_error([&] { reading.write_pieces(nodes, std::vector<PrefixCache::ReadGuard::NodeRun>{run}, room, ends); },
+                 ErrorCode::invalid_argument, "write_pieces: run 0 is nodes [");
+  }
+}
+
 TEST(PrefixCache, ConfigIsValidated) {
   auto expect_bad = [](auto change, const std::string& fragment) {
     CacheConfig config = small_config();

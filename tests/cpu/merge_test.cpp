@@ -202,6 +202,10 @@ TEST(MergeErrors, MergeState) {
   expect([](MergeArgs& m) { m.out_l.device = Device::cuda; }, "out_lse is in cuda memory");
   expect([](MergeArgs& m) { m.out_o.data = nullptr; }, "out_o has no data");
   expect([](MergeArgs& m) { m.a_l.data = nullptr; }, "a_lse has no data");
+  // Extents: none negative, and a state has at least one head and one dim (with none, the merge
+  // wrote nothing, not even the lse it defines).
+  expect([](MergeArgs& m) { m.a_o.shape = {-1, 3, 64}; }, "a_o has shape [-1, 3, 64], a negative extent");
+  expect([](MergeArgs& m) { m.a_o.shape = m.b_o.shape = m.out_o.shape = {2, 3, 0}; }, "a_o has shape [2, 3, 0]; its heads and head_dim must each be from 1");
 }
 
 TEST(MergeErrors, InPlace) {
@@ -240,6 +244,8 @@ TEST(MergeErrors, MergeStates) {
                  out_v, out_lse_v);
   },
                  "0 states per token");
+  expect_invalid([&] { merge_states(ConstTensorView(o.data(), DType::f32, Device::cpu, {2, -4, 3, 64}), lse_v, out_v, out_lse_v); },
+                 "o has shape [2, -4, 3, 64], a negative extent");
   expect_invalid([&] { merge_states(o_v, ConstTensorView(lse.data(), DType::f32, Device::cpu, {2, 3}), out_v, out_lse_v); },
                  "lse has shape [2, 3]; expected [2, 4, 3]");
   expect_invalid([&] { merge_states(o_v, ConstTensorView(lse.data(), DType::f16, Device::cpu, {2, 4, 3}), out_v, out_lse_v); },
