@@ -142,20 +142,27 @@ std::string input_file_head(const std::string& path, std::size_t bytes) {
   }
 }
 
-std::string quote_word(std::string_view word) {
-  constexpr std::size_t kShown = 40;
-  std::string text = "'";
-  for (const char c : word.substr(0, kShown)) {
+std::string printable_text(std::string_view text) {
+  std::string shown;
+  for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte >= 0x20 && byte < 0x7f) {
-      text += c;
+      shown += c;
     } else {
       char escaped[8];
       std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-      text += escaped;
+      shown += escaped;
     }
   }
-  return text + (word.size() > kShown ? "'..." : "'");
+  return shown;
+}
+
+std::string quote_word(std::string_view word) {
+  constexpr std::size_t kShown = 40;
+  std::string quoted = "'";  // appended: GCC 12 warns falsely (-Wrestrict) on a chain of operator+
+  quoted.append(printable_text(word.substr(0, kShown)));
+  quoted.append(word.size() > kShown ? "'..." : "'");
+  return quoted;
 }
 
 LineReader::LineReader(const std::string& path) : path_(path), text_(read_input_file(path)) {}

@@ -24,8 +24,10 @@ std::string read_input_file(const std::string& path);
 // The first `bytes` bytes of a test file; empty when read_input_file would refuse the file.
 std::string input_file_head(const std::string& path, std::size_t bytes);
 
-// A word of a file, quoted for a message: the first 40 bytes, non-printable ones as \xNN, so
-// that a binary file cannot write control sequences to a terminal.
+// `text` with every byte that is not printable ASCII written as \xNN, so that a binary file (or a
+// file name with a newline) cannot write control sequences or fake lines to a terminal or a log.
+std::string printable_text(std::string_view text);
+// A word of a file, quoted for a message: the first 40 bytes, made printable.
 std::string quote_word(std::string_view word);
 
 // Reads a text file line by line, remembering where it is for error messages.

@@ -153,7 +153,7 @@ void print_outcome(const std::string& path, const FileOutcome& outcome) {
   }
   const harness::CheckResult& result = outcome.result;
   const bool passed = outcome.error.empty() && result.passed;
-  std::printf("%s %s\n", passed ? "PASSED" : "FAILED", path.c_str());
+  std::printf("%s %s\n", passed ? "PASSED" : "FAILED", harness::printable_text(path).c_str());  // one line, whatever the name holds
   std::fputs(result.details.c_str(), stdout);
   if (outcome.error.empty()) {
     const double percent = result.total > 0 ? 100.0 * static_cast<double>(result.fails) / static_cast<double>(result.total) : 0.0;

@@ -155,6 +155,19 @@ TEST_F(SeedFiles, CheckCommandPrintsOneBlockPerFileInOrder) {
   }
 }
 
+// A file name is printed with its non-printable bytes as \xNN: a newline in it cannot make a line of
+// its own (a fake PASSED line for whatever reads the output).
+TEST_F(SeedFiles, CheckCommandPrintsAFileNameOnOneLine) {
+  const std::string file = generate("randn", 2, 1, 1);
+  const std::string odd = (dir_ / "a\nPASSED b.txt").string();
+  fs::copy_file(file, odd);
+  std::string out, err;
+  EXPECT_EQ(run_check({odd, "--backend", "cpu"}, out, err), 0) << out << err;
+  const std::vector<std::string> lines = split_lines(out);
+  ASSERT_EQ(lines.size(), 2u) << out;
+  EXPECT_EQ(lines[0], "PASSED " + (dir_ / "a\\x0aPASSED b.txt").string());
+}
+
 TEST_F(SeedFiles, CheckCommandReportsMalformedFilesAndGoesOn) {
   const std::string good = generate("small", 2, 2, 1);
   const std::string bad = (dir_ / "bad.txt").string();
