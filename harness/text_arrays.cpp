@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -142,11 +143,11 @@ std::string input_file_head(const std::string& path, std::size_t bytes) {
   }
 }
 
-std::string printable_text(std::string_view text) {
+std::string printable_text(std::string_view text, bool keep_utf8) {
   std::string shown;
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte < 0x7f) {
+    if ((byte >= 0x20 && byte < 0x7f) || (keep_utf8 && byte >= 0x80)) {
       shown += c;
     } else {
       char escaped[8];
@@ -271,11 +272,32 @@ void write_values(std::FILE* file, std::span<const T> values) {
 
 void write_floats(std::FILE* file, std::span<const float> values) { write_values(file, values); }
 
-OutputFile::OutputFile(const std::string& path)
-    : path_(path), partial_(path + "." + std::to_string(::getpid()) + ".partial"), file_(std::fopen(partial_.c_str(), "wb")) {
+namespace {
+
+// A name beside `path` that no other OutputFile of any process uses (the pid and a count), created
+// exclusively with the permissions an ordinary file gets.
+std::FILE* create_partial(const std::string& path, std::string& partial) {
+  static std::atomic<std::uint64_t> count{0};
+  partial = path + "." + std::to_string(::getpid()) + "." + std::to_string(count++) + ".partial";
+  const int descriptor = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (descriptor < 0) return nullptr;
+  std::FILE* file = ::fdopen(descriptor, "wb");
+  if (file == nullptr) {
+    const int failure = errno;
+    ::close(descriptor);
+    std::remove(partial.c_str());
+    errno = failure;
+  }
+  return file;
+}
+
+}  // namespace
+
+OutputFile::OutputFile(const std::string& path) : path_(path), file_(create_partial(path, partial_)) {
   if (file_ == nullptr) {
     throw Error(ErrorCode::invalid_argument, path + ": cannot open the file for writing (" + std::strerror(errno) + ")");
   }
+  errno = 0;  // close() reads what a failed write left here
 }
 
 OutputFile::~OutputFile() {
@@ -285,14 +307,17 @@ OutputFile::~OutputFile() {
   }
 }
 
+void OutputFile::write(std::string_view text) {
+  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() && write_failure_ == 0) write_failure_ = errno != 0 ? errno : EIO;
+}
+
 void OutputFile::close() {
-  // fflush reports what the buffered writes hit (with errno); ferror that an earlier write failed.
-  int failure = 0;
-  if (std::fflush(file_) != 0) {
-    failure = errno;
-  } else if (std::ferror(file_) != 0) {
-    failure = EIO;
-  }
+  // fflush reports what the buffered writes hit (with errno); ferror that an earlier write failed,
+  // whose reason write() kept or a writer's failed fprintf left in errno (a write larger than the
+  // buffer goes out at once and fails there, leaving nothing for fflush to report).
+  int failure = write_failure_;
+  if (std::fflush(file_) != 0 && failure == 0) failure = errno;
+  if (std::ferror(file_) != 0 && failure == 0) failure = errno != 0 ? errno : EIO;
   if (std::fclose(file_) != 0 && failure == 0) failure = errno;
   file_ = nullptr;
   if (failure != 0) {
@@ -308,8 +333,10 @@ void OutputFile::close() {
 
 void write_text_file(const std::string& path, std::string_view text) {
   OutputFile output(path);
-  std::fwrite(text.data(), 1, text.size(), output.get());
+  output.write(text);
   output.close();
 }
+
+void expect_writable(const std::string& path) { const OutputFile probe(path); }
 
 }  // namespace chunktree::harness

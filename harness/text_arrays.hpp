@@ -24,9 +24,10 @@ std::string read_input_file(const std::string& path);
 // The first `bytes` bytes of a test file; empty when read_input_file would refuse the file.
 std::string input_file_head(const std::string& path, std::size_t bytes);
 
-// `text` with every byte that is not printable ASCII written as \xNN, so that a binary file (or a
-// file name with a newline) cannot write control sequences or fake lines to a terminal or a log.
-std::string printable_text(std::string_view text);
+// `text` with its control bytes (and, unless `keep_utf8`, every byte past ASCII) written as \xNN,
+// so that a binary file, or a file name with a newline, cannot write control sequences or fake
+// lines to a terminal or a log; `keep_utf8` keeps a message's own non-ASCII text (·, ≥) readable.
+std::string printable_text(std::string_view text, bool keep_utf8 = false);
 // A word of a file, quoted for a message: the first 40 bytes, made printable.
 std::string quote_word(std::string_view word);
 
@@ -64,9 +65,9 @@ class LineReader {
 // Writes values space-separated on one line, each in the shortest form that reads back exactly.
 void write_floats(std::FILE* file, std::span<const float> values);
 
-// A file written through a temporary one beside it (`path`.<pid>.partial) that close() renames over
-// `path`: a write that fails (a full disk) leaves no half-written file under the name, and a link at
-// `path` is replaced, not followed. Opening throws an error that names `path` and why; the
+// A file written through a temporary one beside it (`path`.<pid>.<n>.partial) that close() renames
+// over `path`: a write that fails (a full disk) leaves no half-written file under the name, and a
+// link at `path` is replaced, not followed. Opening throws an error that names `path` and why; the
 // temporary file is removed if close() is never called (an error on the way) or fails.
 class OutputFile {
  public:
@@ -75,15 +76,20 @@ class OutputFile {
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
   std::FILE* get() const { return file_; }
+  void write(std::string_view text);  // a failure is kept for close() with its reason
   void close();  // flushes, reports a write error and its reason, and renames the file into place
 
  private:
   std::string path_;
   std::string partial_;
   std::FILE* file_ = nullptr;
+  int write_failure_ = 0;
 };
 
 // Writes `text` to `path` as OutputFile does.
 void write_text_file(const std::string& path, std::string_view text);
+// Throws OutputFile's error where `path` cannot be written, leaving nothing behind: a command checks
+// its outputs before a long run and writes them (write_text_file) only at its end.
+void expect_writable(const std::string& path);
 
 }  // namespace chunktree::harness

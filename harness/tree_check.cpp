@@ -1,13 +1,11 @@
 // Checking a tree-format file (docs/FORMATS.md, "What check does with a tree file"): the workload
 // through the library as a user would, under two plans and through the levels API, compared
 // with the file's expected values; and the dump of what was computed.
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,6 +15,7 @@
 #include "chunktree/prefix_cache.hpp"
 #include "harness/backend.hpp"
 #include "harness/check.hpp"
+#include "harness/host_memory.hpp"
 #include "harness/tree_format.hpp"
 #include "harness/tree_levels.hpp"
 
@@ -353,43 +352,25 @@ void dump(const std::string& path, const std::string& target, TreeWorkload w, co
 // Host memory: a file of a few MB can describe a workload that needs far more (every node takes
 // chunks of its own; every row that reads a node gets a partial state of it; the levels run copies
 // each sequence's own nodes), so the cpu backend's check bounds what it will allocate first and
-// refuses a file past the memory available, rather than let the system kill the process.
+// reserves it (HostMemoryReservation), rather than let the system kill the process.
 
-// The host memory this process may still allocate: what the system says is available
-// (MemAvailable), less where an address-space limit (ulimit -v) leaves less; 0 where neither says.
-double available_host_bytes() {
-  double available = 0.0;
-  if (std::FILE* meminfo = std::fopen("/proc/meminfo", "r")) {
-    char line[256];
-    double kib = 0.0;
-    while (std::fgets(line, sizeof line, meminfo) != nullptr) {
-      if (std::sscanf(line, "MemAvailable: %lf kB", &kib) == 1) break;
-    }
-    std::fclose(meminfo);
-    available = kib * 1024.0;
-  }
-  rlimit limit{};
-  double pages = 0.0;
-  std::FILE* statm = std::fopen("/proc/self/statm", "r");
-  const bool read_size = statm != nullptr && std::fscanf(statm, "%lf", &pages) == 1;
-  if (statm != nullptr) std::fclose(statm);
-  if (::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && read_size) {
-    const double left = static_cast<double>(limit.rlim_cur) - pages * static_cast<double>(::sysconf(_SC_PAGESIZE));
-    available = std::max(available > 0.0 ? std::min(available, left) : left, 1.0);  // 1: none left, not "unknown"
-  }
-  return available;
-}
+// What the cpu backend's check of `w` allocates at most, in bytes.
+struct HostNeed {
+  double cache = 0.0;   // K and V
+  double states = 0.0;  // the split plan's partial states: a piece per chunk of every node on every path, each a state of every q head and query token
+  double levels = 0.0;  // the levels run's KV: each node once (odd ones in a page pool with a spare page: TreeLevels) and each sequence's own nodes
 
-// Throws, naming the file, where the cpu backend's check of `w` would allocate more than is
-// available: the cache's K and V, the split plan's partial states (at most a piece per chunk of
-// every node on every sequence's path, each piece a state of every q head and query token), and the
-// levels run's KV (each node once, odd ones in a page pool with a spare page: TreeLevels) and its
-// copies of each sequence's own nodes.
-void expect_enough_host_memory(const std::string& path, const TreeWorkload& w) {
-  const double available = available_host_bytes();
-  if (available == 0.0) return;
+  double total() const { return cache + states + levels; }
+  std::string parts() const {
+    const auto gib = [](double bytes) { return short_number(bytes / double(1 << 30)); };
+    return "cache " + gib(cache) + ", partial states " + gib(states) + ", the levels run's KV " + gib(levels);
+  }
+};
+
+HostNeed cpu_check_need(const TreeWorkload& w) {
+  HostNeed need;
   const double kv_token_bytes = 2.0 * static_cast<double>(kv_width(w) * dtype_size(w.dtype));
-  const double cache = static_cast<double>(cache_config_for(w, Backend::cpu).capacity_chunks) * w.chunk_size * kv_token_bytes;
+  need.cache = static_cast<double>(cache_config_for(w, Backend::cpu).capacity_chunks) * w.chunk_size * kv_token_bytes;
   std::vector<double> pieces_to(w.nodes.size(), 0.0);  // every parent comes before its children
   double level_tokens = 0.0;
   for (std::size_t n = 0; n < w.nodes.size(); ++n) {
@@ -399,30 +380,28 @@ void expect_enough_host_memory(const std::string& path, const TreeWorkload& w) {
     level_tokens += static_cast<double>(n % 2 == 1 ? (chunks + 1) * w.chunk_size : node.length);
   }
   const std::vector<std::int64_t> ends = w.path_lengths();
-  double states = 0.0;
-  double own_tokens = 0.0;
+  double pieces = 0.0;
   for (const TreeSequence& sequence : w.sequences) {
-    states += pieces_to[static_cast<std::size_t>(sequence.node)];
+    pieces += pieces_to[static_cast<std::size_t>(sequence.node)];
     const std::int64_t shared_end = ends[static_cast<std::size_t>(sequence.node)] - w.queries_per_seq;
     for (std::int32_t n = sequence.node; n >= 0 && ends[static_cast<std::size_t>(n)] > shared_end; n = w.nodes[static_cast<std::size_t>(n)].parent) {
-      own_tokens += static_cast<double>(w.nodes[static_cast<std::size_t>(n)].length);
+      level_tokens += static_cast<double>(w.nodes[static_cast<std::size_t>(n)].length);
     }
   }
-  const double state_bytes = states * w.queries_per_seq * w.q_heads * (w.head_dim + 2) * static_cast<double>(sizeof(float));
-  const double levels = (level_tokens + own_tokens) * kv_token_bytes;
-  const double needed = cache + state_bytes + levels;
-  if (needed <= available) return;
-  const auto gib = [](double bytes) { return short_number(bytes / double(1 << 30)); };
-  throw Error(ErrorCode::unsupported, path + ": checking this file on the cpu backend needs up to " + gib(needed) + " GiB of host memory (cache " +
-                                          gib(cache) + ", partial states " + gib(state_bytes) + ", the levels run's KV " + gib(levels) +
-                                          "), more than the " + gib(available) + " GiB available; check it on a larger machine or cut the tree");
+  need.states = pieces * w.queries_per_seq * w.q_heads * (w.head_dim + 2) * static_cast<double>(sizeof(float));
+  need.levels = level_tokens * kv_token_bytes;
+  return need;
 }
 
 }  // namespace
 
 CheckResult check_tree_file(const std::string& path, const CheckOptions& options) {
   const TreeWorkload workload = read_tree_file(path);
-  if (options.backend == Backend::cpu) expect_enough_host_memory(path, workload);
+  std::optional<HostMemoryReservation> memory;  // held until the check's arrays are freed
+  if (options.backend == Backend::cpu) {
+    const HostNeed need = cpu_check_need(workload);
+    memory.emplace(path, need.total(), need.parts());
+  }
   const LibraryRun run = run_through_library(workload, options.backend, options.threads);
   CheckResult result = compare_run(workload, run, options.strict, options.verbose);
   if (!options.dump_path.empty()) dump(path, options.dump_path, workload, run.plans.front(), options.backend);

@@ -149,7 +149,7 @@ FileOutcome check_file(const std::string& path, const harness::CheckOptions& opt
 void print_outcome(const std::string& path, const FileOutcome& outcome) {
   if (!outcome.error.empty()) {
     std::fflush(stdout);  // keeps the message next to its block when both streams go to one place
-    std::fprintf(stderr, "chunktree check: %s\n", outcome.error.c_str());
+    std::fprintf(stderr, "chunktree check: %s\n", harness::printable_text(outcome.error, /*keep_utf8=*/true).c_str());
   }
   const harness::CheckResult& result = outcome.result;
   const bool passed = outcome.error.empty() && result.passed;

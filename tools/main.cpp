@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
   }
   const std::string_view command = argv[1];
   const std::vector<std::string_view> args(argv + 2, argv + argc);
-  // A command's results are on standard output: one that could not be written (a full disk, a
-  // closed pipe) is the command's failure, not a silent success.
+  // A command's results are on standard output: one that could not be written (a full disk) is the
+  // command's failure, not a silent success.
   const auto results_written = [&](int code) {
     if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return code;
     std::fprintf(stderr, "chunktree %s: error: writing the results to standard output failed\n", argv[1]);
@@ -73,11 +73,11 @@ int main(int argc, char** argv) {
     if (command == "--version" || command == "-V") {
       if (!args.empty()) throw chunktree::Error(chunktree::ErrorCode::invalid_argument, "--version takes no arguments");
       print_version();
-      return 0;
+      return results_written(0);
     }
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage(stdout);
-      return 0;
+      return results_written(0);
     }
     std::fprintf(stderr, "chunktree: unknown command '%s'\n", argv[1]);
     print_usage(stderr);

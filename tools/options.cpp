@@ -1,7 +1,6 @@
 #include "options.hpp"
 
 #include <charconv>
-#include <cstdio>
 #include <string>
 
 #include "chunktree/device.hpp"
@@ -34,16 +33,6 @@ harness::Backend select_backend(std::string_view name) {
     return harness::Backend::cuda;
   }
   throw Error(ErrorCode::invalid_argument, "--backend must be cpu, cuda or auto, got '" + std::string(name) + "'");
-}
-
-std::unique_ptr<harness::OutputFile> open_output(const std::string& path) {
-  return path.empty() ? nullptr : std::make_unique<harness::OutputFile>(path);
-}
-
-void finish_output(const std::unique_ptr<harness::OutputFile>& file, std::string_view text) {
-  if (!file) return;
-  std::fwrite(text.data(), 1, text.size(), file->get());
-  file->close();
 }
 
 }  // namespace chunktree::tools

@@ -3,13 +3,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <string>
 #include <string_view>
 
 #include "commands.hpp"
 #include "harness/backend.hpp"
-#include "harness/text_arrays.hpp"
 
 namespace chunktree::tools {
 
@@ -22,11 +19,5 @@ std::string_view option_value(std::string_view command, Args args, std::size_t& 
 // "cpu", "cuda" (needs a visible Hopper GPU) or "auto" (the GPU when there is one, else the
 // CPU). Throws an Error that says what to use instead when the choice is unknown or unavailable.
 harness::Backend select_backend(std::string_view name);
-
-// An output file opened before a command's work (so that a path that cannot be written is refused at
-// once, not after a run), or none for an empty path; finish_output writes `text` into it and puts it
-// in place (harness::OutputFile: nothing half-written under the name if the write fails).
-std::unique_ptr<harness::OutputFile> open_output(const std::string& path);
-void finish_output(const std::unique_ptr<harness::OutputFile>& file, std::string_view text);
 
 }  // namespace chunktree::tools

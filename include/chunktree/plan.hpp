@@ -26,9 +26,15 @@ struct SpanSize {
 // split asks: the CUDA kernels sum a row's weights in fp32, one term at a time per thread, and that
 // sum drifts with the count of terms (H200: lse 4.2e-7 off at 2^12 tokens in one item, 3.8e-4 at
 // 2^20; docs/KERNEL_NOTES.md, session 34). Longer spans become several items merged exactly in
-// fp32. Of the benchmark's plans only flashinfer-cascade p32k_b256_s256's chunktree-noshare has
-// longer spans (DESIGN.md, "Items").
+// fp32. Of the benchmark's plans only flashinfer-cascade p32k_b256_s256's chunktree-noshare changes
+// (DESIGN.md, "Items").
 inline constexpr std::int64_t kMaxItemTokens = std::int64_t{1} << 15;
+
+// The tokens an item may hold under a split of max_item_tokens (0: whole spans): never more than
+// kMaxItemTokens. Every schedule cuts at it, and the CUDA cost model prices the same cut.
+constexpr std::int64_t item_limit(std::int64_t max_item_tokens) {
+  return max_item_tokens > 0 && max_item_tokens < kMaxItemTokens ? max_item_tokens : kMaxItemTokens;
+}
 
 struct PlanOptions {
   // Spans read by fewer sequences than this are private: each reader gets its own item.

@@ -70,7 +70,7 @@ AddResult RadixTree::add(std::span<const Token> tokens) {
   AddResult result;
   result.slots.reserve(rest);
   reserve_nodes(2);
-  reserve_more(sequences_, 1);
+  reserve_sequences(1);
   std::int32_t end = m.node;
   if (m.partial_child != kNoNode) end = split(m.partial_child, m.partial_length);
   result.cached_tokens = static_cast<std::int64_t>(m.matched);
@@ -88,7 +88,7 @@ std::vector<Slot> RadixTree::append(SeqId seq, std::span<const Token> tokens) {
   require_chunks(chunks_for(static_cast<std::int64_t>(tokens.size()), claimable_tail(nodes_[static_cast<std::size_t>(target.node)])));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  reserve_nodes(1);  // allocate before the first change
+  reserve_nodes(1);  // before the first change (DESIGN.md, "Errors": not every allocation can be)
   append_to(target, tokens, slots);
   return slots;
 }
@@ -117,7 +117,7 @@ std::vector<Slot> RadixTree::append_batch(std::span<const SeqId> seqs, std::span
   require_chunks(chunks_for_appends(targets, static_cast<std::int64_t>(each)));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  reserve_nodes(seqs.size());  // allocate before the first change
+  reserve_nodes(seqs.size());  // before the first change (DESIGN.md, "Errors": not every allocation can be)
   for (std::size_t i = 0; i < targets.size(); ++i) append_to(*targets[i], tokens.subspan(i * each, each), slots);
   return slots;
 }
@@ -127,7 +127,7 @@ std::vector<SeqId> RadixTree::fork(SeqId seq, int n) {
   if (n < 1) fail_prefix_cache(ErrorCode::invalid_argument, "fork: n must be at least 1, got " + std::to_string(n));
   std::vector<SeqId> children;
   children.reserve(static_cast<std::size_t>(n));
-  reserve_more(sequences_, static_cast<std::size_t>(n));  // allocate before the first change
+  reserve_sequences(static_cast<std::size_t>(n));  // allocate before the first change
   for (int i = 0; i < n; ++i) children.push_back(new_sequence(parent.node, parent.length));
   return children;
 }
@@ -306,10 +306,18 @@ inline void RadixTree::extend(std::int32_t node_index, std::span<const Token> to
   tokens_stored_ += static_cast<std::int64_t>(tokens.size());
 }
 
-// Room for `extra` more nodes (see reserve_more).
+// Room for `extra` more nodes (see reserve_more), and for every node in the free list, so that
+// remove, which frees nodes, never allocates.
 inline void RadixTree::reserve_nodes(std::size_t extra) {
   reserve_more(nodes_, extra);
   reserve_more(parents_, extra);
+  free_nodes_.reserve(nodes_.capacity());
+}
+
+// Room for `extra` more sequences, and for every slot in the free list (remove never allocates).
+inline void RadixTree::reserve_sequences(std::size_t extra) {
+  reserve_more(sequences_, extra);
+  free_sequences_.reserve(sequences_.capacity());
 }
 
 // A fresh live node; may reallocate `nodes_`, so take references only afterwards.

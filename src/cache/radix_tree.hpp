@@ -138,6 +138,7 @@ class RadixTree {
   // ---- nodes ----
   inline void extend(std::int32_t node_index, std::span<const Token> tokens, std::vector<Slot>& slots);
   inline void reserve_nodes(std::size_t extra);
+  inline void reserve_sequences(std::size_t extra);
   inline std::int32_t allocate_node(std::int32_t parent);
   inline std::int32_t new_child(std::int32_t parent);
   inline void append_to(Sequence& sequence, std::span<const Token> tokens, std::vector<Slot>& slots);

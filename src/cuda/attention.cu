@@ -56,7 +56,7 @@ struct DevicePlan::Impl {
   std::uint64_t tree_version = 0;
   std::int64_t query_tokens = 0;  // of the plan loaded last: its batch · queries_per_seq
   DeviceWork work;
-  work::Work staged;              // the work of the plan update() was given last (its memory reused by the next)
+  work::Work staged;              // scratch for building a plan's work (its memory reused by the next; half-built after a refusal)
 };
 
 namespace {

@@ -130,7 +130,9 @@ void merge_states(const ConstTensorView& o, const ConstTensorView& lse, const Te
   const std::int64_t tokens = o.shape[0];
   const std::int64_t parts = o.shape[1];
   expect_tensor(o, "o", kStateDtypes, device, o.shape);
-  if (parts < 1) fail("o holds 0 states per token; merge at least one");
+  if (parts < 1 || parts > std::numeric_limits<int>::max()) {
+    fail("o holds " + std::to_string(parts) + " states per token; merge from 1 to " + std::to_string(std::numeric_limits<int>::max()));
+  }
   check_state_extents("o", o.shape, o.shape[2], o.shape[3]);
   expect_tensor(lse, "lse", {DType::f32}, device, {tokens, parts, o.shape[2]});
   expect_tensor(out_o, "out_o", kStateDtypes, device, {tokens, o.shape[2], o.shape[3]});

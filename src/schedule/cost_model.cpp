@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "kernels/tile_shapes.hpp"
-#include "schedule/work.hpp"
 
 namespace chunktree::cost_model {
 namespace {
@@ -77,7 +76,7 @@ struct SplitWork {
 
 // A tile of packed kv heads (kernels/tile_shapes.hpp) counts a step per 64 positions of all its heads.
 SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_heads, int multiprocessors) {
-  const std::int64_t limit = work::item_limit(split);  // the plan's cut: no part holds more than kMaxItemTokens
+  const std::int64_t limit = item_limit(split);  // the plan's cut: no part holds more than kMaxItemTokens
   const auto parts_of = [&](const SpanRun& run) {
     return std::max<std::int64_t>(1, (run.size.tokens + limit - 1) / limit);  // a span of 0 tokens is one part
   };

@@ -22,7 +22,7 @@ struct SplitShape {
   bool strided_kv_heads = false;
 };
 
-// Estimated µs of the kernels on `spans` cut into items of at most work::item_limit(split) tokens
+// Estimated µs of the kernels on `spans` cut into items of at most item_limit(split) tokens
 // (0: whole up to kMaxItemTokens), on a GPU of `multiprocessors` SMs. A span is priced as that
 // many equal parts; the plans cut greedily (full items, then the rest), so where a cut leaves a
 // short rest the longest tile is priced shorter than it runs.

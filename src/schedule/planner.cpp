@@ -8,7 +8,6 @@
 
 #include "chunktree/plan.hpp"
 #include "schedule/merge_lists.hpp"
-#include "schedule/work.hpp"
 
 namespace chunktree {
 namespace {
@@ -107,7 +106,7 @@ struct PlanScratch {
   std::vector<std::uint32_t> piece_ends;
   std::vector<SpanSize> span_sizes;
   std::vector<SortKey> sort_keys;
-  std::vector<WorkItem> whole_items;  // a plan's items before they are cut at work::item_limit
+  std::vector<WorkItem> whole_items;  // a plan's items before they are cut at item_limit
 };
 
 // Cuts whole-span items at piece boundaries into `items` of at most max_item_tokens tokens (a
@@ -393,7 +392,7 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     }
   }
   plan.max_item_tokens = max_item_tokens;
-  const std::int64_t limit = work::item_limit(max_item_tokens);
+  const std::int64_t limit = item_limit(max_item_tokens);
   if (std::any_of(items.begin(), items.end(), [&](const WorkItem& item) { return item.tokens > limit; })) {
     std::swap(items, scratch.whole_items);
     states = cut_items(scratch.whole_items, plan.pieces, limit, items);

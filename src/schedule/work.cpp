@@ -123,8 +123,10 @@ void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
   work.items.reserve(plan.items.size());
   const std::int64_t chunks = cache.config().capacity_chunks;
   const std::int32_t chunk_size = cache.config().chunk_size;
+  std::uint64_t item_states = 0;
   for (const WorkItem& item : plan.items) {
     check_plan_item(plan, item);
+    item_states += item.row_end - item.row_begin;
     Item& converted = work.items.emplace_back();  // filled in place, as the runs are
     converted.run_begin = static_cast<std::uint32_t>(work.runs.size());
     converted.row_begin = item.row_begin;
@@ -143,6 +145,9 @@ void from_plan(const PrefixCache& cache, const Plan& plan, Work& work) {
     if (position - item.position != item.tokens) {
       refuse_plan("item of " + std::to_string(item.tokens) + " tokens has pieces of " + std::to_string(position - item.position));
     }
+  }
+  if (item_states != plan.num_states) {  // the states buffers are sized by num_states: more than the items write is refused too
+    refuse_plan("num_states is " + std::to_string(plan.num_states) + " where the items hold " + std::to_string(item_states));
   }
   mark_causal_items(work);
 }

@@ -53,12 +53,6 @@ struct Work {
   std::uint32_t num_rows() const { return static_cast<std::uint32_t>(row_to_batch.size()); }
 };
 
-// The tokens an item may hold under a split of max_item_tokens (0: whole spans): never more
-// than kMaxItemTokens.
-constexpr std::int64_t item_limit(std::int64_t max_item_tokens) {
-  return max_item_tokens > 0 && max_item_tokens < kMaxItemTokens ? max_item_tokens : kMaxItemTokens;
-}
-
 // The plan's work over the cache's pools; offsets are from a layer's K and V base (PoolView).
 // The plan must be current.
 Work from_plan(const PrefixCache& cache, const Plan& plan);

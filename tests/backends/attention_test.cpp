@@ -202,6 +202,7 @@ TEST_P(BackendAttention, APlanChangedByHandIsRefused) {
       {"lies outside the cache's chunks", [](Plan& p) { p.pieces[0].chunk = 1 << 28; }},
       {"lies outside the cache's chunks", [](Plan& p) { p.pieces[0].end = 1000; }},
       {"has pieces of", [](Plan& p) { p.items[0].tokens += 1; }},
+      {"num_states is", [](Plan& p) { p.num_states += 1000; }},  // the states buffers would be sized by it
   };
   for (const auto& [message, edit] : edits) {
     SCOPED_TRACE(message);

@@ -246,6 +246,8 @@ TEST(MergeErrors, MergeStates) {
                  "0 states per token");
   expect_invalid([&] { merge_states(ConstTensorView(o.data(), DType::f32, Device::cpu, {2, -4, 3, 64}), lse_v, out_v, out_lse_v); },
                  "o has shape [2, -4, 3, 64], a negative extent");
+  expect_invalid([&] { merge_states(ConstTensorView(o.data(), DType::f32, Device::cpu, {0, std::int64_t{1} << 31, 3, 64}), lse_v, out_v, out_lse_v); },
+                 "o holds 2147483648 states per token; merge from 1 to 2147483647");
   expect_invalid([&] { merge_states(o_v, ConstTensorView(lse.data(), DType::f32, Device::cpu, {2, 3}), out_v, out_lse_v); },
                  "lse has shape [2, 3]; expected [2, 4, 3]");
   expect_invalid([&] { merge_states(o_v, ConstTensorView(lse.data(), DType::f16, Device::cpu, {2, 4, 3}), out_v, out_lse_v); },

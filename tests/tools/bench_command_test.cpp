@@ -12,6 +12,7 @@
 
 #include "chunktree/types.hpp"
 #include "commands.hpp"
+#include "harness/text_arrays.hpp"
 #include "support/expect_error.hpp"
 #include "support/test_directory.hpp"
 
@@ -63,7 +64,7 @@ TEST(BenchPlanSplits, UsageErrors) {
 TEST(BenchOutputs, RefusedBeforeTheRunAndWrittenWhole) {
   const std::filesystem::path dir = chunktree::testing::fresh_test_directory("chunktree_bench");
   const std::string csv = (dir / "rows.csv").string();
-  const std::string same = (dir / "." / "rows.csv").string();
+  const std::string same = "./" + std::filesystem::relative(dir / "rows.csv").string();  // relative, and not yet a file
   const std::vector<std::string_view> small_case{"--backend", "cpu", "--batch", "2", "--prefix", "64", "--suffix", "4", "--repeats", "1", "--settle-ms", "0"};
   const auto with = [&](std::vector<std::string_view> extra) {
     std::vector<std::string_view> args = small_case;
@@ -88,6 +89,8 @@ TEST(BenchOutputs, RefusedBeforeTheRunAndWrittenWhole) {
   EXPECT_EQ(text.str().rfind("preset,case,impl,", 0), 0u) << text.str();
   EXPECT_NE(text.str().find("\ncustom,custom,chunktree,"), std::string::npos) << text.str();
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}), 1);  // no .partial left
+  harness::expect_writable((dir / "probe.csv").string());  // a check leaves nothing behind
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}), 1);
   std::filesystem::remove_all(dir);
 }
 

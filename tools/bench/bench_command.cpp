@@ -137,7 +137,8 @@ BenchOptions parse(Args args) {
     for (std::size_t b = a + 1; b < outputs.size(); ++b) {
       const std::string& first = *outputs[a].second;
       const std::string& second = *outputs[b].second;
-      if (!first.empty() && !second.empty() && std::filesystem::weakly_canonical(first) == std::filesystem::weakly_canonical(second)) {
+      const auto where = [](const std::string& path) { return std::filesystem::weakly_canonical(std::filesystem::absolute(path)); };
+      if (!first.empty() && !second.empty() && where(first) == where(second)) {
         throw Error(ErrorCode::invalid_argument, std::string("bench: ") + outputs[a].first + " and " + outputs[b].first + " name one file (" +
                                                      first + "): give each its own");
       }
@@ -436,9 +437,9 @@ int bench_command(Args args) {
     return 0;
   }
 
-  const std::unique_ptr<harness::OutputFile> ceilings_file = open_output(options.ceilings_json);
-  const std::unique_ptr<harness::OutputFile> csv_file = open_output(options.csv);
-  const std::unique_ptr<harness::OutputFile> json_file = open_output(options.json);
+  for (const std::string* output : {&options.ceilings_json, &options.csv, &options.json}) {  // refused now, not after the run
+    if (!output->empty()) harness::expect_writable(*output);
+  }
   info.date = utc_date();
   if (info.backend == harness::Backend::cuda) {
     info.card = card_info();
@@ -456,7 +457,7 @@ int bench_command(Args args) {
     std::printf("backend: cpu (%s): CPU timings, no GPU floor\n",
                 options.backend == "cpu" ? "asked for" : "no Hopper GPU visible, so the CPU backend runs");
   }
-  finish_output(ceilings_file, ceilings_object(info) + "\n");
+  if (!options.ceilings_json.empty()) harness::write_text_file(options.ceilings_json, ceilings_object(info) + "\n");
 
   std::vector<Row> rows;
   std::printf("%-20s %-26s %-18s %10s %10s %10s %8s %8s %10s %8s %5s\n", "preset", "case", "impl", "median_us", "p10_us", "p90_us",
@@ -488,12 +489,12 @@ int bench_command(Args args) {
     }
   }
 
-  if (csv_file) {
+  if (!options.csv.empty()) {
     std::string text = std::string(kCsvHeader) + "\n";
     for (const Row& row : rows) text += csv_line(row, info) + "\n";
-    finish_output(csv_file, text);
+    harness::write_text_file(options.csv, text);
   }
-  if (json_file) {
+  if (!options.json.empty()) {
     std::string text = "{\"ceilings\": " + ceilings_object(info) + ",\n \"columns\": \"" + kCsvHeader + "\",\n \"rows\": [";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       std::string line = csv_line(rows[i], info);
@@ -501,7 +502,7 @@ int bench_command(Args args) {
       for (char ch : line) escaped += ch == '"' ? std::string("\\\"") : std::string(1, ch);
       text += std::string(i ? ",\n  " : "\n  ") + "\"" + escaped + "\"";
     }
-    finish_output(json_file, text + "\n]}\n");
+    harness::write_text_file(options.json, text + "\n]}\n");
   }
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "chunktree_commit.hpp"
 #include "commands.hpp"
 #include "harness/backend.hpp"
+#include "harness/text_arrays.hpp"
 #include "options.hpp"
 
 namespace chunktree::tools {
@@ -92,7 +93,7 @@ int host_bench_command(Args args) {
     }
   }
   const harness::Backend backend = select_backend(backend_choice);
-  const std::unique_ptr<harness::OutputFile> csv_file = open_output(csv);
+  if (!csv.empty()) harness::expect_writable(csv);  // refused now, not after the run
   const std::string card = backend == harness::Backend::cuda ? card_info().name : "cpu";
   const std::string date = utc_date();
   std::printf("host-bench: %s, %s, commit %s (host work only; the kernels are not run)\n", card.c_str(), date.c_str(), CHUNKTREE_COMMIT);
@@ -170,7 +171,7 @@ int host_bench_command(Args args) {
               "," + date + "," + CHUNKTREE_COMMIT + "\n";
     }
   }
-  finish_output(csv_file, rows);
+  if (!csv.empty()) harness::write_text_file(csv, rows);
   return 0;
 }
 
