@@ -34,11 +34,15 @@ from ._merge import merge_state, merge_state_in_place, merge_states
 from ._paged import PagedAttention
 
 __all__ = [
-    "AddResult", "CacheAttention", "CapacityError", "KvSegment", "Levels", "PagedAttention", "Plan", "PrefixCache", "SharedSegment", "attend",
+    "AddResult", "CacheAttention", "CapacityError", "KvSegment", "Levels", "MAX_ITEM_TOKENS", "PagedAttention", "Plan", "PrefixCache",
+    "SharedSegment", "attend",
     "attend_levels",
     "hopper_visible", "make_plan", "merge_state", "merge_state_in_place", "merge_states",
 ]
 __version__: str = _core.__version__
+# No work item holds more KV tokens than this, whatever a split asks (longer spans are cut and merged
+# exactly): the GPU kernels' fp32 row sums drift with an item's length (docs/DESIGN.md, "Items").
+MAX_ITEM_TOKENS: int = _core.MAX_ITEM_TOKENS
 
 CapacityError = _core.CapacityError
 

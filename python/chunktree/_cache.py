@@ -202,11 +202,10 @@ def make_plan(cache: PrefixCache, batch: Sequence[int], *, min_shared_rows: int 
     Args:
         min_shared_rows: spans read by fewer sequences are read privately.
         max_item_tokens: cut spans into items of at most this many tokens (0: whole; otherwise at
-            least the cache's chunk size); no item holds more than 32768 tokens, whatever this
-            asks (the GPU kernels' fp32 row sums drift with an item's length: docs/DESIGN.md,
-            "Items"). None: for a
+            least the cache's chunk size); no item holds more than chunktree.MAX_ITEM_TOKENS
+            (32768), whatever this asks. None: for a
             GPU cache the CUDA backend's cost model chooses (with num_q_heads, default the cache's
-            kv heads); for a CPU cache, whole spans (up to 32768 tokens an item).
+            kv heads); for a CPU cache, whole spans (up to MAX_ITEM_TOKENS an item).
         queries_per_seq: the last queries_per_seq tokens of every sequence are its query tokens,
             each seeing the sequence up to itself (speculative decoding, prefill suffixes).
     """

@@ -220,6 +220,7 @@ PagedShape paged_shape_of(int num_qo_heads, int num_kv_heads, int head_dim, int 
 NB_MODULE(_core, m) {
   m.doc() = "chunktree's C++ core; use the chunktree package, not this module.";
   m.attr("__version__") = CHUNKTREE_VERSION_STRING;
+  m.attr("MAX_ITEM_TOKENS") = kMaxItemTokens;
   m.def("plain_ints", &plain_ints, nb::arg("values"), nb::arg("low"), nb::arg("high"));
 
   // A type of its own for a full pool; every chunktree::Error goes through the translator below.

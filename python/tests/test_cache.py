@@ -35,6 +35,14 @@ def test_append_fork_remove():
     assert cache.config["chunk_size"] == 16 and cache.device == "cpu"
 
 
+def test_no_item_holds_more_than_max_item_tokens():
+    assert chunktree.MAX_ITEM_TOKENS == 32768
+    cache = make_cache(capacity_chunks=2 * 32768 // 16 + 4)
+    seq = cache.add(list(range(chunktree.MAX_ITEM_TOKENS + 1))).seq
+    for max_item_tokens in (0, 4 * chunktree.MAX_ITEM_TOKENS):  # whole, or a longer split: cut at the cap all the same
+        assert chunktree.make_plan(cache, [seq], max_item_tokens=max_item_tokens).num_items == 2
+
+
 def test_append_batch_is_one_decode_step():
     batched, one_by_one = make_cache(), make_cache()
     handles = {}  # each cache's own handles
