@@ -337,6 +337,12 @@ void write_text_file(const std::string& path, std::string_view text) {
   output.close();
 }
 
-void expect_writable(const std::string& path) { const OutputFile probe(path); }
+void expect_writable(const std::string& path) {
+  struct stat status {};
+  if (::stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode)) {  // the rename at the end would fail
+    throw Error(ErrorCode::invalid_argument, path + ": is a directory; give a file name to write");
+  }
+  const OutputFile probe(path);
+}
 
 }  // namespace chunktree::harness

@@ -89,6 +89,8 @@ TEST(BenchOutputs, RefusedBeforeTheRunAndWrittenWhole) {
   EXPECT_EQ(text.str().rfind("preset,case,impl,", 0), 0u) << text.str();
   EXPECT_NE(text.str().find("\ncustom,custom,chunktree,"), std::string::npos) << text.str();
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}), 1);  // no .partial left
+  chunktree::testing::expect_error([&] { bench_command(with({"--csv", dir.string()})); }, ErrorCode::invalid_argument,
+                                   dir.string() + ": is a directory");
   harness::expect_writable((dir / "probe.csv").string());  // a check leaves nothing behind
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}), 1);
   std::filesystem::remove_all(dir);
