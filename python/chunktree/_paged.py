@@ -67,7 +67,8 @@ class PagedAttention:
     captured in a CUDA graph replay whatever plan() gave last, with the arrays they were captured
     with. The plan holds the pools' strides: the first run() with a kv_cache of other strides than
     the last (at first: a contiguous [pages, 2, ...] tensor) loads the work again, which is refused
-    under capture: run once before capturing. One PagedAttention serves one run at a time.
+    under capture: run once before capturing. One PagedAttention serves one call (plan, run) at
+    a time: an overlapping call from another thread raises ValueError.
     """
 
     def __init__(self, device: str = "cuda", kv_layout: str = "NHD", *, num_threads: int = 0) -> None:

@@ -7,6 +7,7 @@
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/state.hpp"
+#include "runtime/exclusive_call.hpp"
 #include "schedule/paged.hpp"
 #include "schedule/work.hpp"
 
@@ -245,27 +246,31 @@ void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorV
 constexpr std::int64_t kPagedItemTokens = 256;
 
 struct PagedAttention::Impl {
-  int threads;
+  int threads = 0;
   bool planned = false;
   work::PagedSchedule schedule;
+  mutable std::atomic<bool> busy{false};  // ExclusiveCall
 };
 
-PagedAttention::PagedAttention(const AttentionParams& params) : impl_(std::make_unique<Impl>(Impl{resolved_threads(params), false, {}})) {}
+PagedAttention::PagedAttention(const AttentionParams& params) : impl_(std::make_unique<Impl>()) { impl_->threads = resolved_threads(params); }
 PagedAttention::~PagedAttention() = default;
 PagedAttention::PagedAttention(PagedAttention&&) noexcept = default;
 PagedAttention& PagedAttention::operator=(PagedAttention&&) noexcept = default;
 
 void PagedAttention::plan(const PageTableView& table, const PagedShape& shape) {
+  const ExclusiveCall call(impl_->busy, kWho);
   impl_->schedule.assign(table, shape, kWho);  // a refused table changes nothing
   impl_->planned = true;
 }
 
 std::uint64_t PagedAttention::plan_fingerprint() const {
+  const ExclusiveCall call(impl_->busy, kWho);
   if (!impl_->planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
   return impl_->schedule.fingerprint(kPagedItemTokens);
 }
 
 void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse) const {
+  const ExclusiveCall call(impl_->busy, kWho);
   if (!impl_->planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
   const work::PagedSchedule& schedule = impl_->schedule;
   const PagedShape& paged = schedule.shape();

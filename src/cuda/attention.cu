@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -17,6 +18,7 @@
 
 #include "chunktree/cuda_backend.hpp"
 #include "runtime/check.cuh"
+#include "runtime/exclusive_call.hpp"
 #include "schedule/cost_model.hpp"
 #include "cuda/device_work.cuh"
 #include "kernels/launch_setup.cuh"
@@ -226,6 +228,7 @@ struct PagedAttention::Impl {
   work::Work staged;             // the loaded work (its memory reused by the next)
   std::vector<SpanSize> spans;   // the cost model's input (its memory reused too)
   std::int64_t split = 0;        // the loaded work's item split
+  mutable std::atomic<bool> busy{false};  // ExclusiveCall
 
   // `from` as work over pools of `with` strides, split by the cost model, loaded into `into` on
   // `stream`.
@@ -252,6 +255,7 @@ PagedAttention& PagedAttention::operator=(PagedAttention&&) noexcept = default;
 
 void PagedAttention::plan(const PageTableView& table, const PagedShape& shape, void* stream) {
   Impl& p = *impl_;
+  const ExclusiveCall call(p.busy, kWho);
   if (cuda_work::capturing(static_cast<cudaStream_t>(stream))) {
     fail(ErrorCode::invalid_argument, "plan() outside the stream capture: captured runs replay whatever plan the last plan() gave");
   }
@@ -276,12 +280,14 @@ void PagedAttention::plan(const PageTableView& table, const PagedShape& shape, v
 }
 
 std::uint64_t PagedAttention::plan_fingerprint() const {
+  const ExclusiveCall call(impl_->busy, kWho);
   if (!impl_->planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
   return impl_->schedule.fingerprint(impl_->split);
 }
 
 void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const TensorView& out, const TensorView& lse, void* stream_handle) {
   Impl& p = *impl_;
+  const ExclusiveCall call(p.busy, kWho);
   if (!p.planned) fail(ErrorCode::invalid_argument, "PagedAttention has no plan yet: call plan() first");
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   const PagedShape& shape = p.schedule.shape();

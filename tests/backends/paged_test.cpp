@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "chunktree/paged.hpp"
@@ -260,6 +261,61 @@ TEST_P(BackendPaged, RefusedPlanKeepsThePreviousPlan) {
         t.kv_last_page_len[0] = t.page_size + 1;
       },
       "kv_last_page_len[0] is 17");
+}
+
+// One PagedAttention serves one call at a time: a plan() that overlaps a run() from another thread
+// (Python releases the GIL for both) is refused, or waits its turn, and every run gives the outputs
+// of one whole plan, never a mixture of two (before the guard, most runs mixed them).
+TEST_P(BackendPaged, APlanOverlappingARunIsRefused) {
+  harness::Random random(on(31, 32));
+  TableOptions options;
+  options.singles = 2;
+  options.max_shared_tokens = on(30, 300);
+  const HostPageTable table = random_page_table(random, options);
+  HostPageTable shorter = table;  // another plan of the same batch: sequence 0 one token shorter
+  if (shorter.kv_last_page_len[0] > 1) {
+    shorter.kv_last_page_len[0] -= 1;
+  } else {
+    shorter.kv_last_page_len[0] += 1;
+  }
+  const HostPool pool(random, table, 2, 64, DType::bf16, PoolLayout{});
+  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
+  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
+  PagedBackend attention(backend());
+  const PagedStep step(backend(), pool, q, table.tokens(), 4, 64);
+  attention.plan(shorter.view(), shape);
+  const Outputs of_shorter = step.run(attention, DType::bf16);
+  attention.plan(table.view(), shape);
+  const Outputs of_table = step.run(attention, DType::bf16);
+
+  constexpr int kCalls = 200;
+  std::vector<Outputs> runs;
+  int refused = 0;
+  const auto busy = [&](const Error& error) { return std::string(error.what()).find("another call") != std::string::npos; };
+  std::thread runner([&] {
+    for (int i = 0; i < kCalls; ++i) {
+      try {
+        runs.push_back(step.run(attention, DType::bf16));
+      } catch (const Error& error) {
+        EXPECT_TRUE(busy(error)) << error.what();
+        ++refused;
+      }
+    }
+  });
+  for (int i = 0; i < kCalls; ++i) {
+    try {
+      attention.plan((i % 2 == 0 ? shorter : table).view(), shape);
+    } catch (const Error& error) {
+      EXPECT_TRUE(busy(error)) << error.what();
+    }
+  }
+  runner.join();
+  std::printf("[ note     ] %zu runs, %d refused\n", runs.size(), refused);
+  for (const Outputs& run : runs) {
+    const bool whole = run.out == of_table.out || run.out == of_shorter.out;
+    EXPECT_TRUE(whole) << "a run mixed two plans";
+    if (!whole) break;
+  }
 }
 
 // Two PagedAttentions that plan the same table with the same shape report the same fingerprint (the
