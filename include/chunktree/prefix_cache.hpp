@@ -120,7 +120,7 @@ class PrefixCache {
   // the same tree and slots as calling append for each in order, but all or nothing: a bad
   // sequence or too few free chunks fails before anything changes.
   std::vector<Slot> append_batch(std::span<const SeqId> seqs, std::span<const Token> tokens);
-  // n new sequences that share everything `seq` holds so far; `seq` itself stays.
+  // n new sequences (1 to 2^24 a call) that share everything `seq` holds so far; `seq` itself stays.
   std::vector<SeqId> fork(SeqId seq, int n);
   // Drops a sequence; chunks no other sequence uses return to the pool.
   void remove(SeqId seq);

@@ -3,6 +3,8 @@ CacheAttention for a decode loop."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _core
@@ -285,7 +287,8 @@ class CacheAttention:
             for layer in range(layers):
                 out = attention.run(q[layer], layer=layer)
 
-    Plan and run on the same stream; one CacheAttention serves one run at a time.
+    Plan and run on the same stream; one CacheAttention serves one call (plan, run) at a time: an
+    overlapping call from another thread raises ValueError.
     """
 
     def __init__(self, cache: PrefixCache, num_q_heads: Optional[int] = None, *, scale: Optional[float] = None,
@@ -300,12 +303,17 @@ class CacheAttention:
         _core.make_plan_into(self._spare_plan, cache._cache, [], *_plan_options(cache, self._min_shared_rows, max_item_tokens, 1, self._heads))
         self._device = _core.DevicePlan(cache._cache, self._heads, self._scale) if cache.device == "cuda" else None
         self._plan: Optional[Plan] = None
+        self._busy = threading.Lock()  # plan() rewrites the plans run() reads, with the GIL released
 
     def plan(self, batch: Sequence[int], *, queries_per_seq: int = 1, stream: Optional[int] = None) -> Plan:
         """Plans the step for a batch of sequence handles (see make_plan) and, on the GPU, uploads it
         on `stream` (default: the current torch or cupy stream). Returns the plan; it stays valid
         until the next plan(), which reuses its memory for the step after (a refused plan() changes
         nothing)."""
+        with self._one_call():
+            return self._plan_step(batch, queries_per_seq, stream)
+
+    def _plan_step(self, batch: Sequence[int], queries_per_seq: int, stream: Optional[int]) -> Plan:
         batch = _handles(batch, "batch")
         options = _plan_options(self._cache, self._min_shared_rows, self._max_item_tokens, _integer(queries_per_seq, "queries_per_seq"),
                                 self._heads)
@@ -325,13 +333,36 @@ class CacheAttention:
     def run(self, q: Array, *, layer: int = 0, out: Optional[Array] = None, lse: Optional[Array] = None, return_lse: bool = False,
             num_threads: int = 0, stream: Optional[int] = None) -> Union[Array, Tuple[Array, Array]]:
         """attend() with the last plan: q [batch · queries_per_seq, num_q_heads, head_dim], or more
-        rows (the first are used; the rest of out and lse are left as they are); returns out (and
-        lse) as attend() does. On the GPU enqueued on `stream` (default: q's current stream)."""
+        rows (the first are used; the rest of a given out and lse are left as they are, of new ones
+        zero and -inf); returns out (and lse) as attend() does. On the GPU enqueued on `stream`
+        (default: q's current stream)."""
+        with self._one_call():
+            return self._run_step(q, layer, out, lse, return_lse, num_threads, stream)
+
+    @contextlib.contextmanager
+    def _one_call(self):
+        """Holds this wrapper for one call, refusing (not waiting for) an overlapping one."""
+        if not self._busy.acquire(blocking=False):
+            raise ValueError("another call (plan or run) is using this CacheAttention right now; it serves one call at a time: "
+                             "give each thread its own, or wait for the call to return")
+        try:
+            yield
+        finally:
+            self._busy.release()
+
+    def _run_step(self, q: Array, layer: int, out: Optional[Array], lse: Optional[Array], return_lse: bool, num_threads: int,
+                  stream: Optional[int]) -> Union[Array, Tuple[Array, Array]]:
         if self._plan is None:
             raise ValueError("CacheAttention.run before any plan: call plan(batch) first")
         q = _array(q, "q", _Q_LAYOUT)
         layer = _integer(layer, "layer")
+        new_out, new_lse = out is None, lse is None
         out, lse = _outputs(q, out, lse, return_lse)
+        if q.shape[0] > self._rows:  # rows past the plan's: new arrays get the empty state there, not garbage
+            if new_out:
+                out[self._rows:] = 0
+            if new_lse and lse is not None:
+                lse[self._rows:] = float("-inf")
         if self._device is not None:
             _core.cuda_attend(self._cache._cache, self._device, layer, q, out, lse, _stream(q, stream))
         else:
@@ -343,3 +374,4 @@ class CacheAttention:
             _core.cpu_attend(self._cache._cache, self._plan._plan, layer, leading(q), leading(out), leading(lse), self._heads,
                              self._scale, _integer(num_threads, "num_threads", _THREADS))
         return (out, lse) if lse is not None else out
+

@@ -225,3 +225,23 @@ def test_cache_attention_runs_on_rows_of_the_largest_batch(rng):
         attention.run(q[:1])
     with pytest.raises(ValueError, match="out has 2 rows but q has 3"):
         attention.run(q, out=out[:2])
+    # Outputs it makes itself hold the empty state past the plan's rows, not whatever memory held.
+    new_out, new_lse = attention.run(q, return_lse=True)
+    np.testing.assert_array_equal(new_out[:2], expected)
+    assert (new_out[2] == 0.0).all() and (new_lse[2] == -np.inf).all()
+
+
+def test_cache_attention_serves_one_call_at_a_time(rng):
+    """plan() and run() release the GIL; one overlapping another (held here as a thread would hold
+    it) is refused rather than racing on the plans, and the wrapper works again once it is free."""
+    cache = cache_f32()
+    seq = cache.add([1, 2, 3]).seq
+    attention = chunktree.CacheAttention(cache, num_q_heads=Q_HEADS)
+    attention.plan([seq])
+    q = rng.standard_normal((1, Q_HEADS, DIM)).astype(np.float32)
+    with attention._one_call():  # another thread's call in flight
+        with pytest.raises(ValueError, match="another call .* is using this CacheAttention"):
+            attention.run(q)
+        with pytest.raises(ValueError, match="another call"):
+            attention.plan([seq])
+    assert attention.run(q).shape == q.shape

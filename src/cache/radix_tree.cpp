@@ -124,7 +124,13 @@ std::vector<Slot> RadixTree::append_batch(std::span<const SeqId> seqs, std::span
 
 std::vector<SeqId> RadixTree::fork(SeqId seq, int n) {
   const Sequence parent = sequence(seq);
-  if (n < 1) fail_prefix_cache(ErrorCode::invalid_argument, "fork: n must be at least 1, got " + std::to_string(n));
+  // A bound on one call's copies, so that a mistaken count is an error rather than gigabytes
+  // reserved (or the process killed for them): 2^24 sequences take ~0.5 GB of host memory.
+  constexpr int kMaxForks = 1 << 24;
+  if (n < 1 || n > kMaxForks) {
+    fail_prefix_cache(ErrorCode::invalid_argument,
+                      "fork: n must be from 1 to " + std::to_string(kMaxForks) + " (fork in several calls for more), got " + std::to_string(n));
+  }
   std::vector<SeqId> children;
   children.reserve(static_cast<std::size_t>(n));
   reserve_sequences(static_cast<std::size_t>(n));  // allocate before the first change

@@ -340,7 +340,8 @@ TEST(PrefixCache, BadCallsAreClearErrorsAndChangeNothing) {
   expect_error([&] { cache.append(gone.seq, std::vector<Token>{1}); }, ErrorCode::unknown_sequence, "removed");
   expect_error([&] { cache.append(SeqId{12345}, std::vector<Token>{1}); }, ErrorCode::unknown_sequence, "unknown");
   expect_error([&] { cache.remove(gone.seq); }, ErrorCode::unknown_sequence, "removed");
-  expect_error([&] { cache.fork(a.seq, 0); }, ErrorCode::invalid_argument, "at least 1");
+  expect_error([&] { cache.fork(a.seq, 0); }, ErrorCode::invalid_argument, "fork: n must be from 1 to 16777216");
+  expect_error([&] { cache.fork(a.seq, (1 << 24) + 1); }, ErrorCode::invalid_argument, "(fork in several calls for more), got 16777217");
   expect_error([&] { cache.fork(gone.seq, 1); }, ErrorCode::unknown_sequence, "handle");
   // An unset handle is never the first sequence's: no handle is SeqId{}.
   EXPECT_FALSE(cache.contains(SeqId{}));
