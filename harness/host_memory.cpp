@@ -32,12 +32,6 @@ double cgroup_room() {
   return -1.0;
 }
 
-std::string gib(double bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3g", bytes / double(1 << 30));
-  return text;
-}
-
 // The files in flight: what they reserved, out of the budget measured when none was.
 std::mutex budget_mutex;
 std::condition_variable budget_freed;
@@ -45,6 +39,12 @@ double budget_reserved = 0.0;
 double budget_total = 0.0;
 
 }  // namespace
+
+std::string gib_text(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", bytes / double(1 << 30));
+  return text;
+}
 
 double available_host_bytes() {
   double available = 0.0;
@@ -74,8 +74,8 @@ HostMemoryReservation::HostMemoryReservation(const std::string& path, double byt
     if (budget_reserved == 0.0) budget_total = available_host_bytes();  // nothing of ours allocated: measure afresh
     if (budget_total == 0.0) return;
     if (bytes > budget_total) {
-      throw Error(ErrorCode::unsupported, path + ": checking this file on the cpu backend needs up to " + gib(bytes) + " GiB of host memory (" + parts +
-                                              "), more than the " + gib(budget_total) + " GiB available; check it on a larger machine or cut the tree");
+      throw Error(ErrorCode::unsupported, path + ": checking this file on the cpu backend needs up to " + gib_text(bytes) + " GiB of host memory (" + parts +
+                                              "), more than the " + gib_text(budget_total) + " GiB available; check it on a larger machine or cut the tree");
     }
     if (budget_reserved + bytes <= budget_total) break;
     budget_freed.wait(lock);  // another file's check is running: wait for its memory

@@ -11,6 +11,9 @@ namespace chunktree::harness {
 // or the cgroup's memory.max leaves less; 0 where none of them says.
 double available_host_bytes();
 
+// `bytes` in GiB for a message, to three digits.
+std::string gib_text(double bytes);
+
 // A share of the host memory, held while one file is checked.
 class HostMemoryReservation {
  public:

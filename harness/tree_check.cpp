@@ -362,8 +362,7 @@ struct HostNeed {
 
   double total() const { return cache + states + levels; }
   std::string parts() const {
-    const auto gib = [](double bytes) { return short_number(bytes / double(1 << 30)); };
-    return "cache " + gib(cache) + ", partial states " + gib(states) + ", the levels run's KV " + gib(levels);
+    return "cache " + gib_text(cache) + ", partial states " + gib_text(states) + ", the levels run's KV " + gib_text(levels);
   }
 };
 

@@ -82,10 +82,11 @@ std::string_view next_record(LineReader& reader, const std::string& what) {
 }
 
 void read_format_line(LineReader& reader) {
-  const auto words = LineReader::words(reader.next("the format line 'chunktree-tree 1'"));
-  if (words.empty() || words[0].starts_with('#')) {
+  const std::string_view line = reader.next("the format line 'chunktree-tree 1'");
+  if (is_blank_or_comment(line)) {
     reader.fail("the first line must be the format line 'chunktree-tree 1'; blank and comment lines may only follow it");
   }
+  const auto words = LineReader::words(line);
   if (words.size() != 2 || words[0] != kTreeMagic) {
     reader.fail("not a tree-format file: the first line must be 'chunktree-tree 1'");
   }

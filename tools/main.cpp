@@ -56,31 +56,36 @@ int main(int argc, char** argv) {
   }
   const std::string_view command = argv[1];
   const std::vector<std::string_view> args(argv + 2, argv + argc);
-  // A command's results are on standard output: one that could not be written (a full disk) is the
-  // command's failure, not a silent success.
-  const auto results_written = [&](int code) {
-    if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return code;
-    std::fprintf(stderr, "chunktree %s: error: writing the results to standard output failed\n", argv[1]);
-    return 2;
-  };
-  try {
-    if (command == "bench") return results_written(bench_command(args));
-    if (command == "host-bench") return results_written(host_bench_command(args));
-    if (command == "gentests") return results_written(gentests_command(args));
-    if (command == "gentrees") return results_written(gentrees_command(args));
-    if (command == "check") return results_written(check_command(args));
-    if (command == "info") return results_written(info_command(args));
+  // The command's exit code; -1 for a command that does not exist.
+  const auto run = [&]() -> int {
+    if (command == "bench") return bench_command(args);
+    if (command == "host-bench") return host_bench_command(args);
+    if (command == "gentests") return gentests_command(args);
+    if (command == "gentrees") return gentrees_command(args);
+    if (command == "check") return check_command(args);
+    if (command == "info") return info_command(args);
     if (command == "--version" || command == "-V") {
       if (!args.empty()) throw chunktree::Error(chunktree::ErrorCode::invalid_argument, "--version takes no arguments");
       print_version();
-      return results_written(0);
+      return 0;
     }
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage(stdout);
-      return results_written(0);
+      return 0;
     }
-    std::fprintf(stderr, "chunktree: unknown command '%s'\n", argv[1]);
-    print_usage(stderr);
+    return -1;
+  };
+  try {
+    const int code = run();
+    if (code < 0) {
+      std::fprintf(stderr, "chunktree: unknown command '%s'\n", argv[1]);
+      print_usage(stderr);
+      return 2;
+    }
+    // A command's results are on standard output: one that could not be written (a full disk) is
+    // the command's failure, not a silent success.
+    if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return code;
+    std::fprintf(stderr, "chunktree %s: error: writing the results to standard output failed\n", argv[1]);
     return 2;
   } catch (const chunktree::Error& error) {
     std::fprintf(stderr, "chunktree %s: error: %s\n", argv[1], error.what());

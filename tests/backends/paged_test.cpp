@@ -264,7 +264,7 @@ TEST_P(BackendPaged, RefusedPlanKeepsThePreviousPlan) {
 }
 
 // One PagedAttention serves one call at a time: a plan() that overlaps a run() from another thread
-// (Python releases the GIL for both) is refused, or waits its turn, and every run gives the outputs
+// (Python releases the GIL for both) is refused, and every run gives the outputs
 // of one whole plan, never a mixture of two (before the guard, most runs mixed them).
 TEST_P(BackendPaged, APlanOverlappingARunIsRefused) {
   harness::Random random(on(31, 32));
