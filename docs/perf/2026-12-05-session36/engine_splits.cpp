@@ -1,6 +1,10 @@
 // Engine-path (paged) splits before/after the greedy pricing: the spans of each bench case from
 // make_plan over a CPU cache (the engine's shared pages are page-aligned segments of the same tree),
 // priced with min_split 0 as PagedAttention does, on NHD pages (strided kv heads) and HND/HMD.
+// Built (session 36) beside the old model: `git show af1dbc2:src/schedule/cost_model.{hpp,cpp}`,
+// namespace renamed to chunktree::old_cost_model (old_cost_model_ns.hpp, old_ns.cpp), then
+//   g++ -std=c++20 -I. -Isrc -Iinclude -I. -Ibuild/default engine_splits.cpp old_ns.cpp
+//       build/default/tools/libchunktree_tools.a build/default/libchunktree.a -lcudart_static -ldl -lrt -lpthread
 #include <cstdio>
 #include <vector>
 #include "chunktree/chunktree.hpp"
