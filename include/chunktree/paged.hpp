@@ -24,6 +24,8 @@ namespace chunktree {
 enum class KvLayout : std::uint8_t { nhd, hnd };
 
 // The page table of one step, in host memory (the engine's arrays, read in place during plan()).
+// A sequence of no page reads nothing: its query rows get the empty state (out 0, lse −inf), as an
+// engine's padding of a CUDA graph's batch does in FlashInfer (vLLM pads so).
 struct PageTableView {
   std::span<const std::int32_t> kv_indptr;         // [batch + 1], kv_indptr[0] = 0, non-decreasing
   std::span<const std::int32_t> kv_indices;        // [kv_indptr[batch]] page ids

@@ -10,6 +10,11 @@ namespace chunktree::reference {
 void attention(const float* q, int num_q_heads, const float* k, const float* v, std::int64_t tokens, int num_kv_heads,
                int head_dim, double scale, double* out, double* lse) {
   const int group = num_q_heads / num_kv_heads;
+  if (tokens <= 0) {  // no token: the empty state
+    std::fill(out, out + static_cast<std::ptrdiff_t>(num_q_heads) * head_dim, 0.0);
+    std::fill(lse, lse + num_q_heads, -std::numeric_limits<double>::infinity());
+    return;
+  }
   std::vector<double> scores(static_cast<std::size_t>(tokens));
   for (int h = 0; h < num_q_heads; ++h) {
     const int kv_head = h / group;

@@ -260,7 +260,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // copied whole. Asynchronous: each section's used part packed in pinned memory (the unused room
   // is not moved), copied to the staging section, and scattered to the sections by a kernel.
   const Layout& at = *layout_;
-  const bool one_state_per_row = w.merge_states.size() == w.num_rows();
+  const bool one_state_per_row = w.one_state_per_row();
   const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()), static_cast<std::uint32_t>(mma_sync_tiles_.size()),
                           one_state_per_row ? 0u : w.num_rows(), claims ? 1u : 0u, one_state_per_row ? 1u : 0u};
   struct Table {

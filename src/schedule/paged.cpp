@@ -116,9 +116,9 @@ void PagedSchedule::assign(const PageTableView& table, const PagedShape& shape, 
   if (table.kv_indptr[0] != 0) checker.fail("kv_indptr[0] is " + str(table.kv_indptr[0]) + "; it must be 0");
   for (std::size_t s = 0; s < batch; ++s) {
     const std::int64_t pages = static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s];
-    if (pages < 1) {
+    if (pages < 0) {
       checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " has " + str(pages) +
-                   " pages (kv_indptr[s + 1] − kv_indptr[s]); every sequence holds at least one");
+                   " pages (kv_indptr[s + 1] − kv_indptr[s]); kv_indptr must not decrease");
     }
   }
   const std::int64_t listed = batch == 0 ? 0 : table.kv_indptr[batch];
@@ -130,9 +130,12 @@ void PagedSchedule::assign(const PageTableView& table, const PagedShape& shape, 
                  str(static_cast<std::int64_t>(batch)) + ")");
   }
   const int queries = queries_of(checker, table.qo_indptr, batch);
-  // Sequence s's tokens: every page full but the last.
+  // Sequence s's tokens: every page full but the last. A sequence of no page (an engine's padding
+  // of a CUDA graph's batch, as vLLM pads FlashInfer's) holds none; its kv_last_page_len is checked
+  // as any other's, and not read.
   const auto length_of = [&](std::size_t s) {
-    return (static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s] - 1) * shape.page_size + table.kv_last_page_len[s];
+    const std::int64_t pages = static_cast<std::int64_t>(table.kv_indptr[s + 1]) - table.kv_indptr[s];
+    return pages == 0 ? 0 : (pages - 1) * shape.page_size + table.kv_last_page_len[s];
   };
   for (std::size_t s = 0; s < batch; ++s) {
     const std::int32_t last = table.kv_last_page_len[s];
@@ -142,7 +145,7 @@ void PagedSchedule::assign(const PageTableView& table, const PagedShape& shape, 
     }
     const std::int64_t length = length_of(s);
     if (length > std::numeric_limits<std::int32_t>::max()) checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " holds more than 2^31 − 1 tokens");
-    if (shape.causal && length < queries) {
+    if (shape.causal && length > 0 && length < queries) {
       checker.fail("sequence " + str(static_cast<std::int64_t>(s)) + " holds " + str(length) + " tokens but has " + str(queries) +
                    " query tokens; with causal its last query tokens' K and V are its last tokens");
     }

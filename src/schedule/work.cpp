@@ -45,6 +45,14 @@ void expect_outputs(const TensorView& out, const TensorView& lse, std::int64_t t
   }
 }
 
+bool Work::one_state_per_row() const {
+  if (merge_states.size() != num_rows()) return false;
+  for (std::uint32_t r = 0; r < num_rows(); ++r) {
+    if (merge_begin[r + 1] - merge_begin[r] != 1) return false;
+  }
+  return true;
+}
+
 Work from_plan(const PrefixCache& cache, const Plan& plan) {
   Work work;
   from_plan(cache, plan, work);

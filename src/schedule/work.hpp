@@ -51,6 +51,9 @@ struct Work {
   std::vector<std::uint32_t> merge_states;
 
   std::uint32_t num_rows() const { return static_cast<std::uint32_t>(row_to_batch.size()); }
+  // Every row merges exactly one state (its state is then its output). A row of no state (an
+  // engine's padding sequence: the empty state) makes it false, whatever the count of states.
+  bool one_state_per_row() const;
 };
 
 // The plan's work over the cache's pools; offsets are from a layer's K and V base (PoolView).

@@ -61,8 +61,9 @@ struct HostPageTable {
     return std::span<const std::int32_t>(kv_indices)
         .subspan(static_cast<std::size_t>(kv_indptr[at]), static_cast<std::size_t>(kv_indptr[at + 1] - kv_indptr[at]));
   }
-  std::int64_t length(std::int64_t s) const {
-    return static_cast<std::int64_t>(pages(s).size() - 1) * page_size + kv_last_page_len[static_cast<std::size_t>(s)];
+  std::int64_t length(std::int64_t s) const {  // a sequence of no page (an engine's padding) holds none
+    const auto held = static_cast<std::int64_t>(pages(s).size());
+    return held == 0 ? 0 : (held - 1) * page_size + kv_last_page_len[static_cast<std::size_t>(s)];
   }
   void add(std::span<const std::int32_t> pages, std::int32_t last_page_len) {
     kv_indices.insert(kv_indices.end(), pages.begin(), pages.end());
@@ -85,7 +86,8 @@ inline std::string describe(const HostPageTable& table) {
   for (std::int64_t s = 0; s < table.num_seqs(); ++s) {
     text += " [";
     for (const std::int32_t page : table.pages(s)) text += std::to_string(page) + ",";
-    text.back() = ']';
+    if (text.back() == ',') text.pop_back();
+    text += ']';
     text += std::to_string(table.kv_last_page_len[static_cast<std::size_t>(s)]);
   }
   return text;
@@ -100,6 +102,7 @@ struct TableOptions {
   std::int64_t max_shared_tokens = 40;  // a group's pages beyond its parent's: 1 .. this many tokens' worth
   std::int64_t max_own_tokens = 30;     // each sequence's private tokens: 1 .. this many
   int singles = 1;                      // sequences that share nothing
+  int padding = 0;                      // sequences of no page (an engine's padding of a graph's batch)
   std::int32_t unused_pages = 3;        // pool pages no sequence reads
   bool shuffle_pages = true;            // page ids in random order; else in allocation order (consecutive)
 };
@@ -108,7 +111,8 @@ struct TableOptions {
 // sequences whose page lists begin with the same pages, nested up to max_depth, each sequence with
 // private pages after them (the last partly filled); in some groups a sequence identical to
 // another (same pages, same last page) and one whose pages are a strict prefix of the group's
-// (its last page full, or partly read); then the batch shuffled, so that no group is contiguous.
+// (its last page full, or partly read); `padding` sequences of no page; then the batch shuffled, so
+// that no group is contiguous.
 inline HostPageTable random_page_table(harness::Random& random, const TableOptions& o) {
   const int page = o.page_size;
   const auto pages_for = [&](std::int64_t tokens) { return static_cast<int>((tokens + page - 1) / page); };
@@ -153,6 +157,7 @@ inline HostPageTable random_page_table(harness::Random& random, const TableOptio
   };
   for (int g = 0; g < o.groups; ++g) add_group({}, 1);
   for (int s = 0; s < o.singles; ++s) add_sequence({});
+  for (int s = 0; s < o.padding; ++s) seqs.push_back(Seq{{}, 1});
 
   // Page ids: shuffled, or consecutive in allocation order after an offset (unused pages before and after).
   std::vector<std::int32_t> id(static_cast<std::size_t>(allocated + o.unused_pages));
@@ -337,7 +342,7 @@ inline void expect_paged_match(Backend backend, const HostPageTable& table, cons
     const std::int64_t length = table.length(s);
     pool.gather(table, s, length, k, v);  // what query token i sees is a prefix of it
     for (int i = 0; i < table.queries; ++i) {
-      const std::int64_t seen = shape.causal ? length - table.queries + i + 1 : length;
+      const std::int64_t seen = shape.causal && length > 0 ? length - table.queries + i + 1 : length;
       const auto token = static_cast<std::size_t>(s * table.queries + i);
       reference::attention(&q[token * per_token], shape.num_qo_heads, k.data(), v.data(), seen, shape.num_kv_heads, shape.head_dim, scale,
                            &expected[token * per_token], &expected_lse[token * static_cast<std::size_t>(shape.num_qo_heads)]);
