@@ -248,7 +248,8 @@ constexpr std::int64_t kPagedItemTokens = 256;
 struct PagedAttention::Impl {
   int threads = 0;
   bool planned = false;
-  work::PagedSchedule schedule;
+  work::PagedSchedule schedule;  // the last plan
+  work::PagedSchedule spare;     // the next plan is made here, then swapped in: a failed one (bad_alloc too) changes nothing
   mutable std::atomic<bool> busy{false};  // ExclusiveCall
 };
 
@@ -259,7 +260,8 @@ PagedAttention& PagedAttention::operator=(PagedAttention&&) noexcept = default;
 
 void PagedAttention::plan(const PageTableView& table, const PagedShape& shape) {
   const ExclusiveCall call(impl_->busy, kWho);
-  impl_->schedule.assign(table, shape, kWho);  // a refused table changes nothing
+  impl_->spare.assign(table, shape, kWho);
+  std::swap(impl_->schedule, impl_->spare);
   impl_->planned = true;
 }
 

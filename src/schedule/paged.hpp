@@ -37,6 +37,8 @@ class PagedSchedule {
   // segment that the range reads (at least two rows), the rest of each sequence a segment of its
   // own. What it needs of the table is copied (the engine may reuse its arrays after plan()); the
   // arrays of the last plan are reused, so a decode loop's plans allocate nothing once they fit.
+  // A bad_alloc while it finds the sharing leaves it half-made: the backends assign a spare
+  // schedule and swap it in.
   void assign(const PageTableView& table, const PagedShape& shape, const char* who);
 
   const PagedShape& shape() const { return shape_; }

@@ -13,11 +13,13 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "chunktree/paged.hpp"
+#include "support/address_space.hpp"
 #include "support/expect_error.hpp"
 #include "support/paged.hpp"
 
@@ -293,6 +295,50 @@ TEST_P(BackendPaged, RefusedPlanKeepsThePreviousPlan) {
         t.kv_last_page_len[0] = t.page_size + 1;
       },
       "kv_last_page_len[0] is 17");
+}
+
+// A plan that runs out of host memory while it finds the sharing (std::bad_alloc, past its checks)
+// leaves the last plan in place too: the CPU backend, like the CUDA one, plans into a spare schedule
+// and swaps it in (before, the half-made schedule ran: wrong outputs, or reads past row_limit).
+// A death test's child with its address space capped; the CPU backend only (a child of a process
+// with a CUDA context may not use it), and not under AddressSanitizer.
+TEST_P(BackendPaged, APlanOutOfMemoryKeepsThePreviousPlan) {
+  if (backend() != Backend::cpu || kAddressSanitizer) GTEST_SKIP() << "the CPU backend without AddressSanitizer";
+  harness::Random random(23);
+  TableOptions options;
+  options.queries = 2;
+  const HostPageTable table = random_page_table(random, options);
+  const HostPool pool(random, table, 2, 64, DType::bf16, PoolLayout{});
+  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
+  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
+  PagedBackend attention(backend());
+  attention.plan(table.view(), shape);
+  const PagedStep step(backend(), pool, q, table.tokens(), 4, 64);
+  const Outputs first = step.run(attention, DType::bf16);
+  HostPageTable large(16, 2);  // 2^22 sequences of a page each: the sharing's arrays need hundreds of MB
+  const std::int32_t sequences = 1 << 22;
+  large.kv_indptr.resize(static_cast<std::size_t>(sequences) + 1);
+  std::iota(large.kv_indptr.begin(), large.kv_indptr.end(), 0);
+  large.kv_indices.resize(static_cast<std::size_t>(sequences));
+  std::iota(large.kv_indices.begin(), large.kv_indices.end(), 0);
+  large.kv_last_page_len.assign(static_cast<std::size_t>(sequences), 16);
+  large.qo_indptr.resize(static_cast<std::size_t>(sequences) + 1);
+  for (std::size_t s = 0; s < large.qo_indptr.size(); ++s) large.qo_indptr[s] = static_cast<std::int32_t>(2 * s);
+  EXPECT_EXIT(
+      {
+        int code = 2;  // the cap could not be set
+        if (cap_address_space(std::size_t{64} << 20)) {
+          code = 3;  // the large plan did not run out of memory
+          try {
+            attention.plan(large.view(), shape);
+          } catch (const std::bad_alloc&) {
+            const Outputs again = step.run(attention, DType::bf16);
+            code = again.out_bits == first.out_bits && again.out == first.out && again.lse == first.lse ? 0 : 1;
+          }
+        }
+        std::_Exit(code);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 // One PagedAttention serves one call at a time: a plan() that overlaps a run() from another thread
