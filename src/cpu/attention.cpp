@@ -1,12 +1,11 @@
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <string>
-#include <thread>
 
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/numeric.hpp"
 #include "chunktree/state.hpp"
+#include "cpu/parallel_for.hpp"
 #include "runtime/exclusive_call.hpp"
 #include "schedule/paged.hpp"
 #include "schedule/work.hpp"
@@ -18,23 +17,6 @@ constexpr const char* kWho = "cpu backend";  // what the messages of this backen
 
 [[noreturn]] void fail(ErrorCode code, const std::string& message) { throw Error(code, std::string(kWho) + ": " + message); }
 
-// Runs task(i) for i in [0, count) on up to `threads` threads.
-template <typename Task>
-void parallel_for(std::size_t count, int threads, const Task& task) {
-  const std::size_t workers = std::min<std::size_t>(count, static_cast<std::size_t>(std::max(1, threads)));
-  if (workers <= 1) {
-    for (std::size_t i = 0; i < count; ++i) task(i);
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    for (std::size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) task(i);
-  };
-  std::vector<std::jthread> pool;
-  pool.reserve(workers - 1);
-  for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
-  work();
-}
 
 struct Shape {
   int q_heads;
