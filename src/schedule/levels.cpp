@@ -227,7 +227,7 @@ Work from_levels(const Levels& levels, const LevelsShape& shape, std::int64_t ma
       item.tokens = end - begin;
       item.causal = own && end - 1 > work.row_limit[row_begin] ? 1u : 0u;
       item.state_begin = work.num_states;
-      work.num_states += row_end - row_begin;
+      work.num_states = add_states(work.num_states, row_end - row_begin, "levels");
       work.items.push_back(item);
     }
   };

@@ -1,13 +1,28 @@
 // Each row's merge list (CSR) from items that give row r of [row_begin, row_end) the state
 // state_begin + (r − row_begin), with row_begin < row_end ≤ rows: states in item order. Shared by
-// the planner and the levels API.
+// the planner, the levels API and the paged front end.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "chunktree/types.hpp"
+
 namespace chunktree::work {
+
+// `states` and the `rows` states of one more item. State indices are 32-bit (the merge lists',
+// the items' and the kernels'): a plan of more is refused, never wrapped around.
+inline std::uint32_t add_states(std::uint32_t states, std::uint32_t rows, const char* who) {
+  if (rows > std::numeric_limits<std::uint32_t>::max() - states) {
+    throw Error(ErrorCode::invalid_argument, std::string(who) +
+                                                 ": the plan needs more than 2^32 − 1 partial states (one per row of each item); plan fewer "
+                                                 "sequences at a time, or a larger item split (max_item_tokens)");
+  }
+  return states + rows;
+}
 
 // Fills the lists from their ends: `cursor[r]` holds where row r's unfilled part ends and becomes
 // where the list begins once every item not yet filled in is. Backwards, so that a caller that

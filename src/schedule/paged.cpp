@@ -324,7 +324,7 @@ void PagedSchedule::to_work(const PageStrides& strides, std::size_t element_byte
       item.row_end = segment.row_end;
       item.state_begin = into.num_states;
       item.tokens = end - begin;
-      into.num_states += segment.row_end - segment.row_begin;
+      into.num_states = add_states(into.num_states, segment.row_end - segment.row_begin, "paged");
     }
   }
   mark_causal_items(into);

@@ -135,7 +135,7 @@ std::uint32_t cut_items(std::span<const WorkItem> whole, std::span<const KvPiece
       item.piece_end = next;
       position += item.tokens;
       item.state_begin = states;
-      states += span.row_end - span.row_begin;
+      states = work::add_states(states, span.row_end - span.row_begin, "make_plan");
     }
   }
   return states;
@@ -320,8 +320,9 @@ void make_plan(const PrefixCache& cache, std::span<const SeqId> batch, const Pla
     item_path_nodes += item_nodes[item_count].end - item_nodes[item_count].begin;
     items[item_count++] = WorkItem{.kind = ItemKind::shared, .row_begin = span.row_begin, .row_end = span.row_end, .state_begin = states,
                                    .tokens = span.tokens, .position = span.position};
-    states += span.row_end - span.row_begin;
+    states = work::add_states(states, span.row_end - span.row_begin, "make_plan");
   }
+  work::add_states(states, rows, "make_plan");  // the private states' room, below
   plan.batch_to_row.resize(rows);
   plan.merge_begin.resize(rows + 1);
   plan.merge_states.resize(states + rows);  // room for the private states too

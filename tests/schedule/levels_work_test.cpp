@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "schedule/work.hpp"
+#include "support/expect_error.hpp"
 
 namespace chunktree {
 namespace {
@@ -50,6 +51,17 @@ TEST(LevelsWork, NoItemHoldsMoreThanTheCapAndTheSpansStayWhole) {
       EXPECT_EQ(w.items[3].tokens, 1);
     }
   }
+}
+
+// State indices are 32-bit: 2^20 sequences reading one 2^16-token segment in items of 16 tokens
+// (2^32 states) are refused, never wrapped around (it wrote past the merge lists).
+TEST(LevelsWork, WorkOfMoreThan32BitStatesIsRefused) {
+  constexpr std::int64_t kSequences = std::int64_t{1} << 20;
+  Levels levels;
+  levels.levels.push_back({SharedSegment{segment_of(std::int64_t{1} << 16), 0, kSequences}});
+  const work::LevelsShape shape{kSequences, 1, 1, 64, DType::bf16};
+  testing::expect_error([&] { work::from_levels(levels, shape, 16); }, ErrorCode::invalid_argument,
+                        "levels: the plan needs more than 2^32 − 1 partial states");
 }
 
 }  // namespace

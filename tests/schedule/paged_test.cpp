@@ -376,6 +376,20 @@ TEST(PagedSchedule, FingerprintIsThePlan) {
   EXPECT_EQ(schedule.fingerprint(256), digest);
 }
 
+// State indices are 32-bit: work of more states (2^20 sequences on one 2^16-token page, cut into
+// items of 16 tokens: 2^32) is refused, never wrapped around (it wrote past the merge lists).
+TEST(PagedSchedule, WorkOfMoreThan32BitStatesIsRefused) {
+  constexpr int kLargePage = 1 << 16;
+  HostPageTable table(kLargePage, 1);
+  const std::vector<std::int32_t> page{0};
+  for (int s = 0; s < (1 << 20); ++s) table.add(page, kLargePage);
+  work::PagedSchedule schedule;
+  schedule.assign(table.view(), PagedShape{1, 1, 64, kLargePage, false, 0.0f}, "test");
+  work::Work w;
+  testing::expect_error([&] { schedule.to_work(work::PageStrides{kLargePage * 64, 64, 64}, 2, 16, w); }, ErrorCode::invalid_argument,
+                        "paged: the plan needs more than 2^32 − 1 partial states");
+}
+
 // Errors name their caller (the backend) before what to fix.
 TEST(PagedSchedule, ErrorsNameTheCaller) {
   HostPageTable table(kPage, 1);

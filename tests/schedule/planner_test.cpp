@@ -341,6 +341,19 @@ TEST(Planner, NoItemHoldsMoreThanTheCap) {
 
 // Planning into one Plan every step gives what a fresh plan gives, and a refused call leaves it as
 // it was.
+// State indices are 32-bit: 2^20 sequences forked from one 2^16-token sequence, cut into items of
+// 16 tokens (2^32 states), are refused, never wrapped around (it wrote past the merge lists).
+TEST(Planner, APlanOfMoreThan32BitStatesIsRefused) {
+  PrefixCache cache(plan_config(16));
+  const SeqId a = cache.add(std::vector<Token>(std::size_t{1} << 16, 5)).seq;
+  std::vector<SeqId> batch = cache.fork(a, (1 << 20) - 1);
+  batch.push_back(a);
+  PlanOptions options;
+  options.max_item_tokens = 16;
+  testing::expect_error([&] { make_plan(cache, batch, options); }, ErrorCode::invalid_argument,
+                        "make_plan: the plan needs more than 2^32 − 1 partial states");
+}
+
 TEST(Planner, PlansIntoAReusedPlanAndRefusalsLeaveItAlone) {
   testing::Workload workload(plan_config(16));
   harness::Random random(991);
