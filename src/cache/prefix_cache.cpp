@@ -169,7 +169,7 @@ std::size_t PrefixCache::ReadGuard::write_paths(std::span<const SeqId> seqs, std
 
 void PrefixCache::ReadGuard::append_pieces(std::span<const std::int32_t> nodes, std::vector<KvPiece>& pieces) const {
   std::size_t room = 0;
-  for (const std::int32_t node : nodes) room += impl_.tree.node(node).pieces.size();
+  for (const std::int32_t node : nodes) room += impl_.tree.live_node(node, "PrefixCache::ReadGuard::append_pieces").pieces.size();
   const std::size_t first = pieces.size();
   pieces.resize(first + room);
   const NodeRun all{0, static_cast<std::uint32_t>(nodes.size())};
@@ -184,7 +184,7 @@ std::size_t PrefixCache::ReadGuard::write_pieces(std::span<const std::int32_t> n
 }
 
 std::int64_t PrefixCache::ReadGuard::node_tokens(std::int32_t node_index) const {
-  return static_cast<std::int64_t>(impl_.tree.node(node_index).tokens.size());
+  return static_cast<std::int64_t>(impl_.tree.live_node(node_index, "PrefixCache::ReadGuard::node_tokens").tokens.size());
 }
 
 const CacheConfig& PrefixCache::config() const { return impl().config; }

@@ -195,7 +195,9 @@ std::size_t RadixTree::write_pieces(std::span<const std::int32_t> path_nodes, st
     }
     KvPiece* const run_first = out;
     for (const std::int32_t node_index : path_nodes.subspan(runs[i].begin, runs[i].end - runs[i].begin)) {
-      if (static_cast<std::size_t>(node_index) >= tree.size()) (void)node(node_index);  // throws its error
+      if (static_cast<std::size_t>(node_index) >= tree.size() || !tree[static_cast<std::size_t>(node_index)].live) {
+        (void)live_node(node_index, "PrefixCache::ReadGuard::write_pieces");  // throws its error (the root, live, holds no KV and is read as such)
+      }
       const std::span<const KvPiece> pieces = tree[static_cast<std::size_t>(node_index)].pieces;
       if (pieces.empty()) continue;  // the root holds no KV
       if (pieces.size() > static_cast<std::size_t>(end - out)) {

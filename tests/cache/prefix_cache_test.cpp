@@ -470,6 +470,33 @@ TEST(PrefixCache, ReadGuardPiecesOfRunsOutsideTheListAreRefused) {
   }
 }
 
+// A reader's node ids are checked as append_node_pieces checks them: an id out of range or of a
+// node that was freed is an error of the cache (it read as 0 tokens and no pieces, or threw
+// std::out_of_range).
+TEST(PrefixCache, ReadGuardRefusesIdsThatAreNotLiveNodes) {
+  PrefixCache cache(small_config());
+  const SeqId a = cache.add(iota_tokens(40)).seq;
+  const SeqId b = cache.fork(a, 1)[0];
+  cache.append(b, std::vector<Token>{7, 8});
+  const std::int32_t freed = cache.path(b).back();  // b's own node, freed with b
+  cache.remove(b);
+  const PrefixCache::ReadGuard reading(cache, "this test");
+  EXPECT_EQ(reading.node_tokens(cache.path(a).back()), 40);
+  std::vector<KvPiece> pieces;
+  std::vector<KvPiece> room(64);
+  std::vector<std::uint32_t> ends(1);
+  for (const std::int32_t bad : {freed, -1, 999}) {
+    SCOPED_TRACE(bad);
+    const std::string fragment = std::to_string(bad) + " is not the id of a live node";
+    expect_error([&] { reading.node_tokens(bad); }, ErrorCode::invalid_argument, "ReadGuard::node_tokens: " + fragment);
+    expect_error([&] { reading.append_pieces(std::vector<std::int32_t>{bad}, pieces); }, ErrorCode::invalid_argument,
+                 "ReadGuard::append_pieces: " + fragment);
+    expect_error([&] { reading.write_pieces(std::vector<std::int32_t>{bad}, std::vector<PrefixCache::ReadGuard::NodeRun>{{0, 1}}, room, ends); },
+                 ErrorCode::invalid_argument, "ReadGuard::write_pieces: " + fragment);
+  }
+  EXPECT_TRUE(pieces.empty());
+}
+
 TEST(PrefixCache, ConfigIsValidated) {
   auto expect_bad = [](auto change, const std::string& fragment) {
     CacheConfig config = small_config();
