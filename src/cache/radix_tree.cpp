@@ -1,6 +1,7 @@
 #include "cache/radix_tree.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <cstring>
 
@@ -43,7 +44,10 @@ std::uint32_t next_tag() {
 void fail_prefix_cache(ErrorCode code, const std::string& message) { throw Error(code, "PrefixCache: " + message); }
 
 RadixTree::RadixTree(std::int32_t chunk_size, std::int64_t capacity_chunks)
-    : chunk_size_(chunk_size), capacity_chunks_(capacity_chunks), tag_(next_tag()) {
+    : chunk_size_(chunk_size),
+      chunk_shift_(std::countr_zero(static_cast<std::uint32_t>(chunk_size))),
+      capacity_chunks_(capacity_chunks),
+      tag_(next_tag()) {
   nodes_.emplace_back();
   parents_.push_back(kNoNode);
   nodes_[kRoot].live = true;
@@ -65,17 +69,24 @@ AddResult RadixTree::add(std::span<const Token> tokens) {
     require_chunks(chunks_for(static_cast<std::int64_t>(rest), tail));
   }
 
-  // Reserve before the first change what a call's size bounds (slots, nodes, the sequence); a
-  // node's token, piece and child lists may still grow after it (DESIGN.md, "Errors").
+  // Everything it allocates, before the first change (DESIGN.md, "Errors"): the slots, room for two
+  // nodes and the sequence, and the nodes it adds, made off the tree with their lists' room.
   AddResult result;
   result.slots.reserve(rest);
   reserve_nodes(2);
   reserve_sequences(1);
+  Node upper;
+  Node child;
+  if (m.partial_child != kNoNode) upper = node_with_room(m.partial_length, rest > 0 ? 2 : 1);
+  if (rest > 0) {
+    child = node_with_room(rest, 0);
+    if (m.partial_child == kNoNode) reserve_more(nodes_[static_cast<std::size_t>(m.node)].children, 1);
+  }
   std::int32_t end = m.node;
-  if (m.partial_child != kNoNode) end = split(m.partial_child, m.partial_length);
+  if (m.partial_child != kNoNode) end = split(m.partial_child, m.partial_length, std::move(upper));
   result.cached_tokens = static_cast<std::int64_t>(m.matched);
   if (rest > 0) {
-    end = new_child(end);
+    end = new_child(end, std::move(child));
     extend(end, tokens.subspan(m.matched), result.slots);
   }
   result.seq = new_sequence(end, static_cast<std::int64_t>(tokens.size()));
@@ -88,8 +99,16 @@ std::vector<Slot> RadixTree::append(SeqId seq, std::span<const Token> tokens) {
   require_chunks(chunks_for(static_cast<std::int64_t>(tokens.size()), claimable_tail(nodes_[static_cast<std::size_t>(target.node)])));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  reserve_nodes(1);  // before the first change (DESIGN.md, "Errors": not every allocation can be)
-  append_to(target, tokens, slots);
+  reserve_nodes(1);
+  Node& end = nodes_[static_cast<std::size_t>(target.node)];
+  if (grows_in_place(end)) {
+    reserve_growth(end, tokens.size());
+    append_to(target, tokens, slots, nullptr);
+  } else {
+    reserve_more(end.children, 1);
+    Node child = node_with_room(tokens.size(), 0);
+    append_to(target, tokens, slots, &child);
+  }
   return slots;
 }
 
@@ -117,8 +136,25 @@ std::vector<Slot> RadixTree::append_batch(std::span<const SeqId> seqs, std::span
   require_chunks(chunks_for_appends(targets, static_cast<std::int64_t>(each)));
   std::vector<Slot> slots;
   slots.reserve(tokens.size());
-  reserve_nodes(seqs.size());  // before the first change (DESIGN.md, "Errors": not every allocation can be)
-  for (std::size_t i = 0; i < targets.size(); ++i) append_to(*targets[i], tokens.subspan(i * each, each), slots);
+  reserve_nodes(seqs.size());
+  // Room for every target before the first change. Which targets grow in place does not change as
+  // the batch is appended: only targets that end at a node add children to it, and one target alone
+  // at its node grows it in place.
+  new_children_.clear();
+  for (const Sequence* target : targets) {
+    Node& end = nodes_[static_cast<std::size_t>(target->node)];
+    if (grows_in_place(end)) {
+      reserve_growth(end, each);
+    } else {
+      reserve_more(end.children, static_cast<std::size_t>(end.sequences_ending));
+      new_children_.push_back(node_with_room(each, 0));
+    }
+  }
+  std::size_t next_child = 0;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const bool in_place = grows_in_place(nodes_[static_cast<std::size_t>(targets[i]->node)]);
+    append_to(*targets[i], tokens.subspan(i * each, each), slots, in_place ? nullptr : &new_children_[next_child++]);
+  }
   return slots;
 }
 
@@ -290,7 +326,8 @@ inline ChunkId RadixTree::take_chunk() {
 // ---- nodes ----
 
 // Stores `tokens` after the node's current last token (claiming its tail first, then new chunks)
-// and returns their slots. Capacity must have been checked.
+// and returns their slots. Capacity must have been checked, and room made in the node's lists and
+// in `slots` (reserve_growth, node_with_room): it allocates nothing.
 inline void RadixTree::extend(std::int32_t node_index, std::span<const Token> tokens, std::vector<Slot>& slots) {
   std::size_t done = 0;
   while (done < tokens.size()) {
@@ -328,8 +365,30 @@ inline void RadixTree::reserve_sequences(std::size_t extra) {
   free_sequences_.reserve(sequences_.capacity());
 }
 
-// A fresh live node; may reallocate `nodes_`, so take references only afterwards.
-inline std::int32_t RadixTree::allocate_node(std::int32_t parent) {
+// A node off the tree with room for `tokens` tokens, the pieces they may take (a partly claimed
+// chunk's tail first) and `children` children: a mutation makes the nodes it adds before its first
+// change and moves them in, so that what allocates comes before anything changes.
+inline RadixTree::Node RadixTree::node_with_room(std::size_t tokens, std::size_t children) const {
+  Node node;
+  node.tokens.reserve(tokens);
+  node.pieces.reserve((tokens >> chunk_shift_) + 2);
+  node.children.reserve(children);
+  return node;
+}
+
+// Room in a node's lists for `tokens` more tokens and the pieces they may take.
+inline void RadixTree::reserve_growth(Node& node, std::size_t tokens) const {
+  reserve_more(node.tokens, tokens);
+  reserve_more(node.pieces, (tokens >> chunk_shift_) + 1);
+}
+
+// Whether a sequence that ends at this node grows it in place when appended to: when nobody else
+// reads it. Else a new child takes over the sequence's end (append_to).
+inline bool RadixTree::grows_in_place(const Node& end) { return end.sequences_ending == 1 && end.children.empty(); }
+
+// `room` made a live node of the tree (nodes reserved: it allocates nothing); may reallocate
+// `nodes_`, so take references only afterwards.
+inline std::int32_t RadixTree::allocate_node(std::int32_t parent, Node&& room) {
   std::int32_t index;
   if (!free_nodes_.empty()) {
     index = free_nodes_.back();
@@ -340,15 +399,17 @@ inline std::int32_t RadixTree::allocate_node(std::int32_t parent) {
     parents_.emplace_back();
   }
   Node& fresh = nodes_[static_cast<std::size_t>(index)];
-  fresh = Node{};
+  fresh = std::move(room);
+  fresh.sequences_ending = 0;
   fresh.live = true;
   parents_[static_cast<std::size_t>(index)] = parent;
   return index;
 }
 
-// A new, empty child of `parent` that will continue in the parent's claimable tail, if any.
-inline std::int32_t RadixTree::new_child(std::int32_t parent) {
-  const std::int32_t index = allocate_node(parent);
+// A new, empty child of `parent` (`room` made it, and a place among the parent's children) that
+// will continue in the parent's claimable tail, if any.
+inline std::int32_t RadixTree::new_child(std::int32_t parent, Node&& room) {
+  const std::int32_t index = allocate_node(parent, std::move(room));
   Node& child = nodes_[static_cast<std::size_t>(index)];
   Node& parent_node = nodes_[static_cast<std::size_t>(parent)];
   if (claimable_tail(parent_node) > 0) {  // the child starts as an empty piece there, which extend grows
@@ -360,12 +421,12 @@ inline std::int32_t RadixTree::new_child(std::int32_t parent) {
   return index;
 }
 
-// Appends tokens to a live sequence (chunks already checked): in place when nobody else reads its
-// node, else on a new child that takes over the sequence's end.
-inline void RadixTree::append_to(Sequence& target, std::span<const Token> tokens, std::vector<Slot>& slots) {
-  const Node& end = nodes_[static_cast<std::size_t>(target.node)];
-  if (end.sequences_ending != 1 || !end.children.empty()) {
-    const std::int32_t child = new_child(target.node);
+// Appends tokens to a live sequence (chunks already checked, room made): in place when it grows in
+// place (`child_room` null), else on a node made of `child_room` (node_with_room), hung under the
+// node (room made among its children), which takes over the sequence's end.
+inline void RadixTree::append_to(Sequence& target, std::span<const Token> tokens, std::vector<Slot>& slots, Node* child_room) {
+  if (child_room != nullptr) {
+    const std::int32_t child = new_child(target.node, std::move(*child_room));
     nodes_[static_cast<std::size_t>(target.node)].sequences_ending -= 1;
     nodes_[static_cast<std::size_t>(child)].sequences_ending += 1;
     target.node = child;
@@ -400,12 +461,13 @@ inline std::int64_t RadixTree::chunks_for_appends(const std::vector<Sequence*>& 
 }
 
 // Splits node `index` after its first `keep` tokens. The node keeps its id (and the sequences
-// ending at it) as the lower part; the upper part becomes a new parent.
-inline std::int32_t RadixTree::split(std::int32_t index, std::size_t keep) {
-  const std::int32_t upper = allocate_node(parents_[static_cast<std::size_t>(index)]);
+// ending at it) as the lower part; the upper part, made of `room` (node_with_room(keep, 1 or 2):
+// its lists take what they get without allocating), becomes a new parent.
+inline std::int32_t RadixTree::split(std::int32_t index, std::size_t keep, Node&& room) {
+  const std::int32_t upper = allocate_node(parents_[static_cast<std::size_t>(index)], std::move(room));
   Node& lower = nodes_[static_cast<std::size_t>(index)];
   Node& top = nodes_[static_cast<std::size_t>(upper)];
-  top.children = {index};
+  top.children.push_back(index);
   top.tokens.assign(lower.tokens.begin(), lower.tokens.begin() + static_cast<std::ptrdiff_t>(keep));
 
   // keep >= 1 and the lower part keeps at least one token: both parts have pieces.

@@ -44,8 +44,9 @@ class RadixTree {
   RadixTree(std::int32_t chunk_size, std::int64_t capacity_chunks);
 
   // The mutations, as PrefixCache's of the same names. Each checks its arguments and the chunks it
-  // needs before its first change, and reserves room for the nodes, slots and handles it adds: one
-  // that throws for a bad argument or a full pool leaves the tree unchanged.
+  // needs, and allocates all it will (room for the nodes, slots and handles it adds, the new nodes
+  // themselves, room in the lists of the nodes it grows), before its first change: one that throws,
+  // for a bad argument, a full pool or a bad_alloc, leaves the tree unchanged.
   AddResult add(std::span<const Token> tokens);
   std::vector<Slot> append(SeqId seq, std::span<const Token> tokens);
   std::vector<Slot> append_batch(std::span<const SeqId> seqs, std::span<const Token> tokens);
@@ -139,11 +140,14 @@ class RadixTree {
   inline void extend(std::int32_t node_index, std::span<const Token> tokens, std::vector<Slot>& slots);
   inline void reserve_nodes(std::size_t extra);
   inline void reserve_sequences(std::size_t extra);
-  inline std::int32_t allocate_node(std::int32_t parent);
-  inline std::int32_t new_child(std::int32_t parent);
-  inline void append_to(Sequence& sequence, std::span<const Token> tokens, std::vector<Slot>& slots);
+  inline Node node_with_room(std::size_t tokens, std::size_t children) const;
+  inline void reserve_growth(Node& node, std::size_t tokens) const;
+  static inline bool grows_in_place(const Node& end);
+  inline std::int32_t allocate_node(std::int32_t parent, Node&& room);
+  inline std::int32_t new_child(std::int32_t parent, Node&& room);
+  inline void append_to(Sequence& sequence, std::span<const Token> tokens, std::vector<Slot>& slots, Node* child_room);
   inline std::int64_t chunks_for_appends(const std::vector<Sequence*>& targets, std::int64_t tokens);
-  inline std::int32_t split(std::int32_t index, std::size_t keep);
+  inline std::int32_t split(std::int32_t index, std::size_t keep, Node&& room);
   inline void free_node(std::int32_t index);
 
   // Where a new sequence of `tokens` meets the tree.
@@ -156,6 +160,7 @@ class RadixTree {
   inline Match match(std::span<const Token> tokens) const;
 
   std::int32_t chunk_size_;
+  int chunk_shift_;  // log2 of chunk_size_ (a power of two: PrefixCache checks it)
   std::int64_t capacity_chunks_;
   std::uint32_t tag_;  // this tree's part of its handles: caches made one after another differ
 
@@ -175,11 +180,14 @@ class RadixTree {
   std::int64_t tokens_without_sharing_ = 0;
   std::int64_t tokens_stored_ = 0;
 
-  // append_batch's scratch, kept between calls so that a decode step allocates nothing: a chunk's
-  // positions claimed so far in the batch (-1 between calls), and the call that last saw a sequence.
+  // append_batch's scratch, kept between calls so that a decode step allocates nothing (once it has
+  // grown): a chunk's positions claimed so far in the batch (-1 between calls), and the call that
+  // last saw a sequence.
   std::vector<std::int32_t> claimed_scratch_;
   std::vector<std::uint64_t> seen_in_batch_;
   std::uint64_t batches_ = 0;
+  // append_batch's new nodes, made before its first change, in batch order (their room reused).
+  std::vector<Node> new_children_;
 };
 
 }  // namespace chunktree
