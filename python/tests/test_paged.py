@@ -201,6 +201,70 @@ def test_cpu_errors_name_what_to_fix_and_keep_the_plan():
         chunktree.PagedAttention(device="cpu", kv_layout="NDH")
 
 
+def test_cpu_padding_sequences_of_no_page_give_the_empty_state():
+    """A sequence of no page (vLLM's padding of a graph's batch) reads nothing: out 0, lse -inf,
+    beside sequences that share pages, in any position of the batch, and with causal query tokens."""
+    rng = np.random.default_rng(7)
+    batch = PagedBatch(rng, page_size=8, causal_queries=2)
+    padding = [0, 3, batch.batch + 2]  # where the padding sequences are in the padded batch (first, among, last)
+    counts = [len(t) for t in batch.tables]
+    last = list(batch.lasts)
+    for at in padding:  # in increasing order: each lands where it is named
+        counts.insert(at, 0)
+        last.insert(at, 1)
+    indptr = np.cumsum([0] + counts).astype(np.int32)
+    real = [s for s in range(len(counts)) if s not in padding]  # where each of the batch's sequences went
+    q = bf16_round(rng.standard_normal((len(counts) * 2, 4, 64), dtype=np.float32))
+    w = chunktree.PagedAttention(device="cpu", num_threads=2)
+    w.plan(indptr, batch.indices, np.asarray(last, np.int32), 4, 2, 64, 8, qo_indptr=np.arange(len(counts) + 1, dtype=np.int32) * 2,
+           causal=True)
+    out, lse = w.run(q, batch.pools("NHD", True), return_lse=True)
+    rows = np.concatenate([[2 * s, 2 * s + 1] for s in real])
+    check(out[rows], lse[rows], batch.expected(q[rows], 2, True), 2e-5)
+    pad_rows = np.concatenate([[2 * s, 2 * s + 1] for s in padding])
+    assert np.all(out[pad_rows] == 0) and np.all(lse[pad_rows] == -np.inf)
+
+
+def test_cpu_flashinfer_decode_plan_arguments_port_as_they_are():
+    """plan() takes FlashInfer's decode plan() arguments in its order (as vLLM passes them,
+    positionally), options chunktree lacks only at values that change nothing; run() takes
+    FlashInfer's run() options the same way; the dtypes plan() is given are checked by run()."""
+    rng = np.random.default_rng(8)
+    batch = PagedBatch(rng, page_size=8)
+    q = bf16_round(rng.standard_normal((batch.batch, 4, 64), dtype=np.float32))
+    kv = batch.pools("NHD", True)
+    table = (batch.indptr, batch.indices, batch.last_page_len, 4, 2, 64, 8)
+    w = chunktree.PagedAttention(device="cpu")
+    w.plan(*table, sm_scale=0.3)
+    expected = w.run(q, kv)
+    lengths = np.asarray([batch.length(s) for s in range(batch.batch)], np.int32)
+    # pos_encoding_mode, window_left, logits_soft_cap, q/kv/o/data dtypes, sm_scale, rope_scale, rope_theta, non_blocking,
+    # block_tables, seq_lens, fixed_split_size, disable_split_kv: FlashInfer 0.6's order.
+    w.plan(*table, "NONE", -1, None, "float32", np.float32, None, None, 0.3, None, None, True, None, lengths, -1, False)
+    np.testing.assert_array_equal(w.run(q, kv, k_scale=1.0, v_scale=1.0, window_left=-1, enable_pdl=True, q_len_per_req=1), expected)
+    refused = [({"pos_encoding_mode": "ROPE_LLAMA"}, "apply RoPE to q and k before"), ({"window_left": 128}, "no sliding window"),
+               ({"logits_soft_cap": 30.0}, "soft-capping"), ({"rope_theta": 1e4}, "ROPE_LLAMA"), ({"block_tables": np.zeros(3)}, "trtllm"),
+               ({"fixed_split_size": 64}, "cost model"), ({"disable_split_kv": True}, "cost model"), ({"q_data_type": "int8"}, "q_data_type"),
+               ({"seq_lens": lengths + 1}, r"seq_lens\[0\] is"), ({"non_blocking": 1}, "non_blocking")]
+    for options, fragment in refused:
+        with pytest.raises((ValueError, TypeError), match=fragment):
+            w.plan(*table, sm_scale=0.3, **options)
+    np.testing.assert_array_equal(w.run(q, kv), expected)  # the last good plan stays
+    for options, fragment in [({"k_scale": 0.5}, "no fp8"), ({"sinks": np.zeros(4)}, "sinks"), ({"window_left": 64}, "sliding window"),
+                              ({"q_len_per_req": 2}, "1 query tokens per sequence")]:
+        with pytest.raises(ValueError, match=fragment):
+            w.run(q, kv, **options)
+    w.plan(*table, data_type="float16", sm_scale=0.3)
+    with pytest.raises(ValueError, match="q is float32 but plan\\(\\) was given q_data_type float16"):
+        w.run(q, kv)
+    w.plan(*table, q_data_type="float32", kv_data_type="float16", sm_scale=0.3)
+    with pytest.raises(ValueError, match="kv_cache is float32 but plan\\(\\) was given kv_data_type float16"):
+        w.run(q, kv)
+    w.plan(*table, o_data_type="bfloat16", sm_scale=0.3)
+    with pytest.raises(ValueError, match="o_data_type bfloat16"):
+        w.run(q, kv)
+
+
 def test_cpu_empty_batch_and_one_token():
     w = chunktree.PagedAttention(device="cpu")
     pool = np.ones((1, 2, 4, 1, 64), dtype=np.float32)
@@ -308,6 +372,46 @@ def test_gpu_graph_replays_the_latest_plan():
             expected_o, _ = batch.expected(q, 1, False)
             got = out.float().cpu().numpy()
             assert np.linalg.norm(got - expected_o) / np.linalg.norm(expected_o) < 1e-2
+
+
+@gpu
+def test_gpu_graph_of_a_padded_batch_as_vllm_pads_it():
+    """vLLM pads a CUDA graph's decode batch for FlashInfer with sequences of no page (kv_indptr
+    repeats its last value, kv_last_page_len 1): replayed over such plans, the real rows match the
+    reference and the padding rows are out 0 (lse -inf), whatever the number of real sequences."""
+    import torch
+    rng = np.random.default_rng(22)
+    batch = PagedBatch(rng, groups=2, per_group=3, page_size=16, kv_heads=2, head_dim=128, identical=0)
+    graph_size = batch.batch + 3
+    kv = _to_gpu(np.stack([batch.k, batch.v], axis=1), torch.bfloat16)
+    q = bf16_round(rng.standard_normal((graph_size, 8, 128), dtype=np.float32))
+    q_gpu = _to_gpu(q, torch.bfloat16)
+    out = torch.full_like(q_gpu, float("nan"))
+    lse = torch.full(q_gpu.shape[:2], float("nan"), device="cuda")
+    w = chunktree.PagedAttention(device="cuda")
+    stream = torch.cuda.Stream()
+
+    def plan(real):
+        indptr = np.concatenate([batch.indptr[: real + 1], np.full(graph_size - real, batch.indptr[real], np.int32)])
+        last = np.concatenate([batch.last_page_len[:real], np.ones(graph_size - real, np.int32)])
+        w.plan(indptr, batch.indices[: batch.indptr[real]], last, 8, 2, 128, 16)
+
+    with torch.cuda.stream(stream):
+        plan(batch.batch)
+        w.run(q_gpu, kv, out=out, lse=lse)  # a warm-up run outside the capture
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=stream):
+            w.run(q_gpu, kv, out=out, lse=lse)
+        for real in (batch.batch, batch.batch - 2, 1):
+            plan(real)
+            out.fill_(float("nan"))
+            lse.fill_(float("nan"))
+            graph.replay()
+            stream.synchronize()
+            got, got_lse = out.float().cpu().numpy(), lse.cpu().numpy()
+            expected_o, expected_lse = batch.expected(q[: batch.batch], 1, False)
+            check(got[:real], got_lse[:real], (expected_o[:real], expected_lse[:real]), 1e-2)
+            assert np.all(got[real:] == 0) and np.all(got_lse[real:] == -np.inf), f"{real} real sequences: padding rows"
 
 
 def _flashinfer():
