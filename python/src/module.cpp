@@ -167,9 +167,16 @@ PagedKv paged_kv_of(const Array& k, const Array& v, KvLayout layout) {
                                                    " dimensions; expected " + expected);
     }
   }
+  const auto extents = [](const Array& pool, bool strides) {
+    std::string text = "(";
+    for (std::size_t i = 0; i < 4; ++i) text += std::to_string(strides ? pool.stride(i) : static_cast<std::int64_t>(pool.shape(i))) + (i < 3 ? ", " : ")");
+    return text;
+  };
   for (std::size_t i = 0; i < 4; ++i) {
     if (k.shape(i) != v.shape(i) || (k.shape(i) > 1 && k.stride(i) != v.stride(i))) {
-      throw Error(ErrorCode::invalid_argument, "kv_cache's K and V pools must have the same shape and strides");
+      throw Error(ErrorCode::invalid_argument, "kv_cache's K and V pools must have the same shape and strides; K has shape " + extents(k, false) +
+                                                   " and strides " + extents(k, true) + ", V shape " + extents(v, false) + " and strides " +
+                                                   extents(v, true) + " (elements): pass both as views of one tensor, or both contiguous");
     }
   }
   if (k.shape(3) > 1 && k.stride(3) != 1) throw Error(ErrorCode::invalid_argument, "kv_cache's head dim must be contiguous (stride 1)");

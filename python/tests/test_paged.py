@@ -189,6 +189,11 @@ def test_cpu_errors_name_what_to_fix_and_keep_the_plan():
         w.run(q, tuple(x[: batch.num_pages - 1] for x in batch.pools("NHD", False)))
     with pytest.raises(ValueError, match="kv heads"):
         w.run(q, tuple(x[:, :, :1] for x in batch.pools("NHD", False)))
+    interleaved = batch.pools("NHD", True)
+    with pytest.raises(ValueError, match=r"K has shape \(\d+, 8, 2, 64\) and strides \(2048, 128, 64, 1\), V shape .* strides \(1024, "):
+        w.run(q, (interleaved[:, 0], np.ascontiguousarray(interleaved[:, 1])))
+    with pytest.raises(ValueError, match=r"pass a contiguous pool"):
+        w.run(q, (interleaved[::-1, 0], interleaved[::-1, 1]))
     with pytest.raises(ValueError, match=r"second dimension"):
         w.run(q, np.zeros((4, 3, 8, 2, 64), dtype=np.float32))
     with pytest.raises(ValueError, match="q"):

@@ -88,7 +88,8 @@ PageStrides check_paged_kv(const PagedKv& kv, const PagedShape& shape, Device de
   const PageStrides strides{used(kv.num_pages, kv.page_stride), used(kv.page_size, kv.token_stride), used(kv.num_kv_heads, kv.head_stride)};
   if ((kv.page_size > 1 && strides.token < 1) || (kv.num_kv_heads > 1 && strides.head < 1) || (kv.num_pages > 1 && strides.page < 1)) {
     checker.fail("kv_cache's strides (page " + str(strides.page) + ", token " + str(strides.token) + ", head " + str(strides.head) +
-                 " elements) must be positive along every axis of more than one element");
+                 " elements) must be positive along every axis of more than one element (a reversed or broadcast view); pass a "
+                 "contiguous pool (.contiguous(), numpy.ascontiguousarray)");
   }
   if (device == Device::cuda) {
     // The kernels copy 16-byte pieces of each head's row.
