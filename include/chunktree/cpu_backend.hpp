@@ -25,16 +25,16 @@ void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTe
             const TensorView& out, const TensorView& lse = {}, const AttentionParams& params = {});
 
 // Attention over caller-owned KV in shared levels (chunktree/levels.hpp), everything on the
-// CPU; the KV in one dtype (f32, f16 or bf16), q and out in any. params.num_q_heads is unused
-// (q's shape gives it).
+// CPU; the KV in one dtype (f32, f16 or bf16), q and out in any. params.num_q_heads must be 0 or
+// q's heads (q's shape gives them).
 void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorView& out, const TensorView& lse = {},
                    const AttentionParams& params = {});
 
 // Attention over an engine's paged KV (chunktree/paged.hpp) on the CPU, in the same two steps as
 // the GPU's: plan() once per step (it checks and copies the page table), run() for every layer. The
 // KV in f32, f16 or bf16; q and out [query tokens, num_qo_heads, head_dim] in any dtype, lse
-// [query tokens, num_qo_heads] in f32 if it has data. params.num_q_heads and scale are unused (the
-// plan's shape gives them); num_threads as for attend().
+// [query tokens, num_qo_heads] in f32 if it has data. params.num_q_heads and scale must be 0 (the
+// plan's shape gives them: num_qo_heads, sm_scale); num_threads as for attend().
 class PagedAttention {
  public:
   explicit PagedAttention(const AttentionParams& params = {});

@@ -73,8 +73,8 @@ PartialStates partial_states(const PrefixCache& cache, const DevicePlan& plan, i
 // The levels API on the GPU (chunktree/levels.hpp): checks the levels against q (its shape, dtype
 // and device; not its data) and uploads their work, with items split by the cost model. The
 // KV's addresses are baked in: its buffers must outlive the plan and stay where they are (their
-// contents may change between calls). bf16 or f16, 16-byte-aligned buffers. params.num_q_heads is
-// unused (q's shape gives it). Like a DevicePlan, a LevelsPlan serves one attend_levels at a time
+// contents may change between calls). bf16 or f16, 16-byte-aligned buffers. params.num_q_heads must
+// be 0 or q's heads (q's shape gives them). Like a DevicePlan, a LevelsPlan serves one attend_levels at a time
 // (its state scratch and second stream are shared): do not run one plan on two streams at once.
 class LevelsPlan {
  public:

@@ -214,7 +214,7 @@ void attend(const PrefixCache& cache, const Plan& plan, int layer, const ConstTe
 
 void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorView& out, const TensorView& lse,
                    const AttentionParams& params) {
-  const work::LevelsShape levels_shape = work::check_levels(levels, q, Device::cpu, kWho);
+  const work::LevelsShape levels_shape = work::check_levels(levels, q, params, Device::cpu, kWho);
   const Shape shape = shape_of(levels_shape.q_heads, levels_shape.kv_heads, levels_shape.head_dim,
                                work::resolved_scale(params.scale, levels_shape.head_dim, kWho), resolved_threads(params));
   expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
@@ -235,7 +235,13 @@ struct PagedAttention::Impl {
   mutable std::atomic<bool> busy{false};  // ExclusiveCall
 };
 
-PagedAttention::PagedAttention(const AttentionParams& params) : impl_(std::make_unique<Impl>()) { impl_->threads = resolved_threads(params); }
+PagedAttention::PagedAttention(const AttentionParams& params) : impl_(std::make_unique<Impl>()) {
+  if (params.num_q_heads != 0 || params.scale != 0.0f) {
+    fail(ErrorCode::invalid_argument, "PagedAttention takes the heads and the scale from plan()'s PagedShape (num_qo_heads, sm_scale); "
+                                      "leave AttentionParams' num_q_heads and scale 0");
+  }
+  impl_->threads = resolved_threads(params);
+}
 PagedAttention::~PagedAttention() = default;
 PagedAttention::PagedAttention(PagedAttention&&) noexcept = default;
 PagedAttention& PagedAttention::operator=(PagedAttention&&) noexcept = default;

@@ -173,7 +173,7 @@ struct LevelsPlan::Impl {
 };
 
 LevelsPlan::LevelsPlan(const Levels& levels, const ConstTensorView& q, const AttentionParams& params) {
-  const work::LevelsShape shape = work::check_levels(levels, q, Device::cuda, kWho);
+  const work::LevelsShape shape = work::check_levels(levels, q, params, Device::cuda, kWho);
   cuda_memory::require_current_hopper();
   if (shape.dtype != DType::bf16 && shape.dtype != DType::f16) {
     fail(ErrorCode::invalid_argument, "the KV is " + std::string(to_string(shape.dtype)) + "; the CUDA backend runs bf16 or f16");

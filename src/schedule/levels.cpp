@@ -93,7 +93,7 @@ void append_runs(std::vector<KvRun>& runs, std::size_t first, const KvSegment& s
 
 }  // namespace
 
-LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device device, const char* who) {
+LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, const AttentionParams& params, Device device, const char* who) {
   const Checker checker{who};
   if (levels.queries_per_seq < 1) checker.fail("queries_per_seq must be at least 1, got " + std::to_string(levels.queries_per_seq));
   if (q.shape.size() != 3) checker.fail("q has shape " + shape_string(q.shape) + "; expected [num_seqs · queries_per_seq, num_q_heads, head_dim]");
@@ -110,6 +110,10 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device 
   LevelsShape shape;
   shape.num_seqs = q.shape[0] / levels.queries_per_seq;
   shape.q_heads = static_cast<int>(q.shape[1]);
+  if (params.num_q_heads != 0 && params.num_q_heads != shape.q_heads) {
+    checker.fail("params.num_q_heads is " + std::to_string(params.num_q_heads) + " but q has " + std::to_string(shape.q_heads) +
+                 " heads; pass 0 (q's shape gives them) or " + std::to_string(shape.q_heads));
+  }
   if (q.shape[2] != 64 && q.shape[2] != 128 && q.shape[2] != 256) {  // checked before it is narrowed to an int
     checker.fail("head_dim " + std::to_string(q.shape[2]) + " is not 64, 128 or 256");
   }

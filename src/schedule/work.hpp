@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "chunktree/attention.hpp"
 #include "chunktree/levels.hpp"
 #include "chunktree/plan.hpp"
 #include "chunktree/prefix_cache.hpp"
@@ -97,9 +98,10 @@ struct LevelsShape {
   DType dtype = DType::bf16;  // of the KV
 };
 
-// Checks every tensor, segment and range of a levels call whose KV and q live on `device` (what
-// to fix goes in the message); `who` prefixes messages ("cpu backend", "cuda backend").
-LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, Device device, const char* who);
+// Checks every tensor, segment and range of a levels call whose KV and q live on `device`, and
+// params.num_q_heads, which must be 0 or q's heads (q's shape gives them; what to fix goes in the
+// message); `who` prefixes messages ("cpu backend", "cuda backend").
+LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, const AttentionParams& params, Device device, const char* who);
 
 // The whole spans of the levels' work (rows and tokens of each non-empty segment, in from_levels'
 // order): the cost model's input, before any cut.

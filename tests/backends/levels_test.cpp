@@ -359,6 +359,9 @@ TEST_P(BackendLevelsErrors, QShapeDeviceAndScale) {
   expect_invalid(q_as({4, 4, 64}, refused_device()), "q is in " + refused_device_name() + " memory");
   expect_invalid(call->q(), "scale must be finite", AttentionParams{0, std::numeric_limits<float>::infinity(), 0});
   expect_invalid(call->q(), "in magnitude (the kernels take scale", AttentionParams{0, 3e38f, 0});
+  // q's shape gives the heads: params that say otherwise are refused, not silently overruled.
+  expect_invalid(call->q(), "params.num_q_heads is 8 but q has 4 heads; pass 0 (q's shape gives them) or 4", AttentionParams{8, 0.0f, 0});
+  EXPECT_NO_THROW(check(call->levels(), call->q(), AttentionParams{4, 0.0f, 0}));
 }
 
 CHUNKTREE_INSTANTIATE_ON_THE_BACKEND(BackendLevels);

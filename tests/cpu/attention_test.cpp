@@ -10,6 +10,7 @@
 #include "chunktree/numeric.hpp"
 #include "harness/random.hpp"
 #include "support/backend.hpp"
+#include "support/expect_error.hpp"
 #include "support/multi_query.hpp"
 #include "support/nan_inputs.hpp"
 #include "support/shape.hpp"
@@ -207,6 +208,16 @@ TEST(CpuAttention, MultiTokenPartialStatesMergeToTheOutput) {
         }
       }
     }
+  }
+}
+
+// cpu::PagedAttention takes its heads and scale from plan()'s PagedShape: AttentionParams that give
+// them are refused, not silently overruled; num_threads is what they are for.
+TEST(CpuPagedAttention, ParamsGiveOnlyTheThreads) {
+  EXPECT_NO_THROW(cpu::PagedAttention(AttentionParams{0, 0.0f, 3}));
+  for (const AttentionParams& params : {AttentionParams{8, 0.0f, 0}, AttentionParams{0, 0.5f, 0}}) {
+    testing::expect_error([&] { cpu::PagedAttention attention(params); }, ErrorCode::invalid_argument,
+                          "PagedAttention takes the heads and the scale from plan()'s PagedShape (num_qo_heads, sm_scale)");
   }
 }
 
