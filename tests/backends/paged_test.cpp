@@ -252,6 +252,28 @@ TEST_P(BackendPaged, ScaleAndNoLse) {
   for (const float lse : without.lse) ASSERT_TRUE(std::isnan(lse)) << "lse was written though none was passed";
 }
 
+// A random table planned and run once (4 q heads on 2 kv heads, d 64, bf16, causal): the plan
+// that a refused or failed plan must leave in place, and its outputs.
+struct PlannedStep {
+  PlannedStep(Backend backend, harness::Random& random, const TableOptions& options)
+      : table(random_page_table(random, options)),
+        pool(random, table, 2, 64, DType::bf16, PoolLayout{}),
+        shape(paged_shape(table, 4, 2, 64, true)),
+        q(random_queries(random, table.tokens(), 4, 64, DType::bf16)),
+        attention(backend),
+        step(backend, pool, q, table.tokens(), 4, 64) {
+    attention.plan(table.view(), shape);
+    first = step.run(attention, DType::bf16);
+  }
+  HostPageTable table;
+  HostPool pool;
+  PagedShape shape;
+  std::vector<float> q;
+  PagedBackend attention;
+  PagedStep step;
+  Outputs first;
+};
+
 // A plan that is refused (the table's or the shape's checks) leaves the last plan in place: the
 // next run gives the same bits as before.
 TEST_P(BackendPaged, RefusedPlanKeepsThePreviousPlan) {
@@ -260,25 +282,21 @@ TEST_P(BackendPaged, RefusedPlanKeepsThePreviousPlan) {
   options.queries = 2;  // qo_indptr is passed
   options.singles = 2;  // sequences 0 .. 2 exist whatever the groups
   options.max_shared_tokens = on(30, 300);
-  const HostPageTable table = random_page_table(random, options);
+  PlannedStep planned(backend(), random, options);
+  const HostPageTable& table = planned.table;
+  const PagedShape& shape = planned.shape;
+  const Outputs& first = planned.first;
   SCOPED_TRACE(describe(table));
   ASSERT_GE(table.num_seqs(), 3);
-  const HostPool pool(random, table, 2, 64, DType::bf16, PoolLayout{});
-  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
-  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
-  PagedBackend attention(backend());
-  attention.plan(table.view(), shape);
-  const PagedStep step(backend(), pool, q, table.tokens(), 4, 64);
-  const Outputs first = step.run(attention, DType::bf16);
-  expect_paged_match(backend(), table, pool, shape, q, first, DType::bf16);
+  expect_paged_match(backend(), table, planned.pool, shape, planned.q, first, DType::bf16);
 
   const auto expect_refused = [&](const std::function<void(HostPageTable&, PagedShape&)>& change, const std::string& fragment) {
     SCOPED_TRACE(fragment);
     HostPageTable bad = table;
     PagedShape bad_shape = shape;
     change(bad, bad_shape);
-    expect_error([&] { attention.plan(bad.view(), bad_shape); }, ErrorCode::invalid_argument, fragment);
-    expect_same_bits(first, step.run(attention, DType::bf16));
+    expect_error([&] { planned.attention.plan(bad.view(), bad_shape); }, ErrorCode::invalid_argument, fragment);
+    expect_same_bits(first, planned.step.run(planned.attention, DType::bf16));
   };
   expect_refused([](HostPageTable& t, PagedShape&) { t.kv_last_page_len[1] = 0; }, "kv_last_page_len[1] is 0");
   expect_refused([](HostPageTable& t, PagedShape&) { t.kv_indptr[0] = 1; }, "kv_indptr[0] is 1");
@@ -307,14 +325,7 @@ TEST_P(BackendPaged, APlanOutOfMemoryKeepsThePreviousPlan) {
   harness::Random random(23);
   TableOptions options;
   options.queries = 2;
-  const HostPageTable table = random_page_table(random, options);
-  const HostPool pool(random, table, 2, 64, DType::bf16, PoolLayout{});
-  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
-  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
-  PagedBackend attention(backend());
-  attention.plan(table.view(), shape);
-  const PagedStep step(backend(), pool, q, table.tokens(), 4, 64);
-  const Outputs first = step.run(attention, DType::bf16);
+  PlannedStep planned(backend(), random, options);
   HostPageTable large(16, 2);  // 2^22 sequences of a page each: the sharing's arrays need hundreds of MB
   const std::int32_t sequences = 1 << 22;
   large.kv_indptr.resize(static_cast<std::size_t>(sequences) + 1);
@@ -330,10 +341,10 @@ TEST_P(BackendPaged, APlanOutOfMemoryKeepsThePreviousPlan) {
         if (cap_address_space(std::size_t{64} << 20)) {
           code = 3;  // the large plan did not run out of memory
           try {
-            attention.plan(large.view(), shape);
+            planned.attention.plan(large.view(), planned.shape);
           } catch (const std::bad_alloc&) {
-            const Outputs again = step.run(attention, DType::bf16);
-            code = again.out_bits == first.out_bits && again.out == first.out && again.lse == first.lse ? 0 : 1;
+            const Outputs again = planned.step.run(planned.attention, DType::bf16);
+            code = again.out_bits == planned.first.out_bits && again.out == planned.first.out && again.lse == planned.first.lse ? 0 : 1;
           }
         }
         std::_Exit(code);
