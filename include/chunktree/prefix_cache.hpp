@@ -207,6 +207,8 @@ class PrefixCache::ReadGuard {
   std::size_t write_pieces(std::span<const std::int32_t> nodes, std::span<const NodeRun> runs, std::span<KvPiece> room,
                            std::span<std::uint32_t> piece_ends) const;
   std::int64_t node_tokens(std::int32_t node) const;  // the tokens of the node's pieces
+  // (Node ids, here and in append_pieces and write_pieces, are those path() and write_paths give:
+  // live nodes other than the root. Any other id throws invalid_argument.)
 
  private:
   const Impl& impl_;  // not the cache: a moved-from cache has no Impl

@@ -57,6 +57,9 @@ def _flashinfer_plan_options(pos_encoding_mode: Any, window_left: Any, logits_so
                              non_blocking: Any, block_tables: Any, fixed_split_size: Any, disable_split_kv: Any) -> None:
     """FlashInfer's decode plan() options that chunktree takes only at the values that change nothing
     (what an engine passes when it uses none of them); any other value is refused, saying why."""
+    if not isinstance(pos_encoding_mode, str):  # a call of before FlashInfer's order, whose 8th argument was qo_indptr
+        raise TypeError(f"plan()'s 8th argument is FlashInfer's pos_encoding_mode (a str), got {_type_name(pos_encoding_mode)}; "
+                        "chunktree's qo_indptr, causal and stream are keywords: pass qo_indptr=..., causal=...")
     if pos_encoding_mode != "NONE":
         raise ValueError(f"pos_encoding_mode {pos_encoding_mode!r}: chunktree applies no positional encoding inside attention; apply "
                          "RoPE to q and k before (as vLLM and SGLang do) and pass 'NONE'")
@@ -187,7 +190,8 @@ class PagedAttention:
     def run(self, q: Array, kv_cache: Any, *, out: Optional[Array] = None, lse: Optional[Array] = None, return_lse: bool = False,
             stream: Optional[int] = None, q_scale: Optional[float] = None, k_scale: Optional[float] = None,
             v_scale: Optional[float] = None, enable_pdl: Optional[bool] = None, window_left: Optional[int] = None, sinks: Any = None,
-            q_len_per_req: Optional[int] = None) -> Union[Array, Tuple[Array, Array]]:
+            q_len_per_req: Optional[int] = None, skip_softmax_threshold_scale_factor: Optional[float] = None,
+            kv_cache_sf: Any = None) -> Union[Array, Tuple[Array, Array]]:
         """Attention of q [query tokens, num_qo_heads, head_dim] over one layer's kv_cache with the
         last plan. Returns out (like q unless given) and, with return_lse (or lse given), lse
         [query tokens, num_qo_heads] in float32. On the GPU enqueued on `stream` (default: q's
@@ -195,12 +199,17 @@ class PagedAttention:
         call is the torch operator chunktree::paged_run (import torch before making the
         PagedAttention, or run it once eagerly first).
 
-        FlashInfer's run() options are taken at the values that change nothing: scales None or 1
-        (bf16 and f16 KV, no fp8), window_left None or -1, no sinks, q_len_per_req None or the
-        plan's query tokens per sequence; enable_pdl either way (the kernels chain on their own)."""
+        FlashInfer's (0.6.8) run() options are taken at the values that change nothing: scales None
+        or 1 (bf16 and f16 KV, no fp8), window_left None or -1, no sinks, no skipped softmax, no KV
+        scale factors, q_len_per_req None or the plan's query tokens per sequence; enable_pdl
+        either way (the kernels chain on their own)."""
         if not (q_scale is None and k_scale is None and v_scale is None and enable_pdl is None and window_left is None and sinks is None
-                and q_len_per_req is None):  # one test on the common path: run() is called per layer
+                and q_len_per_req is None and skip_softmax_threshold_scale_factor is None
+                and kv_cache_sf is None):  # one test on the common path: run() is called per layer
             _flashinfer_run_options(q_scale, k_scale, v_scale, enable_pdl, window_left, sinks, q_len_per_req, self._queries)
+            if skip_softmax_threshold_scale_factor is not None or kv_cache_sf is not None:
+                raise ValueError("skip_softmax_threshold_scale_factor and kv_cache_sf: chunktree computes every softmax term exactly "
+                                 "and reads bf16 and f16 KV without scale factors; pass None")
         q = _array(q, "q", _Q_LAYOUT)
         k, v = _pools(kv_cache, self._layout)
         if self._dtypes is not None:

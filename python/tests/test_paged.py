@@ -255,8 +255,11 @@ def test_cpu_flashinfer_decode_plan_arguments_port_as_they_are():
         with pytest.raises((ValueError, TypeError), match=fragment):
             w.plan(*table, sm_scale=0.3, **options)
     np.testing.assert_array_equal(w.run(q, kv), expected)  # the last good plan stays
+    with pytest.raises(TypeError, match="qo_indptr, causal and stream are keywords"):  # the order of before FlashInfer's
+        w.plan(*table, np.arange(batch.batch + 1, dtype=np.int32))
     for options, fragment in [({"k_scale": 0.5}, "no fp8"), ({"sinks": np.zeros(4)}, "sinks"), ({"window_left": 64}, "sliding window"),
-                              ({"q_len_per_req": 2}, "1 query tokens per sequence")]:
+                              ({"q_len_per_req": 2}, "1 query tokens per sequence"), ({"kv_cache_sf": (q, q)}, "without scale factors"),
+                              ({"skip_softmax_threshold_scale_factor": 0.1}, "every softmax term")]:
         with pytest.raises(ValueError, match=fragment):
             w.run(q, kv, **options)
     w.plan(*table, data_type="float16", sm_scale=0.3)

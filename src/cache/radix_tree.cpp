@@ -231,11 +231,11 @@ std::size_t RadixTree::write_pieces(std::span<const std::int32_t> path_nodes, st
     }
     KvPiece* const run_first = out;
     for (const std::int32_t node_index : path_nodes.subspan(runs[i].begin, runs[i].end - runs[i].begin)) {
-      if (static_cast<std::size_t>(node_index) >= tree.size() || !tree[static_cast<std::size_t>(node_index)].live) {
-        (void)live_node(node_index, "PrefixCache::ReadGuard::write_pieces");  // throws its error (the root, live, holds no KV and is read as such)
+      if (node_index <= kRoot || static_cast<std::size_t>(node_index) >= tree.size() || !tree[static_cast<std::size_t>(node_index)].live) {
+        (void)live_node(node_index, "PrefixCache::ReadGuard::write_pieces");  // throws its error
       }
       const std::span<const KvPiece> pieces = tree[static_cast<std::size_t>(node_index)].pieces;
-      if (pieces.empty()) continue;  // the root holds no KV
+      if (pieces.empty()) continue;  // nothing to write (every live node but the root holds KV)
       if (pieces.size() > static_cast<std::size_t>(end - out)) {
         fail_prefix_cache(ErrorCode::invalid_argument,
                           "write_pieces: too little room for the pieces; allow a node of t tokens t / chunk_size + 2");

@@ -75,8 +75,9 @@ struct SplitWork {
   std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
 };
 
-// A run's items as the plans cut them (schedule/planner.cpp, levels.cpp, paged.cpp): from its
-// start, full items of `limit` tokens, then one of the rest; a span of 0 tokens is one item.
+// A run's items as the plans cut them (schedule/levels.cpp, paged.cpp; planner.cpp at piece
+// boundaries, within a chunk of it): from its start, full items of `limit` tokens, then one of the
+// rest; a span of 0 tokens is one item.
 struct PartRun {
   std::int64_t tokens;
   std::int64_t count;  // of such items over the whole run; 0: none

@@ -24,7 +24,9 @@ struct SplitShape {
 
 // Estimated µs of the kernels on `spans` cut into items of at most item_limit(split) tokens
 // (0: whole up to kMaxItemTokens), on a GPU of `multiprocessors` SMs. A span is priced as the plans
-// cut it: full items from its start, then one of the rest.
+// cut it: full items from its start, then one of the rest (make_plan cuts at piece boundaries: where
+// a span starts inside a chunk, its items end at chunk boundaries, up to a chunk shorter, and a
+// rest may be one item more than priced).
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors);
 
 // Whether a persistent mma.sync grid of `ctas` CTAs, CTA i taking tiles i, i + ctas, ... of these

@@ -215,10 +215,11 @@ void PagedSchedule::find_sharing(const PageTableView& table) {
     // (a page list at a time, not a page position at a time across rows: B = 1024 rows of 129
     // pages took 0.7 ms that way, every comparison a cache miss).
     std::int64_t depth = pages_of(lead);
-    const std::int32_t* lead_pages = &table.kv_indices[static_cast<std::size_t>(first_page(lead))];
+    // Pointer arithmetic, not indexing: a sequence of no page at the table's end starts one past it.
+    const std::int32_t* lead_pages = table.kv_indices.data() + first_page(lead);
     for (std::uint32_t r = range.begin + 1; r < range.end && depth > range.depth; ++r) {
       const std::uint32_t s = order[r];
-      const std::int32_t* pages = &table.kv_indices[static_cast<std::size_t>(first_page(s))];
+      const std::int32_t* pages = table.kv_indices.data() + first_page(s);
       const std::int64_t limit = std::min(depth, pages_of(s));
       // Most rows hold all of the lead's pages: memcmp (vectorised) says so; the first differing
       // page is looked for only where they part.

@@ -9,6 +9,7 @@
 #include <functional>
 #include <new>
 #include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -53,14 +54,15 @@ struct Cache {
   }()};
   std::vector<SeqId> seqs = [] {
     std::vector<SeqId> room;
-    room.reserve(16);  // so that a case's own push_back never fails after the cache's call went through
+    room.reserve(1024);  // so that a case's own push_back never fails after the cache's call went through
     return room;
   }();
 };
 
 // For n = 0, 1, ...: a fresh cache from `setup`, `call` with the n-th allocation failing. Every
 // failed call must leave the cache unchanged and be followed by the same call succeeding with the
-// result of a call that never failed; the last n is the one where `call` allocated no more.
+// result of a call that never failed; the last n is the one where `call` allocated no more (and,
+// where `allocates`, there was a first).
 // The cache as `expected` holds it, versions aside (a cache's versions are its own).
 bool same_as(const PrefixCache& cache, const std::vector<SeqId>& seqs, const testing::CacheSnapshot& expected) {
   testing::CacheSnapshot got(cache, seqs);
@@ -68,7 +70,8 @@ bool same_as(const PrefixCache& cache, const std::vector<SeqId>& seqs, const tes
   return got == expected;
 }
 
-void expect_strong_under_bad_alloc(const std::function<void(Cache&)>& setup, const std::function<void(Cache&)>& call) {
+void expect_strong_under_bad_alloc(const std::function<void(Cache&)>& setup, const std::function<void(Cache&)>& call,
+                                   bool allocates = true) {
   Cache reference;
   setup(reference);
   call(reference);
@@ -96,7 +99,7 @@ void expect_strong_under_bad_alloc(const std::function<void(Cache&)>& setup, con
     call(c);
     ASSERT_TRUE(same_as(c.cache, c.seqs, expected)) << "the call after a failed one";
   }
-  EXPECT_GT(failures, 0) << "the call allocated nothing";
+  if (allocates) EXPECT_GT(failures, 0) << "the call allocated nothing";
 }
 
 TEST(PrefixCacheUnderBadAlloc, AddThatSplitsANode) {
@@ -163,6 +166,65 @@ TEST(PrefixCacheUnderBadAlloc, ForkAndRemove) {
   c.cache.remove(c.seqs[1]);  // allocates nothing: the free lists have their room
   allocations_left = -1;
   EXPECT_FALSE(c.cache.contains(c.seqs[1]));
+}
+
+// Random mutations (adds that share a random prefix of earlier tokens, appends, batches of appends,
+// forks, removes), one of them failing at every allocation in turn after the others built the tree.
+TEST(PrefixCacheUnderBadAlloc, RandomMutations) {
+  std::mt19937 random(36);
+  const auto below = [&](std::size_t n) { return static_cast<std::size_t>(random() % n); };
+  for (int trial = 0; trial < 60; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    std::vector<std::function<void(Cache&)>> mutations;
+    for (int m = 0; m < 12; ++m) {
+      const std::size_t kind = m < 2 ? 0 : below(5);
+      const std::size_t pick = below(1000);
+      const int shared = static_cast<int>(below(40));
+      const int count = 1 + static_cast<int>(below(30));
+      const Token first = 1000 + 100 * static_cast<Token>(m);
+      const std::size_t forks = 1 + below(3);
+      switch (kind) {
+        case 0:
+          mutations.push_back([=](Cache& c) {
+            std::vector<Token> tokens = tokens_from(0, shared);
+            const std::vector<Token> own = tokens_from(first, count);
+            tokens.insert(tokens.end(), own.begin(), own.end());
+            c.seqs.push_back(c.cache.add(tokens).seq);
+          });
+          break;
+        case 1:
+          mutations.push_back([=](Cache& c) { c.cache.append(c.seqs[pick % c.seqs.size()], tokens_from(first, count)); });
+          break;
+        case 2:  // every other sequence from `pick`, each once
+          mutations.push_back([=](Cache& c) {
+            std::vector<SeqId> batch;
+            for (std::size_t i = pick % 2; i < c.seqs.size(); i += 2) batch.push_back(c.seqs[i]);
+            if (batch.empty()) batch.push_back(c.seqs[0]);
+            c.cache.append_batch(batch, tokens_from(first, count * static_cast<int>(batch.size())));
+          });
+          break;
+        case 3:
+          mutations.push_back([=](Cache& c) {
+            const std::vector<SeqId> added = c.cache.fork(c.seqs[pick % c.seqs.size()], static_cast<int>(forks));
+            c.seqs.insert(c.seqs.end(), added.begin(), added.end());
+          });
+          break;
+        default:
+          mutations.push_back([=](Cache& c) {
+            if (c.seqs.size() < 2) return;
+            const std::size_t at = pick % c.seqs.size();
+            c.cache.remove(c.seqs[at]);
+            c.seqs.erase(c.seqs.begin() + static_cast<std::ptrdiff_t>(at));
+          });
+      }
+    }
+    const std::size_t failing = 2 + below(mutations.size() - 2);
+    expect_strong_under_bad_alloc(
+        [&](Cache& c) {
+          for (std::size_t m = 0; m < failing; ++m) mutations[m](c);
+        },
+        mutations[failing], /*allocates=*/false);
+  }
 }
 
 }  // namespace
