@@ -1,7 +1,6 @@
 #include "schedule/cost_model.hpp"
 
 #include <algorithm>
-#include <array>
 #include <map>
 #include <vector>
 
@@ -75,45 +74,29 @@ struct SplitWork {
   std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
 };
 
-// A run's items as the plans cut them (schedule/levels.cpp, paged.cpp; planner.cpp at piece
-// boundaries, within a chunk of it): from its start, full items of `limit` tokens, then one of the
-// rest; a span of 0 tokens is one item.
-struct PartRun {
-  std::int64_t tokens;
-  std::int64_t count;  // of such items over the whole run; 0: none
-};
-
-std::array<PartRun, 2> parts_of(const SpanRun& run, std::int64_t limit) {
-  const std::int64_t rest = run.size.tokens % limit;
-  if (run.size.tokens == 0) return {PartRun{0, run.count}, PartRun{0, 0}};
-  return {PartRun{limit, run.count * (run.size.tokens / limit)}, PartRun{rest, rest > 0 ? run.count : 0}};
-}
-
 // A tile of packed kv heads (kernels/tile_shapes.hpp) counts a step per 64 positions of all its heads.
 SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_heads, int multiprocessors) {
-  const std::int64_t limit = item_limit(split);  // the plan's cut: no item holds more than kMaxItemTokens
+  const std::int64_t limit = item_limit(split);  // the plan's cut: no part holds more than kMaxItemTokens
+  const auto parts_of = [&](const SpanRun& run) {
+    return std::max<std::int64_t>(1, (run.size.tokens + limit - 1) / limit);  // a span of 0 tokens is one part
+  };
   kernels::PackingContext packing{0, false, multiprocessors};
-  for (const SpanRun& run : runs) {
-    for (const PartRun& part : parts_of(run, limit)) {
-      packing.add(run.query_rows, run.wgmma, kv_heads, part.count);
-    }
-  }
+  for (const SpanRun& run : runs) packing.add(run.query_rows, run.wgmma, kv_heads, run.count * parts_of(run));
   SplitWork work;
   for (const SpanRun& run : runs) {
+    const std::int64_t parts = parts_of(run);
+    const std::int64_t part_tokens = (run.size.tokens + parts - 1) / parts;
     const std::int64_t tile_rows = run.wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
+    const int heads = run.wgmma ? 1 : kernels::mma_sync_heads_per_tile(run.query_rows, part_tokens, kv_heads, packing);
+    const std::int64_t steps = steps_of(part_tokens * heads);
     const std::int64_t row_tiles = (run.query_rows + tile_rows - 1) / tile_rows;
+    const std::int64_t tiles = run.count * parts * row_tiles * ((kv_heads + heads - 1) / heads);
     const int kind = run.wgmma ? 1 : 0;
-    for (const PartRun& part : parts_of(run, limit)) {
-      if (part.count == 0) continue;
-      const int heads = run.wgmma ? 1 : kernels::mma_sync_heads_per_tile(run.query_rows, part.tokens, kv_heads, packing);
-      const std::int64_t steps = steps_of(part.tokens * heads);
-      const std::int64_t tiles = part.count * row_tiles * ((kv_heads + heads - 1) / heads);
-      work.tiles[kind] += tiles;
-      work.tile_steps[kind] += tiles * steps;
-      work.longest_steps[kind] = std::max(work.longest_steps[kind], steps);
-      if (run.wgmma) work.wgmma_tiles_by_steps[steps] += tiles;
-      work.state_rows += part.count * run.size.rows;
-    }
+    work.tiles[kind] += tiles;
+    work.tile_steps[kind] += tiles * steps;
+    work.longest_steps[kind] = std::max(work.longest_steps[kind], steps);
+    if (run.wgmma) work.wgmma_tiles_by_steps[steps] += tiles;
+    work.state_rows += run.count * run.size.rows * parts;
   }
   return work;
 }

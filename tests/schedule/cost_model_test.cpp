@@ -165,21 +165,6 @@ TEST(CostModel, PricesTheCutAtTheItemCap) {
   EXPECT_LT(cost_model::estimated_micros(private_spans(256, kMaxItemTokens), 0, mha, kH200), capped);
 }
 
-// The plans cut a span greedily: full items from its start, then the rest. The model prices that
-// cut, not equal parts: 8448 tokens at a split of 8192 cost what whole spans of 8192 and 256 do.
-// On chunkattn-t3's np1024_ns768 (a 768-token prompt shared by 32 MHA sequences, 256-token
-// suffixes) a split of 512 runs as 512 + 256, not 2 × 384, and loses to 3 × 256 (session 27's
-// sweep, docs/perf/2026-12-04-session27/call6: 57.9 µs at 256 against 60.4-61.1 at 512).
-TEST(CostModel, PricesTheGreedyCutWithItsRest) {
-  const SplitShape mha{32, 32, 128, 1, 64};
-  std::vector<SpanSize> cut;
-  for (int s = 0; s < 32; ++s) cut.insert(cut.end(), {SpanSize{1, 8192}, SpanSize{1, 256}});
-  EXPECT_DOUBLE_EQ(cost_model::estimated_micros(private_spans(32, 8448), 8192, mha, kH200), cost_model::estimated_micros(cut, 0, mha, kH200));
-  std::vector<SpanSize> np1024_ns768{{32, 768}};
-  np1024_ns768.resize(33, SpanSize{1, 256});
-  EXPECT_EQ(cheapest_split(np1024_ns768, mha, kH200), 256);
-}
-
 // A persistent grid deals tiles round robin. Equal tiles that do not fill the last round (1024 on
 // 264 CTAs: 3.88 a CTA) are as even as any deal of them; a few longer tiles among a thousand short
 // ones (np1024_ns768 of chunkattn-t3: 64 tiles of 6 steps, then 1024 of 4) give the CTAs that take the
