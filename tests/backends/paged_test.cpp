@@ -360,22 +360,21 @@ TEST_P(BackendPaged, APlanOverlappingARunIsRefused) {
   TableOptions options;
   options.singles = 2;
   options.max_shared_tokens = on(30, 300);
-  const HostPageTable table = random_page_table(random, options);
+  PlannedStep planned(backend(), random, options);
+  const HostPageTable& table = planned.table;
+  const PagedShape& shape = planned.shape;
+  PagedBackend& attention = planned.attention;
+  const PagedStep& step = planned.step;
+  const Outputs& of_table = planned.first;
   HostPageTable shorter = table;  // another plan of the same batch: sequence 0 one token shorter
   if (shorter.kv_last_page_len[0] > 1) {
     shorter.kv_last_page_len[0] -= 1;
   } else {
     shorter.kv_last_page_len[0] += 1;
   }
-  const HostPool pool(random, table, 2, 64, DType::bf16, PoolLayout{});
-  const PagedShape shape = paged_shape(table, 4, 2, 64, true);
-  const std::vector<float> q = random_queries(random, table.tokens(), 4, 64, DType::bf16);
-  PagedBackend attention(backend());
-  const PagedStep step(backend(), pool, q, table.tokens(), 4, 64);
   attention.plan(shorter.view(), shape);
   const Outputs of_shorter = step.run(attention, DType::bf16);
   attention.plan(table.view(), shape);
-  const Outputs of_table = step.run(attention, DType::bf16);
 
   constexpr int kCalls = 200;
   std::vector<Outputs> runs;
