@@ -40,8 +40,7 @@ def _dtype_name(value: Any, name: str) -> Optional[str]:
             text = numpy.dtype(value).name  # numpy's dtypes and scalar types (numpy.float16), ml_dtypes' bfloat16
         except TypeError:
             text = str(value)
-    text = text[len("torch."):] if text.startswith("torch.") else text
-    text = {"half": "float16", "float": "float32"}.get(text, text)
+    text = {"half": "float16", "float": "float32"}.get(text.removeprefix("torch."), text.removeprefix("torch."))
     if text not in ("float16", "bfloat16", "float32"):
         raise ValueError(f"{name} must be None or float16, bfloat16 or float32 (a name, torch or numpy dtype), got {value!r}")
     return text
@@ -49,8 +48,7 @@ def _dtype_name(value: Any, name: str) -> Optional[str]:
 
 def _array_dtype(array: Array) -> str:
     """An array's dtype by the names _dtype_name gives."""
-    text = str(array.dtype)
-    return text[len("torch."):] if text.startswith("torch.") else text
+    return str(array.dtype).removeprefix("torch.")
 
 
 def _flashinfer_plan_options(pos_encoding_mode: Any, window_left: Any, logits_soft_cap: Any, rope_scale: Any, rope_theta: Any,
@@ -206,10 +204,8 @@ class PagedAttention:
         if not (q_scale is None and k_scale is None and v_scale is None and enable_pdl is None and window_left is None and sinks is None
                 and q_len_per_req is None and skip_softmax_threshold_scale_factor is None
                 and kv_cache_sf is None):  # one test on the common path: run() is called per layer
-            _flashinfer_run_options(q_scale, k_scale, v_scale, enable_pdl, window_left, sinks, q_len_per_req, self._queries)
-            if skip_softmax_threshold_scale_factor is not None or kv_cache_sf is not None:
-                raise ValueError("skip_softmax_threshold_scale_factor and kv_cache_sf: chunktree computes every softmax term exactly "
-                                 "and reads bf16 and f16 KV without scale factors; pass None")
+            _flashinfer_run_options(q_scale, k_scale, v_scale, enable_pdl, window_left, sinks, q_len_per_req,
+                                    skip_softmax_threshold_scale_factor, kv_cache_sf, self._queries)
         q = _array(q, "q", _Q_LAYOUT)
         k, v = _pools(kv_cache, self._layout)
         if self._dtypes is not None:
@@ -257,7 +253,7 @@ def _expect_seq_lens(seq_lens, kv_indptr, kv_indices, kv_last_page_len, page_siz
 
 
 def _flashinfer_run_options(q_scale: Any, k_scale: Any, v_scale: Any, enable_pdl: Any, window_left: Any, sinks: Any,
-                            q_len_per_req: Any, planned_queries: int) -> None:
+                            q_len_per_req: Any, skip_softmax_threshold_scale_factor: Any, kv_cache_sf: Any, planned_queries: int) -> None:
     """FlashInfer's run() options at the values that change nothing (see PagedAttention.run)."""
     for name, value in (("q_scale", q_scale), ("k_scale", k_scale), ("v_scale", v_scale)):
         if value is not None and _real(value, name) != 1.0:
@@ -268,6 +264,9 @@ def _flashinfer_run_options(q_scale: Any, k_scale: Any, v_scale: Any, enable_pdl
         raise ValueError(f"window_left {window_left}: chunktree has no sliding window; pass None or -1")
     if sinks is not None:
         raise ValueError("sinks: chunktree has no attention sinks; pass None")
+    if skip_softmax_threshold_scale_factor is not None or kv_cache_sf is not None:
+        raise ValueError("skip_softmax_threshold_scale_factor and kv_cache_sf: chunktree computes every softmax term exactly and "
+                         "reads bf16 and f16 KV without scale factors; pass None")
     if q_len_per_req is not None and _integer(q_len_per_req, "q_len_per_req", None) != planned_queries:
         raise ValueError(f"q_len_per_req {q_len_per_req}: the plan has {planned_queries} query tokens per sequence (plan()'s "
                          "qo_indptr); pass None or that")

@@ -1,7 +1,6 @@
 #include "cache/radix_tree.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <atomic>
 #include <cstring>
 
@@ -44,10 +43,7 @@ std::uint32_t next_tag() {
 void fail_prefix_cache(ErrorCode code, const std::string& message) { throw Error(code, "PrefixCache: " + message); }
 
 RadixTree::RadixTree(std::int32_t chunk_size, std::int64_t capacity_chunks)
-    : chunk_size_(chunk_size),
-      chunk_shift_(std::countr_zero(static_cast<std::uint32_t>(chunk_size))),
-      capacity_chunks_(capacity_chunks),
-      tag_(next_tag()) {
+    : chunk_size_(chunk_size), capacity_chunks_(capacity_chunks), tag_(next_tag()) {
   nodes_.emplace_back();
   parents_.push_back(kNoNode);
   nodes_[kRoot].live = true;
@@ -371,7 +367,7 @@ inline void RadixTree::reserve_sequences(std::size_t extra) {
 inline RadixTree::Node RadixTree::node_with_room(std::size_t tokens, std::size_t children) const {
   Node node;
   node.tokens.reserve(tokens);
-  node.pieces.reserve((tokens >> chunk_shift_) + 2);
+  node.pieces.reserve(tokens / static_cast<std::size_t>(chunk_size_) + 2);
   node.children.reserve(children);
   return node;
 }
@@ -379,7 +375,7 @@ inline RadixTree::Node RadixTree::node_with_room(std::size_t tokens, std::size_t
 // Room in a node's lists for `tokens` more tokens and the pieces they may take.
 inline void RadixTree::reserve_growth(Node& node, std::size_t tokens) const {
   reserve_more(node.tokens, tokens);
-  reserve_more(node.pieces, (tokens >> chunk_shift_) + 1);
+  reserve_more(node.pieces, tokens / static_cast<std::size_t>(chunk_size_) + 1);
 }
 
 // Whether a sequence that ends at this node grows it in place when appended to: when nobody else

@@ -160,7 +160,6 @@ class RadixTree {
   inline Match match(std::span<const Token> tokens) const;
 
   std::int32_t chunk_size_;
-  int chunk_shift_;  // log2 of chunk_size_ (a power of two: PrefixCache checks it)
   std::int64_t capacity_chunks_;
   std::uint32_t tag_;  // this tree's part of its handles: caches made one after another differ
 
