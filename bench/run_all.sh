@@ -27,6 +27,7 @@ if command -v nvidia-smi > /dev/null; then
   trap 'kill $sampler 2> /dev/null' EXIT
 fi
 
+bench/host_machine.sh > "$out/host_machine.txt" 2>&1  # how fast this host is (its host work moves with it)
 "$cli" bench --preset all --csv "$out/chunktree.csv" --json "$out/chunktree.json" --ceilings-json "$out/ceilings.json" \
   | tee "$out/chunktree.txt" || exit 1
 "$cli" host-bench --csv "$out/host.csv" | tee "$out/host.txt" || exit 1  # a decode step's host work: append, plan, upload
