@@ -412,7 +412,7 @@ bool Plan::is_current(const PrefixCache& cache, std::span<const SeqId> batch_now
 
 const Plan& Planner::plan(const PrefixCache& cache, std::span<const SeqId> batch) {
   if (!valid_ || !plan_.is_current(cache, batch)) {
-    plan_ = make_plan(cache, batch, options_);
+    make_plan(cache, batch, options_, plan_);  // into the last plan's memory (unchanged if refused)
     valid_ = true;
     ++builds_;
   }

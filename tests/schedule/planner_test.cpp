@@ -183,6 +183,11 @@ TEST(Planner, RebuildsOnlyWhenTheTreeOrBatchChanges) {
   planner.plan(cache, batch);
   EXPECT_EQ(planner.builds(), 3u);
   EXPECT_TRUE(planner.plan(cache, batch).is_current(cache, batch));
+  // Rebuilt into the last plan's memory: the same plan as a fresh one.
+  const Plan fresh = make_plan(cache, batch);
+  EXPECT_EQ(planner.plan(cache, batch).items.size(), fresh.items.size());
+  EXPECT_EQ(planner.plan(cache, batch).merge_states, fresh.merge_states);
+  EXPECT_EQ(planner.plan(cache, batch).batch, fresh.batch);
 }
 
 // A span shorter than min_shared_tokens is not shared: its tokens go on into the spans below it,
