@@ -41,8 +41,9 @@ export PYTHONPATH=/tmp/committed_run/site FLASHINFER_NO_DOWNLOAD=1
 date -u
 timeout "${3:-330}" bench/run_all.sh "$run" > "$run/run_all.log" 2>&1 || fail "run_all failed (rc $?)"
 date -u
-python3 bench/targets.py "$run/chunktree.csv" "$run/baselines.csv" > "$run/targets.txt" 2>&1 || fail "targets.py failed"
-tail -20 "$run/targets.txt"
+python3 bench/targets.py "$run/chunktree.csv" "$run/baselines.csv" "$run/decode_loop.csv" "$run/host.csv" > "$run/targets.txt" 2>&1 ||
+  fail "targets.py failed"
+tail -24 "$run/targets.txt"
 grep ceilings "$run/run_all.log" | head -2
 rm -f "$run/plots.tar"
 timeout 120 python3 -m pytest -q -p no:cacheprovider python/tests bench/test_rows.py > "$run/pytest.txt" 2>&1 || fail "pytest failed (rc $?)"

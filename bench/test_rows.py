@@ -366,6 +366,34 @@ def test_plot_fake_csv(tmp_path):
     assert label == "case" and ticks == ["a", "b"]
 
 
+def test_decode_loop_targets(tmp_path):
+    """bench/targets.py's issue-9 lines from a decode loop's and host-bench's CSVs: chunktree's graph
+    mode against the fastest FlashInfer wrapper (a failed peer row, with no number, is left out), its
+    host share, and make_plan's time."""
+    import targets
+    loop, host = tmp_path / "decode_loop.csv", tmp_path / "host.csv"
+    steps = {  # case: {impl: (us per step, host us per step)}
+        "b64_p4k": {"chunktree-graph": (1000.0, 120.0), "flashinfer-cascade-graph": (3000.0, 900.0), "flashinfer-decode": (9000.0, 0.0)},
+        "b256_p2k": {"chunktree-graph": (2000.0, 100.0), "flashinfer-cascade": (4000.0, 0.0), "flashinfer-cascade-graph": ("", "")},
+        "b8_p1k": {"chunktree-graph": (700.0, 50.0), "flashinfer-decode-graph": (1400.0, 0.0), "sdpa": (600.0, 0.0)},
+        "b8_p1k_distinct": {"chunktree-graph": (800.0, 50.0), "flashinfer-decode-graph": (1600.0, 0.0)},
+    }
+    with open(loop, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case", "impl", "us_per_step", "host_us_per_step"])
+        for case, impls in steps.items():
+            for impl, (us, host_us) in impls.items():
+                writer.writerow([case, impl, us, host_us])
+    with open(host, "w", newline="") as handle:
+        csv.writer(handle).writerows([["case", "what", "median_us"], ["b1024_p2k", "make_plan", 48.0], ["b1024_p2k", "append_batch", 99.0]])
+    lines = targets.decode_loop_lines(str(loop), str(host))
+    assert len(lines) == 4
+    assert "120.0 of 1000.0 µs (12.0 %" in lines[0] and lines[0].endswith("| no |")
+    assert "48.0 µs" in lines[1] and lines[1].endswith("| yes |")
+    assert "b64_p4k 3.00× (flashinfer-cascade-graph), b256_p2k 2.00× (flashinfer-cascade)" in lines[2] and lines[2].endswith("| no |")
+    assert "b8_p1k 0.86× (sdpa), b8_p1k_distinct 2.00× (flashinfer-decode-graph)" in lines[3] and lines[3].endswith("| no |")
+
+
 def test_choose_aot_dir(tmp_path):
     folder = tmp_path / "aot"
     folder.mkdir()
