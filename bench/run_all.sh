@@ -44,6 +44,7 @@ if [ $baselines = 1 ]; then
     || echo "bench/run_all.sh: decode_loop.py failed or has failed rows (see decode_loop.txt)"
   csvs+=("$out/baselines.csv")
 fi
+{ echo "after the run (the host's speed moves within a run):"; bench/host_machine.sh | tail -2; } >> "$out/host_machine.txt" 2>&1
 python3 bench/report.py "${csvs[@]}" > "$out/tables.md"
 python3 bench/plot.py "${csvs[@]}" --out-dir "$out/plots" && tar -C "$out" -cf "$out/plots.tar" plots && rm -rf "$out/plots"
 rm -f "$out"/cases_*.json

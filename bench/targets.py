@@ -1,7 +1,7 @@
 """The open issues' kernel targets from one run's CSVs of `chunktree bench` and bench/baselines.py:
 P1-P5 and spec-decode of tracker #13 ("issue 10"), P4 and the half-private rows of #11 ("issue 8");
 with the run's decode loop (bench/decode_loop.py) and host-bench CSVs also issue 9's decode-loop
-targets, which #13 keeps (tracker #12).
+targets, which #13 keeps.
 
     python3 bench/targets.py CHUNKTREE_CSV BASELINES_CSV [DECODE_LOOP_CSV HOST_CSV]
 
@@ -70,42 +70,67 @@ def main(ours_path, peers_path):
     return lines
 
 
+def read_keyed(path, key_columns):
+    """A CSV's rows by their key columns, or None where the file cannot be read (a run whose step
+    failed: its targets are then reported as not measured)."""
+    try:
+        with open(path, newline="") as handle:
+            return {tuple(row.get(column) for column in key_columns): row for row in csv.DictReader(handle)}
+    except OSError:
+        return None
+
+
 def decode_loop_lines(loop_path, host_path):
-    """Issue 9's targets: chunktree's step in CUDA-graph mode (`chunktree-graph`) against the peers'
-    (every FlashInfer wrapper in either mode, and SDPA where named), its host share, and make_plan's
-    time for 1024 sequences (host-bench)."""
-    with open(loop_path, newline="") as handle:
-        step = {(row["case"], row["impl"]): row for row in csv.DictReader(handle)}
-    with open(host_path, newline="") as handle:
-        host = {(row["case"], row["what"]): row for row in csv.DictReader(handle)}
-    ours = lambda case: step.get((case, "chunktree-graph"), {})  # noqa: E731
+    """Issue 9's targets, which #13 keeps: chunktree's step in CUDA-graph mode (`chunktree-graph`)
+    against the peers' (every FlashInfer wrapper in either mode, and SDPA where named), its host
+    share, and make_plan's time for 1024 sequences (host-bench). A target whose rows are missing or
+    empty (a failed or cut decode loop) is reported as not measured, naming what is missing."""
+    step = read_keyed(loop_path, ("case", "impl"))
+    host = read_keyed(host_path, ("case", "what"))
     lines = []
 
-    row = ours("b64_p4k")
-    share = value(row, "host_us_per_step") / value(row, "us_per_step")
-    lines.append(f"| #12 | host work ≤ 10 % of chunktree's step on b64_p4k | {value(row, 'host_us_per_step'):.1f} of "
-                 f"{value(row, 'us_per_step'):.1f} µs ({100 * share:.1f} %; the share moves with the host's speed: host_machine.txt) | "
-                 f"{'yes' if share <= 0.10 else 'no'} |")
+    def line(target, measured, met):
+        lines.append(f"| — (issue 9) | {target} | {measured} | {'yes' if met else 'no'} |")
 
-    plan = value(host.get(("b1024_p2k", "make_plan"), {}), "median_us")
-    lines.append(f"| #12 | make_plan for B = 1024 ≤ 50 µs (host-bench b1024_p2k) | {plan:.1f} µs | {'yes' if plan <= 50 else 'no'} |")
+    def ours(case):
+        """chunktree-graph's (µs per step, host µs per step) on `case`, or a reason it has none."""
+        if step is None:
+            return None, f"not measured: {loop_path} unreadable"
+        row = step.get((case, "chunktree-graph"), {})
+        us, host_us = value(row, "us_per_step"), value(row, "host_us_per_step")
+        return ((us, host_us), None) if us and host_us is not None else (None, f"not measured: no chunktree-graph time for {case}")
 
-    def against(case, impls):
-        """chunktree-graph's speedup over the fastest of `impls` that ran on `case`, and that impl."""
-        times = {impl: value(step.get((case, impl), {}), "us_per_step") for impl in impls}
-        times = {impl: t for impl, t in times.items() if t}
-        fastest = min(times, key=times.get)
-        return times[fastest] / value(ours(case), "us_per_step"), fastest
+    times, missing = ours("b64_p4k")
+    if times:
+        share = times[1] / times[0]
+        line("host work ≤ 10 % of chunktree's step on b64_p4k",
+             f"{times[1]:.1f} of {times[0]:.1f} µs ({100 * share:.1f} %; the share moves with the host's speed)", share <= 0.10)
+    else:
+        line("host work ≤ 10 % of chunktree's step on b64_p4k", missing, False)
+
+    plan = value((host or {}).get(("b1024_p2k", "make_plan"), {}), "median_us")
+    line("make_plan for B = 1024 ≤ 50 µs (host-bench b1024_p2k)",
+         f"{plan:.1f} µs" if plan else f"not measured: no b1024_p2k make_plan in {host_path}", plan is not None and plan <= 50)
+
+    def against(cases, impls, target, bound):
+        """chunktree-graph's speedup on each case over the fastest of `impls` with a time there."""
+        parts, speedups = [], []
+        for case in cases:
+            times, missing = ours(case)
+            theirs = {impl: value((step or {}).get((case, impl), {}), "us_per_step") for impl in impls}
+            theirs = {impl: t for impl, t in theirs.items() if t}
+            if not times or not theirs:
+                parts.append(f"{case} " + (missing or "not measured: no peer time"))
+                speedups.append(0.0)
+                continue
+            fastest = min(theirs, key=theirs.get)
+            speedups.append(theirs[fastest] / times[0])
+            parts.append(f"{case} {speedups[-1]:.2f}× ({fastest})")
+        line(target, ", ".join(parts), min(speedups) >= bound)
 
     flashinfer = [f"flashinfer-{kind}{mode}" for kind in ("decode", "cascade") for mode in ("", "-graph")]
-    faster = [(case, *against(case, flashinfer)) for case in ("b64_p4k", "b256_p2k")]
-    lines.append("| #12 | ≥ 2.5× the faster FlashInfer wrapper on b64_p4k and b256_p2k | "
-                 + ", ".join(f"{case} {x:.2f}× ({impl})" for case, x, impl in faster)
-                 + f" | {'yes' if min(x for _, x, _ in faster) >= 2.5 else 'no'} |")
-    fastest = [(case, *against(case, flashinfer + ["sdpa"])) for case in ("b8_p1k", "b8_p1k_distinct")]
-    lines.append("| #12 | never slower than the fastest peer on b8_p1k and b8_p1k_distinct | "
-                 + ", ".join(f"{case} {x:.2f}× ({impl})" for case, x, impl in fastest)
-                 + f" | {'yes' if min(x for _, x, _ in fastest) >= 1.0 else 'no'} |")
+    against(("b64_p4k", "b256_p2k"), flashinfer, "≥ 2.5× the faster FlashInfer wrapper on b64_p4k and b256_p2k", 2.5)
+    against(("b8_p1k", "b8_p1k_distinct"), flashinfer + ["sdpa"], "never slower than the fastest peer on b8_p1k and b8_p1k_distinct", 1.0)
     return lines
 
 
@@ -117,7 +142,6 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if len(args.loop_csvs) not in (0, 2):
         parser.error("give the decode loop's CSV and host-bench's CSV together, or neither")
-    table = main(args.chunktree_csv, args.baselines_csv)
+    print("\n".join(main(args.chunktree_csv, args.baselines_csv)), flush=True)  # first: a decode-loop error loses none of it
     if args.loop_csvs:
-        table += decode_loop_lines(*args.loop_csvs)
-    print("\n".join(table))
+        print("\n".join(decode_loop_lines(*args.loop_csvs)))

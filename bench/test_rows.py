@@ -392,6 +392,13 @@ def test_decode_loop_targets(tmp_path):
     assert "48.0 µs" in lines[1] and lines[1].endswith("| yes |")
     assert "b64_p4k 3.00× (flashinfer-cascade-graph), b256_p2k 2.00× (flashinfer-cascade)" in lines[2] and lines[2].endswith("| no |")
     assert "b8_p1k 0.86× (sdpa), b8_p1k_distinct 2.00× (flashinfer-decode-graph)" in lines[3] and lines[3].endswith("| no |")
+    # A cut decode loop (no b64_p4k rows) and no host-bench file: each target says what is missing.
+    with open(loop, "w", newline="") as handle:
+        csv.writer(handle).writerows([["case", "impl", "us_per_step", "host_us_per_step"], ["b256_p2k", "chunktree-graph", 2000.0, 100.0]])
+    lines = targets.decode_loop_lines(str(loop), str(tmp_path / "absent.csv"))
+    assert lines[0].endswith("| not measured: no chunktree-graph time for b64_p4k | no |")
+    assert "not measured: no b1024_p2k make_plan in" in lines[1]
+    assert "b64_p4k not measured: no chunktree-graph time for b64_p4k, b256_p2k not measured: no peer time" in lines[2]
 
 
 def test_choose_aot_dir(tmp_path):

@@ -79,6 +79,30 @@ void expect_valid_plan(const PrefixCache& cache, const Plan& plan, std::span<con
   for (int count : merged) ASSERT_EQ(count, 1);
 }
 
+// Every field of two plans alike (a plan built into reused memory against a fresh one).
+void expect_same_plan(const Plan& actual, const Plan& expected) {
+  EXPECT_EQ(actual.chunk_size, expected.chunk_size);
+  EXPECT_EQ(actual.queries_per_seq, expected.queries_per_seq);
+  EXPECT_EQ(actual.max_item_tokens, expected.max_item_tokens);
+  EXPECT_EQ(actual.tree_version, expected.tree_version);
+  EXPECT_EQ(actual.batch, expected.batch);
+  EXPECT_EQ(actual.row_to_batch, expected.row_to_batch);
+  EXPECT_EQ(actual.batch_to_row, expected.batch_to_row);
+  EXPECT_EQ(actual.pieces, expected.pieces);
+  EXPECT_EQ(actual.num_shared_items, expected.num_shared_items);
+  EXPECT_EQ(actual.num_states, expected.num_states);
+  EXPECT_EQ(actual.merge_begin, expected.merge_begin);
+  EXPECT_EQ(actual.merge_states, expected.merge_states);
+  ASSERT_EQ(actual.items.size(), expected.items.size());
+  for (std::size_t i = 0; i < expected.items.size(); ++i) {
+    const WorkItem& a = actual.items[i];
+    const WorkItem& e = expected.items[i];
+    EXPECT_TRUE(a.kind == e.kind && a.piece_begin == e.piece_begin && a.piece_end == e.piece_end && a.row_begin == e.row_begin &&
+                a.row_end == e.row_end && a.state_begin == e.state_begin && a.tokens == e.tokens && a.position == e.position)
+        << "item " << i;
+  }
+}
+
 TEST(Planner, SharedPrefixBecomesOneItemForAllRows) {
   PrefixCache cache(plan_config(16));
   std::vector<Token> prompt(50);
@@ -183,11 +207,27 @@ TEST(Planner, RebuildsOnlyWhenTheTreeOrBatchChanges) {
   planner.plan(cache, batch);
   EXPECT_EQ(planner.builds(), 3u);
   EXPECT_TRUE(planner.plan(cache, batch).is_current(cache, batch));
-  // Rebuilt into the last plan's memory: the same plan as a fresh one.
-  const Plan fresh = make_plan(cache, batch);
-  EXPECT_EQ(planner.plan(cache, batch).items.size(), fresh.items.size());
-  EXPECT_EQ(planner.plan(cache, batch).merge_states, fresh.merge_states);
-  EXPECT_EQ(planner.plan(cache, batch).batch, fresh.batch);
+}
+
+// Planner rebuilds into its last plan's memory: each rebuild, from a larger plan to a smaller one
+// and back, after the tree changed, is the plan make_plan gives fresh.
+TEST(Planner, RebuildsAreFreshPlans) {
+  testing::Workload workload(plan_config(16));
+  harness::Random random(313);
+  workload.grow(random, 80, 70, 4);
+  ASSERT_GE(workload.seqs.size(), 8u);
+  std::vector<SeqId> half;
+  for (std::size_t i = 0; i < workload.seqs.size(); i += 2) half.push_back(workload.seqs[i]);
+  Planner planner;
+  for (int round = 0; round < 3; ++round) {
+    for (const std::vector<SeqId>* batch : {&workload.seqs, &half, &workload.seqs}) {
+      const Plan& plan = planner.plan(workload.cache, *batch);
+      ASSERT_GT(plan.num_shared_items, 0u);
+      expect_same_plan(plan, make_plan(workload.cache, *batch));
+    }
+    workload.append(0, {1, 2, 3});  // a new tree version: the next round rebuilds every plan
+  }
+  EXPECT_EQ(planner.builds(), 9u);
 }
 
 // A span shorter than min_shared_tokens is not shared: its tokens go on into the spans below it,
@@ -366,12 +406,7 @@ TEST(Planner, PlansIntoAReusedPlanAndRefusalsLeaveItAlone) {
   Plan reused;
   for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, 16}, PlanOptions{3, 48}, PlanOptions{}}) {
     make_plan(workload.cache, workload.seqs, options, reused);
-    const Plan fresh = make_plan(workload.cache, workload.seqs, options);
-    EXPECT_EQ(reused.items.size(), fresh.items.size());
-    EXPECT_EQ(reused.pieces.size(), fresh.pieces.size());
-    EXPECT_EQ(reused.merge_states, fresh.merge_states);
-    EXPECT_EQ(reused.row_to_batch, fresh.row_to_batch);
-    EXPECT_EQ(reused.num_states, fresh.num_states);
+    expect_same_plan(reused, make_plan(workload.cache, workload.seqs, options));
     expect_valid_plan(workload.cache, reused, workload.seqs, options);
   }
   const std::vector<std::uint32_t> before = reused.merge_states;
