@@ -13,9 +13,12 @@
 #include "chunktree/plan.hpp"
 #include "harness/random.hpp"
 #include "support/expect_error.hpp"
+#include "support/same_plan.hpp"
 
 namespace chunktree {
 namespace {
+
+using testing::expect_same_plan;
 
 // A whole span: rows [row_begin, row_end) read tokens [position, position + tokens) of their
 // sequences (the same KV for all of them).
@@ -186,30 +189,6 @@ class ReferencePlanner {
   std::vector<std::optional<std::int64_t>> private_start_;  // of each row's private span, if it has one
   std::vector<ReferenceSpan> private_spans_;                  // in row order
 };
-
-void expect_same_plan(const Plan& actual, const Plan& expected, const std::string& where) {
-  SCOPED_TRACE(where);
-  EXPECT_EQ(actual.chunk_size, expected.chunk_size);
-  EXPECT_EQ(actual.queries_per_seq, expected.queries_per_seq);
-  EXPECT_EQ(actual.max_item_tokens, expected.max_item_tokens);
-  EXPECT_EQ(actual.tree_version, expected.tree_version);
-  EXPECT_EQ(actual.batch, expected.batch);
-  EXPECT_EQ(actual.row_to_batch, expected.row_to_batch);
-  EXPECT_EQ(actual.batch_to_row, expected.batch_to_row);
-  EXPECT_EQ(actual.pieces, expected.pieces);
-  ASSERT_EQ(actual.items.size(), expected.items.size());
-  for (std::size_t i = 0; i < actual.items.size(); ++i) {
-    const WorkItem& a = actual.items[i];
-    const WorkItem& e = expected.items[i];
-    EXPECT_TRUE(a.kind == e.kind && a.piece_begin == e.piece_begin && a.piece_end == e.piece_end && a.row_begin == e.row_begin &&
-                a.row_end == e.row_end && a.state_begin == e.state_begin && a.tokens == e.tokens && a.position == e.position)
-        << "item " << i;
-  }
-  EXPECT_EQ(actual.num_shared_items, expected.num_shared_items);
-  EXPECT_EQ(actual.num_states, expected.num_states);
-  EXPECT_EQ(actual.merge_begin, expected.merge_begin);
-  EXPECT_EQ(actual.merge_states, expected.merge_states);
-}
 
 // A random tree grown through the cache's calls, with what a batch may hold: the live sequences.
 struct RandomTree {

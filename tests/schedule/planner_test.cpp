@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "support/expect_error.hpp"
+#include "support/same_plan.hpp"
 #include "support/workload.hpp"
 
 namespace chunktree {
@@ -77,30 +78,6 @@ void expect_valid_plan(const PrefixCache& cache, const Plan& plan, std::span<con
     ASSERT_EQ(covered, cache.slots(batch[plan.row_to_batch[r]])) << "row " << r;
   }
   for (int count : merged) ASSERT_EQ(count, 1);
-}
-
-// Every field of two plans alike (a plan built into reused memory against a fresh one).
-void expect_same_plan(const Plan& actual, const Plan& expected) {
-  EXPECT_EQ(actual.chunk_size, expected.chunk_size);
-  EXPECT_EQ(actual.queries_per_seq, expected.queries_per_seq);
-  EXPECT_EQ(actual.max_item_tokens, expected.max_item_tokens);
-  EXPECT_EQ(actual.tree_version, expected.tree_version);
-  EXPECT_EQ(actual.batch, expected.batch);
-  EXPECT_EQ(actual.row_to_batch, expected.row_to_batch);
-  EXPECT_EQ(actual.batch_to_row, expected.batch_to_row);
-  EXPECT_EQ(actual.pieces, expected.pieces);
-  EXPECT_EQ(actual.num_shared_items, expected.num_shared_items);
-  EXPECT_EQ(actual.num_states, expected.num_states);
-  EXPECT_EQ(actual.merge_begin, expected.merge_begin);
-  EXPECT_EQ(actual.merge_states, expected.merge_states);
-  ASSERT_EQ(actual.items.size(), expected.items.size());
-  for (std::size_t i = 0; i < expected.items.size(); ++i) {
-    const WorkItem& a = actual.items[i];
-    const WorkItem& e = expected.items[i];
-    EXPECT_TRUE(a.kind == e.kind && a.piece_begin == e.piece_begin && a.piece_end == e.piece_end && a.row_begin == e.row_begin &&
-                a.row_end == e.row_end && a.state_begin == e.state_begin && a.tokens == e.tokens && a.position == e.position)
-        << "item " << i;
-  }
 }
 
 TEST(Planner, SharedPrefixBecomesOneItemForAllRows) {
@@ -223,7 +200,7 @@ TEST(Planner, RebuildsAreFreshPlans) {
     for (const std::vector<SeqId>* batch : {&workload.seqs, &half, &workload.seqs}) {
       const Plan& plan = planner.plan(workload.cache, *batch);
       ASSERT_GT(plan.num_shared_items, 0u);
-      expect_same_plan(plan, make_plan(workload.cache, *batch));
+      testing::expect_same_plan(plan, make_plan(workload.cache, *batch), "round " + std::to_string(round));
     }
     workload.append(0, {1, 2, 3});  // a new tree version: the next round rebuilds every plan
   }
@@ -406,7 +383,7 @@ TEST(Planner, PlansIntoAReusedPlanAndRefusalsLeaveItAlone) {
   Plan reused;
   for (const PlanOptions& options : {PlanOptions{}, PlanOptions{1, 16}, PlanOptions{3, 48}, PlanOptions{}}) {
     make_plan(workload.cache, workload.seqs, options, reused);
-    expect_same_plan(reused, make_plan(workload.cache, workload.seqs, options));
+    testing::expect_same_plan(reused, make_plan(workload.cache, workload.seqs, options), "reused plan");
     expect_valid_plan(workload.cache, reused, workload.seqs, options);
   }
   const std::vector<std::uint32_t> before = reused.merge_states;
