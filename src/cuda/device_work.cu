@@ -329,8 +329,8 @@ void DeviceWork::attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtyp
       args.out_dtype = out.dtype;
       args.live_writes_output = replayable ? &live_counts()->writes_output : nullptr;
     }
-    const bool states_kernel_last = compute_states(args, dtype, replayable, stream);
-    if (replayable || !one_state_per_row_) merge(out, lse, replayable, states_kernel_last, stream);
+    const bool states_kernel_launched = compute_states(args, dtype, replayable, stream);
+    if (replayable || !one_state_per_row_) merge(out, lse, replayable, states_kernel_launched, stream);
   }
   if (!captured) return;
   if (replayable) captured_tokens_ = captured_ ? std::min(captured_tokens_, buffer_tokens) : buffer_tokens;
@@ -382,8 +382,8 @@ PartialArgs DeviceWork::partial_args(std::uintptr_t k_base, std::uintptr_t v_bas
 
 // Both kernels' launches: the wgmma tiles on the second stream when tiles of both kinds run. A
 // replayable launch runs each kernel the workspace has room for, persistent, counting its tiles
-// in the workspace. True when the last work queued on `stream` is one of the kernels (not the
-// join of the second stream), so that the merge can be chained to it.
+// in the workspace. True when a states kernel was launched, so that the merge can be chained to
+// the last one on `stream` (after the second stream's join too: experiment 70).
 bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const {
   const bool bf16 = dtype == DType::bf16;
   const bool wgmma = (replayable ? capacity_.wgmma_tiles > 0 : num_wgmma_tiles_ > 0) && kernels::wgmma_head_dim(head_dim_);
@@ -423,11 +423,13 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     kernels::write_wgmma_trace(stream, keep);
   }
 #endif
-  return (wgmma || mma_sync) && !forked;
+  return wgmma || mma_sync;
 }
 
 // Each row's states merged per query token into out (and lse), in the caller's order; chained to
-// the states kernel when that was the last work on `stream`.
+// the states kernel before it on `stream`. After the second stream's join the merge is chained to
+// the mma.sync kernel and waits for the wgmma kernel in full (the join's event); its wait for the
+// previous kernel then returns once both have finished (experiment 70).
 void DeviceWork::merge(const TensorView& out, const TensorView& lse, bool replayable, bool after_states_kernel,
                        cudaStream_t stream) const {
   const Layout& at = *layout_;

@@ -26,8 +26,9 @@ struct RowMergeArgs {
   const std::uint32_t* live_rows;
 };
 
-// `chained`: launched chained to the states kernel just before it on `stream`
-// (kernels/launch_setup.cuh), which must let it start.
+// `chained`: launched chained to the states kernel before it on `stream` (kernels/launch_setup.cuh),
+// which must let it start; an event the stream waits for between them (the join of a second
+// stream) still orders the merge after that stream's work in full.
 void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream, bool chained);
 
 }  // namespace chunktree::kernels

@@ -75,6 +75,25 @@ TEST(CudaAttention, WideSharedSpansOnWgmmaTiles) {
   }
 }
 
+// A long shared prompt kept whole (wgmma tiles of 128 steps on the second stream) beside private
+// suffixes of one to three tokens (mma.sync tiles that end long before): every row's merge reads
+// the wgmma tiles' states, so it must wait for the second stream's kernel, not only for the
+// mma.sync kernel it is chained to (experiment 70).
+TEST(CudaAttention, TheMergeWaitsForLongWgmmaTilesBesideShortOnes) {
+  REQUIRE_HOPPER();
+  harness::Random random(31);
+  const Shape shape{8, 2, 128, 64, DType::bf16};
+  testing::Workload w(gpu_config(shape));
+  std::vector<Token> prompt(8192);
+  for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
+  for (int s = 0; s < 40; ++s) {
+    std::vector<Token> tokens = prompt;
+    for (std::int64_t t = 1 + s % 3; t > 0; --t) tokens.push_back(static_cast<Token>(5000 + 8 * s + t));
+    w.add(tokens);
+  }
+  testing::check_workload(kCuda, w, shape, random);
+}
+
 TEST(CudaAttention, GqaGroupsUpTo32) {
   REQUIRE_HOPPER();
   harness::Random random(11);
