@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
 # Session 38, call 2: experiments 70 (the merge chained after the second stream's join, 9e30c16,
 # .device/s38) and 71 (70 + the merge's o reads 8 states at once at d 128, branch exp71,
-# .device/s38b) checked and timed against 7b01e68 (.device/s37r) on one machine: the GPU unit tests
-# of 9e30c16's build, 71's --strict quick grid and random trees, the decode loop's chunktree-graph
+# .device/s38b) checked and timed against 7b01e68 (.device/s37r) on one machine: 71's --strict quick grid and random trees, the decode loop's chunktree-graph
 # rows of the three wheels in turn (two passes), the loop profile of 70 and 71, and
 # bench/compare.sh of the three CLIs over presets with both tile kinds (and `small`).
 # Carry [".device/s37r", ".device/s38", ".device/s38b"].
 set -u
 start=$SECONDS
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
-timeout 200 .device/s38/chunktree_gpu_tests --gtest_brief=1 > $OUT/gpu_tests.txt 2>&1; echo "gpu tests rc $? at $((SECONDS - start)) s"
-tail -4 $OUT/gpu_tests.txt
 c=.device/s38b/chunktree
 $c gentests --quick /tmp/q > /dev/null && $c gentrees --count 96 --seed 7 --gpu-dtypes /tmp/t > /dev/null
 for g in q t; do timeout 60 $c check --strict --backend cuda --jobs 16 /tmp/$g/*.txt > $OUT/e71_check_$g.txt 2>&1; echo "e71 check $g rc $? $(grep -c ^PASSED $OUT/e71_check_$g.txt) passed"; done
@@ -24,7 +21,7 @@ for pass in 1 2; do
   done
 done
 for b in s38 s38b; do
-  PYTHONPATH=/tmp/$b/site timeout 60 python3 docs/perf/2026-12-05-session38/loop_profile.py > $OUT/loop_profile_$b.txt 2>&1
+  PYTHONPATH=/tmp/$b/site timeout 60 python3 docs/perf/2026-12-05-session38/loop_profile.py b64_p4k b8_p1k > $OUT/loop_profile_$b.txt 2>&1
   echo "profile $b rc $? at $((SECONDS - start)) s"
 done
 timeout 150 bench/compare.sh $OUT/ab main=.device/s37r/chunktree e70=.device/s38/chunktree e71=.device/s38b/chunktree -- gqa-llama3 spec-decode small > $OUT/compare.log 2>&1
