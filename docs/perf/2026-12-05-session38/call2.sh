@@ -8,6 +8,8 @@
 set -u
 start=$SECONDS
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
+timeout 90 .device/s38/chunktree_gpu_tests --gtest_brief=1 --gtest_filter='CudaAttention.TheMerge*:CudaAttention.WideShared*:CudaReplay.*' > $OUT/e70_tests.txt 2>&1
+echo "e70 tests rc $? at $((SECONDS - start)) s: $(tail -1 $OUT/e70_tests.txt)"
 c=.device/s38b/chunktree
 $c gentests --quick /tmp/q > /dev/null && $c gentrees --count 96 --seed 7 --gpu-dtypes /tmp/t > /dev/null
 for g in q t; do timeout 60 $c check --strict --backend cuda --jobs 16 /tmp/$g/*.txt > $OUT/e71_check_$g.txt 2>&1; echo "e71 check $g rc $? $(grep -c ^PASSED $OUT/e71_check_$g.txt) passed"; done
