@@ -427,9 +427,11 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
 }
 
 // Each row's states merged per query token into out (and lse), in the caller's order; chained to
-// the states kernel before it on `stream`. After the second stream's join the merge is chained to
-// the mma.sync kernel and waits for the wgmma kernel in full (the join's event); its wait for the
-// previous kernel then returns once both have finished (experiment 70).
+// the states kernel before it on `stream`. After the second stream's join it is chained to the
+// mma.sync kernel: eagerly the join's event orders it after the wgmma kernel in full; a captured
+// graph may make that edge programmatic too. Either way the merge reads no state before its wait
+// for the previous kernel, which returns once every kernel it depends on has finished and its
+// writes are visible (experiment 70).
 void DeviceWork::merge(const TensorView& out, const TensorView& lse, bool replayable, bool after_states_kernel,
                        cudaStream_t stream) const {
   const Layout& at = *layout_;

@@ -60,7 +60,8 @@ inline int multiprocessor_count() {
 // CTAs would sit on the SMs through the whole last wave.
 __device__ inline void let_chained_kernel_start() { cudaTriggerProgrammaticLaunchCompletion(); }
 
-// In a kernel that may be launched chained: waits until the kernel before it has finished and its
+// In a kernel that may be launched chained: waits until every kernel it depends on (the one before
+// it on its stream, and any a captured graph gave it a programmatic edge from) has finished and its
 // writes are visible. Unchained, the stream already waited, and this returns at once.
 __device__ inline void wait_for_previous_kernel() { cudaGridDependencySynchronize(); }
 

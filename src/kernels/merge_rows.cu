@@ -50,8 +50,8 @@ __device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token
   const auto state_head = [&](std::uint32_t state) {
     return (static_cast<std::int64_t>(state) * args.queries + token) * args.q_heads + head;
   };
-  // The host's tables are read before the states kernel has finished (a chained launch): the
-  // output row and this lane's first state of the list.
+  // The host's tables are read before the states kernels have finished (a chained launch): the
+  // output row and this lane's first state of the list. No state is read before the wait.
   const std::int64_t out_head = (static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token) * args.q_heads + head;
   const std::uint32_t lane_state = lane < count ? args.merge_states[begin + lane] : 0;
   const auto state_at = [&](int i) { return i == lane ? lane_state : args.merge_states[begin + i]; };

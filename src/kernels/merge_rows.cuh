@@ -27,8 +27,9 @@ struct RowMergeArgs {
 };
 
 // `chained`: launched chained to the states kernel before it on `stream` (kernels/launch_setup.cuh),
-// which must let it start; an event the stream waits for between them (the join of a second
-// stream) still orders the merge after that stream's work in full.
+// which must let it start. Nothing before the merge's wait for the previous kernel reads a state:
+// the wait covers every kernel the merge depends on, whether an event the stream waited for (the
+// join of a second stream) ordered one in full or a captured graph made its edge programmatic.
 void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream, bool chained);
 
 }  // namespace chunktree::kernels
