@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # For the next session (any Hopper machine; before the committed run): experiment 71b (branch exp71b,
-# patch exp71b-merge-width-by-plan-on-c8d4f12.patch; CLI, GPU tests and wheel in .device/s38x) against
+# patch exp71b-merge-width-by-plan-on-d0cfec6.patch; CLI, GPU tests and wheel in .device/s38x) against
 # main (.device/s38r) on one machine: 71b's GPU unit tests (its new RowsMergingUpToFortyStates among
 # them), the decode loop's chunktree-graph rows of both wheels in turn (two passes), and
 # bench/compare.sh main / e71b / main over the presets whose rows merge many or few states.
