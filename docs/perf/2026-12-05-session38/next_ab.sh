@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # For the next session (any Hopper machine; before the committed run): experiments 71b (the merge's
 # width by the plan's longest merge list) and 72 (write_kv 16 bytes a thread) together, branch
-# exp71b72 (67fa84a; patches exp71b-...-on-d0cfec6.patch and exp72-...-on-646cc81.patch), CLI, GPU
+# exp71b72 (cd98019; patches exp71b-...-on-d0cfec6.patch and exp72-...-on-646cc81.patch), CLI, GPU
 # tests and wheel in .device/s38x, against main (.device/s38r) on one machine: the combined build's
 # GPU unit tests (RowsMergingUpToFortyStates and WriteKvFromAlignedAndMisalignedDeviceMemory among
 # them), the decode loop's chunktree-graph rows of both wheels in turn (two passes), the loop profile
