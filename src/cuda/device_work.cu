@@ -309,6 +309,10 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   mma_sync_round_robin_even_ = round_robin_even;
   state_heads_ = state_heads;
   one_state_per_row_ = one_state_per_row;
+  longest_row_states_ = 0;
+  for (std::size_t r = 0; r + 1 < w.merge_begin.size(); ++r) {
+    longest_row_states_ = std::max(longest_row_states_, w.merge_begin[r + 1] - w.merge_begin[r]);
+  }
 }
 
 const LiveCounts* DeviceWork::live_counts() const { return section<const LiveCounts>(layout_->counts); }
@@ -447,6 +451,7 @@ void DeviceWork::merge(const TensorView& out, const TensorView& lse, bool replay
   args.queries = queries_;
   args.rows = replayable ? static_cast<std::uint32_t>(capacity_.rows) : rows_;
   args.live_rows = replayable ? &live_counts()->rows : nullptr;
+  args.longest_row_states = longest_row_states_;
   kernels::launch_merge_rows(args, head_dim_, out.dtype, replayable ? Grid::persistent : Grid::one_per_tile, stream,
                              after_states_kernel);
 }

@@ -114,6 +114,7 @@ class DeviceWork {
   bool mma_sync_round_robin_even_ = true;  // cost_model::round_robin_is_even of its mma.sync tiles
   std::size_t state_heads_ = 0;
   bool one_state_per_row_ = false;
+  std::uint32_t longest_row_states_ = 0;  // the most states a row merges
   // The workspace.
   Capacity capacity_;
   std::unique_ptr<Layout> layout_;

@@ -4,7 +4,7 @@
 // One warp per (row, query token, q head). The row's states are independent reads, so the warp
 // reads them all at once instead of one after another: lanes load 32 states' lse at a time and
 // reduce the maximum and the weights' sum with shuffles; then each lane accumulates its D / 32 dims
-// over the states, four states' o loaded at once. A dependent read per state (the old loop) cost
+// over the states, several states' o loaded at once (the width, below). A dependent read per state (the old loop) cost
 // a memory round trip each: ~1 µs per state for rows split into tens of items.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -23,7 +23,14 @@ namespace chunktree::kernels {
 namespace {
 
 constexpr int kWarpsPerBlock = 4;  // q heads per block
-constexpr int kInFlight = 4;       // states whose o a lane reads at once
+
+// States whose o a lane reads at once: 4, or (a plan with a row of more than 4 states, at d 64 and
+// 128) 32 floats of them. The wide reads save a round trip per 4 states of such rows, and cost half
+// the blocks an SM holds (72 registers against 40 at d 128): they lose where many rows merge few
+// states (docs/KERNEL_NOTES.md, experiments 71 and 71b).
+constexpr int kNarrowInFlight = 4;
+template <int D>
+constexpr int kWideInFlight = std::max(kNarrowInFlight, 32 / (D / 32));
 
 __device__ void store_output(float* out, float value) { *out = value; }
 __device__ void store_output(__nv_bfloat16* out, float value) { *out = __float2bfloat16_rn(value); }
@@ -41,7 +48,7 @@ __device__ float warp_sum(float value) {
 }
 
 // One warp's (row, query token, q head).
-template <typename Out, int D>
+template <typename Out, int D, int kInFlight>
 __device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token, int head) {
   constexpr int kDimsPerLane = D / 32;  // this lane's dims: lane + 32 · i
   const int lane = static_cast<int>(threadIdx.x % 32);
@@ -119,17 +126,17 @@ __device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token
 // Block (x, y) merges q heads 4y..4y+3 of (row, query token) unit x; persistent, of units x,
 // x + gridDim.x, ... up to the live count. The grid of one block per unit has no loop: the loop
 // around the merge cost 0.6–1 µs per call on short calls (docs/KERNEL_NOTES.md, 18c).
-template <typename Out, int D, bool kPersistent>
+template <typename Out, int D, bool kPersistent, int kInFlight>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const RowMergeArgs args) {
   const int head = static_cast<int>(blockIdx.y) * kWarpsPerBlock + static_cast<int>(threadIdx.x / 32);
   if (head >= args.q_heads) return;
   const auto queries = static_cast<std::uint32_t>(args.queries);
   if constexpr (!kPersistent) {
-    merge_row<Out, D>(args, blockIdx.x / queries, static_cast<int>(blockIdx.x % queries), head);
+    merge_row<Out, D, kInFlight>(args, blockIdx.x / queries, static_cast<int>(blockIdx.x % queries), head);
   } else {
     const std::uint32_t rows = args.live_rows == nullptr ? args.rows : min(*args.live_rows, args.rows);
     for (std::uint32_t unit = blockIdx.x; unit < rows * queries; unit += gridDim.x) {
-      merge_row<Out, D>(args, unit / queries, static_cast<int>(unit % queries), head);
+      merge_row<Out, D, kInFlight>(args, unit / queries, static_cast<int>(unit % queries), head);
     }
     // A block with no unit (all of them where the live plan's states kernels wrote the output) ends
     // no sooner than the kernel it may be chained to, as one that merged does: what follows on the
@@ -138,17 +145,25 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const R
   }
 }
 
-template <typename Out, int D>
-void launch_with_dim(const RowMergeArgs& args, Grid grid_kind, cudaStream_t stream, bool chained) {
+template <typename Out, int D, int kInFlight>
+void launch_with_width(const RowMergeArgs& args, Grid grid_kind, cudaStream_t stream, bool chained) {
   std::uint32_t units = args.rows * static_cast<std::uint32_t>(args.queries);
   const auto head_blocks = static_cast<std::uint32_t>((args.q_heads + kWarpsPerBlock - 1) / kWarpsPerBlock);
   if (units == 0) return;
   if (grid_kind == Grid::one_per_tile) {
-    launch_kernel(merge_rows_kernel<Out, D, false>, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
-  } else {  // one wave: as many blocks of four warps as the SMs hold at once (16 each)
+    launch_kernel(merge_rows_kernel<Out, D, false, kInFlight>, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
+  } else {  // one wave: as many blocks of four warps as the SMs hold at once (16 each at the narrow width)
     units = std::min(units, std::max(1u, 16u * static_cast<std::uint32_t>(multiprocessor_count()) / head_blocks));
-    launch_kernel(merge_rows_kernel<Out, D, true>, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
+    launch_kernel(merge_rows_kernel<Out, D, true, kInFlight>, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
   }
+}
+
+template <typename Out, int D>
+void launch_with_dim(const RowMergeArgs& args, Grid grid_kind, cudaStream_t stream, bool chained) {
+  if constexpr (kWideInFlight<D> > kNarrowInFlight) {
+    if (args.longest_row_states > kNarrowInFlight) return launch_with_width<Out, D, kWideInFlight<D>>(args, grid_kind, stream, chained);
+  }
+  launch_with_width<Out, D, kNarrowInFlight>(args, grid_kind, stream, chained);
 }
 
 template <typename Out>

@@ -24,6 +24,9 @@ struct RowMergeArgs {
   // in the workspace at live_rows, which the grid was sized for at most `rows` of.
   std::uint32_t rows;
   const std::uint32_t* live_rows;
+  // The most states a row merges (in the plan loaded when a replayed merge was captured): the
+  // launch reads more states' o at once where it is above four (kernels/merge_rows.cu).
+  std::uint32_t longest_row_states;
 };
 
 // `chained`: launched chained to the states kernel before it on `stream` (kernels/launch_setup.cuh),

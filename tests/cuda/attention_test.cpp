@@ -123,6 +123,20 @@ TEST(CudaAttention, ThousandsOfNarrowTilesOfUnequalLengths) {
   }
 }
 
+// Rows that merge 1 to ~45 states (private sequences of up to 2900 tokens cut into 64-token items):
+// the merge reads more states' o at once where a row has more than four (d 64 and 128), across
+// its batches of 32 states, and four at a time at d 256 (experiment 71b).
+TEST(CudaAttention, RowsMergingUpToFortyStates) {
+  REQUIRE_HOPPER();
+  harness::Random random(37);
+  for (const Shape& shape : {Shape{8, 2, 128, 64, DType::bf16}, Shape{4, 4, 64, 16, DType::f16}, Shape{4, 2, 256, 64, DType::bf16}}) {
+    SCOPED_TRACE(::testing::Message() << shape);
+    testing::Workload w(gpu_config(shape, 16384));
+    add_private_sequences(w, random, 24, 2, 2900);
+    testing::check_workload(kCuda, w, shape, random, PlanOptions{1, 64});
+  }
+}
+
 // 1500 short private sequences (1 token, or 17-32: across a chunk boundary) make 1500 tiles of four
 // packed kv heads, of one or two stages: five or six a CTA on any Hopper GPU, which a round robin
 // deals about evenly, so a persistent grid walks them, each CTA's ring and Q hand-off carried over
