@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -36,17 +37,37 @@ inline void allow_shared_bytes(const void* kernel, int bytes, std::array<std::at
   if (device < kMaxDevices) done[static_cast<std::size_t>(device)].store(true, std::memory_order_release);
 }
 
-// The current device's SM count.
-inline int multiprocessor_count() {
-  static std::array<std::atomic<int>, kMaxDevices> counts{};  // 0: not asked yet
+// A positive number of the current device, asked of the driver (ask(device)) once per device for
+// each `known` (0: not asked yet).
+template <typename Ask>
+int asked_once_per_device(std::array<std::atomic<int>, kMaxDevices>& known, Ask&& ask) {
   const int device = current_device();
   if (device < kMaxDevices) {
-    if (const int known = counts[static_cast<std::size_t>(device)].load(std::memory_order_relaxed); known > 0) return known;
+    if (const int value = known[static_cast<std::size_t>(device)].load(std::memory_order_relaxed); value > 0) return value;
   }
-  int count = 0;
-  CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-  if (device < kMaxDevices) counts[static_cast<std::size_t>(device)].store(count, std::memory_order_relaxed);
-  return count;
+  const int value = std::max(1, ask(device));
+  if (device < kMaxDevices) known[static_cast<std::size_t>(device)].store(value, std::memory_order_relaxed);
+  return value;
+}
+
+// The current device's SM count.
+inline int multiprocessor_count() {
+  static std::array<std::atomic<int>, kMaxDevices> counts{};
+  return asked_once_per_device(counts, [](int device) {
+    int count = 0;
+    CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    return count;
+  });
+}
+
+// How many blocks of `threads` threads (no dynamic shared memory) of `kernel` an SM of the current
+// device holds at once, once per device for each `known` (one per kernel instantiation).
+inline int resident_blocks_per_sm(const void* kernel, int threads, std::array<std::atomic<int>, kMaxDevices>& known) {
+  return asked_once_per_device(known, [&](int) {
+    int blocks = 0;
+    CHUNKTREE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, 0));
+    return blocks;
+  });
 }
 
 // Chained launches (programmatic dependent launch). A kernel launched chained to the kernel before

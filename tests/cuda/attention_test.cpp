@@ -123,16 +123,22 @@ TEST(CudaAttention, ThousandsOfNarrowTilesOfUnequalLengths) {
   }
 }
 
-// Rows that merge 1 to ~45 states (private sequences of up to 2900 tokens cut into 64-token items):
-// the merge reads more states' o at once where a row has more than four (d 64 and 128), across
-// its batches of 32 states, and four at a time at d 256 (experiment 71b).
+// Rows that merge 1 to 46 states (private sequences of up to 2900 tokens cut into 64-token items;
+// 4, 5, 32 and 33 states among them): the merge reads more states' o at once where a row has more
+// than four (d 64 and 128), across its batches of 32 states, and four at a time at d 256
+// (experiment 71b).
 TEST(CudaAttention, RowsMergingUpToFortyStates) {
   REQUIRE_HOPPER();
   harness::Random random(37);
   for (const Shape& shape : {Shape{8, 2, 128, 64, DType::bf16}, Shape{4, 4, 64, 16, DType::f16}, Shape{4, 2, 256, 64, DType::bf16}}) {
     SCOPED_TRACE(::testing::Message() << shape);
     testing::Workload w(gpu_config(shape, 16384));
-    add_private_sequences(w, random, 24, 2, 2900);
+    for (const std::int64_t length : {1, 256, 257, 2048, 2049, 2900}) {
+      std::vector<Token> tokens(static_cast<std::size_t>(length));
+      for (Token& token : tokens) token = static_cast<Token>(random.integer(0, 1 << 20));
+      w.add(tokens);
+    }
+    add_private_sequences(w, random, 18, 2, 2900);
     testing::check_workload(kCuda, w, shape, random, PlanOptions{1, 64});
   }
 }
