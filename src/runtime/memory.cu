@@ -128,20 +128,22 @@ struct SlotPairs {
   }
 };
 
-// One thread per element of K and V: the copy is small next to attention, and conversion needs no
-// vectors. `k` and `v` start at the first slot of `slots`.
-template <typename In, typename Slots>
-__global__ void scatter_kv_kernel(Slots slots, std::int64_t count, int kv_heads, int head_dim, const In* k, const In* v,
-                                  std::uint16_t* k_pool, std::uint16_t* v_pool, std::int64_t chunk_stride, std::int64_t head_stride,
-                                  bool to_bf16) {
-  const std::int64_t per_slot = static_cast<std::int64_t>(kv_heads) * head_dim;
+// One thread per piece of K and V: 16 bytes (8 elements, a uint4) where the inputs are in the pool's
+// dtype and every address is 16-byte aligned, else one element (converted from f32 where needed).
+// The copy is small next to attention but sits on a decode layer's path before it: one thread per
+// 2-byte element took 2.5-5.4 µs a layer (docs/KERNEL_NOTES.md, experiment 72). `k` and `v` start
+// at the first slot of `slots`; strides and head_pieces count pieces.
+template <typename In, typename Piece, typename Slots>
+__global__ void scatter_kv_kernel(Slots slots, std::int64_t count, int kv_heads, int head_pieces, const In* k, const In* v, Piece* k_pool,
+                                  Piece* v_pool, std::int64_t chunk_stride, std::int64_t head_stride, bool to_bf16) {
+  const std::int64_t per_slot = static_cast<std::int64_t>(kv_heads) * head_pieces;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count * per_slot;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     Slot slot;
     if (!slots.get(i / per_slot, slot)) continue;
-    const int head = static_cast<int>(i % per_slot / head_dim);
-    const int dim = static_cast<int>(i % head_dim);
-    const std::int64_t destination = slot.chunk * chunk_stride + head * head_stride + static_cast<std::int64_t>(slot.offset) * head_dim + dim;
+    const int head = static_cast<int>(i % per_slot / head_pieces);
+    const int piece = static_cast<int>(i % head_pieces);
+    const std::int64_t destination = slot.chunk * chunk_stride + head * head_stride + static_cast<std::int64_t>(slot.offset) * head_pieces + piece;
     if constexpr (std::is_same_v<In, float>) {
       k_pool[destination] = to_bf16 ? float_to_bf16(k[i]) : float_to_fp16(k[i]);
       v_pool[destination] = to_bf16 ? float_to_bf16(v[i]) : float_to_fp16(v[i]);
@@ -152,18 +154,30 @@ __global__ void scatter_kv_kernel(Slots slots, std::int64_t count, int kv_heads,
   }
 }
 
+bool aligned_16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
+
 // One launch: `count` slots' K and V (`In` elements, [slots, kv_heads, head_dim]) into the pool.
 template <typename In, typename Slots>
 void launch_scatter(const PoolView& pool, int kv_heads, int head_dim, const Slots& slots, std::int64_t count, const void* k, const void* v,
                     cudaStream_t stream) {
-  const std::int64_t elements = count * kv_heads * head_dim;
-  const int threads = 256;
-  const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((elements + threads - 1) / threads, 65535));
-  scatter_kv_kernel<In><<<blocks, threads, 0, stream>>>(slots, count, kv_heads, head_dim, static_cast<const In*>(k), static_cast<const In*>(v),
-                                                       static_cast<std::uint16_t*>(const_cast<void*>(pool.k)),
-                                                       static_cast<std::uint16_t*>(const_cast<void*>(pool.v)), pool.chunk_stride,
-                                                       pool.head_stride, pool.dtype == DType::bf16);
-  CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  const auto launch = [&]<typename Piece, typename PieceIn>(int elements_per_piece) {
+    const std::int64_t pieces = count * kv_heads * (head_dim / elements_per_piece);
+    const int threads = 256;
+    const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((pieces + threads - 1) / threads, 65535));
+    scatter_kv_kernel<PieceIn, Piece><<<blocks, threads, 0, stream>>>(
+        slots, count, kv_heads, head_dim / elements_per_piece, static_cast<const PieceIn*>(k), static_cast<const PieceIn*>(v),
+        static_cast<Piece*>(const_cast<void*>(pool.k)), static_cast<Piece*>(const_cast<void*>(pool.v)), pool.chunk_stride / elements_per_piece,
+        pool.head_stride / elements_per_piece, pool.dtype == DType::bf16);
+    CHUNKTREE_CUDA_CHECK(cudaGetLastError());
+  };
+  if constexpr (std::is_same_v<In, std::uint16_t>) {
+    constexpr int kPieceElements = sizeof(uint4) / sizeof(std::uint16_t);
+    const bool whole_pieces = head_dim % kPieceElements == 0 && pool.chunk_stride % kPieceElements == 0 && pool.head_stride % kPieceElements == 0;
+    if (whole_pieces && aligned_16(k) && aligned_16(v) && aligned_16(pool.k) && aligned_16(pool.v)) {
+      return launch.template operator()<uint4, uint4>(kPieceElements);
+    }
+  }
+  launch.template operator()<std::uint16_t, In>(1);
 }
 
 // Host slots, kSlotsPerLaunch per launch.

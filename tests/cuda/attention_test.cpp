@@ -497,6 +497,70 @@ TEST(CudaCache, WriteKvFromDeviceIsStreamOrderedAndCapturable) {
   CHUNKTREE_TEST_CUDA(cudaStreamDestroy(stream));
 }
 
+// K and V on the device go into the pool 16 bytes a thread where every address is 16-byte aligned,
+// and an element a thread otherwise (experiment 72): both, from host and from device slots, land
+// every element where the pool's strides say, and write nothing else.
+TEST(CudaCache, WriteKvFromAlignedAndMisalignedDeviceMemory) {
+  REQUIRE_HOPPER();
+  const Shape shape{2, 2, 64, 16, DType::bf16};
+  const std::int64_t tokens = 37;  // two chunks and a part
+  const std::size_t elements = static_cast<std::size_t>(tokens) * 2 * 64;
+  harness::Random random(41);
+  std::vector<std::uint16_t> k(elements);
+  std::vector<std::uint16_t> v(elements);
+  for (std::size_t i = 0; i < elements; ++i) {
+    k[i] = float_to_bf16(static_cast<float>(random.normal()));
+    v[i] = float_to_bf16(static_cast<float>(random.normal()));
+  }
+  for (const std::size_t offset_bytes : {std::size_t{0}, std::size_t{2}}) {
+    for (const bool device_slots : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "k and v " << offset_bytes << " bytes past 16-byte alignment, slots on the "
+                                        << (device_slots ? "device" : "host"));
+      PrefixCache cache(gpu_config(shape));
+      const AddResult added = cache.add(std::vector<Token>(static_cast<std::size_t>(tokens), 5));
+      testing::DeviceBuffer k_device(elements * 2 + 16);
+      testing::DeviceBuffer v_device(elements * 2 + 16);
+      auto* k_at = static_cast<char*>(k_device.data()) + offset_bytes;
+      auto* v_at = static_cast<char*>(v_device.data()) + offset_bytes;
+      CHUNKTREE_TEST_CUDA(cudaMemcpy(k_at, k.data(), elements * 2, cudaMemcpyHostToDevice));
+      CHUNKTREE_TEST_CUDA(cudaMemcpy(v_at, v.data(), elements * 2, cudaMemcpyHostToDevice));
+      const ConstTensorView k_view(k_at, DType::bf16, Device::cuda, {tokens, 2, 64});
+      const ConstTensorView v_view(v_at, DType::bf16, Device::cuda, {tokens, 2, 64});
+      std::vector<std::int32_t> pairs;
+      for (const Slot& slot : added.slots) pairs.insert(pairs.end(), {static_cast<std::int32_t>(slot.chunk), slot.offset});
+      testing::DeviceBuffer pairs_device(pairs.size() * sizeof(std::int32_t));
+      pairs_device.upload(pairs);
+      if (device_slots) {
+        cache.write_kv(0, DeviceSlots{static_cast<const std::int32_t*>(pairs_device.data()), tokens}, k_view, v_view);
+      } else {
+        cache.write_kv(0, added.slots, k_view, v_view);
+      }
+      CHUNKTREE_TEST_CUDA(cudaDeviceSynchronize());
+      const PoolView pool = cache.pool(0);
+      const std::size_t elements_in_pool = pool_elements(cache);
+      std::vector<std::uint16_t> k_pool(elements_in_pool);
+      std::vector<std::uint16_t> v_pool(elements_in_pool);
+      CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, elements_in_pool * 2, cudaMemcpyDeviceToHost));
+      CHUNKTREE_TEST_CUDA(cudaMemcpy(v_pool.data(), pool.v, elements_in_pool * 2, cudaMemcpyDeviceToHost));
+      std::vector<bool> written(elements_in_pool, false);
+      for (std::size_t t = 0; t < static_cast<std::size_t>(tokens); ++t) {
+        for (std::size_t h = 0; h < 2; ++h) {
+          for (std::size_t d = 0; d < 64; ++d) {
+            const auto at = static_cast<std::size_t>(added.slots[t].chunk * pool.chunk_stride + static_cast<std::int64_t>(h) * pool.head_stride +
+                                                     added.slots[t].offset * 64) + d;
+            ASSERT_EQ(k_pool[at], k[(t * 2 + h) * 64 + d]) << "token " << t << " head " << h << " dim " << d;
+            ASSERT_EQ(v_pool[at], v[(t * 2 + h) * 64 + d]) << "token " << t << " head " << h << " dim " << d;
+            written[at] = true;
+          }
+        }
+      }
+      for (std::size_t i = 0; i < elements_in_pool; ++i) {
+        if (!written[i]) ASSERT_TRUE(k_pool[i] == 0 && v_pool[i] == 0) << "pool element " << i << " written outside the slots";
+      }
+    }
+  }
+}
+
 TEST(CudaErrors, WrongDevicesDtypesAndStalePlansAreClear) {
   REQUIRE_HOPPER();
   const Shape shape{4, 2, 64, 16, DType::bf16};
