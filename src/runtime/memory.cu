@@ -172,7 +172,8 @@ void launch_scatter(const PoolView& pool, int kv_heads, int head_dim, const Slot
   };
   if constexpr (std::is_same_v<In, std::uint16_t>) {
     constexpr int kPieceElements = sizeof(uint4) / sizeof(std::uint16_t);
-    const bool whole_pieces = head_dim % kPieceElements == 0 && pool.chunk_stride % kPieceElements == 0 && pool.head_stride % kPieceElements == 0;
+    const bool whole_pieces = head_dim % kPieceElements == 0 && pool.position_stride == head_dim && pool.chunk_stride % kPieceElements == 0 &&
+                              pool.head_stride % kPieceElements == 0;
     if (whole_pieces && aligned_16(k) && aligned_16(v) && aligned_16(pool.k) && aligned_16(pool.v)) {
       return launch.template operator()<uint4, uint4>(kPieceElements);
     }

@@ -499,7 +499,8 @@ TEST(CudaCache, WriteKvFromDeviceIsStreamOrderedAndCapturable) {
 
 // K and V on the device go into the pool 16 bytes a thread where every address is 16-byte aligned,
 // and an element a thread otherwise (experiment 72): both, from host and from device slots, land
-// every element where the pool's strides say, and write nothing else.
+// every element where the pool's strides say, and write nothing else (device slots outside the
+// pool are skipped on both).
 TEST(CudaCache, WriteKvFromAlignedAndMisalignedDeviceMemory) {
   REQUIRE_HOPPER();
   const Shape shape{2, 2, 64, 16, DType::bf16};
@@ -526,12 +527,26 @@ TEST(CudaCache, WriteKvFromAlignedAndMisalignedDeviceMemory) {
       CHUNKTREE_TEST_CUDA(cudaMemcpy(v_at, v.data(), elements * 2, cudaMemcpyHostToDevice));
       const ConstTensorView k_view(k_at, DType::bf16, Device::cuda, {tokens, 2, 64});
       const ConstTensorView v_view(v_at, DType::bf16, Device::cuda, {tokens, 2, 64});
+      // Device slots: the tokens' own, then three outside the pool, whose K and V rows (the first
+      // three tokens' again) must go nowhere.
       std::vector<std::int32_t> pairs;
       for (const Slot& slot : added.slots) pairs.insert(pairs.end(), {static_cast<std::int32_t>(slot.chunk), slot.offset});
+      const auto chunks = static_cast<std::int32_t>(cache.config().capacity_chunks);
+      pairs.insert(pairs.end(), {-1, 0, chunks, 0, 0, shape.chunk});
       testing::DeviceBuffer pairs_device(pairs.size() * sizeof(std::int32_t));
       pairs_device.upload(pairs);
+      testing::DeviceBuffer k_more(elements * 2 + 16 + 3 * 2 * 64 * 2);
+      testing::DeviceBuffer v_more(elements * 2 + 16 + 3 * 2 * 64 * 2);
       if (device_slots) {
-        cache.write_kv(0, DeviceSlots{static_cast<const std::int32_t*>(pairs_device.data()), tokens}, k_view, v_view);
+        auto* k_all = static_cast<char*>(k_more.data()) + offset_bytes;
+        auto* v_all = static_cast<char*>(v_more.data()) + offset_bytes;
+        CHUNKTREE_TEST_CUDA(cudaMemcpy(k_all, k.data(), elements * 2, cudaMemcpyHostToDevice));
+        CHUNKTREE_TEST_CUDA(cudaMemcpy(v_all, v.data(), elements * 2, cudaMemcpyHostToDevice));
+        CHUNKTREE_TEST_CUDA(cudaMemcpy(k_all + elements * 2, k.data(), 3 * 2 * 64 * 2, cudaMemcpyHostToDevice));
+        CHUNKTREE_TEST_CUDA(cudaMemcpy(v_all + elements * 2, v.data(), 3 * 2 * 64 * 2, cudaMemcpyHostToDevice));
+        cache.write_kv(0, DeviceSlots{static_cast<const std::int32_t*>(pairs_device.data()), tokens + 3},
+                       ConstTensorView(k_all, DType::bf16, Device::cuda, {tokens + 3, 2, 64}),
+                       ConstTensorView(v_all, DType::bf16, Device::cuda, {tokens + 3, 2, 64}));
       } else {
         cache.write_kv(0, added.slots, k_view, v_view);
       }
