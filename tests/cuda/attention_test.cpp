@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <span>
+#include <vector>
 
 #include "chunktree/cpu_backend.hpp"
 #include "chunktree/cuda_backend.hpp"
@@ -43,6 +45,35 @@ void add_private_sequences(testing::Workload& w, harness::Random& random, int co
 std::size_t pool_elements(const PrefixCache& cache) {
   const CacheConfig& c = cache.config();
   return static_cast<std::size_t>(c.capacity_chunks * c.num_kv_heads * c.chunk_size * c.head_dim);
+}
+
+// Token t's K and V rows (bf16 bits, [tokens, kv heads, head dim]) sit where layer 0's pool
+// strides put slots[t]; with `nothing_else`, every other element of the pools is still zero.
+void expect_pools_hold(const PrefixCache& cache, std::span<const Slot> slots, const std::vector<std::uint16_t>& k,
+                       const std::vector<std::uint16_t>& v, bool nothing_else) {
+  const PoolView pool = cache.pool(0);
+  const std::size_t elements_in_pool = pool_elements(cache);
+  std::vector<std::uint16_t> k_pool(elements_in_pool);
+  std::vector<std::uint16_t> v_pool(elements_in_pool);
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, elements_in_pool * 2, cudaMemcpyDeviceToHost));
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(v_pool.data(), pool.v, elements_in_pool * 2, cudaMemcpyDeviceToHost));
+  const auto heads = static_cast<std::size_t>(cache.config().num_kv_heads);
+  const auto dim = static_cast<std::size_t>(cache.config().head_dim);
+  std::vector<bool> written(elements_in_pool, false);
+  for (std::size_t t = 0; t < slots.size(); ++t) {
+    for (std::size_t h = 0; h < heads; ++h) {
+      for (std::size_t d = 0; d < dim; ++d) {
+        const auto at = static_cast<std::size_t>(slots[t].chunk * pool.chunk_stride + static_cast<std::int64_t>(h) * pool.head_stride +
+                                                 slots[t].offset * static_cast<std::int64_t>(dim)) + d;
+        ASSERT_EQ(k_pool[at], k[(t * heads + h) * dim + d]) << "token " << t << " head " << h << " dim " << d;
+        ASSERT_EQ(v_pool[at], v[(t * heads + h) * dim + d]) << "token " << t << " head " << h << " dim " << d;
+        written[at] = true;
+      }
+    }
+  }
+  for (std::size_t i = 0; nothing_else && i < elements_in_pool; ++i) {
+    if (!written[i]) ASSERT_TRUE(k_pool[i] == 0 && v_pool[i] == 0) << "pool element " << i << " written outside the slots";
+  }
 }
 
 using testing::Outputs;
@@ -472,26 +503,12 @@ TEST(CudaCache, WriteKvFromDeviceIsStreamOrderedAndCapturable) {
   CHUNKTREE_TEST_CUDA(cudaStreamEndCapture(stream, &graph));
   cudaGraphExec_t exec = nullptr;
   CHUNKTREE_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-  const PoolView pool = cache.pool(0);
-  const std::size_t elements_in_pool = pool_elements(cache);
-  std::vector<std::uint16_t> k_pool(elements_in_pool);
-  std::vector<std::uint16_t> v_pool(elements_in_pool);
-  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, elements_in_pool * 2, cudaMemcpyDeviceToHost));
-  EXPECT_EQ(k_pool[0], 0u) << "capturing must not write";
+  std::uint16_t first = 1;
+  CHUNKTREE_TEST_CUDA(cudaMemcpy(&first, cache.pool(0).k, 2, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(first, 0u) << "capturing must not write";
   CHUNKTREE_TEST_CUDA(cudaGraphLaunch(exec, stream));
   CHUNKTREE_TEST_CUDA(cudaStreamSynchronize(stream));
-  CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, elements_in_pool * 2, cudaMemcpyDeviceToHost));
-  CHUNKTREE_TEST_CUDA(cudaMemcpy(v_pool.data(), pool.v, elements_in_pool * 2, cudaMemcpyDeviceToHost));
-  for (std::size_t t = 0; t < static_cast<std::size_t>(tokens); ++t) {
-    for (std::size_t h = 0; h < 2; ++h) {
-      for (std::size_t d = 0; d < 64; ++d) {
-        const auto at = static_cast<std::size_t>(added.slots[t].chunk * pool.chunk_stride + static_cast<std::int64_t>(h) * pool.head_stride +
-                                                 added.slots[t].offset * 64) + d;
-        ASSERT_EQ(k_pool[at], k[(t * 2 + h) * 64 + d]) << "token " << t;
-        ASSERT_EQ(v_pool[at], v[(t * 2 + h) * 64 + d]) << "token " << t;
-      }
-    }
-  }
+  expect_pools_hold(cache, added.slots, k, v, true);
   CHUNKTREE_TEST_CUDA(cudaGraphExecDestroy(exec));
   CHUNKTREE_TEST_CUDA(cudaGraphDestroy(graph));
   CHUNKTREE_TEST_CUDA(cudaStreamDestroy(stream));
@@ -505,11 +522,12 @@ TEST(CudaCache, WriteKvFromAlignedAndMisalignedDeviceMemory) {
   REQUIRE_HOPPER();
   const Shape shape{2, 2, 64, 16, DType::bf16};
   const std::int64_t tokens = 37;  // two chunks and a part
-  const std::size_t elements = static_cast<std::size_t>(tokens) * 2 * 64;
+  const std::int64_t outside = 3;  // device slots outside the pool, with rows of their own
+  const std::size_t row = 2 * 64;
   harness::Random random(41);
-  std::vector<std::uint16_t> k(elements);
-  std::vector<std::uint16_t> v(elements);
-  for (std::size_t i = 0; i < elements; ++i) {
+  std::vector<std::uint16_t> k(static_cast<std::size_t>(tokens + outside) * row);
+  std::vector<std::uint16_t> v(k.size());
+  for (std::size_t i = 0; i < k.size(); ++i) {
     k[i] = float_to_bf16(static_cast<float>(random.normal()));
     v[i] = float_to_bf16(static_cast<float>(random.normal()));
   }
@@ -519,59 +537,28 @@ TEST(CudaCache, WriteKvFromAlignedAndMisalignedDeviceMemory) {
                                         << (device_slots ? "device" : "host"));
       PrefixCache cache(gpu_config(shape));
       const AddResult added = cache.add(std::vector<Token>(static_cast<std::size_t>(tokens), 5));
-      testing::DeviceBuffer k_device(elements * 2 + 16);
-      testing::DeviceBuffer v_device(elements * 2 + 16);
+      testing::DeviceBuffer k_device(k.size() * 2 + 16);
+      testing::DeviceBuffer v_device(v.size() * 2 + 16);
       auto* k_at = static_cast<char*>(k_device.data()) + offset_bytes;
       auto* v_at = static_cast<char*>(v_device.data()) + offset_bytes;
-      CHUNKTREE_TEST_CUDA(cudaMemcpy(k_at, k.data(), elements * 2, cudaMemcpyHostToDevice));
-      CHUNKTREE_TEST_CUDA(cudaMemcpy(v_at, v.data(), elements * 2, cudaMemcpyHostToDevice));
-      const ConstTensorView k_view(k_at, DType::bf16, Device::cuda, {tokens, 2, 64});
-      const ConstTensorView v_view(v_at, DType::bf16, Device::cuda, {tokens, 2, 64});
-      // Device slots: the tokens' own, then three outside the pool, whose K and V rows (the first
-      // three tokens' again) must go nowhere.
-      std::vector<std::int32_t> pairs;
-      for (const Slot& slot : added.slots) pairs.insert(pairs.end(), {static_cast<std::int32_t>(slot.chunk), slot.offset});
-      const auto chunks = static_cast<std::int32_t>(cache.config().capacity_chunks);
-      pairs.insert(pairs.end(), {-1, 0, chunks, 0, 0, shape.chunk});
-      testing::DeviceBuffer pairs_device(pairs.size() * sizeof(std::int32_t));
-      pairs_device.upload(pairs);
-      testing::DeviceBuffer k_more(elements * 2 + 16 + 3 * 2 * 64 * 2);
-      testing::DeviceBuffer v_more(elements * 2 + 16 + 3 * 2 * 64 * 2);
+      CHUNKTREE_TEST_CUDA(cudaMemcpy(k_at, k.data(), k.size() * 2, cudaMemcpyHostToDevice));
+      CHUNKTREE_TEST_CUDA(cudaMemcpy(v_at, v.data(), v.size() * 2, cudaMemcpyHostToDevice));
       if (device_slots) {
-        auto* k_all = static_cast<char*>(k_more.data()) + offset_bytes;
-        auto* v_all = static_cast<char*>(v_more.data()) + offset_bytes;
-        CHUNKTREE_TEST_CUDA(cudaMemcpy(k_all, k.data(), elements * 2, cudaMemcpyHostToDevice));
-        CHUNKTREE_TEST_CUDA(cudaMemcpy(v_all, v.data(), elements * 2, cudaMemcpyHostToDevice));
-        CHUNKTREE_TEST_CUDA(cudaMemcpy(k_all + elements * 2, k.data(), 3 * 2 * 64 * 2, cudaMemcpyHostToDevice));
-        CHUNKTREE_TEST_CUDA(cudaMemcpy(v_all + elements * 2, v.data(), 3 * 2 * 64 * 2, cudaMemcpyHostToDevice));
-        cache.write_kv(0, DeviceSlots{static_cast<const std::int32_t*>(pairs_device.data()), tokens + 3},
-                       ConstTensorView(k_all, DType::bf16, Device::cuda, {tokens + 3, 2, 64}),
-                       ConstTensorView(v_all, DType::bf16, Device::cuda, {tokens + 3, 2, 64}));
+        std::vector<std::int32_t> pairs;
+        for (const Slot& slot : added.slots) pairs.insert(pairs.end(), {static_cast<std::int32_t>(slot.chunk), slot.offset});
+        pairs.insert(pairs.end(), {-1, 0, static_cast<std::int32_t>(cache.config().capacity_chunks), 0, 0, shape.chunk});
+        testing::DeviceBuffer pairs_device(pairs.size() * sizeof(std::int32_t));
+        pairs_device.upload(pairs);
+        cache.write_kv(0, DeviceSlots{static_cast<const std::int32_t*>(pairs_device.data()), tokens + outside},
+                       ConstTensorView(k_at, DType::bf16, Device::cuda, {tokens + outside, 2, 64}),
+                       ConstTensorView(v_at, DType::bf16, Device::cuda, {tokens + outside, 2, 64}));
+        CHUNKTREE_TEST_CUDA(cudaDeviceSynchronize());
       } else {
-        cache.write_kv(0, added.slots, k_view, v_view);
+        cache.write_kv(0, added.slots, ConstTensorView(k_at, DType::bf16, Device::cuda, {tokens, 2, 64}),
+                       ConstTensorView(v_at, DType::bf16, Device::cuda, {tokens, 2, 64}));
+        CHUNKTREE_TEST_CUDA(cudaDeviceSynchronize());
       }
-      CHUNKTREE_TEST_CUDA(cudaDeviceSynchronize());
-      const PoolView pool = cache.pool(0);
-      const std::size_t elements_in_pool = pool_elements(cache);
-      std::vector<std::uint16_t> k_pool(elements_in_pool);
-      std::vector<std::uint16_t> v_pool(elements_in_pool);
-      CHUNKTREE_TEST_CUDA(cudaMemcpy(k_pool.data(), pool.k, elements_in_pool * 2, cudaMemcpyDeviceToHost));
-      CHUNKTREE_TEST_CUDA(cudaMemcpy(v_pool.data(), pool.v, elements_in_pool * 2, cudaMemcpyDeviceToHost));
-      std::vector<bool> written(elements_in_pool, false);
-      for (std::size_t t = 0; t < static_cast<std::size_t>(tokens); ++t) {
-        for (std::size_t h = 0; h < 2; ++h) {
-          for (std::size_t d = 0; d < 64; ++d) {
-            const auto at = static_cast<std::size_t>(added.slots[t].chunk * pool.chunk_stride + static_cast<std::int64_t>(h) * pool.head_stride +
-                                                     added.slots[t].offset * 64) + d;
-            ASSERT_EQ(k_pool[at], k[(t * 2 + h) * 64 + d]) << "token " << t << " head " << h << " dim " << d;
-            ASSERT_EQ(v_pool[at], v[(t * 2 + h) * 64 + d]) << "token " << t << " head " << h << " dim " << d;
-            written[at] = true;
-          }
-        }
-      }
-      for (std::size_t i = 0; i < elements_in_pool; ++i) {
-        if (!written[i]) ASSERT_TRUE(k_pool[i] == 0 && v_pool[i] == 0) << "pool element " << i << " written outside the slots";
-      }
+      expect_pools_hold(cache, added.slots, k, v, true);
     }
   }
 }
