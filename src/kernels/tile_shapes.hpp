@@ -14,6 +14,8 @@ constexpr int kMmaSyncMaxRows = 64;
 // Query rows per tile of each kernel (the mma.sync tile holds the widest item it takes).
 constexpr int kMmaSyncTileRows = kMmaSyncMaxRows;
 constexpr int kWgmmaTileRows = 128;
+// KV positions per stage of a wgmma tile (an item cut elsewhere ends in a partly empty stage).
+constexpr int kWgmmaStageTokens = 128;
 constexpr bool wgmma_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
 // Whether an item with this many query rows per kv head runs on wgmma tiles.
 constexpr bool uses_wgmma(std::int64_t query_rows, int head_dim) { return query_rows > kMmaSyncMaxRows && wgmma_head_dim(head_dim); }

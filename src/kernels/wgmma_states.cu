@@ -89,7 +89,7 @@ template <typename Element, int D>
 struct WgmmaTile {
   using T = typename CuteType<Element>::type;
   static constexpr int kRows = kWgmmaTileRows;
-  static constexpr int kTokens = 128;
+  static constexpr int kTokens = kWgmmaStageTokens;
   static constexpr int kStages = 3;  // a stage is held from its S to its P·V, one step later
   static constexpr int kThreads = 384;
   static constexpr int kAlignment = 1024;
