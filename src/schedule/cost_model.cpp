@@ -204,11 +204,21 @@ std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& s
     }
   };
   for (std::int64_t split = 64; split < longest; split *= 2) consider(split, 0.0);
-  // The longest span in 3, 5, 6, 7, ... nearly equal parts too, each a whole number of wgmma stages
-  // (and chunks): between the powers of two the count of wide tiles can leave SMs free for the
-  // private tiles beside them (experiment 73: b64_p4k's 4096-token prompt in 6 parts of 768 ran
-  // 10 % faster than in 8 of 512 on an H100, and 6 parts of 704, whose tiles end in a half-empty
-  // stage, 5 % faster).
+  // Where a shared span on wgmma tiles sits beside short private spans (a decode step's one to a
+  // few tokens: at most one mma.sync stage), the longest span in 3, 5, 6, 7, ... nearly equal parts
+  // too, each a whole number of wgmma stages (and chunks): between the powers of two, fewer wgmma
+  // tiles can leave SMs to the private tiles, which cannot share an SM with one, so that they end
+  // beside the wgmma tiles instead of after them (experiment 73, H100: b64_p4k's 4096-token prompt
+  // in 6 parts of 768 against 8 of 512, 35.5 -> 32.7 us a call and 31.5 -> 26.5 a decode-loop
+  // layer). Beside longer private spans the same cuts ran 1.5-2.7 % slower where the model priced
+  // them 1.6-2.5 % faster (gqa-llama3 b64_p8k and b64_p32k, 512 private tokens).
+  bool wide = false;
+  std::int64_t longest_narrow = -1;
+  for (const SpanRun& run : runs) {
+    wide = wide || run.wgmma;
+    if (!run.wgmma) longest_narrow = std::max(longest_narrow, run.size.tokens);
+  }
+  if (!wide || longest_narrow < 0 || longest_narrow > kernels::kMmaSyncOneStageTokens) return best_split;
   const std::int64_t granule = std::lcm<std::int64_t>(kernels::kWgmmaStageTokens, std::max<std::int64_t>(shape.min_split, 1));
   for (std::int64_t parts = 3; parts <= kMostEvenParts; ++parts) {
     consider((longest + parts * granule - 1) / (parts * granule) * granule, kEvenPartsMustSave);
