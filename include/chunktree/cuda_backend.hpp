@@ -54,7 +54,8 @@ class DevicePlan {
 
 // `base` with this backend's split policy: make_plan(cache, batch, cuda::plan_options(cache, params,
 // base)) cuts the spans it finds into items of a whole span or a power of two (at least 64 tokens
-// and a chunk; never more than kMaxItemTokens), whichever a cost model of the kernels (tiles per SM, the longest tile, the states
+// and a chunk; never more than kMaxItemTokens) or, beside a decode step's short private spans, an
+// even part of the longest span (whole chunks and 128-token stages), whichever a cost model of the kernels (tiles per SM, the longest tile, the states
 // written and merged) says is fastest, in one pass. (base.max_item_tokens is replaced.)
 PlanOptions plan_options(const PrefixCache& cache, const AttentionParams& params = {}, PlanOptions base = {});
 

@@ -47,7 +47,8 @@ bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_
 bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_dim, int multiprocessors, int ctas_per_sm);
 
 // Whole spans (0; cut only at kMaxItemTokens) or the cheapest power of two from 64 tokens (one stage
-// of the mma.sync tile; at least min_split) below the longest span.
+// of the mma.sync tile; at least min_split) below the longest span; beside private spans of at most
+// one mma.sync stage, wide spans' plans also try the longest span in 3..16 even parts (experiment 73).
 std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& shape, int multiprocessors);
 
 }  // namespace chunktree::cost_model
