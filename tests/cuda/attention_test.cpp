@@ -154,6 +154,30 @@ TEST(CudaAttention, ThousandsOfNarrowTilesOfUnequalLengths) {
   }
 }
 
+// A decode step as the cost model plans it (cuda::plan_options): 64 sequences of 32 q / 8 kv heads
+// on a 4096-token prompt, one to three tokens of their own. On 132 SMs the model cuts the prompt
+// in 6 parts of 768 (whole wgmma stages; experiment 73), so that its wgmma tiles leave SMs to the
+// private tiles; on other GPUs whatever it picks. Against a whole prompt kept in one item too.
+TEST(CudaAttention, ADecodeStepAsTheCostModelCutsIt) {
+  REQUIRE_HOPPER();
+  harness::Random random(41);
+  const Shape shape{32, 8, 128, 64, DType::bf16};
+  testing::Workload w(gpu_config(shape, 256));
+  std::vector<Token> prompt(4096);
+  for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
+  for (int s = 0; s < 64; ++s) {
+    std::vector<Token> tokens = prompt;
+    for (std::int64_t t = 1 + s % 3; t > 0; --t) tokens.push_back(static_cast<Token>(5000 + 4 * s + t));
+    w.add(tokens);
+  }
+  AttentionParams params;
+  params.num_q_heads = shape.q_heads;
+  const PlanOptions chosen = cuda::plan_options(w.cache, params);
+  SCOPED_TRACE(::testing::Message() << "the cost model's split " << make_plan(w.cache, w.seqs, chosen).max_item_tokens);
+  testing::check_workload(kCuda, w, shape, random, chosen);
+  testing::check_workload(kCuda, w, shape, random, PlanOptions{2, 0});
+}
+
 // Rows that merge 1 to 46 states (private sequences of up to 2900 tokens cut into 64-token items;
 // 4, 5, 32 and 33 states among them): the merge reads more states' o at once where a row has more
 // than four (d 64 and 128), across its batches of 32 states, and four at a time at d 256
