@@ -193,14 +193,18 @@ std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& s
   std::int64_t longest = 0;
   for (const SpanRun& run : runs) longest = std::max(longest, run.size.tokens);
   std::int64_t best_split = 0;
-  double best = micros(split_work(runs, 0, shape.kv_heads, multiprocessors), shape, multiprocessors);
+  SplitWork whole = split_work(runs, 0, shape.kv_heads, multiprocessors);
+  double best = micros(whole, shape, multiprocessors);
+  std::int64_t best_wgmma_tiles = whole.tiles[1];
   const auto consider = [&](std::int64_t split, double must_save) {
     const std::int64_t candidate = std::max(split, shape.min_split);
     if (candidate >= longest) return;
-    const double candidate_micros = micros(split_work(runs, candidate, shape.kv_heads, multiprocessors), shape, multiprocessors);
+    const SplitWork work = split_work(runs, candidate, shape.kv_heads, multiprocessors);
+    const double candidate_micros = micros(work, shape, multiprocessors);
     if (candidate_micros < best * (1.0 - must_save)) {
       best = candidate_micros;
       best_split = candidate;
+      best_wgmma_tiles = work.tiles[1];
     }
   };
   for (std::int64_t split = 64; split < longest; split *= 2) consider(split, 0.0);
@@ -211,7 +215,9 @@ std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& s
   // beside the wgmma tiles instead of after them (experiment 73, H100: b64_p4k's 4096-token prompt
   // in 6 parts of 768 against 8 of 512, 35.5 -> 32.7 us a call and 31.5 -> 26.5 a decode-loop
   // layer). Beside longer private spans the same cuts ran 1.5-2.7 % slower where the model priced
-  // them 1.6-2.5 % faster (gqa-llama3 b64_p8k and b64_p32k, 512 private tokens).
+  // them 1.6-2.5 % faster (gqa-llama3 b64_p8k and b64_p32k, 512 private tokens). Not where the best
+  // power of two's wgmma tiles already leave half the SMs free (and the search's host time is spared).
+  if (2 * best_wgmma_tiles <= multiprocessors) return best_split;
   bool wide = false;
   std::int64_t longest_narrow = -1;
   for (const SpanRun& run : runs) {
@@ -220,8 +226,12 @@ std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& s
   }
   if (!wide || longest_narrow < 0 || longest_narrow > kernels::kMmaSyncOneStageTokens) return best_split;
   const std::int64_t granule = std::lcm<std::int64_t>(kernels::kWgmmaStageTokens, std::max<std::int64_t>(shape.min_split, 1));
+  std::int64_t last_split = 0;
   for (std::int64_t parts = 3; parts <= kMostEvenParts; ++parts) {
-    consider((longest + parts * granule - 1) / (parts * granule) * granule, kEvenPartsMustSave);
+    const std::int64_t split = (longest + parts * granule - 1) / (parts * granule) * granule;
+    const bool power_of_two = (split & (split - 1)) == 0;  // tried above
+    if (split != last_split && !power_of_two) consider(split, kEvenPartsMustSave);
+    last_split = split;
   }
   return best_split;
 }

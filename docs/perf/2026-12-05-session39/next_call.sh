@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# For the next session: the committed run of main with experiment 73 gated (the split search's even
+# cuts beside a decode step's short private spans), CLI and wheel in .device/s40r (.device/BUILT
+# names the commit). First the GPU unit tests of the same build that 73 adds or touches, then the
+# run. Carry [".device/s40r", ".carry"]. Prediction against session 39's run (a0506a1; on an H100 if
+# one comes again, else against session 37's H200 run for every row but the decode loop's): every
+# `chunktree bench` row the same (no preset row re-plans), the decode loop's b64_p4k chunktree-graph
+# step's GPU part ~14 % shorter (session 39 call 5: 1063 -> 909 us on an H100), its other cases
+# unchanged; so b64_p4k's host share rises (the same host work over a shorter step).
+start=$SECONDS
+timeout 120 stdbuf -oL .device/s40r/chunktree_gpu_tests --gtest_filter='*ADecodeStep*:*CostModel*:*Replay*' > $OUT/unit_tests.txt 2>&1
+echo "unit tests rc $? at $((SECONDS - start)) s"; grep -E '^\[ +(FAILED|PASSED|SKIPPED) ' $OUT/unit_tests.txt | tail -4
+timeout 500 bench/committed_run.sh .device/s40r $OUT 440; echo "committed_run rc $? at $((SECONDS - start)) s"
+[ -d $OUT/run ] && tar -C $OUT -czf $OUT/run.tgz run && rm -rf $OUT/run
+date -u
