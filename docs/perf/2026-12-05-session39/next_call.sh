@@ -6,7 +6,8 @@
 # one comes again, else against session 37's H200 run for every row but the decode loop's): every
 # `chunktree bench` row the same (no preset row re-plans), the decode loop's b64_p4k chunktree-graph
 # step's GPU part ~14 % shorter (session 39 call 5: 1063 -> 909 us on an H100), its other cases
-# unchanged; so b64_p4k's host share rises (the same host work over a shorter step).
+# unchanged; so b64_p4k's host share rises (the same host work over a shorter step). The engine path's
+# b64_p4k (chunktree-paged-graph) plans through the same search: its step's GPU part ~10-15 % shorter too.
 start=$SECONDS
 timeout 120 stdbuf -oL .device/s40r/chunktree_gpu_tests --gtest_filter='*ADecodeStep*:*CostModel*:*Replay*' > $OUT/unit_tests.txt 2>&1
 echo "unit tests rc $? at $((SECONDS - start)) s"; grep -E '^\[ +(FAILED|PASSED|SKIPPED) ' $OUT/unit_tests.txt | tail -4
