@@ -309,10 +309,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   mma_sync_round_robin_even_ = round_robin_even;
   state_heads_ = state_heads;
   one_state_per_row_ = one_state_per_row;
-  longest_row_states_ = 0;
-  for (std::size_t r = 0; r + 1 < w.merge_begin.size(); ++r) {
-    longest_row_states_ = std::max(longest_row_states_, w.merge_begin[r + 1] - w.merge_begin[r]);
-  }
+  longest_row_states_ = w.longest_row_states();
 }
 
 const LiveCounts* DeviceWork::live_counts() const { return section<const LiveCounts>(layout_->counts); }

@@ -45,12 +45,12 @@ void expect_outputs(const TensorView& out, const TensorView& lse, std::int64_t t
   }
 }
 
-bool Work::one_state_per_row() const {
-  if (merge_states.size() != num_rows()) return false;
-  for (std::uint32_t r = 0; r < num_rows(); ++r) {
-    if (merge_begin[r + 1] - merge_begin[r] != 1) return false;
-  }
-  return true;
+bool Work::one_state_per_row() const { return merge_states.size() == num_rows() && longest_row_states() <= 1; }
+
+std::uint32_t Work::longest_row_states() const {
+  std::uint32_t longest = 0;
+  for (std::uint32_t r = 0; r < num_rows(); ++r) longest = std::max(longest, merge_begin[r + 1] - merge_begin[r]);
+  return longest;
 }
 
 Work from_plan(const PrefixCache& cache, const Plan& plan) {

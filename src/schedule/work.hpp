@@ -55,6 +55,8 @@ struct Work {
   // Every row merges exactly one state (its state is then its output). A row of no state (an
   // engine's padding sequence: the empty state) makes it false, whatever the count of states.
   bool one_state_per_row() const;
+  // The most states a row merges (0 for no rows).
+  std::uint32_t longest_row_states() const;
 };
 
 // The plan's work over the cache's pools; offsets are from a layer's K and V base (PoolView).
