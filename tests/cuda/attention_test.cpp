@@ -41,6 +41,18 @@ void add_private_sequences(testing::Workload& w, harness::Random& random, int co
   }
 }
 
+// `count` sequences on one random prompt of `prompt_tokens`, each with one to three tokens of its
+// own (a decode step's batch).
+void add_decode_batch(testing::Workload& w, harness::Random& random, std::int64_t prompt_tokens, int count) {
+  std::vector<Token> prompt(static_cast<std::size_t>(prompt_tokens));
+  for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
+  for (int s = 0; s < count; ++s) {
+    std::vector<Token> tokens = prompt;
+    for (std::int64_t t = 1 + s % 3; t > 0; --t) tokens.push_back(static_cast<Token>(5000 + 8 * s + t));
+    w.add(tokens);
+  }
+}
+
 // Elements of one layer's K (or V) pool, whatever its layout.
 std::size_t pool_elements(const PrefixCache& cache) {
   const CacheConfig& c = cache.config();
@@ -115,13 +127,7 @@ TEST(CudaAttention, TheMergeWaitsForLongWgmmaTilesBesideShortOnes) {
   harness::Random random(31);
   const Shape shape{8, 2, 128, 64, DType::bf16};
   testing::Workload w(gpu_config(shape));
-  std::vector<Token> prompt(8192);
-  for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
-  for (int s = 0; s < 40; ++s) {
-    std::vector<Token> tokens = prompt;
-    for (std::int64_t t = 1 + s % 3; t > 0; --t) tokens.push_back(static_cast<Token>(5000 + 8 * s + t));
-    w.add(tokens);
-  }
+  add_decode_batch(w, random, 8192, 40);
   testing::check_workload(kCuda, w, shape, random);
 }
 
@@ -163,13 +169,7 @@ TEST(CudaAttention, ADecodeStepAsTheCostModelCutsIt) {
   harness::Random random(41);
   const Shape shape{32, 8, 128, 64, DType::bf16};
   testing::Workload w(gpu_config(shape, 256));
-  std::vector<Token> prompt(4096);
-  for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
-  for (int s = 0; s < 64; ++s) {
-    std::vector<Token> tokens = prompt;
-    for (std::int64_t t = 1 + s % 3; t > 0; --t) tokens.push_back(static_cast<Token>(5000 + 4 * s + t));
-    w.add(tokens);
-  }
+  add_decode_batch(w, random, 4096, 64);
   AttentionParams params;
   params.num_q_heads = shape.q_heads;
   const PlanOptions chosen = cuda::plan_options(w.cache, params);
