@@ -217,14 +217,12 @@ std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& s
   // layer). Beside longer private spans the same cuts ran 1.5-2.7 % slower where the model priced
   // them 1.6-2.5 % faster (gqa-llama3 b64_p8k and b64_p32k, 512 private tokens). Not where the best
   // power of two's wgmma tiles already leave half the SMs free (and the search's host time is spared).
-  if (2 * best_wgmma_tiles <= multiprocessors) return best_split;
-  bool wide = false;
+  if (2 * best_wgmma_tiles <= multiprocessors) return best_split;  // also where no span is wide
   std::int64_t longest_narrow = -1;
   for (const SpanRun& run : runs) {
-    wide = wide || run.wgmma;
     if (!run.wgmma) longest_narrow = std::max(longest_narrow, run.size.tokens);
   }
-  if (!wide || longest_narrow < 0 || longest_narrow > kernels::kMmaSyncOneStageTokens) return best_split;
+  if (longest_narrow < 0 || longest_narrow > kernels::kMmaSyncOneStageTokens) return best_split;
   const std::int64_t granule = std::lcm<std::int64_t>(kernels::kWgmmaStageTokens, std::max<std::int64_t>(shape.min_split, 1));
   std::int64_t last_split = 0;
   for (std::int64_t parts = 3; parts <= kMostEvenParts; ++parts) {
