@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # For a later session (after next_call.sh and next_gpu_check.sh, if device time is left): per-tile
-# traces of the cases experiment 73 left open (KERNEL_NOTES session 39), with a CLI of f8e8622 built
+# traces of the cases experiment 73 left open (KERNEL_NOTES session 39), with a CLI of 0440cc7 built
 # with -DCHUNKTREE_TILE_TRACE=ON (.device/s40t/chunktree; not for timing): b64_p4k's layer at 512
 # and 768 (the private tiles beside 128 or 96 wgmma tiles), b256_p2k's layer (its mma.sync kernel
 # ends ~16 us after the wgmma kernel though 68 SMs are free of wgmma tiles), and gqa-llama3 b64_p8k
