@@ -381,22 +381,25 @@ PartialArgs DeviceWork::partial_args(std::uintptr_t k_base, std::uintptr_t v_bas
   return args;
 }
 
-// Both kernels' launches: the wgmma tiles on the second stream when tiles of both kinds run. A
-// replayable launch runs each kernel the workspace has room for, persistent, counting its tiles
-// in the workspace. True when a states kernel was launched, so that the merge can be chained to
-// the last one on `stream` (after the second stream's join too: experiment 70).
+// Both kernels' launches: the wgmma tiles first on the caller's stream and the mma.sync tiles on
+// the second stream when tiles of both kinds run, so that the wgmma CTAs, which each need an SM to
+// themselves, take their SMs before the mma.sync CTAs fill every SM (experiment 74: launched the
+// other way, an eager call's mma.sync CTAs took all SMs first and the wgmma CTAs waited for their
+// queue to drain). A replayable launch runs each kernel the workspace has room for, persistent,
+// counting its tiles in the workspace. True when a states kernel was launched, so that the merge can
+// be chained to the last one on `stream` (after the second stream's join too: experiment 70).
 bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const {
   const bool bf16 = dtype == DType::bf16;
   const bool wgmma = (replayable ? capacity_.wgmma_tiles > 0 : num_wgmma_tiles_ > 0) && kernels::wgmma_head_dim(head_dim_);
   const bool mma_sync = replayable ? capacity_.mma_sync_tiles > 0 : num_mma_sync_tiles_ > 0;
   const bool forked = wgmma && mma_sync;
   if (forked && side_ == nullptr) side_ = std::make_unique<ForkedStream>();
+  const cudaStream_t mma_sync_stream = forked ? side_->fork(stream) : stream;  // forked before the wgmma launch: not after it
   if (wgmma) {
     args.tiles = section<const WorkTile>(layout_->wgmma_tiles);
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.wgmma_tiles) : num_wgmma_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->wgmma_tiles : nullptr;
-    kernels::launch_wgmma_states(bf16, head_dim_, args, replayable || !mma_sync ? Grid::persistent : Grid::one_per_tile,
-                                 forked ? side_->fork(stream) : stream);
+    kernels::launch_wgmma_states(bf16, head_dim_, args, replayable || !mma_sync ? Grid::persistent : Grid::one_per_tile, stream);
   }
   if (mma_sync) {
     args.tiles = section<const WorkTile>(layout_->mma_sync_tiles);
@@ -407,7 +410,7 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
     // robin ends evenly (experiment 65); beside the wgmma kernel, one CTA per tile (experiment 12d).
     const Grid grid = replayable || (!wgmma && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
-    kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, stream);
+    kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream);
   }
   if (forked) side_->join(stream);
 #if CHUNKTREE_TILE_TRACE
@@ -429,7 +432,7 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
 
 // Each row's states merged per query token into out (and lse), in the caller's order; chained to
 // the states kernel before it on `stream`. After the second stream's join it is chained to the
-// mma.sync kernel: eagerly the join's event orders it after the wgmma kernel in full; a captured
+// wgmma kernel: eagerly the join's event orders it after the mma.sync kernel in full; a captured
 // graph may make that edge programmatic too. Either way the merge reads no state before its wait
 // for the previous kernel, which returns once every kernel it depends on has finished and its
 // writes are visible (experiment 70).

@@ -128,7 +128,7 @@ class DeviceWork {
   bool replayable_ = false;                          // loaded asynchronously, with room: captured launches replay any later load
   mutable bool captured_ = false;                    // a graph captured launches of this workspace
   mutable std::int64_t captured_tokens_ = 0;         // the query tokens the captured buffers hold (replayable captures)
-  mutable std::unique_ptr<ForkedStream> side_;       // the wgmma tiles' stream beside the caller's
+  mutable std::unique_ptr<ForkedStream> side_;       // the mma.sync tiles' stream beside the caller's (experiment 74)
 };
 
 }  // namespace chunktree::cuda_work

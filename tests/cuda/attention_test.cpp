@@ -41,14 +41,14 @@ void add_private_sequences(testing::Workload& w, harness::Random& random, int co
   }
 }
 
-// `count` sequences on one random prompt of `prompt_tokens`, each with one to three tokens of its
-// own (a decode step's batch).
-void add_decode_batch(testing::Workload& w, harness::Random& random, std::int64_t prompt_tokens, int count) {
+// `count` sequences on one random prompt of `prompt_tokens`, each with `own_tokens` to two more
+// tokens of its own (a decode step's batch: one to three).
+void add_decode_batch(testing::Workload& w, harness::Random& random, std::int64_t prompt_tokens, int count, std::int64_t own_tokens = 1) {
   std::vector<Token> prompt(static_cast<std::size_t>(prompt_tokens));
   for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
   for (int s = 0; s < count; ++s) {
     std::vector<Token> tokens = prompt;
-    for (std::int64_t t = 1 + s % 3; t > 0; --t) tokens.push_back(static_cast<Token>(5000 + 8 * s + t));
+    for (std::int64_t t = own_tokens + s % 3; t > 0; --t) tokens.push_back(static_cast<Token>(5000 + 8 * s + t));
     w.add(tokens);
   }
 }
@@ -128,6 +128,19 @@ TEST(CudaAttention, TheMergeWaitsForLongWgmmaTilesBesideShortOnes) {
   const Shape shape{8, 2, 128, 64, DType::bf16};
   testing::Workload w(gpu_config(shape));
   add_decode_batch(w, random, 8192, 40);
+  testing::check_workload(kCuda, w, shape, random);
+}
+
+// The other way round: a short shared prompt (wgmma tiles of one stage, on the caller's stream)
+// beside private spans of ~4000 tokens kept whole (mma.sync tiles of 63 steps on the second
+// stream): the merge, chained to the wgmma kernel, must wait for the second stream's kernel too
+// (experiment 74).
+TEST(CudaAttention, TheMergeWaitsForLongMmaSyncTilesBesideShortWgmmaOnes) {
+  REQUIRE_HOPPER();
+  harness::Random random(37);
+  const Shape shape{8, 2, 128, 64, DType::bf16};
+  testing::Workload w(gpu_config(shape));
+  add_decode_batch(w, random, 128, 40, 4000);
   testing::check_workload(kCuda, w, shape, random);
 }
 
