@@ -118,10 +118,10 @@ TEST(CudaAttention, WideSharedSpansOnWgmmaTiles) {
   }
 }
 
-// A long shared prompt kept whole (wgmma tiles of 128 steps on the second stream) beside private
-// suffixes of one to three tokens (mma.sync tiles that end long before): every row's merge reads
-// the wgmma tiles' states, so it must wait for the second stream's kernel, not only for the
-// mma.sync kernel it is chained to (experiment 70).
+// A long shared prompt kept whole (wgmma tiles of 128 steps) beside private suffixes of one to
+// three tokens (mma.sync tiles that end long before): every row's merge reads the wgmma tiles'
+// states, so it must wait for them whichever stream runs them (experiment 70: the wgmma kernel was
+// then on the second stream; since experiment 74 the merge is chained to it).
 TEST(CudaAttention, TheMergeWaitsForLongWgmmaTilesBesideShortOnes) {
   REQUIRE_HOPPER();
   harness::Random random(31);
