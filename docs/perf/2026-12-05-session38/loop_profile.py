@@ -23,17 +23,22 @@ def kind(name):
     return name[:40]
 
 
-def profile_case(name, layers=32, warmup=6, steps=8):
+def plan_cache_step(loop, i):
+    """The chunktree-graph step's host part: append and plan (the replay follows)."""
+    loop.cache.append_batch(loop.seqs, [50_000 + i] * len(loop.seqs))
+    loop.attention.plan(loop.seqs)
+
+
+def profile_case(name, layers=32, warmup=6, steps=8, loop_class=dl.ChunktreeGraph, plan_step=plan_cache_step):
     batch, prompt, distinct = dl.CASES[name]
     inputs = dl.Inputs(torch, layers, batch)
-    loop = dl.ChunktreeGraph(torch, layers, batch, prompt, distinct, warmup + steps + 2, inputs)
+    loop = loop_class(torch, layers, batch, prompt, distinct, warmup + steps + 2, inputs)
     for i in range(warmup):
         loop.step(i)
         torch.cuda.synchronize()
     spans, per_kind, gaps = [], collections.defaultdict(list), []
     for i in range(warmup, warmup + steps):
-        loop.cache.append_batch(loop.seqs, [50_000 + i] * batch)
-        loop.attention.plan(loop.seqs)
+        plan_step(loop, i)
         torch.cuda.synchronize()
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
             loop.graph.replay()
@@ -69,6 +74,7 @@ def profile_case(name, layers=32, warmup=6, steps=8):
           + ", ".join(f"{k} {med(v):.2f}" for k, v in sorted(per_kind.items())) + f"; no kernel running {med(gaps):.2f}")
 
 
-for case in sys.argv[1:] or ("b64_p4k", "b256_p2k", "b8_p1k", "b8_p1k_distinct"):
-    profile_case(case)
-    torch.cuda.empty_cache()
+if __name__ == "__main__":  # (session 40 imports profile_case for the engine path's loop)
+    for case in sys.argv[1:] or ("b64_p4k", "b256_p2k", "b8_p1k", "b8_p1k_distinct"):
+        profile_case(case)
+        torch.cuda.empty_cache()
