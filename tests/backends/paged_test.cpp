@@ -102,6 +102,35 @@ TEST_P(BackendPaged, EveryPoolLayout) {
   }
 }
 
+// Every item on wide (wgmma) tiles, over every layout: 16 q heads per kv head and 5 query tokens
+// give every row 80 query rows, pages of 8, 16 and 32 tokens, shuffled and consecutive. (Written for
+// experiment 75, strided TMA boxes over NHD pages, which passed it and was dropped as no faster.)
+TEST_P(BackendPaged, WideTilesOverEveryPoolLayout) {
+  std::uint64_t seed = on<std::uint64_t>(500, 600);
+  const std::vector<int> page_sizes = on<std::vector<int>>({16}, {8, 16, 32});
+  for (const PoolLayout& layout : every_pool_layout()) {
+    for (const int page_size : page_sizes) {
+      for (const int head_dim : {64, 128}) {
+        harness::Random random(++seed);
+        TableOptions options;
+        options.page_size = page_size;
+        options.queries = 5;
+        options.max_shared_tokens = on(40, 300);
+        options.max_own_tokens = on(12, 60);
+        options.shuffle_pages = page_size != 32;
+        const HostPageTable table = random_page_table(random, options);
+        PagedCase c;
+        c.q_heads = 32;
+        c.kv_heads = 2;
+        c.head_dim = head_dim;
+        c.dtype = head_dim == 64 ? DType::f16 : DType::bf16;
+        c.layout = layout;
+        check_paged(backend(), table, c, random);
+      }
+    }
+  }
+}
+
 TEST_P(BackendPaged, OddShapes) {
   harness::Random random(on(77, 78));
   for (const int head_dim : {64, 128, 256}) {
