@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <new>
 #include <stdexcept>
@@ -25,6 +26,7 @@ TEST(ParallelFor, RunsEveryTaskOnce) {
 TEST(ParallelFor, AWorkersExceptionReachesTheCaller) {
   const std::thread::id caller = std::this_thread::get_id();
   std::atomic<int> thrown{0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   EXPECT_THROW(parallel_for(10000, 4,
                             [&](std::size_t) {
                               // Every task on another thread throws: the caller's own share ends when they stop the handing out.
@@ -32,7 +34,9 @@ TEST(ParallelFor, AWorkersExceptionReachesTheCaller) {
                                 ++thrown;
                                 throw std::bad_alloc();
                               }
-                              std::this_thread::yield();
+                              // The caller's task waits for a worker's throw: on a loaded machine (2 cores, a sanitizer
+                              // build) it could otherwise run all 10000 tasks before any worker was scheduled.
+                              while (thrown.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
                             }),
                std::bad_alloc);
   EXPECT_GE(thrown.load(), 1);
