@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# For the next session: the committed run of main with experiment 74 (the wgmma kernel first on the
+# caller's stream), then the ncu profile that explains the engine path's wgmma tiles (next_ncu.sh's
+# part, here when time allows). Build first (the machine's work tree is laid anew each session):
+#   scripts/fetch-cutlass && cmake --preset default && ninja -C build/default
+#   the wheel: python3.12 -m pip wheel . --no-deps -w W (scikit-build-core, nanobind; bench/README.md)
+#   the FlashInfer bundle: bench/README.md "Wheels" (.carry/bundle.tgz; 14 minutes here on 2 cores)
+#   mkdir -p .device/s41r/wheel && cp build/default/tools/chunktree .device/s41r/ && cp W/*.whl .device/s41r/wheel/
+# Carry [".device/s41r", ".carry"] (the GPU test binary does not fit beside docs/perf and the bundle
+# in 64 MiB: the unit tests run in next_gpu_check.sh).
+# Prediction against session 40's run (1643e1c; on the same card kind): every `chunktree bench` row
+# the same (it times graph replays, whose order 74 does not change: session 40 call 4); the decode
+# loop's graph rows the same; its eager `chunktree` rows the same too: their host work (2.3-3.3 ms a
+# step) bounds them, the GPU finishing each layer before the host issues the next (session 40's
+# eager calls, 11-21 % faster, were timed with the GPU ahead of nothing else).
+start=$SECONDS
+timeout 500 bench/committed_run.sh .device/s41r $OUT 440; echo "committed_run rc $? at $((SECONDS - start)) s"
+[ -d $OUT/run ] && tar -C $OUT -czf $OUT/run.tgz run && rm -rf $OUT/run
+date -u

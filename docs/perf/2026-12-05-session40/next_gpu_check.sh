@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# For the next session, on the machine of next_call.sh: the whole scripts/gpu-check of main (with 74,
+# and the new WideTilesOverEveryPoolLayout test, which passed on exp75's kernels but has not run on
+# main's). Build: .device/s41g/{tools/chunktree, tests/chunktree_gpu_tests, tests/chunktree_handoff_probe}
+# from build/default. Carry [".device/s41g"].
+start=$SECONDS
+date -u; timeout 560 scripts/gpu-check --no-build --build-dir .device/s41g --work /tmp/gc > $OUT/gpu_check.txt 2>&1
+echo "gpu-check rc $? at $((SECONDS - start)) s"; tail -16 $OUT/gpu_check.txt
+mkdir -p /tmp/verbose; cp /tmp/gc/*.log /tmp/verbose/ 2>/dev/null; tar -C /tmp -czf $OUT/logs.tgz verbose; date -u
