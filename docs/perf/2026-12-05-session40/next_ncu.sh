@@ -4,9 +4,10 @@
 # boxes did not change it). Nsight Compute on one replayed layer's wgmma kernel of each path
 # (bench/decode_loop.py, 4 layers, chunktree-graph then chunktree-paged-graph), clocks left alone:
 # duration, DRAM bytes and throughput, L2 hit rate and sectors per request, the warps' stalls.
-# Prediction: the same DRAM bytes (~16 MiB of KV a layer, each byte read once from DRAM), a lower
-# L2 hit rate or more sectors per request on the paged kernel, and its consumers stalled longer on
-# the full barriers (waiting for K and V). Carry [".device/s41r"] (its wheel).
+# Prediction: the same DRAM bytes (~16 MiB of KV a layer) at half the throughput on the paged kernel,
+# its consumers stalled longer on the full barriers (waiting for K and V), and its producer warp
+# busy issuing (8 page runs a 128-position stage, each its own address arithmetic and copies: the
+# reading of experiments 40 and 75) rather than waiting on memory. Carry [".device/s41r"] (its wheel).
 start=$SECONDS
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/s41/site .device/s41r/wheel/*.whl || exit 1
 metrics=gpu__time_duration.sum,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,lts__t_sector_hit_rate.pct
