@@ -52,12 +52,14 @@ double tile_micros(const TileCost& cost, std::int64_t steps, int head_dim) {
 }
 
 // `count` equal spans, next to each other in the caller's list (a decode batch's forks often have
-// private spans of one length), with what their rows decide: the tile kind and the query rows per kv head.
+// private spans of one length), with what their rows decide once for every split: the tile kind,
+// the query rows per kv head and their row tiles.
 struct SpanRun {
   SpanSize size;
   std::int64_t count = 0;
   bool wgmma = false;
   std::int64_t query_rows = 0;
+  std::int64_t row_tiles = 0;  // of its kind's tile rows
 };
 
 std::vector<SpanRun> runs_of(std::span<const SpanSize> spans, const SplitShape& shape) {
@@ -66,7 +68,9 @@ std::vector<SpanRun> runs_of(std::span<const SpanSize> spans, const SplitShape& 
     const SpanSize span = spans[first];
     for (end = first + 1; end < spans.size() && spans[end].rows == span.rows && spans[end].tokens == span.tokens;) ++end;
     const std::int64_t query_rows = span.rows * shape.queries * (shape.q_heads / shape.kv_heads);
-    runs.push_back(SpanRun{span, static_cast<std::int64_t>(end - first), kernels::uses_wgmma(query_rows, shape.head_dim), query_rows});
+    const bool wgmma = kernels::uses_wgmma(query_rows, shape.head_dim);
+    const std::int64_t tile_rows = wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
+    runs.push_back(SpanRun{span, static_cast<std::int64_t>(end - first), wgmma, query_rows, (query_rows + tile_rows - 1) / tile_rows});
   }
   return runs;
 }
@@ -81,29 +85,33 @@ struct SplitWork {
   std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
 };
 
-// A tile of packed kv heads (kernels/tile_shapes.hpp) counts a step per 64 positions of all its heads.
-SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_heads, int multiprocessors) {
+// A tile of packed kv heads (kernels/tile_shapes.hpp) counts a step per 64 positions of all its
+// heads. `parts` is scratch (each run's parts at this split: found once for both passes). The search
+// estimates every split over every run, and a serving batch's private spans are mostly of distinct
+// lengths, so the divisions that do not depend on the split are done once, in runs_of.
+SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_heads, int multiprocessors, std::vector<std::int64_t>& parts) {
   const std::int64_t limit = item_limit(split);  // the plan's cut: no part holds more than kMaxItemTokens
-  const auto parts_of = [&](const SpanRun& run) {
-    return std::max<std::int64_t>(1, (run.size.tokens + limit - 1) / limit);  // a span of 0 tokens is one part
-  };
+  parts.resize(runs.size());
   kernels::PackingContext packing{0, false, multiprocessors};
-  for (const SpanRun& run : runs) packing.add(run.query_rows, run.wgmma, kv_heads, run.count * parts_of(run));
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    const SpanRun& run = runs[r];
+    // A span of 0 tokens is one part; most private spans are within the limit.
+    parts[r] = run.size.tokens <= limit ? 1 : (run.size.tokens + limit - 1) / limit;
+    packing.add(run.query_rows, run.wgmma, kv_heads, run.count * parts[r]);
+  }
   SplitWork work;
-  for (const SpanRun& run : runs) {
-    const std::int64_t parts = parts_of(run);
-    const std::int64_t part_tokens = (run.size.tokens + parts - 1) / parts;
-    const std::int64_t tile_rows = run.wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    const SpanRun& run = runs[r];
+    const std::int64_t part_tokens = parts[r] == 1 ? run.size.tokens : (run.size.tokens + parts[r] - 1) / parts[r];
     const int heads = run.wgmma ? 1 : kernels::mma_sync_heads_per_tile(run.query_rows, part_tokens, kv_heads, packing);
     const std::int64_t steps = steps_of(part_tokens * heads);
-    const std::int64_t row_tiles = (run.query_rows + tile_rows - 1) / tile_rows;
-    const std::int64_t tiles = run.count * parts * row_tiles * ((kv_heads + heads - 1) / heads);
+    const std::int64_t tiles = run.count * parts[r] * run.row_tiles * (heads == 1 ? kv_heads : (kv_heads + heads - 1) / heads);
     const int kind = run.wgmma ? 1 : 0;
     work.tiles[kind] += tiles;
     work.tile_steps[kind] += tiles * steps;
     work.longest_steps[kind] = std::max(work.longest_steps[kind], steps);
     if (run.wgmma) work.wgmma_tiles_by_steps[steps] += tiles;
-    work.state_rows += run.count * run.size.rows * parts;
+    work.state_rows += run.count * run.size.rows * parts[r];
   }
   return work;
 }
@@ -185,7 +193,8 @@ bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_d
 }
 
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors) {
-  return micros(split_work(runs_of(spans, shape), split, shape.kv_heads, multiprocessors), shape, multiprocessors);
+  std::vector<std::int64_t> parts;
+  return micros(split_work(runs_of(spans, shape), split, shape.kv_heads, multiprocessors, parts), shape, multiprocessors);
 }
 
 std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& shape, int multiprocessors) {
@@ -193,13 +202,14 @@ std::int64_t cheapest_split(std::span<const SpanSize> spans, const SplitShape& s
   std::int64_t longest = 0;
   for (const SpanRun& run : runs) longest = std::max(longest, run.size.tokens);
   std::int64_t best_split = 0;
-  const SplitWork whole = split_work(runs, 0, shape.kv_heads, multiprocessors);
+  std::vector<std::int64_t> parts;
+  const SplitWork whole = split_work(runs, 0, shape.kv_heads, multiprocessors, parts);
   double best = micros(whole, shape, multiprocessors);
   std::int64_t best_wgmma_tiles = whole.tiles[1];
   const auto consider = [&](std::int64_t split, double must_save) {
     const std::int64_t candidate = std::max(split, shape.min_split);
     if (candidate >= longest) return;
-    const SplitWork work = split_work(runs, candidate, shape.kv_heads, multiprocessors);
+    const SplitWork work = split_work(runs, candidate, shape.kv_heads, multiprocessors, parts);
     const double candidate_micros = micros(work, shape, multiprocessors);
     if (candidate_micros < best * (1.0 - must_save)) {
       best = candidate_micros;
