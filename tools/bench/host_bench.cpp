@@ -106,7 +106,7 @@ int host_bench_command(Args args) {
     config.head_dim = 64;
     config.dtype = backend == harness::Backend::cuda ? DType::bf16 : DType::f32;
     config.device = harness::backend_device(backend);
-    const std::int64_t chunks_per_seq = (2 * repeats + 4 + 63) / 64 + 1;  // the appends below, 64-token chunks
+    const std::int64_t chunks_per_seq = (2 * repeats + 4 + 63) / 64 + 2;  // the appends below (and up to 63 more), 64-token chunks
     config.capacity_chunks = c.batch * (chunks_per_seq + (c.distinct ? c.prompt / 64 : 0)) + c.prompt / 64;
     PrefixCache cache(config);
     std::vector<Token> prompt(static_cast<std::size_t>(c.prompt));
@@ -140,6 +140,12 @@ int host_bench_command(Args args) {
                            }));
       const Plan plan = make_plan(cache, seqs, cuda::plan_options(cache, params));
       samples.emplace_back("device_plan_upload", time_calls(repeats, [&] { cuda::DevicePlan device_plan(cache, plan, params); }));
+      // A serving batch: the sequences' own lengths differ (1 to 63 tokens more each, no two
+      // neighbours alike), so that the split search prices every private span on its own.
+      for (std::size_t b = 0; b < seqs.size(); ++b) cache.append(seqs[b], std::vector<Token>(1 + (b * 37) % 63, 7));
+      samples.emplace_back("make_plan_with_split_uneven", time_calls(repeats, [&] {
+                             make_plan(cache, seqs, cuda::plan_options(cache, params));
+                           }));
     }
     // The same batch as an engine's page table: the prompt's pages (shared, or each sequence's own),
     // then one page of each sequence's own tokens.
