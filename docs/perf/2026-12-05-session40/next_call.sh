@@ -13,8 +13,9 @@
 # loop's graph rows the same; its eager `chunktree` rows the same too: their host work (2.3-3.3 ms a
 # step) bounds them, the GPU finishing each layer before the host issues the next (session 40's
 # eager calls, 11-21 % faster, were timed with the GPU ahead of nothing else).
-# host.csv: make_plan_with_split_uneven (new, KERNEL_NOTES 76) at most ~1.5x make_plan_with_split at
-# B = 1024 (the development machine: 4.1 against 63 us for the search alone; the rest is make_plan's).
+# host.csv: make_plan_with_split_uneven (new, KERNEL_NOTES 76) at B = 1024 ~100-150 us against
+# make_plan_with_split's ~50 (the search alone here: 63 us over distinct lengths against 4.1 over
+# equal ones; the device's host 1-2x slower; the plan itself a little longer with 1024 distinct spans).
 start=$SECONDS
 timeout 500 bench/committed_run.sh .device/s41r $OUT 440; echo "committed_run rc $? at $((SECONDS - start)) s"
 [ -d $OUT/run ] && tar -C $OUT -czf $OUT/run.tgz run && rm -rf $OUT/run
