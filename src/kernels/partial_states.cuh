@@ -157,11 +157,12 @@ struct QueryRow {
 
 // A producer's walk over an item's KV runs: the rows of K and V from the current position to the
 // end of the current run (one kv head's), and advance() past the rows it copied, on into the next
-// run. The records of the next RunsAhead runs are loaded ahead into registers, so that a run
-// change waits for no global load: with 64-token chunks every 64 positions start a run, and an
-// item read by a single tile (one kv head, nothing shared) meets its records in no cache, at HBM
-// latency under full load (docs/KERNEL_NOTES.md, experiment 14).
-template <typename Element, int RunsAhead = 2>
+// run. The records of the next 32 runs are held one per lane of the warp, read by one coalesced
+// load, and a run change takes its record by shuffles: with pages of 16 tokens a wgmma stage of 128
+// positions crosses 8 runs, and a record loaded only one run ahead made every run change wait an L2
+// round trip (docs/KERNEL_NOTES.md, experiment 77; experiment 14 for 64-token chunks). Every lane of
+// the warp must walk the same runs (the producers' copies are warp-uniform).
+template <typename Element>
 class KvRunCursor {
  public:
   __device__ KvRunCursor(const PartialArgs& args, const WorkTile& tile)
@@ -172,8 +173,7 @@ class KvRunCursor {
         current_(tile.item.run_begin),
         kv_head_(static_cast<int>(tile.kv_head)),
         run_(tile.first_run) {
-#pragma unroll
-    for (int a = 0; a < RunsAhead; ++a) ahead_[a] = current_ + 1 + a < end_ ? runs_[current_ + 1 + a] : run_;
+    load_window(current_ + 1);
   }
   // Rows left in the current run, and the elements from one row to the next.
   __device__ int available() const { return run_.tokens - run_start_; }
@@ -187,13 +187,28 @@ class KvRunCursor {
     if (run_start_ < run_.tokens || current_ + 1 >= end_) return;
     ++current_;
     run_start_ = 0;
-    run_ = ahead_[0];
-#pragma unroll
-    for (int a = 0; a + 1 < RunsAhead; ++a) ahead_[a] = ahead_[a + 1];
-    if (current_ + RunsAhead < end_) ahead_[RunsAhead - 1] = runs_[current_ + RunsAhead];
+    if (current_ == window_begin_ + kWindow) load_window(current_);
+    run_ = record_from_lane(static_cast<int>(current_ - window_begin_));
   }
 
  private:
+  static constexpr int kWindow = 32;  // a warp's lanes
+  __device__ void load_window(std::uint32_t first) {
+    window_begin_ = first;
+    const std::uint32_t run = first + threadIdx.x % kWindow;
+    window_ = run < end_ ? runs_[run] : work::KvRun{};
+  }
+  __device__ work::KvRun record_from_lane(int lane) const {
+    constexpr unsigned kAll = 0xffffffffu;
+    work::KvRun record;
+    record.k_offset = __shfl_sync(kAll, window_.k_offset, lane);
+    record.v_offset = __shfl_sync(kAll, window_.v_offset, lane);
+    record.token_stride = __shfl_sync(kAll, window_.token_stride, lane);
+    record.head_stride = __shfl_sync(kAll, window_.head_stride, lane);
+    record.tokens = __shfl_sync(kAll, window_.tokens, lane);
+    record.position = __shfl_sync(kAll, window_.position, lane);
+    return record;
+  }
   __device__ const Element* rows(std::uintptr_t run_base) const {
     return reinterpret_cast<const Element*>(run_base) + kv_head_ * run_.head_stride + run_start_ * run_.token_stride;
   }
@@ -202,10 +217,11 @@ class KvRunCursor {
   std::uintptr_t v_base_;
   std::uint32_t end_;
   std::uint32_t current_;
+  std::uint32_t window_begin_ = 0;  // the run whose record lane 0 holds
   int kv_head_;
   int run_start_ = 0;
   work::KvRun run_;
-  work::KvRun ahead_[RunsAhead];
+  work::KvRun window_;  // the record of run window_begin_ + lane
 };
 
 // Starts copying rows [0, fill_rows) of a matrix of D 16-bit elements per row (row r at

@@ -186,7 +186,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       const WorkTile work = args.tiles[tile];
       const work::Item& item = work.item;
       const int steps = tile_steps(item);
-      KvRunCursor<Element, 1> cursor(args, work);  // one run ahead: the 56 producer registers hold the boxes' addresses too
+      KvRunCursor<Element> cursor(args, work);
       for (int step = 0; step < steps; ++step) {
         const int global_step = steps_before + step;
         const int stage = global_step % Tile::kStages;
