@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Session 41, call 3 again (call3.sh's machine stopped answering ~500 s into it, and ~330 s of device
-# time are left): scripts/gpu-check of main at 2125387 without its two full grids (31 s in session
-# 40), under a limit that returns what finished; the steps print as they pass. Carry [".device/s41g"].
-# Prediction: every step PASS; GPU unit tests 89 passed / 1 skipped, in well under session 40's 178 s
-# (the fp64 reference now runs on every core).
+# time are left): the parts of scripts/gpu-check that 77 (shuffles of the run records) bears on, for
+# main at 2125387, each under a limit so that what finished comes back: the GPU unit tests, synccheck
+# (which checks __shfl_sync's masks) over the odd shapes and every paged and wide-tile test, memcheck
+# over gpu-check's subset. The committed run (call 2) ran the --strict quick grid and random trees on
+# this code; racecheck and the full grids wait for the next session. Carry [".device/s41g"].
+# Prediction: all pass; the GPU unit tests 90 passed / 1 skipped (session 40's 88, 74's merge-wait
+# test, WideTilesOverEveryPoolLayout) in well under session 40's 178 s (the fp64 reference now runs
+# on every core); synccheck and memcheck 0 errors.
 start=$SECONDS
-date -u; timeout 205 scripts/gpu-check --no-build --skip-full-grid --build-dir .device/s41g --work /tmp/gc > $OUT/gpu_check.txt 2>&1
-echo "gpu-check rc $? at $((SECONDS - start)) s"; grep -E "^== |PASS|FAIL" $OUT/gpu_check.txt | tail -16
-grep -E "^\[  (PASSED|FAILED) |tests ran" /tmp/gc/gpu-unit-tests.log | tail -4
-tar -C /tmp -czf $OUT/logs.tgz gc --exclude='*/quick' --exclude='*/trees' --exclude='*/large' --exclude='*/seq_quick' 2>/dev/null; date -u
+t=.device/s41g/tests/chunktree_gpu_tests
+date -u; nvidia-smi --query-gpu=name --format=csv,noheader
+timeout 120 $t > $OUT/unit.txt 2>&1; echo "unit tests rc $? at $((SECONDS - start)) s"; grep -E '^\[  (PASSED|FAILED) |^\[  SKIPPED \] [0-9]' $OUT/unit.txt
+timeout 45 compute-sanitizer --tool synccheck --error-exitcode 1 $t --gtest_filter='Cuda/BackendAttention.OddShapes/*:*WideTilesOverEveryPoolLayout*:Cuda/BackendPaged.*:CudaPaged.*' > $OUT/synccheck.txt 2>&1
+echo "synccheck rc $? at $((SECONDS - start)) s"; grep -E 'ERROR SUMMARY|^\[  (PASSED|FAILED) ' $OUT/synccheck.txt
+subset='Cuda/BackendAttention.OddShapes/*:CudaAttention.GqaGroupsUpTo32:CudaAttention.WideSharedSpansOnWgmmaTiles:Cuda/BackendLevels.OddShapes/*:CudaLevels.WideSharedSegmentsOnWgmmaTiles:Cuda/BackendMerge.*:CudaMerge.*:CudaMultiToken.CausalMasksInsideWideSharedItems:CudaCache.*:CudaCheck.SeedFilesOfOddShapesPassStrict:CudaPaged.ReplayedGridsRunEveryTileAtAnyLiveCount:Cuda/BackendPaged.SequencesOfNoPageGetTheEmptyState/*'
+timeout 45 compute-sanitizer --tool memcheck --error-exitcode 1 $t --gtest_filter="$subset" > $OUT/memcheck.txt 2>&1
+echo "memcheck rc $? at $((SECONDS - start)) s"; grep -E 'ERROR SUMMARY|^\[  (PASSED|FAILED) ' $OUT/memcheck.txt; date -u
