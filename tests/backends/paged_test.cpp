@@ -131,6 +131,32 @@ TEST_P(BackendPaged, WideTilesOverEveryPoolLayout) {
   }
 }
 
+// Items of hundreds of pages of one and of three tokens, shuffled: a producer's run cursor crosses
+// several windows of 32 run records inside one item, at odd positions of its stages (KERNEL_NOTES,
+// experiments 77 and 78), on wide tiles (16 q heads per kv head, 5 query tokens) and on narrow ones
+// (one q head per kv head, one query token).
+TEST_P(BackendPaged, ItemsOfManyShortRunsCrossSeveralRecordWindows) {
+  std::uint64_t seed = on<std::uint64_t>(700, 800);
+  for (const int page_size : {1, 3}) {
+    for (const int queries : {5, 1}) {
+      SCOPED_TRACE(::testing::Message() << "page_size " << page_size << ", queries " << queries);
+      harness::Random random(++seed);
+      TableOptions options;
+      options.page_size = page_size;
+      options.queries = queries;
+      options.groups = 1;
+      options.max_shared_tokens = on(70, 400);
+      options.max_own_tokens = on(40, 200);
+      const HostPageTable table = random_page_table(random, options);
+      PagedCase c;
+      c.q_heads = queries == 5 ? 32 : 2;
+      c.kv_heads = 2;
+      c.head_dim = 128;
+      check_paged(backend(), table, c, random);
+    }
+  }
+}
+
 TEST_P(BackendPaged, OddShapes) {
   harness::Random random(on(77, 78));
   for (const int head_dim : {64, 128, 256}) {
