@@ -112,6 +112,11 @@ struct CallShape {
   std::int64_t q_tokens;    // the rows of q (and of out and lse): the plan's query tokens, or more
 };
 
+// A layer's pools as the kernels read them: the runs' offsets are from its bases.
+cuda_work::KvStorage storage_of(const PoolView& pool) {
+  return cuda_work::KvStorage{reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), pool.position_stride};
+}
+
 // Checks a cache call's cache, plan, layer and q (before its outputs: q is what callers get wrong
 // first). An updated DevicePlan runs in the buffers of its largest batch: its q (and out, lse) may
 // hold more rows than the plan's query tokens; the first are used.
@@ -154,7 +159,7 @@ void attend(const PrefixCache& cache, const DevicePlan& device_plan, int layer, 
   const DevicePlan::Impl& p = device_plan.impl();
   const auto [pool, rows] = check_call(cache, device_plan, layer, q);
   expect_outputs(out, lse, rows, p.params.num_q_heads, cache.config().head_dim);
-  p.work.attend(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), pool.dtype, q.data, p.params.scale, out,
+  p.work.attend(storage_of(pool), pool.dtype, q.data, p.params.scale, out,
                 lse, rows, stream);
 }
 
@@ -162,7 +167,7 @@ PartialStates partial_states(const PrefixCache& cache, const DevicePlan& device_
   const PrefixCache::ReadGuard reading(cache, "cuda::partial_states");
   const PoolView pool = check_call(cache, device_plan, layer, q).pool;
   const DevicePlan::Impl& p = device_plan.impl();
-  return p.work.states(reinterpret_cast<std::uintptr_t>(pool.k), reinterpret_cast<std::uintptr_t>(pool.v), pool.dtype, q.data, p.params.scale);
+  return p.work.states(storage_of(pool), pool.dtype, q.data, p.params.scale);
 }
 
 struct LevelsPlan::Impl {
@@ -215,7 +220,7 @@ void attend_levels(const LevelsPlan& plan, const ConstTensorView& q, const Tenso
   expect_outputs(out, lse, tokens, p.shape.q_heads, p.shape.head_dim);
   if (tokens == 0) return;
   cuda_memory::expect_device_pointer(q.data, "q");
-  p.work.attend(0, 0, p.shape.dtype, q.data, p.scale, out, lse, tokens, stream);
+  p.work.attend(cuda_work::KvStorage{}, p.shape.dtype, q.data, p.scale, out, lse, tokens, stream);
 }
 
 struct PagedAttention::Impl {
@@ -318,7 +323,7 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
     }
     p.load(*p.work, p.schedule, strides, stream);
   }
-  p.work->attend(reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), kv.dtype, q.data,
+  p.work->attend(cuda_work::KvStorage{reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), strides.token}, kv.dtype, q.data,
                  work::resolved_scale(shape.sm_scale, shape.head_dim, kWho), out, lse, tokens, stream);
 }
 

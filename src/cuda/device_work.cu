@@ -314,13 +314,13 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
 
 const LiveCounts* DeviceWork::live_counts() const { return section<const LiveCounts>(layout_->counts); }
 
-void DeviceWork::attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale, const TensorView& out,
+void DeviceWork::attend(const KvStorage& kv, DType dtype, const void* q, float scale, const TensorView& out,
                         const TensorView& lse, std::int64_t buffer_tokens, cudaStream_t stream) const {
   // Captured launches of a workspace loaded once are the eager ones: they replay its one plan.
   const bool captured = capturing(stream);
   const bool replayable = captured && replayable_;
   if (replayable || rows_ > 0) {
-    PartialArgs args = partial_args(k_base, v_base, q, scale);
+    PartialArgs args = partial_args(kv, q, scale);
     // Where every row reads one item its state is the output, with nothing to merge. A replay serves
     // later plans too: its kernels read which kind the live plan is, and its merge the rows to merge
     // (none for this kind; experiment 69).
@@ -338,9 +338,9 @@ void DeviceWork::attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtyp
   captured_ = true;  // only once the launches are in the graph: a refused call changes nothing
 }
 
-PartialStates DeviceWork::states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale) const {
+PartialStates DeviceWork::states(const KvStorage& kv, DType dtype, const void* q, float scale) const {
   if (rows_ > 0) {
-    PartialArgs args = partial_args(k_base, v_base, q, scale);
+    PartialArgs args = partial_args(kv, q, scale);
     args.state_max = section<float>(layout_->state_max);
     compute_states(args, dtype, false, nullptr);
   }
@@ -358,8 +358,8 @@ PartialStates DeviceWork::states(std::uintptr_t k_base, std::uintptr_t v_base, D
   return states;
 }
 
-// The kernels' arguments for the loaded work; K and V at the bases plus the runs' offsets.
-PartialArgs DeviceWork::partial_args(std::uintptr_t k_base, std::uintptr_t v_base, const void* q, float scale) const {
+// The kernels' arguments for the loaded work over the K and V storage `kv`.
+PartialArgs DeviceWork::partial_args(const KvStorage& kv, const void* q, float scale) const {
   if (reinterpret_cast<std::uintptr_t>(q) % 16 != 0) {
     throw Error(ErrorCode::invalid_argument,
                 "cuda backend: q must be 16-byte aligned (the kernels copy rows in 16-byte pieces); pass the start of an allocation");
@@ -370,8 +370,9 @@ PartialArgs DeviceWork::partial_args(std::uintptr_t k_base, std::uintptr_t v_bas
   args.row_to_batch = section<const std::uint32_t>(at.row_to_batch);
   args.row_limit = section<const std::int32_t>(at.row_limit);
   args.q = q;
-  args.k_base = k_base;
-  args.v_base = v_base;
+  args.k_base = kv.k_base;
+  args.v_base = kv.v_base;
+  args.token_stride = kv.token_stride;
   args.state_o = section<float>(at.state_o);
   args.state_lse = section<float>(at.state_lse);
   args.q_heads = q_heads_;

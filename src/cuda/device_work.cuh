@@ -49,6 +49,15 @@ struct LiveCounts {
   std::uint32_t writes_output;    // 1: every row reads one item, so its state is the output (experiment 69)
 };
 
+// The K and V storage a call reads: the runs' offsets are bytes from the bases (0 where the runs
+// hold addresses), and token_stride the elements from one token's row of a kv head to the next
+// token's (0 where the runs address no one layout), which the wgmma producer's TMA maps are made of.
+struct KvStorage {
+  std::uintptr_t k_base = 0;
+  std::uintptr_t v_base = 0;
+  std::int64_t token_stride = 0;
+};
+
 // How a load reaches the device.
 enum class Upload {
   // Sized exactly; staged in pageable memory and waited for: the work is on the device when
@@ -81,7 +90,7 @@ class DeviceWork {
   // Enqueued on `stream`; under graph capture, launches that replay whatever work is loaded.
   // buffer_tokens: the query tokens q, out and lse hold (at least the work's); a replayable capture
   // remembers it, and later loads of more are refused (the replays would run past the buffers).
-  void attend(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale, const TensorView& out,
+  void attend(const KvStorage& kv, DType dtype, const void* q, float scale, const TensorView& out,
               const TensorView& lse, std::int64_t buffer_tokens, cudaStream_t stream) const;
 
   // Whether captured launches replay later loads (the last load was asynchronous).
@@ -90,11 +99,11 @@ class DeviceWork {
   bool captured() const { return captured_; }
 
   // Every state of every item with its running max, copied to the host (for tests). Synchronous.
-  PartialStates states(std::uintptr_t k_base, std::uintptr_t v_base, DType dtype, const void* q, float scale) const;
+  PartialStates states(const KvStorage& kv, DType dtype, const void* q, float scale) const;
 
  private:
   struct Layout;
-  kernels::PartialArgs partial_args(std::uintptr_t k_base, std::uintptr_t v_base, const void* q, float scale) const;
+  kernels::PartialArgs partial_args(const KvStorage& kv, const void* q, float scale) const;
   bool compute_states(kernels::PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const;
   void merge(const TensorView& out, const TensorView& lse, bool replayable, bool after_states_kernel, cudaStream_t stream) const;
   const LiveCounts* live_counts() const;

@@ -1,8 +1,9 @@
-// The TMA's view of the K and V storage (experiment 36), for the wgmma producer: each one 2-D tensor
-// of rows of D elements from its base (a row is one position of one kv head wherever a run's
-// positions are consecutive rows), read in boxes of 64 positions × 64 elements with the 128-byte
-// swizzle of the stage layouts. The producer copies a 64-position run segment that starts a half
-// stage with D/64 boxes each for K and V from one thread; any other segment goes by cp.async.
+// The TMA's view of the K and V storage (experiments 36 and 79), for the wgmma producer: each one 2-D
+// tensor whose rows are the storage's token rows (row_elements apart: D for head-major chunks and
+// pages, kv heads × D for token-major pages), read in boxes of 64 elements × 64 or 16 rows with the
+// 128-byte swizzle of the stage layouts. A box starts anywhere in a row, so that the box of one kv
+// head's 64 elements of 16 tokens of a token-major page is one TMA load. The producer copies each
+// run's part of a stage as boxes where it can (kernels/run_window.cuh) and the rest by cp.async.
 #pragma once
 
 #include <cstdint>
@@ -14,38 +15,61 @@
 #include <cuda_fp16.h>
 #include <cudaTypedefs.h>
 #include <cutlass/cuda_host_adapter.hpp>
+#include <cutlass/fast_math.h>
 
 #include "chunktree/types.hpp"
 
 namespace chunktree::kernels {
 
-constexpr int kBoxRows = 64;
+constexpr int kBoxRows = 64;       // runs of joined chunks or long pages
+constexpr int kShortBoxRows = 16;  // pages of 16 tokens (or what is left of a run after its 64-row boxes)
 constexpr int kBoxElements = 64;
 constexpr std::uint64_t kMapRows = std::uint64_t{1} << 31;  // a box's row is a signed 32-bit coordinate
 
-struct KvTensorMaps {
-  CUtensorMap k;
-  CUtensorMap v;
-  bool enabled;  // false where the runs address K and V absolutely (the levels API: bases 0)
+// Where a box starts: element `column` of row `row` of a map.
+struct BoxStart {
+  std::int32_t column;
+  std::int32_t row;
+};
 
-  // Whether rows that start `k_from` and `v_from` bytes past the bases can be read as boxes: whole
-  // rows, inside the maps.
+struct KvTensorMaps {
+  CUtensorMap k;  // boxes of kBoxRows rows
+  CUtensorMap v;
+  CUtensorMap k_short;  // boxes of kShortBoxRows rows
+  CUtensorMap v_short;
+  cutlass::FastDivmodU64 row_bytes;  // bytes from one row of the maps to the next
+  std::int64_t row_elements = 0;
+  bool enabled = false;  // false where the runs address K and V absolutely (the levels API: bases 0)
+
+  // Whether the run rows of `token_stride` elements that start `k_from` and `v_from` bytes past the
+  // bases, D elements each, can be read as boxes: their rows are the maps' rows, and the D elements
+  // lie inside one row, 16-byte aligned, and far enough from the maps' end.
   template <typename T, int D>
-  __device__ bool boxes_at(std::uintptr_t k_from, std::uintptr_t v_from) const {
-    constexpr std::uintptr_t kRowBytes = D * sizeof(T);
-    return enabled && k_from % kRowBytes == 0 && v_from % kRowBytes == 0 && k_from / kRowBytes < kMapRows - kBoxRows &&
-           v_from / kRowBytes < kMapRows - kBoxRows;
+  __device__ bool boxes_at(std::int64_t token_stride, std::uint64_t k_from, std::uint64_t v_from) const {
+    if (!enabled || token_stride != row_elements || (k_from | v_from) % 16 != 0) return false;
+    const auto fits = [&](std::uint64_t from) {
+      std::uint64_t row = 0, rest = 0;
+      row_bytes(row, rest, from);
+      return rest + D * sizeof(T) <= row_bytes.divisor && row < kMapRows - kBoxRows;
+    };
+    return fits(k_from) && fits(v_from);
+  }
+  template <typename T>
+  __device__ BoxStart box_start(std::uint64_t from) const {
+    std::uint64_t row = 0, rest = 0;
+    row_bytes(row, rest, from);
+    return BoxStart{static_cast<std::int32_t>(rest / sizeof(T)), static_cast<std::int32_t>(row)};
   }
 };
 
-// A tensor map over rows of D elements from `base` (its extent is as many rows as a coordinate
-// reaches: boxes are only ever asked for inside the caller's storage).
-template <typename Element, int D>
-CUtensorMap rows_map(std::uintptr_t base) {
+// A tensor map over rows of row_elements elements, row_elements apart, from `base` (its extent is
+// as many rows as a coordinate reaches: boxes are only ever asked for inside the caller's storage).
+template <typename Element>
+CUtensorMap rows_map(std::uintptr_t base, std::int64_t row_elements, int box_rows) {
   CUtensorMap map{};
-  const cuuint64_t extent[2] = {D, kMapRows};
-  const cuuint64_t row_bytes[1] = {D * sizeof(Element)};
-  const cuuint32_t box[2] = {kBoxElements, kBoxRows};
+  const cuuint64_t extent[2] = {static_cast<cuuint64_t>(row_elements), kMapRows};
+  const cuuint64_t row_bytes[1] = {row_elements * sizeof(Element)};
+  const cuuint32_t box[2] = {kBoxElements, static_cast<cuuint32_t>(box_rows)};
   const cuuint32_t element_strides[2] = {1, 1};
   const CUresult result = cutlass::call_cuTensorMapEncodeTiled(
       &map, std::is_same_v<Element, __nv_bfloat16> ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
@@ -53,27 +77,42 @@ CUtensorMap rows_map(std::uintptr_t base) {
       CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (result != CUDA_SUCCESS) {
     throw Error(ErrorCode::cuda, "cuda backend: cuTensorMapEncodeTiled failed (" + std::to_string(static_cast<int>(result)) +
-                                     ") for the K/V storage at " + std::to_string(base) + "; K and V must be 16-byte aligned");
+                                     ") for the K/V storage at " + std::to_string(base) + " with rows of " + std::to_string(row_elements) +
+                                     " elements; K and V must be 16-byte aligned");
   }
   return map;
 }
 
-// The maps of the last K and V bases launched with, per element type and head dim (a decode step
-// launches every layer over the same storage; encoding a map is a driver call).
+// The maps of the last K and V storage launched with, per element type and head dim (a decode step
+// launches every layer over the same storage; encoding a map is a driver call). `token_stride`:
+// elements from one token's row of a kv head to the next token's (0: unknown, no maps).
 template <typename Element, int D>
-const KvTensorMaps& kv_maps(std::uintptr_t k_base, std::uintptr_t v_base) {
+const KvTensorMaps& kv_maps(std::uintptr_t k_base, std::uintptr_t v_base, std::int64_t token_stride) {
   struct Last {
     bool made = false;
     std::uintptr_t k = 0, v = 0;
+    std::int64_t token_stride = 0;
     KvTensorMaps maps{};
   };
   thread_local Last last;
-  if (!last.made || last.k != k_base || last.v != v_base) {
-    const bool enabled = k_base != 0 && v_base != 0;
-    last.maps = enabled ? KvTensorMaps{rows_map<Element, D>(k_base), rows_map<Element, D>(v_base), true} : KvTensorMaps{};
+  if (!last.made || last.k != k_base || last.v != v_base || last.token_stride != token_stride) {
+    // Rows must be whole 16-byte pieces (the TMA's stride rule) and hold a head's D elements.
+    const bool enabled = k_base != 0 && v_base != 0 && token_stride >= D && token_stride * sizeof(Element) % 16 == 0;
+    KvTensorMaps maps{};
+    if (enabled) {
+      maps = KvTensorMaps{rows_map<Element>(k_base, token_stride, kBoxRows),
+                          rows_map<Element>(v_base, token_stride, kBoxRows),
+                          rows_map<Element>(k_base, token_stride, kShortBoxRows),
+                          rows_map<Element>(v_base, token_stride, kShortBoxRows),
+                          cutlass::FastDivmodU64(static_cast<std::uint64_t>(token_stride) * sizeof(Element)),
+                          token_stride,
+                          true};
+    }
+    last.maps = maps;
     last.made = true;
     last.k = k_base;
     last.v = v_base;
+    last.token_stride = token_stride;
   }
   return last.maps;
 }

@@ -61,6 +61,9 @@ struct PartialArgs {
   const void* q;  // [rows · queries, q_heads, D]
   std::uintptr_t k_base;  // runs' offsets are bytes from these
   std::uintptr_t v_base;
+  // Elements from one token's row of a kv head to the next token's in the storage at the bases (the
+  // wgmma producer's TMA rows); 0 where the runs address memory of no one layout (the levels API).
+  std::int64_t token_stride;
   float* state_o;    // [states · queries, q_heads, D]
   float* state_lse;  // [states · queries, q_heads]
   float* state_max;  // [states · queries, q_heads] or null

@@ -22,6 +22,7 @@
 #include "kernels/kv_tensor_maps.cuh"
 #include "kernels/launch_setup.cuh"
 #include "kernels/partial_states.cuh"
+#include "kernels/run_window.cuh"
 #include "kernels/stage_copy.cuh"
 #include "kernels/tile_trace.cuh"
 #include "kernels/tiles.cuh"
@@ -88,6 +89,7 @@ __device__ auto rows_by_columns(Layout layout) {
 template <typename Element, int D>
 struct WgmmaTile {
   using T = typename CuteType<Element>::type;
+  static constexpr int kHeadDim = D;
   static constexpr int kRows = kWgmmaTileRows;
   static constexpr int kTokens = kWgmmaStageTokens;
   static constexpr int kStages = 3;  // a stage is held from its S to its P·V, one step later
@@ -129,6 +131,61 @@ class ProductTurns {
 };
 
 using FirstQueries = QueriesFirst<384, 5>;  // barrier 5: after ProductTurns'
+
+// Starts copying the window's runs' parts of the stage of item positions [first, last) (stage row
+// 0 is position `first`): each lane's part as TMA boxes issued by that lane of warp 0 (64-row
+// boxes, then 16-row ones) where its rows are the maps' rows and it starts on a swizzle period of
+// the stage (8 rows), and whatever is left by the warpgroup's cp.async, run by run.
+template <typename Tile, typename Copy, typename Element, typename KSmem, typename VtSmem, typename KPiece, typename VPiece>
+__device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& maps, const RunWindow<Element>& window, KSmem& k_smem,
+                                VtSmem& vt_smem, std::uint64_t* full, KPiece k_piece, VPiece v_piece, int stage, int first, int last) {
+  using T = typename Tile::T;
+  constexpr int D = Tile::kHeadDim;
+  const int thread = static_cast<int>(threadIdx.x);
+  const int part_begin = max(window.begin(), first);
+  const int part_end = min(window.end(), last);
+  int boxed = 0;
+  if (part_begin < part_end && (part_begin - first) % 8 == 0 &&
+      maps.boxes_at<T, D>(window.stride(), window.k_from(part_begin), window.v_from(part_begin))) {
+    const int rows = part_end - part_begin;
+    boxed = rows / kBoxRows * kBoxRows + rows % kBoxRows / kShortBoxRows * kShortBoxRows;
+  }
+  if (thread < 32 && boxed > 0) {
+    // The stage completes once these bytes land too (expected before this thread's own arrival,
+    // so the phase cannot end first). The slot was last written by cp.async, the generic proxy:
+    // ordered before the TMA's writes.
+    cutlass::arch::fence_view_async_shared();
+    cutlass::arch::ClusterTransactionBarrier::expect_transaction(full, 2 * boxed * D * sizeof(T));
+    const BoxStart k_at = maps.box_start<T>(window.k_from(part_begin));
+    const BoxStart v_at = maps.box_start<T>(window.v_from(part_begin));
+    constexpr auto kHint = static_cast<std::uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
+    for (int done = 0; done < boxed;) {
+      const bool long_box = boxed - done >= kBoxRows;
+      const int row = part_begin - first + done;
+      CUTE_UNROLL
+      for (int panel = 0; panel < D / kBoxElements; ++panel) {
+        const int column = panel * kBoxElements;
+        cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.k : &maps.k_short, full, kHint, &k_smem(row, column, stage), k_at.column + column,
+                                     k_at.row + done);
+        cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.v : &maps.v_short, full, kHint, &vt_smem(column, row, stage), v_at.column + column,
+                                     v_at.row + done);
+      }
+      done += long_box ? kBoxRows : kShortBoxRows;
+    }
+  }
+  // The rest, lane by lane (every producer warp holds the same window, so all take the same turns).
+  constexpr unsigned kAll = 0xffffffffu;
+  const int rest_begin = part_begin + boxed;
+  for (unsigned rest = __ballot_sync(kAll, rest_begin < part_end); rest != 0; rest &= rest - 1) {
+    const int lane = __ffs(rest) - 1;
+    const int from = __shfl_sync(kAll, rest_begin, lane);
+    const int to = __shfl_sync(kAll, part_end, lane);
+    const auto k_rows = reinterpret_cast<const Element*>(args.k_base + __shfl_sync(kAll, window.k_from(rest_begin), lane));
+    const auto v_rows = reinterpret_cast<const Element*>(args.v_base + __shfl_sync(kAll, window.v_from(rest_begin), lane));
+    const std::int64_t stride = __shfl_sync(kAll, window.stride(), lane);
+    copy_segment<Copy, Passes::loop_inside>(thread, k_piece, v_piece, k_rows, v_rows, stride, from - first, to - from);
+  }
+}
 
 template <typename Element, int D>
 __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_states_kernel(const __grid_constant__ PartialArgs args,
@@ -186,42 +243,20 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       const WorkTile work = args.tiles[tile];
       const work::Item& item = work.item;
       const int steps = tile_steps(item);
-      KvRunCursor<Element> cursor(args, work);
+      RunWindow<Element> window(args, work);
       for (int step = 0; step < steps; ++step) {
         const int global_step = steps_before + step;
         const int stage = global_step % Tile::kStages;
         if (global_step >= Tile::kStages) cutlass::arch::ClusterBarrier::wait(&empty[stage], ((global_step / Tile::kStages) - 1) & 1);
         const auto k_piece = [&](int j, int, int) { return k_first + stage * k_stage + j * k_pass; };
         const auto v_piece = [&](int j, int, int) { return v_first + stage * v_stage + j * v_pass; };
-        const int tokens =
-            static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - static_cast<std::int64_t>(step) * Tile::kTokens));
-        for (int filled = 0; filled < tokens;) {
-          int count = min(tokens - filled, cursor.available());
-          const auto k_from = reinterpret_cast<std::uintptr_t>(cursor.k_rows()) - args.k_base;
-          const auto v_from = reinterpret_cast<std::uintptr_t>(cursor.v_rows()) - args.v_base;
-          const bool boxed = count >= kBoxRows && filled % kBoxRows == 0 && cursor.stride() == D && maps.boxes_at<T, D>(k_from, v_from);
-          // A run longer than a box (chunks or pages next to one another in memory, joined into one
-          // run) is read a box at a time; a segment that cannot be boxed goes whole by cp.async.
-          if (boxed) count = kBoxRows;
-          if (!boxed) {
-            copy_segment<Copy, Passes::loop_inside>(thread, k_piece, v_piece, cursor.k_rows(), cursor.v_rows(), cursor.stride(), filled, count);
-          } else if (thread == 0) {
-            // The stage completes once these bytes land too (expected before this thread's own
-            // arrival, so the phase cannot end first). The slot was last written by cp.async, the
-            // generic proxy: ordered before the TMA's writes.
-            cutlass::arch::fence_view_async_shared();
-            cutlass::arch::ClusterTransactionBarrier::expect_transaction(&full[stage], 2 * kBoxRows * D * sizeof(T));
-            const auto k_row = static_cast<std::int32_t>(k_from / (D * sizeof(T)));
-            const auto v_row = static_cast<std::int32_t>(v_from / (D * sizeof(T)));
-            constexpr auto kHint = static_cast<std::uint64_t>(TMA::CacheHintSm90::EVICT_NORMAL);
-            CUTE_UNROLL
-            for (int panel = 0; panel < D / kBoxElements; ++panel) {
-              SM90_TMA_LOAD_2D::copy(&maps.k, &full[stage], kHint, &k_smem(filled, panel * kBoxElements, stage), panel * kBoxElements, k_row);
-              SM90_TMA_LOAD_2D::copy(&maps.v, &full[stage], kHint, &vt_smem(panel * kBoxElements, filled, stage), panel * kBoxElements, v_row);
-            }
-          }
-          filled += count;
-          cursor.advance(count);
+        const int first = step * Tile::kTokens;
+        const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - first));
+        while (window.window_end() <= first) window.next();
+        for (;;) {
+          copy_stage_part<Tile, Copy>(args, maps, window, k_smem, vt_smem, &full[stage], k_piece, v_piece, stage, first, first + tokens);
+          if (window.window_end() >= first + tokens) break;
+          window.next();
         }
         zero_rows<Copy>(thread, k_piece, v_piece, args.q, tokens, Tile::kTokens);  // wgmma reads all 128 positions
         cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
@@ -422,7 +457,7 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
   std::uint32_t ctas = args.num_tiles;
   if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count()));  // one CTA per SM fits
   if (ctas == 0) return;
-  wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(args, kv_maps<Element, D>(args.k_base, args.v_base));
+  wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(args, kv_maps<Element, D>(args.k_base, args.v_base, args.token_stride));
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
   tile_trace::note_launch(stream, args.num_tiles);
 }
