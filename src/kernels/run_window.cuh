@@ -1,7 +1,7 @@
 // The wgmma producer's view of an item's KV runs, a stage at a time (experiment 79): lane l of each
-// producer warp holds the record of run begin + l of a window of 32 runs (one coalesced load), so
-// that every lane finds its own run's part of a stage at once. With token-major pages of 16 tokens
-// a stage of 128 positions is 8 runs; walked one run at a time, each run change was a chain of
+// producer warp holds the record of run w + l of a window of 32 runs (one coalesced load), so that
+// every lane finds its own run's part of a stage at once. With token-major pages of 16 tokens a
+// stage of 128 positions is 8 runs; walked one run at a time, each run change was a chain of
 // dependent instructions (its record's shuffles, its addresses, its copies) that the consumers
 // waited for (docs/KERNEL_NOTES.md, session 42). Every producer warp holds the same window, so
 // that their choices (which parts go by cp.async) agree.
@@ -19,19 +19,42 @@ class RunWindow {
  public:
   static constexpr int kRuns = 32;  // a warp's lanes
 
+  // The item's first run comes with the tile: lane 0 holds it, and the window's load waits until a
+  // stage reaches past it (a tile's first copies would otherwise wait an L2 round trip more than the
+  // record-at-a-time walk did; on the cache path, whose items are mostly one long run, every stage).
   __device__ RunWindow(const PartialArgs& args, const WorkTile& tile)
-      : runs_(args.runs), end_(tile.item.run_end), origin_(tile.first_run.position), kv_head_(static_cast<int>(tile.kv_head)) {
-    load(tile.item.run_begin);
+      : runs_(args.runs),
+        end_(tile.item.run_end),
+        origin_(tile.first_run.position),
+        kv_head_(static_cast<int>(tile.kv_head)),
+        first_(tile.item.run_begin),
+        lead_end_(tile.item.run_begin < tile.item.run_end ? tile.first_run.tokens : 0) {
+    hold(tile.first_run, threadIdx.x % kRuns == 0);
+  }
+
+  // Calls copy() once for each window of runs that the stage of item positions [first, last)
+  // reaches into, with this lane's run in the window's accessors. Stages come in order.
+  template <typename Copy>
+  __device__ void for_stage(int first, int last, Copy copy) {
+    if (last <= lead_end_) {
+      copy();
+      return;
+    }
+    if (lead_end_ >= 0) {  // the first stage past the first run: the window from the item's first run
+      lead_end_ = -1;
+      load(first_);
+    }
+    while (window_end() <= first) load(first_ + kRuns);
+    for (;;) {
+      copy();
+      if (window_end() >= last) return;
+      load(first_ + kRuns);
+    }
   }
 
   // This lane's run, as item positions [begin(), end()); both INT_MAX past the item's last run.
   __device__ int begin() const { return begin_; }
   __device__ int end() const { return end_position_; }
-  // Where the window's last run ends (INT_MAX where it holds the item's last run).
-  __device__ int window_end() const { return __shfl_sync(kAll, end_position_, kRuns - 1); }
-  // The window of the next 32 runs.
-  __device__ void next() { load(first_ + kRuns); }
-
   __device__ std::int64_t stride() const { return stride_; }
   // Bytes from the K (V) base to this lane's run's row of item position `position`.
   __device__ std::uint64_t k_from(int position) const { return k_from_ + row_bytes(position); }
@@ -39,16 +62,21 @@ class RunWindow {
 
  private:
   static constexpr unsigned kAll = 0xffffffffu;
+  // Where the window's last run ends (INT_MAX where it holds the item's last run).
+  __device__ int window_end() const { return __shfl_sync(kAll, end_position_, kRuns - 1); }
   __device__ void load(std::uint32_t first) {
     first_ = first;
     const std::uint32_t run = first + threadIdx.x % kRuns;
-    const work::KvRun record = run < end_ ? runs_[run] : work::KvRun{};
+    hold(run < end_ ? runs_[run] : work::KvRun{}, run < end_);
+  }
+  // Takes this lane's run from its record (none: past the item's last run).
+  __device__ void hold(const work::KvRun& record, bool valid) {
     const auto head_bytes = static_cast<std::uint64_t>(kv_head_ * record.head_stride) * sizeof(Element);
     k_from_ = record.k_offset + head_bytes;
     v_from_ = record.v_offset + head_bytes;
     stride_ = record.token_stride;
-    begin_ = run < end_ ? record.position - origin_ : INT_MAX;
-    end_position_ = run < end_ ? begin_ + record.tokens : INT_MAX;
+    begin_ = valid ? record.position - origin_ : INT_MAX;
+    end_position_ = valid ? begin_ + record.tokens : INT_MAX;
   }
   __device__ std::uint64_t row_bytes(int position) const {
     return static_cast<std::uint64_t>((position - begin_) * stride_) * sizeof(Element);
@@ -58,7 +86,8 @@ class RunWindow {
   std::uint32_t end_;
   std::int32_t origin_;  // the item's first position
   int kv_head_;
-  std::uint32_t first_ = 0;  // the run whose record lane 0 holds
+  std::uint32_t first_;  // the run whose record lane 0 holds
+  int lead_end_;         // while only the item's first run is held (by lane 0): where it ends; then −1
   // This lane's run: its kv head's first row, the elements from one row to the next, its positions.
   std::uint64_t k_from_ = 0;
   std::uint64_t v_from_ = 0;

@@ -132,23 +132,22 @@ class ProductTurns {
 
 using FirstQueries = QueriesFirst<384, 5>;  // barrier 5: after ProductTurns'
 
-// Starts copying the window's runs' parts of the stage of item positions [first, last) (stage row
-// 0 is position `first`): each lane's part as TMA boxes issued by that lane of warp 0 (64-row
-// boxes, then 16-row ones) where its rows are the maps' rows and it starts on a swizzle period of
-// the stage (8 rows), and whatever is left by the warpgroup's cp.async, run by run.
+// Starts copying this lane's run's part of the stage of item positions [first, last) (stage row 0
+// is position `first`; each lane of each producer warp holds the same run as its lane of the
+// others): as TMA boxes issued by its lane of warp 0 (64-row boxes, then 16-row ones) where its rows
+// are the maps' rows and the part starts on a swizzle period of the stage (8 rows), and whatever is
+// left by the warpgroup's cp.async, lane by lane in run order.
 template <typename Tile, typename Copy, typename Element, typename KSmem, typename VtSmem, typename KPiece, typename VPiece>
-__device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& maps, const RunWindow<Element>& window, KSmem& k_smem,
+__device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& maps, const RunWindow<Element>& run, KSmem& k_smem,
                                 VtSmem& vt_smem, std::uint64_t* full, KPiece k_piece, VPiece v_piece, int stage, int first, int last) {
   using T = typename Tile::T;
   constexpr int D = Tile::kHeadDim;
   const int thread = static_cast<int>(threadIdx.x);
-  const int part_begin = max(window.begin(), first);
-  const int part_end = min(window.end(), last);
+  const int begin = max(run.begin(), first);
+  const int end = min(run.end(), last);
   int boxed = 0;
-  if (part_begin < part_end && (part_begin - first) % 8 == 0 &&
-      maps.boxes_at<T, D>(window.stride(), window.k_from(part_begin), window.v_from(part_begin))) {
-    const int rows = part_end - part_begin;
-    boxed = rows / kBoxRows * kBoxRows + rows % kBoxRows / kShortBoxRows * kShortBoxRows;
+  if (begin < end && (begin - first) % 8 == 0 && maps.boxes_at<T, D>(run.stride(), run.k_from(begin), run.v_from(begin))) {
+    boxed = (end - begin) / kBoxRows * kBoxRows + (end - begin) % kBoxRows / kShortBoxRows * kShortBoxRows;
   }
   if (thread < 32 && boxed > 0) {
     // The stage completes once these bytes land too (expected before this thread's own arrival,
@@ -156,12 +155,12 @@ __device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& map
     // ordered before the TMA's writes.
     cutlass::arch::fence_view_async_shared();
     cutlass::arch::ClusterTransactionBarrier::expect_transaction(full, 2 * boxed * D * sizeof(T));
-    const BoxStart k_at = maps.box_start<T>(window.k_from(part_begin));
-    const BoxStart v_at = maps.box_start<T>(window.v_from(part_begin));
+    const BoxStart k_at = maps.box_start<T>(run.k_from(begin));
+    const BoxStart v_at = maps.box_start<T>(run.v_from(begin));
     constexpr auto kHint = static_cast<std::uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
     for (int done = 0; done < boxed;) {
       const bool long_box = boxed - done >= kBoxRows;
-      const int row = part_begin - first + done;
+      const int row = begin - first + done;
       CUTE_UNROLL
       for (int panel = 0; panel < D / kBoxElements; ++panel) {
         const int column = panel * kBoxElements;
@@ -173,17 +172,15 @@ __device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& map
       done += long_box ? kBoxRows : kShortBoxRows;
     }
   }
-  // The rest, lane by lane (every producer warp holds the same window, so all take the same turns).
   constexpr unsigned kAll = 0xffffffffu;
-  const int rest_begin = part_begin + boxed;
-  for (unsigned rest = __ballot_sync(kAll, rest_begin < part_end); rest != 0; rest &= rest - 1) {
-    const int lane = __ffs(rest) - 1;
-    const int from = __shfl_sync(kAll, rest_begin, lane);
-    const int to = __shfl_sync(kAll, part_end, lane);
-    const auto k_rows = reinterpret_cast<const Element*>(args.k_base + __shfl_sync(kAll, window.k_from(rest_begin), lane));
-    const auto v_rows = reinterpret_cast<const Element*>(args.v_base + __shfl_sync(kAll, window.v_from(rest_begin), lane));
-    const std::int64_t stride = __shfl_sync(kAll, window.stride(), lane);
-    copy_segment<Copy, Passes::loop_inside>(thread, k_piece, v_piece, k_rows, v_rows, stride, from - first, to - from);
+  const int rest = begin + boxed;
+  for (unsigned lanes = __ballot_sync(kAll, rest < end); lanes != 0; lanes &= lanes - 1) {
+    const int lane = __ffs(lanes) - 1;
+    const int from = __shfl_sync(kAll, rest, lane);
+    const auto k_rows = reinterpret_cast<const Element*>(args.k_base + __shfl_sync(kAll, run.k_from(rest), lane));
+    const auto v_rows = reinterpret_cast<const Element*>(args.v_base + __shfl_sync(kAll, run.v_from(rest), lane));
+    copy_segment<Copy, Passes::loop_inside>(thread, k_piece, v_piece, k_rows, v_rows, __shfl_sync(kAll, run.stride(), lane), from - first,
+                                            __shfl_sync(kAll, end, lane) - from);
   }
 }
 
@@ -252,12 +249,9 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         const auto v_piece = [&](int j, int, int) { return v_first + stage * v_stage + j * v_pass; };
         const int first = step * Tile::kTokens;
         const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - first));
-        while (window.window_end() <= first) window.next();
-        for (;;) {
+        window.for_stage(first, first + tokens, [&] {
           copy_stage_part<Tile, Copy>(args, maps, window, k_smem, vt_smem, &full[stage], k_piece, v_piece, stage, first, first + tokens);
-          if (window.window_end() >= first + tokens) break;
-          window.next();
-        }
+        });
         zero_rows<Copy>(thread, k_piece, v_piece, args.q, tokens, Tile::kTokens);  // wgmma reads all 128 positions
         cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
         if (tile == blockIdx.x && step == 0) FirstQueries::await();
