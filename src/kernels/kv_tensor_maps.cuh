@@ -26,10 +26,16 @@ constexpr int kShortBoxRows = 16;  // pages of 16 tokens (or what is left of a r
 constexpr int kBoxElements = 64;
 constexpr std::uint64_t kMapRows = std::uint64_t{1} << 31;  // a box's row is a signed 32-bit coordinate
 
-// Where a box starts: element `column` of row `row` of a map.
+// Where a box starts: element `column` of row `row` of a map (16-bit elements).
 struct BoxStart {
   std::int32_t column;
   std::int32_t row;
+};
+
+// Where a run's K and V boxes start (its first row's); row −1 where it has none.
+struct RunBoxes {
+  BoxStart k;
+  BoxStart v;
 };
 
 struct KvTensorMaps {
@@ -41,24 +47,22 @@ struct KvTensorMaps {
   std::int64_t row_elements = 0;
   bool enabled = false;  // false where the runs address K and V absolutely (the levels API: bases 0)
 
-  // Whether the run rows of `token_stride` elements that start `k_from` and `v_from` bytes past the
-  // bases, D elements each, can be read as boxes: their rows are the maps' rows, and the D elements
-  // lie inside one row, 16-byte aligned, and far enough from the maps' end.
-  template <typename T, int D>
-  __device__ bool boxes_at(std::int64_t token_stride, std::uint64_t k_from, std::uint64_t v_from) const {
-    if (!enabled || token_stride != row_elements || (k_from | v_from) % 16 != 0) return false;
-    const auto fits = [&](std::uint64_t from) {
+  // Where the boxes of a run start: `tokens` rows of `token_stride` elements whose first starts
+  // `k_from` and `v_from` bytes past the bases, HeadBytes of a kv head each. Row −1 where the run
+  // cannot be read as boxes: its rows are not the maps' rows, or a head's bytes are not 16-byte
+  // aligned inside one row, or the run reaches past the maps' rows.
+  template <int HeadBytes>
+  __device__ RunBoxes run_boxes(std::int64_t token_stride, std::uint64_t k_from, std::uint64_t v_from, int tokens) const {
+    constexpr RunBoxes kNone{{0, -1}, {0, -1}};
+    if (!enabled || token_stride != row_elements || (k_from | v_from) % 16 != 0) return kNone;
+    const auto start = [&](std::uint64_t from) {
       std::uint64_t row = 0, rest = 0;
       row_bytes(row, rest, from);
-      return rest + D * sizeof(T) <= row_bytes.divisor && row < kMapRows - kBoxRows;
+      const bool fits = rest + HeadBytes <= row_bytes.divisor && row + tokens < kMapRows - kBoxRows;
+      return fits ? BoxStart{static_cast<std::int32_t>(rest / 2), static_cast<std::int32_t>(row)} : BoxStart{0, -1};
     };
-    return fits(k_from) && fits(v_from);
-  }
-  template <typename T>
-  __device__ BoxStart box_start(std::uint64_t from) const {
-    std::uint64_t row = 0, rest = 0;
-    row_bytes(row, rest, from);
-    return BoxStart{static_cast<std::int32_t>(rest / sizeof(T)), static_cast<std::int32_t>(row)};
+    const RunBoxes boxes{start(k_from), start(v_from)};
+    return boxes.k.row < 0 || boxes.v.row < 0 ? kNone : boxes;
   }
 };
 

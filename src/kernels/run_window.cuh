@@ -10,11 +10,12 @@
 #include <climits>
 #include <cstdint>
 
+#include "kernels/kv_tensor_maps.cuh"
 #include "kernels/partial_states.cuh"
 
 namespace chunktree::kernels {
 
-template <typename Element>
+template <typename Element, int D>
 class RunWindow {
  public:
   static constexpr int kRuns = 32;  // a warp's lanes
@@ -22,33 +23,33 @@ class RunWindow {
   // The item's first run comes with the tile: lane 0 holds it, and the window's load waits until a
   // stage reaches past it (a tile's first copies would otherwise wait an L2 round trip more than the
   // record-at-a-time walk did; on the cache path, whose items are mostly one long run, every stage).
-  __device__ RunWindow(const PartialArgs& args, const WorkTile& tile)
+  __device__ RunWindow(const PartialArgs& args, const KvTensorMaps& maps, const WorkTile& tile)
       : runs_(args.runs),
         end_(tile.item.run_end),
         origin_(tile.first_run.position),
         kv_head_(static_cast<int>(tile.kv_head)),
         first_(tile.item.run_begin),
         lead_end_(tile.item.run_begin < tile.item.run_end ? tile.first_run.tokens : 0) {
-    hold(tile.first_run, threadIdx.x % kRuns == 0);
+    hold(maps, tile.first_run, threadIdx.x % kRuns == 0);
   }
 
   // Calls copy() once for each window of runs that the stage of item positions [first, last)
   // reaches into, with this lane's run in the window's accessors. Stages come in order.
   template <typename Copy>
-  __device__ void for_stage(int first, int last, Copy copy) {
+  __device__ void for_stage(const KvTensorMaps& maps, int first, int last, Copy copy) {
     if (last <= lead_end_) {
       copy();
       return;
     }
     if (lead_end_ >= 0) {  // the first stage past the first run: the window from the item's first run
       lead_end_ = -1;
-      load(first_);
+      load(maps, first_);
     }
-    while (window_end() <= first) load(first_ + kRuns);
+    while (window_end() <= first) load(maps, first_ + kRuns);
     for (;;) {
       copy();
       if (window_end() >= last) return;
-      load(first_ + kRuns);
+      load(maps, first_ + kRuns);
     }
   }
 
@@ -56,6 +57,10 @@ class RunWindow {
   __device__ int begin() const { return begin_; }
   __device__ int end() const { return end_position_; }
   __device__ std::int64_t stride() const { return stride_; }
+  // Whether this lane's run is read as boxes, and where its boxes start at item position `position`.
+  __device__ bool boxed() const { return boxes_.k.row >= 0; }
+  __device__ BoxStart k_box(int position) const { return BoxStart{boxes_.k.column, boxes_.k.row + (position - begin_)}; }
+  __device__ BoxStart v_box(int position) const { return BoxStart{boxes_.v.column, boxes_.v.row + (position - begin_)}; }
   // Bytes from the K (V) base to this lane's run's row of item position `position`.
   __device__ std::uint64_t k_from(int position) const { return k_from_ + row_bytes(position); }
   __device__ std::uint64_t v_from(int position) const { return v_from_ + row_bytes(position); }
@@ -64,19 +69,22 @@ class RunWindow {
   static constexpr unsigned kAll = 0xffffffffu;
   // Where the window's last run ends (INT_MAX where it holds the item's last run).
   __device__ int window_end() const { return __shfl_sync(kAll, end_position_, kRuns - 1); }
-  __device__ void load(std::uint32_t first) {
+  __device__ void load(const KvTensorMaps& maps, std::uint32_t first) {
     first_ = first;
     const std::uint32_t run = first + threadIdx.x % kRuns;
-    hold(run < end_ ? runs_[run] : work::KvRun{}, run < end_);
+    hold(maps, run < end_ ? runs_[run] : work::KvRun{}, run < end_);
   }
   // Takes this lane's run from its record (none: past the item's last run).
-  __device__ void hold(const work::KvRun& record, bool valid) {
+  __device__ void hold(const KvTensorMaps& maps, const work::KvRun& record, bool valid) {
     const auto head_bytes = static_cast<std::uint64_t>(kv_head_ * record.head_stride) * sizeof(Element);
     k_from_ = record.k_offset + head_bytes;
     v_from_ = record.v_offset + head_bytes;
     stride_ = record.token_stride;
     begin_ = valid ? record.position - origin_ : INT_MAX;
     end_position_ = valid ? begin_ + record.tokens : INT_MAX;
+    // Once a run, not once a stage: the divisions would cost the producer's chain ~60 instructions
+    // a stage (experiment 79c).
+    boxes_ = valid ? maps.run_boxes<D * sizeof(Element)>(stride_, k_from_, v_from_, record.tokens) : RunBoxes{{0, -1}, {0, -1}};
   }
   __device__ std::uint64_t row_bytes(int position) const {
     return static_cast<std::uint64_t>((position - begin_) * stride_) * sizeof(Element);
@@ -94,6 +102,7 @@ class RunWindow {
   std::int64_t stride_ = 0;
   int begin_ = INT_MAX;
   int end_position_ = INT_MAX;
+  RunBoxes boxes_{{0, -1}, {0, -1}};  // where its boxes start (row −1: none)
 };
 
 }  // namespace chunktree::kernels

@@ -138,7 +138,7 @@ using FirstQueries = QueriesFirst<384, 5>;  // barrier 5: after ProductTurns'
 // are the maps' rows and the part starts on a swizzle period of the stage (8 rows), and whatever is
 // left by the warpgroup's cp.async, lane by lane in run order.
 template <typename Tile, typename Copy, typename Element, typename KSmem, typename VtSmem, typename KPiece, typename VPiece>
-__device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& maps, const RunWindow<Element>& run, KSmem& k_smem,
+__device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& maps, const RunWindow<Element, Tile::kHeadDim>& run, KSmem& k_smem,
                                 VtSmem& vt_smem, std::uint64_t* full, KPiece k_piece, VPiece v_piece, int stage, int first, int last) {
   using T = typename Tile::T;
   constexpr int D = Tile::kHeadDim;
@@ -146,7 +146,7 @@ __device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& map
   const int begin = max(run.begin(), first);
   const int end = min(run.end(), last);
   int boxed = 0;
-  if (begin < end && (begin - first) % 8 == 0 && maps.boxes_at<T, D>(run.stride(), run.k_from(begin), run.v_from(begin))) {
+  if (begin < end && (begin - first) % 8 == 0 && run.boxed()) {
     boxed = (end - begin) / kBoxRows * kBoxRows + (end - begin) % kBoxRows / kShortBoxRows * kShortBoxRows;
   }
   if (thread < 32 && boxed > 0) {
@@ -155,8 +155,8 @@ __device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& map
     // ordered before the TMA's writes.
     cutlass::arch::fence_view_async_shared();
     cutlass::arch::ClusterTransactionBarrier::expect_transaction(full, 2 * boxed * D * sizeof(T));
-    const BoxStart k_at = maps.box_start<T>(run.k_from(begin));
-    const BoxStart v_at = maps.box_start<T>(run.v_from(begin));
+    const BoxStart k_at = run.k_box(begin);
+    const BoxStart v_at = run.v_box(begin);
     constexpr auto kHint = static_cast<std::uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
     for (int done = 0; done < boxed;) {
       const bool long_box = boxed - done >= kBoxRows;
@@ -240,7 +240,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       const WorkTile work = args.tiles[tile];
       const work::Item& item = work.item;
       const int steps = tile_steps(item);
-      RunWindow<Element> window(args, work);
+      RunWindow<Element, D> window(args, maps, work);
       for (int step = 0; step < steps; ++step) {
         const int global_step = steps_before + step;
         const int stage = global_step % Tile::kStages;
@@ -249,7 +249,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         const auto v_piece = [&](int j, int, int) { return v_first + stage * v_stage + j * v_pass; };
         const int first = step * Tile::kTokens;
         const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - first));
-        window.for_stage(first, first + tokens, [&] {
+        window.for_stage(maps, first, first + tokens, [&] {
           copy_stage_part<Tile, Copy>(args, maps, window, k_smem, vt_smem, &full[stage], k_piece, v_piece, stage, first, first + tokens);
         });
         zero_rows<Copy>(thread, k_piece, v_piece, args.q, tokens, Tile::kTokens);  // wgmma reads all 128 positions
