@@ -100,8 +100,11 @@ const KvTensorMaps& kv_maps(std::uintptr_t k_base, std::uintptr_t v_base, std::i
   };
   thread_local Last last;
   if (!last.made || last.k != k_base || last.v != v_base || last.token_stride != token_stride) {
-    // Rows must be whole 16-byte pieces (the TMA's stride rule) and hold a head's D elements.
-    const bool enabled = k_base != 0 && v_base != 0 && token_stride >= D && token_stride * sizeof(Element) % 16 == 0;
+    // Rows must be whole 16-byte pieces and hold a head's D elements, and the row a dimension and
+    // its pitch a stride the TMA takes (at most 2^32 elements, under 2^40 bytes); any other storage
+    // goes by cp.async (an unused axis may carry any stride: a pool of one-token pages).
+    const bool enabled = k_base != 0 && v_base != 0 && token_stride >= D && token_stride * sizeof(Element) % 16 == 0 &&
+                         token_stride <= (std::int64_t{1} << 32) && token_stride * static_cast<std::int64_t>(sizeof(Element)) < (std::int64_t{1} << 40);
     KvTensorMaps maps{};
     if (enabled) {
       maps = KvTensorMaps{rows_map<Element>(k_base, token_stride, kBoxRows),
