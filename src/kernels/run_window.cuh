@@ -20,9 +20,12 @@ class RunWindow {
  public:
   static constexpr int kRuns = 32;  // a warp's lanes
 
-  // The item's first run comes with the tile: lane 0 holds it, and the window's load waits until a
-  // stage reaches past it (a tile's first copies would otherwise wait an L2 round trip more than the
-  // record-at-a-time walk did; on the cache path, whose items are mostly one long run, every stage).
+  // The item's first run comes with the tile, and the window's load waits until a stage reaches past
+  // it (a tile's first copies would otherwise wait an L2 round trip more than the record-at-a-time
+  // walk did; on the cache path, whose items are mostly one long run, every stage). Where its rows
+  // are the maps' rows of D elements (head-major chunks and pages) its box rows are shifts of the
+  // tile record's offsets, which every thread holds alike, so its stages are issued from uniform
+  // registers (experiment 79f); otherwise lane 0 holds it like a window's run.
   __device__ RunWindow(const PartialArgs& args, const KvTensorMaps& maps, const WorkTile& tile)
       : runs_(args.runs),
         end_(tile.item.run_end),
@@ -30,15 +33,37 @@ class RunWindow {
         kv_head_(static_cast<int>(tile.kv_head)),
         first_(tile.item.run_begin),
         lead_end_(tile.item.run_begin < tile.item.run_end ? tile.first_run.tokens : 0) {
-    hold(maps, tile.first_run, threadIdx.x % kRuns == 0);
+    const work::KvRun& lead = tile.first_run;
+    constexpr std::uint64_t kRowBytes = D * sizeof(Element);
+    const std::uint64_t head_bytes = static_cast<std::uint64_t>(kv_head_ * lead.head_stride) * sizeof(Element);
+    const std::uint64_t k_from = lead.k_offset + head_bytes;
+    const std::uint64_t v_from = lead.v_offset + head_bytes;
+    if (maps.enabled && maps.row_elements == D && lead.token_stride == D && (k_from | v_from) % kRowBytes == 0 &&
+        max(k_from, v_from) / kRowBytes + lead.tokens < kMapRows - kBoxRows) {
+      lead_rows_ = LeadRows{static_cast<std::int32_t>(k_from / kRowBytes), static_cast<std::int32_t>(v_from / kRowBytes)};
+    } else {
+      hold(maps, lead, threadIdx.x % kRuns == 0);
+    }
   }
 
-  // Calls copy() once for each window of runs that the stage of item positions [first, last)
-  // reaches into, with this lane's run in the window's accessors. Stages come in order.
-  template <typename Copy>
-  __device__ void for_stage(const KvTensorMaps& maps, int first, int last, Copy copy) {
+  // The rows of the item's first run where its stages go from uniform registers (k −1: they go as a
+  // window's run).
+  struct LeadRows {
+    std::int32_t k = -1;  // the maps' rows of item position 0
+    std::int32_t v = -1;
+  };
+
+  // Calls copy_lead(rows) for a stage of item positions [first, last) inside the item's first run
+  // that goes from uniform registers; for any other, copy() once for each window of runs it reaches
+  // into, with this lane's run in the window's accessors. Stages come in order.
+  template <typename CopyLead, typename Copy>
+  __device__ void for_stage(const KvTensorMaps& maps, int first, int last, CopyLead copy_lead, Copy copy) {
     if (last <= lead_end_) {
-      copy();
+      if (lead_rows_.k >= 0) {
+        copy_lead(lead_rows_);
+      } else {
+        copy();
+      }
       return;
     }
     if (lead_end_ >= 0) {  // the first stage past the first run: the window from the item's first run
@@ -95,7 +120,8 @@ class RunWindow {
   std::int32_t origin_;  // the item's first position
   int kv_head_;
   std::uint32_t first_;  // the run whose record lane 0 holds
-  int lead_end_;         // while only the item's first run is held (by lane 0): where it ends; then −1
+  int lead_end_;         // while only the item's first run is held: where it ends; then −1
+  LeadRows lead_rows_;
   // This lane's run: its kv head's first row, the elements from one row to the next, its positions.
   std::uint64_t k_from_ = 0;
   std::uint64_t v_from_ = 0;

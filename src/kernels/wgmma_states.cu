@@ -132,46 +132,72 @@ class ProductTurns {
 
 using FirstQueries = QueriesFirst<384, 5>;  // barrier 5: after ProductTurns'
 
+// The rows of a run's part [begin, end) of the stage that starts at item position `first` that go as
+// TMA boxes (64-row boxes, then 16-row ones): where the part starts on a swizzle period of the stage
+// (8 rows) and its rows are the maps' rows.
+__device__ inline int boxed_rows(int first, int begin, int end, bool boxable) {
+  if (begin >= end || (begin - first) % 8 != 0 || !boxable) return 0;
+  return (end - begin) / kBoxRows * kBoxRows + (end - begin) % kBoxRows / kShortBoxRows * kShortBoxRows;
+}
+
+// Issues the boxes of `boxed` rows from stage row `row` on, whose K and V start at k_at and v_at.
+template <typename Tile, typename KSmem, typename VtSmem>
+__device__ void issue_boxes(const KvTensorMaps& maps, std::uint64_t* full, KSmem& k_smem, VtSmem& vt_smem, int stage, int row, BoxStart k_at,
+                            BoxStart v_at, int boxed) {
+  constexpr int D = Tile::kHeadDim;
+  // The stage completes once these bytes land too (expected before this thread's own arrival, so
+  // the phase cannot end first). The slot was last written by cp.async, the generic proxy: ordered
+  // before the TMA's writes.
+  cutlass::arch::fence_view_async_shared();
+  cutlass::arch::ClusterTransactionBarrier::expect_transaction(full, 2 * boxed * D * sizeof(typename Tile::T));
+  constexpr auto kHint = static_cast<std::uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
+  for (int done = 0; done < boxed;) {
+    const bool long_box = boxed - done >= kBoxRows;
+    CUTE_UNROLL
+    for (int panel = 0; panel < D / kBoxElements; ++panel) {
+      const int column = panel * kBoxElements;
+      cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.k : &maps.k_short, full, kHint, &k_smem(row + done, column, stage), k_at.column + column,
+                                   k_at.row + done);
+      cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.v : &maps.v_short, full, kHint, &vt_smem(column, row + done, stage), v_at.column + column,
+                                   v_at.row + done);
+    }
+    done += long_box ? kBoxRows : kShortBoxRows;
+  }
+}
+
+// Starts copying the stage of item positions [first, last) inside the item's first run, whose rows
+// are the maps' rows from `rows` on (RunWindow::LeadRows): its boxes issued by thread 0 from uniform
+// registers as soon as the slot frees (the refill of a released stage is on the consumers' path:
+// experiment 79f), whatever is left by the warpgroup's cp.async.
+template <typename Tile, typename Copy, typename Element, typename KSmem, typename VtSmem, typename KPiece, typename VPiece, typename LeadRows>
+__device__ void copy_lead_stage(const PartialArgs& args, const KvTensorMaps& maps, LeadRows rows, KSmem& k_smem, VtSmem& vt_smem,
+                                std::uint64_t* full, KPiece k_piece, VPiece v_piece, int stage, int first, int last) {
+  constexpr int D = Tile::kHeadDim;
+  const int thread = static_cast<int>(threadIdx.x);
+  const int boxed = boxed_rows(first, first, last, true);
+  if (thread == 0 && boxed > 0) issue_boxes<Tile>(maps, full, k_smem, vt_smem, stage, 0, BoxStart{0, rows.k + first}, BoxStart{0, rows.v + first}, boxed);
+  const int rest = first + boxed;
+  if (rest < last) {
+    const auto rows_at = [&](std::uintptr_t base, std::int32_t row) {
+      return reinterpret_cast<const Element*>(base + static_cast<std::uint64_t>(row + rest) * D * sizeof(Element));
+    };
+    copy_segment<Copy, Passes::loop_inside>(thread, k_piece, v_piece, rows_at(args.k_base, rows.k), rows_at(args.v_base, rows.v), D, boxed,
+                                            last - rest);
+  }
+}
+
 // Starts copying this lane's run's part of the stage of item positions [first, last) (stage row 0
 // is position `first`; each lane of each producer warp holds the same run as its lane of the
-// others): as TMA boxes issued by its lane of warp 0 (64-row boxes, then 16-row ones) where its rows
-// are the maps' rows and the part starts on a swizzle period of the stage (8 rows), and whatever is
-// left by the warpgroup's cp.async, lane by lane in run order.
+// others): as TMA boxes issued by its lane of warp 0 where it can, and whatever is left by the
+// warpgroup's cp.async, lane by lane in run order.
 template <typename Tile, typename Copy, typename Element, typename KSmem, typename VtSmem, typename KPiece, typename VPiece>
 __device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& maps, const RunWindow<Element, Tile::kHeadDim>& run, KSmem& k_smem,
                                 VtSmem& vt_smem, std::uint64_t* full, KPiece k_piece, VPiece v_piece, int stage, int first, int last) {
-  using T = typename Tile::T;
-  constexpr int D = Tile::kHeadDim;
   const int thread = static_cast<int>(threadIdx.x);
   const int begin = max(run.begin(), first);
   const int end = min(run.end(), last);
-  int boxed = 0;
-  if (begin < end && (begin - first) % 8 == 0 && run.boxed()) {
-    boxed = (end - begin) / kBoxRows * kBoxRows + (end - begin) % kBoxRows / kShortBoxRows * kShortBoxRows;
-  }
-  if (thread < 32 && boxed > 0) {
-    // The stage completes once these bytes land too (expected before this thread's own arrival,
-    // so the phase cannot end first). The slot was last written by cp.async, the generic proxy:
-    // ordered before the TMA's writes.
-    cutlass::arch::fence_view_async_shared();
-    cutlass::arch::ClusterTransactionBarrier::expect_transaction(full, 2 * boxed * D * sizeof(T));
-    const BoxStart k_at = run.k_box(begin);
-    const BoxStart v_at = run.v_box(begin);
-    constexpr auto kHint = static_cast<std::uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
-    for (int done = 0; done < boxed;) {
-      const bool long_box = boxed - done >= kBoxRows;
-      const int row = begin - first + done;
-      CUTE_UNROLL
-      for (int panel = 0; panel < D / kBoxElements; ++panel) {
-        const int column = panel * kBoxElements;
-        cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.k : &maps.k_short, full, kHint, &k_smem(row, column, stage), k_at.column + column,
-                                     k_at.row + done);
-        cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.v : &maps.v_short, full, kHint, &vt_smem(column, row, stage), v_at.column + column,
-                                     v_at.row + done);
-      }
-      done += long_box ? kBoxRows : kShortBoxRows;
-    }
-  }
+  const int boxed = boxed_rows(first, begin, end, run.boxed());
+  if (thread < 32 && boxed > 0) issue_boxes<Tile>(maps, full, k_smem, vt_smem, stage, begin - first, run.k_box(begin), run.v_box(begin), boxed);
   constexpr unsigned kAll = 0xffffffffu;
   const int rest = begin + boxed;
   for (unsigned lanes = __ballot_sync(kAll, rest < end); lanes != 0; lanes &= lanes - 1) {
@@ -249,9 +275,14 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         const auto v_piece = [&](int j, int, int) { return v_first + stage * v_stage + j * v_pass; };
         const int first = step * Tile::kTokens;
         const int tokens = static_cast<int>(min<std::int64_t>(Tile::kTokens, item.tokens - first));
-        window.for_stage(maps, first, first + tokens, [&] {
-          copy_stage_part<Tile, Copy>(args, maps, window, k_smem, vt_smem, &full[stage], k_piece, v_piece, stage, first, first + tokens);
-        });
+        window.for_stage(
+            maps, first, first + tokens,
+            [&](auto rows) {
+              copy_lead_stage<Tile, Copy, Element>(args, maps, rows, k_smem, vt_smem, &full[stage], k_piece, v_piece, stage, first, first + tokens);
+            },
+            [&] {
+              copy_stage_part<Tile, Copy>(args, maps, window, k_smem, vt_smem, &full[stage], k_piece, v_piece, stage, first, first + tokens);
+            });
         zero_rows<Copy>(thread, k_piece, v_piece, args.q, tokens, Tile::kTokens);  // wgmma reads all 128 positions
         cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
         if (tile == blockIdx.x && step == 0) FirstQueries::await();
