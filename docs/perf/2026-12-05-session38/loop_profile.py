@@ -29,6 +29,31 @@ def plan_cache_step(loop, i):
     loop.attention.plan(loop.seqs)
 
 
+def replay_kernels(replay):
+    """The kernel records (CUPTI, through torch.profiler) of one call of replay(), by start time."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        replay()
+        torch.cuda.synchronize()
+    return sorted((e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA and e.device_time_total > 0
+                   and "Memcpy" not in e.name and "Memset" not in e.name), key=lambda e: e.time_range.start)
+
+
+def timeline(events):
+    """(first kernel's start, span to the last kernel's end, each kind's summed duration, time on the
+    GPU with no kernel running: the span less the union of the kernels' intervals)."""
+    start = events[0].time_range.start
+    end = max(e.time_range.end for e in events)
+    sums = collections.Counter()
+    busy, cursor = 0.0, start
+    for e in events:
+        sums[kind(e.name)] += e.time_range.end - e.time_range.start
+        s, t = max(e.time_range.start, cursor), e.time_range.end
+        if t > s:
+            busy += t - s
+            cursor = t
+    return start, end - start, sums, end - start - busy
+
+
 def profile_case(name, layers=32, warmup=6, steps=8, loop_class=dl.ChunktreeGraph, plan_step=plan_cache_step):
     batch, prompt, distinct = dl.CASES[name]
     inputs = dl.Inputs(torch, layers, batch)
@@ -40,30 +65,15 @@ def profile_case(name, layers=32, warmup=6, steps=8, loop_class=dl.ChunktreeGrap
     for i in range(warmup, warmup + steps):
         plan_step(loop, i)
         torch.cuda.synchronize()
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-            loop.graph.replay()
-            torch.cuda.synchronize()
-        events = sorted((e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA and e.device_time_total > 0
-                         and "Memcpy" not in e.name and "Memset" not in e.name), key=lambda e: e.time_range.start)
+        events = replay_kernels(loop.graph.replay)
         if not events:
             print(f"{name}: no kernel records")
             return
-        start = events[0].time_range.start
-        end = max(e.time_range.end for e in events)
-        spans.append(end - start)
-        sums = collections.Counter()
-        for e in events:
-            sums[kind(e.name)] += e.time_range.end - e.time_range.start
+        start, span, sums, idle = timeline(events)
+        spans.append(span)
         for k, v in sums.items():
             per_kind[k].append(v / layers)
-        # Time on the GPU with no kernel running (the union of the kernels' intervals, subtracted).
-        busy, cursor = 0.0, start
-        for e in events:
-            s, t = max(e.time_range.start, cursor), e.time_range.end
-            if t > s:
-                busy += t - s
-                cursor = t
-        gaps.append((end - start - busy) / layers)
+        gaps.append(idle / layers)
         if i == warmup:
             print(f"{name}: kernels of layer 1 (us from the replay's first kernel: start, duration, name)")
             per_layer = len(events) // layers

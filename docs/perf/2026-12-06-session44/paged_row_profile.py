@@ -10,18 +10,13 @@ import statistics
 import sys
 
 sys.path.insert(0, "bench")
+sys.path.insert(0, "docs/perf/2026-12-05-session38")
 import torch  # noqa: E402
 
 import baselines  # noqa: E402
 import cases as bench_cases  # noqa: E402
+import loop_profile as lp  # noqa: E402  (its replay_kernels, timeline and kind)
 import peers  # noqa: E402
-
-
-def kind(name):
-    for key in ("wgmma", "mma_sync", "merge", "scatter"):
-        if key in name:
-            return key
-    return name[:40]
 
 
 def profile(case, replays):
@@ -33,32 +28,19 @@ def profile(case, replays):
     for replay in range(replays):
         flush.zero_()
         torch.cuda.synchronize()
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-            graph.replay()
-            torch.cuda.synchronize()
-        events = sorted((e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA and e.device_time_total > 0
-                         and "Memcpy" not in e.name and "Memset" not in e.name), key=lambda e: e.time_range.start)
+        events = lp.replay_kernels(graph.replay)
         if not events:
             print(f"{case.preset}/{case.name}: no kernel records")
             return
-        start = events[0].time_range.start
-        end = max(e.time_range.end for e in events)
-        spans.append(end - start)
-        sums = collections.Counter()
-        busy, cursor = 0.0, start
-        for e in events:
-            sums[kind(e.name)] += e.time_range.end - e.time_range.start
-            s, t = max(e.time_range.start, cursor), e.time_range.end
-            if t > s:
-                busy += t - s
-                cursor = t
+        start, span, sums, gap = lp.timeline(events)
+        spans.append(span)
         for k, v in sums.items():
             per_kind[k].append(v)
-        idle.append(end - start - busy)
+        idle.append(gap)
         if replay == 1:
             print(f"{case.preset}/{case.name}: one replay's kernels (us from its first kernel: start, duration, name)")
             for e in events:
-                print(f"    {e.time_range.start - start:8.1f} {e.time_range.end - e.time_range.start:7.1f}  {kind(e.name):9s} {e.name[:80]}")
+                print(f"    {e.time_range.start - start:8.1f} {e.time_range.end - e.time_range.start:7.1f}  {lp.kind(e.name):9s} {e.name[:80]}")
     med = statistics.median
     print(f"{case.preset}/{case.name}: span {med(spans):.2f} us; " + ", ".join(f"{k} {med(v):.2f}" for k, v in sorted(per_kind.items()))
           + f"; no kernel running {med(idle):.2f}", flush=True)
