@@ -6,8 +6,9 @@
 
 FILE is what `chunktree bench --preset NAME --cases-json FILE` writes; CEILINGS.json is what
 `chunktree bench --ceilings-json FILE` writes (measured HBM bandwidth and bf16 tensor rate, card,
-driver, date, commit). One CSV row per (case, implementation) is appended to CSV, in the columns of
-the C++ tool, so bench/plot.py and bench/report.py read both.
+driver, date, commit), which the rows take; ceilings of another card (a warning says so) give the
+rows that card's floors, but the card they ran on. One CSV row per (case, implementation) is
+appended to CSV, in the columns of the C++ tool, so bench/plot.py and bench/report.py read both.
 
 Implementations
   sdpa                torch scaled_dot_product_attention over per-sequence KV [batch, heads, len, d]
@@ -185,6 +186,12 @@ def run_all(args, cases: List[Case], ceilings: dict) -> int:
         append_rows(args.out, rows)
         return 1
     props = torch.cuda.get_device_properties(0)
+    if ceilings.get("card") and ceilings["card"] != props.name:
+        # Rows name the card they were timed on; their floors still come from the given ceilings.
+        print(f"warning: the ceilings were measured on {ceilings['card']}, but this card is {props.name}: the rows name "
+              f"{props.name}, and their floors and x_floor are {ceilings['card']}'s; for floors of this card pass the "
+              "ceilings of a `chunktree bench --ceilings-json` run on it", file=sys.stderr, flush=True)
+        ceilings = dict(ceilings, card=props.name)
     l2 = int(getattr(props, "L2_cache_size", 0) or 0) or 64 * 2**20
     print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), {props.name}, {props.multi_processor_count} SMs, "
           f"L2 {l2 / 2**20:.0f} MiB, {'warm' if args.warm else 'cold'} L2, {args.warmups} warm-ups, {args.repeats} repeats, "
