@@ -394,6 +394,15 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
   const bool wgmma = (replayable ? capacity_.wgmma_tiles > 0 : num_wgmma_tiles_ > 0) && kernels::wgmma_head_dim(head_dim_);
   const bool mma_sync = replayable ? capacity_.mma_sync_tiles > 0 : num_mma_sync_tiles_ > 0;
   const bool forked = wgmma && mma_sync;
+#if CHUNKTREE_TILE_TRACE
+  // Tracing replays: this eager call's launches leave the last replay's stamps in the tables it
+  // writes (before the fork, so that both streams' launches follow it).
+  const bool replays_traced = std::getenv("CHUNKTREE_TILE_TRACE_REPLAYED") != nullptr && !capturing(stream);
+  if (replays_traced) {
+    kernels::set_mma_sync_trace_stamping(stream, false);
+    kernels::set_wgmma_trace_stamping(stream, false);
+  }
+#endif
   if (forked && side_ == nullptr) side_ = std::make_unique<ForkedStream>();
   const cudaStream_t mma_sync_stream = forked ? side_->fork(stream) : stream;  // forked before the wgmma launch: not after it
   if (wgmma) {
@@ -426,6 +435,10 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     const bool keep = wanted == nullptr || std::strtoull(wanted, nullptr, 10) == ++eager_calls;
     kernels::write_mma_sync_trace(stream, keep);
     kernels::write_wgmma_trace(stream, keep);
+  }
+  if (replays_traced) {
+    kernels::set_mma_sync_trace_stamping(stream, true);
+    kernels::set_wgmma_trace_stamping(stream, true);
   }
 #endif
   return wgmma || mma_sync;

@@ -419,6 +419,7 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
 
 #if CHUNKTREE_TILE_TRACE
 void write_mma_sync_trace(cudaStream_t stream, bool keep) { tile_trace::write(stream, "", keep); }
+void set_mma_sync_trace_stamping(cudaStream_t stream, bool on) { tile_trace::set_stamping(stream, on); }
 #endif
 
 void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {

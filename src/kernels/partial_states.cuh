@@ -103,6 +103,9 @@ void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid 
 // launch, written once `stream` has finished it if `keep`, else forgotten (kernels/tile_trace.cuh).
 void write_mma_sync_trace(cudaStream_t stream, bool keep);
 void write_wgmma_trace(cudaStream_t stream, bool keep);
+// Whether each kernel's launches queued on `stream` from now on stamp their tiles.
+void set_mma_sync_trace_stamping(cudaStream_t stream, bool on);
+void set_wgmma_trace_stamping(cudaStream_t stream, bool on);
 #endif
 
 // Calls f.template operator()<Element>() with the element type of a bf16 or f16 cache.

@@ -8,6 +8,9 @@
 // running side by side as they do untraced. bench/tile_trace.py
 // reads the files on one clock. Without the option the stamps are empty and nothing is written:
 // never measure speed with it on.
+// Replayed graphs run other grids than eager calls (sized for later plans, beside an mma.sync
+// kernel with nothing to do): with CHUNKTREE_TILE_TRACE_REPLAYED set, eager launches do not stamp,
+// so the tables an eager call writes are the last replay's (session 45: a replay's tiles timed).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -49,10 +52,11 @@ struct TileRow {
 namespace {
 
 __device__ TileRow rows[kMaxTiles];
+__device__ bool stamping = true;  // off for eager launches while replays are traced
 
 // Called by one thread per event.
 __device__ inline void stamp(std::uint32_t tile, Event event) {
-  if (tile >= kMaxTiles) return;
+  if (tile >= kMaxTiles || !stamping) return;
   rows[tile].at[event] = cuda::ptx::get_sreg_globaltimer();
   if (event == stored) {
     rows[tile].sm = cuda::ptx::get_sreg_smid();
@@ -67,6 +71,11 @@ inline void note_launch(cudaStream_t stream, std::uint32_t num_tiles) {
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
   CHUNKTREE_CUDA_CHECK(cudaStreamIsCapturing(stream, &capturing));
   if (capturing == cudaStreamCaptureStatusNone) launched_tiles = num_tiles;
+}
+
+// Whether the launches queued on `stream` after this stamp their tiles.
+inline void set_stamping(cudaStream_t stream, bool on) {
+  CHUNKTREE_CUDA_CHECK(cudaMemcpyToSymbolAsync(stamping, &on, sizeof on, 0, cudaMemcpyHostToDevice, stream));
 }
 
 // Once the call's launches are queued on `stream`: if `keep`, waits for them and writes the table

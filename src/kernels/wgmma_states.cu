@@ -491,6 +491,7 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
 
 #if CHUNKTREE_TILE_TRACE
 void write_wgmma_trace(cudaStream_t stream, bool keep) { tile_trace::write(stream, ".wgmma", keep); }
+void set_wgmma_trace_stamping(cudaStream_t stream, bool on) { tile_trace::set_stamping(stream, on); }
 #endif
 
 void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
