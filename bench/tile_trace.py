@@ -9,7 +9,9 @@ Record them with a build configured with -DCHUNKTREE_TILE_TRACE=ON:
     CHUNKTREE_TILE_TRACE=TRACE.csv build-trace/tools/chunktree bench --repeats 5 --batch 512 ...
 (each file holds the last traced eager call of its kernel: TRACE.csv the mma.sync kernel's,
 TRACE.csv.wgmma the wgmma kernel's; CHUNKTREE_TILE_TRACE_CALL=5 traces only the 5th eager call
-of the process, the last warm-up of a bench case's first implementation).
+of the process, the last warm-up of a bench case's first implementation). A replayed graph's launches
+stamp too; with CHUNKTREE_TILE_TRACE_REPLAYED set, eager launches do not, so the next eager call
+writes the last replay's tables (docs/perf/2026-12-06-session45/paged_replay_trace.py).
 """
 
 import csv
