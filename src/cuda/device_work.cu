@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <string>
 
 #include "runtime/check.cuh"
@@ -54,6 +55,34 @@ std::string describe(const Capacity& c) {
          std::to_string(c.wgmma_tiles) + " wgmma and " + std::to_string(c.mma_sync_tiles) + " mma.sync tiles, " +
          std::to_string(c.merge_states) + " merged states, " + std::to_string(c.state_heads) + " state heads";
 }
+
+#if CHUNKTREE_TILE_TRACE
+// While replays are traced (CHUNKTREE_TILE_TRACE_REPLAYED), an eager call's launches on `stream` and
+// its second stream stamp nothing (kernels/tile_trace.cuh), so that the tables it writes are the
+// last replay's; stamping comes back on when the call ends, however it ends. The tables hold as
+// many tiles as the eager call launches: trace replays of the plan the eager call runs.
+class EagerStampsOff {
+ public:
+  explicit EagerStampsOff(cudaStream_t stream) : stream_(stream) { stamp(false); }
+  EagerStampsOff(const EagerStampsOff&) = delete;
+  EagerStampsOff& operator=(const EagerStampsOff&) = delete;
+  // A destructor must not throw: a failed copy here follows an earlier CUDA error, which the call
+  // already reported.
+  ~EagerStampsOff() {
+    try {
+      stamp(true);
+    } catch (const Error&) {
+    }
+  }
+
+ private:
+  void stamp(bool on) const {
+    kernels::set_mma_sync_trace_stamping(stream_, on);
+    kernels::set_wgmma_trace_stamping(stream_, on);
+  }
+  cudaStream_t stream_;
+};
+#endif
 
 }  // namespace
 
@@ -395,13 +424,8 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
   const bool mma_sync = replayable ? capacity_.mma_sync_tiles > 0 : num_mma_sync_tiles_ > 0;
   const bool forked = wgmma && mma_sync;
 #if CHUNKTREE_TILE_TRACE
-  // Tracing replays: this eager call's launches leave the last replay's stamps in the tables it
-  // writes (before the fork, so that both streams' launches follow it).
-  const bool replays_traced = std::getenv("CHUNKTREE_TILE_TRACE_REPLAYED") != nullptr && !capturing(stream);
-  if (replays_traced) {
-    kernels::set_mma_sync_trace_stamping(stream, false);
-    kernels::set_wgmma_trace_stamping(stream, false);
-  }
+  std::optional<EagerStampsOff> stamps_off;  // before the fork, so that both streams' launches follow it
+  if (std::getenv("CHUNKTREE_TILE_TRACE_REPLAYED") != nullptr && !capturing(stream)) stamps_off.emplace(stream);
 #endif
   if (forked && side_ == nullptr) side_ = std::make_unique<ForkedStream>();
   const cudaStream_t mma_sync_stream = forked ? side_->fork(stream) : stream;  // forked before the wgmma launch: not after it
@@ -435,10 +459,6 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     const bool keep = wanted == nullptr || std::strtoull(wanted, nullptr, 10) == ++eager_calls;
     kernels::write_mma_sync_trace(stream, keep);
     kernels::write_wgmma_trace(stream, keep);
-  }
-  if (replays_traced) {
-    kernels::set_mma_sync_trace_stamping(stream, true);
-    kernels::set_wgmma_trace_stamping(stream, true);
   }
 #endif
   return wgmma || mma_sync;

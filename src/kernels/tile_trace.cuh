@@ -52,7 +52,7 @@ struct TileRow {
 namespace {
 
 __device__ TileRow rows[kMaxTiles];
-__device__ bool stamping = true;  // off for eager launches while replays are traced
+__device__ bool stamping = true;  // off for eager launches while replays are traced (one flag for all streams)
 
 // Called by one thread per event.
 __device__ inline void stamp(std::uint32_t tile, Event event) {

@@ -6,6 +6,7 @@
 # the candidate is more than 2 % slower than main's, the whole gpu-check of the candidate, in what is
 # left of SECONDS. Everything lands in $OUT as tarballs (back even if the call is cut short).
 # Usage: ab_paged.sh MAIN_DIR (wheel/, chunktree) CANDIDATE_DIR (wheel/, tools/, tests/) LABEL SECONDS
+# (LABEL not ending in 2: main's second pass is main2).
 set -u
 start=$SECONDS
 main_dir=$1 cand_dir=$2 label=$3 limit=$4
@@ -35,8 +36,11 @@ echo "compare rc $? at $((SECONDS - start)) s"; cat $OUT/ab/cache/compare.md
 worst=$(awk -F'|' 'NR > 2 && $7 ~ /[0-9]/ {print $7}' $OUT/ab/cache/compare.md | sort -n | head -1)
 echo "worst main/$label ratio: $worst"
 (cd $OUT && tar -czf ab.tgz ab && rm -rf ab)
-if awk -v w="$worst" 'BEGIN {exit !(w >= 0.98)}'; then
-  timeout $((limit - 20 - (SECONDS - start))) scripts/gpu-check --no-build --build-dir $cand_dir --work /tmp/gc > $OUT/gpu_check.txt 2>&1
+left=$((limit - 20 - (SECONDS - start)))
+if [ $left -lt 240 ]; then
+  echo "gpu-check not run: $left s left"
+elif awk -v w="$worst" 'BEGIN {exit !(w >= 0.98)}'; then
+  timeout $left scripts/gpu-check --no-build --build-dir $cand_dir --work /tmp/gc > $OUT/gpu_check.txt 2>&1
   echo "gpu-check rc $? at $((SECONDS - start)) s"; tail -13 $OUT/gpu_check.txt
   mkdir -p $OUT/verbose; cp /tmp/gc/*.log $OUT/verbose/ 2>/dev/null
   (cd $OUT && tar -czf gc.tgz gpu_check.txt verbose && rm -rf gpu_check.txt verbose)

@@ -39,7 +39,7 @@ for b in e77=.device/s45tr77 main=.device/s45tr; do
     python3 bench/tile_trace.py $OUT/rtrace_${label}_$name.csv* 2>&1 | tee $OUT/rtrace_${label}_$name.txt | head -14
   done
 done
-(cd $OUT && tar -czf diag.tgz profile_* rtrace_* && rm -f profile_* rtrace_*)
+(cd $OUT && tar -czf diag.tgz profile_* rtrace_*; rm -f profile_* rtrace_*)
 gate=$(cd /tmp && tar -xzf $OUT/diag.tgz profile_main.txt profile_w80w.txt && python3 - <<'PY'
 import re
 def wgmma(label):
