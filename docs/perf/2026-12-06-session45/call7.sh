@@ -7,7 +7,7 @@
 #    start wherever the first stage reaches past the first run, as 79 did; 79f's lead path
 #    otherwise) against 77 once and main twice, in turn, on the three short rows.
 # 2. Per-tile traces of one replay of b512_p1k_s0 and p1k_b128_s0 through trace builds of 77
-#    (.device/s45tr77: branch trace77, 712f08f) and main (.device/s45tr: 9037373), which show where a
+#    (.device/s45tr77: branch trace77, a326c35) and main (.device/s45tr: eda217e), which show where a
 #    replay's CTAs spend what eager calls do not.
 # 3. If 80w's wgmma kernel on b512_p1k_s0 is at least 1 us under main's in both of its runs:
 #    ab_paged.sh (the engine path's A/B, compare.sh over the cache path, gated gpu-check of 80w).
