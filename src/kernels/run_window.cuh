@@ -35,9 +35,8 @@ class RunWindow {
         lead_end_(tile.item.run_begin < tile.item.run_end ? tile.first_run.tokens : 0) {
     const work::KvRun& lead = tile.first_run;
     constexpr std::uint64_t kRowBytes = D * sizeof(Element);
-    const std::uint64_t head_bytes = static_cast<std::uint64_t>(kv_head_ * lead.head_stride) * sizeof(Element);
-    const std::uint64_t k_from = lead.k_offset + head_bytes;
-    const std::uint64_t v_from = lead.v_offset + head_bytes;
+    const std::uint64_t k_from = lead.k_offset + head_bytes(lead);
+    const std::uint64_t v_from = lead.v_offset + head_bytes(lead);
     if (maps.enabled && maps.row_elements == D && lead.token_stride == D && (k_from | v_from) % kRowBytes == 0 &&
         max(k_from, v_from) / kRowBytes + lead.tokens < kMapRows - kBoxRows) {
       lead_rows_ = LeadRows{static_cast<std::int32_t>(k_from / kRowBytes), static_cast<std::int32_t>(v_from / kRowBytes)};
@@ -101,15 +100,18 @@ class RunWindow {
   }
   // Takes this lane's run from its record (none: past the item's last run).
   __device__ void hold(const KvTensorMaps& maps, const work::KvRun& record, bool valid) {
-    const auto head_bytes = static_cast<std::uint64_t>(kv_head_ * record.head_stride) * sizeof(Element);
-    k_from_ = record.k_offset + head_bytes;
-    v_from_ = record.v_offset + head_bytes;
+    k_from_ = record.k_offset + head_bytes(record);
+    v_from_ = record.v_offset + head_bytes(record);
     stride_ = record.token_stride;
     begin_ = valid ? record.position - origin_ : INT_MAX;
     end_position_ = valid ? begin_ + record.tokens : INT_MAX;
     // Once a run, not once a stage: the divisions would cost the producer's chain ~60 instructions
     // a stage (experiment 79c).
     boxes_ = valid ? maps.run_boxes<D * sizeof(Element)>(stride_, k_from_, v_from_, record.tokens) : RunBoxes{{0, -1}, {0, -1}};
+  }
+  // Bytes from a run's first row to the tile's kv head's part of it.
+  __device__ std::uint64_t head_bytes(const work::KvRun& record) const {
+    return static_cast<std::uint64_t>(kv_head_ * record.head_stride) * sizeof(Element);
   }
   __device__ std::uint64_t row_bytes(int position) const {
     return static_cast<std::uint64_t>((position - begin_) * stride_) * sizeof(Element);
