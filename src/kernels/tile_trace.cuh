@@ -54,10 +54,13 @@ namespace {
 __device__ TileRow rows[kMaxTiles];
 __device__ bool stamping = true;  // off for eager launches while replays are traced (one flag for all streams)
 
-// Called by one thread per event.
+// Called by one thread per event. The timer is read before the flag's load returns: a stamp that
+// waited for it would land behind whatever that load queued behind (the tile's state stores, at
+// `stored`: session 46's replay traces).
 __device__ inline void stamp(std::uint32_t tile, Event event) {
+  const unsigned long long now = cuda::ptx::get_sreg_globaltimer();
   if (tile >= kMaxTiles || !stamping) return;
-  rows[tile].at[event] = cuda::ptx::get_sreg_globaltimer();
+  rows[tile].at[event] = now;
   if (event == stored) {
     rows[tile].sm = cuda::ptx::get_sreg_smid();
     rows[tile].cta = blockIdx.x;
