@@ -57,22 +57,24 @@ class RunWindow {
   // into, with this lane's run in the window's accessors. Stages come in order.
   template <typename CopyLead, typename Copy>
   __device__ void for_stage(const KvTensorMaps& maps, int first, int last, CopyLead copy_lead, Copy copy) {
-    if (last <= lead_end_) {
-      if (lead_rows_.k >= 0) {
-        copy_lead(lead_rows_);
-      } else {
-        copy();
-      }
+    const bool inside_lead = last <= lead_end_;
+    if (inside_lead && lead_rows_.k >= 0) {
+      copy_lead(lead_rows_);
       return;
     }
-    if (lead_end_ >= 0) {  // the first stage past the first run: the window from the item's first run
-      lead_end_ = -1;
-      load(maps, first_);
+    if (!inside_lead) {
+      if (lead_end_ >= 0) {  // the first stage past the first run: the window from the item's first run
+        lead_end_ = -1;
+        load(maps, first_);
+      }
+      while (window_end() <= first) load(maps, first_ + kRuns);
     }
-    while (window_end() <= first) load(maps, first_ + kRuns);
+    // One call of copy() for both a stage inside a first run held as lane 0's and the window's
+    // stages: each call inlines the whole part copy, and a second copy of it lay on the lead
+    // path's way to the window's (session 46: jumps over code not yet fetched).
     for (;;) {
       copy();
-      if (window_end() >= last) return;
+      if (inside_lead || window_end() >= last) return;
       load(maps, first_ + kRuns);
     }
   }
