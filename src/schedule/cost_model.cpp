@@ -184,16 +184,11 @@ constexpr double kClaimMustSave = 2.0;  // times kClaimMicros
 
 bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_dim, int multiprocessors, int ctas_per_sm) {
   const auto tiles = static_cast<std::int64_t>(tile_positions.size());
-  if (ctas_per_sm < 2 || tiles == 0 || tiles > multiprocessors) return false;
-  // The tiles that may share an SM: past the first CTAs the hardware gives an SM each, or, where no
-  // more tiles than those are live, any of them, since the replayed wgmma grid (launched first even
-  // with no tile) still holds the SMs' shared memory when the first mma.sync CTAs land, and they land
-  // two to each SM that frees first (session 47: b8_p1k_distinct's 64 tiles).
-  const std::int64_t spread = multiprocessors / 2;
-  const auto may_share = tile_positions.begin() + (tiles > spread ? spread : 0);
-  const std::int64_t longest_sharing = *std::max_element(may_share, tile_positions.end());
+  const std::int64_t spread = multiprocessors / 2;  // the first CTAs the hardware gives an SM each
+  if (ctas_per_sm < 2 || tiles <= spread || tiles > multiprocessors) return false;
+  const std::int64_t longest_past_spread = *std::max_element(tile_positions.begin() + spread, tile_positions.end());
   // Sharing its SM, a tile streams a step at a slot's rate among all the streaming CTAs, not the lone tile's.
-  const double lost = (kMmaSyncCost.step - kMmaSyncLoneCost.step) * static_cast<double>(steps_of(longest_sharing)) * head_dim / 128.0;
+  const double lost = (kMmaSyncCost.step - kMmaSyncLoneCost.step) * static_cast<double>(steps_of(longest_past_spread)) * head_dim / 128.0;
   return lost >= kClaimMustSave * kClaimMicros;
 }
 

@@ -40,12 +40,10 @@ bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_
 // SMs) claim their first tiles one per SM (experiment 67) instead of taking tile blockIdx.x, for
 // these live tiles (each one's KV positions, in launch order). The hardware gives such a grid's
 // first CTAs an SM each only up to about half the SMs (experiment 66's probe: at 264 CTAs, the first
-// 64 on 64 SMs, the first 128 on 120, the first 200 on all 132) when it runs alone; a replayed call
-// launches the wgmma grid first, which holds every SM's shared memory for a moment even with no
-// tile, so that fewer tiles than half the SMs may share SMs too (session 47). A claim can matter only
-// where at most one tile per SM is live (more share SMs either way: experiment 67's 256 tiles of
-// b64_g8_4k took 1.5 % longer claimed), and pays only where the longest tile that may share an SM
-// would lose to sharing at least twice what the claim costs.
+// 64 on 64 SMs, the first 128 on 120, the first 200 on all 132), so a claim can matter only where
+// more tiles than that and at most one per SM are live (more share SMs either way: experiment 67's
+// 256 tiles of b64_g8_4k took 1.5 % longer claimed), and pays only where the longest tile that may
+// share an SM would lose to sharing at least twice what the claim costs.
 bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_dim, int multiprocessors, int ctas_per_sm);
 
 // Whole spans (0; cut only at kMaxItemTokens) or the cheapest power of two from 64 tokens (one stage

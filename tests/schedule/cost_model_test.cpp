@@ -206,12 +206,11 @@ TEST(CostModel, RoundRobinIsUnevenWhenTheLongTilesCtasGetAnExtraTile) {
   EXPECT_TRUE(cost_model::round_robin_is_even({}, 128, ctas));
 }
 
-// A replayed grid's CTAs claim their first tiles where the hardware may put some of them two to an
+// A replayed grid's CTAs claim their first tiles where the hardware would put some of them two to an
 // SM while others idle and the tiles are long enough to lose more than the claim costs: the paged
-// private rows of 128 tiles (b64_g32_16k: 8192 positions each) and 60 long tiles (beside the replayed
-// wgmma grid even so few may share SMs: b8_p1k_distinct's 64 tiles of 1024 positions) claim; the
-// `small` rows (128 tiles, those past the first 66 one step each; 64 tiles of one step), 256 tiles
-// (more than the SMs: some share either way) and head dim 256 (one CTA per SM) do not.
+// private rows of 128 tiles (b64_g32_16k: 8192 positions each) claim; the `small` rows (128 tiles,
+// those past the first 66 one step each), 256 tiles (more than the SMs: some share either way), 60
+// tiles (the hardware spreads them) and head dim 256 (one CTA per SM) do not.
 TEST(CostModel, ClaimsFirstTilesOnlyWhereSharedSmsWouldCostMore) {
   const std::vector<std::int64_t> long_tiles(128, 8192);
   EXPECT_TRUE(cost_model::claims_first_tiles(long_tiles, 128, kH200, 2));
@@ -222,9 +221,7 @@ TEST(CostModel, ClaimsFirstTilesOnlyWhereSharedSmsWouldCostMore) {
   small[100] = 128;  // one tile past the first half of the SMs that streams two steps
   EXPECT_TRUE(cost_model::claims_first_tiles(small, 128, kH200, 2));
   EXPECT_FALSE(cost_model::claims_first_tiles(std::vector<std::int64_t>(256, 4096), 128, kH200, 2));
-  EXPECT_TRUE(cost_model::claims_first_tiles(std::vector<std::int64_t>(60, 8192), 128, kH200, 2));
-  EXPECT_TRUE(cost_model::claims_first_tiles(std::vector<std::int64_t>(64, 1024), 128, kH200, 2));
-  EXPECT_FALSE(cost_model::claims_first_tiles(std::vector<std::int64_t>(64, 64), 128, kH200, 2));
+  EXPECT_FALSE(cost_model::claims_first_tiles(std::vector<std::int64_t>(60, 8192), 128, kH200, 2));
   EXPECT_FALSE(cost_model::claims_first_tiles({}, 128, kH200, 2));
 }
 
