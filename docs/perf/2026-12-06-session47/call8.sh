@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 47, call 8: experiment 84 (branch exp84, 22cf7a9; .device/s47e84: its wheel and GPU unit
+# Session 47, call 8: experiment 84 (branch exp84, dd07265; .device/s47e84: its wheel and GPU unit
 # tests) against main's wheel (.device/s47m), one machine, with the session's last ~200 s of device time:
 # 1. page_profile.py 16 b64_p4k b256_p2k (the engine path's decode step over 16-token pages), main /
 #    e84 / main / e84;
