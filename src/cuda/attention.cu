@@ -323,7 +323,9 @@ void PagedAttention::run(const PagedKv& kv, const ConstTensorView& q, const Tens
     }
     p.load(*p.work, p.schedule, strides, stream);
   }
-  p.work->attend(cuda_work::KvStorage{reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), strides.token}, kv.dtype, q.data,
+  const cuda_work::KvStorage storage{reinterpret_cast<std::uintptr_t>(kv.k), reinterpret_cast<std::uintptr_t>(kv.v), strides.token, strides.page,
+                                     shape.page_size};
+  p.work->attend(storage, kv.dtype, q.data,
                  work::resolved_scale(shape.sm_scale, shape.head_dim, kWho), out, lse, tokens, stream);
 }
 

@@ -402,6 +402,8 @@ PartialArgs DeviceWork::partial_args(const KvStorage& kv, const void* q, float s
   args.k_base = kv.k_base;
   args.v_base = kv.v_base;
   args.token_stride = kv.token_stride;
+  args.page_stride = kv.page_stride;
+  args.page_tokens = kv.page_tokens;
   args.state_o = section<float>(at.state_o);
   args.state_lse = section<float>(at.state_lse);
   args.q_heads = q_heads_;

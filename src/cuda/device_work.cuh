@@ -51,11 +51,14 @@ struct LiveCounts {
 
 // The K and V storage a call reads: the runs' offsets are bytes from the bases (0 where the runs
 // hold addresses), and token_stride the elements from one token's row of a kv head to the next
-// token's (0 where the runs address no one layout), which the wgmma producer's TMA maps are made of.
+// token's (0 where the runs address no one layout), which the wgmma producer's TMA maps are made of;
+// for an engine's pages also the elements from one page to the next and the tokens a page holds.
 struct KvStorage {
   std::uintptr_t k_base = 0;
   std::uintptr_t v_base = 0;
   std::int64_t token_stride = 0;
+  std::int64_t page_stride = 0;
+  std::int32_t page_tokens = 0;  // 0: not pages
 };
 
 // How a load reaches the device.

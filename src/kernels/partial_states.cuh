@@ -64,6 +64,10 @@ struct PartialArgs {
   // Elements from one token's row of a kv head to the next token's in the storage at the bases (the
   // wgmma producer's TMA rows); 0 where the runs address memory of no one layout (the levels API).
   std::int64_t token_stride;
+  // Where the storage is an engine's pages: elements from a page's first row to the next page's, and
+  // tokens per page (0: not pages), of which the wgmma producer's 3-D TMA maps are made.
+  std::int64_t page_stride;
+  std::int32_t page_tokens;
   float* state_o;    // [states · queries, q_heads, D]
   float* state_lse;  // [states · queries, q_heads]
   float* state_max;  // [states · queries, q_heads] or null

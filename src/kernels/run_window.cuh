@@ -12,6 +12,7 @@
 
 #include "kernels/kv_tensor_maps.cuh"
 #include "kernels/partial_states.cuh"
+#include "kernels/tile_shapes.hpp"
 
 namespace chunktree::kernels {
 
@@ -77,6 +78,31 @@ class RunWindow {
       if (inside_lead || window_end() >= last) return;
       load(maps, first_ + kRuns);
     }
+  }
+
+  // The lane whose run is the first of the whole pages, consecutive in the pool, that make up the
+  // stage [first, last), or −1: such a stage goes as one 3-D box per 64 columns (experiment 84). A
+  // lane's page follows the previous lane's where its rows are exactly a page's rows later in the
+  // maps, in K and in V; the first page's rows must lie in its page's block. Every warp finds the same.
+  __device__ int stage_pages_lane(const KvTensorMaps& maps, int first, int last) const {
+    const int tokens = maps.page_tokens;
+    if (tokens == 0 || last - first != kWgmmaStageTokens) return -1;
+    const int rows = maps.page_rows.divisor;
+    const bool whole = boxed() && end_position_ - begin_ == tokens;
+    const std::int32_t k_before = __shfl_up_sync(kAll, boxes_.k.row, 1);
+    const std::int32_t v_before = __shfl_up_sync(kAll, boxes_.v.row, 1);
+    const bool follows = threadIdx.x % kRuns != 0 && whole && boxes_.k.row == k_before + rows && boxes_.v.row == v_before + rows;
+    const unsigned starts = __ballot_sync(kAll, whole && begin_ == first);
+    const unsigned following = __ballot_sync(kAll, follows);
+    const int pages = maps.stage_pages;
+    const int lead = __ffs(starts) - 1;
+    if (lead < 0 || lead + pages > kRuns) return -1;
+    const unsigned rest = ((1u << (pages - 1)) - 1u) << (lead + 1);  // the lanes of the stage's other pages
+    if ((following & rest) != rest) return -1;
+    int page = 0, k_row = 0, v_row = 0;
+    maps.page_rows.fast_divmod(page, k_row, __shfl_sync(kAll, boxes_.k.row, lead));
+    maps.page_rows.fast_divmod(page, v_row, __shfl_sync(kAll, boxes_.v.row, lead));
+    return k_row + tokens <= rows && v_row + tokens <= rows ? lead : -1;
   }
 
   // This lane's run, as item positions [begin(), end()); both INT_MAX past the item's last run.

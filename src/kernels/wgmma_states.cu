@@ -140,6 +140,8 @@ __device__ inline int boxed_rows(int first, int begin, int end, bool boxable) {
   return (end - begin) / kBoxRows * kBoxRows + (end - begin) % kBoxRows / kShortBoxRows * kShortBoxRows;
 }
 
+constexpr auto kKvCacheHint = static_cast<std::uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
+
 // Issues the boxes of `boxed` rows from stage row `row` on, whose K and V start at k_at and v_at.
 template <typename Tile, typename KSmem, typename VtSmem>
 __device__ void issue_boxes(const KvTensorMaps& maps, std::uint64_t* full, KSmem& k_smem, VtSmem& vt_smem, int stage, int row, BoxStart k_at,
@@ -150,20 +152,56 @@ __device__ void issue_boxes(const KvTensorMaps& maps, std::uint64_t* full, KSmem
   // before the TMA's writes.
   cutlass::arch::fence_view_async_shared();
   cutlass::arch::ClusterTransactionBarrier::expect_transaction(full, 2 * boxed * D * sizeof(typename Tile::T));
-  constexpr auto kHint = static_cast<std::uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
   for (int done = 0; done < boxed;) {
     const bool long_box = boxed - done >= kBoxRows;
     CUTE_UNROLL
     for (int panel = 0; panel < D / kBoxElements; ++panel) {
       const int column = panel * kBoxElements;
-      cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.k : &maps.k_short, full, kHint, &k_smem(row + done, column, stage), k_at.column + column,
+      cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.k : &maps.k_short, full, kKvCacheHint, &k_smem(row + done, column, stage), k_at.column + column,
                                    k_at.row + done);
-      cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.v : &maps.v_short, full, kHint, &vt_smem(column, row + done, stage), v_at.column + column,
+      cute::SM90_TMA_LOAD_2D::copy(long_box ? &maps.v : &maps.v_short, full, kKvCacheHint, &vt_smem(column, row + done, stage), v_at.column + column,
                                    v_at.row + done);
     }
     done += long_box ? kBoxRows : kShortBoxRows;
   }
 }
+
+// Issues a stage of whole pages, consecutive in the pool, as one 3-D box per 64 columns of K and of V
+// (experiment 84), from the rows of its first page in the 2-D maps, k_at and v_at.
+template <typename Tile, typename KSmem, typename VtSmem>
+__device__ void issue_page_boxes(const KvTensorMaps& maps, std::uint64_t* full, KSmem& k_smem, VtSmem& vt_smem, int stage, BoxStart k_at,
+                                 BoxStart v_at) {
+  constexpr int D = Tile::kHeadDim;
+  cutlass::arch::fence_view_async_shared();  // as in issue_boxes
+  cutlass::arch::ClusterTransactionBarrier::expect_transaction(full, 2 * Tile::kTokens * D * sizeof(typename Tile::T));
+  int k_page = 0, k_row = 0, v_page = 0, v_row = 0;
+  maps.page_rows.fast_divmod(k_page, k_row, k_at.row);
+  maps.page_rows.fast_divmod(v_page, v_row, v_at.row);
+  CUTE_UNROLL
+  for (int panel = 0; panel < D / kBoxElements; ++panel) {
+    const int column = panel * kBoxElements;
+    cute::SM90_TMA_LOAD_3D::copy(&maps.k_pages, full, kKvCacheHint, &k_smem(0, column, stage), k_at.column + column, k_row, k_page);
+    cute::SM90_TMA_LOAD_3D::copy(&maps.v_pages, full, kKvCacheHint, &vt_smem(column, 0, stage), v_at.column + column, v_row, v_page);
+  }
+}
+
+// The producer's wait for a stage's slot, taken once, just before the stage's first write to it:
+// what can be worked out before that write (the window's loads of run records, which runs go as which
+// boxes) is then off the ring's round trip, on which the consumers wait (experiment 84b).
+class StageSlot {
+ public:
+  __device__ StageSlot(std::uint64_t* empty, int global_step, int stages)
+      : empty_(empty), phase_((global_step / stages - 1) & 1), due_(global_step >= stages) {}
+  __device__ void await() {
+    if (due_) cutlass::arch::ClusterBarrier::wait(empty_, phase_);
+    due_ = false;
+  }
+
+ private:
+  std::uint64_t* empty_;
+  int phase_;
+  bool due_;
+};
 
 // Starts copying the stage of item positions [first, last) inside the item's first run, whose rows
 // are the maps' rows from `rows` on (RunWindow::LeadRows): its boxes issued by thread 0 from uniform
@@ -171,10 +209,11 @@ __device__ void issue_boxes(const KvTensorMaps& maps, std::uint64_t* full, KSmem
 // experiment 79f), whatever is left by the warpgroup's cp.async.
 template <typename Tile, typename Copy, typename Element, typename KSmem, typename VtSmem, typename KPiece, typename VPiece, typename LeadRows>
 __device__ void copy_lead_stage(const PartialArgs& args, const KvTensorMaps& maps, LeadRows rows, KSmem& k_smem, VtSmem& vt_smem,
-                                std::uint64_t* full, KPiece k_piece, VPiece v_piece, int stage, int first, int last) {
+                                std::uint64_t* full, StageSlot& slot, KPiece k_piece, VPiece v_piece, int stage, int first, int last) {
   constexpr int D = Tile::kHeadDim;
   const int thread = static_cast<int>(threadIdx.x);
   const int boxed = boxed_rows(first, first, last, true);
+  slot.await();
   if (thread == 0 && boxed > 0) issue_boxes<Tile>(maps, full, k_smem, vt_smem, stage, 0, BoxStart{0, rows.k + first}, BoxStart{0, rows.v + first}, boxed);
   const int rest = first + boxed;
   if (rest < last) {
@@ -192,11 +231,19 @@ __device__ void copy_lead_stage(const PartialArgs& args, const KvTensorMaps& map
 // warpgroup's cp.async, lane by lane in run order.
 template <typename Tile, typename Copy, typename Element, typename KSmem, typename VtSmem, typename KPiece, typename VPiece>
 __device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& maps, const RunWindow<Element, Tile::kHeadDim>& run, KSmem& k_smem,
-                                VtSmem& vt_smem, std::uint64_t* full, KPiece k_piece, VPiece v_piece, int stage, int first, int last) {
+                                VtSmem& vt_smem, std::uint64_t* full, StageSlot& slot, KPiece k_piece, VPiece v_piece, int stage, int first,
+                                int last) {
   const int thread = static_cast<int>(threadIdx.x);
+  const int pages_lane = run.stage_pages_lane(maps, first, last);
+  if (pages_lane >= 0) {
+    slot.await();
+    if (thread == pages_lane) issue_page_boxes<Tile>(maps, full, k_smem, vt_smem, stage, run.k_box(first), run.v_box(first));
+    return;
+  }
   const int begin = max(run.begin(), first);
   const int end = min(run.end(), last);
   const int boxed = boxed_rows(first, begin, end, run.boxed());
+  slot.await();
   if (thread < 32 && boxed > 0) issue_boxes<Tile>(maps, full, k_smem, vt_smem, stage, begin - first, run.k_box(begin), run.v_box(begin), boxed);
   constexpr unsigned kAll = 0xffffffffu;
   const int rest = begin + boxed;
@@ -270,7 +317,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       for (int step = 0; step < steps; ++step) {
         const int global_step = steps_before + step;
         const int stage = global_step % Tile::kStages;
-        if (global_step >= Tile::kStages) cutlass::arch::ClusterBarrier::wait(&empty[stage], ((global_step / Tile::kStages) - 1) & 1);
+        StageSlot slot(&empty[stage], global_step, Tile::kStages);
         const auto k_piece = [&](int j, int, int) { return k_first + stage * k_stage + j * k_pass; };
         const auto v_piece = [&](int j, int, int) { return v_first + stage * v_stage + j * v_pass; };
         const int first = step * Tile::kTokens;
@@ -278,11 +325,12 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
         window.for_stage(
             maps, first, first + tokens,
             [&](auto rows) {
-              copy_lead_stage<Tile, Copy, Element>(args, maps, rows, k_smem, vt_smem, &full[stage], k_piece, v_piece, stage, first, first + tokens);
+              copy_lead_stage<Tile, Copy, Element>(args, maps, rows, k_smem, vt_smem, &full[stage], slot, k_piece, v_piece, stage, first, first + tokens);
             },
             [&] {
-              copy_stage_part<Tile, Copy>(args, maps, window, k_smem, vt_smem, &full[stage], k_piece, v_piece, stage, first, first + tokens);
+              copy_stage_part<Tile, Copy>(args, maps, window, k_smem, vt_smem, &full[stage], slot, k_piece, v_piece, stage, first, first + tokens);
             });
+        slot.await();  // taken already by the stage's copies
         zero_rows<Copy>(thread, k_piece, v_piece, args.q, tokens, Tile::kTokens);  // wgmma reads all 128 positions
         cutlass::arch::cpasync_barrier_arrive_noinc(&full[stage]);
         if (tile == blockIdx.x && step == 0) FirstQueries::await();
@@ -482,7 +530,8 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
   std::uint32_t ctas = args.num_tiles;
   if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count()));  // one CTA per SM fits
   if (ctas == 0) return;
-  wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(args, kv_maps<Element, D>(args.k_base, args.v_base, args.token_stride));
+  wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(
+      args, kv_maps<Element, D>(args.k_base, args.v_base, args.token_stride, args.page_stride, args.page_tokens));
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
   tile_trace::note_launch(stream, args.num_tiles);
 }

@@ -441,6 +441,43 @@ TEST(CudaPaged, LongPrefixSharedByManySequences) {
   }
 }
 
+// A shared prompt on pages consecutive in the pool, as an engine that allocates a prefill's pages
+// together holds it: the wgmma producer reads a stage of whole consecutive pages as one 3-D box per
+// 64 columns (experiment 84), and any other stage by its pages' 2-D boxes: here the stage with a
+// page from elsewhere in the pool in the prompt's middle (a 3-D box taken there would read the
+// unused page it replaced). Pages of 8, 16 and 32 tokens in [pages, 2, ...] NHD and HND tensors and
+// separate HND pools; separate NHD pools (whose consecutive pages join into one run) and padded
+// pages (whose page stride is no whole number of rows: no 3-D maps); head dims 64 and 128.
+TEST(CudaPaged, SharedPromptOnConsecutivePages) {
+  REQUIRE_HOPPER();
+  harness::Random random(107);
+  const PoolLayout layouts[] = {PoolLayout{}, PoolLayout{KvLayout::hnd, false, 0}, PoolLayout{KvLayout::hnd, true, 0},
+                                PoolLayout{KvLayout::nhd, true, 0}, PoolLayout{KvLayout::nhd, false, 8}};
+  for (const int page_size : {8, 16, 32}) {
+    for (const PoolLayout& layout : layouts) {
+      for (const int head_dim : {64, 128}) {
+        std::vector<std::int32_t> prompt(static_cast<std::size_t>(640 / page_size));
+        std::iota(prompt.begin(), prompt.end(), 3);
+        prompt[prompt.size() / 2] = 95;  // beyond the prompt's ids, below the rows' own (100 on)
+        PageAllocator allocator(random, 400);
+        HostPageTable table(page_size, 1);
+        for (int s = 0; s < 96; ++s) {
+          std::vector<std::int32_t> pages = prompt;
+          for (const std::int32_t own : allocator.take(random.integer(1, 3))) pages.push_back(own + 100);
+          table.add(pages, static_cast<std::int32_t>(random.integer(1, page_size)));
+        }
+        PagedCase c;
+        c.q_heads = 8;
+        c.kv_heads = 2;
+        c.head_dim = head_dim;
+        c.layout = layout;
+        c.out_dtype = DType::bf16;
+        check_paged(kCuda, table, c, random);
+      }
+    }
+  }
+}
+
 // Chunks of prefill: 64 query tokens per sequence on a shared prompt, causal or not, so that the
 // shared pages' query rows fill wgmma tiles.
 TEST(CudaPaged, ManyQueryTokensPerSequence) {
