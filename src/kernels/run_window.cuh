@@ -84,6 +84,8 @@ class RunWindow {
   // stage [first, last), or −1: such a stage goes as one 3-D box per 64 columns (experiment 84). A
   // lane's page follows the previous lane's where its rows are exactly a page's rows later in the
   // maps, in K and in V; the first page's rows must lie in its page's block. Every warp finds the same.
+  // Columns are not compared: only the paged front end passes page tokens, and its runs of one tile
+  // are one kv head's rows of one pool, whose pages lie whole rows apart (so share their column).
   __device__ int stage_pages_lane(const KvTensorMaps& maps, int first, int last) const {
     const int tokens = maps.page_tokens;
     if (tokens == 0 || last - first != kWgmmaStageTokens) return -1;
