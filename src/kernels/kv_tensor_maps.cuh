@@ -75,6 +75,18 @@ struct KvTensorMaps {
   }
 };
 
+// Encodes a map of `rank` dimensions over K or V at `base` with the options every map here shares:
+// the element type, and the 128-byte swizzle that the stage layouts are read with.
+template <typename Element>
+CUresult encode_kv_map(CUtensorMap& map, std::uintptr_t base, cuuint32_t rank, const cuuint64_t* extent, const cuuint64_t* strides,
+                       const cuuint32_t* box) {
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  return cutlass::call_cuTensorMapEncodeTiled(
+      &map, std::is_same_v<Element, __nv_bfloat16> ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, rank,
+      reinterpret_cast<void*>(base), extent, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
 // A tensor map over rows of row_elements elements, row_elements apart, from `base` (its extent is
 // as many rows as a coordinate reaches: boxes are only ever asked for inside the caller's storage).
 template <typename Element>
@@ -83,11 +95,7 @@ CUtensorMap rows_map(std::uintptr_t base, std::int64_t row_elements, int box_row
   const cuuint64_t extent[2] = {static_cast<cuuint64_t>(row_elements), kMapRows};
   const cuuint64_t row_bytes[1] = {row_elements * sizeof(Element)};
   const cuuint32_t box[2] = {kBoxElements, static_cast<cuuint32_t>(box_rows)};
-  const cuuint32_t element_strides[2] = {1, 1};
-  const CUresult result = cutlass::call_cuTensorMapEncodeTiled(
-      &map, std::is_same_v<Element, __nv_bfloat16> ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
-      reinterpret_cast<void*>(base), extent, row_bytes, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  const CUresult result = encode_kv_map<Element>(map, base, 2, extent, row_bytes, box);
   if (result != CUDA_SUCCESS) {
     throw Error(ErrorCode::cuda, "cuda backend: cuTensorMapEncodeTiled failed (" + std::to_string(static_cast<int>(result)) +
                                      ") for the K/V storage at " + std::to_string(base) + " with rows of " + std::to_string(row_elements) +
@@ -106,11 +114,7 @@ bool pages_map(CUtensorMap& map, std::uintptr_t base, std::int64_t row_elements,
                                 static_cast<cuuint64_t>(kMapRows / static_cast<std::uint64_t>(page_rows))};
   const cuuint64_t strides[2] = {row_elements * sizeof(Element), page_stride * sizeof(Element)};
   const cuuint32_t box[3] = {kBoxElements, static_cast<cuuint32_t>(page_tokens), static_cast<cuuint32_t>(kWgmmaStageTokens / page_tokens)};
-  const cuuint32_t element_strides[3] = {1, 1, 1};
-  return cutlass::call_cuTensorMapEncodeTiled(
-             &map, std::is_same_v<Element, __nv_bfloat16> ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
-             reinterpret_cast<void*>(base), extent, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return encode_kv_map<Element>(map, base, 3, extent, strides, box) == CUDA_SUCCESS;
 }
 
 // The maps of the last K and V storage launched with, per element type and head dim (a decode step
