@@ -2,11 +2,12 @@
 # A committed benchmark run on the GPU machine, as a session's device call makes it: the --strict
 # quick grid and random trees, bench/run_all.sh (chunktree, its host work, SDPA and FlashInfer on the
 # same cases, the decode loop), the targets (bench/targets.py), and the GPU pytest on the build's
-# wheel. BUILD holds what the development machine built from the commit: the CLI (BUILD/chunktree)
-# and the wheel (BUILD/wheel/*.whl); .carry/bundle.tgz holds FlashInfer's wheels and prebuilt
-# modules (bench/README.md). BUILD and OUT are taken from the repository root. Leaves OUT/run.tgz
-# (plots.tar left out), whose files go flat under docs/perf/<date>-<what>/
-# (`tar -xzf run.tgz --strip-components=1 -C DIR`). Exits non-zero if any step failed.
+# wheel. BUILD holds what the development machine built from the commit: the CLI (BUILD/chunktree,
+# or gzipped as BUILD/chunktree.gz) and the wheel (BUILD/wheel/*.whl); .carry/bundle.tgz holds
+# FlashInfer's wheels and prebuilt modules (bench/README.md). BUILD and OUT are taken from the
+# repository root. Leaves OUT/run.tgz (plots.tar left out), whose files go flat under
+# docs/perf/<date>-<what>/ (`tar -xzf run.tgz --strip-components=1 -C DIR`). Exits non-zero if any
+# step failed.
 #
 #   bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S]
 set -u
@@ -20,7 +21,10 @@ fail() { echo "committed_run: $*"; status=1; }
 # A warm machine keeps earlier calls' files: start from none of them (but .whl/, which a development
 # machine keeps its FlashInfer wheels in: only the bundle's wheels are installed from it).
 rm -rf "$run" /tmp/committed_run && mkdir -p "$run" build/default/tools .whl /tmp/committed_run || exit 1
-cp "$build/chunktree" build/default/tools/ || exit 1
+# The CLI may come gzipped (BUILD/chunktree.gz): every tracked file travels with a device call too,
+# and a call carries 64 MiB in all.
+if [ -f "$build/chunktree.gz" ]; then gunzip -c "$build/chunktree.gz" > build/default/tools/chunktree && chmod +x build/default/tools/chunktree
+else cp "$build/chunktree" build/default/tools/; fi || exit 1
 cli=build/default/tools/chunktree
 nvidia-smi --query-gpu=name,driver_version,temperature.gpu --format=csv,noheader; date -u; $cli info | head -2
 
