@@ -123,17 +123,21 @@ bool pages_map(CUtensorMap& map, std::uintptr_t base, std::int64_t row_elements,
 // `page_stride` and `page_tokens`: an engine's pages (0: not pages).
 template <typename Element, int D>
 const KvTensorMaps& kv_maps(std::uintptr_t k_base, std::uintptr_t v_base, std::int64_t token_stride, std::int64_t page_stride, int page_tokens) {
-  struct Last {
-    bool made = false;
+  struct Storage {
     std::uintptr_t k = 0, v = 0;
     std::int64_t token_stride = 0;
     std::int64_t page_stride = 0;
     int page_tokens = 0;
+    bool operator==(const Storage&) const = default;
+  };
+  struct Last {
+    bool made = false;
+    Storage storage;
     KvTensorMaps maps{};
   };
   thread_local Last last;
-  if (!last.made || last.k != k_base || last.v != v_base || last.token_stride != token_stride || last.page_stride != page_stride ||
-      last.page_tokens != page_tokens) {
+  const Storage storage{k_base, v_base, token_stride, page_stride, page_tokens};
+  if (!last.made || last.storage != storage) {
     // Rows must be whole 16-byte pieces and hold a head's D elements, and the row a dimension and
     // its pitch a stride the TMA takes (at most 2^32 elements, under 2^40 bytes); any other storage
     // goes by cp.async (an unused axis may carry any stride: a pool of one-token pages).
@@ -167,13 +171,7 @@ const KvTensorMaps& kv_maps(std::uintptr_t k_base, std::uintptr_t v_base, std::i
         maps.stage_pages = kWgmmaStageTokens / page_tokens;
       }
     }
-    last.maps = maps;
-    last.made = true;
-    last.k = k_base;
-    last.v = v_base;
-    last.token_stride = token_stride;
-    last.page_stride = page_stride;
-    last.page_tokens = page_tokens;
+    last = Last{true, storage, maps};
   }
   return last.maps;
 }
