@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Session 50, call 2: experiment 87 (branch exp87, 64489f9: up to eight kv heads paired on an mma.sync
 # tile where the packed tiles still queue and an item has at most 8 query rows per kv head) against
-# main (07b10f2), one machine:
+# main (886272b's CLI and wheel in .device/s49r: 07b10f2 has the same kernels), one machine:
 # 1. e87's GPU unit suite (its new ShortNarrowItemsPairKvHeads against the fp64 reference);
 # 2. `chunktree bench` (graph rows, cold L2), main / e87 / main / e87: b256 on a 2048-token prompt with
 #    8 and 24 own tokens (32 q / 8 kv heads, d 128), the presets spec-decode and flashinfer-cascade;
 # 3. the engine path's replayed decode step (session 49's own_profile.py), main / e87 / main / e87:
 #    OWN 0 (7-14 own tokens) and 14 (21-28) for b256_p2k.
-# Carry [".device/s50m", ".device/s50e87", ".device/s49r", ".device/s50e87w"].
+# Carry [".device/s50e87", ".device/s49r", ".device/s50e87w"].
 # Prediction: KERNEL_NOTES session 50, experiment 87.
 set -u
 start=$SECONDS
@@ -19,7 +19,7 @@ grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED  \]|Failure" $OUT/c2/gpu_unit_e87.
 grep -A3 "RUN .*ShortNarrowItemsPairKvHeads" $OUT/c2/gpu_unit_e87.txt | grep -E "OK|FAILED" | head -2
 shapes=("b256_p2k_s8 256 8" "b256_p2k_s24 256 24")
 for pass in main e87 main2 e872; do
-  case $pass in main*) cli=.device/s50m/tools/chunktree ;; *) cli=.device/s50e87/tools/chunktree ;; esac
+  case $pass in main*) cli=.device/s49r/chunktree ;; *) cli=.device/s50e87/tools/chunktree ;; esac
   csv=$OUT/c2/ab/$pass.csv; rm -f $csv
   for shape in "${shapes[@]}"; do
     set -- $shape
