@@ -306,20 +306,28 @@ __device__ inline void store_adjacent(void* out, DType dtype, std::int64_t index
   }
 }
 
-// Where a finished query row's state goes: its (token, q head) index in the output or in the
-// states, and whether the query sees any position of the item. Looking it up takes dependent global
+// Where a finished query row's state goes: the output or the states, its (token, q head) index
+// there, and whether the query sees any position of the item. Looking it up takes dependent global
 // loads (the row's batch index, its causal limit), so that a warp storing row after row looks up
-// all its rows at once, one a lane, and passes each to the storing lanes (from_lane).
+// all its rows at once, one a lane, and passes each to the storing lanes (from_lane). The answer of
+// writes_output is kept, not asked again per store: a replayed launch's is a global load, which
+// the compiler reloads after every store (it may alias them), so that each row's stores waited on
+// a load (docs/KERNEL_NOTES.md, experiment 88).
 struct RowTarget {
   std::int64_t head = 0;
   bool visible = false;
+  bool to_output = false;
   RowTarget() = default;
   __device__ RowTarget(const PartialArgs& args, const WorkTile& tile, const QueryRow& query)
-      : head(writes_output(args) ? query.token_head(args) : query.state_head(args, tile.item)), visible(query.sees_any(args, tile)) {}
+      : to_output(writes_output(args)) {
+    head = to_output ? query.token_head(args) : query.state_head(args, tile.item);
+    visible = query.sees_any(args, tile);
+  }
   __device__ RowTarget from_lane(int lane) const {
     RowTarget target = *this;
     target.head = __shfl_sync(0xffffffffu, head, lane);
     target.visible = __shfl_sync(0xffffffffu, visible, lane);
+    target.to_output = __shfl_sync(0xffffffffu, to_output, lane);
     return target;
   }
 };
@@ -332,7 +340,7 @@ __device__ void store_row_dims(const PartialArgs& args, const RowTarget& target,
   float value[N];
 #pragma unroll
   for (int i = 0; i < N; ++i) value[i] = target.visible ? normalised[i] : 0.0f;
-  if (writes_output(args)) {
+  if (target.to_output) {
     store_adjacent<N>(args.out, args.out_dtype, target.head * D + dim, value);
   } else {
     store_adjacent<N>(args.state_o, DType::f32, target.head * D + dim, value);
@@ -364,7 +372,7 @@ class RowStore {
     store_row_dims<D>(args_, target_, dim, normalised);
   }
   __device__ void put_stats() const {
-    if (writes_output(args_)) {
+    if (target_.to_output) {
       if (args_.out_lse != nullptr) args_.out_lse[target_.head] = lse_;
       return;
     }
