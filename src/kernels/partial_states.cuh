@@ -312,14 +312,17 @@ __device__ inline void store_adjacent(void* out, DType dtype, std::int64_t index
 // all its rows at once, one a lane, and passes each to the storing lanes (from_lane). The answer of
 // writes_output is kept, not asked again per store: a replayed launch's is a global load, which
 // the compiler reloads after every store (it may alias them), so that each row's stores waited on
-// a load (docs/KERNEL_NOTES.md, experiment 88).
+// a load (docs/KERNEL_NOTES.md, experiment 88). The kernels ask writes_output once per CTA, before
+// their tile loop, and pass the answer in (experiment 89): it is the same for every row of the
+// launch, so from_lane need not pass it either.
 struct RowTarget {
   std::int64_t head = 0;
   bool visible = false;
-  bool to_output = false;
-  RowTarget() = default;
-  __device__ RowTarget(const PartialArgs& args, const WorkTile& tile, const QueryRow& query)
-      : to_output(writes_output(args)) {
+  bool to_output;
+  // A lane without a row of its own: it only carries the launch's answer for from_lane.
+  __device__ explicit RowTarget(bool writes_output) : to_output(writes_output) {}
+  __device__ RowTarget(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, bool writes_output)
+      : to_output(writes_output) {
     head = to_output ? query.token_head(args) : query.state_head(args, tile.item);
     visible = query.sees_any(args, tile);
   }
@@ -327,7 +330,6 @@ struct RowTarget {
     RowTarget target = *this;
     target.head = __shfl_sync(0xffffffffu, head, lane);
     target.visible = __shfl_sync(0xffffffffu, visible, lane);
-    target.to_output = __shfl_sync(0xffffffffu, to_output, lane);
     return target;
   }
 };
@@ -393,9 +395,10 @@ class RowStore {
 // the unnormalised output at dims 8j + 2·(lane % 4) and the next one. Lanes with lane % 4 == 0
 // write the lse.
 template <int D, typename Pair>
-__device__ void store_state(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, float max, float sum, Pair pair) {
+__device__ void store_state(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, bool to_output, float max, float sum,
+                            Pair pair) {
   const int lane = threadIdx.x % 32;
-  const RowStore<D> row(args, RowTarget(args, tile, query), max, sum);
+  const RowStore<D> row(args, RowTarget(args, tile, query, to_output), max, sum);
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     const float2 value = pair(j);
