@@ -1,17 +1,5 @@
 #!/usr/bin/env bash
-# Session 51, call 2: (a) experiment 89 on eager launches (their flag is null): `chunktree bench`
-# spec-decode and no-share, 2d950d3's CLI (gzipped in .device/s51mz) / 3e386ac's (main with 89, gzipped in
-# .device/s51z) / again; (b) a committed run of main 3e386ac on the card this call gets:
-# bench/committed_run.sh with the CLI (gzipped) and wheel in .device/s51z.
-# Carry [".device/s51z", ".device/s51mz", ".carry"].
-set -u
-date -u; s=$SECONDS
-gunzip -c .device/s51z/chunktree.gz > /tmp/ct89 && gunzip -c .device/s51mz/chunktree.gz > /tmp/ctm && chmod +x /tmp/ct89 /tmp/ctm; mkdir -p $OUT/eager
-for p in main e89 main2 e892; do
-  case $p in main*) c=/tmp/ctm;; *) c=/tmp/ct89;; esac
-  for pr in spec-decode no-share; do
-    timeout 60 $c bench --preset $pr --csv /tmp/x.csv >/dev/null 2>&1 || echo "$p $pr failed"; tail -n +2 /tmp/x.csv >> $OUT/eager/$p.csv
-  done
-  echo "$p $((SECONDS-s)) s"
-done
+# Session 51, call 2: a committed run of main 3e386ac (with experiment 89) on the card this call gets:
+# bench/committed_run.sh with the CLI (gzipped) and wheel in .device/s51z. Carry [".device/s51z",
+# ".carry"] (the tracked files are 44.5 MiB of the call's 64).
 bench/committed_run.sh .device/s51z $OUT 450
