@@ -4,8 +4,8 @@
 # same cases, the decode loop), the targets (bench/targets.py), and the GPU pytest on the build's
 # wheel. BUILD holds what the development machine built from the commit: the CLI (BUILD/chunktree,
 # or gzipped as BUILD/chunktree.gz) and the wheel (BUILD/wheel/*.whl); .carry/bundle.tgz holds
-# FlashInfer's wheels and prebuilt modules (bench/README.md). BUILD and OUT are taken from the
-# repository root. Leaves OUT/run.tgz (plots.tar left out), whose files go flat under
+# FlashInfer's wheels and prebuilt modules (bench/make_bundle.sh makes it). BUILD and OUT are taken
+# from the repository root. Leaves OUT/run.tgz (plots.tar left out), whose files go flat under
 # docs/perf/<date>-<what>/ (`tar -xzf run.tgz --strip-components=1 -C DIR`). Exits non-zero if any
 # step failed.
 #
