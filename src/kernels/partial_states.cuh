@@ -309,23 +309,21 @@ __device__ inline void store_adjacent(void* out, DType dtype, std::int64_t index
 // Where a finished query row's state goes: the output or the states, its (token, q head) index
 // there, and whether the query sees any position of the item. Looking it up takes dependent global
 // loads (the row's batch index, its causal limit), so that a warp storing row after row looks up
-// all its rows at once, one a lane, and passes each to the storing lanes (from_lane). The answer of
-// writes_output is kept, not asked again per store: a replayed launch's is a global load, which
-// the compiler reloads after every store (it may alias them), so that each row's stores waited on
-// a load (docs/KERNEL_NOTES.md, experiment 88). The kernels ask writes_output once per CTA, before
-// their tile loop, and pass the answer in (experiment 89): it is the same for every row of the
-// launch, so from_lane need not pass it either.
+// all its rows at once, one a lane, and passes each to the storing lanes (from_lane). to_output is
+// writes_output's answer, which the kernels ask once per CTA and pass in: in a replayed launch it is
+// a global load, which the compiler would redo after every store (a store may alias it), and each
+// store would wait on it (docs/KERNEL_NOTES.md, experiments 88 and 89). It is the same for every
+// row of a launch, so from_lane does not pass it.
 struct RowTarget {
   std::int64_t head = 0;
   bool visible = false;
   bool to_output;
   // A lane without a row of its own: it only carries the launch's answer for from_lane.
-  __device__ explicit RowTarget(bool writes_output) : to_output(writes_output) {}
-  __device__ RowTarget(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, bool writes_output)
-      : to_output(writes_output) {
-    head = to_output ? query.token_head(args) : query.state_head(args, tile.item);
-    visible = query.sees_any(args, tile);
-  }
+  __device__ explicit RowTarget(bool launch_to_output) : to_output(launch_to_output) {}
+  __device__ RowTarget(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, bool launch_to_output)
+      : head(launch_to_output ? query.token_head(args) : query.state_head(args, tile.item)),
+        visible(query.sees_any(args, tile)),
+        to_output(launch_to_output) {}
   __device__ RowTarget from_lane(int lane) const {
     RowTarget target = *this;
     target.head = __shfl_sync(0xffffffffu, head, lane);
