@@ -3,7 +3,7 @@
 # quick grid and random trees, bench/run_all.sh (chunktree, its host work, SDPA and FlashInfer on the
 # same cases, the decode loop), the targets (bench/targets.py), and the GPU pytest on the build's
 # wheel. BUILD holds what the development machine built from the commit: the CLI (BUILD/chunktree,
-# or gzipped as BUILD/chunktree.gz) and the wheel (BUILD/wheel/*.whl); .carry/bundle.tgz holds
+# or gzipped as BUILD/chunktree.gz) and the wheel (BUILD/wheel/*.whl); .carry/bundle.txz holds
 # FlashInfer's wheels and prebuilt modules (bench/make_bundle.sh makes it). BUILD and OUT are taken
 # from the repository root. Leaves OUT/run.tgz (plots.tar left out), whose files go flat under
 # docs/perf/<date>-<what>/ (`tar -xzf run.tgz --strip-components=1 -C DIR`). Exits non-zero if any
@@ -37,8 +37,8 @@ for grid in q t; do
   echo "$(basename "$log" .txt): $(grep -c ^PASSED "$log")/${#files[@]}"
 done
 
-tar -C .whl -xzf .carry/bundle.tgz || exit 1
-mapfile -t bundled < <(tar -tzf .carry/bundle.tgz | grep '\.whl$' | sed 's|^\./|.whl/|')
+tar -C .whl -xJf .carry/bundle.txz || exit 1
+mapfile -t bundled < <(tar -tJf .carry/bundle.txz | grep '\.whl$' | sed 's|^\./|.whl/|')
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/committed_run/site "${bundled[@]}" "$build"/wheel/*.whl ||
   exit 1
 export PYTHONPATH=/tmp/committed_run/site FLASHINFER_NO_DOWNLOAD=1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes .carry/bundle.tgz, the FlashInfer wheels and prebuilt modules that bench/committed_run.sh
+# Makes .carry/bundle.txz, the FlashInfer wheels and prebuilt modules that bench/committed_run.sh
 # installs on the GPU machine (which has no network), on a machine without a GPU. It downloads the two
 # wheels of the table in bench/README.md into .whl/ (checking their sha256), prebuilds FlashInfer's
 # modules into .whl/flashinfer-aot/ (bench/build_flashinfer_aot.py) and packs both. The prebuild
@@ -39,5 +39,5 @@ if [ ! -f .whl/flashinfer-aot/manifest.json ]; then
   "$venv/bin/pip" install -q --no-deps --target "$site" "${names[@]/#/.whl/}"
   PATH="$venv/bin:$PATH" PYTHONPATH="$site" "$venv/bin/python" bench/build_flashinfer_aot.py
 fi
-tar -C .whl -czf .carry/bundle.tgz "${names[@]/#/./}" ./flashinfer-aot
-echo "make_bundle: .carry/bundle.tgz ($(du -h .carry/bundle.tgz | cut -f1))"
+XZ_OPT=-9 tar -C .whl -cJf .carry/bundle.txz "${names[@]/#/./}" ./flashinfer-aot
+echo "make_bundle: .carry/bundle.txz ($(du -h .carry/bundle.txz | cut -f1))"
