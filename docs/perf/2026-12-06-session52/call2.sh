@@ -10,7 +10,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
 mkdir -p /tmp/m /tmp/e $OUT/ab
 gunzip -c .device/s52z/chunktree.gz > /tmp/m/chunktree && gunzip -c .device/s52e90/chunktree.gz > /tmp/e/chunktree &&
   gunzip -c .device/s52e90/chunktree_gpu_tests.gz > /tmp/e/gpu_tests && chmod +x /tmp/m/chunktree /tmp/e/chunktree /tmp/e/gpu_tests || exit 1
-timeout 150 /tmp/e/gpu_tests > $OUT/ab/gpu_unit_e90.txt 2>&1
+timeout 90 /tmp/e/gpu_tests > $OUT/ab/gpu_unit_e90.txt 2>&1
 echo "e90 gpu unit rc $? ($((SECONDS - start)) s)"
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED  \]|Failure" $OUT/ab/gpu_unit_e90.txt | head -12
 cli=/tmp/e/chunktree
@@ -22,10 +22,10 @@ done
 for pass in 1 2; do
   for b in m e; do
     for p in no-share chunkattn-t3; do
-      timeout 90 /tmp/$b/chunktree bench --preset $p --csv $OUT/ab/${p}_${b}${pass}.csv > $OUT/ab/${p}_${b}${pass}.txt 2>&1 || echo "bench $p $b failed"
+      timeout 60 /tmp/$b/chunktree bench --preset $p --csv $OUT/ab/${p}_${b}${pass}.csv > $OUT/ab/${p}_${b}${pass}.txt 2>&1 || echo "bench $p $b failed"
     done
     for s in 1024 4096; do
-      timeout 60 /tmp/$b/chunktree bench --batch 32 --heads 32 --kv-heads 32 --suffix $s --split 0 --csv $OUT/ab/split0_${s}_${b}${pass}.csv > /dev/null 2>&1 || echo "split0 $s $b failed"
+      timeout 30 /tmp/$b/chunktree bench --batch 32 --heads 32 --kv-heads 32 --suffix $s --split 0 --csv $OUT/ab/split0_${s}_${b}${pass}.csv > /dev/null 2>&1 || echo "split0 $s $b failed"
     done
   done
   echo "== pass $pass ($((SECONDS - start)) s)"
