@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Session 52, call 2: experiment 90 (branch exp90, 00ed4a3: long narrow items packed four kv heads a
-# tile where that makes one round) against main 9880aed. (a) e90's GPU unit suite, --strict quick
-# grid and random trees; (b) `chunktree bench` no-share and chunkattn-t3, main / e90 / main / e90;
-# (c) the MHA shapes at --split 0. Carry [".device/s52z", ".device/s52e90"].
+# tile where that makes one round) against main 9880aed. (a) e90's --strict quick grid and random
+# trees; (b) `chunktree bench` no-share and chunkattn-t3, main / e90 / main / e90; (c) the MHA shapes
+# at --split 0; (d) e90's GPU unit suite (last: device time is short). Carry [".device/s52z", ".device/s52e90"].
 # Prediction: KERNEL_NOTES session 52, experiment 90.
 set -u
 start=$SECONDS
@@ -10,9 +10,6 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
 mkdir -p /tmp/m /tmp/e $OUT/ab
 gunzip -c .device/s52z/chunktree.gz > /tmp/m/chunktree && gunzip -c .device/s52e90/chunktree.gz > /tmp/e/chunktree &&
   gunzip -c .device/s52e90/chunktree_gpu_tests.gz > /tmp/e/gpu_tests && chmod +x /tmp/m/chunktree /tmp/e/chunktree /tmp/e/gpu_tests || exit 1
-timeout 90 /tmp/e/gpu_tests > $OUT/ab/gpu_unit_e90.txt 2>&1
-echo "e90 gpu unit rc $? ($((SECONDS - start)) s)"
-grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED  \]|Failure" $OUT/ab/gpu_unit_e90.txt | head -12
 cli=/tmp/e/chunktree
 $cli gentests --quick /tmp/q > /dev/null && $cli gentrees --count 96 --seed 7 --gpu-dtypes /tmp/t > /dev/null || exit 1
 for g in q t; do
@@ -47,5 +44,8 @@ for label, pm, pe in [("presets", "[nc]*_m?.csv", "[nc]*_e?.csv"),
             mm = statistics.mean(v for v, _ in m[k]); ee = statistics.mean(v for v, _ in e[k])
             print(f"{label:10s} {k[0]:13s} {k[1]:16s} main {[v for v, _ in m[k]]} e90 {[v for v, _ in e[k]]} e90/main {ee / mm:.3f}  {m[k][0][1]} | {e[k][0][1]}")
 PY
+timeout 120 /tmp/e/gpu_tests > $OUT/ab/gpu_unit_e90.txt 2>&1
+echo "e90 gpu unit rc $? ($((SECONDS - start)) s)"
+grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED  \]|Failure" $OUT/ab/gpu_unit_e90.txt | head -12
 (cd $OUT && tar -czf ab.tgz ab && rm -rf ab)
 date -u
