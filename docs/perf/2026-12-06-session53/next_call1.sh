@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # For session 54's first call (prepared in session 53, not run): experiments 91, 91b and 92 against
 # main 9880aed in one call, on whatever card comes. `.device/s54` holds what session 53 built:
-# main.xz (9880aed's CLI), e91.gz (01857aa), e91b.gz (a3edafc), e92.gz (d6929d5, branch exp92) and
+# main.xz (9880aed's CLI), e91.gz (01857aa), e91b.gz (a3edafc), e92.gz (d6929d5; branch exp92 is at bc61afc, the same code but comments) and
 # e92_gpu_tests.xz, and trace builds of main, e91b and e92. If the machine is fresh, rebuild them
 # from the patches in this folder. Carry [".device/s54"] (~9 MB; no FlashInfer bundle needed).
 # (a) e92's --strict grids; (b) `chunktree bench` no-share, chunkattn-t3 and small, main / e91 /
