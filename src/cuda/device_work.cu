@@ -201,7 +201,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // The tiles: every (item, kv head, block of query rows), or of a short narrow item every (item,
   // up to four kv heads) (kernels/tile_shapes.hpp), longest tiles first, so that the last tiles to
   // start are the short ones and the grid ends evenly. The items are ordered, not the tiles: a tile
-  // record is 80 bytes, and sorting thousands of them cost more than the rest of a load (B = 1024:
+  // record is 96 bytes, and sorting thousands of them cost more than the rest of a load (B = 1024:
   // 160 -> 351 us of host time per update, docs/KERNEL_NOTES.md, experiment 19).
   const int kv_heads = q_heads_ / group_;
   const auto query_rows_of = [&](const work::Item& item) {
@@ -236,10 +236,13 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     const std::uint32_t tile_rows = wgmma ? kernels::kWgmmaTileRows : kernels::kMmaSyncTileRows;
     const int heads = heads_per_tile(item);
     const work::KvRun first_run = item.run_begin < item.run_end ? w.runs[item.run_begin] : work::KvRun{};
+    const bool has_rows = item.row_begin < item.row_end;
+    const std::uint32_t first_row_batch = has_rows ? w.row_to_batch[item.row_begin] : 0;
+    const std::int32_t first_row_limit = has_rows ? w.row_limit[item.row_begin] : 0;
     for (int kv_head = 0; kv_head < kv_heads; kv_head += heads) {
       const auto head_count = static_cast<std::uint16_t>(std::min(heads, kv_heads - kv_head));
       for (std::uint32_t m = 0; m < query_rows; m += tile_rows) {
-        tiles.push_back(WorkTile{item, first_run, static_cast<std::uint16_t>(kv_head), head_count, m});
+        tiles.push_back(WorkTile{item, first_run, static_cast<std::uint16_t>(kv_head), head_count, m, first_row_batch, first_row_limit});
       }
     }
   }

@@ -77,8 +77,9 @@ inline int resident_blocks_per_sm(const void* kernel, int threads, std::array<st
 // kernel's last loads (docs/KERNEL_NOTES.md, experiment 26). Under graph capture the edge is kept.
 
 // In a kernel that another may be chained to: this CTA no longer holds the chained kernel back.
-// The states kernels call it once their producer has issued its last copy: earlier, the chained
-// CTAs would sit on the SMs through the whole last wave.
+// The states kernels call it once their producer has issued its last K/V copy: earlier, the chained
+// CTAs would sit on the SMs through the whole last wave. (The merge, the one kernel chained to them,
+// reads only the host's tables before its wait for the previous kernel.)
 __device__ inline void let_chained_kernel_start() { cudaTriggerProgrammaticLaunchCompletion(); }
 
 // In a kernel that may be launched chained: waits until every kernel it depends on (the one before

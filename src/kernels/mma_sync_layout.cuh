@@ -23,8 +23,8 @@ constexpr int kThreads = kProducerThreads + kConsumerThreads;
 // Named barriers (ids past CUTLASS's reserved ones) among the consumer warps.
 constexpr int kStatesParkedBarrier = 1;
 constexpr int kQueryLoadedBarrier = 2;
-// Between the producer and the consumers of a one-tile CTA (a CTA of several tiles has the
-// producer hand each tile's Q over instead).
+// Between the producer and the consumers, once a CTA: its first tile's Q copies go before the
+// producer's second stage.
 using FirstQueries = QueriesFirst<kThreads, 3>;
 // The end phase parks every warp's 16 rows of (max, sum) here, and of o in the tile's last stage.
 constexpr int kParkedRows = 16 * kConsumerWarps;
@@ -43,13 +43,13 @@ struct StreamShape {
   static constexpr int kStages = D == 64 ? 6 : 3;
   static constexpr int kMinBlocksPerSm = mma_sync_ctas_per_sm(D);
   static constexpr bool kReallocateRegisters = kMinBlocksPerSm == 2;
-  // The ring's and the hand-off's mbarriers, the two tiles handed to the consumers, then the
+  // The ring's mbarriers, the consumers' two tile records (by tile parity), then the
   // parked (max, sum) of the end phase; keeps the stages 128-byte aligned.
   static constexpr int kBarrierBytes = 128;
-  static constexpr int kHandedTilesBytes = (2 * sizeof(WorkTile) + 127) / 128 * 128;
-  static constexpr int kControlBytes = kBarrierBytes + kHandedTilesBytes + kParkedStatsBytes;
+  static constexpr int kRecordsBytes = (2 * sizeof(WorkTile) + 127) / 128 * 128;
+  static constexpr int kControlBytes = kBarrierBytes + kRecordsBytes + kParkedStatsBytes;
   static constexpr int kFirstTileOffset = kBarrierBytes - 4;  // a replayed launch's claimed first tile, after the mbarriers
-  static_assert((2 * kStages + 2) * 8 <= kFirstTileOffset);
+  static_assert(2 * kStages * 8 <= kFirstTileOffset);
   static constexpr int kSharedBytes = kControlBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
 };
 

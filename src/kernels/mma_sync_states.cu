@@ -3,9 +3,9 @@
 // in each CTA a producer warpgroup streams tile after tile of K and V, 64 positions per stage
 // (packed across runs, and on into the next tile without a pause) with cp.async into a ring of
 // stages that completes on mbarriers, and four consumer warps compute on tensor cores without a
-// block-wide barrier per step. The producer also hands each tile to the consumers: its record
-// (with its item and first KV run) and its Q rows, as soon as they are done with the last tile's Q,
-// so that a tile's start costs the consumers no dependent global loads. Launched alone, the grid
+// block-wide barrier per step. The consumers copy each tile's record (with its item and first KV
+// run) and its Q rows themselves, a next tile's during the end phase of the tile before, so that a
+// tile's start costs them no dependent global loads. Launched alone, the grid
 // is persistent (two CTAs per SM walk the tiles); beside the wgmma kernel it has one CTA per tile
 // (docs/KERNEL_NOTES.md, experiments 12d and 13). A tile of at most 16 query rows (decode: one row's GQA group)
 // gives each consumer warp its own quarter of every stage's positions, two 16-row groups give each
@@ -15,7 +15,7 @@
 // fills block h of each stage with 16 positions of its h-th kv head, and consumer warp h serves
 // that head alone.
 // This file holds the consumers' stages and the kernel; the tile's layout (threads, stages, warp
-// shares, the ring) is in mma_sync_layout.cuh, the producer's hand-off and KV stream in
+// shares, the ring) is in mma_sync_layout.cuh, the copies of a tile's record, Q and KV in
 // mma_sync_producer.cuh.
 #include <algorithm>
 #include <climits>
@@ -223,11 +223,11 @@ __device__ void combine_and_store(const PartialArgs& args, const EndRows& end_ro
 // One consumer warp's work on a tile: its 16 query rows over its blocks of every stage, then the
 // end phase (the four warps' combine and store of every row). Every consumer warp passes every
 // stage (a warp without rows only waits and releases), so the ring's mbarriers always count every
-// consumer thread. Once the warp is done with the Q rows it arrives on `q_released`, so that the
-// next tile's come in during the end phase.
-template <typename Element, int D, int Stages>
+// consumer thread. Once every warp is done with the Q rows, start_next() starts copying the next
+// tile's, which come in during the end phase.
+template <typename Element, int D, int Stages, typename StartNext>
 __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t tile, const WorkTile& work, Ring<Stages>& ring,
-                        const Element* q_data, Element* stages, float* parked_stats, std::uint64_t* q_released) {
+                        const Element* q_data, Element* stages, float* parked_stats, StartNext start_next) {
   const work::Item& item = work.item;
   const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
   using QTile = tiles::SharedTile<Element, kTileRows, D>;
@@ -244,7 +244,7 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int m = share.first_row + lane / 4 + 8 * h;
-      if (m < query_rows) limit[h] = QueryRow(args, work, m, share.head_in_tile).limit(args);
+      if (m < query_rows) limit[h] = QueryRow(args, work, m, share.head_in_tile).limit(args, work);
     }
   }
 
@@ -273,7 +273,6 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
     if (step + 1 < steps) cutlass::arch::ClusterBarrier::arrive(&ring.empty[stage]);  // the last: the end phase's, released after it
   }
 
-  cutlass::arch::ClusterBarrier::arrive(q_released);
   if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::stages_done);
 
 #pragma unroll
@@ -281,9 +280,13 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
   const ParkedStates parked{reinterpret_cast<float*>(stages + 2 * last_stage * StageTile::kElements), parked_stats};
   const EndRows end_rows(work, layout, fill.packed(), query_rows);
   const RowTarget lane_target = end_rows.lane_target(args, work, to_output);
+  // Every warp is done reading the last stage (and the last tile's parked states) before any parks,
+  // and done with Q before the next tile's comes in; the next tile's record, copied at this tile's
+  // start, has landed (each thread waits for its own copies before the barrier).
+  cute::cp_async_wait<0>();
+  cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
+  start_next();
   if (steps > 0) {
-    // Every warp is done reading the last stage (and the last tile's parked states) before any parks.
-    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
     if (share.has_rows) park_state<D>(parked, consumer_warp(), o, rows);
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
   }
@@ -332,10 +335,8 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   extern __shared__ __align__(128) unsigned char shared[];
   auto* barriers = reinterpret_cast<std::uint64_t*>(shared);
   Ring<kStages> ring{barriers, barriers + kStages};
-  std::uint64_t* q_handed = barriers + 2 * kStages;
-  std::uint64_t* q_released = q_handed + 1;
-  auto* handed_tiles = reinterpret_cast<WorkTile*>(shared + Shape::kBarrierBytes);  // two: by tile parity
-  auto* parked_stats = reinterpret_cast<float*>(shared + Shape::kBarrierBytes + Shape::kHandedTilesBytes);
+  auto* records = reinterpret_cast<WorkTile*>(shared + Shape::kBarrierBytes);  // two: by tile parity
+  auto* parked_stats = reinterpret_cast<float*>(shared + Shape::kBarrierBytes + Shape::kRecordsBytes);
   auto* q_data = reinterpret_cast<Element*>(shared + Shape::kControlBytes);
   Element* stages = q_data + kTileRows * D;
   if (threadIdx.x == 0) {
@@ -343,17 +344,18 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       cutlass::arch::ClusterBarrier::init(&ring.full[s], kProducerThreads);
       cutlass::arch::ClusterBarrier::init(&ring.empty[s], kConsumerThreads);
     }
-    cutlass::arch::ClusterBarrier::init(q_handed, kProducerThreads);
-    cutlass::arch::ClusterBarrier::init(q_released, kConsumerThreads);
   }
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
   // This CTA's tiles: its first (blockIdx.x, or claimed where a replayed launch's live plan says so),
-  // then every gridDim.x-th; CTAs without one have none. A CTA of one tile skips the
-  // hand-off: its consumers fetch the tile and its Q rows while the producer starts the KV (handing
-  // off would put the Q's loads behind the KV's; experiment 13). Both grids run the same loop of each role, so
-  // that the kernel's code holds one copy of each stage (experiment 48: code size is latency).
+  // then every gridDim.x-th; CTAs without one have none. The producer streams their KV without a
+  // pause; the consumers copy each tile's record and Q rows themselves: the first tile's while the
+  // producer starts its KV (experiment 13), each next one's record at the start of a tile and its Q
+  // in the tile's end phase. A hand-off by the producer completed only with its in-flight stages
+  // (cp.async.mbarrier.arrive tracks every earlier cp.async of the thread), ~5.6 µs after the
+  // release (experiment 92). Both grids run the same loop of each role, so that the kernel's code
+  // holds one copy of each stage (experiment 48: code size is latency).
   const std::uint32_t num_tiles = tile_count(args);
   std::uint32_t first_tile = blockIdx.x;
   // Claimed where the live plan of a replayed launch says so (cost_model::claims_first_tiles): the same
@@ -366,39 +368,41 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     first_tile = *claimed & ~kLastClaim;
   }
   if (first_tile >= num_tiles) return;
-  const bool one_tile = gridDim.x >= num_tiles;
   if (threadIdx.x < kProducerThreads) {
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
-    TileHandoff<Element, D> handoff{q_handed, q_released, handed_tiles, q_data};
+    bool queries_awaited = false;  // the first tile's Q copies go before the producer's second stage
+    const auto await_queries_once = [&] {
+      if (queries_awaited) return;
+      FirstQueries::await();
+      queries_awaited = true;
+    };
     for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x) {
-      if (!one_tile) handoff.pending = t;  // handed off once the consumers release the last tile's Q: offered after each stage and while waiting for a free one
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
-      stream_kv<Element, D>(args, args.tiles[t], ring, stages, [&] {
-        if (one_tile && ring.passed == 0) FirstQueries::await();
-        return handoff.offer(args);
-      });
-      if (one_tile && ring.passed == 0) FirstQueries::await();  // a tile without stages
-      handoff.finish(args);
+      stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, await_queries_once);
+      await_queries_once();  // a first tile without stages
     }
-    let_chained_kernel_start();  // every copy of this CTA is issued
+    let_chained_kernel_start();  // every K/V copy of this CTA is issued (the consumers' last record and Q copies may follow)
     return;
   }
   if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();
   const int thread = static_cast<int>(threadIdx.x) - kProducerThreads;
   const bool to_output = writes_output(args);  // a global load in replayed launches: asked once, not per tile
+  copy_tile<kConsumerThreads, Element, D>(args, args.tiles[first_tile], &records[0], q_data, thread);
+  cute::cp_async_fence();
+  FirstQueries::issued();
   std::uint32_t tiles_seen = 0;
   for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x, ++tiles_seen) {
-    if (one_tile) {
-      copy_tile<kConsumerThreads, Element, D>(args, args.tiles[t], &handed_tiles[0], q_data, thread);
-      cute::cp_async_fence();
-      FirstQueries::issued();
-      cute::cp_async_wait<0>();
-      cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);
-    } else {
-      cutlass::arch::ClusterBarrier::wait(q_handed, tiles_seen & 1u);
-    }
+    cute::cp_async_wait<0>();
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);  // this tile's record and Q have landed
     if (thread == 0) tile_trace::stamp(t, tile_trace::handed);
-    consume<Element, D>(args, to_output, t, handed_tiles[tiles_seen & 1u], ring, q_data, stages, parked_stats, q_released);
+    const std::uint32_t next = t + gridDim.x;
+    WorkTile* next_record = &records[(tiles_seen + 1) & 1u];  // the last tile's, which nothing reads any more
+    if (next < num_tiles) copy_record(args.tiles[next], next_record, thread);
+    cute::cp_async_fence();
+    consume<Element, D>(args, to_output, t, records[tiles_seen & 1u], ring, q_data, stages, parked_stats, [&] {
+      if (next < num_tiles) copy_tile_q<kConsumerThreads, Element, D>(args, *next_record, q_data, thread);
+      cute::cp_async_fence();
+    });
     if (thread == 0) tile_trace::stamp(t, tile_trace::stored);
   }
 }

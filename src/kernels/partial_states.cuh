@@ -26,13 +26,19 @@ namespace chunktree::kernels {
 
 // A tile carries copies of its item and of the item's first KV run, so that a tile's start waits for
 // one load (this record) before its first K/V copy instead of a chain of three (tile → item → run),
-// each a cold HBM miss (docs/KERNEL_NOTES.md, experiment 19).
+// each a cold HBM miss (docs/KERNEL_NOTES.md, experiment 19). It also carries its item's first row's
+// batch index and causal limit (all of a decode tile's rows are that row's), so that the tile's Q
+// rows and targets are known from the record alone: a lookup in the row tables behind a CTA's
+// streaming stages waited ~3 µs (experiment 91).
 struct WorkTile {
   work::Item item;
   work::KvRun first_run;  // the item's run_begin (zeros for an item without runs)
   std::uint16_t kv_head;
   std::uint16_t kv_head_count;  // kv heads kv_head, kv_head + 1, ...: more than one in a packed mma.sync tile (tile_shapes.hpp)
   std::uint32_t m_begin;  // first query row of the item in this tile (of each of its kv heads)
+  std::uint32_t first_row_batch;  // row_to_batch[item.row_begin] (0 for an item without rows)
+  std::int32_t first_row_limit;   // row_limit[item.row_begin] (0 for an item without rows)
+  std::uint64_t padding = 0;      // the record is copied in 16-byte pieces
 };
 
 // A replayed mma.sync launch's counters for its CTAs' first tiles (experiment 67): each CTA's rank
@@ -145,19 +151,24 @@ struct QueryRow {
     token = (m % per_row) / args.group;
     head = (static_cast<int>(tile.kv_head) + head_in_tile) * args.group + m % args.group;
   }
+  // Whether the row is its item's first, whose lookups the tile record carries.
+  __device__ bool first_of_item(const WorkTile& tile) const { return row == static_cast<int>(tile.item.row_begin); }
   // The last KV position this query sees in a causal item.
-  __device__ int limit(const PartialArgs& args) const { return args.row_limit[row] + token; }
+  __device__ int limit(const PartialArgs& args, const WorkTile& tile) const {
+    return (first_of_item(tile) ? tile.first_row_limit : args.row_limit[row]) + token;
+  }
   // Whether the query sees any position of the item: only a causal item can hide all of them.
   __device__ bool sees_any(const PartialArgs& args, const WorkTile& tile) const {
-    return tile.item.tokens > 0 && (tile.item.causal == 0 || limit(args) >= tile.first_run.position);
+    return tile.item.tokens > 0 && (tile.item.causal == 0 || limit(args, tile) >= tile.first_run.position);
   }
   // (query token, q head) in the caller's order: where q is read and a direct output written.
-  __device__ std::int64_t token_head(const PartialArgs& args) const {
-    return (static_cast<std::int64_t>(args.row_to_batch[row]) * args.queries + token) * args.q_heads + head;
+  __device__ std::int64_t token_head(const PartialArgs& args, const WorkTile& tile) const {
+    const std::uint32_t batch = first_of_item(tile) ? tile.first_row_batch : args.row_to_batch[row];
+    return (static_cast<std::int64_t>(batch) * args.queries + token) * args.q_heads + head;
   }
   template <typename Element, int D>
-  __device__ const Element* q(const PartialArgs& args) const {
-    return static_cast<const Element*>(args.q) + token_head(args) * D;
+  __device__ const Element* q(const PartialArgs& args, const WorkTile& tile) const {
+    return static_cast<const Element*>(args.q) + token_head(args, tile) * D;
   }
   __device__ std::int64_t state_head(const PartialArgs& args, const work::Item& item) const {
     const std::int64_t state = static_cast<std::int64_t>(item.state_begin) + (row - static_cast<int>(item.row_begin));
@@ -234,24 +245,6 @@ class KvRunCursor {
   work::KvRun window_;  // the record of run window_begin_ + lane
 };
 
-// Starts copying rows [0, fill_rows) of a matrix of D 16-bit elements per row (row r at
-// source(r)) into shared memory (16-byte piece c of row r at destination(r, c)) with cp.async,
-// zero-filling the rows r that are not valid(r): padding rows must hold numbers, not stale data.
-// Row 0 must be valid. `thread` is the caller's index among the Threads threads that share the
-// copy. Completes at the caller's cp_async_wait or on an mbarrier (cp.async.mbarrier.arrive).
-template <int Threads, int D, typename Valid, typename Destination, typename Source>
-__device__ void copy_rows_async(int thread, int fill_rows, Valid valid_row, Destination destination, Source source) {
-  constexpr int kPiecesPerRow = D / 8;
-  for (int index = thread; index < fill_rows * kPiecesPerRow; index += Threads) {
-    const int row = index / kPiecesPerRow;
-    const int piece = index % kPiecesPerRow;
-    const bool valid = valid_row(row);
-    const auto* from = reinterpret_cast<const cute::uint128_t*>(source(valid ? row : 0)) + piece;
-    cute::SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<cute::uint128_t>::copy(*from, *reinterpret_cast<cute::uint128_t*>(destination(row, piece)),
-                                                                 valid);
-  }
-}
-
 // The running softmax state of one query row, in the log2 domain: the largest score folded in
 // so far and the sum of exp2(score − max) (a lane's share until the caller reduces it).
 struct OnlineSoftmax {
@@ -321,7 +314,7 @@ struct RowTarget {
   // A lane without a row of its own: it only carries the launch's answer for from_lane.
   __device__ explicit RowTarget(bool launch_to_output) : to_output(launch_to_output) {}
   __device__ RowTarget(const PartialArgs& args, const WorkTile& tile, const QueryRow& query, bool launch_to_output)
-      : head(launch_to_output ? query.token_head(args) : query.state_head(args, tile.item)),
+      : head(launch_to_output ? query.token_head(args, tile) : query.state_head(args, tile.item)),
         visible(query.sees_any(args, tile)),
         to_output(launch_to_output) {}
   __device__ RowTarget from_lane(int lane) const {

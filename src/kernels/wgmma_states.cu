@@ -361,7 +361,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       const int r = (warpgroup - 1) * 64 + index / (D / 8);
       const int piece = index % (D / 8);
       const bool valid = r < tile_rows;
-      const Element* row = QueryRow(args, work, static_cast<int>(work.m_begin) + (valid ? r : 0)).template q<Element, D>(args);
+      const Element* row = QueryRow(args, work, static_cast<int>(work.m_begin) + (valid ? r : 0)).template q<Element, D>(args, work);
       SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>::copy(*reinterpret_cast<const uint128_t*>(row + 8 * piece),
                                                        *reinterpret_cast<uint128_t*>(&q_smem(r, 8 * piece)), valid);
     }
@@ -376,7 +376,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     if (item.causal != 0) {
       for (int r = 0; r < 2; ++r) {
         const int m = static_cast<int>(work.m_begin) + thread_row0 + 8 * r;
-        if (m < query_rows) limit[r] = QueryRow(args, work, m).limit(args);
+        if (m < query_rows) limit[r] = QueryRow(args, work, m).limit(args, work);
       }
     }
     typename Tile::ScoreMma score_mma;
