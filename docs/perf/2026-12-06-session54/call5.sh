@@ -24,6 +24,6 @@ done
 echo "== traces done ($((SECONDS - start)) s)"
 timeout 150 bench/compare.sh $OUT/ab1 main=$x/main e93=$x/e93 e93b=$x/e93b -- no-share chunkattn-t3 > /dev/null 2>&1
 cat $OUT/ab1/compare.md; echo "== A/B pass 1 done ($((SECONDS - start)) s)"
-left=$((330 - (SECONDS - start)))
+left=$((${CALL_BUDGET_S:-330} - (SECONDS - start)))
 [ $left -gt 40 ] && timeout $left bench/compare.sh $OUT/ab2 e93b=$x/e93b e93=$x/e93 main=$x/main -- no-share chunkattn-t3 > /dev/null 2>&1
 cat $OUT/ab2/compare.md 2>/dev/null; echo "== A/B pass 2 done ($((SECONDS - start)) s)"
