@@ -156,7 +156,7 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
 }
 
 // A persistent grid's static round robin against the hardware's dealing (experiment 65): at 1.03
-// (1024 equal tiles on 264 CTAs) the persistent grid was 1-2 % faster, its hand-off streaming the
+// (1024 equal tiles on 264 CTAs) the persistent grid was 1-2 % faster, its producer streaming the
 // next tile's first stages during the last one's end; at 1.18 and 1.27 (a few longer shared tiles
 // among a thousand private ones, whose round robin gives the longer ones' CTAs a fifth tile) one CTA
 // per tile was 2-3 % and 9 % faster.
