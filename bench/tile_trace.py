@@ -54,12 +54,20 @@ def summarize(path, rows, start):
     by_cta = defaultdict(list)
     for row in rows:
         by_cta[row["cta"]].append(row)
-    gaps = []
+    # A transition's three parts: this tile's end phase, the wait for the next tile's Q (landed at
+    # its "handed" stamp), and the wait for its first KV stage (experiments 92 and 93).
+    gaps, parts = [], ([], [], [])
     for tiles in by_cta.values():
         tiles.sort(key=lambda row: row["taken"])
-        gaps += [micros(after["first_stage"] - before["stages_done"]) for before, after in zip(tiles, tiles[1:])]
+        for before, after in zip(tiles, tiles[1:]):
+            gaps.append(micros(after["first_stage"] - before["stages_done"]))
+            parts[0].append(micros(before["stored"] - before["stages_done"]))
+            parts[1].append(micros(after["handed"] - before["stored"]))
+            parts[2].append(micros(after["first_stage"] - after["handed"]))
     if gaps:
         print(f"  between a CTA's tiles (stages done -> next first stage): median {statistics.median(gaps):.2f} us over {len(gaps)} transitions")
+        print(f"    of which end phase {statistics.median(parts[0]):.2f}, stored -> next Q landed {statistics.median(parts[1]):.2f}, "
+              f"-> its first stage {statistics.median(parts[2]):.2f} us (medians)")
     starts = sorted(micros(min(row["taken"] for row in tiles) - start) for tiles in by_cta.values())
     ends = sorted(micros(max(row["stored"] for row in tiles) - start) for tiles in by_cta.values())
     tenth = len(ends) // 10

@@ -20,7 +20,7 @@ chmod +x $x/*
 trace() {  # name cli args...
   local name=$1 cli=$2; shift 2
   CHUNKTREE_TILE_TRACE=$OUT/tr/$name.csv CHUNKTREE_TILE_TRACE_CALL=5 timeout 30 $cli bench --repeats 5 "$@" > $OUT/tr/${name}_bench.txt 2>&1 || echo "$name: trace rc $?"
-  echo "== $name"; python3 bench/tile_trace.py $OUT/tr/$name.csv | sed -n '3,4p;7p'
+  echo "== $name"; python3 bench/tile_trace.py $OUT/tr/$name.csv | sed -n '4p;8,9p'
 }
 for b in "${builds[@]}"; do
   trace ${b}_b32_mha_1k $x/${b}_trace --batch 32 --heads 32 --kv-heads 32 --suffix 1024
