@@ -4,7 +4,7 @@
 # clean), e93 (6e3debb, clean), e93b (exp93b 4ad91f6: Q in registers, the next Q copied in the end
 # phase), e93c (exp93c 21ab5f5: 93 with the next Q's copy between two runs of the stage loop; 16 bytes
 # of stack at d 128, outside the stage loop), and a trace build of each. If the machine is fresh,
-# rebuild them from branches exp93, exp93b and exp93c. Carry [".device/s55"] (9.5 MB).
+# rebuild them from branches exp93, exp93b and exp93c. Carry [".device/s55"] (11 MB, with e95 for next_call2.sh).
 # (a) traces of b32_mha_1k, b512_gqa8x1_1k and np1024_ns1024 on the four trace builds; (b)
 # `bench/compare.sh` over no-share and chunkattn-t3 (and bench/shapes.txt), the four builds, then in
 # the reverse order. Predictions: KERNEL_NOTES session 54, experiments 93b and 93c.
