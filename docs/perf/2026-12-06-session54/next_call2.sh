@@ -5,7 +5,7 @@
 # tiles on a persistent grid that fills the other SMs, so the private tiles stream while the shared
 # ones compute; unset, it is main. The sweep: spec-decode, hydragen-micro and gqa-llama3 at k = 0
 # (main), 40, 52, 66, 80 and 100, each preset's k values one after the other, twice in opposite
-# orders. Carry [".device/s55"]. Prediction: KERNEL_NOTES session 54, experiment 95.
+# orders; then traces at k = 0 and 60 (`.device/s55/e95_trace.gz`). Carry [".device/s55"]. Prediction: KERNEL_NOTES session 54, experiment 95.
 set -u
 start=$SECONDS
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
@@ -16,16 +16,25 @@ for pass in 1 2; do
   [ $pass = 2 ] && ks=($(printf '%s\n' "${ks[@]}" | tac))
   for preset in spec-decode hydragen-micro gqa-llama3; do
     for k in "${ks[@]}"; do
-      [ $((SECONDS - start)) -gt ${CALL_BUDGET_S:-520} ] && break 3
+      [ $((SECONDS - start)) -gt ${CALL_BUDGET_S:-480} ] && break 3
       CHUNKTREE_PROBE_WGMMA_SMS=$k timeout 60 $x/chunktree bench --preset $preset --csv $OUT/sweep/${preset}_k${k}_p$pass.csv > $OUT/sweep/${preset}_k${k}_p$pass.txt 2>&1 || echo "$preset k $k pass $pass failed"
     done
   done
   echo "== pass $pass done ($((SECONDS - start)) s)"
 done
+# Whether the partition holds: traces of b256_mha_p4k_s264_q8 at k = 0 and 60 (the wgmma tiles on
+# k distinct SMs from t = 0, the mma.sync CTAs starting at t = 0 too).
+gunzip -c .device/s55/e95_trace.gz > $x/trace && chmod +x $x/trace
+for k in 0 60; do
+  CHUNKTREE_PROBE_WGMMA_SMS=$k CHUNKTREE_TILE_TRACE=$OUT/sweep/trace_k$k.csv CHUNKTREE_TILE_TRACE_CALL=5 timeout 40 $x/trace bench --repeats 5 \
+    --batch 256 --heads 32 --kv-heads 32 --prefix 4096 --suffix 264 --queries 8 > $OUT/sweep/trace_k${k}_bench.txt 2>&1 || echo "trace k $k failed"
+  echo "== trace k $k"; python3 bench/tile_trace.py $OUT/sweep/trace_k$k.csv $OUT/sweep/trace_k$k.csv.wgmma | grep -E "tiles, the first|CTAs (start|finish)"
+  python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); print('wgmma tiles on', len({x['sm'] for x in r}), 'SMs')" $OUT/sweep/trace_k$k.csv.wgmma
+done
 python3 - "$OUT/sweep" <<'PY'
 import csv, glob, os, re, sys, statistics
 times = {}
-for path in glob.glob(os.path.join(sys.argv[1], "*.csv")):
+for path in glob.glob(os.path.join(sys.argv[1], "*_p[12].csv")):
     k = int(re.search(r"_k(\d+)_p", path).group(1))
     for r in csv.DictReader(open(path)):
         if r["impl"] == "chunktree" and r["median_us"]:
