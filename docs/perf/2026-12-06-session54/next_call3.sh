@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # For session 55, after next_call2.sh's probe and only if it gains (prepared in session 54, not run):
-# experiment 95r, the SM partition chosen by the cost model (branch exp95r, 4b2e2af), against main
+# experiment 95r, the SM partition chosen by the cost model (branch exp95r, 3957480), against main
 # ad73297. Recalibrate cost_model::wgmma_sms from the probe's sweep first if its best k per row differs
 # from the model's (KERNEL_NOTES session 54, 95r), and rebuild `.device/s55/e95r.gz` and
 # `e95r_gpu_tests.xz`. (a) `bench/compare.sh` over the presets with both tile kinds, main / e95r then
