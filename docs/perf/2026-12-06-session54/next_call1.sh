@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # For session 55's first call (prepared in session 54, not run: its device time was spent): why
-# experiment 93's stage loop got slower. Builds in `.device/s55` (all gzipped CLIs): main (ad73297,
+# experiment 93's stage loop got slower. Builds in `.device/s55a` (all gzipped CLIs): main (ad73297,
 # clean), e93 (6e3debb, clean), e93b (exp93b 4ad91f6: Q in registers, the next Q copied in the end
 # phase), e93c (exp93c 21ab5f5: 93 with the next Q's copy between two runs of the stage loop; 16 bytes
 # of stack at d 128, outside the stage loop), and a trace build of each. If the machine is fresh,
-# rebuild them from branches exp93, exp93b and exp93c. Carry [".device/s55"] (11 MB, with e95 for next_call2.sh).
+# rebuild them from branches exp93, exp93b and exp93c. Carry [".device/s55a"] (10 MB).
 # (a) traces of b32_mha_1k, b512_gqa8x1_1k and np1024_ns1024 on the four trace builds; (b)
 # `bench/compare.sh` over no-share and chunkattn-t3 (and bench/shapes.txt), the four builds, then in
 # the reverse order. Predictions: KERNEL_NOTES session 54, experiments 93b and 93c.
@@ -15,7 +15,7 @@ x=/tmp/x55 && rm -rf $x && mkdir -p $x $OUT/tr
 pack() { cd $OUT && for d in ab1 ab2 tr; do [ -d $d ] && tar -czf $d.tgz $d && rm -rf $d; done; date -u; }
 trap pack EXIT
 builds=(main e93 e93b e93c)
-for b in "${builds[@]}"; do gunzip -c .device/s55/$b.gz > $x/$b && gunzip -c .device/s55/${b}_trace.gz > $x/${b}_trace || exit 1; done
+for b in "${builds[@]}"; do gunzip -c .device/s55a/$b.gz > $x/$b && gunzip -c .device/s55a/${b}_trace.gz > $x/${b}_trace || exit 1; done
 chmod +x $x/*
 trace() {  # name cli args...
   local name=$1 cli=$2; shift 2

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# For session 55 (prepared in session 54, not run): experiment 95's probe. `.device/s55/e95.gz` is
+# For session 55 (prepared in session 54, not run): experiment 95's probe. `.device/s55b/e95.gz` is
 # main ad73297 plus CHUNKTREE_PROBE_WGMMA_SMS (branch exp95, 4c82736): with k set, a call whose plan
 # has both tile kinds runs its wgmma tiles on a persistent grid of k CTAs (one an SM) and its mma.sync
 # tiles on a persistent grid that fills the other SMs, so the private tiles stream while the shared
 # ones compute; unset, it is main. The sweep: spec-decode, hydragen-micro and gqa-llama3 at k = 0
 # (main), 40, 52, 66, 80 and 100, each preset's k values one after the other, twice in opposite
-# orders; then traces at k = 0 and 60 (`.device/s55/e95_trace.gz`). Carry [".device/s55"]. Prediction: KERNEL_NOTES session 54, experiment 95.
+# orders; then traces at k = 0 and 60 (`.device/s55b/e95_trace.gz`). Carry [".device/s55b"]. Prediction: KERNEL_NOTES session 54, experiment 95.
 set -u
 start=$SECONDS
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
-x=/tmp/x95 && rm -rf $x && mkdir -p $x $OUT/sweep && gunzip -c .device/s55/e95.gz > $x/chunktree && chmod +x $x/chunktree || exit 1
+x=/tmp/x95 && rm -rf $x && mkdir -p $x $OUT/sweep && gunzip -c .device/s55b/e95.gz > $x/chunktree && chmod +x $x/chunktree || exit 1
 trap 'cd $OUT && tar -czf sweep.tgz sweep && rm -rf sweep; date -u' EXIT
 ks=(0 40 52 66 80 100)
 for pass in 1 2; do
@@ -24,7 +24,7 @@ for pass in 1 2; do
 done
 # Whether the partition holds: traces of b256_mha_p4k_s264_q8 at k = 0 and 60 (the wgmma tiles on
 # k distinct SMs from t = 0, the mma.sync CTAs starting at t = 0 too).
-gunzip -c .device/s55/e95_trace.gz > $x/trace && chmod +x $x/trace
+gunzip -c .device/s55b/e95_trace.gz > $x/trace && chmod +x $x/trace
 for k in 0 60; do
   CHUNKTREE_PROBE_WGMMA_SMS=$k CHUNKTREE_TILE_TRACE=$OUT/sweep/trace_k$k.csv CHUNKTREE_TILE_TRACE_CALL=5 timeout 40 $x/trace bench --repeats 5 \
     --batch 256 --heads 32 --kv-heads 32 --prefix 4096 --suffix 264 --queries 8 > $OUT/sweep/trace_k${k}_bench.txt 2>&1 || echo "trace k $k failed"

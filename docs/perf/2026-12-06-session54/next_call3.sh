@@ -2,17 +2,17 @@
 # For session 55, after next_call2.sh's probe and only if it gains (prepared in session 54, not run):
 # experiment 95r, the SM partition chosen by the cost model (branch exp95r, 3957480), against main
 # ad73297. Recalibrate cost_model::wgmma_sms from the probe's sweep first if its best k per row differs
-# from the model's (KERNEL_NOTES session 54, 95r), and rebuild `.device/s55/e95r.gz` and
+# from the model's (KERNEL_NOTES session 54, 95r), and rebuild `.device/s55c/e95r.gz` and
 # `e95r_gpu_tests.xz`. (a) `bench/compare.sh` over the presets with both tile kinds, main / e95r then
 # e95r / main; (b) e95r's GPU unit suite, --strict quick grids and random trees, and memcheck and
-# racecheck on gpu-check's subsets (the replayed launches' exiting CTAs included). Carry [".device/s55"].
+# racecheck on gpu-check's subsets (the replayed launches' exiting CTAs included). Carry [".device/s55c"].
 set -u
 start=$SECONDS
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
 x=/tmp/x95r && rm -rf $x && mkdir -p $x $OUT/ck
 pack() { cd $OUT && for d in ab1 ab2 ck; do [ -d $d ] && tar -czf $d.tgz $d && rm -rf $d; done; date -u; }
 trap pack EXIT
-gunzip -c .device/s55/main.gz > $x/main && gunzip -c .device/s55/e95r.gz > $x/e95r && xz -dc .device/s55/e95r_gpu_tests.xz > $x/gpu_tests && chmod +x $x/* || exit 1
+gunzip -c .device/s55c/main.gz > $x/main && gunzip -c .device/s55c/e95r.gz > $x/e95r && xz -dc .device/s55c/e95r_gpu_tests.xz > $x/gpu_tests && chmod +x $x/* || exit 1
 presets=(spec-decode hydragen-micro gqa-llama3 flashinfer-cascade tree)
 cli=$x/e95r
 $cli gentests --quick /tmp/q > /dev/null && $cli gentrees --count 96 --seed 7 --gpu-dtypes /tmp/t > /dev/null || exit 1
