@@ -13,7 +13,7 @@ gunzip -c .device/s55d/e95rp.gz > $x/tools/chunktree && xz -dc .device/s55d/e95r
 # Packed after every run, so that a call cut short by its limit still brings back what it measured.
 pack() { tar -C /tmp/s95rp -czf $OUT/sweep.tgz sweep ck; }
 trap 'pack; date -u' EXIT
-settings=(model 0 52 66 80 40)
+settings=(${SETTINGS:-model 0 52 66 80 40})  # SETTINGS="..." for fewer
 # Each preset's two passes (the second in the opposite order) before the next preset's: spec-decode,
 # whose s264 rows the partition is for, first.
 for preset in spec-decode hydragen-micro gqa-llama3; do
