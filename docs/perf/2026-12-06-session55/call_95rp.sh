@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Session 55: experiment 95's sweep and 95r's model in one call. `.device/s55d/e95rp.gz` is branch
-# exp95rp (exp95r, the partition chosen by cost_model::wgmma_sms, plus CHUNKTREE_PROBE_WGMMA_SMS=k to
+# exp95rp at 9b2e97e (exp95r, the partition chosen by cost_model::wgmma_sms, plus CHUNKTREE_PROBE_WGMMA_SMS=k to
 # override the model's k, 0 = no partition = main's behaviour). Settings: model (unset), 0, 40, 52,
 # 66, 80 on spec-decode, hydragen-micro and gqa-llama3, twice in opposite orders; CHUNKTREE_PROBE_LOG
-# records each plan's partition. Then exp95rp's GPU unit tests and --strict grids with the model's
+# records each plan's partition (b2b27c0, which session 55's call ran, printed it only where the tile
+# counts changed). Then exp95rp's GPU unit tests and --strict grids with the model's
 # partitions, in what time is left. Carry [".device/s55d"]. Predictions: KERNEL_NOTES 95 and 95r.
 set -u
 start=$SECONDS
