@@ -37,7 +37,7 @@ for path in glob.glob(os.path.join(sys.argv[1], "*_p[12].csv")):
     for r in csv.DictReader(open(path)):
         if r["impl"] == "chunktree" and r["median_us"]:
             times.setdefault((r["preset"], r["case"]), {}).setdefault(k, []).append(float(r["median_us"]))
-ks = ["0", "40", "52", "66", "80", "model"]
+ks = sorted({k for v in times.values() for k in v}, key=lambda k: (k == "model", int(k) if k.isdigit() else 0))  # the settings run
 print("| preset | case | " + " | ".join(f"k {k}" for k in ks) + " | best / k 0 | model / k 0 |")
 for (preset, case), by_k in sorted(times.items()):
     med = {k: statistics.median(v) for k, v in by_k.items()}
