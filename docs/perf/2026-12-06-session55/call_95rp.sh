@@ -10,7 +10,11 @@ set -u
 start=$SECONDS
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u
 x=/tmp/x95rp && S=/tmp/s95rp/sweep && rm -rf $x /tmp/s95rp && mkdir -p $x/tools $x/tests $S /tmp/s95rp/ck
-gunzip -c .device/s55d/e95rp.gz > $x/tools/chunktree && xz -dc .device/s55d/e95rp_gpu_tests.xz > $x/tests/chunktree_gpu_tests && chmod +x $x/tools/* $x/tests/* || exit 1
+# SWEEP_BUILD (default .device/s55d) holds the CLI as e95rp.gz or e95rp.xz, and the GPU tests as
+# e95rp_gpu_tests.xz where the call has room for them; without them no checks run.
+b=${SWEEP_BUILD:-.device/s55d}
+if [ -f $b/e95rp.xz ]; then xz -dc $b/e95rp.xz; else gunzip -c $b/e95rp.gz; fi > $x/tools/chunktree && chmod +x $x/tools/chunktree || exit 1
+[ -f $b/e95rp_gpu_tests.xz ] && xz -dc $b/e95rp_gpu_tests.xz > $x/tests/chunktree_gpu_tests && chmod +x $x/tests/chunktree_gpu_tests
 # Packed after every run, so that a call cut short by its limit still brings back what it measured.
 pack() { tar -C /tmp/s95rp -czf $OUT/sweep.tgz sweep ck; }
 trap 'pack; date -u' EXIT
@@ -48,5 +52,5 @@ for (preset, case), by_k in sorted(times.items()):
 PY
 grep -h "^probe:" $S/*_kmodel_p1.txt | sort | uniq -c | head -40
 left=$((${CALL_S:-570} - (SECONDS - start)))
-[ $left -gt 30 ] && timeout $left scripts/gpu-check --no-build --build-dir $x --work /tmp/gc95rp --only gpu-unit-tests,quick-grid,random-trees > /tmp/s95rp/ck/gpu_check.txt 2>&1
+[ $left -gt 30 ] && [ -x $x/tests/chunktree_gpu_tests ] && timeout $left scripts/gpu-check --no-build --build-dir $x --work /tmp/gc95rp --only gpu-unit-tests,quick-grid,random-trees > /tmp/s95rp/ck/gpu_check.txt 2>&1
 echo "e95rp checks rc $?"; cp /tmp/gc95rp/*.log /tmp/s95rp/ck/ 2>/dev/null; grep -A6 "gpu-check summary" /tmp/s95rp/ck/gpu_check.txt || tail -5 /tmp/s95rp/ck/gpu_check.txt
