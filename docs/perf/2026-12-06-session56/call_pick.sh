@@ -8,10 +8,12 @@
 # - An H100: experiment 95rp's sweep at the k the fit lacks (70–110) beside 0, 66 and the model's,
 #   on spec-decode, hydragen-micro and gqa-llama3 (session 55's next_calls.md, item 2).
 # Carry [".device/s54c", ".carry", ".device/s56"] (.device/s56/e95rp.xz: exp95rp 9b2e97e's CLI).
+# H100_CALL=SCRIPT runs SCRIPT on an H100 instead of the sweep (carry what it needs in place of s56).
 name=$(nvidia-smi --query-gpu=name --format=csv,noheader); echo "$name"; date -u
 case $name in
   *H200*) ;;
-  *) SWEEP_BUILD=.device/s56 SWEEP_S=${SWEEP_S:-420} CALL_S=${SWEEP_S:-420} SETTINGS=${SETTINGS:-"0 80 96 110 66 model"} \
+  *) [ -n "${H100_CALL:-}" ] && exec bash "$H100_CALL"  # another call for an H100 (next_calls.md)
+     SWEEP_BUILD=.device/s56 SWEEP_S=${SWEEP_S:-420} CALL_S=${SWEEP_S:-420} SETTINGS=${SETTINGS:-"0 80 96 110 66 model"} \
        exec bash docs/perf/2026-12-06-session55/call_95rp.sh ;;
 esac
 cr=/tmp/committed && rm -rf $cr && mkdir -p $cr
