@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # A committed benchmark run on the GPU machine, as a session's device call makes it: the --strict
 # quick grid and random trees, bench/run_all.sh (chunktree, its host work, SDPA and FlashInfer on the
-# same cases, the decode loop), the targets (bench/targets.py), and the GPU pytest on the build's
+# same cases, the decode loop), the targets (bench/targets.py), the GPU pytest on the build's
 # wheel. BUILD holds what the development machine built from the commit: the CLI (BUILD/chunktree,
 # or gzipped as BUILD/chunktree.gz) and the wheel (BUILD/wheel/*.whl); .carry/bundle.txz holds
 # FlashInfer's wheels and prebuilt modules (bench/make_bundle.sh makes it). BUILD and OUT are taken
 # from the repository root. Leaves OUT/run.tgz (plots.tar left out), whose files go flat under
 # docs/perf/<date>-<what>/ (`tar -xzf run.tgz --strip-components=1 -C DIR`). Exits non-zero if any
-# step failed.
+# step failed. With --full-grids, also the two full seed grids (chunk-first and sequence-first,
+# --strict, CUDA), into OUT/run/full_grids.txt.
 #
-#   bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S]
+#   bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S] [--full-grids]
 set -u
 cd "$(dirname "$0")/.."
-build=${1:?usage: bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S]}
-out=${2:?usage: bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S]}
+build=${1:?usage: bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S] [--full-grids]}
+out=${2:?usage: bench/committed_run.sh BUILD OUT [RUN_ALL_TIMEOUT_S] [--full-grids]}
 run=$out/run
 status=0
 fail() { echo "committed_run: $*"; status=1; }
@@ -52,6 +53,15 @@ grep ceilings "$run/run_all.log" | head -2
 rm -f "$run/plots.tar"
 timeout 120 python3 -m pytest -q -p no:cacheprovider python/tests bench/test_rows.py > "$run/pytest.txt" 2>&1 || fail "pytest failed (rc $?)"
 tail -1 "$run/pytest.txt"
+if [ "${4:-}" = --full-grids ]; then
+  for grid in full seq-first; do
+    flags=(--full); [ $grid = seq-first ] && flags=(--seq-first --full)
+    dir=/tmp/committed_run/grid_$grid
+    $cli gentests "${flags[@]}" --jobs 16 $dir > /dev/null && timeout 60 $cli check --strict --backend cuda --jobs 16 $dir/*.txt > $dir.out 2>&1 ||
+      fail "$grid grid failed"
+    echo "$grid grid: $(grep -c ^PASSED $dir.out)/$(ls $dir/*.txt | wc -l) files PASSED" | tee -a "$run/full_grids.txt"
+  done
+fi
 tar -C "$out" -czf "$out/run.tgz" run && rm -rf "$run" || fail "packing run.tgz failed"
 date -u
 exit $status

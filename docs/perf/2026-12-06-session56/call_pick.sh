@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Session 56: one call whose work depends on the card that comes, since a refused start costs 90–180 s
 # of device time and blocks that kind for ~10 minutes, so the card cannot be chosen by asking again.
-# - An H200: main's committed run (`.device/s54c`: ad73297's CLI and wheel, as session 54's run on an
-#   H100), then the two full seed grids in what time is left. Main's kernels have not run on the card
+# - An H200: main's committed run with the two full seed grids (`.device/s54c`: ad73297's CLI and
+#   wheel, as session 54's run on an H100). Main's kernels have not run on the card
 #   that issues 11 and 13 name. The run is packed into $OUT/partial.tgz every 15 s, so that a call cut
 #   short by the session's device time still brings back what it measured.
 # - An H100: experiment 95rp's sweep at the k the fit lacks (70–110) beside 0, 66 and the model's,
@@ -19,14 +19,8 @@ esac
 cr=/tmp/committed && rm -rf $cr && mkdir -p $cr
 (while sleep 15; do [ -d $cr/run ] && tar -C $cr -czf /tmp/partial.tgz run 2> /dev/null && mv /tmp/partial.tgz $OUT/partial.tgz; done) &
 packer=$!
-bench/committed_run.sh .device/s54c $cr ${RUN_ALL_S:-400}; rc=$?
+bench/committed_run.sh .device/s54c $cr ${RUN_ALL_S:-400} --full-grids; rc=$?
 kill $packer; wait $packer 2> /dev/null
 if [ -f $cr/run.tgz ]; then cp $cr/run.tgz $OUT/ && rm -f $OUT/partial.tgz; fi
-cli=build/default/tools/chunktree
-for g in full seq-first; do
-  flags=--full; [ $g = seq-first ] && flags="--seq-first --full"
-  $cli gentests $flags --jobs 16 /tmp/grid_$g > /dev/null && timeout 60 $cli check --strict --backend cuda --jobs 16 /tmp/grid_$g/*.txt > /tmp/grid_$g.out 2>&1
-  echo "$g grid rc $?: $(grep -c ^PASSED /tmp/grid_$g.out)/$(ls /tmp/grid_$g/*.txt | wc -l) files PASSED" | tee -a $OUT/full_grids.txt
-done
 date -u
 exit $rc
