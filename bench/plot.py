@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import os
 import re
 import sys
@@ -34,10 +35,15 @@ def number(text) -> Optional[float]:
     return value if value == value else None  # NaN -> None
 
 
+def open_csv(path: str):
+    """A CSV for reading, gzipped (NAME.gz, as the older runs under docs/perf/ are kept) or not."""
+    return gzip.open(path, "rt", newline="") if path.endswith(".gz") else open(path, newline="")
+
+
 def read_rows(paths: List[str]) -> List[Dict[str, str]]:
     rows = []
     for path in paths:
-        with open(path, newline="") as handle:
+        with open_csv(path) as handle:
             rows.extend(csv.DictReader(handle))
     return rows
 

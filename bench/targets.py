@@ -12,7 +12,7 @@ import argparse
 import csv
 import statistics
 
-from plot import number, read_rows
+from plot import number, open_csv, read_rows
 
 
 def value(row, column):
@@ -74,7 +74,7 @@ def read_keyed(path, key_columns):
     """A CSV's rows by their key columns, or None where the file cannot be read (a run whose step
     failed: its targets are then reported as not measured)."""
     try:
-        with open(path, newline="") as handle:
+        with open_csv(path) as handle:
             return {tuple(row.get(column) for column in key_columns): row for row in csv.DictReader(handle)}
     except OSError:
         return None

@@ -366,6 +366,21 @@ def test_plot_fake_csv(tmp_path):
     assert label == "case" and ticks == ["a", "b"]
 
 
+def test_gzipped_csvs_read_as_the_plain_ones(tmp_path):
+    """bench/plot.py's and targets.py's readers take a run's CSV gzipped (NAME.gz, as the older runs
+    under docs/perf/ are kept) as they take it plain."""
+    import gzip
+    import plot
+    import targets
+    text = "preset,case,impl,median_us\nsmall,b1,chunktree,10.5\nsmall,b1,sdpa,12.0\n"
+    plain, packed = tmp_path / "run.csv", tmp_path / "run.csv.gz"
+    plain.write_text(text)
+    with gzip.open(packed, "wt") as handle:
+        handle.write(text)
+    assert plot.read_rows([str(packed)]) == plot.read_rows([str(plain)])
+    assert targets.read_keyed(str(packed), ["case", "impl"]) == targets.read_keyed(str(plain), ["case", "impl"])
+
+
 def test_decode_loop_targets(tmp_path):
     """bench/targets.py's issue-9 lines from a decode loop's and host-bench's CSVs: chunktree's graph
     mode against the fastest FlashInfer wrapper (a failed peer row, with no number, is left out), its
