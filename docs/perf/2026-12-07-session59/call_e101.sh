@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # For a later call (written in session 59), on the machine that ran call_e100.sh: experiment 101
-# (`.device/s59d/e101.gz`, branch exp101 065f5e2: a one-slot claims queue, the ticket drawn once it
+# (`.device/s59d/e101.gz`, branch exp101 3700a57: a one-slot claims queue, the ticket drawn once it
 # frees) against experiment 100 (`.device/s59b/e100.gz`), both with CHUNKTREE_PROBE_CLAIM_ALL=1 so
 # that spec-decode b64 s8 is claimed too. Carry [".device/s59b", ".device/s59d"]. Prediction:
 # KERNEL_NOTES, experiment 101. e101's GPU unit tests first (a deadlock of the queue shows as the
