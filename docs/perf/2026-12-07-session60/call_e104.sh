@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # For the next call (written in session 60): experiments 104 and 105 as they would merge (branch
-# exp104m, d76e2c0: exp104 c1c59c2 without its probes, with main, exp100m's DESIGN.md and claims test
-# merged in, and 105's host rule;
+# exp104m, 3d978d2: exp104 c1c59c2 without its probes, with main, exp100m's DESIGN.md and claims test
+# merged in, 105's host rule, and a review's tidying (the claims' end in one helper; comments);
 # `.device/s60m`: CLI, GPU tests and wheel) against main (ad73297's CLI, `.device/s54c`) and e103
 # (`.device/s60/e103.gz`), in both orders over the presets whose rows claims won or lost; then the
 # quick grids and sanitizers while time is left (racecheck and synccheck matter here: the chained
