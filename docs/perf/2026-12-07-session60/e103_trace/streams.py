@@ -1,15 +1,19 @@
 """Session 60: from bench/trace_rows.sh's per-tile traces, each row's SMs per kernel, when each kernel
-starts and ends, and how many tiles of each kind stream at once in ten windows (python3 streams.py)."""
-import csv
+starts and ends, and how many tiles of each kind stream at once in ten windows (python3 streams.py).
+Reads the traces with bench/tile_trace.py's loader, times counted from the first tile taken in either."""
 import pathlib
+import sys
 
-here = pathlib.Path(__file__).parent / "tr"
+here = pathlib.Path(__file__).parent
+sys.path.insert(0, str(here.parents[3] / "bench"))
+from tile_trace import load  # noqa: E402
+
 for row in ["gqa_b64_p2k", "fi_p8k_b128_s256", "fi_p32k_b256_s256"]:
     for build in ["main", "e103"]:
-        narrow = list(csv.DictReader(open(here / f"{build}_{row}.csv")))
-        wide = list(csv.DictReader(open(here / f"{build}_{row}.csv.wgmma")))
-        t0 = min(int(r["taken"]) for r in narrow + wide)
-        at = lambda r, k: (int(r[k]) - t0) / 1000
+        narrow = load(here / "tr" / f"{build}_{row}.csv")
+        wide = load(here / "tr" / f"{build}_{row}.csv.wgmma")
+        t0 = min(r["taken"] for r in narrow + wide)
+        at = lambda r, k: (r[k] - t0) / 1000
         end = max(at(r, "stored") for r in narrow + wide)
         window = max(10, int(end) // 10)
         def streaming(tiles, s):
