@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # A/B timing of several chunktree builds in one GPU call: each CLI times the same presets, plus
-# the custom shapes of bench/shapes.txt (one `chunktree bench` shape-flag line each, the case named
-# by its first word), chunktree's own rows only (no peers). Writes OUT/<label>.csv per build and
-# OUT/compare.md, a table of each case's median per build, the first build's ratio to the others,
-# and the floor.
+# the custom shapes of bench/shapes.txt or of the file SHAPES names (one `chunktree bench` flag line
+# each, the case named by its first word), chunktree's own rows only (no peers). Writes
+# OUT/<label>.csv per build and OUT/compare.md, a table of each case's median per build, the first
+# build's ratio to the others, and the floor.
 #
-#   bench/compare.sh OUT LABEL=CLI [LABEL=CLI ...] [-- PRESET ...]   (default presets: all)
+#   [SHAPES=FILE] bench/compare.sh OUT LABEL=CLI [LABEL=CLI ...] [-- PRESET ...]
+#   (without `--`, every preset; `--` alone, none: the shapes only)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: bench/compare.sh OUT LABEL=CLI [LABEL=CLI ...] [-- PRESET ...]}
 shift
 builds=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do builds+=("$1"); shift; done
-[ "${1:-}" = "--" ] && shift
-presets=("$@")
-[ ${#presets[@]} -eq 0 ] && presets=(all)
+presets=(all)
+[ "${1:-}" = "--" ] && shift && presets=("$@")
 mkdir -p "$out"
 [ "${presets[*]}" = all ] && presets=($("${builds[0]#*=}" bench --list | grep -v '^ ' | cut -d: -f1))
 
@@ -36,7 +36,7 @@ for build in "${builds[@]}"; do
     [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
     # shellcheck disable=SC2086  # the flags are words
     bench_into "$cli" "$csv" "$out/$label.txt" "$name" $flags
-  done < bench/shapes.txt
+  done < "${SHAPES:-bench/shapes.txt}"
   rm -f "$out/.bench_scratch.csv"
   echo "compare: $label done"
 done
