@@ -118,7 +118,7 @@ struct DeviceWork::Layout {
         state_o(place(c.state_heads * static_cast<std::size_t>(head_dim) * sizeof(float))),
         state_lse(place(c.state_heads * sizeof(float))),
         state_max(place(c.state_heads * sizeof(float))),
-        slot_claims(place(staged ? sizeof(SlotClaims) : 0)) {}
+        slot_claims(place(sizeof(SlotClaims))) {}
   std::size_t counts, wgmma_tiles, mma_sync_tiles, row_to_batch, row_limit, merge_begin, merge_states, runs, tables_end;
   std::size_t staging, state_o, state_lse, state_max, slot_claims;
 };
@@ -253,8 +253,12 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   const int ctas_per_sm = kernels::mma_sync_ctas_per_sm(head_dim_);
   const bool round_robin_even =
       cost_model::round_robin_is_even(mma_sync_tile_positions_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * ctas_per_sm);
-  // Replayed launches only: their grid is a CTA per slot (the workspace's room holds more tiles).
-  const bool claims = cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, kernels::multiprocessor_count(), ctas_per_sm);
+  // First tiles claimed: replayed launches only, whose grid is a CTA per slot (the workspace's room
+  // holds more tiles). Later tiles claimed: wherever the mma.sync tiles run beside wgmma tiles.
+  const bool beside_wgmma = !wgmma_tiles_.empty() && !mma_sync_tiles_.empty() && kernels::wgmma_head_dim(head_dim_);
+  const std::uint32_t claims =
+      (cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, kernels::multiprocessor_count(), ctas_per_sm) ? kernels::kClaimFirstTiles : 0u) |
+      (beside_wgmma ? kernels::kClaimLaterTiles : 0u);
 
   const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(w.queries_per_seq * q_heads_);
   const Capacity need{wgmma_tiles_.size(), mma_sync_tiles_.size(), w.runs.size(), w.num_rows(), w.merge_states.size(), state_heads};
@@ -283,9 +287,8 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     memory_ = std::move(memory);
     pinned_ = std::move(pinned);
     replayable_ = asynchronous;
-    if (asynchronous) {  // the replayed launches' claims start from zero (each launch's last claim zeroes them again)
-      CHUNKTREE_CUDA_CHECK(cudaMemsetAsync(section<SlotClaims>(layout_->slot_claims), 0, sizeof(SlotClaims), stream));
-    }
+    // The mma.sync CTAs' claims start from zero (each launch's last claim zeroes them again).
+    CHUNKTREE_CUDA_CHECK(cudaMemsetAsync(section<SlotClaims>(layout_->slot_claims), 0, sizeof(SlotClaims), stream));
   }
 
   // The tables in one transfer. One-shot: staged in the workspace's own layout (exact, so dense) and
@@ -294,7 +297,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   const Layout& at = *layout_;
   const bool one_state_per_row = w.one_state_per_row();
   const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()), static_cast<std::uint32_t>(mma_sync_tiles_.size()),
-                          one_state_per_row ? 0u : w.num_rows(), claims ? 1u : 0u, one_state_per_row ? 1u : 0u};
+                          one_state_per_row ? 0u : w.num_rows(), claims, one_state_per_row ? 1u : 0u};
   struct Table {
     std::size_t section;
     const void* values;
@@ -444,11 +447,13 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.tiles = section<const WorkTile>(layout_->mma_sync_tiles);
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.mma_sync_tiles) : num_mma_sync_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->mma_sync_tiles : nullptr;
-    args.slot_claims = replayable ? section<SlotClaims>(layout_->slot_claims) : nullptr;
+    args.slot_claims = section<SlotClaims>(layout_->slot_claims);
+    args.claims = forked ? kernels::kClaimLaterTiles : 0u;
     args.live_claims = replayable ? &live_counts()->mma_sync_claims : nullptr;
     // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
-    // robin ends evenly (experiment 65); beside the wgmma kernel, one CTA per tile (experiment 12d).
-    const Grid grid = replayable || (!wgmma && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
+    // robin ends evenly (experiment 65); beside the wgmma kernel, persistent with its later tiles
+    // claimed (experiment 96).
+    const Grid grid = replayable || forked || mma_sync_round_robin_even_ ? Grid::persistent : Grid::one_per_tile;
     kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream);
   }
   if (forked) side_->join(stream);

@@ -45,7 +45,7 @@ struct LiveCounts {
   std::uint32_t wgmma_tiles;
   std::uint32_t mma_sync_tiles;
   std::uint32_t rows;             // that the merge merges: 0 where the states kernels write the output
-  std::uint32_t mma_sync_claims;  // 1: the mma.sync CTAs claim their first tiles (cost_model::claims_first_tiles)
+  std::uint32_t mma_sync_claims;  // kernels::TileClaims: how the mma.sync CTAs find their tiles
   std::uint32_t writes_output;    // 1: every row reads one item, so its state is the output (experiment 69)
 };
 

@@ -328,6 +328,110 @@ __device__ void zero_claims(SlotClaims& claims) {
   }
 }
 
+// The tiles after a CTA's first, claimed at run time (experiment 96). Beside the wgmma kernel, whose
+// CTAs the hardware places first, a grid's CTAs start at different times: dealt every gridDim.x-th
+// tile, one placed as the wgmma CTAs end starts late with a full share and ends last. Claimed, it
+// takes only what is left. The producer's thread 0 takes a ticket as it starts a tile, for the tile
+// after it, and once the tile's first stage is issued (the atomic's round trip hides behind the
+// copies) puts the ticket's tile in shared memory: in a word that the producer's threads read when
+// the tile's stages are issued (between two producer barriers), and in a queue of two slots that
+// the consumers take from as they start the tile (they copy the next tile's record then). The
+// producer fits its 56 registers only while ptxas keeps the tile's values (record, pointers, counts)
+// in uniform registers, which it gives up (~30 more live registers: spills) where the tile loop
+// holds an atomic under a branch (compiled to its warp-aggregated form: vote, popc, shuffle) beside
+// a wait loop, or a wait loop under thread 0's branch in the stage loop. So thread 0's atomic is
+// predicated, not branched on, and warp 0 waits for a free slot on a warp-uniform branch, every
+// producer thread counting the puts. A ticket past the tiles ends both roles' loops; each CTA ends
+// on one such ticket, and the last to do so zeroes the counters for the next launch.
+template <typename Shape>
+class ClaimedTiles {
+ public:
+  __device__ static void init() {
+    for (int s = 0; s < kClaimedTileSlots; ++s) {
+      cutlass::arch::ClusterBarrier::init(full(s), 1);
+      cutlass::arch::ClusterBarrier::init(empty(s), kConsumerThreads);
+    }
+  }
+  // Every producer thread, as a tile starts: thread 0 takes a ticket (its atomic predicated, not
+  // branched on: see above), the others note that one is pending.
+  __device__ void take_ticket(SlotClaims& claims) {
+    ticket_ = 0;
+    asm volatile(
+        "{\n\t"
+        ".reg .pred p;\n\t"
+        "setp.eq.u32 p, %1, 0;\n\t"
+        "@p atom.global.add.u32 %0, [%2], 1;\n\t"
+        "}"
+        : "+r"(ticket_)
+        : "r"(threadIdx.x), "l"(&claims.later)
+        : "memory");
+    pending_ = true;
+  }
+  // Every producer thread, after each of a tile's stages and after the tile (one without stages):
+  // the first time, the ticket's tile to both roles. Warp 0 waits for a free slot (a warp-uniform
+  // branch: see above), thread 0 puts.
+  __device__ void put_ticket() {
+    if (!pending_) return;
+    const int slot = static_cast<int>(puts_ % kClaimedTileSlots);
+    if (cutlass::canonical_warp_idx_sync() == 0 && puts_ >= kClaimedTileSlots) {
+      cutlass::arch::ClusterBarrier::wait(empty(slot), ((puts_ / kClaimedTileSlots) & 1u) ^ 1u);
+    }
+    if (threadIdx.x == 0) {
+      // The atomic's result is first used here. The empty asm keeps the add here: hoisted out of the
+      // stage loop (as it is otherwise), it would wait for the atomic before the first stage's copies.
+      std::uint32_t ticket = ticket_;
+      asm volatile("" : "+r"(ticket));
+      const std::uint32_t tile = gridDim.x + ticket;
+      indices()[slot] = tile;
+      *producer_index() = tile;
+      cutlass::arch::ClusterBarrier::arrive(full(slot));
+    }
+    ++puts_;
+    pending_ = false;
+  }
+  // Every producer thread, once the tile's ticket is put: the next tile.
+  __device__ static std::uint32_t producer_next() {
+    cutlass::arch::NamedBarrier::sync(kProducerThreads, kTileClaimedBarrier);
+    const std::uint32_t tile = *producer_index();
+    cutlass::arch::NamedBarrier::sync(kProducerThreads, kTileClaimedBarrier);  // read before the next put
+    return tile;
+  }
+  // Every consumer thread: the next tile.
+  __device__ std::uint32_t consumer_next() {
+    const int slot = static_cast<int>(taken_ % kClaimedTileSlots);
+    cutlass::arch::ClusterBarrier::wait(full(slot), (taken_ / kClaimedTileSlots) & 1u);
+    const std::uint32_t tile = indices()[slot];
+    cutlass::arch::ClusterBarrier::arrive(empty(slot));
+    ++taken_;
+    return tile;
+  }
+  // Thread 0, after its ticket past the tiles: the CTAs that had a first tile each end once.
+  __device__ static void end(SlotClaims& claims, std::uint32_t ctas_with_tiles) {
+    if (threadIdx.x != 0) return;
+    __threadfence();  // this CTA's tickets are taken before it counts itself
+    if (atomicAdd(&claims.ended, 1u) + 1 != ctas_with_tiles) return;
+    __threadfence();  // every other CTA's tickets are seen before the counters are zeroed
+    atomicExch(&claims.later, 0u);
+    atomicExch(&claims.ended, 0u);
+  }
+
+ private:
+  // Addresses from the shared base (no registers held across the tile loop).
+  __device__ static unsigned char* base() {
+    extern __shared__ __align__(128) unsigned char shared[];
+    return shared;
+  }
+  __device__ static std::uint64_t* full(int slot) { return reinterpret_cast<std::uint64_t*>(base() + Shape::kClaimedTilesOffset) + slot; }
+  __device__ static std::uint64_t* empty(int slot) { return full(kClaimedTileSlots) + slot; }
+  __device__ static std::uint32_t* indices() { return reinterpret_cast<std::uint32_t*>(base() + Shape::kClaimedIndicesOffset); }
+  __device__ static std::uint32_t* producer_index() { return indices() + kClaimedTileSlots; }
+
+  std::uint32_t taken_ = 0;   // a consumer thread's
+  std::uint32_t ticket_ = 0;  // thread 0's, for the tile gridDim.x + ticket_ after the one it starts
+  std::uint32_t puts_ = 0;    // a producer thread's (the same in all: held in a uniform register)
+  bool pending_ = false;      // a producer thread's: a ticket taken and not yet put
+};
+
 template <typename Element, int D>
 __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma_sync_states_kernel(const PartialArgs args) {
   using Shape = StreamShape<D>;
@@ -335,6 +439,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   extern __shared__ __align__(128) unsigned char shared[];
   auto* barriers = reinterpret_cast<std::uint64_t*>(shared);
   Ring<kStages> ring{barriers, barriers + kStages};
+  ClaimedTiles<Shape> later_tiles;
   auto* records = reinterpret_cast<WorkTile*>(shared + Shape::kBarrierBytes);  // two: by tile parity
   auto* parked_stats = reinterpret_cast<float*>(shared + Shape::kBarrierBytes + Shape::kRecordsBytes);
   auto* q_data = reinterpret_cast<Element*>(shared + Shape::kControlBytes);
@@ -344,23 +449,26 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       cutlass::arch::ClusterBarrier::init(&ring.full[s], kProducerThreads);
       cutlass::arch::ClusterBarrier::init(&ring.empty[s], kConsumerThreads);
     }
+    ClaimedTiles<Shape>::init();
   }
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
   // This CTA's tiles: its first (blockIdx.x, or claimed where a replayed launch's live plan says so),
-  // then every gridDim.x-th; CTAs without one have none. The producer streams their KV without a
-  // pause; the consumers copy each tile's record and Q rows themselves: the first tile's while the
-  // producer starts its KV (experiment 13), each next one's record at the start of a tile and its Q
-  // in the tile's end phase. A hand-off by the producer completed only with its in-flight stages
-  // (cp.async.mbarrier.arrive tracks every earlier cp.async of the thread), ~5.6 µs after the
-  // release (experiment 92). Both grids run the same loop of each role, so that the kernel's code
-  // holds one copy of each stage (experiment 48: code size is latency).
+  // then every gridDim.x-th or those it claims (ClaimedTiles); CTAs without a first have none. The
+  // producer streams their KV without a pause; the consumers copy each tile's record and Q rows
+  // themselves: the first tile's while the producer starts its KV (experiment 13), each next one's
+  // record at the start of a tile and its Q in the tile's end phase. A hand-off by the producer
+  // completed only with its in-flight stages (cp.async.mbarrier.arrive tracks every earlier cp.async
+  // of the thread), ~5.6 µs after the release (experiment 92). Both grids run the same loop of each
+  // role, so that the kernel's code holds one copy of each stage (experiment 48: code size is latency).
   const std::uint32_t num_tiles = tile_count(args);
+  const std::uint32_t claims = tile_claims(args);  // the same in every CTA
+  const bool claims_later = (claims & kClaimLaterTiles) != 0;
   std::uint32_t first_tile = blockIdx.x;
-  // Claimed where the live plan of a replayed launch says so (cost_model::claims_first_tiles): the same
-  // in every CTA. Not at d = 256, whose one CTA per SM already spreads them.
-  if (Shape::kMinBlocksPerSm > 1 && args.live_claims != nullptr && *args.live_claims != 0) {
+  // Claimed where the live plan of a replayed launch says so (cost_model::claims_first_tiles). Not
+  // at d = 256, whose one CTA per SM already spreads them.
+  if (Shape::kMinBlocksPerSm > 1 && (claims & kClaimFirstTiles) != 0) {
     auto* claimed = reinterpret_cast<std::uint32_t*>(shared + Shape::kFirstTileOffset);
     if (threadIdx.x == 0) *claimed = claim_first_tile(*args.slot_claims, gridDim.x);
     __syncthreads();
@@ -376,11 +484,18 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       FirstQueries::await();
       queries_awaited = true;
     };
-    for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x) {
+    for (std::uint32_t t = first_tile, next = 0; t < num_tiles; t = next) {
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
-      stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, await_queries_once);
+      if (claims_later) later_tiles.take_ticket(*args.slot_claims);
+      stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, [&] {
+        await_queries_once();
+        if (claims_later) later_tiles.put_ticket();
+      });
       await_queries_once();  // a first tile without stages
+      if (claims_later) later_tiles.put_ticket();
+      next = claims_later ? ClaimedTiles<Shape>::producer_next() : t + gridDim.x;
     }
+    if (claims_later) ClaimedTiles<Shape>::end(*args.slot_claims, min(gridDim.x, num_tiles));
     let_chained_kernel_start();  // every K/V copy of this CTA is issued (the consumers' last record and Q copies may follow)
     return;
   }
@@ -391,11 +506,11 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   cute::cp_async_fence();
   FirstQueries::issued();
   std::uint32_t tiles_seen = 0;
-  for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x, ++tiles_seen) {
+  for (std::uint32_t t = first_tile, next = 0; t < num_tiles; t = next, ++tiles_seen) {
     cute::cp_async_wait<0>();
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);  // this tile's record and Q have landed
     if (thread == 0) tile_trace::stamp(t, tile_trace::handed);
-    const std::uint32_t next = t + gridDim.x;
+    next = claims_later ? later_tiles.consumer_next() : t + gridDim.x;
     WorkTile* next_record = &records[(tiles_seen + 1) & 1u];  // the last tile's, which nothing reads any more
     if (next < num_tiles) copy_record(args.tiles[next], next_record, thread);
     cute::cp_async_fence();

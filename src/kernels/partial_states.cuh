@@ -41,16 +41,26 @@ struct WorkTile {
   std::uint64_t padding = 0;      // the record is copied in 16-byte pieces
 };
 
-// A replayed mma.sync launch's counters for its CTAs' first tiles (experiment 67): each CTA's rank
-// among the CTAs of its SM, the tickets of the low slots (the first CTA on an SM) and of the high ones
-// (the others), and the CTAs that have claimed. Zero before each launch: the workspace zeroes them
-// once, and the last CTA to claim zeroes them again (`claimed` wraps to zero by itself).
+// The mma.sync CTAs' counters for claiming tiles at run time. For a replayed launch's first tiles
+// (experiment 67): each CTA's rank among the CTAs of its SM, the tickets of the low slots (the first
+// CTA on an SM) and of the high ones (the others), and the CTAs that have claimed. For the tiles
+// after the first ones (experiment 96): the tickets taken, and the CTAs whose last ticket found no
+// tile. Zero before each launch: the workspace zeroes them once, and the last CTA to claim zeroes
+// them again (`claimed` wraps to zero by itself).
 struct SlotClaims {
   static constexpr std::uint32_t kSms = 256;  // SM ids past this claim high slots
   std::uint32_t on_sm[kSms];
   std::uint32_t low;
   std::uint32_t high;
   std::uint32_t claimed;
+  std::uint32_t later;
+  std::uint32_t ended;
+};
+
+// How the mma.sync CTAs find their tiles (bits; 0: tile blockIdx.x, then every gridDim.x-th).
+enum TileClaims : std::uint32_t {
+  kClaimFirstTiles = 1,  // each CTA claims its first tile (a replayed launch's; experiment 67)
+  kClaimLaterTiles = 2,  // each CTA claims every tile after its first (beside the wgmma tiles; experiment 96)
 };
 
 struct PartialArgs {
@@ -59,8 +69,10 @@ struct PartialArgs {
   // count in the workspace at live_num_tiles, which the grid was sized for at most num_tiles of.
   std::uint32_t num_tiles;
   const std::uint32_t* live_num_tiles;
-  SlotClaims* slot_claims;            // a replayed launch's (the mma.sync kernel reads it); null otherwise
-  const std::uint32_t* live_claims;  // a replayed launch's: nonzero where the live plan's CTAs claim their first tiles
+  SlotClaims* slot_claims;  // the mma.sync kernel's counters, where it claims tiles
+  // TileClaims bits: an eager launch's, or (non-null) a replayed launch's, the live plan's.
+  std::uint32_t claims;
+  const std::uint32_t* live_claims;
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
   const std::int32_t* row_limit;
@@ -100,10 +112,13 @@ __device__ inline std::uint32_t tile_count(const PartialArgs& args) {
   return args.live_num_tiles == nullptr ? args.num_tiles : min(*args.live_num_tiles, args.num_tiles);
 }
 
-// Grids (kernels/launch_setup.cuh): eagerly, the mma.sync kernel runs one CTA per tile beside the wgmma
-// kernel (a persistent grid would hold the SMs the wgmma CTAs need) and persistent when it runs alone
-// (docs/KERNEL_NOTES.md, experiments 12d and 13); launches a graph replays for later plans run both
-// kernels persistent (experiment 18).
+__device__ inline std::uint32_t tile_claims(const PartialArgs& args) { return args.live_claims == nullptr ? args.claims : *args.live_claims; }
+
+// Grids (kernels/launch_setup.cuh): eagerly, the mma.sync kernel runs persistent beside the wgmma
+// kernel, its CTAs claiming their tiles after the first (kClaimLaterTiles), so that the CTAs placed
+// only as the wgmma CTAs end take what is left instead of a full share (experiment 96; before it,
+// one CTA per tile: experiment 12d); alone, persistent or one CTA per tile (experiments 13 and 65).
+// Launches a graph replays for later plans run both kernels persistent (experiment 18).
 // Launchers, one per kernel (dtype and head dim chosen at run time).
 void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
 void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);

@@ -226,6 +226,52 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
   }
 }
 
+// Beside wgmma tiles the mma.sync CTAs claim every tile after their first (experiment 96): a shared
+// prompt on wgmma tiles beside a thousand private tails (1 token, one stage, across a stage, up to
+// four stages), far more tiles than CTAs, at d 64 and 128. One DevicePlan runs three times into
+// poisoned outputs: each launch's last CTA to end zeroes the claims' counters for the next, so a
+// counter left over would skip tiles (NaN rows) or run one twice.
+TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
+  REQUIRE_HOPPER();
+  harness::Random random(53);
+  for (const Shape& shape : {Shape{8, 2, 128, 16, DType::bf16}, Shape{16, 4, 64, 32, DType::f16}}) {
+    SCOPED_TRACE(::testing::Message() << shape);
+    testing::Workload w(gpu_config(shape, 1 << 18));
+    std::vector<Token> prompt(700);
+    for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
+    for (int s = 0; s < 1000; ++s) {
+      std::vector<Token> tokens = prompt;
+      const std::int64_t own = s % 5 == 0 ? 1 : random.integer(2, 250);
+      for (std::int64_t t = 0; t < own; ++t) tokens.push_back(static_cast<Token>(2000 + random.integer(0, 1 << 20)));
+      w.add(tokens);
+    }
+    const std::vector<float> q = testing::random_queries(w, shape, random, 1);
+    const Plan plan = make_plan(w.cache, w.seqs, PlanOptions{2, 256});
+    AttentionParams params;
+    params.num_q_heads = shape.q_heads;
+    const cuda::DevicePlan device_plan(w.cache, plan, params);
+    const auto rows = static_cast<std::int64_t>(w.seqs.size());
+    std::vector<std::uint16_t> q16(q.size());
+    for (std::size_t i = 0; i < q.size(); ++i) q16[i] = shape.dtype == DType::bf16 ? float_to_bf16(q[i]) : float_to_fp16(q[i]);
+    testing::DeviceBuffer q_device(q16.size() * 2);
+    q_device.upload(q16);
+    testing::DeviceBuffer out_device(q.size() * sizeof(float));
+    testing::DeviceBuffer lse_device(static_cast<std::size_t>(rows * shape.q_heads) * sizeof(float));
+    for (int call = 0; call < 3; ++call) {
+      SCOPED_TRACE(::testing::Message() << "call " << call);
+      out_device.poison();
+      lse_device.poison();
+      cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, {rows, shape.q_heads, shape.head_dim}),
+                   TensorView{out_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads, shape.head_dim}},
+                   TensorView{lse_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads}});
+      testing::Outputs got;
+      got.out = out_device.download<float>();
+      got.lse = lse_device.download<float>();
+      testing::expect_matches_reference(testing::Backend::cuda, w, shape, q, got);
+    }
+  }
+}
+
 // Short items with at most 16 query rows per kv head run on mma.sync tiles of up to four packed kv
 // heads (kernels/tile_shapes.hpp): kv head counts that leave a last tile of 1–3 heads, 16 and 17
 // query rows per kv head (packed and not), items of 1 token to past the packing limit (512),
