@@ -60,6 +60,8 @@ struct StreamShape {
   static constexpr int kRecordsBytes = (2 * sizeof(WorkTile) + 127) / 128 * 128;
   static constexpr int kControlBytes = kBarrierBytes + kRecordsBytes + kParkedStatsBytes;
   static constexpr int kSharedBytes = kControlBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
+  // An SM's 228 KiB hold kMinBlocksPerSm CTAs, each with the 1 KiB the hardware reserves.
+  static_assert(kMinBlocksPerSm * (kSharedBytes + 1024) <= 228 * 1024);
 };
 
 // How a tile's KV fills the stages: kStageTokens positions of its one kv head a stage, or (packed

@@ -5,9 +5,9 @@
 // stages that completes on mbarriers, and four consumer warps compute on tensor cores without a
 // block-wide barrier per step. The consumers copy each tile's record (with its item and first KV
 // run) and its Q rows themselves, a next tile's during the end phase of the tile before, so that a
-// tile's start costs them no dependent global loads. Launched alone, the grid
-// is persistent (two CTAs per SM walk the tiles); beside the wgmma kernel it has one CTA per tile
-// (docs/KERNEL_NOTES.md, experiments 12d and 13). A tile of at most 16 query rows (decode: one row's GQA group)
+// tile's start costs them no dependent global loads. Launched alone, the grid is persistent (two
+// CTAs per SM walk the tiles) or has one CTA per tile; beside the wgmma kernel it is persistent and
+// its CTAs claim their tiles after the first (docs/KERNEL_NOTES.md, experiments 13, 65 and 96). A tile of at most 16 query rows (decode: one row's GQA group)
 // gives each consumer warp its own quarter of every stage's positions, two 16-row groups give each
 // warp half, more give each warp 16 rows and all positions; at the end of the tile the warps park
 // their states in shared memory and together combine each row's parts and store the rows. A tile
@@ -363,7 +363,7 @@ class ClaimedTiles {
         "@p atom.global.add.u32 %0, [%2], 1;\n\t"
         "}"
         : "+r"(ticket_)
-        : "r"(threadIdx.x), "l"(&claims.later)
+        : "r"(threadIdx.x), "l"(__cvta_generic_to_global(&claims.later))
         : "memory");
     pending_ = true;
   }
@@ -409,7 +409,11 @@ class ClaimedTiles {
   __device__ static void end(SlotClaims& claims, std::uint32_t ctas_with_tiles) {
     if (threadIdx.x != 0) return;
     __threadfence();  // this CTA's tickets are taken before it counts itself
-    if (atomicAdd(&claims.ended, 1u) + 1 != ctas_with_tiles) return;
+    const std::uint32_t ended = atomicAdd(&claims.ended, 1u);
+    // More ends than CTAs: counters left by a launch cut short, or two launches on one workspace at
+    // once, whose tickets skip tiles. A trap, not silently missing rows.
+    if (ended >= ctas_with_tiles) __trap();
+    if (ended + 1 != ctas_with_tiles) return;
     __threadfence();  // every other CTA's tickets are seen before the counters are zeroed
     atomicExch(&claims.later, 0u);
     atomicExch(&claims.ended, 0u);

@@ -227,8 +227,9 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
 }
 
 // Beside wgmma tiles the mma.sync CTAs claim every tile after their first (experiment 96): a shared
-// prompt on wgmma tiles beside a thousand private tails (1 token, one stage, across a stage, up to
-// four stages), far more tiles than CTAs, at d 64 and 128. One DevicePlan runs three times into
+// prompt read by 1000 rows (192 / 384 wgmma tiles) beside a thousand private tails of 1 to 250
+// tokens (1000 packed mma.sync tiles of 1 to 16 stages), far more tiles than CTAs, at d 64 and 128.
+// One DevicePlan runs three times into
 // poisoned outputs: each launch's last CTA to end zeroes the claims' counters for the next, so a
 // counter left over would skip tiles (NaN rows) or run one twice.
 TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
@@ -236,7 +237,7 @@ TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
   harness::Random random(53);
   for (const Shape& shape : {Shape{8, 2, 128, 16, DType::bf16}, Shape{16, 4, 64, 32, DType::f16}}) {
     SCOPED_TRACE(::testing::Message() << shape);
-    testing::Workload w(gpu_config(shape, 1 << 18));
+    testing::Workload w(gpu_config(shape, 1 << 13));
     std::vector<Token> prompt(700);
     for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
     for (int s = 0; s < 1000; ++s) {
@@ -247,6 +248,7 @@ TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
     }
     const std::vector<float> q = testing::random_queries(w, shape, random, 1);
     const Plan plan = make_plan(w.cache, w.seqs, PlanOptions{2, 256});
+    ASSERT_GE(plan.num_shared_items, 1u);  // the prompt's items, which all 1000 rows read: wgmma tiles
     AttentionParams params;
     params.num_q_heads = shape.q_heads;
     const cuda::DevicePlan device_plan(w.cache, plan, params);
