@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Session 57, after call_e96.sh on the same machine: per-tile traces of experiment 96 (`.device/s57b/
-# e96_trace.gz`, exp96 032f492 built with -DCHUNKTREE_TILE_TRACE=ON) beside main's kernels
+# e96_trace.gz`, exp96 8947cc0 built with -DCHUNKTREE_TILE_TRACE=ON) beside main's kernels
 # (`.device/s57/e95rp_trace.xz`, exp95rp 9b2e97e with the partition off: k 0 is main's order), on
 # spec-decode's s8 and s264 rows and hydragen-micro's b1024_p2k_s64, the 5th (eager) call of each,
 # with clocks.sm and power sampled every 20 ms beside them. They show where the mma.sync tiles
