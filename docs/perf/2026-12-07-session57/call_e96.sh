@@ -8,7 +8,8 @@
 #  2. bench/compare.sh main / e96 over the presets with mixed plans, then e96 / main (the card's
 #     drift shows between the passes);
 #  3. the rest of gpu-check (grids, memcheck, racecheck, synccheck) while time is left.
-# Everything lands in $OUT as it comes; a call cut short returns what it measured.
+# Everything lands in $OUT as it comes; a call cut short returns what it measured. CALL_S (seconds,
+# default 570), UNIT_FILTER (a gtest filter) and PRESETS shorten it where device time is short.
 set -u
 start=$SECONDS
 budget=${CALL_S:-570}
@@ -21,10 +22,10 @@ gunzip -c .device/s54c/chunktree.gz > $x/main || exit 1
 chmod +x $x/main $x/e96/tools/chunktree $x/e96/tests/*
 $x/e96/tools/chunktree info | head -3
 left() { echo $((budget - (SECONDS - start))); }
-timeout 150 $x/e96/tests/chunktree_gpu_tests > $OUT/unit.txt 2>&1
+timeout 150 $x/e96/tests/chunktree_gpu_tests --gtest_filter="${UNIT_FILTER:-*}" > $OUT/unit.txt 2>&1
 rc=$?; echo "== unit tests rc $rc ($((SECONDS - start)) s)"; grep -E "^\[  (PASSED|FAILED)|tests ran" $OUT/unit.txt | tail -8
 [ $rc -eq 0 ] || exit $rc
-presets=(spec-decode hydragen-micro gqa-llama3 chunkattn-t3)
+read -ra presets <<< "${PRESETS:-spec-decode hydragen-micro gqa-llama3 chunkattn-t3}"
 t=$(left); [ $t -gt 60 ] && timeout $t bench/compare.sh $OUT/ab1 main=$x/main e96=$x/e96/tools/chunktree -- "${presets[@]}" > /dev/null 2>&1
 cat $OUT/ab1/compare.md 2>/dev/null; echo "== A/B pass 1 ($((SECONDS - start)) s)"
 t=$(left); [ $t -gt 150 ] && timeout $((t - 30)) bench/compare.sh $OUT/ab2 e96=$x/e96/tools/chunktree main=$x/main -- "${presets[@]}" > /dev/null 2>&1
