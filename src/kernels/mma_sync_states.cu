@@ -349,7 +349,8 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   __syncthreads();
 
   // This CTA's tiles: its first (blockIdx.x, or claimed where a replayed launch's live plan says so),
-  // then every gridDim.x-th; CTAs without one have none. The producer streams their KV without a
+  // then every ctas-th; CTAs without one have none, and a replayed launch's CTAs past the live plan's
+  // working ones (an SM partition, experiment 95; never with claims) exit at once. The producer streams their KV without a
   // pause; the consumers copy each tile's record and Q rows themselves: the first tile's while the
   // producer starts its KV (experiment 13), each next one's record at the start of a tile and its Q
   // in the tile's end phase. A hand-off by the producer completed only with its in-flight stages
@@ -357,6 +358,8 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   // release (experiment 92). Both grids run the same loop of each role, so that the kernel's code
   // holds one copy of each stage (experiment 48: code size is latency).
   const std::uint32_t num_tiles = tile_count(args);
+  const std::uint32_t ctas = working_ctas(args);
+  if (blockIdx.x >= ctas) return;
   std::uint32_t first_tile = blockIdx.x;
   // Claimed where the live plan of a replayed launch says so (cost_model::claims_first_tiles): the same
   // in every CTA. Not at d = 256, whose one CTA per SM already spreads them.
@@ -376,7 +379,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       FirstQueries::await();
       queries_awaited = true;
     };
-    for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x) {
+    for (std::uint32_t t = first_tile; t < num_tiles; t += ctas) {
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
       stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, await_queries_once);
       await_queries_once();  // a first tile without stages
@@ -391,11 +394,11 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   cute::cp_async_fence();
   FirstQueries::issued();
   std::uint32_t tiles_seen = 0;
-  for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x, ++tiles_seen) {
+  for (std::uint32_t t = first_tile; t < num_tiles; t += ctas, ++tiles_seen) {
     cute::cp_async_wait<0>();
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);  // this tile's record and Q have landed
     if (thread == 0) tile_trace::stamp(t, tile_trace::handed);
-    const std::uint32_t next = t + gridDim.x;
+    const std::uint32_t next = t + ctas;
     WorkTile* next_record = &records[(tiles_seen + 1) & 1u];  // the last tile's, which nothing reads any more
     if (next < num_tiles) copy_record(args.tiles[next], next_record, thread);
     cute::cp_async_fence();
@@ -408,12 +411,13 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
 }
 
 template <typename Element, int D>
-void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
+void launch(const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas) {
   using Shape = StreamShape<D>;
   static std::array<std::atomic<bool>, kMaxDevices> shared_bytes_allowed{};
   allow_shared_bytes(reinterpret_cast<const void*>(mma_sync_states_kernel<Element, D>), Shape::kSharedBytes, shared_bytes_allowed);
   std::uint32_t ctas = args.num_tiles;
   if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count() * Shape::kMinBlocksPerSm));
+  if (grid == Grid::persistent && max_ctas != 0) ctas = std::min(ctas, max_ctas);
   if (ctas == 0) return;
   mma_sync_states_kernel<Element, D><<<ctas, kThreads, Shape::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
@@ -427,12 +431,12 @@ void write_mma_sync_trace(cudaStream_t stream, bool keep) { tile_trace::write(st
 void set_mma_sync_trace_stamping(cudaStream_t stream, bool on) { tile_trace::set_stamping(stream, on); }
 #endif
 
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas) {
   with_element(bf16, [&]<typename Element>() {
     switch (head_dim) {
-      case 64: return launch<Element, 64>(args, grid, stream);
-      case 128: return launch<Element, 128>(args, grid, stream);
-      case 256: return launch<Element, 256>(args, grid, stream);
+      case 64: return launch<Element, 64>(args, grid, stream, max_ctas);
+      case 128: return launch<Element, 128>(args, grid, stream, max_ctas);
+      case 256: return launch<Element, 256>(args, grid, stream, max_ctas);
     }
     throw Error(ErrorCode::unsupported, "cuda backend: head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
   });

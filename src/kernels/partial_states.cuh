@@ -61,6 +61,9 @@ struct PartialArgs {
   const std::uint32_t* live_num_tiles;
   SlotClaims* slot_claims;            // a replayed launch's (the mma.sync kernel reads it); null otherwise
   const std::uint32_t* live_claims;  // a replayed launch's: nonzero where the live plan's CTAs claim their first tiles
+  // A replayed launch's: how many of its CTAs take tiles where the live plan splits the SMs between
+  // the two kernels (0: all; cost_model::wgmma_sms); the others exit at once. Never with claims.
+  const std::uint32_t* live_ctas;
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
   const std::int32_t* row_limit;
@@ -100,13 +103,23 @@ __device__ inline std::uint32_t tile_count(const PartialArgs& args) {
   return args.live_num_tiles == nullptr ? args.num_tiles : min(*args.live_num_tiles, args.num_tiles);
 }
 
+// The CTAs that take tiles, each every working_ctas()-th from its first: the grid, or the first
+// live_ctas of a replayed one.
+__device__ inline std::uint32_t working_ctas(const PartialArgs& args) {
+  const std::uint32_t live = args.live_ctas == nullptr ? 0u : *args.live_ctas;
+  return live == 0 ? gridDim.x : min(live, gridDim.x);
+}
+
 // Grids (kernels/launch_setup.cuh): eagerly, the mma.sync kernel runs one CTA per tile beside the wgmma
 // kernel (a persistent grid would hold the SMs the wgmma CTAs need) and persistent when it runs alone
 // (docs/KERNEL_NOTES.md, experiments 12d and 13); launches a graph replays for later plans run both
-// kernels persistent (experiment 18).
-// Launchers, one per kernel (dtype and head dim chosen at run time).
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
-void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
+// kernels persistent (experiment 18). Where the plan splits the SMs between the kernels
+// (experiment 95), both run persistent: eagerly on grids of that many CTAs, replayed on their usual
+// grids of which the live plan's working CTAs take tiles.
+// Launchers, one per kernel (dtype and head dim chosen at run time); max_ctas caps a persistent grid
+// (0: as many CTAs as fit), as an eager call's SM partition does (experiment 95).
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas = 0);
+void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas = 0);
 
 #if CHUNKTREE_TILE_TRACE
 // Built with the CMake option CHUNKTREE_TILE_TRACE: each kernel's tile trace of its last eager

@@ -192,6 +192,60 @@ bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_d
   return lost >= kClaimMustSave * kClaimMicros;
 }
 
+// A partition must be priced this much cheaper than the two phases in sequence.
+constexpr double kPartitionMustSave = 0.05;
+
+int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions, int head_dim,
+              int multiprocessors, int mma_sync_ctas_per_sm) {
+  if (wgmma_tile_positions.empty() || mma_sync_tile_positions.empty() || multiprocessors < 2) return 0;
+  std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
+  for (const std::int64_t positions : wgmma_tile_positions) ++wgmma_tiles_by_steps[steps_of(positions)];
+  std::int64_t mma_sync_steps = 0;
+  std::int64_t longest = 0;
+  for (const std::int64_t positions : mma_sync_tile_positions) {
+    mma_sync_steps += steps_of(positions);
+    longest = std::max(longest, steps_of(positions));
+  }
+  const auto mma_sync_tiles = static_cast<double>(mma_sync_tile_positions.size());
+  // The mma.sync tiles on `sms` SMs: HBM's rate shared by their slots (kMmaSyncCost's step is a slot's
+  // among all of the GPU's), but no slot faster than a lone tile streams.
+  const auto mma_sync_micros = [&](int sms) {
+    const double slots = static_cast<double>(sms) * mma_sync_ctas_per_sm;
+    const double shared_step = kMmaSyncCost.step * slots / (static_cast<double>(multiprocessors) * mma_sync_ctas_per_sm);
+    const double step = std::max(kMmaSyncLoneCost.step, shared_step) * head_dim / 128.0;
+    const double work = mma_sync_tiles * kMmaSyncCost.start + static_cast<double>(mma_sync_steps) * step;
+    return std::max(work / slots, kMmaSyncCost.start + static_cast<double>(longest) * step);
+  };
+  const auto wgmma_micros = [&](int sms) { return dealt_wgmma_micros(wgmma_tiles_by_steps, head_dim, sms); };
+  // Without a partition the wgmma CTAs take min(tiles, SMs) SMs first; the mma.sync tiles stream on
+  // the SMs they leave until they end, then on all of them.
+  const auto wgmma_tiles = static_cast<std::int64_t>(wgmma_tile_positions.size());
+  const int first_wgmma_sms = static_cast<int>(std::min<std::int64_t>(multiprocessors, wgmma_tiles));
+  const double wgmma_first = wgmma_micros(first_wgmma_sms);
+  const double beside = first_wgmma_sms < multiprocessors ? wgmma_first / mma_sync_micros(multiprocessors - first_wgmma_sms) : 0.0;
+  const double in_sequence = beside >= 1.0 ? std::max(wgmma_first, mma_sync_micros(multiprocessors - first_wgmma_sms))
+                                           : wgmma_first + (1.0 - beside) * mma_sync_micros(multiprocessors);
+  // The wgmma tiles end sooner with more SMs and the mma.sync tiles later: the best k is where they cross.
+  int low = 1;
+  int high = std::min(multiprocessors - 1, first_wgmma_sms);
+  while (low < high) {
+    const int k = (low + high) / 2;
+    if (wgmma_micros(k) <= mma_sync_micros(multiprocessors - k)) high = k;
+    else low = k + 1;
+  }
+  int best_k = 0;
+  double best = in_sequence * (1.0 - kPartitionMustSave);
+  for (const int k : {low - 1, low}) {
+    if (k < 1 || k >= first_wgmma_sms) continue;  // as many SMs as the wgmma CTAs take anyway: no partition
+    const double partitioned = std::max(wgmma_micros(k), mma_sync_micros(multiprocessors - k));
+    if (partitioned < best) {
+      best = partitioned;
+      best_k = k;
+    }
+  }
+  return best_k;
+}
+
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors) {
   std::vector<std::int64_t> parts;
   return micros(split_work(runs_of(spans, shape), split, shape.kv_heads, multiprocessors, parts), shape, multiprocessors);
