@@ -239,6 +239,11 @@ TEST(CostModel, WgmmaTilesGetPartOfTheSmsBesideLongPrivateTiles) {
   EXPECT_LT(k1024, k264);
   EXPECT_EQ(cost_model::wgmma_sms(prompt, {}, 128, kH200, 2), 0);
   EXPECT_EQ(cost_model::wgmma_sms({}, std::vector<std::int64_t>(8192, 264), 128, kH200, 2), 0);
+  // A few long private tiles (48 of 32k positions) stream no faster on more SMs than they can use:
+  // the wgmma tiles keep enough SMs to end within them.
+  const int k_few = cost_model::wgmma_sms(std::vector<std::int64_t>(128, 4096), std::vector<std::int64_t>(48, 32768), 128, kH200, 2);
+  EXPECT_GE(k_few, 16);
+  EXPECT_LT(k_few, 128);
   // One wgmma tile beside a few short private ones: nothing to gain.
   EXPECT_EQ(cost_model::wgmma_sms(std::vector<std::int64_t>(1, 4096), std::vector<std::int64_t>(4, 64), 128, kH200, 2), 0);
 }
