@@ -258,9 +258,15 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   wgmma_tile_positions_.clear();
   for (const WorkTile& tile : wgmma_tiles_) wgmma_tile_positions_.push_back(tile.item.tokens);
   const int sms = kernels::multiprocessor_count();
-  const auto wgmma_sms = kernels::wgmma_head_dim(head_dim_)
-                             ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm))
-                             : 0u;
+  auto wgmma_sms = kernels::wgmma_head_dim(head_dim_)
+                       ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm))
+                       : 0u;
+  // Experiment 95rp's calibration probe (not for main): CHUNKTREE_PROBE_WGMMA_SMS=k puts the wgmma
+  // tiles of a plan with both kinds on k SMs (0: no partition) instead of the model's choice.
+  if (const char* probe = std::getenv("CHUNKTREE_PROBE_WGMMA_SMS"); probe != nullptr && kernels::wgmma_head_dim(head_dim_)) {
+    const auto k = std::min<std::uint64_t>(std::strtoul(probe, nullptr, 10), wgmma_tiles_.size());
+    wgmma_sms = wgmma_tiles_.empty() || mma_sync_tile_positions_.empty() || k >= static_cast<std::uint64_t>(sms) ? 0u : static_cast<std::uint32_t>(k);
+  }
   // Replayed launches only: their grid is a CTA per slot (the workspace's room holds more tiles). A
   // claim needs every CTA of the grid, so none where the SMs are split.
   const bool claims = wgmma_sms == 0 && cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm);
