@@ -1,6 +1,7 @@
 #include "cuda/device_work.cuh"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -266,6 +267,15 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   if (const char* probe = std::getenv("CHUNKTREE_PROBE_WGMMA_SMS"); probe != nullptr && kernels::wgmma_head_dim(head_dim_)) {
     const auto k = std::min<std::uint64_t>(std::strtoul(probe, nullptr, 10), wgmma_tiles_.size());
     wgmma_sms = wgmma_tiles_.empty() || mma_sync_tile_positions_.empty() || k >= static_cast<std::uint64_t>(sms) ? 0u : static_cast<std::uint32_t>(k);
+  }
+  // The probe's record of the partition a plan got (once per change of the plan's tile counts).
+  if (std::getenv("CHUNKTREE_PROBE_LOG") != nullptr) {
+    static std::size_t logged_wgmma = ~std::size_t{0}, logged_mma_sync = ~std::size_t{0};
+    if (logged_wgmma != wgmma_tiles_.size() || logged_mma_sync != mma_sync_tiles_.size()) {
+      logged_wgmma = wgmma_tiles_.size();
+      logged_mma_sync = mma_sync_tiles_.size();
+      std::fprintf(stderr, "probe: %zu wgmma tiles, %zu mma.sync tiles: wgmma SMs %u\n", logged_wgmma, logged_mma_sync, wgmma_sms);
+    }
   }
   // Replayed launches only: their grid is a CTA per slot (the workspace's room holds more tiles). A
   // claim needs every CTA of the grid, so none where the SMs are split.
