@@ -268,12 +268,14 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     const auto k = std::min<std::uint64_t>(std::strtoul(probe, nullptr, 10), wgmma_tiles_.size());
     wgmma_sms = wgmma_tiles_.empty() || mma_sync_tile_positions_.empty() || k >= static_cast<std::uint64_t>(sms) ? 0u : static_cast<std::uint32_t>(k);
   }
-  // The probe's record of the partition a plan got (once per change of the plan's tile counts).
+  // The probe's record of the partition a plan got (once per change of the plan's tile counts or k).
   if (std::getenv("CHUNKTREE_PROBE_LOG") != nullptr) {
     static std::size_t logged_wgmma = ~std::size_t{0}, logged_mma_sync = ~std::size_t{0};
-    if (logged_wgmma != wgmma_tiles_.size() || logged_mma_sync != mma_sync_tiles_.size()) {
+    static std::uint32_t logged_sms = ~0u;
+    if (logged_wgmma != wgmma_tiles_.size() || logged_mma_sync != mma_sync_tiles_.size() || logged_sms != wgmma_sms) {
       logged_wgmma = wgmma_tiles_.size();
       logged_mma_sync = mma_sync_tiles_.size();
+      logged_sms = wgmma_sms;
       std::fprintf(stderr, "probe: %zu wgmma tiles, %zu mma.sync tiles: wgmma SMs %u\n", logged_wgmma, logged_mma_sync, wgmma_sms);
     }
   }
