@@ -1,6 +1,7 @@
 #include "cuda/device_work.cuh"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -253,11 +254,38 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   const int ctas_per_sm = kernels::mma_sync_ctas_per_sm(head_dim_);
   const bool round_robin_even =
       cost_model::round_robin_is_even(mma_sync_tile_positions_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * ctas_per_sm);
+  // Where tiles of both kinds run, the wgmma tiles may get part of the SMs and the mma.sync tiles the
+  // rest, beside them from the start (experiment 95).
+  wgmma_tile_positions_.clear();
+  for (const WorkTile& tile : wgmma_tiles_) wgmma_tile_positions_.push_back(tile.item.tokens);
+  const int sms = kernels::multiprocessor_count();
+  auto wgmma_sms = kernels::wgmma_head_dim(head_dim_)
+                       ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm))
+                       : 0u;
+  // Experiment 95rp's calibration probe (not for main): CHUNKTREE_PROBE_WGMMA_SMS=k puts the wgmma
+  // tiles of a plan with both kinds on k SMs (0: no partition) instead of the model's choice.
+  if (const char* probe = std::getenv("CHUNKTREE_PROBE_WGMMA_SMS"); probe != nullptr && kernels::wgmma_head_dim(head_dim_)) {
+    const auto k = std::min<std::uint64_t>(std::strtoul(probe, nullptr, 10), wgmma_tiles_.size());
+    wgmma_sms = wgmma_tiles_.empty() || mma_sync_tile_positions_.empty() || k >= static_cast<std::uint64_t>(sms) ? 0u : static_cast<std::uint32_t>(k);
+  }
+  // The probe's record of the partition a plan got (once per change of the plan's tile counts or k).
+  if (std::getenv("CHUNKTREE_PROBE_LOG") != nullptr) {
+    static std::size_t logged_wgmma = ~std::size_t{0}, logged_mma_sync = ~std::size_t{0};
+    static std::uint32_t logged_sms = ~0u;
+    if (logged_wgmma != wgmma_tiles_.size() || logged_mma_sync != mma_sync_tiles_.size() || logged_sms != wgmma_sms) {
+      logged_wgmma = wgmma_tiles_.size();
+      logged_mma_sync = mma_sync_tiles_.size();
+      logged_sms = wgmma_sms;
+      std::fprintf(stderr, "probe: %zu wgmma tiles, %zu mma.sync tiles: wgmma SMs %u\n", logged_wgmma, logged_mma_sync, wgmma_sms);
+    }
+  }
   // First tiles claimed: replayed launches only, whose grid is a CTA per slot (the workspace's room
-  // holds more tiles). Later tiles claimed: wherever the mma.sync tiles run beside wgmma tiles.
+  // holds more tiles), and not where the SMs are split (the claim deals a slot to every CTA of the
+  // grid). Later tiles claimed: wherever the mma.sync tiles run beside wgmma tiles, from the first
+  // tile past the working CTAs' first ones.
   const bool beside_wgmma = !wgmma_tiles_.empty() && !mma_sync_tiles_.empty() && kernels::wgmma_head_dim(head_dim_);
   const std::uint32_t claims =
-      (cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, kernels::multiprocessor_count(), ctas_per_sm) ? kernels::kClaimFirstTiles : 0u) |
+      (wgmma_sms == 0 && cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm) ? kernels::kClaimFirstTiles : 0u) |
       (beside_wgmma ? kernels::kClaimLaterTiles : 0u);
 
   const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(w.queries_per_seq * q_heads_);
@@ -296,8 +324,13 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // is not moved), copied to the staging section, and scattered to the sections by a kernel.
   const Layout& at = *layout_;
   const bool one_state_per_row = w.one_state_per_row();
-  const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()), static_cast<std::uint32_t>(mma_sync_tiles_.size()),
-                          one_state_per_row ? 0u : w.num_rows(), claims, one_state_per_row ? 1u : 0u};
+  const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()),
+                          static_cast<std::uint32_t>(mma_sync_tiles_.size()),
+                          one_state_per_row ? 0u : w.num_rows(),
+                          claims,
+                          one_state_per_row ? 1u : 0u,
+                          wgmma_sms,
+                          wgmma_sms == 0 ? 0u : (static_cast<std::uint32_t>(sms) - wgmma_sms) * static_cast<std::uint32_t>(ctas_per_sm)};
   struct Table {
     std::size_t section;
     const void* values;
@@ -342,6 +375,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   num_wgmma_tiles_ = counts.wgmma_tiles;
   num_mma_sync_tiles_ = counts.mma_sync_tiles;
   mma_sync_round_robin_even_ = round_robin_even;
+  wgmma_sms_ = wgmma_sms;
   state_heads_ = state_heads;
   one_state_per_row_ = one_state_per_row;
   longest_row_states_ = w.longest_row_states();
@@ -431,6 +465,7 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
   const bool wgmma = (replayable ? capacity_.wgmma_tiles > 0 : num_wgmma_tiles_ > 0) && kernels::wgmma_head_dim(head_dim_);
   const bool mma_sync = replayable ? capacity_.mma_sync_tiles > 0 : num_mma_sync_tiles_ > 0;
   const bool forked = wgmma && mma_sync;
+  const bool partitioned = forked && !replayable && wgmma_sms_ > 0;  // an eager call's: a replayed one's CTAs read the live plan's
 #if CHUNKTREE_TILE_TRACE
   std::optional<EagerStampsOff> stamps_off;  // before the fork, so that both streams' launches follow it
   if (std::getenv("CHUNKTREE_TILE_TRACE_REPLAYED") != nullptr && !capturing(stream)) stamps_off.emplace(stream);
@@ -441,7 +476,9 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.tiles = section<const WorkTile>(layout_->wgmma_tiles);
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.wgmma_tiles) : num_wgmma_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->wgmma_tiles : nullptr;
-    kernels::launch_wgmma_states(bf16, head_dim_, args, replayable || !mma_sync ? Grid::persistent : Grid::one_per_tile, stream);
+    args.live_ctas = replayable ? &live_counts()->wgmma_ctas : nullptr;
+    kernels::launch_wgmma_states(bf16, head_dim_, args, replayable || !mma_sync || partitioned ? Grid::persistent : Grid::one_per_tile, stream,
+                                 partitioned ? wgmma_sms_ : 0);
   }
   if (mma_sync) {
     args.tiles = section<const WorkTile>(layout_->mma_sync_tiles);
@@ -450,11 +487,15 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.slot_claims = section<SlotClaims>(layout_->slot_claims);
     args.claims = forked ? kernels::kClaimLaterTiles : 0u;
     args.live_claims = replayable ? &live_counts()->mma_sync_claims : nullptr;
+    args.live_ctas = replayable ? &live_counts()->mma_sync_ctas : nullptr;
     // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
     // robin ends evenly (experiment 65); beside the wgmma kernel, persistent with its later tiles
-    // claimed (experiment 96).
+    // claimed (experiment 96), on the SMs that the wgmma tiles leave where the SMs are split
+    // (experiment 95).
     const Grid grid = replayable || forked || mma_sync_round_robin_even_ ? Grid::persistent : Grid::one_per_tile;
-    kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream);
+    const auto free_sms = static_cast<std::uint32_t>(kernels::multiprocessor_count()) - wgmma_sms_;
+    kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream,
+                                    partitioned ? free_sms * static_cast<std::uint32_t>(kernels::mma_sync_ctas_per_sm(head_dim_)) : 0);
   }
   if (forked) side_->join(stream);
 #if CHUNKTREE_TILE_TRACE

@@ -368,9 +368,9 @@ class ClaimedTiles {
     pending_ = true;
   }
   // Every producer thread, after each of a tile's stages and after the tile (one without stages):
-  // the first time, the ticket's tile to both roles. Warp 0 waits for a free slot (a warp-uniform
-  // branch: see above), thread 0 puts.
-  __device__ void put_ticket() {
+  // the first time, the ticket's tile to both roles (tickets count from the tile past the working
+  // CTAs' first ones). Warp 0 waits for a free slot (a warp-uniform branch: see above), thread 0 puts.
+  __device__ void put_ticket(std::uint32_t working_ctas) {
     if (!pending_) return;
     const int slot = static_cast<int>(puts_ % kClaimedTileSlots);
     if (cutlass::canonical_warp_idx_sync() == 0 && puts_ >= kClaimedTileSlots) {
@@ -381,7 +381,7 @@ class ClaimedTiles {
       // stage loop (as it is otherwise), it would wait for the atomic before the first stage's copies.
       std::uint32_t ticket = ticket_;
       asm volatile("" : "+r"(ticket));
-      const std::uint32_t tile = gridDim.x + ticket;
+      const std::uint32_t tile = working_ctas + ticket;
       indices()[slot] = tile;
       *producer_index() = tile;
       cutlass::arch::ClusterBarrier::arrive(full(slot));
@@ -431,7 +431,7 @@ class ClaimedTiles {
   __device__ static std::uint32_t* producer_index() { return indices() + kClaimedTileSlots; }
 
   std::uint32_t taken_ = 0;   // a consumer thread's
-  std::uint32_t ticket_ = 0;  // thread 0's, for the tile gridDim.x + ticket_ after the one it starts
+  std::uint32_t ticket_ = 0;  // thread 0's, for the tile working_ctas + ticket_ after the one it starts
   std::uint32_t puts_ = 0;    // a producer thread's (the same in all: held in a uniform register)
   bool pending_ = false;      // a producer thread's: a ticket taken and not yet put
 };
@@ -459,14 +459,17 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   __syncthreads();
 
   // This CTA's tiles: its first (blockIdx.x, or claimed where a replayed launch's live plan says so),
-  // then every gridDim.x-th or those it claims (ClaimedTiles); CTAs without a first have none. The
-  // producer streams their KV without a pause; the consumers copy each tile's record and Q rows
-  // themselves: the first tile's while the producer starts its KV (experiment 13), each next one's
-  // record at the start of a tile and its Q in the tile's end phase. A hand-off by the producer
+  // then every ctas-th or those it claims (ClaimedTiles); CTAs without a first have none, and a
+  // replayed launch's CTAs past the live plan's working ones (an SM partition, experiment 95) exit at
+  // once. The producer streams their KV without a pause; the consumers copy each tile's record and Q
+  // rows themselves: the first tile's while the producer starts its KV (experiment 13), each next
+  // one's record at the start of a tile and its Q in the tile's end phase. A hand-off by the producer
   // completed only with its in-flight stages (cp.async.mbarrier.arrive tracks every earlier cp.async
   // of the thread), ~5.6 µs after the release (experiment 92). Both grids run the same loop of each
   // role, so that the kernel's code holds one copy of each stage (experiment 48: code size is latency).
   const std::uint32_t num_tiles = tile_count(args);
+  const std::uint32_t ctas = working_ctas(args);
+  if (blockIdx.x >= ctas) return;
   const std::uint32_t claims = tile_claims(args);  // the same in every CTA
   const bool claims_later = (claims & kClaimLaterTiles) != 0;
   std::uint32_t first_tile = blockIdx.x;
@@ -493,13 +496,13 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       if (claims_later) later_tiles.take_ticket(*args.slot_claims);
       stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, [&] {
         await_queries_once();
-        if (claims_later) later_tiles.put_ticket();
+        if (claims_later) later_tiles.put_ticket(ctas);
       });
       await_queries_once();  // a first tile without stages
-      if (claims_later) later_tiles.put_ticket();
-      next = claims_later ? ClaimedTiles<Shape>::producer_next() : t + gridDim.x;
+      if (claims_later) later_tiles.put_ticket(ctas);
+      next = claims_later ? ClaimedTiles<Shape>::producer_next() : t + ctas;
     }
-    if (claims_later) ClaimedTiles<Shape>::end(*args.slot_claims, min(gridDim.x, num_tiles));
+    if (claims_later) ClaimedTiles<Shape>::end(*args.slot_claims, min(ctas, num_tiles));
     let_chained_kernel_start();  // every K/V copy of this CTA is issued (the consumers' last record and Q copies may follow)
     return;
   }
@@ -514,7 +517,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     cute::cp_async_wait<0>();
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);  // this tile's record and Q have landed
     if (thread == 0) tile_trace::stamp(t, tile_trace::handed);
-    next = claims_later ? later_tiles.consumer_next() : t + gridDim.x;
+    next = claims_later ? later_tiles.consumer_next() : t + ctas;
     WorkTile* next_record = &records[(tiles_seen + 1) & 1u];  // the last tile's, which nothing reads any more
     if (next < num_tiles) copy_record(args.tiles[next], next_record, thread);
     cute::cp_async_fence();
@@ -527,12 +530,13 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
 }
 
 template <typename Element, int D>
-void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
+void launch(const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas) {
   using Shape = StreamShape<D>;
   static std::array<std::atomic<bool>, kMaxDevices> shared_bytes_allowed{};
   allow_shared_bytes(reinterpret_cast<const void*>(mma_sync_states_kernel<Element, D>), Shape::kSharedBytes, shared_bytes_allowed);
   std::uint32_t ctas = args.num_tiles;
   if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count() * Shape::kMinBlocksPerSm));
+  if (grid == Grid::persistent && max_ctas != 0) ctas = std::min(ctas, max_ctas);
   if (ctas == 0) return;
   mma_sync_states_kernel<Element, D><<<ctas, kThreads, Shape::kSharedBytes, stream>>>(args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
@@ -546,12 +550,12 @@ void write_mma_sync_trace(cudaStream_t stream, bool keep) { tile_trace::write(st
 void set_mma_sync_trace_stamping(cudaStream_t stream, bool on) { tile_trace::set_stamping(stream, on); }
 #endif
 
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas) {
   with_element(bf16, [&]<typename Element>() {
     switch (head_dim) {
-      case 64: return launch<Element, 64>(args, grid, stream);
-      case 128: return launch<Element, 128>(args, grid, stream);
-      case 256: return launch<Element, 256>(args, grid, stream);
+      case 64: return launch<Element, 64>(args, grid, stream, max_ctas);
+      case 128: return launch<Element, 128>(args, grid, stream, max_ctas);
+      case 256: return launch<Element, 256>(args, grid, stream, max_ctas);
     }
     throw Error(ErrorCode::unsupported, "cuda backend: head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
   });

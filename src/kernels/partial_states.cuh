@@ -73,6 +73,10 @@ struct PartialArgs {
   // TileClaims bits: an eager launch's, or (non-null) a replayed launch's, the live plan's.
   std::uint32_t claims;
   const std::uint32_t* live_claims;
+  // A replayed launch's: how many of its CTAs take tiles where the live plan splits the SMs between
+  // the two kernels (0: all; cost_model::wgmma_sms); the others exit at once. Never with first-tile
+  // claims.
+  const std::uint32_t* live_ctas;
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
   const std::int32_t* row_limit;
@@ -114,14 +118,24 @@ __device__ inline std::uint32_t tile_count(const PartialArgs& args) {
 
 __device__ inline std::uint32_t tile_claims(const PartialArgs& args) { return args.live_claims == nullptr ? args.claims : *args.live_claims; }
 
+// The CTAs that take tiles, each its first and then every working_ctas()-th or those it claims: the
+// grid, or the first live_ctas of a replayed one.
+__device__ inline std::uint32_t working_ctas(const PartialArgs& args) {
+  const std::uint32_t live = args.live_ctas == nullptr ? 0u : *args.live_ctas;
+  return live == 0 ? gridDim.x : min(live, gridDim.x);
+}
+
 // Grids (kernels/launch_setup.cuh): eagerly, the mma.sync kernel runs persistent beside the wgmma
 // kernel, its CTAs claiming their tiles after the first (kClaimLaterTiles), so that the CTAs placed
 // only as the wgmma CTAs end take what is left instead of a full share (experiment 96; before it,
 // one CTA per tile: experiment 12d); alone, persistent or one CTA per tile (experiments 13 and 65).
-// Launches a graph replays for later plans run both kernels persistent (experiment 18).
-// Launchers, one per kernel (dtype and head dim chosen at run time).
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
-void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
+// Launches a graph replays for later plans run both kernels persistent (experiment 18). Where the
+// plan splits the SMs between the kernels (experiment 95), both run persistent: eagerly on grids of
+// that many CTAs, replayed on their usual grids of which the live plan's working CTAs take tiles.
+// Launchers, one per kernel (dtype and head dim chosen at run time); max_ctas caps a persistent grid
+// (0: as many CTAs as fit), as an eager call's SM partition does (experiment 95).
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas = 0);
+void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas = 0);
 
 #if CHUNKTREE_TILE_TRACE
 // Built with the CMake option CHUNKTREE_TILE_TRACE: each kernel's tile trace of its last eager

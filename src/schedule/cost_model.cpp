@@ -192,6 +192,83 @@ bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_d
   return lost >= kClaimMustSave * kClaimMicros;
 }
 
+// A partition must be priced this much cheaper than the two phases in sequence.
+constexpr double kPartitionMustSave = 0.05;
+// The most distinct wgmma tile lengths that wgmma_sms deals; beyond them it prices by the bound.
+constexpr std::size_t kDealtLengths = 8;
+
+int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions, int head_dim,
+              int multiprocessors, int mma_sync_ctas_per_sm) {
+  if (wgmma_tile_positions.empty() || mma_sync_tile_positions.empty() || multiprocessors < 2) return 0;
+  std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
+  double wgmma_work = 0.0;  // SM-µs
+  double longest_wgmma = 0.0;
+  for (const std::int64_t positions : wgmma_tile_positions) {
+    ++wgmma_tiles_by_steps[steps_of(positions)];
+    const double tile = tile_micros(kWgmmaCost, steps_of(positions), head_dim);
+    wgmma_work += tile;
+    longest_wgmma = std::max(longest_wgmma, tile);
+  }
+  std::int64_t mma_sync_steps = 0;
+  std::int64_t longest = 0;
+  for (const std::int64_t positions : mma_sync_tile_positions) {
+    mma_sync_steps += steps_of(positions);
+    longest = std::max(longest, steps_of(positions));
+  }
+  const auto mma_sync_tiles = static_cast<double>(mma_sync_tile_positions.size());
+  // The mma.sync tiles on `sms` SMs: the tiles streaming at once (at most one a slot) share HBM's rate
+  // (kMmaSyncCost's step is a slot's among all of the GPU's), but none streams faster than a lone tile.
+  const auto mma_sync_micros = [&](int sms) {
+    const double slots = static_cast<double>(sms) * mma_sync_ctas_per_sm;
+    const double streaming = std::min(slots, mma_sync_tiles);
+    const double shared_step = kMmaSyncCost.step * streaming / (static_cast<double>(multiprocessors) * mma_sync_ctas_per_sm);
+    const double step = std::max(kMmaSyncLoneCost.step, shared_step) * head_dim / 128.0;
+    const double work = mma_sync_tiles * kMmaSyncCost.start + static_cast<double>(mma_sync_steps) * step;
+    return std::max(work / streaming, kMmaSyncCost.start + static_cast<double>(longest) * step);
+  };
+  // The wgmma tiles on `sms` SMs: a bound for the scan (work spread evenly, and no sooner than the
+  // longest tile), and their deal for the few candidates it leaves.
+  // Dealing costs a pass over the SMs per tile length: with many lengths (a tree's spans) the bound
+  // stands in for it, so that a plan's load stays a few µs.
+  const auto wgmma_bound = [&](int sms) { return std::max(wgmma_work / static_cast<double>(sms), longest_wgmma); };
+  const bool few_lengths = wgmma_tiles_by_steps.size() <= kDealtLengths;
+  const auto wgmma_dealt = [&](int sms) { return few_lengths ? dealt_wgmma_micros(wgmma_tiles_by_steps, head_dim, sms) : wgmma_bound(sms); };
+  // Without a partition the wgmma CTAs take min(tiles, SMs) SMs first; the mma.sync tiles stream on
+  // the SMs they leave until they end, then on all of them.
+  const auto wgmma_tiles = static_cast<std::int64_t>(wgmma_tile_positions.size());
+  const int first_wgmma_sms = static_cast<int>(std::min<std::int64_t>(multiprocessors, wgmma_tiles));
+  const double wgmma_first = wgmma_dealt(first_wgmma_sms);
+  const double beside = first_wgmma_sms < multiprocessors ? wgmma_first / mma_sync_micros(multiprocessors - first_wgmma_sms) : 0.0;
+  const double in_sequence = beside >= 1.0 ? std::max(wgmma_first, mma_sync_micros(multiprocessors - first_wgmma_sms))
+                                           : wgmma_first + (1.0 - beside) * mma_sync_micros(multiprocessors);
+  // Scan every k by the bound (neither side is monotone in k where few tiles stream), then deal the
+  // wgmma tiles for the best k, its neighbours, and the fewest SMs giving its rounds one more or fewer.
+  int scanned = 0;
+  double scanned_micros = 0.0;
+  for (int k = 1; k < first_wgmma_sms; ++k) {
+    const double partitioned = std::max(wgmma_bound(k), mma_sync_micros(multiprocessors - k));
+    if (scanned == 0 || partitioned < scanned_micros) {
+      scanned = k;
+      scanned_micros = partitioned;
+    }
+  }
+  if (scanned == 0) return 0;
+  const std::int64_t rounds = (wgmma_tiles + scanned - 1) / scanned;
+  int best_k = 0;
+  double best = in_sequence * (1.0 - kPartitionMustSave);
+  for (const std::int64_t candidate : {std::int64_t{scanned} - 1, std::int64_t{scanned}, std::int64_t{scanned} + 1, (wgmma_tiles + rounds) / (rounds + 1),
+                                       (wgmma_tiles + rounds - 1) / rounds, rounds > 1 ? (wgmma_tiles + rounds - 2) / (rounds - 1) : 0}) {
+    if (candidate < 1 || candidate >= first_wgmma_sms) continue;  // as many SMs as the wgmma CTAs take anyway: no partition
+    const int k = static_cast<int>(candidate);
+    const double partitioned = std::max(wgmma_dealt(k), mma_sync_micros(multiprocessors - k));
+    if (partitioned < best) {
+      best = partitioned;
+      best_k = k;
+    }
+  }
+  return best_k;
+}
+
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors) {
   std::vector<std::int64_t> parts;
   return micros(split_work(runs_of(spans, shape), split, shape.kv_heads, multiprocessors, parts), shape, multiprocessors);

@@ -225,5 +225,28 @@ TEST(CostModel, ClaimsFirstTilesOnlyWhereSharedSmsWouldCostMore) {
   EXPECT_FALSE(cost_model::claims_first_tiles({}, 128, kH200, 2));
 }
 
+// Where a plan has tiles of both kinds, the wgmma tiles get part of the SMs and the mma.sync tiles
+// stream on the rest beside them (experiment 95): spec-decode's b256 with a 4096-token prompt on 512
+// wgmma tiles and 264 private tokens on each of 8192 mma.sync tiles. More private work leaves the
+// wgmma tiles fewer SMs; a plan of one kind has no partition.
+TEST(CostModel, WgmmaTilesGetPartOfTheSmsBesideLongPrivateTiles) {
+  const std::vector<std::int64_t> prompt(512, 4096);
+  const int k264 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 264), 128, kH200, 2);
+  EXPECT_GE(k264, 32);
+  EXPECT_LE(k264, 100);
+  const int k1024 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 1024), 128, kH200, 2);
+  EXPECT_GE(k1024, 1);
+  EXPECT_LT(k1024, k264);
+  EXPECT_EQ(cost_model::wgmma_sms(prompt, {}, 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms({}, std::vector<std::int64_t>(8192, 264), 128, kH200, 2), 0);
+  // A few long private tiles (48 of 32k positions) stream no faster on more SMs than they can use:
+  // the wgmma tiles keep enough SMs to end within them.
+  const int k_few = cost_model::wgmma_sms(std::vector<std::int64_t>(128, 4096), std::vector<std::int64_t>(48, 32768), 128, kH200, 2);
+  EXPECT_GE(k_few, 16);
+  EXPECT_LT(k_few, 128);
+  // One wgmma tile beside a few short private ones: nothing to gain.
+  EXPECT_EQ(cost_model::wgmma_sms(std::vector<std::int64_t>(1, 4096), std::vector<std::int64_t>(4, 64), 128, kH200, 2), 0);
+}
+
 }  // namespace
 }  // namespace chunktree
