@@ -16,7 +16,8 @@
 namespace chunktree::kernels {
 
 // A kernel's grid: one CTA per unit of work, or a persistent grid (as many CTAs as fit on the GPU
-// at once, at most one per unit) whose CTAs take every gridDim.x-th unit. A launch that a CUDA
+// at once, at most one per unit) whose CTAs take every gridDim.x-th unit (or claim them: the mma.sync
+// kernel's working CTAs, partial_states.cuh). A launch that a CUDA
 // graph replays for later schedules is persistent: it serves any later count.
 enum class Grid { one_per_tile, persistent };
 

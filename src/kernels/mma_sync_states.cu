@@ -299,8 +299,8 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
 // CTAs only some CTAs work, and the hardware's first CTAs of such a grid share SMs (128 of them on 120
 // SMs on the H200; experiment 66). There each CTA claims its first tile instead (experiment 67): the
 // first CTA on each SM takes the next low slot, the others the next high one (from the top), so that up
-// to one tile per SM runs on distinct SMs wherever the grid landed. The CTAs claim gridDim.x slots in
-// all, low and high meeting, so the slots are 0 .. gridDim.x - 1 each once (nothing waits, so a grid
+// to one tile per SM runs on distinct SMs wherever the grid landed. The working CTAs (working_ctas)
+// claim as many slots in all, low and high meeting, so the slots are 0 .. working_ctas - 1 each once (nothing waits, so a grid
 // that is not all resident claims the same way). Thread 0 claims; the returned word's top bit says
 // that this CTA claimed last and zeroes the counters for the next launch (`claimed` wraps to zero by
 // itself). Counters left wrong (a launch cut short) would give a slot past the grid: a trap, not a
@@ -329,7 +329,7 @@ __device__ void zero_claims(SlotClaims& claims) {
 }
 
 // The tiles after a CTA's first, claimed at run time (experiment 96). Beside the wgmma kernel, whose
-// CTAs the hardware places first, a grid's CTAs start at different times: dealt every gridDim.x-th
+// CTAs the hardware places first, a grid's CTAs start at different times: dealt every working_ctas-th
 // tile, one placed as the wgmma CTAs end starts late with a full share and ends last. Claimed, it
 // takes only what is left. The producer's thread 0 takes a ticket as it starts a tile, for the tile
 // after it, and once the tile's first stage is issued (the atomic's round trip hides behind the
@@ -477,7 +477,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   // at d = 256, whose one CTA per SM already spreads them.
   if (Shape::kMinBlocksPerSm > 1 && (claims & kClaimFirstTiles) != 0) {
     auto* claimed = reinterpret_cast<std::uint32_t*>(shared + Shape::kFirstTileOffset);
-    if (threadIdx.x == 0) *claimed = claim_first_tile(*args.slot_claims, gridDim.x);
+    if (threadIdx.x == 0) *claimed = claim_first_tile(*args.slot_claims, ctas);
     __syncthreads();
     if (*claimed & kLastClaim) zero_claims(*args.slot_claims);
     first_tile = *claimed & ~kLastClaim;

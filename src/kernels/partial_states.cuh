@@ -45,8 +45,9 @@ struct WorkTile {
 // (experiment 67): each CTA's rank among the CTAs of its SM, the tickets of the low slots (the first
 // CTA on an SM) and of the high ones (the others), and the CTAs that have claimed. For the tiles
 // after the first ones (experiment 96): the tickets taken, and the CTAs whose last ticket found no
-// tile. Zero before each launch: the workspace zeroes them once, and the last CTA to claim zeroes
-// them again (`claimed` wraps to zero by itself).
+// tile. Zero before each launch: the workspace zeroes them once, and the last CTA to claim a first
+// tile zeroes those of the first tiles (`claimed` wraps to zero by itself), the last to end those of
+// the later ones.
 struct SlotClaims {
   static constexpr std::uint32_t kSms = 256;  // SM ids past this claim high slots
   std::uint32_t on_sm[kSms];
@@ -57,7 +58,7 @@ struct SlotClaims {
   std::uint32_t ended;
 };
 
-// How the mma.sync CTAs find their tiles (bits; 0: tile blockIdx.x, then every gridDim.x-th).
+// How the mma.sync CTAs find their tiles (bits; 0: tile blockIdx.x, then every working_ctas-th).
 enum TileClaims : std::uint32_t {
   kClaimFirstTiles = 1,  // each CTA claims its first tile (a replayed launch's; experiment 67)
   kClaimLaterTiles = 2,  // each CTA claims every tile after its first (beside the wgmma tiles; experiment 96)
@@ -74,8 +75,7 @@ struct PartialArgs {
   std::uint32_t claims;
   const std::uint32_t* live_claims;
   // A replayed launch's: how many of its CTAs take tiles where the live plan splits the SMs between
-  // the two kernels (0: all; cost_model::wgmma_sms); the others exit at once. Never with first-tile
-  // claims.
+  // the two kernels (0: all; cost_model::wgmma_sms); the others exit at once.
   const std::uint32_t* live_ctas;
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;

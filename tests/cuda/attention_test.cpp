@@ -251,7 +251,6 @@ TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
     ASSERT_GE(plan.num_shared_items, 1u);  // the prompt's items, which all 1000 rows read: wgmma tiles
     AttentionParams params;
     params.num_q_heads = shape.q_heads;
-    const cuda::DevicePlan device_plan(w.cache, plan, params);
     const auto rows = static_cast<std::int64_t>(w.seqs.size());
     std::vector<std::uint16_t> q16(q.size());
     for (std::size_t i = 0; i < q.size(); ++i) q16[i] = shape.dtype == DType::bf16 ? float_to_bf16(q[i]) : float_to_fp16(q[i]);
@@ -259,17 +258,26 @@ TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
     q_device.upload(q16);
     testing::DeviceBuffer out_device(q.size() * sizeof(float));
     testing::DeviceBuffer lse_device(static_cast<std::size_t>(rows * shape.q_heads) * sizeof(float));
-    for (int call = 0; call < 3; ++call) {
-      SCOPED_TRACE(::testing::Message() << "call " << call);
-      out_device.poison();
-      lse_device.poison();
-      cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, {rows, shape.q_heads, shape.head_dim}),
-                   TensorView{out_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads, shape.head_dim}},
-                   TensorView{lse_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads}});
-      testing::Outputs got;
-      got.out = out_device.download<float>();
-      got.lse = lse_device.download<float>();
-      testing::expect_matches_reference(testing::Backend::cuda, w, shape, q, got);
+    // Experiment 97's probe: the model's partition, none, and the wgmma tiles on 8 SMs (the mma.sync
+    // grid on the rest, its tickets counted from its working CTAs).
+    for (const char* wgmma_sms : {"", "0", "8"}) {
+      SCOPED_TRACE(::testing::Message() << "CHUNKTREE_PROBE_WGMMA_SMS '" << wgmma_sms << "'");
+      if (*wgmma_sms == 0) ::unsetenv("CHUNKTREE_PROBE_WGMMA_SMS");
+      else ::setenv("CHUNKTREE_PROBE_WGMMA_SMS", wgmma_sms, 1);
+      const cuda::DevicePlan device_plan(w.cache, plan, params);
+      ::unsetenv("CHUNKTREE_PROBE_WGMMA_SMS");
+      for (int call = 0; call < 3; ++call) {
+        SCOPED_TRACE(::testing::Message() << "call " << call);
+        out_device.poison();
+        lse_device.poison();
+        cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, {rows, shape.q_heads, shape.head_dim}),
+                     TensorView{out_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads, shape.head_dim}},
+                     TensorView{lse_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads}});
+        testing::Outputs got;
+        got.out = out_device.download<float>();
+        got.lse = lse_device.download<float>();
+        testing::expect_matches_reference(testing::Backend::cuda, w, shape, q, got);
+      }
     }
   }
 }
