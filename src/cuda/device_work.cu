@@ -254,8 +254,11 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   const bool round_robin_even =
       cost_model::round_robin_is_even(mma_sync_tile_positions_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * ctas_per_sm);
   // First tiles claimed: replayed launches only, whose grid is a CTA per slot (the workspace's room
-  // holds more tiles). Later tiles claimed: wherever the mma.sync tiles run beside wgmma tiles.
+  // holds more tiles). Later tiles claimed beside wgmma tiles: by a replayed launch always (its grid
+  // is persistent either way, and a static deal gives the CTAs placed as the wgmma CTAs end a full
+  // share); by an eager call where the tiles are many enough to pay (its other grid is one CTA per tile).
   const bool beside_wgmma = !wgmma_tiles_.empty() && !mma_sync_tiles_.empty() && kernels::wgmma_head_dim(head_dim_);
+  const bool eager_claims_later = cost_model::claims_later_tiles(mma_sync_tiles_.size(), kernels::multiprocessor_count(), ctas_per_sm);
   const std::uint32_t claims =
       (cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, kernels::multiprocessor_count(), ctas_per_sm) ? kernels::kClaimFirstTiles : 0u) |
       (beside_wgmma ? kernels::kClaimLaterTiles : 0u);
@@ -342,6 +345,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   num_wgmma_tiles_ = counts.wgmma_tiles;
   num_mma_sync_tiles_ = counts.mma_sync_tiles;
   mma_sync_round_robin_even_ = round_robin_even;
+  mma_sync_claims_later_ = eager_claims_later;
   state_heads_ = state_heads;
   one_state_per_row_ = one_state_per_row;
   longest_row_states_ = w.longest_row_states();
@@ -448,12 +452,13 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.mma_sync_tiles) : num_mma_sync_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->mma_sync_tiles : nullptr;
     args.slot_claims = section<SlotClaims>(layout_->slot_claims);
-    args.claims = forked ? kernels::kClaimLaterTiles : 0u;
+    const bool claims_later = forked && mma_sync_claims_later_;
+    args.claims = claims_later ? kernels::kClaimLaterTiles : 0u;
     args.live_claims = replayable ? &live_counts()->mma_sync_claims : nullptr;
     // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
     // robin ends evenly (experiment 65); beside the wgmma kernel, persistent with its later tiles
-    // claimed (experiment 96).
-    const Grid grid = replayable || forked || mma_sync_round_robin_even_ ? Grid::persistent : Grid::one_per_tile;
+    // claimed where they are many (experiments 96 and 98), else one CTA per tile (experiment 12d).
+    const Grid grid = replayable || claims_later || (!forked && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
     kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream);
   }
   if (forked) side_->join(stream);

@@ -46,6 +46,14 @@ bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_
 // share an SM would lose to sharing at least twice what the claim costs.
 bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_dim, int multiprocessors, int ctas_per_sm);
 
+// Whether an eager call's mma.sync tiles, beside wgmma tiles, run on a persistent grid whose CTAs
+// claim every tile after their first (experiment 96) instead of one CTA per tile (experiment 12d):
+// where there are at least kClaimedTilesPerSlot of them for each of the GPU's slots. A claimed grid
+// saves each tile's CTA start but ends later: the CTAs the hardware places first hold tiles claimed
+// ahead of their consumers (up to three one-stage tiles) as the queue runs dry, and the CTAs placed
+// as the wgmma CTAs end start their first tile last (docs/KERNEL_NOTES.md, experiment 98).
+bool claims_later_tiles(std::size_t mma_sync_tiles, int multiprocessors, int ctas_per_sm);
+
 // Whole spans (0; cut only at kMaxItemTokens) or the cheapest power of two from 64 tokens (one stage
 // of the mma.sync tile; at least min_split) below the longest span; beside private spans of at most
 // one mma.sync stage, wide spans' plans also try the longest span in 3..16 even parts (experiment 73).
