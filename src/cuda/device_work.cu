@@ -281,9 +281,12 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   }
   // First tiles claimed: replayed launches only, whose grid is a CTA per slot (the workspace's room
   // holds more tiles), and not where the SMs are split (the claim deals a slot to every CTA of the
-  // grid). Later tiles claimed: wherever the mma.sync tiles run beside wgmma tiles, from the first
-  // tile past the working CTAs' first ones.
+  // grid). Later tiles claimed beside wgmma tiles, from the first tile past the working CTAs' first
+  // ones: by a replayed launch always (its grid is persistent either way, and a static deal gives the
+  // CTAs placed as the wgmma CTAs end a full share); by an eager call where the SMs are split or the
+  // tiles are many enough to pay (its other grid is one CTA per tile: experiment 98).
   const bool beside_wgmma = !wgmma_tiles_.empty() && !mma_sync_tiles_.empty() && kernels::wgmma_head_dim(head_dim_);
+  const bool eager_claims_later = cost_model::claims_later_tiles(mma_sync_tiles_.size(), kernels::multiprocessor_count(), ctas_per_sm);
   const std::uint32_t claims =
       (wgmma_sms == 0 && cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm) ? kernels::kClaimFirstTiles : 0u) |
       (beside_wgmma ? kernels::kClaimLaterTiles : 0u);
@@ -376,6 +379,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   num_mma_sync_tiles_ = counts.mma_sync_tiles;
   mma_sync_round_robin_even_ = round_robin_even;
   wgmma_sms_ = wgmma_sms;
+  mma_sync_claims_later_ = eager_claims_later;
   state_heads_ = state_heads;
   one_state_per_row_ = one_state_per_row;
   longest_row_states_ = w.longest_row_states();
@@ -485,14 +489,15 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.mma_sync_tiles) : num_mma_sync_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->mma_sync_tiles : nullptr;
     args.slot_claims = section<SlotClaims>(layout_->slot_claims);
-    args.claims = forked ? kernels::kClaimLaterTiles : 0u;
+    const bool claims_later = forked && (mma_sync_claims_later_ || partitioned);
+    args.claims = claims_later ? kernels::kClaimLaterTiles : 0u;
     args.live_claims = replayable ? &live_counts()->mma_sync_claims : nullptr;
     args.live_ctas = replayable ? &live_counts()->mma_sync_ctas : nullptr;
     // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
     // robin ends evenly (experiment 65); beside the wgmma kernel, persistent with its later tiles
-    // claimed (experiment 96), on the SMs that the wgmma tiles leave where the SMs are split
-    // (experiment 95).
-    const Grid grid = replayable || forked || mma_sync_round_robin_even_ ? Grid::persistent : Grid::one_per_tile;
+    // claimed where the SMs are split (experiment 95: on the SMs that the wgmma tiles leave) or the
+    // tiles are many (experiments 96 and 98), else one CTA per tile (experiment 12d).
+    const Grid grid = replayable || claims_later || (!forked && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
     const auto free_sms = static_cast<std::uint32_t>(kernels::multiprocessor_count()) - wgmma_sms_;
     kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream,
                                     partitioned ? free_sms * static_cast<std::uint32_t>(kernels::mma_sync_ctas_per_sm(head_dim_)) : 0);

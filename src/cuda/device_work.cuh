@@ -129,6 +129,7 @@ class DeviceWork {
   std::uint32_t num_mma_sync_tiles_ = 0;
   bool mma_sync_round_robin_even_ = true;  // cost_model::round_robin_is_even of its mma.sync tiles
   std::uint32_t wgmma_sms_ = 0;             // cost_model::wgmma_sms of its tiles: 0, or the wgmma tiles' SMs (at most their count)
+  bool mma_sync_claims_later_ = false;    // cost_model::claims_later_tiles: an eager call's, beside wgmma tiles
   std::size_t state_heads_ = 0;
   bool one_state_per_row_ = false;
   std::uint32_t longest_row_states_ = 0;  // the most states a row merges

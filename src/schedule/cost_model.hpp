@@ -46,6 +46,14 @@ bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_
 // share an SM would lose to sharing at least twice what the claim costs.
 bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_dim, int multiprocessors, int ctas_per_sm);
 
+// Whether an eager call's mma.sync tiles, beside wgmma tiles, run on a persistent grid whose CTAs
+// claim every tile after their first (experiment 96) instead of one CTA per tile (experiment 12d):
+// where there are at least kClaimedTilesPerSlot of them for each of the GPU's slots. A claimed grid
+// saves each tile's CTA start but ends later: the CTAs the hardware places first hold tiles claimed
+// ahead of their consumers (up to three one-stage tiles) as the queue runs dry, and the CTAs placed
+// as the wgmma CTAs end start their first tile last (docs/KERNEL_NOTES.md, experiment 98).
+bool claims_later_tiles(std::size_t mma_sync_tiles, int multiprocessors, int ctas_per_sm);
+
 // How many SMs the wgmma tiles get where a plan has tiles of both kinds (each tile as its KV
 // positions; an mma.sync tile's of all its kv heads), so that the mma.sync tiles stream on the other
 // SMs beside them instead of after them (docs/KERNEL_NOTES.md, experiment 95); 0 where no partition

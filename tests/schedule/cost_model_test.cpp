@@ -248,5 +248,16 @@ TEST(CostModel, WgmmaTilesGetPartOfTheSmsBesideLongPrivateTiles) {
   EXPECT_EQ(cost_model::wgmma_sms(std::vector<std::int64_t>(1, 4096), std::vector<std::int64_t>(4, 64), 128, kH200, 2), 0);
 }
 
+// Experiment 98: beside wgmma tiles an eager call claims its mma.sync tiles only where there are at
+// least three for each slot (spec-decode b256: 2048 on 264 slots), else one CTA per tile (b64: 512).
+TEST(CostModel, ClaimsLaterTilesOnlyWhereEachSlotHasSeveral) {
+  EXPECT_TRUE(cost_model::claims_later_tiles(2048, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(792, kH200, 2));
+  EXPECT_FALSE(cost_model::claims_later_tiles(791, kH200, 2));
+  EXPECT_FALSE(cost_model::claims_later_tiles(512, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(512, kH200, 1));  // d = 256: one CTA an SM
+  EXPECT_FALSE(cost_model::claims_later_tiles(0, kH200, 2));
+}
+
 }  // namespace
 }  // namespace chunktree
