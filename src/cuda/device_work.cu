@@ -250,7 +250,12 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
 
   // Whether the mma.sync tiles run on a persistent grid when they run alone, or one CTA per tile.
   mma_sync_tile_positions_.clear();
-  for (const WorkTile& tile : mma_sync_tiles_) mma_sync_tile_positions_.push_back(tile.item.tokens * tile.kv_head_count);
+  mma_sync_tile_rows_.clear();
+  for (const WorkTile& tile : mma_sync_tiles_) {
+    mma_sync_tile_positions_.push_back(tile.item.tokens * tile.kv_head_count);
+    const auto rows = std::min<std::int64_t>(kernels::kMmaSyncTileRows, query_rows_of(tile.item) - tile.m_begin);
+    mma_sync_tile_rows_.push_back(static_cast<std::int32_t>(rows * tile.kv_head_count));
+  }
   const int ctas_per_sm = kernels::mma_sync_ctas_per_sm(head_dim_);
   const bool round_robin_even =
       cost_model::round_robin_is_even(mma_sync_tile_positions_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * ctas_per_sm);
@@ -260,7 +265,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   for (const WorkTile& tile : wgmma_tiles_) wgmma_tile_positions_.push_back(tile.item.tokens);
   const int sms = kernels::multiprocessor_count();
   auto wgmma_sms = kernels::wgmma_head_dim(head_dim_)
-                       ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm))
+                       ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, mma_sync_tile_rows_, head_dim_, sms, ctas_per_sm))
                        : 0u;
   // Experiment 95rp's calibration probe (not for main): CHUNKTREE_PROBE_WGMMA_SMS=k puts the wgmma
   // tiles of a plan with both kinds on k SMs (0: no partition) instead of the model's choice.

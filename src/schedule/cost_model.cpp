@@ -1,6 +1,7 @@
 #include "schedule/cost_model.hpp"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <numeric>
 #include <vector>
@@ -206,8 +207,14 @@ constexpr double kPartitionMustSave = 0.05;
 // The most distinct wgmma tile lengths that wgmma_sms deals; beyond them it prices by the bound.
 constexpr std::size_t kDealtLengths = 8;
 
-int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions, int head_dim,
-              int multiprocessors, int mma_sync_ctas_per_sm) {
+// An mma.sync tile's 16-row groups (kernels/mma_sync_states.cu: one, two, or 16 rows a warp), up to
+// a full tile's four. Experiment 97's sweep (H100) streamed a step in 0.42 SM-µs with 8-row tiles
+// (hydragen) and 0.78-0.97 with 32-row ones (spec-decode's eight drafts, packed or in a GQA group).
+constexpr std::size_t kMostRowGroups = kernels::kMmaSyncTileRows / 16;
+std::int64_t row_groups(std::int64_t rows) { return std::clamp<std::int64_t>((rows + 15) / 16, 1, kMostRowGroups); }
+
+int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions,
+              std::span<const std::int32_t> mma_sync_tile_rows, int head_dim, int multiprocessors, int mma_sync_ctas_per_sm) {
   if (wgmma_tile_positions.empty() || mma_sync_tile_positions.empty() || multiprocessors < 2) return 0;
   std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
   double wgmma_work = 0.0;  // SM-µs
@@ -218,22 +225,36 @@ int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<cons
     wgmma_work += tile;
     longest_wgmma = std::max(longest_wgmma, tile);
   }
+  // The mma.sync tiles' steps by the 16-row groups of their query rows (all their kv heads): a lone
+  // tile streams a step per group in kMmaSyncLoneCost's time, so that an SM's rate is bound by its
+  // tiles' rows where few SMs stream, and by HBM where all do (experiment 99).
+  std::array<std::int64_t, kMostRowGroups> steps_by_groups{};
   std::int64_t mma_sync_steps = 0;
-  std::int64_t longest = 0;
-  for (const std::int64_t positions : mma_sync_tile_positions) {
-    mma_sync_steps += steps_of(positions);
-    longest = std::max(longest, steps_of(positions));
+  std::int64_t longest = 0;             // steps
+  std::int64_t longest_group_steps = 0;  // steps times row groups
+  for (std::size_t t = 0; t < mma_sync_tile_positions.size(); ++t) {
+    const std::int64_t steps = steps_of(mma_sync_tile_positions[t]);
+    const std::int64_t groups = row_groups(mma_sync_tile_rows[t]);
+    steps_by_groups[static_cast<std::size_t>(groups - 1)] += steps;
+    mma_sync_steps += steps;
+    longest = std::max(longest, steps);
+    longest_group_steps = std::max(longest_group_steps, steps * groups);
   }
   const auto mma_sync_tiles = static_cast<double>(mma_sync_tile_positions.size());
   // The mma.sync tiles on `sms` SMs: the tiles streaming at once (at most one a slot) share HBM's rate
-  // (kMmaSyncCost's step is a slot's among all of the GPU's), but none streams faster than a lone tile.
+  // (kMmaSyncCost's step is a slot's among all of the GPU's), but none streams faster than its rows
+  // let a lone tile.
   const auto mma_sync_micros = [&](int sms) {
     const double slots = static_cast<double>(sms) * mma_sync_ctas_per_sm;
     const double streaming = std::min(slots, mma_sync_tiles);
     const double shared_step = kMmaSyncCost.step * streaming / (static_cast<double>(multiprocessors) * mma_sync_ctas_per_sm);
-    const double step = std::max(kMmaSyncLoneCost.step, shared_step) * head_dim / 128.0;
-    const double work = mma_sync_tiles * kMmaSyncCost.start + static_cast<double>(mma_sync_steps) * step;
-    return std::max(work / streaming, kMmaSyncCost.start + static_cast<double>(longest) * step);
+    const double scale = head_dim / 128.0;
+    double work = mma_sync_tiles * kMmaSyncCost.start;
+    for (std::size_t g = 0; g < steps_by_groups.size(); ++g) {
+      work += static_cast<double>(steps_by_groups[g]) * std::max(kMmaSyncLoneCost.step * static_cast<double>(g + 1), shared_step) * scale;
+    }
+    const double longest_tile = std::max(static_cast<double>(longest_group_steps) * kMmaSyncLoneCost.step, static_cast<double>(longest) * shared_step);
+    return std::max(work / streaming, kMmaSyncCost.start + longest_tile * scale);
   };
   // The wgmma tiles on `sms` SMs: a bound for the scan (work spread evenly, and no sooner than the
   // longest tile), and their deal for the few candidates it leaves.

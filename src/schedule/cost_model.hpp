@@ -55,12 +55,12 @@ bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_d
 bool claims_later_tiles(std::size_t mma_sync_tiles, int multiprocessors, int ctas_per_sm);
 
 // How many SMs the wgmma tiles get where a plan has tiles of both kinds (each tile as its KV
-// positions; an mma.sync tile's of all its kv heads), so that the mma.sync tiles stream on the other
-// SMs beside them instead of after them (docs/KERNEL_NOTES.md, experiment 95); 0 where no partition
-// is priced kPartitionMustSave cheaper than the two phases one after the other, as both kernels run
+// positions; an mma.sync tile's, and its query rows, of all its kv heads: one row count a tile), so
+// that the mma.sync tiles stream on the other SMs beside them instead of after them
+// (docs/KERNEL_NOTES.md, experiments 95 and 99); 0 where no partition is priced kPartitionMustSave cheaper than the two phases one after the other, as both kernels run
 // without one (the wgmma CTAs, launched first, take every SM).
-int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions, int head_dim,
-              int multiprocessors, int mma_sync_ctas_per_sm);
+int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions,
+              std::span<const std::int32_t> mma_sync_tile_rows, int head_dim, int multiprocessors, int mma_sync_ctas_per_sm);
 
 // Whole spans (0; cut only at kMaxItemTokens) or the cheapest power of two from 64 tokens (one stage
 // of the mma.sync tile; at least min_split) below the longest span; beside private spans of at most

@@ -225,27 +225,45 @@ TEST(CostModel, ClaimsFirstTilesOnlyWhereSharedSmsWouldCostMore) {
   EXPECT_FALSE(cost_model::claims_first_tiles({}, 128, kH200, 2));
 }
 
+// `tiles` mma.sync tiles of one 16-row group each (a decode row's GQA group of up to 16 q heads).
+std::vector<std::int32_t> decode_rows(std::size_t tiles, std::int32_t rows = 8) { return std::vector<std::int32_t>(tiles, rows); }
+
 // Where a plan has tiles of both kinds, the wgmma tiles get part of the SMs and the mma.sync tiles
 // stream on the rest beside them (experiment 95): spec-decode's b256 with a 4096-token prompt on 512
 // wgmma tiles and 264 private tokens on each of 8192 mma.sync tiles. More private work leaves the
 // wgmma tiles fewer SMs; a plan of one kind has no partition.
 TEST(CostModel, WgmmaTilesGetPartOfTheSmsBesideLongPrivateTiles) {
   const std::vector<std::int64_t> prompt(512, 4096);
-  const int k264 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 264), 128, kH200, 2);
+  const int k264 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 264), decode_rows(8192), 128, kH200, 2);
   EXPECT_GE(k264, 32);
   EXPECT_LE(k264, 100);
-  const int k1024 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 1024), 128, kH200, 2);
+  const int k1024 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 1024), decode_rows(8192), 128, kH200, 2);
   EXPECT_GE(k1024, 1);
   EXPECT_LT(k1024, k264);
-  EXPECT_EQ(cost_model::wgmma_sms(prompt, {}, 128, kH200, 2), 0);
-  EXPECT_EQ(cost_model::wgmma_sms({}, std::vector<std::int64_t>(8192, 264), 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(prompt, {}, {}, 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms({}, std::vector<std::int64_t>(8192, 264), decode_rows(8192), 128, kH200, 2), 0);
   // A few long private tiles (48 of 32k positions) stream no faster on more SMs than they can use:
   // the wgmma tiles keep enough SMs to end within them.
-  const int k_few = cost_model::wgmma_sms(std::vector<std::int64_t>(128, 4096), std::vector<std::int64_t>(48, 32768), 128, kH200, 2);
+  const int k_few = cost_model::wgmma_sms(std::vector<std::int64_t>(128, 4096), std::vector<std::int64_t>(48, 32768), decode_rows(48), 128, kH200, 2);
   EXPECT_GE(k_few, 16);
   EXPECT_LT(k_few, 128);
   // One wgmma tile beside a few short private ones: nothing to gain.
-  EXPECT_EQ(cost_model::wgmma_sms(std::vector<std::int64_t>(1, 4096), std::vector<std::int64_t>(4, 64), 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(std::vector<std::int64_t>(1, 4096), std::vector<std::int64_t>(4, 64), decode_rows(4), 128, kH200, 2), 0);
+}
+
+// Experiment 99: tiles of more query rows stream a step slower where few SMs stream them, so the
+// same private positions leave the wgmma tiles fewer SMs, or none. Experiment 97's sweep (H100): the
+// hydragen rows' 8-row tiles ran 14-17 % faster split; spec-decode's 32-row tiles (eight drafts of
+// four packed heads, or of a GQA group of four) ran 1-16 % slower at the SMs the model gave them.
+TEST(CostModel, TilesOfMoreRowsLeaveTheWgmmaTilesFewerSms) {
+  const std::vector<std::int64_t> hydragen_prompt(128, 4096);
+  const std::vector<std::int64_t> hydragen_suffixes(2048, 512);
+  EXPECT_GT(cost_model::wgmma_sms(hydragen_prompt, hydragen_suffixes, decode_rows(2048), 128, kH200, 2), 0);
+  const std::vector<std::int64_t> spec_prompt(512, 4096);
+  const std::vector<std::int64_t> gqa_drafts(2048, 264);
+  EXPECT_GT(cost_model::wgmma_sms(spec_prompt, gqa_drafts, decode_rows(2048), 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, gqa_drafts, decode_rows(2048, 32), 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, std::vector<std::int64_t>(2048, 1056), decode_rows(2048, 32), 128, kH200, 2), 0);
 }
 
 // Experiment 98: beside wgmma tiles an eager call claims its mma.sync tiles only where there are at
