@@ -328,10 +328,11 @@ __device__ void zero_claims(SlotClaims& claims) {
   }
 }
 
-// The tiles after a CTA's first, claimed at run time (experiment 96). Beside the wgmma kernel, whose
-// CTAs the hardware places first, a grid's CTAs start at different times: dealt every working_ctas-th
-// tile, one placed as the wgmma CTAs end starts late with a full share and ends last. Claimed, it
-// takes only what is left. The producer's thread 0 takes a ticket as it starts a tile, for the tile
+// The tiles claimed at run time: every CTA's (experiment 100), or those after a replayed launch's
+// slot-claimed first ones (experiment 96). Beside the wgmma kernel, whose CTAs the hardware places
+// first, a grid's CTAs start at different times: dealt every working_ctas-th tile, one placed as the
+// wgmma CTAs end starts late with a full share and ends last; given only its first tile, it still
+// starts that tile last (experiment 99's gqa-llama3 b64_p2k). Claimed, it takes only what is left. The producer's thread 0 takes a ticket as it starts a tile, for the tile
 // after it, and once the tile's first stage is issued (the atomic's round trip hides behind the
 // copies) puts the ticket's tile in shared memory: in a word that the producer's threads read when
 // the tile's stages are issued (between two producer barriers), and in a queue of two slots that
@@ -368,9 +369,10 @@ class ClaimedTiles {
     pending_ = true;
   }
   // Every producer thread, after each of a tile's stages and after the tile (one without stages):
-  // the first time, the ticket's tile to both roles (tickets count from the tile past the working
-  // CTAs' first ones). Warp 0 waits for a free slot (a warp-uniform branch: see above), thread 0 puts.
-  __device__ void put_ticket(std::uint32_t working_ctas) {
+  // the first time, the ticket's tile to both roles (tile `ticket_base` + ticket: ticket 0 is the
+  // first tile no CTA was given). Warp 0 waits for a free slot (a warp-uniform branch: see
+  // above), thread 0 puts.
+  __device__ void put_ticket(std::uint32_t ticket_base) {
     if (!pending_) return;
     const int slot = static_cast<int>(puts_ % kClaimedTileSlots);
     if (cutlass::canonical_warp_idx_sync() == 0 && puts_ >= kClaimedTileSlots) {
@@ -381,7 +383,7 @@ class ClaimedTiles {
       // stage loop (as it is otherwise), it would wait for the atomic before the first stage's copies.
       std::uint32_t ticket = ticket_;
       asm volatile("" : "+r"(ticket));
-      const std::uint32_t tile = working_ctas + ticket;
+      const std::uint32_t tile = ticket_base + ticket;
       indices()[slot] = tile;
       *producer_index() = tile;
       cutlass::arch::ClusterBarrier::arrive(full(slot));
@@ -405,7 +407,11 @@ class ClaimedTiles {
     ++taken_;
     return tile;
   }
-  // Thread 0, after its ticket past the tiles: the CTAs that had a first tile each end once.
+  // Thread 0, as the CTA starts: the first tile of a CTA without a given one, a ticket (experiment 100),
+  // counted from zero like the later ones.
+  __device__ static std::uint32_t first_ticket(SlotClaims& claims) { return atomicAdd(&claims.later, 1u); }
+  // Thread 0, after its ticket past the tiles: every CTA that took a ticket ends once (those given a
+  // first tile, or all working CTAs where the first tiles are tickets too).
   __device__ static void end(SlotClaims& claims, std::uint32_t ctas_with_tiles) {
     if (threadIdx.x != 0) return;
     __threadfence();  // this CTA's tickets are taken before it counts itself
@@ -458,8 +464,8 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
-  // This CTA's tiles: its first (blockIdx.x, or claimed where a replayed launch's live plan says so),
-  // then every ctas-th or those it claims (ClaimedTiles); CTAs without a first have none, and a
+  // This CTA's tiles: its first (blockIdx.x, a slot claimed where a replayed launch's live plan says
+  // so, or a ticket), then every ctas-th or those it claims (ClaimedTiles); CTAs without a first have none, and a
   // replayed launch's CTAs past the live plan's working ones (an SM partition, experiment 95) exit at
   // once. The producer streams their KV without a pause; the consumers copy each tile's record and Q
   // rows themselves: the first tile's while the producer starts its KV (experiment 13), each next
@@ -473,16 +479,30 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   const std::uint32_t claims = tile_claims(args);  // the same in every CTA
   const bool claims_later = (claims & kClaimLaterTiles) != 0;
   std::uint32_t first_tile = blockIdx.x;
-  // Claimed where the live plan of a replayed launch says so (cost_model::claims_first_tiles). Not
-  // at d = 256, whose one CTA per SM already spreads them.
-  if (Shape::kMinBlocksPerSm > 1 && (claims & kClaimFirstTiles) != 0) {
-    auto* claimed = reinterpret_cast<std::uint32_t*>(shared + Shape::kFirstTileOffset);
+  // Claimed where the live plan of a replayed launch says so (cost_model::claims_first_tiles), a
+  // slot per SM first. Not at d = 256, whose one CTA per SM already spreads them.
+  const bool slot_claimed = Shape::kMinBlocksPerSm > 1 && (claims & kClaimFirstTiles) != 0;
+  // Otherwise, where the later tiles are claimed, the first is a ticket too (experiment 100): a CTA
+  // that the hardware places only as the wgmma CTAs end takes what is left, not a tile dealt to it.
+  const bool first_is_ticket = claims_later && !slot_claimed;
+  auto* claimed = reinterpret_cast<std::uint32_t*>(shared + Shape::kFirstTileOffset);
+  if (slot_claimed) {
     if (threadIdx.x == 0) *claimed = claim_first_tile(*args.slot_claims, ctas);
     __syncthreads();
     if (*claimed & kLastClaim) zero_claims(*args.slot_claims);
     first_tile = *claimed & ~kLastClaim;
+  } else if (first_is_ticket) {
+    if (threadIdx.x == 0) *claimed = ClaimedTiles<Shape>::first_ticket(*args.slot_claims);
+    __syncthreads();
+    first_tile = *claimed;
   }
-  if (first_tile >= num_tiles) return;
+  // The CTAs that take tickets each end once, on a ticket past the tiles (a first one included).
+  const std::uint32_t ticketing_ctas = first_is_ticket ? ctas : min(ctas, num_tiles);
+  if (first_tile >= num_tiles) {
+    if (first_is_ticket) ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
+    return;
+  }
+  const std::uint32_t ticket_base = first_is_ticket ? 0u : ctas;  // the tile of ticket 0
   if (threadIdx.x < kProducerThreads) {
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
     bool queries_awaited = false;  // the first tile's Q copies go before the producer's second stage
@@ -496,13 +516,13 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       if (claims_later) later_tiles.take_ticket(*args.slot_claims);
       stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, [&] {
         await_queries_once();
-        if (claims_later) later_tiles.put_ticket(ctas);
+        if (claims_later) later_tiles.put_ticket(ticket_base);
       });
       await_queries_once();  // a first tile without stages
-      if (claims_later) later_tiles.put_ticket(ctas);
+      if (claims_later) later_tiles.put_ticket(ticket_base);
       next = claims_later ? ClaimedTiles<Shape>::producer_next() : t + ctas;
     }
-    if (claims_later) ClaimedTiles<Shape>::end(*args.slot_claims, min(ctas, num_tiles));
+    if (claims_later) ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
     let_chained_kernel_start();  // every K/V copy of this CTA is issued (the consumers' last record and Q copies may follow)
     return;
   }
