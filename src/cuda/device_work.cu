@@ -286,14 +286,15 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   }
   // First tiles claimed: replayed launches only, whose grid is a CTA per slot (the workspace's room
   // holds more tiles), and not where the SMs are split (the claim deals a slot to every CTA of the
-  // grid). Later tiles claimed beside wgmma tiles, from the first tile past the working CTAs' first
-  // ones: by a replayed launch always (its grid is persistent either way, and a static deal gives the
-  // CTAs placed as the wgmma CTAs end a full share); by an eager call where the SMs are split or the
-  // tiles are many enough to pay (its other grid is one CTA per tile: experiment 98).
+  // grid). Later tiles claimed beside wgmma tiles (and the first ones too, where no slot claim gives
+  // them: experiment 100): by a replayed launch always (its grid is persistent either way, and a
+  // static deal gives the CTAs placed as the wgmma CTAs end a full share); by an eager call where the
+  // SMs are split or claims pay (cost_model::claims_later_tiles; its other grid is one CTA per tile).
   const bool beside_wgmma = !wgmma_tiles_.empty() && !mma_sync_tiles_.empty() && kernels::wgmma_head_dim(head_dim_);
-  // Experiment 100's probe (not for main): CHUNKTREE_PROBE_CLAIM_ALL=1 claims wherever both kinds run.
-  const bool eager_claims_later = cost_model::claims_later_tiles(mma_sync_tiles_.size(), kernels::multiprocessor_count(), ctas_per_sm) ||
-                                  std::getenv("CHUNKTREE_PROBE_CLAIM_ALL") != nullptr;
+  // Experiment 100's probe (not for main): CHUNKTREE_PROBE_CLAIM_ALL set (to anything) claims
+  // wherever both kinds run.
+  const bool eager_claims_later =
+      cost_model::claims_later_tiles(mma_sync_tile_positions_, kernels::multiprocessor_count(), ctas_per_sm) || std::getenv("CHUNKTREE_PROBE_CLAIM_ALL") != nullptr;
   const std::uint32_t claims =
       (wgmma_sms == 0 && cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm) ? kernels::kClaimFirstTiles : 0u) |
       (beside_wgmma ? kernels::kClaimLaterTiles : 0u);

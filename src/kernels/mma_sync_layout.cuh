@@ -49,8 +49,8 @@ struct StreamShape {
   static constexpr int kStages = D == 64 ? 6 : 3;
   static constexpr int kMinBlocksPerSm = mma_sync_ctas_per_sm(D);
   static constexpr bool kReallocateRegisters = kMinBlocksPerSm == 2;
-  // The ring's mbarriers, the claimed tiles' queue (its mbarriers, then its indices), a replayed
-  // launch's claimed first tile; the consumers' two tile records (by tile parity), then the parked
+  // The ring's mbarriers, the claimed tiles' queue (its mbarriers, then its indices), the CTA's
+  // claimed first tile (a slot or a ticket); the consumers' two tile records (by tile parity), then the parked
   // (max, sum) of the end phase. Keeps the stages 128-byte aligned; at d = 128 two CTAs' shared
   // memory fills an SM to within a few hundred bytes, so the control words share one 128-byte block.
   static constexpr int kClaimedTilesOffset = 2 * kStages * 8;

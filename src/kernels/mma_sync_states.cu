@@ -328,12 +328,13 @@ __device__ void zero_claims(SlotClaims& claims) {
   }
 }
 
-// The tiles claimed at run time: every CTA's (experiment 100), or those after a replayed launch's
+// The tiles claimed at run time: all of them (experiment 100), or those after a replayed launch's
 // slot-claimed first ones (experiment 96). Beside the wgmma kernel, whose CTAs the hardware places
 // first, a grid's CTAs start at different times: dealt every working_ctas-th tile, one placed as the
 // wgmma CTAs end starts late with a full share and ends last; given only its first tile, it still
-// starts that tile last (experiment 99's gqa-llama3 b64_p2k). Claimed, it takes only what is left. The producer's thread 0 takes a ticket as it starts a tile, for the tile
-// after it, and once the tile's first stage is issued (the atomic's round trip hides behind the
+// starts that tile last (experiment 99's gqa-llama3 b64_p2k). Claimed, it takes only what is left.
+// Thread 0 draws a CTA's first ticket as the CTA starts. The producer's thread 0 takes a ticket as
+// it starts a tile, for the tile after it, and once the tile's first stage is issued (the atomic's round trip hides behind the
 // copies) puts the ticket's tile in shared memory: in a word that the producer's threads read when
 // the tile's stages are issued (between two producer barriers), and in a queue of two slots that
 // the consumers take from as they start the tile (they copy the next tile's record then). The
@@ -369,8 +370,8 @@ class ClaimedTiles {
     pending_ = true;
   }
   // Every producer thread, after each of a tile's stages and after the tile (one without stages):
-  // the first time, the ticket's tile to both roles (tile `ticket_base` + ticket: ticket 0 is the
-  // first tile no CTA was given). Warp 0 waits for a free slot (a warp-uniform branch: see
+  // the first time, the ticket's tile to both roles (tile `ticket_base` + ticket: 0 where the first
+  // tiles are tickets too, else the first tile past the slot-claimed ones). Warp 0 waits for a free slot (a warp-uniform branch: see
   // above), thread 0 puts.
   __device__ void put_ticket(std::uint32_t ticket_base) {
     if (!pending_) return;
@@ -437,7 +438,7 @@ class ClaimedTiles {
   __device__ static std::uint32_t* producer_index() { return indices() + kClaimedTileSlots; }
 
   std::uint32_t taken_ = 0;   // a consumer thread's
-  std::uint32_t ticket_ = 0;  // thread 0's, for the tile working_ctas + ticket_ after the one it starts
+  std::uint32_t ticket_ = 0;  // thread 0's, for the tile ticket_base + ticket_ after the one it starts
   std::uint32_t puts_ = 0;    // a producer thread's (the same in all: held in a uniform register)
   bool pending_ = false;      // a producer thread's: a ticket taken and not yet put
 };

@@ -61,7 +61,7 @@ struct SlotClaims {
 // How the mma.sync CTAs find their tiles (bits; 0: tile blockIdx.x, then every working_ctas-th).
 enum TileClaims : std::uint32_t {
   kClaimFirstTiles = 1,  // each CTA claims its first tile (a replayed launch's; experiment 67)
-  kClaimLaterTiles = 2,  // each CTA claims every tile after its first (beside the wgmma tiles; experiment 96)
+  kClaimLaterTiles = 2,  // each CTA claims every tile (beside the wgmma tiles; experiments 96 and 100), after a slot-claimed first one
 };
 
 struct PartialArgs {
@@ -126,9 +126,9 @@ __device__ inline std::uint32_t working_ctas(const PartialArgs& args) {
 }
 
 // Grids (kernels/launch_setup.cuh): eagerly, the mma.sync kernel runs persistent beside the wgmma
-// kernel, its CTAs claiming their tiles after the first (kClaimLaterTiles), so that the CTAs placed
-// only as the wgmma CTAs end take what is left instead of a full share (experiment 96; before it,
-// one CTA per tile: experiment 12d); alone, persistent or one CTA per tile (experiments 13 and 65).
+// kernel, its CTAs claiming their tiles (kClaimLaterTiles) where that pays, so that the CTAs placed
+// only as the wgmma CTAs end take what is left instead of a full share (experiments 96 and 100),
+// else one CTA per tile (experiment 12d); alone, persistent or one CTA per tile (experiments 13 and 65).
 // Launches a graph replays for later plans run both kernels persistent (experiment 18). Where the
 // plan splits the SMs between the kernels (experiment 95), both run persistent: eagerly on grids of
 // that many CTAs, replayed on their usual grids of which the live plan's working CTAs take tiles.

@@ -193,13 +193,15 @@ bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_d
   return lost >= kClaimMustSave * kClaimMicros;
 }
 
-// Experiment 96 against one CTA per tile (H100, both orders): 1024 to 4096 tiles on 264 slots ran
-// 2-7 % faster claimed and none slower; at 512 tiles (1.9 a slot) three rows ran 2-10 % slower and
-// seven 1-2 % faster.
+// Experiments 96 and 98 against one CTA per tile (H100): 1024 to 4096 tiles on 264 slots ran 2-7 %
+// faster claimed and none slower; at 512 tiles (1.9 a slot) claims gained 1.5-4.6 % on seven rows
+// of multi-stage tiles, lost 5 % on one (b64_p2k: a static first tile, which experiment 100 claims
+// too), and lost 9-10 % on spec-decode b64 s8, whose 512 tiles are one stage each.
 constexpr double kClaimedTilesPerSlot = 3.0;
 
-bool claims_later_tiles(std::size_t mma_sync_tiles, int multiprocessors, int ctas_per_sm) {
-  return static_cast<double>(mma_sync_tiles) >= kClaimedTilesPerSlot * multiprocessors * ctas_per_sm;
+bool claims_later_tiles(std::span<const std::int64_t> tile_positions, int multiprocessors, int ctas_per_sm) {
+  if (static_cast<double>(tile_positions.size()) >= kClaimedTilesPerSlot * multiprocessors * ctas_per_sm) return true;
+  return std::any_of(tile_positions.begin(), tile_positions.end(), [](std::int64_t positions) { return positions > kernels::kMmaSyncOneStageTokens; });
 }
 
 // A partition must be priced this much cheaper than the two phases in sequence.

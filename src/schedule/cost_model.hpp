@@ -46,13 +46,14 @@ bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_
 // share an SM would lose to sharing at least twice what the claim costs.
 bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_dim, int multiprocessors, int ctas_per_sm);
 
-// Whether an eager call's mma.sync tiles, beside wgmma tiles, run on a persistent grid whose CTAs
-// claim every tile after their first (experiment 96) instead of one CTA per tile (experiment 12d):
-// where there are at least kClaimedTilesPerSlot of them for each of the GPU's slots. A claimed grid
-// saves each tile's CTA start but ends later: the CTAs the hardware places first hold tiles claimed
-// ahead of their consumers (up to three one-stage tiles) as the queue runs dry, and the CTAs placed
-// as the wgmma CTAs end start their first tile last (docs/KERNEL_NOTES.md, experiment 98).
-bool claims_later_tiles(std::size_t mma_sync_tiles, int multiprocessors, int ctas_per_sm);
+// Whether an eager call's mma.sync tiles (each one's KV positions, of all its kv heads), beside
+// wgmma tiles, run on a persistent grid whose CTAs claim their tiles (experiments 96 and 100)
+// instead of one CTA per tile (experiment 12d): where any tile streams more than one stage, or there
+// are at least kClaimedTilesPerSlot tiles for each of the GPU's slots. A claimed grid saves each
+// tile's CTA start, but its producer claims as it starts streaming a tile, so it runs ahead of its
+// consumers by as many tiles as its ring's stages hold: up to three one-stage tiles, which the CTAs
+// placed first still hold as the queue runs dry (docs/KERNEL_NOTES.md, experiments 98 and 100).
+bool claims_later_tiles(std::span<const std::int64_t> tile_positions, int multiprocessors, int ctas_per_sm);
 
 // How many SMs the wgmma tiles get where a plan has tiles of both kinds (each tile as its KV
 // positions; an mma.sync tile's, and its query rows, of all its kv heads: one row count a tile), so

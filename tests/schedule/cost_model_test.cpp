@@ -266,15 +266,20 @@ TEST(CostModel, TilesOfMoreRowsLeaveTheWgmmaTilesFewerSms) {
   EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, std::vector<std::int64_t>(2048, 1056), decode_rows(2048, 32), 128, kH200, 2), 0);
 }
 
-// Experiment 98: beside wgmma tiles an eager call claims its mma.sync tiles only where there are at
-// least three for each slot (spec-decode b256: 2048 on 264 slots), else one CTA per tile (b64: 512).
-TEST(CostModel, ClaimsLaterTilesOnlyWhereEachSlotHasSeveral) {
-  EXPECT_TRUE(cost_model::claims_later_tiles(2048, kH200, 2));
-  EXPECT_TRUE(cost_model::claims_later_tiles(792, kH200, 2));
-  EXPECT_FALSE(cost_model::claims_later_tiles(791, kH200, 2));
-  EXPECT_FALSE(cost_model::claims_later_tiles(512, kH200, 2));
-  EXPECT_TRUE(cost_model::claims_later_tiles(512, kH200, 1));  // d = 256: one CTA an SM
-  EXPECT_FALSE(cost_model::claims_later_tiles(0, kH200, 2));
+// Experiments 98 and 100: beside wgmma tiles an eager call claims its mma.sync tiles where any
+// streams more than one stage, or where each slot has three or more; one-stage tiles at fewer a slot
+// run one CTA per tile (spec-decode b64 s8: 512 tiles of 32 positions on 264 slots).
+TEST(CostModel, ClaimsLaterTilesUnlessFewOneStageTiles) {
+  EXPECT_FALSE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 32), kH200, 2));
+  EXPECT_FALSE(cost_model::claims_later_tiles(std::vector<std::int64_t>(791, 64), kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(792, 64), kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(2048, 32), kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 32), kH200, 1));  // d = 256: one CTA an SM
+  std::vector<std::int64_t> one_longer(512, 32);
+  one_longer[0] = 65;
+  EXPECT_TRUE(cost_model::claims_later_tiles(one_longer, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 2048), kH200, 2));  // gqa-llama3 b256
+  EXPECT_FALSE(cost_model::claims_later_tiles({}, kH200, 2));
 }
 
 }  // namespace
