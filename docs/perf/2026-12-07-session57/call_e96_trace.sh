@@ -12,5 +12,7 @@ mha_s8 --batch 256 --heads 32 --kv-heads 32 --dim 128 --chunk 64 --prefix 4096 -
 gqa_s8 --batch 256 --heads 32 --kv-heads 8 --dim 128 --chunk 64 --prefix 4096 --suffix 8 --queries 8
 mha_s264 --batch 256 --heads 32 --kv-heads 32 --dim 128 --chunk 64 --prefix 4096 --suffix 264 --queries 8
 b1024_s64 --batch 1024 --heads 8 --kv-heads 1 --dim 128 --prefix 2048 --suffix 64
+b64_mha_s8 --batch 64 --heads 32 --kv-heads 32 --dim 128 --chunk 64 --prefix 4096 --suffix 8 --queries 8
+b64_gqa_s8 --batch 64 --heads 32 --kv-heads 8 --dim 128 --chunk 64 --prefix 4096 --suffix 8 --queries 8
 ROWS
 exec bench/trace_rows.sh "$OUT" $x/rows.txt "main=env CHUNKTREE_PROBE_WGMMA_SMS=0 $x/main" "e96=$x/e96"
