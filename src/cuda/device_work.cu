@@ -1,7 +1,6 @@
 #include "cuda/device_work.cuh"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -260,30 +259,14 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   const bool round_robin_even =
       cost_model::round_robin_is_even(mma_sync_tile_positions_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * ctas_per_sm);
   // Where tiles of both kinds run, the wgmma tiles may get part of the SMs and the mma.sync tiles the
-  // rest, beside them from the start (experiment 95).
+  // rest, beside them from the start (experiments 95 and 99).
   wgmma_tile_positions_.clear();
   for (const WorkTile& tile : wgmma_tiles_) wgmma_tile_positions_.push_back(tile.item.tokens);
   const int sms = kernels::multiprocessor_count();
-  auto wgmma_sms = kernels::wgmma_head_dim(head_dim_)
-                       ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, mma_sync_tile_rows_, head_dim_, sms, ctas_per_sm))
-                       : 0u;
-  // Experiment 95rp's calibration probe (not for main): CHUNKTREE_PROBE_WGMMA_SMS=k puts the wgmma
-  // tiles of a plan with both kinds on k SMs (0: no partition) instead of the model's choice.
-  if (const char* probe = std::getenv("CHUNKTREE_PROBE_WGMMA_SMS"); probe != nullptr && kernels::wgmma_head_dim(head_dim_)) {
-    const auto k = std::min<std::uint64_t>(std::strtoul(probe, nullptr, 10), wgmma_tiles_.size());
-    wgmma_sms = wgmma_tiles_.empty() || mma_sync_tile_positions_.empty() || k >= static_cast<std::uint64_t>(sms) ? 0u : static_cast<std::uint32_t>(k);
-  }
-  // The probe's record of the partition a plan got (once per change of the plan's tile counts or k).
-  if (std::getenv("CHUNKTREE_PROBE_LOG") != nullptr) {
-    static std::size_t logged_wgmma = ~std::size_t{0}, logged_mma_sync = ~std::size_t{0};
-    static std::uint32_t logged_sms = ~0u;
-    if (logged_wgmma != wgmma_tiles_.size() || logged_mma_sync != mma_sync_tiles_.size() || logged_sms != wgmma_sms) {
-      logged_wgmma = wgmma_tiles_.size();
-      logged_mma_sync = mma_sync_tiles_.size();
-      logged_sms = wgmma_sms;
-      std::fprintf(stderr, "probe: %zu wgmma tiles, %zu mma.sync tiles: wgmma SMs %u\n", logged_wgmma, logged_mma_sync, wgmma_sms);
-    }
-  }
+  const auto wgmma_sms =
+      kernels::wgmma_head_dim(head_dim_)
+          ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, mma_sync_tile_rows_, head_dim_, sms, ctas_per_sm))
+          : 0u;
   // First tiles claimed: replayed launches only, whose grid is a CTA per slot (the workspace's room
   // holds more tiles), and not where the SMs are split (the claim deals a slot to every CTA of the
   // grid). Later tiles claimed beside wgmma tiles (and the first ones too, where no slot claim gives
@@ -291,10 +274,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // static deal gives the CTAs placed as the wgmma CTAs end a full share); by an eager call where the
   // SMs are split or claims pay (cost_model::claims_later_tiles; its other grid is one CTA per tile).
   const bool beside_wgmma = !wgmma_tiles_.empty() && !mma_sync_tiles_.empty() && kernels::wgmma_head_dim(head_dim_);
-  // Experiment 100's probe (not for main): CHUNKTREE_PROBE_CLAIM_ALL set (to anything) claims
-  // wherever both kinds run.
-  const bool eager_claims_later =
-      cost_model::claims_later_tiles(mma_sync_tile_positions_, kernels::multiprocessor_count(), ctas_per_sm) || std::getenv("CHUNKTREE_PROBE_CLAIM_ALL") != nullptr;
+  const bool eager_claims_later = cost_model::claims_later_tiles(mma_sync_tile_positions_, sms, ctas_per_sm);
   const std::uint32_t claims =
       (wgmma_sms == 0 && cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm) ? kernels::kClaimFirstTiles : 0u) |
       (beside_wgmma ? kernels::kClaimLaterTiles : 0u);

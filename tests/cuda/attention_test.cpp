@@ -226,23 +226,30 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
   }
 }
 
-// Beside wgmma tiles the mma.sync CTAs claim every tile after their first (experiment 96): a shared
-// prompt read by 1000 rows (192 / 384 wgmma tiles) beside a thousand private tails of 1 to 250
-// tokens (1000 packed mma.sync tiles of 1 to 16 stages), far more tiles than CTAs, at d 64 and 128.
-// One DevicePlan runs three times into
-// poisoned outputs: each launch's last CTA to end zeroes the claims' counters for the next, so a
-// counter left over would skip tiles (NaN rows) or run one twice.
+// Beside wgmma tiles the mma.sync CTAs claim their tiles (experiments 96 and 100): a shared prompt
+// read by 1000 rows (192 / 384 wgmma tiles) beside a thousand private tails (1000 packed mma.sync
+// tiles), far more tiles than CTAs, at d 64 and 128. On a 132-SM GPU the model splits the SMs for the
+// tails of up to 250 tokens (1 to 16 stages: the wgmma tiles on 24 and 35 SMs, the mma.sync grid on
+// the rest; experiments 95 and 99) and not for the d 64 tails of up to 8 tokens (one stage each, a
+// grid on every SM). One DevicePlan runs three times into poisoned outputs: each launch's last CTA
+// to end zeroes the claims' counters for the next, so a counter left over would skip tiles (NaN
+// rows) or run one twice.
 TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
   REQUIRE_HOPPER();
   harness::Random random(53);
-  for (const Shape& shape : {Shape{8, 2, 128, 16, DType::bf16}, Shape{16, 4, 64, 32, DType::f16}}) {
-    SCOPED_TRACE(::testing::Message() << shape);
+  struct Case {
+    Shape shape;
+    std::int64_t longest_tail;
+  };
+  for (const Case& c : {Case{Shape{8, 2, 128, 16, DType::bf16}, 250}, Case{Shape{16, 4, 64, 32, DType::f16}, 250}, Case{Shape{16, 4, 64, 32, DType::f16}, 8}}) {
+    const Shape& shape = c.shape;
+    SCOPED_TRACE(::testing::Message() << shape << " tails up to " << c.longest_tail);
     testing::Workload w(gpu_config(shape, 1 << 13));
     std::vector<Token> prompt(700);
     for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
     for (int s = 0; s < 1000; ++s) {
       std::vector<Token> tokens = prompt;
-      const std::int64_t own = s % 5 == 0 ? 1 : random.integer(2, 250);
+      const std::int64_t own = s % 5 == 0 ? 1 : random.integer(1, c.longest_tail);
       for (std::int64_t t = 0; t < own; ++t) tokens.push_back(static_cast<Token>(2000 + random.integer(0, 1 << 20)));
       w.add(tokens);
     }
@@ -251,6 +258,7 @@ TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
     ASSERT_GE(plan.num_shared_items, 1u);  // the prompt's items, which all 1000 rows read: wgmma tiles
     AttentionParams params;
     params.num_q_heads = shape.q_heads;
+    const cuda::DevicePlan device_plan(w.cache, plan, params);
     const auto rows = static_cast<std::int64_t>(w.seqs.size());
     std::vector<std::uint16_t> q16(q.size());
     for (std::size_t i = 0; i < q.size(); ++i) q16[i] = shape.dtype == DType::bf16 ? float_to_bf16(q[i]) : float_to_fp16(q[i]);
@@ -258,26 +266,17 @@ TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
     q_device.upload(q16);
     testing::DeviceBuffer out_device(q.size() * sizeof(float));
     testing::DeviceBuffer lse_device(static_cast<std::size_t>(rows * shape.q_heads) * sizeof(float));
-    // Experiment 97's probe: the model's partition, none, and the wgmma tiles on 8 SMs (the mma.sync
-    // grid on the rest, its tickets counted from its working CTAs).
-    for (const char* wgmma_sms : {"", "0", "8"}) {
-      SCOPED_TRACE(::testing::Message() << "CHUNKTREE_PROBE_WGMMA_SMS '" << wgmma_sms << "'");
-      if (*wgmma_sms == 0) ::unsetenv("CHUNKTREE_PROBE_WGMMA_SMS");
-      else ::setenv("CHUNKTREE_PROBE_WGMMA_SMS", wgmma_sms, 1);
-      const cuda::DevicePlan device_plan(w.cache, plan, params);
-      ::unsetenv("CHUNKTREE_PROBE_WGMMA_SMS");
-      for (int call = 0; call < 3; ++call) {
-        SCOPED_TRACE(::testing::Message() << "call " << call);
-        out_device.poison();
-        lse_device.poison();
-        cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, {rows, shape.q_heads, shape.head_dim}),
-                     TensorView{out_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads, shape.head_dim}},
-                     TensorView{lse_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads}});
-        testing::Outputs got;
-        got.out = out_device.download<float>();
-        got.lse = lse_device.download<float>();
-        testing::expect_matches_reference(testing::Backend::cuda, w, shape, q, got);
-      }
+    for (int call = 0; call < 3; ++call) {
+      SCOPED_TRACE(::testing::Message() << "call " << call);
+      out_device.poison();
+      lse_device.poison();
+      cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, {rows, shape.q_heads, shape.head_dim}),
+                   TensorView{out_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads, shape.head_dim}},
+                   TensorView{lse_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads}});
+      testing::Outputs got;
+      got.out = out_device.download<float>();
+      got.lse = lse_device.download<float>();
+      testing::expect_matches_reference(testing::Backend::cuda, w, shape, q, got);
     }
   }
 }
