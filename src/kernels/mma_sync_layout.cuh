@@ -38,8 +38,9 @@ constexpr int kProducerRegisters = 56;
 constexpr int kConsumerRegisters = 200;
 
 // The claimed tiles' queue (experiment 96): slots for the indices the producer claims ahead of the
-// tiles it streams.
-constexpr int kClaimedTileSlots = 2;
+// tiles it streams. One, so that a ticket is drawn only once the consumers started the tile before
+// (experiment 101).
+constexpr int kClaimedTileSlots = 1;
 
 // Stages and CTAs per SM by head dim: about 200 KiB of K/V in flight per SM (Little's law asks for
 // ~50 KiB at HBM speed) and two CTAs per SM where shared memory allows, so that one CTA's start

@@ -333,11 +333,13 @@ __device__ void zero_claims(SlotClaims& claims) {
 // first, a grid's CTAs start at different times: dealt every working_ctas-th tile, one placed as the
 // wgmma CTAs end starts late with a full share and ends last; given only its first tile, it still
 // starts that tile last (experiment 99's gqa-llama3 b64_p2k). Claimed, it takes only what is left.
-// Thread 0 draws a CTA's first ticket as the CTA starts. The producer's thread 0 takes a ticket as
-// it starts a tile, for the tile after it, and once the tile's first stage is issued (the atomic's round trip hides behind the
-// copies) puts the ticket's tile in shared memory: in a word that the producer's threads read when
-// the tile's stages are issued (between two producer barriers), and in a queue of two slots that
-// the consumers take from as they start the tile (they copy the next tile's record then). The
+// Thread 0 draws a CTA's first ticket as the CTA starts. For the tile after each, once the tile's
+// first stage is issued and the consumers have started the tile before it (they emptied the queue's
+// one slot), the producer's thread 0 draws a ticket and puts its tile in shared memory: in a word
+// that the producer's threads read when the tile's stages are issued (between two producer
+// barriers), and in the slot that the consumers take from as they start the tile (they copy the
+// next tile's record then). So a CTA holds at most two tiles past the one its consumers work on
+// (experiment 101; drawn as a tile's streaming started, with two slots, it held three). The
 // producer fits its 56 registers only while ptxas keeps the tile's values (record, pointers, counts)
 // in uniform registers, which it gives up (~30 more live registers: spills) where the tile loop
 // holds an atomic under a branch (compiled to its warp-aggregated form: vote, popc, shuffle) beside
@@ -354,36 +356,32 @@ class ClaimedTiles {
       cutlass::arch::ClusterBarrier::init(empty(s), kConsumerThreads);
     }
   }
-  // Every producer thread, as a tile starts: thread 0 takes a ticket (its atomic predicated, not
-  // branched on: see above), the others note that one is pending.
-  __device__ void take_ticket(SlotClaims& claims) {
-    ticket_ = 0;
+  // Every producer thread, as a tile starts: a ticket is wanted for the tile after it.
+  __device__ void want_ticket() { pending_ = true; }
+  // Every producer thread, after each of a tile's stages and after the tile (one without stages):
+  // the first time, warp 0 waits for the queue's slot to free (a warp-uniform branch: see above),
+  // then thread 0 takes the ticket (its atomic predicated, not branched on) and puts its tile for both
+  // roles (tile `ticket_base` + ticket: 0 where the first tiles are tickets too, else the first tile
+  // past the slot-claimed ones). Drawn only once the consumers have taken the slot's last tile (as
+  // they start the tile before), a CTA holds at most two tiles past the consumers' (experiment 101:
+  // drawn as the producer started a tile, with two slots, it held three of one stage each).
+  __device__ void put_ticket(SlotClaims& claims, std::uint32_t ticket_base) {
+    if (!pending_) return;
+    const int slot = static_cast<int>(puts_ % kClaimedTileSlots);
+    if (cutlass::canonical_warp_idx_sync() == 0 && puts_ >= kClaimedTileSlots) {
+      cutlass::arch::ClusterBarrier::wait(empty(slot), ((puts_ / kClaimedTileSlots) & 1u) ^ 1u);
+    }
+    std::uint32_t ticket = 0;
     asm volatile(
         "{\n\t"
         ".reg .pred p;\n\t"
         "setp.eq.u32 p, %1, 0;\n\t"
         "@p atom.global.add.u32 %0, [%2], 1;\n\t"
         "}"
-        : "+r"(ticket_)
+        : "+r"(ticket)
         : "r"(threadIdx.x), "l"(__cvta_generic_to_global(&claims.later))
         : "memory");
-    pending_ = true;
-  }
-  // Every producer thread, after each of a tile's stages and after the tile (one without stages):
-  // the first time, the ticket's tile to both roles (tile `ticket_base` + ticket: 0 where the first
-  // tiles are tickets too, else the first tile past the slot-claimed ones). Warp 0 waits for a free slot (a warp-uniform branch: see
-  // above), thread 0 puts.
-  __device__ void put_ticket(std::uint32_t ticket_base) {
-    if (!pending_) return;
-    const int slot = static_cast<int>(puts_ % kClaimedTileSlots);
-    if (cutlass::canonical_warp_idx_sync() == 0 && puts_ >= kClaimedTileSlots) {
-      cutlass::arch::ClusterBarrier::wait(empty(slot), ((puts_ / kClaimedTileSlots) & 1u) ^ 1u);
-    }
     if (threadIdx.x == 0) {
-      // The atomic's result is first used here. The empty asm keeps the add here: hoisted out of the
-      // stage loop (as it is otherwise), it would wait for the atomic before the first stage's copies.
-      std::uint32_t ticket = ticket_;
-      asm volatile("" : "+r"(ticket));
       const std::uint32_t tile = ticket_base + ticket;
       indices()[slot] = tile;
       *producer_index() = tile;
@@ -438,7 +436,6 @@ class ClaimedTiles {
   __device__ static std::uint32_t* producer_index() { return indices() + kClaimedTileSlots; }
 
   std::uint32_t taken_ = 0;   // a consumer thread's
-  std::uint32_t ticket_ = 0;  // thread 0's, for the tile ticket_base + ticket_ after the one it starts
   std::uint32_t puts_ = 0;    // a producer thread's (the same in all: held in a uniform register)
   bool pending_ = false;      // a producer thread's: a ticket taken and not yet put
 };
@@ -514,13 +511,13 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     };
     for (std::uint32_t t = first_tile, next = 0; t < num_tiles; t = next) {
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
-      if (claims_later) later_tiles.take_ticket(*args.slot_claims);
+      if (claims_later) later_tiles.want_ticket();
       stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, [&] {
         await_queries_once();
-        if (claims_later) later_tiles.put_ticket(ticket_base);
+        if (claims_later) later_tiles.put_ticket(*args.slot_claims, ticket_base);
       });
       await_queries_once();  // a first tile without stages
-      if (claims_later) later_tiles.put_ticket(ticket_base);
+      if (claims_later) later_tiles.put_ticket(*args.slot_claims, ticket_base);
       next = claims_later ? ClaimedTiles<Shape>::producer_next() : t + ctas;
     }
     if (claims_later) ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
