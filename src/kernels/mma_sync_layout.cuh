@@ -37,7 +37,7 @@ constexpr int kParkedStatsBytes = 2 * kParkedRows * sizeof(float);
 constexpr int kProducerRegisters = 56;
 constexpr int kConsumerRegisters = 200;
 
-// The claimed tiles' queue (experiment 96): slots for the indices the producer claims ahead of the
+// The claimed tiles' queue (experiment 96): its slots for the indices the producer claims ahead of the
 // tiles it streams. One, so that a ticket is drawn only once the consumers started the tile before
 // (experiment 101).
 constexpr int kClaimedTileSlots = 1;

@@ -437,7 +437,7 @@ class ClaimedTiles {
 
   std::uint32_t taken_ = 0;   // a consumer thread's
   std::uint32_t puts_ = 0;    // a producer thread's (the same in all: held in a uniform register)
-  bool pending_ = false;      // a producer thread's: a ticket taken and not yet put
+  bool pending_ = false;      // a producer thread's: a ticket wanted, not yet drawn and put
 };
 
 template <typename Element, int D>
