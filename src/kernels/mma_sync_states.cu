@@ -223,11 +223,13 @@ __device__ void combine_and_store(const PartialArgs& args, const EndRows& end_ro
 // One consumer warp's work on a tile: its 16 query rows over its blocks of every stage, then the
 // end phase (the four warps' combine and store of every row). Every consumer warp passes every
 // stage (a warp without rows only waits and releases), so the ring's mbarriers always count every
-// consumer thread. Once every warp is done with the Q rows, start_next() starts copying the next
-// tile's, which come in during the end phase.
-template <typename Element, int D, int Stages, typename StartNext>
+// consumer thread. take_next() runs as the last stage starts (or after the tile, one without
+// stages): the next tile's record, where it is claimed, lands during that stage. Once every warp is
+// done with the Q rows, start_next() starts copying the next tile's, which come in during the end
+// phase.
+template <typename Element, int D, int Stages, typename TakeNext, typename StartNext>
 __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t tile, const WorkTile& work, Ring<Stages>& ring,
-                        const Element* q_data, Element* stages, float* parked_stats, StartNext start_next) {
+                        const Element* q_data, Element* stages, float* parked_stats, TakeNext take_next, StartNext start_next) {
   const work::Item& item = work.item;
   const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
   using QTile = tiles::SharedTile<Element, kTileRows, D>;
@@ -258,6 +260,7 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
     const int position = first_position + step * fill.tokens_per_stage;
     const int last_column = fill.tokens(item, step) - 1;
     const int last_visible[2] = {min(last_column, limit[0] - position), min(last_column, limit[1] - position)};  // INT_MAX − position: in range
+    if (step + 1 == steps) take_next();
     cutlass::arch::ClusterBarrier::wait(&ring.full[stage], ring.phase());
     if (step == 0 && threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::first_stage);
     const StageTile k_tile{stages + (2 * stage) * StageTile::kElements};
@@ -273,6 +276,7 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
     if (step + 1 < steps) cutlass::arch::ClusterBarrier::arrive(&ring.empty[stage]);  // the last: the end phase's, released after it
   }
 
+  if (steps == 0) take_next();
   if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::stages_done);
 
 #pragma unroll
@@ -282,7 +286,7 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
   const RowTarget lane_target = end_rows.lane_target(args, work, to_output);
   // Every warp is done reading the last stage (and the last tile's parked states) before any parks,
   // and done with Q before the next tile's comes in; the next tile's record, copied at this tile's
-  // start, has landed (each thread waits for its own copies before the barrier).
+  // start or last stage, has landed (each thread waits for its own copies before the barrier).
   cute::cp_async_wait<0>();
   cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
   start_next();
@@ -334,12 +338,15 @@ __device__ void zero_claims(SlotClaims& claims) {
 // wgmma CTAs end starts late with a full share and ends last; given only its first tile, it still
 // starts that tile last (experiment 99's gqa-llama3 b64_p2k). Claimed, it takes only what is left.
 // Thread 0 draws a CTA's first ticket as the CTA starts. For the tile after each, once the tile's
-// first stage is issued and the consumers have started the tile before it (they emptied the queue's
-// one slot), the producer's thread 0 draws a ticket and puts its tile in shared memory: in a word
-// that the producer's threads read when the tile's stages are issued (between two producer
-// barriers), and in the slot that the consumers take from as they start the tile (they copy the
-// next tile's record then). So a CTA holds at most two tiles past the one its consumers work on
-// (experiment 101; drawn as a tile's streaming started, with two slots, it held three). The
+// last stage is issued and the consumers have taken the queue's one slot (as they start the last
+// stage of the tile before), the producer's thread 0 draws a ticket and puts its tile in shared
+// memory: in a word that the producer's threads read before they stream it (between two producer
+// barriers), and in the slot that the consumers take from as they start the tile's last stage (they
+// copy the next tile's record then, and its Q in the end phase). So a CTA commits to a tile only
+// once at most a ring of stages and an end phase are left before its consumers reach it
+// (experiment 103: drawn as a tile's streaming started, a CTA held a whole tile of four stages
+// more, and the last claimed tiles of a launch started late behind it); one-stage tiles, three to
+// a ring, still have at most two past the consumers' (experiment 101). The
 // producer fits its 56 registers only while ptxas keeps the tile's values (record, pointers, counts)
 // in uniform registers, which it gives up (~30 more live registers: spills) where the tile loop
 // holds an atomic under a branch (compiled to its warp-aggregated form: vote, popc, shuffle) beside
@@ -356,17 +363,11 @@ class ClaimedTiles {
       cutlass::arch::ClusterBarrier::init(empty(s), kConsumerThreads);
     }
   }
-  // Every producer thread, as a tile starts: a ticket is wanted for the tile after it.
-  __device__ void want_ticket() { pending_ = true; }
-  // Every producer thread, after each of a tile's stages and after the tile (one without stages):
-  // the first time, warp 0 waits for the queue's slot to free (a warp-uniform branch: see above),
-  // then thread 0 takes the ticket (its atomic predicated, not branched on) and puts its tile for both
-  // roles (tile `ticket_base` + ticket: 0 where the first tiles are tickets too, else the first tile
-  // past the slot-claimed ones). Drawn only once the consumers have taken the slot's last tile (as
-  // they start the tile before), a CTA holds at most two tiles past the consumers' (experiment 101:
-  // drawn as the producer started a tile, with two slots, it held three of one stage each).
+  // Every producer thread, once a tile's stages are issued: warp 0 waits for the queue's slot to free
+  // (a warp-uniform branch: see above), then thread 0 takes the ticket (its atomic predicated, not
+  // branched on) and puts its tile for both roles (tile `ticket_base` + ticket: 0 where the first
+  // tiles are tickets too, else the first tile past the slot-claimed ones).
   __device__ void put_ticket(SlotClaims& claims, std::uint32_t ticket_base) {
-    if (!pending_) return;
     const int slot = static_cast<int>(puts_ % kClaimedTileSlots);
     if (cutlass::canonical_warp_idx_sync() == 0 && puts_ >= kClaimedTileSlots) {
       cutlass::arch::ClusterBarrier::wait(empty(slot), ((puts_ / kClaimedTileSlots) & 1u) ^ 1u);
@@ -388,7 +389,6 @@ class ClaimedTiles {
       cutlass::arch::ClusterBarrier::arrive(full(slot));
     }
     ++puts_;
-    pending_ = false;
   }
   // Every producer thread, once the tile's ticket is put: the next tile.
   __device__ static std::uint32_t producer_next() {
@@ -397,7 +397,7 @@ class ClaimedTiles {
     cutlass::arch::NamedBarrier::sync(kProducerThreads, kTileClaimedBarrier);  // read before the next put
     return tile;
   }
-  // Every consumer thread: the next tile.
+  // Every consumer thread, as a tile's last stage starts: the next tile.
   __device__ std::uint32_t consumer_next() {
     const int slot = static_cast<int>(taken_ % kClaimedTileSlots);
     cutlass::arch::ClusterBarrier::wait(full(slot), (taken_ / kClaimedTileSlots) & 1u);
@@ -437,7 +437,6 @@ class ClaimedTiles {
 
   std::uint32_t taken_ = 0;   // a consumer thread's
   std::uint32_t puts_ = 0;    // a producer thread's (the same in all: held in a uniform register)
-  bool pending_ = false;      // a producer thread's: a ticket wanted, not yet drawn and put
 };
 
 template <typename Element, int D>
@@ -467,7 +466,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   // replayed launch's CTAs past the live plan's working ones (an SM partition, experiment 95) exit at
   // once. The producer streams their KV without a pause; the consumers copy each tile's record and Q
   // rows themselves: the first tile's while the producer starts its KV (experiment 13), each next
-  // one's record at the start of a tile and its Q in the tile's end phase. A hand-off by the producer
+  // one's record at the start of a tile (or of its last stage, where claimed) and its Q in the tile's end phase. A hand-off by the producer
   // completed only with its in-flight stages (cp.async.mbarrier.arrive tracks every earlier cp.async
   // of the thread), ~5.6 µs after the release (experiment 92). Both grids run the same loop of each
   // role, so that the kernel's code holds one copy of each stage (experiment 48: code size is latency).
@@ -511,11 +510,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     };
     for (std::uint32_t t = first_tile, next = 0; t < num_tiles; t = next) {
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
-      if (claims_later) later_tiles.want_ticket();
-      stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, [&] {
-        await_queries_once();
-        if (claims_later) later_tiles.put_ticket(*args.slot_claims, ticket_base);
-      });
+      stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, await_queries_once);
       await_queries_once();  // a first tile without stages
       if (claims_later) later_tiles.put_ticket(*args.slot_claims, ticket_base);
       next = claims_later ? ClaimedTiles<Shape>::producer_next() : t + ctas;
@@ -535,14 +530,25 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     cute::cp_async_wait<0>();
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);  // this tile's record and Q have landed
     if (thread == 0) tile_trace::stamp(t, tile_trace::handed);
-    next = claims_later ? later_tiles.consumer_next() : t + ctas;
     WorkTile* next_record = &records[(tiles_seen + 1) & 1u];  // the last tile's, which nothing reads any more
-    if (next < num_tiles) copy_record(args.tiles[next], next_record, thread);
-    cute::cp_async_fence();
-    consume<Element, D>(args, to_output, t, records[tiles_seen & 1u], ring, q_data, stages, parked_stats, [&] {
+    const auto copy_next_record = [&] {
+      if (next < num_tiles) copy_record(args.tiles[next], next_record, thread);
+      cute::cp_async_fence();
+    };
+    // A dealt next tile's record comes in during this tile; a claimed one is taken as this tile's last
+    // stage starts (experiment 103) and its record comes in during that stage.
+    next = t + ctas;
+    if (!claims_later) copy_next_record();
+    const auto take_next = [&] {
+      if (!claims_later) return;
+      next = later_tiles.consumer_next();
+      copy_next_record();
+    };
+    const auto start_next = [&] {
       if (next < num_tiles) copy_tile_q<kConsumerThreads, Element, D>(args, *next_record, q_data, thread);
       cute::cp_async_fence();
-    });
+    };
+    consume<Element, D>(args, to_output, t, records[tiles_seen & 1u], ring, q_data, stages, parked_stats, take_next, start_next);
     if (thread == 0) tile_trace::stamp(t, tile_trace::stored);
   }
 }
