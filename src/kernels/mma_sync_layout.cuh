@@ -38,8 +38,8 @@ constexpr int kProducerRegisters = 56;
 constexpr int kConsumerRegisters = 200;
 
 // The claimed tiles' queue (experiment 96): its slots for the indices the producer claims ahead of the
-// tiles it streams. One, so that a ticket is drawn only once the consumers started the tile before
-// (experiment 101).
+// tiles it streams. One, so that a ticket is drawn only once the consumers took the one before, as
+// they started the last stage of the tile before that (experiments 101 and 103).
 constexpr int kClaimedTileSlots = 1;
 
 // Stages and CTAs per SM by head dim: about 200 KiB of K/V in flight per SM (Little's law asks for

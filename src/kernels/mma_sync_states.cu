@@ -343,10 +343,10 @@ __device__ void zero_claims(SlotClaims& claims) {
 // memory: in a word that the producer's threads read before they stream it (between two producer
 // barriers), and in the slot that the consumers take from as they start the tile's last stage (they
 // copy the next tile's record then, and its Q in the end phase). So a CTA commits to a tile only
-// once at most a ring of stages and an end phase are left before its consumers reach it
-// (experiment 103: drawn as a tile's streaming started, a CTA held a whole tile of four stages
-// more, and the last claimed tiles of a launch started late behind it); one-stage tiles, three to
-// a ring, still have at most two past the consumers' (experiment 101). The
+// once at most a ring of stages (and the end phases of the tiles they belong to) are left before its
+// consumers reach it (experiment 103: drawn as a tile's streaming started, a CTA held a whole tile of
+// four stages more, and the last claimed tiles of a launch started late behind it); tiles shorter
+// than the ring still have at most two past the consumers' (experiment 101). The
 // producer fits its 56 registers only while ptxas keeps the tile's values (record, pointers, counts)
 // in uniform registers, which it gives up (~30 more live registers: spills) where the tile loop
 // holds an atomic under a branch (compiled to its warp-aggregated form: vote, popc, shuffle) beside
