@@ -449,15 +449,27 @@ PartialArgs DeviceWork::partial_args(const KvStorage& kv, const void* q, float s
 // the second stream when tiles of both kinds run, so that the wgmma CTAs, which each need an SM to
 // themselves, take their SMs before the mma.sync CTAs fill every SM (experiment 74: launched the
 // other way, an eager call's mma.sync CTAs took all SMs first and the wgmma CTAs waited for their
-// queue to drain). A replayable launch runs each kernel the workspace has room for, persistent,
-// counting its tiles in the workspace. True when a states kernel was launched, so that the merge can
-// be chained to the last one on `stream` (after the second stream's join too: experiment 70).
+// queue to drain), or, where the mma.sync CTAs claim their tiles after one wave of wgmma CTAs, chained
+// to the wgmma kernel on the caller's stream, which makes that order certain (experiment 104). A
+// replayable launch runs each kernel the workspace has room for, persistent, counting its tiles in
+// the workspace. True when a states kernel was launched, so that the merge can be chained to the last
+// one on `stream` (after the second stream's join too: experiment 70).
 bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const {
   const bool bf16 = dtype == DType::bf16;
   const bool wgmma = (replayable ? capacity_.wgmma_tiles > 0 : num_wgmma_tiles_ > 0) && kernels::wgmma_head_dim(head_dim_);
   const bool mma_sync = replayable ? capacity_.mma_sync_tiles > 0 : num_mma_sync_tiles_ > 0;
-  const bool forked = wgmma && mma_sync;
-  const bool partitioned = forked && !replayable && wgmma_sms_ > 0;  // an eager call's: a replayed one's CTAs read the live plan's
+  const bool both = wgmma && mma_sync;
+  const bool partitioned = both && !replayable && wgmma_sms_ > 0;  // an eager call's: a replayed one's CTAs read the live plan's
+  // Beside the wgmma tiles, the mma.sync CTAs claim their tiles where the SMs are split (experiment 95:
+  // on the SMs that the wgmma tiles leave) or claims pay (experiments 96, 98 and 100).
+  const bool claims_later = both && (mma_sync_claims_later_ || partitioned);
+  // An eager call whose claiming mma.sync grid follows one wave of wgmma CTAs chains it to them on
+  // one stream (experiment 104): forked, that persistent grid could take every SM first, and the
+  // wgmma CTAs start only once the tiles run out (experiment 103's trace of gqa-llama3 b64_p2k).
+  const std::uint32_t wgmma_ctas = partitioned ? wgmma_sms_ : num_wgmma_tiles_;
+  const bool chained = claims_later && !replayable && wgmma_ctas <= static_cast<std::uint32_t>(kernels::multiprocessor_count());
+  const bool forked = both && !chained;
+  args.mma_sync_chained = chained ? 1u : 0u;
 #if CHUNKTREE_TILE_TRACE
   std::optional<EagerStampsOff> stamps_off;  // before the fork, so that both streams' launches follow it
   if (std::getenv("CHUNKTREE_TILE_TRACE_REPLAYED") != nullptr && !capturing(stream)) stamps_off.emplace(stream);
@@ -477,15 +489,13 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.mma_sync_tiles) : num_mma_sync_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->mma_sync_tiles : nullptr;
     args.slot_claims = section<SlotClaims>(layout_->slot_claims);
-    const bool claims_later = forked && (mma_sync_claims_later_ || partitioned);
     args.claims = claims_later ? kernels::kClaimLaterTiles : 0u;
     args.live_claims = replayable ? &live_counts()->mma_sync_claims : nullptr;
     args.live_ctas = replayable ? &live_counts()->mma_sync_ctas : nullptr;
     // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
-    // robin ends evenly (experiment 65); beside the wgmma kernel, persistent with its later tiles
-    // claimed where the SMs are split (experiment 95: on the SMs that the wgmma tiles leave) or the
-    // tiles are many (experiments 96 and 98), else one CTA per tile (experiment 12d).
-    const Grid grid = replayable || claims_later || (!forked && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
+    // robin ends evenly (experiment 65); beside the wgmma kernel, persistent where its tiles are
+    // claimed, else one CTA per tile (experiment 12d).
+    const Grid grid = replayable || claims_later || (!both && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
     const auto free_sms = static_cast<std::uint32_t>(kernels::multiprocessor_count()) - wgmma_sms_;
     kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream,
                                     partitioned ? free_sms * static_cast<std::uint32_t>(kernels::mma_sync_ctas_per_sm(head_dim_)) : 0);
@@ -513,7 +523,9 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
 // wgmma kernel: eagerly the join's event orders it after the mma.sync kernel in full; a captured
 // graph may make that edge programmatic too. Either way the merge reads no state before its wait
 // for the previous kernel, which returns once every kernel it depends on has finished and its
-// writes are visible (experiment 70).
+// writes are visible (experiment 70). Chained to an mma.sync kernel that is chained to the wgmma
+// kernel, it waits for the mma.sync kernel, whose last CTA ends no sooner than the wgmma kernel
+// (experiment 104).
 void DeviceWork::merge(const TensorView& out, const TensorView& lse, bool replayable, bool after_states_kernel,
                        cudaStream_t stream) const {
   const Layout& at = *layout_;

@@ -308,7 +308,8 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
 // that is not all resident claims the same way). Thread 0 claims; the returned word's top bit says
 // that this CTA claimed last and zeroes the counters for the next launch (`claimed` wraps to zero by
 // itself). Counters left wrong (a launch cut short) would give a slot past the grid: a trap, not a
-// silent missing tile. The mma.sync launch is never chained, so the next one starts after this ends.
+// silent missing tile. The next mma.sync launch starts only after this one ends: it is chained, if at
+// all, to the wgmma kernel of its own call, which starts after this call's merge.
 constexpr std::uint32_t kLastClaim = 1u << 31;
 __device__ std::uint32_t claim_first_tile(SlotClaims& claims, std::uint32_t ctas) {
   const auto sm = static_cast<std::uint32_t>(cutlass::arch::SmId());
@@ -410,18 +411,26 @@ class ClaimedTiles {
   // counted from zero like the later ones.
   __device__ static std::uint32_t first_ticket(SlotClaims& claims) { return atomicAdd(&claims.later, 1u); }
   // Thread 0, after its ticket past the tiles: every CTA that took a ticket ends once (those given a
-  // first tile, or all working CTAs where the first tiles are tickets too).
-  __device__ static void end(SlotClaims& claims, std::uint32_t ctas_with_tiles) {
-    if (threadIdx.x != 0) return;
+  // first tile, or all working CTAs where the first tiles are tickets too). True in the CTA that
+  // ended last.
+  __device__ static bool end(SlotClaims& claims, std::uint32_t ctas_with_tiles) {
+    if (threadIdx.x != 0) return false;
     __threadfence();  // this CTA's tickets are taken before it counts itself
     const std::uint32_t ended = atomicAdd(&claims.ended, 1u);
     // More ends than CTAs: counters left by a launch cut short, or two launches on one workspace at
     // once, whose tickets skip tiles. A trap, not silently missing rows.
     if (ended >= ctas_with_tiles) __trap();
-    if (ended + 1 != ctas_with_tiles) return;
+    if (ended + 1 != ctas_with_tiles) return false;
     __threadfence();  // every other CTA's tickets are seen before the counters are zeroed
     atomicExch(&claims.later, 0u);
     atomicExch(&claims.ended, 0u);
+    return true;
+  }
+  // Thread 0 of the CTA that ended last, once it let the merge start: where this grid is chained to
+  // the wgmma kernel's (experiment 104), it ends no sooner than that kernel, so that the merge
+  // chained to this one reads every state (a chained kernel's wait covers only the kernel before it).
+  __device__ static void outlast_wgmma_kernel(const PartialArgs& args, bool ended_last) {
+    if (ended_last && args.mma_sync_chained != 0) wait_for_previous_kernel();
   }
 
  private:
@@ -496,7 +505,10 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   // The CTAs that take tickets each end once, on a ticket past the tiles (a first one included).
   const std::uint32_t ticketing_ctas = first_is_ticket ? ctas : min(ctas, num_tiles);
   if (first_tile >= num_tiles) {
-    if (first_is_ticket) ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
+    if (first_is_ticket) {
+      const bool ended_last = ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
+      ClaimedTiles<Shape>::outlast_wgmma_kernel(args, ended_last);
+    }
     return;
   }
   const std::uint32_t ticket_base = first_is_ticket ? 0u : ctas;  // the tile of ticket 0
@@ -515,8 +527,9 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       if (claims_later) later_tiles.put_ticket(*args.slot_claims, ticket_base);
       next = claims_later ? ClaimedTiles<Shape>::producer_next() : t + ctas;
     }
-    if (claims_later) ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
+    const bool ended_last = claims_later && ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
     let_chained_kernel_start();  // every K/V copy of this CTA is issued (the consumers' last record and Q copies may follow)
+    ClaimedTiles<Shape>::outlast_wgmma_kernel(args, ended_last);
     return;
   }
   if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();
@@ -562,7 +575,7 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32
   if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count() * Shape::kMinBlocksPerSm));
   if (grid == Grid::persistent && max_ctas != 0) ctas = std::min(ctas, max_ctas);
   if (ctas == 0) return;
-  mma_sync_states_kernel<Element, D><<<ctas, kThreads, Shape::kSharedBytes, stream>>>(args);
+  launch_kernel(mma_sync_states_kernel<Element, D>, dim3(ctas), dim3(kThreads), Shape::kSharedBytes, stream, args.mma_sync_chained != 0, args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
   tile_trace::note_launch(stream, args.num_tiles);
 }

@@ -290,6 +290,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   // phase g / kStages.
   const std::uint32_t ctas = working_ctas(args);
   if (blockIdx.x >= ctas) return;
+  if (args.mma_sync_chained != 0) let_chained_kernel_start();  // this SM is held: the mma.sync grid may fill the rest
   const std::uint32_t num_tiles = tile_count(args);
   const auto tile_steps = [&](const work::Item& item) { return static_cast<int>((item.tokens + Tile::kTokens - 1) / Tile::kTokens); };
   if (warpgroup == 0) {
