@@ -79,8 +79,10 @@ inline int resident_blocks_per_sm(const void* kernel, int threads, std::array<st
 
 // In a kernel that another may be chained to: this CTA no longer holds the chained kernel back.
 // The states kernels call it once their producer has issued its last K/V copy: earlier, the chained
-// CTAs would sit on the SMs through the whole last wave. (The merge, the one kernel chained to them,
-// reads only the host's tables before its wait for the previous kernel.)
+// merge's CTAs would sit on the SMs through the whole last wave (the merge reads only the host's
+// tables before its wait for the previous kernel). A wgmma kernel that an mma.sync kernel is chained
+// to calls it as each CTA starts, so that its CTAs hold their SMs before the mma.sync grid fills the
+// rest (experiment 104).
 __device__ inline void let_chained_kernel_start() { cudaTriggerProgrammaticLaunchCompletion(); }
 
 // In a kernel that may be launched chained: waits until every kernel it depends on (the one before

@@ -309,7 +309,7 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
 // that this CTA claimed last and zeroes the counters for the next launch (`claimed` wraps to zero by
 // itself). Counters left wrong (a launch cut short) would give a slot past the grid: a trap, not a
 // silent missing tile. The next mma.sync launch starts only after this one ends: it is chained, if at
-// all, to the wgmma kernel of its own call, which starts after this call's merge.
+// all, to the wgmma kernel of its own call, which is never chained to anything.
 constexpr std::uint32_t kLastClaim = 1u << 31;
 __device__ std::uint32_t claim_first_tile(SlotClaims& claims, std::uint32_t ctas) {
   const auto sm = static_cast<std::uint32_t>(cutlass::arch::SmId());
@@ -507,6 +507,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   if (first_tile >= num_tiles) {
     if (first_is_ticket) {
       const bool ended_last = ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
+      let_chained_kernel_start();
       ClaimedTiles<Shape>::outlast_wgmma_kernel(args, ended_last);
     }
     return;
