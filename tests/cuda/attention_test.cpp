@@ -231,9 +231,11 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
 // tiles), far more tiles than CTAs, at d 64 and 128. On a 132-SM GPU the model splits the SMs for the
 // tails of up to 250 tokens (1 to 16 stages: the wgmma tiles on 24 and 35 SMs, the mma.sync grid on
 // the rest; experiments 95 and 99) and not for the d 64 tails of up to 8 tokens (one stage each, a
-// grid on every SM). One DevicePlan runs three times into poisoned outputs: each launch's last CTA
-// to end zeroes the claims' counters for the next, so a counter left over would skip tiles (NaN
-// rows) or run one twice.
+// grid on every SM). One DevicePlan runs three times into poisoned outputs, then twice more as a
+// graph captured from one call: each launch's last CTA to end zeroes the claims' counters for the
+// next, so a counter left over would skip tiles (NaN rows) or run one twice. Where the SMs are split,
+// the mma.sync kernel is chained to the wgmma kernel on one stream, and in the graph by a
+// programmatic edge (experiment 104): a merge that read a wgmma state early would be wrong.
 TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
   REQUIRE_HOPPER();
   harness::Random random(53);
@@ -266,18 +268,40 @@ TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
     q_device.upload(q16);
     testing::DeviceBuffer out_device(q.size() * sizeof(float));
     testing::DeviceBuffer lse_device(static_cast<std::size_t>(rows * shape.q_heads) * sizeof(float));
-    for (int call = 0; call < 3; ++call) {
-      SCOPED_TRACE(::testing::Message() << "call " << call);
-      out_device.poison();
-      lse_device.poison();
+    cudaStream_t stream = nullptr;
+    CHUNKTREE_TEST_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    const auto attend_on = [&](cudaStream_t on) {
       cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, {rows, shape.q_heads, shape.head_dim}),
                    TensorView{out_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads, shape.head_dim}},
-                   TensorView{lse_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads}});
+                   TensorView{lse_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads}}, on);
+    };
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    for (int call = 0; call < 5; ++call) {
+      if (call == 3) {  // after the eager calls, as a benchmark captures
+        CHUNKTREE_TEST_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        attend_on(stream);
+        CHUNKTREE_TEST_CUDA(cudaStreamEndCapture(stream, &graph));
+        CHUNKTREE_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+      }
+      SCOPED_TRACE(::testing::Message() << (call < 3 ? "eager call " : "graph launch ") << call);
+      out_device.poison();
+      lse_device.poison();
+      CHUNKTREE_TEST_CUDA(cudaDeviceSynchronize());  // the poison lands before the non-blocking stream's launches
+      if (call < 3) {
+        attend_on(stream);
+      } else {
+        CHUNKTREE_TEST_CUDA(cudaGraphLaunch(exec, stream));
+      }
+      CHUNKTREE_TEST_CUDA(cudaStreamSynchronize(stream));
       testing::Outputs got;
       got.out = out_device.download<float>();
       got.lse = lse_device.download<float>();
       testing::expect_matches_reference(testing::Backend::cuda, w, shape, q, got);
     }
+    CHUNKTREE_TEST_CUDA(cudaGraphExecDestroy(exec));
+    CHUNKTREE_TEST_CUDA(cudaGraphDestroy(graph));
+    CHUNKTREE_TEST_CUDA(cudaStreamDestroy(stream));
   }
 }
 
