@@ -274,7 +274,8 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // static deal gives the CTAs placed as the wgmma CTAs end a full share); by an eager call where the
   // SMs are split or claims pay (cost_model::claims_later_tiles; its other grid is one CTA per tile).
   const bool beside_wgmma = !wgmma_tiles_.empty() && !mma_sync_tiles_.empty() && kernels::wgmma_head_dim(head_dim_);
-  const bool eager_claims_later = cost_model::claims_later_tiles(mma_sync_tile_positions_, sms, ctas_per_sm);
+  const bool eager_claims_later =
+      cost_model::claims_later_tiles(mma_sync_tile_positions_, static_cast<std::int64_t>(wgmma_tiles_.size()), sms, ctas_per_sm);
   const std::uint32_t claims =
       (wgmma_sms == 0 && cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm) ? kernels::kClaimFirstTiles : 0u) |
       (beside_wgmma ? kernels::kClaimLaterTiles : 0u);

@@ -196,11 +196,15 @@ bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_d
 // Experiments 96 and 98 against one CTA per tile (H100): 1024 to 4096 tiles on 264 slots ran 2-7 %
 // faster claimed and none slower; at 512 tiles (1.9 a slot) claims gained 1.5-4.6 % on seven rows
 // of multi-stage tiles, lost 5 % on one (b64_p2k: a static first tile, which experiment 100 claims
-// too), and lost 9-10 % on spec-decode b64 s8, whose 512 tiles are one stage each.
+// too), and lost 9-10 % on spec-decode b64 s8, whose 512 tiles are one stage each beside 128 wgmma
+// tiles. Claiming every tile (experiment 100's probe, session 60) gained 5 % on hydragen
+// b512_p1k_s64, whose 512 one-stage tiles run beside 64 wgmma tiles.
 constexpr double kClaimedTilesPerSlot = 3.0;
 
-bool claims_later_tiles(std::span<const std::int64_t> tile_positions, int multiprocessors, int ctas_per_sm) {
+bool claims_later_tiles(std::span<const std::int64_t> tile_positions, std::int64_t wgmma_tiles, int multiprocessors, int ctas_per_sm) {
+  if (tile_positions.empty()) return false;
   if (static_cast<double>(tile_positions.size()) >= kClaimedTilesPerSlot * multiprocessors * ctas_per_sm) return true;
+  if (2 * std::min<std::int64_t>(wgmma_tiles, multiprocessors) <= multiprocessors) return true;  // half the grid or more starts at once
   return std::any_of(tile_positions.begin(), tile_positions.end(), [](std::int64_t positions) { return positions > kernels::kMmaSyncOneStageTokens; });
 }
 

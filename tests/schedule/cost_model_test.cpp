@@ -269,17 +269,21 @@ TEST(CostModel, TilesOfMoreRowsLeaveTheWgmmaTilesFewerSms) {
 // Experiments 98 and 100: beside wgmma tiles an eager call claims its mma.sync tiles where any
 // streams more than one stage, or where each slot has three or more; one-stage tiles at fewer a slot
 // run one CTA per tile (spec-decode b64 s8: 512 tiles of 32 positions on 264 slots).
-TEST(CostModel, ClaimsLaterTilesUnlessFewOneStageTiles) {
-  EXPECT_FALSE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 32), kH200, 2));
-  EXPECT_FALSE(cost_model::claims_later_tiles(std::vector<std::int64_t>(791, 64), kH200, 2));
-  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(792, 64), kH200, 2));
-  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(2048, 32), kH200, 2));
-  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 32), kH200, 1));  // d = 256: one CTA an SM
+TEST(CostModel, ClaimsLaterTilesUnlessFewOneStageTilesBesideManyWgmmaTiles) {
+  // spec-decode b64 s8: 512 one-stage tiles beside 128 wgmma tiles, which leave 4 SMs free.
+  EXPECT_FALSE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 32), 128, kH200, 2));
+  EXPECT_FALSE(cost_model::claims_later_tiles(std::vector<std::int64_t>(791, 64), 67, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(792, 64), 128, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(2048, 32), 512, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 32), 128, kH200, 1));  // d = 256: one CTA an SM
+  // hydragen b512_p1k_s64: 512 one-stage tiles beside 64 wgmma tiles, which leave 68 SMs free.
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 64), 64, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 64), 66, kH200, 2));
   std::vector<std::int64_t> one_longer(512, 32);
   one_longer[0] = 65;
-  EXPECT_TRUE(cost_model::claims_later_tiles(one_longer, kH200, 2));
-  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 2048), kH200, 2));  // gqa-llama3 b256
-  EXPECT_FALSE(cost_model::claims_later_tiles({}, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(one_longer, 128, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 2048), 64, kH200, 2));  // gqa-llama3 b256
+  EXPECT_FALSE(cost_model::claims_later_tiles({}, 16, kH200, 2));
 }
 
 }  // namespace
