@@ -247,7 +247,8 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     }
   }
 
-  // Whether the mma.sync tiles run on a persistent grid when they run alone, or one CTA per tile.
+  // The mma.sync tiles' positions and rows: for their grid alone (persistent or one CTA per tile),
+  // beside the wgmma tiles (the SM partition and the claims), and for a replayed launch's first claims.
   mma_sync_tile_positions_.clear();
   mma_sync_tile_rows_.clear();
   for (const WorkTile& tile : mma_sync_tiles_) {

@@ -144,7 +144,7 @@ class DeviceWork {
   std::vector<std::int64_t> item_tile_tokens_;                   // host scratch of load(): each item's sort key
   std::vector<std::int64_t> mma_sync_tile_positions_;            // host scratch of load(): each mma.sync tile's KV positions
   std::vector<std::int32_t> mma_sync_tile_rows_;                 // host scratch of load(): each mma.sync tile's query rows (all its heads)
-  std::vector<std::int64_t> wgmma_tile_positions_;               // host scratch of load(): each wgmma tile's
+  std::vector<std::int64_t> wgmma_tile_positions_;               // host scratch of load(): each wgmma tile's KV positions
   bool replayable_ = false;                          // loaded asynchronously, with room: captured launches replay any later load
   mutable bool captured_ = false;                    // a graph captured launches of this workspace
   mutable std::int64_t captured_tokens_ = 0;         // the query tokens the captured buffers hold (replayable captures)

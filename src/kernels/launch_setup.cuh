@@ -73,9 +73,11 @@ inline int resident_blocks_per_sm(const void* kernel, int threads, std::array<st
 
 // Chained launches (programmatic dependent launch). A kernel launched chained to the kernel before
 // it on its stream is started while that one runs, once every CTA of that one has let it (below)
-// or exited: its CTAs read what the host wrote before either kernel and then wait for the first
-// kernel's writes. That hides the second launch's start and its first loads behind the first
-// kernel's last loads (docs/KERNEL_NOTES.md, experiment 26). Under graph capture the edge is kept.
+// or exited. The merge's CTAs read what the host wrote before either kernel and then wait for the
+// states kernel's writes: that hides the merge's start and its first loads behind the states kernel's
+// last loads (docs/KERNEL_NOTES.md, experiment 26). A chained mma.sync kernel reads nothing the
+// wgmma kernel writes, and only its CTA that ends last waits for it (experiment 104). Under graph
+// capture the edge is kept.
 
 // In a kernel that another may be chained to: this CTA no longer holds the chained kernel back.
 // The states kernels call it once their producer has issued its last K/V copy: earlier, the chained

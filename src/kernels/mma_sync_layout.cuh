@@ -41,6 +41,7 @@ constexpr int kConsumerRegisters = 200;
 // tiles it streams. One, so that a ticket is drawn only once the consumers took the one before, as
 // they started the last stage of the tile before that (experiments 101 and 103).
 constexpr int kClaimedTileSlots = 1;
+static_assert(kClaimedTileSlots == 1, "a CTA's look-ahead of claimed tiles (experiments 101 and 103) counts on one slot");
 
 // Stages and CTAs per SM by head dim: about 200 KiB of K/V in flight per SM (Little's law asks for
 // ~50 KiB at HBM speed) and two CTAs per SM where shared memory allows, so that one CTA's start

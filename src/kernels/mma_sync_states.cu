@@ -6,8 +6,9 @@
 // block-wide barrier per step. The consumers copy each tile's record (with its item and first KV
 // run) and its Q rows themselves, a next tile's during the end phase of the tile before, so that a
 // tile's start costs them no dependent global loads. Launched alone, the grid is persistent (two
-// CTAs per SM walk the tiles) or has one CTA per tile; beside the wgmma kernel it is persistent and
-// its CTAs claim their tiles after the first (docs/KERNEL_NOTES.md, experiments 13, 65 and 96). A tile of at most 16 query rows (decode: one row's GQA group)
+// CTAs per SM walk the tiles) or has one CTA per tile; beside the wgmma kernel it is persistent with
+// its CTAs claiming every tile where that pays or the SMs are split, else one CTA per tile
+// (docs/KERNEL_NOTES.md, experiments 13, 65, 96, 100 and 105). A tile of at most 16 query rows (decode: one row's GQA group)
 // gives each consumer warp its own quarter of every stage's positions, two 16-row groups give each
 // warp half, more give each warp 16 rows and all positions; at the end of the tile the warps park
 // their states in shared memory and together combine each row's parts and store the rows. A tile
@@ -334,8 +335,9 @@ __device__ void zero_claims(SlotClaims& claims) {
 }
 
 // The tiles claimed at run time: all of them (experiment 100), or those after a replayed launch's
-// slot-claimed first ones (experiment 96). Beside the wgmma kernel, whose CTAs the hardware places
-// first, a grid's CTAs start at different times: dealt every working_ctas-th tile, one placed as the
+// slot-claimed first ones (experiment 96). Beside the wgmma kernel, whose CTAs hold their SMs first
+// (launched first, or with this grid chained to them: experiment 104), a grid's CTAs start at
+// different times: dealt every working_ctas-th tile, one placed as the
 // wgmma CTAs end starts late with a full share and ends last; given only its first tile, it still
 // starts that tile last (experiment 99's gqa-llama3 b64_p2k). Claimed, it takes only what is left.
 // Thread 0 draws a CTA's first ticket as the CTA starts. For the tile after each, once the tile's
@@ -410,11 +412,22 @@ class ClaimedTiles {
   // Thread 0, as the CTA starts: the first tile of a CTA without a given one, a ticket (experiment 100),
   // counted from zero like the later ones.
   __device__ static std::uint32_t first_ticket(SlotClaims& claims) { return atomicAdd(&claims.later, 1u); }
-  // Thread 0, after its ticket past the tiles: every CTA that took a ticket ends once (those given a
-  // first tile, or all working CTAs where the first tiles are tickets too). True in the CTA that
-  // ended last.
-  __device__ static bool end(SlotClaims& claims, std::uint32_t ctas_with_tiles) {
-    if (threadIdx.x != 0) return false;
+  // Every thread of a CTA that reaches it, after the CTA's ticket past the tiles: thread 0 counts the
+  // CTA's end (every CTA that took a ticket ends once: those given a first tile, or all working CTAs
+  // where the first tiles are tickets too; the last to end zeroes the counters for the next launch).
+  // Then the merge may start, as after any CTA's last K/V copy; and where this grid is chained to the
+  // wgmma kernel's (experiment 104), the CTA that ended last waits for that kernel, so that the grid
+  // ends no sooner and the merge chained to it reads every state (a chained kernel's wait covers only
+  // the kernel before it).
+  __device__ static void end(const PartialArgs& args, std::uint32_t ctas_with_tiles) {
+    const bool ended_last = threadIdx.x == 0 && count_end(*args.slot_claims, ctas_with_tiles);
+    let_chained_kernel_start();
+    if (ended_last && args.mma_sync_chained != 0) wait_for_previous_kernel();
+  }
+
+ private:
+  // Thread 0: true in the CTA that ended last.
+  __device__ static bool count_end(SlotClaims& claims, std::uint32_t ctas_with_tiles) {
     __threadfence();  // this CTA's tickets are taken before it counts itself
     const std::uint32_t ended = atomicAdd(&claims.ended, 1u);
     // More ends than CTAs: counters left by a launch cut short, or two launches on one workspace at
@@ -426,14 +439,6 @@ class ClaimedTiles {
     atomicExch(&claims.ended, 0u);
     return true;
   }
-  // Thread 0 of the CTA that ended last, once it let the merge start: where this grid is chained to
-  // the wgmma kernel's (experiment 104), it ends no sooner than that kernel, so that the merge
-  // chained to this one reads every state (a chained kernel's wait covers only the kernel before it).
-  __device__ static void outlast_wgmma_kernel(const PartialArgs& args, bool ended_last) {
-    if (ended_last && args.mma_sync_chained != 0) wait_for_previous_kernel();
-  }
-
- private:
   // Addresses from the shared base (no registers held across the tile loop).
   __device__ static unsigned char* base() {
     extern __shared__ __align__(128) unsigned char shared[];
@@ -505,11 +510,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   // The CTAs that take tickets each end once, on a ticket past the tiles (a first one included).
   const std::uint32_t ticketing_ctas = first_is_ticket ? ctas : min(ctas, num_tiles);
   if (first_tile >= num_tiles) {
-    if (first_is_ticket) {
-      const bool ended_last = ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
-      let_chained_kernel_start();
-      ClaimedTiles<Shape>::outlast_wgmma_kernel(args, ended_last);
-    }
+    if (first_is_ticket) ClaimedTiles<Shape>::end(args, ticketing_ctas);
     return;
   }
   const std::uint32_t ticket_base = first_is_ticket ? 0u : ctas;  // the tile of ticket 0
@@ -528,9 +529,13 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       if (claims_later) later_tiles.put_ticket(*args.slot_claims, ticket_base);
       next = claims_later ? ClaimedTiles<Shape>::producer_next() : t + ctas;
     }
-    const bool ended_last = claims_later && ClaimedTiles<Shape>::end(*args.slot_claims, ticketing_ctas);
-    let_chained_kernel_start();  // every K/V copy of this CTA is issued (the consumers' last record and Q copies may follow)
-    ClaimedTiles<Shape>::outlast_wgmma_kernel(args, ended_last);
+    // Every K/V copy of this CTA is issued (the consumers' last record and Q copies may follow): the
+    // merge may start.
+    if (claims_later) {
+      ClaimedTiles<Shape>::end(args, ticketing_ctas);
+    } else {
+      let_chained_kernel_start();
+    }
     return;
   }
   if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();

@@ -73,16 +73,16 @@ struct PartialArgs {
   SlotClaims* slot_claims;  // the mma.sync kernel's counters, where it claims tiles
   // TileClaims bits: an eager launch's, or (non-null) a replayed launch's, the live plan's.
   std::uint32_t claims;
+  const std::uint32_t* live_claims;
+  // A replayed launch's: how many of its CTAs take tiles where the live plan splits the SMs between
+  // the two kernels (0: all; cost_model::wgmma_sms); the others exit at once.
+  const std::uint32_t* live_ctas;
   // Nonzero where an eager call launches the mma.sync kernel chained to the wgmma kernel on one stream
   // instead of beside it on a second (experiment 104; only where the mma.sync CTAs claim their tiles
   // and every wgmma CTA fits at once): the wgmma CTAs let it start as they start, so that they hold
   // their SMs before its persistent grid fills every SM, and its CTA that ends last waits for the wgmma
   // kernel, so that the merge chained to it reads every state.
   std::uint32_t mma_sync_chained;
-  const std::uint32_t* live_claims;
-  // A replayed launch's: how many of its CTAs take tiles where the live plan splits the SMs between
-  // the two kernels (0: all; cost_model::wgmma_sms); the others exit at once.
-  const std::uint32_t* live_ctas;
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
   const std::int32_t* row_limit;

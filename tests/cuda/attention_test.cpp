@@ -226,30 +226,36 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
   }
 }
 
-// Beside wgmma tiles the mma.sync CTAs claim their tiles (experiments 96 and 100): a shared prompt
-// read by 1000 rows (192 / 384 wgmma tiles) beside a thousand private tails (1000 packed mma.sync
-// tiles), far more tiles than CTAs, at d 64 and 128. On a 132-SM GPU the model splits the SMs for the
-// tails of up to 250 tokens (1 to 16 stages: the wgmma tiles on 24 and 35 SMs, the mma.sync grid on
-// the rest; experiments 95 and 99) and not for the d 64 tails of up to 8 tokens (one stage each, a
-// grid on every SM). One DevicePlan runs three times into poisoned outputs, then twice more as a
-// graph captured from one call: each launch's last CTA to end zeroes the claims' counters for the
-// next, so a counter left over would skip tiles (NaN rows) or run one twice. Where the SMs are split,
-// the mma.sync kernel is chained to the wgmma kernel on one stream, and in the graph by a
-// programmatic edge (experiment 104): a merge that read a wgmma state early would be wrong.
+// Beside wgmma tiles the mma.sync CTAs claim their tiles (experiments 96, 100 and 105): a shared
+// prompt read by 1000 rows (192 / 384 wgmma tiles) beside a thousand private tails (1000 packed
+// mma.sync tiles), far more tiles than CTAs, at d 64 and 128. On a 132-SM GPU the model splits the
+// SMs for the tails of up to 250 tokens (1 to 16 stages: the wgmma tiles on 24 and 35 SMs, the
+// mma.sync grid on the rest; experiments 95 and 99) and not for the d 64 tails of up to 8 tokens (one
+// stage each, a grid on every SM). With 200 rows (42 wgmma tiles, one CTA each) the tails of up to 250
+// tokens are claimed unsplit, and with 100 rows (48 wgmma tiles) so are 100 one-stage tails, as the
+// wgmma tiles leave more than half the SMs free. One DevicePlan runs three times into poisoned
+// outputs, then twice more as a graph captured from one call: each launch's last CTA to end zeroes
+// the claims' counters for the next, so a counter left over would skip tiles (NaN rows) or run one
+// twice. Where the wgmma CTAs fit at once (every case but the 384 unsplit ones), the mma.sync kernel
+// is chained to the wgmma kernel on one stream, and in the graph by a programmatic edge (experiment
+// 104): a merge that read a wgmma state early would be wrong.
 TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
   REQUIRE_HOPPER();
   harness::Random random(53);
   struct Case {
     Shape shape;
     std::int64_t longest_tail;
+    int rows;
   };
-  for (const Case& c : {Case{Shape{8, 2, 128, 16, DType::bf16}, 250}, Case{Shape{16, 4, 64, 32, DType::f16}, 250}, Case{Shape{16, 4, 64, 32, DType::f16}, 8}}) {
+  for (const Case& c : {Case{Shape{8, 2, 128, 16, DType::bf16}, 250, 1000}, Case{Shape{16, 4, 64, 32, DType::f16}, 250, 1000},
+                        Case{Shape{16, 4, 64, 32, DType::f16}, 8, 1000}, Case{Shape{8, 2, 128, 16, DType::bf16}, 250, 200},
+                        Case{Shape{16, 4, 64, 32, DType::f16}, 8, 100}}) {
     const Shape& shape = c.shape;
-    SCOPED_TRACE(::testing::Message() << shape << " tails up to " << c.longest_tail);
+    SCOPED_TRACE(::testing::Message() << shape << " " << c.rows << " rows, tails up to " << c.longest_tail);
     testing::Workload w(gpu_config(shape, 1 << 13));
     std::vector<Token> prompt(700);
     for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
-    for (int s = 0; s < 1000; ++s) {
+    for (int s = 0; s < c.rows; ++s) {
       std::vector<Token> tokens = prompt;
       const std::int64_t own = s % 5 == 0 ? 1 : random.integer(1, c.longest_tail);
       for (std::int64_t t = 0; t < own; ++t) tokens.push_back(static_cast<Token>(2000 + random.integer(0, 1 << 20)));
@@ -257,7 +263,7 @@ TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
     }
     const std::vector<float> q = testing::random_queries(w, shape, random, 1);
     const Plan plan = make_plan(w.cache, w.seqs, PlanOptions{2, 256});
-    ASSERT_GE(plan.num_shared_items, 1u);  // the prompt's items, which all 1000 rows read: wgmma tiles
+    ASSERT_GE(plan.num_shared_items, 1u);  // the prompt's items, which every row reads: wgmma tiles
     AttentionParams params;
     params.num_q_heads = shape.q_heads;
     const cuda::DevicePlan device_plan(w.cache, plan, params);

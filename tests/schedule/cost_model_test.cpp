@@ -266,9 +266,10 @@ TEST(CostModel, TilesOfMoreRowsLeaveTheWgmmaTilesFewerSms) {
   EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, std::vector<std::int64_t>(2048, 1056), decode_rows(2048, 32), 128, kH200, 2), 0);
 }
 
-// Experiments 98 and 100: beside wgmma tiles an eager call claims its mma.sync tiles where any
-// streams more than one stage, or where each slot has three or more; one-stage tiles at fewer a slot
-// run one CTA per tile (spec-decode b64 s8: 512 tiles of 32 positions on 264 slots).
+// Experiments 98, 100 and 105: beside wgmma tiles an eager call claims its mma.sync tiles where any
+// streams more than one stage, where each slot has three or more, or where the wgmma tiles leave at
+// least half the SMs free; one-stage tiles at fewer a slot beside more wgmma tiles run one CTA per
+// tile (spec-decode b64 s8: 512 tiles of 32 positions on 264 slots, beside 128 wgmma tiles).
 TEST(CostModel, ClaimsLaterTilesUnlessFewOneStageTilesBesideManyWgmmaTiles) {
   // spec-decode b64 s8: 512 one-stage tiles beside 128 wgmma tiles, which leave 4 SMs free.
   EXPECT_FALSE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 32), 128, kH200, 2));
