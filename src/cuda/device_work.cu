@@ -118,7 +118,7 @@ struct DeviceWork::Layout {
         state_o(place(c.state_heads * static_cast<std::size_t>(head_dim) * sizeof(float))),
         state_lse(place(c.state_heads * sizeof(float))),
         state_max(place(c.state_heads * sizeof(float))),
-        slot_claims(place(staged ? sizeof(SlotClaims) : 0)) {}
+        slot_claims(place(sizeof(SlotClaims))) {}
   std::size_t counts, wgmma_tiles, mma_sync_tiles, row_to_batch, row_limit, merge_begin, merge_states, runs, tables_end;
   std::size_t staging, state_o, state_lse, state_max, slot_claims;
 };
@@ -247,14 +247,39 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     }
   }
 
-  // Whether the mma.sync tiles run on a persistent grid when they run alone, or one CTA per tile.
+  // The mma.sync tiles' positions and rows: for their grid alone (persistent or one CTA per tile),
+  // beside the wgmma tiles (the SM partition and the claims), and for a replayed launch's first claims.
   mma_sync_tile_positions_.clear();
-  for (const WorkTile& tile : mma_sync_tiles_) mma_sync_tile_positions_.push_back(tile.item.tokens * tile.kv_head_count);
+  mma_sync_tile_rows_.clear();
+  for (const WorkTile& tile : mma_sync_tiles_) {
+    mma_sync_tile_positions_.push_back(tile.item.tokens * tile.kv_head_count);
+    const auto rows = std::min<std::int64_t>(kernels::kMmaSyncTileRows, query_rows_of(tile.item) - tile.m_begin);
+    mma_sync_tile_rows_.push_back(static_cast<std::int32_t>(rows * tile.kv_head_count));
+  }
   const int ctas_per_sm = kernels::mma_sync_ctas_per_sm(head_dim_);
   const bool round_robin_even =
       cost_model::round_robin_is_even(mma_sync_tile_positions_, head_dim_, std::int64_t{kernels::multiprocessor_count()} * ctas_per_sm);
-  // Replayed launches only: their grid is a CTA per slot (the workspace's room holds more tiles).
-  const bool claims = cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, kernels::multiprocessor_count(), ctas_per_sm);
+  // Where tiles of both kinds run, the wgmma tiles may get part of the SMs and the mma.sync tiles the
+  // rest, beside them from the start (experiments 95 and 99).
+  wgmma_tile_positions_.clear();
+  for (const WorkTile& tile : wgmma_tiles_) wgmma_tile_positions_.push_back(tile.item.tokens);
+  const int sms = kernels::multiprocessor_count();
+  const auto wgmma_sms =
+      kernels::wgmma_head_dim(head_dim_)
+          ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, mma_sync_tile_rows_, head_dim_, sms, ctas_per_sm))
+          : 0u;
+  // First tiles claimed: replayed launches only, whose grid is a CTA per slot (the workspace's room
+  // holds more tiles), and not where the SMs are split (the claim deals a slot to every CTA of the
+  // grid). Later tiles claimed beside wgmma tiles (and the first ones too, where no slot claim gives
+  // them: experiment 100): by a replayed launch always (its grid is persistent either way, and a
+  // static deal gives the CTAs placed as the wgmma CTAs end a full share); by an eager call where the
+  // SMs are split or claims pay (cost_model::claims_later_tiles; its other grid is one CTA per tile).
+  const bool beside_wgmma = !wgmma_tiles_.empty() && !mma_sync_tiles_.empty() && kernels::wgmma_head_dim(head_dim_);
+  const bool eager_claims_later =
+      cost_model::claims_later_tiles(mma_sync_tile_positions_, static_cast<std::int64_t>(wgmma_tiles_.size()), sms, ctas_per_sm);
+  const std::uint32_t claims =
+      (wgmma_sms == 0 && cost_model::claims_first_tiles(mma_sync_tile_positions_, head_dim_, sms, ctas_per_sm) ? kernels::kClaimFirstTiles : 0u) |
+      (beside_wgmma ? kernels::kClaimLaterTiles : 0u);
 
   const std::size_t state_heads = static_cast<std::size_t>(w.num_states) * static_cast<std::size_t>(w.queries_per_seq * q_heads_);
   const Capacity need{wgmma_tiles_.size(), mma_sync_tiles_.size(), w.runs.size(), w.num_rows(), w.merge_states.size(), state_heads};
@@ -283,9 +308,8 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
     memory_ = std::move(memory);
     pinned_ = std::move(pinned);
     replayable_ = asynchronous;
-    if (asynchronous) {  // the replayed launches' claims start from zero (each launch's last claim zeroes them again)
-      CHUNKTREE_CUDA_CHECK(cudaMemsetAsync(section<SlotClaims>(layout_->slot_claims), 0, sizeof(SlotClaims), stream));
-    }
+    // The mma.sync CTAs' claims start from zero (each launch's last claim zeroes them again).
+    CHUNKTREE_CUDA_CHECK(cudaMemsetAsync(section<SlotClaims>(layout_->slot_claims), 0, sizeof(SlotClaims), stream));
   }
 
   // The tables in one transfer. One-shot: staged in the workspace's own layout (exact, so dense) and
@@ -293,8 +317,13 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   // is not moved), copied to the staging section, and scattered to the sections by a kernel.
   const Layout& at = *layout_;
   const bool one_state_per_row = w.one_state_per_row();
-  const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()), static_cast<std::uint32_t>(mma_sync_tiles_.size()),
-                          one_state_per_row ? 0u : w.num_rows(), claims ? 1u : 0u, one_state_per_row ? 1u : 0u};
+  const LiveCounts counts{static_cast<std::uint32_t>(wgmma_tiles_.size()),
+                          static_cast<std::uint32_t>(mma_sync_tiles_.size()),
+                          one_state_per_row ? 0u : w.num_rows(),
+                          claims,
+                          one_state_per_row ? 1u : 0u,
+                          wgmma_sms,
+                          wgmma_sms == 0 ? 0u : (static_cast<std::uint32_t>(sms) - wgmma_sms) * static_cast<std::uint32_t>(ctas_per_sm)};
   struct Table {
     std::size_t section;
     const void* values;
@@ -339,6 +368,8 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   num_wgmma_tiles_ = counts.wgmma_tiles;
   num_mma_sync_tiles_ = counts.mma_sync_tiles;
   mma_sync_round_robin_even_ = round_robin_even;
+  wgmma_sms_ = wgmma_sms;
+  mma_sync_claims_later_ = eager_claims_later;
   state_heads_ = state_heads;
   one_state_per_row_ = one_state_per_row;
   longest_row_states_ = w.longest_row_states();
@@ -420,14 +451,27 @@ PartialArgs DeviceWork::partial_args(const KvStorage& kv, const void* q, float s
 // the second stream when tiles of both kinds run, so that the wgmma CTAs, which each need an SM to
 // themselves, take their SMs before the mma.sync CTAs fill every SM (experiment 74: launched the
 // other way, an eager call's mma.sync CTAs took all SMs first and the wgmma CTAs waited for their
-// queue to drain). A replayable launch runs each kernel the workspace has room for, persistent,
-// counting its tiles in the workspace. True when a states kernel was launched, so that the merge can
-// be chained to the last one on `stream` (after the second stream's join too: experiment 70).
+// queue to drain), or, where the mma.sync CTAs claim their tiles after one wave of wgmma CTAs, chained
+// to the wgmma kernel on the caller's stream, which makes that order certain (experiment 104). A
+// replayable launch runs each kernel the workspace has room for, persistent, counting its tiles in
+// the workspace. True when a states kernel was launched, so that the merge can be chained to the last
+// one on `stream` (after the second stream's join too: experiment 70).
 bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, cudaStream_t stream) const {
   const bool bf16 = dtype == DType::bf16;
   const bool wgmma = (replayable ? capacity_.wgmma_tiles > 0 : num_wgmma_tiles_ > 0) && kernels::wgmma_head_dim(head_dim_);
   const bool mma_sync = replayable ? capacity_.mma_sync_tiles > 0 : num_mma_sync_tiles_ > 0;
-  const bool forked = wgmma && mma_sync;
+  const bool both = wgmma && mma_sync;
+  const bool partitioned = both && !replayable && wgmma_sms_ > 0;  // an eager call's: a replayed one's CTAs read the live plan's
+  // Beside the wgmma tiles, the mma.sync CTAs claim their tiles where the SMs are split (experiment 95:
+  // on the SMs that the wgmma tiles leave) or claims pay (experiments 96, 98 and 100).
+  const bool claims_later = both && (mma_sync_claims_later_ || partitioned);
+  // An eager call whose claiming mma.sync grid follows one wave of wgmma CTAs chains it to them on
+  // one stream (experiment 104): forked, that persistent grid could take every SM first, and the
+  // wgmma CTAs start only once the tiles run out (experiment 103's trace of gqa-llama3 b64_p2k).
+  const std::uint32_t wgmma_ctas = partitioned ? wgmma_sms_ : num_wgmma_tiles_;
+  const bool chained = claims_later && !replayable && wgmma_ctas <= static_cast<std::uint32_t>(kernels::multiprocessor_count());
+  const bool forked = both && !chained;
+  args.mma_sync_chained = chained ? 1u : 0u;
 #if CHUNKTREE_TILE_TRACE
   std::optional<EagerStampsOff> stamps_off;  // before the fork, so that both streams' launches follow it
   if (std::getenv("CHUNKTREE_TILE_TRACE_REPLAYED") != nullptr && !capturing(stream)) stamps_off.emplace(stream);
@@ -438,18 +482,25 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     args.tiles = section<const WorkTile>(layout_->wgmma_tiles);
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.wgmma_tiles) : num_wgmma_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->wgmma_tiles : nullptr;
-    kernels::launch_wgmma_states(bf16, head_dim_, args, replayable || !mma_sync ? Grid::persistent : Grid::one_per_tile, stream);
+    args.live_ctas = replayable ? &live_counts()->wgmma_ctas : nullptr;
+    kernels::launch_wgmma_states(bf16, head_dim_, args, replayable || !mma_sync || partitioned ? Grid::persistent : Grid::one_per_tile, stream,
+                                 partitioned ? wgmma_sms_ : 0);
   }
   if (mma_sync) {
     args.tiles = section<const WorkTile>(layout_->mma_sync_tiles);
     args.num_tiles = replayable ? static_cast<std::uint32_t>(capacity_.mma_sync_tiles) : num_mma_sync_tiles_;
     args.live_num_tiles = replayable ? &live_counts()->mma_sync_tiles : nullptr;
-    args.slot_claims = replayable ? section<SlotClaims>(layout_->slot_claims) : nullptr;
+    args.slot_claims = section<SlotClaims>(layout_->slot_claims);
+    args.claims = claims_later ? kernels::kClaimLaterTiles : 0u;
     args.live_claims = replayable ? &live_counts()->mma_sync_claims : nullptr;
+    args.live_ctas = replayable ? &live_counts()->mma_sync_ctas : nullptr;
     // A replayed launch serves later counts, so it is persistent; alone, persistent where its round
-    // robin ends evenly (experiment 65); beside the wgmma kernel, one CTA per tile (experiment 12d).
-    const Grid grid = replayable || (!wgmma && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
-    kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream);
+    // robin ends evenly (experiment 65); beside the wgmma kernel, persistent where its tiles are
+    // claimed, else one CTA per tile (experiment 12d).
+    const Grid grid = replayable || claims_later || (!both && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
+    const auto free_sms = static_cast<std::uint32_t>(kernels::multiprocessor_count()) - wgmma_sms_;
+    kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream,
+                                    partitioned ? free_sms * static_cast<std::uint32_t>(kernels::mma_sync_ctas_per_sm(head_dim_)) : 0);
   }
   if (forked) side_->join(stream);
 #if CHUNKTREE_TILE_TRACE
@@ -474,7 +525,9 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
 // wgmma kernel: eagerly the join's event orders it after the mma.sync kernel in full; a captured
 // graph may make that edge programmatic too. Either way the merge reads no state before its wait
 // for the previous kernel, which returns once every kernel it depends on has finished and its
-// writes are visible (experiment 70).
+// writes are visible (experiment 70). Chained to an mma.sync kernel that is chained to the wgmma
+// kernel, it waits for the mma.sync kernel, whose last CTA ends no sooner than the wgmma kernel
+// (experiment 104).
 void DeviceWork::merge(const TensorView& out, const TensorView& lse, bool replayable, bool after_states_kernel,
                        cudaStream_t stream) const {
   const Layout& at = *layout_;

@@ -45,8 +45,12 @@ struct LiveCounts {
   std::uint32_t wgmma_tiles;
   std::uint32_t mma_sync_tiles;
   std::uint32_t rows;             // that the merge merges: 0 where the states kernels write the output
-  std::uint32_t mma_sync_claims;  // 1: the mma.sync CTAs claim their first tiles (cost_model::claims_first_tiles)
+  std::uint32_t mma_sync_claims;  // kernels::TileClaims: how the mma.sync CTAs find their tiles
   std::uint32_t writes_output;    // 1: every row reads one item, so its state is the output (experiment 69)
+  // Where the live plan splits the SMs between the kernels (cost_model::wgmma_sms; experiment 95): how
+  // many of each grid's CTAs take tiles; 0: all.
+  std::uint32_t wgmma_ctas;
+  std::uint32_t mma_sync_ctas;
 };
 
 // The K and V storage a call reads: the runs' offsets are bytes from the bases (0 where the runs
@@ -124,6 +128,8 @@ class DeviceWork {
   std::uint32_t num_wgmma_tiles_ = 0;
   std::uint32_t num_mma_sync_tiles_ = 0;
   bool mma_sync_round_robin_even_ = true;  // cost_model::round_robin_is_even of its mma.sync tiles
+  std::uint32_t wgmma_sms_ = 0;             // cost_model::wgmma_sms of its tiles: 0, or the wgmma tiles' SMs (at most their count)
+  bool mma_sync_claims_later_ = false;    // cost_model::claims_later_tiles: an eager call's, beside wgmma tiles
   std::size_t state_heads_ = 0;
   bool one_state_per_row_ = false;
   std::uint32_t longest_row_states_ = 0;  // the most states a row merges
@@ -137,6 +143,8 @@ class DeviceWork {
   std::vector<std::uint32_t> item_order_;                        // host scratch of load()
   std::vector<std::int64_t> item_tile_tokens_;                   // host scratch of load(): each item's sort key
   std::vector<std::int64_t> mma_sync_tile_positions_;            // host scratch of load(): each mma.sync tile's KV positions
+  std::vector<std::int32_t> mma_sync_tile_rows_;                 // host scratch of load(): each mma.sync tile's query rows (all its heads)
+  std::vector<std::int64_t> wgmma_tile_positions_;               // host scratch of load(): each wgmma tile's KV positions
   bool replayable_ = false;                          // loaded asynchronously, with room: captured launches replay any later load
   mutable bool captured_ = false;                    // a graph captured launches of this workspace
   mutable std::int64_t captured_tokens_ = 0;         // the query tokens the captured buffers hold (replayable captures)

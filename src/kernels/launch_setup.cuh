@@ -16,7 +16,8 @@
 namespace chunktree::kernels {
 
 // A kernel's grid: one CTA per unit of work, or a persistent grid (as many CTAs as fit on the GPU
-// at once, at most one per unit) whose CTAs take every gridDim.x-th unit. A launch that a CUDA
+// at once, at most one per unit) whose CTAs take every gridDim.x-th unit (or claim them: the mma.sync
+// kernel's working CTAs, partial_states.cuh). A launch that a CUDA
 // graph replays for later schedules is persistent: it serves any later count.
 enum class Grid { one_per_tile, persistent };
 
@@ -72,14 +73,18 @@ inline int resident_blocks_per_sm(const void* kernel, int threads, std::array<st
 
 // Chained launches (programmatic dependent launch). A kernel launched chained to the kernel before
 // it on its stream is started while that one runs, once every CTA of that one has let it (below)
-// or exited: its CTAs read what the host wrote before either kernel and then wait for the first
-// kernel's writes. That hides the second launch's start and its first loads behind the first
-// kernel's last loads (docs/KERNEL_NOTES.md, experiment 26). Under graph capture the edge is kept.
+// or exited. The merge's CTAs read what the host wrote before either kernel and then wait for the
+// states kernel's writes: that hides the merge's start and its first loads behind the states kernel's
+// last loads (docs/KERNEL_NOTES.md, experiment 26). A chained mma.sync kernel reads nothing the
+// wgmma kernel writes, and only its CTA that ends last waits for it (experiment 104). Under graph
+// capture the edge is kept.
 
 // In a kernel that another may be chained to: this CTA no longer holds the chained kernel back.
 // The states kernels call it once their producer has issued its last K/V copy: earlier, the chained
-// CTAs would sit on the SMs through the whole last wave. (The merge, the one kernel chained to them,
-// reads only the host's tables before its wait for the previous kernel.)
+// merge's CTAs would sit on the SMs through the whole last wave (the merge reads only the host's
+// tables before its wait for the previous kernel). A wgmma kernel that an mma.sync kernel is chained
+// to calls it as each CTA starts, so that its CTAs hold their SMs before the mma.sync grid fills the
+// rest (experiment 104).
 __device__ inline void let_chained_kernel_start() { cudaTriggerProgrammaticLaunchCompletion(); }
 
 // In a kernel that may be launched chained: waits until every kernel it depends on (the one before

@@ -26,6 +26,8 @@ constexpr int kQueryLoadedBarrier = 2;
 // Between the producer and the consumers, once a CTA: its first tile's Q copies go before the
 // producer's second stage.
 using FirstQueries = QueriesFirst<kThreads, 3>;
+// Among the producer's threads: the next tile that thread 0 claimed is in shared memory (experiment 96).
+constexpr int kTileClaimedBarrier = 4;
 // The end phase parks every warp's 16 rows of (max, sum) here, and of o in the tile's last stage.
 constexpr int kParkedRows = 16 * kConsumerWarps;
 constexpr int kParkedStatsBytes = 2 * kParkedRows * sizeof(float);
@@ -35,6 +37,12 @@ constexpr int kParkedStatsBytes = 2 * kParkedRows * sizeof(float);
 constexpr int kProducerRegisters = 56;
 constexpr int kConsumerRegisters = 200;
 
+// The claimed tiles' queue (experiment 96): its slots for the indices the producer claims ahead of the
+// tiles it streams. One, so that a ticket is drawn only once the consumers took the one before, as
+// they started the last stage of the tile before that (experiments 101 and 103).
+constexpr int kClaimedTileSlots = 1;
+static_assert(kClaimedTileSlots == 1, "a CTA's look-ahead of claimed tiles (experiments 101 and 103) counts on one slot");
+
 // Stages and CTAs per SM by head dim: about 200 KiB of K/V in flight per SM (Little's law asks for
 // ~50 KiB at HBM speed) and two CTAs per SM where shared memory allows, so that one CTA's start
 // and end overlap another's streaming.
@@ -43,14 +51,19 @@ struct StreamShape {
   static constexpr int kStages = D == 64 ? 6 : 3;
   static constexpr int kMinBlocksPerSm = mma_sync_ctas_per_sm(D);
   static constexpr bool kReallocateRegisters = kMinBlocksPerSm == 2;
-  // The ring's mbarriers, the consumers' two tile records (by tile parity), then the
-  // parked (max, sum) of the end phase; keeps the stages 128-byte aligned.
-  static constexpr int kBarrierBytes = 128;
+  // The ring's mbarriers, the claimed tiles' queue (its mbarriers, then its indices), the CTA's
+  // claimed first tile (a slot or a ticket); the consumers' two tile records (by tile parity), then the parked
+  // (max, sum) of the end phase. Keeps the stages 128-byte aligned; at d = 128 two CTAs' shared
+  // memory fills an SM to within a few hundred bytes, so the control words share one 128-byte block.
+  static constexpr int kClaimedTilesOffset = 2 * kStages * 8;
+  static constexpr int kClaimedIndicesOffset = kClaimedTilesOffset + 2 * kClaimedTileSlots * 8;
+  static constexpr int kFirstTileOffset = kClaimedIndicesOffset + (kClaimedTileSlots + 1) * 4;  // after the slots and the producer's word
+  static constexpr int kBarrierBytes = (kFirstTileOffset + 4 + 127) / 128 * 128;
   static constexpr int kRecordsBytes = (2 * sizeof(WorkTile) + 127) / 128 * 128;
   static constexpr int kControlBytes = kBarrierBytes + kRecordsBytes + kParkedStatsBytes;
-  static constexpr int kFirstTileOffset = kBarrierBytes - 4;  // a replayed launch's claimed first tile, after the mbarriers
-  static_assert(2 * kStages * 8 <= kFirstTileOffset);
   static constexpr int kSharedBytes = kControlBytes + (kTileRows + 2 * kStages * kStageTokens) * D * 2;
+  // An SM's 228 KiB hold kMinBlocksPerSm CTAs, each with the 1 KiB the hardware reserves.
+  static_assert(kMinBlocksPerSm * (kSharedBytes + 1024) <= 228 * 1024);
 };
 
 // How a tile's KV fills the stages: kStageTokens positions of its one kv head a stage, or (packed

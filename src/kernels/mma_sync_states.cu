@@ -5,9 +5,10 @@
 // stages that completes on mbarriers, and four consumer warps compute on tensor cores without a
 // block-wide barrier per step. The consumers copy each tile's record (with its item and first KV
 // run) and its Q rows themselves, a next tile's during the end phase of the tile before, so that a
-// tile's start costs them no dependent global loads. Launched alone, the grid
-// is persistent (two CTAs per SM walk the tiles); beside the wgmma kernel it has one CTA per tile
-// (docs/KERNEL_NOTES.md, experiments 12d and 13). A tile of at most 16 query rows (decode: one row's GQA group)
+// tile's start costs them no dependent global loads. Launched alone, the grid is persistent (two
+// CTAs per SM walk the tiles) or has one CTA per tile; beside the wgmma kernel it is persistent with
+// its CTAs claiming every tile where that pays or the SMs are split, else one CTA per tile
+// (docs/KERNEL_NOTES.md, experiments 13, 65, 96, 100 and 105). A tile of at most 16 query rows (decode: one row's GQA group)
 // gives each consumer warp its own quarter of every stage's positions, two 16-row groups give each
 // warp half, more give each warp 16 rows and all positions; at the end of the tile the warps park
 // their states in shared memory and together combine each row's parts and store the rows. A tile
@@ -223,11 +224,13 @@ __device__ void combine_and_store(const PartialArgs& args, const EndRows& end_ro
 // One consumer warp's work on a tile: its 16 query rows over its blocks of every stage, then the
 // end phase (the four warps' combine and store of every row). Every consumer warp passes every
 // stage (a warp without rows only waits and releases), so the ring's mbarriers always count every
-// consumer thread. Once every warp is done with the Q rows, start_next() starts copying the next
-// tile's, which come in during the end phase.
-template <typename Element, int D, int Stages, typename StartNext>
+// consumer thread. take_next() runs as the last stage starts (or after the tile, one without
+// stages): the next tile's record, where it is claimed, lands during that stage. Once every warp is
+// done with the Q rows, start_next() starts copying the next tile's, which come in during the end
+// phase.
+template <typename Element, int D, int Stages, typename TakeNext, typename StartNext>
 __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t tile, const WorkTile& work, Ring<Stages>& ring,
-                        const Element* q_data, Element* stages, float* parked_stats, StartNext start_next) {
+                        const Element* q_data, Element* stages, float* parked_stats, TakeNext take_next, StartNext start_next) {
   const work::Item& item = work.item;
   const int query_rows = static_cast<int>(item.row_end - item.row_begin) * args.queries * args.group;
   using QTile = tiles::SharedTile<Element, kTileRows, D>;
@@ -258,6 +261,7 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
     const int position = first_position + step * fill.tokens_per_stage;
     const int last_column = fill.tokens(item, step) - 1;
     const int last_visible[2] = {min(last_column, limit[0] - position), min(last_column, limit[1] - position)};  // INT_MAX − position: in range
+    if (step + 1 == steps) take_next();
     cutlass::arch::ClusterBarrier::wait(&ring.full[stage], ring.phase());
     if (step == 0 && threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::first_stage);
     const StageTile k_tile{stages + (2 * stage) * StageTile::kElements};
@@ -273,6 +277,7 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
     if (step + 1 < steps) cutlass::arch::ClusterBarrier::arrive(&ring.empty[stage]);  // the last: the end phase's, released after it
   }
 
+  if (steps == 0) take_next();
   if (threadIdx.x == kProducerThreads) tile_trace::stamp(tile, tile_trace::stages_done);
 
 #pragma unroll
@@ -282,7 +287,7 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
   const RowTarget lane_target = end_rows.lane_target(args, work, to_output);
   // Every warp is done reading the last stage (and the last tile's parked states) before any parks,
   // and done with Q before the next tile's comes in; the next tile's record, copied at this tile's
-  // start, has landed (each thread waits for its own copies before the barrier).
+  // start or last stage, has landed (each thread waits for its own copies before the barrier).
   cute::cp_async_wait<0>();
   cutlass::arch::NamedBarrier::sync(kConsumerThreads, kStatesParkedBarrier);
   start_next();
@@ -299,12 +304,13 @@ __device__ void consume(const PartialArgs& args, bool to_output, std::uint32_t t
 // CTAs only some CTAs work, and the hardware's first CTAs of such a grid share SMs (128 of them on 120
 // SMs on the H200; experiment 66). There each CTA claims its first tile instead (experiment 67): the
 // first CTA on each SM takes the next low slot, the others the next high one (from the top), so that up
-// to one tile per SM runs on distinct SMs wherever the grid landed. The CTAs claim gridDim.x slots in
-// all, low and high meeting, so the slots are 0 .. gridDim.x - 1 each once (nothing waits, so a grid
+// to one tile per SM runs on distinct SMs wherever the grid landed. The working CTAs (working_ctas)
+// claim as many slots in all, low and high meeting, so the slots are 0 .. working_ctas - 1 each once (nothing waits, so a grid
 // that is not all resident claims the same way). Thread 0 claims; the returned word's top bit says
 // that this CTA claimed last and zeroes the counters for the next launch (`claimed` wraps to zero by
 // itself). Counters left wrong (a launch cut short) would give a slot past the grid: a trap, not a
-// silent missing tile. The mma.sync launch is never chained, so the next one starts after this ends.
+// silent missing tile. The next mma.sync launch starts only after this one ends: it is chained, if at
+// all, to the wgmma kernel of its own call, which is never chained to anything.
 constexpr std::uint32_t kLastClaim = 1u << 31;
 __device__ std::uint32_t claim_first_tile(SlotClaims& claims, std::uint32_t ctas) {
   const auto sm = static_cast<std::uint32_t>(cutlass::arch::SmId());
@@ -328,6 +334,125 @@ __device__ void zero_claims(SlotClaims& claims) {
   }
 }
 
+// The tiles claimed at run time: all of them (experiment 100), or those after a replayed launch's
+// slot-claimed first ones (experiment 96). Beside the wgmma kernel, whose CTAs hold their SMs first
+// (launched first, or with this grid chained to them: experiment 104), a grid's CTAs start at
+// different times: dealt every working_ctas-th tile, one placed as the
+// wgmma CTAs end starts late with a full share and ends last; given only its first tile, it still
+// starts that tile last (experiment 99's gqa-llama3 b64_p2k). Claimed, it takes only what is left.
+// Thread 0 draws a CTA's first ticket as the CTA starts. For the tile after each, once the tile's
+// last stage is issued and the consumers have taken the queue's one slot (as they start the last
+// stage of the tile before), the producer's thread 0 draws a ticket and puts its tile in shared
+// memory: in a word that the producer's threads read before they stream it (between two producer
+// barriers), and in the slot that the consumers take from as they start the tile's last stage (they
+// copy the next tile's record then, and its Q in the end phase). So a CTA commits to a tile only
+// once at most a ring of stages (and the end phases of the tiles they belong to) are left before its
+// consumers reach it (experiment 103: drawn as a tile's streaming started, a CTA held a whole tile of
+// four stages more, and the last claimed tiles of a launch started late behind it); tiles shorter
+// than the ring still have at most two past the consumers' (experiment 101). The
+// producer fits its 56 registers only while ptxas keeps the tile's values (record, pointers, counts)
+// in uniform registers, which it gives up (~30 more live registers: spills) where the tile loop
+// holds an atomic under a branch (compiled to its warp-aggregated form: vote, popc, shuffle) beside
+// a wait loop, or a wait loop under thread 0's branch in the stage loop. So thread 0's atomic is
+// predicated, not branched on, and warp 0 waits for a free slot on a warp-uniform branch, every
+// producer thread counting the puts. A ticket past the tiles ends both roles' loops; each CTA ends
+// on one such ticket, and the last to do so zeroes the counters for the next launch.
+template <typename Shape>
+class ClaimedTiles {
+ public:
+  __device__ static void init() {
+    for (int s = 0; s < kClaimedTileSlots; ++s) {
+      cutlass::arch::ClusterBarrier::init(full(s), 1);
+      cutlass::arch::ClusterBarrier::init(empty(s), kConsumerThreads);
+    }
+  }
+  // Every producer thread, once a tile's stages are issued: warp 0 waits for the queue's slot to free
+  // (a warp-uniform branch: see above), then thread 0 takes the ticket (its atomic predicated, not
+  // branched on) and puts its tile for both roles (tile `ticket_base` + ticket: 0 where the first
+  // tiles are tickets too, else the first tile past the slot-claimed ones).
+  __device__ void put_ticket(SlotClaims& claims, std::uint32_t ticket_base) {
+    const int slot = static_cast<int>(puts_ % kClaimedTileSlots);
+    if (cutlass::canonical_warp_idx_sync() == 0 && puts_ >= kClaimedTileSlots) {
+      cutlass::arch::ClusterBarrier::wait(empty(slot), ((puts_ / kClaimedTileSlots) & 1u) ^ 1u);
+    }
+    std::uint32_t ticket = 0;
+    asm volatile(
+        "{\n\t"
+        ".reg .pred p;\n\t"
+        "setp.eq.u32 p, %1, 0;\n\t"
+        "@p atom.global.add.u32 %0, [%2], 1;\n\t"
+        "}"
+        : "+r"(ticket)
+        : "r"(threadIdx.x), "l"(__cvta_generic_to_global(&claims.later))
+        : "memory");
+    if (threadIdx.x == 0) {
+      const std::uint32_t tile = ticket_base + ticket;
+      indices()[slot] = tile;
+      *producer_index() = tile;
+      cutlass::arch::ClusterBarrier::arrive(full(slot));
+    }
+    ++puts_;
+  }
+  // Every producer thread, once the tile's ticket is put: the next tile.
+  __device__ static std::uint32_t producer_next() {
+    cutlass::arch::NamedBarrier::sync(kProducerThreads, kTileClaimedBarrier);
+    const std::uint32_t tile = *producer_index();
+    cutlass::arch::NamedBarrier::sync(kProducerThreads, kTileClaimedBarrier);  // read before the next put
+    return tile;
+  }
+  // Every consumer thread, as a tile's last stage starts: the next tile.
+  __device__ std::uint32_t consumer_next() {
+    const int slot = static_cast<int>(taken_ % kClaimedTileSlots);
+    cutlass::arch::ClusterBarrier::wait(full(slot), (taken_ / kClaimedTileSlots) & 1u);
+    const std::uint32_t tile = indices()[slot];
+    cutlass::arch::ClusterBarrier::arrive(empty(slot));
+    ++taken_;
+    return tile;
+  }
+  // Thread 0, as the CTA starts: the first tile of a CTA without a given one, a ticket (experiment 100),
+  // counted from zero like the later ones.
+  __device__ static std::uint32_t first_ticket(SlotClaims& claims) { return atomicAdd(&claims.later, 1u); }
+  // Every thread of a CTA that reaches it, after the CTA's ticket past the tiles: thread 0 counts the
+  // CTA's end (every CTA that took a ticket ends once: those given a first tile, or all working CTAs
+  // where the first tiles are tickets too; the last to end zeroes the counters for the next launch).
+  // Then the merge may start, as after any CTA's last K/V copy; and where this grid is chained to the
+  // wgmma kernel's (experiment 104), the CTA that ended last waits for that kernel, so that the grid
+  // ends no sooner and the merge chained to it reads every state (a chained kernel's wait covers only
+  // the kernel before it).
+  __device__ static void end(const PartialArgs& args, std::uint32_t ctas_with_tiles) {
+    const bool ended_last = threadIdx.x == 0 && count_end(*args.slot_claims, ctas_with_tiles);
+    let_chained_kernel_start();
+    if (ended_last && args.mma_sync_chained != 0) wait_for_previous_kernel();
+  }
+
+ private:
+  // Thread 0: true in the CTA that ended last.
+  __device__ static bool count_end(SlotClaims& claims, std::uint32_t ctas_with_tiles) {
+    __threadfence();  // this CTA's tickets are taken before it counts itself
+    const std::uint32_t ended = atomicAdd(&claims.ended, 1u);
+    // More ends than CTAs: counters left by a launch cut short, or two launches on one workspace at
+    // once, whose tickets skip tiles. A trap, not silently missing rows.
+    if (ended >= ctas_with_tiles) __trap();
+    if (ended + 1 != ctas_with_tiles) return false;
+    __threadfence();  // every other CTA's tickets are seen before the counters are zeroed
+    atomicExch(&claims.later, 0u);
+    atomicExch(&claims.ended, 0u);
+    return true;
+  }
+  // Addresses from the shared base (no registers held across the tile loop).
+  __device__ static unsigned char* base() {
+    extern __shared__ __align__(128) unsigned char shared[];
+    return shared;
+  }
+  __device__ static std::uint64_t* full(int slot) { return reinterpret_cast<std::uint64_t*>(base() + Shape::kClaimedTilesOffset) + slot; }
+  __device__ static std::uint64_t* empty(int slot) { return full(kClaimedTileSlots) + slot; }
+  __device__ static std::uint32_t* indices() { return reinterpret_cast<std::uint32_t*>(base() + Shape::kClaimedIndicesOffset); }
+  __device__ static std::uint32_t* producer_index() { return indices() + kClaimedTileSlots; }
+
+  std::uint32_t taken_ = 0;   // a consumer thread's
+  std::uint32_t puts_ = 0;    // a producer thread's (the same in all: held in a uniform register)
+};
+
 template <typename Element, int D>
 __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma_sync_states_kernel(const PartialArgs args) {
   using Shape = StreamShape<D>;
@@ -335,6 +460,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   extern __shared__ __align__(128) unsigned char shared[];
   auto* barriers = reinterpret_cast<std::uint64_t*>(shared);
   Ring<kStages> ring{barriers, barriers + kStages};
+  ClaimedTiles<Shape> later_tiles;
   auto* records = reinterpret_cast<WorkTile*>(shared + Shape::kBarrierBytes);  // two: by tile parity
   auto* parked_stats = reinterpret_cast<float*>(shared + Shape::kBarrierBytes + Shape::kRecordsBytes);
   auto* q_data = reinterpret_cast<Element*>(shared + Shape::kControlBytes);
@@ -344,30 +470,50 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       cutlass::arch::ClusterBarrier::init(&ring.full[s], kProducerThreads);
       cutlass::arch::ClusterBarrier::init(&ring.empty[s], kConsumerThreads);
     }
+    ClaimedTiles<Shape>::init();
   }
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
-  // This CTA's tiles: its first (blockIdx.x, or claimed where a replayed launch's live plan says so),
-  // then every gridDim.x-th; CTAs without one have none. The producer streams their KV without a
-  // pause; the consumers copy each tile's record and Q rows themselves: the first tile's while the
-  // producer starts its KV (experiment 13), each next one's record at the start of a tile and its Q
-  // in the tile's end phase. A hand-off by the producer completed only with its in-flight stages
-  // (cp.async.mbarrier.arrive tracks every earlier cp.async of the thread), ~5.6 µs after the
-  // release (experiment 92). Both grids run the same loop of each role, so that the kernel's code
-  // holds one copy of each stage (experiment 48: code size is latency).
+  // This CTA's tiles: its first (blockIdx.x, a slot claimed where a replayed launch's live plan says
+  // so, or a ticket), then every ctas-th or those it claims (ClaimedTiles); CTAs without a first have none, and a
+  // replayed launch's CTAs past the live plan's working ones (an SM partition, experiment 95) exit at
+  // once. The producer streams their KV without a pause; the consumers copy each tile's record and Q
+  // rows themselves: the first tile's while the producer starts its KV (experiment 13), each next
+  // one's record at the start of a tile (or of its last stage, where claimed) and its Q in the tile's end phase. A hand-off by the producer
+  // completed only with its in-flight stages (cp.async.mbarrier.arrive tracks every earlier cp.async
+  // of the thread), ~5.6 µs after the release (experiment 92). Both grids run the same loop of each
+  // role, so that the kernel's code holds one copy of each stage (experiment 48: code size is latency).
   const std::uint32_t num_tiles = tile_count(args);
+  const std::uint32_t ctas = working_ctas(args);
+  if (blockIdx.x >= ctas) return;
+  const std::uint32_t claims = tile_claims(args);  // the same in every CTA
+  const bool claims_later = (claims & kClaimLaterTiles) != 0;
   std::uint32_t first_tile = blockIdx.x;
-  // Claimed where the live plan of a replayed launch says so (cost_model::claims_first_tiles): the same
-  // in every CTA. Not at d = 256, whose one CTA per SM already spreads them.
-  if (Shape::kMinBlocksPerSm > 1 && args.live_claims != nullptr && *args.live_claims != 0) {
-    auto* claimed = reinterpret_cast<std::uint32_t*>(shared + Shape::kFirstTileOffset);
-    if (threadIdx.x == 0) *claimed = claim_first_tile(*args.slot_claims, gridDim.x);
+  // Claimed where the live plan of a replayed launch says so (cost_model::claims_first_tiles), a
+  // slot per SM first. Not at d = 256, whose one CTA per SM already spreads them.
+  const bool slot_claimed = Shape::kMinBlocksPerSm > 1 && (claims & kClaimFirstTiles) != 0;
+  // Otherwise, where the later tiles are claimed, the first is a ticket too (experiment 100): a CTA
+  // that the hardware places only as the wgmma CTAs end takes what is left, not a tile dealt to it.
+  const bool first_is_ticket = claims_later && !slot_claimed;
+  auto* claimed = reinterpret_cast<std::uint32_t*>(shared + Shape::kFirstTileOffset);
+  if (slot_claimed) {
+    if (threadIdx.x == 0) *claimed = claim_first_tile(*args.slot_claims, ctas);
     __syncthreads();
     if (*claimed & kLastClaim) zero_claims(*args.slot_claims);
     first_tile = *claimed & ~kLastClaim;
+  } else if (first_is_ticket) {
+    if (threadIdx.x == 0) *claimed = ClaimedTiles<Shape>::first_ticket(*args.slot_claims);
+    __syncthreads();
+    first_tile = *claimed;
   }
-  if (first_tile >= num_tiles) return;
+  // The CTAs that take tickets each end once, on a ticket past the tiles (a first one included).
+  const std::uint32_t ticketing_ctas = first_is_ticket ? ctas : min(ctas, num_tiles);
+  if (first_tile >= num_tiles) {
+    if (first_is_ticket) ClaimedTiles<Shape>::end(args, ticketing_ctas);
+    return;
+  }
+  const std::uint32_t ticket_base = first_is_ticket ? 0u : ctas;  // the tile of ticket 0
   if (threadIdx.x < kProducerThreads) {
     if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
     bool queries_awaited = false;  // the first tile's Q copies go before the producer's second stage
@@ -376,12 +522,20 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
       FirstQueries::await();
       queries_awaited = true;
     };
-    for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x) {
+    for (std::uint32_t t = first_tile, next = 0; t < num_tiles; t = next) {
       if (threadIdx.x == 0) tile_trace::stamp(t, tile_trace::taken);
       stream_kv<Element, D>(args, args.tiles[t], t != first_tile, ring, stages, await_queries_once);
       await_queries_once();  // a first tile without stages
+      if (claims_later) later_tiles.put_ticket(*args.slot_claims, ticket_base);
+      next = claims_later ? ClaimedTiles<Shape>::producer_next() : t + ctas;
     }
-    let_chained_kernel_start();  // every K/V copy of this CTA is issued (the consumers' last record and Q copies may follow)
+    // Every K/V copy of this CTA is issued (the consumers' last record and Q copies may follow): the
+    // merge may start.
+    if (claims_later) {
+      ClaimedTiles<Shape>::end(args, ticketing_ctas);
+    } else {
+      let_chained_kernel_start();
+    }
     return;
   }
   if constexpr (Shape::kReallocateRegisters) cutlass::arch::warpgroup_reg_alloc<kConsumerRegisters>();
@@ -391,31 +545,43 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   cute::cp_async_fence();
   FirstQueries::issued();
   std::uint32_t tiles_seen = 0;
-  for (std::uint32_t t = first_tile; t < num_tiles; t += gridDim.x, ++tiles_seen) {
+  for (std::uint32_t t = first_tile, next = 0; t < num_tiles; t = next, ++tiles_seen) {
     cute::cp_async_wait<0>();
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, kQueryLoadedBarrier);  // this tile's record and Q have landed
     if (thread == 0) tile_trace::stamp(t, tile_trace::handed);
-    const std::uint32_t next = t + gridDim.x;
     WorkTile* next_record = &records[(tiles_seen + 1) & 1u];  // the last tile's, which nothing reads any more
-    if (next < num_tiles) copy_record(args.tiles[next], next_record, thread);
-    cute::cp_async_fence();
-    consume<Element, D>(args, to_output, t, records[tiles_seen & 1u], ring, q_data, stages, parked_stats, [&] {
+    const auto copy_next_record = [&] {
+      if (next < num_tiles) copy_record(args.tiles[next], next_record, thread);
+      cute::cp_async_fence();
+    };
+    // A dealt next tile's record comes in during this tile; a claimed one is taken as this tile's last
+    // stage starts (experiment 103) and its record comes in during that stage.
+    next = t + ctas;
+    if (!claims_later) copy_next_record();
+    const auto take_next = [&] {
+      if (!claims_later) return;
+      next = later_tiles.consumer_next();
+      copy_next_record();
+    };
+    const auto start_next = [&] {
       if (next < num_tiles) copy_tile_q<kConsumerThreads, Element, D>(args, *next_record, q_data, thread);
       cute::cp_async_fence();
-    });
+    };
+    consume<Element, D>(args, to_output, t, records[tiles_seen & 1u], ring, q_data, stages, parked_stats, take_next, start_next);
     if (thread == 0) tile_trace::stamp(t, tile_trace::stored);
   }
 }
 
 template <typename Element, int D>
-void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
+void launch(const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas) {
   using Shape = StreamShape<D>;
   static std::array<std::atomic<bool>, kMaxDevices> shared_bytes_allowed{};
   allow_shared_bytes(reinterpret_cast<const void*>(mma_sync_states_kernel<Element, D>), Shape::kSharedBytes, shared_bytes_allowed);
   std::uint32_t ctas = args.num_tiles;
   if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count() * Shape::kMinBlocksPerSm));
+  if (grid == Grid::persistent && max_ctas != 0) ctas = std::min(ctas, max_ctas);
   if (ctas == 0) return;
-  mma_sync_states_kernel<Element, D><<<ctas, kThreads, Shape::kSharedBytes, stream>>>(args);
+  launch_kernel(mma_sync_states_kernel<Element, D>, dim3(ctas), dim3(kThreads), Shape::kSharedBytes, stream, args.mma_sync_chained != 0, args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
   tile_trace::note_launch(stream, args.num_tiles);
 }
@@ -427,12 +593,12 @@ void write_mma_sync_trace(cudaStream_t stream, bool keep) { tile_trace::write(st
 void set_mma_sync_trace_stamping(cudaStream_t stream, bool on) { tile_trace::set_stamping(stream, on); }
 #endif
 
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas) {
   with_element(bf16, [&]<typename Element>() {
     switch (head_dim) {
-      case 64: return launch<Element, 64>(args, grid, stream);
-      case 128: return launch<Element, 128>(args, grid, stream);
-      case 256: return launch<Element, 256>(args, grid, stream);
+      case 64: return launch<Element, 64>(args, grid, stream, max_ctas);
+      case 128: return launch<Element, 128>(args, grid, stream, max_ctas);
+      case 256: return launch<Element, 256>(args, grid, stream, max_ctas);
     }
     throw Error(ErrorCode::unsupported, "cuda backend: head_dim " + std::to_string(head_dim) + " is not 64, 128 or 256");
   });

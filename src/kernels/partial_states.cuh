@@ -41,16 +41,27 @@ struct WorkTile {
   std::uint64_t padding = 0;      // the record is copied in 16-byte pieces
 };
 
-// A replayed mma.sync launch's counters for its CTAs' first tiles (experiment 67): each CTA's rank
-// among the CTAs of its SM, the tickets of the low slots (the first CTA on an SM) and of the high ones
-// (the others), and the CTAs that have claimed. Zero before each launch: the workspace zeroes them
-// once, and the last CTA to claim zeroes them again (`claimed` wraps to zero by itself).
+// The mma.sync CTAs' counters for claiming tiles at run time. For a replayed launch's first tiles
+// (experiment 67): each CTA's rank among the CTAs of its SM, the tickets of the low slots (the first
+// CTA on an SM) and of the high ones (the others), and the CTAs that have claimed. For the tiles
+// after the first ones (experiment 96): the tickets taken, and the CTAs whose last ticket found no
+// tile. Zero before each launch: the workspace zeroes them once, and the last CTA to claim a first
+// tile zeroes those of the first tiles (`claimed` wraps to zero by itself), the last to end those of
+// the later ones.
 struct SlotClaims {
   static constexpr std::uint32_t kSms = 256;  // SM ids past this claim high slots
   std::uint32_t on_sm[kSms];
   std::uint32_t low;
   std::uint32_t high;
   std::uint32_t claimed;
+  std::uint32_t later;
+  std::uint32_t ended;
+};
+
+// How the mma.sync CTAs find their tiles (bits; 0: tile blockIdx.x, then every working_ctas-th).
+enum TileClaims : std::uint32_t {
+  kClaimFirstTiles = 1,  // each CTA claims its first tile (a replayed launch's; experiment 67)
+  kClaimLaterTiles = 2,  // each CTA claims every tile (beside the wgmma tiles; experiments 96 and 100), after a slot-claimed first one
 };
 
 struct PartialArgs {
@@ -59,8 +70,19 @@ struct PartialArgs {
   // count in the workspace at live_num_tiles, which the grid was sized for at most num_tiles of.
   std::uint32_t num_tiles;
   const std::uint32_t* live_num_tiles;
-  SlotClaims* slot_claims;            // a replayed launch's (the mma.sync kernel reads it); null otherwise
-  const std::uint32_t* live_claims;  // a replayed launch's: nonzero where the live plan's CTAs claim their first tiles
+  SlotClaims* slot_claims;  // the mma.sync kernel's counters, where it claims tiles
+  // TileClaims bits: an eager launch's, or (non-null) a replayed launch's, the live plan's.
+  std::uint32_t claims;
+  const std::uint32_t* live_claims;
+  // A replayed launch's: how many of its CTAs take tiles where the live plan splits the SMs between
+  // the two kernels (0: all; cost_model::wgmma_sms); the others exit at once.
+  const std::uint32_t* live_ctas;
+  // Nonzero where an eager call launches the mma.sync kernel chained to the wgmma kernel on one stream
+  // instead of beside it on a second (experiment 104; only where the mma.sync CTAs claim their tiles
+  // and every wgmma CTA fits at once): the wgmma CTAs let it start as they start, so that they hold
+  // their SMs before its persistent grid fills every SM, and its CTA that ends last waits for the wgmma
+  // kernel, so that the merge chained to it reads every state.
+  std::uint32_t mma_sync_chained;
   const work::KvRun* runs;
   const std::uint32_t* row_to_batch;
   const std::int32_t* row_limit;
@@ -100,13 +122,26 @@ __device__ inline std::uint32_t tile_count(const PartialArgs& args) {
   return args.live_num_tiles == nullptr ? args.num_tiles : min(*args.live_num_tiles, args.num_tiles);
 }
 
-// Grids (kernels/launch_setup.cuh): eagerly, the mma.sync kernel runs one CTA per tile beside the wgmma
-// kernel (a persistent grid would hold the SMs the wgmma CTAs need) and persistent when it runs alone
-// (docs/KERNEL_NOTES.md, experiments 12d and 13); launches a graph replays for later plans run both
-// kernels persistent (experiment 18).
-// Launchers, one per kernel (dtype and head dim chosen at run time).
-void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
-void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream);
+__device__ inline std::uint32_t tile_claims(const PartialArgs& args) { return args.live_claims == nullptr ? args.claims : *args.live_claims; }
+
+// The CTAs that take tiles, each its first and then every working_ctas()-th or those it claims: the
+// grid, or the first live_ctas of a replayed one.
+__device__ inline std::uint32_t working_ctas(const PartialArgs& args) {
+  const std::uint32_t live = args.live_ctas == nullptr ? 0u : *args.live_ctas;
+  return live == 0 ? gridDim.x : min(live, gridDim.x);
+}
+
+// Grids (kernels/launch_setup.cuh): eagerly, the mma.sync kernel runs persistent beside the wgmma
+// kernel, its CTAs claiming their tiles (kClaimLaterTiles) where that pays, so that the CTAs placed
+// only as the wgmma CTAs end take what is left instead of a full share (experiments 96 and 100),
+// else one CTA per tile (experiment 12d); alone, persistent or one CTA per tile (experiments 13 and 65).
+// Launches a graph replays for later plans run both kernels persistent (experiment 18). Where the
+// plan splits the SMs between the kernels (experiment 95), both run persistent: eagerly on grids of
+// that many CTAs, replayed on their usual grids of which the live plan's working CTAs take tiles.
+// Launchers, one per kernel (dtype and head dim chosen at run time); max_ctas caps a persistent grid
+// (0: as many CTAs as fit), as an eager call's SM partition does (experiment 95).
+void launch_mma_sync_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas = 0);
+void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas = 0);
 
 #if CHUNKTREE_TILE_TRACE
 // Built with the CMake option CHUNKTREE_TILE_TRACE: each kernel's tile trace of its last eager

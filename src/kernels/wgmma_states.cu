@@ -284,8 +284,13 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 
-  // This CTA's tiles: blockIdx.x, then every gridDim.x-th (one per CTA unless the grid is
-  // persistent). Steps count on across tiles: step g uses stage g % kStages in phase g / kStages.
+  // This CTA's tiles: blockIdx.x, then every ctas-th (one per CTA unless the grid is persistent).
+  // A replayed launch's CTAs past the live plan's working ones exit at once, leaving their SMs to the
+  // mma.sync tiles (experiment 95). Steps count on across tiles: step g uses stage g % kStages in
+  // phase g / kStages.
+  const std::uint32_t ctas = working_ctas(args);
+  if (blockIdx.x >= ctas) return;
+  if (args.mma_sync_chained != 0) let_chained_kernel_start();  // this SM is held: the mma.sync grid may fill the rest
   const std::uint32_t num_tiles = tile_count(args);
   const auto tile_steps = [&](const work::Item& item) { return static_cast<int>((item.tokens + Tile::kTokens - 1) / Tile::kTokens); };
   if (warpgroup == 0) {
@@ -308,7 +313,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     const auto k_stage = static_cast<int>(&k_smem(row0, column, 1) - k_at);
     const auto v_stage = static_cast<int>(&vt_smem(column, row0, 1) - v_at);
     int steps_before = 0;
-    for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
+    for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += ctas) {
       if (threadIdx.x == 0) tile_trace::stamp(tile, tile_trace::taken);
       const WorkTile work = args.tiles[tile];
       const work::Item& item = work.item;
@@ -351,7 +356,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   const int thread_row0 = (consumer / 32) * 16 + lane / 4;
   const bool to_output = writes_output(args);  // a global load in replayed launches: asked once, not after the mainloop
   int steps_before = 0;
-  for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
+  for (std::uint32_t tile = blockIdx.x; tile < num_tiles; tile += ctas) {
     const WorkTile work = args.tiles[tile];
     const work::Item& item = work.item;
     const int steps = tile_steps(item);
@@ -524,12 +529,13 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
 }
 
 template <typename Element, int D>
-void launch(const PartialArgs& args, Grid grid, cudaStream_t stream) {
+void launch(const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas) {
   using Tile = WgmmaTile<Element, D>;
   static std::array<std::atomic<bool>, kMaxDevices> shared_bytes_allowed{};
   allow_shared_bytes(reinterpret_cast<const void*>(wgmma_states_kernel<Element, D>), Tile::kSharedBytes, shared_bytes_allowed);
   std::uint32_t ctas = args.num_tiles;
   if (grid == Grid::persistent) ctas = std::min(ctas, static_cast<std::uint32_t>(multiprocessor_count()));  // one CTA per SM fits
+  if (grid == Grid::persistent && max_ctas != 0) ctas = std::min(ctas, max_ctas);
   if (ctas == 0) return;
   wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(
       args, kv_maps<Element, D>(args.k_base, args.v_base, args.token_stride, args.page_stride, args.page_tokens));
@@ -544,11 +550,11 @@ void write_wgmma_trace(cudaStream_t stream, bool keep) { tile_trace::write(strea
 void set_wgmma_trace_stamping(cudaStream_t stream, bool on) { tile_trace::set_stamping(stream, on); }
 #endif
 
-void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream) {
+void launch_wgmma_states(bool bf16, int head_dim, const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32_t max_ctas) {
   with_element(bf16, [&]<typename Element>() {
     switch (head_dim) {
-      case 64: return launch<Element, 64>(args, grid, stream);
-      case 128: return launch<Element, 128>(args, grid, stream);
+      case 64: return launch<Element, 64>(args, grid, stream, max_ctas);
+      case 128: return launch<Element, 128>(args, grid, stream, max_ctas);
     }
     throw Error(ErrorCode::unsupported, "cuda backend: the wgmma kernel has no head_dim " + std::to_string(head_dim));
   });

@@ -1,6 +1,7 @@
 #include "schedule/cost_model.hpp"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <numeric>
 #include <vector>
@@ -190,6 +191,118 @@ bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_d
   // Sharing its SM, a tile streams a step at a slot's rate among all the streaming CTAs, not the lone tile's.
   const double lost = (kMmaSyncCost.step - kMmaSyncLoneCost.step) * static_cast<double>(steps_of(longest_past_spread)) * head_dim / 128.0;
   return lost >= kClaimMustSave * kClaimMicros;
+}
+
+// Experiments 96 and 98 against one CTA per tile (H100): 1024 to 4096 tiles on 264 slots ran 2-7 %
+// faster claimed and none slower; at 512 tiles (1.9 a slot) claims gained 1.5-4.6 % on seven rows
+// of multi-stage tiles, lost 5 % on one (b64_p2k: a static first tile, which experiment 100 claims
+// too), and lost 9-10 % on spec-decode b64 s8, whose 512 tiles are one stage each beside 128 wgmma
+// tiles. Claiming every tile (experiment 100's probe, session 60) gained 5 % on hydragen
+// b512_p1k_s64, whose 512 one-stage tiles run beside 64 wgmma tiles.
+constexpr double kClaimedTilesPerSlot = 3.0;
+
+bool claims_later_tiles(std::span<const std::int64_t> tile_positions, std::int64_t wgmma_tiles, int multiprocessors, int ctas_per_sm) {
+  if (tile_positions.empty()) return false;
+  if (static_cast<double>(tile_positions.size()) >= kClaimedTilesPerSlot * multiprocessors * ctas_per_sm) return true;
+  if (2 * std::min<std::int64_t>(wgmma_tiles, multiprocessors) <= multiprocessors) return true;  // half the grid or more starts at once
+  return std::any_of(tile_positions.begin(), tile_positions.end(), [](std::int64_t positions) { return positions > kernels::kMmaSyncOneStageTokens; });
+}
+
+// A partition must be priced this much cheaper than the two phases in sequence.
+constexpr double kPartitionMustSave = 0.05;
+// The most distinct wgmma tile lengths that wgmma_sms deals; beyond them it prices by the bound.
+constexpr std::size_t kDealtLengths = 8;
+
+// An mma.sync tile's 16-row groups (kernels/mma_sync_states.cu: one, two, or 16 rows a warp), up to
+// a full tile's four. Experiment 97's sweep (H100) streamed a step in 0.42 SM-µs with 8-row tiles
+// (hydragen) and 0.78-0.97 with 32-row ones (spec-decode's eight drafts, packed or in a GQA group).
+constexpr std::size_t kMostRowGroups = kernels::kMmaSyncTileRows / 16;
+std::int64_t row_groups(std::int64_t rows) { return std::clamp<std::int64_t>((rows + 15) / 16, 1, kMostRowGroups); }
+
+int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions,
+              std::span<const std::int32_t> mma_sync_tile_rows, int head_dim, int multiprocessors, int mma_sync_ctas_per_sm) {
+  if (wgmma_tile_positions.empty() || mma_sync_tile_positions.empty() || multiprocessors < 2) return 0;
+  std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
+  double wgmma_work = 0.0;  // SM-µs
+  double longest_wgmma = 0.0;
+  for (const std::int64_t positions : wgmma_tile_positions) {
+    ++wgmma_tiles_by_steps[steps_of(positions)];
+    const double tile = tile_micros(kWgmmaCost, steps_of(positions), head_dim);
+    wgmma_work += tile;
+    longest_wgmma = std::max(longest_wgmma, tile);
+  }
+  // The mma.sync tiles' steps by the 16-row groups of their query rows (all their kv heads): a lone
+  // tile streams a step per group in kMmaSyncLoneCost's time, so that an SM's rate is bound by its
+  // tiles' rows where few SMs stream, and by HBM where all do (experiment 99).
+  std::array<std::int64_t, kMostRowGroups> steps_by_groups{};
+  std::int64_t mma_sync_steps = 0;
+  std::int64_t longest = 0;             // steps
+  std::int64_t longest_group_steps = 0;  // steps times row groups
+  for (std::size_t t = 0; t < mma_sync_tile_positions.size(); ++t) {
+    const std::int64_t steps = steps_of(mma_sync_tile_positions[t]);
+    const std::int64_t groups = row_groups(mma_sync_tile_rows[t]);
+    steps_by_groups[static_cast<std::size_t>(groups - 1)] += steps;
+    mma_sync_steps += steps;
+    longest = std::max(longest, steps);
+    longest_group_steps = std::max(longest_group_steps, steps * groups);
+  }
+  const auto mma_sync_tiles = static_cast<double>(mma_sync_tile_positions.size());
+  // The mma.sync tiles on `sms` SMs: the tiles streaming at once (at most one a slot) share HBM's rate
+  // (kMmaSyncCost's step is a slot's among all of the GPU's), but none streams faster than its rows
+  // let a lone tile.
+  const auto mma_sync_micros = [&](int sms) {
+    const double slots = static_cast<double>(sms) * mma_sync_ctas_per_sm;
+    const double streaming = std::min(slots, mma_sync_tiles);
+    const double shared_step = kMmaSyncCost.step * streaming / (static_cast<double>(multiprocessors) * mma_sync_ctas_per_sm);
+    const double scale = head_dim / 128.0;
+    double work = mma_sync_tiles * kMmaSyncCost.start;
+    for (std::size_t g = 0; g < steps_by_groups.size(); ++g) {
+      work += static_cast<double>(steps_by_groups[g]) * std::max(kMmaSyncLoneCost.step * static_cast<double>(g + 1), shared_step) * scale;
+    }
+    const double longest_tile = std::max(static_cast<double>(longest_group_steps) * kMmaSyncLoneCost.step, static_cast<double>(longest) * shared_step);
+    return std::max(work / streaming, kMmaSyncCost.start + longest_tile * scale);
+  };
+  // The wgmma tiles on `sms` SMs: a bound for the scan (work spread evenly, and no sooner than the
+  // longest tile), and their deal for the few candidates it leaves.
+  // Dealing costs a pass over the SMs per tile length: with many lengths (a tree's spans) the bound
+  // stands in for it, so that a plan's load stays a few µs.
+  const auto wgmma_bound = [&](int sms) { return std::max(wgmma_work / static_cast<double>(sms), longest_wgmma); };
+  const bool few_lengths = wgmma_tiles_by_steps.size() <= kDealtLengths;
+  const auto wgmma_dealt = [&](int sms) { return few_lengths ? dealt_wgmma_micros(wgmma_tiles_by_steps, head_dim, sms) : wgmma_bound(sms); };
+  // Without a partition the wgmma CTAs take min(tiles, SMs) SMs first; the mma.sync tiles stream on
+  // the SMs they leave until they end, then on all of them.
+  const auto wgmma_tiles = static_cast<std::int64_t>(wgmma_tile_positions.size());
+  const int first_wgmma_sms = static_cast<int>(std::min<std::int64_t>(multiprocessors, wgmma_tiles));
+  const double wgmma_first = wgmma_dealt(first_wgmma_sms);
+  const double beside = first_wgmma_sms < multiprocessors ? wgmma_first / mma_sync_micros(multiprocessors - first_wgmma_sms) : 0.0;
+  const double in_sequence = beside >= 1.0 ? std::max(wgmma_first, mma_sync_micros(multiprocessors - first_wgmma_sms))
+                                           : wgmma_first + (1.0 - beside) * mma_sync_micros(multiprocessors);
+  // Scan every k by the bound (neither side is monotone in k where few tiles stream), then deal the
+  // wgmma tiles for the best k, its neighbours, and the fewest SMs giving its rounds one more or fewer.
+  int scanned = 0;
+  double scanned_micros = 0.0;
+  for (int k = 1; k < first_wgmma_sms; ++k) {
+    const double partitioned = std::max(wgmma_bound(k), mma_sync_micros(multiprocessors - k));
+    if (scanned == 0 || partitioned < scanned_micros) {
+      scanned = k;
+      scanned_micros = partitioned;
+    }
+  }
+  if (scanned == 0) return 0;
+  const std::int64_t rounds = (wgmma_tiles + scanned - 1) / scanned;
+  int best_k = 0;
+  double best = in_sequence * (1.0 - kPartitionMustSave);
+  for (const std::int64_t candidate : {std::int64_t{scanned} - 1, std::int64_t{scanned}, std::int64_t{scanned} + 1, (wgmma_tiles + rounds) / (rounds + 1),
+                                       (wgmma_tiles + rounds - 1) / rounds, rounds > 1 ? (wgmma_tiles + rounds - 2) / (rounds - 1) : 0}) {
+    if (candidate < 1 || candidate >= first_wgmma_sms) continue;  // as many SMs as the wgmma CTAs take anyway: no partition
+    const int k = static_cast<int>(candidate);
+    const double partitioned = std::max(wgmma_dealt(k), mma_sync_micros(multiprocessors - k));
+    if (partitioned < best) {
+      best = partitioned;
+      best_k = k;
+    }
+  }
+  return best_k;
 }
 
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors) {

@@ -46,6 +46,25 @@ bool round_robin_is_even(std::span<const std::int64_t> tile_positions, int head_
 // share an SM would lose to sharing at least twice what the claim costs.
 bool claims_first_tiles(std::span<const std::int64_t> tile_positions, int head_dim, int multiprocessors, int ctas_per_sm);
 
+// Whether an eager call's mma.sync tiles (each one's KV positions, of all its kv heads), beside
+// `wgmma_tiles` wgmma tiles, run on a persistent grid whose CTAs claim their tiles (experiments 96
+// and 100) instead of one CTA per tile (experiment 12d): where any tile streams more than one stage,
+// there are at least kClaimedTilesPerSlot tiles for each of the GPU's slots, or the wgmma CTAs leave
+// at least half the SMs to the mma.sync grid from the start. A claimed grid saves each tile's CTA
+// start, but a CTA holds up to two one-stage tiles past the one its consumers work on; where only the
+// few CTAs on the SMs the wgmma CTAs leave run through the wgmma phase, they still hold them as the
+// queue runs dry, while the CTAs placed as the wgmma CTAs end find none (docs/KERNEL_NOTES.md,
+// experiments 98, 100 and 105: spec-decode b64 s8, 128 wgmma tiles, against hydragen b512_p1k_s64, 64).
+bool claims_later_tiles(std::span<const std::int64_t> tile_positions, std::int64_t wgmma_tiles, int multiprocessors, int ctas_per_sm);
+
+// How many SMs the wgmma tiles get where a plan has tiles of both kinds (each tile as its KV
+// positions; an mma.sync tile's, and its query rows, of all its kv heads: one row count a tile), so
+// that the mma.sync tiles stream on the other SMs beside them instead of after them
+// (docs/KERNEL_NOTES.md, experiments 95 and 99); 0 where no partition is priced kPartitionMustSave cheaper than the two phases one after the other, as both kernels run
+// without one (the wgmma CTAs, launched first, take every SM).
+int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions,
+              std::span<const std::int32_t> mma_sync_tile_rows, int head_dim, int multiprocessors, int mma_sync_ctas_per_sm);
+
 // Whole spans (0; cut only at kMaxItemTokens) or the cheapest power of two from 64 tokens (one stage
 // of the mma.sync tile; at least min_split) below the longest span; beside private spans of at most
 // one mma.sync stage, wide spans' plans also try the longest span in 3..16 even parts (experiment 73).

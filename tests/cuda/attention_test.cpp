@@ -226,6 +226,91 @@ TEST(CudaAttention, PersistentGridWalksManyTilesPerCta) {
   }
 }
 
+// Beside wgmma tiles the mma.sync CTAs claim their tiles (experiments 96, 100 and 105): a shared
+// prompt read by 1000 rows (192 / 384 wgmma tiles) beside a thousand private tails (1000 packed
+// mma.sync tiles), far more tiles than CTAs, at d 64 and 128. On a 132-SM GPU the model splits the
+// SMs for the tails of up to 250 tokens (1 to 16 stages: the wgmma tiles on 24 and 35 SMs, the
+// mma.sync grid on the rest; experiments 95 and 99) and not for the d 64 tails of up to 8 tokens (one
+// stage each, a grid on every SM). With 200 rows (42 wgmma tiles, one CTA each) the tails of up to 250
+// tokens are claimed unsplit, and with 100 rows (48 wgmma tiles) so are 100 one-stage tails, as the
+// wgmma tiles leave more than half the SMs free. One DevicePlan runs three times into poisoned
+// outputs, then twice more as a graph captured from one call: each launch's last CTA to end zeroes
+// the claims' counters for the next, so a counter left over would skip tiles (NaN rows) or run one
+// twice. Where the wgmma CTAs fit at once (every case but the 384 unsplit ones), the mma.sync kernel
+// is chained to the wgmma kernel on one stream, and in the graph by a programmatic edge (experiment
+// 104): a merge that read a wgmma state early would be wrong.
+TEST(CudaAttention, MixedPlansClaimTheirNarrowTilesAtEveryCall) {
+  REQUIRE_HOPPER();
+  harness::Random random(53);
+  struct Case {
+    Shape shape;
+    std::int64_t longest_tail;
+    int rows;
+  };
+  for (const Case& c : {Case{Shape{8, 2, 128, 16, DType::bf16}, 250, 1000}, Case{Shape{16, 4, 64, 32, DType::f16}, 250, 1000},
+                        Case{Shape{16, 4, 64, 32, DType::f16}, 8, 1000}, Case{Shape{8, 2, 128, 16, DType::bf16}, 250, 200},
+                        Case{Shape{16, 4, 64, 32, DType::f16}, 8, 100}}) {
+    const Shape& shape = c.shape;
+    SCOPED_TRACE(::testing::Message() << shape << " " << c.rows << " rows, tails up to " << c.longest_tail);
+    testing::Workload w(gpu_config(shape, 1 << 13));
+    std::vector<Token> prompt(700);
+    for (Token& token : prompt) token = static_cast<Token>(random.integer(0, 1000));
+    for (int s = 0; s < c.rows; ++s) {
+      std::vector<Token> tokens = prompt;
+      const std::int64_t own = s % 5 == 0 ? 1 : random.integer(1, c.longest_tail);
+      for (std::int64_t t = 0; t < own; ++t) tokens.push_back(static_cast<Token>(2000 + random.integer(0, 1 << 20)));
+      w.add(tokens);
+    }
+    const std::vector<float> q = testing::random_queries(w, shape, random, 1);
+    const Plan plan = make_plan(w.cache, w.seqs, PlanOptions{2, 256});
+    ASSERT_GE(plan.num_shared_items, 1u);  // the prompt's items, which every row reads: wgmma tiles
+    AttentionParams params;
+    params.num_q_heads = shape.q_heads;
+    const cuda::DevicePlan device_plan(w.cache, plan, params);
+    const auto rows = static_cast<std::int64_t>(w.seqs.size());
+    std::vector<std::uint16_t> q16(q.size());
+    for (std::size_t i = 0; i < q.size(); ++i) q16[i] = shape.dtype == DType::bf16 ? float_to_bf16(q[i]) : float_to_fp16(q[i]);
+    testing::DeviceBuffer q_device(q16.size() * 2);
+    q_device.upload(q16);
+    testing::DeviceBuffer out_device(q.size() * sizeof(float));
+    testing::DeviceBuffer lse_device(static_cast<std::size_t>(rows * shape.q_heads) * sizeof(float));
+    cudaStream_t stream = nullptr;
+    CHUNKTREE_TEST_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    const auto attend_on = [&](cudaStream_t on) {
+      cuda::attend(w.cache, device_plan, 0, ConstTensorView(q_device.data(), shape.dtype, Device::cuda, {rows, shape.q_heads, shape.head_dim}),
+                   TensorView{out_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads, shape.head_dim}},
+                   TensorView{lse_device.data(), DType::f32, Device::cuda, {rows, shape.q_heads}}, on);
+    };
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    for (int call = 0; call < 5; ++call) {
+      if (call == 3) {  // after the eager calls, as a benchmark captures
+        CHUNKTREE_TEST_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        attend_on(stream);
+        CHUNKTREE_TEST_CUDA(cudaStreamEndCapture(stream, &graph));
+        CHUNKTREE_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+      }
+      SCOPED_TRACE(::testing::Message() << (call < 3 ? "eager call " : "graph launch ") << call);
+      out_device.poison();
+      lse_device.poison();
+      CHUNKTREE_TEST_CUDA(cudaDeviceSynchronize());  // the poison lands before the non-blocking stream's launches
+      if (call < 3) {
+        attend_on(stream);
+      } else {
+        CHUNKTREE_TEST_CUDA(cudaGraphLaunch(exec, stream));
+      }
+      CHUNKTREE_TEST_CUDA(cudaStreamSynchronize(stream));
+      testing::Outputs got;
+      got.out = out_device.download<float>();
+      got.lse = lse_device.download<float>();
+      testing::expect_matches_reference(testing::Backend::cuda, w, shape, q, got);
+    }
+    CHUNKTREE_TEST_CUDA(cudaGraphExecDestroy(exec));
+    CHUNKTREE_TEST_CUDA(cudaGraphDestroy(graph));
+    CHUNKTREE_TEST_CUDA(cudaStreamDestroy(stream));
+  }
+}
+
 // Short items with at most 16 query rows per kv head run on mma.sync tiles of up to four packed kv
 // heads (kernels/tile_shapes.hpp): kv head counts that leave a last tile of 1–3 heads, 16 and 17
 // query rows per kv head (packed and not), items of 1 token to past the packing limit (512),

@@ -225,5 +225,67 @@ TEST(CostModel, ClaimsFirstTilesOnlyWhereSharedSmsWouldCostMore) {
   EXPECT_FALSE(cost_model::claims_first_tiles({}, 128, kH200, 2));
 }
 
+// `tiles` mma.sync tiles of one 16-row group each (a decode row's GQA group of up to 16 q heads).
+std::vector<std::int32_t> decode_rows(std::size_t tiles, std::int32_t rows = 8) { return std::vector<std::int32_t>(tiles, rows); }
+
+// Where a plan has tiles of both kinds, the wgmma tiles get part of the SMs and the mma.sync tiles
+// stream on the rest beside them (experiment 95): spec-decode's b256 with a 4096-token prompt on 512
+// wgmma tiles and 264 private tokens on each of 8192 mma.sync tiles. More private work leaves the
+// wgmma tiles fewer SMs; a plan of one kind has no partition.
+TEST(CostModel, WgmmaTilesGetPartOfTheSmsBesideLongPrivateTiles) {
+  const std::vector<std::int64_t> prompt(512, 4096);
+  const int k264 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 264), decode_rows(8192), 128, kH200, 2);
+  EXPECT_GE(k264, 32);
+  EXPECT_LE(k264, 100);
+  const int k1024 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 1024), decode_rows(8192), 128, kH200, 2);
+  EXPECT_GE(k1024, 1);
+  EXPECT_LT(k1024, k264);
+  EXPECT_EQ(cost_model::wgmma_sms(prompt, {}, {}, 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms({}, std::vector<std::int64_t>(8192, 264), decode_rows(8192), 128, kH200, 2), 0);
+  // A few long private tiles (48 of 32k positions) stream no faster on more SMs than they can use:
+  // the wgmma tiles keep enough SMs to end within them.
+  const int k_few = cost_model::wgmma_sms(std::vector<std::int64_t>(128, 4096), std::vector<std::int64_t>(48, 32768), decode_rows(48), 128, kH200, 2);
+  EXPECT_GE(k_few, 16);
+  EXPECT_LT(k_few, 128);
+  // One wgmma tile beside a few short private ones: nothing to gain.
+  EXPECT_EQ(cost_model::wgmma_sms(std::vector<std::int64_t>(1, 4096), std::vector<std::int64_t>(4, 64), decode_rows(4), 128, kH200, 2), 0);
+}
+
+// Experiment 99: tiles of more query rows stream a step slower where few SMs stream them, so the
+// same private positions leave the wgmma tiles fewer SMs, or none. Experiment 97's sweep (H100): the
+// hydragen rows' 8-row tiles ran 14-17 % faster split; spec-decode's 32-row tiles (eight drafts of
+// four packed heads, or of a GQA group of four) ran 1-16 % slower at the SMs the model gave them.
+TEST(CostModel, TilesOfMoreRowsLeaveTheWgmmaTilesFewerSms) {
+  const std::vector<std::int64_t> hydragen_prompt(128, 4096);
+  const std::vector<std::int64_t> hydragen_suffixes(2048, 512);
+  EXPECT_GT(cost_model::wgmma_sms(hydragen_prompt, hydragen_suffixes, decode_rows(2048), 128, kH200, 2), 0);
+  const std::vector<std::int64_t> spec_prompt(512, 4096);
+  const std::vector<std::int64_t> gqa_drafts(2048, 264);
+  EXPECT_GT(cost_model::wgmma_sms(spec_prompt, gqa_drafts, decode_rows(2048), 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, gqa_drafts, decode_rows(2048, 32), 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, std::vector<std::int64_t>(2048, 1056), decode_rows(2048, 32), 128, kH200, 2), 0);
+}
+
+// Experiments 98, 100 and 105: beside wgmma tiles an eager call claims its mma.sync tiles where any
+// streams more than one stage, where each slot has three or more, or where the wgmma tiles leave at
+// least half the SMs free; one-stage tiles at fewer a slot beside more wgmma tiles run one CTA per
+// tile (spec-decode b64 s8: 512 tiles of 32 positions on 264 slots, beside 128 wgmma tiles).
+TEST(CostModel, ClaimsLaterTilesUnlessFewOneStageTilesBesideManyWgmmaTiles) {
+  // spec-decode b64 s8: 512 one-stage tiles beside 128 wgmma tiles, which leave 4 SMs free.
+  EXPECT_FALSE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 32), 128, kH200, 2));
+  EXPECT_FALSE(cost_model::claims_later_tiles(std::vector<std::int64_t>(791, 64), 67, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(792, 64), 128, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(2048, 32), 512, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 32), 128, kH200, 1));  // d = 256: one CTA an SM
+  // hydragen b512_p1k_s64: 512 one-stage tiles beside 64 wgmma tiles, which leave 68 SMs free.
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 64), 64, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 64), 66, kH200, 2));
+  std::vector<std::int64_t> one_longer(512, 32);
+  one_longer[0] = 65;
+  EXPECT_TRUE(cost_model::claims_later_tiles(one_longer, 128, kH200, 2));
+  EXPECT_TRUE(cost_model::claims_later_tiles(std::vector<std::int64_t>(512, 2048), 64, kH200, 2));  // gqa-llama3 b256
+  EXPECT_FALSE(cost_model::claims_later_tiles({}, 16, kH200, 2));
+}
+
 }  // namespace
 }  // namespace chunktree
