@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# For the next session (written in session 61): experiments 106 and 107 (branch exp107, f6c0f7c: the
+# For the next session (written in session 61): experiments 106 and 107 (branch exp107, a003bf1: the
 # partition's and the split's prices on the card's HBM; `.device/s61f`: CLI, GPU tests and wheel)
 # against main (8121633's source; `.device/s60m`, the CLI of session 61's committed run), in both
 # orders over the presets whose plans they change on an H100 (spec-decode, hydragen-micro and tree:
