@@ -84,6 +84,13 @@ class EagerStampsOff {
 };
 #endif
 
+// Where the SMs are split between the kernels (cost_model::wgmma_sms; experiment 95), the mma.sync CTAs
+// that take tiles: those of the SMs the wgmma tiles leave. 0 (every CTA) where they are not split.
+std::uint32_t partitioned_mma_sync_ctas(std::uint32_t wgmma_sms, int head_dim) {
+  if (wgmma_sms == 0) return 0;
+  return (static_cast<std::uint32_t>(kernels::multiprocessor_count()) - wgmma_sms) * static_cast<std::uint32_t>(kernels::mma_sync_ctas_per_sm(head_dim));
+}
+
 }  // namespace
 
 bool capturing(cudaStream_t stream) {
@@ -323,7 +330,7 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
                           claims,
                           one_state_per_row ? 1u : 0u,
                           wgmma_sms,
-                          wgmma_sms == 0 ? 0u : (static_cast<std::uint32_t>(sms) - wgmma_sms) * static_cast<std::uint32_t>(ctas_per_sm)};
+                          partitioned_mma_sync_ctas(wgmma_sms, head_dim_)};
   struct Table {
     std::size_t section;
     const void* values;
@@ -498,9 +505,7 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     // robin ends evenly (experiment 65); beside the wgmma kernel, persistent where its tiles are
     // claimed, else one CTA per tile (experiment 12d).
     const Grid grid = replayable || claims_later || (!both && mma_sync_round_robin_even_) ? Grid::persistent : Grid::one_per_tile;
-    const auto free_sms = static_cast<std::uint32_t>(kernels::multiprocessor_count()) - wgmma_sms_;
-    kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream,
-                                    partitioned ? free_sms * static_cast<std::uint32_t>(kernels::mma_sync_ctas_per_sm(head_dim_)) : 0);
+    kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream, partitioned ? partitioned_mma_sync_ctas(wgmma_sms_, head_dim_) : 0);
   }
   if (forked) side_->join(stream);
 #if CHUNKTREE_TILE_TRACE

@@ -235,14 +235,12 @@ int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<cons
   // tile streams a step per group in kMmaSyncLoneCost's time, so that an SM's rate is bound by its
   // tiles' rows where few SMs stream, and by HBM where all do (experiment 99).
   std::array<std::int64_t, kMostRowGroups> steps_by_groups{};
-  std::int64_t mma_sync_steps = 0;
   std::int64_t longest = 0;             // steps
   std::int64_t longest_group_steps = 0;  // steps times row groups
   for (std::size_t t = 0; t < mma_sync_tile_positions.size(); ++t) {
     const std::int64_t steps = steps_of(mma_sync_tile_positions[t]);
     const std::int64_t groups = row_groups(mma_sync_tile_rows[t]);
     steps_by_groups[static_cast<std::size_t>(groups - 1)] += steps;
-    mma_sync_steps += steps;
     longest = std::max(longest, steps);
     longest_group_steps = std::max(longest_group_steps, steps * groups);
   }
