@@ -273,7 +273,8 @@ void DeviceWork::load(const work::Work& w, Upload upload, cudaStream_t stream) {
   const int sms = kernels::multiprocessor_count();
   const auto wgmma_sms =
       kernels::wgmma_head_dim(head_dim_)
-          ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, mma_sync_tile_rows_, head_dim_, sms, ctas_per_sm))
+          ? static_cast<std::uint32_t>(cost_model::wgmma_sms(wgmma_tile_positions_, mma_sync_tile_positions_, mma_sync_tile_rows_, head_dim_, sms, ctas_per_sm,
+                                                                      kernels::memory_bytes_per_micro()))
           : 0u;
   // First tiles claimed: replayed launches only, whose grid is a CTA per slot (the workspace's room
   // holds more tiles), and not where the SMs are split (the claim deals a slot to every CTA of the

@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include "runtime/check.cuh"
@@ -59,6 +60,21 @@ inline int multiprocessor_count() {
     CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
     return count;
   });
+}
+
+// The current device's peak HBM rate in bytes a µs (twice the memory clock times the bus width), for
+// the cost model's prices (cost_model::kFitMemoryBytesPerMicro); 0 where the driver reports no memory
+// clock or bus width, which the cost model prices as the fit's card.
+inline double memory_bytes_per_micro() {
+  static std::array<std::atomic<int>, kMaxDevices> rates{};
+  const int rate = asked_once_per_device(rates, [](int device) {
+    int clock_khz = 0;
+    int bus_bits = 0;
+    CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, device));
+    CHUNKTREE_CUDA_CHECK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device));
+    return static_cast<int>(std::int64_t{clock_khz} * bus_bits / 4000);  // 2 × clock_khz × 1e3 × bus_bits / 8 a second, over 1e6 µs
+  });
+  return rate > 1 ? static_cast<double>(rate) : 0.0;  // 1: asked_once_per_device's floor for a reported 0
 }
 
 // How many blocks of `threads` threads (no dynamic shared memory) of `kernel` an SM of the current

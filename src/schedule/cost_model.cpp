@@ -44,6 +44,29 @@ constexpr std::int64_t kMostEvenParts = 16;
 // the plans of the powers of two are the measured ones (a closer call is within the model's error).
 constexpr double kEvenPartsMustSave = 0.01;
 
+// How many times slower than the fit's card this card streams from HBM: 1 on a card within
+// kSameHbm of it or faster (a faster card keeps the fit's prices, which it was not measured to beat)
+// and where the driver reports no memory clock.
+constexpr double kSameHbm = 0.01;
+double hbm_slowdown(double memory_bytes_per_micro) {
+  if (memory_bytes_per_micro <= 0.0) return 1.0;
+  const double ratio = kFitMemoryBytesPerMicro / memory_bytes_per_micro;
+  return ratio > 1.0 + kSameHbm ? ratio : 1.0;
+}
+
+// wgmma tiles beside a stream of mma.sync tiles on slower HBM than the fit's run slower than their
+// fitted price, which holds the fit card's own contention: by this much per unit of slowdown past 1,
+// for the part of their time the stream runs beside them (session 61's k sweep, H100, ×1.47: wgmma
+// rounds took 1.20-1.26× their price beside spec-decode's MHA s264 stream, 1.07-1.18× beside
+// hydragen's s512 one; experiment 106).
+constexpr double kWgmmaBesideStream = 0.535;
+
+// The wgmma tiles' `wgmma` µs with mma.sync tiles streaming `mma_sync` µs beside them.
+double wgmma_beside_stream(double wgmma, double mma_sync, double slowdown) {
+  if (wgmma <= 0.0 || slowdown <= 1.0) return wgmma;
+  return wgmma * (1.0 + kWgmmaBesideStream * (slowdown - 1.0) * std::min(1.0, mma_sync / wgmma));
+}
+
 // A tile's steps: its KV positions (of all its kv heads) in steps of 64.
 std::int64_t steps_of(std::int64_t positions) { return (positions + 63) / 64; }
 
@@ -137,17 +160,28 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
   const auto slots = 2 * static_cast<std::int64_t>(multiprocessors);  // two mma.sync tiles or one wgmma tile per SM
   const double state_bytes = 2.0 * static_cast<double>(work.state_rows * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
   const double states = state_bytes / kStateBytesPerMicro;
-  const double wgmma_end = work.longest_steps[1] >= 0 ? dealt_wgmma_micros(work.wgmma_tiles_by_steps, shape.head_dim, multiprocessors) : 0.0;
+  double wgmma_end = work.longest_steps[1] >= 0 ? dealt_wgmma_micros(work.wgmma_tiles_by_steps, shape.head_dim, multiprocessors) : 0.0;
   if (work.longest_steps[0] < 0) return wgmma_end + states;
   double total = 0.0;
+  double mma_sync_work = 0.0;  // slot-µs
   double longest_tile = 0.0;
   for (const int kind : {0, 1}) {
     if (work.longest_steps[kind] < 0) continue;
     const TileCost& cost = kind == 1 ? kWgmmaCost : kMmaSyncCost;
-    total += cost.slots * (cost.start * static_cast<double>(work.tiles[kind]) +
-                           cost.step * shape.head_dim / 128.0 * static_cast<double>(work.tile_steps[kind]));
+    const double kind_work = cost.slots * (cost.start * static_cast<double>(work.tiles[kind]) +
+                                           cost.step * shape.head_dim / 128.0 * static_cast<double>(work.tile_steps[kind]));
+    total += kind_work;
+    if (kind == 0) mma_sync_work = kind_work;
     const TileCost& alone = kind == 1 ? kWgmmaCost : shape.strided_kv_heads ? kMmaSyncCost : kMmaSyncLoneCost;
     longest_tile = std::max(longest_tile, tile_micros(alone, work.longest_steps[kind], shape.head_dim));
+  }
+  // On slower HBM than the fit's, the mma.sync tiles streaming on the slots the wgmma tiles leave
+  // slow them, for as long as they run beside them (experiment 107); the mma.sync side keeps the
+  // fit's prices.
+  const std::int64_t wgmma_sms_taken = std::min<std::int64_t>(work.tiles[1], multiprocessors);
+  if (wgmma_sms_taken > 0 && wgmma_sms_taken < multiprocessors) {
+    const double mma_sync_beside = mma_sync_work / static_cast<double>(2 * (multiprocessors - wgmma_sms_taken));
+    wgmma_end = wgmma_beside_stream(wgmma_end, mma_sync_beside, hbm_slowdown(shape.memory_bytes_per_micro));
   }
   // Only tiles that queue for the slots end unevenly: in one wave every tile starts at once, and the
   // longest tile bounds the call (experiment 62). The mma.sync tiles are counted alone, as in the
@@ -210,6 +244,11 @@ bool claims_later_tiles(std::span<const std::int64_t> tile_positions, std::int64
 
 // A partition must be priced this much cheaper than the two phases in sequence.
 constexpr double kPartitionMustSave = 0.05;
+// On slower HBM than the fit's, a partition giving the wgmma tiles fewer rounds is taken where priced
+// within this of the cheapest: side by side for longer, both sides run slower than the larger of
+// their prices says (session 61's k sweep, H100: hydragen b2048_p4k_s512 at 3 rounds on 52 SMs took
+// 249.5 µs, at 2 rounds on 66 SMs 217.7; the model priced 3 rounds 2.5 % cheaper; experiment 106).
+constexpr double kFewerRoundsWithin = 0.05;
 // The most distinct wgmma tile lengths that wgmma_sms deals; beyond them it prices by the bound.
 constexpr std::size_t kDealtLengths = 8;
 
@@ -220,8 +259,10 @@ constexpr std::size_t kMostRowGroups = kernels::kMmaSyncTileRows / 16;
 std::int64_t row_groups(std::int64_t rows) { return std::clamp<std::int64_t>((rows + 15) / 16, 1, kMostRowGroups); }
 
 int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions,
-              std::span<const std::int32_t> mma_sync_tile_rows, int head_dim, int multiprocessors, int mma_sync_ctas_per_sm) {
+              std::span<const std::int32_t> mma_sync_tile_rows, int head_dim, int multiprocessors, int mma_sync_ctas_per_sm,
+              double memory_bytes_per_micro) {
   if (wgmma_tile_positions.empty() || mma_sync_tile_positions.empty() || multiprocessors < 2) return 0;
+  const double slowdown = hbm_slowdown(memory_bytes_per_micro);
   std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
   double wgmma_work = 0.0;  // SM-µs
   double longest_wgmma = 0.0;
@@ -251,7 +292,7 @@ int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<cons
   const auto mma_sync_micros = [&](int sms) {
     const double slots = static_cast<double>(sms) * mma_sync_ctas_per_sm;
     const double streaming = std::min(slots, mma_sync_tiles);
-    const double shared_step = kMmaSyncCost.step * streaming / (static_cast<double>(multiprocessors) * mma_sync_ctas_per_sm);
+    const double shared_step = slowdown * kMmaSyncCost.step * streaming / (static_cast<double>(multiprocessors) * mma_sync_ctas_per_sm);
     const double scale = head_dim / 128.0;
     double work = mma_sync_tiles * kMmaSyncCost.start;
     for (std::size_t g = 0; g < steps_by_groups.size(); ++g) {
@@ -277,10 +318,14 @@ int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<cons
                                            : wgmma_first + (1.0 - beside) * mma_sync_micros(multiprocessors);
   // Scan every k by the bound (neither side is monotone in k where few tiles stream), then deal the
   // wgmma tiles for the best k, its neighbours, and the fewest SMs giving its rounds one more or fewer.
+  const auto partitioned_micros = [&](int k, const auto& wgmma_micros) {
+    const double mma_sync = mma_sync_micros(multiprocessors - k);
+    return std::max(wgmma_beside_stream(wgmma_micros(k), mma_sync, slowdown), mma_sync);
+  };
   int scanned = 0;
   double scanned_micros = 0.0;
   for (int k = 1; k < first_wgmma_sms; ++k) {
-    const double partitioned = std::max(wgmma_bound(k), mma_sync_micros(multiprocessors - k));
+    const double partitioned = partitioned_micros(k, wgmma_bound);
     if (scanned == 0 || partitioned < scanned_micros) {
       scanned = k;
       scanned_micros = partitioned;
@@ -288,19 +333,34 @@ int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<cons
   }
   if (scanned == 0) return 0;
   const std::int64_t rounds = (wgmma_tiles + scanned - 1) / scanned;
+  const auto rounds_on = [&](int k) { return (wgmma_tiles + k - 1) / k; };
+  std::array<std::pair<int, double>, 6> priced{};  // each candidate k dealt, and its price
+  std::size_t candidates = 0;
   int best_k = 0;
   double best = in_sequence * (1.0 - kPartitionMustSave);
   for (const std::int64_t candidate : {std::int64_t{scanned} - 1, std::int64_t{scanned}, std::int64_t{scanned} + 1, (wgmma_tiles + rounds) / (rounds + 1),
                                        (wgmma_tiles + rounds - 1) / rounds, rounds > 1 ? (wgmma_tiles + rounds - 2) / (rounds - 1) : 0}) {
     if (candidate < 1 || candidate >= first_wgmma_sms) continue;  // as many SMs as the wgmma CTAs take anyway: no partition
     const int k = static_cast<int>(candidate);
-    const double partitioned = std::max(wgmma_dealt(k), mma_sync_micros(multiprocessors - k));
+    const double partitioned = partitioned_micros(k, wgmma_dealt);
+    priced[candidates++] = {k, partitioned};
     if (partitioned < best) {
       best = partitioned;
       best_k = k;
     }
   }
-  return best_k;
+  if (best_k == 0 || slowdown <= 1.0) return best_k;
+  int chosen = best_k;
+  double chosen_micros = best;
+  for (std::size_t c = 0; c < candidates; ++c) {
+    const auto [k, partitioned] = priced[c];
+    if (partitioned > best * (1.0 + kFewerRoundsWithin)) continue;
+    if (rounds_on(k) < rounds_on(chosen) || (rounds_on(k) == rounds_on(chosen) && partitioned < chosen_micros)) {
+      chosen = k;
+      chosen_micros = partitioned;
+    }
+  }
+  return chosen;
 }
 
 double estimated_micros(std::span<const SpanSize> spans, std::int64_t split, const SplitShape& shape, int multiprocessors) {

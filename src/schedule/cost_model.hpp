@@ -10,6 +10,12 @@
 
 namespace chunktree::cost_model {
 
+// The peak HBM rate (bytes a µs: twice the memory clock times the bus width) of the card the prices
+// below were fitted on, the H200's (3201 MHz, 6144 bits). A card of slower HBM streams the mma.sync
+// tiles' shared steps slower by the ratio, and slows the wgmma tiles that run beside them
+// (docs/KERNEL_NOTES.md, experiments 106 and 107); the H200's own contention is inside its prices.
+inline constexpr double kFitMemoryBytesPerMicro = 2.0 * 3201.0 * 6144.0 / 8.0;
+
 struct SplitShape {
   int q_heads;
   int kv_heads;
@@ -20,6 +26,7 @@ struct SplitShape {
   // on its SM then streams no faster than a slot's share (session 31's ncu: b64_g16_8k's 128 whole
   // tiles, 172 µs on NHD pages against 133 on the cache's head-major chunks; experiment 68).
   bool strided_kv_heads = false;
+  double memory_bytes_per_micro = 0.0;  // the card's peak HBM (kernels::memory_bytes_per_micro); 0: the fit's card's
 };
 
 // Estimated µs of the kernels on `spans` cut into items of at most item_limit(split) tokens
@@ -61,9 +68,13 @@ bool claims_later_tiles(std::span<const std::int64_t> tile_positions, std::int64
 // positions; an mma.sync tile's, and its query rows, of all its kv heads: one row count a tile), so
 // that the mma.sync tiles stream on the other SMs beside them instead of after them
 // (docs/KERNEL_NOTES.md, experiments 95 and 99); 0 where no partition is priced kPartitionMustSave cheaper than the two phases one after the other, as both kernels run
-// without one (the wgmma CTAs, launched first, take every SM).
+// without one (the wgmma CTAs, launched first, take every SM). `memory_bytes_per_micro` is the card's
+// peak HBM (0: the fit's card's): on slower HBM the mma.sync tiles stream slower and slow the wgmma
+// tiles beside them, and a partition giving the wgmma tiles fewer rounds is preferred where priced
+// within kFewerRoundsWithin of the cheapest (experiment 106).
 int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<const std::int64_t> mma_sync_tile_positions,
-              std::span<const std::int32_t> mma_sync_tile_rows, int head_dim, int multiprocessors, int mma_sync_ctas_per_sm);
+              std::span<const std::int32_t> mma_sync_tile_rows, int head_dim, int multiprocessors, int mma_sync_ctas_per_sm,
+              double memory_bytes_per_micro);
 
 // Whole spans (0; cut only at kMaxItemTokens) or the cheapest power of two from 64 tokens (one stage
 // of the mma.sync tile; at least min_split) below the longest span; beside private spans of at most

@@ -16,6 +16,10 @@ using cost_model::cheapest_split;
 using cost_model::SplitShape;
 
 constexpr int kH200 = 132;
+// Peak HBM in bytes a µs (twice the memory clock times the bus width): the H200's, the cost model's
+// fit, and the H100 SXM's (2619 MHz, 5120 bits), 1.47 times slower.
+constexpr double kH200Hbm = cost_model::kFitMemoryBytesPerMicro;
+constexpr double kH100Hbm = 2.0 * 2619.0 * 5120.0 / 8.0;
 
 std::vector<SpanSize> private_spans(int sequences, std::int64_t tokens) { return std::vector<SpanSize>(static_cast<std::size_t>(sequences), SpanSize{1, tokens}); }
 
@@ -234,21 +238,21 @@ std::vector<std::int32_t> decode_rows(std::size_t tiles, std::int32_t rows = 8) 
 // wgmma tiles fewer SMs; a plan of one kind has no partition.
 TEST(CostModel, WgmmaTilesGetPartOfTheSmsBesideLongPrivateTiles) {
   const std::vector<std::int64_t> prompt(512, 4096);
-  const int k264 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 264), decode_rows(8192), 128, kH200, 2);
+  const int k264 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 264), decode_rows(8192), 128, kH200, 2, kH200Hbm);
   EXPECT_GE(k264, 32);
   EXPECT_LE(k264, 100);
-  const int k1024 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 1024), decode_rows(8192), 128, kH200, 2);
+  const int k1024 = cost_model::wgmma_sms(prompt, std::vector<std::int64_t>(8192, 1024), decode_rows(8192), 128, kH200, 2, kH200Hbm);
   EXPECT_GE(k1024, 1);
   EXPECT_LT(k1024, k264);
-  EXPECT_EQ(cost_model::wgmma_sms(prompt, {}, {}, 128, kH200, 2), 0);
-  EXPECT_EQ(cost_model::wgmma_sms({}, std::vector<std::int64_t>(8192, 264), decode_rows(8192), 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(prompt, {}, {}, 128, kH200, 2, kH200Hbm), 0);
+  EXPECT_EQ(cost_model::wgmma_sms({}, std::vector<std::int64_t>(8192, 264), decode_rows(8192), 128, kH200, 2, kH200Hbm), 0);
   // A few long private tiles (48 of 32k positions) stream no faster on more SMs than they can use:
   // the wgmma tiles keep enough SMs to end within them.
-  const int k_few = cost_model::wgmma_sms(std::vector<std::int64_t>(128, 4096), std::vector<std::int64_t>(48, 32768), decode_rows(48), 128, kH200, 2);
+  const int k_few = cost_model::wgmma_sms(std::vector<std::int64_t>(128, 4096), std::vector<std::int64_t>(48, 32768), decode_rows(48), 128, kH200, 2, kH200Hbm);
   EXPECT_GE(k_few, 16);
   EXPECT_LT(k_few, 128);
   // One wgmma tile beside a few short private ones: nothing to gain.
-  EXPECT_EQ(cost_model::wgmma_sms(std::vector<std::int64_t>(1, 4096), std::vector<std::int64_t>(4, 64), decode_rows(4), 128, kH200, 2), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(std::vector<std::int64_t>(1, 4096), std::vector<std::int64_t>(4, 64), decode_rows(4), 128, kH200, 2, kH200Hbm), 0);
 }
 
 // Experiment 99: tiles of more query rows stream a step slower where few SMs stream them, so the
@@ -258,12 +262,45 @@ TEST(CostModel, WgmmaTilesGetPartOfTheSmsBesideLongPrivateTiles) {
 TEST(CostModel, TilesOfMoreRowsLeaveTheWgmmaTilesFewerSms) {
   const std::vector<std::int64_t> hydragen_prompt(128, 4096);
   const std::vector<std::int64_t> hydragen_suffixes(2048, 512);
-  EXPECT_GT(cost_model::wgmma_sms(hydragen_prompt, hydragen_suffixes, decode_rows(2048), 128, kH200, 2), 0);
+  EXPECT_GT(cost_model::wgmma_sms(hydragen_prompt, hydragen_suffixes, decode_rows(2048), 128, kH200, 2, kH200Hbm), 0);
   const std::vector<std::int64_t> spec_prompt(512, 4096);
   const std::vector<std::int64_t> gqa_drafts(2048, 264);
-  EXPECT_GT(cost_model::wgmma_sms(spec_prompt, gqa_drafts, decode_rows(2048), 128, kH200, 2), 0);
-  EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, gqa_drafts, decode_rows(2048, 32), 128, kH200, 2), 0);
-  EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, std::vector<std::int64_t>(2048, 1056), decode_rows(2048, 32), 128, kH200, 2), 0);
+  EXPECT_GT(cost_model::wgmma_sms(spec_prompt, gqa_drafts, decode_rows(2048), 128, kH200, 2, kH200Hbm), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, gqa_drafts, decode_rows(2048, 32), 128, kH200, 2, kH200Hbm), 0);
+  EXPECT_EQ(cost_model::wgmma_sms(spec_prompt, std::vector<std::int64_t>(2048, 1056), decode_rows(2048, 32), 128, kH200, 2, kH200Hbm), 0);
+}
+
+// Experiment 106: on a card of slower HBM than the fit's, the mma.sync tiles' shared steps stream
+// slower and slow the wgmma tiles beside them. spec-decode b256_mha_p4k_s264_q8 (512 wgmma tiles of
+// the 4096-token prompt, 2048 mma.sync tiles of four packed heads' 264 draft positions and 32 rows)
+// is not split on the H200 and split at k ~72 on the H100 (session 61's k sweep: 542 µs at k 72
+// against 662 unsplit). A card that reports no memory clock, or a faster one, prices as the fit's.
+TEST(CostModel, SlowerHbmSplitsTheSmsForLongPackedDrafts) {
+  const std::vector<std::int64_t> prompt(512, 4096);
+  const std::vector<std::int64_t> drafts(2048, 1056);
+  EXPECT_EQ(cost_model::wgmma_sms(prompt, drafts, decode_rows(2048, 32), 128, kH200, 2, kH200Hbm), 0);
+  const int k_h100 = cost_model::wgmma_sms(prompt, drafts, decode_rows(2048, 32), 128, kH200, 2, kH100Hbm);
+  EXPECT_GE(k_h100, 64);
+  EXPECT_LE(k_h100, 80);
+  for (const double unknown_or_faster : {0.0, 2.0 * kH200Hbm}) {
+    EXPECT_EQ(cost_model::wgmma_sms(prompt, drafts, decode_rows(2048, 32), 128, kH200, 2, unknown_or_faster), 0);
+    const std::vector<std::int64_t> hydragen_prompt(128, 4096);
+    const std::vector<std::int64_t> hydragen_suffixes(2048, 512);
+    EXPECT_EQ(cost_model::wgmma_sms(hydragen_prompt, hydragen_suffixes, decode_rows(2048), 128, kH200, 2, unknown_or_faster),
+              cost_model::wgmma_sms(hydragen_prompt, hydragen_suffixes, decode_rows(2048), 128, kH200, 2, kH200Hbm));
+  }
+}
+
+// Experiment 107: the split's price slows the wgmma tiles beside the mma.sync tiles on slower HBM too.
+// flashinfer-cascade p32k_b256_s256 (MHA, a 32k prompt of 256 rows beside 256-token private spans):
+// whole spans' 64 wgmma tiles leave 68 SMs to the private tiles and are priced as fast as 16384's
+// 128 on the H200; on the H100 they ran 621 µs against 564 at 16384 (session 61's split sweep).
+TEST(CostModel, SlowerHbmCutsAWgmmaBoundPromptToFillTheSms) {
+  std::vector<SpanSize> cascade{{256, 32768}};
+  cascade.resize(257, SpanSize{1, 256});
+  EXPECT_EQ(cheapest_split(cascade, SplitShape{32, 32, 128, 1, 64, false, kH200Hbm}, kH200), 0);
+  EXPECT_EQ(cheapest_split(cascade, SplitShape{32, 32, 128, 1, 64, false, 0.0}, kH200), 0);
+  EXPECT_EQ(cheapest_split(cascade, SplitShape{32, 32, 128, 1, 64, false, kH100Hbm}, kH200), 16384);
 }
 
 // Experiments 98, 100 and 105: beside wgmma tiles an eager call claims its mma.sync tiles where any
