@@ -144,8 +144,7 @@ PlanOptions plan_options(const PrefixCache& cache, const AttentionParams& params
   const CacheConfig& config = cache.config();
   options.max_item_tokens = 0;
   const int q_heads = work::resolved_q_heads(params.num_q_heads, config.num_kv_heads, kWho);
-  const cost_model::SplitShape shape{q_heads, config.num_kv_heads, config.head_dim, options.queries_per_seq, config.chunk_size, false,
-                                     kernels::memory_bytes_per_micro()};
+  const cost_model::SplitShape shape{q_heads, config.num_kv_heads, config.head_dim, options.queries_per_seq, config.chunk_size};
   options.choose_max_item_tokens = [shape](std::span<const SpanSize> spans) {
     return cost_model::cheapest_split(spans, shape, kernels::multiprocessor_count());
   };
@@ -203,8 +202,7 @@ LevelsPlan::LevelsPlan(const Levels& levels, const ConstTensorView& q, const Att
   std::vector<SpanSize> sizes;
   work::level_spans(levels, sizes);
   const std::int64_t split = cost_model::cheapest_split(
-      sizes, cost_model::SplitShape{shape.q_heads, shape.kv_heads, shape.head_dim, levels.queries_per_seq, 0, false, kernels::memory_bytes_per_micro()},
-      kernels::multiprocessor_count());
+      sizes, cost_model::SplitShape{shape.q_heads, shape.kv_heads, shape.head_dim, levels.queries_per_seq, 0}, kernels::multiprocessor_count());
   impl_ = std::make_unique<Impl>(Impl{shape, levels.queries_per_seq, work::resolved_scale(params.scale, shape.head_dim, kWho),
                                       DeviceWork(shape.q_heads, shape.kv_heads, shape.head_dim)});
   impl_->work.load(work::from_levels(levels, shape, split), Upload::one_shot, nullptr);
@@ -243,8 +241,7 @@ struct PagedAttention::Impl {
     const PagedShape& shape = from.shape();
     from.spans(spans);
     const std::int64_t chosen = cost_model::cheapest_split(
-        spans, cost_model::SplitShape{shape.num_qo_heads, shape.num_kv_heads, shape.head_dim, from.queries_per_seq(), 0, with.token != shape.head_dim,
-                               kernels::memory_bytes_per_micro()},
+        spans, cost_model::SplitShape{shape.num_qo_heads, shape.num_kv_heads, shape.head_dim, from.queries_per_seq(), 0, with.token != shape.head_dim},
         kernels::multiprocessor_count());
     from.to_work(with, 2, chosen, staged);  // bf16 and f16: two bytes an element
     into.load(staged, Upload::asynchronous, stream);

@@ -160,28 +160,17 @@ double micros(const SplitWork& work, const SplitShape& shape, int multiprocessor
   const auto slots = 2 * static_cast<std::int64_t>(multiprocessors);  // two mma.sync tiles or one wgmma tile per SM
   const double state_bytes = 2.0 * static_cast<double>(work.state_rows * shape.queries * shape.q_heads * shape.head_dim) * sizeof(float);
   const double states = state_bytes / kStateBytesPerMicro;
-  double wgmma_end = work.longest_steps[1] >= 0 ? dealt_wgmma_micros(work.wgmma_tiles_by_steps, shape.head_dim, multiprocessors) : 0.0;
+  const double wgmma_end = work.longest_steps[1] >= 0 ? dealt_wgmma_micros(work.wgmma_tiles_by_steps, shape.head_dim, multiprocessors) : 0.0;
   if (work.longest_steps[0] < 0) return wgmma_end + states;
   double total = 0.0;
-  double mma_sync_work = 0.0;  // slot-µs
   double longest_tile = 0.0;
   for (const int kind : {0, 1}) {
     if (work.longest_steps[kind] < 0) continue;
     const TileCost& cost = kind == 1 ? kWgmmaCost : kMmaSyncCost;
-    const double kind_work = cost.slots * (cost.start * static_cast<double>(work.tiles[kind]) +
-                                           cost.step * shape.head_dim / 128.0 * static_cast<double>(work.tile_steps[kind]));
-    total += kind_work;
-    if (kind == 0) mma_sync_work = kind_work;
+    total += cost.slots * (cost.start * static_cast<double>(work.tiles[kind]) +
+                           cost.step * shape.head_dim / 128.0 * static_cast<double>(work.tile_steps[kind]));
     const TileCost& alone = kind == 1 ? kWgmmaCost : shape.strided_kv_heads ? kMmaSyncCost : kMmaSyncLoneCost;
     longest_tile = std::max(longest_tile, tile_micros(alone, work.longest_steps[kind], shape.head_dim));
-  }
-  // On slower HBM than the fit's, the mma.sync tiles streaming on the slots the wgmma tiles leave
-  // slow them, for as long as they run beside them (experiment 107); the mma.sync side keeps the
-  // fit's prices.
-  const std::int64_t wgmma_sms_taken = std::min<std::int64_t>(work.tiles[1], multiprocessors);
-  if (wgmma_sms_taken > 0 && wgmma_sms_taken < multiprocessors) {
-    const double mma_sync_beside = mma_sync_work / static_cast<double>(2 * (multiprocessors - wgmma_sms_taken));
-    wgmma_end = wgmma_beside_stream(wgmma_end, mma_sync_beside, hbm_slowdown(shape.memory_bytes_per_micro));
   }
   // Only tiles that queue for the slots end unevenly: in one wave every tile starts at once, and the
   // longest tile bounds the call (experiment 62). The mma.sync tiles are counted alone, as in the

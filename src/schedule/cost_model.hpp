@@ -11,9 +11,9 @@
 namespace chunktree::cost_model {
 
 // The peak HBM rate (bytes a µs: twice the memory clock times the bus width) of the card the prices
-// below were fitted on, the H200's (3201 MHz, 6144 bits). A card of slower HBM streams the mma.sync
-// tiles' shared steps slower by the ratio, and slows the wgmma tiles that run beside them
-// (docs/KERNEL_NOTES.md, experiments 106 and 107); the H200's own contention is inside its prices.
+// below were fitted on, the H200's (3201 MHz, 6144 bits). In wgmma_sms's partition a card of slower
+// HBM streams the mma.sync tiles' shared steps slower by the ratio, and slows the wgmma tiles that run
+// beside them (docs/KERNEL_NOTES.md, experiment 106); the H200's own contention is inside its prices.
 inline constexpr double kFitMemoryBytesPerMicro = 2.0 * 3201.0 * 6144.0 / 8.0;
 
 struct SplitShape {
@@ -26,7 +26,6 @@ struct SplitShape {
   // on its SM then streams no faster than a slot's share (session 31's ncu: b64_g16_8k's 128 whole
   // tiles, 172 µs on NHD pages against 133 on the cache's head-major chunks; experiment 68).
   bool strided_kv_heads = false;
-  double memory_bytes_per_micro = 0.0;  // the card's peak HBM (kernels::memory_bytes_per_micro); 0: the fit's card's
 };
 
 // Estimated µs of the kernels on `spans` cut into items of at most item_limit(split) tokens

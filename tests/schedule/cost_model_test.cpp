@@ -291,18 +291,6 @@ TEST(CostModel, SlowerHbmSplitsTheSmsForLongPackedDrafts) {
   }
 }
 
-// Experiment 107: the split's price slows the wgmma tiles beside the mma.sync tiles on slower HBM too.
-// flashinfer-cascade p32k_b256_s256 (MHA, a 32k prompt of 256 rows beside 256-token private spans):
-// whole spans' 64 wgmma tiles leave 68 SMs to the private tiles and are priced as fast as 16384's
-// 128 on the H200; on the H100 they ran 621 µs against 564 at 16384 (session 61's split sweep).
-TEST(CostModel, SlowerHbmCutsAWgmmaBoundPromptToFillTheSms) {
-  std::vector<SpanSize> cascade{{256, 32768}};
-  cascade.resize(257, SpanSize{1, 256});
-  EXPECT_EQ(cheapest_split(cascade, SplitShape{32, 32, 128, 1, 64, false, kH200Hbm}, kH200), 0);
-  EXPECT_EQ(cheapest_split(cascade, SplitShape{32, 32, 128, 1, 64, false, 0.0}, kH200), 0);
-  EXPECT_EQ(cheapest_split(cascade, SplitShape{32, 32, 128, 1, 64, false, kH100Hbm}, kH200), 16384);
-}
-
 // Experiments 98, 100 and 105: beside wgmma tiles an eager call claims its mma.sync tiles where any
 // streams more than one stage, where each slot has three or more, or where the wgmma tiles leave at
 // least half the SMs free; one-stage tiles at fewer a slot beside more wgmma tiles run one CTA per
