@@ -321,8 +321,8 @@ int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<cons
     }
   }
   if (scanned == 0) return 0;
-  const std::int64_t rounds = (wgmma_tiles + scanned - 1) / scanned;
-  const auto rounds_on = [&](int k) { return (wgmma_tiles + k - 1) / k; };
+  const auto rounds_on = [&](int k) { return (wgmma_tiles + k - 1) / k; };  // the wgmma tiles' rounds on k SMs
+  const std::int64_t rounds = rounds_on(scanned);
   std::array<std::pair<int, double>, 6> priced{};  // each candidate k dealt, and its price
   std::size_t candidates = 0;
   int best_k = 0;
