@@ -17,4 +17,4 @@ llama_b256_p32k --batch 256 --heads 32 --kv-heads 8 --dim 128 --prefix 32768 --s
 ROWS
 builds=()
 for k in 66 72 80 86; do builds+=("k$k=env CHUNKTREE_PROBE_LOG=1 CHUNKTREE_PROBE_WGMMA_SMS=$k $x/probe"); done
-exec timeout 200 bench/trace_rows.sh "$OUT" $x/rows.txt "${builds[@]}"
+exec bench/trace_rows.sh "$OUT" $x/rows.txt "${builds[@]}"
