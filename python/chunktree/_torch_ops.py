@@ -4,7 +4,8 @@ the outputs' shapes. Registered on first use by PagedAttention when torch is loa
 
     torch.ops.chunktree.paged_run(q, k, v, wrapper) -> (out, lse)
 
-`wrapper` is the id of a live PagedAttention (an int that the compiled graph holds as a constant):
+`wrapper` is the id of a live PagedAttention (an int that the compiled graph holds as a constant;
+PagedAttention.run passes its own, so callers never name it):
 the plan and its device workspace are host state that no tensor can carry. plan() stays outside
 the compiled region, as in every engine (it reads the step's page table on the host)."""
 
