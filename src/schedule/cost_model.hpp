@@ -10,11 +10,13 @@
 
 namespace chunktree::cost_model {
 
-// The peak HBM rate (bytes a µs: twice the memory clock times the bus width) of the card the prices
-// below were fitted on, the H200's (3201 MHz, 6144 bits). In wgmma_sms's partition a card of slower
-// HBM streams the mma.sync tiles' shared steps slower by the ratio, and slows the wgmma tiles that run
-// beside them (docs/KERNEL_NOTES.md, experiment 106); the H200's own contention is inside its prices.
-inline constexpr double kFitMemoryBytesPerMicro = 2.0 * 3201.0 * 6144.0 / 8.0;
+// A card's peak HBM rate in bytes a µs: twice the memory clock (MHz) times the bus width (bits).
+constexpr double peak_memory_bytes_per_micro(double memory_clock_mhz, double bus_bits) { return 2.0 * memory_clock_mhz * bus_bits / 8.0; }
+// That of the card the prices below were fitted on, the H200's (3201 MHz, 6144 bits). In wgmma_sms's
+// partition a card of slower HBM streams the mma.sync tiles' shared steps slower by the ratio, and
+// slows the wgmma tiles that run beside them (docs/KERNEL_NOTES.md, experiment 106); the H200's own
+// contention is inside its prices.
+inline constexpr double kFitMemoryBytesPerMicro = peak_memory_bytes_per_micro(3201.0, 6144.0);
 
 struct SplitShape {
   int q_heads;

@@ -16,10 +16,10 @@ using cost_model::cheapest_split;
 using cost_model::SplitShape;
 
 constexpr int kH200 = 132;
-// Peak HBM in bytes a µs (twice the memory clock times the bus width): the H200's, the cost model's
-// fit, and the H100 SXM's (2619 MHz, 5120 bits), 1.47 times slower.
+// Peak HBM in bytes a µs: the H200's, the cost model's fit, and the H100 SXM's (2619 MHz, 5120 bits),
+// 1.47 times slower.
 constexpr double kH200Hbm = cost_model::kFitMemoryBytesPerMicro;
-constexpr double kH100Hbm = 2.0 * 2619.0 * 5120.0 / 8.0;
+constexpr double kH100Hbm = cost_model::peak_memory_bytes_per_micro(2619.0, 5120.0);
 
 std::vector<SpanSize> private_spans(int sequences, std::int64_t tokens) { return std::vector<SpanSize>(static_cast<std::size_t>(sequences), SpanSize{1, tokens}); }
 
@@ -282,10 +282,10 @@ TEST(CostModel, SlowerHbmSplitsTheSmsForLongPackedDrafts) {
   const int k_h100 = cost_model::wgmma_sms(prompt, drafts, decode_rows(2048, 32), 128, kH200, 2, kH100Hbm);
   EXPECT_GE(k_h100, 64);
   EXPECT_LE(k_h100, 80);
+  const std::vector<std::int64_t> hydragen_prompt(128, 4096);
+  const std::vector<std::int64_t> hydragen_suffixes(2048, 512);
   for (const double unknown_or_faster : {0.0, 2.0 * kH200Hbm}) {
     EXPECT_EQ(cost_model::wgmma_sms(prompt, drafts, decode_rows(2048, 32), 128, kH200, 2, unknown_or_faster), 0);
-    const std::vector<std::int64_t> hydragen_prompt(128, 4096);
-    const std::vector<std::int64_t> hydragen_suffixes(2048, 512);
     EXPECT_EQ(cost_model::wgmma_sms(hydragen_prompt, hydragen_suffixes, decode_rows(2048), 128, kH200, 2, unknown_or_faster),
               cost_model::wgmma_sms(hydragen_prompt, hydragen_suffixes, decode_rows(2048), 128, kH200, 2, kH200Hbm));
   }
