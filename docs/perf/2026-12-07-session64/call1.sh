@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Session 64's first call, for whatever card comes. Carry [".device/s64f", ".carry", ".device/probe"].
+# Session 64's first call, for whatever card comes. Carry [".device/s64f", ".carry"].
 #   On an H200: the committed run owed since session 44 (main a983856, `.device/s64f`), with the two
 #     full seed grids, then a983856's GPU unit tests in the time left.
-#   On an H100: a983856's GPU unit tests (the host tidy 82f058e on a GPU), then session 63's call6.sh
-#     (session 61's k trace on d2775a7's probe build), its traces packed in one file.
+#   On an H100: a983856's GPU unit tests only (the host tidy 82f058e on a GPU), to keep the session's
+#     device time for an H200.
 start=$SECONDS
 call_s=${CALL_S:-570}
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
@@ -20,7 +20,5 @@ case "$card" in
     left=$((call_s - (SECONDS - start)))
     [ $left -gt 60 ] && unit_tests $((left - 10)) ;;
   *)
-    unit_tests 200
-    bash docs/perf/2026-12-07-session63/call6.sh
-    echo "== trace done ($((SECONDS - start)) s)" ;;
+    unit_tests 200 ;;
 esac
