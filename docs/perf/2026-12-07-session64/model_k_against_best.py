@@ -1,6 +1,8 @@
 # For each plan timed at several k on H100s (data.py), the model's k at the H100's HBM against the
 # fastest k timed. Run in the folder of session 63's `host_tiles/fit_tools.tgz` (data.py, prices.py),
-# with its tile dumps and `k_all` built as that folder's build.sh says (under /tmp/tiles).
+# with session 63's tile dumps in /tmp/tiles/out (`scratch_tools.tgz`: dump, built by its build.sh) and
+# /tmp/tiles/k_all built from both archives: g++ -std=c++20 -O2 -DK_WGMMA_SMS_MEMORY -Iinclude -Isrc
+# -Ibuild/default/tools/generated k.cpp fit/cm_sweep.cpp -o /tmp/tiles/k_all.
 from data import S61, S63
 from prices import model
 for src in (S61, S63):
