@@ -47,7 +47,10 @@ struct BasicTensorView {
   Device device = Device::cpu;
   std::vector<std::int64_t> shape;
 
-  std::int64_t numel() const {
+  std::int64_t numel() const {  // of a shape the call has checked (expect_tensor bounds it)
+    for (std::int64_t extent : shape) {
+      if (extent == 0) return 0;  // before any product of the other extents can wrap
+    }
     std::int64_t n = 1;
     for (std::int64_t extent : shape) n *= extent;
     return n;

@@ -70,6 +70,11 @@ def _torch_current_stream(torch: Any, device: Any) -> int:
     return raw(torch.cuda.current_device() if device is None else device.index)
 
 
+def _stream_argument(stream: Optional[int]) -> Optional[int]:
+    """A given stream checked where the call runs on the CPU too (it is not used there)."""
+    return None if stream is None else _integer(stream, "stream (a cudaStream_t handle)", bounds=_UINT64)
+
+
 def _stream(array: Optional[Array], stream: Optional[int]) -> int:
     """The CUDA stream to enqueue on: the given handle, else the current stream of the array's library
     (with no array: of torch or cupy, whichever is loaded), else the default stream."""
@@ -101,17 +106,20 @@ _UINT64 = (0, 2**64 - 1)
 
 
 def _integer(value: Any, name: str, bounds: Optional[Tuple[int, int]] = _INT32) -> int:
-    """value as an int within bounds (None: any); bools and floats are not ints."""
-    if not isinstance(value, bool):
+    """value as an int within bounds (None: any); bools (a 0-d bool array or tensor too) and floats
+    are not ints."""
+    if type(value) is not int:  # a plain int (every layer's `layer`) skips the tests for the rest
+        if _is_bool(value):
+            raise TypeError(f"{name} must be an int, got {_type_name(value)}{' of dtype bool' if _is_bool_array(value) else ''}")
         try:
-            result = operator.index(value)
+            value = operator.index(value)
         except TypeError:
-            pass
-        else:
-            if bounds is not None and not bounds[0] <= result <= bounds[1]:
-                raise ValueError(f"{name} must be within [{bounds[0]}, {bounds[1]}], got {result}")
-            return result
-    raise TypeError(f"{name} must be an int, got {_type_name(value)}")
+            raise TypeError(f"{name} must be an int, got {_type_name(value)}") from None
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        if bounds is _INT32:  # the C++ API's int, not the argument's own range (which the call checks and names)
+            raise ValueError(f"{name} {value} is out of range (past 32-bit ints)")
+        raise ValueError(f"{name} must be within [{bounds[0]}, {bounds[1]}], got {value}")
+    return value
 
 
 def _real(value: Any, name: str) -> float:
@@ -145,9 +153,14 @@ def _instance(value: Any, kind: type, name: str, expected: str) -> Any:
     return value
 
 
+def _is_bool_array(value: Any) -> bool:
+    """A 0-d array or tensor of dtype bool: operator.index takes torch's as 0 or 1."""
+    return getattr(value, "ndim", None) == 0 and str(getattr(value, "dtype", "")) in ("bool", "torch.bool")
+
+
 def _is_bool(value: Any) -> bool:
-    """A bool, Python's or numpy's (numpy 2 names its type bool, numpy 1 bool_)."""
-    return isinstance(value, bool) or (_library(value) == "numpy" and type(value).__name__ in ("bool", "bool_"))
+    """A bool: Python's, numpy's (numpy 2 names its type bool, numpy 1 bool_), or a 0-d bool array."""
+    return isinstance(value, bool) or (_library(value) == "numpy" and type(value).__name__ in ("bool", "bool_")) or _is_bool_array(value)
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -166,13 +179,16 @@ def _handle(value: Any, name: str = "seq") -> int:
 
 
 def _is_sequence(value: Any) -> bool:
-    """A list, tuple, range or array: something with a length that can be indexed, but no string."""
-    return hasattr(value, "__len__") and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes, dict))
+    """A list, tuple, range or array: something with a length that can be indexed, but no string
+    and no 0-d array (a scalar, such as a token from logits.argmax())."""
+    return (hasattr(value, "__len__") and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes, dict))
+            and getattr(value, "ndim", None) != 0)
 
 
 def _sequence(value: Any, name: str, expected: str) -> tuple:
     if not _is_sequence(value):
-        raise TypeError(f"{name} must be {expected}, got {_type_name(value)}")
+        zero_d = " of 0 dimensions (a scalar); wrap it in a list" if getattr(value, "ndim", None) == 0 else ""
+        raise TypeError(f"{name} must be {expected}, got {_type_name(value)}{zero_d}")
     return tuple(value)
 
 
@@ -187,6 +203,10 @@ def _array(value: Any, name: str, layout: str) -> Array:
         raise ValueError(f"{name} must have {dims} dimensions {layout}, got shape {tuple(value.shape)}")
     if library == "numpy" and any(stride % value.itemsize for stride in value.strides):
         raise ValueError(f"{name}'s strides {value.strides} (bytes) are not whole elements of {value.itemsize} bytes; pass {name}.copy()")
+    if library == "numpy" and (value.dtype.kind not in "biufc" or value.dtype.itemsize > (16 if value.dtype.kind == "c" else 8)):
+        raise TypeError(f"{name} has dtype {value.dtype}, which chunktree cannot read; pass float32, float16 or bfloat16 (int32 for slots)")
+    if library == "torch" and value.is_meta:
+        raise ValueError(f"{name} is a meta tensor (no data); pass a CPU or CUDA tensor")
     if library == "numpy" and value.dtype.byteorder == ">":
         raise ValueError(f"{name} is big-endian ({value.dtype}); pass {name}.astype({value.dtype.newbyteorder('=').str!r})")
     return value
@@ -239,6 +259,7 @@ _Q_LAYOUT = "[tokens, q_heads, head_dim]"
 
 def _outputs(q: Array, out: Optional[Array], lse: Optional[Array], return_lse: bool):
     """out (like q) and lse ([tokens, q_heads] float32, or None): the given arrays, else new ones."""
+    return_lse = _flag(return_lse, "return_lse")
     out = _empty(q, tuple(q.shape)) if out is None else _writable(out, "out", _Q_LAYOUT)
     if lse is not None:
         lse = _writable(lse, "lse", "[tokens, q_heads]")

@@ -9,7 +9,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _core
 from ._arguments import (_HEADS, _INT32, _Q_LAYOUT, _THREADS, _UINT64, Array, _array, _handle, _instance, _int32_array, _integer,
-                         _library, _on_cuda, _outputs, _scale, _sequence, _stream)
+                         _library, _on_cuda, _outputs, _scale, _sequence, _stream, _stream_argument)
 
 
 def _plain_ints(values: Any, low: int, high: int) -> bool:
@@ -86,7 +86,9 @@ class PrefixCache:
     def write_kv(self, layer: int, slots: Any, k: Array, v: Array, stream: Optional[int] = None) -> None:
         """Writes K and V, each [len(slots), num_kv_heads, head_dim], into `slots` of one layer: host
         K and V in float32, float16 or bfloat16 (converted to the cache's dtype), device K and V in
-        float32 or the cache's dtype (both the same).
+        float32 or the cache's dtype (both the same). A host value that the cache's dtype cannot hold
+        (past 65504 in an f16 cache) is a ValueError and nothing is written; device K and V are not
+        read on the host, so there such a value is stored as inf (and attention over it is NaN).
 
         With K and V on the GPU the copy runs on `stream` (default: the current torch or cupy stream
         of k) and the call returns at once: no allocation, no synchronization, capturable in a CUDA
@@ -263,6 +265,7 @@ def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Opt
     if cache.device == "cuda":
         _core.cuda_attend(cache._cache, plan._device_plan(heads, scale), layer, q, out, lse, _stream(q, stream))
     else:
+        _stream_argument(stream)
         _core.cpu_attend(cache._cache, plan._live(), layer, q, out, lse, heads, scale, _integer(num_threads, "num_threads", _THREADS))
     return (out, lse) if lse is not None else out
 
@@ -366,6 +369,7 @@ class CacheAttention:
         if self._device is not None:
             _core.cuda_attend(self._cache._cache, self._device, layer, q, out, lse, _stream(q, stream))
         else:
+            _stream_argument(stream)
             for name, array in (("out", out), ("lse", lse)):
                 if array is not None and array.shape[0] != q.shape[0]:
                     raise ValueError(f"{name} has {array.shape[0]} rows but q has {q.shape[0]}; out and lse have q's rows")

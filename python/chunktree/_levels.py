@@ -7,7 +7,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _core
 from ._arguments import (_Q_LAYOUT, _THREADS, Array, _array, _instance, _int32_array, _integer, _on_cuda, _outputs, _scale, _sequence,
-                         _stream)
+                         _stream, _stream_argument)
 
 
 class KvSegment:
@@ -15,7 +15,9 @@ class KvSegment:
     [n >= length, kv_heads, head_dim] and the segment is their first `length` tokens (default n).
     Paged: k and v are page pools [num_pages, page_size, kv_heads, head_dim] and `pages` lists the
     page ids in order, exactly ceil(length / page_size) of them. k and v are referenced, not copied:
-    keep them where they are while plans that use them live (every call reads what they hold then).
+    keep them where they are while plans that use them live (every call reads what they hold then);
+    their memory is not checked again, so a tensor moved to other memory in place (torch's set_ or
+    resize_) leaves the segment reading freed memory: make a new KvSegment (and Levels) instead.
     `pages` is copied here: a later change to the list or array is not seen; make a new KvSegment
     (and Levels) for another page list."""
 
@@ -99,5 +101,6 @@ def attend_levels(levels: Levels, q: Array, *, out: Optional[Array] = None, lse:
     if _on_cuda(q):
         _core.cuda_attend_levels(levels._device_plan(q, scale), q, out, lse, _stream(q, stream))
     else:
+        _stream_argument(stream)
         _core.cpu_attend_levels(levels._levels, q, out, lse, scale, _integer(num_threads, "num_threads", _THREADS))
     return (out, lse) if lse is not None else out

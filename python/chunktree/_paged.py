@@ -8,7 +8,7 @@ from typing import Any, Optional, Tuple, Union
 
 from . import _core
 from ._arguments import (_Q_LAYOUT, _THREADS, Array, _array, _flag, _int32_array, _integer, _library, _on_cuda, _outputs, _real,
-                         _scale, _stream, _type_name)
+                         _scale, _stream, _stream_argument, _type_name)
 
 
 def _host_indices(values: Any, name: str, layout: str):
@@ -173,6 +173,7 @@ class PagedAttention:
         if self._device == "cuda":
             self._core.plan(*arrays, *shape, _stream(None, stream))
         else:
+            _stream_argument(stream)
             self._core.plan(*arrays, *shape)
         qo = arrays[3]
         self._queries = 1 if qo is None or len(qo) < 2 else int(qo[1] - qo[0])
@@ -214,7 +215,7 @@ class PagedAttention:
             self._attach_torch()
         if self._op is not None and self._compiling() and out is None and lse is None and stream is None:
             out, lse = self._op(q, k, v, self._op_id)
-            return (out, lse) if return_lse else out
+            return (out, lse) if _flag(return_lse, "return_lse") else out
         return self._run_pools(q, k, v, out, lse, return_lse, stream)
 
     def _attach_torch(self) -> None:
@@ -232,6 +233,7 @@ class PagedAttention:
         if self._device == "cuda":
             self._core.run(k, v, self._layout, q, out, lse, _stream(q, stream))
         else:
+            _stream_argument(stream)
             self._core.run(k, v, self._layout, q, out, lse)
         return (out, lse) if lse is not None else out
 

@@ -172,6 +172,13 @@ PagedKv paged_kv_of(const Array& k, const Array& v, KvLayout layout) {
     for (std::size_t i = 0; i < 4; ++i) text += std::to_string(strides ? pool.stride(i) : static_cast<std::int64_t>(pool.shape(i))) + (i < 3 ? ", " : ")");
     return text;
   };
+  // An empty pool's strides are whatever its library gives (numpy: 0), so say what it is first.
+  for (const Array* pool : {&k, &v}) {
+    if (pool->size() == 0) {
+      throw Error(ErrorCode::invalid_argument, std::string("kv_cache's ") + (pool == &k ? "K" : "V") + " pool has shape " + extents(*pool, false) +
+                                                   ", no element; pass a pool of at least one page " + expected);
+    }
+  }
   for (std::size_t i = 0; i < 4; ++i) {
     if (k.shape(i) != v.shape(i) || (k.shape(i) > 1 && k.stride(i) != v.stride(i))) {
       throw Error(ErrorCode::invalid_argument, "kv_cache's K and V pools must have the same shape and strides; K has shape " + extents(k, false) +

@@ -301,3 +301,100 @@ def test_outputs_that_cannot_be_written_and_big_endian_inputs_are_named():
         chunktree.attend(cache, plan, q.astype(">f4"))
     with pytest.raises(ValueError, match="^lse is float64; "):
         chunktree.attend(cache, plan, q, lse=np.zeros((1, Q_HEADS), np.float64))
+
+
+def test_zero_d_bools_are_not_ints_and_zero_d_ints_in_lists_are_their_values():
+    """A 0-d bool array (numpy's, or torch's, which operator.index takes as 0 or 1) is no int; a 0-d
+    int array inside a list (a token from logits.argmax()) is its value; a 0-d array where a list
+    belongs is named as the scalar it is."""
+    cache = make_cache()
+    added = cache.add([1, 2, 3])
+    plan = chunktree.make_plan(cache, [added.seq])
+    q = np.ones((1, Q_HEADS, DIM), np.float32)
+    with pytest.raises(TypeError, match="^layer must be an int, got numpy.ndarray of dtype bool"):
+        chunktree.attend(cache, plan, q, layer=np.array(True))
+    with pytest.raises(TypeError, match="^n must be an int"):
+        cache.fork(added.seq, np.array(True))
+    with pytest.raises(ValueError, match="^tokens must hold ints"):
+        cache.append(added.seq, [np.array(True)])
+    with pytest.raises(TypeError, match="^batch must be a list of sequence handles, got numpy.ndarray of 0 dimensions"):
+        chunktree.make_plan(cache, np.array(added.seq))
+    assert cache.tokens(added.seq) == [1, 2, 3]
+    cache.append(added.seq, [np.array(4), np.int64(5)])
+    assert cache.tokens(added.seq) == [1, 2, 3, 4, 5]
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="^layer must be an int, got torch.Tensor of dtype bool"):
+        chunktree.attend(cache, chunktree.make_plan(cache, [added.seq]), q, layer=torch.tensor(True))
+    with pytest.raises(TypeError, match="^batch\\[0\\] must be an int, got torch.Tensor of dtype bool"):
+        chunktree.make_plan(cache, [torch.tensor(True)])
+    cache.append(added.seq, [torch.tensor(6)])
+    assert cache.tokens(added.seq) == [1, 2, 3, 4, 5, 6]
+
+
+def test_arrays_no_dlpack_can_carry_are_named():
+    cache = make_cache()
+    seq = cache.add([1, 2, 3]).seq
+    plan = chunktree.make_plan(cache, [seq])
+    for dtype in (object, np.longdouble, "datetime64[s]"):
+        with pytest.raises(TypeError, match="^q has dtype .*, which chunktree cannot read; pass float32, float16 or bfloat16"):
+            chunktree.attend(cache, plan, np.zeros((1, Q_HEADS, DIM), dtype))
+
+
+def test_return_lse_and_a_stream_given_on_the_cpu_are_checked():
+    cache = make_cache()
+    seq = cache.add([1, 2, 3]).seq
+    plan = chunktree.make_plan(cache, [seq])
+    q = np.ones((1, Q_HEADS, DIM), np.float32)
+    with pytest.raises(TypeError, match="^return_lse must be a bool"):
+        chunktree.attend(cache, plan, q, return_lse="no")
+    with pytest.raises(TypeError, match="^stream \\(a cudaStream_t handle\\) must be an int"):
+        chunktree.attend(cache, plan, q, stream="x")
+    with pytest.raises(ValueError, match="^stream \\(a cudaStream_t handle\\) must be within"):
+        chunktree.attend(cache, plan, q, stream=-1)
+    attention = chunktree.CacheAttention(cache, Q_HEADS)
+    attention.plan([seq])
+    with pytest.raises(TypeError, match="^stream"):
+        attention.run(q, stream="x")
+    levels = chunktree.Levels([], own=[chunktree.KvSegment(kv(2), kv(2))])
+    with pytest.raises(TypeError, match="^stream"):
+        chunktree.attend_levels(levels, q, stream="x")
+    with pytest.raises(TypeError, match="^return_lse must be a bool"):
+        chunktree.attend_levels(levels, q, return_lse="False")
+
+
+def test_values_past_the_argument_types_and_the_hosts_memory_are_named():
+    cache = make_cache()
+    seq = cache.add([1, 2, 3]).seq
+    with pytest.raises(ValueError, match="^n 2147483648 is out of range"):
+        cache.fork(seq, 2**31)
+    with pytest.raises(ValueError, match="^capacity_chunks 2147483648 is out of range"):
+        chunktree.PrefixCache(num_kv_heads=KV_HEADS, head_dim=DIM, capacity_chunks=2**31)
+    # 2^50 bytes of pools: no host has them (and a failed allocation is a ValueError that says what to change).
+    with pytest.raises(ValueError, match="bytes of host memory could not be allocated; use a smaller capacity_chunks"):
+        chunktree.PrefixCache(num_kv_heads=64, head_dim=256, capacity_chunks=2**20, chunk_size=128, num_layers=64, dtype="f32")
+
+
+def test_host_kv_an_f16_cache_cannot_hold_is_refused_and_nothing_is_written():
+    cache = chunktree.PrefixCache(num_kv_heads=KV_HEADS, head_dim=DIM, capacity_chunks=4, chunk_size=16, dtype="f16")
+    added = cache.add([1, 2])
+    k = np.ones((2, KV_HEADS, DIM), np.float32)
+    cache.write_kv(0, added.slots, k, k)
+    plan = chunktree.make_plan(cache, [added.seq])
+    q = np.ones((1, Q_HEADS, DIM), np.float32)
+    before = chunktree.attend(cache, plan, q)
+    big = k * 2
+    big[1, 0, 3] = 1e5
+    with pytest.raises(ValueError, match="^write_kv: k holds 100000.000000 \\(slot 1, kv head 0, dim 3\\), past what the cache's f16 holds"):
+        cache.write_kv(0, added.slots, big, k)
+    np.testing.assert_array_equal(chunktree.attend(cache, plan, q), before)
+
+
+def test_a_pool_of_no_page_and_levels_past_q_say_what_is_wrong():
+    paged = chunktree.PagedAttention(device="cpu")
+    paged.plan([0], [], [], Q_HEADS, KV_HEADS, DIM, 16)
+    with pytest.raises(ValueError, match="kv_cache's K pool has shape \\(0, 16, 2, 64\\), no element; pass a pool of at least one page"):
+        paged.run(np.zeros((0, Q_HEADS, DIM), np.float32), np.zeros((0, 2, 16, KV_HEADS, DIM), np.float32))
+    segment = chunktree.KvSegment(kv(4), kv(4))
+    levels = chunktree.Levels([[chunktree.SharedSegment(segment, 0, 2)]])
+    with pytest.raises(ValueError, match="expected a non-empty range within the call's 1 sequences \\(q's 1 rows at queries_per_seq 1\\)"):
+        chunktree.attend_levels(levels, np.ones((1, Q_HEADS, DIM), np.float32))

@@ -1,6 +1,8 @@
 #include "chunktree/prefix_cache.hpp"
 
 #include <atomic>
+#include <cmath>
+#include <new>
 #include <string>
 
 #include "cache/radix_tree.hpp"
@@ -46,6 +48,25 @@ class MutationGuard {
   std::atomic<std::int32_t>& users_;
 };
 
+// Host K or V values that the cache's dtype cannot hold are refused before anything is written: a
+// finite value that a narrower dtype would store as inf (f16 past 65504), as attention over it is NaN.
+void expect_representable(const ConstTensorView& kv, const char* name, DType cache_dtype, int kv_heads, int head_dim) {
+  const bool may_overflow = kv.dtype != cache_dtype && (kv.dtype == DType::f32 || cache_dtype == DType::f16);
+  if (kv.device != Device::cpu || cache_dtype == DType::f32 || !may_overflow) return;
+  const std::int64_t elements = kv.numel();
+  for (std::int64_t i = 0; i < elements; ++i) {
+    const float value = load_element(kv.data, kv.dtype, i);
+    std::uint32_t stored = 0;
+    store_element(&stored, cache_dtype, 0, value);
+    if (!std::isfinite(value) || std::isfinite(load_element(&stored, cache_dtype, 0))) continue;
+    const std::int64_t row = i / head_dim;
+    throw Error(ErrorCode::invalid_argument,
+                std::string("write_kv: ") + name + " holds " + std::to_string(value) + " (slot " + std::to_string(row / kv_heads) + ", kv head " +
+                    std::to_string(row % kv_heads) + ", dim " + std::to_string(i % head_dim) + "), past what the cache's " +
+                    std::string(to_string(cache_dtype)) + " holds; scale K and V, or make the cache bf16");
+  }
+}
+
 }  // namespace
 
 // The tree (what is stored where), the KV pools, the guard's use counter and the version.
@@ -63,7 +84,13 @@ struct PrefixCache::Impl {
   explicit Impl(const CacheConfig& c) : config(validated(c)), tree(c.chunk_size, c.capacity_chunks) {
     const std::size_t bytes = static_cast<std::size_t>(2 * std::int64_t{config.num_layers} * layer_elements()) * dtype_size(config.dtype);
     if (config.device == Device::cpu) {
-      host_storage.resize(bytes);
+      try {
+        host_storage.resize(bytes);
+      } catch (const std::bad_alloc&) {  // as the GPU's allocation says: what was asked, and what to change
+        throw Error(ErrorCode::invalid_argument, "PrefixCache: the pools' " + std::to_string(bytes) +
+                                                     " bytes of host memory could not be allocated; use a smaller capacity_chunks, or fewer "
+                                                     "layers or kv heads");
+      }
     } else {
       cuda_memory::require_current_hopper();
       device_storage = cuda_memory::DeviceAllocation(bytes);
@@ -254,6 +281,8 @@ void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTe
   const Device source_device = c.device == Device::cuda ? k.device : Device::cpu;
   expect_tensor(k, "write_kv: k", {DType::f32, DType::f16, DType::bf16}, source_device, shape);
   expect_tensor(v, "write_kv: v", {DType::f32, DType::f16, DType::bf16}, source_device, shape);
+  expect_representable(k, "k", c.dtype, c.num_kv_heads, c.head_dim);
+  expect_representable(v, "v", c.dtype, c.num_kv_heads, c.head_dim);
   for (std::size_t i = 0; i < slots.size(); ++i) {
     const Slot slot = slots[i];
     if (s.tree.holds_token(slot)) continue;

@@ -44,7 +44,9 @@ Shape check_inputs(const PrefixCache& cache, const Plan& plan, int layer, const 
   const CacheConfig& config = cache.config();
   if (config.device != Device::cpu) fail(ErrorCode::invalid_argument, "the cache lives on the GPU; use the CUDA backend");
   if (!plan.is_current(cache, plan.batch)) {
-    fail(ErrorCode::invalid_argument, "the plan is stale: the cache changed after it was made; make a new plan");
+    fail(ErrorCode::invalid_argument,
+         "the plan is stale or of another cache: the cache changed after it was made, or it was made from another cache; make a new plan "
+         "from this cache");
   }
   if (layer < 0 || layer >= config.num_layers) {
     fail(ErrorCode::invalid_argument,
@@ -217,7 +219,6 @@ void attend_levels(const Levels& levels, const ConstTensorView& q, const TensorV
   const work::LevelsShape levels_shape = work::check_levels(levels, q, params, Device::cpu, kWho);
   const Shape shape = shape_of(levels_shape.q_heads, levels_shape.kv_heads, levels_shape.head_dim,
                                work::resolved_scale(params.scale, levels_shape.head_dim, kWho), resolved_threads(params));
-  expect_tensor(q, "q", {DType::f32, DType::f16, DType::bf16}, Device::cpu, q.shape);
   work::expect_outputs(out, lse, q.shape[0], shape.q_heads, shape.head_dim, Device::cpu, kWho);
   // Long segments in pieces of 256 tokens: more tasks for the threads, each merged exactly.
   const work::Work w = work::from_levels(levels, levels_shape, 256);

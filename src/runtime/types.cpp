@@ -30,6 +30,16 @@ void expect_tensor(const ConstTensorView& view, std::string_view what, std::init
   if (std::any_of(view.shape.begin(), view.shape.end(), [](std::int64_t extent) { return extent < 0; })) {
     throw Error(ErrorCode::invalid_argument, name + " has shape " + shape_string(view.shape) + ", a negative extent");
   }
+  // More than 2^62 elements would wrap numel() (and a null pointer of such a shape pass as empty).
+  if (std::find(view.shape.begin(), view.shape.end(), 0) == view.shape.end()) {
+    std::int64_t elements = 1;
+    for (const std::int64_t extent : view.shape) {
+      if (elements > (std::int64_t{1} << 62) / extent) {
+        throw Error(ErrorCode::invalid_argument, name + " has shape " + shape_string(view.shape) + ", more elements than any memory holds");
+      }
+      elements *= extent;
+    }
+  }
   if (view.data == nullptr && view.numel() != 0) throw Error(ErrorCode::invalid_argument, name + " has no data pointer");
   bool dtype_ok = false;
   std::string allowed;

@@ -58,7 +58,7 @@ void check_segment(const Checker& checker, const KvSegment& segment, const std::
   }
   const std::int64_t page_size = segment.k.shape[1];
   if (page_size < 1) checker.fail(what + " is paged with pages of " + std::to_string(page_size) + " tokens; pages hold at least one");
-  const std::int64_t needed = (segment.length + page_size - 1) / page_size;
+  const std::int64_t needed = segment.length / page_size + (segment.length % page_size != 0 ? 1 : 0);  // no length + page_size to wrap
   if (static_cast<std::int64_t>(segment.pages.size()) != needed) {
     checker.fail(what + " lists " + std::to_string(segment.pages.size()) + " pages; " + std::to_string(segment.length) +
                  " tokens in pages of " + std::to_string(page_size) + " need exactly " + std::to_string(needed));
@@ -103,6 +103,8 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, const A
   if (q.shape[0] < 0 || q.shape[1] < 1 || q.shape[1] > 4096) {
     checker.fail("q has shape " + shape_string(q.shape) + "; it needs a token count of at least 0 and 1..4096 heads");
   }
+  // q's data and size before anything is sized by its token count (the coverage below is one entry a sequence).
+  expect_tensor(q, std::string(who) + ": q", {DType::f32, DType::f16, DType::bf16}, device, q.shape);
   if (q.shape[0] % levels.queries_per_seq != 0) {
     checker.fail("q has " + std::to_string(q.shape[0]) + " tokens, not a multiple of queries_per_seq (" +
                  std::to_string(levels.queries_per_seq) + ")");
@@ -139,7 +141,14 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, const A
   if (first != nullptr) {
     if (first->k.shape.size() < 2) checker.fail("a segment's k has shape " + shape_string(first->k.shape) + "; expected rank 3 or 4");
     shape.dtype = first->k.dtype;
-    shape.kv_heads = static_cast<int>(first->k.shape[first->k.shape.size() - 2]);
+    if (shape.dtype != DType::f32 && shape.dtype != DType::f16 && shape.dtype != DType::bf16) {
+      checker.fail(shape_from + ".k has dtype value " + std::to_string(static_cast<int>(shape.dtype)) + "; expected f32, f16 or bf16");
+    }
+    const std::int64_t kv_heads = first->k.shape[first->k.shape.size() - 2];
+    if (kv_heads < 1 || kv_heads > 4096) {  // checked before it is narrowed to an int
+      checker.fail(shape_from + ".k has shape " + shape_string(first->k.shape) + "; expected 1..4096 kv heads");
+    }
+    shape.kv_heads = static_cast<int>(kv_heads);
   } else if (shape.num_seqs == 0) {  // an empty batch reads nothing: q alone gives the shape
     shape.dtype = q.dtype;
     shape.kv_heads = shape.q_heads;
@@ -154,7 +163,14 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, const A
     checker.fail("q is " + std::string(to_string(q.dtype)) + " but the KV is " + std::string(to_string(shape.dtype)) + "; they must match");
   }
 
+  // The sequences are q's rows over queries_per_seq: a range or an own list past them may be q's fault.
+  const std::string sequences_of_q = std::to_string(shape.num_seqs) + " sequences (q's " + std::to_string(q.shape[0]) +
+                                     " rows at queries_per_seq " + std::to_string(levels.queries_per_seq) + ")";
   std::vector<std::int64_t> seen(static_cast<std::size_t>(shape.num_seqs), 0);
+  // Checked lengths are ≥ 0; a sum past int64 (of lengths no memory holds) stays at the top, over the limit below.
+  const auto add_tokens = [](std::int64_t& total, std::int64_t length) {
+    total = total > std::numeric_limits<std::int64_t>::max() - length ? std::numeric_limits<std::int64_t>::max() : total + length;
+  };
   for (std::size_t l = 0; l < levels.levels.size(); ++l) {
     for (std::size_t i = 0; i < levels.levels[l].size(); ++i) {
       const SharedSegment& segment = levels.levels[l][i];
@@ -164,14 +180,14 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, const A
       check_segment(checker, segment.kv, what, shape, shape_from, device);
       if (segment.seq_begin < 0 || segment.seq_begin >= segment.seq_end || segment.seq_end > shape.num_seqs) {
         checker.fail(what + " is read by sequences [" + std::to_string(segment.seq_begin) + ", " + std::to_string(segment.seq_end) +
-                     "); expected a non-empty range within [0, " + std::to_string(shape.num_seqs) + ")");
+                     "); expected a non-empty range within the call's " + sequences_of_q + "; give q a row per sequence and query token");
       }
-      for (std::int64_t s = segment.seq_begin; s < segment.seq_end; ++s) seen[static_cast<std::size_t>(s)] += segment.kv.length;
+      for (std::int64_t s = segment.seq_begin; s < segment.seq_end; ++s) add_tokens(seen[static_cast<std::size_t>(s)], segment.kv.length);
     }
   }
   if (!levels.own.empty() && static_cast<std::int64_t>(levels.own.size()) != shape.num_seqs) {
-    checker.fail("own has " + std::to_string(levels.own.size()) + " entries; expected one per sequence (" + std::to_string(shape.num_seqs) +
-                 ") or none");
+    checker.fail("own has " + std::to_string(levels.own.size()) + " entries; expected one per sequence of the call's " + sequences_of_q +
+                 ", or none; give q a row per sequence and query token");
   }
   if (levels.own.empty() && levels.queries_per_seq > 1 && shape.num_seqs > 0) {
     checker.fail("with queries_per_seq > 1 every sequence needs its own KV (the query tokens' K and V)");
@@ -184,7 +200,7 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, const A
       checker.fail(what + " has " + std::to_string(own.length) + " tokens, fewer than queries_per_seq (" +
                    std::to_string(levels.queries_per_seq) + "); its last queries_per_seq tokens must be the query tokens' K and V");
     }
-    seen[s] += own.length;
+    add_tokens(seen[s], own.length);
   }
   std::int64_t longest = 0;
   for (std::size_t s = 0; s < seen.size(); ++s) {

@@ -9,6 +9,7 @@
 #include <limits>
 #include <numeric>
 #include <string>
+#include <utility>
 
 #include "schedule/merge_lists.hpp"
 
@@ -90,6 +91,19 @@ PageStrides check_paged_kv(const PagedKv& kv, const PagedShape& shape, Device de
     checker.fail("kv_cache's strides (page " + str(strides.page) + ", token " + str(strides.token) + ", head " + str(strides.head) +
                  " elements) must be positive along every axis of more than one element (a reversed or broadcast view); pass a "
                  "contiguous pool (.contiguous(), numpy.ascontiguousarray)");
+  }
+  // Every element's offset (page, token, head, dim) must fit in 64 bits, as the kernels compute it; a
+  // pool whose last element lies past 2^62 bytes is no memory there is.
+  std::int64_t last = kv.head_dim - 1;
+  bool too_far = false;
+  for (const auto& [extent, stride] : {std::pair{kv.num_pages, strides.page}, std::pair{kv.page_size, strides.token},
+                                       std::pair{kv.num_kv_heads, strides.head}}) {
+    std::int64_t reach = 0;
+    too_far = too_far || __builtin_mul_overflow(extent - 1, stride, &reach) || __builtin_add_overflow(last, reach, &last);
+  }
+  if (too_far || last > (std::int64_t{1} << 62) / static_cast<std::int64_t>(dtype_size(kv.dtype))) {
+    checker.fail("kv_cache's strides (page " + str(strides.page) + ", token " + str(strides.token) + ", head " + str(strides.head) +
+                 " elements) over " + str(kv.num_pages) + " pages reach past any memory; pass the pool's own strides");
   }
   if (device == Device::cuda) {
     // The kernels copy 16-byte pieces of each head's row.

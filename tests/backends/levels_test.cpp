@@ -312,7 +312,7 @@ TEST_P(BackendLevelsErrors, PagesOfZeroTokens) {
 TEST_P(BackendLevelsErrors, OwnKvAndCoverage) {
   expect_invalid([](Levels& l) { l.own[1].length = 1; }, "own[1] has 1 tokens, fewer than queries_per_seq (2)");
   expect_invalid([](Levels& l) { l.own[0] = KvSegment{}; }, "own[0] has 0 tokens, fewer than queries_per_seq (2)");
-  expect_invalid([](Levels& l) { l.own.pop_back(); }, "own has 1 entries; expected one per sequence (2)");
+  expect_invalid([](Levels& l) { l.own.pop_back(); }, "own has 1 entries; expected one per sequence of the call's 2 sequences (q's 4 rows at queries_per_seq 2)");
   expect_invalid([](Levels& l) { l.own.clear(); }, "with queries_per_seq > 1 every sequence needs its own KV");
   expect_invalid([](Levels& l) { l.queries_per_seq = 0; }, "queries_per_seq must be at least 1, got 0");
   expect_invalid([](Levels& l) { l.queries_per_seq = 3; }, "not a multiple of queries_per_seq (3)");
@@ -344,6 +344,37 @@ TEST_P(BackendLevelsErrors, KvDtypesAndDevices) {
   expect_invalid([](Levels& l) { l.levels[1][0].kv.v.dtype = DType::f32; }, "level 1 segment 0.v is f32 but the call's KV is bf16");
   expect_invalid([&](Levels& l) { l.own[0].k.device = refused_device(); },
                  "own[0].k is in " + refused_device_name() + " memory; this backend needs it in " + device_name() + " memory");
+}
+
+// Values no real segment has (a dtype outside the enum, extents near 2^63) are clear errors, not
+// wrapped arithmetic: the kv heads before they are narrowed, a page count without overflow, and the
+// tokens a sequence reads summed without wrapping past the 2^31 − 1 limit.
+TEST_P(BackendLevelsErrors, ValuesPastAnyRealSegment) {
+  constexpr std::int64_t kTop = std::numeric_limits<std::int64_t>::max();
+  expect_invalid(
+      [](Levels& l) {
+        l.levels[0][0].kv.k.dtype = static_cast<DType>(9);
+        l.levels[0][0].kv.v.dtype = static_cast<DType>(9);
+      },
+      "level 0 segment 0.k has dtype value 9; expected f32, f16 or bf16");
+  expect_invalid(
+      [](Levels& l) {
+        for (ConstTensorView* tensor : {&l.levels[0][0].kv.k, &l.levels[0][0].kv.v}) tensor->shape[1] = (std::int64_t{1} << 32) + 2;
+      },
+      "level 0 segment 0.k has shape [6, 4294967298, 64]; expected 1..4096 kv heads");
+  expect_invalid(
+      [](Levels& l) {
+        l.levels[1][0].kv.k.shape[1] = kTop;
+        l.levels[1][0].kv.v.shape[1] = kTop;
+      },
+      "lists 2 pages; 7 tokens in pages of 9223372036854775807 need exactly 1");
+  expect_invalid(
+      [](Levels& l) {
+        l.levels[0][0].kv.length = kTop;
+        l.levels[0][0].kv.k.shape[0] = kTop;
+        l.levels[0][0].kv.v.shape[0] = kTop;
+      },
+      "a sequence reads more than 2^31 − 1 tokens");
 }
 
 TEST_P(BackendLevelsErrors, QShapeDeviceAndScale) {

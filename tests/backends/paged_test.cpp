@@ -626,6 +626,8 @@ TEST_P(BackendPagedErrors, KvCache) {
   expect_run_invalid([](Call& c) { c.kv.token_stride = 0; }, "kv_cache's strides (page 1024, token 0, head 64 elements) must be positive along every axis");
   expect_run_invalid([](Call& c) { c.kv.head_stride = -64; }, "must be positive");
   expect_run_invalid([](Call& c) { c.kv.page_stride = 0; }, "kv_cache's strides (page 0, token 128, head 64 elements) must be positive along every axis");
+  // Offsets past 64 bits would wrap to memory the pool does not hold.
+  expect_run_invalid([](Call& c) { c.kv.page_stride = std::int64_t{1} << 61; }, "reach past any memory; pass the pool's own strides");
 }
 
 TEST_P(BackendPagedErrors, QOutAndLse) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <latch>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <string>
@@ -373,6 +374,34 @@ TEST(PrefixCache, WriteKvChecksShapesDtypesAndSlots) {
   expect_error([&] { cache.write_kv(1, a.slots, good, good); }, ErrorCode::invalid_argument, "layer 1");
   const std::vector<Slot> unreserved{a.slots[0], a.slots[1], Slot{a.slots[2].chunk, 9}};
   expect_error([&] { cache.write_kv(0, unreserved, good, good); }, ErrorCode::invalid_argument, "holds no token of a live sequence");
+}
+
+// A host value that the cache's dtype cannot hold would be stored as inf and make attention NaN:
+// refused, naming where it is, before any of the call's KV is written.
+TEST(PrefixCache, WriteKvRefusesHostValuesTheCacheDtypeCannotHold) {
+  CacheConfig config = small_config();
+  config.dtype = DType::f16;
+  PrefixCache cache(config);
+  const AddResult a = cache.add(iota_tokens(3));
+  std::vector<float> k(3 * 2 * 64, 1.0f);
+  std::vector<float> v(3 * 2 * 64, 2.0f);
+  const ConstTensorView k_view(k.data(), DType::f32, Device::cpu, {3, 2, 64});
+  const ConstTensorView v_view(v.data(), DType::f32, Device::cpu, {3, 2, 64});
+  cache.write_kv(0, a.slots, k_view, v_view);
+  const PoolView pool = cache.pool(0);
+  const auto pool_bytes = [&] {
+    const auto* begin = static_cast<const std::byte*>(pool.k);
+    return std::vector<std::byte>(begin, begin + config.capacity_chunks * config.num_kv_heads * config.chunk_size * config.head_dim * 2);
+  };
+  const std::vector<std::byte> before = pool_bytes();
+  v[(2 * 2 + 1) * 64 + 5] = 70000.0f;  // slot 2, kv head 1, dim 5
+  k[0] = 3.0f;                          // written first, were anything written
+  expect_error([&] { cache.write_kv(0, a.slots, k_view, v_view); }, ErrorCode::invalid_argument,
+               "v holds 70000.000000 (slot 2, kv head 1, dim 5), past what the cache's f16 holds");
+  EXPECT_EQ(pool_bytes(), before);
+  v[(2 * 2 + 1) * 64 + 5] = 65504.0f;  // float16's largest, and inf given as inf, are stored as they are
+  v[7] = std::numeric_limits<float>::infinity();
+  EXPECT_NO_THROW(cache.write_kv(0, a.slots, k_view, v_view));
 }
 
 // Issue 17: a slot may be written while it holds a token of a live sequence, and only then.

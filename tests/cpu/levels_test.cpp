@@ -97,7 +97,7 @@ TEST(CpuLevels, AnEmptyBatchWritesNothing) {
   Levels stray = empty;
   stray.own.resize(3);
   expect_error([&] { cpu::attend_levels(stray, no_q, no_out, no_lse, AttentionParams{}); }, ErrorCode::invalid_argument,
-               "own has 3 entries; expected one per sequence (0) or none");
+               "own has 3 entries; expected one per sequence of the call's 0 sequences (q's 0 rows at queries_per_seq 1), or none");
 }
 
 // What cpu::attend_levels checks after the levels (tests/backends/levels_test.cpp has those): q's
@@ -117,6 +117,10 @@ TEST(CpuLevelsErrors, QDataOutAndLse) {
     expect_error([&] { cpu::attend_levels(levels, q_arg, out_arg, lse_arg); }, ErrorCode::invalid_argument, fragment);
   };
   expect_invalid(ConstTensorView(nullptr, DType::f32, Device::cpu, {4, 4, 64}), out_view, lse_view, "q has no data");
+  // Before anything is sized by q's token count: no allocation of a sequence count q cannot have.
+  expect_invalid(ConstTensorView(nullptr, DType::f32, Device::cpu, {std::int64_t{1} << 50, 4, 64}), out_view, lse_view, "q has no data");
+  expect_invalid(ConstTensorView(q.data(), DType::f32, Device::cpu, {std::int64_t{1} << 60, 4, 64}), out_view, lse_view,
+                 "q has shape [1152921504606846976, 4, 64], more elements than any memory holds");
   expect_invalid(q_view, TensorView{out.data(), DType::f32, Device::cpu, {2, 4, 64}}, lse_view, "out has shape [2, 4, 64]; expected [4, 4, 64]");
   expect_invalid(q_view, TensorView{out.data(), DType::f32, Device::cpu, {4, 4, 128}}, lse_view, "out has shape");
   expect_invalid(q_view, TensorView{out.data(), DType::f32, Device::cuda, {4, 4, 64}}, lse_view, "out is in cuda memory");

@@ -206,6 +206,15 @@ TEST(MergeErrors, MergeState) {
   // wrote nothing, not even the lse it defines).
   expect([](MergeArgs& m) { m.a_o.shape = {-1, 3, 64}; }, "a_o has shape [-1, 3, 64], a negative extent");
   expect([](MergeArgs& m) { m.a_o.shape = m.b_o.shape = m.out_o.shape = {2, 3, 0}; }, "a_o has shape [2, 3, 0]; its heads and head_dim must each be from 1");
+  // A shape whose element count wraps 64 bits is refused, not read as empty (null data and all).
+  expect(
+      [](MergeArgs& m) {
+        m.a_o.shape = m.b_o.shape = m.out_o.shape = {std::int64_t{1} << 62, 4, 1};
+        m.a_l.shape = m.b_l.shape = m.out_l.shape = {std::int64_t{1} << 62, 4};
+        m.a_o.data = m.b_o.data = m.a_l.data = m.b_l.data = nullptr;
+        m.out_o.data = m.out_l.data = nullptr;
+      },
+      "a_o has shape [4611686018427387904, 4, 1], more elements than any memory holds");
 }
 
 TEST(MergeErrors, InPlace) {
