@@ -398,3 +398,11 @@ def test_a_pool_of_no_page_and_levels_past_q_say_what_is_wrong():
     levels = chunktree.Levels([[chunktree.SharedSegment(segment, 0, 2)]])
     with pytest.raises(ValueError, match="expected a non-empty range within the call's 1 sequences \\(q's 1 rows at queries_per_seq 1\\)"):
         chunktree.attend_levels(levels, np.ones((1, Q_HEADS, DIM), np.float32))
+
+
+def test_a_slot_twice_in_one_write_is_refused():
+    cache = make_cache()
+    added = cache.add([1, 2, 3])
+    twice = np.concatenate([added.slots, added.slots[:1]])
+    with pytest.raises(ValueError, match="slots 0 and 3 are both \\(chunk 0, offset 0\\); write each slot once a call"):
+        cache.write_kv(0, twice, kv(4), kv(4))

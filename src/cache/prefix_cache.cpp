@@ -1,9 +1,12 @@
 #include "chunktree/prefix_cache.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <new>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cache/radix_tree.hpp"
 #include "chunktree/numeric.hpp"
@@ -65,6 +68,21 @@ void expect_representable(const ConstTensorView& kv, const char* name, DType cac
                     std::to_string(row % kv_heads) + ", dim " + std::to_string(i % head_dim) + "), past what the cache's " +
                     std::string(to_string(cache_dtype)) + " holds; scale K and V, or make the cache bf16");
   }
+}
+
+// A slot twice in one write: which K and V it keeps would depend on the order of the copies (on the
+// GPU, on which thread stores last), so the call is refused, naming both.
+void expect_distinct(std::span<const Slot> slots, std::int32_t chunk_size) {
+  if (slots.size() < 2) return;
+  std::vector<std::pair<std::int64_t, std::size_t>> keys(slots.size());
+  for (std::size_t i = 0; i < slots.size(); ++i) keys[i] = {std::int64_t{slots[i].chunk} * chunk_size + slots[i].offset, i};
+  std::sort(keys.begin(), keys.end());
+  const auto same = std::adjacent_find(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first == b.first; });
+  if (same == keys.end()) return;
+  const Slot slot = slots[same->second];
+  fail_prefix_cache(ErrorCode::invalid_argument, "write_kv: slots " + std::to_string(same->second) + " and " + std::to_string((same + 1)->second) +
+                                                     " are both (chunk " + std::to_string(slot.chunk) + ", offset " + std::to_string(slot.offset) +
+                                                     "); write each slot once a call");
 }
 
 }  // namespace
@@ -296,6 +314,7 @@ void PrefixCache::write_kv(int layer, std::span<const Slot> slots, const ConstTe
                                                  "holding it was removed)")) +
                           "; write only slots that add or append returned, while a sequence holding them is live");
   }
+  expect_distinct(slots, c.chunk_size);
   const PoolView view = pool(layer);
   if (c.device == Device::cuda) {
     cuda_memory::scatter_kv(view, c.num_kv_heads, c.head_dim, slots, k, v, stream);

@@ -374,6 +374,10 @@ TEST(PrefixCache, WriteKvChecksShapesDtypesAndSlots) {
   expect_error([&] { cache.write_kv(1, a.slots, good, good); }, ErrorCode::invalid_argument, "layer 1");
   const std::vector<Slot> unreserved{a.slots[0], a.slots[1], Slot{a.slots[2].chunk, 9}};
   expect_error([&] { cache.write_kv(0, unreserved, good, good); }, ErrorCode::invalid_argument, "holds no token of a live sequence");
+  // A slot twice in one call would keep whichever copy lands last (on the GPU, either).
+  const std::vector<Slot> twice{a.slots[0], a.slots[2], a.slots[0]};
+  expect_error([&] { cache.write_kv(0, twice, good, good); }, ErrorCode::invalid_argument,
+               "write_kv: slots 0 and 2 are both (chunk " + std::to_string(a.slots[0].chunk) + ", offset 0); write each slot once a call");
 }
 
 // A host value that the cache's dtype cannot hold would be stored as inf and make attention NaN:
