@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "chunktree/types.hpp"
 
@@ -96,6 +97,18 @@ inline float round_to(DType dtype, float value) {
     case DType::f16: return fp16_to_float(float_to_fp16(value));
   }
   return value;
+}
+
+// The least magnitude that round_to(dtype, ·) takes to inf: halfway from the largest finite value
+// to the next power of two, where the tie goes to the even code, inf (f16: 65504 and 65536; bf16:
+// 0x1.fep127 and 2^128). fp32 has none below inf.
+constexpr float first_magnitude_rounding_to_inf(DType dtype) {
+  switch (dtype) {
+    case DType::f16: return 65520.0f;
+    case DType::bf16: return 0x1.ffp127f;
+    case DType::f32: break;
+  }
+  return std::numeric_limits<float>::infinity();
 }
 
 }  // namespace chunktree

@@ -128,7 +128,9 @@ class PrefixCache {
   // Writes K and V, each [slots.size(), num_kv_heads, head_dim], into the given slots of a layer.
   // A slot may be written while it holds a token of a live sequence: add or append returned it,
   // and a sequence that holds it (the one it was returned for, or a fork) has not been removed.
-  // Every other slot is refused with invalid_argument naming it, before anything is written.
+  // Every other slot is refused with invalid_argument naming it, before anything is written, as is
+  // a slot given twice in one call, and a finite host K or V value that the cache's dtype rounds to
+  // inf (f16: |x| ≥ 65520; device K and V are not read on the host, so there it is stored as inf).
   // A slot shared by several sequences (a cached prefix, a fork) holds the KV all of them read:
   // writing it changes their attention too, which is allowed; sharing assumes equal prefixes
   // have equal KV.
@@ -142,7 +144,8 @@ class PrefixCache {
   // cache: what a captured CUDA graph needs when every step writes other slots (the caller copies
   // the step's slots into the same buffer, as engines do with their slot mapping). The kernel reads
   // the slots, so they cannot be checked here as host slots are: write only slots that add or
-  // append returned; a slot outside the pool is not written (never out of bounds).
+  // append returned, each once (a repeated one keeps whichever copy lands last); a slot outside the
+  // pool is not written (never out of bounds).
   void write_kv(int layer, DeviceSlots slots, const ConstTensorView& k, const ConstTensorView& v, void* stream = nullptr);
 
   CacheStats stats() const;

@@ -79,7 +79,7 @@ def _stream(array: Optional[Array], stream: Optional[int]) -> int:
     """The CUDA stream to enqueue on: the given handle, else the current stream of the array's library
     (with no array: of torch or cupy, whichever is loaded), else the default stream."""
     if stream is not None:
-        return _integer(stream, "stream (a cudaStream_t handle)", bounds=_UINT64)
+        return _stream_argument(stream)
     device = None
     if array is not None:
         library = _library(array)
@@ -117,7 +117,7 @@ def _integer(value: Any, name: str, bounds: Optional[Tuple[int, int]] = _INT32) 
             raise TypeError(f"{name} must be an int, got {_type_name(value)}") from None
     if bounds is not None and not bounds[0] <= value <= bounds[1]:
         if bounds is _INT32:  # the C++ API's int, not the argument's own range (which the call checks and names)
-            raise ValueError(f"{name} {value} is out of range (past 32-bit ints)")
+            raise ValueError(f"{name} must fit in a 32-bit int (the call checks its own range within that), got {value}")
         raise ValueError(f"{name} must be within [{bounds[0]}, {bounds[1]}], got {value}")
     return value
 
@@ -154,13 +154,22 @@ def _instance(value: Any, kind: type, name: str, expected: str) -> Any:
 
 
 def _is_bool_array(value: Any) -> bool:
-    """A 0-d array or tensor of dtype bool: operator.index takes torch's as 0 or 1."""
-    return getattr(value, "ndim", None) == 0 and str(getattr(value, "dtype", "")) in ("bool", "torch.bool")
+    """A 0-d array or tensor of dtype bool: operator.index takes torch's as 0 or 1. By the dtype's kind
+    (numpy, cupy, jax), else as torch's bool: str() of a numpy dtype costs microseconds, and numpy's
+    int scalars come here too."""
+    if getattr(value, "ndim", None) != 0:
+        return False
+    dtype = getattr(value, "dtype", None)
+    kind = getattr(dtype, "kind", None)
+    if kind is not None:
+        return kind == "b"
+    torch = sys.modules.get("torch")
+    return torch is not None and dtype is torch.bool
 
 
 def _is_bool(value: Any) -> bool:
-    """A bool: Python's, numpy's (numpy 2 names its type bool, numpy 1 bool_), or a 0-d bool array."""
-    return isinstance(value, bool) or (_library(value) == "numpy" and type(value).__name__ in ("bool", "bool_")) or _is_bool_array(value)
+    """A bool: Python's, numpy's (a scalar of 0 dimensions and kind b), or a 0-d bool array."""
+    return isinstance(value, bool) or _is_bool_array(value)
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -192,6 +201,13 @@ def _sequence(value: Any, name: str, expected: str) -> tuple:
     return tuple(value)
 
 
+def _unreadable_numpy_dtype(dtype: Any) -> bool:
+    """A numpy dtype that no array can hand over (DLPack has no code for it): objects, strings, dates,
+    records and raw bytes, and floats wider than 64 bits. ml_dtypes' bfloat16 (kind V) is read."""
+    kind = dtype.kind
+    return kind in "OSUMm" or (kind == "V" and dtype.name != "bfloat16") or dtype.itemsize > (16 if kind == "c" else 8)
+
+
 def _array(value: Any, name: str, layout: str) -> Array:
     """value if it is an array (DLPack) of as many dimensions as `layout` names ("[tokens, heads]")."""
     library = _library(value)
@@ -203,7 +219,7 @@ def _array(value: Any, name: str, layout: str) -> Array:
         raise ValueError(f"{name} must have {dims} dimensions {layout}, got shape {tuple(value.shape)}")
     if library == "numpy" and any(stride % value.itemsize for stride in value.strides):
         raise ValueError(f"{name}'s strides {value.strides} (bytes) are not whole elements of {value.itemsize} bytes; pass {name}.copy()")
-    if library == "numpy" and (value.dtype.kind not in "biufc" or value.dtype.itemsize > (16 if value.dtype.kind == "c" else 8)):
+    if library == "numpy" and _unreadable_numpy_dtype(value.dtype):
         raise TypeError(f"{name} has dtype {value.dtype}, which chunktree cannot read; pass float32, float16 or bfloat16 (int32 for slots)")
     if library == "torch" and value.is_meta:
         raise ValueError(f"{name} is a meta tensor (no data); pass a CPU or CUDA tensor")

@@ -23,6 +23,8 @@ def _handles(values: Any, name: str) -> List[int]:
     step's batch), anything else handle by handle, each named in its error."""
     if _plain_ints(values, *_UINT64):
         return list(values)
+    if _library(values) == "numpy" and values.ndim == 1 and values.dtype.kind in "iu" and (values.size == 0 or values.min() >= 0):
+        return values.tolist()  # an engine's batch as a numpy int array: no test per handle (a bool array is not one)
     return [_handle(seq, f"{name}[{i}]") for i, seq in enumerate(_sequence(values, name, "a list of sequence handles"))]
 
 
@@ -86,9 +88,9 @@ class PrefixCache:
     def write_kv(self, layer: int, slots: Any, k: Array, v: Array, stream: Optional[int] = None) -> None:
         """Writes K and V, each [len(slots), num_kv_heads, head_dim], into `slots` of one layer: host
         K and V in float32, float16 or bfloat16 (converted to the cache's dtype), device K and V in
-        float32 or the cache's dtype (both the same). A host value that the cache's dtype cannot hold
-        (past 65504 in an f16 cache) is a ValueError and nothing is written; device K and V are not
-        read on the host, so there such a value is stored as inf (and attention over it is NaN).
+        float32 or the cache's dtype (both the same). A finite host value that the cache's dtype rounds
+        to inf (|x| ≥ 65520 in an f16 cache) is a ValueError and nothing is written; device K and V are
+        not read on the host, so there such a value is stored as inf (and attention over it is NaN).
 
         With K and V on the GPU the copy runs on `stream` (default: the current torch or cupy stream
         of k) and the call returns at once: no allocation, no synchronization, capturable in a CUDA
@@ -97,13 +99,15 @@ class PrefixCache:
         slots: exactly [n, 2] ints (chunk, offset), as add and append return them: a numpy array, a
         CPU tensor or nested lists; anything else (another shape, floats, bools, values past int32)
         is a ValueError, never reshaped or converted. Write the slots that add or append returned for
-        a sequence that is still in the cache; a slot that holds no live token is refused. Writing a
-        slot again overwrites that token's KV for every sequence that shares it.
+        a sequence that is still in the cache; a slot that holds no live token, or one given twice in
+        the call, is refused. Writing a slot again overwrites that token's KV for every sequence that
+        shares it.
 
         Slots on the GPU (an int32 [n, 2] C-contiguous CUDA tensor), with K and V there too: what a
         CUDA graph captures when every step writes other slots (copy each step's slots into the same
         tensor, like an engine's slot mapping). The kernel reads them, so they are not checked as
-        host slots are; a slot outside the pool is not written."""
+        host slots are (a repeated one keeps whichever copy lands last); a slot outside the pool is
+        not written."""
         layout = "[n, num_kv_heads, head_dim]"
         k = _array(k, "k", layout)
         v = _array(v, "v", layout)

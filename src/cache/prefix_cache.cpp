@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <new>
 #include <string>
 #include <utility>
@@ -52,30 +53,38 @@ class MutationGuard {
 };
 
 // Host K or V values that the cache's dtype cannot hold are refused before anything is written: a
-// finite value that a narrower dtype would store as inf (f16 past 65504), as attention over it is NaN.
+// finite value that a narrower dtype rounds to inf, as attention over it is NaN. Such values are
+// those at least halfway from the dtype's largest finite value to the next power of two (ties go to
+// the even inf), compared in one pass (prefix_cache_test checks the bounds against round_to).
 void expect_representable(const ConstTensorView& kv, const char* name, DType cache_dtype, int kv_heads, int head_dim) {
-  const bool may_overflow = kv.dtype != cache_dtype && (kv.dtype == DType::f32 || cache_dtype == DType::f16);
-  if (kv.device != Device::cpu || cache_dtype == DType::f32 || !may_overflow) return;
+  const bool narrower = kv.dtype != cache_dtype && (kv.dtype == DType::f32 || cache_dtype == DType::f16);
+  if (kv.device != Device::cpu || cache_dtype == DType::f32 || !narrower) return;
+  const float limit = first_magnitude_rounding_to_inf(cache_dtype);
   const std::int64_t elements = kv.numel();
+  const auto* f32 = kv.dtype == DType::f32 ? static_cast<const float*>(kv.data) : nullptr;
   for (std::int64_t i = 0; i < elements; ++i) {
-    const float value = load_element(kv.data, kv.dtype, i);
-    std::uint32_t stored = 0;
-    store_element(&stored, cache_dtype, 0, value);
-    if (!std::isfinite(value) || std::isfinite(load_element(&stored, cache_dtype, 0))) continue;
+    const float value = f32 != nullptr ? f32[i] : load_element(kv.data, kv.dtype, i);
+    if (!(std::fabs(value) >= limit) || std::isinf(value)) continue;  // NaN and inf are stored as they are
     const std::int64_t row = i / head_dim;
-    throw Error(ErrorCode::invalid_argument,
-                std::string("write_kv: ") + name + " holds " + std::to_string(value) + " (slot " + std::to_string(row / kv_heads) + ", kv head " +
-                    std::to_string(row % kv_heads) + ", dim " + std::to_string(i % head_dim) + "), past what the cache's " +
-                    std::string(to_string(cache_dtype)) + " holds; scale K and V, or make the cache bf16");
+    char shown[32];
+    std::snprintf(shown, sizeof shown, "%g", static_cast<double>(value));
+    fail_prefix_cache(ErrorCode::invalid_argument,
+                      std::string("write_kv: ") + name + " holds " + shown + " (slot " + std::to_string(row / kv_heads) + ", kv head " +
+                          std::to_string(row % kv_heads) + ", dim " + std::to_string(i % head_dim) + "), which the cache's " +
+                          std::string(to_string(cache_dtype)) + " rounds to inf; scale K and V" +
+                          (cache_dtype == DType::f16 ? ", or make the cache bf16" : ", or make the cache f32 (CPU only)"));
   }
 }
 
 // A slot twice in one write: which K and V it keeps would depend on the order of the copies (on the
 // GPU, on which thread stores last), so the call is refused, naming both.
 void expect_distinct(std::span<const Slot> slots, std::int32_t chunk_size) {
-  if (slots.size() < 2) return;
+  const auto key = [&](const Slot& slot) { return std::int64_t{slot.chunk} * chunk_size + slot.offset; };
+  // Slots as add and append return them run in increasing order: distinct without a sort or an allocation.
+  const auto increasing = [&](const Slot& a, const Slot& b) { return key(a) >= key(b); };
+  if (std::adjacent_find(slots.begin(), slots.end(), increasing) == slots.end()) return;
   std::vector<std::pair<std::int64_t, std::size_t>> keys(slots.size());
-  for (std::size_t i = 0; i < slots.size(); ++i) keys[i] = {std::int64_t{slots[i].chunk} * chunk_size + slots[i].offset, i};
+  for (std::size_t i = 0; i < slots.size(); ++i) keys[i] = {key(slots[i]), i};
   std::sort(keys.begin(), keys.end());
   const auto same = std::adjacent_find(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first == b.first; });
   if (same == keys.end()) return;
@@ -104,7 +113,7 @@ struct PrefixCache::Impl {
     if (config.device == Device::cpu) {
       try {
         host_storage.resize(bytes);
-      } catch (const std::bad_alloc&) {  // as the GPU's allocation says: what was asked, and what to change
+      } catch (const std::bad_alloc&) {  // like the GPU allocation's error: what was asked, and what to change
         throw Error(ErrorCode::invalid_argument, "PrefixCache: the pools' " + std::to_string(bytes) +
                                                      " bytes of host memory could not be allocated; use a smaller capacity_chunks, or fewer "
                                                      "layers or kv heads");

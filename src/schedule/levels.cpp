@@ -164,8 +164,10 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, const A
   }
 
   // The sequences are q's rows over queries_per_seq: a range or an own list past them may be q's fault.
-  const std::string sequences_of_q = std::to_string(shape.num_seqs) + " sequences (q's " + std::to_string(q.shape[0]) +
-                                     " rows at queries_per_seq " + std::to_string(levels.queries_per_seq) + ")";
+  const auto sequences_of_q = [&] {
+    return std::to_string(shape.num_seqs) + " sequences (q's " + std::to_string(q.shape[0]) + " rows at queries_per_seq " +
+           std::to_string(levels.queries_per_seq) + ")";
+  };
   std::vector<std::int64_t> seen(static_cast<std::size_t>(shape.num_seqs), 0);
   // Checked lengths are ≥ 0; a sum past int64 (of lengths no memory holds) stays at the top, over the limit below.
   const auto add_tokens = [](std::int64_t& total, std::int64_t length) {
@@ -178,15 +180,20 @@ LevelsShape check_levels(const Levels& levels, const ConstTensorView& q, const A
       if (segment.kv.length < 0) checker.fail(what + " has length " + std::to_string(segment.kv.length) + "; lengths are ≥ 0");
       if (segment.kv.length == 0) checker.fail(what + " is empty; leave it out");
       check_segment(checker, segment.kv, what, shape, shape_from, device);
-      if (segment.seq_begin < 0 || segment.seq_begin >= segment.seq_end || segment.seq_end > shape.num_seqs) {
-        checker.fail(what + " is read by sequences [" + std::to_string(segment.seq_begin) + ", " + std::to_string(segment.seq_end) +
-                     "); expected a non-empty range within the call's " + sequences_of_q + "; give q a row per sequence and query token");
+      const auto range = [&] {
+        return what + " is read by sequences [" + std::to_string(segment.seq_begin) + ", " + std::to_string(segment.seq_end) + ")";
+      };
+      if (segment.seq_begin < 0 || segment.seq_begin >= segment.seq_end) {
+        checker.fail(range() + "; expected a non-empty range: seq_begin ≥ 0 and below seq_end");
+      }
+      if (segment.seq_end > shape.num_seqs) {
+        checker.fail(range() + "; expected a range within the call's " + sequences_of_q() + "; give q a row per sequence and query token");
       }
       for (std::int64_t s = segment.seq_begin; s < segment.seq_end; ++s) add_tokens(seen[static_cast<std::size_t>(s)], segment.kv.length);
     }
   }
   if (!levels.own.empty() && static_cast<std::int64_t>(levels.own.size()) != shape.num_seqs) {
-    checker.fail("own has " + std::to_string(levels.own.size()) + " entries; expected one per sequence of the call's " + sequences_of_q +
+    checker.fail("own has " + std::to_string(levels.own.size()) + " entries; expected one per sequence of the call's " + sequences_of_q() +
                  ", or none; give q a row per sequence and query token");
   }
   if (levels.own.empty() && levels.queries_per_seq > 1 && shape.num_seqs > 0) {

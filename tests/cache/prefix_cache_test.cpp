@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <latch>
 #include <limits>
 #include <numeric>
@@ -10,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "chunktree/numeric.hpp"
 #include "support/cache_snapshot.hpp"
 #include "support/expect_error.hpp"
 #include "support/workload.hpp"
@@ -380,6 +382,18 @@ TEST(PrefixCache, WriteKvChecksShapesDtypesAndSlots) {
                "write_kv: slots 0 and 2 are both (chunk " + std::to_string(a.slots[0].chunk) + ", offset 0); write each slot once a call");
 }
 
+// write_kv's refusal compares magnitudes with these bounds: the least that round_to takes to inf.
+TEST(PrefixCache, TheBoundsOfRoundingToInfAreRoundTosOwn) {
+  for (const DType dtype : {DType::f16, DType::bf16}) {
+    SCOPED_TRACE(std::string(to_string(dtype)));
+    const float limit = first_magnitude_rounding_to_inf(dtype);
+    EXPECT_TRUE(std::isinf(round_to(dtype, limit)));
+    EXPECT_TRUE(std::isinf(round_to(dtype, -limit)));
+    EXPECT_TRUE(std::isfinite(round_to(dtype, std::nextafter(limit, 0.0f))));
+    EXPECT_TRUE(std::isfinite(round_to(dtype, -std::nextafter(limit, 0.0f))));
+  }
+}
+
 // A host value that the cache's dtype cannot hold would be stored as inf and make attention NaN:
 // refused, naming where it is, before any of the call's KV is written.
 TEST(PrefixCache, WriteKvRefusesHostValuesTheCacheDtypeCannotHold) {
@@ -401,9 +415,10 @@ TEST(PrefixCache, WriteKvRefusesHostValuesTheCacheDtypeCannotHold) {
   v[(2 * 2 + 1) * 64 + 5] = 70000.0f;  // slot 2, kv head 1, dim 5
   k[0] = 3.0f;                          // written first, were anything written
   expect_error([&] { cache.write_kv(0, a.slots, k_view, v_view); }, ErrorCode::invalid_argument,
-               "v holds 70000.000000 (slot 2, kv head 1, dim 5), past what the cache's f16 holds");
+               "PrefixCache: write_kv: v holds 70000 (slot 2, kv head 1, dim 5), which the cache's f16 rounds to inf; scale K and V, or make "
+               "the cache bf16");
   EXPECT_EQ(pool_bytes(), before);
-  v[(2 * 2 + 1) * 64 + 5] = 65504.0f;  // float16's largest, and inf given as inf, are stored as they are
+  v[(2 * 2 + 1) * 64 + 5] = 65519.0f;  // rounds to float16's largest, 65504; inf given as inf is stored as it is
   v[7] = std::numeric_limits<float>::infinity();
   EXPECT_NO_THROW(cache.write_kv(0, a.slots, k_view, v_view));
 }
