@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Session 65's call for the next session, for whatever card comes. Carry [".device/s65f", ".carry"].
-#   On an H200: the committed run owed since session 44 (main 4fbcf7a, `.device/s65f`), with the two
+#   On an H200: the committed run owed since session 44 (main 22263c8, `.device/s65f`), with the two
 #     full seed grids, then its GPU unit tests in the time left.
-#   On an H100: 4fbcf7a's GPU unit tests only (session 65's argument checks, host code, on a GPU), to
+#   On an H100: 22263c8's GPU unit tests only (session 65's argument checks, host code, on a GPU), to
 #     keep the session's device time for an H200.
 start=$SECONDS
 call_s=${CALL_S:-570}
