@@ -44,9 +44,7 @@ Shape check_inputs(const PrefixCache& cache, const Plan& plan, int layer, const 
   const CacheConfig& config = cache.config();
   if (config.device != Device::cpu) fail(ErrorCode::invalid_argument, "the cache lives on the GPU; use the CUDA backend");
   if (!plan.is_current(cache, plan.batch)) {
-    fail(ErrorCode::invalid_argument,
-         "the plan is stale or of another cache: the cache changed after it was made, or it was made from another cache; make a new plan "
-         "from this cache");
+    fail(ErrorCode::invalid_argument, work::kStalePlan);
   }
   if (layer < 0 || layer >= config.num_layers) {
     fail(ErrorCode::invalid_argument,

@@ -79,9 +79,7 @@ void load_plan(DevicePlan::Impl& p, const PrefixCache& cache, const Plan& plan, 
     fail(ErrorCode::invalid_argument, "the plan is of another cache than the one this DevicePlan was made for; make a DevicePlan for it");
   }
   if (plan.tree_version != cache.version()) {
-    fail(ErrorCode::invalid_argument,
-         "the plan is stale or of another cache: the cache changed after it was made, or it was made from another cache; make a new plan "
-         "from this cache");
+    fail(ErrorCode::invalid_argument, work::kStalePlan);
   }
   work::from_plan(cache, plan, p.staged);
   p.work.load(p.staged, upload, stream);
@@ -131,9 +129,7 @@ CallShape check_call(const PrefixCache& cache, const DevicePlan& device_plan, in
     fail(ErrorCode::invalid_argument, "this DevicePlan was made for another cache; make a DevicePlan for this one");
   }
   if (p.tree_version != cache.version()) {
-    fail(ErrorCode::invalid_argument,
-         "the plan is stale or of another cache: the cache changed after it was made, or it was made from another cache; make a new plan "
-         "from this cache");
+    fail(ErrorCode::invalid_argument, work::kStalePlan);
   }
   const PoolView pool = cache.pool(layer);  // checks the layer
   const std::int64_t rows = p.work.replayable() && !q.shape.empty() ? std::max(q.shape[0], p.query_tokens) : p.query_tokens;

@@ -20,6 +20,12 @@
 
 namespace chunktree::work {
 
+// Both backends' refusal of a plan whose cache version is not the cache's: changed since, or made
+// from another cache (versions are unique across caches, so the two look the same).
+inline constexpr const char* kStalePlan =
+    "the plan is stale or of another cache: the cache changed after it was made, or it was made from another cache; make a new plan from "
+    "this cache";
+
 // The runs of one item hold consecutive positions: run r + 1 starts where run r ends. (The wgmma
 // kernel relies on it: it counts positions from the item's first run.)
 struct KvRun {
