@@ -30,6 +30,8 @@ for build in "$@"; do
     CHUNKTREE_TILE_TRACE=$out/tr/$name.csv CHUNKTREE_TILE_TRACE_CALL=5 timeout 40 "${command[@]}" bench --repeats 5 $flags \
       > "$out/tr/${name}_bench.txt" 2>&1 || echo "$name: rc $?"
     echo "== $name"; grep -hE "^probe:|^\S+\s+\S+\s+chunktree\s" "$out/tr/${name}_bench.txt" | head -3
-    python3 bench/tile_trace.py "$out/tr/$name.csv" "$out/tr/$name.csv.wgmma" 2>&1 | head -24
+    traces=("$out/tr/$name.csv")
+    [ -f "$out/tr/$name.csv.wgmma" ] && traces+=("$out/tr/$name.csv.wgmma")  # a call without wgmma tiles writes none
+    python3 bench/tile_trace.py "${traces[@]}" 2>&1 | head -24
   done < "$rows"
 done
