@@ -472,6 +472,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     }
     ClaimedTiles<Shape>::init();
   }
+  tile_trace::begin();  // a trace build's flag, read once a CTA
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 

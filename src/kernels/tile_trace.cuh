@@ -54,12 +54,23 @@ namespace {
 __device__ TileRow rows[kMaxTiles];
 __device__ bool stamping = true;  // off for eager launches while replays are traced (one flag for all streams)
 
-// Called by one thread per event. The timer is read before the flag's load returns: a stamp that
-// waited for it would land behind whatever that load queued behind (the tile's state stores, at
-// `stored`: session 46's replay traces).
+// The flag as this CTA read it once, at its start (begin()): a stamp that loaded the global flag
+// itself made its warp wait for that load, up to a memory round trip inside every traced phase
+// (session 66).
+__device__ inline bool& stamping_in_cta() {
+  __shared__ bool on;
+  return on;
+}
+
+// Every thread of a CTA, before the CTA's first __syncthreads.
+__device__ inline void begin() {
+  if (threadIdx.x == 0) stamping_in_cta() = stamping;
+}
+
+// Called by one thread per event, after begin()'s __syncthreads.
 __device__ inline void stamp(std::uint32_t tile, Event event) {
   const unsigned long long now = cuda::ptx::get_sreg_globaltimer();
-  if (tile >= kMaxTiles || !stamping) return;
+  if (tile >= kMaxTiles || !stamping_in_cta()) return;
   rows[tile].at[event] = now;
   if (event == stored) {
     rows[tile].sm = cuda::ptx::get_sreg_smid();
@@ -108,6 +119,7 @@ inline void write(cudaStream_t stream, const char* suffix, bool keep) {
 
 #else
 
+__device__ inline void begin() {}
 __device__ inline void stamp(std::uint32_t, Event) {}
 inline void note_launch(cudaStream_t, std::uint32_t) {}
 

@@ -281,6 +281,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
       cutlass::arch::ClusterBarrier::init(&empty[s], 256);
     }
   }
+  tile_trace::begin();  // a trace build's flag, read once a CTA
   cutlass::arch::fence_barrier_init();
   __syncthreads();
 

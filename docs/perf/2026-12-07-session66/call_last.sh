@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Session 66's last call (~500 s of device time left: too little for a committed run). On an H200:
 # 9f4854f's GPU unit tests, then gpu-check's quick grids, random trees and sanitizers (call2's) in the
-# time left (CALL_S, default 330). On any other card: call1.sh's H100 branch (call_ncu_small.sh).
-# Carry [".device/s65f", ".carry"].
+# time left (CALL_S, default 330). On any other card: call1.sh's H100 branch (the trace A/B, then
+# call_ncu_small.sh).
+# Carry [".device/s65f", ".carry", ".device/probe", ".device/probe66"].
 here=$(dirname "$0")
 case "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" in
   *H200*) ;;
