@@ -10,11 +10,8 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 while read -r row flags; do
   # shellcheck disable=SC2086  # the flags are words
   timeout 60 ncu --clock-control none --section SourceCounters --section WarpStateStats --section LaunchStats --sampling-interval 0 \
-    -k regex:mma_sync_states --launch-skip 3 --launch-count 1 -o "$OUT/ncu_$row" $x/chunktree bench --repeats 5 $flags > "$OUT/ncu_$row.log" 2>&1
+    -k regex:mma_sync_states --launch-skip 3 --launch-count 1 -o "$OUT/ncu_$row" $x/chunktree bench --repeats 5 $flags < /dev/null > "$OUT/ncu_$row.log" 2>&1
   echo "== $row: rc $?"; grep -E "Duration|Stall|Warp Cycles" "$OUT/ncu_$row.log" | head -6
   ncu -i "$OUT/ncu_$row.ncu-rep" --page source --csv --print-source sass > "$OUT/ncu_${row}_source.csv" 2> /dev/null
   ls -la "$OUT/ncu_$row.ncu-rep" "$OUT/ncu_${row}_source.csv"
-done <<'ROWS'
-b1_gqa_512 --batch 1 --heads 32 --kv-heads 8 --dim 128 --prefix 0 --suffix 512
-b8_gqa_p1k_s0 --batch 8 --heads 32 --kv-heads 8 --dim 128 --prefix 1024 --suffix 0
-ROWS
+done < <(grep -E "^(b1_gqa_512|b8_gqa_p1k_s0) " "$(dirname "$0")/small_rows.txt")
