@@ -1,7 +1,12 @@
 """Reads per-tile traces of the partial-state kernels (src/kernels/tile_trace.cuh) and prints where
 their tiles' time goes: each phase's median and range, how long CTAs wait between their tiles, and
-how unevenly the CTAs finish, every time counted from the first tile taken in any of the files (the
-kernels stamp one clock, so a wgmma trace and an mma.sync trace of one call line up).
+how unevenly the CTAs finish, every time counted from the first CTA that entered a kernel (the first
+tile taken, in traces from before session 67) in any of the files (the kernels stamp one clock, so
+a wgmma trace and an mma.sync trace of one call line up). Where the units were traced too (files
+TRACE.csv.units, TRACE.csv.wgmma.units and the merge's TRACE.csv.merge.units, found beside the
+tile traces), it prints the call on that clock: each kernel's CTAs (the merge's warps) entering and
+leaving, the merge's waits for the states kernel returning, and each CTA's time before its first
+tile and after its last.
 
     python3 bench/tile_trace.py TRACE.csv [TRACE.csv.wgmma]
 
@@ -76,11 +81,62 @@ def summarize(path, rows, start):
           f"p90 {ends[-1 - tenth]:.1f}, last {ends[-1]:.1f} us ({len(ends)} CTAs)")
 
 
+def load_units(path):
+    """A units table (CTAs or merge warps) beside a tile trace, its units that left; None if absent."""
+    try:
+        with open(path) as file:
+            units = [{key: int(value) for key, value in row.items()} for row in csv.DictReader(file)]
+    except FileNotFoundError:
+        return None
+    return [unit for unit in units if unit["left"] > 0]
+
+
+def spread(values):
+    values = sorted(values)
+    return f"first {values[0]:.1f}, median {statistics.median(values):.1f}, last {values[-1]:.1f}"
+
+
+def summarize_call(traces, units_by_kernel, start):
+    """The call's kernels on one clock: their units entering, waiting and leaving, and each states
+    CTA's time before its first tile and after its last."""
+    print("the call on one clock (us from the first unit that entered a kernel):")
+    tiles_by_kernel = dict(traces)
+    for name, units in units_by_kernel:
+        if not units:
+            continue
+        print(f"  {name}: {len(units)} units; entered {spread(micros(u['entered'] - start) for u in units)}")
+        waited = [micros(u["waited"] - start) for u in units if u["waited"] > 0]
+        if waited:
+            print(f"    waited for the kernel before: {spread(waited)}")
+        print(f"    left {spread(micros(u['left'] - start) for u in units)}")
+        rows = tiles_by_kernel.get(name)
+        if not rows:
+            continue
+        first_taken, last_stored = {}, {}
+        for row in rows:
+            first_taken[row["cta"]] = min(first_taken.get(row["cta"], row["taken"]), row["taken"])
+            last_stored[row["cta"]] = max(last_stored.get(row["cta"], row["stored"]), row["stored"])
+        working = [u for u in units if u["unit"] in first_taken]
+        if working:
+            before = [micros(first_taken[u["unit"]] - u["entered"]) for u in working]
+            after = [micros(u["left"] - last_stored[u["unit"]]) for u in working]
+            print(f"    a working CTA's entry -> first tile taken: median {statistics.median(before):.2f}, max {max(before):.2f}; "
+                  f"last stored -> left: median {statistics.median(after):.2f}, max {max(after):.2f} us")
+    every = [u for _, units in units_by_kernel for u in units or []]
+    if every:
+        print(f"  first entry -> last unit left: {micros(max(u['left'] for u in every) - start):.1f} us")
+
+
 def main(paths):
     traces = [(path, load(path)) for path in paths]
-    start = min(row["taken"] for _, rows in traces for row in rows)
+    units_by_kernel = [(path, load_units(path + ".units")) for path in paths]
+    units_by_kernel.append((paths[0] + ".merge", load_units(paths[0] + ".merge.units")))
+    entries = [unit["entered"] for _, units in units_by_kernel for unit in units or []]
+    start = min(entries) if entries else min(row["taken"] for _, rows in traces for row in rows)
     for path, rows in traces:
         summarize(path, rows, start)
+    if entries:
+        summarize_call(traces, units_by_kernel, start)
 
 
 if __name__ == "__main__":

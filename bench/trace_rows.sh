@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Per-tile traces of several builds in one device call: each build runs each row of ROWS (lines
 # `NAME chunktree-bench-flags`, as bench/shapes.txt), its 5th call (eager) traced into
-# OUT/tr/LABEL_NAME.csv (and .csv.wgmma), with clocks.sm, power and throttle reasons sampled every
+# OUT/tr/LABEL_NAME.csv (and .csv.wgmma; a build from session 67 on also writes its CTAs' and the
+# merge's warps' .units files beside them), with clocks.sm, power and throttle reasons sampled every
 # 20 ms beside them (OUT/tr/clocks.csv, the rows' start times in OUT/tr/marks.txt); prints each
 # row's bench line, any `probe:` lines and bench/tile_trace.py's summary, and packs OUT/tr into
 # OUT/tr.tgz, whatever ends the call. A build is LABEL=COMMAND: a CLI built with
@@ -32,6 +33,6 @@ for build in "$@"; do
     echo "== $name"; grep -hE "^probe:|^\S+\s+\S+\s+chunktree\s" "$out/tr/${name}_bench.txt" | head -3
     traces=("$out/tr/$name.csv")
     [ -f "$out/tr/$name.csv.wgmma" ] && traces+=("$out/tr/$name.csv.wgmma")  # a call without wgmma tiles writes none
-    python3 bench/tile_trace.py "${traces[@]}" 2>&1 | head -24
+    python3 bench/tile_trace.py "${traces[@]}" 2>&1 | head -40
   done < "$rows"
 done

@@ -100,6 +100,28 @@ bool capturing(cudaStream_t stream) {
   return status != cudaStreamCaptureStatusNone;
 }
 
+namespace {
+
+// A trace build's tables of an eager call (kernels/tile_trace.cuh), once its launches are queued
+// (after the join, so that the kernels ran side by side as untraced): of every eager call, or only
+// of the n-th (from 1) when CHUNKTREE_TILE_TRACE_CALL is n (a benchmark's later calls of other plans
+// would overwrite them). Calls that are not wanted drop their launches' notes, so that a wanted call
+// without one of the kernels writes no stale table of an earlier call for it. While replays are
+// traced, the eager call's merge stamped over the last replay's: its table is not written.
+void write_traces([[maybe_unused]] cudaStream_t stream) {
+#if CHUNKTREE_TILE_TRACE
+  static std::uint64_t eager_calls = 0;
+  if (capturing(stream)) return;
+  const char* wanted = std::getenv("CHUNKTREE_TILE_TRACE_CALL");
+  const bool keep = wanted == nullptr || std::strtoull(wanted, nullptr, 10) == ++eager_calls;
+  kernels::write_mma_sync_trace(stream, keep);
+  kernels::write_wgmma_trace(stream, keep);
+  kernels::write_merge_trace(stream, keep && std::getenv("CHUNKTREE_TILE_TRACE_REPLAYED") == nullptr);
+#endif
+}
+
+}  // namespace
+
 // Byte offsets of the sections: the tables the host writes first, then (for asynchronous loads)
 // the staging that receives them packed, then the states the kernels write.
 struct DeviceWork::Layout {
@@ -403,6 +425,7 @@ void DeviceWork::attend(const KvStorage& kv, DType dtype, const void* q, float s
     }
     const bool states_kernel_launched = compute_states(args, dtype, replayable, stream);
     if (replayable || !one_state_per_row_) merge(out, lse, replayable, states_kernel_launched, stream);
+    write_traces(stream);
   }
   if (!captured) return;
   if (replayable) captured_tokens_ = captured_ ? std::min(captured_tokens_, buffer_tokens) : buffer_tokens;
@@ -414,6 +437,7 @@ PartialStates DeviceWork::states(const KvStorage& kv, DType dtype, const void* q
     PartialArgs args = partial_args(kv, q, scale);
     args.state_max = section<float>(layout_->state_max);
     compute_states(args, dtype, false, nullptr);
+    write_traces(nullptr);
   }
   CHUNKTREE_CUDA_CHECK(cudaDeviceSynchronize());
   PartialStates states;
@@ -509,20 +533,6 @@ bool DeviceWork::compute_states(PartialArgs args, DType dtype, bool replayable, 
     kernels::launch_mma_sync_states(bf16, head_dim_, args, grid, mma_sync_stream, partitioned ? partitioned_mma_sync_ctas(wgmma_sms_, head_dim_) : 0);
   }
   if (forked) side_->join(stream);
-#if CHUNKTREE_TILE_TRACE
-  // After the join, so that the kernels ran side by side as untraced: the traces of every eager
-  // call, or only of the n-th (from 1) when CHUNKTREE_TILE_TRACE_CALL is n (a benchmark's later
-  // calls of other plans would overwrite them).
-  // Calls that are not wanted drop their launches' notes, so that a wanted call without one of the
-  // kernels writes no stale table of an earlier call for it.
-  static std::uint64_t eager_calls = 0;
-  const char* wanted = std::getenv("CHUNKTREE_TILE_TRACE_CALL");
-  if (!capturing(stream)) {
-    const bool keep = wanted == nullptr || std::strtoull(wanted, nullptr, 10) == ++eager_calls;
-    kernels::write_mma_sync_trace(stream, keep);
-    kernels::write_wgmma_trace(stream, keep);
-  }
-#endif
   return wgmma || mma_sync;
 }
 

@@ -18,6 +18,7 @@
 #include "runtime/check.cuh"
 #include "kernels/launch_setup.cuh"
 #include "kernels/merge_rows.cuh"
+#include "kernels/tile_trace.cuh"
 
 namespace chunktree::kernels {
 namespace {
@@ -49,7 +50,7 @@ __device__ float warp_sum(float value) {
 
 // One warp's (row, query token, q head).
 template <typename Out, int D, int kInFlight>
-__device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token, int head) {
+__device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token, int head, tile_trace::Clock& clock) {
   constexpr int kDimsPerLane = D / 32;  // this lane's dims: lane + 32 · i
   const int lane = static_cast<int>(threadIdx.x % 32);
   const std::uint32_t begin = args.merge_begin[row];
@@ -63,6 +64,7 @@ __device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token
   const std::uint32_t lane_state = lane < count ? args.merge_states[begin + lane] : 0;
   const auto state_at = [&](int i) { return i == lane ? lane_state : args.merge_states[begin + i]; };
   wait_for_previous_kernel();
+  clock.waited();
 
   // The largest lse; NaN anywhere makes the whole result NaN (a bad input must not vanish).
   float top = -INFINITY;
@@ -128,21 +130,30 @@ __device__ void merge_row(const RowMergeArgs& args, std::uint32_t row, int token
 // around the merge cost 0.6–1 µs per call on short calls (docs/KERNEL_NOTES.md, 18c).
 template <typename Out, int D, bool kPersistent, int kInFlight>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const RowMergeArgs args) {
-  const int head = static_cast<int>(blockIdx.y) * kWarpsPerBlock + static_cast<int>(threadIdx.x / 32);
-  if (head >= args.q_heads) return;
+  tile_trace::Clock clock;  // a trace build's: this warp's entry, its wait's return and its exit
+  const int warp = static_cast<int>(threadIdx.x / 32);
+  const auto leave = [&] {
+    if (threadIdx.x % 32 == 0) clock.left((blockIdx.y * gridDim.x + blockIdx.x) * kWarpsPerBlock + warp);
+  };
+  const int head = static_cast<int>(blockIdx.y) * kWarpsPerBlock + warp;
+  if (head >= args.q_heads) {
+    leave();
+    return;
+  }
   const auto queries = static_cast<std::uint32_t>(args.queries);
   if constexpr (!kPersistent) {
-    merge_row<Out, D, kInFlight>(args, blockIdx.x / queries, static_cast<int>(blockIdx.x % queries), head);
+    merge_row<Out, D, kInFlight>(args, blockIdx.x / queries, static_cast<int>(blockIdx.x % queries), head, clock);
   } else {
     const std::uint32_t rows = args.live_rows == nullptr ? args.rows : min(*args.live_rows, args.rows);
     for (std::uint32_t unit = blockIdx.x; unit < rows * queries; unit += gridDim.x) {
-      merge_row<Out, D, kInFlight>(args, unit / queries, static_cast<int>(unit % queries), head);
+      merge_row<Out, D, kInFlight>(args, unit / queries, static_cast<int>(unit % queries), head, clock);
     }
     // A block with no unit (all of them where the live plan's states kernels wrote the output) ends
     // no sooner than the kernel it may be chained to, as one that merged does: what follows on the
     // stream may read the output or load the next plan's tables over the live counts.
     if (blockIdx.x >= rows * queries) wait_for_previous_kernel();
   }
+  leave();
 }
 
 template <typename Out, int D, int kInFlight>
@@ -152,12 +163,14 @@ void launch_with_width(const RowMergeArgs& args, Grid grid_kind, cudaStream_t st
   if (units == 0) return;
   if (grid_kind == Grid::one_per_tile) {
     launch_kernel(merge_rows_kernel<Out, D, false, kInFlight>, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
+    tile_trace::note_launch(stream, 0, units * head_blocks * kWarpsPerBlock);
   } else {  // one wave: as many blocks of four warps as the SMs hold at once (16 each at the narrow width, as before 71b)
     auto* kernel = merge_rows_kernel<Out, D, true, kInFlight>;
     static std::array<std::atomic<int>, kMaxDevices> resident{};
     const int per_sm = kInFlight == kNarrowInFlight ? 16 : resident_blocks_per_sm(reinterpret_cast<const void*>(kernel), 32 * kWarpsPerBlock, resident);
     units = std::min(units, std::max(1u, static_cast<std::uint32_t>(per_sm * multiprocessor_count()) / head_blocks));
     launch_kernel(kernel, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
+    tile_trace::note_launch(stream, 0, units * head_blocks * kWarpsPerBlock);
   }
 }
 
@@ -180,6 +193,10 @@ void launch(const RowMergeArgs& args, int head_dim, Grid grid_kind, cudaStream_t
 }
 
 }  // namespace
+
+#if CHUNKTREE_TILE_TRACE
+void write_merge_trace(cudaStream_t stream, bool keep) { tile_trace::write(stream, ".merge", keep); }
+#endif
 
 void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream, bool chained) {
   switch (out_dtype) {

@@ -35,4 +35,10 @@ struct RowMergeArgs {
 // join of a second stream) ordered one in full or a captured graph made its edge programmatic.
 void launch_merge_rows(const RowMergeArgs& args, int head_dim, DType out_dtype, Grid grid, cudaStream_t stream, bool chained);
 
+#if CHUNKTREE_TILE_TRACE
+// Built with the CMake option CHUNKTREE_TILE_TRACE: the merge's warps' moments in its last eager
+// launch, written once `stream` has finished it if `keep`, else forgotten (kernels/tile_trace.cuh).
+void write_merge_trace(cudaStream_t stream, bool keep);
+#endif
+
 }  // namespace chunktree::kernels

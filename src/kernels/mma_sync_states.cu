@@ -455,6 +455,7 @@ class ClaimedTiles {
 
 template <typename Element, int D>
 __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma_sync_states_kernel(const PartialArgs args) {
+  const tile_trace::Clock clock;  // a trace build's: this CTA's entry, stamped by consumer thread 0 as it leaves
   using Shape = StreamShape<D>;
   constexpr int kStages = Shape::kStages;
   extern __shared__ __align__(128) unsigned char shared[];
@@ -487,7 +488,13 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   // role, so that the kernel's code holds one copy of each stage (experiment 48: code size is latency).
   const std::uint32_t num_tiles = tile_count(args);
   const std::uint32_t ctas = working_ctas(args);
-  if (blockIdx.x >= ctas) return;
+  const auto leave = [&] {
+    if (threadIdx.x == kProducerThreads) clock.left(blockIdx.x);
+  };
+  if (blockIdx.x >= ctas) {
+    leave();
+    return;
+  }
   const std::uint32_t claims = tile_claims(args);  // the same in every CTA
   const bool claims_later = (claims & kClaimLaterTiles) != 0;
   std::uint32_t first_tile = blockIdx.x;
@@ -512,6 +519,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
   const std::uint32_t ticketing_ctas = first_is_ticket ? ctas : min(ctas, num_tiles);
   if (first_tile >= num_tiles) {
     if (first_is_ticket) ClaimedTiles<Shape>::end(args, ticketing_ctas);
+    leave();
     return;
   }
   const std::uint32_t ticket_base = first_is_ticket ? 0u : ctas;  // the tile of ticket 0
@@ -571,6 +579,7 @@ __global__ void __launch_bounds__(kThreads, StreamShape<D>::kMinBlocksPerSm) mma
     consume<Element, D>(args, to_output, t, records[tiles_seen & 1u], ring, q_data, stages, parked_stats, take_next, start_next);
     if (thread == 0) tile_trace::stamp(t, tile_trace::stored);
   }
+  leave();
 }
 
 template <typename Element, int D>
@@ -584,7 +593,7 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32
   if (ctas == 0) return;
   launch_kernel(mma_sync_states_kernel<Element, D>, dim3(ctas), dim3(kThreads), Shape::kSharedBytes, stream, args.mma_sync_chained != 0, args);
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
-  tile_trace::note_launch(stream, args.num_tiles);
+  tile_trace::note_launch(stream, args.num_tiles, ctas);
 }
 
 }  // namespace

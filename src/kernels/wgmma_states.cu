@@ -260,6 +260,7 @@ __device__ void copy_stage_part(const PartialArgs& args, const KvTensorMaps& map
 template <typename Element, int D>
 __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_states_kernel(const __grid_constant__ PartialArgs args,
                                                                                           const __grid_constant__ KvTensorMaps maps) {
+  const tile_trace::Clock clock;  // a trace build's: this CTA's entry, stamped by consumer thread 0 as it leaves
   using Tile = WgmmaTile<Element, D>;
   using T = typename Tile::T;
   using namespace cute;
@@ -290,7 +291,10 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
   // mma.sync tiles (experiment 95). Steps count on across tiles: step g uses stage g % kStages in
   // phase g / kStages.
   const std::uint32_t ctas = working_ctas(args);
-  if (blockIdx.x >= ctas) return;
+  if (blockIdx.x >= ctas) {
+    if (threadIdx.x == 128) clock.left(blockIdx.x);
+    return;
+  }
   if (args.mma_sync_chained != 0) let_chained_kernel_start();  // this SM is held: the mma.sync grid may fill the rest
   const std::uint32_t num_tiles = tile_count(args);
   const auto tile_steps = [&](const work::Item& item) { return static_cast<int>((item.tokens + Tile::kTokens - 1) / Tile::kTokens); };
@@ -527,6 +531,7 @@ __global__ void __launch_bounds__(WgmmaTile<Element, D>::kThreads, 1) wgmma_stat
     steps_before += steps;
   }
   if (warpgroup == 1) turns.take();  // warpgroup 2's last pass, so that no arrival is left pending at exit
+  if (consumer == 0) clock.left(blockIdx.x);
 }
 
 template <typename Element, int D>
@@ -541,7 +546,7 @@ void launch(const PartialArgs& args, Grid grid, cudaStream_t stream, std::uint32
   wgmma_states_kernel<Element, D><<<ctas, Tile::kThreads, Tile::kSharedBytes, stream>>>(
       args, kv_maps<Element, D>(args.k_base, args.v_base, args.token_stride, args.page_stride, args.page_tokens));
   CHUNKTREE_CUDA_CHECK(cudaGetLastError());
-  tile_trace::note_launch(stream, args.num_tiles);
+  tile_trace::note_launch(stream, args.num_tiles, ctas);
 }
 
 }  // namespace
