@@ -46,7 +46,8 @@ export PYTHONPATH=/tmp/committed_run/site FLASHINFER_NO_DOWNLOAD=1
 date -u
 timeout "${3:-330}" bench/run_all.sh "$run" > "$run/run_all.log" 2>&1 || fail "run_all failed (rc $?)"
 date -u
-python3 bench/targets.py "$run/chunktree.csv" "$run/baselines.csv" "$run/decode_loop.csv" "$run/host.csv" > "$run/targets.txt" 2>&1 ||
+python3 bench/targets.py "$run/chunktree.csv" "$run/baselines.csv" "$run/decode_loop.csv" "$run/host.csv" --ceilings "$run/ceilings.json" \
+  --reads "$run/reads.csv" > "$run/targets.txt" 2>&1 ||
   fail "targets.py failed"
 tail -24 "$run/targets.txt"
 grep ceilings "$run/run_all.log" | head -2

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole benchmark on a GPU machine, in one go: chunktree on every preset (ceilings measured in
 # the same run), its host work (host-bench), the Python baselines on the same cases, the whole
-# decode step against the peers (decode_loop.py, with its floors from the same ceilings), tables
-# and plots. Everything lands in OUT.
+# decode step against the peers (decode_loop.py, with its floors from the same ceilings), a plain
+# read of each near-floor case's bytes (reads.csv), tables and plots. Everything lands in OUT.
 #
 #   bench/run_all.sh OUT [--no-baselines]
 # Needs build/default/tools/chunktree built (scripts/bench builds it), torch, and for FlashInfer
@@ -44,6 +44,11 @@ if [ $baselines = 1 ]; then
     || echo "bench/run_all.sh: decode_loop.py failed or has failed rows (see decode_loop.txt)"
   csvs+=("$out/baselines.csv")
 fi
+# What a kernel that only streams each case's bytes takes (`hbm-read` rows), for the presets whose
+# targets sit near the floor or near one launch (P1, P4, P5): the bound bench/targets.py reads
+# beside them. Last, so that a failure here costs nothing else.
+"$cli" bench --preset chunkattn-t3 --preset no-share --preset small --read-reference --csv "$out/reads.csv" > "$out/reads.txt" 2>&1 \
+  && csvs+=("$out/reads.csv") || echo "bench/run_all.sh: the read reference failed (see reads.txt)"
 { echo "after the run (the host's speed moves within a run):"; bench/host_machine.sh | tail -2; } >> "$out/host_machine.txt" 2>&1
 python3 bench/report.py "${csvs[@]}" > "$out/tables.md"
 python3 bench/plot.py "${csvs[@]}" --out-dir "$out/plots" && tar -C "$out" -cf "$out/plots.tar" plots && rm -rf "$out/plots"

@@ -416,6 +416,59 @@ def test_decode_loop_targets(tmp_path):
     assert "b64_p4k not measured: no chunktree-graph time for b64_p4k, b256_p2k not measured: no peer time" in lines[2]
 
 
+def test_p1_names_the_rows_one_launch_bounds():
+    """bench/targets.py's P1 line: with the run's launch time it names the chunkattn-t3 rows where
+    one launch plus the floor is already above 1.15 × floor (floor < launch / 0.15), smallest floor
+    first; without it, only the range."""
+    import targets
+
+    def row(floor, x):
+        return {"floor_us": str(floor), "x_floor": str(x)}
+
+    ours = {("chunkattn-t3", "big"): row(200.0, 1.10), ("chunkattn-t3", "near"): row(25.0, 1.30),
+            ("chunkattn-t3", "tiny"): row(5.0, 3.00), ("small", "other"): row(1.0, 9.0)}
+    line = targets.p1_line(ours, launch_us=3.6)
+    assert "1.10–3.00 × floor" in line and line.endswith("| no |")
+    assert "exceeds 1.15 × floor on 1 of 3: tiny ≥ 1.72 ×" in line  # near: 3.6 + 25 < 1.15 × 25
+    assert "one launch" not in targets.p1_line(ours)
+    met = {("chunkattn-t3", "big"): row(200.0, 1.10)}
+    assert targets.p1_line(met, launch_us=3.6).endswith("exceeds 1.15 × floor on 0 of 1 | yes |")
+    # A plain read of the bytes (hbm-read) slower than 1.15 × floor bounds the row too.
+    reads = {("chunkattn-t3", "big"): 205.0, ("chunkattn-t3", "near"): 30.0, ("chunkattn-t3", "tiny"): 9.0}
+    line = targets.p1_line(ours, reads=reads)
+    assert "a plain read of the row's bytes (hbm-read, this run) exceeds 1.15 × floor on 2 of 3: tiny ≥ 1.80 ×, near ≥ 1.20 ×" in line
+
+
+def test_targets_read_reference(tmp_path):
+    """bench/targets.py --reads: a read reference CSV (bench --read-reference's hbm-read rows) gives P1
+    its read bound and P5 the reads' times; an unreadable one is said in P1's line."""
+    import targets
+    columns = ["preset", "case", "impl", "median_us", "floor_us", "x_floor", "shared_tokens", "suffix"]
+
+    def write(path, rows):
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(dict(zip(columns, r)) for r in rows)
+
+    ours, peers, reads = tmp_path / "chunktree.csv", tmp_path / "baselines.csv", tmp_path / "reads.csv"
+    write(ours, [("chunkattn-t3", "np1", "chunktree", "20", "5", "4", "1024", "0"),
+                 ("chunkattn-t3", "np0", "chunktree", "165", "150", "1.1", "0", "1024"),
+                 ("hydragen-micro", "b4096_p8k_s0", "chunktree", "10", "9", "1.1", "8192", "0"),
+                 ("spec-decode", "s", "chunktree", "10", "9", "1.1", "4096", "8"), ("no-share", "n", "chunktree", "10", "9", "1.1", "0", "1024"),
+                 ("small", "b1", "chunktree", "11", "0.5", "22", "0", "512")])
+    write(peers, [("spec-decode", "s", "flashinfer-cascade", "20", "9", "2.2", "4096", "8"), ("no-share", "n", "sdpa", "10", "9", "1.1", "0", "1024")])
+    write(reads, [("chunkattn-t3", "np1", "hbm-read", "9", "5", "1.8", "1024", "0"), ("chunkattn-t3", "np0", "hbm-read", "160", "150", "1.07", "0", "1024"),
+                  ("small", "b1", "hbm-read", "5.5", "0.5", "11", "0", "512")])
+    lines = targets.main(str(ours), str(peers), 3.5, str(reads))
+    p1 = next(line for line in lines if line.startswith("| P1 "))
+    assert "one launch (3.50 µs, this run) + floor exceeds 1.15 × floor on 1 of 2: np1 ≥ 1.70 ×" in p1
+    assert "a plain read of the row's bytes (hbm-read, this run) exceeds 1.15 × floor on 1 of 2: np1 ≥ 1.80 ×" in p1
+    assert "a plain read of each row's bytes (hbm-read, this run) 5.5–5.5 µs" in next(line for line in lines if line.startswith("| P5 "))
+    absent = targets.main(str(ours), str(peers), None, str(tmp_path / "absent.csv"))
+    assert f"no read reference ({tmp_path / 'absent.csv'} unreadable)" in next(line for line in absent if line.startswith("| P1 "))
+
+
 def test_choose_aot_dir(tmp_path):
     folder = tmp_path / "aot"
     folder.mkdir()

@@ -58,6 +58,15 @@ TEST(BenchPlanSplits, UsageErrors) {
   EXPECT_THROW(bench_command(std::vector<std::string_view>{"--plan-splits", "132", "--csv", "/tmp/x.csv"}), Error);
 }
 
+// The read reference times reads of GPU memory: on the CPU backend an error that says so, not CPU
+// timings under its name; beside --plan-splits, which times nothing, an error too.
+TEST(BenchReadReference, NeedsAGpu) {
+  chunktree::testing::expect_error(
+      [] { bench_command(std::vector<std::string_view>{"--read-reference", "--backend", "cpu", "--preset", "small"}); },
+      ErrorCode::invalid_argument, "--read-reference times reads of GPU memory and needs a GPU");
+  EXPECT_THROW(bench_command(std::vector<std::string_view>{"--read-reference", "--plan-splits", "132"}), Error);
+}
+
 // Output paths are checked before anything is timed: two outputs of one path, and a path that
 // cannot be written, are refused at once (the run never starts: nothing is printed). A run that
 // writes puts its file in place and leaves no partial one beside it.

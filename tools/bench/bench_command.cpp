@@ -2,8 +2,10 @@
 // shape given by flags, with prefix sharing and without, against the card's floor.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -31,7 +33,7 @@ constexpr const char* kUsage =
     "usage: chunktree bench [--preset NAME|all]... [--list] [--backend cpu|cuda|auto] [--warm] [--repeats N] [--settle-ms MS]\n"
     "                       [--split T] [--csv FILE] [--json FILE] [--ceilings-json FILE] [--cases-json FILE]\n"
     "                       [--batch N --heads H --kv-heads K --dim D --prefix P --suffix S --chunk C --queries Q]\n"
-    "                       [--plan-splits SMS]\n"
+    "                       [--plan-splits SMS] [--read-reference]\n"
     "Times one decode step of attention for every case of the presets (default: chunkattn-t3 on a GPU,\n"
     "small on the CPU), with\n"
     "prefix sharing ('chunktree') and with every sequence read separately ('chunktree-noshare'); cases\n"
@@ -47,6 +49,9 @@ constexpr const char* kUsage =
     "  --queries Q        query tokens per sequence of a custom case (the last Q of the suffix, causal)\n"
     "  --cases-json FILE  write the selected preset's cases for bench/baselines.py and exit\n"
     "  --ceilings-json F  write the measured ceilings and card for bench/baselines.py\n"
+    "  --read-reference   time, instead of attention, a plain read of each case's unique bytes ('hbm-read': the\n"
+    "                     HBM ceiling's read kernel over one contiguous buffer of that size, timed as the rows\n"
+    "                     are): what a kernel that only streams the bytes takes, launch and ramp included (GPU only)\n"
     "  --plan-splits SMS  print, as CSV, the split the cost model gives each case's two plans on a GPU of\n"
     "                     SMS SMs (132: the H200), and exit: no timing, no GPU (check a change of the model\n"
     "                     by the rows it re-plans)\n";
@@ -64,6 +69,7 @@ struct BenchOptions {
   std::string ceilings_json;
   std::string cases_json;
   int plan_splits_sms = 0;  // > 0: print the cost model's splits for a GPU of this many SMs
+  bool read_reference = false;  // time each case's plain read ('hbm-read') instead of its attention
   BenchCase custom;
   bool has_custom = false;
 };
@@ -103,6 +109,8 @@ BenchOptions parse(Args args) {
       options.ceilings_json = option_value("bench", args, i);
     } else if (flag == "--cases-json") {
       options.cases_json = option_value("bench", args, i);
+    } else if (flag == "--read-reference") {
+      options.read_reference = true;
     } else if (flag == "--plan-splits") {
       options.plan_splits_sms = static_cast<int>(integer_option(flag, option_value("bench", args, i), 1, 4096));
     } else if (flag == "--batch") {
@@ -125,8 +133,8 @@ BenchOptions parse(Args args) {
       throw Error(ErrorCode::invalid_argument, "bench: unknown option " + std::string(flag) + " (see --help)");
     }
   }
-  if (options.plan_splits_sms > 0 && (options.split >= 0 || options.warm || options.repeats > 0 || options.settle_ms != 250 ||
-                                      options.backend != "auto" || !options.csv.empty() || !options.json.empty() ||
+  if (options.plan_splits_sms > 0 && (options.split >= 0 || options.read_reference || options.warm || options.repeats > 0 ||
+                                      options.settle_ms != 250 || options.backend != "auto" || !options.csv.empty() || !options.json.empty() ||
                                       !options.ceilings_json.empty() || !options.cases_json.empty())) {
     throw Error(ErrorCode::invalid_argument,
                 "bench: --plan-splits prints the cost model's splits and times nothing: give it only --preset or shape flags");
@@ -298,6 +306,27 @@ Row time_case(const std::string& preset, const BenchCase& c, CaseWorkload& w, co
   return row;
 }
 
+// The case's unique bytes read once, contiguously, by the read kernel that sets the HBM ceiling
+// (from `data`, a buffer of at least that many bytes), timed as the attention rows are (warm-ups, a
+// cold L2, one graph-captured launch per repeat): what a kernel that does nothing but stream those
+// bytes takes on this card, launch and ramp included. The floor prices the same bytes at the
+// ceiling's rate alone, measured over 4 GiB, so a row's distance from the floor is read beside it.
+Row time_read_case(const std::string& preset, const BenchCase& c, const void* data, unsigned* sink, const BenchOptions& options,
+                   const RunInfo& info) {
+  const auto bytes = static_cast<std::int64_t>(std::ceil(c.unique_bytes()));
+  const Timing timing = time_on_gpu([&](void* stream) { launch_hbm_read(data, bytes, sink, info.card.multiprocessors, stream); }, 5,
+                                    options.repeats > 0 ? options.repeats : 30, !options.warm, options.settle_ms);
+  Row row;
+  row.graph = timing.graph;
+  row.cold_l2 = !options.warm;
+  finish_row(row, preset, c, "hbm-read", timing.microseconds, info);
+  row.tflops = 0;  // it computes nothing
+  char note[96];
+  std::snprintf(note, sizeof note, "a plain read of the case's %.1f MB of unique bytes, contiguous", static_cast<double>(bytes) / 1e6);
+  row.note = note;
+  return row;
+}
+
 // The case through the levels API on the GPU, as an engine that owns its KV would call it: each
 // level's segments in one contiguous buffer, the suffixes in another, random bf16 data.
 Row time_levels_case(const std::string& preset, const BenchCase& c, const BenchOptions& options, const RunInfo& info, std::uint64_t seed) {
@@ -350,6 +379,15 @@ Row time_levels_case(const std::string& preset, const BenchCase& c, const BenchO
   finish_row(row, preset, c, "chunktree-levels", timing.microseconds, info);
   row.note = "levels API, " + std::to_string(levels.levels.size()) + " shared levels" + (c.suffix > 0 ? " + own KV" : "");
   return row;
+}
+
+// The row's line of the table bench prints as it goes.
+void print_row(const Row& row) {
+  char floor[48] = "-";
+  if (row.floor_us > 0) std::snprintf(floor, sizeof floor, "%10.1f %8.2f", row.floor_us, row.x_floor);
+  std::printf("%-20s %-26s %-18s %10.1f %10.1f %10.1f %8.3f %8.3f %19s %5s\n", row.preset.c_str(), row.bench_case->name.c_str(), row.impl.c_str(),
+              row.median_us, row.p10_us, row.p90_us, row.tflops, row.tbps, floor, row.graph ? "yes" : "no");
+  std::fflush(stdout);
 }
 
 std::string csv_line(const Row& row, const RunInfo& info) {
@@ -430,6 +468,9 @@ int bench_command(Args args) {
   }
   RunInfo info;
   info.backend = options.cases_json.empty() ? select_backend(options.backend) : harness::Backend::cuda;
+  if (options.read_reference && info.backend != harness::Backend::cuda) {
+    throw Error(ErrorCode::invalid_argument, "bench: --read-reference times reads of GPU memory and needs a GPU (the CUDA backend)");
+  }
   const std::vector<Preset> chosen = selected_presets(options, info.backend);
   if (!options.cases_json.empty()) {
     if (chosen.size() != 1) throw Error(ErrorCode::invalid_argument, "bench: --cases-json takes exactly one preset");
@@ -463,8 +504,27 @@ int bench_command(Args args) {
   std::printf("%-20s %-26s %-18s %10s %10s %10s %8s %8s %10s %8s %5s\n", "preset", "case", "impl", "median_us", "p10_us", "p90_us",
               "TFLOP/s", "TB/s", "floor_us", "x_floor", "graph");
   std::uint64_t seed = 1;
+  // The read reference's buffer: random data, as large as the largest case's unique bytes.
+  std::optional<harness::GpuBuffer> read_data;
+  std::optional<harness::GpuBuffer> read_sink;
+  if (options.read_reference) {
+    double largest = 16;
+    for (const Preset& preset : chosen) {
+      for (const BenchCase& c : preset.cases) largest = std::max(largest, c.unique_bytes());
+    }
+    const auto bytes = static_cast<std::int64_t>(std::ceil(largest / 16)) * 16;
+    read_data.emplace(static_cast<std::size_t>(bytes));
+    read_sink.emplace(sizeof(unsigned));
+    fill_random(read_data->data(), DType::bf16, bytes / 2, 7);
+  }
   for (const Preset& preset : chosen) {
     for (const BenchCase& c : preset.cases) {
+      if (options.read_reference) {
+        const Row row = time_read_case(preset.name, c, read_data->data(), static_cast<unsigned*>(read_sink->data()), options, info);
+        print_row(row);
+        rows.push_back(row);
+        continue;
+      }
       CaseWorkload w = build_workload(c, info.backend, seed += 2);
       // Each mode gets the split that suits it, unless --split fixes one for both.
       auto options_for = [&](int min_shared_rows) {
@@ -479,11 +539,7 @@ int bench_command(Args args) {
       for (const auto& [impl, plan_options] : impls) {
         const Row row = std::string_view(impl) == "chunktree-levels" ? time_levels_case(preset.name, c, options, info, seed + 100)
                                                                       : time_case(preset.name, c, w, impl, plan_options, options, info);
-        char floor[48] = "-";
-        if (row.floor_us > 0) std::snprintf(floor, sizeof floor, "%10.1f %8.2f", row.floor_us, row.x_floor);
-        std::printf("%-20s %-26s %-18s %10.1f %10.1f %10.1f %8.3f %8.3f %19s %5s\n", preset.name.c_str(), c.name.c_str(), impl,
-                    row.median_us, row.p10_us, row.p90_us, row.tflops, row.tbps, floor, row.graph ? "yes" : "no");
-        std::fflush(stdout);
+        print_row(row);
         rows.push_back(row);
       }
     }

@@ -36,6 +36,12 @@ struct CallFloors {
 };
 CallFloors measure_call_floors(bool cold_l2, int settle_ms);
 
+// Reads `bytes` (rounded up to 16) of device memory from `data` once with the read kernel that
+// sets the HBM ceiling (eight 16-byte loads in flight a thread, two 1024-thread blocks an SM), on
+// `stream`, XOR-ing what it reads into *sink only if that is a set value: a plain stream of the
+// bytes, for a case's read reference (bench --read-reference).
+void launch_hbm_read(const void* data, std::int64_t bytes, unsigned* sink, int multiprocessors, void* stream);
+
 // Fills `count` elements of device memory with N(0,1)-like values in bf16 or f16 (never zeros).
 void fill_random(void* device_data, DType dtype, std::int64_t count, std::uint64_t seed);
 
