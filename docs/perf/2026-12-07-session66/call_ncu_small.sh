@@ -5,7 +5,8 @@
 # and ~1.2 µs before its first stage. Nsight Compute's source counters (warp stalls sampled per SASS
 # instruction) on the mma.sync kernel of two rows say which instructions of the end phase wait, and on
 # what, before anything is changed. Writes OUT/ncu_<row>.ncu-rep and OUT/ncu_<row>_source.csv.
-x=/tmp/x66n && rm -rf $x && mkdir -p $x && gunzip -c .device/s65f/chunktree.gz > $x/chunktree && chmod +x $x/chunktree || exit 1
+# BUILD names another build's directory (session 67's call_probe.sh passes .device/s67f: the same kernels).
+x=/tmp/x66n && rm -rf $x && mkdir -p $x && gunzip -c "${BUILD:-.device/s65f}/chunktree.gz" > $x/chunktree && chmod +x $x/chunktree || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 while read -r row flags; do
   # shellcheck disable=SC2086  # the flags are words
