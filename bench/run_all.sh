@@ -45,8 +45,8 @@ if [ $baselines = 1 ]; then
   csvs+=("$out/baselines.csv")
 fi
 # What a kernel that only streams each case's bytes takes (`hbm-read` rows), for the presets whose
-# targets sit near the floor or near one launch (P1, P4, P5): the bound bench/targets.py reads
-# beside them. Last, so that a failure here costs nothing else.
+# targets sit near the floor or near one launch (P1, P4, P5): bench/targets.py reads it beside P1
+# and P5, and the tables show it beside P4's. Last, so that a failure here costs nothing else.
 "$cli" bench --preset chunkattn-t3 --preset no-share --preset small --read-reference --csv "$out/reads.csv" > "$out/reads.txt" 2>&1 \
   && csvs+=("$out/reads.csv") || echo "bench/run_all.sh: the read reference failed (see reads.txt)"
 { echo "after the run (the host's speed moves within a run):"; bench/host_machine.sh | tail -2; } >> "$out/host_machine.txt" 2>&1

@@ -42,7 +42,7 @@ def p1_line(ours, launch_us=None, reads=None, missing=""):
     measured = f"{min(ratios):.2f}–{max(ratios):.2f} × floor"
 
     def beyond(bound_us, what):
-        bounded = sorted((case for case in p1 if bound_us(case) and bound_us(case) > P1_BOUND * floor[case]), key=floor.get)
+        bounded = sorted((case for case in p1 if floor[case] and bound_us(case) and bound_us(case) > P1_BOUND * floor[case]), key=floor.get)
         named = ", ".join(f"{case} ≥ {bound_us(case) / floor[case]:.2f} ×" for case in bounded)
         return f"; {what} exceeds {P1_BOUND} × floor on {len(bounded)} of {len(p1)}" + (f": {named}" if bounded else "")
 
@@ -69,7 +69,7 @@ def main(ours_path, peers_path, launch_us=None, reads_path=None):
     reads = read_times(reads_path)
     lines = ["| id | target | measured | met |", "|---|---|---|---|"]
     # A run whose read reference failed says so, rather than leaving the bound out silently.
-    missing = f"; no read reference ({reads_path} unreadable)" if reads_path and reads is None else ""
+    missing = f"; no read reference ({reads_path}: unreadable, or no hbm-read rows)" if reads_path and not reads else ""
     lines.append(p1_line(ours, launch_us, reads, missing))
 
     # #11: the chunkattn-t3 rows at least half private with a floor of at least 100 µs.

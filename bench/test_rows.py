@@ -466,7 +466,10 @@ def test_targets_read_reference(tmp_path):
     assert "a plain read of the row's bytes (hbm-read, this run) exceeds 1.15 × floor on 1 of 2: np1 ≥ 1.80 ×" in p1
     assert "a plain read of each row's bytes (hbm-read, this run) 5.5–5.5 µs" in next(line for line in lines if line.startswith("| P5 "))
     absent = targets.main(str(ours), str(peers), None, str(tmp_path / "absent.csv"))
-    assert f"no read reference ({tmp_path / 'absent.csv'} unreadable)" in next(line for line in absent if line.startswith("| P1 "))
+    assert f"no read reference ({tmp_path / 'absent.csv'}: unreadable, or no hbm-read rows)" in next(line for line in absent if line.startswith("| P1 "))
+    write(tmp_path / "other.csv", [("chunkattn-t3", "np1", "chunktree", "20", "5", "4", "1024", "0")])
+    other = targets.main(str(ours), str(peers), None, str(tmp_path / "other.csv"))
+    assert "no hbm-read rows" in next(line for line in other if line.startswith("| P1 "))
 
 
 def test_choose_aot_dir(tmp_path):

@@ -151,7 +151,10 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) merge_rows_kernel(const R
     // A block with no unit (all of them where the live plan's states kernels wrote the output) ends
     // no sooner than the kernel it may be chained to, as one that merged does: what follows on the
     // stream may read the output or load the next plan's tables over the live counts.
-    if (blockIdx.x >= rows * queries) wait_for_previous_kernel();
+    if (blockIdx.x >= rows * queries) {
+      wait_for_previous_kernel();
+      clock.waited();
+    }
   }
   leave();
 }

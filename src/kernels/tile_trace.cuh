@@ -152,14 +152,19 @@ void write_rows(const Row (&symbol)[N], std::uint32_t count, const std::string& 
 // Once the call's launches are queued on `stream`: if `keep`, waits for them and writes the tables
 // of this kernel's last launch to the files CHUNKTREE_TILE_TRACE names with `suffix` appended: its
 // tiles (tile, the events in ns, SM, CTA) there, its units (unit, the moments in ns, SM) with
-// ".units" appended too; either way the launch is forgotten.
+// ".units" appended too, first removing both files, so that none is left from an earlier call. While
+// replays are traced (CHUNKTREE_TILE_TRACE_REPLAYED) the units are not written: the tables are the
+// last replay's, whose grid is not the eager launch's. Either way the launch is forgotten.
 inline void write(cudaStream_t stream, const char* suffix, bool keep) {
   const std::uint32_t tiles = std::min(launched_tiles, kMaxTiles);
-  const std::uint32_t unit_count = std::min(launched_units, kMaxUnits);
+  const std::uint32_t unit_count = std::getenv("CHUNKTREE_TILE_TRACE_REPLAYED") == nullptr ? std::min(launched_units, kMaxUnits) : 0;
   launched_tiles = launched_units = 0;
   const char* variable = std::getenv("CHUNKTREE_TILE_TRACE");
-  if (!keep || variable == nullptr || tiles + unit_count == 0) return;
+  if (!keep || variable == nullptr) return;
   const std::string path = std::string(variable) + suffix;
+  std::remove(path.c_str());
+  std::remove((path + ".units").c_str());
+  if (tiles + unit_count == 0) return;
   CHUNKTREE_CUDA_CHECK(cudaStreamSynchronize(stream));
   if (tiles > 0) {
     write_rows(rows, tiles, path, "tile,taken,handed,first_stage,stages_done,combined,stored,sm,cta", [](FILE* file, const TileRow& row) {

@@ -59,12 +59,15 @@ TEST(BenchPlanSplits, UsageErrors) {
 }
 
 // The read reference times reads of GPU memory: on the CPU backend an error that says so, not CPU
-// timings under its name; beside --plan-splits, which times nothing, an error too.
+// timings under its name; beside --plan-splits, which times nothing, or --split, an error too.
 TEST(BenchReadReference, NeedsAGpu) {
   chunktree::testing::expect_error(
       [] { bench_command(std::vector<std::string_view>{"--read-reference", "--backend", "cpu", "--preset", "small"}); },
       ErrorCode::invalid_argument, "--read-reference times reads of GPU memory and needs a GPU");
   EXPECT_THROW(bench_command(std::vector<std::string_view>{"--read-reference", "--plan-splits", "132"}), Error);
+  // Options it has no use for are refused, not ignored.
+  chunktree::testing::expect_error([] { bench_command(std::vector<std::string_view>{"--read-reference", "--split", "64"}); },
+                                   ErrorCode::invalid_argument, "it plans nothing (no --split)");
 }
 
 // Output paths are checked before anything is timed: two outputs of one path, and a path that

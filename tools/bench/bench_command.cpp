@@ -468,6 +468,10 @@ int bench_command(Args args) {
   }
   RunInfo info;
   info.backend = options.cases_json.empty() ? select_backend(options.backend) : harness::Backend::cuda;
+  if (options.read_reference && (options.split >= 0 || !options.cases_json.empty())) {
+    throw Error(ErrorCode::invalid_argument,
+                "bench: --read-reference times plain reads: it plans nothing (no --split) and writes no cases (no --cases-json)");
+  }
   if (options.read_reference && info.backend != harness::Backend::cuda) {
     throw Error(ErrorCode::invalid_argument, "bench: --read-reference times reads of GPU memory and needs a GPU (the CUDA backend)");
   }
