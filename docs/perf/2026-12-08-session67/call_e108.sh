@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Experiment 108 (branch exp108, 9233369) against main, any Hopper card (~5 min warm; carry
+# Experiment 108 (branch exp108, 384ec33) against main, any Hopper card (~5 min warm; carry
 # [".device/e108", ".device/s67f", ".device/probe67"]). KERNEL_NOTES session 67 has its prediction.
 #   1. The four `small` rows traced by main's trace build (`.device/probe67`) and exp108's
 #      (`.device/e108/probe_trace.gz`), main again last (~40 s): the end phase's "combined -> stored".
