@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# For the next session (any Hopper card, ~30 s warm; carry [".device/probe67"]): the whole call of six
+# For the next session (any Hopper card, ~40 s warm; carry [".device/probe67"]): the whole call of eight
 # rows on one clock (KERNEL_NOTES session 67): main's trace build from session 67 (`.device/probe67`:
 # the tiles' stamps of session 66's instrument, plus each states CTA's entry and exit and each merge
 # warp's entry, wait and exit). Its untraced kernels are main's (SASS compared in session 67).
