@@ -2,7 +2,7 @@
 # Session 67's probe call, any Hopper card (~2-4 min warm; carry [".device/s67f", ".device/probe67",
 # ".device/probe", ".device/probe66"]), in order of what it tells per second:
 #   1. the whole call of eight rows on one clock (call_timeline.sh, ~40 s; KERNEL_NOTES session 67's
-#      five predictions);
+#      six predictions);
 #   2. the read reference of chunkattn-t3, no-share and small on main's CLI (`.device/s67f`:
 #      `bench --read-reference`, ~15 s; its first run on a GPU; the prediction in KERNEL_NOTES
 #      session 67);
