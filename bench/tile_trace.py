@@ -93,7 +93,8 @@ def load_units(path):
 
 def spread(values):
     values = sorted(values)
-    return f"first {values[0]:.1f}, median {statistics.median(values):.1f}, last {values[-1]:.1f}"
+    p90 = values[-1 - len(values) // 10]
+    return f"first {values[0]:.1f}, median {statistics.median(values):.1f}, p90 {p90:.1f}, last {values[-1]:.1f}"
 
 
 def summarize_call(traces, units_by_kernel, start):
