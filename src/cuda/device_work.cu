@@ -107,7 +107,7 @@ namespace {
 // of the n-th (from 1) when CHUNKTREE_TILE_TRACE_CALL is n (a benchmark's later calls of other plans
 // would overwrite them). Calls that are not wanted drop their launches' notes, so that a wanted call
 // without one of the kernels writes no stale table of an earlier call for it. While replays are
-// traced, the eager call's merge stamped over the last replay's: its table is not written.
+// traced, no units table is written (tile_trace::write), so neither is the merge's.
 void write_traces([[maybe_unused]] cudaStream_t stream) {
 #if CHUNKTREE_TILE_TRACE
   static std::uint64_t eager_calls = 0;
@@ -116,7 +116,7 @@ void write_traces([[maybe_unused]] cudaStream_t stream) {
   const bool keep = wanted == nullptr || std::strtoull(wanted, nullptr, 10) == ++eager_calls;
   kernels::write_mma_sync_trace(stream, keep);
   kernels::write_wgmma_trace(stream, keep);
-  kernels::write_merge_trace(stream, keep && std::getenv("CHUNKTREE_TILE_TRACE_REPLAYED") == nullptr);
+  kernels::write_merge_trace(stream, keep);
 #endif
 }
 

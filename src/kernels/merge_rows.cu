@@ -166,15 +166,14 @@ void launch_with_width(const RowMergeArgs& args, Grid grid_kind, cudaStream_t st
   if (units == 0) return;
   if (grid_kind == Grid::one_per_tile) {
     launch_kernel(merge_rows_kernel<Out, D, false, kInFlight>, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
-    tile_trace::note_launch(stream, 0, units * head_blocks * kWarpsPerBlock);
   } else {  // one wave: as many blocks of four warps as the SMs hold at once (16 each at the narrow width, as before 71b)
     auto* kernel = merge_rows_kernel<Out, D, true, kInFlight>;
     static std::array<std::atomic<int>, kMaxDevices> resident{};
     const int per_sm = kInFlight == kNarrowInFlight ? 16 : resident_blocks_per_sm(reinterpret_cast<const void*>(kernel), 32 * kWarpsPerBlock, resident);
     units = std::min(units, std::max(1u, static_cast<std::uint32_t>(per_sm * multiprocessor_count()) / head_blocks));
     launch_kernel(kernel, dim3(units, head_blocks), 32 * kWarpsPerBlock, 0, stream, chained, args);
-    tile_trace::note_launch(stream, 0, units * head_blocks * kWarpsPerBlock);
   }
+  tile_trace::note_launch(stream, 0, units * head_blocks * kWarpsPerBlock);  // a warp a unit
 }
 
 template <typename Out, int D>
