@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "kernels/tile_shapes.hpp"
@@ -99,6 +99,25 @@ std::vector<SpanRun> runs_of(std::span<const SpanSize> spans, const SplitShape& 
   return runs;
 }
 
+// Tile counts by their steps as (steps, tiles) pairs: gathered in any order (a pair a run of equal
+// tiles), then merged by by_steps_longest_first into one pair a length, longest first, the order in
+// which dealt_wgmma_micros deals them. A vector, not a map: the split search builds one for every
+// split it prices, and a node per length was an allocation each.
+using TilesBySteps = std::vector<std::pair<std::int64_t, std::int64_t>>;
+
+void by_steps_longest_first(TilesBySteps& tiles) {
+  std::sort(tiles.begin(), tiles.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::size_t lengths = 0;
+  for (std::size_t i = 0; i < tiles.size(); ++i) {
+    if (lengths > 0 && tiles[lengths - 1].first == tiles[i].first) {
+      tiles[lengths - 1].second += tiles[i].second;
+    } else {
+      tiles[lengths++] = tiles[i];
+    }
+  }
+  tiles.resize(lengths);
+}
+
 // The tiles and states of spans cut at one split, counted in whole numbers per tile kind
 // (mma.sync, wgmma), so that a run of equal spans costs one step and the sum is exact.
 struct SplitWork {
@@ -106,7 +125,7 @@ struct SplitWork {
   std::int64_t tile_steps[2] = {0, 0};        // the tiles' steps of 64 positions, summed
   std::int64_t longest_steps[2] = {-1, -1};   // of one tile; -1: no span of that kind
   std::int64_t state_rows = 0;                // rows times parts, summed
-  std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
+  TilesBySteps wgmma_tiles_by_steps;  // longest first
 };
 
 // A tile of packed kv heads (kernels/tile_shapes.hpp) counts a step per 64 positions of all its
@@ -134,26 +153,45 @@ SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_h
     work.tiles[kind] += tiles;
     work.tile_steps[kind] += tiles * steps;
     work.longest_steps[kind] = std::max(work.longest_steps[kind], steps);
-    if (run.wgmma) work.wgmma_tiles_by_steps[steps] += tiles;
+    if (run.wgmma) work.wgmma_tiles_by_steps.emplace_back(steps, tiles);
     work.state_rows += run.count * run.size.rows * parts[r];
   }
+  by_steps_longest_first(work.wgmma_tiles_by_steps);
   return work;
 }
 
 // When the last SM finishes the wgmma tiles, dealt longest first each to the SM that is free
 // first (one CTA per SM): a round of equal tiles at a time, the rest to the SMs that end earliest.
 // (A few long tiles on many SMs, or 1.94 rounds of them, are counted as they run.)
-double dealt_wgmma_micros(const std::map<std::int64_t, std::int64_t>& tiles_by_steps, int head_dim, int multiprocessors) {
-  std::vector<double> ends(static_cast<std::size_t>(multiprocessors), 0.0);
-  for (auto it = tiles_by_steps.rbegin(); it != tiles_by_steps.rend(); ++it) {
-    const double tile = tile_micros(kWgmmaCost, it->first, head_dim);
-    const std::int64_t rounds = it->second / multiprocessors;
-    const auto rest = static_cast<std::ptrdiff_t>(it->second % multiprocessors);
-    for (double& end : ends) end += static_cast<double>(rounds) * tile;
-    std::nth_element(ends.begin(), ends.begin() + rest, ends.end());
-    for (std::ptrdiff_t sm = 0; sm < rest; ++sm) ends[static_cast<std::size_t>(sm)] += tile;
+// The SMs are kept as groups of equal history (every SM of a group was dealt the same tiles, so its
+// end is the same double), earliest end first: a length's rest goes to the first groups, splitting
+// at most one, so there are at most one group more than lengths dealt, and each length costs a pass
+// over the groups, not over the SMs (a plan's load priced this deal per SM in a third of its host
+// time; docs/KERNEL_NOTES.md, session 68). The ends are summed as a deal per SM would sum them.
+double dealt_wgmma_micros(const TilesBySteps& tiles_by_steps, int head_dim, int multiprocessors) {
+  struct SmGroup {
+    double end;
+    std::int64_t sms;
+  };
+  std::vector<SmGroup> groups{{0.0, multiprocessors}};
+  groups.reserve(tiles_by_steps.size() + 1);
+  for (const auto& [steps, tiles] : tiles_by_steps) {
+    const double tile = tile_micros(kWgmmaCost, steps, head_dim);
+    const double rounds = static_cast<double>(tiles / multiprocessors) * tile;
+    std::int64_t rest = tiles % multiprocessors;
+    for (SmGroup& group : groups) group.end += rounds;
+    for (std::size_t g = 0; rest > 0; ++g) {  // groups[g] ends no later than any group after it
+      if (groups[g].sms > rest) {
+        groups[g].sms -= rest;
+        groups.push_back({groups[g].end + tile, rest});
+        break;
+      }
+      groups[g].end += tile;
+      rest -= groups[g].sms;
+    }
+    std::sort(groups.begin(), groups.end(), [](const SmGroup& a, const SmGroup& b) { return a.end < b.end; });
   }
-  return *std::max_element(ends.begin(), ends.end());
+  return groups.back().end;
 }
 
 double micros(const SplitWork& work, const SplitShape& shape, int multiprocessors) {
@@ -252,15 +290,20 @@ int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<cons
               double memory_bytes_per_micro) {
   if (wgmma_tile_positions.empty() || mma_sync_tile_positions.empty() || multiprocessors < 2) return 0;
   const double slowdown = hbm_slowdown(memory_bytes_per_micro);
-  std::map<std::int64_t, std::int64_t> wgmma_tiles_by_steps;
+  TilesBySteps wgmma_tiles_by_steps;
   double wgmma_work = 0.0;  // SM-µs
   double longest_wgmma = 0.0;
   for (const std::int64_t positions : wgmma_tile_positions) {
-    ++wgmma_tiles_by_steps[steps_of(positions)];
-    const double tile = tile_micros(kWgmmaCost, steps_of(positions), head_dim);
+    const std::int64_t steps = steps_of(positions);
+    if (wgmma_tiles_by_steps.empty() || wgmma_tiles_by_steps.back().first != steps) {
+      wgmma_tiles_by_steps.emplace_back(steps, 0);  // an item's tiles come together: a pair an item, mostly
+    }
+    ++wgmma_tiles_by_steps.back().second;
+    const double tile = tile_micros(kWgmmaCost, steps, head_dim);
     wgmma_work += tile;
     longest_wgmma = std::max(longest_wgmma, tile);
   }
+  by_steps_longest_first(wgmma_tiles_by_steps);
   // The mma.sync tiles' steps by the 16-row groups of their query rows (all their kv heads): a lone
   // tile streams a step per group in kMmaSyncLoneCost's time, so that an SM's rate is bound by its
   // tiles' rows where few SMs stream, and by HBM where all do (experiment 99).
