@@ -3,7 +3,6 @@ CacheAttention for a decode loop."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -274,6 +273,23 @@ def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Opt
     return (out, lse) if lse is not None else out
 
 
+class _OneCallAtATime:
+    """Holds a wrapper for one call, refusing (not waiting for) an overlapping one from another
+    thread. A class, not a contextlib generator: plan() and run() pass through it every step (and
+    run() every layer where it is not captured), and a generator's context costs ~10 times as much."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise ValueError("another call (plan or run) is using this CacheAttention right now; it serves one call at a time: "
+                             "give each thread its own, or wait for the call to return")
+
+    def __exit__(self, *exception: Any) -> None:
+        self._lock.release()
+
+
 class CacheAttention:
     """Attention over a PrefixCache for a decode loop: plan() once per step (after the step's
     appends), run() in every layer. On the GPU one device workspace serves every step: plan()
@@ -310,14 +326,14 @@ class CacheAttention:
         _core.make_plan_into(self._spare_plan, cache._cache, [], *_plan_options(cache, self._min_shared_rows, max_item_tokens, 1, self._heads))
         self._device = _core.DevicePlan(cache._cache, self._heads, self._scale) if cache.device == "cuda" else None
         self._plan: Optional[Plan] = None
-        self._busy = threading.Lock()  # plan() rewrites the plans run() reads, with the GIL released
+        self._busy = _OneCallAtATime()  # plan() rewrites the plans run() reads, with the GIL released
 
     def plan(self, batch: Sequence[int], *, queries_per_seq: int = 1, stream: Optional[int] = None) -> Plan:
         """Plans the step for a batch of sequence handles (see make_plan) and, on the GPU, uploads it
         on `stream` (default: the current torch or cupy stream). Returns the plan; it stays valid
         until the next plan(), which reuses its memory for the step after (a refused plan() changes
         nothing)."""
-        with self._one_call():
+        with self._busy:
             return self._plan_step(batch, queries_per_seq, stream)
 
     def _plan_step(self, batch: Sequence[int], queries_per_seq: int, stream: Optional[int]) -> Plan:
@@ -343,19 +359,8 @@ class CacheAttention:
         rows (the first are used; the rest of a given out and lse are left as they are, of new ones
         zero and -inf); returns out (and lse) as attend() does. On the GPU enqueued on `stream`
         (default: q's current stream)."""
-        with self._one_call():
+        with self._busy:
             return self._run_step(q, layer, out, lse, return_lse, num_threads, stream)
-
-    @contextlib.contextmanager
-    def _one_call(self):
-        """Holds this wrapper for one call, refusing (not waiting for) an overlapping one."""
-        if not self._busy.acquire(blocking=False):
-            raise ValueError("another call (plan or run) is using this CacheAttention right now; it serves one call at a time: "
-                             "give each thread its own, or wait for the call to return")
-        try:
-            yield
-        finally:
-            self._busy.release()
 
     def _run_step(self, q: Array, layer: int, out: Optional[Array], lse: Optional[Array], return_lse: bool, num_threads: int,
                   stream: Optional[int]) -> Union[Array, Tuple[Array, Array]]:

@@ -239,7 +239,7 @@ def test_cache_attention_serves_one_call_at_a_time(rng):
     attention = chunktree.CacheAttention(cache, num_q_heads=Q_HEADS)
     attention.plan([seq])
     q = rng.standard_normal((1, Q_HEADS, DIM)).astype(np.float32)
-    with attention._one_call():  # another thread's call in flight
+    with attention._busy:  # another thread's call in flight
         with pytest.raises(ValueError, match="another call .* is using this CacheAttention"):
             attention.run(q)
         with pytest.raises(ValueError, match="another call"):
