@@ -60,6 +60,7 @@ class PrefixCache:
                                         _integer(head_dim, "head_dim"), _integer(chunk_size, "chunk_size"),
                                         _instance(dtype, str, "dtype", "'bf16', 'f16' or 'f32'"),
                                         _integer(capacity_chunks, "capacity_chunks"), _instance(device, str, "device", "'cpu' or 'cuda'"))
+        self._device = self._cache.config["device"]  # read on every plan(): the config is built anew at each read
 
     def add(self, tokens: Sequence[int]) -> AddResult:
         """Adds a sequence; its longest cached prefix is shared, the rest gets new slots."""
@@ -153,7 +154,7 @@ class PrefixCache:
 
     @property
     def device(self) -> str:
-        return self._cache.config["device"]
+        return self._device
 
 
 class Plan:
