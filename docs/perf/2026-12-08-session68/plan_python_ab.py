@@ -1,3 +1,5 @@
+# Session 68: CacheAttention.plan() at B = 64 (CPU backend) and its guard, timed in one process; run once
+# with the installed package and once with PYTHONPATH naming a copy whose .py files are the change.
 import time, statistics, chunktree
 def t(f, n=20000):
     v=[]
