@@ -7,6 +7,7 @@
 #      main's CLI (`.device/s67f`) and exp108's, in both orders, then exp108's quick grids, random
 #      trees and sanitizers in the time left.
 # Everything comes back as OUT/tr.tgz and OUT/e108.tgz. CALL_S: the call's seconds (default 560).
+# MAIN: main's build directory (default .device/s67f).
 start=$SECONDS
 call_s=${CALL_S:-560}
 here=$(dirname "$0")
@@ -15,4 +16,4 @@ gunzip -c .device/probe67/probe_trace.gz > $x/main && gunzip -c .device/e108/pro
 timeout 120 bench/trace_rows.sh "$OUT" "$here/../2026-12-07-session66/small_rows.txt" "main=$x/main" "e108=$x/e108" "main2=$x/main"
 echo "== traces done ($((SECONDS - start)) s)"
 PRESETS="small chunkattn-t3" CALL_S=$((call_s - (SECONDS - start))) exec bench/ab_call.sh e108 .device/e108/chunktree.gz \
-  .device/e108/chunktree_gpu_tests.xz main=.device/s67f/chunktree.gz e108=.device/e108/chunktree.gz
+  .device/e108/chunktree_gpu_tests.xz main=${MAIN:-.device/s67f}/chunktree.gz e108=.device/e108/chunktree.gz
