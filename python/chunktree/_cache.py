@@ -60,7 +60,7 @@ class PrefixCache:
                                         _integer(head_dim, "head_dim"), _integer(chunk_size, "chunk_size"),
                                         _instance(dtype, str, "dtype", "'bf16', 'f16' or 'f32'"),
                                         _integer(capacity_chunks, "capacity_chunks"), _instance(device, str, "device", "'cpu' or 'cuda'"))
-        self._device = self._cache.config["device"]  # read on every plan(): the config is built anew at each read
+        self._device = self._cache.config["device"]  # kept: plan() asks every step, and config builds a new dict at each read
 
     def add(self, tokens: Sequence[int]) -> AddResult:
         """Adds a sequence; its longest cached prefix is shared, the rest gets new slots."""
@@ -275,9 +275,10 @@ def attend(cache: PrefixCache, plan: Plan, q: Array, *, layer: int = 0, out: Opt
 
 
 class _OneCallAtATime:
-    """Holds a wrapper for one call, refusing (not waiting for) an overlapping one from another
-    thread. A class, not a contextlib generator: plan() and run() pass through it every step (and
-    run() every layer where it is not captured), and a generator's context costs ~10 times as much."""
+    """Holds a wrapper for one call, refusing (not waiting for) an overlapping one: another thread's,
+    or one made from inside the call. A class, not a contextlib generator: plan() and run() pass
+    through it every step (and run() every layer where it is not captured), and a generator's
+    context costs ~3 times as much."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <numeric>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -164,32 +166,41 @@ SplitWork split_work(std::span<const SpanRun> runs, std::int64_t split, int kv_h
 // first (one CTA per SM): a round of equal tiles at a time, the rest to the SMs that end earliest.
 // (A few long tiles on many SMs, or 1.94 rounds of them, are counted as they run.)
 // The SMs are kept as groups of equal history (every SM of a group was dealt the same tiles, so its
-// end is the same double), earliest end first: a length's rest goes to the first groups, splitting
-// at most one, so there are at most one group more than lengths dealt, and each length costs a pass
-// over the groups, not over the SMs (a plan's load priced this deal per SM in a third of its host
-// time; docs/KERNEL_NOTES.md, session 68). The ends are summed as a deal per SM would sum them.
+// end is the same double), earliest end first. A length's rest goes to the first groups and splits
+// at most one, so there are at most min(lengths + 1, SMs) groups, and a length costs a merge of two
+// ordered runs of them, not a pass over the SMs (a plan's load priced this deal per SM in a third of
+// its host time; docs/KERNEL_NOTES.md, session 68). The ends are summed as a deal per SM sums them.
 double dealt_wgmma_micros(const TilesBySteps& tiles_by_steps, int head_dim, int multiprocessors) {
   struct SmGroup {
     double end;
     std::int64_t sms;
   };
+  const auto earlier = [](const SmGroup& a, const SmGroup& b) { return a.end < b.end; };
   std::vector<SmGroup> groups{{0.0, multiprocessors}};
+  std::vector<SmGroup> merged;
   groups.reserve(tiles_by_steps.size() + 1);
+  merged.reserve(tiles_by_steps.size() + 1);
   for (const auto& [steps, tiles] : tiles_by_steps) {
     const double tile = tile_micros(kWgmmaCost, steps, head_dim);
     const double rounds = static_cast<double>(tiles / multiprocessors) * tile;
     std::int64_t rest = tiles % multiprocessors;
-    for (SmGroup& group : groups) group.end += rounds;
-    for (std::size_t g = 0; rest > 0; ++g) {  // groups[g] ends no later than any group after it
-      if (groups[g].sms > rest) {
-        groups[g].sms -= rest;
-        groups.push_back({groups[g].end + tile, rest});
+    for (SmGroup& group : groups) group.end += rounds;  // the same sum for all: their order holds
+    std::size_t taken = 0;  // groups [0, taken) get one tile more each; they end no later than the rest
+    std::optional<SmGroup> split;
+    for (; rest > 0; ++taken) {
+      if (groups[taken].sms > rest) {
+        groups[taken].sms -= rest;
+        split = SmGroup{groups[taken].end + tile, rest};
         break;
       }
-      groups[g].end += tile;
-      rest -= groups[g].sms;
+      groups[taken].end += tile;
+      rest -= groups[taken].sms;
     }
-    std::sort(groups.begin(), groups.end(), [](const SmGroup& a, const SmGroup& b) { return a.end < b.end; });
+    merged.clear();
+    std::merge(groups.begin(), groups.begin() + static_cast<std::ptrdiff_t>(taken), groups.begin() + static_cast<std::ptrdiff_t>(taken),
+               groups.end(), std::back_inserter(merged), earlier);
+    if (split) merged.insert(std::upper_bound(merged.begin(), merged.end(), *split, earlier), *split);
+    groups.swap(merged);
   }
   return groups.back().end;
 }
@@ -335,8 +346,8 @@ int wgmma_sms(std::span<const std::int64_t> wgmma_tile_positions, std::span<cons
   };
   // The wgmma tiles on `sms` SMs: a bound for the scan (work spread evenly, and no sooner than the
   // longest tile), and their deal for the few candidates it leaves.
-  // Dealing costs a pass over the SMs per tile length: with many lengths (a tree's spans) the bound
-  // stands in for it, so that a plan's load stays a few µs.
+  // Dealing costs a merge of the SMs' groups per tile length: with many lengths (a tree's spans) the
+  // bound stands in for it, so that a plan's load stays a few µs.
   const auto wgmma_bound = [&](int sms) { return std::max(wgmma_work / static_cast<double>(sms), longest_wgmma); };
   const bool few_lengths = wgmma_tiles_by_steps.size() <= kDealtLengths;
   const auto wgmma_dealt = [&](int sms) { return few_lengths ? dealt_wgmma_micros(wgmma_tiles_by_steps, head_dim, sms) : wgmma_bound(sms); };
