@@ -28,6 +28,9 @@ def _library(array: Array) -> str:
 
 
 def _on_cuda(array: Array) -> bool:
+    """Whether DLPack places the array on a CUDA device (kDLCUDA)."""
+    if type(array).__module__ == "torch" and sys.modules["torch"].version.hip is None:
+        return array.is_cuda  # as DLPack would say, without torch's __dlpack_device__ (Python, ~1 µs: twice an eager layer)
     device = getattr(array, "__dlpack_device__", None)
     return device is not None and device()[0] == 2  # kDLCUDA
 
@@ -247,6 +250,9 @@ def _int32_array(values: Any, name: str, shape: Tuple[Optional[int], ...], layou
     array of `shape` (None: any extent). Nothing is converted silently: floats, bools, values that
     int32 cannot hold, and any other shape are refused rather than truncated, wrapped or reshaped."""
     import numpy
+    if (type(values) is numpy.ndarray and values.dtype == numpy.int32 and values.flags.c_contiguous and values.ndim == len(shape)
+            and all(want is None or got == want for want, got in zip(shape, values.shape))):
+        return values  # slots as add and append return them (every layer's write_kv): nothing to convert or check
     if _on_cuda(values):
         raise ValueError(f"{name} must be a host array {layout}, got one on a CUDA device; pass .cpu() of it")
     if not _is_sequence(values):
