@@ -186,6 +186,18 @@ def test_write_kv_takes_torch_cpu_slots():
         cache.write_kv(0, torch.from_numpy(second.slots).reshape(-1), kv(2), kv(2))
 
 
+def test_torch_arrays_are_placed_where_dlpack_places_them():
+    """Where an array lives is read from a plain torch tensor's is_cuda (torch's __dlpack_device__ is
+    Python, ~1 µs a call); it must say what DLPack says, for every kind of tensor a caller passes."""
+    torch = pytest.importorskip("torch")
+    from chunktree._arguments import _on_cuda
+    tensors = [torch.zeros(2), torch.zeros(4)[::2], torch.nn.Parameter(torch.zeros(2))]
+    if torch.cuda.is_available():
+        tensors += [torch.zeros(2, device="cuda"), torch.zeros(2).pin_memory(), torch.nn.Parameter(torch.zeros(2, device="cuda"))]
+    for tensor in tensors:
+        assert _on_cuda(tensor) == (tensor.__dlpack_device__()[0] == 2), tensor
+
+
 def test_the_binding_converts_no_slots():
     """chunktree._core takes int32 [n, 2] as it is: anything else is refused, not cast."""
     cache, _, second = fresh_write()
