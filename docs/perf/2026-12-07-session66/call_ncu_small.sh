@@ -10,7 +10,7 @@ x=/tmp/x66n && rm -rf $x && mkdir -p $x && gunzip -c "${BUILD:-.device/s65f}/chu
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 while read -r row flags; do
   # shellcheck disable=SC2086  # the flags are words
-  timeout 60 ncu --clock-control none --section SourceCounters --section WarpStateStats --section LaunchStats --sampling-interval 0 \
+  timeout 60 ncu --clock-control none --section SourceCounters --section WarpStateStats --section LaunchStats --warp-sampling-interval 0 \
     -k regex:mma_sync_states --launch-skip 3 --launch-count 1 -o "$OUT/ncu_$row" $x/chunktree bench --repeats 5 $flags < /dev/null > "$OUT/ncu_$row.log" 2>&1
   echo "== $row: rc $?"; grep -E "Duration|Stall|Warp Cycles" "$OUT/ncu_$row.log" | head -6
   ncu -i "$OUT/ncu_$row.ncu-rep" --page source --csv --print-source sass > "$OUT/ncu_${row}_source.csv" 2> /dev/null
