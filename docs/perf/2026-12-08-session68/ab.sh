@@ -1,5 +1,5 @@
 #!/bin/bash
-# A/B of update_perf.cpp: /tmp/hb/update_perf_old and _new (built against the two libraries) in turn,
+# A/B of step_host_perf.cpp (update_perf.cpp when ab9_raw.txt was made): /tmp/hb/update_perf_old and _new (built against the two libraries) in turn,
 # N rounds; prints each side's per-round medians (µs): append_batch, make_plan, update.
 N=${N:-5}
 for r in $(seq $N); do for v in old new; do for a in "64 4096" "256 2048"; do echo "$v $(/tmp/hb/update_perf_$v $a 3000)"; done; done; done | awk '
